@@ -179,7 +179,7 @@ def run_jobs(jobs: list[Job], *, workers: int = 2, cache: ResultCache | None = N
                 if w.conn in ready:
                     try:
                         message = w.conn.recv()
-                    except EOFError:
+                    except (EOFError, OSError):
                         message = ("error", "worker process died (exit code "
                                    f"{w.proc.exitcode}); see its output above", "")
                     job, w.job = w.job, None

@@ -20,7 +20,7 @@ MODEL_CARD = "ptm65nm_bulk.lib"
 NMOS = "ptm65_nmos"
 PMOS = "ptm65_pmos"
 
-_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+_IDENT = re.compile(r"0|[A-Za-z][A-Za-z0-9_]{0,63}")
 
 
 def num(value: float, what: str = "value") -> str:
@@ -34,7 +34,7 @@ def num(value: float, what: str = "value") -> str:
 
 
 def ident(name: str, what: str = "identifier") -> str:
-    """A SPICE node/device name: letters, digits, underscore; starts with a letter."""
+    """A SPICE node/device name (letters, digits, underscore; starts with a letter) or ground "0"."""
     if not isinstance(name, str) or not _IDENT.fullmatch(name):
         raise ValueError(f"{what} {name!r} is not a known identifier (letters, digits, '_', starting with a letter)")
     return name

@@ -1,0 +1,415 @@
+"""Comparator block: the per-column PMOS-input StrongARM latch (``netlists/strongarm.sp``).
+
+What this module measures with ngspice, and how:
+
+* **Offset** (input-referred, Monte Carlo): each sample gets per-device Pelgrom
+  threshold draws (:mod:`topkima.circuits.mismatch`) plus the corner's global shift,
+  written as the subcircuit's ``dvt_<device>`` parameters. Its offset V_os (the
+  ``V(inp) - V(inn)`` at which the decision flips) is found by **bisection**: one short
+  transient per trial input, decided from the sign of the latch nodes at the end.
+* **Delay vs overdrive**: clk rising through vdd/2 to the winning output rising
+  through vdd/2 (``.meas TRIG/TARG``), overdrive 0.1 mV ... 100 mV.
+* **Energy per decision**: charge from the supply over one full clock cycle
+  (evaluate + reset), ``E = -VDD * INTEG i(vdd)`` (TOOLCHAIN pitfall 6).
+* **Input-referred noise**: ngspice has no BSIM4 device noise in transient analysis,
+  so :func:`noise_estimate` combines two SPICE results by linear time-varying noise
+  theory (white noise through a time-varying impulse sensitivity, as in P. Nuzzo,
+  F. De Bernardinis, P. Terreni, G. Van der Plas, "Noise analysis of regenerative
+  comparators for reconfigurable ADC architectures", IEEE TCAS-I 55(6):1441-1454,
+  2008, who integrate the input pair's noise over the comparator's integration phase):
+  (1) the comparator's sensitivity g(tau) to a short voltage pulse on one input gate at
+  time tau, by bisection in transients; (2) the gate-referred white-noise density of
+  the input transistor at its bias at tau, from ngspice's own BSIM4 ``.noise``
+  analysis. sigma^2 = integral of S_v(tau) * g(tau)^2 dtau over the evaluation, plus
+  the kT/C noise frozen on the four reset nodes when the reset opens. Flicker noise
+  and the noise of the latch devices during regeneration are left out (Nuzzo et al.
+  find the input pair's integration-phase noise dominant).
+
+Every function used as a job takes JSON-able keyword arguments and returns a
+JSON-able dict; every random draw is made in :func:`plan` from
+``settings.rng("comparator.offset")``. Testbench text is assembled only from
+:func:`~topkima.circuits.netlist.num`, :func:`~topkima.circuits.netlist.ident` and
+:func:`~topkima.circuits.netlist.include`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from topkima.circuits import spice
+from topkima.circuits.corners import Corner
+from topkima.circuits.jobs import Job
+from topkima.circuits.mismatch import draw_dvth_v, sigma_vth_v
+from topkima.circuits.netlist import MODEL_CARD, NMOS, PMOS, ident, include, num
+from topkima.circuits.settings import CalSettings
+
+BLOCK = "comparator"
+NETLISTS = ("strongarm.sp",)
+SUBCKT = "sa_strongarm"
+PINS = ("inp", "inn", "clk", "outp", "outn", "vdd", "vss")
+
+
+@dataclass(frozen=True)
+class Device:
+    """One transistor of ``sa_strongarm`` (keep in sync with ``netlists/strongarm.sp``)."""
+
+    name: str    #: instance name inside the subcircuit; its parameter is ``dvt_<name>``
+    kind: str    #: 'n' or 'p'
+    w_m: float   #: drawn width (m)
+    l_m: float   #: drawn length (m)
+    role: str    #: what it does
+
+    @property
+    def param(self) -> str:
+        return f"dvt_{self.name}"
+
+    @property
+    def model(self) -> str:
+        return NMOS if self.kind == "n" else PMOS
+
+
+#: Every transistor of the latch, in the order of the subcircuit's parameter list.
+DEVICES: tuple[Device, ...] = (
+    Device("mckp", "p", 2e-6, 60e-9, "clock inverter"),
+    Device("mckn", "n", 1e-6, 60e-9, "clock inverter"),
+    Device("mtail", "p", 4e-6, 60e-9, "tail switch"),
+    Device("mip", "p", 8e-6, 200e-9, "input (gate inp)"),
+    Device("min", "p", 8e-6, 200e-9, "input (gate inn)"),
+    Device("mlp", "p", 2e-6, 120e-9, "latch PMOS"),
+    Device("mln", "p", 2e-6, 120e-9, "latch PMOS"),
+    Device("mnp", "n", 1e-6, 120e-9, "latch NMOS"),
+    Device("mnn", "n", 1e-6, 120e-9, "latch NMOS"),
+    Device("mrxp", "n", 0.5e-6, 60e-9, "reset switch"),
+    Device("mrxn", "n", 0.5e-6, 60e-9, "reset switch"),
+    Device("mrlp", "n", 0.5e-6, 60e-9, "reset switch"),
+    Device("mrln", "n", 0.5e-6, 60e-9, "reset switch"),
+    Device("mb1pp", "p", 0.6e-6, 60e-9, "output buffer"),
+    Device("mb1pn", "n", 0.3e-6, 60e-9, "output buffer"),
+    Device("mb2pp", "p", 1.2e-6, 60e-9, "output buffer"),
+    Device("mb2pn", "n", 0.6e-6, 60e-9, "output buffer"),
+    Device("mb1np", "p", 0.6e-6, 60e-9, "output buffer"),
+    Device("mb1nn", "n", 0.3e-6, 60e-9, "output buffer"),
+    Device("mb2np", "p", 1.2e-6, 60e-9, "output buffer"),
+    Device("mb2nn", "n", 0.6e-6, 60e-9, "output buffer"),
+)
+DEVICE_BY_NAME: dict[str, Device] = {d.name: d for d in DEVICES}
+#: The input pair; V_os = dvt_mip - dvt_min to first order (both sources on the tail).
+INPUT_PAIR = ("mip", "min")
+
+# --- operating conditions of the testbenches (each with its source) -------------------
+#: Primary bitline common mode for offset and energy (V); ours: the middle of the
+#: 0.1 ... 0.5 V read-bitline range (0.5 V precharge, SPEC §2).
+VCM_V = 0.35
+#: Common modes at which the offset is reported (V); ours: the middle and the low end
+#: of the bitline range (low CM = largest input-pair overdrive = least gain).
+OFFSET_VCM_V = (0.35, 0.15)
+#: Common modes of the delay sweep (V); ours: low, middle, precharge level.
+DELAY_VCM_V = (0.15, 0.35, 0.5)
+#: Clock period (s): the ramp-ADC clock, T_clk = 4 ns (SPEC §2); 50 % duty cycle.
+T_CLK_S = 4e-9
+#: Clock edge (10-90 % is ~0.8 of this linear ramp) (s); ours: a typical 65 nm clock buffer.
+T_EDGE_S = 20e-12
+#: Time before the first clock edge (s); the circuit starts at its reset DC point.
+T_DELAY_S = 50e-12
+#: Load on each output (F); ours: ≈ two minimum 65 nm gate inputs of the arbiter request logic.
+C_LOAD_F = 2e-15
+#: Evaluation window of one bisection trial (s): long enough for the latch nodes to
+#: split from 10 µV of input (measured here: ≈ 0.5 ns after the clock edge).
+T_DECIDE_S = 0.65e-9
+#: Largest time step of a bisection trial (s); decisions were unchanged from 1 ps to
+#: 20 ps down to 1 µV of input in our checks, 10 ps gives margin.
+T_MAX_DECIDE_S = 10e-12
+#: Largest time step of delay and energy transients (s): the delay is read at ±1 ps.
+T_MAX_FINE_S = 2e-12
+#: Bisection: first bracket half-width and final resolution (V). ±32 mV is ≈ 8 σ of the
+#: expected offset; the bracket doubles (up to MAX_BRACKET_V) if the offset lies outside.
+OFFSET_BRACKET_V = 0.032
+OFFSET_TOL_V = 20e-6
+MAX_BRACKET_V = 0.25
+#: Overdrives of the delay sweep (V): full and quick.
+DELAY_OVERDRIVES_V = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1)
+DELAY_OVERDRIVES_QUICK_V = (1e-4, 1e-3, 1e-2, 1e-1)
+#: Overdrives at which energy per decision is measured (V): small and large.
+ENERGY_OVERDRIVES_V = (1e-4, 1e-3, 1e-1)
+
+BOLTZMANN_J_PER_K = 1.380649e-23  #: exact (SI 2019)
+
+
+# --- validation helpers ----------------------------------------------------------------
+def _real(value, what: str) -> float:
+    num(value, what)  # raises a clear ValueError for strings, bools, NaN, inf
+    return float(value)
+
+
+def _in_range(value, what: str, lo: float, hi: float) -> float:
+    value = _real(value, what)
+    if not lo <= value <= hi:
+        raise ValueError(f"{what} must lie in [{lo:g}, {hi:g}], got {value!r}")
+    return value
+
+
+def _delvto(delvto_v: Mapping[str, float] | None) -> dict[str, float]:
+    """Validated ``{device: delvto (V)}``; unknown devices and non-numbers are refused."""
+    if delvto_v is None:
+        return {}
+    if not isinstance(delvto_v, Mapping):
+        raise ValueError(f"delvto_v must be a mapping device -> volts, got {type(delvto_v).__name__}")
+    out = {}
+    for name, value in delvto_v.items():
+        if name not in DEVICE_BY_NAME:
+            raise ValueError(f"unknown comparator device {name!r}; known: {', '.join(DEVICE_BY_NAME)}")
+        out[name] = _in_range(value, f"delvto of {name}", -0.5, 0.5)
+    return out
+
+
+def _node(name: str) -> str:
+    return "0" if name == "0" else ident(name, "node")
+
+
+# --- public helpers for other blocks ----------------------------------------------------
+def subckt_instance(name: str, inp: str, inn: str, clk: str, outp: str, outn: str, vdd: str, vss: str,
+                    delvto: Mapping[str, float] | None = None) -> str:
+    """The instance line of one ``sa_strongarm`` (validated).
+
+    ``name`` must start with 'x' (a subcircuit instance). Node names are identifiers
+    or ``"0"``; ``delvto`` maps device names of :data:`DEVICES` to threshold shifts (V)
+    (mismatch + corner; omitted devices get 0). The testbench must also contain
+    ``include(MODEL_CARD)`` and ``include("strongarm.sp")``.
+    """
+    ident(name, "instance name")
+    if name[0] not in "xX":
+        raise ValueError(f"subcircuit instance name must start with 'x', got {name!r}")
+    nodes = " ".join(_node(n) for n in (inp, inn, clk, outp, outn, vdd, vss))
+    shifts = _delvto(delvto)
+    params = " ".join(f"{DEVICE_BY_NAME[d.name].param}={num(shifts[d.name], 'delvto of ' + d.name)}"
+                      for d in DEVICES if d.name in shifts)
+    return f"{name} {nodes} {SUBCKT}" + (f" {params}" if params else "")
+
+
+def corner_delvto_v(corner: Corner) -> dict[str, float]:
+    """The corner's global threshold shift as ``{device: delvto (V)}`` for every device."""
+    return {d.name: corner.delvto_n() if d.kind == "n" else corner.delvto_p() for d in DEVICES}
+
+
+def draw_mismatch_v(rng: np.random.Generator, n: int, devices: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Pelgrom threshold draws (V), ``n`` per device, devices in :data:`DEVICES` order.
+
+    ``devices`` restricts the draw (others get zeros and consume no random numbers).
+    """
+    names = [d.name for d in DEVICES] if devices is None else list(devices)
+    for name in names:
+        if name not in DEVICE_BY_NAME:
+            raise ValueError(f"unknown comparator device {name!r}")
+    out = {}
+    for d in DEVICES:
+        out[d.name] = draw_dvth_v(rng, d.kind, d.w_m, d.l_m, n) if d.name in names else np.zeros(n)
+    return out
+
+
+def pelgrom_input_pair_sigma_v() -> float:
+    """Expected offset σ (V) from the input pair alone: √2·σ_Vth(input device)."""
+    d = DEVICE_BY_NAME["mip"]
+    return math.sqrt(2.0) * float(sigma_vth_v(d.kind, d.w_m, d.l_m))
+
+
+# --- testbench -------------------------------------------------------------------------
+def _testbench(*, vcm_v: float, vdiff_v: float, delvto_v: Mapping[str, float], vdd_v: float,
+               temperature_c: float, c_load_f: float, t_stop_s: float, t_max_s: float,
+               inp_pulse: tuple[float, float, float] | None = None,
+               saves: Sequence[str] = (), measures: Sequence[str] = ()) -> str:
+    """One comparator testbench: ideal inputs, one clock, loaded outputs.
+
+    The clock starts low (reset) and rises at ``T_DELAY_S``; period ``T_CLK_S``.
+    ``inp_pulse = (t_s, height_v, width_s)`` adds a trapezoidal pulse on inp (edges
+    2 ps) for the noise sensitivity. ``saves``/``measures`` are lines built here.
+    """
+    v_inp = vcm_v + vdiff_v / 2
+    v_inn = vcm_v - vdiff_v / 2
+    if inp_pulse is None:
+        src_inp = f"vinp inp 0 dc {num(v_inp, 'V(inp)')}"
+    else:
+        t0, h, w = inp_pulse
+        r = 2e-12
+        pts = [(0.0, v_inp), (t0, v_inp), (t0 + r, v_inp + h), (t0 + r + w, v_inp + h), (t0 + 2 * r + w, v_inp)]
+        src_inp = "vinp inp 0 pwl(" + " ".join(f"{num(t, 't')} {num(v, 'V')}" for t, v in pts) + ")"
+    t_high = T_CLK_S / 2 - T_EDGE_S
+    lines = [
+        "* topkima comparator testbench (sa_strongarm)",
+        include(MODEL_CARD),
+        include(NETLISTS[0]),
+        f".temp {num(temperature_c, 'temperature')}",
+        f"vdd vdd 0 dc {num(vdd_v, 'vdd')}",
+        src_inp,
+        f"vinn inn 0 dc {num(v_inn, 'V(inn)')}",
+        f"vclk clk 0 pulse(0 {num(vdd_v)} {num(T_DELAY_S)} {num(T_EDGE_S)} {num(T_EDGE_S)} "
+        f"{num(t_high)} {num(T_CLK_S)})",
+        subckt_instance("xsa", "inp", "inn", "clk", "outp", "outn", "vdd", "0", delvto_v),
+        f"cloadp outp 0 {num(c_load_f, 'c_load_f')}",
+        f"cloadn outn 0 {num(c_load_f, 'c_load_f')}",
+        f".tran {num(t_max_s)} {num(t_stop_s)} 0 {num(t_max_s)}",
+        *saves,
+        *measures,
+        ".end",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _conditions(vdd_v, temperature_c, c_load_f) -> tuple[float, float, float]:
+    return (_in_range(vdd_v, "vdd_v", 0.5, 1.3), _in_range(temperature_c, "temperature_c", -55, 150),
+            _in_range(c_load_f, "c_load_f", 0.0, 1e-12))
+
+
+def _vcm(vcm_v, vdd_v: float) -> float:
+    return _in_range(vcm_v, "vcm_v", 0.0, vdd_v)
+
+
+def _decision(vcm_v: float, vdiff_v: float, delvto_v: Mapping[str, float], vdd_v: float, temperature_c: float,
+              c_load_f: float, inp_pulse=None) -> bool:
+    """True if outp wins (the latch's lp node ends above ln) after one short evaluation."""
+    net = _testbench(vcm_v=vcm_v, vdiff_v=vdiff_v, delvto_v=delvto_v, vdd_v=vdd_v, temperature_c=temperature_c,
+                     c_load_f=c_load_f, t_stop_s=T_DELAY_S + T_DECIDE_S, t_max_s=T_MAX_DECIDE_S,
+                     inp_pulse=inp_pulse, saves=[".save v(xsa.lp) v(xsa.ln)"])
+    res = spice.simulate(net, BLOCK)
+    return bool(res.v("xsa.lp")[-1] > res.v("xsa.ln")[-1])
+
+
+def _bisect_flip(decide: Callable[[float], bool], bracket_v: float, tol_v: float) -> tuple[float, int]:
+    """The input at which ``decide`` flips from False to True, and the number of trials.
+
+    Assumes ``decide`` is monotonic (False below the flip point, True above).
+    """
+    runs = 1
+    at_zero = decide(0.0)
+    side = -1.0 if at_zero else 1.0  # where the flip lies
+    half = bracket_v
+    while True:
+        runs += 1
+        if decide(side * half) != at_zero:
+            break
+        if half >= MAX_BRACKET_V:
+            raise spice.SpiceError(BLOCK, f"offset beyond ±{MAX_BRACKET_V} V: the comparator does not "
+                                          "flip (check supplies, common mode and delvto)")
+        half = min(2 * half, MAX_BRACKET_V)
+    lo, hi = (0.0, half) if side > 0 else (-half, 0.0)  # decide(lo) False, decide(hi) True
+    while hi - lo > tol_v:
+        mid = 0.5 * (lo + hi)
+        runs += 1
+        if decide(mid):
+            hi = mid
+        else:
+            lo = mid
+    return 0.5 * (lo + hi), runs
+
+
+# --- measurement functions (jobs) ----------------------------------------------------------
+def decide(vcm_v: float, vdiff_v: float, delvto_v: dict | None = None, vdd_v: float = 1.0,
+           temperature_c: float = 27.0, c_load_f: float = C_LOAD_F) -> dict:
+    """One full evaluation: output levels at the end of the evaluate phase and during reset.
+
+    Returns ``outp_high`` (bool), ``v_outp_v``/``v_outn_v`` at the end of evaluation,
+    ``v_outp_reset_v``/``v_outn_reset_v`` just before the clock rises, and
+    ``t_clk_to_out_s`` (clk at vdd/2 to the first output at vdd/2; NaN if none rose).
+    """
+    vdd_v, temperature_c, c_load_f = _conditions(vdd_v, temperature_c, c_load_f)
+    vcm_v = _vcm(vcm_v, vdd_v)
+    vdiff_v = _in_range(vdiff_v, "vdiff_v", -vdd_v, vdd_v)
+    net = _testbench(vcm_v=vcm_v, vdiff_v=vdiff_v, delvto_v=_delvto(delvto_v), vdd_v=vdd_v,
+                     temperature_c=temperature_c, c_load_f=c_load_f, t_stop_s=T_DELAY_S + T_CLK_S / 2,
+                     t_max_s=T_MAX_FINE_S, saves=[".save v(clk) v(outp) v(outn)"])
+    res = spice.simulate(net, BLOCK)
+    t, clk, outp, outn = res.time, res.v("clk"), res.v("outp"), res.v("outn")
+    i_reset = max(int(np.searchsorted(t, T_DELAY_S)) - 1, 0)
+    half = vdd_v / 2
+    t_clk = _first_crossing(t, clk, half)
+    t_out = min(_first_crossing(t, outp, half), _first_crossing(t, outn, half))
+    return {"outp_high": bool(outp[-1] > outn[-1]), "v_outp_v": float(outp[-1]), "v_outn_v": float(outn[-1]),
+            "v_outp_reset_v": float(outp[i_reset]), "v_outn_reset_v": float(outn[i_reset]),
+            "t_clk_to_out_s": float(t_out - t_clk)}
+
+
+def _first_crossing(t: np.ndarray, v: np.ndarray, level: float) -> float:
+    """First rising crossing of ``level`` (linear interpolation), NaN if none."""
+    above = v >= level
+    idx = np.flatnonzero(above[1:] & ~above[:-1])
+    if idx.size == 0:
+        return math.nan
+    i = int(idx[0])
+    return float(t[i] + (level - v[i]) * (t[i + 1] - t[i]) / (v[i + 1] - v[i]))
+
+
+def offset_sample(delvto_v: dict, vcm_v: list, vdd_v: float = 1.0, temperature_c: float = 27.0,
+                  c_load_f: float = C_LOAD_F, tol_v: float = OFFSET_TOL_V,
+                  bracket_v: float = OFFSET_BRACKET_V) -> dict:
+    """Input-referred offset (V) of one comparator instance at each common mode, by bisection.
+
+    V_os is the ``V(inp) - V(inn)`` above which outp wins. Returns ``vcm_v``,
+    ``offset_v`` (one per common mode) and ``n_transients``.
+    """
+    vdd_v, temperature_c, c_load_f = _conditions(vdd_v, temperature_c, c_load_f)
+    shifts = _delvto(delvto_v)
+    if isinstance(vcm_v, (str, bytes)) or not isinstance(vcm_v, Sequence) or not vcm_v:
+        raise ValueError(f"vcm_v must be a non-empty list of volts, got {vcm_v!r}")
+    cms = [_vcm(v, vdd_v) for v in vcm_v]
+    tol_v = _in_range(tol_v, "tol_v", 1e-7, 1e-2)
+    bracket_v = _in_range(bracket_v, "bracket_v", 1e-4, MAX_BRACKET_V)
+    offsets, runs = [], 0
+    for cm in cms:
+        vos, n = _bisect_flip(lambda vd: _decision(cm, vd, shifts, vdd_v, temperature_c, c_load_f),
+                              bracket_v, tol_v)
+        offsets.append(vos)
+        runs += n
+    return {"vcm_v": cms, "offset_v": offsets, "n_transients": runs}
+
+
+def delay_sweep(vcm_v: float, overdrive_v: list, delvto_v: dict | None = None, vdd_v: float = 1.0,
+                temperature_c: float = 27.0, c_load_f: float = C_LOAD_F) -> dict:
+    """Clock-to-output delay (s) vs positive overdrive (V) at one common mode.
+
+    Delay = clk rising through vdd/2 to outp rising through vdd/2 (``.meas``), the
+    input ``V(inp) - V(inn) = overdrive`` applied before the clock (nominal instance:
+    zero offset by symmetry unless ``delvto_v`` breaks it).
+    """
+    vdd_v, temperature_c, c_load_f = _conditions(vdd_v, temperature_c, c_load_f)
+    vcm_v = _vcm(vcm_v, vdd_v)
+    shifts = _delvto(delvto_v)
+    ods = [_in_range(v, "overdrive_v", 1e-7, vdd_v) for v in overdrive_v]
+    half = num(vdd_v / 2)
+    meas = [f".meas tran tcq trig v(clk) val={half} rise=1 targ v(outp) val={half} rise=1"]
+    delays = []
+    for od in ods:
+        net = _testbench(vcm_v=vcm_v, vdiff_v=od, delvto_v=shifts, vdd_v=vdd_v, temperature_c=temperature_c,
+                         c_load_f=c_load_f, t_stop_s=T_DELAY_S + T_CLK_S / 2, t_max_s=T_MAX_FINE_S,
+                         saves=[".save v(clk) v(outp)"], measures=meas)
+        delays.append(spice.simulate(net, BLOCK).measures["tcq"])
+    return {"vcm_v": vcm_v, "overdrive_v": ods, "t_clk_to_out_s": delays}
+
+
+def energy_per_decision(vcm_v: float, overdrive_v: list, delvto_v: dict | None = None, vdd_v: float = 1.0,
+                        temperature_c: float = 27.0, c_load_f: float = C_LOAD_F) -> dict:
+    """Supply energy (J) of one full clock cycle (evaluate + reset) per overdrive (V).
+
+    E = -VDD · ∫ i(vdd) dt from the clock's rising edge over one period T_CLK_S; it
+    includes the internal clock inverter and the output loads, not the clock source's
+    own gate charge nor the (capacitive) charge drawn from the inputs. Also returns
+    the reset-state leakage power (W) averaged before the edge.
+    """
+    vdd_v, temperature_c, c_load_f = _conditions(vdd_v, temperature_c, c_load_f)
+    vcm_v = _vcm(vcm_v, vdd_v)
+    shifts = _delvto(delvto_v)
+    ods = [_in_range(v, "overdrive_v", 1e-7, vdd_v) for v in overdrive_v]
+    t0, t1 = T_DELAY_S, T_DELAY_S + T_CLK_S
+    meas = [f".meas tran qvdd integ i(vdd) from={num(t0)} to={num(t1)}",
+            f".meas tran ileak avg i(vdd) from={num(0.2 * T_DELAY_S)} to={num(0.9 * T_DELAY_S)}"]
+    energies, leak = [], []
+    for od in ods:
+        net = _testbench(vcm_v=vcm_v, vdiff_v=od, delvto_v=shifts, vdd_v=vdd_v, temperature_c=temperature_c,
+                         c_load_f=c_load_f, t_stop_s=t1 + 10e-12, t_max_s=T_MAX_FINE_S,
+                         saves=[".save i(vdd)"], measures=meas)
+        m = spice.simulate(net, BLOCK).measures
+        energies.append(-vdd_v * m["qvdd"])
+        leak.append(-vdd_v * m["ileak"])
+    return {"vcm_v": vcm_v, "overdrive_v": ods, "e_per_decision_j": energies, "t_cycle_s": T_CLK_S,
+            "p_leak_reset_w": leak, "c_load_f": c_load_f}
