@@ -67,7 +67,7 @@ T_MAC0_S = 1.5e-9        #: PWM pulses start
 T_CAL0_S = T_MAC0_S + T_PWM_S + 0.5e-9   #: calibration clock starts (PWM phase done)
 T_PULSE_DELAY_S = 0.2e-9  #: wordline pulse start after its clock edge
 T_SA_CLK_S = 3.3e-9      #: sense-amplifier evaluate edge, within each 4 ns ramp clock
-T_SA_EVAL_S = 0.5e-9     #: evaluate phase length
+T_SA_EVAL_S = 0.6e-9     #: evaluate phase length (decision read 0.55 ns after the edge)
 N_RAMP_STEPS = 32
 T_PRINT_S = 0.1e-9       #: transient print step; also caps the internal step (2 µV from a 20 ps run)
 
@@ -76,13 +76,17 @@ STACKS = (("L", +1, "l"), ("L", -1, "r"), ("R", +1, "r"), ("R", -1, "l"))
 
 
 def ramp_cycle_start_s(j: int) -> float:
-    """Start of ramp clock ``j`` (1-based); clock 0 is the calibration phase."""
+    """Start of ramp clock ``j`` (1–32); clock 0, from T_CAL0_S, is the calibration phase.
+
+    In each ramp clock the ramp cell's wordline opens T_PULSE_DELAY_S after the edge, and
+    the sense amplifier evaluates from T_SA_CLK_S to T_SA_CLK_S + T_SA_EVAL_S.
+    """
     return T_CAL0_S + T_CLK_IMA_S * j
 
 
 def sa_sample_time_s(j: int) -> float:
     """When the latched sense-amplifier output of ramp cycle ``j`` is read."""
-    return ramp_cycle_start_s(j) + T_SA_CLK_S + 0.42e-9
+    return ramp_cycle_start_s(j) + T_SA_CLK_S + 0.55e-9
 
 
 def key_digits(level: int) -> tuple[int, int, int]:
@@ -121,12 +125,12 @@ class ColumnDraws:
 
     @classmethod
     def draw(cls, rng: np.random.Generator, sa_devices=()) -> "ColumnDraws":
-        """Pelgrom draws for every read-port device and the given SA devices ((name, kind, W, L))."""
+        """Pelgrom draws for every read-port device and the given SA devices (comparator.Device)."""
         from topkima.circuits.mismatch import draw_dvth_v
         mac = draw_dvth_v(rng, "n", W_READ_M, L_READ_M, (N_MAC_ROWS, 4, 2))
         cal = draw_dvth_v(rng, "n", W_READ_M, L_READ_M, (N_CAL_ROWS, 2))
         ramp = draw_dvth_v(rng, "n", W_READ_M, L_READ_M, (N_RAMP_ROWS, 2))
-        sa = {name: float(draw_dvth_v(rng, kind, w, l, ())) for name, kind, w, l in sa_devices}
+        sa = {d.name: float(draw_dvth_v(rng, d.kind, d.w_m, d.l_m, ())) for d in sa_devices}
         return cls(mac, cal, ramp, sa)
 
     def to_json(self) -> dict:
@@ -250,7 +254,7 @@ def _finish(out: list[str], bl: "_Bitlines", corner: Corner, save: tuple[str, ..
 
 def conversion_end_s(ramp: bool = True) -> float:
     """End of a conversion: after the last ramp clock, or after the calibration clock."""
-    return ramp_cycle_start_s(N_RAMP_STEPS) if ramp else T_CAL0_S + T_CLK_IMA_S
+    return ramp_cycle_start_s(N_RAMP_STEPS) + T_CLK_IMA_S if ramp else T_CAL0_S + T_CLK_IMA_S
 
 
 def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies,
@@ -302,7 +306,7 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
     for i in range(N_RAMP_ROWS):
         row = RAMP_ROW0 + i
         if ramp:
-            out.append(_pulse(f"vwl{row}", f"wl{row}", va, ramp_cycle_start_s(i + 1) - T_CLK_IMA_S + T_PULSE_DELAY_S,
+            out.append(_pulse(f"vwl{row}", f"wl{row}", va, ramp_cycle_start_s(i + 1) + T_PULSE_DELAY_S,
                               conv.t_ramp_units * T_UNIT_S))
             dvt = draws.ramp_dvt_v[i]
             bl.stack("l", row, f"wl{row}", "vq1", (dn + dvt[0], dn + dvt[1]))
@@ -312,11 +316,11 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
     if with_sa:
         from topkima.circuits import comparator
         # SA clock: one evaluate pulse per ramp clock (cycles 1..32).
-        t0 = ramp_cycle_start_s(1) - T_CLK_IMA_S + T_SA_CLK_S
+        t0 = ramp_cycle_start_s(1) + T_SA_CLK_S
         out.append(f"vsaclk saclk 0 PULSE(0 {nl.num(supplies.v_sa_v)} {nl.num(t0)} {nl.num(T_EDGE_S)} "
                    f"{nl.num(T_EDGE_S)} {nl.num(T_SA_EVAL_S)} {nl.num(T_CLK_IMA_S)})")
-        shifts = {name: (corner.delvto_n() if kind == "n" else corner.delvto_p()) + draws.sa_dvt_v.get(name, 0.0)
-                  for name, kind, _, _ in comparator.DEVICES}
+        shifts = {d.name: (corner.delvto_n() if d.kind == "n" else corner.delvto_p()) + draws.sa_dvt_v.get(d.name, 0.0)
+                  for d in comparator.DEVICES}
         out.append(comparator.subckt_instance("xsa", "rbl_r0", "rbl_l0", "saclk", "sa_outp", "sa_outn",
                                               "vsa", "0", shifts))
         save = tuple(save) + ("sa_outp",)
@@ -385,6 +389,23 @@ def discharge_netlist(*, corner: Corner, supplies: Supplies, n_on_l: int, pulses
     save = ("rbl_l0", "rbl_r0", f"rbl_r{row_far}")
     idle = {f"{b}{stored}": n for (b, stored), n in bl.idle.items()}
     return _finish(out, bl, corner, save, (), tstop_s), starts, idle
+
+
+def firing_cycle(time_s: np.ndarray, v_out: np.ndarray, v_sa: float) -> int | None:
+    """First ramp cycle (1–32) whose sense-amplifier decision is "fired", or None.
+
+    The sense amplifier's outputs return to zero in reset, so each cycle's decision is
+    read at the end of its evaluate phase, 0.55 ns after the clock edge.
+    """
+    for j in range(1, N_RAMP_STEPS + 1):
+        if np.interp(sa_sample_time_s(j), time_s, v_out) > v_sa / 2:
+            return j
+    return None
+
+
+def code_from_cycle(cycle: int | None) -> int:
+    """ADC code: 32 − firing cycle; a column that never fires reads 0."""
+    return 0 if cycle is None else N_RAMP_STEPS - cycle
 
 
 # --------------------------------------------------------------------------------------
@@ -518,9 +539,9 @@ def measure_conversion(corner_name: str, supplies: dict, keys: list[int], inputs
     text = column_netlist(conv, corner=corner, supplies=sup, draws=ColumnDraws.from_json(draws), with_sa=True)
     res = simulate(text, BLOCK)
     cycle = firing_cycle(res.time, res.v("sa_outp"), sup.v_sa_v)
-    v_l = [float(np.interp(ramp_cycle_start_s(j) - T_CLK_IMA_S + T_SA_CLK_S, res.time, res.v("rbl_l0")))
+    v_l = [float(np.interp(ramp_cycle_start_s(j) + T_SA_CLK_S, res.time, res.v("rbl_l0")))
            for j in range(1, N_RAMP_STEPS + 1)]
-    v_r = [float(np.interp(ramp_cycle_start_s(j) - T_CLK_IMA_S + T_SA_CLK_S, res.time, res.v("rbl_r0")))
+    v_r = [float(np.interp(ramp_cycle_start_s(j) + T_SA_CLK_S, res.time, res.v("rbl_r0")))
            for j in range(1, N_RAMP_STEPS + 1)]
     p, n = conv.bitline_units()
     return {"mac_units": conv.mac_units, "p_units": p, "n_units": n, "firing_cycle": cycle,
@@ -550,7 +571,8 @@ def plan(settings) -> list:
     base = {"corner_name": settings.corner_name, "supplies": settings.supplies.as_dict()}
     pulses = [1, 2, 4, 8, 16, 31, 62, 124] if settings.quick else [1, 2, 3, 4, 6, 8, 12, 16, 24, 31, 62, 124]
     t_pulses = sum(pulses) * T_UNIT_S + len(pulses) * 1e-9 + T_MAC0_S
-    jobs = [_job(f"discharge_n{n}", "measure_discharge", n_on_l=n, pulses_r_units=pulses,
+    t_pulses *= 2  # the same widths again on stacks storing 0
+    jobs = [_job(f"discharge_n{n}", "measure_discharge", n_on_l=n, pulses_r_units=pulses, share_r_units=pulses,
                  tstop_s=max(t_pulses, T_MAC0_S + 1600 * T_UNIT_S / n), **base)
             for n in ((16,) if settings.quick else (4, 16))]
     dvt = draw_dvth_v(settings.rng("column.cell_mismatch"), "n", W_READ_M, L_READ_M, (settings.mc_samples, 2))
@@ -617,8 +639,11 @@ def summarise(settings, results: dict) -> dict:
     # Single pulses expressed in curve units, leakage during the measuring window removed.
     before, after = np.asarray(main["v_before_v"]), np.asarray(main["v_after_v"])
     leak_r = leak_units_per_unit_time(main["idle_stacks"], currents, 0.5 * (before + after), "r")
-    eff = inv(after) - inv(before) - leak_r * np.asarray(main["pulse_window_s"]) / T_UNIT_S
-    widths = np.asarray(main["pulse_units"], float)
+    eff_all = inv(after) - inv(before) - leak_r * np.asarray(main["pulse_window_s"]) / T_UNIT_S
+    stored = np.asarray(main["pulse_stored"])
+    widths = np.asarray(main["pulse_units"], float)[stored == 1]
+    eff, share = eff_all[stored == 1], eff_all[stored == 0]
+    share_widths = np.asarray(main["pulse_units"], float)[stored == 0]
     slope, offset = np.polyfit(widths, eff, 1)
     # Cell-current mismatch: ratio to nominal at each bitline voltage, and its sensitivity fit.
     i_on = np.asarray(currents["i_on_a"])                       # (n_v, n_mc)
@@ -659,6 +684,11 @@ def summarise(settings, results: dict) -> dict:
         "v_rbl_precharged_v": float(v_grid[0]),
         "pulse_units_fit": {"slope": float(slope), "offset_units": float(offset),
                             "width_units": widths.tolist(), "effective_units": eff.tolist()},
+        "charge_share_units": {
+            "width_units": share_widths.tolist(), "units": share.tolist(),
+            "v_rbl_v": (0.5 * (before + after))[stored == 0].tolist(),
+            "note": "charge a pulsed stack storing 0 takes from its bitline (its internal node charging "
+                    "through the open access device), in nominal-cell units, per wordline pulse"},
         "curve_consistency": [
             {"n_cells_on": r["n_on_l"],
              "max_dev_from_main_v": float(np.max(np.abs(np.interp(grid[grid < u_max * 0.9], *discharge_curve(r, currents))

@@ -75,23 +75,23 @@ class Device:
 DEVICES: tuple[Device, ...] = (
     Device("mckp", "p", 2e-6, 60e-9, "clock inverter"),
     Device("mckn", "n", 1e-6, 60e-9, "clock inverter"),
-    Device("mtail", "p", 4e-6, 60e-9, "tail switch"),
+    Device("mtail", "p", 2e-6, 60e-9, "tail switch"),
     Device("mip", "p", 8e-6, 200e-9, "input (gate inp)"),
     Device("min", "p", 8e-6, 200e-9, "input (gate inn)"),
-    Device("mlp", "p", 2e-6, 120e-9, "latch PMOS"),
-    Device("mln", "p", 2e-6, 120e-9, "latch PMOS"),
+    Device("mlp", "p", 4e-6, 60e-9, "latch PMOS"),
+    Device("mln", "p", 4e-6, 60e-9, "latch PMOS"),
     Device("mnp", "n", 1e-6, 120e-9, "latch NMOS"),
     Device("mnn", "n", 1e-6, 120e-9, "latch NMOS"),
     Device("mrxp", "n", 0.5e-6, 60e-9, "reset switch"),
     Device("mrxn", "n", 0.5e-6, 60e-9, "reset switch"),
     Device("mrlp", "n", 0.5e-6, 60e-9, "reset switch"),
     Device("mrln", "n", 0.5e-6, 60e-9, "reset switch"),
-    Device("mb1pp", "p", 0.6e-6, 60e-9, "output buffer"),
-    Device("mb1pn", "n", 0.3e-6, 60e-9, "output buffer"),
+    Device("mb1pp", "p", 1.2e-6, 60e-9, "output buffer (skewed)"),
+    Device("mb1pn", "n", 0.3e-6, 120e-9, "output buffer (skewed)"),
     Device("mb2pp", "p", 1.2e-6, 60e-9, "output buffer"),
     Device("mb2pn", "n", 0.6e-6, 60e-9, "output buffer"),
-    Device("mb1np", "p", 0.6e-6, 60e-9, "output buffer"),
-    Device("mb1nn", "n", 0.3e-6, 60e-9, "output buffer"),
+    Device("mb1np", "p", 1.2e-6, 60e-9, "output buffer (skewed)"),
+    Device("mb1nn", "n", 0.3e-6, 120e-9, "output buffer (skewed)"),
     Device("mb2np", "p", 1.2e-6, 60e-9, "output buffer"),
     Device("mb2nn", "n", 0.6e-6, 60e-9, "output buffer"),
 )
@@ -117,8 +117,9 @@ T_DELAY_S = 50e-12
 #: Load on each output (F); ours: ≈ two minimum 65 nm gate inputs of the arbiter request logic.
 C_LOAD_F = 2e-15
 #: Evaluation window of one bisection trial (s): long enough for the latch nodes to
-#: split from 10 µV of input (measured here: ≈ 0.5 ns after the clock edge).
-T_DECIDE_S = 0.65e-9
+#: split from a few µV of input at every common mode used (measured here: clk-to-out
+#: 1.0 ns at 0.1 mV and Vcm = 0.5 V; the latch nodes split ≈ 0.1 ns earlier).
+T_DECIDE_S = 1.2e-9
 #: Largest time step of a bisection trial (s); decisions were unchanged from 1 ps to
 #: 20 ps down to 1 µV of input in our checks, 10 ps gives margin.
 T_MAX_DECIDE_S = 10e-12
@@ -311,7 +312,7 @@ def decide(vcm_v: float, vdiff_v: float, delvto_v: dict | None = None, vdd_v: fl
 
     Returns ``outp_high`` (bool), ``v_outp_v``/``v_outn_v`` at the end of evaluation,
     ``v_outp_reset_v``/``v_outn_reset_v`` just before the clock rises, and
-    ``t_clk_to_out_s`` (clk at vdd/2 to the first output at vdd/2; NaN if none rose).
+    ``t_clk_to_out_s`` (clk at vdd/2 to the first output at vdd/2; None if none rose).
     """
     vdd_v, temperature_c, c_load_f = _conditions(vdd_v, temperature_c, c_load_f)
     vcm_v = _vcm(vcm_v, vdd_v)
@@ -324,10 +325,12 @@ def decide(vcm_v: float, vdiff_v: float, delvto_v: dict | None = None, vdd_v: fl
     i_reset = max(int(np.searchsorted(t, T_DELAY_S)) - 1, 0)
     half = vdd_v / 2
     t_clk = _first_crossing(t, clk, half)
-    t_out = min(_first_crossing(t, outp, half), _first_crossing(t, outn, half))
+    rises = [x for x in (_first_crossing(t, outp, half), _first_crossing(t, outn, half)) if not math.isnan(x)]
+    t_out = min(rises) if rises else math.nan
+    delay = t_out - t_clk
     return {"outp_high": bool(outp[-1] > outn[-1]), "v_outp_v": float(outp[-1]), "v_outn_v": float(outn[-1]),
             "v_outp_reset_v": float(outp[i_reset]), "v_outn_reset_v": float(outn[i_reset]),
-            "t_clk_to_out_s": float(t_out - t_clk)}
+            "t_clk_to_out_s": None if math.isnan(delay) else float(delay)}
 
 
 def _first_crossing(t: np.ndarray, v: np.ndarray, level: float) -> float:
@@ -413,3 +416,312 @@ def energy_per_decision(vcm_v: float, overdrive_v: list, delvto_v: dict | None =
         leak.append(-vdd_v * m["ileak"])
     return {"vcm_v": vcm_v, "overdrive_v": ods, "e_per_decision_j": energies, "t_cycle_s": T_CLK_S,
             "p_leak_reset_w": leak, "c_load_f": c_load_f}
+
+
+# --- noise -------------------------------------------------------------------------------
+#: Noise sensitivity probe: trapezoidal pulse on inp (height V, flat width s, edges 2 ps).
+#: 20 mV is small against the input pair's ≈ 0.2 V overdrive (linear), large enough that
+#: its input-referred effect (≈ 1 mV) is 500× the bisection resolution NOISE_TOL_V.
+NOISE_PULSE_V = 0.02
+NOISE_PULSE_WIDTH_S = 8e-12
+NOISE_PULSE_EDGE_S = 2e-12
+NOISE_TOL_V = 2e-6
+#: Spacing of the probe times (s); the sensitivity varies on a ≈ 100 ps scale.
+NOISE_TAU_STEP_S = 15e-12
+NOISE_TAU_STEP_QUICK_S = 30e-12
+#: Frequency band of the ``.noise`` runs (Hz): white channel noise, far above the
+#: flicker corner, where the input transistor's gate admittance is still ≪ its gm.
+NOISE_BAND_HZ = (1e9, 1.1e9)
+
+
+def _gate_noise_psd(vcm_v: float, v_source_v: float, v_drain_v: float, v_bulk_v: float, delvto_v: float,
+                    temperature_c: float) -> tuple[float, float]:
+    """Gate-referred white noise density (V²/Hz, one-sided) and gm (S) of the input device.
+
+    ngspice ``.noise`` of one PMOS of the input pair's size at the given terminal
+    voltages (BSIM4 channel thermal noise, ``tnoimod = 0`` in the PTM card).
+    """
+    d = DEVICE_BY_NAME["mip"]
+    from topkima.circuits.netlist import mos
+    f1, f2 = NOISE_BAND_HZ
+    net = "\n".join([
+        "* topkima comparator: input-device noise density",
+        include(MODEL_CARD),
+        f".temp {num(temperature_c, 'temperature')}",
+        f"vsrc s 0 dc {num(v_source_v)}",
+        f"vbulk b 0 dc {num(v_bulk_v)}",
+        f"vgate g 0 dc {num(vcm_v)} ac 1",
+        f"vdrain d 0 dc {num(v_drain_v)}",
+        "hsense out 0 vdrain 1",
+        mos("m1", "d", "g", "s", "b", d.model, d.w_m, d.l_m, delvto_v),
+        f".noise v(out) vgate lin 2 {num(f1)} {num(f2)}",
+        ".end",
+    ]) + "\n"
+    res = spice.simulate(net, BLOCK)
+    onoise, inoise = float(res.vectors["onoise_total"][0]), float(res.vectors["inoise_total"][0])
+    band = f2 - f1
+    return inoise ** 2 / band, (onoise / inoise if inoise > 0 else 0.0)
+
+
+def noise_estimate(vcm_v: float = VCM_V, delvto_v: dict | None = None, vdd_v: float = 1.0,
+                   temperature_c: float = 27.0, c_load_f: float = C_LOAD_F,
+                   tau_step_s: float = NOISE_TAU_STEP_S) -> dict:
+    """Input-referred noise σ (V) of the comparator: an estimate from SPICE quantities.
+
+    Not a transient noise simulation (ngspice has none for BSIM4 devices here). The
+    comparator is treated as a linear time-varying system up to its decision:
+
+    1. Sensitivity: a short pulse of area A (V·s) on inp at time τ shifts the
+       balance point by ``-g(τ)·A``; g (1/s) is found by bisection in transients.
+    2. Input-pair channel noise, referred to the gate: white, one-sided density
+       S_v(τ) (V²/Hz) from ngspice ``.noise`` of the input device at its terminal
+       voltages at τ (taken from a balanced transient).
+    3. Two independent devices, each with two-sided density S_v/2 through the same
+       |g|: ``σ_th² = ∫ S_v(τ)·g(τ)² dτ``.
+    4. Reset noise: ``kT·C`` of charge left on each of xn, ln (and xp, lp) when the
+       reset opens, referred through the charge sensitivity ``h = g/gm`` at the
+       input device's peak gm: ``σ_rst² = 2·kT·(C_x + C_l)·h²``, with C_x, C_l from
+       the node slopes of the balanced transient (C = I / dV/dt).
+
+    Also returned: the first-order ``4kTγ/∫gm dt`` (γ from the same ``.noise``),
+    integrated from the clock edge to the latch NMOS turn-on, for comparison.
+    Left out: flicker noise and the latch devices' noise (the input pair's
+    integration-phase noise dominates: Nuzzo et al., IEEE TCAS-I 55(6), 2008).
+    """
+    vdd_v, temperature_c, c_load_f = _conditions(vdd_v, temperature_c, c_load_f)
+    vcm_v = _vcm(vcm_v, vdd_v)
+    shifts = _delvto(delvto_v)
+    tau_step_s = _in_range(tau_step_s, "tau_step_s", 2e-12, 100e-12)
+    kt_j = BOLTZMANN_J_PER_K * (temperature_c + 273.15)
+
+    # balanced transient: operating point along the evaluation
+    vos = offset_sample(shifts, [vcm_v], vdd_v, temperature_c, c_load_f, tol_v=NOISE_TOL_V)["offset_v"][0]
+    saves = [".save v(clk) v(xsa.tail) v(xsa.xn) v(xsa.ln) @m.xsa.mip[gm] @m.xsa.mip[id] @m.xsa.mln[id] "
+             "@m.xsa.mnn[vth]"]
+    net = _testbench(vcm_v=vcm_v, vdiff_v=vos, delvto_v=shifts, vdd_v=vdd_v, temperature_c=temperature_c,
+                     c_load_f=c_load_f, t_stop_s=T_DELAY_S + T_DECIDE_S, t_max_s=1e-12, saves=saves)
+    op = spice.simulate(net, BLOCK)
+    t = op.time
+    tail, xn, ln = op.v("xsa.tail"), op.v("xsa.xn"), op.v("xsa.ln")
+    gm = np.abs(op.vectors["@m.xsa.mip[gm]"])
+    id_in = np.abs(op.vectors["@m.xsa.mip[id]"])
+    id_latch = np.abs(op.vectors["@m.xsa.mln[id]"])
+    vthn = float(np.median(op.vectors["@m.xsa.mnn[vth]"]))
+
+    # node capacitances from slopes: C = I / (dV/dt)
+    dxn, dln = np.gradient(xn, t), np.gradient(ln, t)
+    win_x = (xn > 0.1 * vdd_v) & (xn < 0.3 * vdd_v) & (id_latch < 0.05 * id_in) & (dxn > 0)
+    win_l = (ln > 0.05 * vdd_v) & (ln < 0.5 * vthn) & (dln > 0)
+    if not win_x.any() or not win_l.any():
+        raise spice.SpiceError(BLOCK, "noise estimate: the balanced transient has no clean integration phase")
+    c_x_f = float(np.median(id_in[win_x] / dxn[win_x]))
+    c_l_f = float(np.median(id_latch[win_l] / dln[win_l]))
+
+    # first-order estimate window: clock edge to the latch NMOS turn-on
+    t_on = float(t[np.flatnonzero(ln >= vthn)[0]]) if (ln >= vthn).any() else float(t[-1])
+    sel = (t >= T_DELAY_S) & (t <= t_on)
+    gm_integral_s_times_s = float(np.trapezoid(gm[sel], t[sel]))
+
+    # sensitivity g(τ) and gate noise density S_v(τ)
+    area_v_s = NOISE_PULSE_V * (NOISE_PULSE_WIDTH_S + NOISE_PULSE_EDGE_S)
+    taus, g_per_s, s_v, gm_tau = [], [], [], []
+    tau = T_DELAY_S
+    g_max = 0.0
+    while tau < T_DELAY_S + T_DECIDE_S - 0.2e-9:
+        t0 = tau - NOISE_PULSE_WIDTH_S / 2 - NOISE_PULSE_EDGE_S
+        pulse = (t0, NOISE_PULSE_V, NOISE_PULSE_WIDTH_S)
+        bal, _ = _bisect_flip(lambda vd: _decision(vcm_v, vd, shifts, vdd_v, temperature_c, c_load_f, pulse),
+                              0.002, NOISE_TOL_V)
+        g = -(bal - vos) / area_v_s
+        k = min(int(np.searchsorted(t, tau)), len(t) - 1)
+        psd, gm_n = _gate_noise_psd(vcm_v, float(tail[k]), float(xn[k]), vdd_v, shifts.get("mip", 0.0),
+                                    temperature_c)
+        taus.append(tau)
+        g_per_s.append(g)
+        s_v.append(psd)
+        gm_tau.append(gm_n)
+        g_max = max(g_max, abs(g))
+        if g_max > 0 and abs(g) < 0.02 * g_max and len(taus) > 3:
+            break  # the latch has taken over: later noise no longer matters
+        tau += tau_step_s
+    taus_a, g_a, s_a, gm_noise_a = map(np.asarray, (taus, g_per_s, s_v, gm_tau))
+    gm_a = np.interp(taus_a, t, gm)  # the input device's gm in the transient at each τ
+    # A device that is off has a huge gate-referred density but no g; skip it (its
+    # product would only add bisection round-off).
+    on = gm_a > 0.1 * gm_a.max()
+    integrand = np.where(on, s_a * g_a ** 2, 0.0)
+    var_th = float(np.sum(integrand) * tau_step_s)
+    i_pk = int(np.argmax(gm_a))
+    h_v_per_c = abs(g_a[i_pk]) / gm_a[i_pk]
+    var_rst = 2 * kt_j * (c_x_f + c_l_f) * h_v_per_c ** 2
+    gamma = float(s_a[i_pk] * gm_noise_a[i_pk] / (4 * kt_j))
+    var_first = 4 * kt_j * gamma / gm_integral_s_times_s
+    return {
+        "vcm_v": vcm_v,
+        "sigma_noise_v": math.sqrt(var_th + var_rst),
+        "sigma_thermal_v": math.sqrt(var_th),
+        "sigma_reset_v": math.sqrt(var_rst),
+        "sigma_first_order_v": math.sqrt(var_first),
+        "gamma_eff": gamma,
+        "gm_integral_s_s": gm_integral_s_times_s,
+        "c_x_f": c_x_f,
+        "c_l_f": c_l_f,
+        "tau_s": [float(x) for x in taus_a],
+        "g_per_s": [float(x) for x in g_a],
+        "s_v_v2_per_hz": [float(x) for x in s_a],
+        "gm_s": [float(x) for x in gm_a],
+        "offset_v": vos,
+    }
+
+
+# --- plan and summary ----------------------------------------------------------------------
+RNG_PURPOSE = "comparator.offset"
+_FN = "topkima.circuits.comparator:"
+#: Mirror-image device pairs: swapping sides flips the offset's sign, so the budget
+#: simulates the first of each pair and counts the pair twice. The clock inverter and
+#: the tail are shared by both sides and add no offset by symmetry.
+MIRROR_PAIRS: tuple[tuple[str, str], ...] = (
+    ("mip", "min"), ("mlp", "mln"), ("mnp", "mnn"), ("mrxp", "mrxn"), ("mrlp", "mrln"),
+    ("mb1pp", "mb1np"), ("mb1pn", "mb1nn"), ("mb2pp", "mb2np"), ("mb2pn", "mb2nn"),
+)
+
+
+def _offset_draws(settings: CalSettings) -> dict[str, np.ndarray]:
+    """The Monte Carlo's local threshold draws (V), regenerated identically from the seed."""
+    return draw_mismatch_v(settings.rng(RNG_PURPOSE), settings.mc_samples)
+
+
+def _common(settings: CalSettings) -> dict:
+    return {"vdd_v": float(settings.supplies.v_sa_v), "temperature_c": float(settings.temperature_c),
+            "c_load_f": C_LOAD_F}
+
+
+def _mv(v: float) -> str:
+    return f"{round(v * 1e3):d}mV"
+
+
+def plan(settings: CalSettings) -> list[Job]:
+    """Every comparator job for ``settings`` (offset MC, offset budget, delay, energy, noise)."""
+    common = _common(settings)
+    shift = corner_delvto_v(settings.corner)
+    jobs: list[Job] = []
+    draws = _offset_draws(settings)
+    for i in range(settings.mc_samples):
+        delvto = {d.name: shift[d.name] + float(draws[d.name][i]) for d in DEVICES}
+        jobs.append(Job(BLOCK, f"{BLOCK}/offset/{i:04d}", _FN + "offset_sample",
+                        {"delvto_v": delvto, "vcm_v": list(OFFSET_VCM_V), **common}, NETLISTS))
+    jobs.append(Job(BLOCK, f"{BLOCK}/budget/none", _FN + "offset_sample",
+                    {"delvto_v": dict(shift), "vcm_v": list(OFFSET_VCM_V), **common}, NETLISTS))
+    for first, _ in MIRROR_PAIRS:
+        d = DEVICE_BY_NAME[first]
+        delvto = dict(shift)
+        delvto[first] += float(sigma_vth_v(d.kind, d.w_m, d.l_m))
+        jobs.append(Job(BLOCK, f"{BLOCK}/budget/{first}", _FN + "offset_sample",
+                        {"delvto_v": delvto, "vcm_v": list(OFFSET_VCM_V), **common}, NETLISTS))
+    ods = DELAY_OVERDRIVES_QUICK_V if settings.quick else DELAY_OVERDRIVES_V
+    for vcm in DELAY_VCM_V:
+        jobs.append(Job(BLOCK, f"{BLOCK}/delay/{_mv(vcm)}", _FN + "delay_sweep",
+                        {"vcm_v": vcm, "overdrive_v": list(ods), "delvto_v": dict(shift), **common}, NETLISTS))
+    jobs.append(Job(BLOCK, f"{BLOCK}/energy/{_mv(VCM_V)}", _FN + "energy_per_decision",
+                    {"vcm_v": VCM_V, "overdrive_v": list(ENERGY_OVERDRIVES_V), "delvto_v": dict(shift), **common},
+                    NETLISTS))
+    step = NOISE_TAU_STEP_QUICK_S if settings.quick else NOISE_TAU_STEP_S
+    for vcm in OFFSET_VCM_V:
+        jobs.append(Job(BLOCK, f"{BLOCK}/noise/{_mv(vcm)}", _FN + "noise_estimate",
+                        {"vcm_v": vcm, "delvto_v": dict(shift), "tau_step_s": step, **common}, NETLISTS))
+    return jobs
+
+
+def sigma_confidence_interval(sigma: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Chi-square confidence interval of a normal σ estimated (ddof = 1) from ``n`` samples."""
+    from scipy.stats import chi2
+    dof = n - 1
+    lo_q, hi_q = chi2.ppf([(1 + level) / 2, (1 - level) / 2], dof)
+    return float(sigma * math.sqrt(dof / lo_q)), float(sigma * math.sqrt(dof / hi_q))
+
+
+def _get(results: Mapping[str, dict], label: str) -> dict:
+    try:
+        return results[label]
+    except KeyError:
+        raise ValueError(f"comparator summary: result '{label}' is missing; rerun the comparator plan") from None
+
+
+def _at_overdrive(od_v: float, overdrives_v: Sequence[float], values: Sequence[float]) -> float:
+    """``values`` interpolated at ``od_v`` on a log-overdrive axis (the points include it)."""
+    order = np.argsort(overdrives_v)
+    return float(np.interp(math.log10(od_v), np.log10(np.asarray(overdrives_v)[order]), np.asarray(values)[order]))
+
+
+def summarise(settings: CalSettings, results: Mapping[str, dict]) -> dict:
+    """The comparator's artefact section (JSON-able; every quantity's unit in its key)."""
+    common = _common(settings)
+    n = settings.mc_samples
+    draws = _offset_draws(settings)
+    samples = np.array([_get(results, f"{BLOCK}/offset/{i:04d}")["offset_v"] for i in range(n)])  # (n, n_vcm)
+    ref = np.array(_get(results, f"{BLOCK}/budget/none")["offset_v"])
+    budget, var_budget = [], np.zeros(len(OFFSET_VCM_V))
+    for first, second in MIRROR_PAIRS:
+        d = DEVICE_BY_NAME[first]
+        s_vth = float(sigma_vth_v(d.kind, d.w_m, d.l_m))
+        sens = (np.array(_get(results, f"{BLOCK}/budget/{first}")["offset_v"]) - ref) / s_vth
+        contribution = math.sqrt(2.0) * np.abs(sens) * s_vth  # both devices of the pair
+        var_budget += contribution ** 2
+        budget.append({"devices": [first, second], "sigma_vth_v": s_vth,
+                       "sensitivity_v_per_v": sens.tolist(), "sigma_contribution_v": contribution.tolist()})
+    by_vcm = []
+    for j, vcm in enumerate(OFFSET_VCM_V):
+        col = samples[:, j]
+        sigma = float(np.std(col, ddof=1))
+        by_vcm.append({"vcm_v": vcm, "sigma_v": sigma, "sigma_ci95_v": list(sigma_confidence_interval(sigma, n)),
+                       "mean_v": float(np.mean(col)), "budget_sigma_v": float(math.sqrt(var_budget[j])),
+                       "samples_v": col.tolist()})
+    delay = [_get(results, f"{BLOCK}/delay/{_mv(v)}") for v in DELAY_VCM_V]
+    energy = _get(results, f"{BLOCK}/energy/{_mv(VCM_V)}")
+    noise = [{k: v for k, v in _get(results, f"{BLOCK}/noise/{_mv(v)}").items()} for v in OFFSET_VCM_V]
+    d_main = delay[DELAY_VCM_V.index(VCM_V)]
+    i_main = OFFSET_VCM_V.index(VCM_V)
+    return {
+        "netlist": NETLISTS[0],
+        "subckt": SUBCKT,
+        "pins": list(PINS),
+        "clock": "clk high = evaluate, clk low = reset",
+        "reset_output_level": "both outputs low (vss) during reset",
+        "decision": "outp high iff V(inp) - V(inn) > offset",
+        "corner": settings.corner_name,
+        **common,
+        "t_clk_s": T_CLK_S,
+        "t_edge_s": T_EDGE_S,
+        "devices": [{"name": d.name, "kind": d.kind, "w_m": d.w_m, "l_m": d.l_m, "role": d.role,
+                     "sigma_vth_v": float(sigma_vth_v(d.kind, d.w_m, d.l_m))} for d in DEVICES],
+        "headline": {
+            "vcm_v": VCM_V,
+            "offset_sigma_v": by_vcm[i_main]["sigma_v"],
+            "t_clk_to_out_1mv_s": _at_overdrive(1e-3, d_main["overdrive_v"], d_main["t_clk_to_out_s"]),
+            "t_clk_to_out_10mv_s": _at_overdrive(1e-2, d_main["overdrive_v"], d_main["t_clk_to_out_s"]),
+            "e_per_decision_1mv_j": _at_overdrive(1e-3, energy["overdrive_v"], energy["e_per_decision_j"]),
+            "noise_sigma_v": noise[i_main]["sigma_noise_v"],
+        },
+        "offset": {
+            "method": "Monte Carlo of per-device Pelgrom delvto (+ corner shift); offset per sample by "
+                      "bisection of V(inp)-V(inn) at each common mode, one transient per trial",
+            "seed": settings.seed,
+            "rng_purpose": RNG_PURPOSE,
+            "n_samples": n,
+            "bisection_tol_v": OFFSET_TOL_V,
+            "pelgrom_input_pair_sigma_v": pelgrom_input_pair_sigma_v(),
+            "by_vcm": by_vcm,
+            "budget": budget,
+            "corner_delvto_v": {"n": settings.corner.delvto_n(), "p": settings.corner.delvto_p()},
+            "draws_dvth_v": {name: draws[name].tolist() for name in DEVICE_BY_NAME},
+        },
+        "delay": {"definition": "clk rising through vdd/2 to the winning output rising through vdd/2",
+                  "by_vcm": delay},
+        "energy": {"definition": "-VDD * integral of i(vdd) over one clock period from the rising edge "
+                                 "(evaluate + reset), internal clock inverter and output loads included",
+                   **energy},
+        "noise": {"method": "linear time-varying estimate (see comparator.noise_estimate): input-pair channel "
+                            "noise density from ngspice .noise x pulse sensitivity from transients, plus reset "
+                            "kT/C; not a transient noise simulation",
+                  "by_vcm": noise},
+    }

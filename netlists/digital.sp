@@ -113,9 +113,10 @@ xqb s2 qb vdd vss inv dvn={dvn} dvp={dvp}
 * of the same edge, whereas a ripple counter passes through wrong intermediate codes for up
 * to 5 clk->q (e.g. 01111 -> 01110 -> 01100 -> ... -> 10000), which a grant could latch.
 * The price is clocking all 5 flip-flops every cycle (energy is measured, not assumed).
-* Ports: clk en rst q0..q4 qb0..qb4 vdd vss (q0 = LSB).
+* Ports: clk en rst q0..q4 qb0..qb4 d0..d4 vdd vss (q0 = LSB; d = next state, i.e.
+* q + 1 while en = 1 and q while en = 0, used by kcnt5).
 * ----------------------------------------------------------------------
-.subckt cnt5 clk en rst q0 q1 q2 q3 q4 qb0 qb1 qb2 qb3 qb4 vdd vss params: dvn=0 dvp=0
+.subckt cnt5 clk en rst q0 q1 q2 q3 q4 qb0 qb1 qb2 qb3 qb4 d0 d1 d2 d3 d4 vdd vss params: dvn=0 dvp=0
 xtb0 en tb0 vdd vss inv dvn={dvn} dvp={dvp}
 xd0 q0 en qb0 tb0 d0 vdd vss aoi22 dvn={dvn} dvp={dvp}
 xf0 d0 clk rst q0 qb0 vdd vss dffr dvn={dvn} dvp={dvp}
@@ -140,34 +141,49 @@ xf4 d4 clk rst q4 qb4 vdd vss dffr dvn={dvn} dvp={dvp}
 * ----------------------------------------------------------------------
 * kcnt5: grant counter with early stop. Counts rising edges of the grant strobe gnt (the
 * root acknowledge of the arbiter tree, one edge per granted column) and raises STOP when
-* count >= k, with k a 5-bit preset k4..k0 (1..31: covers the paper's k sweep
+* count >= k, with k a 5-bit preset k4..k0, k = 1..31 (covers the paper's k sweep
 * {1, 2, 5, 10, 20}, SPEC §3; a 3-bit k would stop at 7).
-*   count: cnt5 clocked by gnt with en = not stop, so the count freezes at k and STOP stays
-*          high until reset: "count >= k" is then exactly "count == k".
-*   compare: mismatch x_i = xor(q_i, k_i) = aoi22(q_i, k_i, qb_i, kb_i);
-*            stop = nor2(nand2(nor2(x0, x1), nor2(x2, x3)), x4)  = all bits equal.
-* The grants are serialised by the arbiter, so the count passes through every value and
-* reaching k is never skipped. k = 0 would assert STOP straight out of reset.
-* count -> STOP = clk->q + aoi22 + nor2 + nand2 + nor2 (measured by circuits/digital.py).
-* Ports: gnt rst k0..k4 stop c0..c4 vdd vss (c = count, c0 = LSB).
+*   count:   cnt5 clocked by gnt with en = not stop, so the count freezes at k.
+*   compare: the counter's NEXT state d (= count + 1) against k: mismatch per bit
+*            x_i = xor(d_i, k_i) = aoi22(d_i, k_i, db_i, kb_i), all-equal
+*            eq = nor2(nand2(nor2(x0, x1), nor2(x2, x3)), x4).
+*   stop:    a dffr clocked by gnt samples eq. On the k-th grant edge the count becomes k and
+*            STOP rises one clk->q later; once stopped, d = count = k keeps eq = 1, so STOP
+*            holds until reset: "count >= k" is exactly "count == k".
+* Why registered: decoding the count itself glitches. When several count bits change on one
+*   edge their few-ps skew shows transient codes (measured: 01111 -> 10000 flashes 11111,
+*   which raised a false STOP for k = 31). Decoding d instead settles during the strobe's
+*   high phase, while the flip-flop's master is closed, so STOP is glitch-free and
+*   count -> STOP is a single clk->q. Requirement: the strobe's high phase must outlast the
+*   decode (~0.3 ns at ss); the root acknowledge stays high for a whole grant, far longer.
+* The grants are serialised by the arbiter, so the count passes through every value.
+* (k = 0 is not a valid preset: STOP would rise only when the count wraps, after 32 grants.)
+* Ports: gnt rst k0..k4 stop eq c0..c4 vdd vss (c = count, c0 = LSB; eq = "the next grant
+* reaches k", the decoded input of the STOP flip-flop, brought out to time the decode).
 * ----------------------------------------------------------------------
-.subckt kcnt5 gnt rst k0 k1 k2 k3 k4 stop c0 c1 c2 c3 c4 vdd vss params: dvn=0 dvp=0
-xrun stop run vdd vss inv dvn={dvn} dvp={dvp}
-xcnt gnt run rst c0 c1 c2 c3 c4 cb0 cb1 cb2 cb3 cb4 vdd vss cnt5 dvn={dvn} dvp={dvp}
+.subckt kcnt5 gnt rst k0 k1 k2 k3 k4 stop eq c0 c1 c2 c3 c4 vdd vss params: dvn=0 dvp=0
+xcnt gnt run rst c0 c1 c2 c3 c4 cb0 cb1 cb2 cb3 cb4 d0 d1 d2 d3 d4 vdd vss cnt5 dvn={dvn} dvp={dvp}
 xkb0 k0 kb0 vdd vss inv dvn={dvn} dvp={dvp}
 xkb1 k1 kb1 vdd vss inv dvn={dvn} dvp={dvp}
 xkb2 k2 kb2 vdd vss inv dvn={dvn} dvp={dvp}
 xkb3 k3 kb3 vdd vss inv dvn={dvn} dvp={dvp}
 xkb4 k4 kb4 vdd vss inv dvn={dvn} dvp={dvp}
-xx0 c0 k0 cb0 kb0 x0 vdd vss aoi22 dvn={dvn} dvp={dvp}
-xx1 c1 k1 cb1 kb1 x1 vdd vss aoi22 dvn={dvn} dvp={dvp}
-xx2 c2 k2 cb2 kb2 x2 vdd vss aoi22 dvn={dvn} dvp={dvp}
-xx3 c3 k3 cb3 kb3 x3 vdd vss aoi22 dvn={dvn} dvp={dvp}
-xx4 c4 k4 cb4 kb4 x4 vdd vss aoi22 dvn={dvn} dvp={dvp}
+xdb0 d0 db0 vdd vss inv dvn={dvn} dvp={dvp}
+xdb1 d1 db1 vdd vss inv dvn={dvn} dvp={dvp}
+xdb2 d2 db2 vdd vss inv dvn={dvn} dvp={dvp}
+xdb3 d3 db3 vdd vss inv dvn={dvn} dvp={dvp}
+xdb4 d4 db4 vdd vss inv dvn={dvn} dvp={dvp}
+xx0 d0 k0 db0 kb0 x0 vdd vss aoi22 dvn={dvn} dvp={dvp}
+xx1 d1 k1 db1 kb1 x1 vdd vss aoi22 dvn={dvn} dvp={dvp}
+xx2 d2 k2 db2 kb2 x2 vdd vss aoi22 dvn={dvn} dvp={dvp}
+xx3 d3 k3 db3 kb3 x3 vdd vss aoi22 dvn={dvn} dvp={dvp}
+xx4 d4 k4 db4 kb4 x4 vdd vss aoi22 dvn={dvn} dvp={dvp}
 xe01 x0 x1 e01 vdd vss nor2 dvn={dvn} dvp={dvp}
 xe23 x2 x3 e23 vdd vss nor2 dvn={dvn} dvp={dvp}
 xe03 e01 e23 ne03 vdd vss nand2 dvn={dvn} dvp={dvp}
-xst ne03 x4 stop vdd vss nor2 dvn={dvn} dvp={dvp}
+xeq ne03 x4 eq vdd vss nor2 dvn={dvn} dvp={dvp}
+xst eq gnt rst stop stopb vdd vss dffr dvn={dvn} dvp={dvp}
+xrun stop run vdd vss inv dvn={dvn} dvp={dvp}
 .ends kcnt5
 
 * ----------------------------------------------------------------------
@@ -179,7 +195,10 @@ xst ne03 x4 stop vdd vss nor2 dvn={dvn} dvp={dvp}
 * Logic:
 *   x = latch(r0), transparent while ad = 0, frozen while ad = 1 (tgate latch);
 *   x = 1 selects child 0, xb = not x selects child 1;
-*   ru = x.r0 + xb.r1  (nand2-nand2), g0 = ad.x, g1 = ad.xb  (nand2 + inv).
+*   g0 = ad.x, g1 = ad.xb  (nand2 h0/h1 + inv);
+*   ru = r0.(not g1) + r1.xb  (nand2-nand2; not g1 = h1 is already there). While ad = 0 this
+*   is r0 + r1 with r0 reaching ru in two gates (no wait for the latch); while a grant is out
+*   it is the selected child's request only.
 * While no grant is out (ad = 0) the choice is combinational with child 0 winning, so two
 * requests arriving in the same ramp cycle (the SAs fire on the same clock edge) are
 * granted lower address first, deterministically, as the paper requires (SPEC §2).
@@ -201,7 +220,7 @@ xti r0 x adb ad vdd vss tgate dvn={dvn} dvp={dvp}
 xxb x xb vdd vss inv dvn={dvn} dvp={dvp}
 xxf xb xf vdd vss inv dvn={dvn} dvp={dvp}
 xtf xf x ad adb vdd vss tgate dvn={dvn} dvp={dvp}
-xp0 x r0 p0 vdd vss nand2 dvn={dvn} dvp={dvp}
+xp0 r0 h1 p0 vdd vss nand2 dvn={dvn} dvp={dvp}
 xp1 xb r1 p1 vdd vss nand2 dvn={dvn} dvp={dvp}
 xru p0 p1 ru vdd vss nand2 dvn={dvn} dvp={dvp} wn=800n wp=600n
 xh0 ad x h0 vdd vss nand2 dvn={dvn} dvp={dvp}

@@ -19,22 +19,31 @@
 *   mlp / mln    PMOS cross-coupled pair, sources on xp / xn, drains lp / ln
 *   mnp / mnn    NMOS cross-coupled pair, lp / ln to vss
 *   mrxp mrxn mrlp mrln   NMOS reset switches to vss on xp xn lp ln, gate clkb
-*   lp -> inverter -> lpb -> inverter -> outp  (and ln -> lnb -> outn): the first
-*         small inverter loads both latch nodes equally; the second drives the load.
+*   lp -> inverter -> lpb -> inverter -> outp  (and ln -> lnb -> outn). The first
+*         inverter is skewed (strong P, weak long N: switching point well above the
+*         ~0.45 V the latch nodes share while undecided), so the outputs do not
+*         glitch and the inverters draw little crowbar current while metastable.
 * Evaluation: inp > inn -> min carries more current -> xp, then lp, rises first ->
 *   lp regenerates to vdd, ln to vss -> outp = vdd.
 *
-* Sizes (W/L in um) and why:
-*   mip, min   8 / 0.2   offset: Pelgrom sigma_Vth = 3.5 mV.um/sqrt(W.L) = 2.8 mV per
-*              device, 3.9 mV for the pair (A_VT from circuits/mismatch.py); L=0.2 um
-*              also lifts gm/Id and hence the integration gain that divides the
+* Sizes (W/L in um) and why (figures from circuits/comparator.py at 1.0 V, 27 C;
+* offset shares are input-referred sigma per device pair, Vcm 0.15 / 0.35 / 0.5 V):
+*   mip, min   8 / 0.2   offset first: Pelgrom sigma_Vth = 3.5 mV.um/sqrt(W.L)
+*              = 2.8 mV per device, 3.9 mV for the pair (A_VT: circuits/mismatch.py).
+*              L = 0.2 um raises gm/Id, i.e. the integration gain that divides the
 *              latch devices' mismatch.
-*   mlp, mln   2 / 0.12  latch PMOS: their mismatch reaches the input divided by the
-*              integration gain; longer than minimum to keep that share small.
-*   mnp, mnn   1 / 0.12  latch NMOS: same reason.
-*   mtail      4 / 0.06  sets the integration current (speed vs. gain).
-*   reset      0.5 / 0.06 (four switches), clock inverter 2 / 1 um P / N at L=0.06,
-*   buffers    first 0.6 / 0.3 (P / N), second 1.2 / 0.6 um, L=0.06.
+*   mlp, mln   4 / 0.06  latch PMOS. Their Vth decides when the latch takes over
+*              from the integrating xp/xn nodes, so their mismatch enters divided by
+*              that gain; at low Vcm the input pair leaves saturation early and the
+*              gain drops. Wide and short (strong) roughly halved their share at
+*              Vcm = 0.15 V against 2 / 0.12 um (8.9 -> 4.0 mV); longer L was worse.
+*   mnp, mnn   1 / 0.12  latch NMOS (share 1.6 / 1.3 / 0.6 mV).
+*   mtail      2 / 0.06  tail switch: a weaker tail lowers the input pair's overdrive
+*              (more gain, less latch offset) at some delay (4 um: faster, +1 mV at
+*              Vcm = 0.15 V).
+*   reset      0.5 / 0.06 (four switches); clock inverter 2 / 1 um (P / N), L = 0.06.
+*   buffers    first P 1.2 / 0.06, N 0.3 / 0.12 (skewed, see above);
+*              second P 1.2 / 0.06, N 0.6 / 0.06.
 * Junction geometry follows circuits/netlist.py mos(): diffusion 0.15 um each side,
 * AD = AS = W*0.15u, PD = PS = 2*(W+0.15u).
 *
@@ -56,13 +65,13 @@ mckp clkb clk vdd vdd ptm65_pmos w=2e-6 l=6e-8 ad=3e-13 as=3e-13 pd=4.3e-6 ps=4.
 mckn clkb clk vss vss ptm65_nmos w=1e-6 l=6e-8 ad=1.5e-13 as=1.5e-13 pd=2.3e-6 ps=2.3e-6 delvto={dvt_mckn}
 
 * tail switch and input pair
-mtail tail clkb vdd vdd ptm65_pmos w=4e-6 l=6e-8 ad=6e-13 as=6e-13 pd=8.3e-6 ps=8.3e-6 delvto={dvt_mtail}
+mtail tail clkb vdd vdd ptm65_pmos w=2e-6 l=6e-8 ad=3e-13 as=3e-13 pd=4.3e-6 ps=4.3e-6 delvto={dvt_mtail}
 mip xn inp tail vdd ptm65_pmos w=8e-6 l=2e-7 ad=1.2e-12 as=1.2e-12 pd=1.63e-5 ps=1.63e-5 delvto={dvt_mip}
 min xp inn tail vdd ptm65_pmos w=8e-6 l=2e-7 ad=1.2e-12 as=1.2e-12 pd=1.63e-5 ps=1.63e-5 delvto={dvt_min}
 
 * cross-coupled latch
-mlp lp ln xp vdd ptm65_pmos w=2e-6 l=1.2e-7 ad=3e-13 as=3e-13 pd=4.3e-6 ps=4.3e-6 delvto={dvt_mlp}
-mln ln lp xn vdd ptm65_pmos w=2e-6 l=1.2e-7 ad=3e-13 as=3e-13 pd=4.3e-6 ps=4.3e-6 delvto={dvt_mln}
+mlp lp ln xp vdd ptm65_pmos w=4e-6 l=6e-8 ad=6e-13 as=6e-13 pd=8.3e-6 ps=8.3e-6 delvto={dvt_mlp}
+mln ln lp xn vdd ptm65_pmos w=4e-6 l=6e-8 ad=6e-13 as=6e-13 pd=8.3e-6 ps=8.3e-6 delvto={dvt_mln}
 mnp lp ln vss vss ptm65_nmos w=1e-6 l=1.2e-7 ad=1.5e-13 as=1.5e-13 pd=2.3e-6 ps=2.3e-6 delvto={dvt_mnp}
 mnn ln lp vss vss ptm65_nmos w=1e-6 l=1.2e-7 ad=1.5e-13 as=1.5e-13 pd=2.3e-6 ps=2.3e-6 delvto={dvt_mnn}
 
@@ -73,14 +82,14 @@ mrlp lp clkb vss vss ptm65_nmos w=5e-7 l=6e-8 ad=7.5e-14 as=7.5e-14 pd=1.3e-6 ps
 mrln ln clkb vss vss ptm65_nmos w=5e-7 l=6e-8 ad=7.5e-14 as=7.5e-14 pd=1.3e-6 ps=1.3e-6 delvto={dvt_mrln}
 
 * output buffers, P side: lp -> lpb -> outp
-mb1pp lpb lp vdd vdd ptm65_pmos w=6e-7 l=6e-8 ad=9e-14 as=9e-14 pd=1.5e-6 ps=1.5e-6 delvto={dvt_mb1pp}
-mb1pn lpb lp vss vss ptm65_nmos w=3e-7 l=6e-8 ad=4.5e-14 as=4.5e-14 pd=9e-7 ps=9e-7 delvto={dvt_mb1pn}
+mb1pp lpb lp vdd vdd ptm65_pmos w=1.2e-6 l=6e-8 ad=1.8e-13 as=1.8e-13 pd=2.7e-6 ps=2.7e-6 delvto={dvt_mb1pp}
+mb1pn lpb lp vss vss ptm65_nmos w=3e-7 l=1.2e-7 ad=4.5e-14 as=4.5e-14 pd=9e-7 ps=9e-7 delvto={dvt_mb1pn}
 mb2pp outp lpb vdd vdd ptm65_pmos w=1.2e-6 l=6e-8 ad=1.8e-13 as=1.8e-13 pd=2.7e-6 ps=2.7e-6 delvto={dvt_mb2pp}
 mb2pn outp lpb vss vss ptm65_nmos w=6e-7 l=6e-8 ad=9e-14 as=9e-14 pd=1.5e-6 ps=1.5e-6 delvto={dvt_mb2pn}
 
 * output buffers, N side: ln -> lnb -> outn
-mb1np lnb ln vdd vdd ptm65_pmos w=6e-7 l=6e-8 ad=9e-14 as=9e-14 pd=1.5e-6 ps=1.5e-6 delvto={dvt_mb1np}
-mb1nn lnb ln vss vss ptm65_nmos w=3e-7 l=6e-8 ad=4.5e-14 as=4.5e-14 pd=9e-7 ps=9e-7 delvto={dvt_mb1nn}
+mb1np lnb ln vdd vdd ptm65_pmos w=1.2e-6 l=6e-8 ad=1.8e-13 as=1.8e-13 pd=2.7e-6 ps=2.7e-6 delvto={dvt_mb1np}
+mb1nn lnb ln vss vss ptm65_nmos w=3e-7 l=1.2e-7 ad=4.5e-14 as=4.5e-14 pd=9e-7 ps=9e-7 delvto={dvt_mb1nn}
 mb2np outn lnb vdd vdd ptm65_pmos w=1.2e-6 l=6e-8 ad=1.8e-13 as=1.8e-13 pd=2.7e-6 ps=2.7e-6 delvto={dvt_mb2np}
 mb2nn outn lnb vss vss ptm65_nmos w=6e-7 l=6e-8 ad=9e-14 as=9e-14 pd=1.5e-6 ps=1.5e-6 delvto={dvt_mb2nn}
 

@@ -1,0 +1,214 @@
+"""The calibration artefact: the only thing that crosses from SPICE to the behavioural model.
+
+A JSON document with top-level keys ``schema_version``, ``provenance``, ``column``,
+``ramp``, ``comparator`` and ``digital``. Every quantity carries its unit in its name
+(``_v``, ``_s``, ``_j``, ``_a``, ``_f``, ``_ohm``, ``_units`` = 0.5 ns nominal-cell units,
+``_lsb``, ``_rel`` = relative). :func:`validate` checks the structure and the physics-level
+sanity of every field the behavioural model reads and names the first field that fails;
+:func:`write_atomic` never leaves a half-written file behind.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+DEFAULT_ARTEFACT = "default_calibration.json"
+
+PROVENANCE_KEYS = ("ngspice_version", "pyspice_version", "model_card_sha256", "netlist_sha256", "corner",
+                   "temperature_c", "supplies", "seed", "created", "command_line")
+
+
+class ArtefactError(ValueError):
+    """A calibration artefact is missing, corrupt, partial or of another schema version."""
+
+
+# Required fields: dotted path -> kind. "num" finite number, "pos" > 0, "int" integer,
+# "list" non-empty list of finite numbers, "inc"/"dec" strictly increasing/decreasing
+# list, "str" string, "dict" mapping, "list2" non-empty list of lists of numbers.
+SCHEMA: dict[str, dict[str, str]] = {
+    "column": {
+        "geometry.n_rows": "int", "geometry.n_elements": "int", "geometry.q_max": "int", "geometry.k_max": "int",
+        "geometry.pair_scales": "list",
+        "timing.t_unit_s": "pos", "timing.t_pwm_s": "pos", "timing.t_clk_ima_s": "pos",
+        "timing.t_mac_start_s": "pos", "timing.t_cal_start_s": "pos", "timing.t_sa_clk_in_cycle_s": "pos",
+        "timing.n_ramp_steps": "int",
+        "discharge_curve.units": "inc", "discharge_curve.v_rbl_v": "dec",
+        "v_rbl_precharged_v": "pos",
+        "pulse_units_fit.slope": "pos", "pulse_units_fit.offset_units": "num",
+        "charge_share_units.width_units": "inc", "charge_share_units.units": "list",
+        "leakage.v_rbl_v": "dec", "leakage.i_leak_stored1_a": "list", "leakage.i_leak_stored0_a": "list",
+        "leakage.i_on_nominal_a": "list",
+        "mismatch.v_rbl_v": "dec", "mismatch.i_on_sigma_rel": "list", "mismatch.log_ratio_fit_per_v": "list2",
+        "settling_1pct_s": "num",
+        "energy.e_wordline_pulse_j": "pos", "energy.activity": "list", "energy.e_conversion_j": "list",
+    },
+    "ramp": {
+        "lsb_v": "pos", "steps_v": "list", "inl_lsb": "list", "dnl_lsb": "list", "v_cal_step_v": "num",
+        "v_start_diff_v": "num", "step_mismatch.n_instances": "int",
+        "settings.n_cal": "int", "settings.t_cal_units": "int", "settings.t_ramp_units": "int",
+    },
+    "comparator": {
+        "offset_sigma_v": "pos", "offset_sigma_ci95_v": "list", "e_per_decision_j": "pos",
+        "noise_sigma_v": "pos", "delay_vs_overdrive.overdrive_v": "inc", "delay_vs_overdrive.t_clk_to_q_s": "list",
+    },
+    "digital": {
+        "t_arb_total_s": "pos", "corners": "dict",
+    },
+}
+
+
+def _get(data: Any, dotted: str) -> Any:
+    node = data
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(dotted)
+        node = node[part]
+    return node
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _check(value: Any, kind: str) -> str | None:
+    """Why ``value`` is not of ``kind``, or None."""
+    if kind == "num":
+        return None if _finite(value) else "must be a finite number"
+    if kind == "pos":
+        return None if _finite(value) and value > 0 else "must be a positive finite number"
+    if kind == "int":
+        return None if isinstance(value, int) and not isinstance(value, bool) else "must be an integer"
+    if kind == "str":
+        return None if isinstance(value, str) and value else "must be a non-empty string"
+    if kind == "dict":
+        return None if isinstance(value, dict) and value else "must be a non-empty mapping"
+    if kind in ("list", "inc", "dec"):
+        if not isinstance(value, list) or not value or not all(_finite(x) for x in value):
+            return "must be a non-empty list of finite numbers"
+        pairs = list(zip(value[:-1], value[1:]))
+        if kind == "inc" and not all(b > a for a, b in pairs):
+            return "must be strictly increasing"
+        if kind == "dec" and not all(b < a for a, b in pairs):
+            return "must be strictly decreasing"
+        return None
+    if kind == "list2":
+        if not isinstance(value, list) or not value or not all(
+                isinstance(row, list) and row and all(_finite(x) for x in row) for row in value):
+            return "must be a non-empty list of lists of finite numbers"
+        return None
+    raise AssertionError(kind)
+
+
+def validate(data: Any, source: str = "artefact") -> None:
+    """Raise :class:`ArtefactError` naming the first field that is missing or wrong."""
+    if not isinstance(data, dict):
+        raise ArtefactError(f"{source}: the top level must be a JSON object")
+    version = data.get("schema_version")
+    if version is None:
+        raise ArtefactError(f"{source}: field 'schema_version' is missing")
+    if version != SCHEMA_VERSION:
+        raise ArtefactError(f"{source}: field 'schema_version' is {version!r}, this topkima reads version "
+                            f"{SCHEMA_VERSION}; regenerate it with `topkima calibrate`")
+    prov = data.get("provenance")
+    if not isinstance(prov, dict):
+        raise ArtefactError(f"{source}: field 'provenance' is missing or not an object")
+    for key in PROVENANCE_KEYS:
+        if key not in prov:
+            raise ArtefactError(f"{source}: field 'provenance.{key}' is missing")
+    if not isinstance(prov["netlist_sha256"], dict) or not prov["netlist_sha256"]:
+        raise ArtefactError(f"{source}: field 'provenance.netlist_sha256' must map netlist files to hashes")
+    for section, fields in SCHEMA.items():
+        if not isinstance(data.get(section), dict):
+            raise ArtefactError(f"{source}: section '{section}' is missing or not an object")
+        for dotted, kind in fields.items():
+            try:
+                value = _get(data[section], dotted)
+            except KeyError:
+                raise ArtefactError(f"{source}: field '{section}.{dotted}' is missing") from None
+            why = _check(value, kind)
+            if why:
+                raise ArtefactError(f"{source}: field '{section}.{dotted}' {why}")
+    curve = data["column"]["discharge_curve"]
+    if len(curve["units"]) != len(curve["v_rbl_v"]):
+        raise ArtefactError(f"{source}: field 'column.discharge_curve' has units and v_rbl_v of different lengths")
+    if len(data["ramp"]["steps_v"]) != data["column"]["timing"]["n_ramp_steps"]:
+        raise ArtefactError(f"{source}: field 'ramp.steps_v' must hold one step per ramp cycle")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A validated calibration artefact (read-only view of the JSON document)."""
+
+    data: dict
+    path: str | None = None
+
+    @property
+    def schema_version(self) -> int:
+        return self.data["schema_version"]
+
+    @property
+    def provenance(self) -> dict:
+        return self.data["provenance"]
+
+    @property
+    def column(self) -> dict:
+        return self.data["column"]
+
+    @property
+    def ramp(self) -> dict:
+        return self.data["ramp"]
+
+    @property
+    def comparator(self) -> dict:
+        return self.data["comparator"]
+
+    @property
+    def digital(self) -> dict:
+        return self.data["digital"]
+
+
+def default_artefact_path() -> Path:
+    return Path(str(resources.files("topkima.calibration").joinpath(DEFAULT_ARTEFACT)))
+
+
+def load_calibration(path: str | os.PathLike | None = None) -> Calibration:
+    """Load and validate an artefact; with no path, the committed default one."""
+    path = Path(path) if path is not None else default_artefact_path()
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ArtefactError(f"calibration artefact {path} does not exist; create it with "
+                            "`topkima calibrate --out FILE` or omit the path to use the default") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ArtefactError(f"{path}: not valid JSON (corrupt or partial file): {exc}") from None
+    validate(data, str(path))
+    return Calibration(data, str(path))
+
+
+def write_atomic(path: str | os.PathLike, data: dict) -> None:
+    """Write JSON to ``path`` via a temporary file in the same folder and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=1, sort_keys=False, allow_nan=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

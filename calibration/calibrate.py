@@ -1,0 +1,85 @@
+"""`topkima calibrate`: plan every block's SPICE jobs, run them, summarise, write the artefact.
+
+Jobs run in worker processes (2 by default) through :func:`topkima.circuits.jobs.run_jobs`
+with a cache keyed by each job's netlists and arguments, so an interrupted run resumes and
+redoes only unfinished simulations. The artefact is validated before it is written
+(atomically).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import shlex
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+from topkima.calibration.artefact import SCHEMA_VERSION, validate, write_atomic
+
+#: Blocks in the order they are planned and summarised (module names under topkima.circuits).
+BLOCKS = ("column", "ramp", "comparator", "digital")
+
+
+def _modules():
+    import importlib
+    return {name: importlib.import_module(f"topkima.circuits.{name}") for name in BLOCKS}
+
+
+def plan_all(settings) -> dict[str, list]:
+    return {name: mod.plan(settings) for name, mod in _modules().items()}
+
+
+def provenance(settings, wall_time_s: float, n_jobs: int, n_cached: int, command_line: str) -> dict:
+    from topkima.circuits import mismatch, netlist as nl, spice
+    files = sorted(p.name for p in nl.netlist_dir().iterdir() if p.suffix in (".sp", ".lib"))
+    return {
+        "ngspice_version": spice.ngspice_version(),
+        "pyspice_version": metadata.version("PySpice"),
+        "topkima_version": metadata.version("topkima"),
+        "model_card": nl.MODEL_CARD,
+        "model_card_sha256": nl.file_sha256(nl.MODEL_CARD),
+        "netlist_sha256": {f: nl.file_sha256(f) for f in files if f != nl.MODEL_CARD},
+        "corner": settings.corner_name,
+        "corner_emulation": settings.corner.description,
+        "temperature_c": settings.temperature_c,
+        "supplies": settings.supplies.as_dict(),
+        "seed": settings.seed,
+        "quick": settings.quick,
+        "mc_samples": settings.mc_samples,
+        "a_vt_n_v_m": mismatch.A_VT_N_V_M,
+        "a_vt_p_v_m": mismatch.A_VT_P_V_M,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command_line": command_line,
+        "wall_time_s": round(wall_time_s, 1),
+        "n_simulation_jobs": n_jobs,
+        "n_jobs_from_cache": n_cached,
+        "python_version": sys.version.split()[0],
+    }
+
+
+def run_calibration(settings, out: str | Path, *, workers: int = 2, cache_dir: str | Path | None = None,
+                    timeout_s: float | None = None, progress=None, command_line: str | None = None) -> dict:
+    """Run the whole characterisation and write the artefact to ``out``; return it."""
+    from topkima.circuits.jobs import DEFAULT_TIMEOUT_S, ResultCache, run_jobs
+    start = time.monotonic()
+    plans = plan_all(settings)
+    jobs = [job for block_jobs in plans.values() for job in block_jobs]
+    cached = [0]
+
+    def count(done, total, job, from_cache):
+        cached[0] += from_cache
+        if progress:
+            progress(done, total, job, from_cache)
+
+    results = run_jobs(jobs, workers=workers, cache=ResultCache(cache_dir),
+                       timeout_s=timeout_s or DEFAULT_TIMEOUT_S, progress=count)
+    sections = {}
+    for name, mod in _modules().items():
+        sections[name] = mod.summarise(settings, {j.label: results[j.label] for j in plans[name]})
+    cmd = command_line if command_line is not None else " ".join(shlex.quote(a) for a in sys.argv)
+    artefact = {"schema_version": SCHEMA_VERSION,
+                "provenance": provenance(settings, time.monotonic() - start, len(jobs), cached[0], cmd),
+                **sections}
+    validate(artefact, "new artefact")
+    write_atomic(out, artefact)
+    return artefact

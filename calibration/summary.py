@@ -1,0 +1,65 @@
+"""A human-readable summary of a calibration artefact (what `topkima summary` prints)."""
+from __future__ import annotations
+
+
+def _si(value, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    for scale, prefix in ((1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "µ"), (1e-3, "m"), (1.0, "")):
+        if abs(value) < scale * 1000:
+            return f"{value / scale:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}"
+
+
+def format_summary(art: dict) -> str:
+    prov, col, ramp, comp, dig = (art.get(k, {}) for k in ("provenance", "column", "ramp", "comparator", "digital"))
+    curve = col.get("discharge_curve", {})
+    step = col.get("unit_step_vs_v_rbl", {})
+    mm = col.get("mismatch", {})
+    lines = [
+        f"Topkima calibration (schema {art.get('schema_version')}), ngspice {prov.get('ngspice_version')}, "
+        f"PySpice {prov.get('pyspice_version')}, corner {prov.get('corner')} {prov.get('temperature_c')} °C, "
+        f"seed {prov.get('seed')}, {'quick' if prov.get('quick') else 'full'}, created {prov.get('created')}",
+        f"supplies: {prov.get('supplies')}",
+        "",
+        "Column (dual-10T read ports, 256 rows, differential RBL_L/RBL_R)",
+        f"  precharged bitline level        {_si(col.get('v_rbl_precharged_v'), 'V')}",
+        f"  bitline step per 0.5 ns unit    {_si(step.get('dv_per_unit_v', [None, None])[1], 'V')} at "
+        f"{_si(step.get('v_rbl_v', [None, None])[1], 'V')}, {_si(step.get('dv_per_unit_v', [None] * 17)[16], 'V')} at "
+        f"{_si(step.get('v_rbl_v', [None] * 17)[16], 'V')}",
+        f"  discharge curve                 {len(curve.get('units', []))} points to "
+        f"{curve.get('units', [0])[-1]:.0f} units",
+        f"  pulse width fit                 slope {col.get('pulse_units_fit', {}).get('slope', float('nan')):.4f}, "
+        f"offset {col.get('pulse_units_fit', {}).get('offset_units', float('nan')):+.3f} units",
+        f"  charge share (stored-0 pulse)   {', '.join(f'{u:.2f}' for u in col.get('charge_share_units', {}).get('units', []))} units",
+        f"  cell current mismatch σ         {100 * mm.get('i_on_sigma_rel', [float('nan')])[2]:.1f} % "
+        f"({mm.get('n_samples')} MC samples, at {mm.get('v_rbl_v', [0, 0, 0])[2]} V)",
+        f"  MAC sweep: V_diff slope         {_si(col.get('mac_sweep', {}).get('linear_fit_v_per_unit'), 'V')}/unit, "
+        f"max deviation from line {_si(col.get('mac_sweep', {}).get('max_dev_from_line_v'), 'V')}",
+        f"  settling (1 %)                  {_si(col.get('settling_1pct_s'), 's')}",
+        "  energy per conversion (no SA)   " + ", ".join(
+            f"{_si(e, 'J')} @ activity {a:.2f}" for a, e in zip(col.get('energy', {}).get('activity', []),
+                                                                col.get('energy', {}).get('e_conversion_j', []))),
+        "",
+        "Ramp (32 replica-cell steps, calibration phase on RBL_R)",
+        f"  LSB                             {_si(ramp.get('lsb_v'), 'V')}",
+        f"  calibration step                {_si(ramp.get('v_cal_step_v'), 'V')}",
+        f"  INL / DNL (nominal)             {ramp.get('inl_max_lsb', float('nan')):+.3f}/{ramp.get('inl_min_lsb', float('nan')):+.3f}"
+        f" / {ramp.get('dnl_max_lsb', float('nan')):+.3f}/{ramp.get('dnl_min_lsb', float('nan')):+.3f} LSB",
+        f"  step mismatch σ                 {100 * (ramp.get('step_mismatch', {}).get('step_sigma_rel') or float('nan')):.1f} % "
+        f"({ramp.get('step_mismatch', {}).get('n_instances')} instances)",
+        "  reference (Yu et al. 2022)      INL +0.27/-0.116, DNL +0.314/-0.256 LSB",
+        "",
+        "Comparator (StrongARM sense amplifier)",
+        f"  offset σ                        {_si(comp.get('offset_sigma_v'), 'V')} "
+        f"(95 % CI {', '.join(_si(x, 'V') for x in comp.get('offset_sigma_ci95_v', []))})",
+        f"  energy per decision             {_si(comp.get('e_per_decision_j'), 'J')}",
+        f"  input-referred noise σ          {_si(comp.get('noise_sigma_v'), 'V')}",
+        "",
+        "Counters / arbiter / encoder",
+        f"  T_arb (arbiter+encoder+counter) {_si(dig.get('t_arb_total_s'), 's')} (paper: 2.08 ns at SS 0.8 V)",
+    ]
+    for name, c in (dig.get("corners") or {}).items():
+        lines.append(f"  {name}: " + ", ".join(f"{k} {_si(v, k.rsplit('_', 1)[-1].upper() if k.endswith('_j') else 's')}"
+                                              for k, v in c.items() if isinstance(v, (int, float)) and (k.endswith('_s') or k.endswith('_j'))))
+    return "\n".join(lines)

@@ -1,0 +1,115 @@
+"""The `topkima` command line."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "topkima" / "spice"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def cmd_calibrate(args) -> int:
+    from topkima.calibration.calibrate import run_calibration
+    from topkima.circuits.corners import CORNERS
+    from topkima.circuits.jobs import JobError, print_progress
+    from topkima.circuits.settings import CalSettings
+    from topkima.circuits.spice import SpiceError
+    if args.corner not in CORNERS:
+        print(f"topkima calibrate: unknown corner {args.corner!r}; choose one of {', '.join(CORNERS)}", file=sys.stderr)
+        return 2
+    if args.mc is not None and args.mc < 2:
+        print("topkima calibrate: --mc must be at least 2 Monte Carlo samples", file=sys.stderr)
+        return 2
+    settings = CalSettings(quick=args.quick, corner_name=args.corner, mc=args.mc, seed=args.seed)
+    print(f"topkima calibrate: {'quick' if args.quick else 'full'} characterisation, corner {args.corner}, "
+          f"{settings.mc_samples} Monte Carlo samples, seed {args.seed}, {args.workers} workers, "
+          f"cache {args.cache}", file=sys.stderr)
+    try:
+        artefact = run_calibration(settings, args.out, workers=args.workers, cache_dir=args.cache,
+                                   timeout_s=args.timeout, progress=print_progress())
+    except (SpiceError, JobError) as exc:
+        print(f"topkima calibrate: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.out} ({artefact['provenance']['wall_time_s']} s, "
+          f"{artefact['provenance']['n_simulation_jobs']} simulation jobs, "
+          f"{artefact['provenance']['n_jobs_from_cache']} from cache)", file=sys.stderr)
+    if not args.no_summary:
+        from topkima.calibration.summary import format_summary
+        print(format_summary(artefact))
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from topkima.calibration import ArtefactError, load_calibration
+    from topkima.calibration.summary import format_summary
+    try:
+        cal = load_calibration(args.artefact)
+    except ArtefactError as exc:
+        print(f"topkima summary: {exc}", file=sys.stderr)
+        return 1
+    print(format_summary(cal.data))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="topkima", description="Topkima-Former macro simulator: SPICE "
+                                     "characterisation, calibrated behavioural model, accelerator estimates.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("calibrate", help="characterise the macro's blocks in ngspice and write the calibration artefact")
+    p.add_argument("--quick", action="store_true", help="fewer Monte Carlo samples and sweep points (≈2 min)")
+    p.add_argument("--corner", default="tt", help="process corner for the analog blocks (tt, ss, ff, sf, fs)")
+    p.add_argument("--mc", type=_positive_int, default=None, help="Monte Carlo samples per block (default 24 quick, 200 full)")
+    p.add_argument("--seed", type=_nonneg_int, default=2024, help="root seed of every mismatch draw")
+    p.add_argument("--out", default="calibration.json", help="artefact file to write (default ./calibration.json)")
+    p.add_argument("--workers", type=_nonneg_int, default=2, help="worker processes (0: run in this process)")
+    p.add_argument("--cache", type=Path, default=_default_cache(), help="simulation cache folder (resumes interrupted runs)")
+    p.add_argument("--timeout", type=_positive_float, default=None, help="wall-clock limit per simulation job (s)")
+    p.add_argument("--no-summary", action="store_true", help="do not print the summary")
+    p.set_defaults(func=cmd_calibrate)
+    p = sub.add_parser("summary", help="print the figures of a calibration artefact")
+    p.add_argument("artefact", nargs="?", default=None, help="artefact file (default: the committed default)")
+    p.set_defaults(func=cmd_summary)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

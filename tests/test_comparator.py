@@ -1,0 +1,191 @@
+"""Comparator block (PMOS-input StrongARM, netlists/strongarm.sp): physics checks in ngspice."""
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+from scipy.stats import chi2
+
+from topkima.circuits import comparator as cmp
+from topkima.circuits.mismatch import sigma_vth_v
+from topkima.circuits.netlist import mos, netlist_path
+from topkima.circuits.settings import CalSettings
+
+VDD_V = 1.0
+
+
+# --- the subcircuit file and the device table agree (no simulation) ----------------------
+def test_netlist_devices_match_table():
+    text = netlist_path("strongarm.sp").read_text()
+    joined = re.sub(r"\n\+", " ", text)  # SPICE continuation lines
+    header = re.search(r"^\.subckt\s+sa_strongarm\s+(.*)$", joined, re.MULTILINE).group(1)
+    pins = header.split("params:")[0].split()
+    assert tuple(pins) == cmp.PINS
+    params = dict(re.findall(r"(dvt_\w+)=(\S+)", header))
+    assert list(params) == [d.param for d in cmp.DEVICES]
+    assert all(float(v) == 0.0 for v in params.values())
+    lines = {ln.split()[0]: ln for ln in text.splitlines() if ln.startswith("m")}
+    assert set(lines) == {d.name for d in cmp.DEVICES}
+    for d in cmp.DEVICES:
+        line = lines[d.name]
+        expected = mos(d.name, "d", "g", "s", "b", d.model, d.w_m, d.l_m).split()[5:]  # model onwards
+        got = line.split()
+        assert got[5] == d.model
+        for key_val in expected[1:]:
+            key, val = key_val.split("=")
+            found = re.search(rf"\b{key}=(\S+)", line).group(1)
+            assert float(found) == pytest.approx(float(val), rel=1e-9), (d.name, key)
+        assert got[-1] == f"delvto={{{d.param}}}"
+
+
+# --- decisions, delay, energy ----------------------------------------------------------------
+@pytest.mark.parametrize("vcm_v", [0.1, 0.5])
+def test_decision_correct_at_low_and_high_common_mode(vcm_v):
+    for vdiff_v, outp_wins in ((5e-3, True), (-5e-3, False)):
+        r = cmp.decide(vcm_v, vdiff_v)
+        assert r["outp_high"] is outp_wins
+        high, low = (r["v_outp_v"], r["v_outn_v"]) if outp_wins else (r["v_outn_v"], r["v_outp_v"])
+        assert high > 0.95 * VDD_V and low < 0.05 * VDD_V  # rail-to-rail outputs
+        assert r["v_outp_reset_v"] < 0.05 * VDD_V and r["v_outn_reset_v"] < 0.05 * VDD_V  # reset: both low
+        assert 0 < r["t_clk_to_out_s"] < 1.9e-9  # decided within the 2 ns evaluate phase
+
+
+def test_delay_grows_logarithmically_as_overdrive_shrinks():
+    ods = [1e-4, 1e-3, 1e-2, 1e-1]
+    delays = np.array(cmp.delay_sweep(cmp.VCM_V, ods)["t_clk_to_out_s"])
+    assert np.all(np.diff(delays) < 0), delays  # smaller overdrive, longer delay
+    # Regeneration: t = t0 + τ·ln(ΔV_swing / (A·V_od)), so equal steps per decade of small overdrive.
+    step_per_decade = -np.diff(delays)[:2]
+    assert 10e-12 < step_per_decade.min() and step_per_decade.max() < 150e-12
+    assert step_per_decade.max() / step_per_decade.min() < 1.5
+
+
+def test_energy_per_decision_positive_and_plausible():
+    r = cmp.energy_per_decision(cmp.VCM_V, [1e-3, 1e-1])
+    for e_j in r["e_per_decision_j"]:
+        assert 1e-15 < e_j < 1e-12
+    assert all(0 < p < 1e-4 for p in r["p_leak_reset_w"])
+
+
+# --- offset Monte Carlo -------------------------------------------------------------------
+def test_input_pair_offset_matches_pelgrom_and_is_reproducible():
+    """Mismatch on the input pair only, N = 40: the offset is the pair's ΔVth.
+
+    BSIM4 ``delvto`` shifts vth0 exactly, but with mobmod = 0 the mobility depends on
+    (Vgsteff + 2·Vth)/TOXE, so a device with lower |Vth| also gets more mobility: at
+    this bias one volt of PMOS delvto moves the current like ≈ 1.17 V on the gate.
+    The Pelgrom expectation √2·σ_Vth is therefore scaled by that measured gain k.
+    """
+    n = 40
+    draws = cmp.draw_mismatch_v(np.random.default_rng(2024), n, devices=cmp.INPUT_PAIR)
+    assert not any(draws[d.name].any() for d in cmp.DEVICES if d.name not in cmp.INPUT_PAIR)
+    offsets = np.array([cmp.offset_sample({"mip": draws["mip"][i], "min": draws["min"][i]}, [cmp.VCM_V])["offset_v"][0]
+                        for i in range(n)])
+
+    d = cmp.DEVICE_BY_NAME["mip"]
+    s_vth = float(sigma_vth_v(d.kind, d.w_m, d.l_m))
+    k = cmp.offset_sample({"mip": s_vth}, [cmp.VCM_V])["offset_v"][0] / s_vth
+    assert 1.0 <= k <= 1.35
+
+    # per sample: V_os = k·(ΔVth_mip - ΔVth_min), within the bisection resolution
+    predicted = k * (draws["mip"] - draws["min"])
+    assert np.max(np.abs(offsets - predicted)) < 2 * cmp.OFFSET_TOL_V + 0.02 * np.max(np.abs(predicted))
+
+    # σ inside the chi-square 95 % acceptance interval around the (k-scaled) Pelgrom value
+    sigma_expected = k * cmp.pelgrom_input_pair_sigma_v()
+    lo, hi = np.sqrt(chi2.ppf([0.025, 0.975], n - 1) / (n - 1)) * sigma_expected
+    assert lo < np.std(offsets, ddof=1) < hi
+
+    # same seed, same draws, same offsets
+    again = cmp.draw_mismatch_v(np.random.default_rng(2024), n, devices=cmp.INPUT_PAIR)
+    assert all(np.array_equal(draws[k_], again[k_]) for k_ in draws)
+    for i in range(2):
+        r = cmp.offset_sample({"mip": again["mip"][i], "min": again["min"][i]}, [cmp.VCM_V])
+        assert r["offset_v"][0] == offsets[i]
+
+
+def test_plan_is_reproducible_and_json_able():
+    settings = CalSettings(quick=True, corner_name="ss")
+    jobs = cmp.plan(settings)
+    again = cmp.plan(settings)
+    assert [j.key() for j in jobs] == [j.key() for j in again]
+    labels = [j.label for j in jobs]
+    assert len(set(labels)) == len(labels) and all(lb.startswith("comparator/") for lb in labels)
+    offset_jobs = [j for j in jobs if "/offset/" in j.label]
+    assert len(offset_jobs) == settings.mc_samples == 24
+    json.dumps([j.kwargs for j in jobs])
+    # the corner's global shift rides on every device, on top of the drawn mismatch
+    draws = cmp.draw_mismatch_v(settings.rng("comparator.offset"), settings.mc_samples)
+    first = offset_jobs[0].kwargs["delvto_v"]
+    assert first["mip"] == pytest.approx(settings.corner.delvto_p() + draws["mip"][0])
+    assert first["mnp"] == pytest.approx(settings.corner.delvto_n() + draws["mnp"][0])
+    other_seed = cmp.plan(CalSettings(quick=True, corner_name="ss", seed=7))
+    assert other_seed[0].kwargs["delvto_v"] != first
+
+
+def test_summary_statistics():
+    """summarise() on hand-made job results: pure arithmetic, checked against numpy/scipy."""
+    settings = CalSettings(quick=True, mc=30)
+    rng = np.random.default_rng(3)
+    results = {}
+    for j in cmp.plan(settings):
+        kind = j.label.split("/")[1]
+        if kind in ("offset", "budget"):
+            results[j.label] = {"vcm_v": list(cmp.OFFSET_VCM_V), "offset_v": list(rng.normal(0, 4e-3, 2))}
+        elif kind == "delay":
+            ods = j.kwargs["overdrive_v"]
+            results[j.label] = {"vcm_v": j.kwargs["vcm_v"], "overdrive_v": ods,
+                                "t_clk_to_out_s": [3e-10 - 2e-11 * math.log10(o) for o in ods]}
+        elif kind == "energy":
+            results[j.label] = {"overdrive_v": j.kwargs["overdrive_v"], "e_per_decision_j": [1e-13] * 3}
+        else:
+            results[j.label] = {"sigma_noise_v": 3e-4}
+    s = cmp.summarise(settings, results)
+    json.dumps(s, allow_nan=False)
+    col = np.array([results[f"comparator/offset/{i:04d}"]["offset_v"][0] for i in range(30)])
+    main = s["offset"]["by_vcm"][0]
+    assert main["sigma_v"] == pytest.approx(np.std(col, ddof=1))
+    lo, hi = main["sigma_ci95_v"]
+    assert lo == pytest.approx(main["sigma_v"] * math.sqrt(29 / chi2.ppf(0.975, 29)))
+    assert hi == pytest.approx(main["sigma_v"] * math.sqrt(29 / chi2.ppf(0.025, 29)))
+    assert s["headline"]["t_clk_to_out_1mv_s"] == pytest.approx(3.6e-10)
+    assert len(s["offset"]["draws_dvth_v"]["mip"]) == 30
+    with pytest.raises(ValueError, match="missing"):
+        cmp.summarise(settings, {})
+
+
+# --- noise ------------------------------------------------------------------------------------
+def test_noise_estimate_is_consistent():
+    r = cmp.noise_estimate(cmp.VCM_V, tau_step_s=30e-12)
+    assert 0.05e-3 < r["sigma_noise_v"] < 2e-3
+    assert 0.4 < r["gamma_eff"] < 1.5  # BSIM4 channel thermal noise, 2/3 long-channel
+    # the time-varying estimate and the first-order 4kTγ/∫gm dt agree to a factor 1.5
+    assert 1 / 1.5 < r["sigma_thermal_v"] / r["sigma_first_order_v"] < 1.5
+    assert 1e-15 < r["c_x_f"] < 1e-13 and 1e-15 < r["c_l_f"] < 1e-13
+
+
+# --- bad input is refused ---------------------------------------------------------------------
+@pytest.mark.parametrize("call, message", [
+    (lambda: cmp.decide(float("nan"), 1e-3), "vcm_v must be finite"),
+    (lambda: cmp.decide("0.35", 1e-3), "vcm_v must be a number"),
+    (lambda: cmp.decide(0.35, 1e-3, delvto_v={"mip": "1m"}), "delvto of mip must be a number"),
+    (lambda: cmp.decide(0.35, 1e-3, delvto_v={"m1; .control": 0.0}), "unknown comparator device"),
+    (lambda: cmp.offset_sample({}, [0.35, math.inf]), "vcm_v must be finite"),
+    (lambda: cmp.delay_sweep(2.0, [1e-3]), r"vcm_v must lie in"),
+    (lambda: cmp.subckt_instance("sa1", "a", "b", "c", "d", "e", "f", "0"), "must start with 'x'"),
+    (lambda: cmp.subckt_instance("xsa", "a b", "b", "c", "d", "e", "f", "0"), "not a known identifier"),
+    (lambda: cmp.subckt_instance("xsa", "a", "b", "c", "d", "e", "f", "0", {"mip": math.nan}), "must be finite"),
+])
+def test_bad_parameters_are_refused(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_subckt_instance_line():
+    line = cmp.subckt_instance("xsa3", "rbl_l", "rbl_r", "clk", "fire_p", "fire_n", "vsa", "0",
+                               {"min": -1e-3, "mip": 2e-3})
+    assert line.startswith("xsa3 rbl_l rbl_r clk fire_p fire_n vsa 0 sa_strongarm ")
+    assert line.endswith("dvt_mip=0.002 dvt_min=-0.001")  # in device-table order
