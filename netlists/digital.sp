@@ -15,7 +15,8 @@
 *   - Unit sizing: Wn = 200 nm, Wp = 300 nm. Wp/Wn = 1.5 roughly balances rise and fall
 *     at 0.8 V on these cards (FO16 chain: tphl 98 ps, tplh 114 ps at tt, measured while
 *     choosing). Series stacks are doubled (NAND2 NMOS 400 nm, NOR2 PMOS 600 nm) so every
-*     gate drives about like the unit inverter.
+*     gate drives about like the unit inverter. The basic gates take wn/wp parameters so a
+*     caller can size a particular instance (the arbiter outputs and the encoder tree do).
 *
 * Cells: inv, nand2, nor2, aoi22, tgate, dffr (flip-flop with reset), cnt5 (ramp-cycle
 * counter), kcnt5 (grant counter with early stop), arb2 (2-input AER arbiter cell),

@@ -117,18 +117,20 @@ _UNIT_SUFFIXES = ("_s", "_j", "_w", "_v", "_m", "_f_per_m", "_ohm_per_m")
 _UNITLESS = {"levels", "encoder_levels", "n_columns", "k_for_count_stop"}
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _numeric_keys(tree, path=""):
-    if isinstance(tree, dict):
-        for key, value in tree.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                yield key, path
-            elif isinstance(value, list) and value and isinstance(value[0], (int, float)):
-                yield key, path
-            elif isinstance(value, dict):
-                if all(isinstance(v, (int, float)) for v in value.values()) and value:
-                    yield key, path           # e.g. {"0": t} keyed by address: the unit is on the parent key
-                else:
-                    yield from _numeric_keys(value, path + "/" + key)
+    """(key, path) of every number, list of numbers, or dict of numbers in a nested dict."""
+    for key, value in tree.items():
+        if _is_number(value) or (isinstance(value, list) and value and all(map(_is_number, value))):
+            yield key, path
+        elif isinstance(value, dict):
+            if value and all(map(_is_number, value.values())):
+                yield key, path           # e.g. {"0": t} keyed by address: the unit is on this key
+            else:
+                yield from _numeric_keys(value, path + "/" + key)
 
 
 def test_summary_has_units_and_the_slow_corner_total(quick):
