@@ -65,10 +65,11 @@ W_PRE_M, L_PRE_M = 1.0e-6, 60e-9  #: precharge PMOS [ours]
 T_PRE_END_S = 1.0e-9     #: precharge active until here
 T_MAC0_S = 1.5e-9        #: PWM pulses start
 T_CAL0_S = T_MAC0_S + T_PWM_S + 0.5e-9   #: calibration clock starts (PWM phase done)
-T_PULSE_DELAY_S = 0.2e-9  #: wordline pulse start after its clock edge
-T_SA_CLK_S = 3.3e-9      #: sense-amplifier evaluate edge, within each 4 ns ramp clock
-T_SA_EVAL_S = 0.6e-9     #: evaluate phase length (decision read 0.55 ns after the edge)
+T_PULSE_DELAY_S = 0.1e-9  #: wordline pulse start after its clock edge
+T_SA_CLK_S = 2.7e-9      #: sense-amplifier evaluate edge, within each 4 ns ramp clock (after a ≤ 2.5 ns ramp pulse)
+T_SA_EVAL_S = 1.25e-9    #: evaluate phase (clk→out ≤ 0.91 ns at tt up to a 0.5 V common mode); decision read 1.2 ns after the edge
 N_RAMP_STEPS = 32
+MAX_RAMP_UNITS = 5        #: ramp pulse ≤ 2.5 ns so it ends before the SA evaluates
 T_PRINT_S = 0.1e-9       #: transient print step; also caps the internal step (2 µV from a 20 ps run)
 
 #: Stack slots of one MAC row: (cell, wordline sign, bitline it discharges).
@@ -86,7 +87,7 @@ def ramp_cycle_start_s(j: int) -> float:
 
 def sa_sample_time_s(j: int) -> float:
     """When the latched sense-amplifier output of ramp cycle ``j`` is read."""
-    return ramp_cycle_start_s(j) + T_SA_CLK_S + 0.55e-9
+    return ramp_cycle_start_s(j) + T_SA_CLK_S + 1.2e-9
 
 
 def key_digits(level: int) -> tuple[int, int, int]:
@@ -158,13 +159,13 @@ class ColumnConversion:
     keys: tuple[int, ...]
     inputs: tuple[int, ...]
     n_cal: int = 32            #: enabled calibration cells (0–32)
-    t_cal_units: int = 6       #: calibration pulse (0.5 ns units, ≤ 7 within one 4 ns clock)
-    t_ramp_units: int = 6      #: ramp-cell pulse per step (0.5 ns units, ≤ 6)
+    t_cal_units: int = 5       #: calibration pulse (0.5 ns units, ≤ 7 within one 4 ns clock)
+    t_ramp_units: int = 5      #: ramp-cell pulse per step (0.5 ns units, ≤ 5: the SA evaluates after it)
 
     def __post_init__(self):
         object.__setattr__(self, "keys", _check_int_vector(self.keys, N_ELEMENTS, -K_MAX, K_MAX, "key levels"))
         object.__setattr__(self, "inputs", _check_int_vector(self.inputs, N_ELEMENTS, -Q_MAX, Q_MAX, "inputs"))
-        for name, lo, hi in (("n_cal", 0, N_CAL_ROWS), ("t_cal_units", 0, 7), ("t_ramp_units", 1, 6)):
+        for name, lo, hi in (("n_cal", 0, N_CAL_ROWS), ("t_cal_units", 0, 7), ("t_ramp_units", 1, MAX_RAMP_UNITS)):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
                 raise ValueError(f"{name} must be an integer in {lo}..{hi}, got {value!r}")
@@ -395,7 +396,7 @@ def firing_cycle(time_s: np.ndarray, v_out: np.ndarray, v_sa: float) -> int | No
     """First ramp cycle (1–32) whose sense-amplifier decision is "fired", or None.
 
     The sense amplifier's outputs return to zero in reset, so each cycle's decision is
-    read at the end of its evaluate phase, 0.55 ns after the clock edge.
+    read at the end of its evaluate phase, 1.2 ns after the clock edge.
     """
     for j in range(1, N_RAMP_STEPS + 1):
         if np.interp(sa_sample_time_s(j), time_s, v_out) > v_sa / 2:
@@ -588,7 +589,7 @@ def plan(settings) -> list:
     for activity in ((0.0, 0.5) if settings.quick else (0.0, 0.25, 0.5, 1.0)):
         keys, inputs = random_vectors(rng, activity, q_max=12, k_max=4)
         jobs.append(_job(f"energy_a{int(activity * 100):03d}", "measure_conversion_energy", keys=keys, inputs=inputs,
-                         n_cal=32, t_cal_units=6, t_ramp_units=6, **base))
+                         n_cal=32, t_cal_units=5, t_ramp_units=5, **base))
     return jobs
 
 

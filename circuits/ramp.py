@@ -73,7 +73,7 @@ def ramp_metrics(run: dict) -> dict:
 
 def plan(settings) -> list[Job]:
     base = {"corner_name": settings.corner_name, "supplies": settings.supplies.as_dict(),
-            "n_cal": 32, "t_cal_units": 6, "t_ramp_units": 6}
+            "n_cal": 32, "t_cal_units": 5, "t_ramp_units": 5}
     jobs = [Job(BLOCK, f"ramp_pre{p:03d}", "topkima.circuits.ramp:measure_ramp", dict(base, pre_units_l=p), NETLISTS)
             for p in ((0, 300) if settings.quick else (0, 100, 200, 300, 400))]
     rng = settings.rng("ramp.step_mismatch")
@@ -99,7 +99,7 @@ def summarise(settings, results: dict) -> dict:
     nominal_steps = np.asarray(main["steps_v"])
     rel = steps / nominal_steps[None, :] - 1.0 if mc else np.zeros((0, col.N_RAMP_STEPS))
     return {
-        "settings": {"n_cal": 32, "t_cal_units": 6, "t_ramp_units": 6},
+        "settings": {"n_cal": 32, "t_cal_units": 5, "t_ramp_units": 5},
         "timing_generation": "ideal trapezoidal wordline pulses (20 ps edges), one ramp row per 4 ns clock",
         **main,
         "step_vs_start_level": by_level,

@@ -85,6 +85,29 @@ def cmd_summary(args) -> int:
     return 0
 
 
+def cmd_golden(args) -> int:
+    """Generate golden end-to-end SPICE conversions (with their mismatch draws) for the tests."""
+    import time
+    from topkima.calibration.artefact import write_atomic
+    from topkima.calibration.calibrate import provenance
+    from topkima.circuits import golden
+    from topkima.circuits.jobs import JobError, ResultCache, print_progress, run_jobs
+    from topkima.circuits.settings import CalSettings
+    from topkima.circuits.spice import SpiceError
+    settings = CalSettings(quick=False, corner_name=args.corner, seed=args.seed)
+    jobs, groups = golden.plan(settings, args.groups, args.columns)
+    start = time.monotonic()
+    try:
+        results = run_jobs(jobs, workers=args.workers, cache=ResultCache(args.cache), progress=print_progress())
+    except (SpiceError, JobError) as exc:
+        print(f"topkima golden: {exc}", file=sys.stderr)
+        return 1
+    prov = provenance(settings, time.monotonic() - start, len(jobs), 0, " ".join(sys.argv))
+    write_atomic(args.out, golden.assemble(settings, groups, results, prov))
+    print(f"wrote {args.out}: {len(jobs)} SPICE conversions in {len(groups)} groups", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="topkima", description="Topkima-Former macro simulator: SPICE "
                                      "characterisation, calibrated behavioural model, accelerator estimates.")
@@ -100,6 +123,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=_positive_float, default=None, help="wall-clock limit per simulation job (s)")
     p.add_argument("--no-summary", action="store_true", help="do not print the summary")
     p.set_defaults(func=cmd_calibrate)
+    p = sub.add_parser("golden", help="golden end-to-end SPICE conversions with their mismatch draws (for tests)")
+    p.add_argument("--groups", type=_positive_int, default=4, help="column groups sharing one query")
+    p.add_argument("--columns", type=_positive_int, default=16, help="columns per group")
+    p.add_argument("--corner", default="tt")
+    p.add_argument("--seed", type=_nonneg_int, default=2024)
+    p.add_argument("--workers", type=_nonneg_int, default=2)
+    p.add_argument("--cache", type=Path, default=_default_cache())
+    p.add_argument("--out", default="tests/golden/column_conversions.json")
+    p.set_defaults(func=cmd_golden)
     p = sub.add_parser("summary", help="print the figures of a calibration artefact")
     p.add_argument("artefact", nargs="?", default=None, help="artefact file (default: the committed default)")
     p.set_defaults(func=cmd_summary)

@@ -53,6 +53,13 @@ def test_decision_correct_at_low_and_high_common_mode(vcm_v):
         assert 0 < r["t_clk_to_out_s"] < 1.9e-9  # decided within the 2 ns evaluate phase
 
 
+def test_losing_output_does_not_glitch_near_metastability():
+    # 10 µV: the latch nodes sit at their shared ~0.45 V level for a long time; the
+    # skewed first inverters must keep the losing output (an arbiter request) low.
+    r = cmp.decide(cmp.VCM_V, 10e-6)
+    assert r["outp_high"] and r["v_loser_max_v"] < 0.1 * VDD_V
+
+
 def test_delay_grows_logarithmically_as_overdrive_shrinks():
     ods = [1e-4, 1e-3, 1e-2, 1e-1]
     delays = np.array(cmp.delay_sweep(cmp.VCM_V, ods)["t_clk_to_out_s"])
@@ -140,7 +147,8 @@ def test_summary_statistics():
             results[j.label] = {"vcm_v": j.kwargs["vcm_v"], "overdrive_v": ods,
                                 "t_clk_to_out_s": [3e-10 - 2e-11 * math.log10(o) for o in ods]}
         elif kind == "energy":
-            results[j.label] = {"overdrive_v": j.kwargs["overdrive_v"], "e_per_decision_j": [1e-13] * 3}
+            results[j.label] = {"overdrive_v": j.kwargs["overdrive_v"],
+                                "e_per_decision_j": [1e-13] * len(j.kwargs["overdrive_v"])}
         else:
             results[j.label] = {"sigma_noise_v": 3e-4}
     s = cmp.summarise(settings, results)
@@ -151,8 +159,16 @@ def test_summary_statistics():
     lo, hi = main["sigma_ci95_v"]
     assert lo == pytest.approx(main["sigma_v"] * math.sqrt(29 / chi2.ppf(0.975, 29)))
     assert hi == pytest.approx(main["sigma_v"] * math.sqrt(29 / chi2.ppf(0.025, 29)))
-    assert s["headline"]["t_clk_to_out_1mv_s"] == pytest.approx(3.6e-10)
+    assert s["t_clk_to_q_1mv_s"] == pytest.approx(3.6e-10)
+    assert s["offset_sigma_v"] == main["sigma_v"] and s["offset_sigma_ci95_v"] == [lo, hi]
+    assert s["e_per_decision_j"] == pytest.approx(1e-13) and s["noise_sigma_v"] == 3e-4
+    ods = s["delay_vs_overdrive"]["overdrive_v"]
+    assert ods == sorted(ods) and len(s["delay_vs_overdrive"]["t_clk_to_q_s"]) == len(ods)
     assert len(s["offset"]["draws_dvth_v"]["mip"]) == 30
+    # the section carries every field the calibration artefact's schema asks of it
+    from topkima.calibration import artefact
+    for dotted, kind in artefact.SCHEMA["comparator"].items():
+        assert artefact._check(artefact._get(s, dotted), kind) is None, dotted
     with pytest.raises(ValueError, match="missing"):
         cmp.summarise(settings, {})
 

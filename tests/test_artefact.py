@@ -1,0 +1,87 @@
+"""The committed calibration artefact validates; corrupted, partial or foreign copies are refused."""
+import copy
+import json
+import math
+import os
+
+import pytest
+
+from topkima.calibration import ArtefactError, load_calibration, validate, write_atomic
+from topkima.calibration.artefact import PROVENANCE_KEYS, SCHEMA_VERSION, default_artefact_path
+from topkima.circuits import netlist as nl
+
+
+@pytest.fixture(scope="module")
+def default():
+    return load_calibration()
+
+
+def test_default_artefact_validates_and_carries_provenance(default):
+    assert default.schema_version == SCHEMA_VERSION
+    for key in PROVENANCE_KEYS:
+        assert key in default.provenance
+    assert default.provenance["ngspice_version"]
+    for section in ("column", "ramp", "comparator", "digital"):
+        assert isinstance(getattr(default, section), dict)
+
+
+def test_default_artefact_matches_the_shipped_netlists(default):
+    # A stale artefact (netlists changed since it was made) must be regenerated.
+    assert default.provenance["model_card_sha256"] == nl.file_sha256(nl.MODEL_CARD)
+    for name, sha in default.provenance["netlist_sha256"].items():
+        assert sha == nl.file_sha256(name), f"{name} changed since the default artefact was made"
+
+
+def _write(tmp_path, data, name="a.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_truncated_file_is_refused(tmp_path):
+    text = default_artefact_path().read_text()
+    path = tmp_path / "partial.json"
+    path.write_text(text[: len(text) // 2])
+    with pytest.raises(ArtefactError, match="not valid JSON"):
+        load_calibration(path)
+
+
+def test_missing_file_is_refused_with_the_way_out(tmp_path):
+    with pytest.raises(ArtefactError, match="topkima calibrate"):
+        load_calibration(tmp_path / "nope.json")
+
+
+@pytest.mark.parametrize("mutate, field", [
+    (lambda d: d.update(schema_version=SCHEMA_VERSION + 1), "schema_version"),
+    (lambda d: d.pop("schema_version"), "schema_version"),
+    (lambda d: d["provenance"].pop("seed"), "provenance.seed"),
+    (lambda d: d.pop("comparator"), "comparator"),
+    (lambda d: d["column"]["discharge_curve"]["v_rbl_v"].reverse(), "column.discharge_curve.v_rbl_v"),
+    (lambda d: d["ramp"].update(lsb_v="3 mV"), "ramp.lsb_v"),
+    (lambda d: d["ramp"].update(lsb_v=-0.003), "ramp.lsb_v"),
+    (lambda d: d["comparator"].update(offset_sigma_v=math.nan), "comparator.offset_sigma_v"),
+    (lambda d: d["column"]["timing"].pop("t_unit_s"), "column.timing.t_unit_s"),
+    (lambda d: d["ramp"]["steps_v"].pop(), "ramp.steps_v"),
+])
+def test_corrupted_copies_are_refused_naming_the_field(tmp_path, default, mutate, field):
+    data = copy.deepcopy(default.data)
+    mutate(data)
+    with pytest.raises(ArtefactError) as err:
+        load_calibration(_write(tmp_path, data))
+    assert f"'{field}'" in str(err.value)
+
+
+def test_validate_accepts_the_default_in_memory(default):
+    validate(copy.deepcopy(default.data))
+
+
+def test_atomic_write_leaves_the_old_file_when_serialisation_fails(tmp_path, default):
+    path = tmp_path / "cal.json"
+    write_atomic(path, default.data)
+    before = path.read_text()
+    bad = copy.deepcopy(default.data)
+    bad["ramp"]["lsb_v"] = math.nan  # not representable in strict JSON
+    with pytest.raises(ValueError):
+        write_atomic(path, bad)
+    assert path.read_text() == before
+    assert os.listdir(tmp_path) == ["cal.json"]
