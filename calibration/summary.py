@@ -59,7 +59,13 @@ def format_summary(art: dict) -> str:
         "Counters / arbiter / encoder",
         f"  T_arb (arbiter+encoder+counter) {_si(dig.get('t_arb_total_s'), 's')} (paper: 2.08 ns at SS 0.8 V)",
     ]
+    if dig.get("t_arb_arbiter_encoder_s") is not None:
+        lines.append(f"  arbiter + encoder               {_si(dig.get('t_arb_arbiter_encoder_s'), 's')} (paper: 1.51 + 0.57 ns)")
+    keys = (("t_arb_tree_grant_s", "s", "256-input arbiter grant"), ("t_encoder_s", "s", "encoder"),
+            ("t_counter_clk_q_s", "s", "ramp counter clk→q"), ("t_kcounter_count_stop_s", "s", "k-counter count→STOP"),
+            ("e_per_count_j", "J", "energy per count"), ("e_per_grant_tree_j", "J", "energy per grant (tree)"),
+            ("e_per_encode_j", "J", "energy per encode"))
     for name, c in (dig.get("corners") or {}).items():
-        lines.append(f"  {name}: " + ", ".join(f"{k} {_si(v, k.rsplit('_', 1)[-1].upper() if k.endswith('_j') else 's')}"
-                                              for k, v in c.items() if isinstance(v, (int, float)) and (k.endswith('_s') or k.endswith('_j'))))
+        lines.append(f"  corner {name} ({dig.get('vdd_digital_v')} V): " + ", ".join(
+            f"{label} {_si(c.get(key), unit)}" for key, unit, label in keys if key in c))
     return "\n".join(lines)
