@@ -525,9 +525,11 @@ def measure_conversion_energy(corner_name: str, supplies: dict, keys: list[int],
     meas = (".save i(vpre)", f".meas tran q_pre INTEG i(vpre) FROM={nl.num(end)} TO={nl.num(end + 2.5e-9)}",)
     text = column_netlist(conv, corner=corner, supplies=sup, with_sa=False, recharge=True, extra=meas)
     res = simulate(text, BLOCK)
+    v_l, v_r = (float(np.interp(end - 0.05e-9, res.time, res.v(n))) for n in ("rbl_l0", "rbl_r0"))
     n_pulses = sum(1 for q in inputs if q != 0) * len(PAIR_SCALES) + n_cal * (t_cal_units > 0) + N_RAMP_STEPS
     return {"e_bitline_j": -sup.v_precharge_v * res.measures["q_pre"],
             "activity": sum(1 for q in inputs if q != 0) / N_ELEMENTS, "n_wordline_pulses": n_pulses,
+            "v_rbl_l_end_v": v_l, "v_rbl_r_end_v": v_r, "v_precharge_v": sup.v_precharge_v,
             "p_units": conv.bitline_units()[0], "n_units": conv.bitline_units()[1]}
 
 
@@ -712,6 +714,7 @@ def summarise(settings, results: dict) -> dict:
         "energy": {"e_wordline_pulse_j": e_wl,
                    "activity": [r["activity"] for r in energy],
                    "e_bitline_j": [r["e_bitline_j"] for r in energy],
+                   "delta_v_sum_v": [2 * r["v_precharge_v"] - r["v_rbl_l_end_v"] - r["v_rbl_r_end_v"] for r in energy],
                    "n_wordline_pulses": [r["n_wordline_pulses"] for r in energy],
                    "e_conversion_j": [r["e_bitline_j"] + e_wl * r["n_wordline_pulses"] for r in energy],
                    "note": "per column, one conversion (MAC, calibration, 32 ramp steps), sense amplifier excluded"},

@@ -92,14 +92,14 @@ C_GATE_ACCESS_HAND_F = 3.9 * 8.854e-12 / 1.85e-9 * (120e-9 - 2 * 5e-9) * (960e-9
 ROW_PITCH_M = 0.75e-6
 
 #: Final wordline driver widths [ours]: chosen so the far end's rise and fall delays match at tt.
-WN_DRV_M = 2.0e-6
-WP_DRV_M = 10.0e-6
+WN_DRV_M = 4.0e-6
+WP_DRV_M = 60.0e-6
 
 # Testbench timeline [ours]
 T_RESET_END_S = 0.6e-9      #: global reset released
 T_EDGE0_S = 1.0e-9          #: ramp clock edge of cycle 0 (the calibration clock)
 T_SRC_EDGE_S = 20e-12       #: ideal source edges, shaped by two inverters on the testbench supply
-T_STEP_S = 20e-12           #: transient step (cap); see test of the step's effect in tests
+T_STEP_S = 20e-12          #: transient step cap: 10 ps moved widths by < 0.005 units (measured while choosing)
 T_START_LEAD_S = 1.0e-9     #: START changes this long after a ramp clock edge
 #: Real rows of the chain bench, in token order: neighbours 0 → 1 → 2 and the far end.
 CHAIN_ROWS = (0, 1, 2, 31)
@@ -269,7 +269,11 @@ def _register_loads(real_rows: tuple[int, ...]) -> list[str]:
 
 
 def _wordline(tag: str, corner, sup: Supplies) -> list[str]:
-    """Driver output ``wl{tag}_0`` → ladder → far end ``wl{tag}_{WL_SEGMENTS}`` with its access devices."""
+    """Driver output ``wl{tag}_0`` → ladder → far end ``wl{tag}_{WL_SEGMENTS}``, devices at every node.
+
+    The drains of section k's cells storing 1 sit on their own bitline source
+    ``vbl{tag}_{k}`` (0.5 V), so the read charge each quarter of the row passes is measured.
+    """
     dn = corner.delvto_n()
     per_seg = N_COLUMNS // WL_SEGMENTS
     out = []
@@ -277,9 +281,10 @@ def _wordline(tag: str, corner, sup: Supplies) -> list[str]:
         a, b = f"wl{tag}_{k - 1}", f"wl{tag}_{k}"
         out.append(f"rwl{tag}_{k} {a} {b} {nl.num(R_WIRE_WL_OHM / WL_SEGMENTS)}")
         out.append(f"cwl{tag}_{k} {b} 0 {nl.num(C_WIRE_WL_F / WL_SEGMENTS)}")
+        out.append(_src(f"vbl{tag}_{k}", f"bl{tag}_{k}", sup.v_precharge_v))
         # one cell per column stores 1 (the ramp replica cell), its partner port stores 0
-        for s, q in (("a", "vq1"), ("b", "0")):
-            out.append(nl.mos(f"ma{s}{tag}_{k}", "vbl", b, f"x{s}{tag}_{k}", "0", nl.NMOS,
+        for s, q, drain in (("a", "vq1", f"bl{tag}_{k}"), ("b", "0", "vbl")):
+            out.append(nl.mos(f"ma{s}{tag}_{k}", drain, b, f"x{s}{tag}_{k}", "0", nl.NMOS,
                               col.W_READ_M, col.L_READ_M, dn, m=per_seg))
             out.append(nl.mos(f"ms{s}{tag}_{k}", f"x{s}{tag}_{k}", q, "0", "0", nl.NMOS,
                               col.W_READ_M, col.L_READ_M, dn, m=per_seg))
@@ -291,6 +296,23 @@ def _row_driver(tag: str, wlb: str, sup: Supplies, corner, wn_m: float, wp_m: fl
     return [_src(f"vddp{tag}", f"vddp{tag}", vd), _src(f"vdda{tag}", f"vdda{tag}", va),
             _x(f"drv{tag}", [wlb, f"wl{tag}_0", f"vddp{tag}", f"vdda{tag}", "0"], "rtdrv", wn=wn_m, wp=wp_m),
             *_wordline(tag, corner, sup)]
+
+
+#: Cells of the reference stack driven by the column testbench's ideal pulse.
+M_REF = 8
+
+
+def _reference(tag: str, n_units: int, t_start_s: float, corner, sup: Supplies) -> list[str]:
+    """The column testbench's ideal wordline pulse (50 % width N x 0.5 ns, 20 ps edges) on
+    ``M_REF`` read ports storing 1, drains on ``vblref{tag}``: the charge the column model assumes."""
+    dn, va = corner.delvto_n(), sup.v_array_v
+    e = col.T_EDGE_S
+    return [f"vref{tag} ref{tag} 0 PULSE(0 {nl.num(va)} {nl.num(t_start_s)} {nl.num(e)} {nl.num(e)} "
+            f"{nl.num(n_units * T_UNIT_S - e)} 1)",
+            _src(f"vblref{tag}", f"blref{tag}", sup.v_precharge_v),
+            nl.mos(f"mra{tag}", f"blref{tag}", f"ref{tag}", f"xr{tag}", "0", nl.NMOS, col.W_READ_M, col.L_READ_M,
+                   dn, m=M_REF),
+            nl.mos(f"mrs{tag}", f"xr{tag}", "vq1", "0", "0", nl.NMOS, col.W_READ_M, col.L_READ_M, dn, m=M_REF)]
 
 
 def _integ(name: str, source: str, t_from: float, t_to: float) -> str:
@@ -312,14 +334,25 @@ def _driver_size(wn_m: float, wp_m: float) -> tuple[float, float]:
     return float(wn_m), float(wp_m)
 
 
+def _control_and_taps(vd: float) -> list[str]:
+    return [_src("vddt", "vddt", vd), _src("vddc", "vddc", vd),
+            _x("ctl", ["rclk", "rst", "stop", "rck", "rstk", "stopq", "vddc", "0"], "rtctl"),
+            _x("taps", ["rclk", "clkp", "rst", "stopq", "clkpb", "rg", "t0", "t1", "t2", "t3", "vddt", "0"], "rttaps")]
+
+
+def _window(tag: str, sel_nodes: list[str], out: str, supply: str) -> str:
+    return _x(f"win{tag}", ["clkpb", "rg", "t0", "t1", "t2", "t3", "rst"] + sel_nodes + [out, supply, "0"], "rtwin")
+
+
 # --------------------------------------------------------------------------- width bench
 
 def widths_netlist(corner_name: str, supplies: dict | None = None, n_units=(1, 2, 3, 4, 5, 6),
                    wn_m: float = WN_DRV_M, wp_m: float = WP_DRV_M) -> tuple[str, dict]:
     """Pulse widths for several N in one run: shared taps, one window slice + row per N.
 
-    Timeline: reset, ramp clock 0 (calibration; windows but no token), START sampled at
-    clock 1 (every slice's row pulses), START low at clock 2 (token gone; no pulse).
+    Timeline: reset, ramp clock 0 (calibration: windows open but no token), START sampled at
+    clock 1 (every slice's row pulses once), START low at clock 2 (token gone: no pulse).
+    Also holds, per N, the column testbench's ideal pulse on reference read ports.
     """
     ns = _check_units_list(n_units)
     sup = _supplies(supplies)
@@ -327,44 +360,54 @@ def widths_netlist(corner_name: str, supplies: dict | None = None, n_units=(1, 2
     c = corner_of(corner_name)
     vd = sup.v_digital_v
     lines = _header("widths", corner_name, sup)
-    lines += [_src("vddt", "vddt", vd), _src("vddc", "vddc", vd), _src("vddr", "vddr", vd),
-              _src("vstop", "stop", 0.0),
+    lines += [*_control_and_taps(vd), _src("vddr", "vddr", vd), _src("vstop", "stop", 0.0),
               _pwl("vstart", "start", vd, 0, [(edge_s(0) + T_START_LEAD_S, 1), (edge_s(1) + T_START_LEAD_S, 0)]),
-              _x("ctl", ["rclk", "rst", "stop", "rck", "rstk", "stopq", "vddc", "0"], "rtctl"),
-              _x("taps", ["rclk", "clkp", "rst", "stopq", "clkpb", "rg", "rgb", "t0", "t1", "t2", "t3", "vddt", "0"],
-                 "rttaps"),
-              # one token flop, its output shared by the six row gates
+              # one token flop, its output shared by the row gates of all slices
               _x("tok", ["start", "rck", "rstk", "tok", "tokb", "vddr", "0"], "dffr")]
+    sources = ["vddt", "vddc", "vddr"]
     for n in ns:
         tag = f"n{n}"
         srcs, sel_nodes = _select_sources(tag, n, vd)
-        lines += srcs
-        lines += [_src(f"vddg{tag}", f"vddg{tag}", vd),
-                  _x(f"win{tag}", ["clkpb", "rg", "rgb", "t0", "t1", "t2", "t3", "rst"] + sel_nodes
-                     + [f"w{tag}", f"vddg{tag}", "0"], "rtwin"),
+        lines += [*srcs, _src(f"vddg{tag}", f"vddg{tag}", vd), _window(tag, sel_nodes, f"w{tag}", f"vddg{tag}"),
                   *_line(f"wline{tag}", {0: f"w{tag}"}),
                   *_window_loads(tag, f"wline{tag}", (0,), c.delvto_n(), c.delvto_p()),
-                  # the row gate on the pre-driver supply of its row
+                  # the row gate, on the pre-driver supply of its row
                   _x(f"nd{tag}", ["tok", f"wline{tag}_r0", f"wlb{tag}", f"vddp{tag}", "0"], "nand2"),
-                  *_row_driver(tag, f"wlb{tag}", sup, c, wn_m, wp_m)]
+                  *_row_driver(tag, f"wlb{tag}", sup, c, wn_m, wp_m),
+                  *_reference(tag, n, edge_s(1) + T_PULSE_DELAY_ASSUMED_S, c, sup)]
+        sources += [f"vddg{tag}", f"vddp{tag}", f"vdda{tag}", f"vblref{tag}"]
+        sources += [f"vbl{tag}_{k}" for k in range(1, WL_SEGMENTS + 1)]
+    for s in sources:
+        lines.append(_integ(f"q_{s}", s, edge_s(1), edge_s(2)))
     t_stop = edge_s(2) + 1.2e-9
-    supplies_j = ["vddt", "vddc", "vddr"] + [f"{s}n{n}" for n in ns for s in ("vddg", "vddp", "vdda")]
-    for s in supplies_j:
-        lines.append(_integ(f"q_{s}_c1", s, edge_s(1), edge_s(2)))
-    saves = ["rclk"] + [f"wn{n}" for n in ns] + [f"wln{n}_0" for n in ns] + [f"wln{n}_{WL_SEGMENTS}" for n in ns]
-    lines += [_save(saves, supplies_j), _tran(t_stop), ".end"]
-    return "\n".join(lines) + "\n", {"n_units": list(ns), "t_stop_s": t_stop}
+    saves = ["rclk", "tok"] + [f"wn{n}" for n in ns] + [f"wln{n}_0" for n in ns] \
+        + [f"wln{n}_{WL_SEGMENTS}" for n in ns]
+    lines += [_save(saves, sources), _tran(t_stop), ".end"]
+    return "\n".join(lines) + "\n", {"n_units": list(ns), "t_stop_s": t_stop, "wn_m": wn_m, "wp_m": wp_m}
 
 
 # --------------------------------------------------------------------------- chain bench
 
+#: Chain bench: clocks simulated (0 = calibration clock), and when each real row must pulse.
+CHAIN_CYCLES = 9
+
+
+def chain_expected(stop: bool = True) -> dict[int, list[int]]:
+    """Ramp clocks in which each real row of the chain bench must pulse (and no other)."""
+    first = {r: [1 + i] for i, r in enumerate(CHAIN_ROWS)}          # token 1: clocks 1..4
+    second = {CHAIN_ROWS[0]: STOP_CYCLE, CHAIN_ROWS[1]: STOP_CYCLE + 1}  # token 2 until STOP
+    if not stop:
+        second = {r: STOP_CYCLE + i for i, r in enumerate(CHAIN_ROWS) if STOP_CYCLE + i < CHAIN_CYCLES}
+    return {r: first[r] + ([second[r]] if r in second else []) for r in CHAIN_ROWS}
+
+
 def chain_netlist(corner_name: str, supplies: dict | None = None, n_units: int = N_UNITS_MAX,
                   stop: bool = True, wn_m: float = WN_DRV_M, wp_m: float = WP_DRV_M) -> tuple[str, dict]:
-    """Token register with rows CHAIN_ROWS real, the generator at ``n_units``, START twice, STOP.
+    """Token register with rows CHAIN_ROWS real, the generator at ``n_units``, two tokens, STOP.
 
-    Token 1: START sampled at clock 1 → rows 0, 1, 2, 31 in clocks 1–4, clock 5 empty.
+    Token 1: START sampled at clock 1 → rows 0, 1, 2, 31 in clocks 1–4; clock 5 empty.
     Token 2: START sampled at clock 6 → row 0 in clock 6; STOP rises T_STOP_IN_CYCLE_S into
-    clock 6, is taken at clock 7's falling edge: row 1 completes clock 7, nothing after.
+    clock 6 and is taken at clock 7's falling edge: row 1 completes clock 7, nothing after.
     """
     n = _check_units(n_units)
     sup = _supplies(supplies)
@@ -374,19 +417,14 @@ def chain_netlist(corner_name: str, supplies: dict | None = None, n_units: int =
     c = corner_of(corner_name)
     vd = sup.v_digital_v
     rows = CHAIN_ROWS
-    n_cycles = 9
     lines = _header("chain", corner_name, sup)
-    stop_edges = [(edge_s(STOP_CYCLE) + T_STOP_IN_CYCLE_S, 1)] if stop else []
     srcs, sel_nodes = _select_sources("g", n, vd)
-    lines += srcs
-    lines += [_src("vddt", "vddt", vd), _src("vddg", "vddg", vd), _src("vddc", "vddc", vd),
-              _pwl("vstop", "stop", vd, 0, stop_edges),
-              _pwl("vstart", "start", vd, 0, [(edge_s(0) + T_START_LEAD_S, 1), (edge_s(1) + T_START_LEAD_S, 0),
-                                              (edge_s(5) + T_START_LEAD_S, 1), (edge_s(6) + T_START_LEAD_S, 0)]),
-              _x("ctl", ["rclk", "rst", "stop", "rck", "rstk", "stopq", "vddc", "0"], "rtctl"),
-              _x("taps", ["rclk", "clkp", "rst", "stopq", "clkpb", "rg", "rgb", "t0", "t1", "t2", "t3", "vddt", "0"],
-                 "rttaps"),
-              _x("win", ["clkpb", "rg", "rgb", "t0", "t1", "t2", "t3", "rst"] + sel_nodes + ["w", "vddg", "0"], "rtwin"),
+    starts = [(edge_s(0) + T_START_LEAD_S, 1), (edge_s(1) + T_START_LEAD_S, 0),
+              (edge_s(STOP_CYCLE - 1) + T_START_LEAD_S, 1), (edge_s(STOP_CYCLE) + T_START_LEAD_S, 0)]
+    lines += [*srcs, *_control_and_taps(vd), _src("vddg", "vddg", vd),
+              _pwl("vstop", "stop", vd, 0, [(edge_s(STOP_CYCLE) + T_STOP_IN_CYCLE_S, 1)] if stop else []),
+              _pwl("vstart", "start", vd, 0, starts),
+              _window("g", sel_nodes, "w", "vddg"),
               *_line("wline", {0: "w"}), *_line("rck", {0: "rck"}), *_line("rstk", {0: "rstk"}),
               *_window_loads("g", "wline", rows, c.delvto_n(), c.delvto_p()),
               *_register_loads(rows)]
@@ -398,13 +436,193 @@ def chain_netlist(corner_name: str, supplies: dict | None = None, n_units: int =
                                    f"vddr{tag}", "0"], "rtrow"),
                   *_row_driver(tag, f"wlb{tag}", sup, c, wn_m, wp_m)]
         prev = f"tk{r}"
-    t_stop = edge_s(n_cycles)
-    supplies_j = ["vddt", "vddg", "vddc"] + [f"{s}r{r}" for r in rows for s in ("vddr", "vddp", "vdda")]
-    for j in range(1, n_cycles):
-        for s in supplies_j:
+    t_stop = edge_s(CHAIN_CYCLES)
+    sources = ["vddt", "vddg", "vddc"] + [f"{s}r{r}" for r in rows for s in ("vddr", "vddp", "vdda")]
+    for j in range(1, CHAIN_CYCLES):
+        for s in sources:
             lines.append(_integ(f"q_{s}_c{j}", s, edge_s(j), edge_s(j + 1)))
     saves = ["rclk", "w", "stopq"] + [f"tk{r}" for r in rows] + [f"wlr{r}_0" for r in rows] \
         + [f"wlr{r}_{WL_SEGMENTS}" for r in rows]
-    lines += [_save(saves, supplies_j), _tran(t_stop), ".end"]
-    return "\n".join(lines) + "\n", {"rows": list(rows), "n_cycles": n_cycles, "n_units": n, "stop": stop,
-                                     "t_stop_s": t_stop}
+    lines += [_save(saves, sources), _tran(t_stop), ".end"]
+    return "\n".join(lines) + "\n", {"rows": list(rows), "n_units": n, "stop": stop, "t_stop_s": t_stop,
+                                     "expected": chain_expected(stop), "wn_m": wn_m, "wp_m": wp_m}
+
+
+# --------------------------------------------------------------------------- waveform reading
+
+def _crossings(t: np.ndarray, v: np.ndarray, level: float, rising: bool) -> np.ndarray:
+    """Times at which ``v`` crosses ``level`` (linear interpolation between time points)."""
+    s = v - level
+    idx = np.nonzero((s[:-1] < 0) & (s[1:] >= 0))[0] if rising else np.nonzero((s[:-1] >= 0) & (s[1:] < 0))[0]
+    return t[idx] + (t[idx + 1] - t[idx]) * (-s[idx]) / (s[idx + 1] - s[idx])
+
+
+def _first(times: np.ndarray, after: float, before: float = math.inf) -> float | None:
+    sel = times[(times >= after) & (times < before)]
+    return float(sel[0]) if sel.size else None
+
+
+def _clock_edge(t: np.ndarray, rclk: np.ndarray, cycle: int, vd: float) -> float:
+    """50 % rising crossing of the ramp clock at the block input, nearest to ``edge_s(cycle)``."""
+    times = _crossings(t, rclk, vd / 2, True)
+    return float(times[np.argmin(np.abs(times - edge_s(cycle)))])
+
+
+def pulse_shape(t: np.ndarray, v: np.ndarray, v_high: float, t_edge: float, t_end: float) -> dict:
+    """First pulse of ``v`` after ``t_edge``: 50 % width, 10–90 % edges, delay, peak."""
+    win = (t >= t_edge) & (t < t_end)
+    peak = float(v[win].max()) if win.any() else 0.0
+    r50 = _first(_crossings(t, v, v_high / 2, True), t_edge, t_end)
+    out = {"v_peak_v": peak, "delay_rise_s": None, "width_s": None, "rise_10_90_s": None, "fall_90_10_s": None,
+           "t_fall_50_s": None, "t_off_10_s": None}
+    if r50 is None:
+        return out
+    f50 = _first(_crossings(t, v, v_high / 2, False), r50, t_end)
+    r10 = _first(_crossings(t, v, 0.1 * v_high, True), t_edge, t_end)
+    r90 = _first(_crossings(t, v, 0.9 * v_high, True), r50, t_end)
+    f90 = _first(_crossings(t, v, 0.9 * v_high, False), r90, t_end) if r90 is not None else None
+    f10 = _first(_crossings(t, v, 0.1 * v_high, False), r50, t_end)
+    out.update(delay_rise_s=r50 - t_edge, width_s=None if f50 is None else f50 - r50,
+               rise_10_90_s=None if r90 is None or r10 is None else r90 - r10,
+               fall_90_10_s=None if f90 is None or f10 is None else f10 - f90,
+               t_fall_50_s=None if f50 is None else f50 - t_edge, t_off_10_s=None if f10 is None else f10 - t_edge)
+    return out
+
+
+def _pulse_count(t: np.ndarray, v: np.ndarray, v_high: float, a: float, b: float) -> int:
+    r = _crossings(t, v, v_high / 2, True)
+    return int(np.count_nonzero((r >= a) & (r < b)))
+
+
+def _energy_j(q_c: float, v: float) -> float:
+    """Energy drawn from a supply whose ``INTEG i(v)`` is ``q_c`` (source current is negative)."""
+    return -v * q_c
+
+
+# --------------------------------------------------------------------------- measurements (jobs)
+
+def measure_widths(corner_name: str, supplies: dict | None = None, n_units=(1, 2, 3, 4, 5, 6),
+                   wn_m: float = WN_DRV_M, wp_m: float = WP_DRV_M) -> dict:
+    """Wordline pulse width, edges, delay, read-charge width and energy for each N (one run)."""
+    from topkima.circuits.spice import simulate
+    sup = _supplies(supplies)
+    text, plan_ = widths_netlist(corner_name, sup.as_dict(), n_units, wn_m, wp_m)
+    res = simulate(text, BLOCK)
+    t, m = res.time, res.measures
+    vd, va = sup.v_digital_v, sup.v_array_v
+    e1 = _clock_edge(t, res.v("rclk"), 1, vd)
+    e0, e2 = e1 - T_CLK_S, e1 + T_CLK_S
+    tok = _first(_crossings(t, res.v("tok"), vd / 2, True), e1, e2)
+    per_n = []
+    for n in plan_["n_units"]:
+        tag = f"n{n}"
+        w = pulse_shape(t, res.v(f"w{tag}"), vd, e1, e2)
+        near = pulse_shape(t, res.v(f"wl{tag}_0"), va, e1, e2)
+        far = pulse_shape(t, res.v(f"wl{tag}_{WL_SEGMENTS}"), va, e1, e2)
+        q_ref = m[f"q_vblref{tag}"] / M_REF
+        q_sec = [m[f"q_vbl{tag}_{k}"] / (N_COLUMNS // WL_SEGMENTS) for k in range(1, WL_SEGMENTS + 1)]
+        counts = [_pulse_count(t, res.v(f"wl{tag}_{WL_SEGMENTS}"), va, a, b)
+                  for a, b in ((0.0, e1), (e1, e2), (e2, plan_["t_stop_s"]))]
+        nominal = n * T_UNIT_S
+
+        def err(shape):
+            return None if shape["width_s"] is None else (shape["width_s"] - nominal) / T_UNIT_S
+
+        per_n.append({
+            "n_units": n, "width_nominal_s": nominal,
+            "window_width_s": w["width_s"], "window_width_error_units": err(w), "window_delay_s": w["delay_rise_s"],
+            "width_near_s": near["width_s"], "width_far_s": far["width_s"],
+            "width_error_near_units": err(near), "width_error_far_units": err(far),
+            "rise_10_90_near_s": near["rise_10_90_s"], "fall_90_10_near_s": near["fall_90_10_s"],
+            "rise_10_90_far_s": far["rise_10_90_s"], "fall_90_10_far_s": far["fall_90_10_s"],
+            "delay_near_s": near["delay_rise_s"], "delay_far_s": far["delay_rise_s"],
+            "t_fall_50_far_s": far["t_fall_50_s"], "t_off_10_far_s": far["t_off_10_s"],
+            "v_peak_near_v": near["v_peak_v"], "v_peak_far_v": far["v_peak_v"],
+            # read charge of each quarter of the row (cells storing 1) over the ideal pulse's, in units
+            "charge_width_by_quarter_units": [n * q / q_ref for q in q_sec],
+            "pulses_per_clock_far": counts,
+            "one_pulse_ok": counts == [0, 1, 0],
+            "e_window_j": _energy_j(m[f"q_vddg{tag}"], vd),
+            "e_predriver_j": _energy_j(m[f"q_vddp{tag}"], vd),
+            "e_wordline_j": _energy_j(m[f"q_vdda{tag}"], va),
+            "c_wordline_eff_f": _energy_j(m[f"q_vdda{tag}"], va) / va ** 2,
+        })
+    return {"corner": corner_name, "supplies": sup.as_dict(), "wn_drv_m": plan_["wn_m"], "wp_drv_m": plan_["wp_m"],
+            "t_token_after_edge_s": None if tok is None else tok - e1,
+            "e_taps_j": _energy_j(m["q_vddt"], vd), "per_n": per_n}
+
+
+def measure_chain(corner_name: str, supplies: dict | None = None, n_units: int = N_UNITS_MAX, stop: bool = True,
+                  wn_m: float = WN_DRV_M, wp_m: float = WP_DRV_M) -> dict:
+    """Order, STOP, skew and energy per ramp step of the token register (rows CHAIN_ROWS real)."""
+    from topkima.circuits.spice import simulate
+    sup = _supplies(supplies)
+    text, plan_ = chain_netlist(corner_name, sup.as_dict(), n_units, stop, wn_m, wp_m)
+    res = simulate(text, BLOCK)
+    t, m = res.time, res.measures
+    vd, va = sup.v_digital_v, sup.v_array_v
+    edges = [_clock_edge(t, res.v("rclk"), j, vd) for j in range(CHAIN_CYCLES)] + [plan_["t_stop_s"]]
+    expected = plan_["expected"]
+    pulses, quiet_max, shapes = {}, {}, {}
+    for r in CHAIN_ROWS:
+        far = res.v(f"wlr{r}_{WL_SEGMENTS}")
+        pulses[str(r)] = [_pulse_count(t, far, va, edges[j], edges[j + 1]) for j in range(CHAIN_CYCLES)]
+        # largest excursion in clocks where this row must stay low
+        quiet = [float(far[(t >= edges[j]) & (t < edges[j + 1])].max()) for j in range(CHAIN_CYCLES)
+                 if j not in expected[r]]
+        quiet_max[str(r)] = max(quiet)
+        j = expected[r][0]
+        shapes[str(r)] = {"near": pulse_shape(t, res.v(f"wlr{r}_0"), va, edges[j], edges[j + 1]),
+                          "far": pulse_shape(t, far, va, edges[j], edges[j + 1])}
+    want = {str(r): [1 if j in expected[r] else 0 for j in range(CHAIN_CYCLES)] for r in CHAIN_ROWS}
+    in_order = all(pulses[k] == want[k] for k in want)
+    quiet_ok = max(quiet_max.values()) < QUIET_FRACTION * va
+    last = expected[CHAIN_ROWS[-1]][0]
+    after_token = all(sum(p[last + 1:STOP_CYCLE]) == 0 for p in pulses.values())
+    stop_at = STOP_CYCLE + 2
+    after_stop = all(sum(p[stop_at:]) == 0 for p in pulses.values()) if stop else None
+    tk_end = {str(r): float(res.v(f"tk{r}")[-1]) for r in CHAIN_ROWS}
+    # token settles before the window opens (clock 2: token moves 0 -> 1)
+    tk_rise = _first(_crossings(t, res.v(f"tk{CHAIN_ROWS[1]}"), vd / 2, True), edges[2], edges[3])
+    w_rise = _first(_crossings(t, res.v("w"), vd / 2, True), edges[2], edges[3])
+    delays_near = [shapes[str(r)]["near"]["delay_rise_s"] for r in CHAIN_ROWS]
+    delays_far = [shapes[str(r)]["far"]["delay_rise_s"] for r in CHAIN_ROWS]
+
+    def e(name: str, j: int) -> float:
+        return _energy_j(m[f"q_{name}_c{j}"], va if name.startswith("vdda") else vd)
+
+    # energy per ramp step, clock 2: row 1 takes the token (and pulses), row 0 gives it up,
+    # row 2 sees its D rise, row 31 idles: exactly the pattern of any step of the 32-row register
+    j = 2
+    active, giving, nxt, idle = (f"r{r}" for r in CHAIN_ROWS)
+    e_idle_row = e(f"vddr{idle}", j)
+    e_idle_drv = e(f"vddp{idle}", j) + e(f"vdda{idle}", j)
+    n_idle_rows = N_RAMP_ROWS - 3
+    e_register = sum(e(f"vddr{x}", j) for x in (active, giving, nxt)) + n_idle_rows * e_idle_row
+    e_drivers_idle = sum(e(f"vddp{x}", j) + e(f"vdda{x}", j) for x in (giving, nxt)) \
+        + (N_RAMP_ROWS - 3) * e_idle_drv
+    active, giving = f"r{CHAIN_ROWS[1]}", f"r{CHAIN_ROWS[0]}"
+    e_active_pre, e_active_wl = e(f"vddp{active}", j), e(f"vdda{active}", j)
+    e_gen = e("vddt", j) + e("vddg", j)
+    e_ctl = e("vddc", j)
+    return {
+        "corner": corner_name, "supplies": sup.as_dict(), "n_units": plan_["n_units"], "stop": stop,
+        "rows": list(CHAIN_ROWS), "expected_clocks": {str(k): v for k, v in expected.items()},
+        "pulses_per_clock": pulses, "quiet_max_v": quiet_max,
+        "one_pulse_per_clock_in_order_ok": bool(in_order and quiet_ok),
+        "none_after_token_left_ok": bool(after_token),
+        "stop_halts_ok": None if after_stop is None else bool(after_stop and in_order),
+        "token_cleared_after_stop_ok": None if not stop else all(v < 0.25 * vd for v in tk_end.values()),
+        "shapes": shapes,
+        "delay_near_by_row_s": dict(zip(map(str, CHAIN_ROWS), delays_near)),
+        "delay_far_by_row_s": dict(zip(map(str, CHAIN_ROWS), delays_far)),
+        "skew_near_s": max(delays_near) - min(delays_near), "skew_far_s": max(delays_far) - min(delays_far),
+        "t_token_after_edge_s": None if tk_rise is None else tk_rise - edges[2],
+        "t_window_after_edge_s": None if w_rise is None else w_rise - edges[2],
+        "t_token_to_window_margin_s": None if tk_rise is None or w_rise is None else w_rise - tk_rise,
+        "e_generator_j": e_gen, "e_control_j": e_ctl, "e_register_j": e_register,
+        "e_idle_row_j": e_idle_row, "e_idle_driver_j": e_idle_drv, "e_drivers_idle_j": e_drivers_idle,
+        "e_active_predriver_j": e_active_pre, "e_active_wordline_j": e_active_wl,
+        "e_step_j": e_gen + e_ctl + e_register + e_drivers_idle + e_active_pre + e_active_wl,
+        "energy_clock": j,
+    }

@@ -38,14 +38,26 @@
 *            see topkima.circuits.ramp_timing).
 
 * ----------------------------------------------------------------------
+* nand3: y = not (a and b and c). Series NMOS at 3x unit width (as digital.sp's nand2 at 2x).
+* ----------------------------------------------------------------------
+.subckt nand3 a b c y vdd vss params: dvn=0 dvp=0 wn=600n wp=300n
+mn1 y a n1 vss ptm65_nmos w={wn} l=65n ad={wn*0.15u} as={wn*0.15u} pd={2*(wn+0.15u)} ps={2*(wn+0.15u)} delvto={dvn}
+mn2 n1 b n2 vss ptm65_nmos w={wn} l=65n ad={wn*0.15u} as={wn*0.15u} pd={2*(wn+0.15u)} ps={2*(wn+0.15u)} delvto={dvn}
+mn3 n2 c vss vss ptm65_nmos w={wn} l=65n ad={wn*0.15u} as={wn*0.15u} pd={2*(wn+0.15u)} ps={2*(wn+0.15u)} delvto={dvn}
+mp1 y a vdd vdd ptm65_pmos w={wp} l=65n ad={wp*0.15u} as={wp*0.15u} pd={2*(wp+0.15u)} ps={2*(wp+0.15u)} delvto={dvp}
+mp2 y b vdd vdd ptm65_pmos w={wp} l=65n ad={wp*0.15u} as={wp*0.15u} pd={2*(wp+0.15u)} ps={2*(wp+0.15u)} delvto={dvp}
+mp3 y c vdd vdd ptm65_pmos w={wp} l=65n ad={wp*0.15u} as={wp*0.15u} pd={2*(wp+0.15u)} ps={2*(wp+0.15u)} delvto={dvp}
+.ends nand3
+
+* ----------------------------------------------------------------------
 * rttaps: the tap register of the pulse-width generator (4 dffr + clock inverter + gate)
 *   rclk   ramp clock (4 ns, 50 % duty, rising edges on PWM rising edges)
 *   clkp   2 GHz PWM clock; the taps and the window flop sample on its FALLING edge
 *   rst    asynchronous reset          stopq  synchronised STOP (high: no further windows)
-*   clkpb  inverted PWM clock (to the window flop)    rg, rgb  gated ramp clock, both polarities
+*   clkpb  inverted PWM clock (to the window flop)    rg  gated ramp clock
 *   t0..t3 taps: rg sampled 1..4 PWM falling edges ago
 * ----------------------------------------------------------------------
-.subckt rttaps rclk clkp rst stopq clkpb rg rgb t0 t1 t2 t3 vdd vss params: dvn=0 dvp=0
+.subckt rttaps rclk clkp rst stopq clkpb rg t0 t1 t2 t3 vdd vss params: dvn=0 dvp=0
 xcb clkp clkpb vdd vss inv dvn={dvn} dvp={dvp} wn=800n wp=1200n
 xsb stopq stopb vdd vss inv dvn={dvn} dvp={dvp}
 xg1 rclk stopb rgb vdd vss nand2 dvn={dvn} dvp={dvp}
@@ -61,15 +73,15 @@ xt3 t2 clkpb rst t3 t3b vdd vss dffr dvn={dvn} dvp={dvp}
 *   sa0..sa3, sb0, sb1  static one-hot width selects (see header)
 *   w      window, buffered to drive the row nand2 gates of all 32 rows
 * ----------------------------------------------------------------------
-.subckt rtwin clkpb rg rgb t0 t1 t2 t3 rst sa0 sa1 sa2 sa3 sb0 sb1 w vdd vss params: dvn=0 dvp=0
-* A = t(N-1) for N <= 4 (0 otherwise); bb = not B, B = t(N-5) for N >= 5 (0 otherwise)
+.subckt rtwin clkpb rg t0 t1 t2 t3 rst sa0 sa1 sa2 sa3 sb0 sb1 w vdd vss params: dvn=0 dvp=0
+* na = not A with A = t(N-1) for N <= 4 (A = 0 for N >= 5): na = a01 . a23
+* bb = not B with B = t(N-5) for N >= 5 (B = 0 for N <= 4)
+* D_W = rg . not A + B = nand2(nand3(rg, a01, a23), bb): three gate levels from a tap, so
+* clk->q + logic + setup fits one PWM period (0.5 ns) at ss as well
 xa01 sa0 t0 sa1 t1 a01 vdd vss aoi22 dvn={dvn} dvp={dvp}
 xa23 sa2 t2 sa3 t3 a23 vdd vss aoi22 dvn={dvn} dvp={dvp}
-xa a01 a23 aa vdd vss nand2 dvn={dvn} dvp={dvp}
 xbb sb0 t0 sb1 t1 bb vdd vss aoi22 dvn={dvn} dvp={dvp}
-* D_W = rg . not A + B = nand2(not(rg . not A), not B), with rg . not A = nor2(rgb, A)
-xy rgb aa y vdd vss nor2 dvn={dvn} dvp={dvp}
-xyb y yb vdd vss inv dvn={dvn} dvp={dvp}
+xy rg a01 a23 yb vdd vss nand3 dvn={dvn} dvp={dvp}
 xd yb bb dw vdd vss nand2 dvn={dvn} dvp={dvp}
 xw dw clkpb rst wq wqb vdd vss dffr dvn={dvn} dvp={dvp}
 * window-line buffer: 3x then 12x unit inverter (the line carries 32 nand2 inputs + wire)

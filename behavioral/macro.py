@@ -1,0 +1,508 @@
+"""Calibrated behavioural model of the Topkima macro: top-k selection inside the ramp ADC.
+
+What is modelled (every parameter from the calibration artefact, see :mod:`.params`):
+
+* **Crossbar.** Key level k ∈ −K…K of element e is stored as three ternary pair digits
+  ``sign(k)·bit_p(|k|)`` (pulse scales 1, 2, 4); a signed input q opens RWL+ (q > 0) or
+  RWL− (q < 0) of every pair of element e for ``|q|·2^p`` PWM units. A pulsed read stack
+  storing 1 discharges its bitline by ``m·(slope·w + offset)`` nominal-cell units (m: its
+  frozen current factor from its two devices' threshold shifts); a pulsed stack storing 0
+  takes the small charge-share packet ``share(w)``. Idle stacks leak (units per PWM unit
+  per stack, by stored value). A bitline's voltage is the calibrated discharge curve f of
+  its accumulated units — exact for cells whose current depends only on V(RBL).
+* **In-memory ADC.** The calibration phase adds Σ m_cal·(slope·t_cal + offset) units to
+  RBL_R; ramp step j adds m_ramp_j·(slope·t_ramp + offset) units to RBL_L. The column's
+  comparator fires at the first ramp cycle j (1…32) at which
+  f(U_R(j)) − f(U_L(j)) > v_os + σ_n·z_j, v_os its frozen offset, z_j a standard normal.
+* **Noise window.** Comparator noise (σ_n ≈ 0.1 LSB) is drawn for the four decisions around
+  the noiseless crossing j0 (j0−2 … j0+1); decisions further away are more than one LSB
+  (≈ 10 σ_n) from the threshold and are taken as deterministic. The slow reference in the
+  tests applies exactly this rule, cycle by cycle.
+* **Arbiter / early stop.** The first k firings are granted, ties to lower addresses; the ramp
+  stops at the cycle of the k-th grant. Sub-top-k: each array converts its own keys with its
+  own quota; results are concatenated.
+
+Energy per query row and array: bitline restore V_pre·C_eff·ΣΔV, wordline pulses, sense-amplifier
+decisions (each column is clocked until it fires or the ramp stops), ramp counter per cycle,
+arbiter tree + k-counter + encoder per grant. Latency: PWM phase + calibration clock + the
+cycles used × 4 ns + the slow-corner arbiter/encoder/counter delay.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from topkima.behavioral.params import MacroParams, params_from_calibration
+from topkima.calibration import Calibration
+
+ARRAYS = {
+    # columns, key elements per column, pulse scales (ternary pairs per element)
+    "256x256": (256, 64, (1, 2, 4)),
+    "128x128": (128, 64, (1,)),
+}
+SUBTOPK_PRESETS = {
+    # SPEC §3: BERT-base, sequence 384 — 256 + 128 columns with quotas 3 + 2;
+    # 128 × 128 arrays, three arrays, quotas 2 + 2 + 1.
+    "3+2": ("256x256", (256, 128), (3, 2)),
+    "2+2+1": ("128x128", (128, 128, 128), (2, 2, 1)),
+}
+N_STACKS = 4  # per MAC row: (L,+,RBL_L), (L,−,RBL_R), (R,+,RBL_R), (R,−,RBL_L)
+
+
+@dataclass
+class TopkResult:
+    """Per query row: selected key indices and codes (−1 where fewer than k fired), cycles, energy, latency."""
+
+    indices: np.ndarray
+    codes: np.ndarray
+    cycles: np.ndarray      #: ramp cycles used (max over the arrays that worked in parallel)
+    energy_j: np.ndarray
+    latency_s: np.ndarray
+    n_ramp_steps: int = 32
+    firing_cycle: np.ndarray | None = field(default=None, repr=False)  #: (..., n_keys), 33 = never
+
+    @property
+    def alpha(self) -> np.ndarray:
+        """Early-stop fraction of the full ramp."""
+        return self.cycles / self.n_ramp_steps
+
+
+@dataclass(frozen=True)
+class TileDraws:
+    """Frozen mismatch of one array's columns (threshold shifts in V, and SA offsets)."""
+
+    mac_dvt_v: np.ndarray    #: (n_cols, rows, 4, 2)
+    cal_dvt_v: np.ndarray    #: (n_cols, 32, 2)
+    ramp_dvt_v: np.ndarray   #: (n_cols, 32, 2)
+    sa_offset_v: np.ndarray  #: (n_cols,)
+
+
+class _Tile:
+    """Per-column quantities of one array instance, precomputed once."""
+
+    def __init__(self, p: MacroParams, n_cols: int, n_elements: int, scales: tuple[int, ...], draws: TileDraws | None):
+        self.n_cols, self.n_elements, self.scales = n_cols, n_elements, scales
+        rows = n_elements * len(scales)
+        if draws is None:
+            self.m_stack = np.ones((rows, N_STACKS, n_cols))
+            m_cal = np.ones((n_cols, 32))
+            m_ramp = np.ones((n_cols, p.n_ramp_steps))
+            self.v_os = np.zeros(n_cols)
+        else:
+            d = draws.mac_dvt_v
+            self.m_stack = np.transpose(p.current_factor(d[..., 0], d[..., 1]), (1, 2, 0))  # (rows, 4, n_cols)
+            m_cal = p.current_factor(draws.cal_dvt_v[..., 0], draws.cal_dvt_v[..., 1])
+            m_ramp = p.current_factor(draws.ramp_dvt_v[..., 0], draws.ramp_dvt_v[..., 1])[:, : p.n_ramp_steps]
+            self.v_os = np.asarray(draws.sa_offset_v, float)
+        unit_cal = p.pulse_slope * p.t_cal_units + p.pulse_offset_units
+        unit_ramp = p.pulse_slope * p.t_ramp_units + p.pulse_offset_units
+        self.u_cal = m_cal[:, : p.n_cal].sum(axis=1) * unit_cal if p.t_cal_units > 0 else np.zeros(n_cols)
+        # cumulative ramp units after step j (j = 0 … 32), per column
+        self.u_ramp_cum = np.concatenate([np.zeros((n_cols, 1)), np.cumsum(m_ramp * unit_ramp, axis=1)], axis=1)
+
+
+class _Engine:
+    """Shared vectorised arithmetic for instances (frozen mismatch) and the ideal macro."""
+
+    def __init__(self, params: MacroParams, array: str, noise: bool, linear: bool):
+        if array not in ARRAYS:
+            raise ValueError(f"unknown array {array!r}; choose one of {', '.join(ARRAYS)}")
+        self.p, self.array, self.noise, self.linear = params, array, noise, linear
+        self.n_cols, self.n_elements, self.scales = ARRAYS[array]
+        p = params
+        self.k_max = p.k_max if len(self.scales) == 3 else 1
+        if linear:  # the ideal macro: the curve's initial slope, extended without saturation
+            slope = (p.curve_v[0] - p.v_of_units(200.0)) / 200.0
+            self._build_table(p.curve_units, p.curve_v[0] - slope * p.curve_units)
+        else:
+            self._build_table(p.curve_units, p.curve_v)
+        # leak rates (units per PWM unit): the ideal macro has none
+        self._leak = (0.0, 0.0) if linear else (p.leak1_units_per_unit, p.leak0_units_per_unit)
+
+    # --- the discharge curve, tabulated finely ---------------------------------------------
+    #: table resolution (units): the curve is looked up, not interpolated, at 1/64 unit
+    #: (≤ 10 µV at ~0.6 mV per unit, ≪ the 0.3 mV comparator noise); the reference uses the same f
+    TABLE_STEP_UNITS = 1.0 / 64
+
+    def _build_table(self, curve_units: np.ndarray, curve_v: np.ndarray) -> None:
+        grid = np.arange(0.0, curve_units[-1] + self.TABLE_STEP_UNITS, self.TABLE_STEP_UNITS)
+        self._table = np.interp(grid, curve_units, curve_v).astype(np.float32)
+        self._table_scale = np.float32(1.0 / self.TABLE_STEP_UNITS)
+        self._table_last = self._table.size - 1
+        v_grid = np.linspace(self._table[-1], self._table[0], 8193)
+        self._inv_v0, self._inv_dv = float(v_grid[0]), float(v_grid[1] - v_grid[0])
+        self._inv_table = np.interp(-v_grid, -curve_v, curve_units).astype(np.float32)
+
+    def f(self, units: np.ndarray) -> np.ndarray:
+        """V(RBL) after ``units`` accumulated units (table lookup; flat beyond the table)."""
+        idx = np.asarray(units, dtype=np.float32) * self._table_scale
+        idx = np.clip(idx, 0, self._table_last, out=idx).astype(np.int32)
+        return self._table[idx]
+
+    def f_inv(self, v: np.ndarray) -> np.ndarray:
+        """Approximate inverse of f (only used to start the crossing search)."""
+        x = (np.asarray(v, dtype=np.float32) - self._inv_v0) / self._inv_dv
+        idx = np.clip(x, 0, self._inv_table.size - 1).astype(np.int32)
+        return self._inv_table[idx]
+
+    # --- inputs ----------------------------------------------------------------------------
+    def check_inputs(self, q_codes, k_levels, k: int | None, n_keys_needed: int | None = None):
+        q = np.asarray(q_codes)
+        kl = np.asarray(k_levels)
+        for name, arr in (("q_codes", q), ("k_levels", kl)):
+            if arr.dtype.kind == "f":
+                if not np.all(np.isfinite(arr)):
+                    raise ValueError(f"{name} contains NaN or inf")
+                if not np.all(arr == np.round(arr)):
+                    raise ValueError(f"{name} must hold integers (quantised codes)")
+            elif arr.dtype.kind not in "iub":
+                raise ValueError(f"{name} must be an integer array, got dtype {arr.dtype}")
+        if kl.ndim != 2:
+            raise ValueError(f"k_levels must be 2-D (d, n_keys), got shape {kl.shape}")
+        if q.ndim < 1 or q.shape[-1] != kl.shape[0]:
+            raise ValueError(f"q_codes (..., d) and k_levels (d, n_keys) disagree on d: {q.shape} vs {kl.shape}")
+        d = kl.shape[0]
+        if d > self.n_elements:
+            raise ValueError(f"d = {d} key elements do not fit one column of a {self.array} array "
+                             f"({self.n_elements} elements)")
+        if np.abs(q).max(initial=0) > self.p.q_max:
+            raise ValueError(f"q_codes must lie in -{self.p.q_max}..{self.p.q_max} (sign + 5-bit PWM magnitude); "
+                             f"got |q| up to {np.abs(q).max()}")
+        if np.abs(kl).max(initial=0) > self.k_max:
+            raise ValueError(f"k_levels must lie in -{self.k_max}..{self.k_max} for a {self.array} array; "
+                             f"got |k| up to {np.abs(kl).max()}")
+        if k is not None:
+            if not isinstance(k, (int, np.integer)) or k < 1:
+                raise ValueError(f"k must be a positive integer, got {k!r}")
+        return q.astype(np.int64), kl.astype(np.int64)
+
+    # --- MAC phase -------------------------------------------------------------------------
+    def mac_units(self, q: np.ndarray, kl: np.ndarray, tile: _Tile):
+        """Accumulated units (U_L, U_R) of each (row, column) at the end of the MAC phase."""
+        p = self.p
+        d = kl.shape[0]
+        n_s = len(self.scales)
+        scales = np.asarray(self.scales)
+        mag = np.abs(kl)
+        digits = np.sign(kl)[:, None, :] * ((mag[:, None, :] >> np.arange(n_s)[None, :, None]) & 1)  # (d, n_s, n)
+        digits = digits.reshape(d * n_s, -1)
+        m = tile.m_stack[: d * n_s]                                   # (rows, 4, n)
+        width = (np.abs(q)[..., :, None] * scales[None, :]).reshape(*q.shape[:-1], d * n_s).astype(float)
+        pos = (q > 0).repeat(n_s, axis=-1)
+        neg = (q < 0).repeat(n_s, axis=-1)
+        full = np.where(width > 0, p.pulse_slope * width + p.pulse_offset_units, 0.0)
+        share = p.share(width) if not self.linear else np.zeros_like(width)
+        a_blocks = [full * pos, full * neg, share * pos, share * neg]
+        plus, minus = (digits > 0).astype(float), (digits < 0).astype(float)
+        # RBL_L: q>0 & digit +1 via stack 0; q<0 & digit −1 via stack 3. RBL_R: q>0 & −1 via stack 2; q<0 & +1 via 1.
+        b_l = [plus * m[:, 0], minus * m[:, 3], 1 - plus, 1 - minus]
+        b_r = [minus * m[:, 2], plus * m[:, 1], 1 - minus, 1 - plus]
+        a = np.concatenate(a_blocks, axis=-1).astype(np.float32)
+        b = np.concatenate([np.concatenate(b_l, axis=0), np.concatenate(b_r, axis=0)], axis=1).astype(np.float32)
+        u = a @ b
+        n = tile.n_cols
+        return u[..., :n], u[..., n:]
+
+    def leak_rates(self, kl: np.ndarray, tile: _Tile) -> np.ndarray:
+        """Leakage (units per PWM unit) of each column's bitlines; both carry Σ|digit| stored 1s."""
+        r1, r0 = self._leak
+        n_s = len(self.scales)
+        mag = np.abs(kl)
+        n1 = ((mag[:, None, :] >> np.arange(n_s)[None, :, None]) & 1).sum(axis=(0, 1)).astype(float)
+        n_total = 2 * self.n_elements * n_s + 64   # MAC stacks + one replica port per ADC row
+        return r1 * n1 + r0 * (n_total - n1)
+
+    # --- ADC -------------------------------------------------------------------------------
+    def g(self, j, u_l0, u_r0, leak, tile: _Tile, cols):
+        """V(RBL_R) − V(RBL_L) at the sense instant of ramp cycle j.
+
+        Arguments are matching arrays (``leak`` already per element, ``cols`` the column of each).
+        """
+        p = self.p
+        t_units = (p.t_cal_start_s - p.t_mac_start_s + p.t_clk_ima_s * j + p.t_sa_clk_in_cycle_s) / p.t_unit_s
+        lk = leak * t_units
+        u_l = u_l0 + lk + tile.u_ramp_cum[cols, j]
+        u_r = u_r0 + lk + tile.u_cal[cols]
+        return self.f(u_r) - self.f(u_l)
+
+    def noise_half_window(self) -> int:
+        """Decisions j0−h … j0+h−1 around the noiseless crossing j0 get noise (h ≥ 1).
+
+        h is chosen so that every other decision is more than 6 σ_n from the threshold:
+        one ramp step (≥ 0.9 LSB) per cycle away from it.
+        """
+        p = self.p
+        return max(1, int(np.ceil(6 * p.sa_noise_sigma_v / (0.9 * p.lsb_v))))
+
+    def firing_cycles(self, u_l0, u_r0, leak, tile: _Tile, z=None):
+        """First firing cycle (1…32, 33 = never) of every (row, column).
+
+        The noiseless crossing j0 (g increases with j) is estimated from the units RBL_L must
+        reach and corrected by stepping until g(j0−1) ≤ v_os < g(j0); the decisions of the noise
+        window then use σ_n·z.
+        """
+        p = self.p
+        n_steps = p.n_ramp_steps
+        shape = u_l0.shape
+        n = tile.n_cols
+        ul, ur = u_l0.reshape(-1), u_r0.reshape(-1)
+        cols = np.tile(np.arange(n, dtype=np.int64), ul.size // n)
+        v_os = tile.v_os.astype(np.float32)[cols]
+        lk = leak.astype(np.float32)[cols]
+        # estimate from the units RBL_L must reach at mid-ramp and the column's mean step
+        per_cycle = (tile.u_ramp_cum[:, -1] / n_steps + leak * (p.t_clk_ima_s / p.t_unit_s))[cols]
+        mid = n_steps // 2
+        t_mid = (p.t_cal_start_s - p.t_mac_start_s + p.t_clk_ima_s * mid + p.t_sa_clk_in_cycle_s) / p.t_unit_s
+        target = self.f_inv(self.f(ur + lk * t_mid + tile.u_cal[cols]) - v_os)
+        base = ul + lk * t_mid + tile.u_ramp_cum[cols, mid] - mid * per_cycle
+        j0 = np.clip(np.ceil((target - base) / per_cycle), 1, n_steps + 1).astype(np.int64)
+        g_hi, g_lo = self._g_pair(j0, ul, ur, lk, tile, cols)
+        wrong = np.nonzero(((g_hi <= v_os) & (j0 <= n_steps)) | ((g_lo > v_os) & (j0 > 1)))[0]
+        while wrong.size:  # rare: step the few mis-estimated crossings by one cycle at a time
+            up = (g_hi[wrong] <= v_os[wrong]) & (j0[wrong] <= n_steps)
+            j0[wrong] += np.where(up, 1, -1)
+            g_hi[wrong], g_lo[wrong] = self._g_pair(j0[wrong], ul[wrong], ur[wrong], lk[wrong], tile, cols[wrong])
+            keep = ((g_hi[wrong] <= v_os[wrong]) & (j0[wrong] <= n_steps)) | ((g_lo[wrong] > v_os[wrong]) & (j0[wrong] > 1))
+            wrong = wrong[keep]
+        if z is None:
+            return j0.reshape(shape)
+        h = z.shape[-1] // 2
+        zz = z.reshape(-1, 2 * h)
+        sigma = np.float32(p.sa_noise_sigma_v)
+        result = np.minimum(j0 + h, n_steps + 1)
+        for w in range(2 * h - 1, -1, -1):  # latest first, so earlier decisions overwrite
+            j = j0 - h + w
+            valid = (j >= 1) & (j <= n_steps)
+            if w == h:
+                g = g_hi
+            elif w == h - 1:
+                g = g_lo
+            else:
+                g = self.g(np.clip(j, 1, n_steps), ul, ur, lk, tile, cols)
+            fires = valid & (g + sigma * zz[:, w] > v_os)
+            result = np.where(fires, j, result)
+        return result.reshape(shape)
+
+    def _g_pair(self, j0, ul, ur, lk, tile, cols):
+        """g at cycles j0 and j0 − 1 (cycle 0 and 33 are clamped: only used where valid)."""
+        n_steps = self.p.n_ramp_steps
+        g_hi = self.g(np.minimum(j0, n_steps), ul, ur, lk, tile, cols)
+        g_lo = self.g(np.maximum(j0 - 1, 1), ul, ur, lk, tile, cols)
+        return g_hi, g_lo
+
+    def bitline_end_voltages(self, u_l0, u_r0, leak, tile: _Tile, stop_cycle):
+        p = self.p
+        t_units = (p.t_cal_start_s - p.t_mac_start_s + p.t_clk_ima_s * (stop_cycle[..., None] + 1)) / p.t_unit_s
+        cols = np.broadcast_to(np.arange(tile.n_cols), u_l0.shape)
+        j = np.broadcast_to(stop_cycle[..., None], u_l0.shape)
+        v_l = self.f(u_l0 + leak * t_units + tile.u_ramp_cum[cols, j])
+        v_r = self.f(u_r0 + leak * t_units + tile.u_cal[cols])
+        return v_l, v_r
+
+
+def select_topk(firing: np.ndarray, k: int, n_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Arbiter: the k earliest firings, ties to lower addresses. Returns (indices, cycles_of_each, stop_cycle).
+
+    ``indices`` are −1 where fewer than k columns fired; ``stop_cycle`` is the cycle of the k-th
+    grant (the ramp stops there), or the full ramp when fewer than k fired.
+    """
+    n = firing.shape[-1]
+    kk = min(k, n)
+    key = firing.astype(np.int64) * n + np.arange(n)
+    part = np.argpartition(key, kk - 1, axis=-1)[..., :kk] if kk < n else np.broadcast_to(np.arange(n), key.shape)
+    sel_keys = np.take_along_axis(key, part, axis=-1)
+    order = np.argsort(sel_keys, axis=-1)
+    idx = np.take_along_axis(part, order, axis=-1)
+    cyc = np.take_along_axis(firing, idx, axis=-1)
+    fired = cyc <= n_steps
+    idx = np.where(fired, idx, -1)
+    stop = np.where(fired[..., -1], cyc[..., -1], n_steps)
+    if kk < k:
+        pad = [(0, 0)] * (idx.ndim - 1) + [(0, k - kk)]
+        idx = np.pad(idx, pad, constant_values=-1)
+        cyc = np.pad(cyc, pad, constant_values=n_steps + 1)
+    return idx, cyc, stop
+
+
+class _MacroView:
+    """Common top-k driver for a chip instance or the ideal macro."""
+
+    def __init__(self, engine: _Engine, tile_factory):
+        self._e = engine
+        self._tile_factory = tile_factory
+        self._tiles: dict[int, _Tile] = {}
+
+    def _tile(self, t: int) -> _Tile:
+        if t not in self._tiles:
+            self._tiles[t] = self._tile_factory(t)
+        return self._tiles[t]
+
+    def topk(self, q_codes, k_levels, k: int = 5, quotas=None, rng: np.random.Generator | None = None,
+             mode: str = "topk") -> TopkResult:
+        """Top-k of q·K for every query row; see the module docstring for the model.
+
+        ``quotas``: None (one array per 256 keys, each with quota k when the keys fit one array,
+        else global top-k over all arrays' firings), a preset name ("3+2", "2+2+1"), or a tuple
+        of per-array quotas (Σ = k). ``mode="conventional"``: full ramp, every column converted
+        (indices and codes of all keys, for baselines).
+        """
+        e = self._e
+        q, kl = e.check_inputs(q_codes, k_levels, k)
+        n_keys = kl.shape[1]
+        if mode not in ("topk", "conventional"):
+            raise ValueError(f"mode must be 'topk' or 'conventional', got {mode!r}")
+        if mode == "topk" and k > n_keys:
+            raise ValueError(f"k = {k} is larger than the number of keys ({n_keys})")
+        if e.noise and rng is None:
+            raise ValueError("a chip instance with noise needs rng= (a numpy Generator) for the comparator noise")
+        bounds, tile_quota = self._tiling(n_keys, k, quotas)
+        n_steps = e.p.n_ramp_steps
+        firing_all, sel_idx, sel_cyc = [], [], []
+        stops, energy = [], np.zeros(q.shape[:-1])
+        for t, (c0, c1) in enumerate(bounds):
+            tile = self._tile(t)
+            n = c1 - c0
+            kt = kl[:, c0:c1]
+            if n < tile.n_cols:  # unused columns: keys 0 (they never fire above a positive threshold)
+                kt = np.concatenate([kt, np.zeros((kl.shape[0], tile.n_cols - n), dtype=kl.dtype)], axis=1)
+            u_l, u_r = e.mac_units(q, kt, tile)
+            leak = e.leak_rates(kt, tile)
+            z = rng.standard_normal((*u_l.shape, 2 * e.noise_half_window()), dtype=np.float32) if e.noise else None
+            fc = e.firing_cycles(u_l, u_r, leak, tile, z)[..., :n]
+            firing_all.append(fc)
+            if mode == "conventional":
+                stop = np.full(q.shape[:-1], n_steps)
+            else:
+                idx, cyc, stop = select_topk(fc, tile_quota[t] if tile_quota else min(k, n), n_steps)
+                sel_idx.append(np.where(idx >= 0, idx + c0, -1))
+                sel_cyc.append(cyc)
+            stops.append(stop)
+            energy += self._energy(u_l[..., :n], u_r[..., :n], leak[:n], tile, fc, stop,
+                                   q, k if mode == "topk" else n)
+        firing = np.concatenate(firing_all, axis=-1)
+        stop_all = np.max(np.stack(stops, axis=-1), axis=-1)
+        if mode == "conventional":
+            idx = np.broadcast_to(np.arange(n_keys), firing.shape).copy()
+            codes = np.where(firing <= n_steps, n_steps - firing, 0)
+        elif tile_quota is None and len(bounds) > 1:
+            idx, _, _ = select_topk(firing, k, n_steps)
+            cyc = np.take_along_axis(firing, np.maximum(idx, 0), axis=-1)
+            codes = np.where(idx >= 0, n_steps - cyc, -1)
+        else:
+            idx = np.concatenate(sel_idx, axis=-1)
+            cyc = np.concatenate(sel_cyc, axis=-1)
+            codes = np.where(idx >= 0, n_steps - cyc, -1)
+        latency = self._latency(stop_all)
+        return TopkResult(indices=idx, codes=codes, cycles=stop_all, energy_j=energy, latency_s=latency,
+                          n_ramp_steps=n_steps, firing_cycle=firing)
+
+    def _tiling(self, n_keys: int, k: int, quotas):
+        e = self._e
+        if quotas is None:
+            bounds = [(c0, min(c0 + e.n_cols, n_keys)) for c0 in range(0, n_keys, e.n_cols)]
+            return bounds, None
+        if isinstance(quotas, str):
+            if quotas not in SUBTOPK_PRESETS:
+                raise ValueError(f"unknown sub-top-k preset {quotas!r}; choose one of {', '.join(SUBTOPK_PRESETS)}")
+            array, sizes, quota = SUBTOPK_PRESETS[quotas]
+            if array != e.array:
+                raise ValueError(f"preset {quotas!r} is defined on {array} arrays; this macro uses {e.array}")
+        else:
+            quota = tuple(int(x) for x in quotas)
+            sizes = None
+        if any(x < 1 for x in quota) or sum(quota) != k:
+            raise ValueError(f"sub-top-k quotas {quota} must be positive and sum to k = {k}")
+        if sizes is None:
+            per = -(-n_keys // len(quota))
+            sizes = tuple(min(e.n_cols, per) for _ in quota)
+        c0, bounds = 0, []
+        for size in sizes:
+            if size > e.n_cols:
+                raise ValueError(f"an array holds at most {e.n_cols} keys, got a block of {size}")
+            bounds.append((c0, min(c0 + size, n_keys)))
+            c0 += size
+        if c0 < n_keys:
+            raise ValueError(f"{n_keys} keys do not fit the arrays {sizes} of the quotas {quota}")
+        bounds = [(a, b) for a, b in bounds if b > a]
+        if len(bounds) != len(quota):
+            raise ValueError(f"{n_keys} keys leave some of the {len(quota)} arrays of quotas {quota} empty")
+        for (a, b), kq in zip(bounds, quota):
+            if kq > b - a:
+                raise ValueError(f"quota {kq} exceeds the {b - a} keys of its array")
+        return bounds, quota
+
+    def _energy(self, u_l, u_r, leak, tile, firing, stop, q, n_grants):
+        e, p = self._e, self._e.p
+        v_l, v_r = e.bitline_end_voltages(u_l, u_r, leak[: u_l.shape[-1]], tile, stop)
+        v0 = p.curve_v[0]
+        e_restore = p.v_precharge_v * p.c_bitline_eff_f * ((v0 - v_l) + (v0 - v_r)).sum(axis=-1)
+        n = u_l.shape[-1]
+        n_pulses = (np.count_nonzero(q, axis=-1) * len(e.scales) + p.n_cal + stop) * n
+        decisions = np.minimum(firing, stop[..., None]).sum(axis=-1)
+        dig = p.digital["corners"][p.digital.get("slow_corner", "ss")]
+        e_digital = stop * dig["e_per_count_j"] + np.minimum(n_grants, n) * (
+            dig["e_per_grant_tree_j"] + dig["e_per_grant_count_j"] + dig["e_per_encode_j"])
+        return e_restore + n_pulses * p.e_wordline_pulse_j + decisions * p.e_per_decision_j + e_digital
+
+    def _latency(self, stop):
+        p = self._e.p
+        return p.t_pwm_s + p.t_clk_ima_s * (1 + stop) + float(p.digital["t_arb_total_s"])
+
+
+class ChipInstance(_MacroView):
+    """A macro with frozen mismatch (drawn once) and comparator noise per conversion."""
+
+
+class TopkimaMacro:
+    """The calibrated macro. ``instance(rng)`` freezes mismatch; ``ideal()`` is noiseless and linear."""
+
+    def __init__(self, calibration: Calibration, array: str = "256x256"):
+        self.calibration = calibration
+        self.params = params_from_calibration(calibration)
+        if array not in ARRAYS:
+            raise ValueError(f"unknown array {array!r}; choose one of {', '.join(ARRAYS)}")
+        self.array = array
+
+    def instance(self, rng: np.random.Generator) -> ChipInstance:
+        """A chip: every read port, replica cell and comparator offset drawn (Pelgrom, artefact σ's)."""
+        if not isinstance(rng, np.random.Generator):
+            raise ValueError("instance() needs a numpy.random.Generator")
+        engine = _Engine(self.params, self.array, noise=True, linear=False)
+        root = int(rng.integers(2 ** 63))  # each array's draws come from (root, array index): order-free
+
+        def tile_factory(t: int) -> _Tile:
+            g = np.random.default_rng(np.random.SeedSequence(root, spawn_key=(t,)))
+            return _Tile(self.params, engine.n_cols, engine.n_elements, engine.scales,
+                         self.draw_tile(g, engine.n_cols, engine.n_elements * len(engine.scales)))
+
+        return ChipInstance(engine, tile_factory)
+
+    def instance_from_draws(self, draws: list[TileDraws]) -> ChipInstance:
+        """A chip whose arrays carry the given explicit draws (e.g. those of golden SPICE runs)."""
+        engine = _Engine(self.params, self.array, noise=True, linear=False)
+
+        def tile_factory(t: int) -> _Tile:
+            if t >= len(draws):
+                raise ValueError(f"draws were given for {len(draws)} arrays; array {t} is needed")
+            return _Tile(self.params, engine.n_cols, engine.n_elements, engine.scales, draws[t])
+
+        return ChipInstance(engine, tile_factory)
+
+    def nominal(self) -> ChipInstance:
+        """Calibrated nonlinearity, leakage and charge sharing, but no mismatch and no noise."""
+        engine = _Engine(self.params, self.array, noise=False, linear=False)
+        return ChipInstance(engine, lambda t: _Tile(self.params, engine.n_cols, engine.n_elements, engine.scales, None))
+
+    def ideal(self) -> ChipInstance:
+        """No mismatch, no noise, a linear discharge, no leakage or charge sharing."""
+        engine = _Engine(self.params, self.array, noise=False, linear=True)
+        return ChipInstance(engine, lambda t: _Tile(self.params, engine.n_cols, engine.n_elements, engine.scales, None))
+
+    def draw_tile(self, rng: np.random.Generator, n_cols: int, rows: int) -> TileDraws:
+        p = self.params
+        s = p.sigma_vth_read_v
+        return TileDraws(mac_dvt_v=rng.normal(0, s, (n_cols, rows, N_STACKS, 2)),
+                         cal_dvt_v=rng.normal(0, s, (n_cols, 32, 2)),
+                         ramp_dvt_v=rng.normal(0, s, (n_cols, 32, 2)),
+                         sa_offset_v=rng.normal(0, p.sa_offset_sigma_v, n_cols))
