@@ -127,8 +127,8 @@ class _Engine:
 
     def _build_table(self, curve_units: np.ndarray, curve_v: np.ndarray) -> None:
         grid = np.arange(0.0, curve_units[-1] + self.TABLE_STEP_UNITS, self.TABLE_STEP_UNITS)
-        self._table = np.interp(grid, curve_units, curve_v).astype(np.float32)
-        self._table_scale = np.float32(1.0 / self.TABLE_STEP_UNITS)
+        self._table = np.interp(grid, curve_units, curve_v)
+        self._table_scale = 1.0 / self.TABLE_STEP_UNITS
         self._table_last = self._table.size - 1
         v_grid = np.linspace(self._table[-1], self._table[0], 8193)
         self._inv_v0, self._inv_dv = float(v_grid[0]), float(v_grid[1] - v_grid[0])
@@ -136,8 +136,7 @@ class _Engine:
 
     def f(self, units: np.ndarray) -> np.ndarray:
         """V(RBL) after ``units`` accumulated units (table lookup; flat beyond the table)."""
-        idx = np.asarray(units, dtype=np.float32) * self._table_scale
-        idx = np.clip(idx, 0, self._table_last, out=idx).astype(np.int32)
+        idx = np.clip(np.asarray(units, dtype=np.float64) * self._table_scale, 0, self._table_last).astype(np.int64)
         return self._table[idx]
 
     def f_inv(self, v: np.ndarray) -> np.ndarray:
@@ -198,8 +197,9 @@ class _Engine:
         # RBL_L: q>0 & digit +1 via stack 0; q<0 & digit −1 via stack 3. RBL_R: q>0 & −1 via stack 2; q<0 & +1 via 1.
         b_l = [plus * m[:, 0], minus * m[:, 3], 1 - plus, 1 - minus]
         b_r = [minus * m[:, 2], plus * m[:, 1], 1 - minus, 1 - plus]
-        a = np.concatenate(a_blocks, axis=-1).astype(np.float32)
-        b = np.concatenate([np.concatenate(b_l, axis=0), np.concatenate(b_r, axis=0)], axis=1).astype(np.float32)
+        # float64 so that the cycle-by-cycle reference (plain sums) agrees to ~1e-12 units
+        a = np.concatenate(a_blocks, axis=-1)
+        b = np.concatenate([np.concatenate(b_l, axis=0), np.concatenate(b_r, axis=0)], axis=1)
         u = a @ b
         n = tile.n_cols
         return u[..., :n], u[..., n:]
@@ -248,8 +248,8 @@ class _Engine:
         n = tile.n_cols
         ul, ur = u_l0.reshape(-1), u_r0.reshape(-1)
         cols = np.tile(np.arange(n, dtype=np.int64), ul.size // n)
-        v_os = tile.v_os.astype(np.float32)[cols]
-        lk = leak.astype(np.float32)[cols]
+        v_os = tile.v_os[cols]
+        lk = leak[cols]
         # estimate from the units RBL_L must reach at mid-ramp and the column's mean step
         per_cycle = (tile.u_ramp_cum[:, -1] / n_steps + leak * (p.t_clk_ima_s / p.t_unit_s))[cols]
         mid = n_steps // 2
@@ -269,7 +269,7 @@ class _Engine:
             return j0.reshape(shape)
         h = z.shape[-1] // 2
         zz = z.reshape(-1, 2 * h)
-        sigma = np.float32(p.sa_noise_sigma_v)
+        sigma = p.sa_noise_sigma_v
         result = np.minimum(j0 + h, n_steps + 1)
         for w in range(2 * h - 1, -1, -1):  # latest first, so earlier decisions overwrite
             j = j0 - h + w
@@ -280,7 +280,7 @@ class _Engine:
                 g = g_lo
             else:
                 g = self.g(np.clip(j, 1, n_steps), ul, ur, lk, tile, cols)
-            fires = valid & (g + sigma * zz[:, w] > v_os)
+            fires = valid & (g + sigma * zz[:, w].astype(np.float64) > v_os)
             result = np.where(fires, j, result)
         return result.reshape(shape)
 
@@ -294,7 +294,7 @@ class _Engine:
     def bitline_end_voltages(self, u_l0, u_r0, leak, tile: _Tile, stop_cycle):
         p = self.p
         t_units = (p.t_cal_start_s - p.t_mac_start_s + p.t_clk_ima_s * (stop_cycle[..., None] + 1)) / p.t_unit_s
-        cols = np.broadcast_to(np.arange(tile.n_cols), u_l0.shape)
+        cols = np.broadcast_to(np.arange(u_l0.shape[-1]), u_l0.shape)
         j = np.broadcast_to(stop_cycle[..., None], u_l0.shape)
         v_l = self.f(u_l0 + leak * t_units + tile.u_ramp_cum[cols, j])
         v_r = self.f(u_r0 + leak * t_units + tile.u_cal[cols])
