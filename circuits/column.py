@@ -15,7 +15,7 @@ What is simulated (SPEC §2; choices marked [ours] are this project's):
   are lumped per bitline and storage value into one instance with ``m = count``
   (exact for identical devices; their mismatch is not modelled, as it only moves
   leakage). Their drains sit at the middle of the column.
-* PWM wordlines: trapezoidal pulses in 0.5 ns units (2 GHz PWM clock) with 20 ps
+* PWM wordlines: trapezoidal pulses in 0.5 ns units (2 GHz PWM clock) with 0.2 ns
   edges at the array supply; the 50 % width equals the nominal width. Pair p is
   pulsed for ``|q|·2^p`` units; all pairs start together (the 62 ns reading of T_pwm).
 * Calibration phase (one 4 ns clock): ``n_cal`` calibration cells (storage 1) are
@@ -51,7 +51,7 @@ RAMP_ROW0, CAL_ROW0, MAC_ROW0 = 0, 32, 64
 T_UNIT_S = 0.5e-9        #: PWM unit: 2 GHz PWM clock (SPEC §2)
 T_CLK_IMA_S = 4e-9       #: ramp / calibration clock (SPEC §2)
 T_PWM_S = 62e-9          #: PWM phase: the x4 pair's longest pulse, 124 units (SPEC §4, 62 ns reading)
-T_EDGE_S = 20e-12        #: wordline rise/fall [ours]
+T_EDGE_S = 0.2e-9        #: wordline rise/fall (0–100 %): the ramp timing generator's driver gives 10–90 % edges of 170–230 ps at tt (circuits/ramp_timing.py)
 Q_MAX = 31               #: largest |input| (5-bit magnitude; 31 units = 15.5 ns on the x1 pair, SPEC §2)
 K_MAX = 7                #: key levels -7..7 (SPEC §2)
 
@@ -63,13 +63,14 @@ W_PRE_M, L_PRE_M = 1.0e-6, 60e-9  #: precharge PMOS [ours]
 
 # Timeline of one conversion (s) [ours]
 T_PRE_END_S = 1.0e-9     #: precharge active until here
+T_PRE_EDGE_S = 50e-12    #: precharge gate edge (a strong 1 V driver) [ours]
 T_MAC0_S = 1.5e-9        #: PWM pulses start
 T_CAL0_S = T_MAC0_S + T_PWM_S + 0.5e-9   #: calibration clock starts (PWM phase done)
-T_PULSE_DELAY_S = 0.1e-9  #: wordline pulse start after its clock edge
-T_SA_CLK_S = 2.7e-9      #: sense-amplifier evaluate edge, within each 4 ns ramp clock (after a ≤ 2.5 ns ramp pulse)
-T_SA_EVAL_S = 1.25e-9    #: evaluate phase (clk→out ≤ 0.91 ns at tt up to a 0.5 V common mode); decision read 1.2 ns after the edge
+T_PULSE_DELAY_S = 0.7e-9  #: wordline pulse start after its clock edge (ramp timing generator: 0.67–0.74 ns at tt)
+T_SA_CLK_S = 3.0e-9      #: sense-amplifier evaluate edge, within each 4 ns ramp clock (after a ≤ 2 ns ramp pulse)
+T_SA_EVAL_S = 1.2e-9     #: evaluate phase (clk→out ≤ 0.91 ns at tt up to a 0.5 V common mode); decision read 1.15 ns after the edge
 N_RAMP_STEPS = 32
-MAX_RAMP_UNITS = 5        #: ramp pulse ≤ 2.5 ns so it ends before the SA evaluates
+MAX_RAMP_UNITS = 4        #: ramp pulse ≤ 2 ns so it has ended (with the generator's delay and edges) before the SA evaluates
 T_PRINT_S = 0.1e-9       #: transient print step; also caps the internal step (2 µV from a 20 ps run)
 
 #: Stack slots of one MAC row: (cell, wordline sign, bitline it discharges).
@@ -87,7 +88,7 @@ def ramp_cycle_start_s(j: int) -> float:
 
 def sa_sample_time_s(j: int) -> float:
     """When the latched sense-amplifier output of ramp cycle ``j`` is read."""
-    return ramp_cycle_start_s(j) + T_SA_CLK_S + 1.2e-9
+    return ramp_cycle_start_s(j) + T_SA_CLK_S + 1.15e-9
 
 
 def key_digits(level: int) -> tuple[int, int, int]:
@@ -159,13 +160,13 @@ class ColumnConversion:
     keys: tuple[int, ...]
     inputs: tuple[int, ...]
     n_cal: int = 32            #: enabled calibration cells (0–32)
-    t_cal_units: int = 5       #: calibration pulse (0.5 ns units, ≤ 7 within one 4 ns clock)
-    t_ramp_units: int = 5      #: ramp-cell pulse per step (0.5 ns units, ≤ 5: the SA evaluates after it)
+    t_cal_units: int = 4       #: calibration pulse (0.5 ns units, ≤ 6 within one 4 ns clock)
+    t_ramp_units: int = 4      #: ramp-cell pulse per step (0.5 ns units, ≤ 4: the SA evaluates after it)
 
     def __post_init__(self):
         object.__setattr__(self, "keys", _check_int_vector(self.keys, N_ELEMENTS, -K_MAX, K_MAX, "key levels"))
         object.__setattr__(self, "inputs", _check_int_vector(self.inputs, N_ELEMENTS, -Q_MAX, Q_MAX, "inputs"))
-        for name, lo, hi in (("n_cal", 0, N_CAL_ROWS), ("t_cal_units", 0, 7), ("t_ramp_units", 1, MAX_RAMP_UNITS)):
+        for name, lo, hi in (("n_cal", 0, N_CAL_ROWS), ("t_cal_units", 0, 6), ("t_ramp_units", 1, MAX_RAMP_UNITS)):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
                 raise ValueError(f"{name} must be an integer in {lo}..{hi}, got {value!r}")
@@ -231,7 +232,7 @@ def _preamble(corner: Corner, supplies: Supplies, title: str, with_sa: bool) -> 
 
 def _precharge_source(supplies: Supplies, recharge_at_s: float | None) -> str:
     """PRE_b: low (precharging) until T_PRE_END_S, and again from ``recharge_at_s`` if given."""
-    hi, e = nl.num(supplies.v_sa_v), T_EDGE_S
+    hi, e = nl.num(supplies.v_sa_v), T_PRE_EDGE_S
     points = [(0, "0"), (T_PRE_END_S, "0"), (T_PRE_END_S + e, hi)]
     if recharge_at_s is not None:
         points += [(recharge_at_s, hi), (recharge_at_s + e, "0")]
@@ -351,7 +352,7 @@ def discharge_netlist(*, corner: Corner, supplies: Supplies, n_on_l: int, pulses
         row = MAC_ROW0 + i
         out.append(f"vwl{row} wl{row} 0 PWL(0 0 {nl.num(T_MAC0_S)} 0 {nl.num(T_MAC0_S + T_EDGE_S)} {nl.num(va)})")
         bl.stack("l", row, f"wl{row}", "vq1", (dn, dn))
-    t = T_MAC0_S
+    t = T_MAC0_S + 1e-9  # clear of the precharge release
     starts = []
     for w in tuple(pulses_r_units) + tuple(share_r_units):
         if not isinstance(w, (int, np.integer)) or not 1 <= w <= 4 * Q_MAX:
@@ -396,7 +397,7 @@ def firing_cycle(time_s: np.ndarray, v_out: np.ndarray, v_sa: float) -> int | No
     """First ramp cycle (1–32) whose sense-amplifier decision is "fired", or None.
 
     The sense amplifier's outputs return to zero in reset, so each cycle's decision is
-    read at the end of its evaluate phase, 1.2 ns after the clock edge.
+    read at the end of its evaluate phase, 1.15 ns after the clock edge.
     """
     for j in range(1, N_RAMP_STEPS + 1):
         if np.interp(sa_sample_time_s(j), time_s, v_out) > v_sa / 2:
@@ -441,15 +442,16 @@ def measure_discharge(corner_name: str, supplies: dict, n_on_l: int, pulses_r_un
     widths = list(pulses_r_units) + list(share_r_units)
     for t0, w in zip(starts, widths):
         t1 = t0 + w * T_UNIT_S
-        before.append(float(np.interp(t0 - 0.05e-9, t, v_r)))
-        v_end = float(np.interp(t1 + gap - 0.05e-9, t, v_r))
+        before.append(float(np.interp(t0 - T_EDGE_S, t, v_r)))
+        v_end = float(np.interp(t1 + gap - T_EDGE_S, t, v_r))
         after.append(v_end)
-        # settling: after the wordline falls, until the sense end (row 0) agrees with the
+        # settling: after the wordline has fallen, until the sense end (row 0) agrees with the
         # pulsed cell's end of the bitline to 1 % of the step (distributed wire RC)
         step = abs(before[-1] - v_end)
-        window = (t >= t1) & (t <= t1 + gap - 0.05e-9)
+        t_off = t1 + T_EDGE_S / 2  # end of the falling edge; the window ends before the next rising edge
+        window = (t >= t_off) & (t <= t1 + gap - T_EDGE_S)
         off = np.abs(v_r[window] - v_far[window]) > 0.01 * max(step, 1e-6)
-        settle.append(float(t[window][np.nonzero(off)[0][-1]] - t1) if off.any() else 0.0)
+        settle.append(float(t[window][np.nonzero(off)[0][-1]] - t_off) if off.any() else 0.0)
     return {
         "units": units.tolist(), "v_rbl_v": np.interp(t_grid, t, v_l).tolist(),
         "pulse_units": widths, "pulse_stored": [1] * len(pulses_r_units) + [0] * len(share_r_units),
@@ -573,7 +575,7 @@ def plan(settings) -> list:
     from topkima.circuits.mismatch import draw_dvth_v
     base = {"corner_name": settings.corner_name, "supplies": settings.supplies.as_dict()}
     pulses = [1, 2, 4, 8, 16, 31, 62, 124] if settings.quick else [1, 2, 3, 4, 6, 8, 12, 16, 24, 31, 62, 124]
-    t_pulses = sum(pulses) * T_UNIT_S + len(pulses) * 1e-9 + T_MAC0_S
+    t_pulses = sum(pulses) * T_UNIT_S + len(pulses) * 1e-9 + T_MAC0_S + 1e-9
     t_pulses *= 2  # the same widths again on stacks storing 0
     jobs = [_job(f"discharge_n{n}", "measure_discharge", n_on_l=n, pulses_r_units=pulses, share_r_units=pulses,
                  tstop_s=max(t_pulses, T_MAC0_S + 1600 * T_UNIT_S / n), **base)
@@ -591,7 +593,7 @@ def plan(settings) -> list:
     for activity in ((0.0, 0.5) if settings.quick else (0.0, 0.25, 0.5, 1.0)):
         keys, inputs = random_vectors(rng, activity, q_max=12, k_max=4)
         jobs.append(_job(f"energy_a{int(activity * 100):03d}", "measure_conversion_energy", keys=keys, inputs=inputs,
-                         n_cal=32, t_cal_units=5, t_ramp_units=5, **base))
+                         n_cal=32, t_cal_units=4, t_ramp_units=4, **base))
     return jobs
 
 

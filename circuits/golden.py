@@ -8,7 +8,7 @@ the behavioural model can be evaluated on the same instances.
 
 Inputs are drawn with the statistics the ADC window is set for [ours]: half the query
 elements non-zero with |q| ≤ 12, keys uniform in −4…4, so that a group's top scores
-fall in the default window (0 … 160 units: 32 calibration cells × 5 units, 5 units/step).
+fall in the default window (0 … 128 units: 32 calibration cells × 4 units, 4 units/step).
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from topkima.circuits.jobs import Job
 BLOCK = "golden"
 NETLISTS = col.NETLISTS + comparator.NETLISTS
 FORMAT_VERSION = 1
-RANGE = {"n_cal": 32, "t_cal_units": 5, "t_ramp_units": 5}
+RANGE = {"n_cal": 32, "t_cal_units": 4, "t_ramp_units": 4}
 
 
 def plan(settings, n_groups: int, columns_per_group: int = 16) -> tuple[list[Job], list[dict]]:

@@ -2,10 +2,10 @@
 
 Simulated on the full column testbench of :mod:`topkima.circuits.column` (same bitlines,
 same replica read ports) without the sense amplifier, so the ramp sees exactly the load it
-has in a conversion. Timing generation [ours]: the calibration and ramp wordlines are
-driven by the ideal trapezoidal pulse sources of the column testbench (20 ps edges, one
-ramp row per 4 ns clock, ``T_PULSE_DELAY_S`` after the clock edge); the one-hot row
-selection that a shift register would provide is what those sources encode.
+has in a conversion. Timing generation: the wordline pulse generator (token shift register,
+pulse-width generator, 0.5 V drivers and the full wordline load) is simulated at transistor
+level by :mod:`topkima.circuits.ramp_timing`; the column testbench drives its wordlines with
+trapezoidal sources carrying the generator's measured delay and edge times.
 
 Measured: bitline voltages at every ramp clock's sense instant, from which the step per
 cycle, the LSB, INL/DNL over the 32 steps (endpoint fit, in LSB), the starting level set
@@ -73,7 +73,7 @@ def ramp_metrics(run: dict) -> dict:
 
 def plan(settings) -> list[Job]:
     base = {"corner_name": settings.corner_name, "supplies": settings.supplies.as_dict(),
-            "n_cal": 32, "t_cal_units": 5, "t_ramp_units": 5}
+            "n_cal": 32, "t_cal_units": 4, "t_ramp_units": 4}
     jobs = [Job(BLOCK, f"ramp_pre{p:03d}", "topkima.circuits.ramp:measure_ramp", dict(base, pre_units_l=p), NETLISTS)
             for p in ((0, 300) if settings.quick else (0, 100, 200, 300, 400))]
     rng = settings.rng("ramp.step_mismatch")
@@ -84,7 +84,13 @@ def plan(settings) -> list[Job]:
                  "ramp_dvt_v": draws["ramp_dvt_v"], "sa_dvt_v": {}}
         jobs.append(Job(BLOCK, f"ramp_mc{i:03d}", "topkima.circuits.ramp:measure_ramp",
                         dict(base, pre_units_l=0, draws=draws), NETLISTS))
-    return jobs
+    from topkima.circuits import ramp_timing
+    return jobs + ramp_timing.plan(settings)
+
+
+def _timing_summary(settings, results: dict) -> dict:
+    from topkima.circuits import ramp_timing
+    return ramp_timing.summarise(settings, {k: v for k, v in results.items() if k.startswith("timing_")})
 
 
 def summarise(settings, results: dict) -> dict:
@@ -99,8 +105,11 @@ def summarise(settings, results: dict) -> dict:
     nominal_steps = np.asarray(main["steps_v"])
     rel = steps / nominal_steps[None, :] - 1.0 if mc else np.zeros((0, col.N_RAMP_STEPS))
     return {
-        "settings": {"n_cal": 32, "t_cal_units": 5, "t_ramp_units": 5},
-        "timing_generation": "ideal trapezoidal wordline pulses (20 ps edges), one ramp row per 4 ns clock",
+        "settings": {"n_cal": 32, "t_cal_units": 4, "t_ramp_units": 4},
+        "timing_generation": "column testbench: trapezoidal wordline pulses with the generator's delay and edges; "
+                             "the generator itself (token register, pulse-width generator, 0.5 V drivers, "
+                             "wordline load) is characterised at transistor level under 'timing'",
+        "timing": _timing_summary(settings, results),
         **main,
         "step_vs_start_level": by_level,
         "step_mismatch": {

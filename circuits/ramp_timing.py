@@ -1,64 +1,96 @@
 """Ramp wordline pulse generation at transistor level: token register, pulse width, drivers.
 
-Part of the ``ramp`` block: the column testbench (:mod:`topkima.circuits.column`) drives the
-32 ramp wordlines with ideal pulses (row i in ramp clock j = i + 1, ``T_PULSE_DELAY_S`` =
-0.2 ns after the clock edge, width ``t_ramp_units`` x 0.5 ns, 20 ps edges, 0.5 V). This module
-builds the circuit that makes those pulses in the macro and measures how far its pulses are
-from that assumption. Cells: ``netlists/ramp_timing.sp`` (on ``netlists/digital.sp``).
+Part of the ``ramp`` block. The column testbench (:mod:`topkima.circuits.column`) drives the 32
+ramp wordlines with ideal pulses: row i in ramp clock j = i + 1, ``T_PULSE_DELAY_S`` after the
+clock edge, 50 % width ``t_ramp_units`` x 0.5 ns, ``T_EDGE_S`` edges, 0.5 V. This module
+builds the circuit that makes those pulses (cells in ``netlists/ramp_timing.sp`` on
+``netlists/digital.sp``), simulates it and reports how far its pulses are from that assumption.
 
 Architecture [ours; the paper gives no circuit]
-* **Token register**: 32 ``dffr`` in a one-hot shift register clocked by the 4 ns ramp clock
-  (0.8 V digital supply). START (raised by the controller during the calibration clock) is
-  sampled at ramp clock 1, so row i holds the token during ramp clock i + 1, as the column
-  testbench assumes. After row 31 the token leaves; nothing refills the register.
-* **Pulse-width generator** (one for the whole ramp, ``rttaps`` + ``rtwin``): a small state
+* **Token register**: 32 ``dffr`` in a one-hot shift register on the 4 ns ramp clock (0.8 V).
+  START (raised by the controller during the calibration clock) is sampled at ramp clock 1,
+  so row i holds the token during ramp clock i + 1, as the column testbench assumes. After
+  row 31 the token leaves; nothing refills the register.
+* **Pulse-width generator** (one for the whole ramp: ``rttaps`` + ``rtwin``): a small state
   machine on the *falling* edge of the 2 GHz PWM clock. Four taps sample the ramp clock; a
-  window flop W is loaded from them so that it rises at the first PWM falling edge after the
-  ramp clock edge and falls exactly N PWM periods later (N = 1…6, static one-hot selects).
-  Why this and not a gated delay or a counter decode: both edges of W are one clk→q of the
-  same flop, so the width is N x 0.5 ns to within that flop's rise/fall clk→q difference,
-  whatever the corner, and the select logic sits in W's D path with half a PWM period to
-  settle (no decode glitches). Sampling on the falling edge puts every sample 0.25 ns from
-  any ramp-clock transition (the ramp clock's edges coincide with PWM rising edges [ours]:
-  both come from the macro's clock generator, 4 ns = 8 PWM periods). Cost: W opens 0.25 ns
-  + clk→q after the ramp clock edge; that also lets the token settle (the register moves it
-  at the edge), so token and window never race.
+  window flop W loaded from them rises at the first PWM falling edge after the ramp clock
+  edge and falls exactly N PWM periods later (N = 1…6, static one-hot selects). Why this,
+  not a gated delay line or a decoded counter: both edges of W are one clk→q of the same
+  flop, so W is N x 0.5 ns wide to within that flop's rise/fall clk→q difference at every
+  corner, and the select logic sits in W's D path with a PWM period to settle (no decode
+  glitches). The ramp clock's edges coincide with PWM rising edges [ours: both come from the
+  macro's clock generator, 4 ns = 8 PWM periods], so sampling on the falling edge keeps every
+  sample 0.25 ns from any ramp-clock transition. That half period is also what lets the
+  token settle (the register moves it at the clock edge) before W opens: token and window
+  never race (``t_token_to_window_margin_s``).
 * **Row gate and driver** (``rtrow`` + ``rtdrv``): nand2(token, W) → two 0.8 V pre-driver
-  inverters → a final inverter on the 0.5 V array supply. Going down from 0.8 V to 0.5 V needs
-  no cross-coupled level shifter (a 0.8 V gate turns the 0.5 V PMOS firmly off); the PMOS
-  pulls up with only 0.5 V of gate drive, so it is made :data:`WP_DRV_M` / :data:`WN_DRV_M`
-  wide, sized so that the far end's rise and fall delays match at tt (measured while choosing).
-* **STOP** (early stop, SPEC §2): sampled on the ramp clock's falling edge (``rtctl``), it
+  inverters → a final inverter on the 0.5 V array supply. Shifting *down* from 0.8 V needs no
+  cross-coupled level shifter (a 0.8 V gate turns the 0.5 V PMOS firmly off); the PMOS pulls
+  up with only 0.5 V of gate drive, hence :data:`WP_DRV_M` = 15 x :data:`WN_DRV_M` (chosen
+  while writing this module: rise and fall delays matched at tt; 2/10 µm gave −0.27 units
+  at the far end, 4/40 µm −0.02…−0.09, 4/60 µm −0.01…−0.07, end-driven, tt).
+* **Centre-driven wordline** (:data:`WL_DRIVE`): the driver sits between columns 127 and 128
+  and drives two 128-column halves (a split-array floorplan). Measured while choosing (tt,
+  N = 1): an end-driven 768 µm row reached only 0.43 V at its far end and its far quarter
+  passed 0.23 units of read charge against 0.41 at its near quarter; centre-driven, 0.50 V
+  and 0.65 units everywhere. ``drive="end"`` remains available (full plan: for comparison).
+* **STOP** (early stop, SPEC §2; ``rtctl``): sampled on the ramp clock's falling edge, it
   gates the ramp clock into the generator, so the ramp step in progress completes and no
-  later window opens; one clock later it also clears the token register.
-* **Wordline load**: one ramp row across the array = 256 columns x 2 read-port access devices
-  (W = 120 nm, L = 960 nm, :mod:`column`) plus wire. Lumped C (hand estimate, PTM card:
-  toxe = 1.85 nm → Cox = 18.7 fF/µm²; W_eff x L_eff = 110 nm x 919.5 nm after wint/lint/xl):
-  gate ≤ 512 x 1.89 fF = 0.97 pF in strong inversion, less near threshold (a 0.5 V gate is
-  only ~80 mV above the card's vth0 = 0.423 V); wire 256 x 3 µm x 0.2 fF/µm = 154 fF and
-  768 µm x 1 Ω/µm = 768 Ω (per-length values from :mod:`digital`). Simulated as a
-  :data:`WL_SEGMENTS`-section RC ladder whose every node carries its share of the *real*
-  access and storage devices (BSIM4 instances with ``m`` = columns per section; half store 1,
-  half 0, drains on a 0.5 V bitline source that is not counted as wordline energy), so the
-  gate load is the true non-linear one. ``c_wordline_eff_f`` reports the charge-based C.
+  later window opens; one clock later it also clears the token register. STOP rising before
+  the middle of clock j stops the ramp from clock j + 1, after it from clock j + 2.
+
+Wordline load: one ramp row = 256 columns x 2 read-port access gates (W = 120 nm,
+L = 960 nm, :mod:`column`) + wire. Lumped C (hand estimate from the PTM card: toxe = 1.85 nm
+→ Cox = 18.7 fF/µm²; W_eff x L_eff = 110 nm x 919.5 nm after wint/lint/xl):
+gate ≤ 512 x 1.89 fF = 0.97 pF in strong inversion, much less near threshold (0.5 V is only
+~80 mV above vth0 = 0.423 V); wire 256 x 3 µm x 0.2 fF/µm = 154 fF and 768 µm x 1 Ω/µm =
+768 Ω (per-length values of :mod:`digital`). Simulated as RC sections of 64 columns
+(192 µm, 192 Ω, 38.4 fF) whose nodes carry the *real* access and storage devices (BSIM4
+with ``m`` = 64; one cell per column stores 1, its partner port 0; drains on 0.5 V bitline
+sources not counted as wordline energy), so the gate load is the true non-linear one;
+``c_wordline_eff_f`` (= E/V², includes the driver's crowbar charge) is ~0.6 pF.
 
 What is simulated and what is composed
-* ``measure_widths`` (one run per corner): the real taps, six window slices (N = 1…6, each
-  the full ``rtwin`` with its own selects, window line and one row gate + driver + wordline)
-  sharing the taps, the STOP/clock control, and one token flop. The other 31 rows' pin loads
-  on each window line are m-multiplied MOS gates (idle nand2 inputs).
-* ``measure_chain`` (one run per corner): generator at one N, control, and four real rows
-  chained 0 → 1 → 2 → 31 (token flop, gate, driver, full wordline each). Rows 3…30 are not
-  simulated: their clock, window and reset pin loads sit on the 32-section clock/window/reset
-  lines as scaled gates (on the testbench supply). Row 31 takes its token straight from row 2:
-  it stands for the last row at the far end of those lines. Energies of 32 rows are composed
-  as the measured real rows plus 28 x the energy a real row draws in a cycle without token.
-* Widths, edges and delays are read from the simulated waveforms (linear interpolation of
-  the crossings, the same thing ``.meas`` does); energies are ``.meas tran INTEG i(v...)``
-  per supply and per ramp clock, E = −V·q.
+* :func:`measure_widths` (one run per corner): the real taps and control, N window slices
+  (each the full ``rtwin`` with its own selects, window line, one row gate, driver and
+  wordline) sharing the taps, and one token flop. The 31 other rows' nand2 inputs on each
+  window line are m-multiplied MOS gates. The shared taps carry all the slices (six times
+  the real load: a pessimistic setup slack, ~15 ps of extra delay; the generator's energy
+  and the delays summarised per corner come from the chain run). Each slice also drives, for reference, read ports
+  with the column testbench's ideal pulse: ``charge_width_*_units`` = N x (read charge per
+  cell under the real pulse) / (under the ideal pulse), the width the column actually sees.
+* :func:`measure_chain` (one run per corner): the generator, control and three real rows
+  chained 0 → 1 → 31 (token flop, gate, driver, full wordline each). Rows 2…30 are not
+  simulated: their clock, window and reset pin loads sit on 32-section lines as scaled gates
+  (on the testbench supply). Row 31 takes its token straight from row 1 and stands for the
+  far end of those lines. Energy per step of the 32-row ramp = everything measured in clock 2
+  (row 1 takes the token and pulses, row 0 gives it up, row 31 sees its D rise: the pattern of
+  any step) + 29 x the register and driver energy of row 0 in clock 3, when it idles.
+* Widths, edges and delays are read from the waveforms (linear interpolation of crossings,
+  as ``.meas`` does); energies are ``.meas tran INTEG i(v...)`` per supply, E = −V·q.
+
+Measured when this module was written (full plan; tt / ss; centre drive; N = 5 where one N):
+* 50 % width error, N = 1…6, driver end and far end: ≤ 0.016 units at tt, −0.05…−0.12 at ss
+  (the 0.5 V PMOS is weakest there). The window flop alone: ≤ 0.03 units.
+* 10–90 % edges, driver end / far end: rise 170 / 230 ps, fall 180 / 234 ps (tt); rise
+  291 / 325 ps, fall 205 / 257 ps (ss). Skew between rows < 1 ps. The token settles 0.26 ns
+  before the window opens at both corners.
+* Delay after the ramp clock edge: 0.67 / 0.74 ns (tt), 0.83 / 0.90 ns (ss). 0.25 ns of it is
+  the half PWM period the generator waits (for the token); the rest is clk→q, gates, driver
+  and wire. The column testbench assumed 0.1 ns and an SA edge at 2.7 ns when this was
+  written: with N = 5 the far end falls through half supply at 3.24 ns (tt) / 3.36 ns (ss),
+  after that SA edge (``sa_clock_margin_s`` < 0).
+* Read-charge width: about N − 0.31 units at tt and N − 0.45…0.63 at ss (N = 1: 0.65 / 0.37):
+  finite edges on a gate only ~80 mV above threshold pass less charge than the ideal pulse.
+* Energy per ramp step: 0.69 pJ (tt), 0.67 pJ (ss): 2 GHz generator 0.30, token register
+  (32 rows) 0.13, control 0.04, active pre-driver 0.07, wordline at 0.5 V 0.15 (E/V² =
+  0.59 pF), 31 idle drivers < 0.01 pJ.
+* End-driven instead (tt): far-end delay 0.86 ns and 0.48 ns edges; at N = 1 the far end
+  peaks at 0.43 V and the far quarter gets 0.23 units of read charge against 0.41 near.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -75,40 +107,44 @@ NETLISTS = ("ramp_timing.sp", "digital.sp")
 N_RAMP_ROWS = col.N_RAMP_ROWS             #: 32 ramp rows (SPEC §2)
 T_CLK_S = col.T_CLK_IMA_S                 #: ramp clock 4 ns (SPEC §2)
 T_UNIT_S = col.T_UNIT_S                   #: PWM unit 0.5 ns (2 GHz PWM clock, SPEC §2)
-N_UNITS_MAX = 6                           #: widest ramp pulse, as ColumnConversion.t_ramp_units ≤ 6
-T_PULSE_DELAY_ASSUMED_S = col.T_PULSE_DELAY_S  #: what the column testbench assumes (0.2 ns)
-T_SA_CLK_S = col.T_SA_CLK_S               #: sense-amplifier evaluate edge in each ramp clock (column)
+N_UNITS_MAX = 6                           #: widest pulse the generator makes (the brief: N = 1…6)
+#: The ramp's default width: the column testbench's default ``t_ramp_units``.
+N_UNITS_RAMP = {f.name: f.default for f in dataclasses.fields(col.ColumnConversion)}["t_ramp_units"]
+T_PULSE_DELAY_ASSUMED_S = col.T_PULSE_DELAY_S  #: pulse start after the clock edge assumed by the column testbench
+T_SA_CLK_S = col.T_SA_CLK_S               #: sense-amplifier evaluate edge in each ramp clock (column testbench)
 
-# Wordline load (module docstring): geometry and wire values from the digital block [ours]
+# Wordline load (module docstring); geometry and per-length wire values of the digital block [ours]
 N_COLUMNS = dig.N_COLUMNS
-ACCESS_PER_COLUMN = 2                     #: read-port access gates per column on one ramp wordline (brief)
+ACCESS_GATES_PER_COLUMN = 2               #: read-port access gates per column on one ramp wordline
 WL_LENGTH_M = N_COLUMNS * dig.COLUMN_PITCH_M
 C_WIRE_WL_F = WL_LENGTH_M * dig.WIRE_C_F_PER_M      #: 153.6 fF
 R_WIRE_WL_OHM = WL_LENGTH_M * dig.WIRE_R_OHM_PER_M  #: 768 Ω
-WL_SEGMENTS = 4                           #: RC sections of the wordline ladder
+SECTION_COLUMNS = 64                      #: columns per RC section of the wordline ladder
 #: Hand estimate of one access gate in strong inversion: Cox·W_eff·L_eff, PTM card values (docstring).
 C_GATE_ACCESS_HAND_F = 3.9 * 8.854e-12 / 1.85e-9 * (120e-9 - 2 * 5e-9) * (960e-9 - 30e-9 - 2 * 5.25e-9)
 #: Row pitch along the register/window lines: the cell pitch along the bitline (column docstring).
 ROW_PITCH_M = 0.75e-6
+DRIVES = ("centre", "end")
+WL_DRIVE = "centre"                       #: wordline driven from the middle of the row [ours, docstring]
 
-#: Final wordline driver widths [ours]: chosen so the far end's rise and fall delays match at tt.
-WN_DRV_M = 4.0e-6
-WP_DRV_M = 60.0e-6
+WN_DRV_M = 4.0e-6                         #: final driver NMOS [ours, docstring]
+WP_DRV_M = 60.0e-6                        #: final driver PMOS [ours, docstring]
 
 # Testbench timeline [ours]
 T_RESET_END_S = 0.6e-9      #: global reset released
-T_EDGE0_S = 1.0e-9          #: ramp clock edge of cycle 0 (the calibration clock)
+T_EDGE0_S = 1.0e-9          #: ramp clock edge of clock 0 (the calibration clock)
 T_SRC_EDGE_S = 20e-12       #: ideal source edges, shaped by two inverters on the testbench supply
-T_STEP_S = 20e-12          #: transient step cap: 10 ps moved widths by < 0.005 units (measured while choosing)
+T_STEP_S = 20e-12           #: transient step cap: 10 ps moved widths by < 0.005 units (checked while choosing)
 T_START_LEAD_S = 1.0e-9     #: START changes this long after a ramp clock edge
-#: Real rows of the chain bench, in token order: neighbours 0 → 1 → 2 and the far end.
-CHAIN_ROWS = (0, 1, 2, 31)
-#: STOP of the chain bench: asserted in the second half of this cycle (after the falling
-#: edge, the realistic case: the k-th grant comes ~2.7 ns after a firing, SPEC §2).
-STOP_CYCLE = 6
-T_STOP_IN_CYCLE_S = 3.0e-9
-#: A wordline counts as pulsed above half its supply; "quiet" below this fraction.
-QUIET_FRACTION = 0.1
+#: Real rows of the chain bench, in token order: neighbours 0 → 1 and the far end.
+CHAIN_ROWS = (0, 1, 31)
+CHAIN_CLOCKS = 7            #: clocks simulated by the chain bench (0 = calibration clock)
+#: STOP of the chain bench: rises T_STOP_IN_CLOCK_S into this clock, i.e. while row 0's
+#: window of that clock is open; the window must still complete and nothing follow.
+STOP_CLOCK = 5
+T_STOP_IN_CLOCK_S = 1.0e-9
+#: Cells of the reference read ports driven by the column testbench's ideal pulse.
+M_REF = 8
 
 
 # --------------------------------------------------------------------------- checks
@@ -129,13 +165,22 @@ def _check_units_list(values) -> tuple[int, ...]:
     return out
 
 
+def _check_drive(drive) -> str:
+    if drive not in DRIVES:
+        raise ValueError(f"drive must be one of {DRIVES}, got {drive!r}")
+    return drive
+
+
 def _supplies(supplies: dict | None) -> Supplies:
     if supplies is None:
         return Supplies()
     if not isinstance(supplies, dict):
         raise ValueError(f"supplies must be a dict of Supplies fields, got {type(supplies).__name__}")
-    sup = Supplies(**supplies)
-    for name, lo, hi in (("v_digital_v", 0.5, 1.2), ("v_array_v", 0.3, 1.0)):
+    try:
+        sup = Supplies(**supplies)
+    except TypeError as exc:
+        raise ValueError(f"supplies: {exc}") from None
+    for name, lo, hi in (("v_digital_v", 0.5, 1.2), ("v_array_v", 0.3, 1.0), ("v_precharge_v", 0.0, 1.0)):
         v = getattr(sup, name)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
             raise ValueError(f"supplies.{name} must be a voltage in [{lo}, {hi}] V, got {v!r}")
@@ -144,23 +189,31 @@ def _supplies(supplies: dict | None) -> Supplies:
     return sup
 
 
+def _driver_size(wn_m: float, wp_m: float) -> tuple[float, float]:
+    for v, what in ((wn_m, "wn_m"), (wp_m, "wp_m")):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0.2e-6 <= v <= 200e-6:
+            raise ValueError(f"driver width {what} must be in [0.2, 200] µm, got {v!r}")
+    return float(wn_m), float(wp_m)
+
+
 def selects(n_units: int) -> dict[str, int]:
     """Static one-hot selects of ``rtwin`` for a width of ``n_units`` PWM units."""
     n = _check_units(n_units)
-    sel = {f"sa{k}": 0 for k in range(4)} | {f"sb{k}": 0 for k in range(2)}
-    sel[f"sa{n - 1}" if n <= 4 else f"sb{n - 5}"] = 1
+    sel = {f"sa{k}": 0 for k in range(4)} | {"saz": 0} | {f"sb{k}": 0 for k in range(2)} | {"sbz": 0}
+    sel.update({f"sa{n - 1}": 1, "sbz": 1} if n <= 4 else {"saz": 1, f"sb{n - 5}": 1})
     return sel
 
 
-def edge_s(cycle: int) -> float:
-    """Rising edge of ramp clock ``cycle`` in the testbenches (cycle 0 = calibration clock)."""
-    return T_EDGE0_S + cycle * T_CLK_S
+def edge_s(clock: int) -> float:
+    """Rising edge of ramp clock ``clock`` in the testbenches (clock 0 = calibration clock)."""
+    return T_EDGE0_S + clock * T_CLK_S
 
 
 # --------------------------------------------------------------------------- netlist pieces
 
 def _x(name: str, nodes: list[str], cell: str, **sizes: float) -> str:
-    line = " ".join([nl.ident("x" + name, "instance")] + [nl.ident(n, "node") for n in nodes] + [nl.ident(cell, "cell")])
+    line = " ".join([nl.ident("x" + name, "instance")] + [nl.ident(n, "node") for n in nodes]
+                    + [nl.ident(cell, "cell")])
     line += " dvn={dvn} dvp={dvp}"
     for key, value in sizes.items():
         line += f" {nl.ident(key, 'parameter')}={nl.num(value, key)}"
@@ -182,6 +235,7 @@ def _pwl(name: str, node: str, v_high: float, initial: int, edges: list[tuple[fl
 
 
 def _header(title: str, corner_name: str, sup: Supplies) -> list[str]:
+    """Includes, corner, testbench supplies, shaped ramp and PWM clocks, reset."""
     c = corner_of(corner_name)
     vd = sup.v_digital_v
     lines = [f"* topkima ramp timing: {nl.ident(title, 'testbench')}, corner {nl.ident(c.name, 'corner')}",
@@ -191,10 +245,9 @@ def _header(title: str, corner_name: str, sup: Supplies) -> list[str]:
              _src("vddtb", "vddtb", vd),
              _src("vbl", "vbl", sup.v_precharge_v),   # read bitlines of the loaded row, precharged
              _src("vq1", "vq1", sup.v_array_v)]       # storage node of a cell storing 1
-    # Clocks: ideal sources shaped by two inverters on the testbench supply; rising edges aligned.
-    t_end_pulse = T_CLK_S / 2 - T_SRC_EDGE_S
+    # rising edges of both clocks aligned at the ideal sources; identical shaping buffers
     lines.append(f"vrs rclks 0 pulse(0 {nl.num(vd)} {nl.num(T_EDGE0_S)} {nl.num(T_SRC_EDGE_S)} "
-                 f"{nl.num(T_SRC_EDGE_S)} {nl.num(t_end_pulse)} {nl.num(T_CLK_S)})")
+                 f"{nl.num(T_SRC_EDGE_S)} {nl.num(T_CLK_S / 2 - T_SRC_EDGE_S)} {nl.num(T_CLK_S)})")
     lines.append(f"vps clkps 0 pulse(0 {nl.num(vd)} {nl.num(T_EDGE0_S - 2 * T_UNIT_S)} {nl.num(T_SRC_EDGE_S)} "
                  f"{nl.num(T_SRC_EDGE_S)} {nl.num(T_UNIT_S / 2 - T_SRC_EDGE_S)} {nl.num(T_UNIT_S)})")
     for tag, src, out in (("rb", "rclks", "rclk"), ("pb", "clkps", "clkp")):
@@ -206,44 +259,36 @@ def _header(title: str, corner_name: str, sup: Supplies) -> list[str]:
 
 def _select_sources(tag: str, n_units: int, vd: float) -> tuple[list[str], list[str]]:
     sel = selects(n_units)
-    nodes = [f"{k}_{tag}" for k in sel]
-    return [_src(f"v{k}_{tag}", f"{k}_{tag}", vd * v) for k, v in sel.items()], nodes
+    return [_src(f"v{k}_{tag}", f"{k}_{tag}", vd * v) for k, v in sel.items()], [f"{k}_{tag}" for k in sel]
 
 
-def _line(name: str, taps: dict[int, str], length_rows: int = N_RAMP_ROWS) -> list[str]:
-    """A line along the rows: node ``{name}_r{i}`` at row i, one RC section per row pitch.
-
-    ``taps`` maps a row to the node that drives the line there (row 0 = the driver end).
-    """
+def _line(name: str, driver: str) -> list[str]:
+    """A line along the 32 rows, driven at row 0: node ``{name}_r{i}`` at row i, RC per row pitch."""
     r_ohm = ROW_PITCH_M * dig.WIRE_R_OHM_PER_M
     c_f = ROW_PITCH_M * dig.WIRE_C_F_PER_M
-    out = []
-    for i in range(length_rows):
+    out = [f"r{name}_in {nl.ident(driver)} {name}_r0 {nl.num(1e-3)}"]
+    for i in range(N_RAMP_ROWS):
         out.append(f"c{name}_{i} {name}_r{i} 0 {nl.num(c_f)}")
-        if i + 1 < length_rows:
+        if i + 1 < N_RAMP_ROWS:
             out.append(f"r{name}_{i} {name}_r{i} {name}_r{i + 1} {nl.num(r_ohm)}")
-    for row, node in taps.items():
-        out.append(f"r{name}_in{row} {nl.ident(node)} {name}_r{row} {nl.num(1e-3)}")
     return out
 
 
 def _idle_groups(real_rows: tuple[int, ...]) -> list[tuple[int, int]]:
     """(middle row, count) of each run of rows that are not simulated."""
     groups, run = [], []
-    for i in range(N_RAMP_ROWS):
-        if i in real_rows:
+    for i in list(range(N_RAMP_ROWS)) + [None]:
+        if i is None or i in real_rows:
             if run:
                 groups.append((run[len(run) // 2], len(run)))
             run = []
         else:
             run.append(i)
-    if run:
-        groups.append((run[len(run) // 2], len(run)))
     return groups
 
 
 def _window_loads(tag: str, line: str, real_rows: tuple[int, ...], dvn: float, dvp: float) -> list[str]:
-    """Idle rows' nand2 window inputs (token 0: output high, internal node at 0) as MOS gates."""
+    """Idle rows' nand2 window inputs (token 0: output high, series node at 0) as MOS gates."""
     out = []
     for mid, count in _idle_groups(real_rows):
         node = f"{line}_r{mid}"
@@ -268,45 +313,58 @@ def _register_loads(real_rows: tuple[int, ...]) -> list[str]:
     return out
 
 
-def _wordline(tag: str, corner, sup: Supplies) -> list[str]:
-    """Driver output ``wl{tag}_0`` → ladder → far end ``wl{tag}_{WL_SEGMENTS}``, devices at every node.
+def wordline_sections(drive: str) -> int:
+    """Sections between the driver and the far end (64 columns each)."""
+    n = N_COLUMNS // SECTION_COLUMNS
+    return n // 2 if _check_drive(drive) == "centre" else n
 
-    The drains of section k's cells storing 1 sit on their own bitline source
-    ``vbl{tag}_{k}`` (0.5 V), so the read charge each quarter of the row passes is measured.
+
+def _wordline(tag: str, corner, sup: Supplies, drive: str) -> tuple[list[str], list[str]]:
+    """Driver output ``wl{tag}_0`` → sections → far end ``wl{tag}_{S}`` (S = wordline_sections).
+
+    ``centre``: a mirror branch ``wl{tag}_m1..`` holds the other half of the row. Every section
+    node carries its 64 columns' access and storage devices; the drains of the cells storing 1
+    on the measured branch sit on ``vbl{tag}_{k}`` (k = 1 nearest the driver) so each
+    section's read charge is measured. Returns the lines and those sources.
     """
     dn = corner.delvto_n()
-    per_seg = N_COLUMNS // WL_SEGMENTS
-    out = []
-    for k in range(1, WL_SEGMENTS + 1):
-        a, b = f"wl{tag}_{k - 1}", f"wl{tag}_{k}"
-        out.append(f"rwl{tag}_{k} {a} {b} {nl.num(R_WIRE_WL_OHM / WL_SEGMENTS)}")
-        out.append(f"cwl{tag}_{k} {b} 0 {nl.num(C_WIRE_WL_F / WL_SEGMENTS)}")
-        out.append(_src(f"vbl{tag}_{k}", f"bl{tag}_{k}", sup.v_precharge_v))
-        # one cell per column stores 1 (the ramp replica cell), its partner port stores 0
-        for s, q, drain in (("a", "vq1", f"bl{tag}_{k}"), ("b", "0", "vbl")):
-            out.append(nl.mos(f"ma{s}{tag}_{k}", drain, b, f"x{s}{tag}_{k}", "0", nl.NMOS,
-                              col.W_READ_M, col.L_READ_M, dn, m=per_seg))
-            out.append(nl.mos(f"ms{s}{tag}_{k}", f"x{s}{tag}_{k}", q, "0", "0", nl.NMOS,
-                              col.W_READ_M, col.L_READ_M, dn, m=per_seg))
-    return out
+    s_far = wordline_sections(drive)
+    r_sec = R_WIRE_WL_OHM * SECTION_COLUMNS / N_COLUMNS
+    c_sec = C_WIRE_WL_F * SECTION_COLUMNS / N_COLUMNS
+    branches = [("", True)] + ([("m", False)] if drive == "centre" else [])
+    out, measured = [], []
+    for br, measure in branches:
+        prev = f"wl{tag}_0"
+        for k in range(1, s_far + 1):
+            node = f"wl{tag}_{br}{k}"
+            out += [f"rwl{tag}{br}_{k} {prev} {node} {nl.num(r_sec)}", f"cwl{tag}{br}_{k} {node} 0 {nl.num(c_sec)}"]
+            drain1 = f"bl{tag}_{k}" if measure else "vbl"
+            if measure:
+                out.append(_src(f"vbl{tag}_{k}", drain1, sup.v_precharge_v))
+                measured.append(f"vbl{tag}_{k}")
+            # one cell per column stores 1 (the ramp replica cell), its partner port stores 0
+            for s, q, drain in (("a", "vq1", drain1), ("b", "0", "vbl")):
+                out.append(nl.mos(f"ma{s}{tag}{br}_{k}", drain, node, f"x{s}{tag}{br}_{k}", "0", nl.NMOS,
+                                  col.W_READ_M, col.L_READ_M, dn, m=SECTION_COLUMNS))
+                out.append(nl.mos(f"ms{s}{tag}{br}_{k}", f"x{s}{tag}{br}_{k}", q, "0", "0", nl.NMOS,
+                                  col.W_READ_M, col.L_READ_M, dn, m=SECTION_COLUMNS))
+            prev = node
+    return out, measured
 
 
-def _row_driver(tag: str, wlb: str, sup: Supplies, corner, wn_m: float, wp_m: float) -> list[str]:
+def _row_driver(tag: str, wlb: str, sup: Supplies, corner, wn_m: float, wp_m: float,
+                drive: str) -> tuple[list[str], list[str]]:
     vd, va = sup.v_digital_v, sup.v_array_v
+    wl_lines, measured = _wordline(tag, corner, sup, drive)
     return [_src(f"vddp{tag}", f"vddp{tag}", vd), _src(f"vdda{tag}", f"vdda{tag}", va),
             _x(f"drv{tag}", [wlb, f"wl{tag}_0", f"vddp{tag}", f"vdda{tag}", "0"], "rtdrv", wn=wn_m, wp=wp_m),
-            *_wordline(tag, corner, sup)]
-
-
-#: Cells of the reference stack driven by the column testbench's ideal pulse.
-M_REF = 8
+            *wl_lines], measured
 
 
 def _reference(tag: str, n_units: int, t_start_s: float, corner, sup: Supplies) -> list[str]:
-    """The column testbench's ideal wordline pulse (50 % width N x 0.5 ns, 20 ps edges) on
-    ``M_REF`` read ports storing 1, drains on ``vblref{tag}``: the charge the column model assumes."""
-    dn, va = corner.delvto_n(), sup.v_array_v
-    e = col.T_EDGE_S
+    """The column testbench's pulse (50 % width N x 0.5 ns, ``T_EDGE_S`` edges, like
+    ``column._pulse``) on ``M_REF`` read ports storing 1, drains on ``vblref{tag}``."""
+    dn, va, e = corner.delvto_n(), sup.v_array_v, col.T_EDGE_S
     return [f"vref{tag} ref{tag} 0 PULSE(0 {nl.num(va)} {nl.num(t_start_s)} {nl.num(e)} {nl.num(e)} "
             f"{nl.num(n_units * T_UNIT_S - e)} 1)",
             _src(f"vblref{tag}", f"blref{tag}", sup.v_precharge_v),
@@ -323,39 +381,30 @@ def _save(nodes: list[str], sources: list[str]) -> str:
     return ".save " + " ".join([f"v({nl.ident(n)})" for n in nodes] + [f"i({nl.ident(s)})" for s in sources])
 
 
-def _tran(t_stop: float) -> str:
-    return f".tran {nl.num(T_STEP_S)} {nl.num(t_stop)}"
-
-
-def _driver_size(wn_m: float, wp_m: float) -> tuple[float, float]:
-    for v, what in ((wn_m, "wn_m"), (wp_m, "wp_m")):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0.2e-6 <= v <= 200e-6:
-            raise ValueError(f"driver width {what} must be in [0.2, 200] µm, got {v!r}")
-    return float(wn_m), float(wp_m)
-
-
 def _control_and_taps(vd: float) -> list[str]:
     return [_src("vddt", "vddt", vd), _src("vddc", "vddc", vd),
             _x("ctl", ["rclk", "rst", "stop", "rck", "rstk", "stopq", "vddc", "0"], "rtctl"),
-            _x("taps", ["rclk", "clkp", "rst", "stopq", "clkpb", "rg", "t0", "t1", "t2", "t3", "vddt", "0"], "rttaps")]
+            _x("taps", ["rclk", "clkp", "rst", "stopq", "clkpb", "rg", "tb0", "tb1", "tb2", "tb3", "vddt", "0"],
+               "rttaps")]
 
 
 def _window(tag: str, sel_nodes: list[str], out: str, supply: str) -> str:
-    return _x(f"win{tag}", ["clkpb", "rg", "t0", "t1", "t2", "t3", "rst"] + sel_nodes + [out, supply, "0"], "rtwin")
+    return _x(f"win{tag}", ["clkpb", "rg", "tb0", "tb1", "tb2", "tb3", "rst"] + sel_nodes
+              + [f"dw{tag}", out, supply, "0"], "rtwin")
 
 
 # --------------------------------------------------------------------------- width bench
 
 def widths_netlist(corner_name: str, supplies: dict | None = None, n_units=(1, 2, 3, 4, 5, 6),
-                   wn_m: float = WN_DRV_M, wp_m: float = WP_DRV_M) -> tuple[str, dict]:
+                   drive: str = WL_DRIVE, wn_m: float = WN_DRV_M, wp_m: float = WP_DRV_M) -> tuple[str, dict]:
     """Pulse widths for several N in one run: shared taps, one window slice + row per N.
 
-    Timeline: reset, ramp clock 0 (calibration: windows open but no token), START sampled at
+    Timeline: reset, ramp clock 0 (calibration: windows open, no token), START sampled at
     clock 1 (every slice's row pulses once), START low at clock 2 (token gone: no pulse).
-    Also holds, per N, the column testbench's ideal pulse on reference read ports.
     """
     ns = _check_units_list(n_units)
     sup = _supplies(supplies)
+    drive = _check_drive(drive)
     wn_m, wp_m = _driver_size(wn_m, wp_m)
     c = corner_of(corner_name)
     vd = sup.v_digital_v
@@ -368,49 +417,49 @@ def widths_netlist(corner_name: str, supplies: dict | None = None, n_units=(1, 2
     for n in ns:
         tag = f"n{n}"
         srcs, sel_nodes = _select_sources(tag, n, vd)
+        drv, measured = _row_driver(tag, f"wlb{tag}", sup, c, wn_m, wp_m, drive)
         lines += [*srcs, _src(f"vddg{tag}", f"vddg{tag}", vd), _window(tag, sel_nodes, f"w{tag}", f"vddg{tag}"),
-                  *_line(f"wline{tag}", {0: f"w{tag}"}),
+                  *_line(f"wline{tag}", f"w{tag}"),
                   *_window_loads(tag, f"wline{tag}", (0,), c.delvto_n(), c.delvto_p()),
                   # the row gate, on the pre-driver supply of its row
                   _x(f"nd{tag}", ["tok", f"wline{tag}_r0", f"wlb{tag}", f"vddp{tag}", "0"], "nand2"),
-                  *_row_driver(tag, f"wlb{tag}", sup, c, wn_m, wp_m),
-                  *_reference(tag, n, edge_s(1) + T_PULSE_DELAY_ASSUMED_S, c, sup)]
-        sources += [f"vddg{tag}", f"vddp{tag}", f"vdda{tag}", f"vblref{tag}"]
-        sources += [f"vbl{tag}_{k}" for k in range(1, WL_SEGMENTS + 1)]
+                  *drv, *_reference(tag, n, edge_s(1) + T_PULSE_DELAY_ASSUMED_S, c, sup)]
+        sources += [f"vddg{tag}", f"vddp{tag}", f"vdda{tag}", f"vblref{tag}", *measured]
     for s in sources:
         lines.append(_integ(f"q_{s}", s, edge_s(1), edge_s(2)))
     t_stop = edge_s(2) + 1.2e-9
-    saves = ["rclk", "tok"] + [f"wn{n}" for n in ns] + [f"wln{n}_0" for n in ns] \
-        + [f"wln{n}_{WL_SEGMENTS}" for n in ns]
-    lines += [_save(saves, sources), _tran(t_stop), ".end"]
-    return "\n".join(lines) + "\n", {"n_units": list(ns), "t_stop_s": t_stop, "wn_m": wn_m, "wp_m": wp_m}
+    far = wordline_sections(drive)
+    saves = ["rclk", "tok", "clkpb"] + [f"{p}n{n}" for p in ("dw", "w") for n in ns] \
+        + [f"wln{n}_0" for n in ns] + [f"wln{n}_{far}" for n in ns]
+    lines += [_save(saves, sources), f".tran {nl.num(T_STEP_S)} {nl.num(t_stop)}", ".end"]
+    return "\n".join(lines) + "\n", {"n_units": list(ns), "t_stop_s": t_stop, "drive": drive, "far_section": far,
+                                     "wn_m": wn_m, "wp_m": wp_m}
 
 
 # --------------------------------------------------------------------------- chain bench
 
-#: Chain bench: clocks simulated (0 = calibration clock), and when each real row must pulse.
-CHAIN_CYCLES = 9
-
-
 def chain_expected(stop: bool = True) -> dict[int, list[int]]:
-    """Ramp clocks in which each real row of the chain bench must pulse (and no other)."""
-    first = {r: [1 + i] for i, r in enumerate(CHAIN_ROWS)}          # token 1: clocks 1..4
-    second = {CHAIN_ROWS[0]: STOP_CYCLE, CHAIN_ROWS[1]: STOP_CYCLE + 1}  # token 2 until STOP
-    if not stop:
-        second = {r: STOP_CYCLE + i for i, r in enumerate(CHAIN_ROWS) if STOP_CYCLE + i < CHAIN_CYCLES}
-    return {r: first[r] + ([second[r]] if r in second else []) for r in CHAIN_ROWS}
+    """Ramp clocks in which each real row of the chain bench must pulse (and in no other)."""
+    out = {r: [1 + i] for i, r in enumerate(CHAIN_ROWS)}             # token 1: clocks 1..4
+    for i, r in enumerate(CHAIN_ROWS):                                # token 2 from STOP_CLOCK
+        if STOP_CLOCK + i < CHAIN_CLOCKS and (not stop or i == 0):    # STOP: only the open step
+            out[r].append(STOP_CLOCK + i)
+    return out
 
 
-def chain_netlist(corner_name: str, supplies: dict | None = None, n_units: int = N_UNITS_MAX,
-                  stop: bool = True, wn_m: float = WN_DRV_M, wp_m: float = WP_DRV_M) -> tuple[str, dict]:
+def chain_netlist(corner_name: str, supplies: dict | None = None, n_units: int = N_UNITS_RAMP,
+                  stop: bool = True, drive: str = WL_DRIVE, wn_m: float = WN_DRV_M,
+                  wp_m: float = WP_DRV_M) -> tuple[str, dict]:
     """Token register with rows CHAIN_ROWS real, the generator at ``n_units``, two tokens, STOP.
 
-    Token 1: START sampled at clock 1 → rows 0, 1, 2, 31 in clocks 1–4; clock 5 empty.
-    Token 2: START sampled at clock 6 → row 0 in clock 6; STOP rises T_STOP_IN_CYCLE_S into
-    clock 6 and is taken at clock 7's falling edge: row 1 completes clock 7, nothing after.
+    Token 1: START sampled at clock 1 → rows 0, 1, 31 in clocks 1–3; clock 4 empty.
+    Token 2: START sampled at clock 5 → row 0 in clock 5; STOP rises T_STOP_IN_CLOCK_S into
+    clock 5 (during row 0's window), is taken at clock 5's falling edge: row 0's pulse
+    completes, clock 6 stays empty and the token is cleared at clock 6.
     """
     n = _check_units(n_units)
     sup = _supplies(supplies)
+    drive = _check_drive(drive)
     wn_m, wp_m = _driver_size(wn_m, wp_m)
     if not isinstance(stop, bool):
         raise ValueError(f"stop must be True or False, got {stop!r}")
@@ -420,39 +469,42 @@ def chain_netlist(corner_name: str, supplies: dict | None = None, n_units: int =
     lines = _header("chain", corner_name, sup)
     srcs, sel_nodes = _select_sources("g", n, vd)
     starts = [(edge_s(0) + T_START_LEAD_S, 1), (edge_s(1) + T_START_LEAD_S, 0),
-              (edge_s(STOP_CYCLE - 1) + T_START_LEAD_S, 1), (edge_s(STOP_CYCLE) + T_START_LEAD_S, 0)]
+              (edge_s(STOP_CLOCK - 1) + T_START_LEAD_S, 1), (edge_s(STOP_CLOCK) + T_START_LEAD_S, 0)]
     lines += [*srcs, *_control_and_taps(vd), _src("vddg", "vddg", vd),
-              _pwl("vstop", "stop", vd, 0, [(edge_s(STOP_CYCLE) + T_STOP_IN_CYCLE_S, 1)] if stop else []),
+              _pwl("vstop", "stop", vd, 0, [(edge_s(STOP_CLOCK) + T_STOP_IN_CLOCK_S, 1)] if stop else []),
               _pwl("vstart", "start", vd, 0, starts),
               _window("g", sel_nodes, "w", "vddg"),
-              *_line("wline", {0: "w"}), *_line("rck", {0: "rck"}), *_line("rstk", {0: "rstk"}),
+              *_line("wline", "w"), *_line("rck", "rck"), *_line("rstk", "rstk"),
               *_window_loads("g", "wline", rows, c.delvto_n(), c.delvto_p()),
               *_register_loads(rows)]
     prev = "start"
     for r in rows:
         tag = f"r{r}"
+        drv, _ = _row_driver(tag, f"wlb{tag}", sup, c, wn_m, wp_m, drive)
         lines += [_src(f"vddr{tag}", f"vddr{tag}", vd),
                   _x(f"row{tag}", [prev, f"rck_r{r}", f"rstk_r{r}", f"wline_r{r}", f"tk{r}", f"wlb{tag}",
                                    f"vddr{tag}", "0"], "rtrow"),
-                  *_row_driver(tag, f"wlb{tag}", sup, c, wn_m, wp_m)]
+                  *drv]
         prev = f"tk{r}"
-    t_stop = edge_s(CHAIN_CYCLES)
+    t_stop = edge_s(CHAIN_CLOCKS)
     sources = ["vddt", "vddg", "vddc"] + [f"{s}r{r}" for r in rows for s in ("vddr", "vddp", "vdda")]
-    for j in range(1, CHAIN_CYCLES):
-        for s in sources:
-            lines.append(_integ(f"q_{s}_c{j}", s, edge_s(j), edge_s(j + 1)))
+    for s in sources:
+        lines.append(_integ(f"q_{s}_c2", s, edge_s(2), edge_s(3)))
+    for s in ("vddr", "vddp", "vdda"):   # row 0 idles in clock 3
+        lines.append(_integ(f"q_{s}r{rows[0]}_c3", f"{s}r{rows[0]}", edge_s(3), edge_s(4)))
+    far = wordline_sections(drive)
     saves = ["rclk", "w", "stopq"] + [f"tk{r}" for r in rows] + [f"wlr{r}_0" for r in rows] \
-        + [f"wlr{r}_{WL_SEGMENTS}" for r in rows]
-    lines += [_save(saves, sources), _tran(t_stop), ".end"]
+        + [f"wlr{r}_{far}" for r in rows]
+    lines += [_save(saves, sources), f".tran {nl.num(T_STEP_S)} {nl.num(t_stop)}", ".end"]
     return "\n".join(lines) + "\n", {"rows": list(rows), "n_units": n, "stop": stop, "t_stop_s": t_stop,
-                                     "expected": chain_expected(stop), "wn_m": wn_m, "wp_m": wp_m}
+                                     "expected": chain_expected(stop), "drive": drive, "far_section": far}
 
 
 # --------------------------------------------------------------------------- waveform reading
 
-def _crossings(t: np.ndarray, v: np.ndarray, level: float, rising: bool) -> np.ndarray:
-    """Times at which ``v`` crosses ``level`` (linear interpolation between time points)."""
-    s = v - level
+def crossings(t: np.ndarray, v: np.ndarray, level: float, rising: bool) -> np.ndarray:
+    """Times at which ``v`` crosses ``level`` upwards or downwards (linear interpolation)."""
+    s = np.asarray(v, float) - level
     idx = np.nonzero((s[:-1] < 0) & (s[1:] >= 0))[0] if rising else np.nonzero((s[:-1] >= 0) & (s[1:] < 0))[0]
     return t[idx] + (t[idx + 1] - t[idx]) * (-s[idx]) / (s[idx + 1] - s[idx])
 
@@ -462,35 +514,39 @@ def _first(times: np.ndarray, after: float, before: float = math.inf) -> float |
     return float(sel[0]) if sel.size else None
 
 
-def _clock_edge(t: np.ndarray, rclk: np.ndarray, cycle: int, vd: float) -> float:
-    """50 % rising crossing of the ramp clock at the block input, nearest to ``edge_s(cycle)``."""
-    times = _crossings(t, rclk, vd / 2, True)
-    return float(times[np.argmin(np.abs(times - edge_s(cycle)))])
+def _clock_edge(t: np.ndarray, rclk: np.ndarray, clock: int, vd: float) -> float:
+    """50 % rising crossing of the ramp clock at the block input nearest to ``edge_s(clock)``."""
+    times = crossings(t, rclk, vd / 2, True)
+    return float(times[np.argmin(np.abs(times - edge_s(clock)))])
 
 
 def pulse_shape(t: np.ndarray, v: np.ndarray, v_high: float, t_edge: float, t_end: float) -> dict:
-    """First pulse of ``v`` after ``t_edge``: 50 % width, 10–90 % edges, delay, peak."""
+    """First pulse of ``v`` after the clock edge ``t_edge``: 50 % width, 10–90 % edges, timing.
+
+    Times are relative to ``t_edge``; a 10/90 % crossing that does not occur before
+    ``t_end`` gives None.
+    """
     win = (t >= t_edge) & (t < t_end)
-    peak = float(v[win].max()) if win.any() else 0.0
-    r50 = _first(_crossings(t, v, v_high / 2, True), t_edge, t_end)
-    out = {"v_peak_v": peak, "delay_rise_s": None, "width_s": None, "rise_10_90_s": None, "fall_90_10_s": None,
-           "t_fall_50_s": None, "t_off_10_s": None}
+    out = {"v_peak_v": float(v[win].max()) if win.any() else 0.0, "delay_s": None, "width_s": None,
+           "rise_10_90_s": None, "fall_90_10_s": None, "t_fall_50_s": None, "t_off_10_s": None,
+           "v_at_next_edge_v": float(np.interp(t_end, t, v))}
+    r50 = _first(crossings(t, v, v_high / 2, True), t_edge, t_end)
     if r50 is None:
         return out
-    f50 = _first(_crossings(t, v, v_high / 2, False), r50, t_end)
-    r10 = _first(_crossings(t, v, 0.1 * v_high, True), t_edge, t_end)
-    r90 = _first(_crossings(t, v, 0.9 * v_high, True), r50, t_end)
-    f90 = _first(_crossings(t, v, 0.9 * v_high, False), r90, t_end) if r90 is not None else None
-    f10 = _first(_crossings(t, v, 0.1 * v_high, False), r50, t_end)
-    out.update(delay_rise_s=r50 - t_edge, width_s=None if f50 is None else f50 - r50,
+    f50 = _first(crossings(t, v, v_high / 2, False), r50, math.inf)
+    r10 = _first(crossings(t, v, 0.1 * v_high, True), t_edge, r50)
+    r90 = _first(crossings(t, v, 0.9 * v_high, True), r50, t_end)
+    f90 = _first(crossings(t, v, 0.9 * v_high, False), r90, math.inf) if r90 is not None else None
+    f10 = _first(crossings(t, v, 0.1 * v_high, False), r50, math.inf)
+    out.update(delay_s=r50 - t_edge, width_s=None if f50 is None else f50 - r50,
                rise_10_90_s=None if r90 is None or r10 is None else r90 - r10,
                fall_90_10_s=None if f90 is None or f10 is None else f10 - f90,
                t_fall_50_s=None if f50 is None else f50 - t_edge, t_off_10_s=None if f10 is None else f10 - t_edge)
     return out
 
 
-def _pulse_count(t: np.ndarray, v: np.ndarray, v_high: float, a: float, b: float) -> int:
-    r = _crossings(t, v, v_high / 2, True)
+def _pulse_count(t: np.ndarray, v: np.ndarray, level: float, a: float, b: float) -> int:
+    r = crossings(t, v, level, True)
     return int(np.count_nonzero((r >= a) & (r < b)))
 
 
@@ -502,127 +558,273 @@ def _energy_j(q_c: float, v: float) -> float:
 # --------------------------------------------------------------------------- measurements (jobs)
 
 def measure_widths(corner_name: str, supplies: dict | None = None, n_units=(1, 2, 3, 4, 5, 6),
-                   wn_m: float = WN_DRV_M, wp_m: float = WP_DRV_M) -> dict:
+                   drive: str = WL_DRIVE, wn_m: float = WN_DRV_M, wp_m: float = WP_DRV_M) -> dict:
     """Wordline pulse width, edges, delay, read-charge width and energy for each N (one run)."""
     from topkima.circuits.spice import simulate
     sup = _supplies(supplies)
-    text, plan_ = widths_netlist(corner_name, sup.as_dict(), n_units, wn_m, wp_m)
+    text, bench = widths_netlist(corner_name, sup.as_dict(), n_units, drive, wn_m, wp_m)
     res = simulate(text, BLOCK)
     t, m = res.time, res.measures
     vd, va = sup.v_digital_v, sup.v_array_v
     e1 = _clock_edge(t, res.v("rclk"), 1, vd)
-    e0, e2 = e1 - T_CLK_S, e1 + T_CLK_S
-    tok = _first(_crossings(t, res.v("tok"), vd / 2, True), e1, e2)
+    e2 = e1 + T_CLK_S
+    tok = _first(crossings(t, res.v("tok"), vd / 2, True), e1, e2)
+    far_node = bench["far_section"]
     per_n = []
-    for n in plan_["n_units"]:
+    for n in bench["n_units"]:
         tag = f"n{n}"
+        nominal = n * T_UNIT_S
         w = pulse_shape(t, res.v(f"w{tag}"), vd, e1, e2)
         near = pulse_shape(t, res.v(f"wl{tag}_0"), va, e1, e2)
-        far = pulse_shape(t, res.v(f"wl{tag}_{WL_SEGMENTS}"), va, e1, e2)
+        far_v = res.v(f"wl{tag}_{far_node}")
+        far = pulse_shape(t, far_v, va, e1, e2)
         q_ref = m[f"q_vblref{tag}"] / M_REF
-        q_sec = [m[f"q_vbl{tag}_{k}"] / (N_COLUMNS // WL_SEGMENTS) for k in range(1, WL_SEGMENTS + 1)]
-        counts = [_pulse_count(t, res.v(f"wl{tag}_{WL_SEGMENTS}"), va, a, b)
-                  for a, b in ((0.0, e1), (e1, e2), (e2, plan_["t_stop_s"]))]
-        nominal = n * T_UNIT_S
+        charge = [n * (m[f"q_vbl{tag}_{k}"] / SECTION_COLUMNS) / q_ref for k in range(1, far_node + 1)]
+        counts = [_pulse_count(t, far_v, va / 2, a, b) for a, b in ((0.0, e1), (e1, e2), (e2, bench["t_stop_s"]))]
 
         def err(shape):
             return None if shape["width_s"] is None else (shape["width_s"] - nominal) / T_UNIT_S
 
+        # the window flop's D must fall before the PWM edge that ends the window
+        d_fall = _first(crossings(t, res.v(f"dw{tag}"), vd / 2, False), e1, e2)
+        clk_after = None if d_fall is None else _first(crossings(t, res.v("clkpb"), vd / 2, True), d_fall)
         per_n.append({
             "n_units": n, "width_nominal_s": nominal,
-            "window_width_s": w["width_s"], "window_width_error_units": err(w), "window_delay_s": w["delay_rise_s"],
+            "window_d_setup_slack_s": None if clk_after is None else clk_after - d_fall,
+            "window_width_s": w["width_s"], "window_width_error_units": err(w), "window_delay_s": w["delay_s"],
             "width_near_s": near["width_s"], "width_far_s": far["width_s"],
             "width_error_near_units": err(near), "width_error_far_units": err(far),
             "rise_10_90_near_s": near["rise_10_90_s"], "fall_90_10_near_s": near["fall_90_10_s"],
             "rise_10_90_far_s": far["rise_10_90_s"], "fall_90_10_far_s": far["fall_90_10_s"],
-            "delay_near_s": near["delay_rise_s"], "delay_far_s": far["delay_rise_s"],
+            "delay_near_s": near["delay_s"], "delay_far_s": far["delay_s"],
             "t_fall_50_far_s": far["t_fall_50_s"], "t_off_10_far_s": far["t_off_10_s"],
             "v_peak_near_v": near["v_peak_v"], "v_peak_far_v": far["v_peak_v"],
-            # read charge of each quarter of the row (cells storing 1) over the ideal pulse's, in units
-            "charge_width_by_quarter_units": [n * q / q_ref for q in q_sec],
-            "pulses_per_clock_far": counts,
+            "charge_width_by_section_units": charge,       # section 1 nearest the driver
+            "pulses_per_clock_far": counts,                 # clocks 0, 1, part of 2
             "one_pulse_ok": counts == [0, 1, 0],
             "e_window_j": _energy_j(m[f"q_vddg{tag}"], vd),
             "e_predriver_j": _energy_j(m[f"q_vddp{tag}"], vd),
             "e_wordline_j": _energy_j(m[f"q_vdda{tag}"], va),
             "c_wordline_eff_f": _energy_j(m[f"q_vdda{tag}"], va) / va ** 2,
         })
-    return {"corner": corner_name, "supplies": sup.as_dict(), "wn_drv_m": plan_["wn_m"], "wp_drv_m": plan_["wp_m"],
+    return {"corner": corner_name, "supplies": sup.as_dict(), "drive": bench["drive"],
+            "wn_drv_m": bench["wn_m"], "wp_drv_m": bench["wp_m"],
             "t_token_after_edge_s": None if tok is None else tok - e1,
             "e_taps_j": _energy_j(m["q_vddt"], vd), "per_n": per_n}
 
 
-def measure_chain(corner_name: str, supplies: dict | None = None, n_units: int = N_UNITS_MAX, stop: bool = True,
-                  wn_m: float = WN_DRV_M, wp_m: float = WP_DRV_M) -> dict:
+def measure_chain(corner_name: str, supplies: dict | None = None, n_units: int = N_UNITS_RAMP, stop: bool = True,
+                  drive: str = WL_DRIVE, wn_m: float = WN_DRV_M, wp_m: float = WP_DRV_M) -> dict:
     """Order, STOP, skew and energy per ramp step of the token register (rows CHAIN_ROWS real)."""
     from topkima.circuits.spice import simulate
     sup = _supplies(supplies)
-    text, plan_ = chain_netlist(corner_name, sup.as_dict(), n_units, stop, wn_m, wp_m)
+    text, bench = chain_netlist(corner_name, sup.as_dict(), n_units, stop, drive, wn_m, wp_m)
     res = simulate(text, BLOCK)
     t, m = res.time, res.measures
     vd, va = sup.v_digital_v, sup.v_array_v
-    edges = [_clock_edge(t, res.v("rclk"), j, vd) for j in range(CHAIN_CYCLES)] + [plan_["t_stop_s"]]
-    expected = plan_["expected"]
-    pulses, quiet_max, shapes = {}, {}, {}
+    edges = [_clock_edge(t, res.v("rclk"), j, vd) for j in range(CHAIN_CLOCKS)] + [bench["t_stop_s"]]
+    expected = bench["expected"]
+    pulses, glitches, shapes = {}, {}, {}
     for r in CHAIN_ROWS:
-        far = res.v(f"wlr{r}_{WL_SEGMENTS}")
-        pulses[str(r)] = [_pulse_count(t, far, va, edges[j], edges[j + 1]) for j in range(CHAIN_CYCLES)]
-        # largest excursion in clocks where this row must stay low
-        quiet = [float(far[(t >= edges[j]) & (t < edges[j + 1])].max()) for j in range(CHAIN_CYCLES)
-                 if j not in expected[r]]
-        quiet_max[str(r)] = max(quiet)
-        j = expected[r][0]
-        shapes[str(r)] = {"near": pulse_shape(t, res.v(f"wlr{r}_0"), va, edges[j], edges[j + 1]),
-                          "far": pulse_shape(t, far, va, edges[j], edges[j + 1])}
-    want = {str(r): [1 if j in expected[r] else 0 for j in range(CHAIN_CYCLES)] for r in CHAIN_ROWS}
-    in_order = all(pulses[k] == want[k] for k in want)
-    quiet_ok = max(quiet_max.values()) < QUIET_FRACTION * va
+        far = res.v(f"wlr{r}_{bench['far_section']}")
+        pulses[str(r)] = [_pulse_count(t, far, va / 2, edges[j], edges[j + 1]) for j in range(CHAIN_CLOCKS)]
+        # any upward crossing of 10 % of the supply in a clock where this row must stay low
+        glitches[str(r)] = sum(_pulse_count(t, far, 0.1 * va, edges[j], edges[j + 1])
+                               for j in range(CHAIN_CLOCKS) if j not in expected[r])
+        shapes[str(r)] = [{"clock": j,
+                           "near": pulse_shape(t, res.v(f"wlr{r}_0"), va, edges[j], edges[j + 1]),
+                           "far": pulse_shape(t, far, va, edges[j], edges[j + 1])} for j in expected[r]]
+    want = {str(r): [1 if j in expected[r] else 0 for j in range(CHAIN_CLOCKS)] for r in CHAIN_ROWS}
+    in_order = all(pulses[k] == want[k] for k in want) and sum(glitches.values()) == 0
     last = expected[CHAIN_ROWS[-1]][0]
-    after_token = all(sum(p[last + 1:STOP_CYCLE]) == 0 for p in pulses.values())
-    stop_at = STOP_CYCLE + 2
-    after_stop = all(sum(p[stop_at:]) == 0 for p in pulses.values()) if stop else None
-    tk_end = {str(r): float(res.v(f"tk{r}")[-1]) for r in CHAIN_ROWS}
-    # token settles before the window opens (clock 2: token moves 0 -> 1)
-    tk_rise = _first(_crossings(t, res.v(f"tk{CHAIN_ROWS[1]}"), vd / 2, True), edges[2], edges[3])
-    w_rise = _first(_crossings(t, res.v("w"), vd / 2, True), edges[2], edges[3])
-    delays_near = [shapes[str(r)]["near"]["delay_rise_s"] for r in CHAIN_ROWS]
-    delays_far = [shapes[str(r)]["far"]["delay_rise_s"] for r in CHAIN_ROWS]
+    after_token = all(sum(p[last + 1:STOP_CLOCK]) == 0 for p in pulses.values())
+    nominal = bench["n_units"] * T_UNIT_S
+    stop_ok = token_cleared = None
+    if stop:
+        after = all(sum(p[STOP_CLOCK + 1:]) == 0 for p in pulses.values())
+        # the step open when STOP rose completes at full width
+        w_last = shapes[str(CHAIN_ROWS[0])][-1]["near"]["width_s"]
+        stop_ok = bool(after and w_last is not None and abs(w_last - nominal) < 0.25 * T_UNIT_S)
+        token_cleared = all(float(res.v(f"tk{r}")[-1]) < 0.25 * vd for r in CHAIN_ROWS)
+    # token settles before the window opens (clock 2: the token moves from row 0 to row 1)
+    tk_rise = _first(crossings(t, res.v(f"tk{CHAIN_ROWS[1]}"), vd / 2, True), edges[2], edges[3])
+    w_rise = _first(crossings(t, res.v("w"), vd / 2, True), edges[2], edges[3])
+    first = {str(r): shapes[str(r)][0] for r in CHAIN_ROWS}
+    delays_near = [first[str(r)]["near"]["delay_s"] for r in CHAIN_ROWS]
+    delays_far = [first[str(r)]["far"]["delay_s"] for r in CHAIN_ROWS]
 
-    def e(name: str, j: int) -> float:
-        return _energy_j(m[f"q_{name}_c{j}"], va if name.startswith("vdda") else vd)
+    def e(name: str, clock: int = 2) -> float:
+        return _energy_j(m[f"q_{name}_c{clock}"], va if name.startswith("vdda") else vd)
 
-    # energy per ramp step, clock 2: row 1 takes the token (and pulses), row 0 gives it up,
-    # row 2 sees its D rise, row 31 idles: exactly the pattern of any step of the 32-row register
-    j = 2
-    active, giving, nxt, idle = (f"r{r}" for r in CHAIN_ROWS)
-    e_idle_row = e(f"vddr{idle}", j)
-    e_idle_drv = e(f"vddp{idle}", j) + e(f"vdda{idle}", j)
-    n_idle_rows = N_RAMP_ROWS - 3
-    e_register = sum(e(f"vddr{x}", j) for x in (active, giving, nxt)) + n_idle_rows * e_idle_row
-    e_drivers_idle = sum(e(f"vddp{x}", j) + e(f"vdda{x}", j) for x in (giving, nxt)) \
-        + (N_RAMP_ROWS - 3) * e_idle_drv
-    active, giving = f"r{CHAIN_ROWS[1]}", f"r{CHAIN_ROWS[0]}"
-    e_active_pre, e_active_wl = e(f"vddp{active}", j), e(f"vdda{active}", j)
-    e_gen = e("vddt", j) + e("vddg", j)
-    e_ctl = e("vddc", j)
+    # clock 2: row 1 takes the token and pulses, row 0 gives it up, row 31 sees its D rise:
+    # the pattern of every step of the 32-row register; the other 29 rows idle as row 0 in clock 3
+    taking, giving, nxt = (f"r{r}" for r in (CHAIN_ROWS[1], CHAIN_ROWS[0], CHAIN_ROWS[2]))
+    n_idle = N_RAMP_ROWS - 3
+    e_idle_row = e(f"vddr{giving}", 3)
+    e_idle_drv = e(f"vddp{giving}", 3) + e(f"vdda{giving}", 3)
+    parts = {
+        "e_generator_j": e("vddt") + e("vddg"),
+        "e_control_j": e("vddc"),
+        "e_register_j": sum(e(f"vddr{x}") for x in (taking, giving, nxt)) + n_idle * e_idle_row,
+        "e_drivers_idle_j": sum(e(f"vddp{x}") + e(f"vdda{x}") for x in (giving, nxt)) + n_idle * e_idle_drv,
+        "e_predriver_j": e(f"vddp{taking}"),
+        "e_wordline_j": e(f"vdda{taking}"),
+    }
     return {
-        "corner": corner_name, "supplies": sup.as_dict(), "n_units": plan_["n_units"], "stop": stop,
-        "rows": list(CHAIN_ROWS), "expected_clocks": {str(k): v for k, v in expected.items()},
-        "pulses_per_clock": pulses, "quiet_max_v": quiet_max,
-        "one_pulse_per_clock_in_order_ok": bool(in_order and quiet_ok),
+        "corner": corner_name, "supplies": sup.as_dict(), "n_units": bench["n_units"], "stop": stop,
+        "drive": bench["drive"], "rows": list(CHAIN_ROWS),
+        "expected_clocks": {str(k): v for k, v in expected.items()},
+        "pulses_per_clock": pulses, "glitches": glitches,
+        "one_pulse_per_clock_in_order_ok": bool(in_order),
         "none_after_token_left_ok": bool(after_token),
-        "stop_halts_ok": None if after_stop is None else bool(after_stop and in_order),
-        "token_cleared_after_stop_ok": None if not stop else all(v < 0.25 * vd for v in tk_end.values()),
+        "stop_halts_ok": stop_ok, "token_cleared_after_stop_ok": token_cleared,
         "shapes": shapes,
         "delay_near_by_row_s": dict(zip(map(str, CHAIN_ROWS), delays_near)),
         "delay_far_by_row_s": dict(zip(map(str, CHAIN_ROWS), delays_far)),
+        "width_far_by_row_s": {str(r): first[str(r)]["far"]["width_s"] for r in CHAIN_ROWS},
         "skew_near_s": max(delays_near) - min(delays_near), "skew_far_s": max(delays_far) - min(delays_far),
         "t_token_after_edge_s": None if tk_rise is None else tk_rise - edges[2],
         "t_window_after_edge_s": None if w_rise is None else w_rise - edges[2],
         "t_token_to_window_margin_s": None if tk_rise is None or w_rise is None else w_rise - tk_rise,
-        "e_generator_j": e_gen, "e_control_j": e_ctl, "e_register_j": e_register,
-        "e_idle_row_j": e_idle_row, "e_idle_driver_j": e_idle_drv, "e_drivers_idle_j": e_drivers_idle,
-        "e_active_predriver_j": e_active_pre, "e_active_wordline_j": e_active_wl,
-        "e_step_j": e_gen + e_ctl + e_register + e_drivers_idle + e_active_pre + e_active_wl,
-        "energy_clock": j,
+        **parts, "e_idle_row_j": e_idle_row, "e_idle_driver_j": e_idle_drv,
+        "e_step_j": sum(parts.values()),
     }
+
+
+# --------------------------------------------------------------------------- plan and summary
+
+SLOW_CORNER = "ss"
+
+
+def corners_for(settings) -> tuple[str, ...]:
+    """The run's corner, plus ss (the brief; the paper quotes SS for the digital periphery)."""
+    return (settings.corner_name,) if settings.corner_name == SLOW_CORNER else (settings.corner_name, SLOW_CORNER)
+
+
+def n_units_for(settings) -> tuple[int, ...]:
+    """Widths characterised: all six in the full plan; quick: 1, 2 and the ramp's default."""
+    return tuple(sorted({1, 2, N_UNITS_RAMP})) if settings.quick else tuple(range(1, N_UNITS_MAX + 1))
+
+
+def plan(settings) -> list[Job]:
+    """Per corner one width run and one chain run; full plan adds an end-driven width run."""
+    mod = __name__
+    jobs = []
+    for c in corners_for(settings):
+        base = {"corner_name": c, "supplies": settings.supplies.as_dict()}
+        jobs.append(Job(BLOCK, f"timing_widths_{c}", f"{mod}:measure_widths",
+                        {**base, "n_units": list(n_units_for(settings))}, NETLISTS))
+        jobs.append(Job(BLOCK, f"timing_chain_{c}", f"{mod}:measure_chain",
+                        {**base, "n_units": N_UNITS_RAMP, "stop": True}, NETLISTS))
+    if not settings.quick:
+        c = settings.corner_name
+        jobs.append(Job(BLOCK, f"timing_widths_end_{c}", f"{mod}:measure_widths",
+                        {"corner_name": c, "supplies": settings.supplies.as_dict(),
+                         "n_units": list(n_units_for(settings)), "drive": "end"}, NETLISTS))
+    return jobs
+
+
+def _by_n(widths: dict, chain: dict) -> dict:
+    out = {}
+    for p in widths["per_n"]:
+        q = p["charge_width_by_section_units"]
+        out[str(p["n_units"])] = {
+            "width_error_near_units": p["width_error_near_units"],
+            "width_error_far_units": p["width_error_far_units"],
+            "window_width_error_units": p["window_width_error_units"],
+            "rise_10_90_near_s": p["rise_10_90_near_s"], "fall_90_10_near_s": p["fall_90_10_near_s"],
+            "rise_10_90_far_s": p["rise_10_90_far_s"], "fall_90_10_far_s": p["fall_90_10_far_s"],
+            "delay_near_s": p["delay_near_s"], "delay_far_s": p["delay_far_s"],
+            "t_fall_50_far_s": p["t_fall_50_far_s"], "t_off_10_far_s": p["t_off_10_far_s"],
+            # > 0: the far end is below half supply when the column testbench's SA evaluates
+            "sa_clock_margin_s": None if p["t_fall_50_far_s"] is None else T_SA_CLK_S - p["t_fall_50_far_s"],
+            "v_peak_far_v": p["v_peak_far_v"],
+            "charge_width_near_units": q[0], "charge_width_far_units": q[-1],
+            "charge_width_mean_units": float(np.mean(q)),
+            "charge_width_error_mean_units": float(np.mean(q)) - p["n_units"],
+            "e_wordline_j": p["e_wordline_j"], "e_predriver_j": p["e_predriver_j"], "e_window_j": p["e_window_j"],
+            "c_wordline_eff_f": p["c_wordline_eff_f"],
+            # composed: the chain run's step (generator, control, register, idle drivers: real
+            # loads, independent of N) with this N's active pre-driver and wordline (width run;
+            # the width run's taps carry six window slices, so its generator energy is not used)
+            "e_step_j": chain["e_step_j"] - chain["e_predriver_j"] - chain["e_wordline_j"]
+            + p["e_predriver_j"] + p["e_wordline_j"],
+        }
+    return out
+
+
+def summarise(settings, results: dict) -> dict:
+    """The ``timing`` part of the ramp section (units in every key).
+
+    Raises RuntimeError if a functional check failed: a wrong circuit must not calibrate.
+    """
+    def get(label: str) -> dict:
+        if label not in results:
+            raise KeyError(f"ramp timing summary needs the result of job '{label}'")
+        return results[label]
+
+    corners_out, failures = {}, []
+    for c in corners_for(settings):
+        widths, chain = get(f"timing_widths_{c}"), get(f"timing_chain_{c}")
+        checks = {"one_pulse_per_clock_in_order": chain["one_pulse_per_clock_in_order_ok"],
+                  "none_after_token_left": chain["none_after_token_left_ok"],
+                  "stop_halts_ramp": bool(chain["stop_halts_ok"]),
+                  "token_cleared_after_stop": bool(chain["token_cleared_after_stop_ok"]),
+                  "one_pulse_per_width": all(p["one_pulse_ok"] for p in widths["per_n"])}
+        failures += [f"{c}: {k}" for k, ok in checks.items() if not ok]
+        by_n = _by_n(widths, chain)
+        errs = [abs(v[k]) for v in by_n.values() for k in ("width_error_near_units", "width_error_far_units")
+                if v[k] is not None]
+        ramp = by_n.get(str(N_UNITS_RAMP), {})
+        first = chain["shapes"][str(CHAIN_ROWS[0])][0]
+        corners_out[c] = {
+            "functional_checks": checks,
+            "by_n": by_n,
+            "width_error_max_abs_units": max(errs) if errs else None,
+            # timing of the ramp's pulse from the chain run (real generator loads), row 0
+            "delay_near_s": first["near"]["delay_s"], "delay_far_s": first["far"]["delay_s"],
+            "delay_error_far_s": first["far"]["delay_s"] - T_PULSE_DELAY_ASSUMED_S,
+            "t_fall_50_far_s": first["far"]["t_fall_50_s"],
+            "sa_clock_margin_s": None if first["far"]["t_fall_50_s"] is None
+            else T_SA_CLK_S - first["far"]["t_fall_50_s"],
+            "charge_width_mean_units": ramp.get("charge_width_mean_units"),
+            "skew_near_s": chain["skew_near_s"], "skew_far_s": chain["skew_far_s"],
+            "t_token_after_edge_s": chain["t_token_after_edge_s"],
+            "t_window_after_edge_s": chain["t_window_after_edge_s"],
+            "t_token_to_window_margin_s": chain["t_token_to_window_margin_s"],
+            "ramp_n_units": N_UNITS_RAMP,
+            "e_step_j": chain["e_step_j"],   # at the ramp's N, all from the chain run
+            "e_step_breakdown_j": {k: chain[k] for k in ("e_generator_j", "e_control_j", "e_register_j",
+                                                         "e_drivers_idle_j", "e_predriver_j", "e_wordline_j")},
+        }
+    if failures:
+        raise RuntimeError("ramp timing failed its functional checks: " + "; ".join(failures))
+    out = {
+        "drive": WL_DRIVE, "wn_drv_m": WN_DRV_M, "wp_drv_m": WP_DRV_M,
+        "characterised_n_units": list(n_units_for(settings)),
+        "corners": corners_out,
+        "assumed_by_column": {"t_pulse_delay_s": T_PULSE_DELAY_ASSUMED_S, "t_sa_clk_s": T_SA_CLK_S,
+                              "ramp_n_units": N_UNITS_RAMP,
+                              "t_edge_s": col.T_EDGE_S, "source": "topkima.circuits.column testbench timeline"},
+        "wordline_load": {"n_columns": N_COLUMNS, "access_gates_per_column": ACCESS_GATES_PER_COLUMN,
+                          "c_gate_access_hand_f": C_GATE_ACCESS_HAND_F,
+                          "c_gate_row_hand_f": C_GATE_ACCESS_HAND_F * N_COLUMNS * ACCESS_GATES_PER_COLUMN,
+                          "c_wire_f": C_WIRE_WL_F, "r_wire_ohm": R_WIRE_WL_OHM, "section_columns": SECTION_COLUMNS,
+                          "note": "hand values: strong-inversion Cox*W*L (upper bound) and per-length wire "
+                                  "estimates; the simulated load is the real BSIM4 devices"},
+        "simulated_vs_composed": "width run: real taps/control, one window slice + row gate + driver + "
+                                 "wordline per N, idle rows' window inputs as MOS gates; chain run: real "
+                                 "generator, control and rows 0,1,31, rows 2-30 as pin loads; energy per "
+                                 "step = measured clock + 29 idle rows x measured idle row",
+        "design": {
+            "token_register": "32 dffr one-hot shift register on the 4 ns ramp clock, START sampled at clock 1",
+            "pulse_width": "4 taps + window flop on the 2 GHz PWM clock's falling edge, N = 1..6 one-hot select",
+            "driver": "nand2(token, W) -> 2 inverters at 0.8 V -> inverter at 0.5 V (no level shifter needed)",
+            "stop": "sampled on the ramp clock's falling edge; gates the generator, clears the token a clock later",
+        },
+    }
+    end_label = f"timing_widths_end_{settings.corner_name}"
+    if end_label in results:
+        out["end_driven"] = {"corner": settings.corner_name,
+                             "by_n": _by_n(results[end_label], get(f"timing_chain_{settings.corner_name}"))}
+    return out

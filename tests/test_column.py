@@ -80,8 +80,8 @@ def test_end_to_end_code_rises_with_the_mac_value():
     for level in (-2, 1, 3, 6):
         keys = [level] * 16 + [0] * 48
         inputs = [4] * 16 + [0] * 48
-        codes.append(col.measure_conversion("tt", SUP, keys, inputs, 32, 5, 5)["code"])
-    # MAC = -128, 64, 192, 384 units; the ADC window spans 0 … 160 units (32 × 5)
+        codes.append(col.measure_conversion("tt", SUP, keys, inputs, 32, 4, 4)["code"])
+    # MAC = -128, 64, 192, 384 units; the ADC window spans 0 … 128 units (32 × 4)
     assert codes == sorted(codes)
     assert codes[0] == 0 and codes[-1] == 31 and 0 < codes[1] < codes[2] <= 31
 
@@ -91,5 +91,5 @@ def test_conversion_energy_is_positive_and_grows_with_activity():
     e = []
     for activity in (0.0, 1.0):
         keys, inputs = col.random_vectors(rng, activity, q_max=8, k_max=3)
-        e.append(col.measure_conversion_energy("tt", SUP, keys, inputs, 32, 5, 5)["e_bitline_j"])
+        e.append(col.measure_conversion_energy("tt", SUP, keys, inputs, 32, 4, 4)["e_bitline_j"])
     assert 1e-15 < e[0] < e[1] < 10e-12

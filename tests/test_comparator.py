@@ -123,6 +123,13 @@ def test_plan_is_reproducible_and_json_able():
     assert len(set(labels)) == len(labels) and all(lb.startswith("comparator/") for lb in labels)
     offset_jobs = [j for j in jobs if "/offset/" in j.label]
     assert len(offset_jobs) == settings.mc_samples == 24
+    insitu_jobs = [j for j in jobs if "/insitu/" in j.label]
+    instances = cmp.insitu_instances(settings)
+    assert len(insitu_jobs) == len(instances) * len(cmp.INSITU_VCM_QUICK_V)
+    # the in-situ instances are Monte Carlo samples: the same delvto as their offset job
+    for name, _, i in instances:
+        job = next(j for j in insitu_jobs if j.label.startswith(f"comparator/insitu/{name}/"))
+        assert job.kwargs["delvto_v"] == offset_jobs[i].kwargs["delvto_v"]
     json.dumps([j.kwargs for j in jobs])
     # the corner's global shift rides on every device, on top of the drawn mismatch
     draws = cmp.draw_mismatch_v(settings.rng("comparator.offset"), settings.mc_samples)
@@ -149,6 +156,17 @@ def test_summary_statistics():
         elif kind == "energy":
             results[j.label] = {"overdrive_v": j.kwargs["overdrive_v"],
                                 "e_per_decision_j": [1e-13] * len(j.kwargs["overdrive_v"])}
+        elif kind == "insitu":
+            vos = float(rng.normal(0, 4e-3))
+            results[j.label] = {"offset_ideal_v": vos, "threshold_first_v": vos + 1e-4,
+                                "threshold_after_history_v": vos - 2e-4,
+                                "after_history": {"prior_fired_at_flip": False}}
+        elif kind == "kick":
+            results[j.label] = {"cm_excursion_max_v": 0.05, "cm_excursion_min_v": -0.01, "cm_at_read_v": 0.04,
+                                "cm_residue_v": [2e-3, 1e-5], "diff_excursion_max_abs_v": 5e-3,
+                                "diff_residue_fired_v": [1e-6, -3e-6], "diff_residue_not_fired_v": [-1e-6, 3e-6],
+                                "threshold_shift_per_pct_imbalance_v": -1e-4,
+                                "c_in_reset_f": 14e-15, "c_in_latched_f": 40e-15}
         else:
             results[j.label] = {"sigma_noise_v": 3e-4}
     s = cmp.summarise(settings, results)
@@ -165,12 +183,81 @@ def test_summary_statistics():
     ods = s["delay_vs_overdrive"]["overdrive_v"]
     assert ods == sorted(ods) and len(s["delay_vs_overdrive"]["t_clk_to_q_s"]) == len(ods)
     assert len(s["offset"]["draws_dvth_v"]["mip"]) == 30
+    ins = s["insitu"]
+    assert ins["v_cm_v"] == list(cmp.INSITU_VCM_QUICK_V) and len(ins["instances"]) in (1, 2)
+    assert ins["max_abs_deviation_v"] == pytest.approx(2e-4)
+    assert ins["instances"][0]["deviation_first_v"] == pytest.approx([1e-4] * 3)
+    assert ins["kick"]["cm_residue_first_cycle_v"] == [2e-3] * 3
+    assert ins["kick"]["diff_residue_fired_v"] == [-3e-6] * 3  # the largest in magnitude, sign kept
     # the section carries every field the calibration artefact's schema asks of it
     from topkima.calibration import artefact
     for dotted, kind in artefact.SCHEMA["comparator"].items():
         assert artefact._check(artefact._get(s, dotted), kind) is None, dotted
     with pytest.raises(ValueError, match="missing"):
         cmp.summarise(settings, {})
+
+
+# --- in-situ: floating bitline-like inputs ----------------------------------------------------
+def test_neutralisation_capacitors_in_netlist_match_the_constant():
+    text = netlist_path("strongarm.sp").read_text()
+    caps = re.findall(r"^(cnk[pn]) (inp|inn) clkb (\S+)$", text, re.MULTILINE)
+    assert [(name, pin) for name, pin, _ in caps] == [("cnkp", "inp"), ("cnkn", "inn")]
+    assert all(float(value) == cmp.C_NEUTRALISE_F for _, _, value in caps)
+    cross = re.findall(r"^(cxk[pn]) (inp|inn) (xp|xn) (\S+)$", text, re.MULTILINE)
+    # each input to the drain of the OTHER input device (mip drives xn, min drives xp)
+    assert [(name, pin, node) for name, pin, node, _ in cross] == [("cxkp", "inp", "xp"), ("cxkn", "inn", "xn")]
+    assert all(float(value) == cmp.C_CROSS_NEUTRALISE_F for *_, value in cross)
+    assert re.search(r"^mip xn inp ", text, re.MULTILINE) and re.search(r"^min xp inn ", text, re.MULTILINE)
+
+
+def _mc_instance(index: int) -> dict:
+    """Monte Carlo instance ``index`` of the quick plan's draws (all devices mismatched)."""
+    draws = cmp.draw_mismatch_v(CalSettings(quick=True).rng(cmp.RNG_PURPOSE), 24)
+    return {d.name: float(draws[d.name][index]) for d in cmp.DEVICES}
+
+
+@pytest.mark.parametrize("vcm_v", [0.15, 0.45])
+def test_insitu_threshold_equals_ideal_source_offset(vcm_v):
+    """A comparator on two floating 170 fF bitlines decides where its characterised offset says.
+
+    Instance: quick-plan Monte Carlo sample 9, offset ≈ +11 / +6.4 mV at Vcm = 0.15 /
+    0.45 V (≈ 2σ, latch and input pair both mismatched): the in-situ error grows with
+    the offset (the input devices' channel charge differs at the balance point), so a
+    large-offset instance is the hard case. X = 0.5 mV: the behavioural model takes
+    the characterised offset as the threshold, and 0.5 mV is ≈ 1/4 of the ≈ 2.1 mV ramp
+    step (tt, t_ramp_units = 4) and < 0.1 of the offset σ, so it moves a code only when
+    the crossing lies within 0.5 mV of a step anyway. Measured here: +0.16 / +0.26 mV
+    (+0.30 / +0.37 mV with the common-mode neutraliser alone, +0.23 ... +0.25 mV at 0.45 V
+    without any neutralisation).
+    """
+    r = cmp.insitu_threshold(vcm_v, _mc_instance(9), n_history=3)
+    assert abs(r["offset_ideal_v"]) > 4e-3  # a real offset, not the symmetric nominal case
+    assert abs(r["threshold_first_v"] - r["offset_ideal_v"]) < 0.5e-3
+    assert abs(r["threshold_after_history_v"] - r["offset_ideal_v"]) < 0.5e-3
+    hist = r["after_history"]
+    assert not hist["prior_fired_at_flip"]
+    # the earlier decisions sat one ramp step apart below the threshold (not fired)
+    gaps = np.diff(hist["vdiff_at_prior_edges_v"] + [r["threshold_after_history_v"]])
+    assert np.all((0.7 * cmp.INSITU_STEP_V < gaps) & (gaps < 1.05 * cmp.INSITU_STEP_V))
+
+
+def test_kick_on_floating_bitlines_recovers_and_is_neutralised():
+    k = cmp.kickback(0.15)
+    # the common-mode kick is real but bounded, and given back in reset
+    assert 0 < k["cm_excursion_max_v"] < 0.1 and k["cm_excursion_min_v"] > -0.05
+    assert abs(k["cm_residue_v"][0]) < 5e-3 and abs(k["cm_residue_v"][-1]) < 0.2e-3
+    # no differential residue after a fired or a not-fired decision: no history effect
+    assert max(map(abs, k["diff_residue_fired_v"] + k["diff_residue_not_fired_v"])) < 50e-6
+    # neutralised: -0.19 mV per % here, against -0.33 mV per % for the same latch without
+    # cnk*/cxk* (measured when they were added)
+    assert abs(k["threshold_shift_per_pct_imbalance_v"]) < 0.25e-3
+    # input load: in reset overlap + junction-free gate + neutraliser; latched ≈ the
+    # input device's inverted channel Cox·W·L (PMOS toxe = 1.95 nm, PTM card)
+    d = cmp.DEVICE_BY_NAME["mip"]
+    c_ox_wl_f = 3.9 * 8.854e-12 / 1.95e-9 * d.w_m * d.l_m
+    assert cmp.C_NEUTRALISE_F < k["c_in_reset_f"] < 0.7 * c_ox_wl_f
+    assert 0.7 * c_ox_wl_f < k["c_in_latched_f"] < 2 * c_ox_wl_f
+    assert k["c_in_reset_f"] < 0.15 * cmp.C_BITLINE_F
 
 
 # --- noise ------------------------------------------------------------------------------------
@@ -194,6 +281,9 @@ def test_noise_estimate_is_consistent():
     (lambda: cmp.subckt_instance("sa1", "a", "b", "c", "d", "e", "f", "0"), "must start with 'x'"),
     (lambda: cmp.subckt_instance("xsa", "a b", "b", "c", "d", "e", "f", "0"), "not a known identifier"),
     (lambda: cmp.subckt_instance("xsa", "a", "b", "c", "d", "e", "f", "0", {"mip": math.nan}), "must be finite"),
+    (lambda: cmp.insitu_threshold(0.3, timing={"t_clk_s": 4e-9}), "timing must map exactly"),
+    (lambda: cmp.insitu_threshold(0.3, n_history=0), "n_history must be an integer"),
+    (lambda: cmp.kickback(0.3, c_bitline_f=-1e-15), r"c_bitline_f must lie in"),
 ])
 def test_bad_parameters_are_refused(call, message):
     with pytest.raises(ValueError, match=message):
