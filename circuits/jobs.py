@@ -3,8 +3,9 @@
 A :class:`Job` names a measurement function (``"topkima.circuits.comparator:offset_sample"``)
 and its JSON-able keyword arguments (every random draw is made in the parent and
 passed in, so results do not depend on how many workers run them). Its cache key is
-the SHA-256 of the function, the arguments, and the SHA-256 of the model card and
-every netlist file the job reads: change a netlist and exactly its jobs rerun.
+the SHA-256 of the function, the arguments, the SHA-256 of the model card and of every
+netlist file the job reads (change a netlist and exactly its jobs rerun), and of the
+testbench-writing code in ``circuits/`` (change it and everything reruns).
 
 Each finished job is written to ``<cache>/<key>.json`` atomically as soon as it
 returns, so a killed calibration resumes by skipping what is already there.
@@ -24,6 +25,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
+from functools import lru_cache
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Callable
@@ -45,9 +47,19 @@ class Job:
     def key(self) -> str:
         files = sorted(set(self.netlists) | {MODEL_CARD})
         payload = {"fn": self.fn, "kwargs": self.kwargs,
-                   "files": {f: file_sha256(f) for f in files}}
+                   "files": {f: file_sha256(f) for f in files}, "code": _code_sha256()}
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _code_sha256() -> str:
+    """SHA-256 of the testbench-writing code (circuits/*.py): a change there reruns every job."""
+    folder = Path(__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 class JobError(RuntimeError):
