@@ -1,4 +1,6 @@
 """Fast, vectorised behavioural model of the Topkima macro; reads only the calibration artefact."""
-from topkima.behavioral.macro import ARRAYS, SUBTOPK_PRESETS, ChipInstance, TileDraws, TopkimaMacro, TopkResult
+from topkima.behavioral.macro import (ARRAYS, SUBTOPK_PRESETS, AdcRange, ChipInstance, TileDraws, TopkimaMacro,
+                                      TopkResult, choose_adc_range, select_topk, subtopk_indices)
 
-__all__ = ["ARRAYS", "SUBTOPK_PRESETS", "ChipInstance", "TileDraws", "TopkimaMacro", "TopkResult"]
+__all__ = ["ARRAYS", "SUBTOPK_PRESETS", "AdcRange", "ChipInstance", "TileDraws", "TopkimaMacro", "TopkResult",
+           "choose_adc_range", "select_topk", "subtopk_indices"]

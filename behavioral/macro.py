@@ -13,7 +13,10 @@ What is modelled (every parameter from the calibration artefact, see :mod:`.para
 * **In-memory ADC.** The calibration phase adds Σ m_cal·(slope·t_cal + offset) units to
   RBL_R; ramp step j adds m_ramp_j·(slope·t_ramp + offset) units to RBL_L. The column's
   comparator fires at the first ramp cycle j (1…32) at which
-  f(U_R(j)) − f(U_L(j)) > v_os + σ_n·z_j, v_os its frozen offset, z_j a standard normal.
+  f(U_R(j)) − f(U_L(j)) > V_os(CM) + σ_n·z_j, z_j a standard normal. V_os is the frozen
+  offset of that comparator, piecewise linear in the bitlines' common mode CM between the
+  common modes the artefact characterises (from the comparator's linear offset model of its
+  device threshold shifts).
 * **Noise window.** Comparator noise (σ_n ≈ 0.1 LSB) is drawn for the four decisions around
   the noiseless crossing j0 (j0−2 … j0+1); decisions further away are more than one LSB
   (≈ 10 σ_n) from the threshold and are taken as deterministic. The slow reference in the
@@ -29,7 +32,7 @@ cycles used × 4 ns + the slow-corner arbiter/encoder/counter delay.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -75,7 +78,7 @@ class TileDraws:
     mac_dvt_v: np.ndarray    #: (n_cols, rows, 4, 2)
     cal_dvt_v: np.ndarray    #: (n_cols, 32, 2)
     ramp_dvt_v: np.ndarray   #: (n_cols, 32, 2)
-    sa_offset_v: np.ndarray  #: (n_cols,)
+    sa_offset_v: np.ndarray  #: (n_cols, n_vcm): each comparator's offset at the artefact's CM grid
 
 
 class _Tile:
@@ -88,18 +91,30 @@ class _Tile:
             self.m_stack = np.ones((rows, N_STACKS, n_cols))
             m_cal = np.ones((n_cols, 32))
             m_ramp = np.ones((n_cols, p.n_ramp_steps))
-            self.v_os = np.zeros(n_cols)
+            v_os = np.zeros((n_cols, p.sa_vcm_v.size))
         else:
             d = draws.mac_dvt_v
             self.m_stack = np.transpose(p.current_factor(d[..., 0], d[..., 1]), (1, 2, 0))  # (rows, 4, n_cols)
             m_cal = p.current_factor(draws.cal_dvt_v[..., 0], draws.cal_dvt_v[..., 1])
             m_ramp = p.current_factor(draws.ramp_dvt_v[..., 0], draws.ramp_dvt_v[..., 1])[:, : p.n_ramp_steps]
-            self.v_os = np.asarray(draws.sa_offset_v, float)
+            v_os = np.asarray(draws.sa_offset_v, float).reshape(n_cols, p.sa_vcm_v.size)
+        # offset piecewise linear in common mode: per column and segment, V_os = a + b·CM
+        self.vcm_breaks = p.sa_vcm_v[1:-1]
+        g = p.sa_vcm_v
+        self.os_b = (v_os[:, 1:] - v_os[:, :-1]) / (g[1:] - g[:-1])      # (n_cols, n_seg)
+        self.os_a = v_os[:, :-1] - self.os_b * g[:-1]
+        self.v_os_mid = np.array([np.interp(0.35, g, row) for row in v_os])
         unit_cal = p.pulse_slope * p.t_cal_units + p.pulse_offset_units
         unit_ramp = p.pulse_slope * p.t_ramp_units + p.pulse_offset_units
         self.u_cal = m_cal[:, : p.n_cal].sum(axis=1) * unit_cal if p.t_cal_units > 0 else np.zeros(n_cols)
         # cumulative ramp units after step j (j = 0 … 32), per column
         self.u_ramp_cum = np.concatenate([np.zeros((n_cols, 1)), np.cumsum(m_ramp * unit_ramp, axis=1)], axis=1)
+
+
+def _offset(tile: "_Tile", cm, cols):
+    """Comparator offset at common mode ``cm`` for columns ``cols`` (end segments extrapolate)."""
+    seg = np.searchsorted(tile.vcm_breaks, cm) if tile.vcm_breaks.size else np.zeros(np.shape(cm), np.int64)
+    return tile.os_a[cols, seg] + tile.os_b[cols, seg] * cm
 
 
 class _Engine:
@@ -215,7 +230,7 @@ class _Engine:
 
     # --- ADC -------------------------------------------------------------------------------
     def g(self, j, u_l0, u_r0, leak, tile: _Tile, cols):
-        """V(RBL_R) − V(RBL_L) at the sense instant of ramp cycle j.
+        """V(RBL_R) − V(RBL_L) − V_os(CM) at the sense instant of ramp cycle j (fires when > 0).
 
         Arguments are matching arrays (``leak`` already per element, ``cols`` the column of each).
         """
@@ -224,7 +239,8 @@ class _Engine:
         lk = leak * t_units
         u_l = u_l0 + lk + tile.u_ramp_cum[cols, j]
         u_r = u_r0 + lk + tile.u_cal[cols]
-        return self.f(u_r) - self.f(u_l)
+        v_r, v_l = self.f(u_r), self.f(u_l)
+        return v_r - v_l - _offset(tile, 0.5 * (v_r + v_l), cols)
 
     def noise_half_window(self) -> int:
         """Decisions j0−h … j0+h−1 around the noiseless crossing j0 get noise (h ≥ 1).
@@ -248,7 +264,7 @@ class _Engine:
         n = tile.n_cols
         ul, ur = u_l0.reshape(-1), u_r0.reshape(-1)
         cols = np.tile(np.arange(n, dtype=np.int64), ul.size // n)
-        v_os = tile.v_os[cols]
+        v_os = tile.v_os_mid[cols]
         lk = leak[cols]
         # estimate from the units RBL_L must reach at mid-ramp and the column's mean step
         per_cycle = (tile.u_ramp_cum[:, -1] / n_steps + leak * (p.t_clk_ima_s / p.t_unit_s))[cols]
@@ -258,12 +274,12 @@ class _Engine:
         base = ul + lk * t_mid + tile.u_ramp_cum[cols, mid] - mid * per_cycle
         j0 = np.clip(np.ceil((target - base) / per_cycle), 1, n_steps + 1).astype(np.int64)
         g_hi, g_lo = self._g_pair(j0, ul, ur, lk, tile, cols)
-        wrong = np.nonzero(((g_hi <= v_os) & (j0 <= n_steps)) | ((g_lo > v_os) & (j0 > 1)))[0]
+        wrong = np.nonzero(((g_hi <= 0) & (j0 <= n_steps)) | ((g_lo > 0) & (j0 > 1)))[0]
         while wrong.size:  # rare: step the few mis-estimated crossings by one cycle at a time
-            up = (g_hi[wrong] <= v_os[wrong]) & (j0[wrong] <= n_steps)
+            up = (g_hi[wrong] <= 0) & (j0[wrong] <= n_steps)
             j0[wrong] += np.where(up, 1, -1)
             g_hi[wrong], g_lo[wrong] = self._g_pair(j0[wrong], ul[wrong], ur[wrong], lk[wrong], tile, cols[wrong])
-            keep = ((g_hi[wrong] <= v_os[wrong]) & (j0[wrong] <= n_steps)) | ((g_lo[wrong] > v_os[wrong]) & (j0[wrong] > 1))
+            keep = ((g_hi[wrong] <= 0) & (j0[wrong] <= n_steps)) | ((g_lo[wrong] > 0) & (j0[wrong] > 1))
             wrong = wrong[keep]
         if z is None:
             return j0.reshape(shape)
@@ -280,7 +296,7 @@ class _Engine:
                 g = g_lo
             else:
                 g = self.g(np.clip(j, 1, n_steps), ul, ur, lk, tile, cols)
-            fires = valid & (g + sigma * zz[:, w].astype(np.float64) > v_os)
+            fires = valid & (g + sigma * zz[:, w].astype(np.float64) > 0)
             result = np.where(fires, j, result)
         return result.reshape(shape)
 
@@ -323,6 +339,21 @@ def select_topk(firing: np.ndarray, k: int, n_steps: int) -> tuple[np.ndarray, n
         idx = np.pad(idx, pad, constant_values=-1)
         cyc = np.pad(cyc, pad, constant_values=n_steps + 1)
     return idx, cyc, stop
+
+
+def subtopk_indices(scores: np.ndarray, block_sizes, quotas) -> np.ndarray:
+    """Digital reference of sub-top-k (SPEC §3): each block's own top-k_i, concatenated in block order.
+
+    Ties go to lower indices; no re-ranking across blocks.
+    """
+    s = np.asarray(scores)
+    out, c0 = [], 0
+    for size, kq in zip(block_sizes, quotas):
+        block = s[..., c0:c0 + size]
+        order = np.argsort(-block, axis=-1, kind="stable")[..., :kq]
+        out.append(np.sort(order, axis=-1) + c0)
+        c0 += size
+    return np.concatenate(out, axis=-1)
 
 
 class _MacroView:
@@ -454,14 +485,81 @@ class ChipInstance(_MacroView):
     """A macro with frozen mismatch (drawn once) and comparator noise per conversion."""
 
 
-class TopkimaMacro:
-    """The calibrated macro. ``instance(rng)`` freezes mismatch; ``ideal()`` is noiseless and linear."""
+@dataclass(frozen=True)
+class AdcRange:
+    """The ramp ADC's window in MAC units: top = n_cal·t_cal_units, LSB = t_ramp_units.
 
-    def __init__(self, calibration: Calibration, array: str = "256x256"):
+    Codes cover (top − 32·LSB, top]; larger scores saturate at code 31 (fire in cycle 1),
+    smaller ones never fire. Limits: n_cal ≤ 32 calibration cells, a calibration pulse
+    ≤ 6 units and a ramp pulse ≤ 4 units within the 4 ns clock (circuits/column.py).
+    """
+
+    n_cal: int = 32
+    t_cal_units: int = 4
+    t_ramp_units: int = 4
+
+    def __post_init__(self):
+        for name, lo, hi in (("n_cal", 0, 32), ("t_cal_units", 0, 6), ("t_ramp_units", 1, 4)):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
+                raise ValueError(f"AdcRange.{name} must be an integer in {lo}..{hi}, got {v!r}")
+
+    @property
+    def top_units(self) -> int:
+        return self.n_cal * self.t_cal_units
+
+    @property
+    def lsb_units(self) -> int:
+        return self.t_ramp_units
+
+
+def choose_adc_range(scores_units: np.ndarray, k: int, n_steps: int = 32) -> tuple[AdcRange, float]:
+    """An ADC window from sample scores (MAC units, rows × keys) and the query scale to apply.
+
+    The window top is put at the median of the rows' largest scores, so the best keys of a
+    typical row sit near code 31 rather than all saturating; the LSB is the smallest step for
+    which 32 steps reach down to the median of the rows' k-th largest score. When the top
+    needed exceeds what 32 calibration cells can set (32 × 6 = 192 units), the second value
+    is the factor (< 1) by which the query codes should be scaled (folded into W_Q, as the
+    scale-free trick does with 1/√d_k); otherwise it is 1.
+    """
+    s = np.asarray(scores_units, dtype=float)
+    if s.ndim != 2 or s.shape[1] < k or k < 1:
+        raise ValueError("scores_units must be (rows, keys) with at least k keys per row")
+    ordered = -np.sort(-s, axis=1)
+    top = float(np.median(ordered[:, 0]))
+    kth = float(np.median(ordered[:, k - 1]))
+    scale = 1.0
+    if top > 32 * 6:
+        scale = 32 * 6 / top
+        top, kth = top * scale, kth * scale
+    top = max(top, 1.0)
+    span = max(top - kth, 1.0)
+    lsb = int(np.clip(np.ceil(span / n_steps), 1, 4))
+    best = min(((abs(n * t - top), n, t) for n in range(1, 33) for t in range(1, 7)))
+    return AdcRange(best[1], best[2], lsb), scale
+
+
+class TopkimaMacro:
+    """The calibrated macro. ``instance(rng)`` freezes mismatch; ``ideal()`` is noiseless and linear.
+
+    ``adc_range`` sets the ADC window (default: the artefact's characterised setting).
+    """
+
+    def __init__(self, calibration: Calibration, array: str = "256x256", adc_range: AdcRange | None = None):
         self.calibration = calibration
-        self.params = params_from_calibration(calibration)
+        params = params_from_calibration(calibration)
         if array not in ARRAYS:
             raise ValueError(f"unknown array {array!r}; choose one of {', '.join(ARRAYS)}")
+        if adc_range is not None:
+            if not isinstance(adc_range, AdcRange):
+                raise ValueError("adc_range must be an AdcRange")
+            unit = lambda t: params.pulse_slope * t + params.pulse_offset_units  # noqa: E731
+            params = replace(params, n_cal=adc_range.n_cal, t_cal_units=adc_range.t_cal_units,
+                             t_ramp_units=adc_range.t_ramp_units,
+                             lsb_v=params.lsb_v * unit(adc_range.t_ramp_units) / unit(params.t_ramp_units))
+        self.params = params
+        self.adc_range = AdcRange(params.n_cal, params.t_cal_units, params.t_ramp_units)
         self.array = array
 
     def instance(self, rng: np.random.Generator) -> ChipInstance:
@@ -478,9 +576,12 @@ class TopkimaMacro:
 
         return ChipInstance(engine, tile_factory)
 
-    def instance_from_draws(self, draws: list[TileDraws]) -> ChipInstance:
-        """A chip whose arrays carry the given explicit draws (e.g. those of golden SPICE runs)."""
-        engine = _Engine(self.params, self.array, noise=True, linear=False)
+    def instance_from_draws(self, draws: list[TileDraws], noise: bool = True) -> ChipInstance:
+        """A chip whose arrays carry the given explicit draws (e.g. those of golden SPICE runs).
+
+        ``noise=False`` leaves out the comparator noise (ngspice's transients are noiseless).
+        """
+        engine = _Engine(self.params, self.array, noise=noise, linear=False)
 
         def tile_factory(t: int) -> _Tile:
             if t >= len(draws):
@@ -490,19 +591,52 @@ class TopkimaMacro:
         return ChipInstance(engine, tile_factory)
 
     def nominal(self) -> ChipInstance:
-        """Calibrated nonlinearity, leakage and charge sharing, but no mismatch and no noise."""
+        """Calibrated nonlinearity, leakage and charge sharing, nominal devices (the comparator's
+        systematic offset only), no noise."""
         engine = _Engine(self.params, self.array, noise=False, linear=False)
-        return ChipInstance(engine, lambda t: _Tile(self.params, engine.n_cols, engine.n_elements, engine.scales, None))
+        rows = engine.n_elements * len(engine.scales)
+        zero = TileDraws(np.zeros((engine.n_cols, rows, N_STACKS, 2)), np.zeros((engine.n_cols, 32, 2)),
+                         np.zeros((engine.n_cols, 32, 2)),
+                         self.sa_offsets(np.zeros((engine.n_cols, self.params.sa_devices.__len__()))))
+        return ChipInstance(engine, lambda t: _Tile(self.params, engine.n_cols, engine.n_elements, engine.scales, zero))
 
     def ideal(self) -> ChipInstance:
-        """No mismatch, no noise, a linear discharge, no leakage or charge sharing."""
-        engine = _Engine(self.params, self.array, noise=False, linear=True)
-        return ChipInstance(engine, lambda t: _Tile(self.params, engine.n_cols, engine.n_elements, engine.scales, None))
+        """No mismatch, no noise, no offset, a linear discharge, exact pulse widths, no leakage
+        or charge sharing: the comparator fires at the first cycle where q·k > top − j·LSB."""
+        p = replace(self.params, pulse_slope=1.0, pulse_offset_units=0.0)
+        engine = _Engine(p, self.array, noise=False, linear=True)
+        return ChipInstance(engine, lambda t: _Tile(p, engine.n_cols, engine.n_elements, engine.scales, None))
 
     def draw_tile(self, rng: np.random.Generator, n_cols: int, rows: int) -> TileDraws:
         p = self.params
         s = p.sigma_vth_read_v
-        return TileDraws(mac_dvt_v=rng.normal(0, s, (n_cols, rows, N_STACKS, 2)),
-                         cal_dvt_v=rng.normal(0, s, (n_cols, 32, 2)),
-                         ramp_dvt_v=rng.normal(0, s, (n_cols, 32, 2)),
-                         sa_offset_v=rng.normal(0, p.sa_offset_sigma_v, n_cols))
+        mac = rng.normal(0, s, (n_cols, rows, N_STACKS, 2))
+        cal = rng.normal(0, s, (n_cols, 32, 2))
+        ramp = rng.normal(0, s, (n_cols, 32, 2))
+        sa = rng.normal(0, 1, (n_cols, p.sa_device_sigma_vth_v.size)) * p.sa_device_sigma_vth_v
+        residual = rng.normal(0, 1, (n_cols, 1)) * p.sa_residual_sigma_v  # what the linear model misses
+        return TileDraws(mac, cal, ramp, self.sa_offsets(sa) + residual)
+
+    def sa_offsets(self, sa_dvt_v: np.ndarray) -> np.ndarray:
+        """Comparator offsets (n_cols, n_vcm) from device threshold shifts (n_cols, n_devices)."""
+        p = self.params
+        return p.sa_intercept_v[None, :] + np.asarray(sa_dvt_v) @ p.sa_sensitivity.T
+
+    def tile_draws_from_columns(self, columns: list[dict]) -> TileDraws:
+        """TileDraws from per-column device draws as stored by ``topkima golden`` (see its file)."""
+        n = len(columns)
+        mac = np.array([c["mac_dvt_v"] for c in columns], float)
+        cal = np.array([c["cal_dvt_v"] for c in columns], float)
+        ramp = np.array([c["ramp_dvt_v"] for c in columns], float)
+        sa = np.array([[c["sa_dvt_v"].get(name, 0.0) for name in self.params.sa_devices] for c in columns])
+        cols = self._engine_shape()[0]
+        if n < cols:  # unused columns of the array: nominal devices
+            pad = cols - n
+            mac = np.concatenate([mac, np.zeros((pad, *mac.shape[1:]))])
+            cal = np.concatenate([cal, np.zeros((pad, *cal.shape[1:]))])
+            ramp = np.concatenate([ramp, np.zeros((pad, *ramp.shape[1:]))])
+            sa = np.concatenate([sa, np.zeros((pad, sa.shape[1]))])
+        return TileDraws(mac, cal, ramp, self.sa_offsets(sa))
+
+    def _engine_shape(self):
+        return ARRAYS[self.array]

@@ -48,10 +48,16 @@ class MacroParams:
     t_cal_units: int
     t_ramp_units: int
     lsb_v: float
-    # comparator
+    # comparator: V_os(CM) = intercept + Σ_i s_i·ΔV_th,i at each CM of the grid
     sa_offset_sigma_v: float
     sa_noise_sigma_v: float
     e_per_decision_j: float
+    sa_vcm_v: np.ndarray             #: common-mode grid of the offset model (increasing)
+    sa_intercept_v: np.ndarray       #: (n_vcm,)
+    sa_sensitivity: np.ndarray       #: (n_vcm, n_devices) V of offset per V of delvto
+    sa_residual_sigma_v: np.ndarray  #: (n_vcm,) spread the linear model does not explain
+    sa_device_sigma_vth_v: np.ndarray  #: (n_devices,) Pelgrom σ of each comparator device
+    sa_devices: tuple[str, ...]
     # energy and latency events
     e_wordline_pulse_j: float
     c_bitline_eff_f: float           #: effective bitline capacitance for the restore energy
@@ -99,6 +105,9 @@ def params_from_calibration(cal: Calibration, v_mid_v: float = 0.35) -> MacroPar
         energy = col["energy"]
         c_eff = _effective_bitline_capacitance(energy, col)
         timing, geo = col["timing"], col["geometry"]
+        lin = comp["offset"]["linear_model"]
+        order = np.argsort(lin["vcm_v"])
+        sigma_dev = {d["name"]: d["sigma_vth_v"] for d in comp["devices"]}
         return MacroParams(
             n_elements=int(geo["n_elements"]), pair_scales=tuple(int(x) for x in geo["pair_scales"]),
             q_max=int(geo["q_max"]), k_max=int(geo["k_max"]), n_ramp_steps=int(timing["n_ramp_steps"]),
@@ -117,6 +126,11 @@ def params_from_calibration(cal: Calibration, v_mid_v: float = 0.35) -> MacroPar
             t_ramp_units=int(ramp["settings"]["t_ramp_units"]), lsb_v=float(ramp["lsb_v"]),
             sa_offset_sigma_v=float(comp["offset_sigma_v"]), sa_noise_sigma_v=float(comp["noise_sigma_v"]),
             e_per_decision_j=float(comp["e_per_decision_j"]),
+            sa_vcm_v=_arr(lin["vcm_v"])[order], sa_intercept_v=_arr(lin["intercept_v"])[order],
+            sa_sensitivity=_arr(lin["sensitivity_v_per_v"])[order],
+            sa_residual_sigma_v=_arr(lin["residual_sigma_v"])[order],
+            sa_device_sigma_vth_v=_arr([sigma_dev[n] for n in lin["devices"]]),
+            sa_devices=tuple(lin["devices"]),
             e_wordline_pulse_j=float(energy["e_wordline_pulse_j"]), c_bitline_eff_f=c_eff,
             v_precharge_v=float(cal.provenance["supplies"]["v_precharge_v"]),
             digital=cal.digital,

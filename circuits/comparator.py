@@ -123,9 +123,11 @@ INPUT_PAIR = ("mip", "min")
 #: Primary bitline common mode for offset and energy (V); ours: the middle of the
 #: 0.1 ... 0.5 V read-bitline range (0.5 V precharge, SPEC §2).
 VCM_V = 0.35
-#: Common modes at which the offset is reported (V); ours: the middle and the low end
-#: of the bitline range (low CM = largest input-pair overdrive = least gain).
-OFFSET_VCM_V = (0.35, 0.15)
+#: Common modes at which the offset is reported (V); ours: the middle, the low end (largest
+#: input-pair overdrive = least gain) and the top of the range the ADC decides in (after the
+#: calibration phase the bitlines sit at or below ~0.45 V), so the behavioural model can
+#: interpolate each instance's offset in common mode.
+OFFSET_VCM_V = (0.35, 0.15, 0.45)
 #: Common modes of the delay sweep (V); ours: low, middle, precharge level.
 DELAY_VCM_V = (0.15, 0.35, 0.5)
 #: Clock period (s): the ramp-ADC clock, T_clk = 4 ns (SPEC §2); 50 % duty cycle.
@@ -1034,6 +1036,23 @@ def _at_overdrive(od_v: float, overdrives_v: Sequence[float], values: Sequence[f
     return float(np.interp(math.log10(od_v), np.log10(np.asarray(overdrives_v)[order]), np.asarray(values)[order]))
 
 
+def offset_sensitivity(draws: Mapping[str, np.ndarray], samples: np.ndarray) -> dict:
+    """Least-squares offset model per common mode: V_os = intercept + Σ_i s_i·ΔV_th,i.
+
+    Fitted to the Monte Carlo samples (draws → bisected offsets); it lets the behavioural
+    model give a chip instance with explicit device draws (e.g. a golden SPICE column) its
+    offset, and shows how linear the offset is (``residual_sigma_v``).
+    """
+    names = [d.name for d in DEVICES]
+    x = np.column_stack([np.ones(samples.shape[0])] + [np.asarray(draws[n]) for n in names])
+    coef, *_ = np.linalg.lstsq(x, samples, rcond=None)          # (1 + n_dev, n_vcm)
+    resid = samples - x @ coef
+    dof = max(samples.shape[0] - x.shape[1], 1)
+    return {"vcm_v": list(OFFSET_VCM_V), "devices": names,
+            "intercept_v": coef[0].tolist(), "sensitivity_v_per_v": coef[1:].T.tolist(),
+            "residual_sigma_v": np.sqrt((resid ** 2).sum(axis=0) / dof).tolist()}
+
+
 def summarise(settings: CalSettings, results: Mapping[str, dict]) -> dict:
     """The comparator's artefact section (JSON-able; every quantity's unit in its key)."""
     common = _common(settings)
@@ -1060,6 +1079,7 @@ def summarise(settings: CalSettings, results: Mapping[str, dict]) -> dict:
     delay = [_get(results, f"{BLOCK}/delay/{_mv(v)}") for v in DELAY_VCM_V]
     energy = _get(results, f"{BLOCK}/energy/{_mv(VCM_V)}")
     noise = [{k: v for k, v in _get(results, f"{BLOCK}/noise/{_mv(v)}").items()} for v in OFFSET_VCM_V]
+    sensitivity = offset_sensitivity(draws, samples)
     d_main = delay[DELAY_VCM_V.index(VCM_V)]
     i_main = OFFSET_VCM_V.index(VCM_V)
     insitu = _summarise_insitu(settings, results)
@@ -1100,6 +1120,7 @@ def summarise(settings: CalSettings, results: Mapping[str, dict]) -> dict:
             "budget": budget,
             "corner_delvto_v": {"n": settings.corner.delvto_n(), "p": settings.corner.delvto_p()},
             "draws_dvth_v": {name: draws[name].tolist() for name in DEVICE_BY_NAME},
+            "linear_model": sensitivity,
         },
         "delay": {"definition": "clk rising through vdd/2 to the winning output rising through vdd/2",
                   "by_vcm": delay},

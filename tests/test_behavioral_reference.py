@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from topkima.behavioral import TopkimaMacro
-from topkima.behavioral.macro import _Engine
+from topkima.behavioral.macro import _Engine, _offset
 from topkima.calibration import load_calibration
 
 
@@ -48,18 +48,17 @@ def reference_topk(view, q, kl, k, z=None):
             g = {}
             for j in range(1, p.n_ramp_steps + 1):
                 t = (p.t_cal_start_s - p.t_mac_start_s + p.t_clk_ima_s * j + p.t_sa_clk_in_cycle_s) / p.t_unit_s
-                v_r = e.f(np.array(u_r + leak * t + tile.u_cal[c]))
-                v_l = e.f(np.array(u_l + leak * t + tile.u_ramp_cum[c, j]))
-                g[j] = float(v_r - v_l)
-            v_os = tile.v_os[c]
-            j0 = next((j for j in range(1, 33) if g[j] > v_os), 33)
+                v_r = float(e.f(np.array(u_r + leak * t + tile.u_cal[c])))
+                v_l = float(e.f(np.array(u_l + leak * t + tile.u_ramp_cum[c, j])))
+                g[j] = v_r - v_l - float(_offset(tile, np.array(0.5 * (v_r + v_l)), c))
+            j0 = next((j for j in range(1, 33) if g[j] > 0), 33)
             fire = j0
             if z is not None:
                 h = z.shape[-1] // 2
                 fire = min(j0 + h, 33)
                 for w in range(2 * h):
                     j = j0 - h + w
-                    if 1 <= j <= 32 and g[j] + p.sa_noise_sigma_v * float(z[r, c, w]) > v_os:
+                    if 1 <= j <= 32 and g[j] + p.sa_noise_sigma_v * float(z[r, c, w]) > 0:
                         fire = j
                         break
             firing.append(fire)

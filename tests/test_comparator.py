@@ -148,7 +148,8 @@ def test_summary_statistics():
     for j in cmp.plan(settings):
         kind = j.label.split("/")[1]
         if kind in ("offset", "budget"):
-            results[j.label] = {"vcm_v": list(cmp.OFFSET_VCM_V), "offset_v": list(rng.normal(0, 4e-3, 2))}
+            results[j.label] = {"vcm_v": list(cmp.OFFSET_VCM_V),
+                                "offset_v": list(rng.normal(0, 4e-3, len(cmp.OFFSET_VCM_V)))}
         elif kind == "delay":
             ods = j.kwargs["overdrive_v"]
             results[j.label] = {"vcm_v": j.kwargs["vcm_v"], "overdrive_v": ods,
@@ -295,3 +296,19 @@ def test_subckt_instance_line():
                                {"min": -1e-3, "mip": 2e-3})
     assert line.startswith("xsa3 rbl_l rbl_r clk fire_p fire_n vsa 0 sa_strongarm ")
     assert line.endswith("dvt_mip=0.002 dvt_min=-0.001")  # in device-table order
+
+
+def test_linear_offset_model_recovers_known_sensitivities():
+    """offset_sensitivity() on synthetic samples with known coefficients (pure arithmetic)."""
+    rng = np.random.default_rng(4)
+    n = 60
+    draws = {d.name: rng.normal(0, 5e-3, n) for d in cmp.DEVICES}
+    true = np.zeros((len(cmp.DEVICES), len(cmp.OFFSET_VCM_V)))
+    true[[i for i, d in enumerate(cmp.DEVICES) if d.name == "mip"][0]] = 1.17
+    true[[i for i, d in enumerate(cmp.DEVICES) if d.name == "min"][0]] = -1.17
+    x = np.column_stack([draws[d.name] for d in cmp.DEVICES])
+    samples = 1e-4 + x @ true
+    model = cmp.offset_sensitivity(draws, samples)
+    np.testing.assert_allclose(np.asarray(model["sensitivity_v_per_v"]).T, true, atol=1e-9)
+    np.testing.assert_allclose(model["intercept_v"], 1e-4, atol=1e-12)
+    assert max(model["residual_sigma_v"]) < 1e-12

@@ -1,0 +1,140 @@
+"""The behavioural macro: sub-top-k, batching, determinism, modes and input errors."""
+import numpy as np
+import pytest
+
+from topkima.behavioral import AdcRange, TopkimaMacro, choose_adc_range, subtopk_indices
+from topkima.calibration import load_calibration
+
+
+@pytest.fixture(scope="module")
+def cal():
+    return load_calibration()
+
+
+@pytest.fixture(scope="module")
+def macro(cal):
+    return TopkimaMacro(cal)
+
+
+def test_subtopk_worked_example_digital_reference():
+    scores = np.arange(1, 385)
+    picked = scores[subtopk_indices(scores, (128, 128, 128), (2, 2, 1))]
+    assert [set(picked[:2]), set(picked[2:4]), set(picked[4:])] == [{127, 128}, {255, 256}, {384}]
+    assert set(scores[np.argsort(-scores)[:5]]) == {380, 381, 382, 383, 384}
+
+
+def _block_scores_on_ternary_keys(values):
+    """q and ternary keys whose score for key c is values[c] (1…128): r + 31·m, r < 31 in binary."""
+    q = np.array([1, 2, 4, 8, 16, 31, 31, 31, 31])
+    keys = np.zeros((q.size, len(values)), dtype=int)
+    for c, v in enumerate(values):
+        m, r = divmod(int(v), 31)
+        keys[:5, c] = [(r >> b) & 1 for b in range(5)]
+        keys[5:5 + m, c] = 1
+    assert np.array_equal(q @ keys, values)
+    return q, keys
+
+
+def test_subtopk_worked_example_through_the_macro(cal):
+    # SPEC §3 on 128 x 128 arrays, quotas 2 + 2 + 1: within each 128-key block the scores rank
+    # exactly as in [1 … 384]; the window (top 128, 1-unit LSB) resolves every block's top.
+    scores = np.arange(1, 385)
+    local = (scores - 1) % 128 + 1
+    q, keys = _block_scores_on_ternary_keys(local)
+    chip = TopkimaMacro(cal, array="128x128", adc_range=AdcRange(32, 4, 1)).ideal()
+    res = chip.topk(q, keys, k=5, quotas="2+2+1")
+    picked = scores[res.indices]
+    assert [set(picked[:2]), set(picked[2:4]), set(picked[4:])] == [{127, 128}, {255, 256}, {384}]
+    assert res.cycles == 2  # each array stops once its quota fired: 128 in cycle 1, 127 in cycle 2
+
+
+def test_ideal_macro_is_the_quantised_topk(macro):
+    rng = np.random.default_rng(3)
+    q = rng.integers(-6, 7, (200, 64))
+    k = rng.integers(-3, 4, (64, 256))
+    res = macro.ideal().topk(q, k, k=5)
+    s = q @ k
+    top, lsb = macro.adc_range.top_units, macro.adc_range.lsb_units
+    # ideal ADC: fires at the first cycle j with s > top − j·LSB
+    cycle = np.clip(np.ceil((top - s) / lsb + 1e-9).astype(int), 1, 33)
+    cycle = np.where(s > top - lsb * 32, np.maximum(cycle, 1), 33)
+    np.testing.assert_array_equal(res.firing_cycle, cycle)
+
+
+def test_batches_over_leading_dimensions_without_changing_results(macro):
+    rng = np.random.default_rng(5)
+    q = rng.integers(-8, 9, (2, 3, 7, 32))
+    k = rng.integers(-4, 5, (32, 40))
+    chip = macro.nominal()
+    batched = chip.topk(q, k, k=4)
+    flat = chip.topk(q.reshape(-1, 32), k, k=4)
+    np.testing.assert_array_equal(batched.indices.reshape(-1, 4), flat.indices)
+    np.testing.assert_array_equal(batched.cycles.reshape(-1), flat.cycles)
+    assert batched.energy_j.shape == (2, 3, 7) and batched.latency_s.shape == (2, 3, 7)
+
+
+def test_same_seed_same_chip_same_result(macro):
+    rng = np.random.default_rng(8)
+    q = rng.integers(-8, 9, (50, 64))
+    k = rng.integers(-4, 5, (64, 300))
+    runs = []
+    for _ in range(2):
+        chip = macro.instance(np.random.default_rng(42))
+        runs.append(chip.topk(q, k, k=5, rng=np.random.default_rng(7)))
+    np.testing.assert_array_equal(runs[0].indices, runs[1].indices)
+    np.testing.assert_array_equal(runs[0].codes, runs[1].codes)
+    other = macro.instance(np.random.default_rng(43)).topk(q, k, k=5, rng=np.random.default_rng(7))
+    assert not np.array_equal(other.firing_cycle, runs[0].firing_cycle)
+
+
+def test_early_stop_saves_cycles_and_energy_against_the_conventional_mode(macro):
+    rng = np.random.default_rng(11)
+    q = rng.integers(-8, 9, (64, 64)) * (rng.random((64, 64)) < 0.5)
+    k = rng.integers(-4, 5, (64, 256))
+    chip = macro.instance(np.random.default_rng(1))
+    top = chip.topk(q, k, k=5, rng=np.random.default_rng(2))
+    conv = chip.topk(q, k, k=5, rng=np.random.default_rng(2), mode="conventional")
+    assert np.all(conv.cycles == 32) and conv.indices.shape == (64, 256)
+    assert np.all(top.cycles <= 32) and top.alpha.mean() < 1
+    assert np.all(top.energy_j < conv.energy_j) and np.all(top.latency_s <= conv.latency_s)
+    assert np.all(top.energy_j > 0)
+
+
+def test_choose_adc_range_places_the_window_on_the_scores():
+    rng = np.random.default_rng(2)
+    scores = rng.normal(0, 30, (100, 384))
+    rng_adc, scale = choose_adc_range(scores, k=5)
+    assert scale == 1.0
+    best = np.median(scores.max(axis=1))
+    assert abs(rng_adc.top_units - best) <= 6
+    big, scale = choose_adc_range(scores * 20, k=5)
+    assert scale < 1 and big.top_units <= 192
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda c, q, k: c.topk(q, k, k=0), "positive integer"),
+    (lambda c, q, k: c.topk(q, k, k=41), "larger than the number of keys"),
+    (lambda c, q, k: c.topk(q[:, :10], k, k=3), "disagree on d"),
+    (lambda c, q, k: c.topk(q.astype(float) * np.nan, k, k=3), "NaN"),
+    (lambda c, q, k: c.topk(q + 40, k, k=3), "q_codes must lie in"),
+    (lambda c, q, k: c.topk(q, k * 3, k=3), "k_levels must lie in"),
+    (lambda c, q, k: c.topk(q, k, k=5, quotas=(3, 3)), "sum to k"),
+    (lambda c, q, k: c.topk(q, k, k=5, quotas="9+9"), "unknown sub-top-k preset"),
+    (lambda c, q, k: c.topk(q, k, k=5, quotas="2+2+1"), "128x128"),
+    (lambda c, q, k: c.topk(q.astype(float) + 0.5, k, k=3), "integers"),
+])
+def test_bad_inputs_get_clear_errors(macro, call, match):
+    rng = np.random.default_rng(0)
+    q = rng.integers(-5, 6, (4, 20))
+    k = rng.integers(-3, 4, (20, 40))
+    with pytest.raises(ValueError, match=match):
+        call(macro.nominal(), q, k)
+
+
+def test_noisy_instance_needs_a_generator_and_arrays_are_checked(macro, cal):
+    with pytest.raises(ValueError, match="rng="):
+        macro.instance(np.random.default_rng(0)).topk(np.ones((1, 4), int), np.ones((4, 8), int), k=2)
+    with pytest.raises(ValueError, match="unknown array"):
+        TopkimaMacro(cal, array="64x64")
+    with pytest.raises(ValueError, match="t_ramp_units"):
+        AdcRange(32, 4, 5)
