@@ -194,14 +194,17 @@ def load_calibration(path: str | os.PathLike | None = None) -> Calibration:
     return Calibration(data, str(path))
 
 
-def write_atomic(path: str | os.PathLike, data: dict) -> None:
+def write_atomic(path: str | os.PathLike, data: dict, indent: int | None = 1) -> None:
     """Write JSON to ``path`` via a temporary file in the same folder and an atomic rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # an ordinary file, not mkstemp's private 0600
     try:
         with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1, sort_keys=False, allow_nan=False)
+            json.dump(data, fh, indent=indent, sort_keys=False, allow_nan=False)
             fh.write("\n")
             fh.flush()
             os.fsync(fh.fileno())

@@ -68,6 +68,7 @@ T_MAC0_S = 1.5e-9        #: PWM pulses start
 T_CAL0_S = T_MAC0_S + T_PWM_S + 0.5e-9   #: calibration clock starts (PWM phase done)
 T_PULSE_DELAY_S = 0.7e-9  #: wordline pulse start after its clock edge (ramp timing generator: 0.67–0.74 ns at tt)
 T_SA_CLK_S = 3.0e-9      #: sense-amplifier evaluate edge, within each 4 ns ramp clock (after a ≤ 2 ns ramp pulse)
+T_SA_EDGE_S = 30e-12      #: sense-amplifier clock edge (a sharp digital clock) [ours]
 T_SA_EVAL_S = 1.2e-9     #: evaluate phase (clk→out ≤ 1.06 ns at tt up to a 0.5 V common mode, 0.1 mV); decision read 1.15 ns after the edge
 N_RAMP_STEPS = 32
 MAX_RAMP_UNITS = 4        #: ramp pulse ≤ 2 ns so it has ended (with the generator's delay and edges) before the SA evaluates
@@ -211,11 +212,10 @@ class _Bitlines:
         self.idle[(bitline, stored)] += 1
 
 
-def _preamble(corner: Corner, supplies: Supplies, title: str, with_sa: bool) -> list[str]:
+def _preamble(corner: Corner, supplies: Supplies, title: str) -> list[str]:
     """Includes, supplies, both bitline ladders and their precharge switches."""
-    out = [f"* topkima column: {title}, corner {corner.name}", nl.include(nl.MODEL_CARD), nl.include("readport.sp")]
-    if with_sa:
-        out.append(nl.include("strongarm.sp"))
+    out = [f"* topkima column: {title}, corner {corner.name}", nl.include(nl.MODEL_CARD), nl.include("readport.sp"),
+           nl.include("strongarm.sp")]
     out += [f"vdda vdda 0 {nl.num(supplies.v_array_v)}", f"vpre vpre 0 {nl.num(supplies.v_precharge_v)}",
             f"vq1 vq1 0 {nl.num(supplies.v_array_v)}", f"vsa vsa 0 {nl.num(supplies.v_sa_v)}"]
     # Bitline ladders: node rbl_x{row}, row 0 at the sense amplifier.
@@ -254,6 +254,18 @@ def _finish(out: list[str], bl: "_Bitlines", corner: Corner, save: tuple[str, ..
     return "\n".join(out) + "\n"
 
 
+def _sense_amplifier(corner: Corner, supplies: Supplies, draws: "ColumnDraws") -> list[str]:
+    """The column's StrongARM on RBL_R (inp) / RBL_L (inn), clocked once per ramp step."""
+    from topkima.circuits import comparator
+    t0 = ramp_cycle_start_s(1) + T_SA_CLK_S
+    clock = (f"vsaclk saclk 0 PULSE(0 {nl.num(supplies.v_sa_v)} {nl.num(t0)} {nl.num(T_SA_EDGE_S)} "
+             f"{nl.num(T_SA_EDGE_S)} {nl.num(T_SA_EVAL_S - T_SA_EDGE_S)} {nl.num(T_CLK_IMA_S)})")
+    shifts = {d.name: (corner.delvto_n() if d.kind == "n" else corner.delvto_p()) + draws.sa_dvt_v.get(d.name, 0.0)
+              for d in comparator.DEVICES}
+    return [clock, comparator.subckt_instance("xsa", "rbl_r0", "rbl_l0", "saclk", "sa_outp", "sa_outn",
+                                              "vsa", "0", shifts)]
+
+
 def conversion_end_s(ramp: bool = True) -> float:
     """End of a conversion: after the last ramp clock, or after the calibration clock."""
     return ramp_cycle_start_s(N_RAMP_STEPS) + T_CLK_IMA_S if ramp else T_CAL0_S + T_CLK_IMA_S
@@ -265,8 +277,9 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
                    extra: tuple[str, ...] = (), save: tuple[str, ...] = ("rbl_l0", "rbl_r0")) -> str:
     """The full column testbench for one conversion (SPICE text).
 
-    ``with_sa`` adds the StrongARM sense amplifier (``netlists/strongarm.sp``), clocked
-    once per ramp step; ``ramp``/``calibration`` switch those phases; ``recharge``
+    ``with_sa`` adds the StrongARM sense amplifier (``netlists/strongarm.sp``), clocked once
+    per ramp step (the characterisation testbenches leave it out: see the README's limits);
+    ``ramp``/``calibration`` switch those phases; ``recharge``
     precharges the bitlines again after the conversion (2 ns) so the energy drawn from
     the precharge supply can be measured; ``extra`` are further validated lines
     (``.meas``) written by the block modules.
@@ -274,7 +287,7 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
     draws = draws or ColumnDraws()
     dn, va = corner.delvto_n(), supplies.v_array_v
     end = conversion_end_s(ramp)
-    out = _preamble(corner, supplies, "conversion", with_sa)
+    out = _preamble(corner, supplies, "conversion")
     out.append(_precharge_source(supplies, end if recharge else None))
     bl = _Bitlines()
     # MAC rows
@@ -316,15 +329,7 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
             bl.idle_stack("l", 1)
         bl.idle_stack("r", 0)
     if with_sa:
-        from topkima.circuits import comparator
-        # SA clock: one evaluate pulse per ramp clock (cycles 1..32).
-        t0 = ramp_cycle_start_s(1) + T_SA_CLK_S
-        out.append(f"vsaclk saclk 0 PULSE(0 {nl.num(supplies.v_sa_v)} {nl.num(t0)} {nl.num(T_EDGE_S)} "
-                   f"{nl.num(T_EDGE_S)} {nl.num(T_SA_EVAL_S)} {nl.num(T_CLK_IMA_S)})")
-        shifts = {d.name: (corner.delvto_n() if d.kind == "n" else corner.delvto_p()) + draws.sa_dvt_v.get(d.name, 0.0)
-                  for d in comparator.DEVICES}
-        out.append(comparator.subckt_instance("xsa", "rbl_r0", "rbl_l0", "saclk", "sa_outp", "sa_outn",
-                                              "vsa", "0", shifts))
+        out += _sense_amplifier(corner, supplies, draws)
         save = tuple(save) + ("sa_outp",)
         # The latch's decision needs a tight tolerance: at the default reltol and a 0.1 ns step
         # it errs by up to ~1 mV even from ideal sources (checked against 5 ps steps in
@@ -348,13 +353,16 @@ def discharge_netlist(*, corner: Corner, supplies: Supplies, n_on_l: int, pulses
     """
     va = supplies.v_array_v
     dn = corner.delvto_n()
-    out = _preamble(corner, supplies, "discharge characterisation", False)
+    out = _preamble(corner, supplies, "discharge characterisation")
     out.append(_precharge_source(supplies, None))
     bl = _Bitlines()
     row_far = N_ROWS - 1
+    # The curve's cells are switched on while the precharge still holds the bitline, so the
+    # discharge after the release is free of wordline-edge coupling from its first unit.
+    t_on = T_PRE_END_S - 0.5e-9
     for i in range(n_on_l):
         row = MAC_ROW0 + i
-        out.append(f"vwl{row} wl{row} 0 PWL(0 0 {nl.num(T_MAC0_S)} 0 {nl.num(T_MAC0_S + T_EDGE_S)} {nl.num(va)})")
+        out.append(f"vwl{row} wl{row} 0 PWL(0 0 {nl.num(t_on)} 0 {nl.num(t_on + T_EDGE_S)} {nl.num(va)})")
         bl.stack("l", row, f"wl{row}", "vq1", (dn, dn))
     t = T_MAC0_S + 1e-9  # clear of the precharge release
     starts = []
@@ -424,7 +432,7 @@ def _setup(corner_name: str, supplies: dict) -> tuple[Corner, Supplies]:
 
 
 def measure_discharge(corner_name: str, supplies: dict, n_on_l: int, pulses_r_units: list[int],
-                      tstop_s: float, share_r_units: list[int] = (), n_points: int = 400) -> dict:
+                      tstop_s: float, share_r_units: list[int] = (), n_points: int = 2000) -> dict:
     """Discharge curve V(RBL) vs accumulated units, and the charge of single pulses.
 
     The curve: ``n_on_l`` cells held on, so after time t the bitline has taken
@@ -439,8 +447,9 @@ def measure_discharge(corner_name: str, supplies: dict, n_on_l: int, pulses_r_un
                                      share_r_units=tuple(share_r_units))
     res = simulate(text, BLOCK)
     t, v_l, v_r, v_far = res.time, res.v("rbl_l0"), res.v("rbl_r0"), res.v(f"rbl_r{N_ROWS - 1}")
-    t_grid = np.linspace(T_MAC0_S, tstop_s, n_points)
-    units = n_on_l * (t_grid - T_MAC0_S) / T_UNIT_S
+    t_release = T_PRE_END_S + T_PRE_EDGE_S   # precharge switch fully off
+    t_grid = np.linspace(t_release + 0.1e-9, tstop_s, n_points)  # after the release's own coupling
+    units = n_on_l * (t_grid - t_release) / T_UNIT_S
     before, after, settle = [], [], []
     gap = 1.0e-9
     widths = list(pulses_r_units) + list(share_r_units)
@@ -463,7 +472,9 @@ def measure_discharge(corner_name: str, supplies: dict, n_on_l: int, pulses_r_un
         "settle_1pct_s": settle,
         "far_minus_near_max_v": float(np.max(np.abs(v_far - v_r))),
         "e_wordline_pulse_j": abs(res.measures.get("q_wlp", 0.0)) * sup.v_array_v,
-        "n_on_l": n_on_l, "idle_stacks": idle, "t_grid_s": (t_grid - T_MAC0_S).tolist(),
+        "n_on_l": n_on_l, "idle_stacks": idle, "t_grid_s": (t_grid - t_release).tolist(),
+        # the level a conversion starts from: RBL_R, no cell on, just before its first pulse
+        "v_released_v": float(np.interp(starts[0] - T_EDGE_S if starts else T_MAC0_S, t, v_r)),
         "pulse_window_s": [w * T_UNIT_S + gap for w in widths],
     }
 
@@ -618,17 +629,17 @@ def discharge_curve(run: dict, currents: dict) -> tuple[np.ndarray, np.ndarray]:
     t = np.asarray(run["t_grid_s"])
     v = np.asarray(run["v_rbl_v"])
     rate = run["n_on_l"] + leak_units_per_unit_time(run["idle_stacks"], currents, v, "l")
-    units = np.concatenate([[0.0], np.cumsum(0.5 * (rate[1:] + rate[:-1]) * np.diff(t))]) / T_UNIT_S
-    # The first units are distorted by the wordlines' rising-edge coupling (it cancels over
-    # a whole pulse and is carried by the pulse-width fit instead): replace them by the
-    # straight continuation of the clean curve back to the released precharge level.
-    clean = (units > 40) & (units < 160)
+    units = (rate[0] * t[0] + np.concatenate([[0.0], np.cumsum(0.5 * (rate[1:] + rate[:-1]) * np.diff(t))])) / T_UNIT_S
+    # The curve's cells were already on at the precharge release, so it starts a few units
+    # below the level a conversion starts from (their current flowed through the precharge
+    # switch): prepend that level at U = 0, continuing the curve's initial slope.
+    v0 = float(run["v_released_v"])
+    clean = (units > units[0] + 15) & (units < units[0] + 80)   # past the release transient
     slope, intercept = np.polyfit(units[clean], v[clean], 1)
-    v0 = float(v[0])
-    delta = (v0 - intercept) / slope           # where the clean line meets the precharge level
-    tail = units > 40
-    units = np.concatenate([[0.0], units[tail] - delta])
-    v = np.concatenate([[v0], v[tail]])
+    shift = (v0 - intercept) / -slope           # where the clean line meets the starting level
+    keep_from = units + shift > 0
+    units = np.concatenate([[0.0], units[keep_from] + shift])
+    v = np.concatenate([[v0], v[keep_from]])
     keep = np.concatenate([[True], (np.diff(v) < 0) & (units[1:] > 0)])  # strictly decreasing
     return units[keep], v[keep]
 

@@ -103,7 +103,7 @@ def cmd_golden(args) -> int:
         print(f"topkima golden: {exc}", file=sys.stderr)
         return 1
     prov = provenance(settings, time.monotonic() - start, len(jobs), 0, " ".join(sys.argv))
-    write_atomic(args.out, golden.assemble(settings, groups, results, prov))
+    write_atomic(args.out, golden.assemble(settings, groups, results, prov), indent=None)
     print(f"wrote {args.out}: {len(jobs)} SPICE conversions in {len(groups)} groups", file=sys.stderr)
     return 0
 
