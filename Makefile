@@ -35,6 +35,7 @@ setup: ngspice $(STAMP)
 
 demo: setup
 	$(BIN)/topkima calibrate --quick --out $(OUT)/calibration_quick.json --cache .cache/spice
+	$(BIN)/topkima compare-golden --artefact $(OUT)/calibration_quick.json
 
 test: setup
 	$(BIN)/pytest

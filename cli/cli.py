@@ -108,6 +108,21 @@ def cmd_golden(args) -> int:
     return 0
 
 
+def cmd_compare_golden(args) -> int:
+    """Behavioural model vs the golden SPICE conversions: exact / ±1 LSB / top-k agreement."""
+    from topkima.behavioral import TopkimaMacro
+    from topkima.behavioral.golden import compare, load_golden
+    from topkima.calibration import ArtefactError, load_calibration
+    try:
+        macro = TopkimaMacro(load_calibration(args.artefact))
+        golden = load_golden(args.golden)
+    except (ArtefactError, ValueError, FileNotFoundError) as exc:
+        print(f"topkima compare-golden: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(compare(macro, golden, k_top=args.k).lines()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="topkima", description="Topkima-Former macro simulator: SPICE "
                                      "characterisation, calibrated behavioural model, accelerator estimates.")
@@ -132,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", type=Path, default=_default_cache())
     p.add_argument("--out", default="tests/golden/column_conversions.json")
     p.set_defaults(func=cmd_golden)
+    p = sub.add_parser("compare-golden", help="behavioural model against the golden SPICE conversions")
+    p.add_argument("--golden", default="tests/golden/column_conversions.json")
+    p.add_argument("--artefact", default=None, help="calibration artefact (default: the committed one)")
+    p.add_argument("--k", type=_positive_int, default=5)
+    p.set_defaults(func=cmd_compare_golden)
     p = sub.add_parser("summary", help="print the figures of a calibration artefact")
     p.add_argument("artefact", nargs="?", default=None, help="artefact file (default: the committed default)")
     p.set_defaults(func=cmd_summary)
