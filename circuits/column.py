@@ -60,6 +60,11 @@ C_WIRE_ROW_F = 0.15e-15  #: per-row bitline wire capacitance [ours]
 W_READ_M = 120e-9        #: read-port device width [ours, readport.sp]
 L_READ_M = 960e-9        #: read-port device length [ours, readport.sp]
 W_PRE_M, L_PRE_M = 1.0e-6, 60e-9  #: precharge PMOS [ours]
+#: The sense amplifier's input capacitance in reset, per input (F): measured by
+#: circuits/comparator.py (``input_capacitance``, 16.5–16.7 fF over CM 0.15–0.45 V; a test
+#: keeps this constant in step with the artefact). Testbenches without the sense amplifier
+#: put this load on each bitline, so the characterised swing is the swing the comparator sees.
+C_SA_IN_RESET_F = 16.6e-15
 
 # Timeline of one conversion (s) [ours]
 T_PRE_END_S = 1.0e-9     #: precharge active until here
@@ -254,6 +259,11 @@ def _finish(out: list[str], bl: "_Bitlines", corner: Corner, save: tuple[str, ..
     return "\n".join(out) + "\n"
 
 
+def _sense_amplifier_load() -> list[str]:
+    """The sense amplifier's reset-state input capacitance, as linear capacitors."""
+    return [f"csal rbl_l0 0 {nl.num(C_SA_IN_RESET_F)}", f"csar rbl_r0 0 {nl.num(C_SA_IN_RESET_F)}"]
+
+
 def _sense_amplifier(corner: Corner, supplies: Supplies, draws: "ColumnDraws") -> list[str]:
     """The column's StrongARM on RBL_R (inp) / RBL_L (inn), clocked once per ramp step."""
     from topkima.circuits import comparator
@@ -278,7 +288,7 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
     """The full column testbench for one conversion (SPICE text).
 
     ``with_sa`` adds the StrongARM sense amplifier (``netlists/strongarm.sp``), clocked once
-    per ramp step (the characterisation testbenches leave it out: see the README's limits);
+    per ramp step; without it each bitline carries the amplifier's reset-state input load;
     ``ramp``/``calibration`` switch those phases; ``recharge``
     precharges the bitlines again after the conversion (2 ns) so the energy drawn from
     the precharge supply can be measured; ``extra`` are further validated lines
@@ -331,6 +341,8 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
     if with_sa:
         out += _sense_amplifier(corner, supplies, draws)
         save = tuple(save) + ("sa_outp",)
+    else:
+        out += _sense_amplifier_load()
         # The latch's decision needs a tight tolerance: at the default reltol and a 0.1 ns step
         # it errs by up to ~1 mV even from ideal sources (checked against 5 ps steps in
         # circuits/comparator.py); reltol 3e-5 brackets every threshold correctly.
@@ -396,6 +408,7 @@ def discharge_netlist(*, corner: Corner, supplies: Supplies, n_on_l: int, pulses
             bl.idle_stack(b, k % 2)
         for _ in range(N_CAL_ROWS + N_RAMP_ROWS):
             bl.idle_stack(b, 0)
+    out += _sense_amplifier_load()
     if n_one:
         # Charge the wordline source delivers on the first rising edge (the driver's C·V).
         t_mid = starts[0] + pulses_r_units[0] * T_UNIT_S / 2

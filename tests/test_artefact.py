@@ -85,3 +85,10 @@ def test_atomic_write_leaves_the_old_file_when_serialisation_fails(tmp_path, def
         write_atomic(path, bad)
     assert path.read_text() == before
     assert os.listdir(tmp_path) == ["cal.json"]
+
+
+def test_column_testbench_sa_load_matches_the_measured_comparator_input(default):
+    from topkima.circuits import column
+    measured = default.comparator["insitu"]["c_in_reset_f"]
+    for c in measured:
+        assert c == pytest.approx(column.C_SA_IN_RESET_F, rel=0.05)
