@@ -565,11 +565,21 @@ def measure_conversion_energy(corner_name: str, supplies: dict, keys: list[int],
 
 def measure_conversion(corner_name: str, supplies: dict, keys: list[int], inputs: list[int],
                        n_cal: int, t_cal_units: int, t_ramp_units: int, draws: dict | None = None) -> dict:
-    """End-to-end SPICE conversion with the sense amplifier: the firing cycle and code."""
+    """End-to-end SPICE conversion with the sense amplifier: the firing cycle and code.
+
+    Also the energy of the conversion's bitlines (charge the precharge supply returns after
+    the full 32-step ramp, E = V_pre·Q) and of the sense amplifier over its 32 decisions
+    (E = −V_sa·∫i), for the behavioural model's energy check.
+    """
     from topkima.circuits.spice import simulate
     corner, sup = _setup(corner_name, supplies)
     conv = ColumnConversion(tuple(keys), tuple(inputs), n_cal, t_cal_units, t_ramp_units)
-    text = column_netlist(conv, corner=corner, supplies=sup, draws=ColumnDraws.from_json(draws), with_sa=True)
+    end = conversion_end_s(True)
+    meas = (".save i(vpre) i(vsa)",
+            f".meas tran q_pre INTEG i(vpre) FROM={nl.num(end)} TO={nl.num(end + 2.5e-9)}",
+            f".meas tran q_sa INTEG i(vsa) FROM={nl.num(ramp_cycle_start_s(1))} TO={nl.num(end)}")
+    text = column_netlist(conv, corner=corner, supplies=sup, draws=ColumnDraws.from_json(draws), with_sa=True,
+                          recharge=True, extra=meas)
     res = simulate(text, BLOCK)
     cycle = firing_cycle(res.time, res.v("sa_outp"), sup.v_sa_v)
     v_l = [float(np.interp(ramp_cycle_start_s(j) + T_SA_CLK_S, res.time, res.v("rbl_l0")))
@@ -578,7 +588,9 @@ def measure_conversion(corner_name: str, supplies: dict, keys: list[int], inputs
            for j in range(1, N_RAMP_STEPS + 1)]
     p, n = conv.bitline_units()
     return {"mac_units": conv.mac_units, "p_units": p, "n_units": n, "firing_cycle": cycle,
-            "code": code_from_cycle(cycle), "v_rbl_l_at_sa_clk_v": v_l, "v_rbl_r_at_sa_clk_v": v_r}
+            "code": code_from_cycle(cycle), "v_rbl_l_at_sa_clk_v": v_l, "v_rbl_r_at_sa_clk_v": v_r,
+            "e_bitline_j": -sup.v_precharge_v * res.measures["q_pre"],
+            "e_sa_32_decisions_j": -sup.v_sa_v * res.measures["q_sa"]}
 
 
 # --------------------------------------------------------------------------------------

@@ -62,7 +62,8 @@ def assemble(settings, groups: list[dict], results: dict, provenance: dict) -> d
             cols.append({**c, "mac_units": r["mac_units"], "p_units": r["p_units"], "n_units": r["n_units"],
                          "firing_cycle": r["firing_cycle"], "code": r["code"],
                          "v_rbl_l_at_sa_clk_v": r["v_rbl_l_at_sa_clk_v"],
-                         "v_rbl_r_at_sa_clk_v": r["v_rbl_r_at_sa_clk_v"]})
+                         "v_rbl_r_at_sa_clk_v": r["v_rbl_r_at_sa_clk_v"],
+                         "e_bitline_j": r["e_bitline_j"], "e_sa_32_decisions_j": r["e_sa_32_decisions_j"]})
         out_groups.append({"inputs": group["inputs"], "columns": cols})
     return {"format_version": FORMAT_VERSION, "provenance": provenance, "range": RANGE,
             "corner": settings.corner_name, "supplies": settings.supplies.as_dict(), "seed": settings.seed,
