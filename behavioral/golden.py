@@ -27,12 +27,22 @@ class GoldenAgreement:
     k_top: int
     spice_codes: np.ndarray
     model_codes: np.ndarray
+    energy_rel_err: np.ndarray | None = None   #: per column: (model − SPICE)/SPICE, bitlines + 32 SA decisions
+    latency_rel_err: np.ndarray | None = None  #: per group: top-k latency, model vs SPICE firing cycles
 
     def lines(self) -> list[str]:
-        return [f"golden SPICE conversions: {self.n_conversions} in {self.n_groups} groups",
-                f"  codes exactly equal: {100 * self.exact_fraction:.1f} %",
-                f"  codes within ±1 LSB: {100 * self.within_one_fraction:.1f} % (max |Δ| = {self.max_abs_code_diff})",
-                f"  top-{self.k_top} sets identical: {100 * self.topk_identical_fraction:.1f} % of groups"]
+        out = [f"golden SPICE conversions: {self.n_conversions} in {self.n_groups} groups",
+               f"  codes exactly equal: {100 * self.exact_fraction:.1f} %",
+               f"  codes within ±1 LSB: {100 * self.within_one_fraction:.1f} % (max |Δ| = {self.max_abs_code_diff})",
+               f"  top-{self.k_top} sets identical: {100 * self.topk_identical_fraction:.1f} % of groups"]
+        if self.energy_rel_err is not None:
+            e = np.abs(self.energy_rel_err)
+            out.append(f"  conversion energy (bitlines + 32 SA decisions): mean |error| {100 * e.mean():.2f} %, "
+                       f"max {100 * e.max():.2f} %")
+        if self.latency_rel_err is not None:
+            lat = np.abs(self.latency_rel_err)
+            out.append(f"  top-{self.k_top} latency: mean |error| {100 * lat.mean():.2f} %, max {100 * lat.max():.2f} %")
+        return out
 
 
 def load_golden(path: str | Path) -> dict:
@@ -49,7 +59,7 @@ def compare(macro: TopkimaMacro, golden: dict, k_top: int = 5) -> GoldenAgreemen
                                                     rng_settings["t_ramp_units"]):
         raise ValueError("the golden file and the artefact use different ADC range settings")
     n_steps = p.n_ramp_steps
-    spice, model, same_sets = [], [], []
+    spice, model, same_sets, e_err, lat_err = [], [], [], [], []
     for group in golden["groups"]:
         cols = group["columns"]
         draws = macro.tile_draws_from_columns([c["draws"] for c in cols])
@@ -62,11 +72,57 @@ def compare(macro: TopkimaMacro, golden: dict, k_top: int = 5) -> GoldenAgreemen
         spice_fc = np.array([c["firing_cycle"] if c["firing_cycle"] is not None else n_steps + 1 for c in cols])
         spice.append([c["code"] for c in cols])
         model.append(model_codes)
-        spice_sel, _, _ = select_topk(spice_fc[None, :], min(k_top, len(cols)), n_steps)
+        spice_sel, _, spice_stop = select_topk(spice_fc[None, :], min(k_top, len(cols)), n_steps)
         same_sets.append(set(spice_sel[0][spice_sel[0] >= 0]) == set(res.indices[0][res.indices[0] >= 0]))
+        lat_spice = chip._latency(spice_stop)
+        lat_err.append(float((res.latency_s[0] - lat_spice[0]) / lat_spice[0]))
+        if all("e_bitline_j" in c for c in cols):
+            e_model = _full_ramp_column_energy(chip, q, kl)
+            e_spice = np.array([c["e_bitline_j"] + c["e_sa_32_decisions_j"] for c in cols])
+            e_err.extend(((e_model - e_spice) / e_spice).tolist())
     s, m = np.concatenate(spice), np.concatenate(model)
     diff = np.abs(s - m)
     return GoldenAgreement(n_conversions=int(s.size), exact_fraction=float(np.mean(diff == 0)),
                            within_one_fraction=float(np.mean(diff <= 1)), max_abs_code_diff=int(diff.max()),
                            n_groups=len(same_sets), topk_identical_fraction=float(np.mean(same_sets)),
-                           k_top=k_top, spice_codes=s, model_codes=m)
+                           k_top=k_top, spice_codes=s, model_codes=m,
+                           energy_rel_err=np.array(e_err) if e_err else None, latency_rel_err=np.array(lat_err))
+
+
+def _full_ramp_column_energy(chip, q: np.ndarray, kl: np.ndarray) -> np.ndarray:
+    """Model energy of each column converting over the full ramp with its SA clocked 32 times
+    (what the golden testbench does): bitline restore V_pre·C_eff·ΣΔV plus 32 decisions."""
+    e, p = chip._e, chip._e.p
+    tile = chip._tile(0)
+    n = kl.shape[1]
+    kt = np.concatenate([kl, np.zeros((kl.shape[0], tile.n_cols - n), dtype=kl.dtype)], axis=1)
+    u_l, u_r = e.mac_units(q, kt, tile)
+    leak = e.leak_rates(kt, tile)
+    stop = np.full(q.shape[:-1], p.n_ramp_steps)
+    v_l, v_r = e.bitline_end_voltages(u_l, u_r, leak, tile, stop)
+    v0 = p.curve_v[0]
+    e_col = p.v_precharge_v * p.c_bitline_eff_f * ((v0 - v_l) + (v0 - v_r)) + p.n_ramp_steps * p.e_per_decision_j
+    return e_col[0, :n]
+
+
+def adc_linearity_lines(macro: TopkimaMacro, rng_seed: int = 0) -> list[str]:
+    """The modelled ramp ADC's INL/DNL beside the SPICE ramp block's and the measured reference."""
+    ramp = macro.calibration.ramp
+    nominal = macro.nominal().ramp_inl_dnl()
+    inst = macro.instance(np.random.default_rng(rng_seed)).ramp_inl_dnl()
+    sm = ramp["step_mismatch"]
+    ref = ramp["reference_measured"]
+    med = lambda x: float(np.median(x))  # noqa: E731
+    return [
+        "ramp ADC INL / DNL (LSB, endpoint fit)   INL max/min      DNL max/min",
+        f"  model, nominal cells               {nominal['inl_max_lsb'][0]:+.3f}/{nominal['inl_min_lsb'][0]:+.3f}"
+        f"    {nominal['dnl_max_lsb'][0]:+.3f}/{nominal['dnl_min_lsb'][0]:+.3f}",
+        f"  SPICE ramp block, nominal          {ramp['inl_max_lsb']:+.3f}/{ramp['inl_min_lsb']:+.3f}"
+        f"    {ramp['dnl_max_lsb']:+.3f}/{ramp['dnl_min_lsb']:+.3f}",
+        f"  model, 256 columns (median)        {med(inst['inl_max_lsb']):+.3f}/{med(inst['inl_min_lsb']):+.3f}"
+        f"    {med(inst['dnl_max_lsb']):+.3f}/{med(inst['dnl_min_lsb']):+.3f}",
+        f"  SPICE, {sm['n_instances']} MC instances (median)     {med(sm['inl_spread_max_lsb']):+.3f}/"
+        f"{med(sm['inl_spread_min_lsb']):+.3f}    {med(sm['dnl_spread_max_lsb']):+.3f}/{med(sm['dnl_spread_min_lsb']):+.3f}",
+        f"  measured, Yu et al. 2022           {ref['inl_max_lsb']:+.3f}/{ref['inl_min_lsb']:+.3f}"
+        f"    {ref['dnl_max_lsb']:+.3f}/{ref['dnl_min_lsb']:+.3f}",
+    ]

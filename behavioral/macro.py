@@ -136,9 +136,9 @@ class _Engine:
         self._leak = (0.0, 0.0) if linear else (p.leak1_units_per_unit, p.leak0_units_per_unit)
 
     # --- the discharge curve, tabulated finely ---------------------------------------------
-    #: table resolution (units): the curve is looked up, not interpolated, at 1/64 unit
-    #: (≤ 10 µV at ~0.6 mV per unit, ≪ the 0.3 mV comparator noise); the reference uses the same f
-    TABLE_STEP_UNITS = 1.0 / 64
+    #: table resolution (units): the curve is looked up, not interpolated, at 1/256 unit
+    #: (≤ 2.5 µV at ~0.6 mV per unit, ≪ the 0.3 mV comparator noise); the reference uses the same f
+    TABLE_STEP_UNITS = 1.0 / 256
 
     def _build_table(self, curve_units: np.ndarray, curve_v: np.ndarray) -> None:
         grid = np.arange(0.0, curve_units[-1] + self.TABLE_STEP_UNITS, self.TABLE_STEP_UNITS)
@@ -483,6 +483,24 @@ class _MacroView:
 
 class ChipInstance(_MacroView):
     """A macro with frozen mismatch (drawn once) and comparator noise per conversion."""
+
+    def ramp_inl_dnl(self, array_index: int = 0) -> dict:
+        """INL/DNL (LSB, endpoint fit) of every column's modelled ramp, as the ramp block
+        measures it in SPICE: V(RBL_L) at each sense instant with no MAC input."""
+        e, p = self._e, self._e.p
+        tile = self._tile(array_index)
+        n = tile.n_cols
+        leak = e.leak_rates(np.zeros((1, n), dtype=np.int64), tile)
+        j = np.arange(0, p.n_ramp_steps + 1)
+        t_units = (p.t_cal_start_s - p.t_mac_start_s + p.t_clk_ima_s * j + p.t_sa_clk_in_cycle_s) / p.t_unit_s
+        levels = e.f(leak[:, None] * t_units[None, :] + tile.u_ramp_cum)        # (n, 33)
+        steps = levels[:, :-1] - levels[:, 1:]
+        lsb = (levels[:, 0] - levels[:, -1]) / p.n_ramp_steps
+        dnl = steps / lsb[:, None] - 1
+        inl = (levels[:, :1] - levels) / lsb[:, None] - j[None, :]
+        return {"lsb_v": lsb, "dnl_lsb": dnl, "inl_lsb": inl,
+                "dnl_max_lsb": dnl.max(axis=1), "dnl_min_lsb": dnl.min(axis=1),
+                "inl_max_lsb": inl.max(axis=1), "inl_min_lsb": inl.min(axis=1)}
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,9 @@ def cmd_compare_golden(args) -> int:
     except (ArtefactError, ValueError, FileNotFoundError) as exc:
         print(f"topkima compare-golden: {exc}", file=sys.stderr)
         return 1
+    from topkima.behavioral.golden import adc_linearity_lines
     print("\n".join(compare(macro, golden, k_top=args.k).lines()))
+    print("\n".join(adc_linearity_lines(macro)))
     return 0
 
 

@@ -54,3 +54,23 @@ def test_behavioural_codes_are_within_one_lsb_and_topk_sets_agree(agreement):
                           "decision's common-mode residue is not modelled; see README, limits)", strict=False)
 def test_behavioural_codes_are_exactly_equal_for_95_percent(agreement):
     assert agreement.exact_fraction >= 0.95
+
+
+def test_modelled_ramp_linearity_is_reported_beside_spice_and_the_measured_reference():
+    from topkima.behavioral.golden import adc_linearity_lines
+    macro = TopkimaMacro(load_calibration())
+    lines = adc_linearity_lines(macro)
+    print("\n".join(lines))
+    nominal = macro.nominal().ramp_inl_dnl()
+    assert abs(nominal["dnl_lsb"]).max() < 0.05 and abs(nominal["inl_lsb"]).max() < 0.25
+    inst = macro.instance(np.random.default_rng(0)).ramp_inl_dnl()
+    spice = macro.calibration.ramp["step_mismatch"]
+    # the modelled replica-cell mismatch spreads the DNL as the SPICE Monte Carlo does
+    assert np.median(inst["dnl_max_lsb"]) == pytest.approx(np.median(spice["dnl_spread_max_lsb"]), abs=0.1)
+    assert np.median(inst["dnl_min_lsb"]) == pytest.approx(np.median(spice["dnl_spread_min_lsb"]), abs=0.1)
+
+
+def test_conversion_energy_and_latency_agree_with_spice_within_5_percent(agreement):
+    assert agreement.energy_rel_err is not None, "golden file predates the energy measurement"
+    assert np.max(np.abs(agreement.energy_rel_err)) <= 0.05
+    assert np.max(np.abs(agreement.latency_rel_err)) <= 0.05
