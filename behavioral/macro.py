@@ -176,6 +176,7 @@ class _Engine:
             raise ValueError(f"k_levels must be 2-D (d, n_keys), got shape {kl.shape}")
         if q.ndim < 1 or q.shape[-1] != kl.shape[0]:
             raise ValueError(f"q_codes (..., d) and k_levels (d, n_keys) disagree on d: {q.shape} vs {kl.shape}")
+        q, kl = q.astype(np.int64), kl.astype(np.int64)  # before abs(): int8(-128) has no positive abs
         d = kl.shape[0]
         if d > self.n_elements:
             raise ValueError(f"d = {d} key elements do not fit one column of a {self.array} array "
@@ -189,7 +190,7 @@ class _Engine:
         if k is not None:
             if not isinstance(k, (int, np.integer)) or k < 1:
                 raise ValueError(f"k must be a positive integer, got {k!r}")
-        return q.astype(np.int64), kl.astype(np.int64)
+        return q, kl
 
     # --- MAC phase -------------------------------------------------------------------------
     def mac_units(self, q: np.ndarray, kl: np.ndarray, tile: _Tile):
@@ -333,7 +334,7 @@ def select_topk(firing: np.ndarray, k: int, n_steps: int) -> tuple[np.ndarray, n
     cyc = np.take_along_axis(firing, idx, axis=-1)
     fired = cyc <= n_steps
     idx = np.where(fired, idx, -1)
-    stop = np.where(fired[..., -1], cyc[..., -1], n_steps)
+    stop = np.where(fired[..., -1] & (kk == k), cyc[..., -1], n_steps)
     if kk < k:
         pad = [(0, 0)] * (idx.ndim - 1) + [(0, k - kk)]
         idx = np.pad(idx, pad, constant_values=-1)
@@ -409,8 +410,8 @@ class _MacroView:
                 sel_idx.append(np.where(idx >= 0, idx + c0, -1))
                 sel_cyc.append(cyc)
             stops.append(stop)
-            energy += self._energy(u_l[..., :n], u_r[..., :n], leak[:n], tile, fc, stop,
-                                   q, k if mode == "topk" else n)
+            grants = (tile_quota[t] if tile_quota else min(k, n)) if mode == "topk" else n
+            energy += self._energy(u_l[..., :n], u_r[..., :n], leak[:n], tile, fc, stop, q, grants)
         firing = np.concatenate(firing_all, axis=-1)
         stop_all = np.max(np.stack(stops, axis=-1), axis=-1)
         if mode == "conventional":
@@ -444,9 +445,9 @@ class _MacroView:
             sizes = None
         if any(x < 1 for x in quota) or sum(quota) != k:
             raise ValueError(f"sub-top-k quotas {quota} must be positive and sum to k = {k}")
-        if sizes is None:
-            per = -(-n_keys // len(quota))
-            sizes = tuple(min(e.n_cols, per) for _ in quota)
+        if sizes is None:  # spread the keys evenly, the first arrays taking the remainder
+            m = len(quota)
+            sizes = tuple(n_keys // m + (i < n_keys % m) for i in range(m))
         c0, bounds = 0, []
         for size in sizes:
             if size > e.n_cols:

@@ -135,9 +135,18 @@ def validate(data: Any, source: str = "artefact") -> None:
             why = _check(value, kind)
             if why:
                 raise ArtefactError(f"{source}: field '{section}.{dotted}' {why}")
-    curve = data["column"]["discharge_curve"]
-    if len(curve["units"]) != len(curve["v_rbl_v"]):
-        raise ArtefactError(f"{source}: field 'column.discharge_curve' has units and v_rbl_v of different lengths")
+    col = data["column"]
+    for table, keys in (("discharge_curve", ("units", "v_rbl_v")),
+                        ("charge_share_units", ("width_units", "units")),
+                        ("leakage", ("v_rbl_v", "i_leak_stored1_a", "i_leak_stored0_a", "i_on_nominal_a")),
+                        ("mismatch", ("v_rbl_v", "i_on_sigma_rel", "log_ratio_fit_per_v")),
+                        ("energy", ("activity", "e_conversion_j"))):
+        lengths = {k: len(col[table][k]) for k in keys}
+        if len(set(lengths.values())) != 1:
+            raise ArtefactError(f"{source}: field 'column.{table}' has lists of different lengths {lengths}")
+    delay = data["comparator"]["delay_vs_overdrive"]
+    if len(delay["overdrive_v"]) != len(delay["t_clk_to_q_s"]):
+        raise ArtefactError(f"{source}: field 'comparator.delay_vs_overdrive' has lists of different lengths")
     if len(data["ramp"]["steps_v"]) != data["column"]["timing"]["n_ramp_steps"]:
         raise ArtefactError(f"{source}: field 'ramp.steps_v' must hold one step per ramp cycle")
 
@@ -186,6 +195,8 @@ def load_calibration(path: str | os.PathLike | None = None) -> Calibration:
     except FileNotFoundError:
         raise ArtefactError(f"calibration artefact {path} does not exist; create it with "
                             "`topkima calibrate --out FILE` or omit the path to use the default") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ArtefactError(f"calibration artefact {path} cannot be read as text: {exc}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -11,8 +11,8 @@ Each finished job is written to ``<cache>/<key>.json`` atomically as soon as it
 returns, so a killed calibration resumes by skipping what is already there.
 
 Workers are separate spawned processes (one ngspice per process, TOOLCHAIN.md
-pitfall 4); a job that exceeds its timeout has its worker killed and replaced, and
-the job reported with its block name.
+pitfall 4); a job that exceeds its timeout stops the run: every worker is killed and the
+job is reported with its block name (finished jobs stay cached, so a rerun resumes).
 """
 from __future__ import annotations
 

@@ -138,7 +138,7 @@ def _run_once(ns, netlist: str, block: str) -> SimResult:
         raise SpiceError(block, "the netlist did not parse", loaded_text)
     try:
         ns.exec_command("run")
-    except NgSpiceCommandError:
+    except (NgSpiceCommandError, NameError):
         pass  # decided below from the plot and the text (TOOLCHAIN pitfall 3)
     text = _output(ns)
     try:
@@ -203,6 +203,7 @@ def simulate(netlist: str, block: str) -> SimResult:
                 result = _run_once(ns, text, block)
             except NonConvergenceError as exc:
                 last_error = exc
+                ns.remove_circuit()  # each retry loads a new circuit: drop the failed one
                 continue
             if "measure" in netlist.lower() or ".meas" in netlist.lower():
                 missing = _parse_missing(netlist, result)

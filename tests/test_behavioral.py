@@ -138,3 +138,41 @@ def test_noisy_instance_needs_a_generator_and_arrays_are_checked(macro, cal):
         TopkimaMacro(cal, array="64x64")
     with pytest.raises(ValueError, match="t_ramp_units"):
         AdcRange(32, 4, 5)
+
+
+def test_narrow_integer_dtypes_cannot_slip_past_the_range_check(macro):
+    q = np.zeros((1, 16), np.int8)
+    q[0, 0] = -128
+    with pytest.raises(ValueError, match="q_codes must lie in"):
+        macro.ideal().topk(q, np.ones((16, 8), np.int8), k=2)
+
+
+def test_select_topk_runs_the_full_ramp_when_fewer_keys_than_k():
+    from topkima.behavioral import select_topk
+    idx, _, stop = select_topk(np.array([1, 2]), 3, 32)
+    assert idx.tolist() == [0, 1, -1] and int(stop) == 32
+
+
+def test_sub_topk_energy_counts_each_arrays_own_quota(macro, monkeypatch):
+    rng = np.random.default_rng(4)
+    q = rng.integers(-6, 7, (3, 32))
+    k = rng.integers(-3, 4, (32, 384))
+    chip = macro.nominal()
+    grants = []
+    real = chip._energy
+
+    def spy(*args):
+        grants.append(args[-1])
+        return real(*args)
+
+    monkeypatch.setattr(chip, "_energy", spy)
+    chip.topk(q, k, k=5, quotas=(3, 2))
+    assert grants == [3, 2]  # each array's arbiter grants its own quota, not k
+
+
+def test_quota_tuples_spread_uneven_key_counts(macro):
+    rng = np.random.default_rng(6)
+    q = rng.integers(-6, 7, (2, 16))
+    res = macro.nominal().topk(q, rng.integers(-3, 4, (16, 4)), k=3, quotas=(1, 1, 1))
+    assert res.indices.shape == (2, 3)
+    assert set(res.indices[0][res.indices[0] >= 0]) <= {0, 1, 2, 3}
