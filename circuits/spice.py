@@ -203,7 +203,10 @@ def simulate(netlist: str, block: str) -> SimResult:
                 result = _run_once(ns, text, block)
             except NonConvergenceError as exc:
                 last_error = exc
-                ns.remove_circuit()  # each retry loads a new circuit: drop the failed one
+                try:
+                    ns.remove_circuit()  # each retry loads a new circuit: drop the failed one
+                except Exception:  # noqa: BLE001 - nothing to remove is fine
+                    pass
                 continue
             if "measure" in netlist.lower() or ".meas" in netlist.lower():
                 missing = _parse_missing(netlist, result)
