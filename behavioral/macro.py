@@ -616,7 +616,7 @@ class TopkimaMacro:
         rows = engine.n_elements * len(engine.scales)
         zero = TileDraws(np.zeros((engine.n_cols, rows, N_STACKS, 2)), np.zeros((engine.n_cols, 32, 2)),
                          np.zeros((engine.n_cols, 32, 2)),
-                         self.sa_offsets(np.zeros((engine.n_cols, self.params.sa_devices.__len__()))))
+                         self.sa_offsets(np.zeros((engine.n_cols, len(self.params.sa_devices)))))
         return ChipInstance(engine, lambda t: _Tile(self.params, engine.n_cols, engine.n_elements, engine.scales, zero))
 
     def ideal(self) -> ChipInstance:
@@ -648,7 +648,7 @@ class TopkimaMacro:
         cal = np.array([c["cal_dvt_v"] for c in columns], float)
         ramp = np.array([c["ramp_dvt_v"] for c in columns], float)
         sa = np.array([[c["sa_dvt_v"].get(name, 0.0) for name in self.params.sa_devices] for c in columns])
-        cols = self._engine_shape()[0]
+        cols = ARRAYS[self.array][0]
         if n < cols:  # unused columns of the array: nominal devices
             pad = cols - n
             mac = np.concatenate([mac, np.zeros((pad, *mac.shape[1:]))])
@@ -656,6 +656,3 @@ class TopkimaMacro:
             ramp = np.concatenate([ramp, np.zeros((pad, *ramp.shape[1:]))])
             sa = np.concatenate([sa, np.zeros((pad, sa.shape[1]))])
         return TileDraws(mac, cal, ramp, self.sa_offsets(sa))
-
-    def _engine_shape(self):
-        return ARRAYS[self.array]
