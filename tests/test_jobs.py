@@ -7,8 +7,9 @@ from topkima.circuits.jobs import Job, JobError, JobTimeout, ResultCache, run_jo
 
 
 def test_hung_job_is_killed_at_its_timeout_and_reported_with_its_block(tmp_path):
-    # a stand-in for a hung simulation (fakes are fine for error paths): a 60 s sleep
-    hang = Job("ramp", "hung-job", "subprocess:call", {"args": ["sleep", "60"]})
+    # a stand-in for a hung simulation (fakes are fine for error paths): the worker itself
+    # blocks for 60 s (waiting on nothing), as an ngspice run inside it would
+    hang = Job("ramp", "hung-job", "multiprocessing.connection:wait", {"object_list": [], "timeout": 60})
     start = time.monotonic()
     with pytest.raises(JobTimeout, match="block 'ramp', job 'hung-job' exceeded its 2 s timeout"):
         run_jobs([hang], workers=1, timeout_s=2, cache=ResultCache(tmp_path))
