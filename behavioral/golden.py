@@ -101,7 +101,9 @@ def _full_ramp_column_energy(chip, q: np.ndarray, kl: np.ndarray) -> np.ndarray:
     stop = np.full(q.shape[:-1], p.n_ramp_steps)
     v_l, v_r = e.bitline_end_voltages(u_l, u_r, leak, tile, stop)
     v0 = p.curve_v[0]
-    e_col = p.v_precharge_v * p.c_bitline_eff_f * ((v0 - v_l) + (v0 - v_r)) + p.n_ramp_steps * p.e_per_decision_j
+    e_decisions = sum(e.e_per_decision_j(0.5 * sum(e.bitline_voltages(u_l, u_r, leak, tile, j)))
+                      for j in range(1, p.n_ramp_steps + 1))
+    e_col = p.v_precharge_v * p.c_bitline_eff_f * ((v0 - v_l) + (v0 - v_r)) + e_decisions
     return e_col[0, :n]
 
 

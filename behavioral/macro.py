@@ -81,6 +81,85 @@ class TileDraws:
     sa_offset_v: np.ndarray  #: (n_cols, n_vcm): each comparator's offset at the artefact's CM grid
 
 
+@dataclass(frozen=True)
+class InsituCorrection:
+    """What the attached sense amplifier does to the floating bitlines, fitted to SPICE.
+
+    The discharge curve is measured on bitlines loaded by the sense amplifier's reset input
+    capacitance only. In the macro the amplifier's input pair also couples the two floating
+    bitlines (through its common source while the tail is off), its first evaluation leaves a
+    kick residue, and its clocking adds a slow drift. Per bitline X ∈ {L, R}:
+
+        V_X ← V_X + c_X · [1, j − 1, [j = 1], V0 − V_L, V0 − V_R]
+
+    at the sense instant of ramp cycle j (V0: the precharged level), least-squares fitted to
+    the artefact's nominal column + sense-amplifier conversions (``column.insitu_conversions``,
+    12 runs × 32 instants in a full calibration). Their sense-amplifier energies give the energy
+    per decision as a line in the bitlines' common mode, e = a + b·CM.
+    """
+
+    coef_l_v: np.ndarray       #: (5,) correction of V_L, terms as above
+    coef_r_v: np.ndarray       #: (5,) correction of V_R
+    rms_residual_v: float      #: what the fit leaves, over all runs and instants
+    e_decision_a_j: float      #: energy per decision at CM = 0
+    e_decision_b_j_per_v: float  #: its slope in the common mode
+
+    def apply(self, j, v_l: np.ndarray, v_r: np.ndarray, v0: float):
+        j = np.asarray(j)
+        first = (j == 1)
+        d_l, d_r = v0 - v_l, v0 - v_r
+        cl, cr = self.coef_l_v, self.coef_r_v
+        return (v_l + (cl[0] + cl[1] * (j - 1) + cl[2] * first + cl[3] * d_l + cl[4] * d_r),
+                v_r + (cr[0] + cr[1] * (j - 1) + cr[2] * first + cr[3] * d_l + cr[4] * d_r))
+
+    def e_per_decision_j(self, v_cm: np.ndarray) -> np.ndarray:
+        return self.e_decision_a_j + self.e_decision_b_j_per_v * np.asarray(v_cm)
+
+
+def fit_insitu_correction(params: MacroParams) -> InsituCorrection:
+    """Fit :class:`InsituCorrection` to the artefact's in-situ conversions (nominal devices)."""
+    runs, (n_cal, t_cal, t_ramp) = params.insitu
+    p = replace(params, n_cal=n_cal, t_cal_units=t_cal, t_ramp_units=t_ramp)
+    engine = _Engine(p, "256x256", noise=False, linear=False)
+    tile = _Tile(p, engine.n_cols, engine.n_elements, engine.scales, None)
+    n_runs = len(runs)
+    if n_runs > engine.n_cols:
+        raise ValueError("more in-situ runs than columns of one array")
+    # run r: its keys in column r, its query in row r; the model's units are then u[r, r]
+    kl = np.zeros((engine.n_elements, engine.n_cols), dtype=np.int64)
+    q = np.zeros((n_runs, engine.n_elements), dtype=np.int64)
+    for r, run in enumerate(runs):
+        kl[: run["keys"].size, r] = run["keys"]
+        q[r, : run["inputs"].size] = run["inputs"]
+    u_l, u_r = engine.mac_units(q, kl, tile)
+    leak = engine.leak_rates(kl, tile)
+    diag = np.arange(n_runs)
+    u_l, u_r = u_l[diag, diag][:, None], u_r[diag, diag][:, None]
+    v0 = float(p.curve_v[0])
+    feats, res_l, res_r = [], [], []
+    for j in range(1, p.n_ramp_steps + 1):
+        t_units = (p.t_cal_start_s - p.t_mac_start_s + p.t_clk_ima_s * j + p.t_sa_clk_in_cycle_s) / p.t_unit_s
+        v_l = engine.f(u_l[:, 0] + leak[diag] * t_units + tile.u_ramp_cum[diag, j])
+        v_r = engine.f(u_r[:, 0] + leak[diag] * t_units + tile.u_cal[diag])
+        feats.append(np.column_stack([np.ones(n_runs), np.full(n_runs, j - 1.0), np.full(n_runs, float(j == 1)),
+                                      v0 - v_l, v0 - v_r]))
+        res_l.append(np.array([run["v_rbl_l_at_sa_clk_v"][j - 1] for run in runs]) - v_l)
+        res_r.append(np.array([run["v_rbl_r_at_sa_clk_v"][j - 1] for run in runs]) - v_r)
+    a = np.concatenate(feats)
+    b_l, b_r = np.concatenate(res_l), np.concatenate(res_r)
+    coef_l = np.linalg.lstsq(a, b_l, rcond=None)[0]
+    coef_r = np.linalg.lstsq(a, b_r, rcond=None)[0]
+    rms = float(np.sqrt(np.mean(np.concatenate([b_l - a @ coef_l, b_r - a @ coef_r]) ** 2)))
+    # energy per decision against the measured common mode (mean over the 32 instants)
+    cm = np.array([0.5 * (run["v_rbl_l_at_sa_clk_v"] + run["v_rbl_r_at_sa_clk_v"]).mean() for run in runs])
+    e_dec = np.array([run["e_sa_32_decisions_j"] / p.n_ramp_steps for run in runs])
+    if n_runs >= 3 and np.ptp(cm) > 0.02:
+        slope, intercept = np.polyfit(cm, e_dec, 1)
+    else:  # too little spread for a slope: the mean
+        slope, intercept = 0.0, float(e_dec.mean())
+    return InsituCorrection(coef_l, coef_r, rms, float(intercept), float(slope))
+
+
 class _Tile:
     """Per-column quantities of one array instance, precomputed once."""
 
@@ -120,7 +199,8 @@ def _offset(tile: "_Tile", cm, cols):
 class _Engine:
     """Shared vectorised arithmetic for instances (frozen mismatch) and the ideal macro."""
 
-    def __init__(self, params: MacroParams, array: str, noise: bool, linear: bool):
+    def __init__(self, params: MacroParams, array: str, noise: bool, linear: bool,
+                 insitu: "InsituCorrection | None" = None):
         if array not in ARRAYS:
             raise ValueError(f"unknown array {array!r}; choose one of {', '.join(ARRAYS)}")
         self.p, self.array, self.noise, self.linear = params, array, noise, linear
@@ -134,6 +214,25 @@ class _Engine:
             self._build_table(p.curve_units, p.curve_v)
         # leak rates (units per PWM unit): the ideal macro has none
         self._leak = (0.0, 0.0) if linear else (p.leak1_units_per_unit, p.leak0_units_per_unit)
+        self.insitu = None if linear else insitu
+
+    def e_per_decision_j(self, v_cm: np.ndarray) -> np.ndarray:
+        """Sense-amplifier energy per decision at the bitlines' common mode."""
+        if self.insitu is None:
+            return np.full(np.shape(v_cm), self.p.e_per_decision_j)
+        return self.insitu.e_per_decision_j(v_cm)
+
+    # --- bitline voltages at a sense instant -------------------------------------------------
+    def bitlines(self, j, u_l: np.ndarray, u_r: np.ndarray):
+        """(V_L, V_R) at the sense instant of ramp cycle j from the accumulated units.
+
+        The discharge curve f, then the in-situ correction (:class:`InsituCorrection`) for what
+        the attached sense amplifier does to the floating bitlines.
+        """
+        v_l, v_r = self.f(u_l), self.f(u_r)
+        if self.insitu is None:
+            return v_l, v_r
+        return self.insitu.apply(j, v_l, v_r, self.p.curve_v[0])
 
     # --- the discharge curve, tabulated finely ---------------------------------------------
     #: table resolution (units): the curve is looked up, not interpolated, at 1/256 unit
@@ -172,12 +271,20 @@ class _Engine:
                     raise ValueError(f"{name} must hold integers (quantised codes)")
             elif arr.dtype.kind not in "iub":
                 raise ValueError(f"{name} must be an integer array, got dtype {arr.dtype}")
-        if kl.ndim != 2:
-            raise ValueError(f"k_levels must be 2-D (d, n_keys), got shape {kl.shape}")
-        if q.ndim < 1 or q.shape[-1] != kl.shape[0]:
-            raise ValueError(f"q_codes (..., d) and k_levels (d, n_keys) disagree on d: {q.shape} vs {kl.shape}")
+        if kl.ndim < 2:
+            raise ValueError(f"k_levels must be (d, n_keys) or batched (..., d, n_keys), got shape {kl.shape}")
+        if q.ndim < 1 or q.shape[-1] != kl.shape[-2]:
+            raise ValueError(f"q_codes (..., d) and k_levels (..., d, n_keys) disagree on d: {q.shape} vs {kl.shape}")
+        if kl.ndim > 2:
+            try:
+                np.broadcast_shapes(q.shape[:-2], kl.shape[:-2])
+            except ValueError:
+                raise ValueError(f"batched k_levels {kl.shape} need leading dimensions that broadcast with those "
+                                 f"of q_codes {q.shape} (all but the last two)") from None
+            if q.ndim < 2:
+                raise ValueError("batched k_levels need q_codes of shape (..., rows, d)")
         q, kl = q.astype(np.int64), kl.astype(np.int64)  # before abs(): int8(-128) has no positive abs
-        d = kl.shape[0]
+        d = kl.shape[-2]
         if d > self.n_elements:
             raise ValueError(f"d = {d} key elements do not fit one column of a {self.array} array "
                              f"({self.n_elements} elements)")
@@ -196,13 +303,14 @@ class _Engine:
     def mac_units(self, q: np.ndarray, kl: np.ndarray, tile: _Tile):
         """Accumulated units (U_L, U_R) of each (row, column) at the end of the MAC phase."""
         p = self.p
-        d = kl.shape[0]
+        d = kl.shape[-2]
         n_s = len(self.scales)
         scales = np.asarray(self.scales)
         mag = np.abs(kl)
-        digits = np.sign(kl)[:, None, :] * ((mag[:, None, :] >> np.arange(n_s)[None, :, None]) & 1)  # (d, n_s, n)
-        digits = digits.reshape(d * n_s, -1)
-        m = tile.m_stack[: d * n_s]                                   # (rows, 4, n)
+        digits = np.sign(kl)[..., :, None, :] * ((mag[..., :, None, :] >> np.arange(n_s)[:, None]) & 1)  # (..., d, n_s, n)
+        digits = digits.reshape(*kl.shape[:-2], d * n_s, kl.shape[-1])
+        n = kl.shape[-1]                                              # columns in use (≤ the array's)
+        m = tile.m_stack[: d * n_s, :, :n]                            # (rows, 4, n)
         width = (np.abs(q)[..., :, None] * scales[None, :]).reshape(*q.shape[:-1], d * n_s).astype(float)
         pos = (q > 0).repeat(n_s, axis=-1)
         neg = (q < 0).repeat(n_s, axis=-1)
@@ -215,9 +323,8 @@ class _Engine:
         b_r = [minus * m[:, 2], plus * m[:, 1], 1 - minus, 1 - plus]
         # float64 so that the cycle-by-cycle reference (plain sums) agrees to ~1e-12 units
         a = np.concatenate(a_blocks, axis=-1)
-        b = np.concatenate([np.concatenate(b_l, axis=0), np.concatenate(b_r, axis=0)], axis=1)
-        u = a @ b
-        n = tile.n_cols
+        b = np.concatenate([np.concatenate(b_l, axis=-2), np.concatenate(b_r, axis=-2)], axis=-1)
+        u = a @ b   # batched keys: (..., rows, 4·d·n_s) @ (..., 4·d·n_s, 2n)
         return u[..., :n], u[..., n:]
 
     def leak_rates(self, kl: np.ndarray, tile: _Tile) -> np.ndarray:
@@ -225,7 +332,7 @@ class _Engine:
         r1, r0 = self._leak
         n_s = len(self.scales)
         mag = np.abs(kl)
-        n1 = ((mag[:, None, :] >> np.arange(n_s)[None, :, None]) & 1).sum(axis=(0, 1)).astype(float)
+        n1 = ((mag[..., :, None, :] >> np.arange(n_s)[:, None]) & 1).sum(axis=(-3, -2)).astype(float)
         n_total = 2 * self.n_elements * n_s + 64   # MAC stacks + one replica port per ADC row
         return r1 * n1 + r0 * (n_total - n1)
 
@@ -240,7 +347,7 @@ class _Engine:
         lk = leak * t_units
         u_l = u_l0 + lk + tile.u_ramp_cum[cols, j]
         u_r = u_r0 + lk + tile.u_cal[cols]
-        v_r, v_l = self.f(u_r), self.f(u_l)
+        v_l, v_r = self.bitlines(j, u_l, u_r)
         return v_r - v_l - _offset(tile, 0.5 * (v_r + v_l), cols)
 
     def noise_half_window(self) -> int:
@@ -262,13 +369,13 @@ class _Engine:
         p = self.p
         n_steps = p.n_ramp_steps
         shape = u_l0.shape
-        n = tile.n_cols
+        n = shape[-1]   # the array's first n columns are in use
         ul, ur = u_l0.reshape(-1), u_r0.reshape(-1)
         cols = np.tile(np.arange(n, dtype=np.int64), ul.size // n)
         v_os = tile.v_os_mid[cols]
-        lk = leak[cols]
+        lk = np.broadcast_to(leak, shape).reshape(-1)
         # estimate from the units RBL_L must reach at mid-ramp and the column's mean step
-        per_cycle = (tile.u_ramp_cum[:, -1] / n_steps + leak * (p.t_clk_ima_s / p.t_unit_s))[cols]
+        per_cycle = tile.u_ramp_cum[cols, -1] / n_steps + lk * (p.t_clk_ima_s / p.t_unit_s)
         mid = n_steps // 2
         t_mid = (p.t_cal_start_s - p.t_mac_start_s + p.t_clk_ima_s * mid + p.t_sa_clk_in_cycle_s) / p.t_unit_s
         target = self.f_inv(self.f(ur + lk * t_mid + tile.u_cal[cols]) - v_os)
@@ -308,14 +415,18 @@ class _Engine:
         g_lo = self.g(np.maximum(j0 - 1, 1), ul, ur, lk, tile, cols)
         return g_hi, g_lo
 
-    def bitline_end_voltages(self, u_l0, u_r0, leak, tile: _Tile, stop_cycle):
+    def bitline_voltages(self, u_l0, u_r0, leak, tile: _Tile, cycle):
+        """(V_L, V_R) of every (row, column) at the sense instant of ``cycle`` (broadcast to them)."""
         p = self.p
-        t_units = (p.t_cal_start_s - p.t_mac_start_s + p.t_clk_ima_s * (stop_cycle[..., None] + 1)) / p.t_unit_s
+        j = np.broadcast_to(cycle, u_l0.shape)
+        t_units = (p.t_cal_start_s - p.t_mac_start_s + p.t_clk_ima_s * j + p.t_sa_clk_in_cycle_s) / p.t_unit_s
         cols = np.broadcast_to(np.arange(u_l0.shape[-1]), u_l0.shape)
-        j = np.broadcast_to(stop_cycle[..., None], u_l0.shape)
-        v_l = self.f(u_l0 + leak * t_units + tile.u_ramp_cum[cols, j])
-        v_r = self.f(u_r0 + leak * t_units + tile.u_cal[cols])
-        return v_l, v_r
+        return self.bitlines(j, u_l0 + leak * t_units + tile.u_ramp_cum[cols, j],
+                             u_r0 + leak * t_units + tile.u_cal[cols])
+
+    def bitline_end_voltages(self, u_l0, u_r0, leak, tile: _Tile, stop_cycle):
+        """(V_L, V_R) when the ramp stops (the sense instant of the last cycle used)."""
+        return self.bitline_voltages(u_l0, u_r0, leak, tile, np.maximum(stop_cycle, 1)[..., None])
 
 
 def select_topk(firing: np.ndarray, k: int, n_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -371,17 +482,33 @@ class _MacroView:
         return self._tiles[t]
 
     def topk(self, q_codes, k_levels, k: int = 5, quotas=None, rng: np.random.Generator | None = None,
-             mode: str = "topk") -> TopkResult:
+             mode: str = "topk", key_mask=None) -> TopkResult:
         """Top-k of q·K for every query row; see the module docstring for the model.
 
-        ``quotas``: None (one array per 256 keys, each with quota k when the keys fit one array,
-        else global top-k over all arrays' firings), a preset name ("3+2", "2+2+1"), or a tuple
-        of per-array quotas (Σ = k). ``mode="conventional"``: full ramp, every column converted
-        (indices and codes of all keys, for baselines).
+        ``k_levels`` is (d, n_keys), shared by all query rows, or batched (..., d, n_keys) with
+        leading dimensions that broadcast with those of ``q_codes`` (..., rows, d): one key set
+        per (batch, head). ``quotas``: None (one array per 256 keys, each with quota k when the
+        keys fit one array, else global top-k over all arrays' firings), a preset name ("3+2",
+        "2+2+1"), or a tuple of per-array quotas (Σ = k). ``mode="conventional"``: full ramp,
+        every column converted (indices and codes of all keys, for baselines). ``key_mask``:
+        booleans broadcastable to (..., rows, n_keys), False = the column is disabled at the
+        arbiter for that row (padding, causal masks): it is never selected and its comparator
+        is not clocked; fewer than k enabled keys leave −1 indices.
         """
         e = self._e
         q, kl = e.check_inputs(q_codes, k_levels, k)
-        n_keys = kl.shape[1]
+        n_keys = kl.shape[-1]
+        out_shape = q.shape[:-1] if kl.ndim == 2 else (*np.broadcast_shapes(q.shape[:-2], kl.shape[:-2]), q.shape[-2])
+        enable = None
+        if key_mask is not None:
+            km = np.asarray(key_mask)
+            if km.dtype != bool:
+                raise ValueError(f"key_mask must be boolean (True = key present), got dtype {km.dtype}")
+            try:
+                enable = np.broadcast_to(km, (*out_shape, n_keys))
+            except ValueError:
+                raise ValueError(f"key_mask of shape {km.shape} does not broadcast to (..., rows, n_keys) = "
+                                 f"{(*out_shape, n_keys)}") from None
         if mode not in ("topk", "conventional"):
             raise ValueError(f"mode must be 'topk' or 'conventional', got {mode!r}")
         if mode == "topk" and k > n_keys:
@@ -391,27 +518,30 @@ class _MacroView:
         bounds, tile_quota = self._tiling(n_keys, k, quotas)
         n_steps = e.p.n_ramp_steps
         firing_all, sel_idx, sel_cyc = [], [], []
-        stops, energy = [], np.zeros(q.shape[:-1])
+        stops, energy = [], np.zeros(out_shape)
         for t, (c0, c1) in enumerate(bounds):
             tile = self._tile(t)
             n = c1 - c0
-            kt = kl[:, c0:c1]
-            if n < tile.n_cols:  # unused columns: keys 0 (they never fire above a positive threshold)
-                kt = np.concatenate([kt, np.zeros((kl.shape[0], tile.n_cols - n), dtype=kl.dtype)], axis=1)
+            kt = kl[..., c0:c1]   # in the array's first n columns; the others are not converted
             u_l, u_r = e.mac_units(q, kt, tile)
             leak = e.leak_rates(kt, tile)
+            if kl.ndim > 2:  # per-batch keys: one leak per (batch, column), shared by the batch's rows
+                leak = leak[..., None, :]
             z = rng.standard_normal((*u_l.shape, 2 * e.noise_half_window()), dtype=np.float32) if e.noise else None
-            fc = e.firing_cycles(u_l, u_r, leak, tile, z)[..., :n]
+            fc = e.firing_cycles(u_l, u_r, leak, tile, z)
+            if enable is not None:  # disabled columns (masked keys) never request the arbiter
+                fc = np.where(enable[..., c0:c1], fc, n_steps + 1)
             firing_all.append(fc)
             if mode == "conventional":
-                stop = np.full(q.shape[:-1], n_steps)
+                stop = np.full(out_shape, n_steps)
             else:
                 idx, cyc, stop = select_topk(fc, tile_quota[t] if tile_quota else min(k, n), n_steps)
                 sel_idx.append(np.where(idx >= 0, idx + c0, -1))
                 sel_cyc.append(cyc)
             stops.append(stop)
             grants = (tile_quota[t] if tile_quota else min(k, n)) if mode == "topk" else n
-            energy += self._energy(u_l[..., :n], u_r[..., :n], leak[:n], tile, fc, stop, q, grants)
+            energy += self._energy(u_l, u_r, leak, tile, fc, stop, q, grants,
+                                   None if enable is None else enable[..., c0:c1])
         firing = np.concatenate(firing_all, axis=-1)
         stop_all = np.max(np.stack(stops, axis=-1), axis=-1)
         if mode == "conventional":
@@ -464,18 +594,24 @@ class _MacroView:
                 raise ValueError(f"quota {kq} exceeds the {b - a} keys of its array")
         return bounds, quota
 
-    def _energy(self, u_l, u_r, leak, tile, firing, stop, q, n_grants):
+    def _energy(self, u_l, u_r, leak, tile, firing, stop, q, n_grants, enable=None):
         e, p = self._e, self._e.p
-        v_l, v_r = e.bitline_end_voltages(u_l, u_r, leak[: u_l.shape[-1]], tile, stop)
+        v_l, v_r = e.bitline_end_voltages(u_l, u_r, leak, tile, stop)
         v0 = p.curve_v[0]
         e_restore = p.v_precharge_v * p.c_bitline_eff_f * ((v0 - v_l) + (v0 - v_r)).sum(axis=-1)
         n = u_l.shape[-1]
         n_pulses = (np.count_nonzero(q, axis=-1) * len(e.scales) + p.n_cal + stop) * n
-        decisions = np.minimum(firing, stop[..., None]).sum(axis=-1)
+        last = np.minimum(firing, stop[..., None])  # each column is clocked until it fires or the ramp stops
+        if enable is not None:                      # a disabled column's comparator is not clocked
+            last = np.where(enable, last, 0)
+        # its decisions' common mode: the mean of the first and the last (the bitlines fall ~linearly)
+        v_l1, v_r1 = e.bitline_voltages(u_l, u_r, leak, tile, 1)
+        v_ln, v_rn = e.bitline_voltages(u_l, u_r, leak, tile, np.maximum(last, 1))
+        e_decisions = (last * e.e_per_decision_j(0.25 * (v_l1 + v_r1 + v_ln + v_rn))).sum(axis=-1)
         dig = p.digital["corners"][p.digital.get("slow_corner", "ss")]
         e_digital = stop * dig["e_per_count_j"] + np.minimum(n_grants, n) * (
             dig["e_per_grant_tree_j"] + dig["e_per_grant_count_j"] + dig["e_per_encode_j"])
-        return e_restore + n_pulses * p.e_wordline_pulse_j + decisions * p.e_per_decision_j + e_digital
+        return e_restore + n_pulses * p.e_wordline_pulse_j + e_decisions + e_digital
 
     def _latency(self, stop):
         p = self._e.p
@@ -532,29 +668,33 @@ class AdcRange:
         return self.t_ramp_units
 
 
-def choose_adc_range(scores_units: np.ndarray, k: int, n_steps: int = 32) -> tuple[AdcRange, float]:
+def choose_adc_range(scores_units: np.ndarray, k: int, n_steps: int = 32, top_quantile: float = 0.75,
+                     bottom_quantile: float = 0.1) -> tuple[AdcRange, float]:
     """An ADC window from sample scores (MAC units, rows × keys) and the query scale to apply.
 
-    The window top is put at the median of the rows' largest scores, so the best keys of a
-    typical row sit near code 31 rather than all saturating; the LSB is the smallest step for
-    which 32 steps reach down to the median of the rows' k-th largest score. When the top
-    needed exceeds what 32 calibration cells can set (32 × 6 = 192 units), the second value
-    is the factor (< 1) by which the query codes should be scaled (folded into W_Q, as the
-    scale-free trick does with 1/√d_k); otherwise it is 1.
+    The window top sits at the ``top_quantile`` of the rows' largest scores (rows above it
+    saturate: their best keys fire together in cycle 1, still selected); its bottom at the
+    ``bottom_quantile`` of the rows' k-th largest scores, so that in most rows k keys fire.
+    The LSB is the smallest step (≤ 4 units: the ramp pulse fits the 4 ns clock) for which 32
+    steps span the two. When even 4-unit steps do not span them, or the top exceeds what 32
+    calibration cells can set (32 × 6 units), the second value is the factor (< 1) by which
+    the query codes are scaled (folded into W_Q, as the scale-free trick does with 1/√d_k);
+    otherwise it is 1. Rows given as −inf/NaN-free arrays; at least k keys per row.
     """
     s = np.asarray(scores_units, dtype=float)
     if s.ndim != 2 or s.shape[1] < k or k < 1:
         raise ValueError("scores_units must be (rows, keys) with at least k keys per row")
+    if not 0 <= bottom_quantile <= top_quantile <= 1:
+        raise ValueError("need 0 ≤ bottom_quantile ≤ top_quantile ≤ 1")
     ordered = -np.sort(-s, axis=1)
-    top = float(np.median(ordered[:, 0]))
-    kth = float(np.median(ordered[:, k - 1]))
-    scale = 1.0
-    if top > 32 * 6:
-        scale = 32 * 6 / top
-        top, kth = top * scale, kth * scale
+    top = float(np.quantile(ordered[:, 0], top_quantile))
+    bottom = float(np.quantile(ordered[:, k - 1], bottom_quantile))
     top = max(top, 1.0)
-    span = max(top - kth, 1.0)
-    lsb = int(np.clip(np.ceil(span / n_steps), 1, 4))
+    span = max(top - bottom, 1.0)
+    max_top, max_span = 32 * 6, n_steps * 4
+    scale = min(1.0, max_top / top, max_span / span)
+    top, span = top * scale, span * scale
+    lsb = int(np.clip(np.ceil(span / n_steps - 1e-9), 1, 4))
     best = min(((abs(n * t - top), n, t) for n in range(1, 33) for t in range(1, 7)))
     return AdcRange(best[1], best[2], lsb), scale
 
@@ -578,6 +718,7 @@ class TopkimaMacro:
                              t_ramp_units=adc_range.t_ramp_units,
                              lsb_v=params.lsb_v * unit(adc_range.t_ramp_units) / unit(params.t_ramp_units))
         self.params = params
+        self.insitu = fit_insitu_correction(params)
         self.adc_range = AdcRange(params.n_cal, params.t_cal_units, params.t_ramp_units)
         self.array = array
 
@@ -585,7 +726,7 @@ class TopkimaMacro:
         """A chip: every read port, replica cell and comparator offset drawn (Pelgrom, artefact σ's)."""
         if not isinstance(rng, np.random.Generator):
             raise ValueError("instance() needs a numpy.random.Generator")
-        engine = _Engine(self.params, self.array, noise=True, linear=False)
+        engine = _Engine(self.params, self.array, noise=True, linear=False, insitu=self.insitu)
         root = int(rng.integers(2 ** 63))  # each array's draws come from (root, array index): order-free
 
         def tile_factory(t: int) -> _Tile:
@@ -600,7 +741,7 @@ class TopkimaMacro:
 
         ``noise=False`` leaves out the comparator noise (ngspice's transients are noiseless).
         """
-        engine = _Engine(self.params, self.array, noise=noise, linear=False)
+        engine = _Engine(self.params, self.array, noise=noise, linear=False, insitu=self.insitu)
 
         def tile_factory(t: int) -> _Tile:
             if t >= len(draws):
@@ -612,7 +753,7 @@ class TopkimaMacro:
     def nominal(self) -> ChipInstance:
         """Calibrated nonlinearity, leakage and charge sharing, nominal devices (the comparator's
         systematic offset only), no noise."""
-        engine = _Engine(self.params, self.array, noise=False, linear=False)
+        engine = _Engine(self.params, self.array, noise=False, linear=False, insitu=self.insitu)
         rows = engine.n_elements * len(engine.scales)
         zero = TileDraws(np.zeros((engine.n_cols, rows, N_STACKS, 2)), np.zeros((engine.n_cols, 32, 2)),
                          np.zeros((engine.n_cols, 32, 2)),

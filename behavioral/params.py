@@ -58,6 +58,9 @@ class MacroParams:
     sa_residual_sigma_v: np.ndarray  #: (n_vcm,) spread the linear model does not explain
     sa_device_sigma_vth_v: np.ndarray  #: (n_devices,) Pelgrom σ of each comparator device
     sa_devices: tuple[str, ...]
+    #: nominal column + sense-amplifier conversions (artefact ``column.insitu_conversions.runs``):
+    #: the model fits its in-situ bitline correction and e_decision(CM) to them (macro.py)
+    insitu: tuple[tuple[dict, ...], tuple[int, int, int]]  #: (runs, their (n_cal, t_cal_units, t_ramp_units))
     # energy and latency events
     e_wordline_pulse_j: float
     c_bitline_eff_f: float           #: effective bitline capacitance for the restore energy
@@ -136,6 +139,7 @@ def params_from_calibration(cal: Calibration, v_mid_v: float = 0.35, v_leak_v: f
             e_wordline_pulse_j=float(energy["e_wordline_pulse_j"]), c_bitline_eff_f=c_eff,
             v_precharge_v=float(cal.provenance["supplies"]["v_precharge_v"]),
             digital=cal.digital,
+            insitu=_insitu_runs(col, int(geo["n_elements"]), int(timing["n_ramp_steps"])),
         )
     except (KeyError, TypeError, IndexError) as exc:
         raise ArtefactError(f"calibration artefact lacks a field the behavioural model needs: {exc}") from None
@@ -152,3 +156,31 @@ def _effective_bitline_capacitance(energy: dict, col: dict) -> float:
     i_on = float(np.max(col["leakage"]["i_on_nominal_a"]))
     slope = float(col["unit_step_vs_v_rbl"]["dv_per_unit_v"][2])
     return i_on * float(col["timing"]["t_unit_s"]) / slope
+
+
+def _insitu_runs(col: dict, n_elements: int, n_steps: int) -> tuple[tuple[dict, ...], tuple[int, int, int]]:
+    """The in-situ conversions, each checked field by field (named in the error)."""
+    section = col["insitu_conversions"]
+    runs = []
+    for i, run in enumerate(section["runs"]):
+        where = f"column.insitu_conversions.runs[{i}]"
+        out = {}
+        for name, n in (("keys", n_elements), ("inputs", n_elements), ("v_rbl_l_at_sa_clk_v", n_steps),
+                        ("v_rbl_r_at_sa_clk_v", n_steps)):
+            x = run.get(name)
+            if not isinstance(x, list) or len(x) != n or not np.all(np.isfinite(_arr(x))):
+                raise ArtefactError(f"calibration artefact field '{where}.{name}' must be a list of {n} finite numbers")
+            out[name] = _arr(x)
+        e = run.get("e_sa_32_decisions_j")
+        if not isinstance(e, (int, float)) or not np.isfinite(e) or e <= 0:
+            raise ArtefactError(f"calibration artefact field '{where}.e_sa_32_decisions_j' must be a positive number")
+        out["e_sa_32_decisions_j"] = float(e)
+        out["keys"], out["inputs"] = out["keys"].astype(np.int64), out["inputs"].astype(np.int64)
+        runs.append(out)
+    adc_range = []
+    for name in ("n_cal", "t_cal_units", "t_ramp_units"):
+        v = section.get(name)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise ArtefactError(f"calibration artefact field 'column.insitu_conversions.{name}' must be an integer ≥ 0")
+        adc_range.append(v)
+    return tuple(runs), tuple(adc_range)

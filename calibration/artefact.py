@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: column.insitu_conversions (column + sense amplifier runs)
 DEFAULT_ARTEFACT = "default_calibration.json"
 
 PROVENANCE_KEYS = ("ngspice_version", "pyspice_version", "model_card_sha256", "netlist_sha256", "corner",
@@ -31,7 +31,8 @@ class ArtefactError(ValueError):
 
 # Required fields: dotted path -> kind. "num" finite number, "pos" > 0, "int" integer,
 # "list" non-empty list of finite numbers, "inc"/"dec" strictly increasing/decreasing
-# list, "str" string, "dict" mapping, "list2" non-empty list of lists of numbers.
+# list, "str" string, "dict" mapping, "list2" non-empty list of lists of numbers,
+# "records" non-empty list of mappings (their fields are checked by their reader).
 SCHEMA: dict[str, dict[str, str]] = {
     "column": {
         "geometry.n_rows": "int", "geometry.n_elements": "int", "geometry.q_max": "int", "geometry.k_max": "int",
@@ -48,6 +49,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "mismatch.v_rbl_v": "dec", "mismatch.i_on_sigma_rel": "list", "mismatch.log_ratio_fit_per_v": "list2",
         "settling_1pct_s": "num",
         "energy.e_wordline_pulse_j": "pos", "energy.activity": "list", "energy.e_conversion_j": "list",
+        "insitu_conversions.runs": "records",
     },
     "ramp": {
         "lsb_v": "pos", "steps_v": "list", "inl_lsb": "list", "dnl_lsb": "list", "v_cal_step_v": "num",
@@ -97,6 +99,10 @@ def _check(value: Any, kind: str) -> str | None:
             return "must be strictly increasing"
         if kind == "dec" and not all(b < a for a, b in pairs):
             return "must be strictly decreasing"
+        return None
+    if kind == "records":
+        if not isinstance(value, list) or not value or not all(isinstance(r, dict) and r for r in value):
+            return "must be a non-empty list of objects"
         return None
     if kind == "list2":
         if not isinstance(value, list) or not value or not all(

@@ -588,7 +588,8 @@ def measure_conversion(corner_name: str, supplies: dict, keys: list[int], inputs
     v_r = [float(np.interp(ramp_cycle_start_s(j) + T_SA_CLK_S, res.time, res.v("rbl_r0")))
            for j in range(1, N_RAMP_STEPS + 1)]
     p, n = conv.bitline_units()
-    return {"mac_units": conv.mac_units, "p_units": p, "n_units": n, "firing_cycle": cycle,
+    return {"keys": list(conv.keys), "inputs": list(conv.inputs),
+            "mac_units": conv.mac_units, "p_units": p, "n_units": n, "firing_cycle": cycle,
             "code": code_from_cycle(cycle), "v_rbl_l_at_sa_clk_v": v_l, "v_rbl_r_at_sa_clk_v": v_r,
             "e_bitline_j": -sup.v_precharge_v * res.measures["q_pre"],
             "e_sa_32_decisions_j": -sup.v_sa_v * res.measures["q_sa"]}
@@ -635,6 +636,35 @@ def plan(settings) -> list:
         keys, inputs = random_vectors(rng, activity, q_max=12, k_max=4)
         jobs.append(_job(f"energy_a{int(activity * 100):03d}", "measure_conversion_energy", keys=keys, inputs=inputs,
                          n_cal=32, t_cal_units=4, t_ramp_units=4, **base))
+    jobs += plan_insitu(settings, base)
+    return jobs
+
+
+#: End-to-end conversions with the sense amplifier attached, nominal devices [ours: enough
+#: runs that a 5-term linear correction per bitline is fitted with ~30 points per term].
+N_INSITU_RUNS = {True: 6, False: 12}
+
+
+def plan_insitu(settings, base: dict) -> list:
+    """Nominal end-to-end conversions (column + sense amplifier, as in the macro).
+
+    The bitline voltages at every sense instant are what the comparator really sees: the
+    sense amplifier in reset couples the two floating bitlines through its input pair's
+    common source, its first evaluation leaves a kick residue, and its input capacitance
+    changes the swing. The behavioural model fits its in-situ bitline correction and the
+    sense amplifier's energy per decision against the common mode from these runs
+    (:mod:`topkima.behavioral.params`). Inputs have the golden conversions' statistics but an
+    independent random stream, so the golden test is not fitted to.
+    """
+    from topkima.circuits import comparator
+    from topkima.circuits.jobs import Job
+    rng = settings.rng("column.insitu")
+    jobs = []
+    for i in range(N_INSITU_RUNS[bool(settings.quick)]):
+        keys, inputs = random_vectors(rng, 0.5, q_max=12, k_max=4)
+        jobs.append(Job(BLOCK, f"insitu_{i:02d}", "topkima.circuits.column:measure_conversion",
+                        dict(base, keys=keys, inputs=inputs, n_cal=32, t_cal_units=4, t_ramp_units=4),
+                        NETLISTS + comparator.NETLISTS))
     return jobs
 
 
@@ -709,6 +739,7 @@ def summarise(settings, results: dict) -> dict:
     fit = np.polyfit(mac_units, v_diff, 1) if len(mac) >= 2 else np.array([np.nan, np.nan])
     energy = sorted((r for k, r in results.items() if k.startswith("energy_")), key=lambda r: r["activity"])
     e_wl = main["e_wordline_pulse_j"]
+    insitu = [results[k] for k in sorted(results) if k.startswith("insitu_")]
     return {
         "geometry": {
             "n_rows": N_ROWS, "n_mac_rows": N_MAC_ROWS, "n_cal_rows": N_CAL_ROWS, "n_ramp_rows": N_RAMP_ROWS,
@@ -761,6 +792,14 @@ def summarise(settings, results: dict) -> dict:
                    "n_wordline_pulses": [r["n_wordline_pulses"] for r in energy],
                    "e_conversion_j": [r["e_bitline_j"] + e_wl * r["n_wordline_pulses"] for r in energy],
                    "note": "per column, one conversion (MAC, calibration, 32 ramp steps), sense amplifier excluded"},
+        "insitu_conversions": {
+            "note": "nominal column + sense amplifier, end to end (plan_insitu); bitline voltages at each of "
+                    "the 32 sense instants, the sense amplifier's energy over its 32 decisions",
+            "n_cal": 32, "t_cal_units": 4, "t_ramp_units": 4,
+            "runs": [{key: r[key] for key in ("keys", "inputs", "p_units", "n_units", "firing_cycle",
+                                               "v_rbl_l_at_sa_clk_v", "v_rbl_r_at_sa_clk_v",
+                                               "e_sa_32_decisions_j", "e_bitline_j")} for r in insitu],
+        },
     }
 
 

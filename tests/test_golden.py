@@ -50,8 +50,6 @@ def test_behavioural_codes_are_within_one_lsb_and_topk_sets_agree(agreement):
     assert agreement.topk_identical_fraction >= 0.99
 
 
-@pytest.mark.xfail(reason="issue 3 target (≥ 95 % exactly equal codes) not met yet: 92 % (the first "
-                          "decision's common-mode residue is not modelled; see README, limits)", strict=False)
 def test_behavioural_codes_are_exactly_equal_for_95_percent(agreement):
     assert agreement.exact_fraction >= 0.95
 
@@ -79,8 +77,5 @@ def test_conversion_energy_is_within_15_percent_of_spice(agreement):
     assert np.max(np.abs(agreement.energy_rel_err)) <= 0.15
 
 
-@pytest.mark.xfail(reason="issue 3 target (energy within 5 %) not met yet: the model charges every "
-                          "comparator decision at its 10 mV-overdrive energy (128 fJ), SPICE's "
-                          "decisions average 116-127 fJ (mean error 5.8 %, max 13 %)", strict=False)
 def test_conversion_energy_agrees_with_spice_within_5_percent(agreement):
     assert np.max(np.abs(agreement.energy_rel_err)) <= 0.05

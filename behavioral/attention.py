@@ -1,0 +1,332 @@
+"""Topkima attention for one transformer layer: Q·Kᵀ inside the macro, top-k, softmax core, A·V.
+
+Data flow per head (Topkima-Former, Dong et al., arXiv 2411.13050, §III; SPEC §3):
+
+1. **Scale-free.** 1/√d_k is folded into the query projection offline (Q_s = X·W_Q/√d_k), so
+   the inputs ``q`` here are already scaled and no scaling hardware exists: ``mode="exact"``
+   is softmax(q·kᵀ + mask)·v.
+2. **Quantisation** (paper: Q 5 bit, Kᵀ 15 levels, V and A 5 bit). Q → sign + 5-bit PWM
+   magnitude (codes −31…31), K → levels −7…7, V → signed 5 bit (−15…15), each symmetric with
+   one max-abs scale per (sequence, head) over its real (unmasked) tokens [our choice: the
+   paper does not state its scale granularity].
+3. **Q·Kᵀ and top-k.** ``topk``: the k largest integer scores (ties to lower key index).
+   ``subtopk``: fixed quotas over key blocks (see :func:`subtopk_plan`). ``topkima``: the
+   calibrated behavioural macro (:class:`~topkima.behavioral.TopkimaMacro`) with frozen mismatch
+   and comparator noise, sub-top-k with the "3+2" preset when a row exceeds one 256-column array.
+   The ADC window is set from the call's own score statistics (:func:`choose_adc_range`)
+   unless ``adc_range`` is given. The macro returns codes; a kept key's score is read back as
+   the middle of its code's LSB bin (saturated codes as the bin below the window top).
+4. **Softmax core** on the k kept values only: fixed-point base-2 exponentials and a
+   reciprocal (:class:`SoftmaxCore`), A quantised to 5 bits.
+5. **A·V** on an SRAM array (:class:`SramAVModel`): each V bit stored in its own cell with a
+   frozen current factor (the artefact's read-cell mismatch σ), A applied as PWM widths, the
+   column output read by a signed 5-bit ADC over the call's output range.
+
+``mask`` (broadcastable to (..., heads, T_q, T_k), True = visible) covers padding and causal
+masks; a masked key is never selected (its column is disabled at the arbiter).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from topkima.behavioral.macro import AdcRange, TopkimaMacro, choose_adc_range
+
+MODES = ("exact", "quantized", "topk", "subtopk", "topkima")
+Q_MAX_CODE = 31   #: sign + 5-bit PWM magnitude (SPEC §2)
+K_MAX_LEVEL = 7   #: 15 key levels (SPEC §2)
+V_MAX_CODE = 15   #: signed 5 bit (SPEC §3: V 5 bit)
+NEG_INF = -np.inf
+
+
+def dense_softmax_attention(q, k, v, mask=None):
+    """softmax(q·kᵀ + mask)·v in float64 (q already carries 1/√d_k)."""
+    s = np.einsum("...td,...sd->...ts", np.asarray(q, np.float64), np.asarray(k, np.float64))
+    if mask is not None:
+        s = np.where(mask, s, NEG_INF)
+    s_max = np.max(s, axis=-1, keepdims=True)
+    s_max = np.where(np.isfinite(s_max), s_max, 0.0)
+    e = np.exp(s - s_max)
+    den = e.sum(axis=-1, keepdims=True)
+    a = np.divide(e, den, out=np.zeros_like(e), where=den > 0)
+    return a @ np.asarray(v, np.float64)
+
+
+def quantize_symmetric(x: np.ndarray, max_code: int, valid: np.ndarray | None = None):
+    """Codes round(x/s) in −max_code…max_code with one scale s per leading index (..., T, d).
+
+    s = max|x| / max_code over the last two axes, tokens where ``valid`` (..., T) is False left
+    out (padding does not set the scale). Returns (codes int64, s of shape (..., 1, 1)).
+    """
+    x = np.asarray(x, np.float64)
+    ax = np.abs(x) if valid is None else np.where(valid[..., None], np.abs(x), 0.0)
+    s = ax.max(axis=(-2, -1), keepdims=True) / max_code
+    s = np.where(s > 0, s, 1.0)
+    codes = np.clip(np.rint(x / s), -max_code, max_code).astype(np.int64)
+    return codes, s
+
+
+@dataclass(frozen=True)
+class SoftmaxCore:
+    """Fixed-point softmax over the kept scores [our design; the paper gives A 5 bit and
+    T_nl = 6.5 ns per nonlinear operation, not the arithmetic].
+
+    x = (s − max s)·log₂e is rounded to ``x_frac_bits`` fractional bits; 2^x = LUT[frac]·2^⌊x⌋
+    with a ``lut_bits``-bit mantissa table and a right shift (underflow to 0 below
+    −``max_shift``); the sum is exact in integers; A = e·⌊2^recip_bits / Σe⌋ / 2^recip_bits,
+    rounded to ``a_bits`` unsigned (codes 0…2^a_bits − 1, A = code / (2^a_bits − 1)).
+    """
+
+    x_frac_bits: int = 6
+    lut_bits: int = 8
+    max_shift: int = 16
+    recip_bits: int = 16
+    a_bits: int = 5
+
+    def __call__(self, scores: np.ndarray, kept: np.ndarray) -> np.ndarray:
+        """Attention weights over the last axis; 0 where not ``kept`` (rows with none: all 0)."""
+        s = np.where(kept, scores, NEG_INF)
+        s_max = s.max(axis=-1, keepdims=True)
+        s_max = np.where(np.isfinite(s_max), s_max, 0.0)
+        x = np.where(kept, (scores - s_max) * np.log2(np.e), 0.0)
+        one = 1 << self.x_frac_bits
+        x_fx = np.maximum(np.rint(x * one).astype(np.int64), -self.max_shift * one)
+        ipart = np.floor_divide(x_fx, one)                          # ≤ 0
+        frac = x_fx - ipart * one                                   # 0 … one − 1
+        lut = np.rint(2.0 ** (np.arange(one) / one) * (1 << self.lut_bits)).astype(np.int64)
+        e = np.where(kept, lut[frac] >> (-ipart), 0)
+        total = e.sum(axis=-1, keepdims=True)
+        recip = np.where(total > 0, (1 << self.recip_bits) // np.maximum(total, 1), 0)
+        a_max = (1 << self.a_bits) - 1
+        a_code = np.clip(np.rint(e * recip * a_max / (1 << self.recip_bits)), 0, a_max)
+        return a_code / a_max
+
+
+@dataclass(frozen=True)
+class SramAVModel:
+    """A·V on an SRAM in-memory array [our model, parameters from the artefact where they exist].
+
+    V codes (signed 5 bit) are stored as sign + 4 magnitude bits, one read cell per bit; A codes
+    (0…31) drive the wordlines as PWM widths. Cell currents carry a frozen factor 1 + ε,
+    ε ~ N(0, σ_cell) per cell (σ_cell: the artefact's read-cell current mismatch), so a column
+    sums Σ_j A_j·sign(V_j)·Σ_b 2^b·bit_b(|V_j|)·(1 + ε_jb). The column result is read by a
+    signed ``adc_bits``-bit ADC whose full scale is the largest ideal |output| of the call
+    (per sequence and head) [our choice; SPEC §5: 5-bit ADCs].
+    """
+
+    sigma_cell_rel: float
+    adc_bits: int = 5
+    n_mag_bits: int = 4
+
+    def draw(self, rng: np.random.Generator, n_rows: int, n_cols: int) -> np.ndarray:
+        """Frozen per-cell current errors ε (n_rows keys, n_cols outputs, magnitude bits)."""
+        return rng.normal(0.0, self.sigma_cell_rel, (n_rows, n_cols, self.n_mag_bits))
+
+    def __call__(self, a_codes: np.ndarray, v_codes: np.ndarray, eps: np.ndarray | None) -> np.ndarray:
+        """Output in code units (A code × V code); ``eps`` None = ideal cells."""
+        t_k, d_v = v_codes.shape[-2:]
+        mag = np.abs(v_codes)
+        if eps is None:
+            v_eff = v_codes.astype(np.float64)
+        else:
+            bits = (mag[..., None] >> np.arange(self.n_mag_bits)) & 1
+            v_eff = np.sign(v_codes) * (bits * (2.0 ** np.arange(self.n_mag_bits)) * (1 + eps[:t_k, :d_v])).sum(-1)
+        out = a_codes @ v_eff
+        ideal = a_codes @ v_codes.astype(np.float64)
+        full = np.abs(ideal).max(axis=(-2, -1), keepdims=True)
+        half = (1 << (self.adc_bits - 1)) - 1
+        lsb = np.where(full > 0, full / half, 1.0)
+        return np.clip(np.rint(out / lsb), -half, half) * lsb
+
+
+def subtopk_plan(n_keys: int, k: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Key blocks and fixed quotas of ``mode="subtopk"``: SPEC §3's "3+2" pattern scaled to the row.
+
+    Two blocks of ⌈2n/3⌉ and the rest of the keys (as 256 + 128 of 384), quotas ⌈3k/5⌉ and
+    the rest (3 + 2 for k = 5). Rows too short for two blocks, or k = 1, use one block.
+    """
+    k1 = -(-3 * k // 5)
+    n1 = -(-2 * n_keys // 3)
+    if k < 2 or n1 < k1 or n_keys - n1 < k - k1:
+        return (n_keys,), (k,)
+    return (n1, n_keys - n1), (k1, k - k1)
+
+
+def _topk_mask(scores: np.ndarray, visible: np.ndarray, k: int, blocks, quotas) -> np.ndarray:
+    """Boolean (…, T_q, T_k): each block's quota of largest visible scores, ties to lower index."""
+    kept = np.zeros(scores.shape, dtype=bool)
+    c0 = 0
+    for size, kq in zip(blocks, quotas):
+        s = np.where(visible[..., c0:c0 + size], scores[..., c0:c0 + size], NEG_INF)
+        order = np.argsort(-s, axis=-1, kind="stable")[..., :kq]
+        pick = np.take_along_axis(visible[..., c0:c0 + size], order, axis=-1)
+        block = np.zeros(s.shape, dtype=bool)
+        np.put_along_axis(block, order, pick, axis=-1)
+        kept[..., c0:c0 + size] = block
+        c0 += size
+    return kept
+
+
+@dataclass
+class AttentionStats:
+    """Per-call statistics (``return_stats=True``)."""
+
+    mode: str
+    top_k: int
+    alpha: np.ndarray | None = None          #: early-stop fraction per query row (topkima)
+    energy_j: float = 0.0                    #: macro energy of the Q·Kᵀ conversions (topkima)
+    adc_range: AdcRange | None = None
+    query_scale: float = 1.0
+    n_rows: int = 0
+    n_rows_short: int = 0                    #: real rows where fewer than k keys were kept
+    kept: np.ndarray | None = None           #: (..., T_q, T_k) the keys the softmax used
+    extra: dict = field(default_factory=dict)
+
+
+class TopkimaHardware:
+    """Calibrated chips for ``mode="topkima"``, one per ADC window, all with the same frozen
+    mismatch (the same physical chip: its draws come from ``chip_seed`` alone)."""
+
+    def __init__(self, macro: TopkimaMacro | None = None, chip_seed: int = 0):
+        if macro is None:
+            from topkima.calibration import load_calibration
+            macro = TopkimaMacro(load_calibration())
+        self.macro, self.chip_seed = macro, int(chip_seed)
+        self._chips: dict[AdcRange, object] = {}
+        sigma = float(np.median(macro.calibration.column["mismatch"]["i_on_sigma_rel"]))
+        self.av_model = SramAVModel(sigma_cell_rel=sigma)
+        self.av_eps = self.av_model.draw(np.random.default_rng([self.chip_seed, 1]), 512, 256)
+
+    def chip(self, adc_range: AdcRange):
+        if adc_range not in self._chips:
+            m = TopkimaMacro(self.macro.calibration, self.macro.array, adc_range)
+            self._chips[adc_range] = m.instance(np.random.default_rng([self.chip_seed, 0]))
+        return self._chips[adc_range]
+
+
+def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", macro=None, rng=None,
+                      return_stats: bool = False, adc_range: tuple[AdcRange, float] | None = None,
+                      softmax: SoftmaxCore = SoftmaxCore()):
+    """One layer's attention heads through the Topkima pipeline (see the module docstring).
+
+    Parameters
+    ----------
+    q, k, v : arrays (..., heads, T, d); ``q`` already carries 1/√d_k (scale-free).
+    top_k : keys kept per query row (1 ≤ top_k; rows with fewer visible keys keep them all).
+    mask : booleans broadcastable to (..., heads, T_q, T_k), True = visible; None = all.
+    mode : "exact", "quantized" (all quantisation, full softmax), "topk" (ideal top-k),
+        "subtopk" (ideal, fixed quotas, :func:`subtopk_plan`), "topkima" (calibrated chip).
+    macro : :class:`TopkimaHardware` (or a :class:`TopkimaMacro`, wrapped with chip seed 0) for
+        ``mode="topkima"``; default: the committed artefact's macro, chip seed 0.
+    rng : numpy Generator for the comparator noise (``mode="topkima"``, required there).
+    adc_range : (AdcRange, query scale) to freeze the ADC window; default: chosen per call.
+    return_stats : also return :class:`AttentionStats`.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    q, k, v = (np.asarray(x) for x in (q, k, v))
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        if x.ndim < 3:
+            raise ValueError(f"{name} must be (..., heads, T, d), got shape {x.shape}")
+        if not np.issubdtype(x.dtype, np.number) or not np.all(np.isfinite(x)):
+            raise ValueError(f"{name} must hold finite numbers")
+    if q.shape[-1] != k.shape[-1] or k.shape[:-1] != v.shape[:-1] or q.shape[:-2] != k.shape[:-2]:
+        raise ValueError(f"q {q.shape}, k {k.shape}, v {v.shape} do not form (..., heads, T, d) attention inputs "
+                         "(q and k share d; k and v share T; all share the leading dimensions)")
+    if not isinstance(top_k, (int, np.integer)) or top_k < 1:
+        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+    t_q, t_k = q.shape[-2], k.shape[-2]
+    full = (*q.shape[:-2], t_q, t_k)
+    if mask is None:
+        visible = np.ones(full, dtype=bool)
+    else:
+        m = np.asarray(mask)
+        if m.dtype != bool:
+            raise ValueError(f"mask must be boolean (True = visible), got dtype {m.dtype}")
+        try:
+            visible = np.broadcast_to(m, full)
+        except ValueError:
+            raise ValueError(f"mask of shape {m.shape} does not broadcast to (..., heads, T_q, T_k) = {full}") from None
+    stats = AttentionStats(mode=mode, top_k=int(top_k), n_rows=int(np.prod(full[:-1])))
+    if mode == "exact":
+        out = dense_softmax_attention(q, k, v, visible)
+        return (out, stats) if return_stats else out
+
+    # token validity for the scales: a key is real if any query row sees it; a query row is
+    # real if it sees any key (fully masked rows are padding)
+    key_real = visible.any(axis=-2)
+    row_real = visible.any(axis=-1)
+    q_codes, s_q = quantize_symmetric(q, Q_MAX_CODE, row_real)
+    k_codes, s_k = quantize_symmetric(k, K_MAX_LEVEL, key_real)
+    v_codes, s_v = quantize_symmetric(v, V_MAX_CODE, key_real)
+    scores_units = np.einsum("...td,...sd->...ts", q_codes, k_codes)      # integer MAC units
+    score_scale = s_q * s_k                                                # real score per unit
+    hw = None
+    if mode == "quantized":
+        kept = visible
+        scores = scores_units * score_scale
+    elif mode in ("topk", "subtopk"):
+        blocks, quotas = subtopk_plan(t_k, top_k) if mode == "subtopk" else ((t_k,), (top_k,))
+        if mode == "subtopk":
+            stats.extra["blocks"], stats.extra["quotas"] = blocks, quotas
+        kept = _topk_mask(scores_units, visible, top_k, blocks, quotas)
+        scores = scores_units * score_scale
+    else:
+        if rng is None or not isinstance(rng, np.random.Generator):
+            raise ValueError("mode='topkima' needs rng= (a numpy Generator) for the comparator noise")
+        hw = macro if isinstance(macro, TopkimaHardware) else TopkimaHardware(macro)
+        kept, scores, stats = _through_macro(hw, q_codes, k_codes, scores_units, score_scale, visible, top_k,
+                                             rng, adc_range, stats)
+    stats.n_rows_short = int(((kept.sum(-1) < top_k) & row_real).sum()) if mode != "quantized" else 0
+    stats.kept = kept
+    a = softmax(scores, kept)
+    a_codes = np.rint(a * ((1 << softmax.a_bits) - 1))
+    if hw is None:   # ideal digital A·V on the quantised operands
+        av = a_codes @ v_codes.astype(np.float64)
+    else:
+        av = hw.av_model(a_codes, v_codes, hw.av_eps)
+    out = av * s_v / ((1 << softmax.a_bits) - 1)
+    return (out, stats) if return_stats else out
+
+
+def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_scale, visible, top_k, rng,
+                   adc_range, stats):
+    """Kept keys and their read-back scores from the calibrated chip."""
+    t_k = k_codes.shape[-2]
+    if adc_range is None:
+        rows_real = visible.any(axis=-1)
+        sample = np.where(visible, scores_units, NEG_INF)[rows_real]
+        kk = min(top_k, t_k)
+        sample = np.where(np.isfinite(sample), sample, np.nan)
+        sample = sample[np.sum(np.isfinite(sample), axis=-1) >= kk]
+        if sample.size == 0:
+            raise ValueError("no query row sees top_k keys: nothing to set the ADC window from")
+        filled = np.where(np.isnan(sample), -1e30, sample)
+        adc_range = choose_adc_range(filled, kk)
+    window, q_scale = adc_range
+    if q_scale != 1.0:   # fold the window's query scale into the codes (as W_Q would carry it)
+        q_codes = np.clip(np.rint(q_codes * q_scale), -Q_MAX_CODE, Q_MAX_CODE).astype(np.int64)
+    chip = hw.chip(window)
+    n_cols = 256 if hw.macro.array == "256x256" else 128
+    quotas = None
+    if t_k > n_cols:
+        quotas = "3+2" if (hw.macro.array == "256x256" and t_k <= 384 and top_k == 5) else None
+    kt = np.swapaxes(k_codes, -1, -2)
+    kk = min(top_k, t_k)
+    res = chip.topk(q_codes, kt, k=kk, quotas=quotas, rng=rng, key_mask=visible)
+    kept = np.zeros(visible.shape, dtype=bool)
+    idx = res.indices
+    ok = idx >= 0
+    np.put_along_axis(kept, np.where(ok, idx, 0), ok, axis=-1)
+    kept &= visible
+    # read back: a key that fired in cycle j lies in (top − j·LSB, top − (j−1)·LSB]
+    p = chip._e.p
+    top, lsb = window.top_units, window.lsb_units
+    cycle = np.where(res.firing_cycle <= p.n_ramp_steps, res.firing_cycle, p.n_ramp_steps)
+    units = top - (cycle - 0.5) * lsb
+    scores = units * score_scale / q_scale
+    stats.alpha = res.alpha
+    stats.energy_j = float(res.energy_j.sum())
+    stats.adc_range, stats.query_scale = window, float(q_scale)
+    return kept, scores, stats

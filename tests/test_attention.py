@@ -1,0 +1,142 @@
+"""topkima_attention: the exact mode, masks, determinism, the softmax core and input errors."""
+import numpy as np
+import pytest
+
+from topkima.behavioral import SoftmaxCore, TopkimaHardware, TopkimaMacro, topkima_attention
+from topkima.behavioral.attention import subtopk_plan
+from topkima.calibration import load_calibration
+
+
+@pytest.fixture(scope="module")
+def hardware():
+    return TopkimaHardware(TopkimaMacro(load_calibration()), chip_seed=3)
+
+
+def _qkv(seed, b=2, h=3, t=12, d=16):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(0, 0.6, (b, h, t, d)), rng.normal(0, 1, (b, h, t, d)), rng.normal(0, 1, (b, h, t, d)))
+
+
+def _slow_softmax_attention(q, k, v, visible):
+    out = np.zeros(q.shape[:-1] + (v.shape[-1],))
+    for idx in np.ndindex(*q.shape[:-1]):
+        *lead, t = idx
+        s = [float(np.dot(q[idx], k[(*lead, j)])) for j in range(k.shape[-2]) if visible[(*lead, t, j)]]
+        js = [j for j in range(k.shape[-2]) if visible[(*lead, t, j)]]
+        if not js:
+            continue
+        m = max(s)
+        w = [np.exp(x - m) for x in s]
+        for wj, j in zip(w, js):
+            out[idx] += wj / sum(w) * v[(*lead, j)]
+    return out
+
+
+def test_exact_mode_is_dense_softmax_attention():
+    q, k, v = _qkv(0)
+    mask = np.ones((2, 1, 1, 12), dtype=bool)
+    mask[1, ..., 9:] = False                                # padding of the second sequence
+    out = topkima_attention(q, k, v, top_k=5, mask=mask, mode="exact")
+    ref = _slow_softmax_attention(q, k, v, np.broadcast_to(mask, (2, 3, 12, 12)))
+    np.testing.assert_allclose(out, ref, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("mode", ["topk", "subtopk", "topkima"])
+def test_masked_keys_are_never_kept(hardware, mode):
+    q, k, v = _qkv(1)
+    k[..., 8:, :] = 5.0 * np.sign(q.mean(axis=-2, keepdims=True))   # the masked keys would win
+    pad = np.ones((2, 1, 1, 12), dtype=bool)
+    pad[..., 8:] = False
+    causal = np.tril(np.ones((12, 12), dtype=bool))
+    for mask in (pad, pad & causal):
+        _, st = topkima_attention(q, k, v, top_k=3, mask=mask, mode=mode, macro=hardware,
+                                  rng=np.random.default_rng(0), return_stats=True)
+        visible = np.broadcast_to(mask, st.kept.shape)
+        assert st.kept.any() and not np.any(st.kept & ~visible)
+        real = visible.any(axis=-1)
+        assert np.all(st.kept.sum(-1)[real] <= 3)
+
+
+def test_same_seed_same_result_and_topkima_stats(hardware):
+    q, k, v = _qkv(2, t=40, d=32)
+    runs = [topkima_attention(q, k, v, top_k=5, mode="topkima", macro=TopkimaHardware(hardware.macro, 3),
+                              rng=np.random.default_rng(7), return_stats=True) for _ in range(2)]
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    st = runs[0][1]
+    assert 0 < st.alpha.mean() <= 1 and st.energy_j > 0 and st.adc_range is not None
+    exact = topkima_attention(q, k, v, top_k=5, mode="exact")
+    rel = np.linalg.norm(runs[0][0] - exact) / np.linalg.norm(exact)
+    assert rel < 0.6   # a sparse, quantised approximation of the same attention, not noise
+
+
+def test_topk_keeps_the_k_largest_quantised_scores():
+    q, k, v = _qkv(3)
+    _, st = topkima_attention(q, k, v, top_k=4, mode="topk", return_stats=True)
+    assert np.all(st.kept.sum(-1) == 4)
+    _, full = topkima_attention(q, k, v, top_k=12, mode="topk", return_stats=True)
+    assert full.kept.all()
+
+
+def test_subtopk_plan_follows_the_3_plus_2_pattern():
+    assert subtopk_plan(384, 5) == ((256, 128), (3, 2))
+    assert subtopk_plan(27, 5) == ((18, 9), (3, 2))
+    assert subtopk_plan(27, 1) == ((27,), (1,))
+
+
+def _slow_softmax_core(core, scores, kept):
+    out = np.zeros(scores.shape)
+    one = 1 << core.x_frac_bits
+    for idx in np.ndindex(*scores.shape[:-1]):
+        js = [j for j in range(scores.shape[-1]) if kept[idx][j]]
+        if not js:
+            continue
+        m = max(scores[idx][j] for j in js)
+        e = {}
+        for j in js:
+            x_fx = max(int(np.rint((scores[idx][j] - m) * np.log2(np.e) * one)), -core.max_shift * one)
+            ip = x_fx // one
+            frac = x_fx - ip * one
+            mant = int(np.rint(2.0 ** (frac / one) * (1 << core.lut_bits)))
+            e[j] = mant >> (-ip)
+        total = sum(e.values())
+        recip = (1 << core.recip_bits) // total
+        a_max = (1 << core.a_bits) - 1
+        for j in js:
+            out[idx][j] = min(max(np.rint(e[j] * recip * a_max / (1 << core.recip_bits)), 0), a_max) / a_max
+    return out
+
+
+def test_softmax_core_matches_its_slow_reference_and_float_softmax():
+    rng = np.random.default_rng(4)
+    scores = rng.normal(0, 2, (40, 9))
+    kept = rng.random((40, 9)) < 0.7
+    core = SoftmaxCore()
+    fast = core(scores, kept)
+    np.testing.assert_array_equal(fast, _slow_softmax_core(core, scores, kept))
+    e = np.where(kept, np.exp(scores - scores.max(-1, keepdims=True)), 0)
+    soft = e / np.maximum(e.sum(-1, keepdims=True), 1e-300)
+    assert np.max(np.abs(fast - soft)) <= 1 / 31          # within one 5-bit step
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(mode="fast"), "mode must be one of"),
+    (dict(top_k=0), "top_k must be a positive integer"),
+    (dict(mask=np.ones((12, 12))), "boolean"),
+    (dict(mask=np.ones((5, 5), dtype=bool)), "does not broadcast"),
+    (dict(mode="topkima"), "rng="),
+])
+def test_bad_inputs_get_clear_errors(kwargs, match):
+    q, k, v = _qkv(5)
+    args = dict(top_k=3, mode="topk") | kwargs
+    with pytest.raises(ValueError, match=match):
+        topkima_attention(q, k, v, **args)
+
+
+def test_bad_shapes_and_values():
+    q, k, v = _qkv(5)
+    with pytest.raises(ValueError, match="do not form"):
+        topkima_attention(q, k[..., :8], v, top_k=3, mode="topk")
+    with pytest.raises(ValueError, match="finite"):
+        topkima_attention(q * np.nan, k, v, top_k=3, mode="topk")
+    with pytest.raises(ValueError, match=r"\(\.\.\., heads, T, d\)"):
+        topkima_attention(q[0, 0], k[0, 0], v[0, 0], top_k=3, mode="topk")
