@@ -105,12 +105,17 @@ class InsituCorrection:
     e_decision_b_j_per_v: float  #: its slope in the common mode
 
     def apply(self, j, v_l: np.ndarray, v_r: np.ndarray, v0: float):
-        j = np.asarray(j)
-        first = (j == 1)
-        d_l, d_r = v0 - v_l, v0 - v_r
+        # the same terms regrouped: V_X ← g_XL·V_L + g_XR·V_R + c_X(j), c_X tabulated over j
         cl, cr = self.coef_l_v, self.coef_r_v
-        return (v_l + (cl[0] + cl[1] * (j - 1) + cl[2] * first + cl[3] * d_l + cl[4] * d_r),
-                v_r + (cr[0] + cr[1] * (j - 1) + cr[2] * first + cr[3] * d_l + cr[4] * d_r))
+        jj = np.arange(0, 34)
+        c_l = cl[0] + cl[1] * (jj - 1) + cl[2] * (jj == 1) + (cl[3] + cl[4]) * v0
+        c_r = cr[0] + cr[1] * (jj - 1) + cr[2] * (jj == 1) + (cr[3] + cr[4]) * v0
+        if np.ndim(j) == 0:
+            off_l, off_r = c_l[int(j)], c_r[int(j)]
+        else:
+            off_l, off_r = c_l[j], c_r[j]
+        return ((1 - cl[3]) * v_l - cl[4] * v_r + off_l,
+                -cr[3] * v_l + (1 - cr[4]) * v_r + off_r)
 
     def e_per_decision_j(self, v_cm: np.ndarray) -> np.ndarray:
         return self.e_decision_a_j + self.e_decision_b_j_per_v * np.asarray(v_cm)
@@ -604,10 +609,11 @@ class _MacroView:
         last = np.minimum(firing, stop[..., None])  # each column is clocked until it fires or the ramp stops
         if enable is not None:                      # a disabled column's comparator is not clocked
             last = np.where(enable, last, 0)
-        # its decisions' common mode: the mean of the first and the last (the bitlines fall ~linearly)
+        # its decisions' common mode: the mean of the first (cycle 1) and the ramp's end (the
+        # bitlines fall ~linearly; a column that fires early is clocked few times, so the
+        # difference to its own last decision weighs little)
         v_l1, v_r1 = e.bitline_voltages(u_l, u_r, leak, tile, 1)
-        v_ln, v_rn = e.bitline_voltages(u_l, u_r, leak, tile, np.maximum(last, 1))
-        e_decisions = (last * e.e_per_decision_j(0.25 * (v_l1 + v_r1 + v_ln + v_rn))).sum(axis=-1)
+        e_decisions = (last * e.e_per_decision_j(0.25 * (v_l1 + v_r1 + v_l + v_r))).sum(axis=-1)
         dig = p.digital["corners"][p.digital.get("slow_corner", "ss")]
         e_digital = stop * dig["e_per_count_j"] + np.minimum(n_grants, n) * (
             dig["e_per_grant_tree_j"] + dig["e_per_grant_count_j"] + dig["e_per_encode_j"])
