@@ -6,14 +6,15 @@ Data flow per head (Topkima-Former, Dong et al., arXiv 2411.13050, §III; SPEC �
    the inputs ``q`` here are already scaled and no scaling hardware exists: ``mode="exact"``
    is softmax(q·kᵀ + mask)·v.
 2. **Quantisation** (paper: Q 5 bit, Kᵀ 15 levels, V and A 5 bit). Q → sign + 5-bit PWM
-   magnitude (codes −31…31), K → levels −7…7, V → signed 5 bit (−15…15), each symmetric with
-   one max-abs scale per (sequence, head) over its real (unmasked) tokens [our choice: the
-   paper does not state its scale granularity].
+   magnitude (codes −31…31) with one max-abs scale per query row (a digital scale ahead of the
+   PWM drivers: every row uses the full pulse range, and the softmax core knows its scale);
+   K → levels −7…7 and V → signed 5 bit (−15…15) with one max-abs scale per (sequence, head)
+   over its real (unmasked) tokens [our choices: the paper does not state its scale granularity].
 3. **Q·Kᵀ and top-k.** ``topk``: the k largest integer scores (ties to lower key index).
    ``subtopk``: fixed quotas over key blocks (see :func:`subtopk_plan`). ``topkima``: the
    calibrated behavioural macro (:class:`~topkima.behavioral.TopkimaMacro`) with frozen mismatch
    and comparator noise, sub-top-k with the "3+2" preset when a row exceeds one 256-column array.
-   The ADC window is set from the call's own score statistics (:func:`choose_adc_range`)
+   The ADC window is set per head from the call's own score statistics (:func:`choose_adc_range`)
    unless ``adc_range`` is given. The macro returns codes; a kept key's score is read back as
    the middle of its code's LSB bin (saturated codes as the bin below the window top).
 4. **Softmax core** on the k kept values only: fixed-point base-2 exponentials and a
@@ -38,6 +39,8 @@ Q_MAX_CODE = 31   #: sign + 5-bit PWM magnitude (SPEC §2)
 K_MAX_LEVEL = 7   #: 15 key levels (SPEC §2)
 V_MAX_CODE = 15   #: signed 5 bit (SPEC §3: V 5 bit)
 NEG_INF = -np.inf
+#: entries of the macro's key-side matrices per call [ours: ~16 MB of float64 temporaries]
+CHUNK_ELEMENTS = 2_000_000
 
 
 def dense_softmax_attention(q, k, v, mask=None):
@@ -53,15 +56,16 @@ def dense_softmax_attention(q, k, v, mask=None):
     return a @ np.asarray(v, np.float64)
 
 
-def quantize_symmetric(x: np.ndarray, max_code: int, valid: np.ndarray | None = None):
-    """Codes round(x/s) in −max_code…max_code with one scale s per leading index (..., T, d).
+def quantize_symmetric(x: np.ndarray, max_code: int, valid: np.ndarray | None = None, per_row: bool = False):
+    """Codes round(x/s) in −max_code…max_code for x of shape (..., T, d).
 
-    s = max|x| / max_code over the last two axes, tokens where ``valid`` (..., T) is False left
-    out (padding does not set the scale). Returns (codes int64, s of shape (..., 1, 1)).
+    One scale per leading index, s = max|x| / max_code over (T, d), tokens where ``valid``
+    (..., T) is False left out (padding does not set the scale); or, ``per_row``, one scale per
+    token over d. Returns (codes int64, s of shape (..., 1, 1) or (..., T, 1)).
     """
     x = np.asarray(x, np.float64)
     ax = np.abs(x) if valid is None else np.where(valid[..., None], np.abs(x), 0.0)
-    s = ax.max(axis=(-2, -1), keepdims=True) / max_code
+    s = ax.max(axis=-1 if per_row else (-2, -1), keepdims=True) / max_code
     s = np.where(s > 0, s, 1.0)
     codes = np.clip(np.rint(x / s), -max_code, max_code).astype(np.int64)
     return codes, s
@@ -120,18 +124,24 @@ class SramAVModel:
     n_mag_bits: int = 4
 
     def draw(self, rng: np.random.Generator, n_rows: int, n_cols: int) -> np.ndarray:
-        """Frozen per-cell current errors ε (n_rows keys, n_cols outputs, magnitude bits)."""
-        return rng.normal(0.0, self.sigma_cell_rel, (n_rows, n_cols, self.n_mag_bits))
+        """Frozen per-cell errors, tabulated: (n_rows keys, n_cols outputs, |V| = 0…15) →
+        Σ_b 2^b·bit_b(|V|)·ε_b, the current error of the cells that store |V| (ε drawn per bit cell)."""
+        eps = rng.normal(0.0, self.sigma_cell_rel, (n_rows, n_cols, self.n_mag_bits))
+        bits = (np.arange(1 << self.n_mag_bits)[:, None] >> np.arange(self.n_mag_bits)) & 1   # (16, bits)
+        return eps @ (bits * (2.0 ** np.arange(self.n_mag_bits))).T
 
-    def __call__(self, a_codes: np.ndarray, v_codes: np.ndarray, eps: np.ndarray | None) -> np.ndarray:
-        """Output in code units (A code × V code); ``eps`` None = ideal cells."""
+    def __call__(self, a_codes: np.ndarray, v_codes: np.ndarray, err_table: np.ndarray | None) -> np.ndarray:
+        """Output in code units (A code × V code); ``err_table`` None = ideal cells."""
         t_k, d_v = v_codes.shape[-2:]
-        mag = np.abs(v_codes)
-        if eps is None:
+        if err_table is not None and (t_k > err_table.shape[0] or d_v > err_table.shape[1]):
+            raise ValueError(f"A·V of {t_k} keys × {d_v} outputs exceeds the drawn SRAM array "
+                             f"({err_table.shape[0]} × {err_table.shape[1]})")
+        if err_table is None:
             v_eff = v_codes.astype(np.float64)
         else:
-            bits = (mag[..., None] >> np.arange(self.n_mag_bits)) & 1
-            v_eff = np.sign(v_codes) * (bits * (2.0 ** np.arange(self.n_mag_bits)) * (1 + eps[:t_k, :d_v])).sum(-1)
+            mag = np.abs(v_codes)
+            err = err_table[np.arange(t_k)[:, None], np.arange(d_v)[None, :], mag]
+            v_eff = np.sign(v_codes) * (mag + err)
         out = a_codes @ v_eff
         ideal = a_codes @ v_codes.astype(np.float64)
         full = np.abs(ideal).max(axis=(-2, -1), keepdims=True)
@@ -196,7 +206,7 @@ class TopkimaHardware:
         self._chips: dict[AdcRange, object] = {}
         sigma = float(np.median(macro.calibration.column["mismatch"]["i_on_sigma_rel"]))
         self.av_model = SramAVModel(sigma_cell_rel=sigma)
-        self.av_eps = self.av_model.draw(np.random.default_rng([self.chip_seed, 1]), 512, 256)
+        self.av_err_table = self.av_model.draw(np.random.default_rng([self.chip_seed, 1]), 512, 256)
 
     def chip(self, adc_range: AdcRange):
         if adc_range not in self._chips:
@@ -257,11 +267,12 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
     # real if it sees any key (fully masked rows are padding)
     key_real = visible.any(axis=-2)
     row_real = visible.any(axis=-1)
-    q_codes, s_q = quantize_symmetric(q, Q_MAX_CODE, row_real)
+    q_codes, s_q = quantize_symmetric(q, Q_MAX_CODE, row_real, per_row=True)
     k_codes, s_k = quantize_symmetric(k, K_MAX_LEVEL, key_real)
     v_codes, s_v = quantize_symmetric(v, V_MAX_CODE, key_real)
-    scores_units = np.einsum("...td,...sd->...ts", q_codes, k_codes)      # integer MAC units
-    score_scale = s_q * s_k                                                # real score per unit
+    # integer MAC units (exact in float64 far beyond these magnitudes; BLAS, not an integer einsum)
+    scores_units = q_codes.astype(np.float64) @ np.swapaxes(k_codes, -1, -2).astype(np.float64)
+    score_scale = s_q * s_k                                                # real score per unit, per row
     hw = None
     if mode == "quantized":
         kept = visible
@@ -280,53 +291,95 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
                                              rng, adc_range, stats)
     stats.n_rows_short = int(((kept.sum(-1) < top_k) & row_real).sum()) if mode != "quantized" else 0
     stats.kept = kept
-    a = softmax(scores, kept)
+    a = softmax(scores, kept) if mode == "quantized" else _sparse_softmax(softmax, scores, kept)
     a_codes = np.rint(a * ((1 << softmax.a_bits) - 1))
     if hw is None:   # ideal digital A·V on the quantised operands
         av = a_codes @ v_codes.astype(np.float64)
     else:
-        av = hw.av_model(a_codes, v_codes, hw.av_eps)
+        av = hw.av_model(a_codes, v_codes, hw.av_err_table)
     out = av * s_v / ((1 << softmax.a_bits) - 1)
     return (out, stats) if return_stats else out
 
 
+def _sparse_softmax(core: SoftmaxCore, scores: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """``core(scores, kept)`` computed on the kept entries only (≤ k per row), scattered back."""
+    t = kept.shape[-1]
+    rows = kept.reshape(-1, t)
+    count = rows.sum(axis=1)
+    k_max = int(count.max(initial=0))
+    r, c = np.nonzero(rows)                       # row-major: grouped by row, ascending key
+    slot = np.arange(r.size) - (np.cumsum(count) - count)[r]
+    s_rows = np.broadcast_to(scores, kept.shape).reshape(-1, t)
+    packed = np.zeros((rows.shape[0], max(k_max, 1)))
+    valid = np.zeros(packed.shape, dtype=bool)
+    packed[r, slot], valid[r, slot] = s_rows[r, c], True
+    a_packed = core(packed, valid)
+    a = np.zeros(rows.shape)
+    a[r, c] = a_packed[r, slot]
+    return a.reshape(kept.shape)
+
+
 def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_scale, visible, top_k, rng,
                    adc_range, stats):
-    """Kept keys and their read-back scores from the calibrated chip."""
-    t_k = k_codes.shape[-2]
-    if adc_range is None:
-        rows_real = visible.any(axis=-1)
-        sample = np.where(visible, scores_units, NEG_INF)[rows_real]
-        kk = min(top_k, t_k)
-        sample = np.where(np.isfinite(sample), sample, np.nan)
-        sample = sample[np.sum(np.isfinite(sample), axis=-1) >= kk]
-        if sample.size == 0:
-            raise ValueError("no query row sees top_k keys: nothing to set the ADC window from")
-        filled = np.where(np.isnan(sample), -1e30, sample)
-        adc_range = choose_adc_range(filled, kk)
-    window, q_scale = adc_range
-    if q_scale != 1.0:   # fold the window's query scale into the codes (as W_Q would carry it)
-        q_codes = np.clip(np.rint(q_codes * q_scale), -Q_MAX_CODE, Q_MAX_CODE).astype(np.int64)
-    chip = hw.chip(window)
+    """Kept keys and their read-back scores from the calibrated chip, head by head."""
+    t_q, t_k = visible.shape[-2:]
+    kk = min(top_k, t_k)
     n_cols = 256 if hw.macro.array == "256x256" else 128
     quotas = None
-    if t_k > n_cols:
-        quotas = "3+2" if (hw.macro.array == "256x256" and t_k <= 384 and top_k == 5) else None
-    kt = np.swapaxes(k_codes, -1, -2)
-    kk = min(top_k, t_k)
-    res = chip.topk(q_codes, kt, k=kk, quotas=quotas, rng=rng, key_mask=visible)
+    if t_k > n_cols and hw.macro.array == "256x256" and t_k <= 384 and top_k == 5:
+        quotas = "3+2"
+    # (sequence, head) pairs with the head axis first: each head gets its own ADC window
+    lead = visible.shape[:-2]
+    n_heads = lead[-1] if lead else 1
+    to_heads = lambda x: np.moveaxis(np.broadcast_to(x, (*lead, *x.shape[-2:])).reshape(-1, n_heads, *x.shape[-2:]), 1, 0)  # noqa: E731
+    q_h, k_h, vis_h, s_h = (to_heads(x) for x in (q_codes, np.swapaxes(k_codes, -1, -2), visible, scores_units))
+    firing = np.empty(vis_h.shape, dtype=np.int64)
+    idx = np.empty((*vis_h.shape[:-1], kk), dtype=np.int64)
+    alpha = np.empty(vis_h.shape[:-1])
+    q_scale_h = np.ones(n_heads)
+    windows, energy = [], 0.0
+    rows = k_h.shape[-2] * 3
+    per_pair = 8 * rows * t_k + 4 * rows * t_q
+    step = max(1, CHUNK_ELEMENTS // per_pair)
+    for h in range(n_heads):
+        window, q_scale = adc_range if adc_range is not None else _head_window(s_h[h], vis_h[h], kk)
+        windows.append(window)
+        q_scale_h[h] = q_scale
+        q_c = q_h[h]
+        if q_scale != 1.0:   # the window's query scale, folded into the codes (as into W_Q)
+            q_c = np.clip(np.rint(q_c * q_scale), -Q_MAX_CODE, Q_MAX_CODE).astype(np.int64)
+        chip = hw.chip(window)
+        for c0 in range(0, q_c.shape[0], step):
+            sl = slice(c0, c0 + step)
+            res = chip.topk(q_c[sl], k_h[h, sl], k=kk, quotas=quotas, rng=rng, key_mask=vis_h[h, sl])
+            firing[h, sl], idx[h, sl], alpha[h, sl] = res.firing_cycle, res.indices, res.alpha
+            energy += float(res.energy_j.sum())
+    back = lambda x: np.moveaxis(x, 0, 1).reshape(*lead, *x.shape[2:])  # noqa: E731
+    firing, idx, alpha = back(firing), back(idx), back(alpha)
     kept = np.zeros(visible.shape, dtype=bool)
-    idx = res.indices
     ok = idx >= 0
     np.put_along_axis(kept, np.where(ok, idx, 0), ok, axis=-1)
     kept &= visible
-    # read back: a key that fired in cycle j lies in (top − j·LSB, top − (j−1)·LSB]
-    p = chip._e.p
-    top, lsb = window.top_units, window.lsb_units
-    cycle = np.where(res.firing_cycle <= p.n_ramp_steps, res.firing_cycle, p.n_ramp_steps)
-    units = top - (cycle - 0.5) * lsb
-    scores = units * score_scale / q_scale
-    stats.alpha = res.alpha
-    stats.energy_j = float(res.energy_j.sum())
-    stats.adc_range, stats.query_scale = window, float(q_scale)
+    # read back: a key that fired in cycle j lies in (top − j·LSB, top − (j−1)·LSB] (scaled units)
+    n_steps = hw.chip(windows[0])._e.p.n_ramp_steps
+    cycle = np.where(firing <= n_steps, firing, n_steps)
+    top = np.array([w.top_units for w in windows], float)
+    lsb = np.array([w.lsb_units for w in windows], float)
+    head_shape = (n_heads, 1, 1)
+    units = (top.reshape(head_shape) - (cycle - 0.5) * lsb.reshape(head_shape)) / q_scale_h.reshape(head_shape)
+    scores = units * score_scale
+    stats.alpha = alpha
+    stats.energy_j = energy
+    stats.adc_range, stats.query_scale = windows[0], float(q_scale_h[0])
+    stats.extra["adc_range_per_head"] = windows
+    stats.extra["query_scale_per_head"] = q_scale_h.tolist()
     return kept, scores, stats
+
+
+def _head_window(scores_units, visible, kk):
+    """ADC window of one head from its real rows' scores (rows with ≥ k visible keys)."""
+    rows = visible.any(axis=-1) & (visible.sum(axis=-1) >= kk)
+    if not rows.any():
+        raise ValueError("no query row sees top_k keys: nothing to set the ADC window from")
+    sample = np.where(visible, scores_units, -1e30)[rows]
+    return choose_adc_range(sample, kk)

@@ -321,14 +321,28 @@ class _Engine:
         neg = (q < 0).repeat(n_s, axis=-1)
         full = np.where(width > 0, p.pulse_slope * width + p.pulse_offset_units, 0.0)
         share = p.share(width) if not self.linear else np.zeros_like(width)
-        a_blocks = [full * pos, full * neg, share * pos, share * neg]
+        rows = d * n_s
+        # a = [full·pos | full·neg | share·pos | share·neg], written in place (large temporaries
+        # are expensive: fresh pages, not arithmetic, dominate this function on big batches)
+        a = np.empty((*q.shape[:-1], 4 * rows))
+        np.multiply(full, pos, out=a[..., :rows])
+        np.multiply(full, neg, out=a[..., rows:2 * rows])
+        np.multiply(share, pos, out=a[..., 2 * rows:3 * rows])
+        np.multiply(share, neg, out=a[..., 3 * rows:])
+        del full, share, width
         plus, minus = (digits > 0).astype(float), (digits < 0).astype(float)
         # RBL_L: q>0 & digit +1 via stack 0; q<0 & digit −1 via stack 3. RBL_R: q>0 & −1 via stack 2; q<0 & +1 via 1.
-        b_l = [plus * m[:, 0], minus * m[:, 3], 1 - plus, 1 - minus]
-        b_r = [minus * m[:, 2], plus * m[:, 1], 1 - minus, 1 - plus]
+        # Pulsed stacks storing 0 take the charge-share packet instead.
+        b = np.empty((*kl.shape[:-2], 4 * rows, 2 * n))
+        np.multiply(plus, m[:, 0], out=b[..., :rows, :n])
+        np.multiply(minus, m[:, 3], out=b[..., rows:2 * rows, :n])
+        np.subtract(1.0, plus, out=b[..., 2 * rows:3 * rows, :n])
+        np.subtract(1.0, minus, out=b[..., 3 * rows:, :n])
+        np.multiply(minus, m[:, 2], out=b[..., :rows, n:])
+        np.multiply(plus, m[:, 1], out=b[..., rows:2 * rows, n:])
+        np.subtract(1.0, minus, out=b[..., 2 * rows:3 * rows, n:])
+        np.subtract(1.0, plus, out=b[..., 3 * rows:, n:])
         # float64 so that the cycle-by-cycle reference (plain sums) agrees to ~1e-12 units
-        a = np.concatenate(a_blocks, axis=-1)
-        b = np.concatenate([np.concatenate(b_l, axis=-2), np.concatenate(b_r, axis=-2)], axis=-1)
         u = a @ b   # batched keys: (..., rows, 4·d·n_s) @ (..., 4·d·n_s, 2n)
         return u[..., :n], u[..., n:]
 

@@ -140,3 +140,34 @@ def test_bad_shapes_and_values():
         topkima_attention(q * np.nan, k, v, top_k=3, mode="topk")
     with pytest.raises(ValueError, match=r"\(\.\.\., heads, T, d\)"):
         topkima_attention(q[0, 0], k[0, 0], v[0, 0], top_k=3, mode="topk")
+
+
+def test_sram_av_model_matches_a_cell_by_cell_reference():
+    from topkima.behavioral import SramAVModel
+    model = SramAVModel(sigma_cell_rel=0.11, adc_bits=16)
+    table = model.draw(np.random.default_rng(0), 8, 5)
+    eps = np.random.default_rng(0).normal(0.0, 0.11, (8, 5, 4))   # the same draws, per bit cell
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 32, (3, 8)).astype(float)
+    v = rng.integers(-15, 16, (8, 5))
+    ref = np.zeros((3, 5))
+    for r in range(3):
+        for c in range(5):
+            for j in range(8):
+                cells = sum(2 ** b * ((abs(v[j, c]) >> b) & 1) * (1 + eps[j, c, b]) for b in range(4))
+                ref[r, c] += a[r, j] * np.sign(v[j, c]) * cells
+    out = model(a, v, table)
+    full = np.abs(a @ v).max()                      # the ADC's full scale: the ideal outputs' largest
+    np.testing.assert_allclose(out, np.clip(ref, -full, full), atol=full / (2 ** 15 - 1))  # one 16-bit step
+    coarse = SramAVModel(sigma_cell_rel=0.0)(a, v, None)                # 5-bit ADC: 15 steps a side
+    assert np.max(np.abs(coarse - a @ v)) <= full / 15 / 2 + 1e-9
+
+
+def test_sparse_softmax_core_equals_the_dense_one():
+    from topkima.behavioral.attention import _sparse_softmax
+    rng = np.random.default_rng(6)
+    scores = rng.normal(0, 3, (2, 3, 7, 11))
+    kept = rng.random(scores.shape) < 0.3
+    kept[0, 0, 0] = False                                   # a row with nothing kept
+    core = SoftmaxCore()
+    np.testing.assert_array_equal(_sparse_softmax(core, scores, kept), core(scores, kept))
