@@ -220,6 +220,7 @@ class _Engine:
         # leak rates (units per PWM unit): the ideal macro has none
         self._leak = (0.0, 0.0) if linear else (p.leak1_units_per_unit, p.leak0_units_per_unit)
         self.insitu = None if linear else insitu
+        self._a_table = None
 
     def e_per_decision_j(self, v_cm: np.ndarray) -> np.ndarray:
         """Sense-amplifier energy per decision at the bitlines' common mode."""
@@ -305,31 +306,34 @@ class _Engine:
         return q, kl
 
     # --- MAC phase -------------------------------------------------------------------------
+    def _input_table(self) -> np.ndarray:
+        """Per input code q (−q_max…q_max) and pulse scale: the units a pulsed stack storing 1
+        takes (``full``) and the charge-share packet of one storing 0 (``share``), split by the
+        sign of q: (2·q_max + 1, n_scales, 4) = [full·pos, full·neg, share·pos, share·neg]."""
+        if self._a_table is None:
+            p = self.p
+            codes = np.arange(-p.q_max, p.q_max + 1)
+            width = (np.abs(codes)[:, None] * np.asarray(self.scales)[None, :]).astype(float)
+            full = np.where(width > 0, p.pulse_slope * width + p.pulse_offset_units, 0.0)
+            share = p.share(width) if not self.linear else np.zeros_like(width)
+            pos, neg = (codes > 0)[:, None], (codes < 0)[:, None]
+            self._a_table = np.stack([full * pos, full * neg, share * pos, share * neg], axis=-1)
+        return self._a_table
+
     def mac_units(self, q: np.ndarray, kl: np.ndarray, tile: _Tile):
         """Accumulated units (U_L, U_R) of each (row, column) at the end of the MAC phase."""
-        p = self.p
         d = kl.shape[-2]
         n_s = len(self.scales)
-        scales = np.asarray(self.scales)
         mag = np.abs(kl)
         digits = np.sign(kl)[..., :, None, :] * ((mag[..., :, None, :] >> np.arange(n_s)[:, None]) & 1)  # (..., d, n_s, n)
         digits = digits.reshape(*kl.shape[:-2], d * n_s, kl.shape[-1])
         n = kl.shape[-1]                                              # columns in use (≤ the array's)
-        m = tile.m_stack[: d * n_s, :, :n]                            # (rows, 4, n)
-        width = (np.abs(q)[..., :, None] * scales[None, :]).reshape(*q.shape[:-1], d * n_s).astype(float)
-        pos = (q > 0).repeat(n_s, axis=-1)
-        neg = (q < 0).repeat(n_s, axis=-1)
-        full = np.where(width > 0, p.pulse_slope * width + p.pulse_offset_units, 0.0)
-        share = p.share(width) if not self.linear else np.zeros_like(width)
         rows = d * n_s
-        # a = [full·pos | full·neg | share·pos | share·neg], written in place (large temporaries
-        # are expensive: fresh pages, not arithmetic, dominate this function on big batches)
-        a = np.empty((*q.shape[:-1], 4 * rows))
-        np.multiply(full, pos, out=a[..., :rows])
-        np.multiply(full, neg, out=a[..., rows:2 * rows])
-        np.multiply(share, pos, out=a[..., 2 * rows:3 * rows])
-        np.multiply(share, neg, out=a[..., 3 * rows:])
-        del full, share, width
+        m = tile.m_stack[:rows, :, :n]                                # (rows, 4, n)
+        # a = [full·pos | full·neg | share·pos | share·neg] over the (element, pair) rows, looked
+        # up per input code (large temporaries, not arithmetic, dominate this on big batches)
+        a = self._input_table()[q + self.p.q_max]                     # (..., d, n_s, 4)
+        a = np.ascontiguousarray(np.moveaxis(a, -1, -3)).reshape(*q.shape[:-1], 4 * rows)
         plus, minus = (digits > 0).astype(float), (digits < 0).astype(float)
         # RBL_L: q>0 & digit +1 via stack 0; q<0 & digit −1 via stack 3. RBL_R: q>0 & −1 via stack 2; q<0 & +1 via 1.
         # Pulsed stacks storing 0 take the charge-share packet instead.
