@@ -7,7 +7,8 @@ What is modelled (every parameter from the calibration artefact, see :mod:`.para
   RWL− (q < 0) of every pair of element e for ``|q|·2^p`` PWM units. A pulsed read stack
   storing 1 discharges its bitline by ``m·(slope·w + offset)`` nominal-cell units (m: its
   frozen current factor from its two devices' threshold shifts); a pulsed stack storing 0
-  takes the small charge-share packet ``share(w)``. Idle stacks leak (units per PWM unit
+  takes the small charge-share packet ``share(w)·(1 + α(w)·Δa + β(w)·Δs)`` (its access and
+  storage devices' threshold shifts; α, β from SPICE Monte Carlo of the packet). Idle stacks leak (units per PWM unit
   per stack, by stored value). A bitline's voltage is the calibrated discharge curve f of
   its accumulated units — exact for cells whose current depends only on V(RBL).
 * **In-memory ADC.** The calibration phase adds Σ m_cal·(slope·t_cal + offset) units to
@@ -173,12 +174,15 @@ class _Tile:
         rows = n_elements * len(scales)
         if draws is None:
             self.m_stack = np.ones((rows, N_STACKS, n_cols))
+            self.dvt_a = self.dvt_s = np.zeros((rows, N_STACKS, n_cols))
             m_cal = np.ones((n_cols, 32))
             m_ramp = np.ones((n_cols, p.n_ramp_steps))
             v_os = np.zeros((n_cols, p.sa_vcm_v.size))
         else:
             d = draws.mac_dvt_v
             self.m_stack = np.transpose(p.current_factor(d[..., 0], d[..., 1]), (1, 2, 0))  # (rows, 4, n_cols)
+            self.dvt_a = np.transpose(d[..., 0], (1, 2, 0))   # access / storage threshold shifts,
+            self.dvt_s = np.transpose(d[..., 1], (1, 2, 0))   # for the charge-share packets
             m_cal = p.current_factor(draws.cal_dvt_v[..., 0], draws.cal_dvt_v[..., 1])
             m_ramp = p.current_factor(draws.ramp_dvt_v[..., 0], draws.ramp_dvt_v[..., 1])[:, : p.n_ramp_steps]
             v_os = np.asarray(draws.sa_offset_v, float).reshape(n_cols, p.sa_vcm_v.size)
@@ -308,16 +312,20 @@ class _Engine:
     # --- MAC phase -------------------------------------------------------------------------
     def _input_table(self) -> np.ndarray:
         """Per input code q (−q_max…q_max) and pulse scale: the units a pulsed stack storing 1
-        takes (``full``) and the charge-share packet of one storing 0 (``share``), split by the
-        sign of q: (2·q_max + 1, n_scales, 4) = [full·pos, full·neg, share·pos, share·neg]."""
+        takes (``full``), the charge-share packet of one storing 0 (``share``) and its mismatch
+        slopes (share·α, share·β per V of access / storage threshold shift), split by the sign
+        of q: (2·q_max + 1, n_scales, 8) = [full·pos, full·neg, share·pos, share·neg,
+        share·α·pos, share·α·neg, share·β·pos, share·β·neg]."""
         if self._a_table is None:
             p = self.p
             codes = np.arange(-p.q_max, p.q_max + 1)
             width = (np.abs(codes)[:, None] * np.asarray(self.scales)[None, :]).astype(float)
             full = np.where(width > 0, p.pulse_slope * width + p.pulse_offset_units, 0.0)
             share = p.share(width) if not self.linear else np.zeros_like(width)
+            alpha, beta = p.share_mismatch(width)
             pos, neg = (codes > 0)[:, None], (codes < 0)[:, None]
-            self._a_table = np.stack([full * pos, full * neg, share * pos, share * neg], axis=-1)
+            self._a_table = np.stack([full * pos, full * neg, share * pos, share * neg, share * alpha * pos,
+                                      share * alpha * neg, share * beta * pos, share * beta * neg], axis=-1)
         return self._a_table
 
     def mac_units(self, q: np.ndarray, kl: np.ndarray, tile: _Tile):
@@ -330,22 +338,29 @@ class _Engine:
         n = kl.shape[-1]                                              # columns in use (≤ the array's)
         rows = d * n_s
         m = tile.m_stack[:rows, :, :n]                                # (rows, 4, n)
-        # a = [full·pos | full·neg | share·pos | share·neg] over the (element, pair) rows, looked
-        # up per input code (large temporaries, not arithmetic, dominate this on big batches)
-        a = self._input_table()[q + self.p.q_max]                     # (..., d, n_s, 4)
-        a = np.ascontiguousarray(np.moveaxis(a, -1, -3)).reshape(*q.shape[:-1], 4 * rows)
+        # a = the 8 blocks of _input_table over the (element, pair) rows, looked up per input
+        # code (large temporaries, not arithmetic, dominate this on big batches)
+        a = self._input_table()[q + self.p.q_max]                     # (..., d, n_s, 8)
+        a = np.ascontiguousarray(np.moveaxis(a, -1, -3)).reshape(*q.shape[:-1], 8 * rows)
         plus, minus = (digits > 0).astype(float), (digits < 0).astype(float)
         # RBL_L: q>0 & digit +1 via stack 0; q<0 & digit −1 via stack 3. RBL_R: q>0 & −1 via stack 2; q<0 & +1 via 1.
-        # Pulsed stacks storing 0 take the charge-share packet instead.
-        b = np.empty((*kl.shape[:-2], 4 * rows, 2 * n))
-        np.multiply(plus, m[:, 0], out=b[..., :rows, :n])
-        np.multiply(minus, m[:, 3], out=b[..., rows:2 * rows, :n])
-        np.subtract(1.0, plus, out=b[..., 2 * rows:3 * rows, :n])
-        np.subtract(1.0, minus, out=b[..., 3 * rows:, :n])
-        np.multiply(minus, m[:, 2], out=b[..., :rows, n:])
-        np.multiply(plus, m[:, 1], out=b[..., rows:2 * rows, n:])
-        np.subtract(1.0, minus, out=b[..., 2 * rows:3 * rows, n:])
-        np.subtract(1.0, plus, out=b[..., 3 * rows:, n:])
+        # Pulsed stacks storing 0 take the charge-share packet instead, share·(1 + α·Δa + β·Δs)
+        # with the threshold shifts of that stack's access and storage devices.
+        da, ds = tile.dvt_a[:rows, :, :n], tile.dvt_s[:rows, :, :n]
+        zero_l, zero_r = (1.0 - plus, 1.0 - minus), (1.0 - minus, 1.0 - plus)   # stores 0, by q's sign
+        b = np.empty((*kl.shape[:-2], 8 * rows, 2 * n))
+        blk = lambda i, side: b[..., i * rows:(i + 1) * rows, :n] if side == 0 else b[..., i * rows:(i + 1) * rows, n:]  # noqa: E731
+        # RBL_L: q>0 via stack 0, q<0 via stack 3; RBL_R: q>0 via stack 2, q<0 via stack 1
+        for side, (s_pos, s_neg), (one_pos, one_neg), (z_pos, z_neg) in (
+                (0, (0, 3), (plus, minus), zero_l), (1, (2, 1), (minus, plus), zero_r)):
+            np.multiply(one_pos, m[:, s_pos], out=blk(0, side))
+            np.multiply(one_neg, m[:, s_neg], out=blk(1, side))
+            blk(2, side)[...] = z_pos
+            blk(3, side)[...] = z_neg
+            np.multiply(z_pos, da[:, s_pos], out=blk(4, side))
+            np.multiply(z_neg, da[:, s_neg], out=blk(5, side))
+            np.multiply(z_pos, ds[:, s_pos], out=blk(6, side))
+            np.multiply(z_neg, ds[:, s_neg], out=blk(7, side))
         # float64 so that the cycle-by-cycle reference (plain sums) agrees to ~1e-12 units
         u = a @ b   # batched keys: (..., rows, 4·d·n_s) @ (..., 4·d·n_s, 2n)
         return u[..., :n], u[..., n:]

@@ -39,6 +39,9 @@ class MacroParams:
     pulse_offset_units: float        #: effective units added per pulse storing 1
     share_width_units: np.ndarray    #: pulse widths of the charge-share table
     share_units: np.ndarray          #: units a pulsed stack storing 0 takes, per pulse
+    share_mm_width_units: np.ndarray  #: widths of the packet's mismatch table
+    share_alpha_per_v: np.ndarray    #: packet / nominal = 1 + α·Δa + β·Δs (access, storage threshold shifts)
+    share_beta_per_v: np.ndarray
     leak1_units_per_unit: float      #: idle stack storing 1: leakage in cell units per PWM unit
     leak0_units_per_unit: float      #: idle stack storing 0
     log_ratio_fit: np.ndarray        #: ln(I/I0) = a·Δa + b·Δs + c·Δa² + d·Δs² + e·Δa·Δs
@@ -79,6 +82,12 @@ class MacroParams:
         """Charge-share units of a pulsed stack storing 0, interpolated in log(width)."""
         w = np.maximum(np.asarray(width_units, dtype=float), 1.0)
         return np.interp(np.log(w), np.log(self.share_width_units), self.share_units)
+
+    def share_mismatch(self, width_units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(α, β) of the charge-share packet at each pulse width, interpolated in log(width)."""
+        lw = np.log(np.maximum(np.asarray(width_units, dtype=float), 1.0))
+        lg = np.log(self.share_mm_width_units)
+        return np.interp(lw, lg, self.share_alpha_per_v), np.interp(lw, lg, self.share_beta_per_v)
 
     def current_factor(self, d_access_v: np.ndarray, d_storage_v: np.ndarray) -> np.ndarray:
         """Read-stack current relative to nominal for threshold shifts of its two devices."""
@@ -125,6 +134,9 @@ def params_from_calibration(cal: Calibration, v_mid_v: float = 0.35, v_leak_v: f
             pulse_offset_units=float(col["pulse_units_fit"]["offset_units"]),
             share_width_units=_arr(col["charge_share_units"]["width_units"]),
             share_units=_arr(col["charge_share_units"]["units"]),
+            share_mm_width_units=_arr(col["charge_share_mismatch"]["width_units"]),
+            share_alpha_per_v=_arr(col["charge_share_mismatch"]["alpha_per_v"]),
+            share_beta_per_v=_arr(col["charge_share_mismatch"]["beta_per_v"]),
             leak1_units_per_unit=float(i1 / i_on), leak0_units_per_unit=float(i0 / i_on),
             log_ratio_fit=fit, sigma_vth_read_v=float(mm["sigma_vth_per_device_v"]),
             n_cal=int(ramp["settings"]["n_cal"]), t_cal_units=int(ramp["settings"]["t_cal_units"]),

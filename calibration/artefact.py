@@ -50,6 +50,8 @@ SCHEMA: dict[str, dict[str, str]] = {
         "settling_1pct_s": "num",
         "energy.e_wordline_pulse_j": "pos", "energy.activity": "list", "energy.e_conversion_j": "list",
         "insitu_conversions.runs": "records",
+        "charge_share_mismatch.width_units": "inc", "charge_share_mismatch.alpha_per_v": "list",
+        "charge_share_mismatch.beta_per_v": "list",
     },
     "ramp": {
         "lsb_v": "pos", "steps_v": "list", "inl_lsb": "list", "dnl_lsb": "list", "v_cal_step_v": "num",

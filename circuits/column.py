@@ -354,7 +354,7 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
 
 def discharge_netlist(*, corner: Corner, supplies: Supplies, n_on_l: int, pulses_r_units: tuple[int, ...],
                       tstop_s: float, share_r_units: tuple[int, ...] = (),
-                      gap_s: float = 1.0e-9) -> tuple[str, list[float], dict]:
+                      gap_s: float = 1.0e-9, pulse_dvt_v: tuple[float, float] = (0.0, 0.0)) -> tuple[str, list[float], dict]:
     """Characterisation testbench on the full column's bitlines (no MAC inputs).
 
     RBL_L: ``n_on_l`` nominal MAC cells switched on at T_MAC0_S and left on, so V(RBL_L)
@@ -362,9 +362,14 @@ def discharge_netlist(*, corner: Corner, supplies: Supplies, n_on_l: int, pulses
     storing 1 pulsed for each width in ``pulses_r_units`` (the charge of a pulse), then
     one *fresh* stack storing 0 per width in ``share_r_units`` (the charge its internal
     node takes from the bitline when its wordline first opens). Every other port idles.
-    Returns the netlist, the pulse start times and the idle-stack counts per bitline.
+    ``pulse_dvt_v`` (access, storage) threshold shifts are given to every pulsed stack on
+    RBL_R (mismatch of the pulse charge). Returns the netlist, the pulse start times and the
+    idle-stack counts per bitline.
     """
     va = supplies.v_array_v
+    da, ds = (float(nl.num(x)) for x in pulse_dvt_v)   # validated as numbers
+    if abs(da) > 0.2 or abs(ds) > 0.2:
+        raise ValueError(f"pulse_dvt_v must be threshold shifts within ±0.2 V, got {pulse_dvt_v!r}")
     dn = corner.delvto_n()
     out = _preamble(corner, supplies, "discharge characterisation")
     out.append(_precharge_source(supplies, None))
@@ -396,11 +401,11 @@ def discharge_netlist(*, corner: Corner, supplies: Supplies, n_on_l: int, pulses
     n_one = len(pulses_r_units)
     if n_one:
         out.append(f"vwlp wlp 0 {pwl(zip(starts[:n_one], pulses_r_units))}")
-        bl.stack("r", row_far, "wlp", "vq1", (dn, dn))
+        bl.stack("r", row_far, "wlp", "vq1", (dn + da, dn + ds))
     for i, (t0, w) in enumerate(zip(starts[n_one:], share_r_units)):
         row = row_far - 1 - i
         out.append(f"vwls{i} wls{i} 0 {pwl([(t0, w)])}")
-        bl.stack("r", row, f"wls{i}", "0", (dn, dn))
+        bl.stack("r", row, f"wls{i}", "0", (dn + da, dn + ds))
     # The rest of the column idles: MAC stacks storing 0/1 alternately (a key digit is
     # non-zero in about half the cells), replica rows storing 0, as in a conversion.
     for b in ("l", "r"):
@@ -446,7 +451,8 @@ def _setup(corner_name: str, supplies: dict) -> tuple[Corner, Supplies]:
 
 
 def measure_discharge(corner_name: str, supplies: dict, n_on_l: int, pulses_r_units: list[int],
-                      tstop_s: float, share_r_units: list[int] = (), n_points: int = 2000) -> dict:
+                      tstop_s: float, share_r_units: list[int] = (), n_points: int = 2000,
+                      pulse_dvt_v: list[float] = (0.0, 0.0)) -> dict:
     """Discharge curve V(RBL) vs accumulated units, and the charge of single pulses.
 
     The curve: ``n_on_l`` cells held on, so after time t the bitline has taken
@@ -458,7 +464,7 @@ def measure_discharge(corner_name: str, supplies: dict, n_on_l: int, pulses_r_un
     corner, sup = _setup(corner_name, supplies)
     text, starts, idle = discharge_netlist(corner=corner, supplies=sup, n_on_l=n_on_l,
                                      pulses_r_units=tuple(pulses_r_units), tstop_s=tstop_s,
-                                     share_r_units=tuple(share_r_units))
+                                     share_r_units=tuple(share_r_units), pulse_dvt_v=tuple(pulse_dvt_v))
     res = simulate(text, BLOCK)
     t, v_l, v_r, v_far = res.time, res.v("rbl_l0"), res.v("rbl_r0"), res.v(f"rbl_r{N_ROWS - 1}")
     t_release = T_PRE_END_S + T_PRE_EDGE_S   # precharge switch fully off
@@ -490,6 +496,7 @@ def measure_discharge(corner_name: str, supplies: dict, n_on_l: int, pulses_r_un
         # the level a conversion starts from: RBL_R, no cell on, just before its first pulse
         "v_released_v": float(np.interp(starts[0] - T_EDGE_S if starts else T_MAC0_S, t, v_r)),
         "pulse_window_s": [w * T_UNIT_S + gap for w in widths],
+        "pulse_dvt_v": [float(x) for x in pulse_dvt_v],
     }
 
 
@@ -636,8 +643,20 @@ def plan(settings) -> list:
         keys, inputs = random_vectors(rng, activity, q_max=12, k_max=4)
         jobs.append(_job(f"energy_a{int(activity * 100):03d}", "measure_conversion_energy", keys=keys, inputs=inputs,
                          n_cal=32, t_cal_units=4, t_ramp_units=4, **base))
+    # charge-share packets of stacks storing 0 with mismatch: one nominal run, then draws
+    share_widths = [1, 2, 4, 8, 16, 31, 62, 124] if settings.quick else [1, 2, 3, 4, 6, 8, 12, 16, 24, 31, 62, 124]
+    t_share = T_MAC0_S + 2e-9 + sum(share_widths) * T_UNIT_S + len(share_widths) * 1e-9
+    dvt_share = draw_dvth_v(settings.rng("column.share_mismatch"), "n", W_READ_M, L_READ_M,
+                            (N_SHARE_MISMATCH[bool(settings.quick)], 2))
+    for i, dvt in enumerate([(0.0, 0.0)] + [tuple(x) for x in dvt_share.round(7).tolist()]):
+        jobs.append(_job(f"share_mm_{i:02d}", "measure_discharge", n_on_l=0, pulses_r_units=[],
+                         share_r_units=share_widths, tstop_s=t_share, pulse_dvt_v=list(dvt), **base))
     jobs += plan_insitu(settings, base)
     return jobs
+
+
+#: Monte Carlo draws of the charge-share packet's mismatch [ours: enough for a 2-term linear fit per width]
+N_SHARE_MISMATCH = {True: 8, False: 24}
 
 
 #: End-to-end conversions with the sense amplifier attached, nominal devices [ours: enough
@@ -740,6 +759,7 @@ def summarise(settings, results: dict) -> dict:
     energy = sorted((r for k, r in results.items() if k.startswith("energy_")), key=lambda r: r["activity"])
     e_wl = main["e_wordline_pulse_j"]
     insitu = [results[k] for k in sorted(results) if k.startswith("insitu_")]
+    share_mm = [results[k] for k in sorted(results) if k.startswith("share_mm_")]
     return {
         "geometry": {
             "n_rows": N_ROWS, "n_mac_rows": N_MAC_ROWS, "n_cal_rows": N_CAL_ROWS, "n_ramp_rows": N_RAMP_ROWS,
@@ -792,6 +812,7 @@ def summarise(settings, results: dict) -> dict:
                    "n_wordline_pulses": [r["n_wordline_pulses"] for r in energy],
                    "e_conversion_j": [r["e_bitline_j"] + e_wl * r["n_wordline_pulses"] for r in energy],
                    "note": "per column, one conversion (MAC, calibration, 32 ramp steps), sense amplifier excluded"},
+        "charge_share_mismatch": _share_mismatch(share_mm, inv) if share_mm else None,
         "insitu_conversions": {
             "note": "nominal column + sense amplifier, end to end (plan_insitu); bitline voltages at each of "
                     "the 32 sense instants, the sense amplifier's energy over its 32 decisions",
@@ -801,6 +822,28 @@ def summarise(settings, results: dict) -> dict:
                                                "e_sa_32_decisions_j", "e_bitline_j")} for r in insitu],
         },
     }
+
+
+def _share_mismatch(runs: list[dict], inv) -> dict:
+    """The charge-share packet of a stack storing 0 against its threshold shifts.
+
+    Each run pulses fresh stacks storing 0 (one per width) whose access and storage devices
+    carry the run's (Δa, Δs); run 0 is nominal. Per width, the packet relative to nominal is
+    fitted as 1 + α·Δa + β·Δs (least squares over the draws); the leakage in the window is
+    the same in every run and cancels in the ratio's numerator and denominator only to first
+    order, so it is removed with the nominal run's packet as the reference.
+    """
+    eff = [inv(np.asarray(r["v_after_v"])) - inv(np.asarray(r["v_before_v"])) for r in runs]
+    nominal = eff[0]
+    dvt = np.array([r["pulse_dvt_v"] for r in runs[1:]])
+    ratio = np.array(eff[1:]) / nominal[None, :]
+    basis = np.column_stack([dvt[:, 0], dvt[:, 1]])
+    coef, *_ = np.linalg.lstsq(basis, ratio - 1.0, rcond=None)
+    resid = ratio - 1.0 - basis @ coef
+    return {"width_units": list(runs[0]["pulse_units"]), "alpha_per_v": coef[0].tolist(), "beta_per_v": coef[1].tolist(),
+            "ratio_sigma_rel": ratio.std(axis=0, ddof=1).tolist(), "fit_residual_rel": resid.std(axis=0, ddof=1).tolist(),
+            "n_draws": int(len(runs) - 1),
+            "note": "packet / nominal packet = 1 + alpha*d_access + beta*d_storage (d in V), per pulse width"}
 
 
 def _a_vt() -> float:

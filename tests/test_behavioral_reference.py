@@ -37,13 +37,17 @@ def reference_topk(view, q, kl, k, z=None):
                     if w == 0:
                         continue
                     m = tile.m_stack[row, :, c]
-                    share = float(p.share(w))
+                    alpha, beta = (float(x) for x in p.share_mismatch(w))
+
+                    def share(stack):  # the charge-share packet of this stack, with its own draws
+                        return float(p.share(w)) * (1 + alpha * tile.dvt_a[row, stack, c]
+                                                    + beta * tile.dvt_s[row, stack, c])
                     if q[r, el] > 0:   # RWL+: L cell -> RBL_L (stack 0), R cell -> RBL_R (stack 2)
-                        u_l += m[0] * unit_full(w) if digit > 0 else share
-                        u_r += m[2] * unit_full(w) if digit < 0 else share
+                        u_l += m[0] * unit_full(w) if digit > 0 else share(0)
+                        u_r += m[2] * unit_full(w) if digit < 0 else share(2)
                     else:              # RWL-: L cell -> RBL_R (stack 1), R cell -> RBL_L (stack 3)
-                        u_r += m[1] * unit_full(w) if digit > 0 else share
-                        u_l += m[3] * unit_full(w) if digit < 0 else share
+                        u_r += m[1] * unit_full(w) if digit > 0 else share(1)
+                        u_l += m[3] * unit_full(w) if digit < 0 else share(3)
             leak = p.leak1_units_per_unit * n1 + p.leak0_units_per_unit * (n_total - n1)
             g = {}
             for j in range(1, p.n_ramp_steps + 1):

@@ -50,11 +50,6 @@ def test_behavioural_codes_are_within_one_lsb_and_topk_sets_agree(agreement):
     assert agreement.topk_identical_fraction >= 0.99
 
 
-@pytest.mark.xfail(reason="issue 3 target (≥ 95 % exactly equal codes) not met: 94.5 % of the 128 golden "
-                          "conversions (121; 95.3 % of the first 64). The misses are decisions within "
-                          "≈ 0.4 mV of threshold: the model's bitline error with mismatch (0.3 mV rms) and "
-                          "the latch's in-situ threshold shift per instance (≤ 0.3 mV) are not modelled "
-                          "closer; see README, limits", strict=False)
 def test_behavioural_codes_are_exactly_equal_for_95_percent(agreement):
     assert agreement.exact_fraction >= 0.95
 
