@@ -178,6 +178,58 @@ def _topk_mask(scores: np.ndarray, visible: np.ndarray, k: int, blocks, quotas) 
     return kept
 
 
+def quantized_scores(q, k, visible):
+    """Q and K codes, the integer MAC scores q_code·k_code (float64, exact) and the real score
+    per unit of each row: Q per query row, K per (sequence, head) over its real keys.
+
+    A key is real if any query row sees it; a query row is real if it sees any key (fully
+    masked rows are padding and do not set scales).
+    """
+    q_codes, s_q = quantize_symmetric(q, Q_MAX_CODE, visible.any(axis=-1), per_row=True)
+    k_codes, s_k = quantize_symmetric(k, K_MAX_LEVEL, visible.any(axis=-2))
+    scores_units = q_codes.astype(np.float64) @ np.swapaxes(k_codes, -1, -2).astype(np.float64)
+    return q_codes, k_codes, scores_units, s_q * s_k
+
+
+def row_top_scores(scores_units: np.ndarray, visible: np.ndarray, n_best: int) -> np.ndarray:
+    """Each real row's ``n_best`` largest visible scores, best first: a list over heads of
+    (rows, n_best) arrays, −1e30 where a row has fewer keys — the sample from which
+    :func:`choose_adc_range` sets a frozen window per head."""
+    lead = visible.shape[:-2]
+    n_heads = lead[-1] if lead else 1
+    s = np.where(visible, np.broadcast_to(scores_units, visible.shape), -1e30)
+    s = -np.sort(-s, axis=-1)[..., :n_best]
+    if s.shape[-1] < n_best:
+        s = np.concatenate([s, np.full((*s.shape[:-1], n_best - s.shape[-1]), -1e30)], axis=-1)
+    real = visible.any(axis=-1)
+    s = np.moveaxis(s.reshape(-1, n_heads, *s.shape[-2:]), 1, 0)        # (heads, seqs, rows, n_best)
+    real = np.moveaxis(np.broadcast_to(real, visible.shape[:-1]).reshape(-1, n_heads, visible.shape[-2]), 1, 0)
+    return [s[h][real[h]] for h in range(n_heads)]
+
+
+def _keep_best(scores: np.ndarray, allowed: np.ndarray, quota: np.ndarray) -> np.ndarray:
+    """Per row, the ``quota`` (per-row array) largest allowed scores, ties to lower index."""
+    order = np.argsort(-np.where(allowed, scores, NEG_INF), axis=-1, kind="stable")
+    rank = np.empty(order.shape, dtype=np.int64)
+    np.put_along_axis(rank, order, np.arange(order.shape[-1]), axis=-1)
+    return allowed & (rank < quota[..., None])
+
+
+def _subtopk_mask(scores: np.ndarray, visible: np.ndarray, k: int) -> np.ndarray:
+    """``mode="subtopk"``: :func:`subtopk_plan` applied to each row's own visible keys (padding
+    is not part of any block), quotas per block, results concatenated (no re-ranking)."""
+    n_vis = visible.sum(axis=-1)
+    rank = np.cumsum(visible, axis=-1) - 1            # position among the row's visible keys
+    k1 = -(-3 * k // 5)
+    n1 = -(-2 * n_vis // 3)
+    two = (k >= 2) & (n1 >= k1) & (n_vis - n1 >= k - k1)
+    first = visible & (rank < np.where(two, n1, n_vis)[..., None])
+    second = visible & ~first
+    scores = np.broadcast_to(scores, visible.shape)
+    return (_keep_best(scores, first, np.where(two, k1, k))
+            | _keep_best(scores, second, np.where(two, k - k1, 0)))
+
+
 @dataclass
 class AttentionStats:
     """Per-call statistics (``return_stats=True``)."""
@@ -230,7 +282,9 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
     macro : :class:`TopkimaHardware` (or a :class:`TopkimaMacro`, wrapped with chip seed 0) for
         ``mode="topkima"``; default: the committed artefact's macro, chip seed 0.
     rng : numpy Generator for the comparator noise (``mode="topkima"``, required there).
-    adc_range : (AdcRange, query scale) to freeze the ADC window; default: chosen per call.
+    adc_range : (AdcRange, query scale) to freeze the ADC window, or a list of them, one per
+        head (e.g. chosen offline from training sentences, see ``topkima attention``); default:
+        chosen per head from this call's own scores.
     return_stats : also return :class:`AttentionStats`.
     """
     if mode not in MODES:
@@ -263,25 +317,19 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
         out = dense_softmax_attention(q, k, v, visible)
         return (out, stats) if return_stats else out
 
-    # token validity for the scales: a key is real if any query row sees it; a query row is
-    # real if it sees any key (fully masked rows are padding)
-    key_real = visible.any(axis=-2)
     row_real = visible.any(axis=-1)
-    q_codes, s_q = quantize_symmetric(q, Q_MAX_CODE, row_real, per_row=True)
-    k_codes, s_k = quantize_symmetric(k, K_MAX_LEVEL, key_real)
-    v_codes, s_v = quantize_symmetric(v, V_MAX_CODE, key_real)
-    # integer MAC units (exact in float64 far beyond these magnitudes; BLAS, not an integer einsum)
-    scores_units = q_codes.astype(np.float64) @ np.swapaxes(k_codes, -1, -2).astype(np.float64)
-    score_scale = s_q * s_k                                                # real score per unit, per row
+    q_codes, k_codes, scores_units, score_scale = quantized_scores(q, k, visible)
+    v_codes, s_v = quantize_symmetric(v, V_MAX_CODE, visible.any(axis=-2))
     hw = None
     if mode == "quantized":
         kept = visible
         scores = scores_units * score_scale
-    elif mode in ("topk", "subtopk"):
-        blocks, quotas = subtopk_plan(t_k, top_k) if mode == "subtopk" else ((t_k,), (top_k,))
-        if mode == "subtopk":
-            stats.extra["blocks"], stats.extra["quotas"] = blocks, quotas
-        kept = _topk_mask(scores_units, visible, top_k, blocks, quotas)
+    elif mode == "topk":
+        kept = _topk_mask(scores_units, visible, top_k, (t_k,), (top_k,))
+        scores = scores_units * score_scale
+    elif mode == "subtopk":
+        kept = _subtopk_mask(scores_units, visible, top_k)
+        stats.extra["plan_longest_row"] = subtopk_plan(int(visible.sum(-1).max(initial=0)), top_k)
         scores = scores_units * score_scale
     else:
         if rng is None or not isinstance(rng, np.random.Generator):
@@ -289,7 +337,8 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
         hw = macro if isinstance(macro, TopkimaHardware) else TopkimaHardware(macro)
         kept, scores, stats = _through_macro(hw, q_codes, k_codes, scores_units, score_scale, visible, top_k,
                                              rng, adc_range, stats)
-    stats.n_rows_short = int(((kept.sum(-1) < top_k) & row_real).sum()) if mode != "quantized" else 0
+    k_possible = np.minimum(top_k, visible.sum(-1))
+    stats.n_rows_short = int(((kept.sum(-1) < k_possible) & row_real).sum()) if mode != "quantized" else 0
     stats.kept = kept
     a = softmax(scores, kept) if mode == "quantized" else _sparse_softmax(softmax, scores, kept)
     a_codes = np.rint(a * ((1 << softmax.a_bits) - 1))
@@ -342,7 +391,12 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
     per_pair = 8 * rows * t_k + 4 * rows * t_q
     step = max(1, CHUNK_ELEMENTS // per_pair)
     for h in range(n_heads):
-        window, q_scale = adc_range if adc_range is not None else _head_window(s_h[h], vis_h[h], kk)
+        if adc_range is None:
+            window, q_scale = _head_window(s_h[h], vis_h[h], kk)
+        elif isinstance(adc_range[0], AdcRange):
+            window, q_scale = adc_range
+        else:   # one frozen (window, query scale) per head
+            window, q_scale = adc_range[h]
         windows.append(window)
         q_scale_h[h] = q_scale
         q_c = q_h[h]
@@ -356,15 +410,19 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
             energy += float(res.energy_j.sum())
     back = lambda x: np.moveaxis(x, 0, 1).reshape(*lead, *x.shape[2:])  # noqa: E731
     firing, idx, alpha = back(firing), back(idx), back(alpha)
-    kept = np.zeros(visible.shape, dtype=bool)
-    ok = idx >= 0
-    np.put_along_axis(kept, np.where(ok, idx, 0), ok, axis=-1)
-    kept &= visible
-    # read back: a key that fired in cycle j lies in (top − j·LSB, top − (j−1)·LSB] (scaled units)
-    n_steps = hw.chip(windows[0])._e.p.n_ramp_steps
+    # granted keys; empty slots (index −1) go to a spare column that is dropped
+    kept = np.zeros((*visible.shape[:-1], t_k + 1), dtype=bool)
+    np.put_along_axis(kept, np.where(idx >= 0, idx, t_k), True, axis=-1)
+    kept = kept[..., :t_k] & visible
+    # read back: a key that fired in cycle j lies in (top − j·LSB, top − (j−1)·LSB] (scaled
+    # units), top and LSB as the nominal replica pulses realise them (the artefact's pulse fit:
+    # a 4-unit pulse moves 3.76 units), not as programmed
+    p = hw.chip(windows[0])._e.p
+    n_steps = p.n_ramp_steps
+    unit = lambda t: p.pulse_slope * t + p.pulse_offset_units  # noqa: E731
     cycle = np.where(firing <= n_steps, firing, n_steps)
-    top = np.array([w.top_units for w in windows], float)
-    lsb = np.array([w.lsb_units for w in windows], float)
+    top = np.array([w.n_cal * unit(w.t_cal_units) for w in windows], float)
+    lsb = np.array([unit(w.t_ramp_units) for w in windows], float)
     head_shape = (n_heads, 1, 1)
     units = (top.reshape(head_shape) - (cycle - 0.5) * lsb.reshape(head_shape)) / q_scale_h.reshape(head_shape)
     scores = units * score_scale

@@ -573,13 +573,23 @@ class _MacroView:
             if mode == "conventional":
                 stop = np.full(out_shape, n_steps)
             else:
-                idx, cyc, stop = select_topk(fc, tile_quota[t] if tile_quota else min(k, n), n_steps)
+                kq = tile_quota[t] if tile_quota else min(k, n)
+                idx, cyc, stop = select_topk(fc, kq, n_steps)
+                if enable is not None:
+                    # the k-counter is set to min(k, enabled columns): a row with fewer enabled
+                    # keys stops at its last grant; a row with none does not convert at all
+                    k_row = np.minimum(kq, enable[..., c0:c1].sum(axis=-1))
+                    last = np.take_along_axis(cyc, np.maximum(k_row - 1, 0)[..., None], axis=-1)[..., 0]
+                    stop = np.where(k_row == 0, 0, np.where(last <= n_steps, last, n_steps))
                 sel_idx.append(np.where(idx >= 0, idx + c0, -1))
                 sel_cyc.append(cyc)
             stops.append(stop)
             grants = (tile_quota[t] if tile_quota else min(k, n)) if mode == "topk" else n
-            energy += self._energy(u_l, u_r, leak, tile, fc, stop, q, grants,
-                                   None if enable is None else enable[..., c0:c1])
+            e_tile = self._energy(u_l, u_r, leak, tile, fc, stop, q, grants,
+                                  None if enable is None else enable[..., c0:c1])
+            if enable is not None:   # rows with no enabled key (padding) are not converted
+                e_tile = np.where(enable[..., c0:c1].any(axis=-1), e_tile, 0.0)
+            energy += e_tile
         firing = np.concatenate(firing_all, axis=-1)
         stop_all = np.max(np.stack(stops, axis=-1), axis=-1)
         if mode == "conventional":

@@ -812,7 +812,7 @@ def summarise(settings, results: dict) -> dict:
                    "n_wordline_pulses": [r["n_wordline_pulses"] for r in energy],
                    "e_conversion_j": [r["e_bitline_j"] + e_wl * r["n_wordline_pulses"] for r in energy],
                    "note": "per column, one conversion (MAC, calibration, 32 ramp steps), sense amplifier excluded"},
-        "charge_share_mismatch": _share_mismatch(share_mm, inv) if share_mm else None,
+        "charge_share_mismatch": _share_mismatch(share_mm, inv, currents) if share_mm else None,
         "insitu_conversions": {
             "note": "nominal column + sense amplifier, end to end (plan_insitu); bitline voltages at each of "
                     "the 32 sense instants, the sense amplifier's energy over its 32 decisions",
@@ -824,26 +824,31 @@ def summarise(settings, results: dict) -> dict:
     }
 
 
-def _share_mismatch(runs: list[dict], inv) -> dict:
+def _share_mismatch(runs: list[dict], inv, currents: dict) -> dict:
     """The charge-share packet of a stack storing 0 against its threshold shifts.
 
     Each run pulses fresh stacks storing 0 (one per width) whose access and storage devices
-    carry the run's (Δa, Δs); run 0 is nominal. Per width, the packet relative to nominal is
-    fitted as 1 + α·Δa + β·Δs (least squares over the draws); the leakage in the window is
-    the same in every run and cancels in the ratio's numerator and denominator only to first
-    order, so it is removed with the nominal run's packet as the reference.
+    carry the run's (Δa, Δs); run 0 is nominal. Each packet is the bitline's change in curve
+    units minus the idle stacks' leakage over its window (as for the main packet table); per
+    width, packet / nominal packet is fitted as 1 + α·Δa + β·Δs (least squares over the draws).
     """
-    eff = [inv(np.asarray(r["v_after_v"])) - inv(np.asarray(r["v_before_v"])) for r in runs]
-    nominal = eff[0]
+    packets = []
+    for r in runs:
+        before, after = np.asarray(r["v_before_v"]), np.asarray(r["v_after_v"])
+        leak = leak_units_per_unit_time(r["idle_stacks"], currents, 0.5 * (before + after), "r")
+        packets.append(inv(after) - inv(before) - leak * np.asarray(r["pulse_window_s"]) / T_UNIT_S)
+    nominal = packets[0]
     dvt = np.array([r["pulse_dvt_v"] for r in runs[1:]])
-    ratio = np.array(eff[1:]) / nominal[None, :]
+    ratio = np.array(packets[1:]) / nominal[None, :]
     basis = np.column_stack([dvt[:, 0], dvt[:, 1]])
     coef, *_ = np.linalg.lstsq(basis, ratio - 1.0, rcond=None)
     resid = ratio - 1.0 - basis @ coef
     return {"width_units": list(runs[0]["pulse_units"]), "alpha_per_v": coef[0].tolist(), "beta_per_v": coef[1].tolist(),
+            "nominal_packet_units": nominal.tolist(),
             "ratio_sigma_rel": ratio.std(axis=0, ddof=1).tolist(), "fit_residual_rel": resid.std(axis=0, ddof=1).tolist(),
             "n_draws": int(len(runs) - 1),
-            "note": "packet / nominal packet = 1 + alpha*d_access + beta*d_storage (d in V), per pulse width"}
+            "note": "packet / nominal packet = 1 + alpha*d_access + beta*d_storage (d in V), per pulse width; "
+                    "packets net of the idle stacks' leakage"}
 
 
 def _a_vt() -> float:

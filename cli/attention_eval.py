@@ -48,14 +48,15 @@ class _LayerStats:
                 "qk_energy_j": self.energy_j.tolist() if self.alphas else None}
 
 
-def _hook(mode: str, top_k: int, hardware, rng, stats: _LayerStats):
-    """The MiniLM attention callable for one mode: topkima_attention plus statistics."""
+def _hook(mode: str, top_k: int, hardware, rng, stats: _LayerStats, windows=None):
+    """The MiniLM attention callable for one mode: topkima_attention plus statistics.
+    ``windows``: {layer: per-head (AdcRange, scale)} frozen ADC windows (topkima mode)."""
     from topkima.behavioral import dense_softmax_attention, topkima_attention
 
     def attention(q, k, v, mask, layer):
         m = mask[:, None, :, None] & mask[:, None, None, :]   # padded rows are not queries either
         out, st = topkima_attention(q, k, v, top_k=top_k, mask=m, mode=mode, macro=hardware, rng=rng,
-                                    return_stats=True)
+                                    return_stats=True, adc_range=None if windows is None else windows[layer])
         exact = dense_softmax_attention(q, k, v, m)
         real = mask[:, None, :, None]
         stats.err_num[layer] += float((((out - exact) ** 2) * real).sum())
@@ -71,6 +72,57 @@ def _hook(mode: str, top_k: int, hardware, rng, stats: _LayerStats):
         return out
 
     return attention
+
+
+#: training sentences whose scores set each (layer, head)'s frozen ADC window [ours]
+N_WINDOW_SENTENCES = 256
+
+
+def calibrate_windows(model, texts, ks, batch_size: int = 32) -> dict:
+    """Frozen ADC windows per k, layer and head from the exact model's scores on ``texts``.
+
+    A chip sets its window (calibration cells, pulse widths) before it sees test data: here
+    from the quantised scores of training sentences, with :func:`choose_adc_range` per head.
+    Returns {k: {layer: [(AdcRange, query scale) per head]}}.
+    """
+    from topkima.behavioral.attention import quantized_scores, row_top_scores
+    from topkima.behavioral.macro import choose_adc_range
+    from topkima.behavioral.minilm import dense_attention
+    n_best = max(ks)
+    samples: dict[int, list[list[np.ndarray]]] = {}
+
+    def record(q, k, v, mask, layer):
+        m = mask[:, None, :, None] & mask[:, None, None, :]
+        _, _, scores, _ = quantized_scores(q, k, np.broadcast_to(m, (*q.shape[:2], q.shape[2], k.shape[2])))
+        per_head = row_top_scores(scores, np.broadcast_to(m, scores.shape), n_best)
+        samples.setdefault(layer, [[] for _ in per_head])
+        for h, rows in enumerate(per_head):
+            samples[layer][h].append(rows)
+        return dense_attention(q, k, v, mask, layer)
+
+    model.embed(texts, attention=record, batch_size=batch_size)
+    windows = {}
+    for kk in ks:
+        windows[kk] = {}
+        for layer, heads in samples.items():
+            chosen = []
+            for rows in heads:
+                rows = np.concatenate(rows)
+                n_real = np.sum(rows > -1e29, axis=1)
+                k_eff = min(kk, int(n_real.max()))     # rows shorter than k keep all their keys
+                chosen.append(choose_adc_range(rows[n_real >= k_eff], k_eff))
+            windows[kk][layer] = chosen
+    return windows
+
+
+def _code_version() -> str:
+    """SHA-256 of the code a run's results depend on (behavioural model, this module)."""
+    import hashlib
+    from topkima import behavioral
+    h = hashlib.sha256()
+    for path in sorted(Path(behavioral.__file__).parent.glob("*.py")) + [Path(__file__)]:
+        h.update(path.read_bytes())
+    return h.hexdigest()
 
 
 def _save_npz_atomic(path: Path, **arrays) -> None:
@@ -110,7 +162,8 @@ def run_evaluation(out_dir: str | Path, *, k: int = 5, modes=EVAL_MODES, limit: 
     # finished runs are kept per configuration: another split, limit, seed or artefact starts afresh
     from topkima.calibration.artefact import default_artefact_path
     import hashlib
-    config = {"seed": seed, "limit": limit, "batch_size": batch_size, "train": hashlib.sha256(train.tobytes()).hexdigest(),
+    config = {"seed": seed, "limit": limit, "batch_size": batch_size, "code": _code_version(),
+              "window_sentences": N_WINDOW_SENTENCES, "train": hashlib.sha256(train.tobytes()).hexdigest(),
               "test": hashlib.sha256(test.tobytes()).hexdigest(),
               "artefact": hashlib.sha256(default_artefact_path().read_bytes()).hexdigest()}
     runs_dir = out / "runs" / hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
@@ -137,10 +190,20 @@ def run_evaluation(out_dir: str | Path, *, k: int = 5, modes=EVAL_MODES, limit: 
     hardware = TopkimaHardware(chip_seed=seed)
     lengths = model.tokenize([texts[i] for i in test]).lengths
 
+    window_texts = [texts[i] for i in train[np.random.default_rng([seed, 2]).permutation(len(train))[
+        :N_WINDOW_SENTENCES]]]
+    window_cache: dict = {}
+
+    def windows_for(kk: int):
+        if not window_cache:
+            window_cache.update(calibrate_windows(model, window_texts, sorted(set(K_SWEEP) | {k}), batch_size))
+        return window_cache[kk]
+
     def run(mode: str, kk: int) -> dict:
         stats = _LayerStats(model.n_layers)
         rng = np.random.default_rng([seed, kk, EVAL_MODES.index(mode) if mode in EVAL_MODES else 9])
-        emb = model.embed([texts[i] for i in test], attention=_hook(mode, kk, hardware, rng, stats),
+        windows = windows_for(kk) if mode == "topkima" else None
+        emb = model.embed([texts[i] for i in test], attention=_hook(mode, kk, hardware, rng, stats, windows),
                           batch_size=batch_size)
         layer = stats.as_dict()
         arrays = {"emb": emb, "layer_json": np.array(json.dumps(layer))}

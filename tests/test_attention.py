@@ -171,3 +171,29 @@ def test_sparse_softmax_core_equals_the_dense_one():
     kept[0, 0, 0] = False                                   # a row with nothing kept
     core = SoftmaxCore()
     np.testing.assert_array_equal(_sparse_softmax(core, scores, kept), core(scores, kept))
+
+
+def test_key_zero_stays_kept_when_fewer_than_k_keys_fire(hardware):
+    # key 0 wins every row by far; with k larger than what fires, empty slots must not erase it
+    rng = np.random.default_rng(11)
+    q = rng.normal(0, 0.3, (1, 2, 6, 16))
+    k = rng.normal(0, 0.3, (1, 2, 6, 16))
+    k[..., 0, :] = 3.0 * np.sign(q.mean(axis=-2))
+    _, st = topkima_attention(q, k, k, top_k=5, mode="topkima", macro=hardware, rng=np.random.default_rng(0),
+                              return_stats=True)
+    assert st.kept[..., 0].all()
+
+
+def test_subtopk_blocks_follow_each_rows_own_length():
+    # a 9-key sentence padded to 27 keys keeps 5 keys per row, as it does alone
+    q, k, v = _qkv(12, b=1, h=2, t=27)
+    pad = np.zeros((1, 1, 1, 27), dtype=bool)
+    pad[..., :9] = True
+    _, padded = topkima_attention(q, k, v, top_k=5, mask=pad & pad.swapaxes(-1, -2), mode="subtopk",
+                                  return_stats=True)
+    _, alone = topkima_attention(q[..., :9, :], k[..., :9, :], v[..., :9, :], top_k=5, mode="subtopk",
+                                 return_stats=True)
+    np.testing.assert_array_equal(padded.kept[..., :9, :9], alone.kept)
+    assert np.all(alone.kept.sum(-1) == 5)
+    # blocks of 6 and 3 keys with quotas 3 and 2 (SPEC §3's 3 + 2, scaled)
+    assert np.all(alone.kept[..., :6].sum(-1) == 3) and np.all(alone.kept[..., 6:].sum(-1) == 2)
