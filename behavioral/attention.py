@@ -77,8 +77,8 @@ class SoftmaxCore:
     T_nl = 6.5 ns per nonlinear operation, not the arithmetic].
 
     x = (s − max s)·log₂e is rounded to ``x_frac_bits`` fractional bits; 2^x = LUT[frac]·2^⌊x⌋
-    with a ``lut_bits``-bit mantissa table and a right shift (underflow to 0 below
-    −``max_shift``); the sum is exact in integers; A = e·⌊2^recip_bits / Σe⌋ / 2^recip_bits,
+    with a ``lut_bits``-bit mantissa table and a right shift (x is clamped at −``max_shift``; a
+    shift beyond ``lut_bits`` + 1 already gives 0); the sum is exact in integers; A = e·⌊2^recip_bits / Σe⌋ / 2^recip_bits,
     rounded to ``a_bits`` unsigned (codes 0…2^a_bits − 1, A = code / (2^a_bits − 1)).
     """
 

@@ -130,6 +130,9 @@ def _save_npz_atomic(path: Path, **arrays) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -276,9 +279,15 @@ def _plots(out: Path, summary: dict, cached_alpha: Path) -> None:
     def save(fig, name):
         fd, tmp = tempfile.mkstemp(dir=out, prefix=name, suffix=".tmp.png")
         os.close(fd)
-        fig.savefig(tmp, dpi=120)
-        plt.close(fig)
-        os.replace(tmp, out / name)
+        try:
+            fig.savefig(tmp, dpi=120)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, out / name)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        finally:
+            plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.axhline(100 * summary["accuracy"]["exact"], color="k", ls="--", label="exact")
