@@ -150,32 +150,25 @@ class SramAVModel:
         return np.clip(np.rint(out / lsb), -half, half) * lsb
 
 
+def _subtopk_split(n_keys, k: int):
+    """SPEC §3's "3+2" pattern scaled to rows of ``n_keys`` keys (int or array): whether the row
+    is split in two, the first block's size ⌈2n/3⌉ and its quota ⌈3k/5⌉."""
+    k1 = -(-3 * k // 5)
+    n1 = -(-2 * np.asarray(n_keys) // 3)
+    two = (k >= 2) & (n1 >= k1) & (np.asarray(n_keys) - n1 >= k - k1)
+    return two, n1, k1
+
+
 def subtopk_plan(n_keys: int, k: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Key blocks and fixed quotas of ``mode="subtopk"``: SPEC §3's "3+2" pattern scaled to the row.
 
     Two blocks of ⌈2n/3⌉ and the rest of the keys (as 256 + 128 of 384), quotas ⌈3k/5⌉ and
     the rest (3 + 2 for k = 5). Rows too short for two blocks, or k = 1, use one block.
     """
-    k1 = -(-3 * k // 5)
-    n1 = -(-2 * n_keys // 3)
-    if k < 2 or n1 < k1 or n_keys - n1 < k - k1:
+    two, n1, k1 = _subtopk_split(n_keys, k)
+    if not two:
         return (n_keys,), (k,)
-    return (n1, n_keys - n1), (k1, k - k1)
-
-
-def _topk_mask(scores: np.ndarray, visible: np.ndarray, k: int, blocks, quotas) -> np.ndarray:
-    """Boolean (…, T_q, T_k): each block's quota of largest visible scores, ties to lower index."""
-    kept = np.zeros(scores.shape, dtype=bool)
-    c0 = 0
-    for size, kq in zip(blocks, quotas):
-        s = np.where(visible[..., c0:c0 + size], scores[..., c0:c0 + size], NEG_INF)
-        order = np.argsort(-s, axis=-1, kind="stable")[..., :kq]
-        pick = np.take_along_axis(visible[..., c0:c0 + size], order, axis=-1)
-        block = np.zeros(s.shape, dtype=bool)
-        np.put_along_axis(block, order, pick, axis=-1)
-        kept[..., c0:c0 + size] = block
-        c0 += size
-    return kept
+    return (int(n1), n_keys - int(n1)), (k1, k - k1)
 
 
 def quantized_scores(q, k, visible):
@@ -220,9 +213,7 @@ def _subtopk_mask(scores: np.ndarray, visible: np.ndarray, k: int) -> np.ndarray
     is not part of any block), quotas per block, results concatenated (no re-ranking)."""
     n_vis = visible.sum(axis=-1)
     rank = np.cumsum(visible, axis=-1) - 1            # position among the row's visible keys
-    k1 = -(-3 * k // 5)
-    n1 = -(-2 * n_vis // 3)
-    two = (k >= 2) & (n1 >= k1) & (n_vis - n1 >= k - k1)
+    two, n1, k1 = _subtopk_split(n_vis, k)
     first = visible & (rank < np.where(two, n1, n_vis)[..., None])
     second = visible & ~first
     scores = np.broadcast_to(scores, visible.shape)
@@ -325,7 +316,8 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
         kept = visible
         scores = scores_units * score_scale
     elif mode == "topk":
-        kept = _topk_mask(scores_units, visible, top_k, (t_k,), (top_k,))
+        kept = _keep_best(np.broadcast_to(scores_units, visible.shape), visible,
+                          np.full(visible.shape[:-1], top_k))
         scores = scores_units * score_scale
     elif mode == "subtopk":
         kept = _subtopk_mask(scores_units, visible, top_k)

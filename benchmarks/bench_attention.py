@@ -13,22 +13,13 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import time  # noqa: E402
-
 import numpy as np  # noqa: E402
 
 from topkima import sentiment  # noqa: E402
 from topkima.behavioral import TopkimaHardware, topkima_attention  # noqa: E402
 from topkima.behavioral.minilm import MiniLM  # noqa: E402
 
-
-def best_of(fn, repeat=3):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+from _timing import best_of  # noqa: E402  (benchmarks/_timing.py)
 
 
 def main() -> None:

@@ -9,7 +9,6 @@ Run:  .venv/bin/python benchmarks/bench_macro.py
 """
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +16,7 @@ import numpy as np
 from topkima.behavioral import TopkimaMacro
 from topkima.calibration import load_calibration
 
-
-def best_of(fn, repeat=5):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+from _timing import best_of  # benchmarks/_timing.py
 
 
 def main() -> None:
@@ -45,7 +37,7 @@ def main() -> None:
         return chip.topk(q, k, k=5, rng=np.random.default_rng(2))
 
     model()  # warm the array's frozen mismatch
-    t_base, t_model = best_of(baseline), best_of(model)
+    t_base, t_model = best_of(baseline, repeat=5), best_of(model, repeat=5)
     print(f"baseline (int matmul + round + argpartition): {1e3 * t_base:7.1f} ms for {rows} rows × {n} columns")
     print(f"behavioural top-k (mismatch + noise):         {1e3 * t_model:7.1f} ms")
     print(f"ratio model / baseline: {t_model / t_base:.2f} (target ≤ 2)")
