@@ -752,13 +752,27 @@ class TopkimaMacro:
     """The calibrated macro. ``instance(rng)`` freezes mismatch; ``ideal()`` is noiseless and linear.
 
     ``adc_range`` sets the ADC window (default: the artefact's characterised setting).
+    ``sigma_scale`` multiplies every random spread the artefact gives (read-port and replica-cell
+    Pelgrom σ, comparator device σ's and residual, comparator noise) for variation studies;
+    1 is the characterised chip, 0 a chip with only systematic effects.
     """
 
-    def __init__(self, calibration: Calibration, array: str = "256x256", adc_range: AdcRange | None = None):
+    def __init__(self, calibration: Calibration, array: str = "256x256", adc_range: AdcRange | None = None,
+                 sigma_scale: float = 1.0):
         self.calibration = calibration
         params = params_from_calibration(calibration)
         if array not in ARRAYS:
             raise ValueError(f"unknown array {array!r}; choose one of {', '.join(ARRAYS)}")
+        sigma_scale = float(sigma_scale)
+        if not (np.isfinite(sigma_scale) and sigma_scale >= 0):
+            raise ValueError(f"sigma_scale must be a finite number ≥ 0, got {sigma_scale}")
+        if sigma_scale != 1.0:
+            params = replace(params, sigma_vth_read_v=params.sigma_vth_read_v * sigma_scale,
+                             sa_offset_sigma_v=params.sa_offset_sigma_v * sigma_scale,
+                             sa_noise_sigma_v=params.sa_noise_sigma_v * sigma_scale,
+                             sa_residual_sigma_v=params.sa_residual_sigma_v * sigma_scale,
+                             sa_device_sigma_vth_v=params.sa_device_sigma_vth_v * sigma_scale)
+        self.sigma_scale = sigma_scale
         if adc_range is not None:
             if not isinstance(adc_range, AdcRange):
                 raise ValueError("adc_range must be an AdcRange")

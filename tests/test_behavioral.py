@@ -248,3 +248,21 @@ def test_a_corrupt_insitu_run_is_refused_by_name(cal):
     data["column"]["insitu_conversions"]["runs"][1]["v_rbl_l_at_sa_clk_v"] = [0.4] * 5
     with pytest.raises(ArtefactError, match=r"insitu_conversions\.runs\[1\]\.v_rbl_l_at_sa_clk_v"):
         TopkimaMacro(Calibration(data))
+
+
+def test_sigma_scale_zero_is_the_nominal_chip_and_scales_the_spreads(cal, macro):
+    rng = np.random.default_rng(3)
+    q = rng.integers(-15, 16, (20, 64))
+    k = rng.integers(-7, 8, (64, 256))
+    quiet = TopkimaMacro(cal, sigma_scale=0.0)
+    chip = quiet.instance(np.random.default_rng(1)).topk(q, k, k=5, rng=np.random.default_rng(2), mode="conventional")
+    nominal = macro.nominal().topk(q, k, k=5, mode="conventional")
+    np.testing.assert_array_equal(chip.firing_cycle, nominal.firing_cycle)
+    g = np.random.default_rng(5)
+    base = macro.draw_tile(np.random.default_rng(5), 256, 192)
+    double = TopkimaMacro(cal, sigma_scale=2.0).draw_tile(g, 256, 192)
+    np.testing.assert_allclose(double.mac_dvt_v, 2 * base.mac_dvt_v)
+    np.testing.assert_allclose(double.sa_offset_v - quiet.draw_tile(np.random.default_rng(5), 256, 192).sa_offset_v,
+                               2 * (base.sa_offset_v - quiet.draw_tile(np.random.default_rng(5), 256, 192).sa_offset_v))
+    with pytest.raises(ValueError, match="sigma_scale"):
+        TopkimaMacro(cal, sigma_scale=-1)
