@@ -253,7 +253,7 @@ class TopkimaHardware:
 
     def chip(self, adc_range: AdcRange):
         if adc_range not in self._chips:
-            m = TopkimaMacro(self.macro.calibration, self.macro.array, adc_range)
+            m = TopkimaMacro(self.macro.calibration, self.macro.array, adc_range, sigma_scale=self.macro.sigma_scale)
             self._chips[adc_range] = m.instance(np.random.default_rng([self.chip_seed, 0]))
         return self._chips[adc_range]
 
@@ -365,10 +365,6 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
     """Kept keys and their read-back scores from the calibrated chip, head by head."""
     t_q, t_k = visible.shape[-2:]
     kk = min(top_k, t_k)
-    n_cols = 256 if hw.macro.array == "256x256" else 128
-    quotas = None
-    if t_k > n_cols and hw.macro.array == "256x256" and t_k <= 384 and top_k == 5:
-        quotas = "3+2"
     # (sequence, head) pairs with the head axis first: each head gets its own ADC window
     lead = visible.shape[:-2]
     n_heads = lead[-1] if lead else 1
@@ -379,9 +375,11 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
     alpha = np.empty(vis_h.shape[:-1])
     q_scale_h = np.ones(n_heads)
     windows, energy = [], 0.0
-    rows = k_h.shape[-2] * 3
-    per_pair = 8 * rows * t_k + 4 * rows * t_q
-    step = max(1, CHUNK_ELEMENTS // per_pair)
+    # Each sequence uses only its own rows and key columns (padding keys are not written to
+    # the array, padding rows not applied): sequences of similar length share one call.
+    n_rows_used = _used_length(vis_h.any(axis=-1))   # (heads, sequences)
+    n_keys_used = _used_length(vis_h.any(axis=-2))
+    firing[...], idx[...], alpha[...] = hw.macro.params.n_ramp_steps + 1, -1, 0.0   # rows no key reaches
     for h in range(n_heads):
         if adc_range is None:
             window, q_scale = _head_window(s_h[h], vis_h[h], kk)
@@ -395,10 +393,17 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
         if q_scale != 1.0:   # the window's query scale, folded into the codes (as into W_Q)
             q_c = np.clip(np.rint(q_c * q_scale), -Q_MAX_CODE, Q_MAX_CODE).astype(np.int64)
         chip = hw.chip(window)
-        for c0 in range(0, q_c.shape[0], step):
-            sl = slice(c0, c0 + step)
-            res = chip.topk(q_c[sl], k_h[h, sl], k=kk, quotas=quotas, rng=rng, key_mask=vis_h[h, sl])
-            firing[h, sl], idx[h, sl], alpha[h, sl] = res.firing_cycle, res.indices, res.alpha
+        for group in _length_groups(n_rows_used[h], n_keys_used[h], k_h.shape[-2] * 3):
+            n_r, n_k = int(n_rows_used[h, group].max()), int(n_keys_used[h, group].max())
+            if n_r == 0 or n_k == 0:
+                continue
+            quotas = _subtopk_quotas(hw, n_k, top_k)
+            res = chip.topk(q_c[group, :n_r], k_h[h, group, :, :n_k], k=min(kk, n_k), quotas=quotas, rng=rng,
+                            key_mask=vis_h[h, group, :n_r, :n_k])
+            sub = np.ix_(group, np.arange(n_r))
+            firing[h][sub + (slice(0, n_k),)] = res.firing_cycle
+            idx[h][sub + (slice(0, res.indices.shape[-1]),)] = res.indices
+            alpha[h][sub] = res.alpha
             energy += float(res.energy_j.sum())
     back = lambda x: np.moveaxis(x, 0, 1).reshape(*lead, *x.shape[2:])  # noqa: E731
     firing, idx, alpha = back(firing), back(idx), back(alpha)
@@ -424,6 +429,42 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
     stats.extra["adc_range_per_head"] = windows
     stats.extra["query_scale_per_head"] = q_scale_h.tolist()
     return kept, scores, stats
+
+
+def _used_length(any_visible: np.ndarray) -> np.ndarray:
+    """1 + the last True index along the last axis (0 where none): the rows or keys in use."""
+    n = any_visible.shape[-1]
+    last = n - np.argmax(any_visible[..., ::-1], axis=-1)
+    return np.where(any_visible.any(axis=-1), last, 0)
+
+
+def _length_groups(n_rows, n_keys, mac_rows, slack=1.25):
+    """Sequences (indices) grouped so that padding each group to its longest member costs at
+    most ``slack`` × its own conversions, each group also capped at CHUNK_ELEMENTS of MAC work."""
+    order = np.argsort(-(n_rows.astype(np.int64) * n_keys), kind="stable")
+    groups, current, area, r_max, k_max = [], [], 0, 0, 0
+    for s_i in order:
+        r, k = int(n_rows[s_i]), int(n_keys[s_i])
+        r_new, k_new = max(r_max, r), max(k_max, k)
+        padded = (len(current) + 1) * r_new * k_new
+        work = (len(current) + 1) * 8 * mac_rows * (2 * k_new + r_new)   # the MAC operands' elements
+        if current and (padded > slack * (area + r * k) or work > CHUNK_ELEMENTS):
+            groups.append(np.array(current))
+            current, area, r_new, k_new = [], 0, r, k
+        current.append(s_i)
+        area += r * k
+        r_max, k_max = r_new, k_new
+    if current:
+        groups.append(np.array(current))
+    return groups
+
+
+def _subtopk_quotas(hw: TopkimaHardware, n_keys: int, top_k: int):
+    """The paper's fixed quotas when a row's keys need a second array (SPEC §3), else one array."""
+    n_cols = 256 if hw.macro.array == "256x256" else 128
+    if n_keys > n_cols and hw.macro.array == "256x256" and n_keys <= 384 and top_k == 5:
+        return "3+2"
+    return None
 
 
 def _head_window(scores_units, visible, kk):

@@ -199,6 +199,10 @@ class _Tile:
         self.u_ramp_cum = np.concatenate([np.zeros((n_cols, 1)), np.cumsum(m_ramp * unit_ramp, axis=1)], axis=1)
 
 
+# Batched key sets per MAC block: the (8·rows, 2n) float64 operand of a chunk stays ~4 MB.
+MAC_CHUNK_ELEMENTS = 500_000
+
+
 def _offset(tile: "_Tile", cm, cols):
     """Comparator offset at common mode ``cm`` for columns ``cols`` (end segments extrapolate)."""
     seg = np.searchsorted(tile.vcm_breaks, cm) if tile.vcm_breaks.size else np.zeros(np.shape(cm), np.int64)
@@ -329,7 +333,27 @@ class _Engine:
         return self._a_table
 
     def mac_units(self, q: np.ndarray, kl: np.ndarray, tile: _Tile):
-        """Accumulated units (U_L, U_R) of each (row, column) at the end of the MAC phase."""
+        """Accumulated units (U_L, U_R) of each (row, column) at the end of the MAC phase.
+
+        ``q`` (..., rows, d), ``kl`` (d, n) or (..., d, n) with broadcasting leading dimensions.
+        Batched key sets are processed a few at a time so that the 8-block operand stays a few
+        MB: large fresh temporaries cost more in page faults than in arithmetic.
+        """
+        n = kl.shape[-1]
+        if kl.ndim == 2:
+            return self._mac_block(q, kl, tile)
+        lead = np.broadcast_shapes(q.shape[:-2], kl.shape[:-2])
+        qb = np.broadcast_to(q, (*lead, *q.shape[-2:])).reshape(-1, *q.shape[-2:])
+        kb = np.broadcast_to(kl, (*lead, *kl.shape[-2:])).reshape(-1, *kl.shape[-2:])
+        u_l = np.empty((qb.shape[0], q.shape[-2], n))
+        u_r = np.empty_like(u_l)
+        per_set = 8 * kl.shape[-2] * len(self.scales) * 2 * n
+        step = max(1, MAC_CHUNK_ELEMENTS // per_set)
+        for s0 in range(0, qb.shape[0], step):
+            u_l[s0:s0 + step], u_r[s0:s0 + step] = self._mac_block(qb[s0:s0 + step], kb[s0:s0 + step], tile)
+        return u_l.reshape(*lead, *u_l.shape[1:]), u_r.reshape(*lead, *u_r.shape[1:])
+
+    def _mac_block(self, q: np.ndarray, kl: np.ndarray, tile: _Tile):
         d = kl.shape[-2]
         n_s = len(self.scales)
         mag = np.abs(kl)
@@ -338,18 +362,17 @@ class _Engine:
         n = kl.shape[-1]                                              # columns in use (≤ the array's)
         rows = d * n_s
         m = tile.m_stack[:rows, :, :n]                                # (rows, 4, n)
-        # a = the 8 blocks of _input_table over the (element, pair) rows, looked up per input
-        # code (large temporaries, not arithmetic, dominate this on big batches)
-        a = self._input_table()[q + self.p.q_max]                     # (..., d, n_s, 8)
-        a = np.ascontiguousarray(np.moveaxis(a, -1, -3)).reshape(*q.shape[:-1], 8 * rows)
+        # a = the 8 blocks of _input_table of each (element, pair) row, looked up per input code;
+        # the inner index of the product is (cell row, block)
+        a = self._input_table()[q + self.p.q_max].reshape(*q.shape[:-1], rows * 8)
         plus, minus = (digits > 0).astype(float), (digits < 0).astype(float)
         # RBL_L: q>0 & digit +1 via stack 0; q<0 & digit −1 via stack 3. RBL_R: q>0 & −1 via stack 2; q<0 & +1 via 1.
         # Pulsed stacks storing 0 take the charge-share packet instead, share·(1 + α·Δa + β·Δs)
         # with the threshold shifts of that stack's access and storage devices.
         da, ds = tile.dvt_a[:rows, :, :n], tile.dvt_s[:rows, :, :n]
         zero_l, zero_r = (1.0 - plus, 1.0 - minus), (1.0 - minus, 1.0 - plus)   # stores 0, by q's sign
-        b = np.empty((*kl.shape[:-2], 8 * rows, 2 * n))
-        blk = lambda i, side: b[..., i * rows:(i + 1) * rows, :n] if side == 0 else b[..., i * rows:(i + 1) * rows, n:]  # noqa: E731
+        b = np.empty((*kl.shape[:-2], rows, 8, 2 * n))
+        blk = lambda i, side: b[..., i, :n] if side == 0 else b[..., i, n:]  # noqa: E731
         # RBL_L: q>0 via stack 0, q<0 via stack 3; RBL_R: q>0 via stack 2, q<0 via stack 1
         for side, (s_pos, s_neg), (one_pos, one_neg), (z_pos, z_neg) in (
                 (0, (0, 3), (plus, minus), zero_l), (1, (2, 1), (minus, plus), zero_r)):
@@ -362,7 +385,7 @@ class _Engine:
             np.multiply(z_pos, ds[:, s_pos], out=blk(6, side))
             np.multiply(z_neg, ds[:, s_neg], out=blk(7, side))
         # float64 so that the cycle-by-cycle reference (plain sums) agrees to ~1e-12 units
-        u = a @ b   # batched keys: (..., rows, 4·d·n_s) @ (..., 4·d·n_s, 2n)
+        u = a @ b.reshape(*kl.shape[:-2], rows * 8, 2 * n)   # (..., rows, 8·d·n_s) @ (..., 8·d·n_s, 2n)
         return u[..., :n], u[..., n:]
 
     def leak_rates(self, kl: np.ndarray, tile: _Tile) -> np.ndarray:

@@ -197,3 +197,26 @@ def test_subtopk_blocks_follow_each_rows_own_length():
     assert np.all(alone.kept.sum(-1) == 5)
     # blocks of 6 and 3 keys with quotas 3 and 2 (SPEC §3's 3 + 2, scaled)
     assert np.all(alone.kept[..., :6].sum(-1) == 3) and np.all(alone.kept[..., 6:].sum(-1) == 2)
+
+
+def test_a_sequence_converts_alike_alone_and_padded_in_a_batch():
+    # padding keys are not written to the array and padding rows not applied: with the same
+    # frozen windows and no noise (σ × 0), a short sentence keeps the same keys, the same
+    # early stop and the same macro energy alone as padded beside a longer one
+    quiet = TopkimaHardware(TopkimaMacro(load_calibration(), sigma_scale=0.0), chip_seed=3)
+    q, k, v = _qkv(21, b=2, h=2, t=20)
+    pad = np.ones((2, 1, 1, 20), dtype=bool)
+    pad[0, ..., 9:] = False
+    visible = pad & pad.swapaxes(-1, -2)
+    _, alone = topkima_attention(q[:1, :, :9], k[:1, :, :9], v[:1, :, :9], top_k=5, mode="topkima",
+                                 macro=quiet, rng=np.random.default_rng(0), return_stats=True)
+    windows = list(zip(alone.extra["adc_range_per_head"], alone.extra["query_scale_per_head"]))
+    _, both = topkima_attention(q, k, v, top_k=5, mask=visible, mode="topkima", macro=quiet,
+                                rng=np.random.default_rng(1), return_stats=True, adc_range=windows)
+    np.testing.assert_array_equal(both.kept[0, :, :9, :9], alone.kept[0])
+    assert not both.kept[0, :, 9:].any() and not both.kept[0, :, :, 9:].any()
+    np.testing.assert_array_equal(both.alpha[0, :, :9], alone.alpha[0])
+    assert np.all(both.alpha[0, :, 9:] == 0)
+    _, second = topkima_attention(q[1:], k[1:], v[1:], top_k=5, mode="topkima", macro=quiet,
+                                  rng=np.random.default_rng(2), return_stats=True, adc_range=windows)
+    np.testing.assert_allclose(both.energy_j, alone.energy_j + second.energy_j, rtol=1e-12)
