@@ -142,6 +142,18 @@ def cmd_attention(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    """Calibration → golden check → attention → Monte Carlo → accelerator, as one web page."""
+    from topkima.report import STAGES, build_report
+    stages = STAGES if args.stages is None else tuple(s.strip() for s in args.stages.split(",") if s.strip())
+    try:
+        return build_report(args.out, quick=args.quick, stages=stages, workers=args.workers,
+                            log=lambda text: print(text, file=sys.stderr, flush=True))
+    except (ValueError, OSError) as exc:
+        print(f"topkima report: {exc}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="topkima", description="Topkima-Former macro simulator: SPICE "
                                      "characterisation, calibrated behavioural model, accelerator estimates.")
@@ -181,6 +193,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/attention", help="folder for summary.json, plots and resumable runs")
     p.add_argument("--no-sweep", action="store_true", help="skip the k sweep {1, 2, 5, 10, 20}")
     p.set_defaults(func=cmd_attention)
+    p = sub.add_parser("report", help="one command from SPICE calibration to the accelerator estimate: an HTML report")
+    p.add_argument("--quick", action="store_true",
+                   help="quick calibration, 300 sentences, few Monte Carlo instances (≈10 min on 2 cores)")
+    p.add_argument("--out", default="out/report", help="folder for index.html and each stage's outputs")
+    p.add_argument("--workers", type=_positive_int, default=2, help="parallel ngspice / Monte Carlo workers")
+    p.add_argument("--stages", default=None,
+                   help="comma-separated subset of calibration,golden,attention,montecarlo,accelerator")
+    p.set_defaults(func=cmd_report)
     p = sub.add_parser("summary", help="print the figures of a calibration artefact")
     p.add_argument("artefact", nargs="?", default=None, help="artefact file (default: the committed default)")
     p.set_defaults(func=cmd_summary)

@@ -1,0 +1,210 @@
+"""`topkima report`: one command from SPICE calibration to the accelerator estimate, as a web page.
+
+Stages, each in its own folder under ``--out`` and each resumable on its own (the SPICE result
+cache, the attention run files, the Monte Carlo instance files):
+
+1. **calibration**: the ngspice characterisation (``--quick``: the reduced plan) written to
+   ``calibration/artefact.json``, its key figures printed beside the committed default
+   artefact's. The later stages use the committed default artefact (the full characterisation),
+   so the page shows how a fresh SPICE run compares with what the model is built on.
+2. **golden**: the behavioural model against the golden end-to-end SPICE conversions.
+3. **attention**: all-MiniLM-L6-v2 with Topkima attention on the VADER probe (``--quick``: 300
+   sentences).
+4. **montecarlo**: chip-instance variation study (``--quick``: few instances).
+5. **accelerator**: the softmax-macro and whole-accelerator estimate (BERT-base, the paper's
+   configuration).
+
+A stage that fails is reported on the page with its message; the others still run, and the
+command exits with status 1.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+STAGES = ("calibration", "golden", "attention", "montecarlo", "accelerator")
+
+
+@dataclass
+class StageResult:
+    name: str
+    title: str
+    ok: bool = True
+    seconds: float = 0.0
+    text: str = ""                                   #: preformatted figures
+    figures: dict = field(default_factory=dict)      #: headline name → value (a table on the page)
+    images: list = field(default_factory=list)       #: paths relative to the report folder
+    links: list = field(default_factory=list)        #: (label, relative path)
+    error: str = ""
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _stage_calibration(out: Path, quick: bool, workers: int, log) -> StageResult:
+    from topkima.calibration import load_calibration
+    from topkima.calibration.calibrate import run_calibration
+    from topkima.calibration.summary import format_summary
+    from topkima.circuits.jobs import print_progress
+    from topkima.circuits.settings import CalSettings
+    res = StageResult("calibration", "SPICE calibration (ngspice, PTM 65 nm)")
+    path = out / "calibration" / "artefact.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cache = out / "calibration" / "spice_cache"
+    log(f"calibration: {'quick' if quick else 'full'} characterisation in ngspice, {workers} workers "
+        f"(finished simulations are cached in {cache})")
+    fresh = run_calibration(CalSettings(quick=quick), path, workers=workers, cache_dir=cache,
+                            progress=print_progress(), command_line="topkima report")
+    committed = load_calibration().data
+    res.text = ("== this run (" + ("quick" if quick else "full") + ") ==\n" + format_summary(fresh)
+                + "\n\n== committed default artefact (used by the stages below) ==\n" + format_summary(committed))
+    for label, art in (("this run", fresh), ("committed", committed)):
+        comp, dig = art["comparator"], art["digital"]
+        res.figures[f"comparator offset σ, {label}"] = f"{1e3 * comp['offset_sigma_v']:.2f} mV"
+        res.figures[f"energy per decision, {label}"] = f"{1e15 * comp['e_per_decision_j']:.1f} fJ"
+        res.figures[f"T_arb, {label}"] = f"{1e9 * dig['t_arb_total_s']:.2f} ns (paper 2.08 ns)"
+    prov = fresh["provenance"]
+    res.figures["SPICE jobs (from cache)"] = f"{prov['n_simulation_jobs']} ({prov['n_jobs_from_cache']})"
+    res.links.append(("artefact.json", "calibration/artefact.json"))
+    return res
+
+
+def _stage_golden(out: Path, quick: bool, workers: int, log) -> StageResult:
+    from topkima.behavioral import TopkimaMacro
+    from topkima.behavioral.golden import adc_linearity_lines, compare, load_golden
+    from topkima.calibration import load_calibration
+    res = StageResult("golden", "Behavioural model vs golden SPICE conversions")
+    macro = TopkimaMacro(load_calibration())
+    golden = Path(__file__).resolve().parent.parent / "tests" / "golden" / "column_conversions.json"
+    if not golden.is_file():
+        raise FileNotFoundError(f"the golden SPICE conversions are not at {golden}: run the report from a "
+                                "clone of the repository (`make demo`)")
+    cmp = compare(macro, load_golden(golden))
+    res.text = "\n".join(cmp.lines()) + "\n" + "\n".join(adc_linearity_lines(macro))
+    _write_text_atomic(out / "golden" / "compare_golden.txt", res.text + "\n")
+    res.links.append(("compare_golden.txt", "golden/compare_golden.txt"))
+    return res
+
+
+def _stage_attention(out: Path, quick: bool, workers: int, log) -> StageResult:
+    from topkima.attention_eval import run_evaluation
+    res = StageResult("attention", "all-MiniLM-L6-v2 with Topkima attention: VADER probe")
+    folder = out / "attention"
+    summary = run_evaluation(folder, limit=300 if quick else None, log=lambda t: log(f"attention: {t}"))
+    for key in ("accuracy", "flip_rate", "mcnemar_p", "embedding_cosine"):
+        for mode, value in summary.get(key, {}).items():
+            if value is not None:
+                res.figures[f"{key} [{mode}]"] = f"{value:.4g}"
+    if summary.get("alpha_mean", {}).get("topkima") is not None:
+        res.figures["α (early stop) [topkima]"] = f"{summary['alpha_mean']['topkima']:.3f}"
+    res.images = sorted(str(p.relative_to(out)) for p in folder.glob("*.png"))
+    res.links.append(("summary.json", "attention/summary.json"))
+    return res
+
+
+def _stage_montecarlo(out: Path, quick: bool, workers: int, log) -> StageResult:
+    from topkima.montecarlo import run_montecarlo   # noqa: F401  (wired when the study lands)
+    raise NotImplementedError
+
+
+def _stage_accelerator(out: Path, quick: bool, workers: int, log) -> StageResult:
+    from topkima.accelerator_cli import run_accelerator   # noqa: F401
+    raise NotImplementedError
+
+
+_RUNNERS = {"calibration": _stage_calibration, "golden": _stage_golden, "attention": _stage_attention,
+            "montecarlo": _stage_montecarlo, "accelerator": _stage_accelerator}
+
+
+def _git_commit() -> str:
+    try:
+        here = Path(__file__).resolve().parent
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
+                              timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def render_html(results: list[StageResult], meta: dict) -> str:
+    """The report page: one section per stage, figures as tables, plots inline."""
+    esc = html.escape
+    parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>topkima report</title>",
+             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}"
+             "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:2px 8px;text-align:left}"
+             "pre{background:#f6f6f6;padding:8px;overflow-x:auto;font-size:12px}img{max-width:100%;margin:6px 0}"
+             ".fail{color:#b00}</style></head><body>",
+             "<h1>topkima report</h1>",
+             "<p>" + " · ".join(f"{esc(k)}: <b>{esc(str(v))}</b>" for k, v in meta.items()) + "</p>",
+             "<ul>" + "".join(f"<li><a href='#{r.name}'>{esc(r.title)}</a> — "
+                              + (f"{r.seconds:.0f} s" if r.ok else "<span class='fail'>failed</span>") + "</li>"
+                              for r in results) + "</ul>"]
+    for r in results:
+        parts.append(f"<h2 id='{r.name}'>{esc(r.title)}</h2>")
+        if not r.ok:
+            parts.append(f"<p class='fail'>This stage failed:</p><pre>{esc(r.error)}</pre>")
+            continue
+        if r.figures:
+            parts.append("<table>" + "".join(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>"
+                                             for k, v in r.figures.items()) + "</table>")
+        for img in r.images:
+            parts.append(f"<figure><img src='{esc(img)}' alt='{esc(img)}'><figcaption>{esc(img)}</figcaption></figure>")
+        if r.text:
+            parts.append(f"<pre>{esc(r.text)}</pre>")
+        if r.links:
+            parts.append("<p>" + " · ".join(f"<a href='{esc(p)}'>{esc(label)}</a>" for label, p in r.links) + "</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def build_report(out_dir: str | Path, *, quick: bool = False, stages=STAGES, workers: int = 2, log=print) -> int:
+    """Run the stages and write ``index.html`` and ``report.json``; 0 if every stage succeeded."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    unknown = [s for s in stages if s not in _RUNNERS]
+    if unknown:
+        raise ValueError(f"unknown report stage(s) {', '.join(unknown)}; choose from {', '.join(STAGES)}")
+    results = []
+    t_all = time.monotonic()
+    for name in stages:
+        log(f"== {name} ==")
+        t0 = time.monotonic()
+        try:
+            res = _RUNNERS[name](out, quick, workers, log)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # a failed stage is shown on the page; the others still run
+            res = StageResult(name, name, ok=False, error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
+            log(f"{name}: FAILED: {type(exc).__name__}: {exc}")
+        res.seconds = time.monotonic() - t0
+        results.append(res)
+    meta = {"mode": "quick" if quick else "full", "commit": _git_commit(),
+            "date": time.strftime("%Y-%m-%d %H:%M"), "total time": f"{time.monotonic() - t_all:.0f} s",
+            "python": sys.version.split()[0]}
+    _write_text_atomic(out / "index.html", render_html(results, meta))
+    _write_text_atomic(out / "report.json", json.dumps(
+        {"meta": meta, "stages": [{"name": r.name, "ok": r.ok, "seconds": round(r.seconds, 1),
+                                   "figures": r.figures, "error": r.error.splitlines()[0] if r.error else ""}
+                                  for r in results]}, indent=1) + "\n")
+    log(f"wrote {out / 'index.html'} ({meta['total time']})")
+    return 0 if all(r.ok for r in results) else 1
