@@ -105,12 +105,20 @@ class InsituCorrection:
     e_decision_a_j: float      #: energy per decision at CM = 0
     e_decision_b_j_per_v: float  #: its slope in the common mode
 
+    def _offsets(self, v0: float):
+        """c_X(j) for j = 0…33 (the constant terms of :meth:`apply`), computed once per v0."""
+        cache = self.__dict__.setdefault("_offset_cache", {})   # frozen: a plain per-instance memo
+        if v0 not in cache:
+            cl, cr = self.coef_l_v, self.coef_r_v
+            jj = np.arange(0, 34)
+            cache[v0] = (cl[0] + cl[1] * (jj - 1) + cl[2] * (jj == 1) + (cl[3] + cl[4]) * v0,
+                         cr[0] + cr[1] * (jj - 1) + cr[2] * (jj == 1) + (cr[3] + cr[4]) * v0)
+        return cache[v0]
+
     def apply(self, j, v_l: np.ndarray, v_r: np.ndarray, v0: float):
         # the same terms regrouped: V_X ← g_XL·V_L + g_XR·V_R + c_X(j), c_X tabulated over j
         cl, cr = self.coef_l_v, self.coef_r_v
-        jj = np.arange(0, 34)
-        c_l = cl[0] + cl[1] * (jj - 1) + cl[2] * (jj == 1) + (cl[3] + cl[4]) * v0
-        c_r = cr[0] + cr[1] * (jj - 1) + cr[2] * (jj == 1) + (cr[3] + cr[4]) * v0
+        c_l, c_r = self._offsets(v0)
         if np.ndim(j) == 0:
             off_l, off_r = c_l[int(j)], c_r[int(j)]
         else:
