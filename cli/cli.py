@@ -152,6 +152,23 @@ def cmd_report(args) -> int:
     except (ValueError, OSError) as exc:
         print(f"topkima report: {exc}", file=sys.stderr)
         return 2
+def cmd_accelerator(args) -> int:
+    """The whole-accelerator estimate and the softmax-macro comparisons (see topkima.accelerator_cli)."""
+    from topkima.accelerator_cli import ConfigError, run_accelerator
+    from topkima.behavioral.minilm import WeightsMissingError
+    try:
+        run_accelerator(args.model, args.seq_len, args.config, args.out, args,
+                        log=lambda text: print(text, flush=True))
+    except ConfigError as exc:
+        print(f"topkima accelerator: {exc}", file=sys.stderr)
+        return 2
+    except WeightsMissingError as exc:
+        print(f"topkima accelerator: {exc} (or pass --alpha X / --alpha-from FILE)", file=sys.stderr)
+        return 1
+    except (ValueError, RuntimeError, OSError) as exc:
+        print(f"topkima accelerator: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -201,6 +218,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stages", default=None,
                    help="comma-separated subset of calibration,golden,attention,montecarlo,accelerator")
     p.set_defaults(func=cmd_report)
+    p = sub.add_parser("accelerator", help="whole-accelerator estimate (TOPS, TOPS/W, breakdowns) and the "
+                       "softmax-macro and published-accelerator comparisons")
+    p.add_argument("--model", default="bert-base", help="bert-base (default), distilbert, vit-b16 or minilm")
+    p.add_argument("--seq-len", type=_positive_int, default=None, help="sequence length (default: the model's)")
+    p.add_argument("--config", default="paper", help="a preset name (paper, paper-pwm62) or a TOML file")
+    p.add_argument("--out", default="out/accelerator", help="folder for summary.json, tables, CSVs and plots")
+    p.add_argument("--alpha", type=_positive_float, default=None, help="early-stop fraction α to use (skips measuring it)")
+    p.add_argument("--alpha-from", default=None, help="read α from a `topkima attention` summary.json")
+    p.add_argument("--alpha-sequences", type=_positive_int, default=4, help="packed sequences to measure α on (default 4)")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="chip, noise and sentence-order seed of the α run")
+    p.set_defaults(func=cmd_accelerator)
     p = sub.add_parser("summary", help="print the figures of a calibration artefact")
     p.add_argument("artefact", nargs="?", default=None, help="artefact file (default: the committed default)")
     p.set_defaults(func=cmd_summary)
