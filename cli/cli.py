@@ -152,6 +152,8 @@ def cmd_report(args) -> int:
     except (ValueError, OSError) as exc:
         print(f"topkima report: {exc}", file=sys.stderr)
         return 2
+
+
 def cmd_accelerator(args) -> int:
     """The whole-accelerator estimate and the softmax-macro comparisons (see topkima.accelerator_cli)."""
     from topkima.accelerator_cli import ConfigError, run_accelerator

@@ -129,8 +129,30 @@ def _stage_montecarlo(out: Path, quick: bool, workers: int, log) -> StageResult:
 
 
 def _stage_accelerator(out: Path, quick: bool, workers: int, log) -> StageResult:
-    from topkima.accelerator_cli import run_accelerator   # noqa: F401
-    raise NotImplementedError
+    from types import SimpleNamespace
+    from topkima.accelerator_cli import run_accelerator
+    res = StageResult("accelerator", "Accelerator estimate: one BERT-base attention module (paper configuration)")
+    folder = out / "accelerator"
+    # α measured on all-MiniLM-L6-v2 over packed 384-token VADER sequences (cached in the folder)
+    args = SimpleNamespace(alpha=None, alpha_from=None, alpha_sequences=2 if quick else 4, seed=0)
+    lines = []
+    summary = run_accelerator("bert-base", None, "paper", folder, args, log=lines.append)
+    res.text = "\n".join(lines)
+    paper = summary["paper"]
+    res.figures["throughput"] = f"{summary['throughput_tops']:.2f} TOPS (paper {paper['throughput_tops']})"
+    res.figures["efficiency"] = f"{summary['efficiency_tops_per_w']:.2f} TOPS/W (paper {paper['efficiency_tops_per_w']})"
+    res.figures["latency"] = f"{1e6 * summary['latency_s']:.0f} µs"
+    res.figures["energy"] = f"{1e6 * summary['energy_j']:.0f} µJ"
+    res.figures["α"] = f"{summary['alpha']['value']:.3f} ({summary['alpha']['source']}); paper {summary['alpha']['paper']}"
+    sm = summary["softmax_macro"]
+    res.figures["softmax macro vs conventional"] = (f"{sm['speedup_vs_conventional']:.1f}× faster, "
+                                                    f"{sm['energy_ratio_vs_conventional']:.2f}× less energy")
+    res.figures["softmax macro vs digital top-k"] = (f"{sm['speedup_vs_dtopk']:.1f}× faster, "
+                                                     f"{sm['energy_ratio_vs_dtopk']:.2f}× less energy")
+    res.images = sorted(str(p.relative_to(out)) for p in folder.glob("*.png"))
+    res.links += [(p.name, str(p.relative_to(out))) for p in sorted(folder.glob("*.md")) + sorted(folder.glob("*.csv"))]
+    res.links.append(("summary.json", "accelerator/summary.json"))
+    return res
 
 
 _RUNNERS = {"calibration": _stage_calibration, "golden": _stage_golden, "attention": _stage_attention,
