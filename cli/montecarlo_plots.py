@@ -136,25 +136,36 @@ def write_figures(out: Path, summary: dict, spice_samples: dict | None) -> list[
     if any(acc.get(lab) is not None for lab in labels):
         fig, ax = plt.subplots(figsize=(5.5, 3.8))
         b = summary["accuracy_band"]
+        n_acc = summary["accuracy_instances"]
         mean = 100 * np.array([b[lab]["mean"] for lab in labels])
-        ci = 100 * np.array([b[lab]["ci95_mean"] for lab in labels])
-        spread = 100 * np.array([b[lab]["spread95"] for lab in labels])
-        ax.fill_between(sig, spread[:, 0], spread[:, 1], color="tab:blue", alpha=0.15, lw=0)
-        ax.errorbar(sig, mean, yerr=[mean - ci[:, 0], ci[:, 1] - mean], fmt="o-", capsize=3, color="tab:blue",
-                    label="chip (topkima)")
+        if n_acc >= 3:   # the 95 % CI of the mean across chips
+            band_lo, band_hi = (100 * np.array([b[lab]["ci95_mean"][i] for lab in labels]) for i in (0, 1))
+            band_name = "95 % CI of the mean over chips"
+        else:            # too few chips for a useful t interval: their range
+            band_lo = 100 * np.array([min(summary["accuracy_per_instance"][lab]) for lab in labels])
+            band_hi = 100 * np.array([max(summary["accuracy_per_instance"][lab]) for lab in labels])
+            band_name = "range over chips"
         if summary.get("accuracy_exact") is not None:
-            ax.axhline(100 * summary["accuracy_exact"], color="k", ls="--", lw=1, label="exact attention")
+            a0, se = 100 * summary["accuracy_exact"], 100 * summary["accuracy_exact_se"]
+            ax.axhspan(a0 - 1.96 * se, a0 + 1.96 * se, color="0.85", lw=0, label="exact ± 1.96 binomial s.e.")
+            ax.axhline(a0, color="k", ls="--", lw=1, label="exact attention")
+        ax.fill_between(sig, band_lo, band_hi, color="tab:blue", alpha=0.25, lw=0, label=band_name)
+        for x, lab in zip(sig, labels):
+            ax.plot(np.full(n_acc, x), 100 * np.array(summary["accuracy_per_instance"][lab]), ".", color="tab:blue",
+                    ms=4, alpha=0.7)
+        ax.plot(sig, mean, "o-", color="tab:blue", label="chip (topkima), mean")
         ax.set_xlabel("σ multiplier")
         ax.set_ylabel("probe accuracy (%)")
         ax2 = ax.twinx()
         fb = summary["flip_rate_band"]
         ax2.plot(sig, [100 * fb[lab]["mean"] for lab in labels], "^:", color="tab:red", label="flip rate vs exact")
+        ax2.set_ylim(0, max(5.0, 1.3 * max(100 * fb[lab]["mean"] for lab in labels)))
         ax2.set_ylabel("flip rate vs exact (%)", color="tab:red")
         ax.set_title(f"MiniLM probe, {summary.get('accuracy_test_sentences')} VADER sentences, "
-                     f"{summary['accuracy_instances']} chips per σ, k = {k}", fontsize=9)
+                     f"{n_acc} chip{'s' if n_acc != 1 else ''} per σ, k = {k}", fontsize=9)
         h1, l1 = ax.get_legend_handles_labels()
         h2, l2 = ax2.get_legend_handles_labels()
-        ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="lower left")
+        ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="lower left")
         fig.tight_layout()
         names += _save(fig, out, "accuracy_vs_sigma")
 
