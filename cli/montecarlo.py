@@ -603,10 +603,17 @@ def _run_tasks(tasks: list, store, *, workers: int, client, progress: _Progress)
     if client is not None:
         from distributed import as_completed
         futures = {client.submit(fn, *args, key=f"topkima-mc-{key}", pure=False): key for key, fn, args in tasks}
+        stored = set()
         try:
             for fut in as_completed(list(futures), loop=client.loop):
                 store(futures[fut], fut.result())
+                stored.add(fut)
                 progress.step()
+        except BaseException:
+            for fut in futures:   # keep what has finished, then stop the rest
+                if fut not in stored and fut.status == "finished":
+                    store(futures[fut], fut.result())
+            raise
         finally:
             for fut in futures:
                 if not fut.done():
