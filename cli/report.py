@@ -124,8 +124,41 @@ def _stage_attention(out: Path, quick: bool, workers: int, log) -> StageResult:
 
 
 def _stage_montecarlo(out: Path, quick: bool, workers: int, log) -> StageResult:
-    from topkima.montecarlo import run_montecarlo   # noqa: F401  (wired when the study lands)
-    raise NotImplementedError
+    from topkima.montecarlo import run_montecarlo
+    res = StageResult("montecarlo", "Monte Carlo: chip instances across σ multipliers")
+    folder = out / "montecarlo"
+    summary = run_montecarlo(folder, quick=quick, workers=workers, log=lambda t: log(f"montecarlo: {t}"))
+    res.figures["instances per σ, seed"] = f"{summary['instances']}, {summary['seed']}"
+    for lab in summary["topk_recall"]:
+        acc = summary["accuracy"].get(lab)
+        res.figures[f"σ × {lab}"] = (f"top-{summary['k']} recall {summary['topk_recall'][lab]:.3f}, "
+                                     f"precision {summary['topk_precision'][lab]:.3f}, "
+                                     f"α {summary['alpha_mean'][lab]:.3f}, "
+                                     f"code error rms {summary['code_error_rms_lsb'][lab]:.2f} LSB"
+                                     + ("" if acc is None else f", probe accuracy {100 * acc:.1f} %"))
+    res.text = _spice_vs_model_lines(summary.get("spice_vs_behavioural", {}))
+    res.images = sorted(str(p.relative_to(out)) for p in folder.glob("*.png"))
+    res.links.append(("summary.json", "montecarlo/summary.json"))
+    return res
+
+
+def _spice_vs_model_lines(sv: dict) -> str:
+    """The two-sample tests of SPICE Monte Carlo against the behavioural model, one line each."""
+    def line(label, t, scale, unit):
+        return (f"{label:44s} mean {scale * t['mean_spice']:+8.3f} / {scale * t['mean_model']:+8.3f} {unit}, "
+                f"σ {scale * t['std_spice']:7.3f} / {scale * t['std_model']:7.3f} {unit}, "
+                f"KS D {t['ks_statistic']:.3f} (p {t['ks_pvalue']:.2g}), AD p {t['ad_pvalue']:.2g}")
+    lines = ["SPICE / behavioural model (n SPICE vs n model samples in each test)"]
+    for t in sv.get("offset_by_vcm", []):
+        lines.append(line(f"comparator offset at CM {t['vcm_v']:.2f} V ({t['n_spice']} vs {t['n_model']})", t, 1e3, "mV"))
+    codes = sv.get("column_codes", {})
+    for key, label in (("codes", "column codes"), ("deviation_from_nominal", "code − nominal code")):
+        if key in codes:
+            t = codes[key]
+            lines.append(line(f"{label} ({t['n_spice']} vs {t['n_model']})", t, 1.0, "LSB"))
+    if codes.get("note"):
+        lines.append(codes["note"])
+    return "\n".join(lines)
 
 
 def _stage_accelerator(out: Path, quick: bool, workers: int, log) -> StageResult:
