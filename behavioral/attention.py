@@ -239,22 +239,34 @@ class AttentionStats:
 
 class TopkimaHardware:
     """Calibrated chips for ``mode="topkima"``, one per ADC window, all with the same frozen
-    mismatch (the same physical chip: its draws come from ``chip_seed`` alone)."""
+    mismatch (the same physical chip: its draws come from ``chip_seed`` alone).
 
-    def __init__(self, macro: TopkimaMacro | None = None, chip_seed: int = 0):
+    ``chip_seed``: an int, or a ``numpy.random.SeedSequence`` (e.g. one child of a study's root
+    seed); the Q·Kᵀ macro and the A·V array draw from two fixed children of it. The macro's
+    ``sigma_scale`` multiplies the A·V cells' current spread too.
+    """
+
+    def __init__(self, macro: TopkimaMacro | None = None, chip_seed: int | np.random.SeedSequence = 0):
         if macro is None:
             from topkima.calibration import load_calibration
             macro = TopkimaMacro(load_calibration())
-        self.macro, self.chip_seed = macro, int(chip_seed)
+        self.macro = macro
+        if isinstance(chip_seed, np.random.SeedSequence):
+            self.chip_seed = chip_seed
+            self._seeds = tuple(np.random.SeedSequence(chip_seed.entropy, spawn_key=(*chip_seed.spawn_key, i))
+                                for i in (0, 1))
+        else:
+            self.chip_seed = int(chip_seed)
+            self._seeds = ([self.chip_seed, 0], [self.chip_seed, 1])
         self._chips: dict[AdcRange, object] = {}
-        sigma = float(np.median(macro.calibration.column["mismatch"]["i_on_sigma_rel"]))
+        sigma = float(np.median(macro.calibration.column["mismatch"]["i_on_sigma_rel"])) * macro.sigma_scale
         self.av_model = SramAVModel(sigma_cell_rel=sigma)
-        self.av_err_table = self.av_model.draw(np.random.default_rng([self.chip_seed, 1]), 512, 256)
+        self.av_err_table = self.av_model.draw(np.random.default_rng(self._seeds[1]), 512, 256)
 
     def chip(self, adc_range: AdcRange):
         if adc_range not in self._chips:
             m = TopkimaMacro(self.macro.calibration, self.macro.array, adc_range, sigma_scale=self.macro.sigma_scale)
-            self._chips[adc_range] = m.instance(np.random.default_rng([self.chip_seed, 0]))
+            self._chips[adc_range] = m.instance(np.random.default_rng(self._seeds[0]))
         return self._chips[adc_range]
 
 

@@ -205,6 +205,7 @@ class _Tile:
         self.u_cal = m_cal[:, : p.n_cal].sum(axis=1) * unit_cal if p.t_cal_units > 0 else np.zeros(n_cols)
         # cumulative ramp units after step j (j = 0 … 32), per column
         self.u_ramp_cum = np.concatenate([np.zeros((n_cols, 1)), np.cumsum(m_ramp * unit_ramp, axis=1)], axis=1)
+        self.u_ramp_flat = self.u_ramp_cum.reshape(-1)   # (column, cycle) → column·33 + cycle
 
 
 # Batched key sets per MAC block: the (8·rows, 2n) float64 operand of a chunk stays ~4 MB.
@@ -215,6 +216,35 @@ def _offset(tile: "_Tile", cm, cols):
     """Comparator offset at common mode ``cm`` for columns ``cols`` (end segments extrapolate)."""
     seg = np.searchsorted(tile.vcm_breaks, cm) if tile.vcm_breaks.size else np.zeros(np.shape(cm), np.int64)
     return tile.os_a[cols, seg] + tile.os_b[cols, seg] * cm
+
+
+class _ColumnData:
+    """A tile's per-column quantities gathered once for a flat list of (row, column) elements,
+    so that the repeated evaluations of the crossing search do not gather them again."""
+
+    def __init__(self, tile: "_Tile", cols: np.ndarray, _parts=None):
+        if _parts is not None:
+            self.ramp_base, self.u_cal, self.os_a, self.os_b, self.breaks = _parts
+            return
+        cols = np.asarray(cols)
+        self.ramp_base = cols * tile.u_ramp_cum.shape[1]      # index of (column, cycle 0) in u_ramp_flat
+        self.u_cal = tile.u_cal[cols]
+        self.os_a, self.os_b = tile.os_a[cols], tile.os_b[cols]   # (elements, segments)
+        self.breaks = tile.vcm_breaks
+
+    def __getitem__(self, sel) -> "_ColumnData":
+        return _ColumnData(None, None, (self.ramp_base[sel], self.u_cal[sel], self.os_a[sel], self.os_b[sel],
+                                        self.breaks))
+
+    def offset(self, cm: np.ndarray) -> np.ndarray:
+        """As :func:`_offset`: the segment of each element's common mode, then a + b·CM."""
+        if self.breaks.size == 1:   # two segments (the artefact's three CM points): a comparison
+            upper = cm > self.breaks[0]
+            return (np.where(upper, self.os_a[:, 1], self.os_a[:, 0])
+                    + np.where(upper, self.os_b[:, 1], self.os_b[:, 0]) * cm)
+        seg = np.searchsorted(self.breaks, cm) if self.breaks.size else np.zeros(np.shape(cm), np.int64)
+        rows = np.arange(seg.size)
+        return self.os_a[rows, seg] + self.os_b[rows, seg] * cm
 
 
 class _Engine:
@@ -237,6 +267,7 @@ class _Engine:
         self._leak = (0.0, 0.0) if linear else (p.leak1_units_per_unit, p.leak0_units_per_unit)
         self.insitu = None if linear else insitu
         self._a_table = None
+        self._t_units = None
 
     def e_per_decision_j(self, v_cm: np.ndarray) -> np.ndarray:
         """Sense-amplifier energy per decision at the bitlines' common mode."""
@@ -409,15 +440,23 @@ class _Engine:
     def g(self, j, u_l0, u_r0, leak, tile: _Tile, cols):
         """V(RBL_R) − V(RBL_L) − V_os(CM) at the sense instant of ramp cycle j (fires when > 0).
 
-        Arguments are matching arrays (``leak`` already per element, ``cols`` the column of each).
+        Arguments are matching arrays (``leak`` already per element); ``cols`` is the column of
+        each element, or a :class:`_ColumnData` of them gathered once (the crossing search).
         """
-        p = self.p
-        t_units = (p.t_cal_start_s - p.t_mac_start_s + p.t_clk_ima_s * j + p.t_sa_clk_in_cycle_s) / p.t_unit_s
-        lk = leak * t_units
-        u_l = u_l0 + lk + tile.u_ramp_cum[cols, j]
-        u_r = u_r0 + lk + tile.u_cal[cols]
+        c = cols if isinstance(cols, _ColumnData) else _ColumnData(tile, cols)
+        lk = leak * self._t_units_table()[j]
+        u_l = u_l0 + lk + tile.u_ramp_flat[c.ramp_base + j]
+        u_r = u_r0 + lk + c.u_cal
         v_l, v_r = self.bitlines(j, u_l, u_r)
-        return v_r - v_l - _offset(tile, 0.5 * (v_r + v_l), cols)
+        return v_r - v_l - c.offset(0.5 * (v_r + v_l))
+
+    def _t_units_table(self) -> np.ndarray:
+        """Time of ramp cycle j's sense instant from the start of the MAC phase, in PWM units."""
+        if self._t_units is None:
+            p = self.p
+            j = np.arange(p.n_ramp_steps + 2)
+            self._t_units = (p.t_cal_start_s - p.t_mac_start_s + p.t_clk_ima_s * j + p.t_sa_clk_in_cycle_s) / p.t_unit_s
+        return self._t_units
 
     def noise_half_window(self) -> int:
         """Decisions j0−h … j0+h−1 around the noiseless crossing j0 get noise (h ≥ 1).
@@ -441,21 +480,33 @@ class _Engine:
         n = shape[-1]   # the array's first n columns are in use
         ul, ur = u_l0.reshape(-1), u_r0.reshape(-1)
         cols = np.tile(np.arange(n, dtype=np.int64), ul.size // n)
+        col_data = _ColumnData(tile, cols)
         v_os = tile.v_os_mid[cols]
         lk = np.broadcast_to(leak, shape).reshape(-1)
         # estimate from the units RBL_L must reach at mid-ramp and the column's mean step
         per_cycle = tile.u_ramp_cum[cols, -1] / n_steps + lk * (p.t_clk_ima_s / p.t_unit_s)
         mid = n_steps // 2
         t_mid = (p.t_cal_start_s - p.t_mac_start_s + p.t_clk_ima_s * mid + p.t_sa_clk_in_cycle_s) / p.t_unit_s
-        target = self.f_inv(self.f(ur + lk * t_mid + tile.u_cal[cols]) - v_os)
+        target = self.f_inv(self.f(ur + lk * t_mid + col_data.u_cal) - v_os)
         base = ul + lk * t_mid + tile.u_ramp_cum[cols, mid] - mid * per_cycle
         j0 = np.clip(np.ceil((target - base) / per_cycle), 1, n_steps + 1).astype(np.int64)
-        g_hi, g_lo = self._g_pair(j0, ul, ur, lk, tile, cols)
+        g_hi, g_lo = self._g_pair(j0, ul, ur, lk, tile, col_data)
         wrong = np.nonzero(((g_hi <= 0) & (j0 <= n_steps)) | ((g_lo > 0) & (j0 > 1)))[0]
-        while wrong.size:  # rare: step the few mis-estimated crossings by one cycle at a time
+        newton_steps = 3
+        while wrong.size:  # mis-estimated crossings: a secant jump, then one cycle at a time
             up = (g_hi[wrong] <= 0) & (j0[wrong] <= n_steps)
-            j0[wrong] += np.where(up, 1, -1)
-            g_hi[wrong], g_lo[wrong] = self._g_pair(j0[wrong], ul[wrong], ur[wrong], lk[wrong], tile, cols[wrong])
+            if newton_steps:
+                # g grows by about (g_hi − g_lo) per cycle: jump to where that line crosses zero
+                jw = j0[wrong]
+                edge = (jw <= 1) | (jw > n_steps)   # there g_hi and g_lo are the same decision
+                slope = np.where(edge, p.lsb_v, np.maximum(g_hi[wrong] - g_lo[wrong], 0.25 * p.lsb_v))
+                jump = np.where(up, np.ceil(-g_hi[wrong] / slope), -np.ceil(g_lo[wrong] / slope))
+                step = np.where(up, np.clip(jump, 1, n_steps), np.clip(jump, -n_steps, -1)).astype(np.int64)
+                newton_steps -= 1
+            else:
+                step = np.where(up, 1, -1)
+            j0[wrong] = np.clip(j0[wrong] + step, 1, n_steps + 1)
+            g_hi[wrong], g_lo[wrong] = self._g_pair(j0[wrong], ul[wrong], ur[wrong], lk[wrong], tile, col_data[wrong])
             keep = ((g_hi[wrong] <= 0) & (j0[wrong] <= n_steps)) | ((g_lo[wrong] > 0) & (j0[wrong] > 1))
             wrong = wrong[keep]
         if z is None:
@@ -472,7 +523,7 @@ class _Engine:
             elif w == h - 1:
                 g = g_lo
             else:
-                g = self.g(np.clip(j, 1, n_steps), ul, ur, lk, tile, cols)
+                g = self.g(np.clip(j, 1, n_steps), ul, ur, lk, tile, col_data)
             fires = valid & (g + sigma * zz[:, w].astype(np.float64) > 0)
             result = np.where(fires, j, result)
         return result.reshape(shape)

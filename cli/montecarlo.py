@@ -358,24 +358,11 @@ def _minilm():
 
 def _varied_hardware(cfg: StudyConfig, sigma: float, index: int):
     """A :class:`TopkimaHardware` whose chips carry ``sigma`` × the artefact's spreads, drawn from
-    accuracy instance ``index``'s generators (device draws; A·V array cells)."""
-    from topkima.behavioral import SramAVModel, TopkimaHardware, TopkimaMacro
+    accuracy instance ``index``'s seed (Q·Kᵀ device draws and A·V array cells)."""
+    from topkima.behavioral import TopkimaHardware, TopkimaMacro
     from topkima.calibration import load_calibration
-
-    class VariedHardware(TopkimaHardware):
-        # TopkimaHardware.chip() builds TopkimaMacro(calibration, array, window) without the
-        # σ multiplier; this one keeps it (and draws from an explicit SeedSequence)
-        def chip(self, adc_range):
-            if adc_range not in self._chips:
-                m = TopkimaMacro(self.macro.calibration, self.macro.array, adc_range, sigma_scale=sigma)
-                self._chips[adc_range] = m.instance(np.random.default_rng(_seq(cfg.seed, PURPOSE_ACCURACY, index, 0)))
-            return self._chips[adc_range]
-
     macro = TopkimaMacro(load_calibration(), cfg.array, sigma_scale=sigma)
-    hw = VariedHardware(macro, chip_seed=0)
-    hw.av_model = SramAVModel(sigma_cell_rel=hw.av_model.sigma_cell_rel * sigma)
-    hw.av_err_table = hw.av_model.draw(np.random.default_rng(_seq(cfg.seed, PURPOSE_ACCURACY, index, 2)), 512, 256)
-    return hw
+    return TopkimaHardware(macro, chip_seed=_seq(cfg.seed, PURPOSE_ACCURACY, index, 0))
 
 
 def accuracy_metrics(cfg: StudyConfig, sigma: float, index: int, bundle: dict) -> dict:

@@ -220,3 +220,14 @@ def test_a_sequence_converts_alike_alone_and_padded_in_a_batch():
     _, second = topkima_attention(q[1:], k[1:], v[1:], top_k=5, mode="topkima", macro=quiet,
                                   rng=np.random.default_rng(2), return_stats=True, adc_range=windows)
     np.testing.assert_allclose(both.energy_j, alone.energy_j + second.energy_j, rtol=1e-12)
+
+
+def test_hardware_takes_a_seed_sequence_and_scales_the_av_spread_with_sigma():
+    cal = load_calibration()
+    base = TopkimaHardware(TopkimaMacro(cal), chip_seed=0)
+    seq = lambda: np.random.SeedSequence(5, spawn_key=(1, 2))  # noqa: E731
+    wide = [TopkimaHardware(TopkimaMacro(cal, sigma_scale=2.0), chip_seed=seq()) for _ in range(2)]
+    assert wide[0].av_model.sigma_cell_rel == pytest.approx(2 * base.av_model.sigma_cell_rel)
+    np.testing.assert_array_equal(wide[0].av_err_table, wide[1].av_err_table)
+    other = TopkimaHardware(TopkimaMacro(cal, sigma_scale=2.0), chip_seed=np.random.SeedSequence(5, spawn_key=(1, 3)))
+    assert not np.array_equal(other.av_err_table, wide[0].av_err_table)
