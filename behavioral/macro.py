@@ -123,8 +123,15 @@ class InsituCorrection:
             off_l, off_r = c_l[int(j)], c_r[int(j)]
         else:
             off_l, off_r = c_l[j], c_r[j]
-        return ((1 - cl[3]) * v_l - cl[4] * v_r + off_l,
-                -cr[3] * v_l + (1 - cr[4]) * v_r + off_r)
+        # in place, with the same operations in the same order as the two lines written out:
+        # (1 − cl3)·V_L − cl4·V_R + c_L(j) and −cr3·V_L + (1 − cr4)·V_R + c_R(j)
+        new_l = (1 - cl[3]) * v_l
+        new_l -= cl[4] * v_r
+        new_l += off_l
+        new_r = -cr[3] * v_l
+        new_r += (1 - cr[4]) * v_r
+        new_r += off_r
+        return new_l, new_r
 
     def e_per_decision_j(self, v_cm: np.ndarray) -> np.ndarray:
         return self.e_decision_a_j + self.e_decision_b_j_per_v * np.asarray(v_cm)
@@ -232,9 +239,11 @@ class _ColumnData:
         self.os_a, self.os_b = tile.os_a[cols], tile.os_b[cols]   # (elements, segments)
         self.breaks = tile.vcm_breaks
 
-    def __getitem__(self, sel) -> "_ColumnData":
-        return _ColumnData(None, None, (self.ramp_base[sel], self.u_cal[sel], self.os_a[sel], self.os_b[sel],
-                                        self.breaks))
+    @classmethod
+    def first_columns(cls, tile: "_Tile", n: int) -> "_ColumnData":
+        """The array's first n columns as (n,) vectors, for (..., n) grids (broadcast, no gather)."""
+        return cls(None, None, (np.arange(n) * tile.u_ramp_cum.shape[1], tile.u_cal[:n], tile.os_a[:n],
+                                tile.os_b[:n], tile.vcm_breaks))
 
     def offset(self, cm: np.ndarray) -> np.ndarray:
         """As :func:`_offset`: the segment of each element's common mode, then a + b·CM."""
@@ -243,8 +252,9 @@ class _ColumnData:
             return (np.where(upper, self.os_a[:, 1], self.os_a[:, 0])
                     + np.where(upper, self.os_b[:, 1], self.os_b[:, 0]) * cm)
         seg = np.searchsorted(self.breaks, cm) if self.breaks.size else np.zeros(np.shape(cm), np.int64)
-        rows = np.arange(seg.size)
-        return self.os_a[rows, seg] + self.os_b[rows, seg] * cm
+        a = np.take_along_axis(np.broadcast_to(self.os_a, (*cm.shape, self.os_a.shape[-1])), seg[..., None], -1)
+        b = np.take_along_axis(np.broadcast_to(self.os_b, (*cm.shape, self.os_b.shape[-1])), seg[..., None], -1)
+        return a[..., 0] + b[..., 0] * cm
 
 
 class _Engine:
@@ -303,8 +313,9 @@ class _Engine:
 
     def f(self, units: np.ndarray) -> np.ndarray:
         """V(RBL) after ``units`` accumulated units (table lookup; flat beyond the table)."""
-        idx = np.clip(np.asarray(units, dtype=np.float64) * self._table_scale, 0, self._table_last).astype(np.int64)
-        return self._table[idx]
+        x = np.asarray(np.multiply(units, self._table_scale, dtype=np.float64))
+        np.clip(x, 0, self._table_last, out=x)
+        return self._table.take(x.astype(np.intp))
 
     def f_inv(self, v: np.ndarray) -> np.ndarray:
         """Approximate inverse of f (only used to start the crossing search)."""
@@ -478,19 +489,22 @@ class _Engine:
         n_steps = p.n_ramp_steps
         shape = u_l0.shape
         n = shape[-1]   # the array's first n columns are in use
-        ul, ur = u_l0.reshape(-1), u_r0.reshape(-1)
-        cols = np.tile(np.arange(n, dtype=np.int64), ul.size // n)
-        col_data = _ColumnData(tile, cols)
-        v_os = tile.v_os_mid[cols]
-        lk = np.broadcast_to(leak, shape).reshape(-1)
+        # the whole grid as (rows, n) with the column quantities broadcast along the rows
+        ul, ur = u_l0.reshape(-1, n), u_r0.reshape(-1, n)
+        lk = np.ascontiguousarray(np.broadcast_to(leak, shape)).reshape(-1, n)
+        col_data = _ColumnData.first_columns(tile, n)
+        v_os = tile.v_os_mid[:n]
         # estimate from the units RBL_L must reach at mid-ramp and the column's mean step
-        per_cycle = tile.u_ramp_cum[cols, -1] / n_steps + lk * (p.t_clk_ima_s / p.t_unit_s)
+        per_cycle = tile.u_ramp_cum[:n, -1] / n_steps + lk * (p.t_clk_ima_s / p.t_unit_s)
         mid = n_steps // 2
         t_mid = (p.t_cal_start_s - p.t_mac_start_s + p.t_clk_ima_s * mid + p.t_sa_clk_in_cycle_s) / p.t_unit_s
         target = self.f_inv(self.f(ur + lk * t_mid + col_data.u_cal) - v_os)
-        base = ul + lk * t_mid + tile.u_ramp_cum[cols, mid] - mid * per_cycle
+        base = ul + lk * t_mid + tile.u_ramp_cum[:n, mid] - mid * per_cycle
         j0 = np.clip(np.ceil((target - base) / per_cycle), 1, n_steps + 1).astype(np.int64)
         g_hi, g_lo = self._g_pair(j0, ul, ur, lk, tile, col_data)
+        # from here on, flat views of the grid; the corrections gather their own columns
+        j0, g_hi, g_lo = j0.reshape(-1), g_hi.reshape(-1), g_lo.reshape(-1)
+        ul, ur, lk = ul.reshape(-1), ur.reshape(-1), lk.reshape(-1)
         wrong = np.nonzero(((g_hi <= 0) & (j0 <= n_steps)) | ((g_lo > 0) & (j0 > 1)))[0]
         newton_steps = 3
         while wrong.size:  # mis-estimated crossings: a secant jump, then one cycle at a time
@@ -506,7 +520,8 @@ class _Engine:
             else:
                 step = np.where(up, 1, -1)
             j0[wrong] = np.clip(j0[wrong] + step, 1, n_steps + 1)
-            g_hi[wrong], g_lo[wrong] = self._g_pair(j0[wrong], ul[wrong], ur[wrong], lk[wrong], tile, col_data[wrong])
+            g_hi[wrong], g_lo[wrong] = self._g_pair(j0[wrong], ul[wrong], ur[wrong], lk[wrong], tile,
+                                                    _ColumnData(tile, wrong % n))
             keep = ((g_hi[wrong] <= 0) & (j0[wrong] <= n_steps)) | ((g_lo[wrong] > 0) & (j0[wrong] > 1))
             wrong = wrong[keep]
         if z is None:
@@ -523,7 +538,8 @@ class _Engine:
             elif w == h - 1:
                 g = g_lo
             else:
-                g = self.g(np.clip(j, 1, n_steps), ul, ur, lk, tile, col_data)
+                g = self.g(np.clip(j, 1, n_steps).reshape(-1, n), ul.reshape(-1, n), ur.reshape(-1, n),
+                           lk.reshape(-1, n), tile, col_data).reshape(-1)
             fires = valid & (g + sigma * zz[:, w].astype(np.float64) > 0)
             result = np.where(fires, j, result)
         return result.reshape(shape)
@@ -537,12 +553,11 @@ class _Engine:
 
     def bitline_voltages(self, u_l0, u_r0, leak, tile: _Tile, cycle):
         """(V_L, V_R) of every (row, column) at the sense instant of ``cycle`` (broadcast to them)."""
-        p = self.p
-        j = np.broadcast_to(cycle, u_l0.shape)
-        t_units = (p.t_cal_start_s - p.t_mac_start_s + p.t_clk_ima_s * j + p.t_sa_clk_in_cycle_s) / p.t_unit_s
-        cols = np.broadcast_to(np.arange(u_l0.shape[-1]), u_l0.shape)
-        return self.bitlines(j, u_l0 + leak * t_units + tile.u_ramp_cum[cols, j],
-                             u_r0 + leak * t_units + tile.u_cal[cols])
+        n = u_l0.shape[-1]
+        j = np.asarray(cycle)
+        lk = leak * self._t_units_table()[j]
+        ramp = tile.u_ramp_flat.take(np.arange(n) * tile.u_ramp_cum.shape[1] + j)   # (column, cycle)
+        return self.bitlines(j, u_l0 + lk + ramp, u_r0 + lk + tile.u_cal[:n])
 
     def bitline_end_voltages(self, u_l0, u_r0, leak, tile: _Tile, stop_cycle):
         """(V_L, V_R) when the ramp stops (the sense instant of the last cycle used)."""
