@@ -617,11 +617,14 @@ def _plots(out: Path, s: dict) -> None:
 
     for scope, title in (("attention", "one attention module"), ("model", "whole model")):
         fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+        colours, palette = {}, plt.rcParams["axes.prop_cycle"].by_key()["color"]
         for sched, x in (("serial", 0), ("pipelined", 1)):
             r = s["runs"][f"{scope}/{sched}/ours"]
             bottom = 0.0
-            for op, v in r["latency_by_op_s"].items():
-                axes[0].bar(x, v * 1e6, bottom=bottom, label=op if x == 0 else None)
+            for op, v in r["latency_by_op_s"].items():   # one colour per operation, in both bars
+                first = op not in colours
+                colours.setdefault(op, palette[len(colours) % len(palette)])
+                axes[0].bar(x, v * 1e6, bottom=bottom, color=colours[op], label=op if first else None)
                 bottom += v * 1e6
         axes[0].set_xticks([0, 1], ["serial", "pipelined"])
         axes[0].set_ylabel("latency (µs)")
