@@ -249,8 +249,8 @@ class _ColumnData:
         """As :func:`_offset`: the segment of each element's common mode, then a + b·CM."""
         if self.breaks.size == 1:   # two segments (the artefact's three CM points): a comparison
             upper = cm > self.breaks[0]
-            return (np.where(upper, self.os_a[:, 1], self.os_a[:, 0])
-                    + np.where(upper, self.os_b[:, 1], self.os_b[:, 0]) * cm)
+            return (np.where(upper, self.os_a[..., 1], self.os_a[..., 0])
+                    + np.where(upper, self.os_b[..., 1], self.os_b[..., 0]) * cm)
         seg = np.searchsorted(self.breaks, cm) if self.breaks.size else np.zeros(np.shape(cm), np.int64)
         a = np.take_along_axis(np.broadcast_to(self.os_a, (*cm.shape, self.os_a.shape[-1])), seg[..., None], -1)
         b = np.take_along_axis(np.broadcast_to(self.os_b, (*cm.shape, self.os_b.shape[-1])), seg[..., None], -1)

@@ -25,6 +25,9 @@ noise, ``(2, i, …)`` accuracy instance i, ``(3, …)`` the SPICE comparison, `
 subset. Instance i uses the same generators at every σ multiplier: numpy draws a normal of scale
 s as s times the same standard normal, so instance i at s is the same chip with its deviations
 scaled (*common random numbers*; the σ curves are smooth and their differences are paired).
+The device draws are common at every s; the comparator-noise normals are common between
+multipliers with the same noise window (the macro draws 2h normals per decision, h growing with
+σ_n: h = 1 up to s = 1 with the committed artefact, 2 at 1.5 and 2), so there they are fresh.
 An instance's result depends only on (configuration, s, i): any worker count or scheduler gives
 identical figures, and results are aggregated by instance index, never in completion order.
 
@@ -48,6 +51,7 @@ import os
 import sys
 import threading
 import time
+import uuid
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -149,10 +153,13 @@ def sigma_label(sigma: float) -> str:
 
 # --- identity of results (resume cache) ----------------------------------------------------
 def code_version() -> str:
-    """SHA-256 of the code an instance's result depends on (behavioural model, this module)."""
+    """SHA-256 of the code an instance's result depends on (behavioural model, this module, and
+    the attention evaluation and data loading its accuracy runs use)."""
     from topkima import behavioral
     h = hashlib.sha256()
-    for path in sorted(Path(behavioral.__file__).parent.glob("*.py")) + [Path(__file__)]:
+    here = Path(__file__).parent
+    for path in (sorted(Path(behavioral.__file__).parent.glob("*.py"))
+                 + [Path(__file__), here / "attention_eval.py", here / "sentiment.py"]):
         h.update(path.name.encode())
         h.update(path.read_bytes())
     return h.hexdigest()
@@ -589,7 +596,11 @@ def _run_tasks(tasks: list, store, *, workers: int, client, progress: _Progress)
         return
     if client is not None:
         from distributed import as_completed
-        futures = {client.submit(fn, *args, key=f"topkima-mc-{key}", pure=False): key for key, fn, args in tasks}
+        # a unique Dask key per submission: another study on the same scheduler must never
+        # share (and so receive) this one's results
+        run_id = uuid.uuid4().hex[:12]
+        futures = {client.submit(fn, *args, key=f"topkima-mc-{run_id}-{key}", pure=False): key
+                   for key, fn, args in tasks}
         stored = set()
         try:
             for fut in as_completed(list(futures), loop=client.loop):
@@ -772,7 +783,9 @@ def summarise(cfg: StudyConfig, results: dict, acc_results: dict, bundle: dict |
     summary = {"study": "Monte Carlo of the calibrated Topkima macro (see topkima.montecarlo)",
                "instances": cfg.instances, "seed": cfg.seed, "k": cfg.k, "sigma_scales": list(cfg.sigma_scales),
                "config": {**asdict(cfg), "sigma_scales": list(cfg.sigma_scales)},
-               "common_random_numbers": "instance i at every σ multiplier: the same standard normals, scaled"}
+               "common_random_numbers": "instance i at every σ multiplier: the same device standard normals, scaled; "
+                                    "comparator-noise normals shared only between multipliers with the same "
+                                    "noise window (2h per decision, h grows with σ_n)"}
     metrics = ("topk_recall", "topk_precision", "topk_recall_vs_nominal", "topk_recall_vs_exact_digital",
                "alpha_mean", "rows_short", "energy_per_row_j", "inl_max_median_lsb", "inl_min_median_lsb",
                "dnl_max_median_lsb", "dnl_min_median_lsb")

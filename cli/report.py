@@ -136,7 +136,7 @@ def _stage_montecarlo(out: Path, quick: bool, workers: int, log) -> StageResult:
                                      f"α {summary['alpha_mean'][lab]:.3f}, "
                                      f"code error rms {summary['code_error_rms_lsb'][lab]:.2f} LSB"
                                      + ("" if acc is None else f", probe accuracy {100 * acc:.1f} %"))
-    res.text = _spice_vs_model_lines(summary.get("spice_vs_behavioural", {}))
+    res.text = _spice_vs_model_lines(summary.get("spice_vs_behavioural") or {})
     res.images = sorted(str(p.relative_to(out)) for p in folder.glob("*.png"))
     res.links.append(("summary.json", "montecarlo/summary.json"))
     return res
@@ -151,7 +151,11 @@ def _spice_vs_model_lines(sv: dict) -> str:
     lines = ["SPICE / behavioural model (n SPICE vs n model samples in each test)"]
     for t in sv.get("offset_by_vcm", []):
         lines.append(line(f"comparator offset at CM {t['vcm_v']:.2f} V ({t['n_spice']} vs {t['n_model']})", t, 1e3, "mV"))
-    codes = sv.get("column_codes", {})
+    if not sv:
+        return "SPICE / behavioural comparison: not run in this study"
+    codes = sv.get("column_codes") or {}
+    if sv.get("column_codes_note"):
+        lines.append(str(sv["column_codes_note"]))
     for key, label in (("codes", "column codes"), ("deviation_from_nominal", "code − nominal code")):
         if key in codes:
             t = codes[key]

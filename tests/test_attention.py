@@ -231,3 +231,13 @@ def test_hardware_takes_a_seed_sequence_and_scales_the_av_spread_with_sigma():
     np.testing.assert_array_equal(wide[0].av_err_table, wide[1].av_err_table)
     other = TopkimaHardware(TopkimaMacro(cal, sigma_scale=2.0), chip_seed=np.random.SeedSequence(5, spawn_key=(1, 3)))
     assert not np.array_equal(other.av_err_table, wide[0].av_err_table)
+
+
+def test_a_row_of_257_keys_uses_two_arrays_with_quotas_3_and_2(hardware):
+    # 257 keys leave one key for the paper's 128-column second array: split evenly instead
+    q, k, v = _qkv(31, b=1, h=1, t=257, d=16)
+    _, st = topkima_attention(q, k, v, top_k=5, mode="topkima", macro=hardware, rng=np.random.default_rng(0),
+                              return_stats=True)
+    kept = st.kept[0, 0]
+    assert np.all(kept[:, :129].sum(-1) <= 3) and np.all(kept[:, 129:].sum(-1) <= 2)
+    assert kept.sum(-1).max() == 5

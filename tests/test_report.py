@@ -41,3 +41,10 @@ def test_unknown_stage_is_refused(tmp_path, capsys):
 def test_html_escapes_what_it_shows():
     page = report.render_html([report.StageResult("x", "<b>title</b>", text="a < b & c")], {"commit": "<x>"})
     assert "&lt;b&gt;title&lt;/b&gt;" in page and "a &lt; b &amp; c" in page and "&lt;x&gt;" in page
+
+
+def test_spice_comparison_lines_survive_a_missing_or_partial_comparison():
+    assert "not run" in report._spice_vs_model_lines({})
+    text = report._spice_vs_model_lines({"offset_by_vcm": [], "column_codes": None,
+                                         "column_codes_note": "golden windows differ"})
+    assert "golden windows differ" in text
