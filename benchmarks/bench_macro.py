@@ -20,6 +20,8 @@ from _timing import best_of  # benchmarks/_timing.py
 
 
 def main() -> None:
+    from topkima.allocator import keep_freed_memory
+    print(f"allocator keeps freed memory (as the topkima command does): {keep_freed_memory()}")
     rng = np.random.default_rng(0)
     rows, d, n = 4096, 64, 256
     q = rng.integers(-12, 13, (rows, d)) * (rng.random((rows, d)) < 0.5)

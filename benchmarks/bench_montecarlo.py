@@ -28,6 +28,8 @@ TARGET_S = 60.0
 
 
 def main() -> None:
+    from topkima.allocator import keep_freed_memory
+    print(f"allocator keeps freed memory (as the topkima command does): {keep_freed_memory()}")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)

@@ -322,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from topkima.allocator import keep_freed_memory
+    keep_freed_memory()   # long numerical runs: reuse freed temporaries instead of re-faulting them
     return args.func(args)
 
 

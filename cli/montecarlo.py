@@ -298,6 +298,8 @@ def instance_metrics(cfg: StudyConfig, sigma: float, index: int) -> dict:
     A pure function of its arguments (and the artefact): what workers run. Times (``time_*_s``)
     are the only entries that vary between runs; they are not part of the summary's figures.
     """
+    from topkima.allocator import keep_freed_memory
+    keep_freed_memory()   # once per worker process (speed only)
     ctx = _workload(cfg)
     n_steps, k = ctx.n_steps, cfg.k
     cpu0 = time.process_time()
@@ -375,6 +377,8 @@ def _varied_hardware(cfg: StudyConfig, sigma: float, index: int):
 def accuracy_metrics(cfg: StudyConfig, sigma: float, index: int, bundle: dict) -> dict:
     """Accuracy instance ``index`` at ``sigma``: the test sentences re-embedded through MiniLM
     with this chip in every attention layer, classified by the probe trained on exact embeddings."""
+    from topkima.allocator import keep_freed_memory
+    keep_freed_memory()
     from topkima import sentiment
     from topkima.behavioral import AdcRange, topkima_attention
     t0 = time.perf_counter()
