@@ -759,8 +759,9 @@ class _MacroView:
         e, p = self._e, self._e.p
         v_l, v_r = e.bitline_end_voltages(u_l, u_r, leak, tile, stop)
         v0 = p.curve_v[0]
-        e_restore = p.v_precharge_v * p.c_bitline_eff_f * ((v0 - v_l) + (v0 - v_r)).sum(axis=-1)
         n = u_l.shape[-1]
+        v_sum_end = v_l + v_r
+        e_restore = p.v_precharge_v * p.c_bitline_eff_f * (2 * n * v0 - v_sum_end.sum(axis=-1))
         n_pulses = (np.count_nonzero(q, axis=-1) * len(e.scales) + p.n_cal + stop) * n
         last = np.minimum(firing, stop[..., None])  # each column is clocked until it fires or the ramp stops
         if enable is not None:                      # a disabled column's comparator is not clocked
@@ -769,7 +770,10 @@ class _MacroView:
         # bitlines fall ~linearly; a column that fires early is clocked few times, so the
         # difference to its own last decision weighs little)
         v_l1, v_r1 = e.bitline_voltages(u_l, u_r, leak, tile, 1)
-        e_decisions = (last * e.e_per_decision_j(0.25 * (v_l1 + v_r1 + v_l + v_r))).sum(axis=-1)
+        v_l1 += v_r1
+        v_l1 += v_sum_end
+        v_l1 *= 0.25                                # the common mode, in place
+        e_decisions = (last * e.e_per_decision_j(v_l1)).sum(axis=-1)
         dig = p.digital["corners"][p.digital.get("slow_corner", "ss")]
         e_digital = stop * dig["e_per_count_j"] + np.minimum(n_grants, n) * (
             dig["e_per_grant_tree_j"] + dig["e_per_grant_count_j"] + dig["e_per_encode_j"])
@@ -898,11 +902,19 @@ class TopkimaMacro:
         self.adc_range = AdcRange(params.n_cal, params.t_cal_units, params.t_ramp_units)
         self.array = array
 
+    def _engine(self, noise: bool) -> _Engine:
+        """The shared arithmetic of this macro's chips (it holds only parameter-derived tables,
+        so every instance can use the same one)."""
+        cache = self.__dict__.setdefault("_engines", {})
+        if noise not in cache:
+            cache[noise] = _Engine(self.params, self.array, noise=noise, linear=False, insitu=self.insitu)
+        return cache[noise]
+
     def instance(self, rng: np.random.Generator) -> ChipInstance:
         """A chip: every read port, replica cell and comparator offset drawn (Pelgrom, artefact σ's)."""
         if not isinstance(rng, np.random.Generator):
             raise ValueError("instance() needs a numpy.random.Generator")
-        engine = _Engine(self.params, self.array, noise=True, linear=False, insitu=self.insitu)
+        engine = self._engine(noise=True)
         root = int(rng.integers(2 ** 63))  # each array's draws come from (root, array index): order-free
 
         def tile_factory(t: int) -> _Tile:
@@ -917,7 +929,7 @@ class TopkimaMacro:
 
         ``noise=False`` leaves out the comparator noise (ngspice's transients are noiseless).
         """
-        engine = _Engine(self.params, self.array, noise=noise, linear=False, insitu=self.insitu)
+        engine = self._engine(noise=noise)
 
         def tile_factory(t: int) -> _Tile:
             if t >= len(draws):
@@ -929,7 +941,7 @@ class TopkimaMacro:
     def nominal(self) -> ChipInstance:
         """Calibrated nonlinearity, leakage and charge sharing, nominal devices (the comparator's
         systematic offset only), no noise."""
-        engine = _Engine(self.params, self.array, noise=False, linear=False, insitu=self.insitu)
+        engine = self._engine(noise=False)
         rows = engine.n_elements * len(engine.scales)
         zero = TileDraws(np.zeros((engine.n_cols, rows, N_STACKS, 2)), np.zeros((engine.n_cols, 32, 2)),
                          np.zeros((engine.n_cols, 32, 2)),
