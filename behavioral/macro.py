@@ -122,7 +122,7 @@ class InsituCorrection:
         if np.ndim(j) == 0:
             off_l, off_r = c_l[int(j)], c_r[int(j)]
         else:
-            off_l, off_r = c_l[j], c_r[j]
+            off_l, off_r = c_l.take(j), c_r.take(j)
         # in place, with the same operations in the same order as the two lines written out:
         # (1 − cl3)·V_L − cl4·V_R + c_L(j) and −cr3·V_L + (1 − cr4)·V_R + c_R(j)
         new_l = (1 - cl[3]) * v_l
@@ -471,11 +471,17 @@ class _Engine:
         each element, or a :class:`_ColumnData` of them gathered once (the crossing search).
         """
         c = cols if isinstance(cols, _ColumnData) else _ColumnData(tile, cols)
-        lk = leak * self._t_units_table()[j]
-        u_l = u_l0 + lk + tile.u_ramp_flat[c.ramp_base + j]
-        u_r = u_r0 + lk + c.u_cal
+        lk = leak * self._t_units_table().take(j)
+        u_l = u_l0 + lk          # (u0 + leak) + ramp, in place: the same sums as written out
+        u_l += tile.u_ramp_flat.take(c.ramp_base + j)
+        u_r = u_r0 + lk
+        u_r += c.u_cal
         v_l, v_r = self.bitlines(j, u_l, u_r)
-        return v_r - v_l - c.offset(0.5 * (v_r + v_l))
+        cm = v_r + v_l
+        cm *= 0.5
+        g = v_r - v_l
+        g -= c.offset(cm)
+        return g
 
     def _t_units_table(self) -> np.ndarray:
         """Time of ramp cycle j's sense instant from the start of the MAC phase, in PWM units."""
