@@ -46,7 +46,7 @@ demo: setup
 	$(BIN)/topkima report --quick --out $(OUT)/report
 	@echo "report: $(OUT)/report/index.html"
 
-# The full VADER evaluation (10,072 sentences, all modes, k sweep): ~1 h on 2 cores.
+# The full VADER evaluation (10,072 sentences, all modes, k sweep): ~30 min on 2 cores.
 vader: setup
 	$(BIN)/topkima attention --out $(OUT)/attention
 
