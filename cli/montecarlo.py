@@ -312,16 +312,22 @@ def instance_metrics(cfg: StudyConfig, sigma: float, index: int) -> dict:
     t2 = time.perf_counter()
     # the full-ramp codes of every key: the firing cycles do not depend on the early stop, and
     # mode="conventional" with the same generator yields the same ones (tested)
-    err = codes_from_firing(res.firing_cycle, n_steps) - ctx.ideal_codes
+    codes = codes_from_firing(res.firing_cycle, n_steps)
     code = ctx.ideal_codes.ravel()
-    e = err.ravel().astype(np.int64)
-    count = np.bincount(code, minlength=n_steps)
-    e_sum = np.bincount(code, weights=e, minlength=n_steps)
-    e_sq = np.bincount(code, weights=e * e, minlength=n_steps)
+    e = (codes - ctx.ideal_codes).ravel().astype(np.int64)
+    # one integer histogram of (ideal code, error), errors −n_steps … n_steps: counts, sums and
+    # sums of squares per code follow from it exactly
+    width = 2 * n_steps + 1
+    n_codes = max(n_steps, int(code.max(initial=0)) + 1)
+    joint = np.bincount(code * width + (e + n_steps), minlength=n_codes * width).reshape(n_codes, width)
+    err_values = np.arange(-n_steps, n_steps + 1)
+    count = joint.sum(axis=1)
+    e_sum = joint @ err_values
+    e_sq = joint @ (err_values * err_values)
     # the histogram leaves out ideal code 0 (keys below the window, most of them: their error
     # is clipped at 0 from below and says little)
-    err_hist = np.bincount(e[code > 0] + n_steps, minlength=2 * n_steps + 1)
-    err_nom = (codes_from_firing(res.firing_cycle, n_steps) - ctx.nominal_codes).ravel().astype(np.int64)
+    err_hist = joint[1:].sum(axis=0)
+    err_nom = (codes - ctx.nominal_codes).ravel().astype(np.int64)
     rec, prec = recall_precision(res.indices, ctx.ideal.indices)
     rec_nom, _ = recall_precision(res.indices, ctx.nominal.indices)
     rec_exact, _ = recall_precision(res.indices, ctx.exact)
