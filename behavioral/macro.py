@@ -435,7 +435,10 @@ class _Engine:
             np.multiply(z_pos, ds[:, s_pos], out=blk(6, side))
             np.multiply(z_neg, ds[:, s_neg], out=blk(7, side))
         b = b.reshape(*kl.shape[:-2], rows * 8, 2 * n)
-        codes = np.unique(q) if kl.ndim == 2 else None
+        codes = None
+        if kl.ndim == 2:   # the input codes in use (q is range-checked: a count per code is cheap)
+            q_max = self.p.q_max
+            codes = np.flatnonzero(np.bincount(q.ravel() + q_max, minlength=2 * q_max + 1)) - q_max
         if codes is not None and codes.size < n_s * 8:
             # few distinct input codes (one key set for all rows): first each element's column
             # contribution per code, C[i, code] = Σ_(pair, block) table·b, then one 0/1 product
@@ -444,7 +447,9 @@ class _Engine:
                           b.reshape(d, n_s * 8, 2 * n))                        # (d, U, 2n)
             q_flat = q.reshape(-1, d)
             pick = np.zeros((q_flat.shape[0], d * codes.size))
-            pick[np.arange(q_flat.shape[0])[:, None], np.arange(d) * codes.size + np.searchsorted(codes, q_flat)] = 1.0
+            slot = np.zeros(2 * self.p.q_max + 1, dtype=np.intp)
+            slot[codes + self.p.q_max] = np.arange(codes.size)       # code → its place in `codes`
+            pick[np.arange(q_flat.shape[0])[:, None], np.arange(d) * codes.size + slot.take(q_flat + self.p.q_max)] = 1.0
             u = (pick @ c.reshape(d * codes.size, 2 * n)).reshape(*q.shape[:-1], 2 * n)
         else:
             # a = the 8 blocks of _input_table of each (element, pair) row, looked up per input
