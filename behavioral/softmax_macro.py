@@ -26,7 +26,7 @@ publication is recorded in :func:`energy_from_calibration` and in each preset.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 
 import numpy as np
 

@@ -14,8 +14,6 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 import tomllib
 import warnings
 from dataclasses import fields
@@ -27,6 +25,7 @@ import numpy as np
 from topkima.behavioral import accelerator as acc
 from topkima.behavioral import softmax_macro as sm
 from topkima.calibration import write_atomic
+from topkima.outputs import save_figure_atomic, write_text_atomic
 
 PAPER = {"throughput_tops": 6.70, "efficiency_tops_per_w": 16.84, "ops": 1.81e9, "latency_s": 270e-6,
          "energy_j": 108e-6, "alpha": 0.31, "speedup_vs_conventional": 15.0, "speedup_vs_dtopk": 8.0,
@@ -504,20 +503,6 @@ def comparison_table_rows(s: dict) -> list[list]:
     return rows
 
 
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _csv(rows: list[dict]) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
@@ -538,10 +523,10 @@ def write_outputs(out: Path, s: dict) -> None:
     components = [{"scope": key.split("/")[0], "schedule": key.split("/")[1], "alpha": key.split("/")[2],
                    "component": c, "energy_j": v} for key, r in s["runs"].items()
                   for c, v in r["energy_by_component_j"].items()]
-    _write_text(out / "breakdown_by_operation.csv", _csv(breakdown))
-    _write_text(out / "breakdown_by_component.csv", _csv(components))
-    _write_text(out / "softmax_macro_seq_scaling.csv", _csv(s["softmax_macro"]["report"]["seq_scaling"]))
-    _write_text(out / "comparison.csv", _csv([{k: v for k, v in r.items()} for r in s["comparison"]["rows"]]))
+    write_text_atomic(out / "breakdown_by_operation.csv", _csv(breakdown))
+    write_text_atomic(out / "breakdown_by_component.csv", _csv(components))
+    write_text_atomic(out / "softmax_macro_seq_scaling.csv", _csv(s["softmax_macro"]["report"]["seq_scaling"]))
+    write_text_atomic(out / "comparison.csv", _csv([{k: v for k, v in r.items()} for r in s["comparison"]["rows"]]))
     head = s["runs"]["attention/serial/ours"]
     model = s["runs"]["model/serial/ours"]
     md = [f"# Topkima accelerator estimate: {s['model']}, sequence {s['seq_len']}", "",
@@ -593,7 +578,7 @@ def write_outputs(out: Path, s: dict) -> None:
           "## Configuration and sources", "",
           _table(["field", "value", "source"], [[k, s["config"]["values"][k.split(".")[0]][k.split(".")[1]], v]
                                                 for k, v in s["config"]["sources"].items()]), ""]
-    _write_text(out / "tables.md", "\n".join(md))
+    write_text_atomic(out / "tables.md", "\n".join(md))
     _plots(out, s)
 
 
@@ -603,15 +588,8 @@ def _plots(out: Path, s: dict) -> None:
     import matplotlib.pyplot as plt
 
     def save(fig, name):
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=name, suffix=".tmp.png")
-        os.close(fd)
         try:
-            fig.savefig(tmp, dpi=120)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, out / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            save_figure_atomic(fig, out / name, dpi=120)
         finally:
             plt.close(fig)
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from topkima import sentiment
 from topkima.calibration import write_atomic
+from topkima.outputs import save_figure_atomic
 
 EVAL_MODES = ("quantized", "topk", "subtopk", "topkima")
 K_SWEEP = (1, 2, 5, 10, 20)
@@ -277,15 +278,8 @@ def _plots(out: Path, summary: dict, cached_alpha: Path) -> None:
     import matplotlib.pyplot as plt
 
     def save(fig, name):
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=name, suffix=".tmp.png")
-        os.close(fd)
         try:
-            fig.savefig(tmp, dpi=120)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, out / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            save_figure_atomic(fig, out / name, dpi=120)
         finally:
             plt.close(fig)
 

@@ -53,7 +53,7 @@ import threading
 import time
 import uuid
 import warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np

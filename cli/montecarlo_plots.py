@@ -5,11 +5,11 @@ for the SPICE comparison, the samples of :func:`topkima.montecarlo.spice_vs_beha
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from topkima.outputs import save_figure_atomic
 
 
 def _plt():
@@ -25,17 +25,7 @@ def _save(fig, out: Path, stem: str) -> list[str]:
     names = []
     try:
         for ext in ("png", "svg"):
-            fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{stem}.", suffix=f".tmp.{ext}")
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fig.savefig(fh, format=ext, dpi=150)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, out / f"{stem}.{ext}")
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            save_figure_atomic(fig, out / f"{stem}.{ext}", dpi=150)
             names.append(f"{stem}.{ext}")
     finally:
         plt.close(fig)

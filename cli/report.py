@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from topkima.outputs import write_text_atomic
 
 STAGES = ("calibration", "golden", "attention", "montecarlo", "accelerator")
 
@@ -44,22 +44,6 @@ class StageResult:
     images: list = field(default_factory=list)       #: paths relative to the report folder
     links: list = field(default_factory=list)        #: (label, relative path)
     error: str = ""
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _stage_calibration(out: Path, quick: bool, workers: int, log) -> StageResult:
@@ -102,7 +86,7 @@ def _stage_golden(out: Path, quick: bool, workers: int, log) -> StageResult:
                                 "clone of the repository (`make demo`)")
     cmp = compare(macro, load_golden(golden))
     res.text = "\n".join(cmp.lines()) + "\n" + "\n".join(adc_linearity_lines(macro))
-    _write_text_atomic(out / "golden" / "compare_golden.txt", res.text + "\n")
+    write_text_atomic(out / "golden" / "compare_golden.txt", res.text + "\n")
     res.links.append(("compare_golden.txt", "golden/compare_golden.txt"))
     return res
 
@@ -260,8 +244,8 @@ def build_report(out_dir: str | Path, *, quick: bool = False, stages=STAGES, wor
     meta = {"mode": "quick" if quick else "full", "commit": _git_commit(),
             "date": time.strftime("%Y-%m-%d %H:%M"), "total time": f"{time.monotonic() - t_all:.0f} s",
             "python": sys.version.split()[0]}
-    _write_text_atomic(out / "index.html", render_html(results, meta))
-    _write_text_atomic(out / "report.json", json.dumps(
+    write_text_atomic(out / "index.html", render_html(results, meta))
+    write_text_atomic(out / "report.json", json.dumps(
         {"meta": meta, "stages": [{"name": r.name, "ok": r.ok, "seconds": round(r.seconds, 1),
                                    "figures": r.figures, "error": r.error.splitlines()[0] if r.error else ""}
                                   for r in results]}, indent=1) + "\n")
