@@ -216,6 +216,31 @@ class _Tile:
         # cumulative ramp units after step j (j = 0 … 32), per column
         self.u_ramp_cum = np.concatenate([np.zeros((n_cols, 1)), np.cumsum(m_ramp * unit_ramp, axis=1)], axis=1)
         self.u_ramp_flat = self.u_ramp_cum.reshape(-1)   # (column, cycle) → column·33 + cycle
+        self._key_blocks = {}
+
+    def key_blocks(self, rows: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The MAC's key-side matrix of the first ``rows`` cell rows and ``n`` columns, as
+        base + coef·ind: (rows, 4, 2, 2n) each, indexed (row, block type, sign of q, bitline
+        column: RBL_L of columns 0…n−1, then RBL_R).
+
+        Block types (the input side's :meth:`_Engine._input_table`): full pulse, charge-share
+        packet, its access- and storage-device slopes. With q > 0 RBL_L reads stack 0 and RBL_R
+        stack 2; with q < 0 RBL_R reads stack 1 and RBL_L stack 3. The stack that stores 1
+        (ind = 1) takes m·full; one that stores 0 (ind = 0) takes share·(1 + α·Δa + β·Δs):
+        coefficients [m, −1, −Δa, −Δs] on a base [0, 1, Δa, Δs], so that base + coef·ind is
+        exactly one of the two (products with 0 and 1 only)."""
+        if (rows, n) not in self._key_blocks:
+            m, da, ds = self.m_stack[:rows, :, :n], self.dvt_a[:rows, :, :n], self.dvt_s[:rows, :, :n]
+            base = np.zeros((rows, 4, 2, 2 * n))
+            coef = np.zeros_like(base)
+            for side, stacks in ((slice(0, n), (0, 3)), (slice(n, 2 * n), (2, 1))):
+                for sign, s in enumerate(stacks):   # sign 0: q > 0, 1: q < 0
+                    coef[:, 0, sign, side] = m[:, s]
+                    base[:, 1, sign, side], coef[:, 1, sign, side] = 1.0, -1.0
+                    base[:, 2, sign, side], coef[:, 2, sign, side] = da[:, s], -da[:, s]
+                    base[:, 3, sign, side], coef[:, 3, sign, side] = ds[:, s], -ds[:, s]
+            self._key_blocks[(rows, n)] = (base, coef)
+        return self._key_blocks[(rows, n)]
 
 
 # Batched key sets per MAC block: the (8·rows, 2n) float64 operand of a chunk stays ~4 MB.
@@ -229,24 +254,39 @@ def _offset(tile: "_Tile", cm, cols):
 
 
 class _ColumnData:
-    """A tile's per-column quantities gathered once for a flat list of (row, column) elements,
-    so that the repeated evaluations of the crossing search do not gather them again."""
+    """A tile's per-column quantities for a set of (row, column) elements, gathered once so that
+    the repeated evaluations of the crossing search do not gather them again.
 
-    def __init__(self, tile: "_Tile", cols: np.ndarray, _parts=None):
-        if _parts is not None:
-            self.ramp_base, self.u_cal, self.os_a, self.os_b, self.breaks = _parts
-            return
-        cols = np.asarray(cols)
-        self.ramp_base = cols * tile.u_ramp_cum.shape[1]      # index of (column, cycle 0) in u_ramp_flat
-        self.u_cal = tile.u_cal[cols]
-        self.os_a, self.os_b = tile.os_a[cols], tile.os_b[cols]   # (elements, segments)
+    Either per element (``cols`` the column of each element of a flat list) or, from
+    :meth:`first_columns`, the array's first n columns as (n,) vectors broadcast along the rows
+    of a (rows, n) grid (no gather)."""
+
+    def __init__(self, tile: "_Tile", cols: np.ndarray | None, n: int | None = None):
+        self.tile = tile
+        self.grid_n = n if cols is None else None      # the grid's width, or None (a flat list)
+        c = slice(0, n) if cols is None else np.asarray(cols)
+        n_ramp_cols = tile.u_ramp_cum.shape[1]
+        self.ramp_base = (np.arange(n) if cols is None else c) * n_ramp_cols  # (column, cycle 0) in u_ramp_flat
+        self.u_cal = tile.u_cal[c]
+        self.os_a, self.os_b = tile.os_a[c], tile.os_b[c]   # (elements, segments)
         self.breaks = tile.vcm_breaks
+        self.v_os_mid = tile.v_os_mid[c]
+        self.u_ramp_end = tile.u_ramp_cum[c, -1]               # the whole ramp's units
+        self.cols = cols
 
     @classmethod
     def first_columns(cls, tile: "_Tile", n: int) -> "_ColumnData":
-        """The array's first n columns as (n,) vectors, for (..., n) grids (broadcast, no gather)."""
-        return cls(None, None, (np.arange(n) * tile.u_ramp_cum.shape[1], tile.u_cal[:n], tile.os_a[:n],
-                                tile.os_b[:n], tile.vcm_breaks))
+        return cls(tile, None, n)
+
+    def u_ramp_at(self, j) -> np.ndarray:
+        """The ramp's cumulative units after cycle j (broadcast with the elements)."""
+        return self.tile.u_ramp_flat.take(self.ramp_base + j)
+
+    def subset(self, flat_index: np.ndarray) -> "_ColumnData":
+        """The same quantities for some elements, by their index in the flat (row-major) list."""
+        if self.grid_n is not None:
+            return _ColumnData(self.tile, flat_index % self.grid_n)
+        return _ColumnData(self.tile, self.cols[flat_index])
 
     def offset(self, cm: np.ndarray) -> np.ndarray:
         """As :func:`_offset`: the segment of each element's common mode, then a + b·CM."""
@@ -409,31 +449,21 @@ class _Engine:
     def _mac_block(self, q: np.ndarray, kl: np.ndarray, tile: _Tile):
         d = kl.shape[-2]
         n_s = len(self.scales)
-        mag = np.abs(kl)
-        digits = np.sign(kl)[..., :, None, :] * ((mag[..., :, None, :] >> np.arange(n_s)[:, None]) & 1)  # (..., d, n_s, n)
-        digits = digits.reshape(*kl.shape[:-2], d * n_s, kl.shape[-1])
         n = kl.shape[-1]                                              # columns in use (≤ the array's)
         rows = d * n_s
-        m = tile.m_stack[:rows, :, :n]                                # (rows, 4, n)
-        plus, minus = (digits > 0).astype(float), (digits < 0).astype(float)
-        # RBL_L: q>0 & digit +1 via stack 0; q<0 & digit −1 via stack 3. RBL_R: q>0 & −1 via stack 2; q<0 & +1 via 1.
-        # Pulsed stacks storing 0 take the charge-share packet instead, share·(1 + α·Δa + β·Δs)
-        # with the threshold shifts of that stack's access and storage devices.
-        da, ds = tile.dvt_a[:rows, :, :n], tile.dvt_s[:rows, :, :n]
-        zero_l, zero_r = (1.0 - plus, 1.0 - minus), (1.0 - minus, 1.0 - plus)   # stores 0, by q's sign
-        b = np.empty((*kl.shape[:-2], rows, 8, 2 * n))
-        blk = lambda i, side: b[..., i, :n] if side == 0 else b[..., i, n:]  # noqa: E731
-        # RBL_L: q>0 via stack 0, q<0 via stack 3; RBL_R: q>0 via stack 2, q<0 via stack 1
-        for side, (s_pos, s_neg), (one_pos, one_neg), (z_pos, z_neg) in (
-                (0, (0, 3), (plus, minus), zero_l), (1, (2, 1), (minus, plus), zero_r)):
-            np.multiply(one_pos, m[:, s_pos], out=blk(0, side))
-            np.multiply(one_neg, m[:, s_neg], out=blk(1, side))
-            blk(2, side)[...] = z_pos
-            blk(3, side)[...] = z_neg
-            np.multiply(z_pos, da[:, s_pos], out=blk(4, side))
-            np.multiply(z_neg, da[:, s_neg], out=blk(5, side))
-            np.multiply(z_pos, ds[:, s_pos], out=blk(6, side))
-            np.multiply(z_neg, ds[:, s_neg], out=blk(7, side))
+        # the key side: per (cell row, block, bitline column) base + coef·[digit], where the
+        # stored digit's indicator is [digit = +1] or [digit = −1] (see _Tile.key_blocks)
+        mag = np.abs(kl)
+        digits = np.sign(kl)[..., :, None, :] * ((mag[..., :, None, :] >> np.arange(n_s)[:, None]) & 1)  # (..., d, n_s, n)
+        digits = digits.reshape(*kl.shape[:-2], rows, n)
+        ind = np.empty((*kl.shape[:-2], rows, 2, 2 * n))
+        np.greater(digits, 0, out=ind[..., 0, :n])    # blocks of q > 0: RBL_L reads digit +1,
+        np.less(digits, 0, out=ind[..., 0, n:])       # RBL_R digit −1; q < 0 the other way round
+        ind[..., 1, :n] = ind[..., 0, n:]
+        ind[..., 1, n:] = ind[..., 0, :n]
+        base, coef = tile.key_blocks(rows, n)                        # (rows, 4, 2, 2n)
+        b = np.multiply(coef, ind[..., :, None, :, :])
+        b += base
         b = b.reshape(*kl.shape[:-2], rows * 8, 2 * n)
         codes = None
         if kl.ndim == 2:   # the input codes in use (q is range-checked: a count per code is cheap)
@@ -478,7 +508,7 @@ class _Engine:
         c = cols if isinstance(cols, _ColumnData) else _ColumnData(tile, cols)
         lk = leak * self._t_units_table().take(j)
         u_l = u_l0 + lk          # (u0 + leak) + ramp, in place: the same sums as written out
-        u_l += tile.u_ramp_flat.take(c.ramp_base + j)
+        u_l += c.u_ramp_at(j)
         u_r = u_r0 + lk
         u_r += c.u_cal
         v_l, v_r = self.bitlines(j, u_l, u_r)
@@ -505,33 +535,36 @@ class _Engine:
         p = self.p
         return max(1, int(np.ceil(6 * p.sa_noise_sigma_v / (0.9 * p.lsb_v))))
 
-    def firing_cycles(self, u_l0, u_r0, leak, tile: _Tile, z=None):
+    def firing_cycles(self, u_l0, u_r0, leak, tile: _Tile, z=None, cols: _ColumnData | None = None):
         """First firing cycle (1…32, 33 = never) of every (row, column).
 
-        The noiseless crossing j0 (g increases with j) is estimated from the units RBL_L must
-        reach and corrected by stepping until g(j0−1) ≤ v_os < g(j0); the decisions of the noise
-        window then use σ_n·z.
+        ``u_l0``, ``u_r0`` (..., n) over the array's first n columns, ``leak`` broadcasting with
+        them; or flat (m,) lists of elements with ``cols`` their columns. The noiseless crossing
+        j0 (g increases with j) is estimated from the units RBL_L must reach and corrected by
+        stepping until g(j0−1) ≤ v_os < g(j0); the decisions of the noise window then use σ_n·z
+        (z: (..., 2h) per element).
         """
         p = self.p
         n_steps = p.n_ramp_steps
         shape = u_l0.shape
-        n = shape[-1]   # the array's first n columns are in use
-        # the whole grid as (rows, n) with the column quantities broadcast along the rows
-        ul, ur = u_l0.reshape(-1, n), u_r0.reshape(-1, n)
-        lk = np.ascontiguousarray(np.broadcast_to(leak, shape)).reshape(-1, n)
-        col_data = _ColumnData.first_columns(tile, n)
-        v_os = tile.v_os_mid[:n]
+        if cols is None:   # the whole grid as (rows, n) with the column quantities broadcast along the rows
+            n = shape[-1]
+            ul, ur = u_l0.reshape(-1, n), u_r0.reshape(-1, n)
+            lk = np.ascontiguousarray(np.broadcast_to(leak, shape)).reshape(-1, n)
+            cols = _ColumnData.first_columns(tile, n)
+        else:
+            ul, ur, lk = u_l0, u_r0, np.broadcast_to(leak, shape)
         # estimate from the units RBL_L must reach at mid-ramp and the column's mean step
-        per_cycle = tile.u_ramp_cum[:n, -1] / n_steps + lk * (p.t_clk_ima_s / p.t_unit_s)
+        per_cycle = cols.u_ramp_end / n_steps + lk * (p.t_clk_ima_s / p.t_unit_s)
         mid = n_steps // 2
         t_mid = (p.t_cal_start_s - p.t_mac_start_s + p.t_clk_ima_s * mid + p.t_sa_clk_in_cycle_s) / p.t_unit_s
-        target = self.f_inv(self.f(ur + lk * t_mid + col_data.u_cal) - v_os)
-        base = ul + lk * t_mid + tile.u_ramp_cum[:n, mid] - mid * per_cycle
+        target = self.f_inv(self.f(ur + lk * t_mid + cols.u_cal) - cols.v_os_mid)
+        base = ul + lk * t_mid + cols.u_ramp_at(mid) - mid * per_cycle
         j0 = np.clip(np.ceil((target - base) / per_cycle), 1, n_steps + 1).astype(np.int64)
-        g_hi, g_lo = self._g_pair(j0, ul, ur, lk, tile, col_data)
-        # from here on, flat views of the grid; the corrections gather their own columns
+        g_hi, g_lo = self._g_pair(j0, ul, ur, lk, tile, cols)
+        # from here on, flat views; the corrections gather their own columns
         j0, g_hi, g_lo = j0.reshape(-1), g_hi.reshape(-1), g_lo.reshape(-1)
-        ul, ur, lk = ul.reshape(-1), ur.reshape(-1), lk.reshape(-1)
+        ul, ur, lk = ul.reshape(-1), ur.reshape(-1), np.ascontiguousarray(lk).reshape(-1)
         wrong = np.nonzero(((g_hi <= 0) & (j0 <= n_steps)) | ((g_lo > 0) & (j0 > 1)))[0]
         newton_steps = 3
         while wrong.size:  # mis-estimated crossings: a secant jump, then one cycle at a time
@@ -548,7 +581,7 @@ class _Engine:
                 step = np.where(up, 1, -1)
             j0[wrong] = np.clip(j0[wrong] + step, 1, n_steps + 1)
             g_hi[wrong], g_lo[wrong] = self._g_pair(j0[wrong], ul[wrong], ur[wrong], lk[wrong], tile,
-                                                    _ColumnData(tile, wrong % n))
+                                                    cols.subset(wrong))
             keep = ((g_hi[wrong] <= 0) & (j0[wrong] <= n_steps)) | ((g_lo[wrong] > 0) & (j0[wrong] > 1))
             wrong = wrong[keep]
         if z is None:
@@ -557,6 +590,7 @@ class _Engine:
         zz = z.reshape(-1, 2 * h)
         sigma = p.sa_noise_sigma_v
         result = np.minimum(j0 + h, n_steps + 1)
+        grid = (lambda x: x.reshape(-1, cols.grid_n)) if cols.grid_n is not None else (lambda x: x)  # noqa: E731
         for w in range(2 * h - 1, -1, -1):  # latest first, so earlier decisions overwrite
             j = j0 - h + w
             valid = (j >= 1) & (j <= n_steps)
@@ -565,8 +599,7 @@ class _Engine:
             elif w == h - 1:
                 g = g_lo
             else:
-                g = self.g(np.clip(j, 1, n_steps).reshape(-1, n), ul.reshape(-1, n), ur.reshape(-1, n),
-                           lk.reshape(-1, n), tile, col_data).reshape(-1)
+                g = self.g(grid(np.clip(j, 1, n_steps)), grid(ul), grid(ur), grid(lk), tile, cols).reshape(-1)
             fires = valid & (g + sigma * zz[:, w].astype(np.float64) > 0)
             result = np.where(fires, j, result)
         return result.reshape(shape)
