@@ -32,15 +32,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from topkima.behavioral.macro import AdcRange, TopkimaMacro, choose_adc_range
+from topkima.behavioral.macro import AdcRange, TopkimaMacro, _used_length, choose_adc_range
 
 MODES = ("exact", "quantized", "topk", "subtopk", "topkima")
 Q_MAX_CODE = 31   #: sign + 5-bit PWM magnitude (SPEC §2)
 K_MAX_LEVEL = 7   #: 15 key levels (SPEC §2)
 V_MAX_CODE = 15   #: signed 5 bit (SPEC §3: V 5 bit)
 NEG_INF = -np.inf
-#: entries of the macro's key-side matrices per call [ours: ~16 MB of float64 temporaries]
-CHUNK_ELEMENTS = 2_000_000
+#: (row, key) conversions per macro call, padded [ours: bounds the call's temporaries to ~100 MB]
+CALL_CONVERSIONS = 500_000
 
 
 def dense_softmax_attention(q, k, v, mask=None):
@@ -264,9 +264,13 @@ class TopkimaHardware:
         self.av_err_table = self.av_model.draw(np.random.default_rng(self._seeds[1]), 512, 256)
 
     def chip(self, adc_range: AdcRange):
+        """The chip under ADC window ``adc_range``: the same devices for every window."""
         if adc_range not in self._chips:
-            m = TopkimaMacro(self.macro.calibration, self.macro.array, adc_range, sigma_scale=self.macro.sigma_scale)
-            self._chips[adc_range] = m.instance(np.random.default_rng(self._seeds[0]))
+            m = self.macro.with_adc_range(adc_range)
+            if self._chips:
+                self._chips[adc_range] = m.instance_like(next(iter(self._chips.values())))
+            else:
+                self._chips[adc_range] = m.instance(np.random.default_rng(self._seeds[0]))
         return self._chips[adc_range]
 
 
@@ -374,11 +378,9 @@ def _sparse_softmax(core: SoftmaxCore, scores: np.ndarray, kept: np.ndarray) -> 
 
 def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_scale, visible, top_k, rng,
                    adc_range, stats):
-    """Kept keys and their read-back scores from the calibrated chip, head by head.
-
-    Sequences of similar length share a call, padded to the group's longest: their extra key
-    columns are disabled at the arbiter (never selected, comparators not clocked) but still
-    count in the bitline-restore and wordline energy, a ≤ 0.1 % effect on the macro energy."""
+    """Kept keys and their read-back scores from the calibrated chip, head by head: one macro
+    call per head (per sub-top-k plan), a ragged batch in which each sequence converts only its
+    own rows and key columns."""
     t_q, t_k = visible.shape[-2:]
     kk = min(top_k, t_k)
     # (sequence, head) pairs with the head axis first: each head gets its own ADC window
@@ -392,9 +394,8 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
     q_scale_h = np.ones(n_heads)
     windows, energy = [], 0.0
     # Each sequence uses only its own rows and key columns (padding keys are not written to
-    # the array, padding rows not applied): sequences of similar length share one call.
-    n_rows_used = _used_length(vis_h.any(axis=-1))   # (heads, sequences)
-    n_keys_used = _used_length(vis_h.any(axis=-2))
+    # the array, padding rows not applied): the macro converts a ragged batch as such.
+    n_keys_used = _used_length(vis_h.any(axis=-2))   # (heads, sequences)
     firing[...], idx[...], alpha[...] = hw.macro.params.n_ramp_steps + 1, -1, 0.0   # rows no key reaches
     for h in range(n_heads):
         if adc_range is None:
@@ -409,17 +410,13 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
         if q_scale != 1.0:   # the window's query scale, folded into the codes (as into W_Q)
             q_c = np.clip(np.rint(q_c * q_scale), -Q_MAX_CODE, Q_MAX_CODE).astype(np.int64)
         chip = hw.chip(window)
-        for group in _length_groups(n_rows_used[h], n_keys_used[h], k_h.shape[-2] * 3):
-            n_r, n_k = int(n_rows_used[h, group].max()), int(n_keys_used[h, group].max())
-            if n_r == 0 or n_k == 0:
-                continue
-            quotas = _subtopk_quotas(hw, n_k, top_k)
-            res = chip.topk(q_c[group, :n_r], k_h[h, group, :, :n_k], k=min(kk, n_k), quotas=quotas, rng=rng,
-                            key_mask=vis_h[h, group, :n_r, :n_k])
-            sub = np.ix_(group, np.arange(n_r))
-            firing[h][sub + (slice(0, n_k),)] = res.firing_cycle
-            idx[h][sub + (slice(0, res.indices.shape[-1]),)] = res.indices
-            alpha[h][sub] = res.alpha
+        for seqs in _macro_calls(hw, n_keys_used[h], t_q, top_k):
+            n_k = int(n_keys_used[h, seqs].max())
+            res = chip.topk(q_c[seqs], k_h[h, seqs, :, :n_k], k=min(kk, n_k), quotas=_subtopk_quotas(hw, n_k, top_k),
+                            rng=rng, key_mask=vis_h[h, seqs, :, :n_k])
+            firing[h][seqs, :, :n_k] = res.firing_cycle
+            idx[h][seqs, :, :res.indices.shape[-1]] = res.indices
+            alpha[h][seqs] = res.alpha
             energy += float(res.energy_j.sum())
     back = lambda x: np.moveaxis(x, 0, 1).reshape(*lead, *x.shape[2:])  # noqa: E731
     firing, idx, alpha = back(firing), back(idx), back(alpha)
@@ -447,32 +444,16 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
     return kept, scores, stats
 
 
-def _used_length(any_visible: np.ndarray) -> np.ndarray:
-    """1 + the last True index along the last axis (0 where none): the rows or keys in use."""
-    n = any_visible.shape[-1]
-    last = n - np.argmax(any_visible[..., ::-1], axis=-1)
-    return np.where(any_visible.any(axis=-1), last, 0)
-
-
-def _length_groups(n_rows, n_keys, mac_rows, slack=1.25):
-    """Sequences (indices) grouped so that padding each group to its longest member costs at
-    most ``slack`` × its own conversions, each group also capped at CHUNK_ELEMENTS of MAC work."""
-    order = np.argsort(-(n_rows.astype(np.int64) * n_keys), kind="stable")
-    groups, current, area, r_max, k_max = [], [], 0, 0, 0
-    for s_i in order:
-        r, k = int(n_rows[s_i]), int(n_keys[s_i])
-        r_new, k_new = max(r_max, r), max(k_max, k)
-        padded = (len(current) + 1) * r_new * k_new
-        work = (len(current) + 1) * 8 * mac_rows * (2 * k_new + r_new)   # the MAC operands' elements
-        if current and (padded > slack * (area + r * k) or work > CHUNK_ELEMENTS):
-            groups.append(np.array(current))
-            current, area, r_new, k_new = [], 0, r, k
-        current.append(s_i)
-        area += r * k
-        r_max, k_max = r_new, k_new
-    if current:
-        groups.append(np.array(current))
-    return groups
+def _macro_calls(hw: "TopkimaHardware", n_keys: np.ndarray, t_q: int, top_k: int) -> list[np.ndarray]:
+    """Sequences (indices) converted together: those with keys and the same sub-top-k plan,
+    at most CALL_CONVERSIONS padded conversions per call."""
+    plans = np.array([str(_subtopk_quotas(hw, int(n), top_k)) for n in n_keys])
+    calls = []
+    for plan in np.unique(plans[n_keys > 0]):
+        seqs = np.flatnonzero((plans == plan) & (n_keys > 0))
+        per_call = max(1, CALL_CONVERSIONS // (t_q * int(n_keys[seqs].max())))
+        calls += [seqs[i:i + per_call] for i in range(0, seqs.size, per_call)]
+    return calls
 
 
 def _subtopk_quotas(hw: TopkimaHardware, n_keys: int, top_k: int):

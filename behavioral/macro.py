@@ -184,22 +184,34 @@ def fit_insitu_correction(params: MacroParams) -> InsituCorrection:
 class _Tile:
     """Per-column quantities of one array instance, precomputed once."""
 
-    def __init__(self, p: MacroParams, n_cols: int, n_elements: int, scales: tuple[int, ...], draws: TileDraws | None):
+    #: what depends on the devices only, shared by the same array under other ADC windows
+    _DEVICE_FIELDS = ("m_stack", "dvt_a", "dvt_s", "m_cal", "m_ramp", "vcm_breaks", "os_a", "os_b", "v_os_mid",
+                      "_mac_cache")
+
+    def __init__(self, p: MacroParams, n_cols: int, n_elements: int, scales: tuple[int, ...], draws: TileDraws | None,
+                 like: "_Tile | None" = None):
         self.n_cols, self.n_elements, self.scales = n_cols, n_elements, scales
-        rows = n_elements * len(scales)
+        if like is not None:
+            for name in self._DEVICE_FIELDS:
+                setattr(self, name, getattr(like, name))
+        else:
+            self._devices(p, n_cols, n_elements * len(scales), draws)
+        self._window(p, n_cols)
+
+    def _devices(self, p: MacroParams, n_cols: int, rows: int, draws: TileDraws | None) -> None:
         if draws is None:
             self.m_stack = np.ones((rows, N_STACKS, n_cols))
             self.dvt_a = self.dvt_s = np.zeros((rows, N_STACKS, n_cols))
-            m_cal = np.ones((n_cols, 32))
-            m_ramp = np.ones((n_cols, p.n_ramp_steps))
+            self.m_cal = np.ones((n_cols, 32))
+            self.m_ramp = np.ones((n_cols, p.n_ramp_steps))
             v_os = np.zeros((n_cols, p.sa_vcm_v.size))
         else:
             d = draws.mac_dvt_v
             self.m_stack = np.transpose(p.current_factor(d[..., 0], d[..., 1]), (1, 2, 0))  # (rows, 4, n_cols)
             self.dvt_a = np.transpose(d[..., 0], (1, 2, 0))   # access / storage threshold shifts,
             self.dvt_s = np.transpose(d[..., 1], (1, 2, 0))   # for the charge-share packets
-            m_cal = p.current_factor(draws.cal_dvt_v[..., 0], draws.cal_dvt_v[..., 1])
-            m_ramp = p.current_factor(draws.ramp_dvt_v[..., 0], draws.ramp_dvt_v[..., 1])[:, : p.n_ramp_steps]
+            self.m_cal = p.current_factor(draws.cal_dvt_v[..., 0], draws.cal_dvt_v[..., 1])
+            self.m_ramp = p.current_factor(draws.ramp_dvt_v[..., 0], draws.ramp_dvt_v[..., 1])[:, : p.n_ramp_steps]
             v_os = np.asarray(draws.sa_offset_v, float).reshape(n_cols, p.sa_vcm_v.size)
         # offset piecewise linear in common mode: per column and segment, V_os = a + b·CM
         self.vcm_breaks = p.sa_vcm_v[1:-1]
@@ -210,18 +222,23 @@ class _Tile:
         mid_seg = min(int(np.searchsorted(self.vcm_breaks, 0.35)), self.os_a.shape[1] - 1) if self.os_a.shape[1] else 0
         self.v_os_mid = (self.os_a[:, mid_seg] + self.os_b[:, mid_seg] * 0.35 if self.os_a.shape[1]
                          else v_os[:, 0].astype(float))
+        self._mac_cache = {}
+
+    def _window(self, p: MacroParams, n_cols: int) -> None:
+        m_cal, m_ramp = self.m_cal, self.m_ramp
         unit_cal = p.pulse_slope * p.t_cal_units + p.pulse_offset_units
         unit_ramp = p.pulse_slope * p.t_ramp_units + p.pulse_offset_units
         self.u_cal = m_cal[:, : p.n_cal].sum(axis=1) * unit_cal if p.t_cal_units > 0 else np.zeros(n_cols)
         # cumulative ramp units after step j (j = 0 … 32), per column
         self.u_ramp_cum = np.concatenate([np.zeros((n_cols, 1)), np.cumsum(m_ramp * unit_ramp, axis=1)], axis=1)
         self.u_ramp_flat = self.u_ramp_cum.reshape(-1)   # (column, cycle) → column·33 + cycle
-        self._key_blocks = {}
+        # what the ADC's crossing search needs per column, in one table (see _ColumnData)
+        self.column_table = np.column_stack([self.u_cal, self.u_ramp_cum[:, -1], self.v_os_mid, self.os_a, self.os_b])
 
     def key_blocks(self, rows: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The MAC's key-side matrix of the first ``rows`` cell rows and ``n`` columns, as
-        base + coef·ind: (rows, 4, 2, 2n) each, indexed (row, block type, sign of q, bitline
-        column: RBL_L of columns 0…n−1, then RBL_R).
+        base + coef·ind: (rows, 4, 2, 2, n) views, indexed (row, block type, sign of q,
+        bitline: RBL_L, RBL_R, column), in the MAC's precision (:data:`MAC_DTYPE`).
 
         Block types (the input side's :meth:`_Engine._input_table`): full pulse, charge-share
         packet, its access- and storage-device slopes. With q > 0 RBL_L reads stack 0 and RBL_R
@@ -229,22 +246,30 @@ class _Tile:
         (ind = 1) takes m·full; one that stores 0 (ind = 0) takes share·(1 + α·Δa + β·Δs):
         coefficients [m, −1, −Δa, −Δs] on a base [0, 1, Δa, Δs], so that base + coef·ind is
         exactly one of the two (products with 0 and 1 only)."""
-        if (rows, n) not in self._key_blocks:
-            m, da, ds = self.m_stack[:rows, :, :n], self.dvt_a[:rows, :, :n], self.dvt_s[:rows, :, :n]
-            base = np.zeros((rows, 4, 2, 2 * n))
+        blocks = self._mac_cache.get("key_blocks")
+        if blocks is None or blocks[0].shape[0] < rows:
+            m, da, ds = self.m_stack[:rows], self.dvt_a[:rows], self.dvt_s[:rows]
+            base = np.zeros((rows, 4, 2, 2, self.n_cols))
             coef = np.zeros_like(base)
-            for side, stacks in ((slice(0, n), (0, 3)), (slice(n, 2 * n), (2, 1))):
+            for side, stacks in enumerate(((0, 3), (2, 1))):
                 for sign, s in enumerate(stacks):   # sign 0: q > 0, 1: q < 0
                     coef[:, 0, sign, side] = m[:, s]
                     base[:, 1, sign, side], coef[:, 1, sign, side] = 1.0, -1.0
                     base[:, 2, sign, side], coef[:, 2, sign, side] = da[:, s], -da[:, s]
                     base[:, 3, sign, side], coef[:, 3, sign, side] = ds[:, s], -ds[:, s]
-            self._key_blocks[(rows, n)] = (base, coef)
-        return self._key_blocks[(rows, n)]
+            blocks = self._mac_cache["key_blocks"] = (base.astype(MAC_DTYPE), coef.astype(MAC_DTYPE))
+        base, coef = blocks
+        return base[:rows, ..., :n], coef[:rows, ..., :n]
 
 
-# Batched key sets per MAC block: the (8·rows, 2n) float64 operand of a chunk stays ~4 MB.
+# Batched key sets per MAC block: the (8·rows, 2n) operand of a chunk stays ~2–4 MB.
 MAC_CHUNK_ELEMENTS = 500_000
+#: Precision of the MAC products. float32 rounds a column's accumulated units (≲ 300) to
+#: ~1e-5 units, ~1e-8 V on the bitline: 10⁻⁴ of the comparator noise and far below what the
+#: model resolves against SPICE; it halves the cost of the attention's largest products. The
+#: slow reference in the tests sums in float64; they agree except for decisions within ~1e-7 V
+#: of the threshold.
+MAC_DTYPE = np.float32
 
 
 def _offset(tile: "_Tile", cm, cols):
@@ -264,15 +289,14 @@ class _ColumnData:
     def __init__(self, tile: "_Tile", cols: np.ndarray | None, n: int | None = None):
         self.tile = tile
         self.grid_n = n if cols is None else None      # the grid's width, or None (a flat list)
-        c = slice(0, n) if cols is None else np.asarray(cols)
-        n_ramp_cols = tile.u_ramp_cum.shape[1]
-        self.ramp_base = (np.arange(n) if cols is None else c) * n_ramp_cols  # (column, cycle 0) in u_ramp_flat
-        self.u_cal = tile.u_cal[c]
-        self.os_a, self.os_b = tile.os_a[c], tile.os_b[c]   # (elements, segments)
-        self.breaks = tile.vcm_breaks
-        self.v_os_mid = tile.v_os_mid[c]
-        self.u_ramp_end = tile.u_ramp_cum[c, -1]               # the whole ramp's units
         self.cols = cols
+        # one gather of the tile's per-column table: u_cal, ramp end, V_os at mid CM, os_a…, os_b…
+        t = tile.column_table[:n] if cols is None else tile.column_table.take(cols, axis=0)
+        n_seg = tile.os_a.shape[1]
+        self.u_cal, self.u_ramp_end, self.v_os_mid = t[:, 0], t[:, 1], t[:, 2]
+        self.os_a, self.os_b = t[:, 3:3 + n_seg], t[:, 3 + n_seg:3 + 2 * n_seg]   # (elements, segments)
+        self.ramp_base = (np.arange(n) if cols is None else cols) * tile.u_ramp_cum.shape[1]  # (column, cycle 0) in u_ramp_flat
+        self.breaks = tile.vcm_breaks
 
     @classmethod
     def first_columns(cls, tile: "_Tile", n: int) -> "_ColumnData":
@@ -407,7 +431,7 @@ class _Engine:
         return q, kl
 
     # --- MAC phase -------------------------------------------------------------------------
-    def _input_table(self) -> np.ndarray:
+    def _input_table(self, dtype=np.float64) -> np.ndarray:
         """Per input code q (−q_max…q_max) and pulse scale: the units a pulsed stack storing 1
         takes (``full``), the charge-share packet of one storing 0 (``share``) and its mismatch
         slopes (share·α, share·β per V of access / storage threshold shift), split by the sign
@@ -423,7 +447,11 @@ class _Engine:
             pos, neg = (codes > 0)[:, None], (codes < 0)[:, None]
             self._a_table = np.stack([full * pos, full * neg, share * pos, share * neg, share * alpha * pos,
                                       share * alpha * neg, share * beta * pos, share * beta * neg], axis=-1)
-        return self._a_table
+            self._a_table_cast = {np.dtype(np.float64): self._a_table}
+        dtype = np.dtype(dtype)
+        if dtype not in self._a_table_cast:
+            self._a_table_cast[dtype] = self._a_table.astype(dtype)
+        return self._a_table_cast[dtype]
 
     def mac_units(self, q: np.ndarray, kl: np.ndarray, tile: _Tile):
         """Accumulated units (U_L, U_R) of each (row, column) at the end of the MAC phase.
@@ -451,20 +479,21 @@ class _Engine:
         n_s = len(self.scales)
         n = kl.shape[-1]                                              # columns in use (≤ the array's)
         rows = d * n_s
-        # the key side: per (cell row, block, bitline column) base + coef·[digit], where the
+        # the key side: per (cell row, block, bitline, column) base + coef·[digit], where the
         # stored digit's indicator is [digit = +1] or [digit = −1] (see _Tile.key_blocks)
         mag = np.abs(kl)
         digits = np.sign(kl)[..., :, None, :] * ((mag[..., :, None, :] >> np.arange(n_s)[:, None]) & 1)  # (..., d, n_s, n)
         digits = digits.reshape(*kl.shape[:-2], rows, n)
-        ind = np.empty((*kl.shape[:-2], rows, 2, 2 * n))
-        np.greater(digits, 0, out=ind[..., 0, :n])    # blocks of q > 0: RBL_L reads digit +1,
-        np.less(digits, 0, out=ind[..., 0, n:])       # RBL_R digit −1; q < 0 the other way round
-        ind[..., 1, :n] = ind[..., 0, n:]
-        ind[..., 1, n:] = ind[..., 0, :n]
-        base, coef = tile.key_blocks(rows, n)                        # (rows, 4, 2, 2n)
-        b = np.multiply(coef, ind[..., :, None, :, :])
+        ind = np.empty((*kl.shape[:-2], rows, 1, 2, 2, n), dtype=MAC_DTYPE)  # (…, row, ·, sign of q, bitline, column)
+        np.greater(digits, 0, out=ind[..., 0, 0, 0, :])   # q > 0: RBL_L reads digit +1, RBL_R digit −1;
+        np.less(digits, 0, out=ind[..., 0, 0, 1, :])      # q < 0 the other way round
+        ind[..., 0, 1, 0, :] = ind[..., 0, 0, 1, :]
+        ind[..., 0, 1, 1, :] = ind[..., 0, 0, 0, :]
+        # contiguous (rows, type, 4n) operands: the broadcast product runs over 4n-long rows
+        base, coef = (np.ascontiguousarray(x).reshape(rows, 4, 4 * n) for x in tile.key_blocks(rows, n))
+        b = np.multiply(coef, ind.reshape(*kl.shape[:-2], rows, 1, 4 * n))
         b += base
-        b = b.reshape(*kl.shape[:-2], rows * 8, 2 * n)
+        b = b.reshape(*kl.shape[:-2], rows * 8, 2 * n)               # columns: RBL_L of each key, then RBL_R
         codes = None
         if kl.ndim == 2:   # the input codes in use (q is range-checked: a count per code is cheap)
             q_max = self.p.q_max
@@ -473,20 +502,20 @@ class _Engine:
             # few distinct input codes (one key set for all rows): first each element's column
             # contribution per code, C[i, code] = Σ_(pair, block) table·b, then one 0/1 product
             # that picks and sums them per row, d·U instead of 8·d·n_s inner terms
-            c = np.matmul(self._input_table()[codes + self.p.q_max].reshape(1, codes.size, n_s * 8),
+            c = np.matmul(self._input_table(MAC_DTYPE)[codes + self.p.q_max].reshape(1, codes.size, n_s * 8),
                           b.reshape(d, n_s * 8, 2 * n))                        # (d, U, 2n)
             q_flat = q.reshape(-1, d)
-            pick = np.zeros((q_flat.shape[0], d * codes.size))
+            pick = np.zeros((q_flat.shape[0], d * codes.size), dtype=MAC_DTYPE)
             slot = np.zeros(2 * self.p.q_max + 1, dtype=np.intp)
             slot[codes + self.p.q_max] = np.arange(codes.size)       # code → its place in `codes`
             pick[np.arange(q_flat.shape[0])[:, None], np.arange(d) * codes.size + slot.take(q_flat + self.p.q_max)] = 1.0
             u = (pick @ c.reshape(d * codes.size, 2 * n)).reshape(*q.shape[:-1], 2 * n)
         else:
             # a = the 8 blocks of _input_table of each (element, pair) row, looked up per input
-            # code; the inner index of the product is (cell row, block). float64 so that the
-            # cycle-by-cycle reference (plain sums) agrees to ~1e-12 units.
-            a = self._input_table()[q + self.p.q_max].reshape(*q.shape[:-1], rows * 8)
+            # code; the inner index of the product is (cell row, block)
+            a = self._input_table(MAC_DTYPE)[q + self.p.q_max].reshape(*q.shape[:-1], rows * 8)
             u = a @ b   # (..., rows, 8·d·n_s) @ (..., 8·d·n_s, 2n)
+        u = u.astype(np.float64)    # the ADC's arithmetic stays in float64
         return u[..., :n], u[..., n:]
 
     def leak_rates(self, kl: np.ndarray, tile: _Tile) -> np.ndarray:
@@ -611,17 +640,182 @@ class _Engine:
         g_lo = self.g(np.maximum(j0 - 1, 1), ul, ur, lk, tile, cols)
         return g_hi, g_lo
 
-    def bitline_voltages(self, u_l0, u_r0, leak, tile: _Tile, cycle):
-        """(V_L, V_R) of every (row, column) at the sense instant of ``cycle`` (broadcast to them)."""
-        n = u_l0.shape[-1]
+    def bitline_voltages(self, u_l0, u_r0, leak, tile: _Tile, cycle, cols: _ColumnData | None = None):
+        """(V_L, V_R) of every (row, column) at the sense instant of ``cycle`` (broadcast to them);
+        ``cols`` as in :meth:`firing_cycles` (None: a grid over the array's first columns)."""
+        c = _ColumnData.first_columns(tile, u_l0.shape[-1]) if cols is None else cols
         j = np.asarray(cycle)
         lk = leak * self._t_units_table()[j]
-        ramp = tile.u_ramp_flat.take(np.arange(n) * tile.u_ramp_cum.shape[1] + j)   # (column, cycle)
-        return self.bitlines(j, u_l0 + lk + ramp, u_r0 + lk + tile.u_cal[:n])
+        return self.bitlines(j, u_l0 + lk + c.u_ramp_at(j), u_r0 + lk + c.u_cal)
 
     def bitline_end_voltages(self, u_l0, u_r0, leak, tile: _Tile, stop_cycle):
         """(V_L, V_R) when the ramp stops (the sense instant of the last cycle used)."""
         return self.bitline_voltages(u_l0, u_r0, leak, tile, np.maximum(stop_cycle, 1)[..., None])
+
+
+def _used_length(any_used: np.ndarray) -> np.ndarray:
+    """1 + the last True index along the last axis (0 where none)."""
+    n = any_used.shape[-1]
+    return np.where(any_used.any(axis=-1), n - np.argmax(any_used[..., ::-1], axis=-1), 0)
+
+
+def _size_groups(n_rows: np.ndarray, n_keys: np.ndarray, slack: float = 1.25) -> list[np.ndarray]:
+    """Batch elements grouped so that padding each group to its largest member costs at most
+    ``slack`` × the group's own conversions (one batched MAC per group)."""
+    order = np.argsort(-(n_rows.astype(np.int64) * n_keys), kind="stable")
+    groups, current, area, r_max, k_max = [], [], 0, 0, 0
+    for b in order:
+        r, k = int(n_rows[b]), int(n_keys[b])
+        if r == 0 or k == 0:
+            continue
+        r_new, k_new = max(r_max, r), max(k_max, k)
+        if current and (len(current) + 1) * r_new * k_new > slack * (area + r * k):
+            groups.append(np.array(current))
+            current, area, r_new, k_new = [], 0, r, k
+        current.append(b)
+        area += r * k
+        r_max, k_max = r_new, k_new
+    if current:
+        groups.append(np.array(current))
+    return groups
+
+
+class _Batch:
+    """The query rows and key sets of one top-k call as B batch elements of R rows each (one
+    shared key set: B = 1 with all query rows), with what each element uses: its rows up to
+    the last one that may see a key, its key columns up to the last key any of its rows may see
+    (later key columns are padding: not written to the array)."""
+
+    def __init__(self, q: np.ndarray, kl: np.ndarray, enable: np.ndarray | None):
+        d, n_keys = kl.shape[-2:]
+        if kl.ndim == 2:
+            self.q = q.reshape(1, -1, d)
+            self.kl = kl[None]
+        else:
+            lead = np.broadcast_shapes(q.shape[:-2], kl.shape[:-2])
+            self.q = np.broadcast_to(q, (*lead, *q.shape[-2:])).reshape(-1, *q.shape[-2:])
+            self.kl = np.broadcast_to(kl, (*lead, d, n_keys)).reshape(-1, d, n_keys)
+        self.shared_keys = kl.ndim == 2
+        self.n_batch, self.n_rows = self.q.shape[:2]
+        self.enable = None if enable is None else enable.reshape(self.n_batch, self.n_rows, n_keys)
+        if enable is None:
+            self.rows_used = np.full(self.n_batch, self.n_rows)
+            self.keys_used = np.full(self.n_batch, n_keys)
+        else:
+            self.rows_used = _used_length(self.enable.any(axis=-1))
+            self.keys_used = _used_length(self.enable.any(axis=-2))
+        self.q_pulsed = np.count_nonzero(self.q, axis=-1)      # (B, R) elements with a pulse
+
+    def elements(self, c0: int, c1: int) -> "_Elements":
+        n_k = np.clip(self.keys_used - c0, 0, c1 - c0)
+        n_r = np.where(n_k > 0, self.rows_used, 0)
+        return _Elements(self, c0, c1, n_r, n_k)
+
+
+class _Elements:
+    """The (row, key column) elements one array converts in a call: the whole (B·R, n) grid when
+    every batch element uses all its rows and the array's columns, else a flat list of each
+    batch element's own rows × columns, batch elements of similar size grouped for the MAC
+    (``canonical``: each element's place in (batch, row, column) order, which the comparator
+    noise follows, so that a sequence draws alike alone or in any batch)."""
+
+    def __init__(self, batch: _Batch, c0: int, c1: int, n_r: np.ndarray, n_k: np.ndarray):
+        self.batch, self.c0, self.n = batch, c0, c1 - c0
+        self.n_r, self.n_k = n_r, n_k
+        n_rows = batch.n_rows
+        self.is_grid = bool(np.all(n_r == n_rows) and np.all(n_k == self.n))
+        if self.is_grid:
+            return
+        counts = n_r * n_k
+        offset = np.cumsum(counts) - counts          # each batch element's first place in (b, r, c) order
+        self.size = int(counts.sum())
+        self.groups, valid_masks, parts = _size_groups(n_r, n_k), [], []
+        for ids in self.groups:
+            r_max, k_max = int(n_r[ids].max()), int(n_k[ids].max())
+            valid = (np.arange(r_max)[:, None] < n_r[ids][:, None, None]) & (np.arange(k_max) < n_k[ids][:, None, None])
+            gi, r, c = np.nonzero(valid)                # row-major: rows stay contiguous
+            b = ids[gi]
+            parts.append((b * n_rows + r, c, offset[b] + r * n_k[b] + c))
+            valid_masks.append(valid)
+        self.valid = valid_masks
+        if parts:
+            row, self.col, self.canonical = (np.concatenate(x) for x in zip(*parts))
+        else:
+            row = self.col = self.canonical = np.zeros(0, np.int64)
+        self.row = row                                     # in the (B·R) rows
+        self.grid_index = row * self.n + self.col          # in the (B·R·n) grid of this array
+        starts = np.flatnonzero(np.diff(row, prepend=-1))
+        self.row_starts, self.rows_present = starts, row[starts]
+
+    def noise(self, rng: np.random.Generator, width: int) -> np.ndarray:
+        """Standard normals (elements, width), drawn in the canonical order."""
+        if self.is_grid:
+            return rng.standard_normal((self.batch.n_batch * self.batch.n_rows, self.n, width), dtype=np.float32)
+        return rng.standard_normal((self.size, width), dtype=np.float32)[self.canonical]
+
+    def columns(self, tile: _Tile) -> _ColumnData:
+        return _ColumnData.first_columns(tile, self.n) if self.is_grid else _ColumnData(tile, self.col)
+
+    def mac(self, e: "_Engine", tile: _Tile):
+        """(U_L, U_R, leak) of the elements: (B·R, n) each on a grid, else flat."""
+        bt = self.batch
+        kt = bt.kl[..., self.c0:self.c0 + self.n]
+        if self.is_grid:
+            if bt.shared_keys:
+                u_l, u_r = e.mac_units(bt.q[0], kt[0], tile)
+                leak = np.broadcast_to(e.leak_rates(kt[0], tile), u_l.shape)
+            else:
+                u_l, u_r = e.mac_units(bt.q, kt, tile)
+                leak = np.broadcast_to(e.leak_rates(kt, tile)[:, None, :], u_l.shape)
+            shape = (-1, self.n)
+            return u_l.reshape(shape), u_r.reshape(shape), np.ascontiguousarray(leak).reshape(shape)
+        parts = []
+        for ids, valid in zip(self.groups, self.valid):
+            r_max, k_max = valid.shape[1:]
+            if bt.shared_keys:
+                gl, gr = e.mac_units(bt.q[0, :r_max], kt[0, :, :k_max], tile)
+                gl, gr = gl[None], gr[None]
+                g_leak = e.leak_rates(kt[0, :, :k_max], tile)[None]
+            else:
+                gl, gr = e.mac_units(bt.q[ids, :r_max], kt[ids, :, :k_max], tile)
+                g_leak = e.leak_rates(kt[ids, :, :k_max], tile)
+            parts.append((gl[valid], gr[valid], np.broadcast_to(g_leak[:, None, :], valid.shape)[valid]))
+        if not parts:
+            return np.zeros(0), np.zeros(0), np.zeros(0)
+        return tuple(np.concatenate(x) for x in zip(*parts))
+
+    def to_grid(self, x: np.ndarray, fill) -> np.ndarray:
+        """Per-element values as the (B, R, n) grid, ``fill`` where no element."""
+        if self.is_grid:
+            return x.reshape(self.batch.n_batch, self.batch.n_rows, self.n)
+        out = np.full(self.batch.n_batch * self.batch.n_rows * self.n, fill, dtype=x.dtype)
+        out[self.grid_index] = x
+        return out.reshape(self.batch.n_batch, self.batch.n_rows, self.n)
+
+    def from_grid(self, x: np.ndarray) -> np.ndarray:
+        """(B, R, n) values at the elements."""
+        return x.reshape(-1, self.n) if self.is_grid else x.reshape(-1)[self.grid_index]
+
+    def per_row(self, x: np.ndarray) -> np.ndarray:
+        """(B, R) values broadcast to the elements."""
+        return x.reshape(-1, 1) if self.is_grid else x.reshape(-1)[self.row]
+
+    def row_sum(self, x: np.ndarray) -> np.ndarray:
+        """Sum of per-element values over each row's columns, as (B, R)."""
+        shape = (self.batch.n_batch, self.batch.n_rows)
+        if self.is_grid:
+            return x.sum(axis=-1).reshape(shape)
+        out = np.zeros(shape[0] * shape[1])
+        if self.size:
+            out[self.rows_present] = np.add.reduceat(x, self.row_starts)
+        return out.reshape(shape)
+
+    def columns_in_use(self) -> np.ndarray:
+        """(B, R): the key columns each row's conversion has on the array (0: not converted)."""
+        if self.is_grid:
+            return np.full((self.batch.n_batch, self.batch.n_rows), self.n)
+        rows = np.arange(self.batch.n_rows)
+        return np.where(rows < self.n_r[:, None], self.n_k[:, None], 0)
 
 
 def select_topk(firing: np.ndarray, k: int, n_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -712,42 +906,41 @@ class _MacroView:
             raise ValueError("a chip instance with noise needs rng= (a numpy Generator) for the comparator noise")
         bounds, tile_quota = self._tiling(n_keys, k, quotas)
         n_steps = e.p.n_ramp_steps
-        firing_all, sel_idx, sel_cyc = [], [], []
-        stops, energy = [], np.zeros(out_shape)
+        batch = _Batch(q, kl, enable)
+        grid_shape = (batch.n_batch, batch.n_rows)
+        firing = np.full((*grid_shape, n_keys), n_steps + 1, dtype=np.int64)
+        sel_idx, sel_cyc, stops, energy = [], [], [], np.zeros(grid_shape)
         for t, (c0, c1) in enumerate(bounds):
             tile = self._tile(t)
-            n = c1 - c0
-            kt = kl[..., c0:c1]   # in the array's first n columns; the others are not converted
-            u_l, u_r = e.mac_units(q, kt, tile)
-            leak = e.leak_rates(kt, tile)
-            if kl.ndim > 2:  # per-batch keys: one leak per (batch, column), shared by the batch's rows
-                leak = leak[..., None, :]
-            z = rng.standard_normal((*u_l.shape, 2 * e.noise_half_window()), dtype=np.float32) if e.noise else None
-            fc = e.firing_cycles(u_l, u_r, leak, tile, z)
-            if enable is not None:  # disabled columns (masked keys) never request the arbiter
-                fc = np.where(enable[..., c0:c1], fc, n_steps + 1)
-            firing_all.append(fc)
+            n = c1 - c0                 # keys in the array's first n columns; the others are not converted
+            el = batch.elements(c0, c1)
+            u_l, u_r, leak = el.mac(e, tile)
+            cols = el.columns(tile)
+            z = el.noise(rng, 2 * e.noise_half_window()) if e.noise else None
+            fc = el.to_grid(e.firing_cycles(u_l, u_r, leak, tile, z, None if el.is_grid else cols), n_steps + 1)
+            en = None if batch.enable is None else batch.enable[..., c0:c1]
+            if en is not None:  # disabled columns (masked keys) never request the arbiter
+                fc = np.where(en, fc, n_steps + 1)
+            firing[..., c0:c1] = fc
             if mode == "conventional":
-                stop = np.full(out_shape, n_steps)
+                stop = np.full(grid_shape, n_steps)
             else:
                 kq = tile_quota[t] if tile_quota else min(k, n)
                 idx, cyc, stop = select_topk(fc, kq, n_steps)
-                if enable is not None:
+                if en is not None:
                     # the k-counter is set to min(k, enabled columns): a row with fewer enabled
                     # keys stops at its last grant; a row with none does not convert at all
-                    k_row = np.minimum(kq, enable[..., c0:c1].sum(axis=-1))
+                    k_row = np.minimum(kq, en.sum(axis=-1))
                     last = np.take_along_axis(cyc, np.maximum(k_row - 1, 0)[..., None], axis=-1)[..., 0]
                     stop = np.where(k_row == 0, 0, np.where(last <= n_steps, last, n_steps))
                 sel_idx.append(np.where(idx >= 0, idx + c0, -1))
                 sel_cyc.append(cyc)
             stops.append(stop)
             grants = (tile_quota[t] if tile_quota else min(k, n)) if mode == "topk" else n
-            e_tile = self._energy(u_l, u_r, leak, tile, fc, stop, q, grants,
-                                  None if enable is None else enable[..., c0:c1])
-            if enable is not None:   # rows with no enabled key (padding) are not converted
-                e_tile = np.where(enable[..., c0:c1].any(axis=-1), e_tile, 0.0)
+            e_tile = self._energy(el, u_l, u_r, leak, tile, cols, fc, stop, batch.q_pulsed, grants, en)
+            if en is not None:   # rows with no enabled key (padding) are not converted
+                e_tile = np.where(en.any(axis=-1), e_tile, 0.0)
             energy += e_tile
-        firing = np.concatenate(firing_all, axis=-1)
         stop_all = np.max(np.stack(stops, axis=-1), axis=-1)
         if mode == "conventional":
             idx = np.broadcast_to(np.arange(n_keys), firing.shape).copy()
@@ -760,9 +953,9 @@ class _MacroView:
             idx = np.concatenate(sel_idx, axis=-1)
             cyc = np.concatenate(sel_cyc, axis=-1)
             codes = np.where(idx >= 0, n_steps - cyc, -1)
-        latency = self._latency(stop_all)
-        return TopkResult(indices=idx, codes=codes, cycles=stop_all, energy_j=energy, latency_s=latency,
-                          n_ramp_steps=n_steps, firing_cycle=firing)
+        back = lambda x: x.reshape((*out_shape, *x.shape[2:]))  # noqa: E731
+        return TopkResult(indices=back(idx), codes=back(codes), cycles=back(stop_all), energy_j=back(energy),
+                          latency_s=back(self._latency(stop_all)), n_ramp_steps=n_steps, firing_cycle=back(firing))
 
     def _tiling(self, n_keys: int, k: int, quotas):
         e = self._e
@@ -799,25 +992,28 @@ class _MacroView:
                 raise ValueError(f"quota {kq} exceeds the {b - a} keys of its array")
         return bounds, quota
 
-    def _energy(self, u_l, u_r, leak, tile, firing, stop, q, n_grants, enable=None):
+    def _energy(self, el: _Elements, u_l, u_r, leak, tile, cols, firing, stop, q_pulsed, n_grants, enable=None):
+        """Energy (B, R) of each row's conversion on one array (see the module docstring);
+        ``firing``, ``enable`` as (B, R, n) grids, ``stop`` and ``q_pulsed`` (B, R)."""
         e, p = self._e, self._e.p
-        v_l, v_r = e.bitline_end_voltages(u_l, u_r, leak, tile, stop)
+        v_l, v_r = e.bitline_voltages(u_l, u_r, leak, tile, el.per_row(np.maximum(stop, 1)), cols)
         v0 = p.curve_v[0]
-        n = u_l.shape[-1]
+        n = el.columns_in_use()
         v_sum_end = v_l + v_r
-        e_restore = p.v_precharge_v * p.c_bitline_eff_f * (2 * n * v0 - v_sum_end.sum(axis=-1))
-        n_pulses = (np.count_nonzero(q, axis=-1) * len(e.scales) + p.n_cal + stop) * n
-        last = np.minimum(firing, stop[..., None])  # each column is clocked until it fires or the ramp stops
-        if enable is not None:                      # a disabled column's comparator is not clocked
+        e_restore = p.v_precharge_v * p.c_bitline_eff_f * (2 * n * v0 - el.row_sum(v_sum_end))
+        n_pulses = (q_pulsed * len(e.scales) + p.n_cal + stop) * n
+        # each column is clocked until it fires or the ramp stops; a disabled one is not clocked
+        last = np.minimum(firing, stop[..., None])
+        if enable is not None:
             last = np.where(enable, last, 0)
         # its decisions' common mode: the mean of the first (cycle 1) and the ramp's end (the
         # bitlines fall ~linearly; a column that fires early is clocked few times, so the
         # difference to its own last decision weighs little)
-        v_l1, v_r1 = e.bitline_voltages(u_l, u_r, leak, tile, 1)
+        v_l1, v_r1 = e.bitline_voltages(u_l, u_r, leak, tile, 1, cols)
         v_l1 += v_r1
         v_l1 += v_sum_end
         v_l1 *= 0.25                                # the common mode, in place
-        e_decisions = (last * e.e_per_decision_j(v_l1)).sum(axis=-1)
+        e_decisions = el.row_sum(el.from_grid(last) * e.e_per_decision_j(v_l1))
         dig = p.digital["corners"][p.digital.get("slow_corner", "ss")]
         e_digital = stop * dig["e_per_count_j"] + np.minimum(n_grants, n) * (
             dig["e_per_grant_tree_j"] + dig["e_per_grant_count_j"] + dig["e_per_encode_j"])
@@ -934,17 +1130,30 @@ class TopkimaMacro:
                              sa_residual_sigma_v=params.sa_residual_sigma_v * sigma_scale,
                              sa_device_sigma_vth_v=params.sa_device_sigma_vth_v * sigma_scale)
         self.sigma_scale = sigma_scale
-        if adc_range is not None:
-            if not isinstance(adc_range, AdcRange):
-                raise ValueError("adc_range must be an AdcRange")
-            unit = lambda t: params.pulse_slope * t + params.pulse_offset_units  # noqa: E731
-            params = replace(params, n_cal=adc_range.n_cal, t_cal_units=adc_range.t_cal_units,
-                             t_ramp_units=adc_range.t_ramp_units,
-                             lsb_v=params.lsb_v * unit(adc_range.t_ramp_units) / unit(params.t_ramp_units))
-        self.params = params
-        self.insitu = fit_insitu_correction(params)
-        self.adc_range = AdcRange(params.n_cal, params.t_cal_units, params.t_ramp_units)
+        self._params_characterised = params
+        self.params = self._windowed(params, adc_range)
+        self.insitu = fit_insitu_correction(self.params)   # its runs carry their own ADC setting
+        self.adc_range = AdcRange(self.params.n_cal, self.params.t_cal_units, self.params.t_ramp_units)
         self.array = array
+
+    @staticmethod
+    def _windowed(params: MacroParams, adc_range: AdcRange | None) -> MacroParams:
+        if adc_range is None:
+            return params
+        if not isinstance(adc_range, AdcRange):
+            raise ValueError("adc_range must be an AdcRange")
+        unit = lambda t: params.pulse_slope * t + params.pulse_offset_units  # noqa: E731
+        return replace(params, n_cal=adc_range.n_cal, t_cal_units=adc_range.t_cal_units,
+                       t_ramp_units=adc_range.t_ramp_units,
+                       lsb_v=params.lsb_v * unit(adc_range.t_ramp_units) / unit(params.t_ramp_units))
+
+    def with_adc_range(self, adc_range: AdcRange) -> "TopkimaMacro":
+        """The same macro (calibration, array, σ scale, in-situ fit) under another ADC window."""
+        m = object.__new__(TopkimaMacro)
+        m.__dict__.update({k: v for k, v in self.__dict__.items() if k != "_engines"})
+        m.params = self._windowed(self._params_characterised, adc_range)
+        m.adc_range = AdcRange(m.params.n_cal, m.params.t_cal_units, m.params.t_ramp_units)
+        return m
 
     def _engine(self, noise: bool) -> _Engine:
         """The shared arithmetic of this macro's chips (it holds only parameter-derived tables,
@@ -965,6 +1174,18 @@ class TopkimaMacro:
             g = np.random.default_rng(np.random.SeedSequence(root, spawn_key=(t,)))
             return _Tile(self.params, engine.n_cols, engine.n_elements, engine.scales,
                          self.draw_tile(g, engine.n_cols, engine.n_elements * len(engine.scales)))
+
+        return ChipInstance(engine, tile_factory)
+
+    def instance_like(self, chip: "ChipInstance") -> ChipInstance:
+        """A chip with the same devices as ``chip`` (drawn by a macro of the same calibration,
+        array and σ scale) under this macro's ADC window: what the window does not change is shared."""
+        if chip._e.array != self.array:
+            raise ValueError(f"instance_like needs a chip of the same array ({self.array}), got {chip._e.array}")
+        engine = self._engine(noise=chip._e.noise)
+
+        def tile_factory(t: int) -> _Tile:
+            return _Tile(self.params, engine.n_cols, engine.n_elements, engine.scales, None, like=chip._tile(t))
 
         return ChipInstance(engine, tile_factory)
 

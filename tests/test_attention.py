@@ -219,7 +219,7 @@ def test_a_sequence_converts_alike_alone_and_padded_in_a_batch():
     assert np.all(both.alpha[0, :, 9:] == 0)
     _, second = topkima_attention(q[1:], k[1:], v[1:], top_k=5, mode="topkima", macro=quiet,
                                   rng=np.random.default_rng(2), return_stats=True, adc_range=windows)
-    np.testing.assert_allclose(both.energy_j, alone.energy_j + second.energy_j, rtol=1e-12)
+    np.testing.assert_allclose(both.energy_j, alone.energy_j + second.energy_j, rtol=1e-6)   # float32 MAC products round by batch shape
 
 
 def test_hardware_takes_a_seed_sequence_and_scales_the_av_spread_with_sigma():

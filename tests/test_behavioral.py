@@ -164,9 +164,8 @@ def test_sub_topk_energy_counts_each_arrays_own_quota(macro, monkeypatch):
     grants = []
     real = chip._energy
 
-    def spy(u_l, u_r, leak, tile, firing, stop, q, n_grants, enable=None):
-        grants.append(n_grants)
-        args = (u_l, u_r, leak, tile, firing, stop, q, n_grants, enable)
+    def spy(*args):
+        grants.append(args[-2])   # (..., n_grants, enable)
         return real(*args)
 
     monkeypatch.setattr(chip, "_energy", spy)
@@ -196,8 +195,9 @@ def test_batched_keys_equal_one_call_per_key_set(macro):
             self.z = z
 
         def standard_normal(self, shape, dtype=np.float64):
-            assert shape == self.z.shape
-            return self.z.astype(dtype)
+            # the macro draws one noise row per (batch, row, column) element, in that order
+            assert np.prod(shape) == self.z.size and shape[-1] == self.z.shape[-1]
+            return self.z.reshape(shape).astype(dtype)
 
     batched = chip.topk(q, kl, k=4, rng=Replay(z))
     for b in range(2):
@@ -205,7 +205,53 @@ def test_batched_keys_equal_one_call_per_key_set(macro):
             one = chip.topk(q[b, hd], kl[b, hd], k=4, rng=Replay(z[b, hd]))
             np.testing.assert_array_equal(batched.indices[b, hd], one.indices)
             np.testing.assert_array_equal(batched.cycles[b, hd], one.cycles)
-            np.testing.assert_allclose(batched.energy_j[b, hd], one.energy_j, rtol=1e-12)
+            np.testing.assert_allclose(batched.energy_j[b, hd], one.energy_j, rtol=1e-6)   # float32 MAC products round by batch shape
+
+
+
+class _NoiseInOrder:
+    """Hands out consecutive rows of pre-drawn comparator noise, one per element asked for."""
+
+    def __init__(self, z):
+        self.z, self.used = z, 0
+
+    def standard_normal(self, shape, dtype=np.float64):
+        m = int(np.prod(shape[:-1]))
+        out = self.z[self.used:self.used + m]
+        assert out.shape[0] == m, "more noise asked for than drawn"
+        self.used += m
+        return out.reshape(shape).astype(dtype)
+
+
+def test_a_ragged_batch_equals_each_key_set_converted_alone(macro):
+    # sequences of different lengths padded into one call: each converts only its own rows and
+    # key columns, so the call equals one call per sequence on its own rows × keys
+    rng = np.random.default_rng(31)
+    lengths = [(5, 40), (3, 23), (7, 35), (0, 0), (6, 20)]     # (rows, keys) of each sequence
+    q = rng.integers(-12, 13, (len(lengths), 7, 16))
+    kl = rng.integers(-4, 5, (len(lengths), 16, 40))
+    mask = np.zeros((len(lengths), 7, 40), dtype=bool)
+    for b, (r, c) in enumerate(lengths):
+        mask[b, :r, :c] = True
+    mask[2, :, 3] = False                              # a masked key inside a sequence
+    mask[4, 1] = False                                 # a padding row inside a sequence
+    chip = macro.instance(np.random.default_rng(4))
+    h = chip._e.noise_half_window()
+    z = np.random.default_rng(5).standard_normal((sum(r * c for r, c in lengths), 2 * h)).astype(np.float32)
+    batched = chip.topk(q, kl, k=5, rng=_NoiseInOrder(z), key_mask=mask)
+    assert np.all(batched.indices[3] == -1) and np.all(batched.energy_j[3] == 0)
+    used = 0
+    for b, (r, c) in enumerate(lengths):
+        if r == 0:
+            continue
+        one = chip.topk(q[b, :r], kl[b, :, :c], k=5, rng=_NoiseInOrder(z[used:used + r * c]), key_mask=mask[b, :r, :c])
+        used += r * c
+        np.testing.assert_array_equal(batched.firing_cycle[b, :r, :c], one.firing_cycle)
+        np.testing.assert_array_equal(batched.indices[b, :r], one.indices)
+        np.testing.assert_array_equal(batched.cycles[b, :r], one.cycles)
+        np.testing.assert_allclose(batched.energy_j[b, :r], one.energy_j, rtol=1e-6)   # float32 MAC products round by batch shape
+        assert np.all(batched.firing_cycle[b, r:] == 33) and np.all(batched.energy_j[b, r:] == 0)
+    assert batched.energy_j[4, 1] == 0 and np.all(batched.indices[4, 1] == -1)   # the padding row
 
 
 def test_masked_keys_are_never_selected(macro):
