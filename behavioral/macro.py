@@ -26,6 +26,15 @@ What is modelled (every parameter from the calibration artefact, see :mod:`.para
   stops at the cycle of the k-th grant. Sub-top-k: each array converts its own keys with its
   own quota; results are concatenated.
 
+* **Batches.** One call converts many query-row sets against their own key sets (leading
+  dimensions, one key set each). With ``key_mask`` a batch may be ragged: each key set is
+  written only up to the last key any of its rows may see and only its rows up to the last one
+  that sees a key are applied (padding is not converted and costs no energy); the others are
+  disabled at the arbiter. The comparator noise follows the (batch, row, column) order of the
+  converted elements.
+* **Precision.** The MAC's products are float32 (:data:`MAC_DTYPE`: ~1e-8 V on a bitline);
+  everything after it is float64.
+
 Energy per query row and array: bitline restore V_pre·C_eff·ΣΔV, wordline pulses, sense-amplifier
 decisions (each column is clocked until it fires or the ramp stops), ramp counter per cycle,
 arbiter tree + k-counter + encoder per grant. Latency: PWM phase + calibration clock + the

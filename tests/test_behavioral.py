@@ -312,3 +312,22 @@ def test_sigma_scale_zero_is_the_nominal_chip_and_scales_the_spreads(cal, macro)
                                2 * (base.sa_offset_v - quiet.draw_tile(np.random.default_rng(5), 256, 192).sa_offset_v))
     with pytest.raises(ValueError, match="sigma_scale"):
         TopkimaMacro(cal, sigma_scale=-1)
+
+
+def test_a_chip_under_another_window_keeps_its_devices(cal):
+    # with_adc_range + instance_like share what the window does not change; the chip is the
+    # one the same seed draws under that window
+    base = TopkimaMacro(cal, sigma_scale=1.3)
+    first = base.with_adc_range(AdcRange(20, 4, 3)).instance(np.random.default_rng(9))
+    window = AdcRange(32, 3, 2)
+    drawn = TopkimaMacro(cal, adc_range=window, sigma_scale=1.3).instance(np.random.default_rng(9))
+    shared = base.with_adc_range(window).instance_like(first)
+    rng = np.random.default_rng(1)
+    q, kl = rng.integers(-20, 21, (4, 30, 32)), rng.integers(-7, 8, (4, 32, 40))
+    a = drawn.topk(q, kl, k=5, rng=np.random.default_rng(3))
+    b = shared.topk(q, kl, k=5, rng=np.random.default_rng(3))
+    for name in ("indices", "firing_cycle", "cycles", "energy_j"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert shared._e.p.t_ramp_units == 2 and first._e.p.t_ramp_units == 3
+    with pytest.raises(ValueError, match="same array"):
+        TopkimaMacro(cal, array="128x128").instance_like(first)
