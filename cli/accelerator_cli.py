@@ -588,10 +588,7 @@ def _plots(out: Path, s: dict) -> None:
     import matplotlib.pyplot as plt
 
     def save(fig, name):
-        try:
-            save_figure_atomic(fig, out / name, dpi=120)
-        finally:
-            plt.close(fig)
+        save_figure_atomic(fig, out / name, dpi=120, close=True)
 
     for scope, title in (("attention", "one attention module"), ("model", "whole model")):
         fig, axes = plt.subplots(1, 3, figsize=(13, 4))

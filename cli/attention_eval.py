@@ -13,8 +13,6 @@ evaluation resumes from them. ``summary.json`` and the plots are written at the 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +20,7 @@ import numpy as np
 
 from topkima import sentiment
 from topkima.calibration import write_atomic
-from topkima.outputs import save_figure_atomic
+from topkima.outputs import save_figure_atomic, save_npz_atomic
 
 EVAL_MODES = ("quantized", "topk", "subtopk", "topkima")
 K_SWEEP = (1, 2, 5, 10, 20)
@@ -126,20 +124,6 @@ def _code_version() -> str:
     return h.hexdigest()
 
 
-def _save_npz_atomic(path: Path, **arrays) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def run_evaluation(out_dir: str | Path, *, k: int = 5, modes=EVAL_MODES, limit: int | None = None, seed: int = 0,
                    sweep: bool = True, batch_size: int = 32, log=print) -> dict:
     """The whole probe evaluation; returns (and writes) the summary. See the module docstring."""
@@ -181,7 +165,7 @@ def run_evaluation(out_dir: str | Path, *, k: int = 5, modes=EVAL_MODES, limit: 
                 return {key: f[key] for key in f.files}
         t = time.time()
         result = fn()
-        _save_npz_atomic(path, **result)
+        save_npz_atomic(path, **result)
         log(f"  {name}: {time.time() - t:.1f} s")
         return result
 
@@ -278,10 +262,7 @@ def _plots(out: Path, summary: dict, cached_alpha: Path) -> None:
     import matplotlib.pyplot as plt
 
     def save(fig, name):
-        try:
-            save_figure_atomic(fig, out / name, dpi=120)
-        finally:
-            plt.close(fig)
+        save_figure_atomic(fig, out / name, dpi=120, close=True)
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.axhline(100 * summary["accuracy"]["exact"], color="k", ls="--", label="exact")

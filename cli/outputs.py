@@ -31,8 +31,20 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     _replace_atomically(Path(path), lambda fh: fh.write(text.encode("utf-8")))
 
 
-def save_figure_atomic(fig, path: str | os.PathLike, **savefig_kwargs) -> None:
-    """``fig.savefig`` to ``path`` atomically (the format from its suffix unless given)."""
+def save_figure_atomic(fig, path: str | os.PathLike, *, close: bool = False, **savefig_kwargs) -> None:
+    """``fig.savefig`` to ``path`` atomically (the format from its suffix unless given);
+    ``close``: then close the figure (also when saving fails)."""
     path = Path(path)
     savefig_kwargs.setdefault("format", path.suffix.lstrip("."))
-    _replace_atomically(path, lambda fh: fig.savefig(fh, **savefig_kwargs))
+    try:
+        _replace_atomically(path, lambda fh: fig.savefig(fh, **savefig_kwargs))
+    finally:
+        if close:
+            import matplotlib.pyplot as plt
+            plt.close(fig)
+
+
+def save_npz_atomic(path: str | os.PathLike, **arrays) -> None:
+    """``numpy.savez`` of ``arrays`` to ``path`` atomically."""
+    import numpy as np
+    _replace_atomically(Path(path), lambda fh: np.savez(fh, **arrays))
