@@ -245,30 +245,35 @@ class _Tile:
         self.column_table = np.column_stack([self.u_cal, self.u_ramp_cum[:, -1], self.v_os_mid, self.os_a, self.os_b])
 
     def key_blocks(self, rows: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The MAC's key-side matrix of the first ``rows`` cell rows and ``n`` columns, as
-        base + coef·ind: (rows, 4, 2, 2, n) views, indexed (row, block type, sign of q,
-        bitline: RBL_L, RBL_R, column), in the MAC's precision (:data:`MAC_DTYPE`).
+        """The MAC's key-side matrix of the first ``rows`` cell rows and ``n`` columns: what each
+        read stack contributes per unit of its input block when it stores 0 and when it stores
+        1, as two contiguous (rows, 4, 2, 2, n) arrays indexed (row, block type, sign of q,
+        bitline: RBL_L, RBL_R, column), in the MAC's precision (:data:`MAC_DTYPE`), cached per
+        (rows, n). Returned as (storing 0, storing 1 − storing 0), so that the MAC writes
+        zero + step·[stores 1] with products by 0 and 1 only (exactly one of the two values).
 
         Block types (the input side's :meth:`_Engine._input_table`): full pulse, charge-share
         packet, its access- and storage-device slopes. With q > 0 RBL_L reads stack 0 and RBL_R
         stack 2; with q < 0 RBL_R reads stack 1 and RBL_L stack 3. The stack that stores 1
-        (ind = 1) takes m·full; one that stores 0 (ind = 0) takes share·(1 + α·Δa + β·Δs):
-        coefficients [m, −1, −Δa, −Δs] on a base [0, 1, Δa, Δs], so that base + coef·ind is
-        exactly one of the two (products with 0 and 1 only)."""
+        takes m·full: [m, 0, 0, 0]; one that stores 0 takes share·(1 + α·Δa + β·Δs):
+        [0, 1, Δa, Δs]."""
+        cut = self._mac_cache.get(("key_blocks", rows, n))
+        if cut is not None:
+            return cut
         blocks = self._mac_cache.get("key_blocks")
         if blocks is None or blocks[0].shape[0] < rows:
             m, da, ds = self.m_stack[:rows], self.dvt_a[:rows], self.dvt_s[:rows]
-            base = np.zeros((rows, 4, 2, 2, self.n_cols))
-            coef = np.zeros_like(base)
+            zero = np.zeros((rows, 4, 2, 2, self.n_cols))
+            one = np.zeros_like(zero)
             for side, stacks in enumerate(((0, 3), (2, 1))):
                 for sign, s in enumerate(stacks):   # sign 0: q > 0, 1: q < 0
-                    coef[:, 0, sign, side] = m[:, s]
-                    base[:, 1, sign, side], coef[:, 1, sign, side] = 1.0, -1.0
-                    base[:, 2, sign, side], coef[:, 2, sign, side] = da[:, s], -da[:, s]
-                    base[:, 3, sign, side], coef[:, 3, sign, side] = ds[:, s], -ds[:, s]
-            blocks = self._mac_cache["key_blocks"] = (base.astype(MAC_DTYPE), coef.astype(MAC_DTYPE))
-        base, coef = blocks
-        return base[:rows, ..., :n], coef[:rows, ..., :n]
+                    one[:, 0, sign, side] = m[:, s]
+                    zero[:, 1, sign, side] = 1.0
+                    zero[:, 2, sign, side] = da[:, s]
+                    zero[:, 3, sign, side] = ds[:, s]
+            blocks = self._mac_cache["key_blocks"] = (zero.astype(MAC_DTYPE), (one - zero).astype(MAC_DTYPE))
+        cut = self._mac_cache[("key_blocks", rows, n)] = tuple(np.ascontiguousarray(x[:rows, ..., :n]) for x in blocks)
+        return cut
 
 
 # Batched key sets per MAC block: the (8·rows, 2n) operand of a chunk stays ~2–4 MB.
@@ -353,6 +358,7 @@ class _Engine:
         self._leak = (0.0, 0.0) if linear else (p.leak1_units_per_unit, p.leak0_units_per_unit)
         self.insitu = None if linear else insitu
         self._a_table = None
+        self._stores_one_table = None
         self._t_units = None
 
     def e_per_decision_j(self, v_cm: np.ndarray) -> np.ndarray:
@@ -488,20 +494,15 @@ class _Engine:
         n_s = len(self.scales)
         n = kl.shape[-1]                                              # columns in use (≤ the array's)
         rows = d * n_s
-        # the key side: per (cell row, block, bitline, column) base + coef·[digit], where the
-        # stored digit's indicator is [digit = +1] or [digit = −1] (see _Tile.key_blocks)
-        mag = np.abs(kl)
-        digits = np.sign(kl)[..., :, None, :] * ((mag[..., :, None, :] >> np.arange(n_s)[:, None]) & 1)  # (..., d, n_s, n)
-        digits = digits.reshape(*kl.shape[:-2], rows, n)
-        ind = np.empty((*kl.shape[:-2], rows, 1, 2, 2, n), dtype=MAC_DTYPE)  # (…, row, ·, sign of q, bitline, column)
-        np.greater(digits, 0, out=ind[..., 0, 0, 0, :])   # q > 0: RBL_L reads digit +1, RBL_R digit −1;
-        np.less(digits, 0, out=ind[..., 0, 0, 1, :])      # q < 0 the other way round
-        ind[..., 0, 1, 0, :] = ind[..., 0, 0, 1, :]
-        ind[..., 0, 1, 1, :] = ind[..., 0, 0, 0, :]
-        # contiguous (rows, type, 4n) operands: the broadcast product runs over 4n-long rows
-        base, coef = (np.ascontiguousarray(x).reshape(rows, 4, 4 * n) for x in tile.key_blocks(rows, n))
-        b = np.multiply(coef, ind.reshape(*kl.shape[:-2], rows, 1, 4 * n))
-        b += base
+        # the key side: per (cell row, block, sign of q, bitline, column) the stack's value
+        # storing 1 or storing 0 (see _Tile.key_blocks); which stacks store 1 follows from the
+        # key level's digits, tabulated per level (_Engine._stores_one)
+        lead = kl.shape[:-2]
+        stores_one = self._stores_one()[kl + self.k_max]                   # (..., d, n, n_s, 2, 2)
+        stores_one = np.moveaxis(stores_one, -4, -1).reshape(*lead, rows, 1, 4 * n)
+        zero, step = (x.reshape(rows, 4, 4 * n) for x in tile.key_blocks(rows, n))
+        b = np.multiply(step, stores_one)       # zero + (one − zero)·[stores 1]: products with 0 and 1
+        b += zero
         b = b.reshape(*kl.shape[:-2], rows * 8, 2 * n)               # columns: RBL_L of each key, then RBL_R
         codes = None
         if kl.ndim == 2:   # the input codes in use (q is range-checked: a count per code is cheap)
@@ -527,12 +528,24 @@ class _Engine:
         u = u.astype(np.float64)    # the ADC's arithmetic stays in float64
         return u[..., :n], u[..., n:]
 
+    def _stores_one(self) -> np.ndarray:
+        """Per key level (−k_max…k_max) and scale: whether the stack read by each (sign of q,
+        bitline) stores 1, (2·k_max + 1, n_s, 2, 2). Level digits: sign(level)·bit_s(|level|);
+        with q > 0 RBL_L reads digit +1 and RBL_R digit −1, with q < 0 the other way round."""
+        if self._stores_one_table is None:
+            levels = np.arange(-self.k_max, self.k_max + 1)
+            bits = (np.abs(levels)[:, None] >> np.arange(len(self.scales))) & 1
+            pos, neg = (bits == 1) & (levels[:, None] > 0), (bits == 1) & (levels[:, None] < 0)
+            table = np.stack([np.stack([pos, neg], -1), np.stack([neg, pos], -1)], -2)
+            self._stores_one_table = table
+        return self._stores_one_table
+
     def leak_rates(self, kl: np.ndarray, tile: _Tile) -> np.ndarray:
         """Leakage (units per PWM unit) of each column's bitlines; both carry Σ|digit| stored 1s."""
         r1, r0 = self._leak
         n_s = len(self.scales)
-        mag = np.abs(kl)
-        n1 = ((mag[..., :, None, :] >> np.arange(n_s)[:, None]) & 1).sum(axis=(-3, -2)).astype(float)
+        ones = np.array([bin(m).count("1") for m in range(1 << n_s)])   # stored 1s of a magnitude
+        n1 = ones.take(np.abs(kl)).sum(axis=-2).astype(float)
         n_total = 2 * self.n_elements * n_s + 64   # MAC stacks + one replica port per ADC row
         return r1 * n1 + r0 * (n_total - n1)
 
@@ -573,14 +586,27 @@ class _Engine:
         p = self.p
         return max(1, int(np.ceil(6 * p.sa_noise_sigma_v / (0.9 * p.lsb_v))))
 
-    def firing_cycles(self, u_l0, u_r0, leak, tile: _Tile, z=None, cols: _ColumnData | None = None):
+    def crossing_estimate(self, ul, ur, lk, cols: _ColumnData) -> np.ndarray:
+        """First guess of the noiseless crossing cycle (1…33) of each element, from the units
+        RBL_L must reach at mid-ramp and the column's mean step (arrays matching ``cols``)."""
+        p = self.p
+        n_steps = p.n_ramp_steps
+        per_cycle = cols.u_ramp_end / n_steps + lk * (p.t_clk_ima_s / p.t_unit_s)
+        mid = n_steps // 2
+        t_mid = (p.t_cal_start_s - p.t_mac_start_s + p.t_clk_ima_s * mid + p.t_sa_clk_in_cycle_s) / p.t_unit_s
+        target = self.f_inv(self.f(ur + lk * t_mid + cols.u_cal) - cols.v_os_mid)
+        base = ul + lk * t_mid + cols.u_ramp_at(mid) - mid * per_cycle
+        return np.clip(np.ceil((target - base) / per_cycle), 1, n_steps + 1).astype(np.int64)
+
+    def firing_cycles(self, u_l0, u_r0, leak, tile: _Tile, z=None, cols: _ColumnData | None = None,
+                      j0: np.ndarray | None = None):
         """First firing cycle (1…32, 33 = never) of every (row, column).
 
         ``u_l0``, ``u_r0`` (..., n) over the array's first n columns, ``leak`` broadcasting with
         them; or flat (m,) lists of elements with ``cols`` their columns. The noiseless crossing
-        j0 (g increases with j) is estimated from the units RBL_L must reach and corrected by
-        stepping until g(j0−1) ≤ v_os < g(j0); the decisions of the noise window then use σ_n·z
-        (z: (..., 2h) per element).
+        j0 (g increases with j) is estimated (:meth:`crossing_estimate`, or given as ``j0``) and
+        corrected by stepping until g(j0−1) ≤ v_os < g(j0); the decisions of the noise window
+        then use σ_n·z (z: (..., 2h) per element).
         """
         p = self.p
         n_steps = p.n_ramp_steps
@@ -592,13 +618,7 @@ class _Engine:
             cols = _ColumnData.first_columns(tile, n)
         else:
             ul, ur, lk = u_l0, u_r0, np.broadcast_to(leak, shape)
-        # estimate from the units RBL_L must reach at mid-ramp and the column's mean step
-        per_cycle = cols.u_ramp_end / n_steps + lk * (p.t_clk_ima_s / p.t_unit_s)
-        mid = n_steps // 2
-        t_mid = (p.t_cal_start_s - p.t_mac_start_s + p.t_clk_ima_s * mid + p.t_sa_clk_in_cycle_s) / p.t_unit_s
-        target = self.f_inv(self.f(ur + lk * t_mid + cols.u_cal) - cols.v_os_mid)
-        base = ul + lk * t_mid + cols.u_ramp_at(mid) - mid * per_cycle
-        j0 = np.clip(np.ceil((target - base) / per_cycle), 1, n_steps + 1).astype(np.int64)
+        j0 = self.crossing_estimate(ul, ur, lk, cols) if j0 is None else j0.reshape(ul.shape).copy()
         g_hi, g_lo = self._g_pair(j0, ul, ur, lk, tile, cols)
         # from here on, flat views; the corrections gather their own columns
         j0, g_hi, g_lo = j0.reshape(-1), g_hi.reshape(-1), g_lo.reshape(-1)
