@@ -242,7 +242,7 @@ class _Tile:
         self.u_ramp_cum = np.concatenate([np.zeros((n_cols, 1)), np.cumsum(m_ramp * unit_ramp, axis=1)], axis=1)
         self.u_ramp_flat = self.u_ramp_cum.reshape(-1)   # (column, cycle) → column·33 + cycle
         # what the ADC's crossing search needs per column, in one table (see _ColumnData)
-        self.column_table = np.column_stack([self.u_cal, self.u_ramp_cum[:, -1], self.v_os_mid, self.os_a, self.os_b])
+        self.column_table = np.column_stack([self.u_cal, self.u_ramp_cum[:, -1], self.v_os_mid])
 
     def key_blocks(self, rows: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The MAC's key-side matrix of the first ``rows`` cell rows and ``n`` columns: what each
@@ -304,12 +304,12 @@ class _ColumnData:
         self.tile = tile
         self.grid_n = n if cols is None else None      # the grid's width, or None (a flat list)
         self.cols = cols
-        # one gather of the tile's per-column table: u_cal, ramp end, V_os at mid CM, os_a…, os_b…
+        # one gather of the tile's per-column table: u_cal, ramp end, V_os at mid CM
         t = tile.column_table[:n] if cols is None else tile.column_table.take(cols, axis=0)
-        n_seg = tile.os_a.shape[1]
         self.u_cal, self.u_ramp_end, self.v_os_mid = t[:, 0], t[:, 1], t[:, 2]
-        self.os_a, self.os_b = t[:, 3:3 + n_seg], t[:, 3 + n_seg:3 + 2 * n_seg]   # (elements, segments)
-        self.ramp_base = (np.arange(n) if cols is None else cols) * tile.u_ramp_cum.shape[1]  # (column, cycle 0) in u_ramp_flat
+        column = np.arange(n) if cols is None else cols
+        self.ramp_base = column * tile.u_ramp_cum.shape[1]      # (column, cycle 0) in u_ramp_flat
+        self.segment_base = column * tile.os_a.shape[1]         # (column, segment 0) in os_a, os_b
         self.breaks = tile.vcm_breaks
 
     @classmethod
@@ -327,15 +327,14 @@ class _ColumnData:
         return _ColumnData(self.tile, self.cols[flat_index])
 
     def offset(self, cm: np.ndarray) -> np.ndarray:
-        """As :func:`_offset`: the segment of each element's common mode, then a + b·CM."""
+        """As :func:`_offset`: the segment of each element's common mode, then a + b·CM (the
+        segment's a and b gathered by index: a data-dependent np.where mispredicts)."""
         if self.breaks.size == 1:   # two segments (the artefact's three CM points): a comparison
-            upper = cm > self.breaks[0]
-            return (np.where(upper, self.os_a[..., 1], self.os_a[..., 0])
-                    + np.where(upper, self.os_b[..., 1], self.os_b[..., 0]) * cm)
-        seg = np.searchsorted(self.breaks, cm) if self.breaks.size else np.zeros(np.shape(cm), np.int64)
-        a = np.take_along_axis(np.broadcast_to(self.os_a, (*cm.shape, self.os_a.shape[-1])), seg[..., None], -1)
-        b = np.take_along_axis(np.broadcast_to(self.os_b, (*cm.shape, self.os_b.shape[-1])), seg[..., None], -1)
-        return a[..., 0] + b[..., 0] * cm
+            seg = cm > self.breaks[0]
+        else:
+            seg = np.searchsorted(self.breaks, cm)
+        at = self.segment_base + seg
+        return self.tile.os_a.reshape(-1).take(at) + self.tile.os_b.reshape(-1).take(at) * cm
 
 
 class _Engine:
@@ -498,7 +497,7 @@ class _Engine:
         # storing 1 or storing 0 (see _Tile.key_blocks); which stacks store 1 follows from the
         # key level's digits, tabulated per level (_Engine._stores_one)
         lead = kl.shape[:-2]
-        stores_one = self._stores_one()[kl + self.k_max]                   # (..., d, n, n_s, 2, 2)
+        stores_one = self._stores_one().take(kl + self.k_max, axis=0)      # (..., d, n, n_s, 2, 2)
         stores_one = np.moveaxis(stores_one, -4, -1).reshape(*lead, rows, 1, 4 * n)
         zero, step = (x.reshape(rows, 4, 4 * n) for x in tile.key_blocks(rows, n))
         b = np.multiply(step, stores_one)       # zero + (one − zero)·[stores 1]: products with 0 and 1
@@ -523,7 +522,7 @@ class _Engine:
         else:
             # a = the 8 blocks of _input_table of each (element, pair) row, looked up per input
             # code; the inner index of the product is (cell row, block)
-            a = self._input_table(MAC_DTYPE)[q + self.p.q_max].reshape(*q.shape[:-1], rows * 8)
+            a = self._input_table(MAC_DTYPE).take(q + self.p.q_max, axis=0).reshape(*q.shape[:-1], rows * 8)
             u = a @ b   # (..., rows, 8·d·n_s) @ (..., 8·d·n_s, 2n)
         u = u.astype(np.float64)    # the ADC's arithmetic stays in float64
         return u[..., :n], u[..., n:]
@@ -649,7 +648,10 @@ class _Engine:
         sigma = p.sa_noise_sigma_v
         result = np.minimum(j0 + h, n_steps + 1)
         grid = (lambda x: x.reshape(-1, cols.grid_n)) if cols.grid_n is not None else (lambda x: x)  # noqa: E731
-        for w in range(2 * h - 1, -1, -1):  # latest first, so earlier decisions overwrite
+        # the earliest firing decision wins: a minimum over the decisions, each moved past every
+        # result when it does not fire (arithmetic: a data-dependent np.where mispredicts)
+        beyond = n_steps + 1 + 2 * h
+        for w in range(2 * h):
             j = j0 - h + w
             valid = (j >= 1) & (j <= n_steps)
             if w == h:
@@ -659,7 +661,7 @@ class _Engine:
             else:
                 g = self.g(grid(np.clip(j, 1, n_steps)), grid(ul), grid(ur), grid(lk), tile, cols).reshape(-1)
             fires = valid & (g + sigma * zz[:, w].astype(np.float64) > 0)
-            result = np.where(fires, j, result)
+            np.minimum(result, j + beyond * ~fires, out=result)
         return result.reshape(shape)
 
     def _g_pair(self, j0, ul, ur, lk, tile, cols):
@@ -780,7 +782,7 @@ class _Elements:
         """Standard normals (elements, width), drawn in the canonical order."""
         if self.is_grid:
             return rng.standard_normal((self.batch.n_batch * self.batch.n_rows, self.n, width), dtype=np.float32)
-        return rng.standard_normal((self.size, width), dtype=np.float32)[self.canonical]
+        return rng.standard_normal((self.size, width), dtype=np.float32).take(self.canonical, axis=0)
 
     def columns(self, tile: _Tile) -> _ColumnData:
         return _ColumnData.first_columns(tile, self.n) if self.is_grid else _ColumnData(tile, self.col)
@@ -818,16 +820,16 @@ class _Elements:
         if self.is_grid:
             return x.reshape(self.batch.n_batch, self.batch.n_rows, self.n)
         out = np.full(self.batch.n_batch * self.batch.n_rows * self.n, fill, dtype=x.dtype)
-        out[self.grid_index] = x
+        out.put(self.grid_index, x)
         return out.reshape(self.batch.n_batch, self.batch.n_rows, self.n)
 
     def from_grid(self, x: np.ndarray) -> np.ndarray:
         """(B, R, n) values at the elements."""
-        return x.reshape(-1, self.n) if self.is_grid else x.reshape(-1)[self.grid_index]
+        return x.reshape(-1, self.n) if self.is_grid else x.reshape(-1).take(self.grid_index)
 
     def per_row(self, x: np.ndarray) -> np.ndarray:
         """(B, R) values broadcast to the elements."""
-        return x.reshape(-1, 1) if self.is_grid else x.reshape(-1)[self.row]
+        return x.reshape(-1, 1) if self.is_grid else x.reshape(-1).take(self.row)
 
     def row_sum(self, x: np.ndarray) -> np.ndarray:
         """Sum of per-element values over each row's columns, as (B, R)."""

@@ -6,6 +6,10 @@ of :func:`topkima.behavioral.topkima_attention` at k = 5 (``topkima``: the calib
 mismatch and comparator noise). Target (issue 4): topkima ≤ 2× exact. Ratios are measured in
 one run (best of 3), so machine load affects both sides alike.
 
+Then where the topkima forward's time goes: the forward without attention (the hook returns
+zeros), the budget that leaves attention at the 2× target, and the time inside the macro's
+``ChipInstance.topk`` calls per (row, key) conversion.
+
 Run:  .venv/bin/python benchmarks/bench_attention.py
 """
 import os
@@ -13,10 +17,13 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+import time  # noqa: E402
+
 import numpy as np  # noqa: E402
 
 from topkima import sentiment  # noqa: E402
 from topkima.behavioral import TopkimaHardware, topkima_attention  # noqa: E402
+from topkima.behavioral.macro import ChipInstance  # noqa: E402
 from topkima.behavioral.minilm import MiniLM  # noqa: E402
 
 from _timing import best_of  # noqa: E402  (benchmarks/_timing.py)
@@ -45,6 +52,30 @@ def main() -> None:
         t = best_of(lambda: model.embed(texts, attention=hook(mode)))
         print(f"{mode:9s} attention forward: {1e3 * t:8.0f} ms  ratio {t / t_exact:5.2f}"
               + ("  (target ≤ 2)" if mode == "topkima" else ""))
+    # where the topkima forward's time goes
+    t_none = best_of(lambda: model.embed(texts, attention=lambda q, k, v, mask, layer: np.zeros_like(q)))
+    macro_s, conversions = [0.0], [0]
+    original_topk = ChipInstance.topk
+
+    def timed_topk(self, *args, **kwargs):
+        t0 = time.perf_counter()
+        res = original_topk(self, *args, **kwargs)
+        macro_s[0] += time.perf_counter() - t0
+        conversions[0] += int(np.count_nonzero(kwargs["key_mask"]))
+        return res
+    ChipInstance.topk = timed_topk
+    try:
+        t0 = time.perf_counter()
+        model.embed(texts, attention=hook("topkima"))
+        t_topkima = time.perf_counter() - t0
+    finally:
+        ChipInstance.topk = original_topk
+    budget = 2 * t_exact - t_none
+    print(f"forward without attention: {1e3 * t_none:8.0f} ms; attention budget at 2× exact: {1e3 * budget:.0f} ms")
+    print(f"topkima attention (one run): {1e3 * (t_topkima - t_none):6.0f} ms, of which macro topk calls "
+          f"{1e3 * macro_s[0]:.0f} ms for {conversions[0] / 1e6:.2f} M conversions "
+          f"({1e9 * macro_s[0] / conversions[0]:.0f} ns each; the budget is {1e9 * budget / conversions[0]:.0f} ns "
+          "per conversion for the whole attention)")
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
 
 
