@@ -28,6 +28,7 @@ masks; a masked key is never selected (its column is disabled at the arbiter).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,12 +64,38 @@ def quantize_symmetric(x: np.ndarray, max_code: int, valid: np.ndarray | None = 
     (..., T) is False left out (padding does not set the scale); or, ``per_row``, one scale per
     token over d. Returns (codes int64, s of shape (..., 1, 1) or (..., T, 1)).
     """
-    x = np.asarray(x, np.float64)
-    ax = np.abs(x) if valid is None else np.where(valid[..., None], np.abs(x), 0.0)
-    s = ax.max(axis=-1 if per_row else (-2, -1), keepdims=True) / max_code
+    x = np.asarray(x)
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
+    # max|x| in x's own precision (exact: float32 values are float64 values), so s and x / s
+    # are those of x taken to float64 first
+    ax = np.abs(x)
+    if per_row:
+        s = _max_magnitude(ax, -1)
+        if valid is not None:
+            s = np.where(valid[..., None], s, 0)
+    else:
+        s = _max_magnitude(ax if valid is None else np.where(valid[..., None], ax, 0), (-2, -1))
+    s = s.astype(np.float64) / max_code
     s = np.where(s > 0, s, 1.0)
-    codes = np.clip(np.rint(x / s), -max_code, max_code).astype(np.int64)
-    return codes, s
+    return _rint_codes(np.divide(x, s), max_code), s
+
+
+def _rint_codes(y: np.ndarray, max_code: int) -> np.ndarray:
+    """clip(rint(y), −max_code, max_code) as int64 (y float64, overwritten; layout kept): clipped
+    first, which is the same for an integer bound, then rounded straight into the integers."""
+    np.clip(y, -max_code, max_code, out=y)
+    codes = np.empty_like(y, dtype=np.int64)
+    np.rint(y, out=codes, casting="unsafe")   # integral values: the cast is exact
+    return codes
+
+
+def _max_magnitude(ax: np.ndarray, axis) -> np.ndarray:
+    """``ax.max(axis, keepdims=True)`` for float magnitudes ``ax`` (≥ 0 or NaN), taken on their
+    bit patterns: as integers these sort as the magnitudes do (NaN above ∞), and numpy's integer
+    max runs ~3× faster than its NaN-checking float max over short rows."""
+    bits = np.int32 if ax.dtype == np.float32 else np.int64
+    return ax.view(bits).max(axis=axis, keepdims=True).view(ax.dtype)
 
 
 @dataclass(frozen=True)
@@ -91,7 +118,7 @@ class SoftmaxCore:
     def __call__(self, scores: np.ndarray, kept: np.ndarray) -> np.ndarray:
         """Attention weights over the last axis; 0 where not ``kept`` (rows with none: all 0)."""
         s = np.where(kept, scores, NEG_INF)
-        s_max = s.max(axis=-1, keepdims=True)
+        s_max = _reduce_rows(np.maximum, s)
         s_max = np.where(np.isfinite(s_max), s_max, 0.0)
         x = np.where(kept, (scores - s_max) * np.log2(np.e), 0.0)
         one = 1 << self.x_frac_bits
@@ -100,11 +127,20 @@ class SoftmaxCore:
         frac = x_fx - ipart * one                                   # 0 … one − 1
         lut = np.rint(2.0 ** (np.arange(one) / one) * (1 << self.lut_bits)).astype(np.int64)
         e = np.where(kept, lut[frac] >> (-ipart), 0)
-        total = e.sum(axis=-1, keepdims=True)
+        total = _reduce_rows(np.add, e)
         recip = np.where(total > 0, (1 << self.recip_bits) // np.maximum(total, 1), 0)
         a_max = (1 << self.a_bits) - 1
         a_code = np.clip(np.rint(e * recip * a_max / (1 << self.recip_bits)), 0, a_max)
         return a_code / a_max
+
+
+def _reduce_rows(ufunc, x: np.ndarray) -> np.ndarray:
+    """``ufunc.reduce(x, axis=-1, keepdims=True)``; rows of ≤ 16 entries (the k kept scores)
+    column by column, as numpy reduces short rows one at a time (~15× slower). For max and
+    integer sums, where the order of the operations does not change the result."""
+    if not 0 < x.shape[-1] <= 16:
+        return ufunc.reduce(x, axis=-1, keepdims=True)
+    return functools.reduce(ufunc, np.moveaxis(x, -1, 0))[..., None]
 
 
 @dataclass(frozen=True)
@@ -139,15 +175,25 @@ class SramAVModel:
         if err_table is None:
             v_eff = v_codes.astype(np.float64)
         else:
-            mag = np.abs(v_codes)
-            err = err_table[np.arange(t_k)[:, None], np.arange(d_v)[None, :], mag]
-            v_eff = np.sign(v_codes) * (mag + err)
+            # sign(V)·(|V| + err[key, output, |V|]), tabulated for every code of the array's
+            # cells in use (keys × outputs × codes), then looked up per stored V
+            m = err_table.shape[-1] - 1
+            if not np.issubdtype(v_codes.dtype, np.integer) or v_codes.size and (v_codes.min() < -m or v_codes.max() > m):
+                raise IndexError(f"V codes must be integers in −{m}…{m} (the SRAM cells' magnitude bits)")
+            codes = np.arange(-m, m + 1)
+            table = np.sign(codes) * (np.abs(codes) + err_table[:t_k, :d_v, np.abs(codes)])
+            first = (np.arange(t_k)[:, None] * d_v + np.arange(d_v)) * codes.size + m   # entry of code 0
+            v_eff = table.reshape(-1)[v_codes + first]
         out = a_codes @ v_eff
         ideal = a_codes @ v_codes.astype(np.float64)
         full = np.abs(ideal).max(axis=(-2, -1), keepdims=True)
         half = (1 << (self.adc_bits - 1)) - 1
         lsb = np.where(full > 0, full / half, 1.0)
-        return np.clip(np.rint(out / lsb), -half, half) * lsb
+        np.divide(out, lsb, out=out)   # in place: clip(rint(out / lsb), ±half) · lsb
+        np.rint(out, out=out)
+        np.clip(out, -half, half, out=out)
+        out *= lsb
+        return out
 
 
 def _subtopk_split(n_keys, k: int):
@@ -178,10 +224,29 @@ def quantized_scores(q, k, visible):
     A key is real if any query row sees it; a query row is real if it sees any key (fully
     masked rows are padding and do not set scales).
     """
-    q_codes, s_q = quantize_symmetric(q, Q_MAX_CODE, visible.any(axis=-1), per_row=True)
-    k_codes, s_k = quantize_symmetric(k, K_MAX_LEVEL, visible.any(axis=-2))
-    scores_units = q_codes.astype(np.float64) @ np.swapaxes(k_codes, -1, -2).astype(np.float64)
+    q_codes, k_codes, scores_units, score_scale = _quantized_scores(q, k, *_real_rows_keys(visible)[:2])
+    return q_codes, k_codes, scores_units.astype(np.float64), score_scale
+
+
+def _quantized_scores(q, k, row_real, key_real):
+    """:func:`quantized_scores` from the real query rows (..., T_q) and keys (..., T_k), the
+    scores in float32 where that is exact (integers below 2²⁴: the same values, order and ties)."""
+    q_codes, s_q = quantize_symmetric(q, Q_MAX_CODE, row_real, per_row=True)
+    k_codes, s_k = quantize_symmetric(k, K_MAX_LEVEL, key_real)
+    # integer products and sums, |Σ| ≤ 31·7·d: exact in float32 below 2²⁴ (any summation order)
+    mac = np.float32 if Q_MAX_CODE * K_MAX_LEVEL * q.shape[-1] < 2 ** 24 else np.float64
+    scores_units = np.ascontiguousarray(q_codes, dtype=mac) @ np.ascontiguousarray(np.swapaxes(k_codes, -1, -2), dtype=mac)
     return q_codes, k_codes, scores_units, s_q * s_k
+
+
+def _real_rows_keys(visible: np.ndarray):
+    """Real query rows (..., T_q), real keys (..., T_k) and visible keys per row (..., T_q) of
+    ``visible``, each reduced once per distinct mask (broadcast leading axes, e.g. one mask for
+    all heads, cut to length 1) and expanded back to a C-contiguous array."""
+    once = visible[tuple(slice(0, 1) if st == 0 else slice(None) for st in visible.strides[:-2])]
+    lead = visible.shape[:-2]
+    expand = lambda x: np.ascontiguousarray(np.broadcast_to(x, (*lead, x.shape[-1])))  # noqa: E731
+    return expand(once.any(axis=-1)), expand(once.any(axis=-2)), expand(once.sum(axis=-1))
 
 
 def row_top_scores(scores_units: np.ndarray, visible: np.ndarray, n_best: int) -> np.ndarray:
@@ -324,9 +389,9 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
         out = dense_softmax_attention(q, k, v, visible)
         return (out, stats) if return_stats else out
 
-    row_real = visible.any(axis=-1)
-    q_codes, k_codes, scores_units, score_scale = quantized_scores(q, k, visible)
-    v_codes, s_v = quantize_symmetric(v, V_MAX_CODE, visible.any(axis=-2))
+    row_real, key_real, n_visible = _real_rows_keys(visible)
+    q_codes, k_codes, scores_units, score_scale = _quantized_scores(q, k, row_real, key_real)
+    v_codes, s_v = quantize_symmetric(v, V_MAX_CODE, key_real)
     hw = None
     if mode == "quantized":
         kept = visible
@@ -337,25 +402,28 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
         scores = scores_units * score_scale
     elif mode == "subtopk":
         kept = _subtopk_mask(scores_units, visible, top_k)
-        stats.extra["plan_longest_row"] = subtopk_plan(int(visible.sum(-1).max(initial=0)), top_k)
+        stats.extra["plan_longest_row"] = subtopk_plan(int(n_visible.max(initial=0)), top_k)
         scores = scores_units * score_scale
     else:
         if rng is None or not isinstance(rng, np.random.Generator):
             raise ValueError("mode='topkima' needs rng= (a numpy Generator) for the comparator noise")
         hw = macro if isinstance(macro, TopkimaHardware) else TopkimaHardware(macro)
-        kept, scores, stats = _through_macro(hw, q_codes, k_codes, scores_units, score_scale, visible, top_k,
-                                             rng, adc_range, stats)
-    k_possible = np.minimum(top_k, visible.sum(-1))
-    stats.n_rows_short = int(((kept.sum(-1) < k_possible) & row_real).sum()) if mode != "quantized" else 0
+        # per row: the granted keys (slots, −1 = empty) and their read-back scores
+        kept, granted, scores, stats = _through_macro(hw, q_codes, k_codes, scores_units, score_scale, visible,
+                                                      n_visible, key_real, top_k, rng, adc_range, stats)
+    k_possible = np.minimum(top_k, n_visible)
+    n_kept = kept.sum(-1) if hw is None else (granted >= 0).sum(-1)
+    stats.n_rows_short = int(((n_kept < k_possible) & row_real).sum()) if mode != "quantized" else 0
     stats.kept = kept
-    a = softmax(scores, kept) if mode == "quantized" else _sparse_softmax(softmax, scores, kept)
-    a_codes = np.rint(a * ((1 << softmax.a_bits) - 1))
     if hw is None:   # ideal digital A·V on the quantised operands
+        a = softmax(scores, kept) if mode == "quantized" else _sparse_softmax(softmax, scores, kept)
+        a_codes = np.rint(a * ((1 << softmax.a_bits) - 1))
         av = a_codes @ v_codes.astype(np.float64)
     else:
-        av = hw.av_model(a_codes, v_codes, hw.av_err_table)
-    out = av * s_v / ((1 << softmax.a_bits) - 1)
-    return (out, stats) if return_stats else out
+        av = hw.av_model(_granted_a_codes(softmax, scores, granted, visible.shape), v_codes, hw.av_err_table)
+    av *= s_v   # in place: av · s_v / (2^a_bits − 1)
+    av /= (1 << softmax.a_bits) - 1
+    return (av, stats) if return_stats else av
 
 
 def _sparse_softmax(core: SoftmaxCore, scores: np.ndarray, kept: np.ndarray) -> np.ndarray:
@@ -376,30 +444,55 @@ def _sparse_softmax(core: SoftmaxCore, scores: np.ndarray, kept: np.ndarray) -> 
     return a.reshape(kept.shape)
 
 
-def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_scale, visible, top_k, rng,
-                   adc_range, stats):
+def _granted_a_codes(core: SoftmaxCore, scores: np.ndarray, granted: np.ndarray, shape) -> np.ndarray:
+    """A codes on the (..., T_q, T_k) grid ``shape``: the softmax core applied to each row's
+    granted keys only (``granted``: key per slot, −1 = empty; ``scores`` per slot), scattered
+    back; 0 elsewhere. As :func:`_sparse_softmax`: a kept score's weight does not depend on
+    where it sits in its row, nor on the row's empty slots."""
+    filled = granted >= 0
+    a = core(scores, filled)
+    a_codes = np.zeros(shape)
+    a_codes.reshape(-1)[_grid_positions(granted, shape[-1])] = np.rint(a[filled] * ((1 << core.a_bits) - 1))
+    return a_codes
+
+
+def _grid_positions(granted: np.ndarray, t_k: int) -> np.ndarray:
+    """Flat positions in the C-ordered (..., T_q, T_k) grid of the granted keys (``granted``
+    (..., T_q, slots), −1 = empty slot), in the order of ``granted[granted >= 0]``."""
+    rows = np.arange(granted.size // granted.shape[-1]).reshape(granted.shape[:-1])[..., None]
+    return (rows * t_k + granted)[granted >= 0]
+
+
+def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_scale, visible, n_visible, key_real,
+                   top_k, rng, adc_range, stats):
     """Kept keys and their read-back scores from the calibrated chip, head by head: one macro
     call per head (per sub-top-k plan), a ragged batch in which each sequence converts only its
-    own rows and key columns."""
+    own rows and key columns.
+
+    Returns the kept grid (..., T_q, T_k), and per row (..., T_q, min(k, T_k)) the granted keys
+    (−1 = empty slot) and their read-back scores (the softmax core's inputs), and ``stats``."""
     t_q, t_k = visible.shape[-2:]
     kk = min(top_k, t_k)
     # (sequence, head) pairs with the head axis first: each head gets its own ADC window
     lead = visible.shape[:-2]
     n_heads = lead[-1] if lead else 1
     to_heads = lambda x: np.moveaxis(np.broadcast_to(x, (*lead, *x.shape[-2:])).reshape(-1, n_heads, *x.shape[-2:]), 1, 0)  # noqa: E731
-    q_h, k_h, vis_h, s_h = (to_heads(x) for x in (q_codes, np.swapaxes(k_codes, -1, -2), visible, scores_units))
-    firing = np.empty(vis_h.shape, dtype=np.int64)
-    idx = np.empty((*vis_h.shape[:-1], kk), dtype=np.int64)
-    alpha = np.empty(vis_h.shape[:-1])
+    q_h, k_h, vis_h = (to_heads(x) for x in (q_codes, np.swapaxes(k_codes, -1, -2), visible))
+    # per row, the granted keys (−1: empty slot) and the cycles they fired in; rows no key
+    # reaches: no grant, no conversion
+    idx = np.full((*vis_h.shape[:-1], kk), -1, dtype=np.int64)
+    cyc = np.full(idx.shape, hw.macro.params.n_ramp_steps + 1, dtype=np.int64)
+    alpha = np.zeros(vis_h.shape[:-1])
     q_scale_h = np.ones(n_heads)
     windows, energy = [], 0.0
     # Each sequence uses only its own rows and key columns (padding keys are not written to
     # the array, padding rows not applied): the macro converts a ragged batch as such.
-    n_keys_used = _used_length(vis_h.any(axis=-2))   # (heads, sequences)
-    firing[...], idx[...], alpha[...] = hw.macro.params.n_ramp_steps + 1, -1, 0.0   # rows no key reaches
+    n_keys_used = _used_length(to_heads(key_real[..., None, :])[..., 0, :])   # (heads, sequences)
+    if adc_range is None:
+        samples = _window_samples(scores_units, visible, n_visible >= kk, kk, n_heads)
     for h in range(n_heads):
         if adc_range is None:
-            window, q_scale = _head_window(s_h[h], vis_h[h], kk)
+            window, q_scale = _head_window(samples[h], kk)
         elif isinstance(adc_range[0], AdcRange):
             window, q_scale = adc_range
         else:   # one frozen (window, query scale) per head
@@ -408,29 +501,30 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
         q_scale_h[h] = q_scale
         q_c = q_h[h]
         if q_scale != 1.0:   # the window's query scale, folded into the codes (as into W_Q)
-            q_c = np.clip(np.rint(q_c * q_scale), -Q_MAX_CODE, Q_MAX_CODE).astype(np.int64)
+            q_c = _rint_codes(q_c * q_scale, Q_MAX_CODE)
         chip = hw.chip(window)
         for seqs in _macro_calls(hw, n_keys_used[h], t_q, top_k):
             n_k = int(n_keys_used[h, seqs].max())
             res = chip.topk(q_c[seqs], k_h[h, seqs, :, :n_k], k=min(kk, n_k), quotas=_subtopk_quotas(hw, n_k, top_k),
                             rng=rng, key_mask=vis_h[h, seqs, :, :n_k])
-            firing[h][seqs, :, :n_k] = res.firing_cycle
-            idx[h][seqs, :, :res.indices.shape[-1]] = res.indices
+            n_sel = res.indices.shape[-1]
+            idx[h][seqs, :, :n_sel] = res.indices
+            cyc[h][seqs, :, :n_sel] = res.n_ramp_steps - res.codes   # code c: fired in cycle n − c
             alpha[h][seqs] = res.alpha
             energy += float(res.energy_j.sum())
     back = lambda x: np.moveaxis(x, 0, 1).reshape(*lead, *x.shape[2:])  # noqa: E731
-    firing, idx, alpha = back(firing), back(idx), back(alpha)
-    # granted keys; empty slots (index −1) go to a spare column that is dropped
-    kept = np.zeros((*visible.shape[:-1], t_k + 1), dtype=bool)
-    np.put_along_axis(kept, np.where(idx >= 0, idx, t_k), True, axis=-1)
-    kept = kept[..., :t_k] & visible
+    idx, cyc, alpha = back(idx), back(cyc), back(alpha)
+    # granted keys (visible ones only), and the kept grid
+    granted = np.where(np.take_along_axis(visible, np.maximum(idx, 0), axis=-1), idx, -1)
+    kept = np.zeros(visible.shape, dtype=bool)
+    kept.reshape(-1)[_grid_positions(granted, t_k)] = True
     # read back: a key that fired in cycle j lies in (top − j·LSB, top − (j−1)·LSB] (scaled
     # units), top and LSB as the nominal replica pulses realise them (the artefact's pulse fit:
-    # a 4-unit pulse moves 3.76 units), not as programmed
+    # a 4-unit pulse moves 3.76 units), not as programmed; for the granted slots only
     p = hw.chip(windows[0])._e.p
     n_steps = p.n_ramp_steps
     unit = lambda t: p.pulse_slope * t + p.pulse_offset_units  # noqa: E731
-    cycle = np.where(firing <= n_steps, firing, n_steps)
+    cycle = np.where(cyc <= n_steps, cyc, n_steps)
     top = np.array([w.n_cal * unit(w.t_cal_units) for w in windows], float)
     lsb = np.array([unit(w.t_ramp_units) for w in windows], float)
     head_shape = (n_heads, 1, 1)
@@ -441,16 +535,21 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
     stats.adc_range, stats.query_scale = windows[0], float(q_scale_h[0])
     stats.extra["adc_range_per_head"] = windows
     stats.extra["query_scale_per_head"] = q_scale_h.tolist()
-    return kept, scores, stats
+    return kept, granted, scores, stats
 
 
 def _macro_calls(hw: "TopkimaHardware", n_keys: np.ndarray, t_q: int, top_k: int) -> list[np.ndarray]:
-    """Sequences (indices) converted together: those with keys and the same sub-top-k plan,
-    at most CALL_CONVERSIONS padded conversions per call."""
-    plans = np.array([str(_subtopk_quotas(hw, int(n), top_k)) for n in n_keys])
+    """Sequences (indices) converted together: those with keys and the same sub-top-k plan (plans
+    in sorted order), at most CALL_CONVERSIONS padded conversions per call."""
+    plan_of, seqs_of = {}, {}
+    for seq, n in enumerate(n_keys.tolist()):
+        if n > 0:
+            if n not in plan_of:
+                plan_of[n] = str(_subtopk_quotas(hw, n, top_k))
+            seqs_of.setdefault(plan_of[n], []).append(seq)
     calls = []
-    for plan in np.unique(plans[n_keys > 0]):
-        seqs = np.flatnonzero((plans == plan) & (n_keys > 0))
+    for plan in sorted(seqs_of):
+        seqs = np.array(seqs_of[plan], dtype=np.intp)
         per_call = max(1, CALL_CONVERSIONS // (t_q * int(n_keys[seqs].max())))
         calls += [seqs[i:i + per_call] for i in range(0, seqs.size, per_call)]
     return calls
@@ -467,10 +566,21 @@ def _subtopk_quotas(hw: TopkimaHardware, n_keys: int, top_k: int):
     return None
 
 
-def _head_window(scores_units, visible, kk):
-    """ADC window of one head from its real rows' scores (rows with ≥ k visible keys)."""
-    rows = visible.any(axis=-1) & (visible.sum(axis=-1) >= kk)
-    if not rows.any():
+def _window_samples(scores_units, visible, rows, kk, n_heads):
+    """Per head, the ``kk`` largest visible scores (in no order) of each of the ``rows`` (…, heads,
+    T_q) that see at least ``kk`` keys: a (rows, kk) array, rows in their order in the batch."""
+    where = np.nonzero(np.moveaxis(rows, -2, 0))                  # head first: grouped by head
+    s = np.moveaxis(scores_units, -3, 0)[where]
+    s[~np.moveaxis(visible, -3, 0)[where]] = -np.inf
+    best = np.partition(s, s.shape[-1] - kk, axis=-1)[:, s.shape[-1] - kk:]
+    return np.split(best, np.cumsum(np.bincount(where[0], minlength=n_heads))[:-1])
+
+
+def _head_window(sample, kk):
+    """ADC window of one head from its real rows' scores (rows with ≥ k visible keys): ``sample``
+    (rows, k), each row's k largest visible scores (:func:`_window_samples`).
+    :func:`choose_adc_range` uses only a row's largest and k-th largest score, so this sample
+    sets the same window as the rows' full score lists."""
+    if not sample.shape[0]:
         raise ValueError("no query row sees top_k keys: nothing to set the ADC window from")
-    sample = np.where(visible, scores_units, -1e30)[rows]
     return choose_adc_range(sample, kk)

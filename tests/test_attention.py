@@ -241,3 +241,37 @@ def test_a_row_of_257_keys_uses_two_arrays_with_quotas_3_and_2(hardware):
     kept = st.kept[0, 0]
     assert np.all(kept[:, :129].sum(-1) <= 3) and np.all(kept[:, 129:].sum(-1) <= 2)
     assert kept.sum(-1).max() == 5
+
+
+def test_window_from_each_rows_k_best_is_the_window_of_the_full_rows():
+    # choose_adc_range reads only a row's largest and k-th largest score: the topkima path
+    # passes it each real row's k best visible scores instead of the whole row
+    from topkima.behavioral import choose_adc_range
+    from topkima.behavioral.attention import _head_window, _window_samples
+    rng = np.random.default_rng(8)
+    scores = rng.integers(-900, 900, (2, 3, 9, 12)).astype(np.float32)   # integer MAC units
+    visible = np.broadcast_to(np.tril(np.ones((9, 12), dtype=bool), k=2), scores.shape)
+    rows = visible.sum(-1) >= 5
+    samples = _window_samples(scores, visible, rows, 5, 3)
+    for h in range(3):
+        full = np.where(visible, scores, -1e30)[:, h][rows[:, h]]
+        assert _head_window(samples[h], 5) == choose_adc_range(full, 5)
+
+
+def test_softmax_core_short_rows_equal_the_same_rows_padded():
+    # rows of ≤ 16 entries are reduced column by column, longer ones by numpy's row reduction
+    rng = np.random.default_rng(9)
+    scores = rng.normal(0, 3, (4, 6, 5))
+    kept = rng.random(scores.shape) < 0.7
+    kept[0, 0] = False
+    pad = lambda x, fill: np.concatenate([x, np.full((4, 6, 15), fill)], axis=-1)  # noqa: E731
+    core = SoftmaxCore()
+    np.testing.assert_array_equal(core(pad(scores, 0.0), pad(kept, False))[..., :5], core(scores, kept))
+
+
+def test_sram_av_model_rejects_v_codes_beyond_its_cells():
+    from topkima.behavioral import SramAVModel
+    model = SramAVModel(sigma_cell_rel=0.1)
+    table = model.draw(np.random.default_rng(0), 4, 3)
+    with pytest.raises(IndexError, match="V codes"):
+        model(np.ones((2, 4)), np.full((4, 3), -16), table)
