@@ -96,6 +96,7 @@ def _full_ramp_column_energy(chip, q: np.ndarray, kl: np.ndarray) -> np.ndarray:
     tile = chip._tile(0)
     n = kl.shape[1]
     kt = np.concatenate([kl, np.zeros((kl.shape[0], tile.n_cols - n), dtype=kl.dtype)], axis=1)
+    q, kt = e.check_inputs(q, kt, None)
     u_l, u_r = e.mac_units(q, kt, tile)
     leak = e.leak_rates(kt, tile)
     stop = np.full(q.shape[:-1], p.n_ramp_steps)

@@ -161,6 +161,7 @@ def fit_insitu_correction(params: MacroParams) -> InsituCorrection:
     for r, run in enumerate(runs):
         kl[: run["keys"].size, r] = run["keys"]
         q[r, : run["inputs"].size] = run["inputs"]
+    q, kl = engine.check_inputs(q, kl, None)
     u_l, u_r = engine.mac_units(q, kl, tile)
     leak = engine.leak_rates(kl, tile)
     diag = np.arange(n_runs)
@@ -248,8 +249,8 @@ class _Tile:
         """The MAC's key-side matrix of the first ``rows`` cell rows and ``n`` columns: what each
         read stack contributes per unit of its input block when it stores 0 and when it stores
         1, as two contiguous (rows, 4, 2, 2, n) arrays indexed (row, block type, sign of q,
-        bitline: RBL_L, RBL_R, column), in the MAC's precision (:data:`MAC_DTYPE`), cached per
-        (rows, n). Returned as (storing 0, storing 1 − storing 0), so that the MAC writes
+        bitline: RBL_L, RBL_R, column), in the MAC's precision (:data:`MAC_DTYPE`), the last
+        :data:`KEY_BLOCK_WIDTHS_CACHED` (rows, n) kept. Returned as (storing 0, storing 1 − storing 0), so that the MAC writes
         zero + step·[stores 1] with products by 0 and 1 only (exactly one of the two values).
 
         Block types (the input side's :meth:`_Engine._input_table`): full pulse, charge-share
@@ -257,9 +258,9 @@ class _Tile:
         stack 2; with q < 0 RBL_R reads stack 1 and RBL_L stack 3. The stack that stores 1
         takes m·full: [m, 0, 0, 0]; one that stores 0 takes share·(1 + α·Δa + β·Δs):
         [0, 1, Δa, Δs]."""
-        cut = self._mac_cache.get(("key_blocks", rows, n))
-        if cut is not None:
-            return cut
+        widths = self._mac_cache.setdefault("key_block_widths", {})
+        if (rows, n) in widths:
+            return widths[rows, n]
         blocks = self._mac_cache.get("key_blocks")
         if blocks is None or blocks[0].shape[0] < rows:
             m, da, ds = self.m_stack[:rows], self.dvt_a[:rows], self.dvt_s[:rows]
@@ -272,12 +273,16 @@ class _Tile:
                     zero[:, 2, sign, side] = da[:, s]
                     zero[:, 3, sign, side] = ds[:, s]
             blocks = self._mac_cache["key_blocks"] = (zero.astype(MAC_DTYPE), (one - zero).astype(MAC_DTYPE))
-        cut = self._mac_cache[("key_blocks", rows, n)] = tuple(np.ascontiguousarray(x[:rows, ..., :n]) for x in blocks)
+        if len(widths) >= KEY_BLOCK_WIDTHS_CACHED:
+            del widths[next(iter(widths))]       # the oldest: attention's size groups span many widths
+        cut = widths[rows, n] = tuple(np.ascontiguousarray(x[:rows, ..., :n]) for x in blocks)
         return cut
 
 
 # Batched key sets per MAC block: the (8·rows, 2n) operand of a chunk stays ~2–4 MB.
 MAC_CHUNK_ELEMENTS = 500_000
+#: contiguous key-side blocks kept per array (a full-width pair is 3 MB for 96 cell rows)
+KEY_BLOCK_WIDTHS_CACHED = 16
 #: Precision of the MAC products. float32 rounds a column's accumulated units (≲ 300) to
 #: ~1e-5 units, ~1e-8 V on the bitline: 10⁻⁴ of the comparator noise and far below what the
 #: model resolves against SPICE; it halves the cost of the attention's largest products. The
@@ -470,7 +475,8 @@ class _Engine:
     def mac_units(self, q: np.ndarray, kl: np.ndarray, tile: _Tile):
         """Accumulated units (U_L, U_R) of each (row, column) at the end of the MAC phase.
 
-        ``q`` (..., rows, d), ``kl`` (d, n) or (..., d, n) with broadcasting leading dimensions.
+        ``q`` (..., rows, d), ``kl`` (d, n) or (..., d, n) with broadcasting leading dimensions,
+        both as :meth:`check_inputs` returns them (in range: the key side is tabulated per level).
         Batched key sets are processed a few at a time so that the 8-block operand stays a few
         MB: large fresh temporaries cost more in page faults than in arithmetic.
         """
@@ -543,7 +549,7 @@ class _Engine:
         """Leakage (units per PWM unit) of each column's bitlines; both carry Σ|digit| stored 1s."""
         r1, r0 = self._leak
         n_s = len(self.scales)
-        ones = np.array([bin(m).count("1") for m in range(1 << n_s)])   # stored 1s of a magnitude
+        ones = self._stores_one().any(axis=(-2, -1)).sum(axis=-1)[self.k_max:]   # stored 1s of |level|
         n1 = ones.take(np.abs(kl)).sum(axis=-2).astype(float)
         n_total = 2 * self.n_elements * n_s + 64   # MAC stacks + one replica port per ADC row
         return r1 * n1 + r0 * (n_total - n1)
@@ -597,14 +603,12 @@ class _Engine:
         base = ul + lk * t_mid + cols.u_ramp_at(mid) - mid * per_cycle
         return np.clip(np.ceil((target - base) / per_cycle), 1, n_steps + 1).astype(np.int64)
 
-    def firing_cycles(self, u_l0, u_r0, leak, tile: _Tile, z=None, cols: _ColumnData | None = None,
-                      j0: np.ndarray | None = None):
+    def firing_cycles(self, u_l0, u_r0, leak, tile: _Tile, z=None, cols: _ColumnData | None = None):
         """First firing cycle (1…32, 33 = never) of every (row, column).
 
         ``u_l0``, ``u_r0`` (..., n) over the array's first n columns, ``leak`` broadcasting with
         them; or flat (m,) lists of elements with ``cols`` their columns. The noiseless crossing
-        j0 (g increases with j) is estimated (:meth:`crossing_estimate`, or given as ``j0``) and
-        corrected by stepping until g(j0−1) ≤ v_os < g(j0); the decisions of the noise window
+        j0 (g increases with j) is estimated (:meth:`crossing_estimate`) and corrected by stepping until g(j0−1) ≤ v_os < g(j0); the decisions of the noise window
         then use σ_n·z (z: (..., 2h) per element).
         """
         p = self.p
@@ -617,7 +621,7 @@ class _Engine:
             cols = _ColumnData.first_columns(tile, n)
         else:
             ul, ur, lk = u_l0, u_r0, np.broadcast_to(leak, shape)
-        j0 = self.crossing_estimate(ul, ur, lk, cols) if j0 is None else j0.reshape(ul.shape).copy()
+        j0 = self.crossing_estimate(ul, ur, lk, cols)
         g_hi, g_lo = self._g_pair(j0, ul, ur, lk, tile, cols)
         # from here on, flat views; the corrections gather their own columns
         j0, g_hi, g_lo = j0.reshape(-1), g_hi.reshape(-1), g_lo.reshape(-1)

@@ -62,6 +62,7 @@ def main() -> None:
     spent = dict.fromkeys(stages, 0.0)
     conversions = [0]
     originals = {name: getattr(owner, attr) for name, (owner, attr) in stages.items()}
+    own = {name: attr in vars(owner) for name, (owner, attr) in stages.items()}   # else inherited
 
     def timed(name, fn):
         def wrapper(*args, **kwargs):
@@ -81,7 +82,10 @@ def main() -> None:
         t_topkima = time.perf_counter() - t0
     finally:
         for name, (owner, attr) in stages.items():
-            setattr(owner, attr, originals[name])
+            if own[name]:
+                setattr(owner, attr, originals[name])
+            else:
+                delattr(owner, attr)
     budget = 2 * t_exact - t_none
     n_conv = conversions[0]
     print(f"forward without attention: {1e3 * t_none:8.0f} ms; attention budget at 2× exact: {1e3 * budget:.0f} ms "
