@@ -426,6 +426,17 @@ def _fmt(x, unit="", digits=3):
     return f"{x:.{digits}g}{(' ' + unit) if unit else ''}"
 
 
+def _breakdown(scope: dict, arrays_label: str) -> str:
+    """Latency/energy per operation and energy per component of one scope (module or model)."""
+    return "\n".join([
+        _table(["operation", "latency", "energy", arrays_label],
+               [[op, _fmt(lat, "s"), _fmt(scope["energy_by_op_j"][op], "J"), scope["arrays_by_op"][op]]
+                for op, lat in scope["latency_by_op_s"].items()]), "",
+        _table(["component", "energy", "share"],
+               [[c, _fmt(v, "J"), f"{100 * v / scope['energy_j']:.1f} %"] for c, v in
+                sorted(scope["energy_by_component_j"].items(), key=lambda kv: -kv[1])])])
+
+
 def _table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -557,20 +568,9 @@ def write_outputs(out: Path, s: dict) -> None:
                    _fmt(w["latency_s"]["tron"], "s"), f"{w['speedup_vs_left_shift']:.2f}×", f"{w['speedup_vs_tron']:.2f}×"]
                   for r, v in s["scaling"].items() for label, w in (("ours", v), ("0.31 (paper)", v["paper_alpha"]))]
                  + [["paper", "0.31", "", "", "", "2.4×", "1.5×"]]),
-          "", "## Breakdown: one attention module (serial, our α)", "",
-          _table(["operation", "latency", "energy", "arrays"],
-                 [[op, _fmt(lat, "s"), _fmt(head["energy_by_op_j"][op], "J"), head["arrays_by_op"][op]]
-                  for op, lat in head["latency_by_op_s"].items()]), "",
-          _table(["component", "energy", "share"],
-                 [[c, _fmt(v, "J"), f"{100 * v / head['energy_j']:.1f} %"] for c, v in
-                  sorted(head["energy_by_component_j"].items(), key=lambda kv: -kv[1])]),
+          "", "## Breakdown: one attention module (serial, our α)", "", _breakdown(head, "arrays"),
           "", f"## Breakdown: whole model ({model['n_layers']} layers, serial, our α)", "",
-          _table(["operation", "latency", "energy", "arrays per layer"],
-                 [[op, _fmt(lat, "s"), _fmt(model["energy_by_op_j"][op], "J"), model["arrays_by_op"][op]]
-                  for op, lat in model["latency_by_op_s"].items()]), "",
-          _table(["component", "energy", "share"],
-                 [[c, _fmt(v, "J"), f"{100 * v / model['energy_j']:.1f} %"] for c, v in
-                  sorted(model["energy_by_component_j"].items(), key=lambda kv: -kv[1])]),
+          _breakdown(model, "arrays per layer"),
           "", "## Comparison", "",
           _table(["accelerator", "node (nm)", "MAC", "TOPS", "TOPS/W", "our speed-up", "our efficiency ratio"],
                  comparison_table_rows(s)), "",

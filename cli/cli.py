@@ -133,10 +133,7 @@ def cmd_attention(args) -> int:
     try:
         run_evaluation(args.out, k=args.k, modes=modes, limit=args.limit, seed=args.seed, sweep=not args.no_sweep,
                        log=lambda text: print(text, file=sys.stderr, flush=True))
-    except WeightsMissingError as exc:
-        print(f"topkima attention: {exc}", file=sys.stderr)
-        return 1
-    except (ValueError, RuntimeError, OSError) as exc:
+    except (WeightsMissingError, ValueError, RuntimeError, OSError) as exc:
         print(f"topkima attention: {exc}", file=sys.stderr)
         return 1
     return 0
