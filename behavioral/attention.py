@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from topkima.behavioral.macro import AdcRange, TopkimaMacro, _used_length, choose_adc_range
+from topkima.behavioral.macro import AdcRange, TopkimaMacro, choose_adc_range, used_length as _used_length
 
 MODES = ("exact", "quantized", "topk", "subtopk", "topkima")
 Q_MAX_CODE = 31   #: sign + 5-bit PWM magnitude (SPEC §2)
@@ -521,7 +521,7 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
     # read back: a key that fired in cycle j lies in (top − j·LSB, top − (j−1)·LSB] (scaled
     # units), top and LSB as the nominal replica pulses realise them (the artefact's pulse fit:
     # a 4-unit pulse moves 3.76 units), not as programmed; for the granted slots only
-    p = hw.chip(windows[0])._e.p
+    p = hw.chip(windows[0]).params
     n_steps = p.n_ramp_steps
     unit = lambda t: p.pulse_slope * t + p.pulse_offset_units  # noqa: E731
     cycle = np.where(cyc <= n_steps, cyc, n_steps)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from topkima.behavioral.macro import TopkimaMacro, select_topk
+from topkima.behavioral.macro.energy import latency_s
 
 
 @dataclass
@@ -74,7 +75,7 @@ def compare(macro: TopkimaMacro, golden: dict, k_top: int = 5) -> GoldenAgreemen
         model.append(model_codes)
         spice_sel, _, spice_stop = select_topk(spice_fc[None, :], min(k_top, len(cols)), n_steps)
         same_sets.append(set(spice_sel[0][spice_sel[0] >= 0]) == set(res.indices[0][res.indices[0] >= 0]))
-        lat_spice = chip._latency(spice_stop)
+        lat_spice = latency_s(chip.params, spice_stop)
         lat_err.append(float((res.latency_s[0] - lat_spice[0]) / lat_spice[0]))
         if all("e_bitline_j" in c for c in cols):
             e_model = _full_ramp_column_energy(chip, q, kl)
@@ -92,17 +93,14 @@ def compare(macro: TopkimaMacro, golden: dict, k_top: int = 5) -> GoldenAgreemen
 def _full_ramp_column_energy(chip, q: np.ndarray, kl: np.ndarray) -> np.ndarray:
     """Model energy of each column converting over the full ramp with its SA clocked 32 times
     (what the golden testbench does): bitline restore V_pre·C_eff·ΣΔV plus 32 decisions."""
-    e, p = chip._e, chip._e.p
-    tile = chip._tile(0)
+    p = chip.params
     n = kl.shape[1]
-    kt = np.concatenate([kl, np.zeros((kl.shape[0], tile.n_cols - n), dtype=kl.dtype)], axis=1)
-    q, kt = e.check_inputs(q, kt, None)
-    u_l, u_r = e.mac_units(q, kt, tile)
-    leak = e.leak_rates(kt, tile)
-    stop = np.full(q.shape[:-1], p.n_ramp_steps)
-    v_l, v_r = e.bitline_end_voltages(u_l, u_r, leak, tile, stop)
+    kt = np.concatenate([kl, np.zeros((kl.shape[0], chip.n_cols - n), dtype=kl.dtype)], axis=1)
+    u_l, u_r = chip.mac_units(q, kt)
+    leak = chip.leak_units_per_unit(kt)
+    v_l, v_r = chip.bitline_voltages(u_l, u_r, leak, p.n_ramp_steps)
     v0 = p.curve_v[0]
-    e_decisions = sum(e.e_per_decision_j(0.5 * sum(e.bitline_voltages(u_l, u_r, leak, tile, j)))
+    e_decisions = sum(chip.e_per_decision_j(0.5 * sum(chip.bitline_voltages(u_l, u_r, leak, j)))
                       for j in range(1, p.n_ramp_steps + 1))
     e_col = p.v_precharge_v * p.c_bitline_eff_f * ((v0 - v_l) + (v0 - v_r)) + e_decisions
     return e_col[0, :n]

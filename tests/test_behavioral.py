@@ -156,21 +156,19 @@ def test_select_topk_runs_the_full_ramp_when_fewer_keys_than_k():
     assert idx.tolist() == [0, 1, -1] and int(stop) == 32
 
 
-def test_sub_topk_energy_counts_each_arrays_own_quota(macro, monkeypatch):
+def test_sub_topk_energy_counts_each_arrays_own_quota(macro):
+    # each array's arbiter grants its own quota, not k: the split call costs what the two arrays
+    # cost converting their own keys with their own quotas (the nominal chip's arrays are alike)
     rng = np.random.default_rng(4)
     q = rng.integers(-6, 7, (3, 32))
     k = rng.integers(-3, 4, (32, 384))
     chip = macro.nominal()
-    grants = []
-    real = chip._energy
-
-    def spy(*args):
-        grants.append(args[-2])   # (..., n_grants, enable)
-        return real(*args)
-
-    monkeypatch.setattr(chip, "_energy", spy)
-    chip.topk(q, k, k=5, quotas=(3, 2))
-    assert grants == [3, 2]  # each array's arbiter grants its own quota, not k
+    split = chip.topk(q, k, k=5, quotas=(3, 2))
+    first, second = chip.topk(q, k[:, :192], k=3), chip.topk(q, k[:, 192:], k=2)
+    np.testing.assert_allclose(split.energy_j, first.energy_j + second.energy_j, rtol=1e-12)
+    np.testing.assert_array_equal(split.cycles, np.maximum(first.cycles, second.cycles))
+    as_global = chip.topk(q, k[:, :192], k=5)
+    assert np.all(as_global.energy_j != first.energy_j)   # the quota is what changed
 
 
 def test_quota_tuples_spread_uneven_key_counts(macro):
@@ -182,45 +180,18 @@ def test_quota_tuples_spread_uneven_key_counts(macro):
 
 
 def test_batched_keys_equal_one_call_per_key_set(macro):
-    # one key set per (batch, head): the batched call equals separate calls, draw for draw
+    # one key set per (batch, head): the batched call equals separate calls (the chip's devices
+    # without comparator noise, whose draws follow each element's place in the batch)
     rng = np.random.default_rng(21)
     q = rng.integers(-12, 13, (2, 3, 5, 16))           # (batch, heads, rows, d)
     kl = rng.integers(-4, 5, (2, 3, 16, 40))           # (batch, heads, d, keys)
-    chip = macro.instance(np.random.default_rng(4))
-    h = chip._e.noise_half_window()
-    z = np.random.default_rng(5).standard_normal((2, 3, 5, 40, 2 * h)).astype(np.float32)
-
-    class Replay:
-        def __init__(self, z):
-            self.z = z
-
-        def standard_normal(self, shape, dtype=np.float64):
-            # the macro draws one noise row per (batch, row, column) element, in that order
-            assert np.prod(shape) == self.z.size and shape[-1] == self.z.shape[-1]
-            return self.z.reshape(shape).astype(dtype)
-
-    batched = chip.topk(q, kl, k=4, rng=Replay(z))
+    chip = macro.instance(np.random.default_rng(4)).without_noise()
+    batched = chip.topk(q, kl, k=4)
     for b in range(2):
         for hd in range(3):
-            one = chip.topk(q[b, hd], kl[b, hd], k=4, rng=Replay(z[b, hd]))
-            np.testing.assert_array_equal(batched.indices[b, hd], one.indices)
-            np.testing.assert_array_equal(batched.cycles[b, hd], one.cycles)
-            np.testing.assert_allclose(batched.energy_j[b, hd], one.energy_j, rtol=1e-6)   # float32 MAC products round by batch shape
-
-
-
-class _NoiseInOrder:
-    """Hands out consecutive rows of pre-drawn comparator noise, one per element asked for."""
-
-    def __init__(self, z):
-        self.z, self.used = z, 0
-
-    def standard_normal(self, shape, dtype=np.float64):
-        m = int(np.prod(shape[:-1]))
-        out = self.z[self.used:self.used + m]
-        assert out.shape[0] == m, "more noise asked for than drawn"
-        self.used += m
-        return out.reshape(shape).astype(dtype)
+            one = chip.topk(q[b, hd], kl[b, hd], k=4)
+            for name in ("indices", "cycles", "energy_j", "firing_cycle"):
+                np.testing.assert_array_equal(getattr(batched, name)[b, hd], getattr(one, name))
 
 
 def test_a_ragged_batch_equals_each_key_set_converted_alone(macro):
@@ -235,23 +206,27 @@ def test_a_ragged_batch_equals_each_key_set_converted_alone(macro):
         mask[b, :r, :c] = True
     mask[2, :, 3] = False                              # a masked key inside a sequence
     mask[4, 1] = False                                 # a padding row inside a sequence
-    chip = macro.instance(np.random.default_rng(4))
-    h = chip._e.noise_half_window()
-    z = np.random.default_rng(5).standard_normal((sum(r * c for r, c in lengths), 2 * h)).astype(np.float32)
-    batched = chip.topk(q, kl, k=5, rng=_NoiseInOrder(z), key_mask=mask)
+    chip = macro.instance(np.random.default_rng(4)).without_noise()
+    batched = chip.topk(q, kl, k=5, key_mask=mask)
     assert np.all(batched.indices[3] == -1) and np.all(batched.energy_j[3] == 0)
-    used = 0
     for b, (r, c) in enumerate(lengths):
         if r == 0:
             continue
-        one = chip.topk(q[b, :r], kl[b, :, :c], k=5, rng=_NoiseInOrder(z[used:used + r * c]), key_mask=mask[b, :r, :c])
-        used += r * c
+        one = chip.topk(q[b, :r], kl[b, :, :c], k=5, key_mask=mask[b, :r, :c])
         np.testing.assert_array_equal(batched.firing_cycle[b, :r, :c], one.firing_cycle)
         np.testing.assert_array_equal(batched.indices[b, :r], one.indices)
         np.testing.assert_array_equal(batched.cycles[b, :r], one.cycles)
-        np.testing.assert_allclose(batched.energy_j[b, :r], one.energy_j, rtol=1e-6)   # float32 MAC products round by batch shape
+        np.testing.assert_array_equal(batched.energy_j[b, :r], one.energy_j)
         assert np.all(batched.firing_cycle[b, r:] == 33) and np.all(batched.energy_j[b, r:] == 0)
     assert batched.energy_j[4, 1] == 0 and np.all(batched.indices[4, 1] == -1)   # the padding row
+    # with noise, the padding of a batch does not change what a sequence draws
+    noisy = macro.instance(np.random.default_rng(4))
+    wide = noisy.topk(q, kl, k=5, key_mask=mask, rng=np.random.default_rng(2))
+    narrow = noisy.topk(q[:, :, :], kl[:, :, :40], k=5, key_mask=mask, rng=np.random.default_rng(2))
+    np.testing.assert_array_equal(wide.firing_cycle, narrow.firing_cycle)
+    padded = noisy.topk(np.concatenate([q, np.zeros((5, 3, 16), q.dtype)], axis=1), kl, k=5,
+                        key_mask=np.concatenate([mask, np.zeros((5, 3, 40), bool)], axis=1), rng=np.random.default_rng(2))
+    np.testing.assert_array_equal(padded.firing_cycle[:, :7], wide.firing_cycle)
 
 
 def test_masked_keys_are_never_selected(macro):
@@ -328,6 +303,6 @@ def test_a_chip_under_another_window_keeps_its_devices(cal):
     b = shared.topk(q, kl, k=5, rng=np.random.default_rng(3))
     for name in ("indices", "firing_cycle", "cycles", "energy_j"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
-    assert shared._e.p.t_ramp_units == 2 and first._e.p.t_ramp_units == 3
+    assert shared.params.t_ramp_units == 2 and first.params.t_ramp_units == 3
     with pytest.raises(ValueError, match="same array"):
         TopkimaMacro(cal, array="128x128").instance_like(first)

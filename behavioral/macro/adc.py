@@ -1,0 +1,210 @@
+"""The in-memory ramp ADC of a column and its comparator.
+
+* **Window.** The calibration phase adds Σ m_cal·(slope·t_cal + offset) units to RBL_R (n_cal
+  replica cells); ramp step j adds m_ramp_j·(slope·t_ramp + offset) units to RBL_L.
+* **Decision.** The column's comparator fires at the first ramp cycle j (1…32) at which
+  g(j) = V_R(j) − V_L(j) − V_os(CM) + σ_n·z_j > 0, V_X the sensed bitlines (:mod:`.bitline`),
+  V_os the frozen offset of that comparator, piecewise linear in the bitlines' common mode CM
+  between the common modes the artefact characterises, z_j a standard normal (:mod:`.noise`).
+* **Noise window.** Noise (σ_n ≈ 0.1 LSB) enters the 2h decisions around the noiseless crossing
+  j0 (j0−h … j0+h−1, h from :func:`noise_half_window`); decisions further away are more than
+  6 σ_n from the threshold and are taken as deterministic. The slow reference in the tests
+  applies exactly this rule, cycle by cycle.
+* **Crossing search.** j0 is the first cycle with g(j) > 0 (33: never). g rises with j (each
+  ramp step lowers V_L by about one LSB), so j0 is found from a first guess (the units RBL_L
+  must reach at mid-ramp, through the inverse curve) by stepping until g(j0−1) ≤ 0 < g(j0).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+from topkima.behavioral.macro.bitline import BitlineModel, sensed_bitlines, units_of_v_estimate, v_of_units
+from topkima.behavioral.macro.devices import ArrayDevices
+from topkima.behavioral.macro.noise import Z_MAX, standard_normal
+from topkima.behavioral.macro.runtime import KERNEL
+from topkima.behavioral.params import MacroParams
+
+
+@dataclass(frozen=True)
+class AdcRange:
+    """The ramp ADC's window in MAC units: top = n_cal·t_cal_units, LSB = t_ramp_units.
+
+    Codes cover (top − 32·LSB, top]; larger scores saturate at code 31 (fire in cycle 1),
+    smaller ones never fire. Limits: n_cal ≤ 32 calibration cells, a calibration pulse
+    ≤ 6 units and a ramp pulse ≤ 4 units within the 4 ns clock (circuits/column.py).
+    """
+
+    n_cal: int = 32
+    t_cal_units: int = 4
+    t_ramp_units: int = 4
+
+    def __post_init__(self):
+        for name, lo, hi in (("n_cal", 0, 32), ("t_cal_units", 0, 6), ("t_ramp_units", 1, 4)):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
+                raise ValueError(f"AdcRange.{name} must be an integer in {lo}..{hi}, got {v!r}")
+
+    @property
+    def top_units(self) -> int:
+        return self.n_cal * self.t_cal_units
+
+    @property
+    def lsb_units(self) -> int:
+        return self.t_ramp_units
+
+
+def choose_adc_range(scores_units: np.ndarray, k: int, n_steps: int = 32, top_quantile: float = 0.75,
+                     bottom_quantile: float = 0.1) -> tuple[AdcRange, float]:
+    """An ADC window from sample scores (MAC units, rows × keys) and the query scale to apply.
+
+    The window top sits at the ``top_quantile`` of the rows' largest scores (rows above it
+    saturate: their best keys fire together in cycle 1, still selected); its bottom at the
+    ``bottom_quantile`` of the rows' k-th largest scores, so that in most rows k keys fire.
+    The LSB is the smallest step (≤ 4 units: the ramp pulse fits the 4 ns clock) for which 32
+    steps span the two. When even 4-unit steps do not span them, or the top exceeds what 32
+    calibration cells can set (32 × 6 units), the second value is the factor (< 1) by which
+    the query codes are scaled (folded into W_Q, as the scale-free trick does with 1/√d_k);
+    otherwise it is 1. Rows given as −inf/NaN-free arrays; at least k keys per row.
+    """
+    s = np.asarray(scores_units, dtype=float)
+    if s.ndim != 2 or s.shape[1] < k or k < 1:
+        raise ValueError("scores_units must be (rows, keys) with at least k keys per row")
+    if not 0 <= bottom_quantile <= top_quantile <= 1:
+        raise ValueError("need 0 ≤ bottom_quantile ≤ top_quantile ≤ 1")
+    ordered = -np.sort(-s, axis=1)
+    top = float(np.quantile(ordered[:, 0], top_quantile))
+    bottom = float(np.quantile(ordered[:, k - 1], bottom_quantile))
+    top = max(top, 1.0)
+    span = max(top - bottom, 1.0)
+    max_top, max_span = 32 * 6, n_steps * 4
+    scale = min(1.0, max_top / top, max_span / span)
+    top, span = top * scale, span * scale
+    lsb = int(np.clip(np.ceil(span / n_steps - 1e-9), 1, 4))
+    best = min(((abs(n * t - top), n, t) for n in range(1, 33) for t in range(1, 7)))
+    return AdcRange(best[1], best[2], lsb), scale
+
+
+class RampColumns(NamedTuple):
+    """What the kernels read of one array's ADC under one window (per column)."""
+
+    u_cal_units: np.ndarray        #: (n_cols,) units the calibration phase puts on RBL_R
+    u_ramp_after_units: np.ndarray  #: (n_cols, n_steps + 1) ramp units on RBL_L after cycle j
+    devices: ArrayDevices
+
+
+def ramp_columns(p: MacroParams, devices: ArrayDevices) -> RampColumns:
+    """The window-dependent column quantities of an array (``p`` carries the window)."""
+    unit_cal = p.pulse_slope * p.t_cal_units + p.pulse_offset_units
+    unit_ramp = p.pulse_slope * p.t_ramp_units + p.pulse_offset_units
+    n_cols = devices.m_cal.shape[0]
+    u_cal = devices.m_cal[:, : p.n_cal].sum(axis=1) * unit_cal if p.t_cal_units > 0 else np.zeros(n_cols)
+    u_ramp = np.concatenate([np.zeros((n_cols, 1)), np.cumsum(devices.m_ramp * unit_ramp, axis=1)], axis=1)
+    return RampColumns(np.ascontiguousarray(u_cal), np.ascontiguousarray(u_ramp), devices)
+
+
+def noise_half_window(p: MacroParams) -> int:
+    """Decisions j0−h … j0+h−1 around the noiseless crossing j0 get noise (h ≥ 1): every other
+    decision is more than 6 σ_n from the threshold, one ramp step (≥ 0.9 LSB) per cycle away."""
+    return max(1, int(np.ceil(6 * p.sa_noise_sigma_v / (0.9 * p.lsb_v))))
+
+
+@numba.njit(inline="always", **KERNEL)
+def comparator_offset_v(devices: ArrayDevices, col: int, v_cm: float) -> float:
+    """V_os of column ``col``'s comparator at common mode ``v_cm`` (end segments extrapolate)."""
+    seg = 0
+    for b in range(devices.vcm_breaks_v.size):
+        if devices.vcm_breaks_v[b] < v_cm:
+            seg = b + 1
+    return devices.v_os_at_0_v[col, seg] + devices.v_os_per_v[col, seg] * v_cm
+
+
+@numba.njit(inline="always", **KERNEL)
+def bitlines_at(bl: BitlineModel, ramp: RampColumns, col: int, j: int, u_l0: float, u_r0: float, leak: float):
+    """(V_L, V_R) of a column at the sense instant of cycle j: MAC units + leakage + ramp / calibration."""
+    leak_units = leak * bl.t_sense_units[j]
+    u_l = u_l0 + leak_units
+    u_l += ramp.u_ramp_after_units[col, j]
+    u_r = u_r0 + leak_units
+    u_r += ramp.u_cal_units[col]
+    return sensed_bitlines(bl, j, u_l, u_r)
+
+
+@numba.njit(inline="always", **KERNEL)
+def decision_margin_v(bl: BitlineModel, ramp: RampColumns, col: int, j: int, u_l0: float, u_r0: float,
+                      leak: float) -> float:
+    """g(j) = V_R − V_L − V_os(CM) at cycle j's sense instant, without noise (fires when > 0)."""
+    v_l, v_r = bitlines_at(bl, ramp, col, j, u_l0, u_r0, leak)
+    cm = v_r + v_l
+    cm *= 0.5
+    g = v_r - v_l
+    g -= comparator_offset_v(ramp.devices, col, cm)
+    return g
+
+
+@numba.njit(inline="always", **KERNEL)
+def _first_guess(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units):
+    """The noiseless crossing estimated at mid-ramp (only sets where the search starts)."""
+    mid = n_steps // 2
+    per_cycle = ramp.u_ramp_after_units[col, n_steps] / n_steps + leak * t_clk_units
+    t_mid = bl.t_sense_units[mid]
+    target = units_of_v_estimate(bl, v_of_units(bl, u_r0 + leak * t_mid + ramp.u_cal_units[col])
+                                 - ramp.devices.v_os_mid_v[col])
+    base = u_l0 + leak * t_mid + ramp.u_ramp_after_units[col, mid] - mid * per_cycle
+    x = math.ceil((target - base) / per_cycle)
+    if not x >= 1.0:      # also NaN
+        return 1
+    if x > n_steps + 1:
+        return n_steps + 1
+    return int(x)
+
+
+@numba.njit(inline="always", **KERNEL)
+def firing_cycle(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r0: float, leak: float,
+                 n_steps: int, t_clk_units: float, half_window: int, sigma_noise_v: float, key, batch: int,
+                 row: int, key_index: int) -> int:
+    """The ramp cycle (1…n_steps, n_steps + 1 = never) at which the column's comparator fires:
+    the noiseless crossing j0, then the noise window's decisions in order (module docstring).
+    ``sigma_noise_v`` 0: no noise. ``key, batch, row, key_index``: the decisions' noise coordinates."""
+    j0 = _first_guess(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units)
+    g_hi = decision_margin_v(bl, ramp, col, min(j0, n_steps), u_l0, u_r0, leak)
+    if 1 < j0 <= n_steps:
+        g_lo = decision_margin_v(bl, ramp, col, j0 - 1, u_l0, u_r0, leak)
+    else:               # at the ends both are the same decision (cycle 1 or n_steps)
+        g_lo = g_hi
+    while True:   # step to the first crossing: g(j0 − 1) ≤ 0 < g(j0) (at the ends, one side)
+        if j0 <= n_steps and g_hi <= 0.0:
+            j0 += 1
+            g_lo = g_hi
+            g_hi = decision_margin_v(bl, ramp, col, min(j0, n_steps), u_l0, u_r0, leak)
+        elif j0 > 1 and g_lo > 0.0:
+            j0 -= 1
+            g_hi = g_lo
+            g_lo = decision_margin_v(bl, ramp, col, max(j0 - 1, 1), u_l0, u_r0, leak)
+        else:
+            break
+    if sigma_noise_v == 0.0:
+        return j0
+    # the decisions j0 − h … j0 + h − 1 in order, each with its noise: the first that fires wins;
+    # a decision further than Z_MAX·σ from the threshold is sure and needs no draw
+    h = half_window
+    sure = Z_MAX * sigma_noise_v
+    for w in range(2 * h):
+        j = j0 - h + w
+        if j < 1 or j > n_steps:
+            continue
+        if w == h:
+            g = g_hi
+        elif w == h - 1:
+            g = g_lo
+        else:
+            g = decision_margin_v(bl, ramp, col, j, u_l0, u_r0, leak)
+        if g > sure:
+            return j
+        if g > -sure and g + sigma_noise_v * standard_normal(key, batch, row, key_index, w) > 0.0:
+            return j
+    return min(j0 + h, n_steps + 1)

@@ -1,0 +1,187 @@
+"""The read bitlines RBL_L / RBL_R: discharge curve, leakage, sense instants, and what the
+attached sense amplifier does to them.
+
+* **Discharge curve f.** V(RBL) after ``units`` accumulated nominal-cell units, the artefact's
+  SPICE curve tabulated every 1/256 unit and looked up (≤ 2.5 µV at ~0.6 mV per unit, ≪ the
+  0.3 mV comparator noise). Exact for cells whose current depends only on V(RBL).
+* **Leakage.** Idle stacks leak ``leak1`` / ``leak0`` units per PWM unit (stored 1 / 0, from the
+  artefact's leakage table at 0.45 V, see :func:`params_from_calibration`); a column's bitlines
+  carry Σ|digit| stored 1s of its keys among the 2·elements·scales MAC stacks + 64 replica ports.
+* **Sense instants.** Ramp cycle j is sensed at t_cal_start − t_mac_start + j·t_clk + t_sa_clk
+  after the start of the MAC phase (the column testbench's clocking).
+* **In-situ correction.** The curve is measured on bitlines loaded by the sense amplifier's reset
+  input only. In the macro its input pair also couples the two floating bitlines, its first
+  evaluation leaves a kick residue and its clocking adds a slow drift. Per bitline X ∈ {L, R},
+
+      V_X ← V_X + c_X · [1, j − 1, [j = 1], V0 − V_L, V0 − V_R]
+
+  at the sense instant of cycle j (V0: the precharged level), least-squares fitted to the
+  artefact's nominal column + sense-amplifier conversions (``column.insitu_conversions``); their
+  sense-amplifier energies give the energy per decision as a line in the common mode.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+from topkima.behavioral.macro.runtime import KERNEL
+from topkima.behavioral.params import MacroParams
+
+#: table resolution of the discharge curve (units)
+CURVE_STEP_UNITS = 1.0 / 256
+#: MAC stacks of a column beyond its key cells: one replica port per ADC row
+N_REPLICA_PORTS = 64
+
+
+class BitlineModel(NamedTuple):
+    """What the kernels read of the bitline physics (one macro, any chip)."""
+
+    v_of_units_table: np.ndarray   #: f on the grid 0, 1/256, … units (V)
+    units_per_step: float          #: 1 / the grid step
+    last_index: int
+    inv_v0_v: float                #: approximate inverse of f on a voltage grid (crossing search only)
+    inv_dv_v: float
+    units_of_v_table: np.ndarray
+    keep_l: float                  #: V_L ← keep_l·V_L − mix_l·V_R + offset_l[j]  (in-situ correction)
+    mix_l: float
+    mix_r: float                   #: V_R ← mix_r·V_L + keep_r·V_R + offset_r[j]
+    keep_r: float
+    offset_l_v: np.ndarray         #: (n_steps + 2,) per cycle j = 0 … n_steps + 1
+    offset_r_v: np.ndarray
+    t_sense_units: np.ndarray      #: (n_steps + 2,) sense instant of cycle j after the MAC start, PWM units
+    e_decision_at_0_j: float       #: sense-amplifier energy per decision: a + b·CM …
+    e_decision_per_v: float        #: … its slope in the common mode
+
+
+def sense_instants_units(p: MacroParams) -> np.ndarray:
+    """Time of ramp cycle j's sense instant after the start of the MAC phase (PWM units), j = 0 … n + 1."""
+    j = np.arange(p.n_ramp_steps + 2)
+    return (p.t_cal_start_s - p.t_mac_start_s + p.t_clk_ima_s * j + p.t_sa_clk_in_cycle_s) / p.t_unit_s
+
+
+def discharge_table(curve_units: np.ndarray, curve_v: np.ndarray) -> np.ndarray:
+    """The curve tabulated every :data:`CURVE_STEP_UNITS`."""
+    grid = np.arange(0.0, curve_units[-1] + CURVE_STEP_UNITS, CURVE_STEP_UNITS)
+    return np.interp(grid, curve_units, curve_v)
+
+
+@dataclass(frozen=True)
+class InsituCorrection:
+    """The fitted in-situ correction (see the module docstring) and the decision energy line."""
+
+    coef_l_v: np.ndarray       #: (5,) correction of V_L, terms as above
+    coef_r_v: np.ndarray       #: (5,) correction of V_R
+    rms_residual_v: float      #: what the fit leaves, over all runs and instants
+    e_decision_a_j: float      #: energy per decision at CM = 0
+    e_decision_b_j_per_v: float  #: its slope in the common mode
+
+    def e_per_decision_j(self, v_cm):
+        """Sense-amplifier energy per decision at the bitlines' common mode."""
+        return self.e_decision_a_j + self.e_decision_b_j_per_v * np.asarray(v_cm)
+
+
+def bitline_model(p: MacroParams, curve_v: np.ndarray, insitu: InsituCorrection | None) -> BitlineModel:
+    """Kernel tables for curve ``curve_v`` (on ``p.curve_units``) and an in-situ correction (None: none)."""
+    table = discharge_table(p.curve_units, curve_v)
+    v_grid = np.linspace(table[-1], table[0], 8193)
+    inv = np.interp(-v_grid, -curve_v, p.curve_units).astype(np.float32)
+    n_j = p.n_ramp_steps + 2
+    if insitu is None:
+        keep_l = keep_r = 1.0
+        mix_l = mix_r = 0.0
+        off_l = off_r = np.zeros(n_j)
+        e_a, e_b = p.e_per_decision_j, 0.0
+    else:
+        cl, cr = insitu.coef_l_v, insitu.coef_r_v
+        v0 = float(p.curve_v[0])
+        jj = np.arange(n_j)
+        off_l = cl[0] + cl[1] * (jj - 1) + cl[2] * (jj == 1) + (cl[3] + cl[4]) * v0
+        off_r = cr[0] + cr[1] * (jj - 1) + cr[2] * (jj == 1) + (cr[3] + cr[4]) * v0
+        keep_l, mix_l, mix_r, keep_r = 1 - cl[3], cl[4], -cr[3], 1 - cr[4]
+        e_a, e_b = insitu.e_decision_a_j, insitu.e_decision_b_j_per_v
+    return BitlineModel(table, 1.0 / CURVE_STEP_UNITS, table.size - 1, float(v_grid[0]), float(v_grid[1] - v_grid[0]),
+                        inv, float(keep_l), float(mix_l), float(mix_r), float(keep_r),
+                        np.ascontiguousarray(off_l, float), np.ascontiguousarray(off_r, float),
+                        sense_instants_units(p), float(e_a), float(e_b))
+
+
+@numba.njit(inline="always", **KERNEL)
+def v_of_units(bl: BitlineModel, units: float) -> float:
+    """f: V(RBL) after ``units`` accumulated units (table lookup; flat beyond the table)."""
+    x = units * bl.units_per_step
+    if x < 0.0:
+        x = 0.0
+    elif x > bl.last_index:
+        x = float(bl.last_index)
+    return bl.v_of_units_table[int(x)]
+
+
+@numba.njit(inline="always", **KERNEL)
+def units_of_v_estimate(bl: BitlineModel, v: float) -> float:
+    """Approximate inverse of f (only used to start the crossing search)."""
+    x = (np.float32(v) - np.float32(bl.inv_v0_v)) / np.float32(bl.inv_dv_v)
+    n = bl.units_of_v_table.size - 1
+    if x < 0:
+        x = 0
+    elif x > n:
+        x = n
+    return float(bl.units_of_v_table[int(x)])
+
+
+@numba.njit(inline="always", **KERNEL)
+def sensed_bitlines(bl: BitlineModel, j: int, units_l: float, units_r: float):
+    """(V_L, V_R) the comparator sees at the sense instant of cycle j: f, then the in-situ correction."""
+    v_l = v_of_units(bl, units_l)
+    v_r = v_of_units(bl, units_r)
+    new_l = bl.keep_l * v_l
+    new_l -= bl.mix_l * v_r
+    new_l += bl.offset_l_v[j]
+    new_r = bl.mix_r * v_l
+    new_r += bl.keep_r * v_r
+    new_r += bl.offset_r_v[j]
+    return new_l, new_r
+
+
+def v_of_units_array(bl: BitlineModel, units: np.ndarray) -> np.ndarray:
+    """f over an array (numpy; for studies and fits, not the hot path)."""
+    x = np.clip(np.asarray(units, float) * bl.units_per_step, 0, bl.last_index)
+    return bl.v_of_units_table[x.astype(np.intp)]
+
+
+def fit_insitu_correction(p: MacroParams, runs_units) -> InsituCorrection:
+    """Fit :class:`InsituCorrection` to the artefact's in-situ conversions (nominal devices).
+
+    ``runs_units(p_runs)``: for the runs' own ADC setting ``p_runs``, each run's modelled
+    (U_L, U_R, leak, U_cal, U_ramp after cycle j) before the correction — given by the caller so
+    that this module needs no MAC."""
+    runs, (n_cal, t_cal, t_ramp) = p.insitu
+    p_runs = replace(p, n_cal=n_cal, t_cal_units=t_cal, t_ramp_units=t_ramp)
+    u_l, u_r, leak, u_cal, u_ramp_cum = runs_units(p_runs)
+    bl = bitline_model(p_runs, p.curve_v, None)
+    t = sense_instants_units(p_runs)
+    n_runs = len(runs)
+    v0 = float(p.curve_v[0])
+    feats, res_l, res_r = [], [], []
+    for j in range(1, p.n_ramp_steps + 1):
+        v_l = v_of_units_array(bl, u_l + leak * t[j] + u_ramp_cum[:, j])
+        v_r = v_of_units_array(bl, u_r + leak * t[j] + u_cal)
+        feats.append(np.column_stack([np.ones(n_runs), np.full(n_runs, j - 1.0), np.full(n_runs, float(j == 1)),
+                                      v0 - v_l, v0 - v_r]))
+        res_l.append(np.array([run["v_rbl_l_at_sa_clk_v"][j - 1] for run in runs]) - v_l)
+        res_r.append(np.array([run["v_rbl_r_at_sa_clk_v"][j - 1] for run in runs]) - v_r)
+    a = np.concatenate(feats)
+    b_l, b_r = np.concatenate(res_l), np.concatenate(res_r)
+    coef_l = np.linalg.lstsq(a, b_l, rcond=None)[0]
+    coef_r = np.linalg.lstsq(a, b_r, rcond=None)[0]
+    rms = float(np.sqrt(np.mean(np.concatenate([b_l - a @ coef_l, b_r - a @ coef_r]) ** 2)))
+    # energy per decision against the measured common mode (mean over the 32 instants)
+    cm = np.array([0.5 * (run["v_rbl_l_at_sa_clk_v"] + run["v_rbl_r_at_sa_clk_v"]).mean() for run in runs])
+    e_dec = np.array([run["e_sa_32_decisions_j"] / p.n_ramp_steps for run in runs])
+    if n_runs >= 3 and np.ptp(cm) > 0.02:
+        slope, intercept = np.polyfit(cm, e_dec, 1)
+    else:  # too little spread for a slope: the mean
+        slope, intercept = 0.0, float(e_dec.mean())
+    return InsituCorrection(coef_l, coef_r, rms, float(intercept), float(slope))

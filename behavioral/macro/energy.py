@@ -1,0 +1,77 @@
+"""Energy and latency of one query row's conversion on one array.
+
+* bitline restore: V_pre·C_eff·Σ_columns (2·V0 − V_L − V_R) at the stop (C_eff fitted to the
+  SPICE restore energies, :func:`params_from_calibration`);
+* wordline pulses: (pulsed elements·scales + n_cal + stop cycles) per column in use;
+* sense-amplifier decisions: each column is clocked until it fires or the ramp stops (a column
+  disabled at the arbiter is not clocked), at e(CM) = a + b·CM per decision, CM the mean of the
+  bitlines at cycle 1 and at the stop (they fall ~linearly; a column that fires early is clocked
+  few times, so the difference to its own last decision weighs little);
+* digital: the ramp counter per cycle, and per grant the arbiter tree, k-counter and encoder
+  (the slow corner of the artefact's digital characterisation).
+
+Latency: PWM phase + calibration clock + the cycles used × t_clk + the arbiter/encoder/counter
+delay at the slow corner.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numba
+
+from topkima.behavioral.macro.adc import bitlines_at
+from topkima.behavioral.macro.runtime import KERNEL
+from topkima.behavioral.params import MacroParams
+
+
+class EnergyModel(NamedTuple):
+    restore_j_per_v: float      #: V_pre·C_eff
+    v_precharged_v: float       #: V0
+    e_wordline_pulse_j: float
+    n_cal: int
+    e_per_count_j: float        #: ramp counter, per cycle
+    e_per_grant_j: float        #: arbiter tree + k-counter + encoder, per grant
+    n_scales: int
+
+
+def energy_model(p: MacroParams, n_scales: int) -> EnergyModel:
+    dig = p.digital["corners"][p.digital.get("slow_corner", "ss")]
+    return EnergyModel(p.v_precharge_v * p.c_bitline_eff_f, float(p.curve_v[0]), p.e_wordline_pulse_j, int(p.n_cal),
+                       float(dig["e_per_count_j"]),
+                       float(dig["e_per_grant_tree_j"] + dig["e_per_grant_count_j"] + dig["e_per_encode_j"]),
+                       int(n_scales))
+
+
+def latency_s(p: MacroParams, stop_cycles):
+    """Latency of conversions that stopped at ``stop_cycles``."""
+    return p.t_pwm_s + p.t_clk_ima_s * (1 + stop_cycles) + float(p.digital["t_arb_total_s"])
+
+
+@numba.njit(**KERNEL)
+def row_energy_j(bl, ramp, em: EnergyModel, units, leak, firing, enabled, stop: int,
+                 n_pulsed: int, n_grants: int) -> float:
+    """Energy of one row's conversion on one array (module docstring): ``units`` (2n,) its
+    columns' MAC units (U_L, U_R in turn), ``leak`` (n,), ``firing`` (n,) cycles, ``enabled`` (n,) columns enabled at the arbiter."""
+    n = firing.size
+    j_end = max(stop, 1)
+    v_sum_end = 0.0
+    e_decisions = 0.0
+    for c in range(n):
+        u_l0 = float(units[2 * c])
+        u_r0 = float(units[2 * c + 1])
+        v_l, v_r = bitlines_at(bl, ramp, c, j_end, u_l0, u_r0, leak[c])
+        end = v_l + v_r
+        v_sum_end += end
+        clocked = min(int(firing[c]), stop)
+        if not enabled[c]:
+            clocked = 0
+        if clocked > 0:
+            v_l1, v_r1 = bitlines_at(bl, ramp, c, 1, u_l0, u_r0, leak[c])
+            cm = v_l1 + v_r1
+            cm += end
+            cm *= 0.25
+            e_decisions += clocked * (bl.e_decision_at_0_j + bl.e_decision_per_v * cm)
+    e_restore = em.restore_j_per_v * (2 * n * em.v_precharged_v - v_sum_end)
+    n_pulses = (n_pulsed * em.n_scales + em.n_cal + stop) * n
+    e_digital = stop * em.e_per_count_j + min(n_grants, n) * em.e_per_grant_j
+    return e_restore + n_pulses * em.e_wordline_pulse_j + e_decisions + e_digital

@@ -1,0 +1,102 @@
+"""How the macro's compiled kernels run: their on-disk cache and their thread count.
+
+The kernels are numba functions compiled on first use and cached on disk (``cache=True``). The
+cache lives outside the source tree, in ``$NUMBA_CACHE_DIR`` if set, else
+``$XDG_CACHE_HOME/topkima/numba`` (``~/.cache/topkima/numba``), so an editable install or a
+read-only site-packages never receives compiled files.
+
+Threads: the kernels release the GIL, and :func:`parallel_for` runs them over blocks of query
+rows on a pool of Python threads. The count is ``TOPKIMA_THREADS`` if set (read when this
+module is imported), else the cores this process may use; :func:`set_threads` changes it (the
+command line's ``--threads``). Results do not depend on it: every row is computed by one thread,
+with the same arithmetic in the same order, whatever the count or the blocks.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+
+def _default_cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "topkima", "numba")
+
+
+os.environ.setdefault("NUMBA_CACHE_DIR", _default_cache_dir())
+
+import numba  # noqa: E402  (after the cache directory is set)
+
+if not numba.config.CACHE_DIR:   # numba was imported before us: point it at the same place
+    numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
+
+#: the njit options of the kernels that allocate (a block's scratch and outputs): compiled once per
+#: machine, cached outside the repository, run without the GIL
+JIT = dict(cache=True, nogil=True, error_model="numpy")
+#: the options of the per-row and per-element kernels, which allocate nothing: compiled without
+#: numba's reference counting, whose atomic increments on every array of every argument would
+#: otherwise cost more than the physics (they ran 3-5x slower with it)
+KERNEL = dict(JIT, _nrt=False)
+
+
+def max_threads() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:      # not Linux
+        return os.cpu_count() or 1
+
+
+_state = {"threads": max_threads(), "pool": None}
+_lock = threading.Lock()
+
+
+def set_threads(n: int) -> int:
+    """Run the kernels on ``n`` threads (1 … 64); returns ``n``."""
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 64:
+        raise ValueError(f"the thread count must be an integer in 1..64 (this machine has {max_threads()} cores), "
+                         f"got {n!r}")
+    with _lock:
+        if n != _state["threads"] and _state["pool"] is not None:
+            _state["pool"].shutdown(wait=True)
+            _state["pool"] = None
+        _state["threads"] = n
+    return n
+
+
+def threads() -> int:
+    """The kernels' current thread count."""
+    return _state["threads"]
+
+
+def parallel_for(kernel, n_items: int, *args) -> None:
+    """``kernel(start, stop, *args)`` over [0, n_items) in blocks, on :func:`threads` threads.
+
+    The kernels write disjoint outputs per item, so any split gives the same results."""
+    n_threads = min(_state["threads"], n_items)
+    if n_threads <= 1:
+        kernel(0, n_items, *args)
+        return
+    n_blocks = min(n_items, 4 * n_threads)      # a few blocks per thread: rows differ in cost
+    edges = [n_items * i // n_blocks for i in range(n_blocks + 1)]
+    with _lock:
+        if _state["pool"] is None:
+            _state["pool"] = ThreadPoolExecutor(_state["threads"], thread_name_prefix="topkima-kernel")
+        pool = _state["pool"]
+    futures = [pool.submit(kernel, edges[i], edges[i + 1], *args) for i in range(n_blocks)]
+    for f in futures:
+        f.result()
+
+
+def _threads_from_environment() -> None:
+    text = os.environ.get("TOPKIMA_THREADS")
+    if text is None or text == "":
+        return
+    try:
+        n = int(text)
+    except ValueError:
+        raise ValueError(f"TOPKIMA_THREADS must be an integer in 1..{max_threads()}, got {text!r}") from None
+    set_threads(n)
+
+
+_threads_from_environment()
