@@ -314,11 +314,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="print the figures of a calibration artefact")
     p.add_argument("artefact", nargs="?", default=None, help="artefact file (default: the committed default)")
     p.set_defaults(func=cmd_summary)
+    threads_help = ("threads of the behavioural macro's kernels (default: $TOPKIMA_THREADS, else every core; "
+                    "results do not depend on it)")
+    parser.add_argument("--threads", type=_positive_int, default=None, help=threads_help)
+    for p in sub.choices.values():     # also accepted after the command
+        p.add_argument("--threads", type=_positive_int, default=argparse.SUPPRESS, help=threads_help)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.threads is not None:
+        from topkima.behavioral.macro import set_threads
+        set_threads(args.threads)
     from topkima.allocator import keep_freed_memory
     keep_freed_memory()   # long numerical runs: reuse freed temporaries instead of re-faulting them
     return args.func(args)

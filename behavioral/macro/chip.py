@@ -21,7 +21,7 @@ from topkima.behavioral.macro.bitline import (BitlineModel, InsituCorrection, bi
 from topkima.behavioral.macro.convert import convert
 from topkima.behavioral.macro.devices import TileDraws
 from topkima.behavioral.macro.energy import energy_model, latency_s
-from topkima.behavioral.macro.mac import leak_units_per_unit, mac_units, pulse_table
+from topkima.behavioral.macro.mac import leak_units_per_unit, mac_units, pulse_terms
 from topkima.behavioral.macro.noise import noise_key
 from topkima.behavioral.macro.results import TopkResult
 from topkima.behavioral.params import MacroParams, params_from_calibration
@@ -47,7 +47,7 @@ class ChipInstance:
         self.n_cols, self.n_elements, self.scales = ARRAYS[array]
         self.k_max = params.k_max if len(self.scales) == 3 else 1
         self.bitlines = bitlines
-        self.pulse = pulse_table(params, self.scales, linear)
+        self.pulse = pulse_terms(params, self.scales, linear)
         self.energy = energy_model(params, len(self.scales))
         self._devices_of_array = devices_of_array     #: array index → ArrayDevices (memoised here)
         self._devices: dict[int, dev.ArrayDevices] = {}
@@ -185,7 +185,8 @@ class ChipInstance:
             fc, idx, cyc, stop, e_tile = convert(
                 self.bitlines, self.ramp(t), self.pulse, self.energy, qb, levels, n_r, n_k, en, leak, k=kq,
                 conventional=conventional, n_steps=n_steps, t_clk_units=t_clk_units,
-                half_window=self.noise_half_window(), sigma_noise_v=sigma, key=key, key0=c0)
+                half_window=self.noise_half_window(), sigma_noise_v=sigma, key=key, key0=c0,
+                n_scales=len(self.scales))
             firing[..., c0:c1] = fc
             if not conventional:
                 sel_idx.append(np.where(idx >= 0, idx + c0, -1))
@@ -247,7 +248,7 @@ class ChipInstance:
     def mac_units(self, q_codes, k_levels, array_index: int = 0):
         """(U_L, U_R) (rows, n) float64 after the MAC phase, for q (rows, d) and keys (d, n)."""
         q, kl = self.check_inputs(q_codes, k_levels, None)
-        return mac_units(self.devices(array_index), self.pulse, q.reshape(-1, q.shape[-1]), kl)
+        return mac_units(self.devices(array_index), self.pulse, q.reshape(-1, q.shape[-1]), kl, len(self.scales))
 
     def leak_units_per_unit(self, k_levels) -> np.ndarray:
         """Leakage of each column's bitlines (units per PWM unit)."""
@@ -336,7 +337,7 @@ class TopkimaMacro:
             kl[: run["keys"].size, r] = run["keys"]
             q[r, : run["inputs"].size] = run["inputs"]
         devices = dev.array_devices(p_runs, n_cols, n_el * len(scales), None)
-        u_l, u_r = mac_units(devices, pulse_table(p_runs, scales, False), q, kl)
+        u_l, u_r = mac_units(devices, pulse_terms(p_runs, scales, False), q, kl, len(scales))
         diag = np.arange(len(runs))
         leak = leak_units_per_unit(p_runs, kl, n_el, len(scales), False)
         ramp = ramp_columns(p_runs, devices)

@@ -17,27 +17,27 @@ import numpy as np
 from topkima.behavioral.macro.adc import firing_cycle
 from topkima.behavioral.macro.arbiter import grant_row
 from topkima.behavioral.macro.energy import row_energy_j
-from topkima.behavioral.macro.mac import add_row_units, add_row_units_from_table, build_code_tables
+from topkima.behavioral.macro.mac import (add_row_units, add_row_units_from_table, build_code_table, cell_terms,
+                                          codes_in_use)
 from topkima.behavioral.macro.runtime import JIT, KERNEL, parallel_for
 
-#: float32 entries of the code tables built at once (≈ 32 MB); larger batches go in chunks
-TABLE_ENTRIES = 8 * 2 ** 20
-
-
 @numba.njit(**KERNEL)
-def convert_row(b, r, bl, ramp, pulse, em, q, levels, n_keys_used, enable, has_mask, leak, table, table_offset,
-                slot_of_code, code_start, q_max, k, conventional, n_steps, t_clk_units, half_window, sigma_noise_v,
-                key, batch0, key0, units, per_cycle, start, out_firing, out_index, out_cycle, out_stop, out_energy):
+def convert_row(b, r, bl, ramp, pulse, em, q, cells, table, n_codes, slot_of_code, n_keys_used, enable, has_mask,
+                leak, k, conventional, n_steps, t_clk_units, half_window, sigma_noise_v, key, batch0, key0, units, tmp,
+                per_cycle, start, out_firing, out_index, out_cycle, out_stop, out_energy):
     """One query row r of batch element b, against its key set on one array: MAC, ADC, arbiter,
-    energy. ``units``, ``per_cycle``, ``start``: scratch."""
+    energy. ``cells``: the key set's cell terms; ``table``: its code table when ``n_codes`` > 0
+    (else the MAC runs directly); ``units`` (U_L of each column, then U_R, n_max apart),
+    ``tmp``, ``per_cycle``, ``start``: scratch."""
     n = n_keys_used[b]
-    # MAC phase: the row's pulses on the key set's cells, (U_L, U_R) of each column in turn
-    units[: 2 * n] = 0.0
-    if table_offset[b] >= 0:
-        add_row_units_from_table(table, table_offset[b], slot_of_code[b], q_max, q[b, r], n,
-                                 code_start[b + 1] - code_start[b], units)
+    n_max = units.size // 2
+    q_max = pulse.shape[0] - 1
+    # MAC phase: the row's pulses on the key set's cells
+    units[:] = 0.0
+    if n_codes > 0:
+        add_row_units_from_table(table, slot_of_code, q_max, q[b, r], n, n_max, n_codes, units)
     else:
-        add_row_units(ramp.devices, pulse, q[b, r], levels[b], n, units)
+        add_row_units(pulse, cells, q[b, r], n, units, tmp)
     # the ramp ADC: each enabled column's comparator
     firing = out_firing[b, r, :n]
     enabled = enable[b, r, :n] if has_mask else enable[0, 0, :n]   # no mask: all True
@@ -46,7 +46,7 @@ def convert_row(b, r, bl, ramp, pulse, em, q, levels, n_keys_used, enable, has_m
         if not enabled[c]:
             continue            # disabled at the arbiter: never requests, not clocked
         n_enabled += 1
-        firing[c] = firing_cycle(bl, ramp, c, units[2 * c], units[2 * c + 1], leak[b, c], n_steps, t_clk_units,
+        firing[c] = firing_cycle(bl, ramp, c, units[c], units[n_max + c], leak[b, c], n_steps, t_clk_units,
                                  half_window, sigma_noise_v, key, batch0 + b, r, key0 + c)
     if has_mask and n_enabled == 0:
         return                  # nothing to convert: no grant, no energy
@@ -66,82 +66,66 @@ def convert_row(b, r, bl, ramp, pulse, em, q, levels, n_keys_used, enable, has_m
 
 
 @numba.njit(**JIT)
-def convert_rows(start_item, stop_item, bl, ramp, pulse, em, q, levels, n_rows_used, n_keys_used, enable, has_mask,
-                 leak, table, table_offset, slot_of_code, code_start, q_max, k, conventional, n_steps, t_clk_units,
-                 half_window, sigma_noise_v, key, batch0, key0, out_firing, out_index, out_cycle, out_stop,
-                 out_energy):
-    """:func:`convert_row` for the (batch element, row) items start … stop − 1 (row-major) that
-    are used; outputs are pre-filled for the others."""
-    n_rows = q.shape[1]
-    units = np.zeros(2 * levels.shape[2], dtype=np.float32)
+def convert_rows(start_item, stop_item, bl, ramp, pulse, em, n_scales, q, levels, n_rows_used, n_keys_used, enable,
+                 has_mask, leak, k, conventional, n_steps, t_clk_units, half_window, sigma_noise_v, key, batch0,
+                 key0, out_firing, out_index, out_cycle, out_stop, out_energy):
+    """The (batch element, row) items start … stop − 1 (row-major) that are used: for each key
+    set, its cells are written (and its code table built when it has more rows than distinct
+    input codes), then each of its rows converts (:func:`convert_row`). Outputs are pre-filled
+    for the items not converted."""
+    n_rows, d = q.shape[1], q.shape[2]
+    n_max = levels.shape[2]
+    q_max = pulse.shape[0] - 1
+    n_terms = pulse.shape[1]
+    cells = np.zeros((d, 2, n_terms, 2 * n_max), dtype=np.float32)
+    units = np.zeros(2 * n_max, dtype=np.float32)
+    tmp = np.zeros(2 * n_max, dtype=np.float32)
     per_cycle = np.zeros(n_steps + 2, dtype=np.int64)
     start = np.zeros(n_steps + 2, dtype=np.int64)
+    present = np.zeros(2 * q_max + 1, dtype=np.bool_)
+    codes = np.zeros(2 * q_max + 1, dtype=np.int64)
+    slot_of_code = np.zeros(2 * q_max + 1, dtype=np.int64)
+    table = np.zeros(0, dtype=np.float32)
+    current = -1
+    n_codes = 0
     for item in range(start_item, stop_item):
         b = item // n_rows
         r = item % n_rows
         if r >= n_rows_used[b] or n_keys_used[b] == 0:
             continue
-        convert_row(b, r, bl, ramp, pulse, em, q, levels, n_keys_used, enable, has_mask, leak, table, table_offset,
-                    slot_of_code, code_start, q_max, k, conventional, n_steps, t_clk_units, half_window,
-                    sigma_noise_v, key, batch0, key0, units, per_cycle, start, out_firing, out_index, out_cycle,
-                    out_stop, out_energy)
-
-
-def _code_tables(q: np.ndarray, n_rows_used: np.ndarray, n_keys_used: np.ndarray, q_max: int):
-    """Per key set, the nonzero input codes its rows use and where its table starts (−1: the
-    set converts directly, having no more rows than codes)."""
-    n_batch, _, d = q.shape
-    n_codes = 2 * q_max + 1
-    flat = (np.arange(n_batch, dtype=np.int64)[:, None, None] * n_codes + q + q_max).reshape(-1)
-    present = np.bincount(flat, minlength=n_batch * n_codes).reshape(n_batch, n_codes) > 0
-    present[:, q_max] = False           # code 0: no pulse
-    n_slots = present.sum(axis=1)
-    slot_of_code = (np.cumsum(present, axis=1) - 1).astype(np.int32)
-    code_start = np.concatenate([[0], np.cumsum(n_slots)]).astype(np.int64)
-    codes = (np.nonzero(present)[1] - q_max).astype(np.int64)
-    size = d * n_slots * n_keys_used * 2
-    use = (n_slots < n_rows_used) & (n_keys_used > 0)
-    offset = np.where(use, np.cumsum(np.where(use, size, 0)) - size, -1).astype(np.int64)
-    return codes, code_start, slot_of_code, offset, int(np.where(use, size, 0).sum())
+        if b != current:        # a new key set: write it into the array
+            current = b
+            n = n_keys_used[b]
+            cell_terms(ramp.devices, levels[b], n, n_scales, cells)
+            rows_here = min(n_rows_used[b] - r, stop_item - item)   # the rows this block converts
+            n_codes = codes_in_use(q[b, r:r + rows_here], rows_here, q_max, present, codes, slot_of_code)
+            if n_codes < rows_here:
+                if table.size < d * n_codes * 2 * n_max:
+                    table = np.zeros(d * n_codes * 2 * n_max, dtype=np.float32)
+                build_code_table(pulse, cells, codes, n_codes, n, table, tmp)
+            else:
+                n_codes = 0     # no more rows than codes: each row directly
+        convert_row(b, r, bl, ramp, pulse, em, q, cells, table, n_codes, slot_of_code, n_keys_used, enable, has_mask,
+                    leak, k, conventional, n_steps, t_clk_units, half_window, sigma_noise_v, key, batch0, key0, units,
+                    tmp, per_cycle, start, out_firing, out_index, out_cycle, out_stop, out_energy)
 
 
 def convert(bl, ramp, pulse, em, q, levels, n_rows_used, n_keys_used, enable, leak, *, k, conventional, n_steps,
-            t_clk_units, half_window, sigma_noise_v, key, key0):
-    """One array's conversions (arguments as :func:`convert_rows`; ``q`` (B, R, d) int8, ``levels``
-    (B, d, n) int8, ``enable`` (B, R, n) or None). Returns (firing (B, R, n) int8, granted index
+            t_clk_units, half_window, sigma_noise_v, key, key0, n_scales):
+    """One array's conversions (``q`` (B, R, d) int8, ``levels`` (B, d, n) int8, ``enable``
+    (B, R, n) or None; see :func:`convert_rows`). Returns (firing (B, R, n) int8, granted index
     and cycle (B, R, k) int64, stop (B, R) int64, energy (B, R))."""
     n_batch, n_rows, _ = q.shape
     n = levels.shape[2]
-    k_slots = n if conventional else k
     firing = np.full((n_batch, n_rows, n), n_steps + 1, dtype=np.int8)
-    index = np.full((n_batch, n_rows, k_slots if not conventional else 0), -1, dtype=np.int64)
+    slots = 1 if conventional else k
+    index = np.full((n_batch, n_rows, slots), -1, dtype=np.int64)
     cycle = np.full(index.shape, n_steps + 1, dtype=np.int64)
     stop = np.full((n_batch, n_rows), n_steps if conventional else 0, dtype=np.int64)
     energy = np.zeros((n_batch, n_rows))
     has_mask = enable is not None
     mask = enable if has_mask else np.ones((1, 1, n), dtype=np.bool_)
-    q_max = pulse.full_units.shape[0] - 1
-    b0 = 0
-    while b0 < n_batch:
-        # as many key sets as keep the code tables within TABLE_ENTRIES
-        b1 = n_batch
-        codes, code_start, slot_of_code, offset, entries = _code_tables(q[b0:b1], n_rows_used[b0:b1],
-                                                                        n_keys_used[b0:b1], q_max)
-        while entries > TABLE_ENTRIES and b1 - b0 > 1:
-            b1 = b0 + max(1, (b1 - b0) // 2)
-            codes, code_start, slot_of_code, offset, entries = _code_tables(q[b0:b1], n_rows_used[b0:b1],
-                                                                            n_keys_used[b0:b1], q_max)
-        table = np.empty(max(entries, 1), dtype=np.float32)
-        lv = levels[b0:b1]
-        if entries:
-            parallel_for(build_code_tables, (b1 - b0) * lv.shape[1], ramp.devices, pulse, lv, n_keys_used[b0:b1],
-                         codes, code_start, offset, table)
-        sl = slice(b0, b1)
-        parallel_for(convert_rows, (b1 - b0) * n_rows, bl, ramp, pulse, em, q[sl], lv, n_rows_used[sl], n_keys_used[sl],
-                     mask[sl] if has_mask else mask, has_mask, leak[sl], table, offset, slot_of_code, code_start,
-                     q_max, k, conventional, n_steps, t_clk_units, half_window, sigma_noise_v, key, b0, key0,
-                     firing[sl], index[sl] if not conventional else np.zeros((b1 - b0, n_rows, 1), np.int64),
-                     cycle[sl] if not conventional else np.zeros((b1 - b0, n_rows, 1), np.int64), stop[sl],
-                     energy[sl])
-        b0 = b1
+    parallel_for(convert_rows, n_batch * n_rows, bl, ramp, pulse, em, n_scales, q, levels, n_rows_used, n_keys_used,
+                 mask, has_mask, leak, k, conventional, n_steps, t_clk_units, half_window, sigma_noise_v, key, 0, key0,
+                 firing, index, cycle, stop, energy)
     return firing, index, cycle, stop, energy

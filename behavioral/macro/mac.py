@@ -13,15 +13,19 @@ factor); a pulsed stack storing 0 takes the charge-share packet ``share(w)·(1 +
 β(w)·Δs)`` (Δa, Δs: its access and storage devices' threshold shifts; α, β from SPICE Monte
 Carlo of the packet). Idle stacks leak (:mod:`.bitline`).
 
-Precision: one element's contribution to a column is summed over its pulse scales in float64
-and stored as float32; a column's units are summed over elements in float32 (≲ 300 units, so
-~1e-5 units or ~1e-8 V on the bitline: 10⁻⁴ of the comparator noise). The slow reference in the
-tests sums in float64; the two agree except for decisions within ~1e-7 V of the threshold.
+So what element e adds to a bitline is a sum over its pulse scales s of four **pulse terms**
+of |q| (``full``, ``share``, ``share·α``, ``share·β`` at w = |q|·scale_s) times four **cell
+terms** of the stack it reads (``m``, 0, 0, 0 if it stores 1; 0, 1, Δa, Δs if it stores 0): a
+dot product of 4·n_scales terms, computed for all columns at once.
 
-Two ways to the same float32 numbers (:func:`add_element_units` is the only arithmetic):
-directly per query row, or through a **code table** per key set, C[element, code, column] for
-the input codes the rows use, so that a row's MAC is d·n table reads and adds (used when a key
-set has more rows than distinct codes).
+Precision: terms and sums are float32 (a column's ≲ 300 units to ~1e-5 units, ~1e-8 V on the
+bitline: 10⁻⁴ of the comparator noise). The slow reference in the tests sums in float64; the
+two agree except for decisions within ~1e-7 V of the threshold.
+
+Two ways to the same float32 numbers (:func:`element_units` is the only arithmetic): directly
+per query row, or through a **code table** per key set, the element's units for each input code
+the rows use, so that a row's MAC is one table read and add per (element, column) (used when a
+key set has more rows than distinct codes).
 """
 from __future__ import annotations
 
@@ -37,123 +41,150 @@ from topkima.behavioral.macro.runtime import JIT, KERNEL
 from topkima.behavioral.params import MacroParams
 
 
-class PulseTable(NamedTuple):
-    """Per input magnitude |q| (0 … q_max) and pulse scale: what one pulsed stack takes, in units."""
-
-    full_units: np.ndarray     #: (q_max + 1, n_scales) a stack storing 1: slope·w + offset (× its m)
-    share_units: np.ndarray    #: a stack storing 0: share(w) …
-    share_da_units: np.ndarray  #: … + share(w)·α(w)·Δa …
-    share_ds_units: np.ndarray  #: … + share(w)·β(w)·Δs (per V of threshold shift)
-    scales: np.ndarray         #: (n_scales,) pulse scale of each pair
+#: the four pulse / cell terms of one pulse scale (module docstring)
+TERMS_PER_SCALE = 4
+#: which stack each (sign of q, bitline) reads: [q > 0, q < 0] × [RBL_L, RBL_R]
+STACK_READ = np.array([[0, 2], [3, 1]], dtype=np.int64)
 
 
-def pulse_table(p: MacroParams, scales: tuple[int, ...], linear: bool) -> PulseTable:
-    """The pulse table; ``linear`` (the ideal macro): no charge-share packets."""
+def pulse_terms(p: MacroParams, scales: tuple[int, ...], linear: bool) -> np.ndarray:
+    """(q_max + 1, 4·n_scales) float32: per input magnitude |q|, for each scale, the units a
+    pulsed stack takes per cell term: full(w), share(w), share(w)·α(w), share(w)·β(w).
+    ``linear`` (the ideal macro): no charge-share packets."""
     width = (np.arange(p.q_max + 1)[:, None] * np.asarray(scales)[None, :]).astype(float)
     full = np.where(width > 0, p.pulse_slope * width + p.pulse_offset_units, 0.0)
     share = np.where(width > 0, p.share(width), 0.0) if not linear else np.zeros_like(width)
     alpha, beta = p.share_mismatch(width)
-    return PulseTable(full, share, share * alpha, share * beta, np.asarray(scales, np.int64))
+    terms = np.stack([full, share, share * alpha, share * beta], axis=-1)      # (q, scale, term)
+    return np.ascontiguousarray(terms.reshape(p.q_max + 1, -1), dtype=np.float32)
+
+
+@numba.njit(**KERNEL)
+def cell_terms(devices, levels, n, n_scales, out):
+    """The cell terms of one key set (``levels`` (d, n_max), columns c < n used):
+    ``out[e, sign, 4·s + term, bitline·n_max + c]`` for the stack that (sign of q, bitline)
+    reads in pair s of element e, column c (module docstring)."""
+    d, n_max = levels.shape
+    for e in range(d):
+        for s in range(n_scales):
+            row = e * n_scales + s
+            t = TERMS_PER_SCALE * s
+            for sign in range(2):
+                for side in range(2):
+                    stack = STACK_READ[sign, side]
+                    x0 = side * n_max
+                    for c in range(n):
+                        level = levels[e, c]
+                        # the L cell (stacks 0, 1) stores 1 at digit +1, the R cell (2, 3) at −1
+                        if (abs(level) >> s) & 1 == 1 and (level > 0) == (stack < 2):
+                            out[e, sign, t, x0 + c] = devices.m_stack[row, stack, c]
+                            out[e, sign, t + 1, x0 + c] = 0.0
+                            out[e, sign, t + 2, x0 + c] = 0.0
+                            out[e, sign, t + 3, x0 + c] = 0.0
+                        else:
+                            out[e, sign, t, x0 + c] = 0.0
+                            out[e, sign, t + 1, x0 + c] = 1.0
+                            out[e, sign, t + 2, x0 + c] = devices.dvt_access_v[row, stack, c]
+                            out[e, sign, t + 3, x0 + c] = devices.dvt_storage_v[row, stack, c]
 
 
 @numba.njit(inline="always", **KERNEL)
-def _stack_units(devices: ArrayDevices, pulse: PulseTable, row: int, stack: int, col: int, magnitude: int,
-                 scale: int, stores_one: bool) -> float:
-    """Units one pulsed read stack takes (module docstring)."""
-    if stores_one:
-        return devices.m_stack[row, stack, col] * pulse.full_units[magnitude, scale]
-    return (pulse.share_units[magnitude, scale] + pulse.share_da_units[magnitude, scale]
-            * devices.dvt_access_v[row, stack, col] + pulse.share_ds_units[magnitude, scale]
-            * devices.dvt_storage_v[row, stack, col])
-
-
-@numba.njit(inline="always", **KERNEL)
-def element_units(devices: ArrayDevices, pulse: PulseTable, element: int, q: int, level: int, col: int):
-    """(units on RBL_L, units on RBL_R) that element ``element`` with input code ``q`` ≠ 0 adds
-    to column ``col`` storing key level ``level``, summed over its pulse scales."""
-    n_scales = pulse.scales.size
+def element_units(pulse, cells, e, q, n, tmp):
+    """``tmp[bitline·n_max + c]`` = the units element e with input code q ≠ 0 adds to each
+    column c < n of the key set: Σ over terms of pulse term × cell term."""
+    n_max = cells.shape[3] // 2
+    sign = 0 if q > 0 else 1
+    for side in range(2):
+        for c in range(n):
+            tmp[side * n_max + c] = 0.0
     magnitude = abs(q)
-    u_l = 0.0
-    u_r = 0.0
-    for s in range(n_scales):
-        row = element * n_scales + s
-        bit = (abs(level) >> s) & 1
-        plus = bit == 1 and level > 0      # the L cell stores 1
-        minus = bit == 1 and level < 0     # the R cell stores 1
-        if q > 0:
-            u_l += _stack_units(devices, pulse, row, 0, col, magnitude, s, plus)
-            u_r += _stack_units(devices, pulse, row, 2, col, magnitude, s, minus)
-        else:
-            u_r += _stack_units(devices, pulse, row, 1, col, magnitude, s, plus)
-            u_l += _stack_units(devices, pulse, row, 3, col, magnitude, s, minus)
-    return u_l, u_r
-
-
-@numba.njit(**KERNEL)
-def add_row_units(devices, pulse, q_row, levels, n_cols, units):
-    """A query row's MAC, directly: ``units`` (2·n_cols,) float32, (U_L, U_R) of each column in
-    turn, += each element's contribution."""
-    for e in range(q_row.size):
-        q = q_row[e]
-        if q == 0:
-            continue
-        for c in range(n_cols):
-            u_l, u_r = element_units(devices, pulse, e, q, levels[e, c], c)
-            units[2 * c] += np.float32(u_l)
-            units[2 * c + 1] += np.float32(u_r)
-
-
-@numba.njit(**KERNEL)
-def add_row_units_from_table(table, offset, slot_of_code, q_max, q_row, n_cols, n_slots, units):
-    """A query row's MAC from its key set's code table (same float32 values as :func:`add_row_units`)."""
-    for e in range(q_row.size):
-        q = q_row[e]
-        if q == 0:
-            continue
-        base = offset + ((e * n_slots + slot_of_code[q + q_max]) * n_cols) * 2
-        for x in range(2 * n_cols):     # (U_L, U_R) of each column in turn, as in the table
-            units[x] += table[base + x]
-
-
-@numba.njit(**KERNEL)
-def build_code_tables(start, stop, devices, pulse, levels, n_keys, codes, code_start, table_offset, table):
-    """Fill each key set's code table: for key set b (levels[b]: (d, n) of which n_keys[b] are
-    used), its codes ``codes[code_start[b]:code_start[b + 1]]``, element e and column c, the
-    float32 units at ``table_offset[b] + ((e·U + slot)·n_keys[b] + c)·2 + (0: L, 1: R)``.
-    Sets with table_offset −1 take the direct path and get no table. Items start … stop − 1 of
-    the (key set, element) pairs."""
-    d = levels.shape[1]
-    for item in range(start, stop):
-        b = item // d
-        e = item % d
-        if table_offset[b] < 0:
-            continue
-        n = n_keys[b]
-        n_slots = code_start[b + 1] - code_start[b]
-        for slot in range(n_slots):
-            q = codes[code_start[b] + slot]
-            base = table_offset[b] + ((e * n_slots + slot) * n) * 2
+    for t in range(cells.shape[2]):
+        p = pulse[magnitude, t]
+        for side in range(2):
+            x0 = side * n_max
             for c in range(n):
-                u_l, u_r = element_units(devices, pulse, e, q, levels[b, e, c], c)
-                table[base + 2 * c] = np.float32(u_l)
-                table[base + 2 * c + 1] = np.float32(u_r)
+                tmp[x0 + c] += p * cells[e, sign, t, x0 + c]
+
+
+@numba.njit(**KERNEL)
+def add_row_units(pulse, cells, q_row, n, units, tmp):
+    """A query row's MAC, directly: ``units`` (2·n_max,) float32, U_L of each column then U_R."""
+    n_max = cells.shape[3] // 2
+    for e in range(q_row.size):
+        q = q_row[e]
+        if q == 0:
+            continue
+        element_units(pulse, cells, e, q, n, tmp)
+        for side in range(2):
+            for c in range(n):
+                units[side * n_max + c] += tmp[side * n_max + c]
+
+
+@numba.njit(**KERNEL)
+def build_code_table(pulse, cells, codes, n_codes, n, table, tmp):
+    """The key set's code table: for element e and its ``codes[slot]``, the float32 units at
+    ``table[((e·n_codes + slot)·2 + bitline)·n_max + c]``."""
+    d = cells.shape[0]
+    n_max = cells.shape[3] // 2
+    for e in range(d):
+        for slot in range(n_codes):
+            element_units(pulse, cells, e, codes[slot], n, tmp)
+            base = (e * n_codes + slot) * 2 * n_max
+            for side in range(2):
+                for c in range(n):
+                    table[base + side * n_max + c] = tmp[side * n_max + c]
+
+
+@numba.njit(**KERNEL)
+def add_row_units_from_table(table, slot_of_code, q_max, q_row, n, n_max, n_codes, units):
+    """A query row's MAC from its key set's code table (the same float32 values as :func:`add_row_units`)."""
+    for e in range(q_row.size):
+        q = q_row[e]
+        if q == 0:
+            continue
+        base = (e * n_codes + slot_of_code[q + q_max]) * 2 * n_max
+        for side in range(2):
+            for c in range(n):
+                units[side * n_max + c] += table[base + side * n_max + c]
+
+
+@numba.njit(**KERNEL)
+def codes_in_use(q, n_rows, q_max, present, codes, slot_of_code) -> int:
+    """The nonzero input codes of rows 0 … n_rows − 1 of ``q`` (rows, d): fills ``codes`` and
+    ``slot_of_code`` (code + q_max → its place in ``codes``); returns how many. ``present``: scratch."""
+    present[:] = False
+    for r in range(n_rows):
+        for e in range(q.shape[1]):
+            present[q[r, e] + q_max] = True
+    n_codes = 0
+    for x in range(2 * q_max + 1):
+        if present[x] and x != q_max:     # code 0: no pulse
+            codes[n_codes] = x - q_max
+            slot_of_code[x] = n_codes
+            n_codes += 1
+    return n_codes
 
 
 @numba.njit(**JIT)
-def mac_units_kernel(devices, pulse, q, levels):
-    """(rows, n, 2) float32 units of every query row q (rows, d) against one key set (d, n)."""
-    n = levels.shape[1]
+def mac_units_kernel(devices, pulse, q, levels, n_scales):
+    """(rows, 2·n) float32 units of every query row q (rows, d) against one key set (d, n)."""
+    d, n = levels.shape
+    cells = np.zeros((d, 2, pulse.shape[1], 2 * n), dtype=np.float32)
+    cell_terms(devices, levels, n, n_scales, cells)
     out = np.zeros((q.shape[0], 2 * n), dtype=np.float32)
+    tmp = np.zeros(2 * n, dtype=np.float32)
     for r in range(q.shape[0]):
-        add_row_units(devices, pulse, q[r], levels, n, out[r])
-    return out.reshape(q.shape[0], n, 2)
+        add_row_units(pulse, cells, q[r], n, out[r], tmp)
+    return out
 
 
-def mac_units(devices: ArrayDevices, pulse: PulseTable, q: np.ndarray, levels: np.ndarray):
+def mac_units(devices: ArrayDevices, pulse: np.ndarray, q: np.ndarray, levels: np.ndarray, n_scales: int):
     """(U_L, U_R) float64 (rows, n) at the end of the MAC phase, for range-checked integer codes
-    ``q`` (rows, d) and key levels (d, n) (numpy face of the kernel, for fits and studies)."""
-    u = mac_units_kernel(devices, pulse, np.ascontiguousarray(q, np.int64), np.ascontiguousarray(levels, np.int64))
-    return u[..., 0].astype(np.float64), u[..., 1].astype(np.float64)
+    ``q`` (rows, d) and key levels (d, n) (numpy face of the kernels, for fits and studies)."""
+    lv = np.ascontiguousarray(levels, np.int64)
+    n = lv.shape[1]
+    u = mac_units_kernel(devices, pulse, np.ascontiguousarray(q, np.int64), lv, n_scales)
+    return u[:, :n].astype(np.float64), u[:, n:].astype(np.float64)
 
 
 def stored_ones(levels: np.ndarray) -> np.ndarray:
@@ -176,4 +207,4 @@ def leak_units_per_unit(p: MacroParams, levels: np.ndarray, n_elements: int, n_s
     return p.leak1_units_per_unit * n1 + p.leak0_units_per_unit * (n_total - n1)
 
 
-__all__ = ["N_STACKS", "PulseTable", "pulse_table", "element_units", "mac_units", "leak_units_per_unit"]
+__all__ = ["N_STACKS", "pulse_terms", "cell_terms", "element_units", "mac_units", "leak_units_per_unit"]

@@ -2,8 +2,9 @@
 
 The kernels are numba functions compiled on first use and cached on disk (``cache=True``). The
 cache lives outside the source tree, in ``$NUMBA_CACHE_DIR`` if set, else
-``$XDG_CACHE_HOME/topkima/numba`` (``~/.cache/topkima/numba``), so an editable install or a
-read-only site-packages never receives compiled files.
+``$XDG_CACHE_HOME/topkima/numba/<hash of this package's sources>`` (``~/.cache/...``), so an
+editable install or a read-only site-packages never receives compiled files, and a cache
+written by other sources is never read.
 
 Threads: the kernels release the GIL, and :func:`parallel_for` runs them over blocks of query
 rows on a pool of Python threads. The count is ``TOPKIMA_THREADS`` if set (read when this
@@ -13,14 +14,21 @@ with the same arithmetic in the same order, whatever the count or the blocks.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 
 def _default_cache_dir() -> str:
+    here = os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(here)):
+        if name.endswith(".py"):
+            with open(os.path.join(here, name), "rb") as f:
+                digest.update(name.encode() + b"\0" + f.read())
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "topkima", "numba")
+    return os.path.join(base, "topkima", "numba", digest.hexdigest()[:16])
 
 
 os.environ.setdefault("NUMBA_CACHE_DIR", _default_cache_dir())
