@@ -94,16 +94,16 @@ def element_units(pulse, cells, e, q, n, tmp):
     column c < n of the key set: Σ over terms of pulse term × cell term."""
     n_max = cells.shape[3] // 2
     sign = 0 if q > 0 else 1
-    for side in range(2):
-        for c in range(n):
-            tmp[side * n_max + c] = 0.0
     magnitude = abs(q)
-    for t in range(cells.shape[2]):
-        p = pulse[magnitude, t]
-        for side in range(2):
-            x0 = side * n_max
+    for side in range(2):
+        out = tmp[side * n_max: side * n_max + n]     # views with a plain index: the loops vectorise
+        for c in range(n):
+            out[c] = 0.0
+        for t in range(cells.shape[2]):
+            p = pulse[magnitude, t]
+            cell = cells[e, sign, t, side * n_max: side * n_max + n]
             for c in range(n):
-                tmp[x0 + c] += p * cells[e, sign, t, x0 + c]
+                out[c] += p * cell[c]
 
 
 @numba.njit(**KERNEL)
@@ -116,8 +116,10 @@ def add_row_units(pulse, cells, q_row, n, units, tmp):
             continue
         element_units(pulse, cells, e, q, n, tmp)
         for side in range(2):
+            acc = units[side * n_max: side * n_max + n]
+            add = tmp[side * n_max: side * n_max + n]
             for c in range(n):
-                units[side * n_max + c] += tmp[side * n_max + c]
+                acc[c] += add[c]
 
 
 @numba.njit(**KERNEL)
@@ -131,8 +133,10 @@ def build_code_table(pulse, cells, codes, n_codes, n, table, tmp):
             element_units(pulse, cells, e, codes[slot], n, tmp)
             base = (e * n_codes + slot) * 2 * n_max
             for side in range(2):
+                dst = table[base + side * n_max: base + side * n_max + n]
+                src = tmp[side * n_max: side * n_max + n]
                 for c in range(n):
-                    table[base + side * n_max + c] = tmp[side * n_max + c]
+                    dst[c] = src[c]
 
 
 @numba.njit(**KERNEL)
@@ -144,8 +148,10 @@ def add_row_units_from_table(table, slot_of_code, q_max, q_row, n, n_max, n_code
             continue
         base = (e * n_codes + slot_of_code[q + q_max]) * 2 * n_max
         for side in range(2):
+            acc = units[side * n_max: side * n_max + n]
+            add = table[base + side * n_max: base + side * n_max + n]
             for c in range(n):
-                units[side * n_max + c] += table[base + side * n_max + c]
+                acc[c] += add[c]
 
 
 @numba.njit(**KERNEL)

@@ -59,6 +59,15 @@ _state = {"threads": max_threads(), "pool": None}
 _lock = threading.Lock()
 
 
+def _forget_pool_in_child() -> None:   # a forked child has none of its parent's threads
+    global _lock
+    _state["pool"] = None
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
 def set_threads(n: int) -> int:
     """Run the kernels on ``n`` threads (1 … 64); returns ``n``."""
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 64:
