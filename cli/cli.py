@@ -124,18 +124,28 @@ def cmd_golden(args) -> int:
 
 
 def cmd_compare_golden(args) -> int:
-    """Behavioural model vs the golden SPICE conversions: exact / ±1 LSB / top-k agreement."""
+    """Behavioural model vs the golden SPICE conversions: exact / ±1 LSB / top-k agreement, by code region."""
+    import json
     from topkima.behavioral import TopkimaMacro
     from topkima.behavioral.golden import compare, load_golden
     from topkima.calibration import ArtefactError, load_calibration
+    path = args.golden or f"tests/golden/{'heldout' if args.set == 'heldout' else 'column'}_conversions.json"
     try:
         macro = TopkimaMacro(load_calibration(args.artefact))
-        golden = load_golden(args.golden)
+        golden = load_golden(path)
     except (ArtefactError, ValueError, FileNotFoundError) as exc:
         print(f"topkima compare-golden: {exc}", file=sys.stderr)
         return 1
+    if golden.get("set", "development") != args.set:
+        print(f"topkima compare-golden: {path} holds the {golden.get('set', 'development')} set, not "
+              f"--set {args.set}", file=sys.stderr)
+        return 1
+    agreement = compare(macro, golden, k_top=args.k)
+    if args.json:
+        print(json.dumps({"golden": str(path), **agreement.to_json()}))
+        return 0
     from topkima.behavioral.golden import adc_linearity_lines
-    print("\n".join(compare(macro, golden, k_top=args.k).lines()))
+    print("\n".join(agreement.lines()))
     print("\n".join(adc_linearity_lines(macro)))
     return 0
 
@@ -273,9 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "tests/golden/heldout_conversions.json)")
     p.set_defaults(func=cmd_golden)
     p = sub.add_parser("compare-golden", help="behavioural model against the golden SPICE conversions")
-    p.add_argument("--golden", default="tests/golden/column_conversions.json")
+    p.add_argument("--set", choices=["development", "heldout"], default="development",
+                   help="development (default; tests/golden/column_conversions.json) or heldout "
+                        "(tests/golden/heldout_conversions.json, never used to choose or fit anything)")
+    p.add_argument("--golden", default=None, help="golden file (default: the --set's committed file)")
     p.add_argument("--artefact", default=None, help="calibration artefact (default: the committed one)")
     p.add_argument("--k", type=_positive_int, default=5)
+    p.add_argument("--json", action="store_true", help="print one JSON object (overall and by code region)")
     p.set_defaults(func=cmd_compare_golden)
     p = sub.add_parser("attention", help="all-MiniLM-L6-v2 with Topkima attention on the VADER movie-review probe")
     p.add_argument("--k", type=_positive_int, default=5, help="keys kept per query row (default 5)")
