@@ -30,6 +30,45 @@ class GoldenAgreement:
     model_codes: np.ndarray
     energy_rel_err: np.ndarray | None = None   #: per column: (model − SPICE)/SPICE, bitlines + 32 SA decisions
     latency_rel_err: np.ndarray | None = None  #: per group: top-k latency, model vs SPICE firing cycles
+    golden_set: str = "development"            #: the golden file's set: development or heldout (never fitted to)
+
+    def regions(self) -> dict[str, dict]:
+        """Agreement by the SPICE code's region of the ADC window.
+
+        ``in_range``: codes 1…30; ``saturated``: 31 (fired in ramp cycle 1, above the window);
+        ``never_fired``: 0 (below the window, or firing only in the last cycle). Percentages;
+        ``None`` where a region is empty or its energies were not measured.
+        """
+        n_steps = 32   # the golden testbench's ramp steps (codes 0…31)
+        masks = {"in_range": (self.spice_codes >= 1) & (self.spice_codes <= n_steps - 2),
+                 "saturated": self.spice_codes == n_steps - 1, "never_fired": self.spice_codes == 0}
+        diff = np.abs(self.spice_codes - self.model_codes)
+        out = {}
+        for name, mask in masks.items():
+            n = int(mask.sum())
+            e = None if self.energy_rel_err is None or n == 0 else np.abs(self.energy_rel_err[mask])
+            out[name] = {"n": n,
+                         "exact_pct": _pct(np.mean(diff[mask] == 0)) if n else None,
+                         "within_1_lsb_pct": _pct(np.mean(diff[mask] <= 1)) if n else None,
+                         "max_abs_code_diff": int(diff[mask].max()) if n else None,
+                         "energy_mean_err_pct": _pct(e.mean()) if e is not None else None,
+                         "energy_max_err_pct": _pct(e.max()) if e is not None else None}
+        return out
+
+    def to_json(self) -> dict:
+        """The agreement as one JSON-able object (``topkima compare-golden --json``)."""
+        e = None if self.energy_rel_err is None else np.abs(self.energy_rel_err)
+        lat = None if self.latency_rel_err is None else np.abs(self.latency_rel_err)
+        return {"set": self.golden_set, "held_out": self.golden_set == "heldout",
+                "n_conversions": self.n_conversions, "n_groups": self.n_groups,
+                "exact_pct": _pct(self.exact_fraction), "within_1_lsb_pct": _pct(self.within_one_fraction),
+                "max_abs_code_diff": self.max_abs_code_diff, "k_top": self.k_top,
+                "topk_identical_pct": _pct(self.topk_identical_fraction),
+                "energy_mean_err_pct": _pct(e.mean()) if e is not None else None,
+                "energy_max_err_pct": _pct(e.max()) if e is not None else None,
+                "latency_mean_err_pct": _pct(lat.mean()) if lat is not None else None,
+                "latency_max_err_pct": _pct(lat.max()) if lat is not None else None,
+                "regions": self.regions()}
 
     def lines(self) -> list[str]:
         out = [f"golden SPICE conversions: {self.n_conversions} in {self.n_groups} groups",
@@ -43,7 +82,20 @@ class GoldenAgreement:
         if self.latency_rel_err is not None:
             lat = np.abs(self.latency_rel_err)
             out.append(f"  top-{self.k_top} latency: mean |error| {100 * lat.mean():.2f} %, max {100 * lat.max():.2f} %")
+        out.append("  by SPICE code        n   exact  ±1 LSB  energy mean/max |error|")
+        for name, r in self.regions().items():
+            label = {"in_range": "in range (1…30)", "saturated": "saturated (31)", "never_fired": "never fired (0)"}[name]
+            if not r["n"]:
+                out.append(f"  {label:<17s} {0:4d}")
+                continue
+            energy = ("" if r["energy_mean_err_pct"] is None
+                      else f"  {r['energy_mean_err_pct']:.2f} % / {r['energy_max_err_pct']:.2f} %")
+            out.append(f"  {label:<17s} {r['n']:4d} {r['exact_pct']:6.1f} % {r['within_1_lsb_pct']:5.1f} %{energy}")
         return out
+
+
+def _pct(fraction) -> float:
+    return round(100 * float(fraction), 2)
 
 
 def load_golden(path: str | Path) -> dict:
@@ -81,13 +133,17 @@ def compare(macro: TopkimaMacro, golden: dict, k_top: int = 5) -> GoldenAgreemen
             e_model = _full_ramp_column_energy(chip, q, kl)
             e_spice = np.array([c["e_bitline_j"] + c["e_sa_32_decisions_j"] for c in cols])
             e_err.extend(((e_model - e_spice) / e_spice).tolist())
+        else:
+            e_err.extend([np.nan] * len(cols))
     s, m = np.concatenate(spice), np.concatenate(model)
     diff = np.abs(s - m)
+    e_err = np.array(e_err)
     return GoldenAgreement(n_conversions=int(s.size), exact_fraction=float(np.mean(diff == 0)),
                            within_one_fraction=float(np.mean(diff <= 1)), max_abs_code_diff=int(diff.max()),
                            n_groups=len(same_sets), topk_identical_fraction=float(np.mean(same_sets)),
                            k_top=k_top, spice_codes=s, model_codes=m,
-                           energy_rel_err=np.array(e_err) if e_err else None, latency_rel_err=np.array(lat_err))
+                           energy_rel_err=None if np.isnan(e_err).any() else e_err, latency_rel_err=np.array(lat_err),
+                           golden_set=golden.get("set", "development"))
 
 
 def _full_ramp_column_energy(chip, q: np.ndarray, kl: np.ndarray) -> np.ndarray:

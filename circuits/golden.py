@@ -6,9 +6,15 @@ sense-amplifier device drawn from Pelgrom), converted at transistor level: MAC p
 calibration phase, ramp, sense amplifier. The file keeps the exact per-device draws, so
 the behavioural model can be evaluated on the same instances.
 
-Inputs are drawn with the statistics the ADC window is set for [ours]: half the query
-elements non-zero with |q| ≤ 12, keys uniform in −4…4, so that a group's top scores
-fall in the default window (0 … 128 units: 32 calibration cells × 4 units, 4 units/step).
+Two sets. The development set (``plan``, tests/golden/column_conversions.json) draws
+inputs with the statistics the ADC window is set for [ours]: half the query elements
+non-zero with |q| ≤ 12, keys uniform in −4…4, so that a group's top scores fall in the
+default window (0 … 128 units: 32 calibration cells × 4 units, 4 units/step); most of its
+columns score below the window and never fire. The held-out set (``plan_heldout``,
+tests/golden/heldout_conversions.json) draws the same queries from its own seed stream
+and, per column, a target code spread evenly over 1…30 and keys uniform in −4…4
+*conditioned on* the ideal score landing on that code (rejection sampling), so its
+conversions exercise the whole window. It is never used to choose or fit anything.
 """
 from __future__ import annotations
 
@@ -22,6 +28,9 @@ BLOCK = "golden"
 NETLISTS = col.NETLISTS + comparator.NETLISTS
 FORMAT_VERSION = 1
 RANGE = {"n_cal": 32, "t_cal_units": 4, "t_ramp_units": 4}
+HELDOUT_PURPOSE = "held-out evaluation: never used to choose or fit anything"
+HELDOUT_CODES = (1, 30)   #: target codes of the held-out set: inside the window, neither saturated nor unfired
+Q_MAX, K_MAX = 12, 4      #: input and key magnitudes of both sets [ours]
 
 
 def plan(settings, n_groups: int, columns_per_group: int = 16) -> tuple[list[Job], list[dict]]:
@@ -44,6 +53,72 @@ def plan(settings, n_groups: int, columns_per_group: int = 16) -> tuple[list[Job
     return jobs, groups
 
 
+def ideal_code(score_units: int, n_cal: int = RANGE["n_cal"], t_cal_units: int = RANGE["t_cal_units"],
+               t_ramp_units: int = RANGE["t_ramp_units"]) -> int:
+    """The code of an ideal column (equal, linear cells; no mismatch or offset) with MAC value ``score_units``.
+
+    By ramp cycle j, RBL_L has taken P + j·t_ramp_units units and RBL_R N + n_cal·t_cal_units,
+    so the column fires at the first j with score + j·lsb > top (a tie does not fire);
+    code = 32 − j, and 0 when it never fires (column.code_from_cycle).
+    """
+    top, lsb = n_cal * t_cal_units, t_ramp_units
+    cycle = max(1, (top - int(score_units)) // lsb + 1)
+    return col.code_from_cycle(cycle if cycle <= col.N_RAMP_STEPS else None)
+
+
+def score_bounds(code: int, n_cal: int = RANGE["n_cal"], t_cal_units: int = RANGE["t_cal_units"],
+                 t_ramp_units: int = RANGE["t_ramp_units"]) -> tuple[int, int]:
+    """The MAC values (lo, hi inclusive) whose ideal code is ``code`` (1…30: one LSB of scores)."""
+    if not 1 <= code <= col.N_RAMP_STEPS - 2:
+        raise ValueError(f"code {code} is not strictly inside the window (1…{col.N_RAMP_STEPS - 2})")
+    hi = n_cal * t_cal_units - t_ramp_units * (col.N_RAMP_STEPS - 1 - code)
+    return hi - t_ramp_units + 1, hi
+
+
+def keys_with_score(rng: np.random.Generator, inputs: list[int], score_units: int, k_max: int = K_MAX,
+                    batch: int = 2048, max_batches: int = 1000) -> list[int]:
+    """Keys uniform in −k_max…k_max conditioned on Σ q·k = ``score_units`` (rejection sampling)."""
+    q = np.asarray(inputs, dtype=np.int64)
+    for _ in range(max_batches):
+        keys = rng.integers(-k_max, k_max + 1, (batch, col.N_ELEMENTS))
+        hits = np.flatnonzero(keys @ q == score_units)
+        if hits.size:
+            return [int(x) for x in keys[hits[0]]]
+    raise ValueError(f"no keys in ±{k_max} reach the score {score_units} for this query")
+
+
+def plan_heldout(settings, n_groups: int, columns_per_group: int = 16) -> tuple[list[Job], list[dict]]:
+    """The held-out set's jobs and groups: target codes spread evenly over HELDOUT_CODES.
+
+    One seed stream (purpose "golden-heldout", independent of the development set's), drawn
+    in order group by group and column by column, so a smaller plan is a prefix of a larger
+    one (a trial run's conversions are reused from the cache). Target codes come in shuffled
+    rounds of every code in HELDOUT_CODES; each column's target score is uniform over the
+    scores of its code (one of them a tie at the previous ramp step, as in real data).
+    """
+    rng = settings.rng("golden-heldout")
+    codes = np.arange(HELDOUT_CODES[0], HELDOUT_CODES[1] + 1)
+    base = {"corner_name": settings.corner_name, "supplies": settings.supplies.as_dict(), **RANGE}
+    jobs, groups, round_ = [], [], []
+    for g in range(n_groups):
+        _, inputs = col.random_vectors(rng, 0.5, q_max=Q_MAX, k_max=K_MAX)
+        group = {"inputs": inputs, "columns": []}
+        for c in range(columns_per_group):
+            if not round_:
+                round_ = [int(x) for x in rng.permutation(codes)]
+            target = round_.pop()
+            lo, hi = score_bounds(target)
+            score = int(rng.integers(lo, hi + 1))
+            keys = keys_with_score(rng, inputs, score)
+            draws = _rounded(col.ColumnDraws.draw(rng, comparator.DEVICES).to_json())
+            label = f"h{g:03d}_c{c:02d}"
+            group["columns"].append({"label": label, "keys": keys, "target_code": target, "draws": draws})
+            jobs.append(Job(BLOCK, label, "topkima.circuits.column:measure_conversion",
+                            dict(base, keys=keys, inputs=inputs, draws=draws), NETLISTS))
+        groups.append(group)
+    return jobs, groups
+
+
 def _rounded(draws: dict) -> dict:
     """Draws rounded to 0.1 µV: what is stored is exactly what was simulated."""
     r = lambda a: np.round(np.asarray(a, float), 7).tolist()  # noqa: E731
@@ -52,8 +127,11 @@ def _rounded(draws: dict) -> dict:
             "sa_dvt_v": {k: round(float(v), 7) for k, v in draws["sa_dvt_v"].items()}}
 
 
-def assemble(settings, groups: list[dict], results: dict, provenance: dict) -> dict:
-    """The golden document: groups, columns with draws, SPICE codes and bitline voltages."""
+def assemble(settings, groups: list[dict], results: dict, provenance: dict, held_out: bool = False) -> dict:
+    """The golden document: groups, columns with draws, SPICE codes and bitline voltages.
+
+    ``held_out``: the document says it is the held-out set, which is never fitted to.
+    """
     out_groups = []
     for group in groups:
         cols = []
@@ -65,6 +143,14 @@ def assemble(settings, groups: list[dict], results: dict, provenance: dict) -> d
                          "v_rbl_r_at_sa_clk_v": r["v_rbl_r_at_sa_clk_v"],
                          "e_bitline_j": r["e_bitline_j"], "e_sa_32_decisions_j": r["e_sa_32_decisions_j"]})
         out_groups.append({"inputs": group["inputs"], "columns": cols})
-    return {"format_version": FORMAT_VERSION, "provenance": provenance, "range": RANGE,
+    head = {"format_version": FORMAT_VERSION, "set": "heldout" if held_out else "development", "held_out": held_out}
+    if held_out:
+        provenance = {**provenance, "purpose": HELDOUT_PURPOSE}
+        head.update(purpose=HELDOUT_PURPOSE, note=(
+            "Held-out golden set: new seed stream (purpose 'golden-heldout'), target codes spread over "
+            f"{HELDOUT_CODES[0]}…{HELDOUT_CODES[1]}. Never use it to choose, tune or fit anything (model "
+            "parameters, thresholds, tolerances); report agreement on it only. Development work uses "
+            "column_conversions.json."))
+    return {**head, "provenance": provenance, "range": RANGE,
             "corner": settings.corner_name, "supplies": settings.supplies.as_dict(), "seed": settings.seed,
             "draws_layout": col.ColumnDraws.__doc__.strip(), "groups": out_groups}

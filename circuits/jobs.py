@@ -100,13 +100,26 @@ class ResultCache:
         except (FileNotFoundError, json.JSONDecodeError, KeyError):
             return None  # absent or torn: simply redo it
 
-    def put(self, job: Job, result: dict) -> None:
+    def put(self, job: Job, result: dict, elapsed_s: float | None = None) -> None:
+        """Store ``result``; ``elapsed_s`` (the job's wall time) is kept beside it for reports."""
         if self.folder is None:
             return
         path = self._path(job.key())
         tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps({"block": job.block, "label": job.label, "fn": job.fn, "result": result}))
+        entry = {"block": job.block, "label": job.label, "fn": job.fn, "result": result}
+        if elapsed_s is not None:
+            entry["elapsed_s"] = round(float(elapsed_s), 3)
+        tmp.write_text(json.dumps(entry))
         os.replace(tmp, path)
+
+    def elapsed_s(self, job: Job) -> float | None:
+        """The wall time the cached run of ``job`` took (s), if it was recorded."""
+        if self.folder is None:
+            return None
+        try:
+            return json.loads(self._path(job.key()).read_text()).get("elapsed_s")
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
 
 
 def _worker_main(conn) -> None:
@@ -166,11 +179,12 @@ def run_jobs(jobs: list[Job], *, workers: int = 2, cache: ResultCache | None = N
         return results
     if workers <= 0:
         for job in pending:
+            started = time.monotonic()
             try:
                 results[job.label] = run_job(job)
             except Exception as exc:
                 raise JobError(f"block '{job.block}', job '{job.label}' failed: {exc}") from exc
-            cache.put(job, results[job.label])
+            cache.put(job, results[job.label], time.monotonic() - started)
             if progress:
                 progress(len(results), len(jobs), job, False)
         return results
@@ -198,7 +212,7 @@ def run_jobs(jobs: list[Job], *, workers: int = 2, cache: ResultCache | None = N
                     if message[0] != "ok":
                         raise JobError(f"block '{job.block}', job '{job.label}' failed: {message[1]}")
                     results[job.label] = message[1]
-                    cache.put(job, message[1])
+                    cache.put(job, message[1], time.monotonic() - w.started)
                     if progress:
                         progress(len(results), len(jobs), job, False)
                 elif now - w.started > timeout_s:

@@ -94,33 +94,58 @@ def cmd_golden(args) -> int:
     from topkima.circuits.jobs import JobError, ResultCache, print_progress, run_jobs
     from topkima.circuits.settings import CalSettings
     from topkima.circuits.spice import SpiceError
+    held_out = args.set == "heldout"
+    groups_n = args.groups if args.groups is not None else (17 if held_out else 4)
+    out = args.out or f"tests/golden/{'heldout' if held_out else 'column'}_conversions.json"
     settings = CalSettings(quick=False, corner_name=args.corner, seed=args.seed)
-    jobs, groups = golden.plan(settings, args.groups, args.columns)
+    jobs, groups = (golden.plan_heldout if held_out else golden.plan)(settings, groups_n, args.columns)
+    cache = ResultCache(args.cache)
+    report, n_cached = print_progress(), [0]
+
+    def progress(done, total, job, from_cache):
+        n_cached[0] += from_cache
+        report(done, total, job, from_cache)
+
     start = time.monotonic()
     try:
-        results = run_jobs(jobs, workers=args.workers, cache=ResultCache(args.cache), progress=print_progress())
+        results = run_jobs(jobs, workers=args.workers, cache=cache, progress=progress)
     except (SpiceError, JobError) as exc:
         print(f"topkima golden: {exc}", file=sys.stderr)
         return 1
-    prov = provenance(settings, time.monotonic() - start, len(jobs), 0, " ".join(sys.argv))
-    write_atomic(args.out, golden.assemble(settings, groups, results, prov), indent=None)
-    print(f"wrote {args.out}: {len(jobs)} SPICE conversions in {len(groups)} groups", file=sys.stderr)
+    prov = provenance(settings, time.monotonic() - start, len(jobs), n_cached[0], " ".join(sys.argv))
+    # SPICE wall time per conversion from the cache, so a run resumed after a kill still reports it
+    times = [t for t in (cache.elapsed_s(j) for j in jobs) if t is not None]
+    if times:
+        prov.update(spice_time_s_total=round(sum(times), 1), spice_time_s_per_conversion=round(sum(times) / len(times), 1),
+                    n_conversions_timed=len(times), workers=args.workers)
+    write_atomic(out, golden.assemble(settings, groups, results, prov, held_out=held_out), indent=None)
+    print(f"wrote {out}: {len(jobs)} SPICE conversions in {len(groups)} groups", file=sys.stderr)
     return 0
 
 
 def cmd_compare_golden(args) -> int:
-    """Behavioural model vs the golden SPICE conversions: exact / ±1 LSB / top-k agreement."""
+    """Behavioural model vs the golden SPICE conversions: exact / ±1 LSB / top-k agreement, by code region."""
+    import json
     from topkima.behavioral import TopkimaMacro
     from topkima.behavioral.golden import compare, load_golden
     from topkima.calibration import ArtefactError, load_calibration
+    path = args.golden or f"tests/golden/{'heldout' if args.set == 'heldout' else 'column'}_conversions.json"
     try:
         macro = TopkimaMacro(load_calibration(args.artefact))
-        golden = load_golden(args.golden)
+        golden = load_golden(path)
     except (ArtefactError, ValueError, FileNotFoundError) as exc:
         print(f"topkima compare-golden: {exc}", file=sys.stderr)
         return 1
+    if golden.get("set", "development") != args.set:
+        print(f"topkima compare-golden: {path} holds the {golden.get('set', 'development')} set, not "
+              f"--set {args.set}", file=sys.stderr)
+        return 1
+    agreement = compare(macro, golden, k_top=args.k)
+    if args.json:
+        print(json.dumps({"golden": str(path), **agreement.to_json()}))
+        return 0
     from topkima.behavioral.golden import adc_linearity_lines
-    print("\n".join(compare(macro, golden, k_top=args.k).lines()))
+    print("\n".join(agreement.lines()))
     print("\n".join(adc_linearity_lines(macro)))
     return 0
 
@@ -244,18 +269,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-summary", action="store_true", help="do not print the summary")
     p.set_defaults(func=cmd_calibrate)
     p = sub.add_parser("golden", help="golden end-to-end SPICE conversions with their mismatch draws (for tests)")
-    p.add_argument("--groups", type=_positive_int, default=4, help="column groups sharing one query")
+    p.add_argument("--set", choices=["development", "heldout"], default="development",
+                   help="development (random inputs, the set the model was developed on) or heldout (codes spread "
+                        "over 1…30, own seed stream; never used to choose or fit anything)")
+    p.add_argument("--groups", type=_positive_int, default=None, help="column groups sharing one query "
+                   "(default 4; heldout 17)")
     p.add_argument("--columns", type=_positive_int, default=16, help="columns per group")
     p.add_argument("--corner", default="tt")
     p.add_argument("--seed", type=_nonneg_int, default=2024)
     p.add_argument("--workers", type=_nonneg_int, default=2)
     p.add_argument("--cache", type=Path, default=_default_cache())
-    p.add_argument("--out", default="tests/golden/column_conversions.json")
+    p.add_argument("--out", default=None, help="default tests/golden/column_conversions.json (heldout: "
+                   "tests/golden/heldout_conversions.json)")
     p.set_defaults(func=cmd_golden)
     p = sub.add_parser("compare-golden", help="behavioural model against the golden SPICE conversions")
-    p.add_argument("--golden", default="tests/golden/column_conversions.json")
+    p.add_argument("--set", choices=["development", "heldout"], default="development",
+                   help="development (default; tests/golden/column_conversions.json) or heldout "
+                        "(tests/golden/heldout_conversions.json, never used to choose or fit anything)")
+    p.add_argument("--golden", default=None, help="golden file (default: the --set's committed file)")
     p.add_argument("--artefact", default=None, help="calibration artefact (default: the committed one)")
     p.add_argument("--k", type=_positive_int, default=5)
+    p.add_argument("--json", action="store_true", help="print one JSON object (overall and by code region)")
     p.set_defaults(func=cmd_compare_golden)
     p = sub.add_parser("attention", help="all-MiniLM-L6-v2 with Topkima attention on the VADER movie-review probe")
     p.add_argument("--k", type=_positive_int, default=5, help="keys kept per query row (default 5)")

@@ -79,3 +79,30 @@ def test_conversion_energy_is_within_15_percent_of_spice(agreement):
 
 def test_conversion_energy_agrees_with_spice_within_5_percent(agreement):
     assert np.max(np.abs(agreement.energy_rel_err)) <= 0.05
+
+
+def test_agreement_by_code_region_covers_every_conversion(agreement):
+    regions = agreement.regions()
+    assert sum(r["n"] for r in regions.values()) == agreement.n_conversions
+    s = agreement.spice_codes
+    assert regions["in_range"]["n"] == int(np.sum((s >= 1) & (s <= 30)))
+    assert regions["saturated"]["n"] == int(np.sum(s == 31)) and regions["never_fired"]["n"] == int(np.sum(s == 0))
+    inr = (s >= 1) & (s <= 30)
+    exact = 100 * np.mean(agreement.model_codes[inr] == s[inr])
+    assert regions["in_range"]["exact_pct"] == pytest.approx(exact, abs=0.01)
+
+
+def test_compare_golden_json_prints_one_object_with_the_in_range_region(capsys):
+    import json
+    from topkima.cli import main
+    assert main(["compare-golden", "--json", "--golden", str(GOLDEN)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["set"] == "development" and out["held_out"] is False
+    assert set(out["regions"]) == {"in_range", "saturated", "never_fired"}
+    assert {"n", "exact_pct", "within_1_lsb_pct", "energy_mean_err_pct", "energy_max_err_pct"} <= set(out["regions"]["in_range"])
+
+
+def test_compare_golden_refuses_a_file_of_the_other_set(capsys):
+    from topkima.cli import main
+    assert main(["compare-golden", "--set", "heldout", "--golden", str(GOLDEN)]) == 1
+    assert "development set" in capsys.readouterr().err

@@ -1,0 +1,81 @@
+"""The held-out golden set's planner: new seed stream, ideal codes spread over the inside of the ADC window."""
+import numpy as np
+import pytest
+
+from topkima.circuits import column as col
+from topkima.circuits import golden
+from topkima.circuits.settings import CalSettings
+
+
+def _ramp_code(score: int, top: int = 128, lsb: int = 4) -> int:
+    """An ideal column, cycle by cycle: fires at the first ramp step whose RBL_L units exceed RBL_R's."""
+    for j in range(1, col.N_RAMP_STEPS + 1):
+        if score + lsb * j > top:
+            return col.N_RAMP_STEPS - j
+    return 0
+
+
+@pytest.fixture(scope="module")
+def plan():
+    return golden.plan_heldout(CalSettings(), n_groups=17, columns_per_group=16)
+
+
+def test_ideal_codes_lie_inside_the_window_and_spread_over_it(plan):
+    jobs, groups = plan
+    assert len(jobs) == 272 >= 256
+    codes = []
+    for group in groups:
+        q = np.array(group["inputs"])
+        assert 20 <= np.count_nonzero(q) <= 44 and np.abs(q).max() <= 12
+        for c in group["columns"]:
+            keys = np.array(c["keys"])
+            assert np.abs(keys).max() <= 4
+            score = int(sum(int(a) * int(b) for a, b in zip(group["inputs"], c["keys"])))
+            codes.append(_ramp_code(score))
+            assert codes[-1] == c["target_code"]
+    counts = np.bincount(codes, minlength=32)
+    assert counts[0] == 0 and counts[31] == 0          # nothing planned to saturate or stay unfired
+    assert counts[1:31].min() >= 8 and counts[1:31].max() <= 10   # every code 1…30, evenly
+
+
+def test_jobs_carry_the_planned_vectors_and_the_default_window(plan):
+    jobs, groups = plan
+    cols = [(g["inputs"], c) for g in groups for c in g["columns"]]
+    for job, (inputs, c) in zip(jobs, cols):
+        assert job.label == c["label"] and job.kwargs["keys"] == c["keys"] and job.kwargs["inputs"] == inputs
+        assert (job.kwargs["n_cal"], job.kwargs["t_cal_units"], job.kwargs["t_ramp_units"]) == (32, 4, 4)
+
+
+def test_heldout_stream_is_new_and_a_smaller_plan_is_a_prefix(plan):
+    jobs, groups = plan
+    dev_jobs, dev_groups = golden.plan(CalSettings(), 1, 16)
+    assert groups[0]["inputs"] != dev_groups[0]["inputs"]
+    assert not {j.key() for j in jobs} & {j.key() for j in dev_jobs}
+    trial, _ = golden.plan_heldout(CalSettings(), 1, 2)
+    assert [j.key() for j in trial] == [j.key() for j in jobs[:2]]   # a trial run's cache is reused
+
+
+def test_ideal_code_and_score_bounds_agree_with_the_ramp():
+    for score in range(-10, 140):
+        assert golden.ideal_code(score) == _ramp_code(score)
+    for code in range(1, 31):
+        lo, hi = golden.score_bounds(code)
+        assert {_ramp_code(s) for s in range(lo, hi + 1)} == {code}
+        assert _ramp_code(lo - 1) == code - 1 and _ramp_code(hi + 1) == code + 1
+    with pytest.raises(ValueError):
+        golden.score_bounds(31)
+
+
+def test_heldout_document_says_it_is_never_fitted_to():
+    doc = golden.assemble(CalSettings(), [], {}, {"seed": 2024}, held_out=True)
+    assert doc["held_out"] is True and doc["set"] == "heldout"
+    assert doc["purpose"] == doc["provenance"]["purpose"] == golden.HELDOUT_PURPOSE
+    assert "never" in doc["note"].lower()
+    assert golden.assemble(CalSettings(), [], {}, {})["held_out"] is False
+
+
+def test_calibration_was_not_fitted_on_heldout_queries(plan):
+    from topkima.calibration import load_calibration
+    _, groups = plan
+    insitu = {tuple(r["inputs"]) for r in load_calibration().column["insitu_conversions"]["runs"]}
+    assert not insitu & {tuple(g["inputs"]) for g in groups}
