@@ -23,10 +23,10 @@ def macro():
 THRESHOLD_TIE_V = 1e-6
 
 
-def _curve(chip, units):
-    bl = chip.bitlines
-    x = min(max(units * bl.units_per_step, 0.0), bl.last_index)
-    return float(bl.v_of_units_table[int(x)])
+def _curve(chip, units, curve_v=None):
+    """The discharge curve: the artefact's points, linearly interpolated (flat beyond them)."""
+    p = chip.params
+    return float(np.interp(units, p.curve_units, p.curve_v if curve_v is None else curve_v))
 
 
 def _offset(devices, col, cm):
@@ -49,6 +49,9 @@ def reference_topk(chip, q, kl, k, insitu=None, key=None, enable=None, details=N
     n_total = 2 * chip.n_elements * n_s + 64
     full = lambda w: p.pulse_slope * w + p.pulse_offset_units  # noqa: E731
     h = chip.noise_half_window()
+    curve = None
+    if chip.linear:   # the ideal macro: the curve's initial slope, extended without saturation
+        curve = p.curve_v[0] - (p.curve_v[0] - p.v_of_units(200.0)) / 200.0 * p.curve_units
     out_idx, out_cycles, out_firing = [], [], []
     units = np.zeros((q.shape[0], n_keys, 2))
     margin = np.full((q.shape[0], n_keys), np.inf)
@@ -83,8 +86,8 @@ def reference_topk(chip, q, kl, k, insitu=None, key=None, enable=None, details=N
             g = {}
             for j in range(1, p.n_ramp_steps + 1):
                 t = (p.t_cal_start_s - p.t_mac_start_s + p.t_clk_ima_s * j + p.t_sa_clk_in_cycle_s) / p.t_unit_s
-                v_r = _curve(chip, u_r + leak * t + ramp.u_cal_units[c])
-                v_l = _curve(chip, u_l + leak * t + ramp.u_ramp_after_units[c, j])
+                v_r = _curve(chip, u_r + leak * t + ramp.u_cal_units[c], curve)
+                v_l = _curve(chip, u_l + leak * t + ramp.u_ramp_after_units[c, j], curve)
                 if insitu is not None:  # the sense amplifier's in-situ correction, term by term
                     terms = [1.0, j - 1.0, 1.0 if j == 1 else 0.0, p.curve_v[0] - v_l, p.curve_v[0] - v_r]
                     v_l, v_r = (v_l + sum(c_ * x for c_, x in zip(insitu.coef_l_v, terms)),

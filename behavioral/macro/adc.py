@@ -11,8 +11,9 @@
   6 σ_n from the threshold and are taken as deterministic. The slow reference in the tests
   applies exactly this rule, cycle by cycle.
 * **Crossing search.** j0 is the first cycle with g(j) > 0 (33: never). g rises with j (each
-  ramp step lowers V_L by about one LSB), so j0 is found from a first guess (the units RBL_L
-  must reach at mid-ramp, through the inverse curve) by stepping until g(j0−1) ≤ 0 < g(j0).
+  ramp step lowers V_L by about one LSB), so the last cycle decides "never" and the first
+  "saturated"; a crossing inside the ramp is found from a first guess (the units RBL_L must
+  reach at mid-ramp, through the inverse curve) by stepping until g(j0−1) ≤ 0 < g(j0).
 """
 from __future__ import annotations
 
@@ -170,12 +171,18 @@ def firing_cycle(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r
     """The ramp cycle (1…n_steps, n_steps + 1 = never) at which the column's comparator fires:
     the noiseless crossing j0, then the noise window's decisions in order (module docstring).
     ``sigma_noise_v`` 0: no noise. ``key, batch, row, key_index``: the decisions' noise coordinates."""
-    j0 = _first_guess(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units)
-    g_hi = decision_margin_v(bl, ramp, col, min(j0, n_steps), u_l0, u_r0, leak)
-    if 1 < j0 <= n_steps:
-        g_lo = decision_margin_v(bl, ramp, col, j0 - 1, u_l0, u_r0, leak)
-    else:               # at the ends both are the same decision (cycle 1 or n_steps)
-        g_lo = g_hi
+    # the ends first: most conversions of a top-k never fire (g(n_steps) ≤ 0) or saturate (g(1) > 0)
+    g_end = decision_margin_v(bl, ramp, col, n_steps, u_l0, u_r0, leak)
+    if g_end <= 0.0:
+        j0, g_hi, g_lo = n_steps + 1, g_end, g_end
+    else:
+        g_first = decision_margin_v(bl, ramp, col, 1, u_l0, u_r0, leak)
+        if g_first > 0.0:
+            j0, g_hi, g_lo = 1, g_first, g_first
+        else:           # it crosses inside the ramp: from the first guess
+            j0 = min(max(_first_guess(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units), 2), n_steps)
+            g_hi = decision_margin_v(bl, ramp, col, j0, u_l0, u_r0, leak)
+            g_lo = decision_margin_v(bl, ramp, col, j0 - 1, u_l0, u_r0, leak)
     while True:   # step to the first crossing: g(j0 − 1) ≤ 0 < g(j0) (at the ends, one side)
         if j0 <= n_steps and g_hi <= 0.0:
             j0 += 1

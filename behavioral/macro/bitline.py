@@ -1,9 +1,11 @@
 """The read bitlines RBL_L / RBL_R: discharge curve, leakage, sense instants, and what the
 attached sense amplifier does to them.
 
-* **Discharge curve f.** V(RBL) after ``units`` accumulated nominal-cell units, the artefact's
-  SPICE curve tabulated every 1/256 unit and looked up (≤ 2.5 µV at ~0.6 mV per unit, ≪ the
-  0.3 mV comparator noise). Exact for cells whose current depends only on V(RBL).
+* **Discharge curve f.** V(RBL) after ``units`` accumulated nominal-cell units: the artefact's
+  SPICE curve, interpolated linearly between its points (as ``numpy.interp``; flat beyond its
+  ends). Exact for cells whose current depends only on V(RBL). The kernels keep it on a uniform
+  grid — the artefact's own points when they are evenly spaced, else a resampling at four
+  times their density — small enough to stay in the processor's first-level cache.
 * **Leakage.** Idle stacks leak ``leak1`` / ``leak0`` units per PWM unit (stored 1 / 0, from the
   artefact's leakage table at 0.45 V, see :func:`params_from_calibration`); a column's bitlines
   carry Σ|digit| stored 1s of its keys among the 2·elements·scales MAC stacks + 64 replica ports.
@@ -30,8 +32,8 @@ import numpy as np
 from topkima.behavioral.macro.runtime import KERNEL
 from topkima.behavioral.params import MacroParams
 
-#: table resolution of the discharge curve (units)
-CURVE_STEP_UNITS = 1.0 / 256
+#: resampling density of an unevenly spaced discharge curve (points per artefact point)
+CURVE_RESAMPLING = 4
 #: MAC stacks of a column beyond its key cells: one replica port per ADC row
 N_REPLICA_PORTS = 64
 
@@ -39,8 +41,9 @@ N_REPLICA_PORTS = 64
 class BitlineModel(NamedTuple):
     """What the kernels read of the bitline physics (one macro, any chip)."""
 
-    v_of_units_table: np.ndarray   #: f on the grid 0, 1/256, … units (V)
-    units_per_step: float          #: 1 / the grid step
+    curve_v: np.ndarray            #: f on a uniform grid of units from 0 (V) …
+    curve_dv: np.ndarray           #: … and its step to the next grid point (0 at the last)
+    points_per_unit: float         #: 1 / the grid step
     last_index: int
     inv_v0_v: float                #: approximate inverse of f on a voltage grid (crossing search only)
     inv_dv_v: float
@@ -62,10 +65,15 @@ def sense_instants_units(p: MacroParams) -> np.ndarray:
     return (p.t_cal_start_s - p.t_mac_start_s + p.t_clk_ima_s * j + p.t_sa_clk_in_cycle_s) / p.t_unit_s
 
 
-def discharge_table(curve_units: np.ndarray, curve_v: np.ndarray) -> np.ndarray:
-    """The curve tabulated every :data:`CURVE_STEP_UNITS`."""
-    grid = np.arange(0.0, curve_units[-1] + CURVE_STEP_UNITS, CURVE_STEP_UNITS)
-    return np.interp(grid, curve_units, curve_v)
+def uniform_curve(curve_units: np.ndarray, curve_v: np.ndarray) -> tuple[np.ndarray, float]:
+    """(V on a uniform grid of units starting at 0, the grid's points per unit): the artefact's
+    points when they are evenly spaced from 0, else a resampling at :data:`CURVE_RESAMPLING`× density."""
+    u = np.asarray(curve_units, float)
+    step = np.diff(u)
+    if u[0] == 0.0 and step.size and np.ptp(step) <= 1e-9 * step.mean():
+        return np.asarray(curve_v, float).copy(), 1.0 / float(step.mean())
+    grid = np.linspace(0.0, u[-1], CURVE_RESAMPLING * (u.size - 1) + 1)
+    return np.interp(grid, u, curve_v), 1.0 / float(grid[1] - grid[0])
 
 
 @dataclass(frozen=True)
@@ -85,7 +93,7 @@ class InsituCorrection:
 
 def bitline_model(p: MacroParams, curve_v: np.ndarray, insitu: InsituCorrection | None) -> BitlineModel:
     """Kernel tables for curve ``curve_v`` (on ``p.curve_units``) and an in-situ correction (None: none)."""
-    table = discharge_table(p.curve_units, curve_v)
+    table, points_per_unit = uniform_curve(p.curve_units, curve_v)
     v_grid = np.linspace(table[-1], table[0], 8193)
     inv = np.interp(-v_grid, -curve_v, p.curve_units).astype(np.float32)
     n_j = p.n_ramp_steps + 2
@@ -102,7 +110,8 @@ def bitline_model(p: MacroParams, curve_v: np.ndarray, insitu: InsituCorrection 
         off_r = cr[0] + cr[1] * (jj - 1) + cr[2] * (jj == 1) + (cr[3] + cr[4]) * v0
         keep_l, mix_l, mix_r, keep_r = 1 - cl[3], cl[4], -cr[3], 1 - cr[4]
         e_a, e_b = insitu.e_decision_a_j, insitu.e_decision_b_j_per_v
-    return BitlineModel(table, 1.0 / CURVE_STEP_UNITS, table.size - 1, float(v_grid[0]), float(v_grid[1] - v_grid[0]),
+    dv = np.append(np.diff(table), 0.0)
+    return BitlineModel(table, dv, points_per_unit, table.size - 1, float(v_grid[0]), float(v_grid[1] - v_grid[0]),
                         inv, float(keep_l), float(mix_l), float(mix_r), float(keep_r),
                         np.ascontiguousarray(off_l, float), np.ascontiguousarray(off_r, float),
                         sense_instants_units(p), float(e_a), float(e_b))
@@ -110,13 +119,14 @@ def bitline_model(p: MacroParams, curve_v: np.ndarray, insitu: InsituCorrection 
 
 @numba.njit(inline="always", **KERNEL)
 def v_of_units(bl: BitlineModel, units: float) -> float:
-    """f: V(RBL) after ``units`` accumulated units (table lookup; flat beyond the table)."""
-    x = units * bl.units_per_step
-    if x < 0.0:
-        x = 0.0
-    elif x > bl.last_index:
-        x = float(bl.last_index)
-    return bl.v_of_units_table[int(x)]
+    """f: V(RBL) after ``units`` accumulated units (linear between grid points; flat beyond the ends)."""
+    x = units * bl.points_per_unit
+    if not x > 0.0:
+        return bl.curve_v[0]
+    if x >= bl.last_index:
+        return bl.curve_v[bl.last_index]
+    i = int(x)
+    return bl.curve_v[i] + (x - i) * bl.curve_dv[i]
 
 
 @numba.njit(inline="always", **KERNEL)
@@ -146,9 +156,10 @@ def sensed_bitlines(bl: BitlineModel, j: int, units_l: float, units_r: float):
 
 
 def v_of_units_array(bl: BitlineModel, units: np.ndarray) -> np.ndarray:
-    """f over an array (numpy; for studies and fits, not the hot path)."""
-    x = np.clip(np.asarray(units, float) * bl.units_per_step, 0, bl.last_index)
-    return bl.v_of_units_table[x.astype(np.intp)]
+    """f over an array (numpy; for studies and fits, not the hot path): the same arithmetic."""
+    x = np.clip(np.asarray(units, float) * bl.points_per_unit, 0.0, float(bl.last_index))
+    i = np.minimum(x.astype(np.intp), bl.last_index)
+    return bl.curve_v[i] + (x - i) * bl.curve_dv[i]
 
 
 def fit_insitu_correction(p: MacroParams, runs_units) -> InsituCorrection:

@@ -22,6 +22,21 @@ from topkima.behavioral.macro.mac import (add_row_units, add_row_units_from_tabl
 from topkima.behavioral.macro.runtime import JIT, KERNEL, parallel_for
 
 @numba.njit(**KERNEL)
+def fire_comparators(bl, ramp, units, n_max, leak, enabled, n_steps, t_clk_units, half_window, sigma_noise_v, key,
+                     batch, row, key0, firing) -> int:
+    """The ramp cycle each enabled column's comparator fires in (``firing``, left as it is for a
+    disabled column: it never requests the arbiter and is not clocked); returns how many are enabled."""
+    n_enabled = 0
+    for c in range(firing.size):
+        if not enabled[c]:
+            continue
+        n_enabled += 1
+        firing[c] = firing_cycle(bl, ramp, c, units[c], units[n_max + c], leak[c], n_steps, t_clk_units,
+                                 half_window, sigma_noise_v, key, batch, row, key0 + c)
+    return n_enabled
+
+
+@numba.njit(**KERNEL)
 def convert_row(b, r, bl, ramp, pulse, em, q, cells, table, n_codes, slot_of_code, n_keys_used, enable, has_mask,
                 leak, k, conventional, n_steps, t_clk_units, half_window, sigma_noise_v, key, batch0, key0, units, tmp,
                 per_cycle, start, out_firing, out_index, out_cycle, out_stop, out_energy):
@@ -41,13 +56,8 @@ def convert_row(b, r, bl, ramp, pulse, em, q, cells, table, n_codes, slot_of_cod
     # the ramp ADC: each enabled column's comparator
     firing = out_firing[b, r, :n]
     enabled = enable[b, r, :n] if has_mask else enable[0, 0, :n]   # no mask: all True
-    n_enabled = 0
-    for c in range(n):
-        if not enabled[c]:
-            continue            # disabled at the arbiter: never requests, not clocked
-        n_enabled += 1
-        firing[c] = firing_cycle(bl, ramp, c, units[c], units[n_max + c], leak[b, c], n_steps, t_clk_units,
-                                 half_window, sigma_noise_v, key, batch0 + b, r, key0 + c)
+    n_enabled = fire_comparators(bl, ramp, units, n_max, leak[b, :n], enabled, n_steps, t_clk_units, half_window,
+                                 sigma_noise_v, key, batch0 + b, r, key0, firing)
     if has_mask and n_enabled == 0:
         return                  # nothing to convert: no grant, no energy
     # arbiter and k-counter; the ramp stops at the k-th grant
