@@ -164,6 +164,33 @@ def _first_guess(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units):
     return int(x)
 
 
+@numba.njit(**KERNEL)
+def _crossing_inside(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units):
+    """(j0, g(j0), g(j0 − 1)) of a conversion that crosses inside the ramp (g(1) ≤ 0 < g(n_steps)):
+    from the first guess, one cycle at a time to g(j0 − 1) ≤ 0 < g(j0). Out of line: a few per
+    cent of a top-k's conversions come here, and inlining it made the kernels compile far longer."""
+    j0 = min(max(_first_guess(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units), 2), n_steps)
+    g_hi = decision_margin_v(bl, ramp, col, j0, u_l0, u_r0, leak)
+    g_lo = decision_margin_v(bl, ramp, col, j0 - 1, u_l0, u_r0, leak)
+    while True:
+        if j0 < n_steps and g_hi <= 0.0:
+            j0 += 1
+            g_lo = g_hi
+            g_hi = decision_margin_v(bl, ramp, col, j0, u_l0, u_r0, leak)
+        elif j0 > 2 and g_lo > 0.0:
+            j0 -= 1
+            g_hi = g_lo
+            g_lo = decision_margin_v(bl, ramp, col, j0 - 1, u_l0, u_r0, leak)
+        else:
+            return j0, g_hi, g_lo
+
+
+@numba.njit(**KERNEL)
+def _margin_in_window(bl, ramp, col, j, u_l0, u_r0, leak):
+    """g(j) for a noise window wider than two decisions (rare; out of line)."""
+    return decision_margin_v(bl, ramp, col, j, u_l0, u_r0, leak)
+
+
 @numba.njit(inline="always", **KERNEL)
 def firing_cycle(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r0: float, leak: float,
                  n_steps: int, t_clk_units: float, half_window: int, sigma_noise_v: float, key, batch: int,
@@ -179,21 +206,8 @@ def firing_cycle(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r
         g_first = decision_margin_v(bl, ramp, col, 1, u_l0, u_r0, leak)
         if g_first > 0.0:
             j0, g_hi, g_lo = 1, g_first, g_first
-        else:           # it crosses inside the ramp: from the first guess
-            j0 = min(max(_first_guess(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units), 2), n_steps)
-            g_hi = decision_margin_v(bl, ramp, col, j0, u_l0, u_r0, leak)
-            g_lo = decision_margin_v(bl, ramp, col, j0 - 1, u_l0, u_r0, leak)
-    while True:   # step to the first crossing: g(j0 − 1) ≤ 0 < g(j0) (at the ends, one side)
-        if j0 <= n_steps and g_hi <= 0.0:
-            j0 += 1
-            g_lo = g_hi
-            g_hi = decision_margin_v(bl, ramp, col, min(j0, n_steps), u_l0, u_r0, leak)
-        elif j0 > 1 and g_lo > 0.0:
-            j0 -= 1
-            g_hi = g_lo
-            g_lo = decision_margin_v(bl, ramp, col, max(j0 - 1, 1), u_l0, u_r0, leak)
         else:
-            break
+            j0, g_hi, g_lo = _crossing_inside(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units)
     if sigma_noise_v == 0.0:
         return j0
     # the decisions j0 − h … j0 + h − 1 in order, each with its noise: the first that fires wins;
@@ -209,7 +223,7 @@ def firing_cycle(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r
         elif w == h - 1:
             g = g_lo
         else:
-            g = decision_margin_v(bl, ramp, col, j, u_l0, u_r0, leak)
+            g = _margin_in_window(bl, ramp, col, j, u_l0, u_r0, leak)
         if g > sure:
             return j
         if g > -sure and g + sigma_noise_v * standard_normal(key, batch, row, key_index, w) > 0.0:

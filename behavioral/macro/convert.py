@@ -137,5 +137,7 @@ def convert(bl, ramp, pulse, em, q, levels, n_rows_used, n_keys_used, enable, le
     mask = enable if has_mask else np.ones((1, 1, n), dtype=np.bool_)
     parallel_for(convert_rows, n_batch * n_rows, bl, ramp, pulse, em, n_scales, q, levels, n_rows_used, n_keys_used,
                  mask, has_mask, leak, k, conventional, n_steps, t_clk_units, half_window, sigma_noise_v, key, 0, key0,
-                 firing, index, cycle, stop, energy)
+                 firing, index, cycle, stop, energy,
+                 # one key set: its rows cost alike, and each block writes the set's cells again
+                 blocks_per_thread=1 if n_batch == 1 else 4)
     return firing, index, cycle, stop, energy

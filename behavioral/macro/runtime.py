@@ -86,15 +86,16 @@ def threads() -> int:
     return _state["threads"]
 
 
-def parallel_for(kernel, n_items: int, *args) -> None:
-    """``kernel(start, stop, *args)`` over [0, n_items) in blocks, on :func:`threads` threads.
+def parallel_for(kernel, n_items: int, *args, blocks_per_thread: int = 4) -> None:
+    """``kernel(start, stop, *args)`` over [0, n_items) in blocks, on :func:`threads` threads
+    (a few blocks per thread when items differ in cost, one when they cost alike).
 
     The kernels write disjoint outputs per item, so any split gives the same results."""
     n_threads = min(_state["threads"], n_items)
     if n_threads <= 1:
         kernel(0, n_items, *args)
         return
-    n_blocks = min(n_items, 4 * n_threads)      # a few blocks per thread: rows differ in cost
+    n_blocks = min(n_items, blocks_per_thread * n_threads)
     edges = [n_items * i // n_blocks for i in range(n_blocks + 1)]
     with _lock:
         if _state["pool"] is None:
