@@ -172,7 +172,7 @@ class ChipInstance:
         sigma = p.sa_noise_sigma_v if self.noise else 0.0
         t_clk_units = p.t_clk_ima_s / p.t_unit_s
         conventional = mode == "conventional"
-        firing = np.full((n_batch, n_rows, n_keys), n_steps + 1, dtype=np.int8)
+        firing = None if len(bounds) == 1 else np.full((n_batch, n_rows, n_keys), n_steps + 1, dtype=np.int64)
         sel_idx, sel_cyc, stops, energy = [], [], [], np.zeros((n_batch, n_rows))
         for t, (c0, c1) in enumerate(bounds):
             n = c1 - c0
@@ -187,7 +187,10 @@ class ChipInstance:
                 conventional=conventional, n_steps=n_steps, t_clk_units=t_clk_units,
                 half_window=self.noise_half_window(), sigma_noise_v=sigma, key=key, key0=c0,
                 n_scales=len(self.scales))
-            firing[..., c0:c1] = fc
+            if firing is None:
+                firing = fc
+            else:
+                firing[..., c0:c1] = fc
             if not conventional:
                 sel_idx.append(np.where(idx >= 0, idx + c0, -1))
                 sel_cyc.append(cyc)
@@ -196,10 +199,10 @@ class ChipInstance:
         stop_all = np.max(np.stack(stops, axis=-1), axis=-1)
         if conventional:
             idx = np.broadcast_to(np.arange(n_keys), firing.shape).copy()
-            codes = np.where(firing <= n_steps, n_steps - firing.astype(np.int64), 0)
+            codes = np.where(firing <= n_steps, n_steps - firing, 0)
         elif tile_quota is None and len(bounds) > 1:
             idx, _, _ = select_topk(firing, k, n_steps)
-            cyc = np.take_along_axis(firing, np.maximum(idx, 0), axis=-1).astype(np.int64)
+            cyc = np.take_along_axis(firing, np.maximum(idx, 0), axis=-1)
             codes = np.where(idx >= 0, n_steps - cyc, -1)
         else:
             idx = np.concatenate(sel_idx, axis=-1)
@@ -208,7 +211,7 @@ class ChipInstance:
         back = lambda x: x.reshape((*out_shape, *x.shape[2:]))  # noqa: E731
         return TopkResult(indices=back(idx), codes=back(codes), cycles=back(stop_all), energy_j=back(energy),
                           latency_s=back(latency_s(p, stop_all)), n_ramp_steps=n_steps,
-                          firing_cycle=back(firing.astype(np.int64)))
+                          firing_cycle=back(firing))
 
     def _tiling(self, n_keys: int, k: int, quotas):
         if quotas is None:

@@ -123,11 +123,11 @@ def convert_rows(start_item, stop_item, bl, ramp, pulse, em, n_scales, q, levels
 def convert(bl, ramp, pulse, em, q, levels, n_rows_used, n_keys_used, enable, leak, *, k, conventional, n_steps,
             t_clk_units, half_window, sigma_noise_v, key, key0, n_scales):
     """One array's conversions (``q`` (B, R, d) int8, ``levels`` (B, d, n) int8, ``enable``
-    (B, R, n) or None; see :func:`convert_rows`). Returns (firing (B, R, n) int8, granted index
+    (B, R, n) or None; see :func:`convert_rows`). Returns (firing (B, R, n) int64, granted index
     and cycle (B, R, k) int64, stop (B, R) int64, energy (B, R))."""
     n_batch, n_rows, _ = q.shape
     n = levels.shape[2]
-    firing = np.full((n_batch, n_rows, n), n_steps + 1, dtype=np.int8)
+    firing = np.full((n_batch, n_rows, n), n_steps + 1, dtype=np.int64)
     slots = 1 if conventional else k
     index = np.full((n_batch, n_rows, slots), -1, dtype=np.int64)
     cycle = np.full(index.shape, n_steps + 1, dtype=np.int64)
