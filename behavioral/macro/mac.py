@@ -29,7 +29,6 @@ key set has more rows than distinct codes).
 """
 from __future__ import annotations
 
-from typing import NamedTuple
 
 import numba
 import numpy as np

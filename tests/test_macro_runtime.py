@@ -1,0 +1,60 @@
+"""The compiled macro's run-time: its noise stream, thread settings and kernel cache."""
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numba
+import numpy as np
+import pytest
+from scipy import stats
+
+from topkima.behavioral.macro import noise, runtime
+
+
+@numba.njit
+def _draws(key, n):
+    out = np.empty(n)
+    for i in range(n):
+        out[i] = noise.standard_normal(key, i // 1000, (i // 10) % 100, i % 10, 0)
+    return out
+
+
+def test_noise_stream_is_standard_normal_and_matches_its_python_copy():
+    key = noise.noise_key(np.random.default_rng(5))
+    z = _draws(key, 200_000)
+    # a standard normal: Kolmogorov–Smirnov against N(0, 1), and its first moments
+    assert stats.kstest(z, "norm").pvalue > 1e-3
+    assert abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01
+    assert np.abs(z).max() <= noise.Z_MAX          # the bound the kernels rely on to skip draws
+    # the compiled stream is the plain-Python one, draw for draw
+    for i in (0, 1, 777, 123_456):
+        assert z[i] == noise.standard_normal_py(int(key), i // 1000, (i // 10) % 100, i % 10, 0)
+    # each coordinate matters: neighbouring decisions are not correlated
+    a = _draws(key, 20_000)
+    b = np.array([noise.standard_normal_py(int(key), i // 1000, (i // 10) % 100, i % 10, 1) for i in range(2_000)])
+    assert abs(np.corrcoef(a[:2_000], b)[0, 1]) < 0.08
+    assert math.isclose(noise.Z_MAX, 6.67) and math.sqrt(64 * math.log(2)) < noise.Z_MAX
+
+
+def test_thread_count_is_validated():
+    with pytest.raises(ValueError, match="thread count must be an integer"):
+        runtime.set_threads(0)
+    with pytest.raises(ValueError, match="thread count must be an integer"):
+        runtime.set_threads(2.0)
+    env = {**os.environ, "TOPKIMA_THREADS": "many"}
+    out = subprocess.run([sys.executable, "-c", "import topkima.behavioral"], env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "TOPKIMA_THREADS must be an integer" in out.stderr
+    env["TOPKIMA_THREADS"] = "1"
+    out = subprocess.run([sys.executable, "-c", "from topkima.behavioral.macro import threads; print(threads())"],
+                         env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"
+
+
+def test_kernel_cache_lives_outside_the_source_tree():
+    import topkima.behavioral.macro as pkg
+    here = Path(pkg.__file__).resolve().parent
+    cache = Path(numba.config.CACHE_DIR).resolve()
+    assert here not in cache.parents and cache != here
+    assert not list(here.rglob("*.nbi")) and not list(here.rglob("*.nbc"))
