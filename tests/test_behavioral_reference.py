@@ -225,3 +225,18 @@ def test_results_do_not_depend_on_threads_or_batching(macro):
     alone = chip.topk(q[:1], kl[:1], k=5, rng=np.random.default_rng(1), key_mask=mask[:1])
     np.testing.assert_array_equal(alone.firing_cycle[0], runs[0].firing_cycle[0])
     np.testing.assert_array_equal(alone.energy_j[0], runs[0].energy_j[0])
+
+
+def test_wide_noise_window_equals_reference():
+    # σ × 8: the noise window spans several decisions on each side of the crossing
+    macro = TopkimaMacro(load_calibration(), sigma_scale=8.0)
+    chip = macro.instance(np.random.default_rng(12))
+    assert chip.noise_half_window() >= 3
+    q, kl = _case(13, rows=8, n_keys=24, d=16, scale=12)
+    fast = chip.topk(q, kl, k=5, rng=np.random.default_rng(4))
+    details = {}
+    idx, cycles, firing = reference_topk(chip, q, kl, 5, insitu=macro.insitu, key=noise_key(np.random.default_rng(4)),
+                                         details=details)
+    assert_same_conversions(fast, idx, cycles, firing, details)
+    nominal = macro.nominal().topk(q, kl, k=5)
+    assert np.mean(np.abs(fast.firing_cycle - nominal.firing_cycle) > 1) > 0.01   # the wide window is used
