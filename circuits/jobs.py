@@ -13,14 +13,17 @@ returns, so a killed calibration resumes by skipping what is already there.
 Workers are separate spawned processes (one ngspice per process, TOOLCHAIN.md
 pitfall 4); a job that exceeds its timeout stops the run: every worker is killed and the
 job is reported with its block name (finished jobs stay cached, so a rerun resumes).
+Workers die with their parent, even after a ``kill -9`` of it (:func:`die_with_parent`).
 """
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import importlib
 import json
 import multiprocessing as mp
 import os
+import signal
 import sys
 import time
 import traceback
@@ -122,7 +125,24 @@ class ResultCache:
             return None
 
 
-def _worker_main(conn) -> None:
+#: prctl option: the signal a process receives when its parent dies (linux/prctl.h)
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel SIGKILL this worker when the process that started it dies, however it
+    dies (Linux; elsewhere a worker notices when its pipe closes). Call first in a worker."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:     # the parent died before the request was in place
+        os._exit(1)
+
+
+def _worker_main(conn, parent_pid: int) -> None:
+    die_with_parent(parent_pid)
     os.environ["OMP_NUM_THREADS"] = "1"
     while True:
         try:
@@ -140,7 +160,7 @@ def _worker_main(conn) -> None:
 class _Worker:
     def __init__(self, ctx):
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child,), daemon=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child, os.getpid()), daemon=True)
         self.proc.start()
         child.close()
         self.job: Job | None = None

@@ -637,7 +637,9 @@ def _run_tasks(tasks: list, store, *, workers: int, client, progress: _Progress)
     for var in THREAD_VARS:   # inherited by the spawned workers before they import numpy
         os.environ.setdefault(var, "1")
     os.environ["TOPKIMA_THREADS"] = "1"   # the workers are the parallelism: one kernel thread each
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=multiprocessing.get_context("spawn"))
+    from topkima.circuits.jobs import die_with_parent
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=multiprocessing.get_context("spawn"),
+                               initializer=die_with_parent, initargs=(os.getpid(),))
     futures = {pool.submit(fn, *args): key for key, fn, args in tasks}
     pending, stored = set(futures), set()
     try:
