@@ -1,4 +1,6 @@
 """The held-out golden set's planner: new seed stream, ideal codes spread over the inside of the ADC window."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -79,3 +81,57 @@ def test_calibration_was_not_fitted_on_heldout_queries(plan):
     _, groups = plan
     insitu = {tuple(r["inputs"]) for r in load_calibration().column["insitu_conversions"]["runs"]}
     assert not insitu & {tuple(g["inputs"]) for g in groups}
+
+
+# --- the stored held-out SPICE conversions (made once by `topkima golden --set heldout`; read, never regenerated)
+
+HELDOUT = Path(__file__).parent / "golden" / "heldout_conversions.json"
+
+
+@pytest.fixture(scope="module")
+def heldout():
+    from topkima.behavioral.golden import load_golden
+    return load_golden(HELDOUT)
+
+
+def test_stored_heldout_set_is_marked_and_large_enough(heldout):
+    assert heldout["held_out"] is True and heldout["set"] == "heldout"
+    assert heldout["purpose"] == heldout["provenance"]["purpose"] == golden.HELDOUT_PURPOSE
+    assert sum(len(g["columns"]) for g in heldout["groups"]) >= 256
+    assert "heldout" in heldout["provenance"]["command_line"]
+
+
+def test_stored_heldout_set_is_exactly_what_its_seed_plans(heldout):
+    # full provenance: root seed + planner reproduce every query, key and device draw
+    n_groups, n_cols = len(heldout["groups"]), len(heldout["groups"][0]["columns"])
+    _, planned = golden.plan_heldout(CalSettings(seed=heldout["seed"]), n_groups, n_cols)
+    for stored, plan_group in zip(heldout["groups"], planned):
+        assert stored["inputs"] == plan_group["inputs"]
+        for c, p in zip(stored["columns"], plan_group["columns"]):
+            assert (c["label"], c["keys"], c["target_code"], c["draws"]) == (p["label"], p["keys"], p["target_code"],
+                                                                            p["draws"])
+
+
+def test_stored_spice_codes_follow_the_ideal_codes(heldout):
+    from scipy import stats
+    ideal, spice = [], []
+    for g in heldout["groups"]:
+        for c in g["columns"]:
+            score = sum(int(a) * int(b) for a, b in zip(g["inputs"], c["keys"]))
+            assert c["mac_units"] == score
+            ideal.append(_ramp_code(score))
+            spice.append(c["code"])
+    spice = np.array(spice)
+    assert stats.spearmanr(ideal, spice).statistic > 0.9
+    assert np.mean((spice >= 1) & (spice <= 30)) >= 0.75   # most conversions land inside the window
+
+
+def test_heldout_agreement_is_reported_by_region(heldout):
+    # reported only: no tolerance here is chosen from this set (it is never used to choose anything)
+    from topkima.behavioral import TopkimaMacro
+    from topkima.behavioral.golden import compare
+    from topkima.calibration import load_calibration
+    result = compare(TopkimaMacro(load_calibration()), heldout, k_top=5)
+    print("\n".join(result.lines()))
+    assert result.golden_set == "heldout"
+    assert sum(r["n"] for r in result.regions().values()) == result.n_conversions
