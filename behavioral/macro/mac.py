@@ -90,19 +90,18 @@ def cell_terms(devices, levels, n, n_scales, out):
 @numba.njit(inline="always", **KERNEL)
 def element_units(pulse, cells, e, q, n, tmp):
     """``tmp[bitline·n_max + c]`` = the units element e with input code q ≠ 0 adds to each
-    column c < n of the key set: Σ over terms of pulse term × cell term."""
-    n_max = cells.shape[3] // 2
+    column c < n of the key set: Σ over terms of pulse term × cell term. (Columns n … n_max − 1
+    hold what is left of an earlier key set's cells: computed, never read.)"""
+    width = cells.shape[3]          # both bitlines, n_max apart: one long loop vectorises best
     sign = 0 if q > 0 else 1
     magnitude = abs(q)
-    for side in range(2):
-        out = tmp[side * n_max: side * n_max + n]     # views with a plain index: the loops vectorise
-        for c in range(n):
-            out[c] = 0.0
-        for t in range(cells.shape[2]):
-            p = pulse[magnitude, t]
-            cell = cells[e, sign, t, side * n_max: side * n_max + n]
-            for c in range(n):
-                out[c] += p * cell[c]
+    for x in range(width):
+        tmp[x] = 0.0
+    for t in range(cells.shape[2]):
+        p = pulse[magnitude, t]
+        cell = cells[e, sign, t]
+        for x in range(width):
+            tmp[x] += p * cell[x]
 
 
 @numba.njit(**KERNEL)
@@ -114,11 +113,8 @@ def add_row_units(pulse, cells, q_row, n, units, tmp):
         if q == 0:
             continue
         element_units(pulse, cells, e, q, n, tmp)
-        for side in range(2):
-            acc = units[side * n_max: side * n_max + n]
-            add = tmp[side * n_max: side * n_max + n]
-            for c in range(n):
-                acc[c] += add[c]
+        for x in range(2 * n_max):
+            units[x] += tmp[x]
 
 
 @numba.njit(**KERNEL)
@@ -130,12 +126,9 @@ def build_code_table(pulse, cells, codes, n_codes, n, table, tmp):
     for e in range(d):
         for slot in range(n_codes):
             element_units(pulse, cells, e, codes[slot], n, tmp)
-            base = (e * n_codes + slot) * 2 * n_max
-            for side in range(2):
-                dst = table[base + side * n_max: base + side * n_max + n]
-                src = tmp[side * n_max: side * n_max + n]
-                for c in range(n):
-                    dst[c] = src[c]
+            dst = table[(e * n_codes + slot) * 2 * n_max:]
+            for x in range(2 * n_max):
+                dst[x] = tmp[x]
 
 
 @numba.njit(**KERNEL)
@@ -145,12 +138,9 @@ def add_row_units_from_table(table, slot_of_code, q_max, q_row, n, n_max, n_code
         q = q_row[e]
         if q == 0:
             continue
-        base = (e * n_codes + slot_of_code[q + q_max]) * 2 * n_max
-        for side in range(2):
-            acc = units[side * n_max: side * n_max + n]
-            add = table[base + side * n_max: base + side * n_max + n]
-            for c in range(n):
-                acc[c] += add[c]
+        add = table[(e * n_codes + slot_of_code[q + q_max]) * 2 * n_max:]
+        for x in range(2 * n_max):
+            units[x] += add[x]
 
 
 @numba.njit(**KERNEL)
