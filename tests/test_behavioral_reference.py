@@ -240,3 +240,25 @@ def test_wide_noise_window_equals_reference():
     assert_same_conversions(fast, idx, cycles, firing, details)
     nominal = macro.nominal().topk(q, kl, k=5)
     assert np.mean(np.abs(fast.firing_cycle - nominal.firing_cycle) > 1) > 0.01   # the wide window is used
+
+
+def test_saturated_bitlines_fire_at_the_first_crossing(macro):
+    # dense full-range inputs drive RBL_L onto the flat end of the discharge curve, where leakage
+    # on RBL_R makes g fall again over the ramp: the first crossing, not the last cycle, decides
+    chip = macro.instance(np.random.default_rng(1)).without_noise()
+    rng = np.random.default_rng(11)
+    q = rng.integers(-31, 32, (64, 64)) * (rng.random((64, 64)) < rng.random())
+    kl = rng.integers(-7, 8, (64, 128))
+    enable = np.zeros((1, 128), bool)
+    enable[0, [14, 65]] = True
+    fast = chip.topk(q[41:42], kl, k=1, key_mask=enable)
+    details = {}
+    idx, cycles, firing = reference_topk(chip, q[41:42], kl, 1, insitu=macro.insitu, enable=enable, details=details)
+    assert idx.tolist() == [[65]]                 # the row's best key fires early, then g falls
+    assert_same_conversions(fast, idx, cycles, firing, details)
+    # and over whole dense rows
+    rows = q[[3, 41]]
+    fast = chip.topk(rows, kl, k=5)
+    details = {}
+    idx, cycles, firing = reference_topk(chip, rows, kl, 5, insitu=macro.insitu, details=details)
+    assert_same_conversions(fast, idx, cycles, firing, details)

@@ -10,10 +10,13 @@
   j0 (j0−h … j0+h−1, h from :func:`noise_half_window`); decisions further away are more than
   6 σ_n from the threshold and are taken as deterministic. The slow reference in the tests
   applies exactly this rule, cycle by cycle.
-* **Crossing search.** j0 is the first cycle with g(j) > 0 (33: never). g rises with j (each
-  ramp step lowers V_L by about one LSB), so the last cycle decides "never" and the first
-  "saturated"; a crossing inside the ramp is found from a first guess (the units RBL_L must
-  reach at mid-ramp, through the inverse curve) by stepping until g(j0−1) ≤ 0 < g(j0).
+* **Crossing search.** j0 is the first cycle with g(j) > 0 (33: never). While RBL_L stays on
+  the discharge curve, g rises with j (each ramp step lowers V_L by about one LSB), so the last
+  cycle decides "never" and the first "saturated"; a crossing inside the ramp is found from a
+  first guess (the units RBL_L must reach at mid-ramp, through the inverse curve) by stepping
+  until g(j0−1) ≤ 0 < g(j0). On the flat end of the curve a ramp step hardly lowers V_L while
+  leakage still lowers V_R, so g need not rise: a conversion whose RBL_L falls there by less
+  than twice what leakage and drift can do per cycle is scanned cycle by cycle from the first.
 """
 from __future__ import annotations
 
@@ -95,6 +98,7 @@ class RampColumns(NamedTuple):
 
     u_cal_units: np.ndarray        #: (n_cols,) units the calibration phase puts on RBL_R
     u_ramp_after_units: np.ndarray  #: (n_cols, n_steps + 1) ramp units on RBL_L after cycle j
+    step_min_units: np.ndarray     #: (n_cols,) the column's smallest ramp step
     devices: ArrayDevices
 
 
@@ -105,7 +109,8 @@ def ramp_columns(p: MacroParams, devices: ArrayDevices) -> RampColumns:
     n_cols = devices.m_cal.shape[0]
     u_cal = devices.m_cal[:, : p.n_cal].sum(axis=1) * unit_cal if p.t_cal_units > 0 else np.zeros(n_cols)
     u_ramp = np.concatenate([np.zeros((n_cols, 1)), np.cumsum(devices.m_ramp * unit_ramp, axis=1)], axis=1)
-    return RampColumns(np.ascontiguousarray(u_cal), np.ascontiguousarray(u_ramp), devices)
+    return RampColumns(np.ascontiguousarray(u_cal), np.ascontiguousarray(u_ramp),
+                       np.ascontiguousarray(np.diff(u_ramp, axis=1).min(axis=1)), devices)
 
 
 def noise_half_window(p: MacroParams) -> int:
@@ -192,22 +197,53 @@ def _margin_in_window(bl, ramp, col, j, u_l0, u_r0, leak):
 
 
 @numba.njit(inline="always", **KERNEL)
+def _first_crossing(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units):
+    """(j0, g(j0), g(j0 − 1)) where g rises with the cycle: most conversions of a top-k never
+    fire (g(n_steps) ≤ 0) or saturate (g(1) > 0); the others cross inside the ramp."""
+    g_end = decision_margin_v(bl, ramp, col, n_steps, u_l0, u_r0, leak)
+    if g_end <= 0.0:
+        return n_steps + 1, g_end, g_end
+    g_first = decision_margin_v(bl, ramp, col, 1, u_l0, u_r0, leak)
+    if g_first > 0.0:
+        return 1, g_first, g_first
+    return _crossing_inside(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units)
+
+
+@numba.njit(**KERNEL)
+def _first_crossing_by_scan(bl, ramp, col, u_l0, u_r0, leak, n_steps):
+    """(j0, g(j0), g(j0 − 1)) by the definition: the first cycle with g > 0, scanning from cycle 1
+    (for a bitline that reaches the curve's end, where g need not rise)."""
+    g_lo = decision_margin_v(bl, ramp, col, 1, u_l0, u_r0, leak)
+    if g_lo > 0.0:
+        return 1, g_lo, g_lo
+    for j in range(2, n_steps + 1):
+        g = decision_margin_v(bl, ramp, col, j, u_l0, u_r0, leak)
+        if g > 0.0:
+            return j, g, g_lo
+        g_lo = g
+    return n_steps + 1, g_lo, g_lo
+
+
+@numba.njit(inline="always", **KERNEL)
 def firing_cycle(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r0: float, leak: float,
                  n_steps: int, t_clk_units: float, half_window: int, sigma_noise_v: float, key, batch: int,
                  row: int, key_index: int) -> int:
     """The ramp cycle (1…n_steps, n_steps + 1 = never) at which the column's comparator fires:
     the noiseless crossing j0, then the noise window's decisions in order (module docstring).
     ``sigma_noise_v`` 0: no noise. ``key, batch, row, key_index``: the decisions' noise coordinates."""
-    # the ends first: most conversions of a top-k never fire (g(n_steps) ≤ 0) or saturate (g(1) > 0)
-    g_end = decision_margin_v(bl, ramp, col, n_steps, u_l0, u_r0, leak)
-    if g_end <= 0.0:
-        j0, g_hi, g_lo = n_steps + 1, g_end, g_end
+    # g surely rises with the cycle while each ramp step lowers V_L by more than twice what
+    # leakage and the sense amplifier's drift can lower V_R − V_L in a cycle; on the flat end of
+    # the discharge curve it may not (V_L stops falling): then the first crossing by a scan
+    ppu = bl.points_per_unit
+    last = float(bl.last_index)
+    u_l_last = u_l0 + leak * bl.t_sense_units[n_steps] + ramp.u_ramp_after_units[col, n_steps]
+    v_l_fall_min = -bl.curve_dv[int(min(max(u_l_last * ppu, 0.0), last))] * ppu * ramp.step_min_units[col]
+    u_r_first = u_r0 + leak * bl.t_sense_units[1] + ramp.u_cal_units[col]
+    v_r_fall_max = bl.fall_max_from_v[int(min(max(u_r_first * ppu, 0.0), last))] * ppu * leak * t_clk_units
+    if v_l_fall_min <= 2.0 * (v_r_fall_max + bl.drift_v_per_cycle):
+        j0, g_hi, g_lo = _first_crossing_by_scan(bl, ramp, col, u_l0, u_r0, leak, n_steps)
     else:
-        g_first = decision_margin_v(bl, ramp, col, 1, u_l0, u_r0, leak)
-        if g_first > 0.0:
-            j0, g_hi, g_lo = 1, g_first, g_first
-        else:
-            j0, g_hi, g_lo = _crossing_inside(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units)
+        j0, g_hi, g_lo = _first_crossing(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units)
     if sigma_noise_v == 0.0:
         return j0
     # the decisions j0 − h … j0 + h − 1 in order, each with its noise: the first that fires wins;

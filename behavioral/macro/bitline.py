@@ -57,6 +57,8 @@ class BitlineModel(NamedTuple):
     t_sense_units: np.ndarray      #: (n_steps + 2,) sense instant of cycle j after the MAC start, PWM units
     e_decision_at_0_j: float       #: sense-amplifier energy per decision: a + b·CM …
     e_decision_per_v: float        #: … its slope in the common mode
+    fall_max_from_v: np.ndarray    #: per grid point, the curve's steepest fall per grid step from there on (V)
+    drift_v_per_cycle: float       #: the largest change of offset_r − offset_l from one cycle to the next
 
 
 def sense_instants_units(p: MacroParams) -> np.ndarray:
@@ -114,7 +116,9 @@ def bitline_model(p: MacroParams, curve_v: np.ndarray, insitu: InsituCorrection 
     return BitlineModel(table, dv, points_per_unit, table.size - 1, float(v_grid[0]), float(v_grid[1] - v_grid[0]),
                         inv, float(keep_l), float(mix_l), float(mix_r), float(keep_r),
                         np.ascontiguousarray(off_l, float), np.ascontiguousarray(off_r, float),
-                        sense_instants_units(p), float(e_a), float(e_b))
+                        sense_instants_units(p), float(e_a), float(e_b),
+                        np.ascontiguousarray(np.maximum.accumulate((-dv)[::-1])[::-1]),
+                        float(np.max(np.abs(np.diff((off_r - off_l)[1:])))))
 
 
 @numba.njit(inline="always", **KERNEL)
