@@ -253,6 +253,13 @@ def cmd_montecarlo(args) -> int:
     return 0
 
 
+def _thread_count(text: str) -> int:
+    n = _positive_int(text)
+    if n > 64:
+        raise argparse.ArgumentTypeError(f"expected a thread count in 1..64, got {text}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="topkima", description="Topkima-Former macro simulator: SPICE "
                                      "characterisation, calibrated behavioural model, accelerator estimates.")
@@ -350,9 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_summary)
     threads_help = ("threads of the behavioural macro's kernels (default: $TOPKIMA_THREADS, else every core; "
                     "results do not depend on it)")
-    parser.add_argument("--threads", type=_positive_int, default=None, help=threads_help)
+    parser.add_argument("--threads", type=_thread_count, default=None, help=threads_help)
     for p in sub.choices.values():     # also accepted after the command
-        p.add_argument("--threads", type=_positive_int, default=argparse.SUPPRESS, help=threads_help)
+        p.add_argument("--threads", type=_thread_count, default=argparse.SUPPRESS, help=threads_help)
     return parser
 
 

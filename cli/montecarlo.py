@@ -636,11 +636,16 @@ def _run_tasks(tasks: list, store, *, workers: int, client, progress: _Progress)
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     for var in THREAD_VARS:   # inherited by the spawned workers before they import numpy
         os.environ.setdefault(var, "1")
+    threads_before = os.environ.get("TOPKIMA_THREADS")
     os.environ["TOPKIMA_THREADS"] = "1"   # the workers are the parallelism: one kernel thread each
     from topkima.circuits.jobs import die_with_parent
     pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=multiprocessing.get_context("spawn"),
                                initializer=die_with_parent, initargs=(os.getpid(),))
-    futures = {pool.submit(fn, *args): key for key, fn, args in tasks}
+    futures = {pool.submit(fn, *args): key for key, fn, args in tasks}   # starts the workers
+    if threads_before is None:                 # this process keeps its own setting
+        del os.environ["TOPKIMA_THREADS"]
+    else:
+        os.environ["TOPKIMA_THREADS"] = threads_before
     pending, stored = set(futures), set()
     try:
         while pending:

@@ -222,8 +222,10 @@ def test_a_ragged_batch_equals_each_key_set_converted_alone(macro):
     # with noise, the padding of a batch does not change what a sequence draws
     noisy = macro.instance(np.random.default_rng(4))
     wide = noisy.topk(q, kl, k=5, key_mask=mask, rng=np.random.default_rng(2))
-    narrow = noisy.topk(q[:, :, :], kl[:, :, :40], k=5, key_mask=mask, rng=np.random.default_rng(2))
-    np.testing.assert_array_equal(wide.firing_cycle, narrow.firing_cycle)
+    more_keys = np.concatenate([kl, np.zeros((5, 16, 9), kl.dtype)], axis=2)   # 9 padding keys, masked off
+    more_mask = np.concatenate([mask, np.zeros((5, 7, 9), bool)], axis=2)
+    padded_keys = noisy.topk(q, more_keys, k=5, key_mask=more_mask, rng=np.random.default_rng(2))
+    np.testing.assert_array_equal(padded_keys.firing_cycle[..., :40], wide.firing_cycle)
     padded = noisy.topk(np.concatenate([q, np.zeros((5, 3, 16), q.dtype)], axis=1), kl, k=5,
                         key_mask=np.concatenate([mask, np.zeros((5, 3, 40), bool)], axis=1), rng=np.random.default_rng(2))
     np.testing.assert_array_equal(padded.firing_cycle[:, :7], wide.firing_cycle)

@@ -1,8 +1,9 @@
 """Comparator noise as a counter-based random stream: a standard normal per decision, a pure
-function of (key, batch element, row, key column, decision).
+function of (key, batch element, row, key column, decision slot w in the noise window).
 
-Why counter-based: a decision's noise is then the same whichever thread converts its row and
-however rows are batched or padded, and it is computed only for decisions near the threshold
+Why counter-based: a decision's noise is then the same whichever thread converts its row, and
+whatever padding follows a batch element's real rows and keys (rows and keys are numbered from
+the element's first; the element by its place in the call), and it is computed only for decisions near the threshold
 (a decision more than :data:`Z_MAX` σ from it cannot flip). The key comes from the caller's
 ``numpy.random.Generator`` (one draw per top-k call), so a seeded study is reproducible.
 

@@ -68,11 +68,14 @@ def _forget_pool_in_child() -> None:   # a forked child has none of its parent's
 os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
+MAX_THREADS = 64
+
+
 def set_threads(n: int) -> int:
     """Run the kernels on ``n`` threads (1 … 64); returns ``n``."""
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 64:
-        raise ValueError(f"the thread count must be an integer in 1..64 (this machine has {max_threads()} cores), "
-                         f"got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_THREADS:
+        raise ValueError(f"the thread count must be an integer in 1..{MAX_THREADS} (this machine has "
+                         f"{max_threads()} cores), got {n!r}")
     with _lock:
         if n != _state["threads"] and _state["pool"] is not None:
             _state["pool"].shutdown(wait=True)
@@ -111,10 +114,10 @@ def _threads_from_environment() -> None:
     if text is None or text == "":
         return
     try:
-        n = int(text)
+        set_threads(int(text))
     except ValueError:
-        raise ValueError(f"TOPKIMA_THREADS must be an integer in 1..{max_threads()}, got {text!r}") from None
-    set_threads(n)
+        raise ValueError(f"TOPKIMA_THREADS must be an integer in 1..{MAX_THREADS} (this machine has "
+                         f"{max_threads()} cores), got {text!r}; unset it to use every core") from None
 
 
 _threads_from_environment()
