@@ -98,7 +98,8 @@ class RampColumns(NamedTuple):
 
     u_cal_units: np.ndarray        #: (n_cols,) units the calibration phase puts on RBL_R
     u_ramp_after_units: np.ndarray  #: (n_cols, n_steps + 1) ramp units on RBL_L after cycle j
-    step_min_units: np.ndarray     #: (n_cols,) the column's smallest ramp step
+    step_min_units: np.ndarray     #: (n_cols,) the column's smallest ramp step …
+    step_max_units: np.ndarray     #: (n_cols,) … and its largest
     devices: ArrayDevices
 
 
@@ -109,8 +110,9 @@ def ramp_columns(p: MacroParams, devices: ArrayDevices) -> RampColumns:
     n_cols = devices.m_cal.shape[0]
     u_cal = devices.m_cal[:, : p.n_cal].sum(axis=1) * unit_cal if p.t_cal_units > 0 else np.zeros(n_cols)
     u_ramp = np.concatenate([np.zeros((n_cols, 1)), np.cumsum(devices.m_ramp * unit_ramp, axis=1)], axis=1)
+    steps = np.diff(u_ramp, axis=1)
     return RampColumns(np.ascontiguousarray(u_cal), np.ascontiguousarray(u_ramp),
-                       np.ascontiguousarray(np.diff(u_ramp, axis=1).min(axis=1)), devices)
+                       np.ascontiguousarray(steps.min(axis=1)), np.ascontiguousarray(steps.max(axis=1)), devices)
 
 
 def noise_half_window(p: MacroParams) -> int:
@@ -209,18 +211,52 @@ def _first_crossing(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units):
     return _crossing_inside(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units)
 
 
+@numba.njit(inline="always", **KERNEL)
+def _rise_per_cycle_max_v(bl, ramp, col, j, u_l0, u_r0, leak, t_clk_units):
+    """An upper bound of g(j' + 1) − g(j') for every cycle j' ≥ j ≥ 2, with a factor 1.5 of margin:
+    V_L and V_R fall by at most their curve's steepest fall from where they are (the curve is
+    not assumed convex), the in-situ correction mixes them and drifts, and the comparator offset
+    follows the common mode."""
+    ppu = bl.points_per_unit
+    last = float(bl.last_index)
+    x_l = u_l0 + leak * bl.t_sense_units[j] + ramp.u_ramp_after_units[col, j]
+    x_r = u_r0 + leak * bl.t_sense_units[j] + ramp.u_cal_units[col]
+    fall_l = bl.fall_max_from_v[int(min(max(x_l * ppu, 0.0), last))] * ppu * (ramp.step_max_units[col]
+                                                                             + leak * t_clk_units)  # ramp and leakage
+    fall_r = bl.fall_max_from_v[int(min(max(x_r * ppu, 0.0), last))] * ppu * leak * t_clk_units
+    b_max = 0.0
+    for s in range(ramp.devices.v_os_per_v.shape[1]):
+        b_max = max(b_max, abs(ramp.devices.v_os_per_v[col, s]))
+    k_l = abs(bl.mix_r - bl.keep_l) + 0.5 * b_max * (abs(bl.keep_l) + abs(bl.mix_r))
+    k_r = abs(bl.keep_r + bl.mix_l) + 0.5 * b_max * (abs(bl.mix_l) + abs(bl.keep_r))
+    drift = bl.drift_rl_v_per_cycle + 0.5 * b_max * (bl.drift_l_v_per_cycle + bl.drift_r_v_per_cycle)
+    return 1.5 * (k_l * fall_l + k_r * fall_r + drift)
+
+
 @numba.njit(**KERNEL)
-def _first_crossing_by_scan(bl, ramp, col, u_l0, u_r0, leak, n_steps):
-    """(j0, g(j0), g(j0 − 1)) by the definition: the first cycle with g > 0, scanning from cycle 1
-    (for a bitline that reaches the curve's end, where g need not rise)."""
+def _first_crossing_by_scan(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units):
+    """(j0, g(j0), g(j0 − 1)) by the definition, the first cycle with g > 0, for a conversion
+    where g need not rise: cycles 1 and 2, then onwards, skipping the cycles that a bound on how
+    fast g can rise (:func:`_rise_per_cycle_max_v`) shows cannot reach 0."""
     g_lo = decision_margin_v(bl, ramp, col, 1, u_l0, u_r0, leak)
     if g_lo > 0.0:
         return 1, g_lo, g_lo
-    for j in range(2, n_steps + 1):
+    j = 2
+    j_evaluated = 1
+    while j <= n_steps:
         g = decision_margin_v(bl, ramp, col, j, u_l0, u_r0, leak)
         if g > 0.0:
+            if j_evaluated != j - 1:
+                g_lo = decision_margin_v(bl, ramp, col, j - 1, u_l0, u_r0, leak)
             return j, g, g_lo
         g_lo = g
+        j_evaluated = j
+        rise = _rise_per_cycle_max_v(bl, ramp, col, j, u_l0, u_r0, leak, t_clk_units)
+        if rise <= 0.0 or -g >= rise * (n_steps - j):
+            break                           # no later cycle can reach the threshold
+        j += 1 + int(-g / rise)             # the earliest cycle that could
+    if j_evaluated != n_steps:
+        g_lo = decision_margin_v(bl, ramp, col, n_steps, u_l0, u_r0, leak)
     return n_steps + 1, g_lo, g_lo
 
 
@@ -241,7 +277,7 @@ def firing_cycle(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r
     u_r_first = u_r0 + leak * bl.t_sense_units[1] + ramp.u_cal_units[col]
     v_r_fall_max = bl.fall_max_from_v[int(min(max(u_r_first * ppu, 0.0), last))] * ppu * leak * t_clk_units
     if v_l_fall_min <= 2.0 * (v_r_fall_max + bl.drift_v_per_cycle):
-        j0, g_hi, g_lo = _first_crossing_by_scan(bl, ramp, col, u_l0, u_r0, leak, n_steps)
+        j0, g_hi, g_lo = _first_crossing_by_scan(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units)
     else:
         j0, g_hi, g_lo = _first_crossing(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units)
     if sigma_noise_v == 0.0:

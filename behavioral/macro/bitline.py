@@ -59,6 +59,9 @@ class BitlineModel(NamedTuple):
     e_decision_per_v: float        #: … its slope in the common mode
     fall_max_from_v: np.ndarray    #: per grid point, the curve's steepest fall per grid step from there on (V)
     drift_v_per_cycle: float       #: the largest change of offset_r − offset_l from one cycle to the next
+    drift_l_v_per_cycle: float     #: the largest change of offset_l from cycle j to j + 1, j ≥ 2
+    drift_r_v_per_cycle: float     #: the same of offset_r …
+    drift_rl_v_per_cycle: float    #: … and of offset_r − offset_l
 
 
 def sense_instants_units(p: MacroParams) -> np.ndarray:
@@ -118,7 +121,10 @@ def bitline_model(p: MacroParams, curve_v: np.ndarray, insitu: InsituCorrection 
                         np.ascontiguousarray(off_l, float), np.ascontiguousarray(off_r, float),
                         sense_instants_units(p), float(e_a), float(e_b),
                         np.ascontiguousarray(np.maximum.accumulate((-dv)[::-1])[::-1]),
-                        float(np.max(np.abs(np.diff((off_r - off_l)[1:])))))
+                        float(np.max(np.abs(np.diff((off_r - off_l)[1:])))),
+                        float(np.max(np.abs(np.diff(off_l[2:])), initial=0.0)),
+                        float(np.max(np.abs(np.diff(off_r[2:])), initial=0.0)),
+                        float(np.max(np.abs(np.diff((off_r - off_l)[2:])), initial=0.0)))
 
 
 @numba.njit(inline="always", **KERNEL)
