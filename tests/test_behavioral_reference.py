@@ -268,3 +268,39 @@ def test_saturated_bitlines_fire_at_the_first_crossing(macro):
     details = {}
     idx, cycles, firing = reference_topk(chip, rows, kl, 5, insitu=macro.insitu, details=details)
     assert_same_conversions(fast, idx, cycles, firing, details)
+
+
+def test_crossing_search_equals_a_plain_scan_on_dense_inputs():
+    # full-range inputs over several ADC windows and σ: many bitlines end on the flat end of the
+    # discharge curve, where g need not rise; the search must still find the first crossing
+    import numba
+    from topkima.behavioral import AdcRange
+    from topkima.behavioral.macro import adc
+
+    @numba.njit
+    def both(bl, ramp, u_l, u_r, leak, fast, scan):
+        for r in range(u_l.shape[0]):
+            for c in range(u_l.shape[1]):
+                fast[r, c] = adc.firing_cycle(bl, ramp, c, u_l[r, c], u_r[r, c], leak[c], 32, 8.0, 1, 0.0,
+                                              np.uint64(0), 0, r, c)
+                scan[r, c] = 33
+                for j in range(1, 33):     # the definition: the first cycle with g > 0
+                    if adc.decision_margin_v(bl, ramp, c, j, u_l[r, c], u_r[r, c], leak[c]) > 0.0:
+                        scan[r, c] = j
+                        break
+
+    cal = load_calibration()
+    differ = total = 0
+    for sigma_scale, window in ((1.0, None), (4.0, AdcRange(16, 2, 1)), (1.0, AdcRange(8, 6, 3))):
+        base = TopkimaMacro(cal, sigma_scale=sigma_scale)
+        chip = (base if window is None else base.with_adc_range(window)).instance(np.random.default_rng(1))
+        rng = np.random.default_rng(2)
+        q = rng.integers(-31, 32, (128, 64)) * (rng.random((128, 64)) < rng.random((128, 1)))
+        kl = rng.integers(-7, 8, (64, 256))
+        u_l, u_r = chip.mac_units(q, kl)
+        fast, scan = np.zeros(u_l.shape, np.int64), np.zeros(u_l.shape, np.int64)
+        both(chip.bitlines, chip.ramp(0), u_l, u_r, chip.leak_units_per_unit(kl), fast, scan)
+        differ += int(np.sum(fast != scan))
+        total += fast.size
+        assert 0.1 < np.mean(scan == 33) < 0.9 and np.mean(scan == 1) > 0.05   # both ends and the middle occur
+    assert differ == 0, f"{differ} of {total} conversions"
