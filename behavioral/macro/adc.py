@@ -192,12 +192,6 @@ def _crossing_inside(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units):
             return j0, g_hi, g_lo
 
 
-@numba.njit(**KERNEL)
-def _margin_in_window(bl, ramp, col, j, u_l0, u_r0, leak):
-    """g(j) for a noise window wider than two decisions (rare; out of line)."""
-    return decision_margin_v(bl, ramp, col, j, u_l0, u_r0, leak)
-
-
 @numba.njit(inline="always", **KERNEL)
 def _first_crossing(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units):
     """(j0, g(j0), g(j0 − 1)) where g rises with the cycle: most conversions of a top-k never
@@ -211,7 +205,14 @@ def _first_crossing(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units):
     return _crossing_inside(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units)
 
 
-@numba.njit(inline="always", **KERNEL)
+@numba.njit(**KERNEL)
+def _margin_in_window(bl, ramp, col, j, u_l0, u_r0, leak):
+    """g(j) out of line, for the rare paths (a noise window wider than two decisions, the scan's
+    last cycles)."""
+    return decision_margin_v(bl, ramp, col, j, u_l0, u_r0, leak)
+
+
+@numba.njit(**KERNEL)
 def _rise_per_cycle_max_v(bl, ramp, col, j, u_l0, u_r0, leak, t_clk_units):
     """An upper bound of g(j' + 1) − g(j') for every cycle j' ≥ j ≥ 2, with a factor 1.5 of margin:
     V_L and V_R fall by at most their curve's steepest fall from where they are (the curve is
@@ -247,7 +248,7 @@ def _first_crossing_by_scan(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_unit
         g = decision_margin_v(bl, ramp, col, j, u_l0, u_r0, leak)
         if g > 0.0:
             if j_evaluated != j - 1:
-                g_lo = decision_margin_v(bl, ramp, col, j - 1, u_l0, u_r0, leak)
+                g_lo = _margin_in_window(bl, ramp, col, j - 1, u_l0, u_r0, leak)
             return j, g, g_lo
         g_lo = g
         j_evaluated = j
@@ -256,7 +257,7 @@ def _first_crossing_by_scan(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_unit
             break                           # no later cycle can reach the threshold
         j += 1 + int(-g / rise)             # the earliest cycle that could
     if j_evaluated != n_steps:
-        g_lo = decision_margin_v(bl, ramp, col, n_steps, u_l0, u_r0, leak)
+        g_lo = _margin_in_window(bl, ramp, col, n_steps, u_l0, u_r0, leak)
     return n_steps + 1, g_lo, g_lo
 
 
