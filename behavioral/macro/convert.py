@@ -22,7 +22,7 @@ from topkima.behavioral.macro.mac import (add_row_units, add_row_units_from_tabl
 from topkima.behavioral.macro.runtime import JIT, KERNEL, parallel_for
 
 @numba.njit(**KERNEL)
-def fire_comparators(bl, ramp, units, n_max, leak, enabled, n_steps, t_clk_units, half_window, sigma_noise_v, key,
+def fire_comparators(bl, ramp, units, n, leak, enabled, n_steps, t_clk_units, half_window, sigma_noise_v, key,
                      batch, row, key0, firing) -> int:
     """The ramp cycle each enabled column's comparator fires in (``firing``, left as it is for a
     disabled column: it never requests the arbiter and is not clocked); returns how many are enabled."""
@@ -31,7 +31,7 @@ def fire_comparators(bl, ramp, units, n_max, leak, enabled, n_steps, t_clk_units
         if not enabled[c]:
             continue
         n_enabled += 1
-        firing[c] = firing_cycle(bl, ramp, c, units[c], units[n_max + c], leak[c], n_steps, t_clk_units,
+        firing[c] = firing_cycle(bl, ramp, c, units[c], units[n + c], leak[c], n_steps, t_clk_units,
                                  half_window, sigma_noise_v, key, batch, row, key0 + c)
     return n_enabled
 
@@ -42,21 +42,21 @@ def convert_row(b, r, bl, ramp, pulse, em, q, cells, table, n_codes, slot_of_cod
                 per_cycle, start, out_firing, out_index, out_cycle, out_stop, out_energy):
     """One query row r of batch element b, against its key set on one array: MAC, ADC, arbiter,
     energy. ``cells``: the key set's cell terms; ``table``: its code table when ``n_codes`` > 0
-    (else the MAC runs directly); ``units`` (U_L of each column, then U_R, n_max apart),
+    (else the MAC runs directly); ``units`` (U_L of each of the n columns, then U_R),
     ``tmp``, ``per_cycle``, ``start``: scratch."""
     n = n_keys_used[b]
-    n_max = units.size // 2
     q_max = pulse.shape[0] - 1
+    units = units[: 2 * n]
     # MAC phase: the row's pulses on the key set's cells
     units[:] = 0.0
     if n_codes > 0:
-        add_row_units_from_table(table, slot_of_code, q_max, q[b, r], n, n_max, n_codes, units)
+        add_row_units_from_table(table, slot_of_code, q_max, q[b, r], n, n_codes, units)
     else:
         add_row_units(pulse, cells, q[b, r], n, units, tmp)
     # the ramp ADC: each enabled column's comparator
     firing = out_firing[b, r, :n]
     enabled = enable[b, r, :n] if has_mask else enable[0, 0, :n]   # no mask: all True
-    n_enabled = fire_comparators(bl, ramp, units, n_max, leak[b, :n], enabled, n_steps, t_clk_units, half_window,
+    n_enabled = fire_comparators(bl, ramp, units, n, leak[b, :n], enabled, n_steps, t_clk_units, half_window,
                                  sigma_noise_v, key, batch0 + b, r, key0, firing)
     if has_mask and n_enabled == 0:
         return                  # nothing to convert: no grant, no energy
@@ -110,8 +110,8 @@ def convert_rows(start_item, stop_item, bl, ramp, pulse, em, n_scales, q, levels
             rows_here = min(n_rows_used[b] - r, stop_item - item)   # the rows this block converts
             n_codes = codes_in_use(q[b, r:r + rows_here], rows_here, q_max, present, codes, slot_of_code)
             if n_codes < rows_here:
-                if table.size < d * n_codes * 2 * n_max:
-                    table = np.zeros(d * n_codes * 2 * n_max, dtype=np.float32)
+                if table.size < d * n_codes * 2 * n:
+                    table = np.zeros(d * n_codes * 2 * n, dtype=np.float32)
                 build_code_table(pulse, cells, codes, n_codes, n, table, tmp)
             else:
                 n_codes = 0     # no more rows than codes: each row directly

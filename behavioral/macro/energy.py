@@ -51,15 +51,14 @@ def latency_s(p: MacroParams, stop_cycles):
 def row_energy_j(bl, ramp, em: EnergyModel, units, leak, firing, enabled, stop: int,
                  n_pulsed: int, n_grants: int) -> float:
     """Energy of one row's conversion on one array (module docstring): ``units`` its
-    columns' MAC units (U_L of each, then U_R, n_max apart), ``leak`` (n,), ``firing`` (n,) cycles, ``enabled`` (n,) columns enabled at the arbiter."""
+    columns' MAC units (U_L of each of the n columns, then U_R), ``leak`` (n,), ``firing`` (n,) cycles, ``enabled`` (n,) columns enabled at the arbiter."""
     n = firing.size
-    n_max = units.size // 2
     j_end = max(stop, 1)
     v_sum_end = 0.0
     e_decisions = 0.0
     for c in range(n):
         u_l0 = float(units[c])
-        u_r0 = float(units[n_max + c])
+        u_r0 = float(units[n + c])
         v_l, v_r = bitlines_at(bl, ramp, c, j_end, u_l0, u_r0, leak[c])
         end = v_l + v_r
         v_sum_end += end

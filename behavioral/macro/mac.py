@@ -61,9 +61,9 @@ def pulse_terms(p: MacroParams, scales: tuple[int, ...], linear: bool) -> np.nda
 @numba.njit(**KERNEL)
 def cell_terms(devices, levels, n, n_scales, out):
     """The cell terms of one key set (``levels`` (d, n_max), columns c < n used):
-    ``out[e, sign, 4·s + term, bitline·n_max + c]`` for the stack that (sign of q, bitline)
+    ``out[e, sign, 4·s + term, bitline·n + c]`` for the stack that (sign of q, bitline)
     reads in pair s of element e, column c (module docstring)."""
-    d, n_max = levels.shape
+    d = levels.shape[0]
     for e in range(d):
         for s in range(n_scales):
             row = e * n_scales + s
@@ -71,7 +71,7 @@ def cell_terms(devices, levels, n, n_scales, out):
             for sign in range(2):
                 for side in range(2):
                     stack = STACK_READ[sign, side]
-                    x0 = side * n_max
+                    x0 = side * n
                     for c in range(n):
                         level = levels[e, c]
                         # the L cell (stacks 0, 1) stores 1 at digit +1, the R cell (2, 3) at −1
@@ -89,10 +89,9 @@ def cell_terms(devices, levels, n, n_scales, out):
 
 @numba.njit(inline="always", **KERNEL)
 def element_units(pulse, cells, e, q, n, tmp):
-    """``tmp[bitline·n_max + c]`` = the units element e with input code q ≠ 0 adds to each
-    column c < n of the key set: Σ over terms of pulse term × cell term. (Columns n … n_max − 1
-    hold what is left of an earlier key set's cells: computed, never read.)"""
-    width = cells.shape[3]          # both bitlines, n_max apart: one long loop vectorises best
+    """``tmp[bitline·n + c]`` = the units element e with input code q ≠ 0 adds to each column
+    c < n of the key set: Σ over terms of pulse term × cell term."""
+    width = 2 * n                   # both bitlines, n apart: one long loop vectorises best
     sign = 0 if q > 0 else 1
     magnitude = abs(q)
     for x in range(width):
@@ -106,40 +105,38 @@ def element_units(pulse, cells, e, q, n, tmp):
 
 @numba.njit(**KERNEL)
 def add_row_units(pulse, cells, q_row, n, units, tmp):
-    """A query row's MAC, directly: ``units`` (2·n_max,) float32, U_L of each column then U_R."""
-    n_max = cells.shape[3] // 2
+    """A query row's MAC, directly: ``units`` float32, U_L of each of the n columns, then U_R."""
     for e in range(q_row.size):
         q = q_row[e]
         if q == 0:
             continue
         element_units(pulse, cells, e, q, n, tmp)
-        for x in range(2 * n_max):
+        for x in range(2 * n):
             units[x] += tmp[x]
 
 
 @numba.njit(**KERNEL)
 def build_code_table(pulse, cells, codes, n_codes, n, table, tmp):
     """The key set's code table: for element e and its ``codes[slot]``, the float32 units at
-    ``table[((e·n_codes + slot)·2 + bitline)·n_max + c]``."""
+    ``table[((e·n_codes + slot)·2 + bitline)·n + c]``."""
     d = cells.shape[0]
-    n_max = cells.shape[3] // 2
     for e in range(d):
         for slot in range(n_codes):
             element_units(pulse, cells, e, codes[slot], n, tmp)
-            dst = table[(e * n_codes + slot) * 2 * n_max:]
-            for x in range(2 * n_max):
+            dst = table[(e * n_codes + slot) * 2 * n:]
+            for x in range(2 * n):
                 dst[x] = tmp[x]
 
 
 @numba.njit(**KERNEL)
-def add_row_units_from_table(table, slot_of_code, q_max, q_row, n, n_max, n_codes, units):
+def add_row_units_from_table(table, slot_of_code, q_max, q_row, n, n_codes, units):
     """A query row's MAC from its key set's code table (the same float32 values as :func:`add_row_units`)."""
     for e in range(q_row.size):
         q = q_row[e]
         if q == 0:
             continue
-        add = table[(e * n_codes + slot_of_code[q + q_max]) * 2 * n_max:]
-        for x in range(2 * n_max):
+        add = table[(e * n_codes + slot_of_code[q + q_max]) * 2 * n:]
+        for x in range(2 * n):
             units[x] += add[x]
 
 
