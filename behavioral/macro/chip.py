@@ -164,7 +164,8 @@ class ChipInstance:
         qb = np.ascontiguousarray(qb, dtype=np.int8)
         kb = np.ascontiguousarray(kb, dtype=np.int8)
         if enable is not None:
-            enable = np.ascontiguousarray(enable.reshape(n_batch, n_rows, n_keys))
+            # writable, C-ordered: one compiled kernel for masked and unmasked calls alike
+            enable = np.require(enable.reshape(n_batch, n_rows, n_keys), dtype=np.bool_, requirements=["C", "W"])
             rows_used, keys_used = used_length(enable.any(axis=-1)), used_length(enable.any(axis=-2))
         else:
             rows_used, keys_used = np.full(n_batch, n_rows), np.full(n_batch, n_keys)
@@ -181,7 +182,7 @@ class ChipInstance:
             n_r = np.where(n_k > 0, rows_used, 0).astype(np.int64)
             levels = np.ascontiguousarray(kb[..., c0:c1])
             leak = np.ascontiguousarray(leak_units_per_unit(p, levels, self.n_elements, len(self.scales), self.linear))
-            en = None if enable is None else np.ascontiguousarray(enable[..., c0:c1])
+            en = None if enable is None else np.require(enable[..., c0:c1], requirements=["C", "W"])
             fc, idx, cyc, stop, e_tile = convert(
                 self.bitlines, self.ramp(t), self.pulse, self.energy, qb, levels, n_r, n_k, en, leak, k=kq,
                 conventional=conventional, n_steps=n_steps, t_clk_units=t_clk_units,
