@@ -112,7 +112,7 @@ def main() -> None:
     t_model = best_of(lambda: chip.topk(q, kl, k=K, rng=np.random.default_rng(2)), repeat=5)
     res = chip.topk(q, kl, k=K, rng=np.random.default_rng(2))
     rows_out.append(("attention-like", t_ideal, t_model, kl.shape[-1], res))
-    print(f"top-{K} of {ROWS} query rows (attention-like: 384 × 27), one key set (384), one thread (ideal path: float32 BLAS matmul + 5-bit rounding "
+    print(f"top-{K} of {ROWS} query rows against one key set (attention-like: 384 key sets of 27 rows), one thread (ideal path: float32 BLAS matmul + 5-bit rounding "
           f"+ argpartition)")
     print(f"{'workload':22s} {'ideal ms':>9s} {'model ms':>9s} {'ratio':>6s}  target   rows/s    ns/conv  mean stop cycle")
     targets = {"windowed": "≤ 5", "63 codes": "≤ 10"}

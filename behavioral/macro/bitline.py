@@ -4,8 +4,9 @@ attached sense amplifier does to them.
 * **Discharge curve f.** V(RBL) after ``units`` accumulated nominal-cell units: the artefact's
   SPICE curve, interpolated linearly between its points (as ``numpy.interp``; flat beyond its
   ends). Exact for cells whose current depends only on V(RBL). The kernels keep it on a uniform
-  grid — the artefact's own points when they are evenly spaced, else a resampling at four
-  times their density — small enough to stay in the processor's first-level cache.
+  grid small enough to stay in the processor's first-level cache: the artefact's own points
+  when they are evenly spaced (``topkima calibrate`` writes 257 such points: exactly
+  ``numpy.interp``), else a linear resampling at four times their density (a few µV off).
 * **Leakage.** Idle stacks leak ``leak1`` / ``leak0`` units per PWM unit (stored 1 / 0, from the
   artefact's leakage table at 0.45 V, see :func:`params_from_calibration`); a column's bitlines
   carry Σ|digit| stored 1s of its keys among the 2·elements·scales MAC stacks + 64 replica ports.
@@ -29,13 +30,14 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from topkima.behavioral.macro.arrays import N_REPLICA
 from topkima.behavioral.macro.runtime import KERNEL
 from topkima.behavioral.params import MacroParams
 
 #: resampling density of an unevenly spaced discharge curve (points per artefact point)
 CURVE_RESAMPLING = 4
-#: MAC stacks of a column beyond its key cells: one replica port per ADC row
-N_REPLICA_PORTS = 64
+#: read ports on a column's bitlines beyond its key cells: the calibration and ramp replica cells
+N_REPLICA_PORTS = 2 * N_REPLICA
 
 
 class BitlineModel(NamedTuple):
@@ -206,3 +208,23 @@ def fit_insitu_correction(p: MacroParams, runs_units) -> InsituCorrection:
     else:  # too little spread for a slope: the mean
         slope, intercept = 0.0, float(e_dec.mean())
     return InsituCorrection(coef_l, coef_r, rms, float(intercept), float(slope))
+
+
+def stored_ones(levels: np.ndarray) -> np.ndarray:
+    """Stacks storing 1 per column (Σ over elements of the popcount of |level|), (..., n)."""
+    lv = np.abs(np.asarray(levels, np.int64))
+    count = np.zeros(lv.shape, np.int64)
+    while np.any(lv):
+        count += lv & 1
+        lv >>= 1
+    return count.sum(axis=-2)
+
+
+def leak_units_per_unit(p: MacroParams, levels: np.ndarray, n_elements: int, n_scales: int, linear: bool) -> np.ndarray:
+    """Leakage (units per PWM unit) of each column's bitlines; both carry Σ|digit| stored 1s among
+    the 2·elements·scales MAC stacks and the replica ports (none in the ideal macro)."""
+    if linear:
+        return np.zeros(np.shape(levels)[:-2] + np.shape(levels)[-1:])
+    n1 = stored_ones(levels).astype(float)
+    n_total = 2 * n_elements * n_scales + N_REPLICA_PORTS
+    return p.leak1_units_per_unit * n1 + p.leak0_units_per_unit * (n_total - n1)

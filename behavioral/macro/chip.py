@@ -16,12 +16,12 @@ from topkima.behavioral.macro import devices as dev
 from topkima.behavioral.macro.adc import AdcRange, RampColumns, noise_half_window, ramp_columns
 from topkima.behavioral.macro.arbiter import select_topk
 from topkima.behavioral.macro.arrays import ARRAYS, SUBTOPK_PRESETS
-from topkima.behavioral.macro.bitline import (BitlineModel, InsituCorrection, bitline_model, fit_insitu_correction,
-                                              sense_instants_units, v_of_units_array)
+from topkima.behavioral.macro.bitline import (BitlineModel, bitline_model, fit_insitu_correction,
+                                              leak_units_per_unit, sense_instants_units, v_of_units_array)
 from topkima.behavioral.macro.convert import convert
 from topkima.behavioral.macro.devices import TileDraws
 from topkima.behavioral.macro.energy import energy_model, latency_s
-from topkima.behavioral.macro.mac import leak_units_per_unit, mac_units, pulse_terms
+from topkima.behavioral.macro.mac import mac_units, pulse_terms
 from topkima.behavioral.macro.noise import noise_key
 from topkima.behavioral.macro.results import TopkResult
 from topkima.behavioral.params import MacroParams, params_from_calibration
@@ -445,4 +445,4 @@ class TopkimaMacro:
         return dev.tile_draws_from_columns(self.params, columns, self.geometry[0])
 
 
-__all__ = ["ChipInstance", "TopkimaMacro", "InsituCorrection", "used_length"]
+__all__ = ["ChipInstance", "TopkimaMacro", "used_length"]

@@ -38,7 +38,7 @@ def fire_comparators(bl, ramp, units, n, leak, enabled, n_steps, t_clk_units, ha
 
 @numba.njit(**KERNEL)
 def convert_row(b, r, bl, ramp, pulse, em, q, cells, table, n_codes, slot_of_code, n_keys_used, enable, has_mask,
-                leak, k, conventional, n_steps, t_clk_units, half_window, sigma_noise_v, key, batch0, key0, units, tmp,
+                leak, k, conventional, n_steps, t_clk_units, half_window, sigma_noise_v, key, key0, units, tmp,
                 per_cycle, start, out_firing, out_index, out_cycle, out_stop, out_energy):
     """One query row r of batch element b, against its key set on one array: MAC, ADC, arbiter,
     energy. ``cells``: the key set's cell terms; ``table``: its code table when ``n_codes`` > 0
@@ -57,7 +57,7 @@ def convert_row(b, r, bl, ramp, pulse, em, q, cells, table, n_codes, slot_of_cod
     firing = out_firing[b, r, :n]
     enabled = enable[b, r, :n] if has_mask else enable[0, 0, :n]   # no mask: all True
     n_enabled = fire_comparators(bl, ramp, units, n, leak[b, :n], enabled, n_steps, t_clk_units, half_window,
-                                 sigma_noise_v, key, batch0 + b, r, key0, firing)
+                                 sigma_noise_v, key, b, r, key0, firing)
     if has_mask and n_enabled == 0:
         return                  # nothing to convert: no grant, no energy
     # arbiter and k-counter; the ramp stops at the k-th grant
@@ -77,8 +77,8 @@ def convert_row(b, r, bl, ramp, pulse, em, q, cells, table, n_codes, slot_of_cod
 
 @numba.njit(**JIT)
 def convert_rows(start_item, stop_item, bl, ramp, pulse, em, n_scales, q, levels, n_rows_used, n_keys_used, enable,
-                 has_mask, leak, k, conventional, n_steps, t_clk_units, half_window, sigma_noise_v, key, batch0,
-                 key0, out_firing, out_index, out_cycle, out_stop, out_energy):
+                 has_mask, leak, k, conventional, n_steps, t_clk_units, half_window, sigma_noise_v, key, key0,
+                 out_firing, out_index, out_cycle, out_stop, out_energy):
     """The (batch element, row) items start … stop − 1 (row-major) that are used: for each key
     set, its cells are written (and its code table built when it has more rows than distinct
     input codes), then each of its rows converts (:func:`convert_row`). Outputs are pre-filled
@@ -116,7 +116,7 @@ def convert_rows(start_item, stop_item, bl, ramp, pulse, em, n_scales, q, levels
             else:
                 n_codes = 0     # no more rows than codes: each row directly
         convert_row(b, r, bl, ramp, pulse, em, q, cells, table, n_codes, slot_of_code, n_keys_used, enable, has_mask,
-                    leak, k, conventional, n_steps, t_clk_units, half_window, sigma_noise_v, key, batch0, key0, units,
+                    leak, k, conventional, n_steps, t_clk_units, half_window, sigma_noise_v, key, key0, units,
                     tmp, per_cycle, start, out_firing, out_index, out_cycle, out_stop, out_energy)
 
 
@@ -136,7 +136,7 @@ def convert(bl, ramp, pulse, em, q, levels, n_rows_used, n_keys_used, enable, le
     has_mask = enable is not None
     mask = enable if has_mask else np.ones((1, 1, n), dtype=np.bool_)
     parallel_for(convert_rows, n_batch * n_rows, bl, ramp, pulse, em, n_scales, q, levels, n_rows_used, n_keys_used,
-                 mask, has_mask, leak, k, conventional, n_steps, t_clk_units, half_window, sigma_noise_v, key, 0, key0,
+                 mask, has_mask, leak, k, conventional, n_steps, t_clk_units, half_window, sigma_noise_v, key, key0,
                  firing, index, cycle, stop, energy,
                  # one key set: its rows cost alike, and each block writes the set's cells again
                  blocks_per_thread=1 if n_batch == 1 else 4)

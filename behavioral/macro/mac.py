@@ -34,7 +34,6 @@ import numba
 import numpy as np
 
 from topkima.behavioral.macro.arrays import N_STACKS
-from topkima.behavioral.macro.bitline import N_REPLICA_PORTS
 from topkima.behavioral.macro.devices import ArrayDevices
 from topkima.behavioral.macro.runtime import JIT, KERNEL
 from topkima.behavioral.params import MacroParams
@@ -179,24 +178,4 @@ def mac_units(devices: ArrayDevices, pulse: np.ndarray, q: np.ndarray, levels: n
     return u[:, :n].astype(np.float64), u[:, n:].astype(np.float64)
 
 
-def stored_ones(levels: np.ndarray) -> np.ndarray:
-    """Stacks storing 1 per column (Σ over elements of the popcount of |level|), (..., n)."""
-    lv = np.abs(np.asarray(levels, np.int64))
-    count = np.zeros(lv.shape, np.int64)
-    while np.any(lv):
-        count += lv & 1
-        lv >>= 1
-    return count.sum(axis=-2)
-
-
-def leak_units_per_unit(p: MacroParams, levels: np.ndarray, n_elements: int, n_scales: int, linear: bool) -> np.ndarray:
-    """Leakage (units per PWM unit) of each column's bitlines; both carry Σ|digit| stored 1s among
-    the 2·elements·scales MAC stacks and the replica ports (none in the ideal macro)."""
-    if linear:
-        return np.zeros(np.shape(levels)[:-2] + np.shape(levels)[-1:])
-    n1 = stored_ones(levels).astype(float)
-    n_total = 2 * n_elements * n_scales + N_REPLICA_PORTS
-    return p.leak1_units_per_unit * n1 + p.leak0_units_per_unit * (n_total - n1)
-
-
-__all__ = ["N_STACKS", "pulse_terms", "cell_terms", "element_units", "mac_units", "leak_units_per_unit"]
+__all__ = ["N_STACKS", "pulse_terms", "cell_terms", "element_units", "mac_units"]
