@@ -3,7 +3,9 @@
 Each golden group is columns sharing one query; every column carries its exact device
 draws. The behavioural chip gets the same draws (no comparator noise: ngspice transients
 are noiseless) and converts the same query, so codes, firing cycles and top-k sets can be
-compared one to one.
+compared one to one. The golden file and the artefact each name their process corner; the
+report names both, so a cross-corner comparison (e.g. the ``tt`` artefact on ``ss``
+conversions) is visible as such.
 """
 from __future__ import annotations
 
@@ -30,7 +32,10 @@ class GoldenAgreement:
     model_codes: np.ndarray
     energy_rel_err: np.ndarray | None = None   #: per column: (model − SPICE)/SPICE, bitlines + 32 SA decisions
     latency_rel_err: np.ndarray | None = None  #: per group: top-k latency, model vs SPICE firing cycles
-    golden_set: str = "development"            #: the golden file's set: development or heldout (never fitted to)
+    golden_set: str = "development"            #: the golden file's set: development, heldout or ss
+    held_out: bool = False                     #: the golden set is never used to choose or fit anything
+    golden_corner: str = "tt"                  #: process corner of the SPICE conversions
+    artefact_corner: str = "tt"                #: process corner the model's artefact was calibrated at
 
     def regions(self) -> dict[str, dict]:
         """Agreement by the SPICE code's region of the ADC window.
@@ -59,7 +64,8 @@ class GoldenAgreement:
         """The agreement as one JSON-able object (``topkima compare-golden --json``)."""
         e = None if self.energy_rel_err is None else np.abs(self.energy_rel_err)
         lat = None if self.latency_rel_err is None else np.abs(self.latency_rel_err)
-        return {"set": self.golden_set, "held_out": self.golden_set == "heldout",
+        return {"set": self.golden_set, "held_out": self.held_out,
+                "golden_corner": self.golden_corner, "artefact_corner": self.artefact_corner,
                 "n_conversions": self.n_conversions, "n_groups": self.n_groups,
                 "exact_pct": _pct(self.exact_fraction), "within_1_lsb_pct": _pct(self.within_one_fraction),
                 "max_abs_code_diff": self.max_abs_code_diff, "k_top": self.k_top,
@@ -71,7 +77,10 @@ class GoldenAgreement:
                 "regions": self.regions()}
 
     def lines(self) -> list[str]:
-        out = [f"golden SPICE conversions: {self.n_conversions} in {self.n_groups} groups",
+        same = self.golden_corner == self.artefact_corner
+        out = [f"golden SPICE conversions ({self.golden_set} set, corner {self.golden_corner}): {self.n_conversions} "
+               f"in {self.n_groups} groups; model artefact at corner {self.artefact_corner}"
+               + ("" if same else " (cross-corner: the artefact was not characterised at the golden set's corner)"),
                f"  codes exactly equal: {100 * self.exact_fraction:.1f} %",
                f"  codes within ±1 LSB: {100 * self.within_one_fraction:.1f} % (max |Δ| = {self.max_abs_code_diff})",
                f"  top-{self.k_top} sets identical: {100 * self.topk_identical_fraction:.1f} % of groups"]
@@ -110,7 +119,10 @@ def compare(macro: TopkimaMacro, golden: dict, k_top: int = 5) -> GoldenAgreemen
     p = macro.params
     if (p.n_cal, p.t_cal_units, p.t_ramp_units) != (rng_settings["n_cal"], rng_settings["t_cal_units"],
                                                     rng_settings["t_ramp_units"]):
-        raise ValueError("the golden file and the artefact use different ADC range settings")
+        raise ValueError(f"the golden file (corner {golden.get('corner', 'tt')}) and the artefact (corner "
+                         f"{macro.corner}) use different ADC range settings: n_cal, t_cal_units, t_ramp_units "
+                         f"{tuple(rng_settings[k] for k in ('n_cal', 't_cal_units', 't_ramp_units'))} vs "
+                         f"{(p.n_cal, p.t_cal_units, p.t_ramp_units)}")
     n_steps = p.n_ramp_steps
     spice, model, same_sets, e_err, lat_err = [], [], [], [], []
     for group in golden["groups"]:
@@ -143,7 +155,8 @@ def compare(macro: TopkimaMacro, golden: dict, k_top: int = 5) -> GoldenAgreemen
                            n_groups=len(same_sets), topk_identical_fraction=float(np.mean(same_sets)),
                            k_top=k_top, spice_codes=s, model_codes=m,
                            energy_rel_err=None if np.isnan(e_err).any() else e_err, latency_rel_err=np.array(lat_err),
-                           golden_set=golden.get("set", "development"))
+                           golden_set=golden.get("set", "development"), held_out=bool(golden.get("held_out", False)),
+                           golden_corner=str(golden.get("corner", "tt")), artefact_corner=macro.corner)
 
 
 def _full_ramp_column_energy(chip, q: np.ndarray, kl: np.ndarray) -> np.ndarray:

@@ -1,6 +1,7 @@
 """The calibration artefact: the only thing that crosses from SPICE to the behavioural model.
 
-A JSON document with top-level keys ``schema_version``, ``provenance``, ``column``,
+A JSON document with top-level keys ``schema_version``, ``corner`` (the process corner it
+was characterised at, equal to ``provenance.corner``), ``provenance``, ``column``,
 ``ramp``, ``comparator`` and ``digital``. Every quantity carries its unit in its name
 (``_v``, ``_s``, ``_j``, ``_a``, ``_f``, ``_ohm``, ``_units`` = 0.5 ns nominal-cell units,
 ``_lsb``, ``_rel`` = relative). :func:`validate` checks the structure and the physics-level
@@ -132,6 +133,13 @@ def validate(data: Any, source: str = "artefact") -> None:
             raise ArtefactError(f"{source}: field 'provenance.{key}' is missing")
     if not isinstance(prov["netlist_sha256"], dict) or not prov["netlist_sha256"]:
         raise ArtefactError(f"{source}: field 'provenance.netlist_sha256' must map netlist files to hashes")
+    if "corner" not in data:
+        raise ArtefactError(f"{source}: field 'corner' is missing (older artefacts keep it only in provenance.corner); "
+                            f"add \"corner\": {json.dumps(prov['corner'])} at the top level or regenerate it with "
+                            "`topkima calibrate --corner NAME`")
+    if not (isinstance(data["corner"], str) and data["corner"].isalpha()) or data["corner"] != prov["corner"]:
+        raise ArtefactError(f"{source}: field 'corner' is {data['corner']!r}, but provenance.corner says "
+                            f"{prov['corner']!r}: they must name the same process corner")
     for section, fields in SCHEMA.items():
         if not isinstance(data.get(section), dict):
             raise ArtefactError(f"{source}: section '{section}' is missing or not an object")
@@ -169,6 +177,11 @@ class Calibration:
     @property
     def schema_version(self) -> int:
         return self.data["schema_version"]
+
+    @property
+    def corner(self) -> str:
+        """The process corner the artefact was characterised at (tt, ss, ff, sf, fs)."""
+        return self.data["corner"]
 
     @property
     def provenance(self) -> dict:

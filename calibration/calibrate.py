@@ -77,7 +77,7 @@ def run_calibration(settings, out: str | Path, *, workers: int = 2, cache_dir: s
     for name, mod in _modules().items():
         sections[name] = mod.summarise(settings, {j.label: results[j.label] for j in plans[name]})
     cmd = command_line if command_line is not None else " ".join(shlex.quote(a) for a in sys.argv)
-    artefact = {"schema_version": SCHEMA_VERSION,
+    artefact = {"schema_version": SCHEMA_VERSION, "corner": settings.corner_name,
                 "provenance": provenance(settings, time.monotonic() - start, len(jobs), cached[0], cmd),
                 **sections}
     validate(artefact, "new artefact")

@@ -18,7 +18,7 @@ def format_summary(art: dict) -> str:
     mm = col.get("mismatch", {})
     lines = [
         f"Topkima calibration (schema {art.get('schema_version')}), ngspice {prov.get('ngspice_version')}, "
-        f"PySpice {prov.get('pyspice_version')}, corner {prov.get('corner')} {prov.get('temperature_c')} °C, "
+        f"PySpice {prov.get('pyspice_version')}, corner {art.get('corner')} {prov.get('temperature_c')} °C, "
         f"seed {prov.get('seed')}, {'quick' if prov.get('quick') else 'full'}, created {prov.get('created')}",
         f"supplies: {prov.get('supplies')}",
         "",

@@ -6,7 +6,7 @@ sense-amplifier device drawn from Pelgrom), converted at transistor level: MAC p
 calibration phase, ramp, sense amplifier. The file keeps the exact per-device draws, so
 the behavioural model can be evaluated on the same instances.
 
-Two sets. The development set (``plan``, tests/golden/column_conversions.json) draws
+Three sets (:data:`SETS`). The development set (``plan``, tests/golden/column_conversions.json) draws
 inputs with the statistics the ADC window is set for [ours]: half the query elements
 non-zero with |q| ≤ 12, keys uniform in −4…4, so that a group's top scores fall in the
 default window (0 … 128 units: 32 calibration cells × 4 units, 4 units/step); most of its
@@ -14,7 +14,10 @@ columns score below the window and never fire. The held-out set (``plan_heldout`
 tests/golden/heldout_conversions.json) draws the same queries from its own seed stream
 and, per column, a target code spread evenly over 1…30 and keys uniform in −4…4
 *conditioned on* the ideal score landing on that code (rejection sampling), so its
-conversions exercise the whole window. It is never used to choose or fit anything.
+conversions exercise the whole window. It is never used to choose or fit anything. The
+``ss`` set (tests/golden/ss_conversions.json) is the held-out plan again, at the ``ss``
+corner and from a seed stream of its own ("golden-heldout-ss"): the off-nominal check of an
+artefact calibrated at ``ss`` (and of the ``tt`` artefact used there). Also never fitted to.
 """
 from __future__ import annotations
 
@@ -22,6 +25,8 @@ import numpy as np
 
 from topkima.circuits import column as col
 from topkima.circuits import comparator
+from dataclasses import dataclass
+
 from topkima.circuits.jobs import Job
 
 BLOCK = "golden"
@@ -30,7 +35,35 @@ FORMAT_VERSION = 1
 RANGE = {"n_cal": 32, "t_cal_units": 4, "t_ramp_units": 4}
 HELDOUT_PURPOSE = "held-out evaluation: never used to choose or fit anything"
 HELDOUT_CODES = (1, 30)   #: target codes of the held-out set: inside the window, neither saturated nor unfired
-Q_MAX, K_MAX = 12, 4      #: input and key magnitudes of both sets [ours]
+Q_MAX, K_MAX = 12, 4      #: input and key magnitudes of every set [ours]
+
+
+@dataclass(frozen=True)
+class GoldenSet:
+    """One golden set: how it is planned, at which corner, and where it is stored."""
+
+    name: str
+    corner_name: str        #: process corner of every conversion (circuits.corners)
+    held_out: bool          #: never used to choose or fit anything
+    stream: str             #: seed-stream purpose (CalSettings.rng); a new stream = new seeds
+    label_prefix: str       #: column labels are f"{prefix}{group:03d}_c{column:02d}"
+    default_groups: int     #: groups of 16 columns by default
+    path: str               #: the committed file, relative to the repository root
+
+
+SETS: dict[str, GoldenSet] = {s.name: s for s in (
+    GoldenSet("development", "tt", False, "golden", "g", 4, "tests/golden/column_conversions.json"),
+    GoldenSet("heldout", "tt", True, "golden-heldout", "h", 17, "tests/golden/heldout_conversions.json"),
+    # 6 × 16 = 96 planned inside the window, so that ≥ 64 stay inside it in SPICE at ss [ours]
+    GoldenSet("ss", "ss", True, "golden-heldout-ss", "s", 6, "tests/golden/ss_conversions.json"),
+)}
+
+
+def golden_set(name: str) -> GoldenSet:
+    try:
+        return SETS[name]
+    except KeyError:
+        raise ValueError(f"unknown golden set {name!r}; choose one of {', '.join(SETS)}") from None
 
 
 def plan(settings, n_groups: int, columns_per_group: int = 16) -> tuple[list[Job], list[dict]]:
@@ -87,16 +120,17 @@ def keys_with_score(rng: np.random.Generator, inputs: list[int], score_units: in
     raise ValueError(f"no keys in ±{k_max} reach the score {score_units} for this query")
 
 
-def plan_heldout(settings, n_groups: int, columns_per_group: int = 16) -> tuple[list[Job], list[dict]]:
-    """The held-out set's jobs and groups: target codes spread evenly over HELDOUT_CODES.
+def plan_heldout(settings, n_groups: int, columns_per_group: int = 16, stream: str = "golden-heldout",
+                 label_prefix: str = "h") -> tuple[list[Job], list[dict]]:
+    """A held-out set's jobs and groups: target codes spread evenly over HELDOUT_CODES.
 
-    One seed stream (purpose "golden-heldout", independent of the development set's), drawn
+    One seed stream (purpose ``stream``, independent of the development set's), drawn
     in order group by group and column by column, so a smaller plan is a prefix of a larger
     one (a trial run's conversions are reused from the cache). Target codes come in shuffled
     rounds of every code in HELDOUT_CODES; each column's target score is uniform over the
     scores of its code (one of them a tie at the previous ramp step, as in real data).
     """
-    rng = settings.rng("golden-heldout")
+    rng = settings.rng(stream)
     codes = np.arange(HELDOUT_CODES[0], HELDOUT_CODES[1] + 1)
     base = {"corner_name": settings.corner_name, "supplies": settings.supplies.as_dict(), **RANGE}
     jobs, groups, round_ = [], [], []
@@ -111,7 +145,7 @@ def plan_heldout(settings, n_groups: int, columns_per_group: int = 16) -> tuple[
             score = int(rng.integers(lo, hi + 1))
             keys = keys_with_score(rng, inputs, score)
             draws = _rounded(col.ColumnDraws.draw(rng, comparator.DEVICES).to_json())
-            label = f"h{g:03d}_c{c:02d}"
+            label = f"{label_prefix}{g:03d}_c{c:02d}"
             group["columns"].append({"label": label, "keys": keys, "target_code": target, "draws": draws})
             jobs.append(Job(BLOCK, label, "topkima.circuits.column:measure_conversion",
                             dict(base, keys=keys, inputs=inputs, draws=draws), NETLISTS))
@@ -127,10 +161,21 @@ def _rounded(draws: dict) -> dict:
             "sa_dvt_v": {k: round(float(v), 7) for k, v in draws["sa_dvt_v"].items()}}
 
 
-def assemble(settings, groups: list[dict], results: dict, provenance: dict, held_out: bool = False) -> dict:
+def plan_set(gset: GoldenSet, settings, n_groups: int, columns_per_group: int = 16) -> tuple[list[Job], list[dict]]:
+    """The jobs and groups of golden set ``gset`` (its corner must be the settings')."""
+    if settings.corner_name != gset.corner_name:
+        raise ValueError(f"golden set {gset.name!r} is made at corner {gset.corner_name}, not {settings.corner_name}")
+    if not gset.held_out:
+        return plan(settings, n_groups, columns_per_group)
+    return plan_heldout(settings, n_groups, columns_per_group, gset.stream, gset.label_prefix)
+
+
+def assemble(settings, groups: list[dict], results: dict, provenance: dict, held_out: bool = False,
+             set_name: str | None = None) -> dict:
     """The golden document: groups, columns with draws, SPICE codes and bitline voltages.
 
-    ``held_out``: the document says it is the held-out set, which is never fitted to.
+    ``held_out``: the document says it is a held-out set, which is never fitted to;
+    ``set_name``: its name in :data:`SETS` (default "heldout" or "development").
     """
     out_groups = []
     for group in groups:
@@ -143,11 +188,13 @@ def assemble(settings, groups: list[dict], results: dict, provenance: dict, held
                          "v_rbl_r_at_sa_clk_v": r["v_rbl_r_at_sa_clk_v"],
                          "e_bitline_j": r["e_bitline_j"], "e_sa_32_decisions_j": r["e_sa_32_decisions_j"]})
         out_groups.append({"inputs": group["inputs"], "columns": cols})
-    head = {"format_version": FORMAT_VERSION, "set": "heldout" if held_out else "development", "held_out": held_out}
+    name = set_name or ("heldout" if held_out else "development")
+    head = {"format_version": FORMAT_VERSION, "set": name, "held_out": held_out}
     if held_out:
         provenance = {**provenance, "purpose": HELDOUT_PURPOSE}
         head.update(purpose=HELDOUT_PURPOSE, note=(
-            "Held-out golden set: new seed stream (purpose 'golden-heldout'), target codes spread over "
+            f"Held-out golden set at corner {settings.corner_name}: new seed stream (purpose "
+            f"'{SETS[name].stream}'), target codes spread over "
             f"{HELDOUT_CODES[0]}…{HELDOUT_CODES[1]}. Never use it to choose, tune or fit anything (model "
             "parameters, thresholds, tolerances); report agreement on it only. Development work uses "
             "column_conversions.json."))

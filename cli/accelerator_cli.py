@@ -409,6 +409,7 @@ def run_accelerator(model_name: str, seq_len: int | None, config: str, out_dir: 
             "throughput_at_paper_alpha": runs["attention/serial/paper_alpha"]["throughput_tops"] / PAPER["throughput_tops"] - 1,
             "efficiency_at_paper_alpha": runs["attention/serial/paper_alpha"]["efficiency_tops_per_w"] / PAPER["efficiency_tops_per_w"] - 1},
         "calibration_artefact": cal.path,
+        "calibration_corner": cal.corner,
     }
     write_outputs(out, summary)
     log(format_report(summary))
@@ -479,7 +480,8 @@ def format_report(s: dict) -> str:
     sm_ = s["softmax_macro"]
     rep = sm_["report"]
     lines = [f"Topkima accelerator estimate: {s['model']}, sequence {s['seq_len']}, k = {s['k']}, "
-             f"preset {s['config']['name']} ({s['config']['description']})",
+             f"preset {s['config']['name']} ({s['config']['description']}), artefact corner "
+             f"{s.get('calibration_corner', 'n/a')}",
              f"α = {s['alpha']['value']:.3f} ({s['alpha']['source']}); paper α = {s['alpha']['paper']}",
              "",
              _table(["workload", "schedule", "α", "GOP", "TOPS", "TOPS/W", "latency", "energy"], headline_rows(s)),
@@ -541,8 +543,8 @@ def write_outputs(out: Path, s: dict) -> None:
     head = s["runs"]["attention/serial/ours"]
     model = s["runs"]["model/serial/ours"]
     md = [f"# Topkima accelerator estimate: {s['model']}, sequence {s['seq_len']}", "",
-          f"Preset `{s['config']['name']}`: {s['config']['description']}. α = {s['alpha']['value']:.3f} "
-          f"({s['alpha']['source']}).", "", "## Headline", "",
+          f"Preset `{s['config']['name']}`: {s['config']['description']}. Calibration artefact at corner "
+          f"{s.get('calibration_corner', 'n/a')}. α = {s['alpha']['value']:.3f} ({s['alpha']['source']}).", "", "## Headline", "",
           _table(["workload", "schedule", "α", "GOP", "TOPS", "TOPS/W", "latency", "energy"], headline_rows(s)), "",
           "## Softmax macro (paper eqs. 3–4)", "",
           _table(["T_pwm", "α", "T_arb", "speed-up vs conv.", "vs digital top-k", "energy vs conv.", "vs digital top-k",

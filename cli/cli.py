@@ -94,11 +94,15 @@ def cmd_golden(args) -> int:
     from topkima.circuits.jobs import JobError, ResultCache, print_progress, run_jobs
     from topkima.circuits.settings import CalSettings
     from topkima.circuits.spice import SpiceError
-    held_out = args.set == "heldout"
-    groups_n = args.groups if args.groups is not None else (17 if held_out else 4)
-    out = args.out or f"tests/golden/{'heldout' if held_out else 'column'}_conversions.json"
-    settings = CalSettings(quick=False, corner_name=args.corner, seed=args.seed)
-    jobs, groups = (golden.plan_heldout if held_out else golden.plan)(settings, groups_n, args.columns)
+    gset = golden.golden_set(args.set)
+    if args.corner is not None and args.corner != gset.corner_name:
+        print(f"topkima golden: the {gset.name} set is made at corner {gset.corner_name}, not --corner {args.corner}; "
+              f"drop --corner or choose the set of that corner ({', '.join(golden.SETS)})", file=sys.stderr)
+        return 2
+    groups_n = args.groups if args.groups is not None else gset.default_groups
+    out = args.out or gset.path
+    settings = CalSettings(quick=False, corner_name=gset.corner_name, seed=args.seed)
+    jobs, groups = golden.plan_set(gset, settings, groups_n, args.columns)
     cache = ResultCache(args.cache)
     report, n_cached = print_progress(), [0]
 
@@ -118,8 +122,10 @@ def cmd_golden(args) -> int:
     if times:
         prov.update(spice_time_s_total=round(sum(times), 1), spice_time_s_per_conversion=round(sum(times) / len(times), 1),
                     n_conversions_timed=len(times), workers=args.workers)
-    write_atomic(out, golden.assemble(settings, groups, results, prov, held_out=held_out), indent=None)
-    print(f"wrote {out}: {len(jobs)} SPICE conversions in {len(groups)} groups", file=sys.stderr)
+    write_atomic(out, golden.assemble(settings, groups, results, prov, held_out=gset.held_out, set_name=gset.name),
+                 indent=None)
+    print(f"wrote {out}: {len(jobs)} SPICE conversions in {len(groups)} groups at corner {gset.corner_name}",
+          file=sys.stderr)
     return 0
 
 
@@ -129,9 +135,11 @@ def cmd_compare_golden(args) -> int:
     from topkima.behavioral import TopkimaMacro
     from topkima.behavioral.golden import compare, load_golden
     from topkima.calibration import ArtefactError, load_calibration
-    path = args.golden or f"tests/golden/{'heldout' if args.set == 'heldout' else 'column'}_conversions.json"
+    from topkima.circuits.golden import golden_set
+    gset = golden_set(args.set)
+    path = args.golden or gset.path
     try:
-        macro = TopkimaMacro(load_calibration(args.artefact))
+        macro = TopkimaMacro(load_calibration(args.artefact or _committed_artefact(gset.corner_name)))
         golden = load_golden(path)
     except (ArtefactError, ValueError, FileNotFoundError) as exc:
         print(f"topkima compare-golden: {exc}", file=sys.stderr)
@@ -148,6 +156,14 @@ def cmd_compare_golden(args) -> int:
     print("\n".join(agreement.lines()))
     print("\n".join(adc_linearity_lines(macro)))
     return 0
+
+
+def _committed_artefact(corner_name: str) -> Path | None:
+    """The committed artefact of a corner: tt is the default (None), others ``{corner}_calibration.json``."""
+    if corner_name == "tt":
+        return None
+    from topkima.calibration.artefact import default_artefact_path
+    return default_artefact_path().with_name(f"{corner_name}_calibration.json")
 
 
 def cmd_attention(args) -> int:
@@ -276,25 +292,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-summary", action="store_true", help="do not print the summary")
     p.set_defaults(func=cmd_calibrate)
     p = sub.add_parser("golden", help="golden end-to-end SPICE conversions with their mismatch draws (for tests)")
-    p.add_argument("--set", choices=["development", "heldout"], default="development",
-                   help="development (random inputs, the set the model was developed on) or heldout (codes spread "
-                        "over 1…30, own seed stream; never used to choose or fit anything)")
+    p.add_argument("--set", choices=["development", "heldout", "ss"], default="development",
+                   help="development (random inputs, the set the model was developed on), heldout (codes spread "
+                        "over 1…30, own seed stream; never used to choose or fit anything) or ss (the held-out plan "
+                        "at the ss corner, its own seed stream; never fitted to either)")
     p.add_argument("--groups", type=_positive_int, default=None, help="column groups sharing one query "
-                   "(default 4; heldout 17)")
+                   "(default 4; heldout 17; ss 6)")
     p.add_argument("--columns", type=_positive_int, default=16, help="columns per group")
-    p.add_argument("--corner", default="tt")
+    p.add_argument("--corner", default=None, help="optional check: the set's corner (development and heldout: tt; "
+                   "ss: ss)")
     p.add_argument("--seed", type=_nonneg_int, default=2024)
     p.add_argument("--workers", type=_nonneg_int, default=2)
     p.add_argument("--cache", type=Path, default=_default_cache())
     p.add_argument("--out", default=None, help="default tests/golden/column_conversions.json (heldout: "
-                   "tests/golden/heldout_conversions.json)")
+                   "tests/golden/heldout_conversions.json; ss: tests/golden/ss_conversions.json)")
     p.set_defaults(func=cmd_golden)
     p = sub.add_parser("compare-golden", help="behavioural model against the golden SPICE conversions")
-    p.add_argument("--set", choices=["development", "heldout"], default="development",
-                   help="development (default; tests/golden/column_conversions.json) or heldout "
-                        "(tests/golden/heldout_conversions.json, never used to choose or fit anything)")
+    p.add_argument("--set", choices=["development", "heldout", "ss"], default="development",
+                   help="development (default; tests/golden/column_conversions.json), heldout "
+                        "(tests/golden/heldout_conversions.json) or ss (tests/golden/ss_conversions.json, at the ss "
+                        "corner); the held-out sets are never used to choose or fit anything")
     p.add_argument("--golden", default=None, help="golden file (default: the --set's committed file)")
-    p.add_argument("--artefact", default=None, help="calibration artefact (default: the committed one)")
+    p.add_argument("--artefact", default=None, help="calibration artefact (default: the committed one of the set's "
+                   "corner: calibration/default_calibration.json at tt, calibration/ss_calibration.json at ss)")
     p.add_argument("--k", type=_positive_int, default=5)
     p.add_argument("--json", action="store_true", help="print one JSON object (overall and by code region)")
     p.set_defaults(func=cmd_compare_golden)

@@ -92,3 +92,20 @@ def test_column_testbench_sa_load_matches_the_measured_comparator_input(default)
     measured = default.comparator["insitu"]["c_in_reset_f"]
     for c in measured:
         assert c == pytest.approx(column.C_SA_IN_RESET_F, rel=0.05)
+
+
+def test_the_artefact_names_its_corner_as_a_field_of_its_own(default):
+    assert default.corner == default.data["corner"] == default.provenance["corner"] == "tt"
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d.pop("corner"), r"'corner' is missing .*add \"corner\": \"tt\""),
+    (lambda d: d.update(corner="ss"), r"'corner' is 'ss', but provenance.corner says 'tt'"),
+    (lambda d: d.update(corner="t t"), r"'corner'"),
+    (lambda d: d.update(corner=None), r"'corner'"),
+])
+def test_a_missing_or_contradicting_corner_is_refused_with_the_way_out(tmp_path, default, mutate, message):
+    data = copy.deepcopy(default.data)
+    mutate(data)
+    with pytest.raises(ArtefactError, match=message):
+        load_calibration(_write(tmp_path, data))

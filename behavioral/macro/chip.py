@@ -304,12 +304,15 @@ class TopkimaMacro:
     def __init__(self, calibration: Calibration, array: str = "256x256", adc_range: AdcRange | None = None,
                  sigma_scale: float = 1.0):
         self.calibration = calibration
+        self.corner = calibration.corner   #: process corner of the artefact (tt, ss, …): named in errors, reports
         params = params_from_calibration(calibration)
         if array not in ARRAYS:
-            raise ValueError(f"unknown array {array!r}; choose one of {', '.join(ARRAYS)}")
+            raise ValueError(f"unknown array {array!r} for the macro calibrated at corner {self.corner}; "
+                             f"choose one of {', '.join(ARRAYS)}")
         sigma_scale = float(sigma_scale)
         if not (np.isfinite(sigma_scale) and sigma_scale >= 0):
-            raise ValueError(f"sigma_scale must be a finite number ≥ 0, got {sigma_scale}")
+            raise ValueError(f"sigma_scale must be a finite number ≥ 0, got {sigma_scale} (macro calibrated at "
+                             f"corner {self.corner})")
         if sigma_scale != 1.0:
             params = replace(params, sigma_vth_read_v=params.sigma_vth_read_v * sigma_scale,
                              sa_offset_sigma_v=params.sa_offset_sigma_v * sigma_scale,
@@ -318,11 +321,14 @@ class TopkimaMacro:
                              sa_device_sigma_vth_v=params.sa_device_sigma_vth_v * sigma_scale)
         self.sigma_scale = sigma_scale
         self.array = array
-        self.corner = str(calibration.provenance.get("corner", "tt"))
         self._params_characterised = params
         self.params = self._windowed(params, adc_range)
         self.insitu = fit_insitu_correction(self.params, self._insitu_units)   # runs carry their own window
         self.adc_range = AdcRange(self.params.n_cal, self.params.t_cal_units, self.params.t_ramp_units)
+
+    def __repr__(self) -> str:
+        return (f"TopkimaMacro(corner={self.corner!r}, array={self.array!r}, sigma_scale={self.sigma_scale}, "
+                f"artefact={self.calibration.path!r})")
 
     @property
     def geometry(self) -> tuple[int, int, tuple[int, ...]]:
