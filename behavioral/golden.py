@@ -196,3 +196,49 @@ def adc_linearity_lines(macro: TopkimaMacro, rng_seed: int = 0) -> list[str]:
         f"  measured, Yu et al. 2022           {ref['inl_max_lsb']:+.3f}/{ref['inl_min_lsb']:+.3f}"
         f"    {ref['dnl_max_lsb']:+.3f}/{ref['dnl_min_lsb']:+.3f}",
     ]
+
+
+def stop_time_comparison(calibration, doc: dict) -> list[dict]:
+    """SPICE time to STOP (``topkima stop-time``) beside the model's, run by run.
+
+    Both from the start of ramp cycle 1: the model's latency (:func:`energy.latency_s`) less
+    its PWM phase and calibration clock, i.e. stop cycle × t_clk + t_arb_total, with the stop
+    cycle the arbiter gives (:func:`select_topk`) on the firing cycles of the sense amplifiers
+    in the same SPICE run, so that both sides time the same events. Also per run: how many of
+    those firing cycles equal the golden conversion's own (the replay's fidelity).
+    """
+    from topkima.behavioral.params import params_from_calibration
+    p = params_from_calibration(calibration)
+    n_steps = p.n_ramp_steps
+    out = []
+    for run in doc["runs"]:
+        fc = np.array([n_steps + 1 if c is None else c for c in run["sa_first_fire_cycle"]])
+        _, _, stop = select_topk(fc[None, :], int(doc["k"]), n_steps)
+        seen = lambda c: min(c or n_steps + 1, run["n_cycles"] + 1)  # noqa: E731  (the run simulates n_cycles)
+        same = sum(seen(a) == seen(b) for a, b in zip(run["sa_first_fire_cycle"], run["golden_firing_cycles"]))
+        stop = int(stop[0])
+        t_model = float(latency_s(p, np.array([stop]))[0]) - p.t_pwm_s - p.t_clk_ima_s
+        t_spice = run["t_stop_from_ramp_start_s"]
+        out.append({"group": run["group"], "n_columns": len(fc), "n_firing_as_golden": int(same),
+                    "stop_cycle_model": stop, "stop_cycle_spice": run["stop_cycle_spice"],
+                    "t_stop_model_s": t_model, "t_stop_spice_s": t_spice,
+                    "t_model_minus_spice_s": None if t_spice is None else t_model - t_spice})
+    return out
+
+
+def stop_time_lines(calibration, doc: dict) -> list[str]:
+    """The comparison as text (``topkima stop-time``)."""
+    rows = stop_time_comparison(calibration, doc)
+    out = [f"time to STOP from ramp start, k = {doc['k']}, {doc['columns_per_run']} columns per run "
+           f"(SPICE: SAs → arbiter chain → k-counter; model: stop cycle × t_clk + t_arb_total, artefact corner "
+           f"{calibration.corner})",
+           "  (stop cycle: the model's arbiter on the run's own SA firing cycles; 'as golden': columns whose SA "
+           "fired in the cycle of their full-column conversion)",
+           "  group  as golden  stop cycle model/STOP in  model (ns)  SPICE (ns)  model − SPICE (ns)"]
+    for r in rows:
+        spice = "n/a" if r["t_stop_spice_s"] is None else f"{1e9 * r['t_stop_spice_s']:10.2f}"
+        diff = "n/a" if r["t_model_minus_spice_s"] is None else f"{1e9 * r['t_model_minus_spice_s']:+8.2f}"
+        out.append(f"  {r['group']:5d}  {r['n_firing_as_golden']:4d}/{r['n_columns']:<4d} "
+                   f"{r['stop_cycle_model']:10d}/{r['stop_cycle_spice']!s:<10} "
+                   f"{1e9 * r['t_stop_model_s']:10.2f}  {spice:>10}  {diff:>10}")
+    return out

@@ -129,6 +129,54 @@ def cmd_golden(args) -> int:
     return 0
 
 
+def cmd_stop_time(args) -> int:
+    """Time to STOP in SPICE (sense amplifiers → arbiter → k-counter) on golden columns, vs the model's latency."""
+    import time
+    from topkima.calibration.artefact import write_atomic
+    from topkima.calibration.calibrate import provenance
+    from topkima.circuits import topk_chain
+    from topkima.circuits.golden import golden_set
+    from topkima.circuits.jobs import JobError, ResultCache, print_progress, run_jobs
+    from topkima.circuits.settings import CalSettings
+    from topkima.circuits.spice import SpiceError
+    from topkima.behavioral.golden import load_golden
+    gset = golden_set(args.set)
+    try:
+        doc = load_golden(args.golden or gset.path)
+        n_groups = min(args.groups, len(doc["groups"]))
+        jobs = topk_chain.plan(doc, n_groups, args.columns, args.k)
+    except (ValueError, OSError) as exc:
+        print(f"topkima stop-time: {exc}", file=sys.stderr)
+        return 1
+    cache = ResultCache(args.cache)
+    start = time.monotonic()
+    try:
+        results = run_jobs(jobs, workers=args.workers, cache=cache, progress=print_progress())
+    except (SpiceError, JobError) as exc:
+        print(f"topkima stop-time: {exc}", file=sys.stderr)
+        return 1
+    settings = CalSettings(quick=False, corner_name=doc["corner"], seed=doc["seed"])
+    prov = provenance(settings, time.monotonic() - start, len(jobs), 0, " ".join(sys.argv))
+    times = [t for t in (cache.elapsed_s(j) for j in jobs) if t is not None]
+    prov.update(spice_time_s_total=round(sum(times), 1), workers=args.workers,
+                golden_file=str(args.golden or gset.path), golden_set=doc["set"])
+    runs = []
+    for g, job in enumerate(jobs):
+        cols = doc["groups"][g]["columns"][:args.columns]
+        runs.append({"group": g, "labels": [c["label"] for c in cols],
+                     "golden_firing_cycles": [c["firing_cycle"] for c in cols], **results[job.label]})
+    out = {"format_version": 1, "what": "time to STOP from the start of ramp cycle 1, measured in ngspice: "
+           "the golden columns' bitlines replayed into their sense amplifiers, request latches, the arbiter "
+           "cell chain of a 256-column tree and the k-counter (circuits/topk_chain.py)",
+           "k": args.k, "columns_per_run": args.columns, "provenance": prov, "runs": runs}
+    write_atomic(args.out, out)
+    print(f"wrote {args.out}: {len(runs)} runs", file=sys.stderr)
+    from topkima.behavioral.golden import stop_time_lines
+    from topkima.calibration import load_calibration
+    print("\n".join(stop_time_lines(load_calibration(), out)))
+    return 0
+
+
 def cmd_compare_golden(args) -> int:
     """Behavioural model vs the golden SPICE conversions: exact / ±1 LSB / top-k agreement, by code region."""
     import json
@@ -307,6 +355,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="default tests/golden/column_conversions.json (heldout: "
                    "tests/golden/heldout_conversions.json; ss: tests/golden/ss_conversions.json)")
     p.set_defaults(func=cmd_golden)
+    p = sub.add_parser("stop-time", help="time to STOP in SPICE (sense amplifiers, arbiter chain, k-counter) "
+                       "on golden columns, against the model's latency")
+    p.add_argument("--set", choices=["development", "heldout", "ss"], default="heldout",
+                   help="golden set whose columns are replayed (default heldout: all its columns fire)")
+    p.add_argument("--golden", default=None, help="golden file (default: the --set's committed file)")
+    p.add_argument("--groups", type=_positive_int, default=4, help="runs, one per golden group (default 4)")
+    p.add_argument("--columns", type=_positive_int, default=8, help="columns per run, a power of two (default 8)")
+    p.add_argument("--k", type=_positive_int, default=5)
+    p.add_argument("--workers", type=_nonneg_int, default=1)
+    p.add_argument("--cache", type=Path, default=_default_cache())
+    p.add_argument("--out", default="tests/golden/topk_stop_times.json")
+    p.set_defaults(func=cmd_stop_time)
     p = sub.add_parser("compare-golden", help="behavioural model against the golden SPICE conversions")
     p.add_argument("--set", choices=["development", "heldout", "ss"], default="development",
                    help="development (default; tests/golden/column_conversions.json), heldout "
