@@ -874,8 +874,11 @@ def kickback(vcm_v: float, delvto_v: dict | None = None, vdd_v: float = 1.0, tem
     """Kick of the comparator on two floating ``c_bitline_f`` inputs, and what it costs.
 
     Two runs of ``n_cycles`` decisions with no ramp, differential +KICK_VDIFF_V
-    (every decision fires) and -KICK_VDIFF_V (none does). All in V, relative to the
-    value at the first clock edge:
+    (every decision fires) and -KICK_VDIFF_V (none does) around the comparator's own
+    floating-input threshold (``threshold_equal_c_v``, ``kick_center_v``): at the slow
+    corner and a 0.45 V common mode that threshold is itself several mV (measured
+    while adding the ss artefact), so ±KICK_VDIFF_V around 0 would not fire. All in V,
+    relative to the value at the first clock edge:
 
     * ``cm_excursion_max_v`` / ``cm_excursion_min_v``: extremes of the input common
       mode during the first evaluate phase; ``cm_at_read_v`` at the decision read;
@@ -894,12 +897,18 @@ def kickback(vcm_v: float, delvto_v: dict | None = None, vdd_v: float = 1.0, tem
     shifts = _delvto(delvto_v)
     c_bitline_f = _in_range(c_bitline_f, "c_bitline_f", 1e-15, 10e-12)
     timing = _timing(timing)
-    out: dict = {"vcm_v": vcm_v, "c_bitline_f": c_bitline_f, "vdiff_v": KICK_VDIFF_V, "n_cycles": n_cycles}
+    args = (vcm_v, shifts, vdd_v, temperature_c, c_load_f)
+    equal = _insitu_flip(*args, c_bitline_f, c_bitline_f, 0, 0.0, tol_v, timing)
+    center = equal["threshold_v"]
+    out: dict = {"vcm_v": vcm_v, "c_bitline_f": c_bitline_f, "vdiff_v": KICK_VDIFF_V, "kick_center_v": center,
+                 "n_cycles": n_cycles}
     for sign, tag in ((1, "fired"), (-1, "not_fired")):
-        fired, vd_edges, res, t0 = _insitu_run(vcm_v, sign * KICK_VDIFF_V, shifts, vdd_v, temperature_c, c_load_f,
+        vdiff = center + sign * KICK_VDIFF_V
+        fired, vd_edges, res, t0 = _insitu_run(vcm_v, vdiff, shifts, vdd_v, temperature_c, c_load_f,
                                                c_bitline_f, c_bitline_f, n_cycles, 0.0, timing)
         if fired != [sign > 0] * n_cycles:
-            raise spice.SpiceError(BLOCK, f"kick run at {sign * KICK_VDIFF_V} V decided {fired}")
+            raise spice.SpiceError(BLOCK, f"kick run at {vdiff:.6f} V (threshold {center:.6f} V "
+                                          f"{'+' if sign > 0 else '-'} {KICK_VDIFF_V} V) decided {fired}")
         t, vp, vn = res.time, res.v("inp"), res.v("inn")
         cm, vd = 0.5 * (vp + vn), vp - vn
         edges = [t0 + k * timing["t_clk_s"] for k in range(n_cycles)]
@@ -912,8 +921,6 @@ def kickback(vcm_v: float, delvto_v: dict | None = None, vdd_v: float = 1.0, tem
             out["cm_at_read_v"] = float(np.interp(t0 + timing["t_read_s"], t, cm) - cm_edges[0])
             out["cm_residue_v"] = list(np.diff(cm_edges))
             out["diff_excursion_max_abs_v"] = float(np.max(np.abs(vd[win] - vd_edges[0])))
-    args = (vcm_v, shifts, vdd_v, temperature_c, c_load_f)
-    equal = _insitu_flip(*args, c_bitline_f, c_bitline_f, 0, 0.0, tol_v, timing)
     unequal = _insitu_flip(*args, c_bitline_f, c_bitline_f * (1 + C_IMBALANCE_FRACTION), 0, 0.0, tol_v, timing)
     out["threshold_equal_c_v"] = equal["threshold_v"]
     out["threshold_unequal_c_v"] = unequal["threshold_v"]
