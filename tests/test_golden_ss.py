@@ -52,3 +52,9 @@ def test_ss_document_says_it_is_held_out_at_ss():
     doc = golden.assemble(CalSettings(corner_name="ss"), [], {}, {"seed": 2024}, held_out=True, set_name="ss")
     assert doc["set"] == "ss" and doc["held_out"] is True and doc["corner"] == "ss"
     assert "never" in doc["note"].lower() and "golden-heldout-ss" in doc["note"] and "corner ss" in doc["note"]
+
+
+def test_golden_command_refuses_a_corner_the_set_is_not_made_at(capsys):
+    from topkima.cli import main
+    assert main(["golden", "--set", "ss", "--corner", "tt"]) == 2
+    assert "made at corner ss, not --corner tt" in capsys.readouterr().err
