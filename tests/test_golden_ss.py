@@ -1,4 +1,6 @@
 """The off-nominal corner end to end: the ss golden set's planner, and (stored) ss artefact vs tt artefact on it."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -58,3 +60,41 @@ def test_golden_command_refuses_a_corner_the_set_is_not_made_at(capsys):
     from topkima.cli import main
     assert main(["golden", "--set", "ss", "--corner", "tt"]) == 2
     assert "made at corner ss, not --corner tt" in capsys.readouterr().err
+
+
+# --- the stored ss set and ss artefact (`topkima golden --set ss`, `topkima calibrate --corner ss`; read, never
+# regenerated). Nothing below chooses or fits anything from the ss set: the figures are reported and one ordering
+# (the ss artefact beats the tt artefact on ss conversions) is asserted.
+
+SS_FILE = Path(__file__).parent / "golden" / "ss_conversions.json"
+SS_ARTEFACT = Path(__file__).parent.parent / "calibration" / "ss_calibration.json"
+
+
+@pytest.fixture(scope="module")
+def ss_set():
+    from topkima.behavioral.golden import load_golden
+    return load_golden(SS_FILE)
+
+
+@pytest.fixture(scope="module")
+def ss_cal():
+    from topkima.calibration import load_calibration
+    return load_calibration(SS_ARTEFACT)
+
+
+def test_stored_ss_set_is_marked_held_out_at_ss_and_large_enough(ss_set):
+    assert ss_set["set"] == "ss" and ss_set["held_out"] is True and ss_set["corner"] == "ss"
+    assert ss_set["provenance"]["corner"] == "ss" and ss_set["purpose"] == golden.HELDOUT_PURPOSE
+    assert "--set ss" in ss_set["provenance"]["command_line"]
+    codes = np.array([c["code"] for g in ss_set["groups"] for c in g["columns"]])
+    assert np.count_nonzero((codes >= 1) & (codes <= 30)) >= 64      # ≥ 64 in-range SPICE conversions
+
+
+def test_stored_ss_set_is_exactly_what_its_seed_plans(ss_set):
+    n_groups, n_cols = len(ss_set["groups"]), len(ss_set["groups"][0]["columns"])
+    _, planned = golden.plan_set(SS, CalSettings(corner_name="ss", seed=ss_set["seed"]), n_groups, n_cols)
+    for stored, plan_group in zip(ss_set["groups"], planned):
+        assert stored["inputs"] == plan_group["inputs"]
+        for c, p in zip(stored["columns"], plan_group["columns"]):
+            assert (c["label"], c["keys"], c["target_code"], c["draws"]) == (p["label"], p["keys"], p["target_code"],
+                                                                            p["draws"])
