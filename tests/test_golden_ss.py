@@ -98,3 +98,40 @@ def test_stored_ss_set_is_exactly_what_its_seed_plans(ss_set):
         for c, p in zip(stored["columns"], plan_group["columns"]):
             assert (c["label"], c["keys"], c["target_code"], c["draws"]) == (p["label"], p["keys"], p["target_code"],
                                                                             p["draws"])
+
+
+def test_ss_artefact_names_its_corner_and_so_does_its_macro(ss_cal):
+    from topkima.behavioral import TopkimaMacro
+    assert ss_cal.corner == ss_cal.provenance["corner"] == "ss"
+    assert "ss" in ss_cal.provenance["command_line"]
+    with pytest.raises(ValueError, match="corner ss"):
+        TopkimaMacro(ss_cal, array="3x3")
+
+
+def test_ss_artefact_beats_the_tt_artefact_on_ss_conversions_in_range(ss_set, ss_cal):
+    from topkima.behavioral import TopkimaMacro
+    from topkima.behavioral.golden import compare
+    from topkima.calibration import load_calibration
+    at_ss = compare(TopkimaMacro(ss_cal), ss_set, k_top=5)
+    tt_at_ss = compare(TopkimaMacro(load_calibration()), ss_set, k_top=5)
+    print("\n".join(at_ss.lines() + [""] + tt_at_ss.lines()))
+    assert (at_ss.artefact_corner, tt_at_ss.artefact_corner, at_ss.golden_corner) == ("ss", "tt", "ss")
+    ss_in, tt_in = at_ss.regions()["in_range"], tt_at_ss.regions()["in_range"]
+    assert ss_in["n"] == tt_in["n"] >= 64
+    assert ss_in["exact_pct"] > tt_in["exact_pct"]
+
+
+def test_compare_golden_takes_the_artefact_of_the_sets_corner(capsys):
+    import json
+    from topkima.cli import main
+    assert main(["compare-golden", "--set", "ss", "--json", "--golden", str(SS_FILE)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["set"], out["held_out"], out["golden_corner"], out["artefact_corner"]) == ("ss", True, "ss", "ss")
+    assert out["regions"]["in_range"]["n"] >= 64
+
+
+def test_ss_artefact_matches_the_shipped_netlists(ss_cal):
+    from topkima.circuits import netlist as nl
+    assert ss_cal.provenance["model_card_sha256"] == nl.file_sha256(nl.MODEL_CARD)
+    for name, sha in ss_cal.provenance["netlist_sha256"].items():
+        assert sha == nl.file_sha256(name), f"{name} changed since the ss artefact was made"
