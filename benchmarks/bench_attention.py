@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 
 from topkima import sentiment  # noqa: E402
 from topkima.behavioral import TopkimaHardware, topkima_attention  # noqa: E402
-from topkima.behavioral.macro import ChipInstance  # noqa: E402
+from topkima.behavioral.macro import ChipInstance, runtime  # noqa: E402
 from topkima.behavioral.minilm import MiniLM  # noqa: E402
 
 from _timing import best_of  # noqa: E402  (benchmarks/_timing.py)
@@ -31,6 +31,7 @@ from _timing import best_of  # noqa: E402  (benchmarks/_timing.py)
 
 def main() -> None:
     from topkima.allocator import keep_freed_memory
+    runtime.set_threads(1)     # one thread, as the exact forward's BLAS
     print(f"allocator keeps freed memory (as the topkima command does): {keep_freed_memory()}")
     model = MiniLM.load()
     reviews = sentiment.load_movie_reviews(sentiment.fetch_movie_reviews())
