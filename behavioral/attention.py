@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from topkima.behavioral.macro import AdcRange, TopkimaMacro, choose_adc_range, used_length as _used_length
+from topkima.behavioral.quantize import quantize_symmetric, rint_codes
+from topkima.behavioral.sram_av import SramAVModel
 
 MODES = ("exact", "quantized", "topk", "subtopk", "topkima")
 Q_MAX_CODE = 31   #: sign + 5-bit PWM magnitude (SPEC §2)
@@ -55,47 +57,6 @@ def dense_softmax_attention(q, k, v, mask=None):
     den = e.sum(axis=-1, keepdims=True)
     a = np.divide(e, den, out=np.zeros_like(e), where=den > 0)
     return a @ np.asarray(v, np.float64)
-
-
-def quantize_symmetric(x: np.ndarray, max_code: int, valid: np.ndarray | None = None, per_row: bool = False):
-    """Codes round(x/s) in −max_code…max_code for x of shape (..., T, d).
-
-    One scale per leading index, s = max|x| / max_code over (T, d), tokens where ``valid``
-    (..., T) is False left out (padding does not set the scale); or, ``per_row``, one scale per
-    token over d. Returns (codes int64, s of shape (..., 1, 1) or (..., T, 1)).
-    """
-    x = np.asarray(x)
-    if x.dtype not in (np.float32, np.float64):
-        x = x.astype(np.float64)
-    # max|x| in x's own precision (exact: float32 values are float64 values), so s and x / s
-    # are those of x taken to float64 first
-    ax = np.abs(x)
-    if per_row:
-        s = _max_magnitude(ax, -1)
-        if valid is not None:
-            s = np.where(valid[..., None], s, 0)
-    else:
-        s = _max_magnitude(ax if valid is None else np.where(valid[..., None], ax, 0), (-2, -1))
-    s = s.astype(np.float64) / max_code
-    s = np.where(s > 0, s, 1.0)
-    return _rint_codes(np.divide(x, s), max_code), s
-
-
-def _rint_codes(y: np.ndarray, max_code: int) -> np.ndarray:
-    """clip(rint(y), −max_code, max_code) as int64 (y float64, overwritten; layout kept): clipped
-    first, which is the same for an integer bound, then rounded straight into the integers."""
-    np.clip(y, -max_code, max_code, out=y)
-    codes = np.empty_like(y, dtype=np.int64)
-    np.rint(y, out=codes, casting="unsafe")   # integral values: the cast is exact
-    return codes
-
-
-def _max_magnitude(ax: np.ndarray, axis) -> np.ndarray:
-    """``ax.max(axis, keepdims=True)`` for float magnitudes ``ax`` (≥ 0 or NaN), taken on their
-    bit patterns: as integers these sort as the magnitudes do (NaN above ∞), and numpy's integer
-    max runs ~3× faster than its NaN-checking float max over short rows."""
-    bits = np.int32 if ax.dtype == np.float32 else np.int64
-    return ax.view(bits).max(axis=axis, keepdims=True).view(ax.dtype)
 
 
 @dataclass(frozen=True)
@@ -141,59 +102,6 @@ def _reduce_rows(ufunc, x: np.ndarray) -> np.ndarray:
     if not 0 < x.shape[-1] <= 16:
         return ufunc.reduce(x, axis=-1, keepdims=True)
     return functools.reduce(ufunc, np.moveaxis(x, -1, 0))[..., None]
-
-
-@dataclass(frozen=True)
-class SramAVModel:
-    """A·V on an SRAM in-memory array [our model, parameters from the artefact where they exist].
-
-    V codes (signed 5 bit) are stored as sign + 4 magnitude bits, one read cell per bit; A codes
-    (0…31) drive the wordlines as PWM widths. Cell currents carry a frozen factor 1 + ε,
-    ε ~ N(0, σ_cell) per cell (σ_cell: the artefact's read-cell current mismatch), so a column
-    sums Σ_j A_j·sign(V_j)·Σ_b 2^b·bit_b(|V_j|)·(1 + ε_jb). The column result is read by a
-    signed ``adc_bits``-bit ADC whose full scale is the largest ideal |output| of the call
-    (per sequence and head) [our choice; SPEC §5: 5-bit ADCs].
-    """
-
-    sigma_cell_rel: float
-    adc_bits: int = 5
-    n_mag_bits: int = 4
-
-    def draw(self, rng: np.random.Generator, n_rows: int, n_cols: int) -> np.ndarray:
-        """Frozen per-cell errors, tabulated: (n_rows keys, n_cols outputs, |V| = 0…15) →
-        Σ_b 2^b·bit_b(|V|)·ε_b, the current error of the cells that store |V| (ε drawn per bit cell)."""
-        eps = rng.normal(0.0, self.sigma_cell_rel, (n_rows, n_cols, self.n_mag_bits))
-        bits = (np.arange(1 << self.n_mag_bits)[:, None] >> np.arange(self.n_mag_bits)) & 1   # (16, bits)
-        return eps @ (bits * (2.0 ** np.arange(self.n_mag_bits))).T
-
-    def __call__(self, a_codes: np.ndarray, v_codes: np.ndarray, err_table: np.ndarray | None) -> np.ndarray:
-        """Output in code units (A code × V code); ``err_table`` None = ideal cells."""
-        t_k, d_v = v_codes.shape[-2:]
-        if err_table is not None and (t_k > err_table.shape[0] or d_v > err_table.shape[1]):
-            raise ValueError(f"A·V of {t_k} keys × {d_v} outputs exceeds the drawn SRAM array "
-                             f"({err_table.shape[0]} × {err_table.shape[1]})")
-        if err_table is None:
-            v_eff = v_codes.astype(np.float64)
-        else:
-            # sign(V)·(|V| + err[key, output, |V|]), tabulated for every code of the array's
-            # cells in use (keys × outputs × codes), then looked up per stored V
-            m = err_table.shape[-1] - 1
-            if not np.issubdtype(v_codes.dtype, np.integer) or v_codes.size and (v_codes.min() < -m or v_codes.max() > m):
-                raise IndexError(f"V codes must be integers in −{m}…{m} (the SRAM cells' magnitude bits)")
-            codes = np.arange(-m, m + 1)
-            table = np.sign(codes) * (np.abs(codes) + err_table[:t_k, :d_v, np.abs(codes)])
-            first = (np.arange(t_k)[:, None] * d_v + np.arange(d_v)) * codes.size + m   # entry of code 0
-            v_eff = table.reshape(-1)[v_codes + first]
-        out = a_codes @ v_eff
-        ideal = a_codes @ v_codes.astype(np.float64)
-        full = np.abs(ideal).max(axis=(-2, -1), keepdims=True)
-        half = (1 << (self.adc_bits - 1)) - 1
-        lsb = np.where(full > 0, full / half, 1.0)
-        np.divide(out, lsb, out=out)   # in place: clip(rint(out / lsb), ±half) · lsb
-        np.rint(out, out=out)
-        np.clip(out, -half, half, out=out)
-        out *= lsb
-        return out
 
 
 def _subtopk_split(n_keys, k: int):
@@ -420,7 +328,10 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
         a_codes = np.rint(a * ((1 << softmax.a_bits) - 1))
         av = a_codes @ v_codes.astype(np.float64)
     else:
-        av = hw.av_model(_granted_a_codes(softmax, scores, granted, visible.shape), v_codes, hw.av_err_table)
+        # each row drives only its granted keys' wordlines, with the softmax core's A codes
+        filled = granted >= 0
+        a_codes = np.where(filled, np.rint(softmax(scores, filled) * ((1 << softmax.a_bits) - 1)), 0.0)
+        av = hw.av_model.of_granted(a_codes, granted, v_codes, hw.av_err_table)
     av *= s_v   # in place: av · s_v / (2^a_bits − 1)
     av /= (1 << softmax.a_bits) - 1
     return (av, stats) if return_stats else av
@@ -442,18 +353,6 @@ def _sparse_softmax(core: SoftmaxCore, scores: np.ndarray, kept: np.ndarray) -> 
     a = np.zeros(rows.shape)
     a[r, c] = a_packed[r, slot]
     return a.reshape(kept.shape)
-
-
-def _granted_a_codes(core: SoftmaxCore, scores: np.ndarray, granted: np.ndarray, shape) -> np.ndarray:
-    """A codes on the (..., T_q, T_k) grid ``shape``: the softmax core applied to each row's
-    granted keys only (``granted``: key per slot, −1 = empty; ``scores`` per slot), scattered
-    back; 0 elsewhere. As :func:`_sparse_softmax`: a kept score's weight does not depend on
-    where it sits in its row, nor on the row's empty slots."""
-    filled = granted >= 0
-    a = core(scores, filled)
-    a_codes = np.zeros(shape)
-    a_codes.reshape(-1)[_grid_positions(granted, shape[-1])] = np.rint(a[filled] * ((1 << core.a_bits) - 1))
-    return a_codes
 
 
 def _grid_positions(granted: np.ndarray, t_k: int) -> np.ndarray:
@@ -501,7 +400,7 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
         q_scale_h[h] = q_scale
         q_c = q_h[h]
         if q_scale != 1.0:   # the window's query scale, folded into the codes (as into W_Q)
-            q_c = _rint_codes(q_c * q_scale, Q_MAX_CODE)
+            q_c = rint_codes(q_c * q_scale, Q_MAX_CODE)
         chip = hw.chip(window)
         for seqs in _macro_calls(hw, n_keys_used[h], t_q, top_k):
             n_k = int(n_keys_used[h, seqs].max())

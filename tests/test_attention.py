@@ -275,3 +275,65 @@ def test_sram_av_model_rejects_v_codes_beyond_its_cells():
     table = model.draw(np.random.default_rng(0), 4, 3)
     with pytest.raises(IndexError, match="V codes"):
         model(np.ones((2, 4)), np.full((4, 3), -16), table)
+
+
+def _quantize_reference(x, max_code, valid=None, per_row=False):
+    """The quantisation formula in numpy, written out (the kernel's reference)."""
+    x64 = np.asarray(x, np.float64)
+    ax = np.abs(x64)
+    if per_row:
+        m = ax.max(axis=-1, keepdims=True)
+        if valid is not None:
+            m = np.where(valid[..., None], m, 0.0)
+    else:
+        m = (ax if valid is None else np.where(valid[..., None], ax, 0.0)).max(axis=(-2, -1), keepdims=True)
+    s = m / max_code
+    s = np.where(s > 0, s, 1.0)
+    return np.rint(np.clip(x64 / s, -max_code, max_code)).astype(np.int64), s
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("per_row", [False, True])
+def test_quantize_kernel_matches_the_numpy_formula(dtype, per_row):
+    from topkima.behavioral.quantize import quantize_symmetric
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal((3, 4, 9, 16)) * rng.uniform(0.1, 10, (3, 4, 1, 1))).astype(dtype)
+    x[0, 0, 2] = 0.0                                 # an all-zero token
+    x[1, 1] = 0.0                                    # an all-zero block: scale 1
+    valid = rng.random((3, 4, 9)) < 0.8
+    for v in (None, valid):
+        codes, s = quantize_symmetric(x, 15, v, per_row=per_row)
+        ref_codes, ref_s = _quantize_reference(x, 15, v, per_row=per_row)
+        np.testing.assert_array_equal(codes, ref_codes)
+        np.testing.assert_array_equal(s, ref_s)
+        assert s.shape == ((3, 4, 9, 1) if per_row else (3, 4, 1, 1))
+    # padding tokens do not set the block's scale: scaling them changes nothing else
+    y = x.copy()
+    y[~valid] *= 100
+    if not per_row:
+        np.testing.assert_array_equal(quantize_symmetric(y, 15, valid)[0][valid], quantize_symmetric(x, 15, valid)[0][valid])
+
+
+@pytest.mark.parametrize("with_err", [False, True])
+def test_sram_av_of_granted_keys_equals_the_dense_product(with_err):
+    from topkima.behavioral import SramAVModel
+    model = SramAVModel(sigma_cell_rel=0.1)
+    rng = np.random.default_rng(12)
+    n_seq, heads, t_q, t_k, d_v, slots = 2, 3, 7, 11, 5, 4
+    table = model.draw(rng, 16, 8) if with_err else None
+    v = rng.integers(-15, 16, (n_seq, heads, t_k, d_v))
+    granted = np.full((n_seq, heads, t_q, slots), -1)
+    a_slot = np.zeros(granted.shape)
+    dense = np.zeros((n_seq, heads, t_q, t_k))
+    for idx in np.ndindex(n_seq, heads, t_q):
+        n = rng.integers(0, slots + 1)                      # some rows keep fewer keys (or none)
+        keys = rng.choice(t_k, n, replace=False)
+        granted[idx][:n] = keys
+        a_slot[idx][:n] = rng.integers(0, 32, n)
+        dense[idx][keys] = a_slot[idx][:n]
+    got = model.of_granted(a_slot, granted, v, table)
+    want = model(dense, v, table)
+    if with_err:   # sums in another order: equal to float64 rounding (an ADC step is ≥ 1e-3 of full scale)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-9 * np.abs(want).max())
+    else:          # integer sums: exact
+        np.testing.assert_array_equal(got, want)

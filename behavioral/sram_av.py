@@ -1,0 +1,125 @@
+"""A·V on an SRAM in-memory array: V stored bit by bit in read cells with frozen current
+errors, A applied as PWM widths, each output column read by a signed ADC.
+
+Two faces of one model: the dense product over every key (:meth:`SramAVModel.__call__`, the
+obvious form, any A), and the kernel over the granted keys only (:meth:`SramAVModel.of_granted`:
+a top-k row drives at most k wordlines), tested against each other.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from topkima.behavioral.macro.runtime import JIT
+
+
+@dataclass(frozen=True)
+class SramAVModel:
+    """A·V on an SRAM in-memory array [our model, parameters from the artefact where they exist].
+
+    V codes (signed 5 bit) are stored as sign + 4 magnitude bits, one read cell per bit; A codes
+    (0…31) drive the wordlines as PWM widths. Cell currents carry a frozen factor 1 + ε,
+    ε ~ N(0, σ_cell) per cell (σ_cell: the artefact's read-cell current mismatch), so a column
+    sums Σ_j A_j·sign(V_j)·Σ_b 2^b·bit_b(|V_j|)·(1 + ε_jb). The column result is read by a
+    signed ``adc_bits``-bit ADC whose full scale is the largest ideal |output| of the call
+    (per sequence and head) [our choice; SPEC §5: 5-bit ADCs].
+    """
+
+    sigma_cell_rel: float
+    adc_bits: int = 5
+    n_mag_bits: int = 4
+
+    def draw(self, rng: np.random.Generator, n_rows: int, n_cols: int) -> np.ndarray:
+        """Frozen per-cell errors, tabulated: (n_rows keys, n_cols outputs, |V| = 0…15) →
+        Σ_b 2^b·bit_b(|V|)·ε_b, the current error of the cells that store |V| (ε drawn per bit cell)."""
+        eps = rng.normal(0.0, self.sigma_cell_rel, (n_rows, n_cols, self.n_mag_bits))
+        bits = (np.arange(1 << self.n_mag_bits)[:, None] >> np.arange(self.n_mag_bits)) & 1   # (16, bits)
+        return eps @ (bits * (2.0 ** np.arange(self.n_mag_bits))).T
+
+    def __call__(self, a_codes: np.ndarray, v_codes: np.ndarray, err_table: np.ndarray | None) -> np.ndarray:
+        """Output in code units (A code × V code); ``err_table`` None = ideal cells."""
+        t_k, d_v = v_codes.shape[-2:]
+        self._check(t_k, d_v, v_codes, err_table)
+        if err_table is None:
+            v_eff = v_codes.astype(np.float64)
+        else:
+            # sign(V)·(|V| + err[key, output, |V|]), tabulated for every code of the array's
+            # cells in use (keys × outputs × codes), then looked up per stored V
+            m = err_table.shape[-1] - 1
+            codes = np.arange(-m, m + 1)
+            table = np.sign(codes) * (np.abs(codes) + err_table[:t_k, :d_v, np.abs(codes)])
+            first = (np.arange(t_k)[:, None] * d_v + np.arange(d_v)) * codes.size + m   # entry of code 0
+            v_eff = table.reshape(-1)[v_codes + first]
+        out = a_codes @ v_eff
+        ideal = a_codes @ v_codes.astype(np.float64)
+        full = np.abs(ideal).max(axis=(-2, -1), keepdims=True)
+        half = (1 << (self.adc_bits - 1)) - 1
+        lsb = np.where(full > 0, full / half, 1.0)
+        np.divide(out, lsb, out=out)   # in place: clip(rint(out / lsb), ±half) · lsb
+        np.rint(out, out=out)
+        np.clip(out, -half, half, out=out)
+        out *= lsb
+        return out
+
+    def of_granted(self, a_codes: np.ndarray, granted: np.ndarray, v_codes: np.ndarray,
+                   err_table: np.ndarray | None) -> np.ndarray:
+        """The same output as ``self(dense A, v_codes, err_table)`` when A is nonzero only at
+        the granted keys: ``a_codes`` (..., T_q, slots) the A code of each slot, ``granted``
+        (..., T_q, slots) its key (−1: empty slot). Only the granted keys' wordlines are summed
+        (up to float64 rounding, the same sums as the dense product)."""
+        t_k, d_v = v_codes.shape[-2:]
+        self._check(t_k, d_v, v_codes, err_table)
+        lead = granted.shape[:-2]
+        v = np.ascontiguousarray(np.broadcast_to(v_codes, (*lead, t_k, d_v)), dtype=np.int64).reshape(-1, t_k, d_v)
+        g = np.ascontiguousarray(granted, dtype=np.int64).reshape(-1, *granted.shape[-2:])
+        a = np.ascontiguousarray(np.broadcast_to(a_codes, granted.shape), dtype=np.float64).reshape(g.shape)
+        err = np.zeros((1, 1, 1)) if err_table is None else np.ascontiguousarray(err_table, dtype=np.float64)
+        out = np.empty((g.shape[0], g.shape[1], d_v))
+        _av_of_granted(a, g, v, err, err_table is not None, (1 << (self.adc_bits - 1)) - 1, out)
+        return out.reshape(*lead, g.shape[1], d_v)
+
+    def _check(self, t_k: int, d_v: int, v_codes: np.ndarray, err_table: np.ndarray | None) -> None:
+        if err_table is not None and (t_k > err_table.shape[0] or d_v > err_table.shape[1]):
+            raise ValueError(f"A·V of {t_k} keys × {d_v} outputs exceeds the drawn SRAM array "
+                             f"({err_table.shape[0]} × {err_table.shape[1]})")
+        if err_table is not None:
+            m = err_table.shape[-1] - 1
+            if not np.issubdtype(v_codes.dtype, np.integer) or v_codes.size and (v_codes.min() < -m or v_codes.max() > m):
+                raise IndexError(f"V codes must be integers in −{m}…{m} (the SRAM cells' magnitude bits)")
+
+
+@numba.njit(**JIT)
+def _av_of_granted(a_codes, granted, v_codes, err, with_err, half, out):
+    """Per block b (a sequence and head): each output column sums A code × the stored V of the
+    granted keys (sign(V)·(|V| + err[key, column, |V|]) with cell errors), and a signed ADC of
+    ±``half`` steps over the block's largest ideal |output| reads it (:class:`SramAVModel`)."""
+    n_blocks, n_rows, n_slots = granted.shape
+    t_k, d_v = v_codes.shape[1:]
+    stored = np.empty((t_k, d_v))       # what the block's cells hold: V with their errors
+    for b in range(n_blocks):
+        for j in range(t_k):
+            for o in range(d_v):
+                v = v_codes[b, j, o]
+                stored[j, o] = v
+                if with_err and v != 0:
+                    stored[j, o] = (abs(v) + err[j, o, abs(v)]) * (1.0 if v > 0 else -1.0)
+        full = 0.0
+        for r in range(n_rows):
+            for o in range(d_v):
+                ideal = 0.0
+                for s in range(n_slots):
+                    j = granted[b, r, s]
+                    if j >= 0:
+                        ideal += a_codes[b, r, s] * v_codes[b, j, o]
+                full = max(full, abs(ideal))
+        lsb = full / half if full > 0.0 else 1.0
+        for r in range(n_rows):
+            for o in range(d_v):
+                total = 0.0
+                for s in range(n_slots):
+                    j = granted[b, r, s]
+                    if j >= 0:
+                        total += a_codes[b, r, s] * stored[j, o]
+                out[b, r, o] = min(max(np.rint(total / lsb), -half), half) * lsb
