@@ -13,7 +13,8 @@ Data flow per head (Topkima-Former, Dong et al., arXiv 2411.13050, §III; SPEC �
 3. **Q·Kᵀ and top-k.** ``topk``: the k largest integer scores (ties to lower key index).
    ``subtopk``: fixed quotas over key blocks (see :func:`subtopk_plan`). ``topkima``: the
    calibrated behavioural macro (:class:`~topkima.behavioral.TopkimaMacro`) with frozen mismatch
-   and comparator noise, sub-top-k with the "3+2" preset when a row exceeds one 256-column array.
+   and comparator noise; a row longer than one array spreads over as many as it needs, with the
+   fixed quotas of :func:`~topkima.behavioral.macro.arrays.array_quotas` ("3+2" up to 384 keys).
    The ADC window is set per head from the call's own score statistics (:func:`choose_adc_range`)
    unless ``adc_range`` is given. The macro returns codes; a kept key's score is read back as
    the middle of its code's LSB bin (saturated codes as the bin below the window top).
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from topkima.behavioral.macro import AdcRange, TopkimaMacro, choose_adc_range, used_length as _used_length
+from topkima.behavioral.macro.arrays import array_quotas
 from topkima.behavioral.quantize import quantize_symmetric, rint_codes
 from topkima.behavioral.sram_av import SramAVModel
 
@@ -234,7 +236,39 @@ class TopkimaHardware:
         self._chips: dict[AdcRange, object] = {}
         sigma = float(np.median(macro.calibration.column["mismatch"]["i_on_sigma_rel"])) * macro.sigma_scale
         self.av_model = SramAVModel(sigma_cell_rel=sigma)
-        self.av_err_table = self.av_model.draw(np.random.default_rng(self._seeds[1]), 512, 256)
+        #: the cell errors of the first A·V array (keys_per_array × outputs_per_array)
+        self.av_err_table = self.av_model.draw(np.random.default_rng(self._seeds[1]), self.av_model.keys_per_array,
+                                               self.av_model.outputs_per_array)
+        self._av_errors = self.av_err_table
+
+    def av_errors(self, n_keys: int, n_outputs: int) -> np.ndarray:
+        """Cell errors of the A·V arrays that ``n_keys`` keys × ``n_outputs`` outputs span (arrays
+        tiled as :class:`SramAVModel` says), each array drawn on first use from its own child of
+        the chip seed: the same errors however long the rows that first needed them."""
+        m = self.av_model
+        rows, cols = m.keys_per_array, m.outputs_per_array
+        have = self._av_errors
+        need_r, need_c = -(-max(n_keys, 1) // rows) * rows, -(-max(n_outputs, 1) // cols) * cols
+        if need_r <= have.shape[0] and need_c <= have.shape[1]:
+            return have
+        need_r, need_c = max(need_r, have.shape[0]), max(need_c, have.shape[1])
+        table = np.empty((need_r, need_c, have.shape[2]))
+        for i in range(need_r // rows):
+            for j in range(need_c // cols):
+                if (i + 1) * rows <= have.shape[0] and (j + 1) * cols <= have.shape[1]:
+                    tile = have[i * rows:(i + 1) * rows, j * cols:(j + 1) * cols]
+                else:
+                    tile = m.draw(np.random.default_rng(self._array_seed(i, j)), rows, cols)
+                table[i * rows:(i + 1) * rows, j * cols:(j + 1) * cols] = tile
+        self._av_errors = table
+        return table
+
+    def _array_seed(self, i: int, j: int):
+        """The seed of A·V array (i, j) ≠ (0, 0): a child of the A·V seed."""
+        seed = self._seeds[1]
+        if isinstance(seed, np.random.SeedSequence):
+            return np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, i, j))
+        return [*seed, i, j]
 
     def chip(self, adc_range: AdcRange):
         """The chip under ADC window ``adc_range``: the same devices for every window."""
@@ -273,7 +307,9 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
     for name, x in (("q", q), ("k", k), ("v", v)):
         if x.ndim < 3:
             raise ValueError(f"{name} must be (..., heads, T, d), got shape {x.shape}")
-        if not np.issubdtype(x.dtype, np.number) or not np.all(np.isfinite(x)):
+        if x.dtype.kind not in "fiu":
+            raise ValueError(f"{name} must hold real numbers (a float or integer array), got dtype {x.dtype}")
+        if not np.all(np.isfinite(x)):
             raise ValueError(f"{name} must hold finite numbers")
     if q.shape[-1] != k.shape[-1] or k.shape[:-1] != v.shape[:-1] or q.shape[:-2] != k.shape[:-2]:
         raise ValueError(f"q {q.shape}, k {k.shape}, v {v.shape} do not form (..., heads, T, d) attention inputs "
@@ -282,6 +318,13 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
     t_q, t_k = q.shape[-2], k.shape[-2]
     full = (*q.shape[:-2], t_q, t_k)
+    if q.size == 0 or k.size == 0 or v.shape[-1] == 0:   # no rows, no keys or no outputs: nothing attends
+        out = np.zeros((*q.shape[:-1], v.shape[-1]))
+        stats = AttentionStats(mode=mode, top_k=int(top_k), n_rows=int(np.prod(full[:-1])))
+        return (out, stats) if return_stats else out
+    magnitude = float(np.abs(q).max()) * float(np.abs(k).max()) * q.shape[-1]
+    if not magnitude < 1e300:
+        raise ValueError(f"q·k scores would overflow float64 (max|q|·max|k|·d = {magnitude:.3g}); rescale q or k")
     if mask is None:
         visible = np.ones(full, dtype=bool)
     else:
@@ -331,7 +374,7 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
         # each row drives only its granted keys' wordlines, with the softmax core's A codes
         filled = granted >= 0
         a_codes = np.where(filled, np.rint(softmax(scores, filled) * ((1 << softmax.a_bits) - 1)), 0.0)
-        av = hw.av_model.of_granted(a_codes, granted, v_codes, hw.av_err_table)
+        av = hw.av_model.of_granted(a_codes, granted, v_codes, hw.av_errors(*v_codes.shape[-2:]))
     av *= s_v   # in place: av · s_v / (2^a_bits − 1)
     av /= (1 << softmax.a_bits) - 1
     return (av, stats) if return_stats else av
@@ -404,7 +447,7 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
         chip = hw.chip(window)
         for seqs in _macro_calls(hw, n_keys_used[h], t_q, top_k):
             n_k = int(n_keys_used[h, seqs].max())
-            res = chip.topk(q_c[seqs], k_h[h, seqs, :, :n_k], k=min(kk, n_k), quotas=_subtopk_quotas(hw, n_k, top_k),
+            res = chip.topk(q_c[seqs], k_h[h, seqs, :, :n_k], k=min(kk, n_k), quotas=array_quotas(n_k, top_k, hw.macro.array),
                             rng=rng, key_mask=vis_h[h, seqs, :, :n_k])
             n_sel = res.indices.shape[-1]
             idx[h][seqs, :, :n_sel] = res.indices
@@ -444,7 +487,7 @@ def _macro_calls(hw: "TopkimaHardware", n_keys: np.ndarray, t_q: int, top_k: int
     for seq, n in enumerate(n_keys.tolist()):
         if n > 0:
             if n not in plan_of:
-                plan_of[n] = str(_subtopk_quotas(hw, n, top_k))
+                plan_of[n] = str(array_quotas(n, top_k, hw.macro.array))
             seqs_of.setdefault(plan_of[n], []).append(seq)
     calls = []
     for plan in sorted(seqs_of):
@@ -452,17 +495,6 @@ def _macro_calls(hw: "TopkimaHardware", n_keys: np.ndarray, t_q: int, top_k: int
         per_call = max(1, CALL_CONVERSIONS // (t_q * int(n_keys[seqs].max())))
         calls += [seqs[i:i + per_call] for i in range(0, seqs.size, per_call)]
     return calls
-
-
-def _subtopk_quotas(hw: TopkimaHardware, n_keys: int, top_k: int):
-    """The paper's fixed quotas when a row's keys need a second array (SPEC §3), else one array.
-
-    3 + 2 on a 256- and a 128-column array; with 257 keys the second array would hold one key
-    against a quota of 2, so the keys are then split evenly (129 + 128) with the same quotas."""
-    n_cols = 256 if hw.macro.array == "256x256" else 128
-    if n_keys > n_cols and hw.macro.array == "256x256" and n_keys <= 384 and top_k == 5:
-        return "3+2" if n_keys - n_cols >= 2 else (3, 2)
-    return None
 
 
 def _window_samples(scores_units, visible, rows, kk, n_heads):

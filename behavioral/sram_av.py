@@ -24,12 +24,19 @@ class SramAVModel:
     ε ~ N(0, σ_cell) per cell (σ_cell: the artefact's read-cell current mismatch), so a column
     sums Σ_j A_j·sign(V_j)·Σ_b 2^b·bit_b(|V_j|)·(1 + ε_jb). The column result is read by a
     signed ``adc_bits``-bit ADC whose full scale is the largest ideal |output| of the call
-    (per sequence and head) [our choice; SPEC §5: 5-bit ADCs].
+    (per sequence and head) [our choice; docs/spec.md §5: 5-bit ADCs].
+
+    Rows longer than one array (``keys_per_array`` keys, ``outputs_per_array`` output columns)
+    are tiled: each array sums its own keys for its own outputs, its ADC reads that partial sum
+    over the array's own full scale, and the partial results of a row's key tiles are added
+    digitally [our choice; the paper's A·V array is 512 × 256].
     """
 
     sigma_cell_rel: float
     adc_bits: int = 5
     n_mag_bits: int = 4
+    keys_per_array: int = 512
+    outputs_per_array: int = 256
 
     def draw(self, rng: np.random.Generator, n_rows: int, n_cols: int) -> np.ndarray:
         """Frozen per-cell errors, tabulated: (n_rows keys, n_cols outputs, |V| = 0…15) →
@@ -52,15 +59,21 @@ class SramAVModel:
             table = np.sign(codes) * (np.abs(codes) + err_table[:t_k, :d_v, np.abs(codes)])
             first = (np.arange(t_k)[:, None] * d_v + np.arange(d_v)) * codes.size + m   # entry of code 0
             v_eff = table.reshape(-1)[v_codes + first]
-        out = a_codes @ v_eff
-        ideal = a_codes @ v_codes.astype(np.float64)
-        full = np.abs(ideal).max(axis=(-2, -1), keepdims=True)
         half = (1 << (self.adc_bits - 1)) - 1
-        lsb = np.where(full > 0, full / half, 1.0)
-        np.divide(out, lsb, out=out)   # in place: clip(rint(out / lsb), ±half) · lsb
-        np.rint(out, out=out)
-        np.clip(out, -half, half, out=out)
-        out *= lsb
+        out = np.zeros((*np.broadcast_shapes(a_codes.shape[:-1], v_codes.shape[:-2] + (1,)), d_v))
+        for j0 in range(0, t_k, self.keys_per_array):          # the arrays a row's keys span …
+            keys = slice(j0, j0 + self.keys_per_array)
+            for o0 in range(0, d_v, self.outputs_per_array):   # … and its outputs
+                outs = slice(o0, o0 + self.outputs_per_array)
+                part = a_codes[..., keys] @ v_eff[..., keys, outs]
+                ideal = a_codes[..., keys] @ v_codes[..., keys, outs].astype(np.float64)
+                full = np.abs(ideal).max(axis=(-2, -1), keepdims=True)
+                lsb = np.where(full > 0, full / half, 1.0)
+                np.divide(part, lsb, out=part)   # in place: clip(rint(part / lsb), ±half) · lsb
+                np.rint(part, out=part)
+                np.clip(part, -half, half, out=part)
+                part *= lsb
+                out[..., outs] += part
         return out
 
     def of_granted(self, a_codes: np.ndarray, granted: np.ndarray, v_codes: np.ndarray,
@@ -76,14 +89,16 @@ class SramAVModel:
         g = np.ascontiguousarray(granted, dtype=np.int64).reshape(-1, *granted.shape[-2:])
         a = np.ascontiguousarray(np.broadcast_to(a_codes, granted.shape), dtype=np.float64).reshape(g.shape)
         err = np.zeros((1, 1, 1)) if err_table is None else np.ascontiguousarray(err_table, dtype=np.float64)
-        out = np.empty((g.shape[0], g.shape[1], d_v))
-        _av_of_granted(a, g, v, err, err_table is not None, (1 << (self.adc_bits - 1)) - 1, out)
+        out = np.zeros((g.shape[0], g.shape[1], d_v))
+        _av_of_granted(a, g, v, err, err_table is not None, (1 << (self.adc_bits - 1)) - 1, self.keys_per_array,
+                       self.outputs_per_array, out)
         return out.reshape(*lead, g.shape[1], d_v)
 
     def _check(self, t_k: int, d_v: int, v_codes: np.ndarray, err_table: np.ndarray | None) -> None:
         if err_table is not None and (t_k > err_table.shape[0] or d_v > err_table.shape[1]):
-            raise ValueError(f"A·V of {t_k} keys × {d_v} outputs exceeds the drawn SRAM array "
-                             f"({err_table.shape[0]} × {err_table.shape[1]})")
+            raise ValueError(f"A·V of {t_k} keys × {d_v} outputs needs cell errors for that many; the table "
+                             f"given covers {err_table.shape[0]} × {err_table.shape[1]} (draw one per array: "
+                             "TopkimaHardware.av_errors)")
         if err_table is not None:
             m = err_table.shape[-1] - 1
             if not np.issubdtype(v_codes.dtype, np.integer) or v_codes.size and (v_codes.min() < -m or v_codes.max() > m):
@@ -91,10 +106,12 @@ class SramAVModel:
 
 
 @numba.njit(**JIT)
-def _av_of_granted(a_codes, granted, v_codes, err, with_err, half, out):
-    """Per block b (a sequence and head): each output column sums A code × the stored V of the
-    granted keys (sign(V)·(|V| + err[key, column, |V|]) with cell errors), and a signed ADC of
-    ±``half`` steps over the block's largest ideal |output| reads it (:class:`SramAVModel`)."""
+def _av_of_granted(a_codes, granted, v_codes, err, with_err, half, keys_per_array, outputs_per_array, out):
+    """Per block b (a sequence and head) and per array (a tile of keys × outputs): each output
+    column sums A code × the stored V of the row's granted keys on that array (sign(V)·(|V| +
+    err[key, column, |V|]) with cell errors), the array's signed ADC of ±``half`` steps reads it
+    over the largest ideal |partial sum| of the block on that array, and the partial results
+    add up in ``out`` (zeroed) (:class:`SramAVModel`)."""
     n_blocks, n_rows, n_slots = granted.shape
     t_k, d_v = v_codes.shape[1:]
     stored = np.empty((t_k, d_v))       # what the block's cells hold: V with their errors
@@ -105,21 +122,25 @@ def _av_of_granted(a_codes, granted, v_codes, err, with_err, half, out):
                 stored[j, o] = v
                 if with_err and v != 0:
                     stored[j, o] = (abs(v) + err[j, o, abs(v)]) * (1.0 if v > 0 else -1.0)
-        full = 0.0
-        for r in range(n_rows):
-            for o in range(d_v):
-                ideal = 0.0
-                for s in range(n_slots):
-                    j = granted[b, r, s]
-                    if j >= 0:
-                        ideal += a_codes[b, r, s] * v_codes[b, j, o]
-                full = max(full, abs(ideal))
-        lsb = full / half if full > 0.0 else 1.0
-        for r in range(n_rows):
-            for o in range(d_v):
-                total = 0.0
-                for s in range(n_slots):
-                    j = granted[b, r, s]
-                    if j >= 0:
-                        total += a_codes[b, r, s] * stored[j, o]
-                out[b, r, o] = min(max(np.rint(total / lsb), -half), half) * lsb
+        for j0 in range(0, t_k, keys_per_array):
+            j1 = min(j0 + keys_per_array, t_k)
+            for o0 in range(0, d_v, outputs_per_array):
+                o1 = min(o0 + outputs_per_array, d_v)
+                full = 0.0
+                for r in range(n_rows):
+                    for o in range(o0, o1):
+                        ideal = 0.0
+                        for s in range(n_slots):
+                            j = granted[b, r, s]
+                            if j0 <= j < j1:
+                                ideal += a_codes[b, r, s] * v_codes[b, j, o]
+                        full = max(full, abs(ideal))
+                lsb = full / half if full > 0.0 else 1.0
+                for r in range(n_rows):
+                    for o in range(o0, o1):
+                        total = 0.0
+                        for s in range(n_slots):
+                            j = granted[b, r, s]
+                            if j0 <= j < j1:
+                                total += a_codes[b, r, s] * stored[j, o]
+                        out[b, r, o] += min(max(np.rint(total / lsb), -half), half) * lsb
