@@ -89,8 +89,14 @@ def choose_adc_range(scores_units: np.ndarray, k: int, n_steps: int = 32, top_qu
     scale = min(1.0, max_top / top, max_span / span)
     top, span = top * scale, span * scale
     lsb = int(np.clip(np.ceil(span / n_steps - 1e-9), 1, 4))
-    best = min(((abs(n * t - top), n, t) for n in range(1, 33) for t in range(1, 7)))
-    return AdcRange(best[1], best[2], lsb), scale
+    # the calibration setting n_cal × t_cal closest to the top (ties: fewest cells, then shortest pulse)
+    err = np.abs(_CAL_CELLS[:, None] * _CAL_PULSES[None, :] - top)
+    n_best, t_best = np.unravel_index(np.argmin(err), err.shape)
+    return AdcRange(int(_CAL_CELLS[n_best]), int(_CAL_PULSES[t_best]), lsb), scale
+
+
+_CAL_CELLS = np.arange(1, 33)      #: calibration replica cells that can be pulsed …
+_CAL_PULSES = np.arange(1, 7)      #: … and their pulse widths (PWM units)
 
 
 class RampColumns(NamedTuple):
