@@ -30,6 +30,7 @@ masks; a masked key is never selected (its column is disabled at the arbiter).
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -283,7 +284,7 @@ class TopkimaHardware:
 
 def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", macro=None, rng=None,
                       return_stats: bool = False, adc_range: tuple[AdcRange, float] | None = None,
-                      softmax: SoftmaxCore = SoftmaxCore()):
+                      softmax: SoftmaxCore = SoftmaxCore(), ranges=None):
     """One layer's attention heads through the Topkima pipeline (see the module docstring).
 
     Parameters
@@ -299,6 +300,10 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
     adc_range : (AdcRange, query scale) to freeze the ADC window, or a list of them, one per
         head (e.g. chosen offline from training sentences, see ``topkima attention``); default:
         chosen per head from this call's own scores.
+    ranges : :class:`~topkima.behavioral.ranges.AttentionRanges` fitted on other data: every
+        scale and ADC range frozen, so that no output row depends on keys or values its mask
+        hides. Without it, the ranges come from this call's own tensors (a warning says so when
+        the mask hides from some row a key another row sees, e.g. a causal mask).
     return_stats : also return :class:`AttentionStats`.
     """
     if mode not in MODES:
@@ -341,8 +346,20 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
         return (out, stats) if return_stats else out
 
     row_real, key_real, n_visible = _real_rows_keys(visible)
-    q_codes, k_codes, scores_units, score_scale = _quantized_scores(q, k, row_real, key_real)
-    v_codes, s_v = quantize_symmetric(v, V_MAX_CODE, key_real)
+    if ranges is not None:
+        if adc_range is not None:
+            raise ValueError("give ranges= (frozen ranges, their ADC windows included) or adc_range=, not both")
+        ranges.check(q.shape[-3], int(top_k), q.shape[-1])
+        q_codes, k_codes, scores_units, score_scale, v_codes, s_v = ranges.quantize(q, k, v, row_real)
+        adc_range = list(ranges.qk_windows)
+    else:
+        if np.any(row_real & (n_visible < key_real.sum(axis=-1)[..., None])):
+            warnings.warn("the mask hides from some rows keys that other rows see (e.g. a causal mask), but the "
+                          "scales and ADC ranges come from this call's whole sequence, so rows see statistics of "
+                          "keys hidden from them: fit AttentionRanges on other data and pass ranges=",
+                          stacklevel=2)
+        q_codes, k_codes, scores_units, score_scale = _quantized_scores(q, k, row_real, key_real)
+        v_codes, s_v = quantize_symmetric(v, V_MAX_CODE, key_real)
     hw = None
     if mode == "quantized":
         kept = visible
@@ -374,7 +391,8 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
         # each row drives only its granted keys' wordlines, with the softmax core's A codes
         filled = granted >= 0
         a_codes = np.where(filled, np.rint(softmax(scores, filled) * ((1 << softmax.a_bits) - 1)), 0.0)
-        av = hw.av_model.of_granted(a_codes, granted, v_codes, hw.av_errors(*v_codes.shape[-2:]))
+        full_scale = None if ranges is None else np.broadcast_to(ranges.av_full_scale, granted.shape[:-2])
+        av = hw.av_model.of_granted(a_codes, granted, v_codes, hw.av_errors(*v_codes.shape[-2:]), full_scale)
     av *= s_v   # in place: av · s_v / (2^a_bits − 1)
     av /= (1 << softmax.a_bits) - 1
     return (av, stats) if return_stats else av

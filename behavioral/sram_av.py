@@ -45,8 +45,12 @@ class SramAVModel:
         bits = (np.arange(1 << self.n_mag_bits)[:, None] >> np.arange(self.n_mag_bits)) & 1   # (16, bits)
         return eps @ (bits * (2.0 ** np.arange(self.n_mag_bits))).T
 
-    def __call__(self, a_codes: np.ndarray, v_codes: np.ndarray, err_table: np.ndarray | None) -> np.ndarray:
-        """Output in code units (A code × V code); ``err_table`` None = ideal cells."""
+    def __call__(self, a_codes: np.ndarray, v_codes: np.ndarray, err_table: np.ndarray | None,
+                 full_scale: np.ndarray | None = None) -> np.ndarray:
+        """Output in code units (A code × V code); ``err_table`` None = ideal cells.
+        ``full_scale``: the ADCs' full scale (code units) per leading index, frozen ahead of the
+        call (e.g. :class:`~topkima.behavioral.ranges.AttentionRanges`); None: the call's own
+        largest ideal |output| per array."""
         t_k, d_v = v_codes.shape[-2:]
         self._check(t_k, d_v, v_codes, err_table)
         if err_table is None:
@@ -67,7 +71,8 @@ class SramAVModel:
                 outs = slice(o0, o0 + self.outputs_per_array)
                 part = a_codes[..., keys] @ v_eff[..., keys, outs]
                 ideal = a_codes[..., keys] @ v_codes[..., keys, outs].astype(np.float64)
-                full = np.abs(ideal).max(axis=(-2, -1), keepdims=True)
+                full = (np.abs(ideal).max(axis=(-2, -1), keepdims=True) if full_scale is None
+                        else np.asarray(full_scale, float)[..., None, None])
                 lsb = np.where(full > 0, full / half, 1.0)
                 np.divide(part, lsb, out=part)   # in place: clip(rint(part / lsb), ±half) · lsb
                 np.rint(part, out=part)
@@ -77,11 +82,12 @@ class SramAVModel:
         return out
 
     def of_granted(self, a_codes: np.ndarray, granted: np.ndarray, v_codes: np.ndarray,
-                   err_table: np.ndarray | None) -> np.ndarray:
+                   err_table: np.ndarray | None, full_scale: np.ndarray | None = None) -> np.ndarray:
         """The same output as ``self(dense A, v_codes, err_table)`` when A is nonzero only at
         the granted keys: ``a_codes`` (..., T_q, slots) the A code of each slot, ``granted``
         (..., T_q, slots) its key (−1: empty slot). Only the granted keys' wordlines are summed
-        (up to float64 rounding, the same sums as the dense product)."""
+        (up to float64 rounding, the same sums as the dense product). ``full_scale``: as in
+        :meth:`__call__`, per leading index of ``granted``."""
         t_k, d_v = v_codes.shape[-2:]
         self._check(t_k, d_v, v_codes, err_table)
         lead = granted.shape[:-2]
@@ -90,8 +96,11 @@ class SramAVModel:
         a = np.ascontiguousarray(np.broadcast_to(a_codes, granted.shape), dtype=np.float64).reshape(g.shape)
         err = np.zeros((1, 1, 1)) if err_table is None else np.ascontiguousarray(err_table, dtype=np.float64)
         out = np.zeros((g.shape[0], g.shape[1], d_v))
+        given = full_scale is not None
+        full = (np.ascontiguousarray(np.broadcast_to(full_scale, lead), dtype=np.float64).reshape(-1) if given
+                else np.zeros(g.shape[0]))
         _av_of_granted(a, g, v, err, err_table is not None, (1 << (self.adc_bits - 1)) - 1, self.keys_per_array,
-                       self.outputs_per_array, out)
+                       self.outputs_per_array, given, full, out)
         return out.reshape(*lead, g.shape[1], d_v)
 
     def _check(self, t_k: int, d_v: int, v_codes: np.ndarray, err_table: np.ndarray | None) -> None:
@@ -106,12 +115,13 @@ class SramAVModel:
 
 
 @numba.njit(**JIT)
-def _av_of_granted(a_codes, granted, v_codes, err, with_err, half, keys_per_array, outputs_per_array, out):
+def _av_of_granted(a_codes, granted, v_codes, err, with_err, half, keys_per_array, outputs_per_array,
+                   full_given, full_scale, out):
     """Per block b (a sequence and head) and per array (a tile of keys × outputs): each output
     column sums A code × the stored V of the row's granted keys on that array (sign(V)·(|V| +
     err[key, column, |V|]) with cell errors), the array's signed ADC of ±``half`` steps reads it
-    over the largest ideal |partial sum| of the block on that array, and the partial results
-    add up in ``out`` (zeroed) (:class:`SramAVModel`)."""
+    over the largest ideal |partial sum| of the block on that array (or ``full_scale[b]`` when
+    ``full_given``), and the partial results add up in ``out`` (zeroed) (:class:`SramAVModel`)."""
     n_blocks, n_rows, n_slots = granted.shape
     t_k, d_v = v_codes.shape[1:]
     stored = np.empty((t_k, d_v))       # what the block's cells hold: V with their errors
@@ -126,15 +136,16 @@ def _av_of_granted(a_codes, granted, v_codes, err, with_err, half, keys_per_arra
             j1 = min(j0 + keys_per_array, t_k)
             for o0 in range(0, d_v, outputs_per_array):
                 o1 = min(o0 + outputs_per_array, d_v)
-                full = 0.0
-                for r in range(n_rows):
-                    for o in range(o0, o1):
-                        ideal = 0.0
-                        for s in range(n_slots):
-                            j = granted[b, r, s]
-                            if j0 <= j < j1:
-                                ideal += a_codes[b, r, s] * v_codes[b, j, o]
-                        full = max(full, abs(ideal))
+                full = full_scale[b]
+                if not full_given:
+                    for r in range(n_rows):
+                        for o in range(o0, o1):
+                            ideal = 0.0
+                            for s in range(n_slots):
+                                j = granted[b, r, s]
+                                if j0 <= j < j1:
+                                    ideal += a_codes[b, r, s] * v_codes[b, j, o]
+                            full = max(full, abs(ideal))
                 lsb = full / half if full > 0.0 else 1.0
                 for r in range(n_rows):
                     for o in range(o0, o1):
