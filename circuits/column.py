@@ -36,6 +36,10 @@ import numpy as np
 
 from topkima.circuits import netlist as nl
 from topkima.circuits.corners import Corner, Supplies
+from topkima.circuits.timing import (MAX_RAMP_UNITS, N_RAMP_STEPS, T_CAL0_S, T_CLK_RAMP_S, T_MAC0_S, T_PRE_EDGE_S,
+                                     T_PRE_END_S, T_PULSE_DELAY_S, T_PWM_S, T_SA_CLK_S, T_SA_EDGE_S, T_SA_EVAL_S,
+                                     T_UNIT_S, T_WL_EDGE_S, conversion_end_s, ramp_cycle_start_s, sa_sample_time_s,
+                                     sense_instant_s)
 
 BLOCK = "column"
 NETLISTS = ("readport.sp",)
@@ -48,10 +52,6 @@ N_ELEMENTS = 64
 PAIR_SCALES = (1, 2, 4)
 RAMP_ROW0, CAL_ROW0, MAC_ROW0 = 0, 32, 64
 
-T_UNIT_S = 0.5e-9        #: PWM unit: 2 GHz PWM clock (SPEC §2)
-T_CLK_IMA_S = 4e-9       #: ramp / calibration clock (SPEC §2)
-T_PWM_S = 62e-9          #: PWM phase: the x4 pair's longest pulse, 124 units (SPEC §4, 62 ns reading)
-T_EDGE_S = 0.2e-9        #: wordline rise/fall (0–100 %): the ramp timing generator's driver gives 10–90 % edges of 170–230 ps at tt (circuits/ramp_timing.py)
 Q_MAX = 31               #: largest |input| (5-bit magnitude; 31 units = 15.5 ns on the x1 pair, SPEC §2)
 K_MAX = 7                #: key levels -7..7 (SPEC §2)
 
@@ -61,40 +61,14 @@ W_READ_M = 120e-9        #: read-port device width [ours, readport.sp]
 L_READ_M = 960e-9        #: read-port device length [ours, readport.sp]
 W_PRE_M, L_PRE_M = 1.0e-6, 60e-9  #: precharge PMOS [ours]
 #: The sense amplifier's input capacitance in reset, per input (F): measured by
-#: circuits/comparator.py (``input_capacitance``, 16.5–16.7 fF over CM 0.15–0.45 V; a test
+#: circuits/comparator_insitu.py (``input_capacitance``, 16.5–16.7 fF over CM 0.15–0.45 V; a test
 #: keeps this constant in step with the artefact). Testbenches without the sense amplifier
 #: put this load on each bitline, so the characterised swing is the swing the comparator sees.
 C_SA_IN_RESET_F = 16.6e-15
-
-# Timeline of one conversion (s) [ours]
-T_PRE_END_S = 1.0e-9     #: precharge active until here
-T_PRE_EDGE_S = 50e-12    #: precharge gate edge (a strong 1 V driver) [ours]
-T_MAC0_S = 1.5e-9        #: PWM pulses start
-T_CAL0_S = T_MAC0_S + T_PWM_S + 0.5e-9   #: calibration clock starts (PWM phase done)
-T_PULSE_DELAY_S = 0.7e-9  #: wordline pulse start after its clock edge (ramp timing generator: 0.67–0.74 ns at tt)
-T_SA_CLK_S = 3.0e-9      #: sense-amplifier evaluate edge, within each 4 ns ramp clock (after a ≤ 2 ns ramp pulse)
-T_SA_EDGE_S = 30e-12      #: sense-amplifier clock edge (a sharp digital clock) [ours]
-T_SA_EVAL_S = 1.2e-9     #: evaluate phase (clk→out ≤ 1.06 ns at tt up to a 0.5 V common mode, 0.1 mV); decision read 1.15 ns after the edge
-N_RAMP_STEPS = 32
-MAX_RAMP_UNITS = 4        #: ramp pulse ≤ 2 ns so it has ended (with the generator's delay and edges) before the SA evaluates
 T_PRINT_S = 0.1e-9       #: transient print step; also caps the internal step (2 µV from a 20 ps run)
 
 #: Stack slots of one MAC row: (cell, wordline sign, bitline it discharges).
 STACKS = (("L", +1, "l"), ("L", -1, "r"), ("R", +1, "r"), ("R", -1, "l"))
-
-
-def ramp_cycle_start_s(j: int) -> float:
-    """Start of ramp clock ``j`` (1–32); clock 0, from T_CAL0_S, is the calibration phase.
-
-    In each ramp clock the ramp cell's wordline opens T_PULSE_DELAY_S after the edge, and
-    the sense amplifier evaluates from T_SA_CLK_S to T_SA_CLK_S + T_SA_EVAL_S.
-    """
-    return T_CAL0_S + T_CLK_IMA_S * j
-
-
-def sa_sample_time_s(j: int) -> float:
-    """When the latched sense-amplifier output of ramp cycle ``j`` is read."""
-    return ramp_cycle_start_s(j) + T_SA_CLK_S + 1.15e-9
 
 
 def key_digits(level: int) -> tuple[int, int, int]:
@@ -195,9 +169,9 @@ class ColumnConversion:
 
 def _pulse(name: str, node: str, v_high: float, t_start: float, width_s: float) -> str:
     """A single trapezoidal pulse whose 50 % width is ``width_s``."""
-    pw = width_s - T_EDGE_S
+    pw = width_s - T_WL_EDGE_S
     return (f"{nl.ident(name)} {nl.ident(node)} 0 PULSE(0 {nl.num(v_high)} {nl.num(t_start)} "
-            f"{nl.num(T_EDGE_S)} {nl.num(T_EDGE_S)} {nl.num(pw)} 1)")
+            f"{nl.num(T_WL_EDGE_S)} {nl.num(T_WL_EDGE_S)} {nl.num(pw)} 1)")
 
 
 @dataclass
@@ -267,18 +241,13 @@ def _sense_amplifier_load() -> list[str]:
 def _sense_amplifier(corner: Corner, supplies: Supplies, draws: "ColumnDraws") -> list[str]:
     """The column's StrongARM on RBL_R (inp) / RBL_L (inn), clocked once per ramp step."""
     from topkima.circuits import comparator
-    t0 = ramp_cycle_start_s(1) + T_SA_CLK_S
+    t0 = sense_instant_s(1)
     clock = (f"vsaclk saclk 0 PULSE(0 {nl.num(supplies.v_sa_v)} {nl.num(t0)} {nl.num(T_SA_EDGE_S)} "
-             f"{nl.num(T_SA_EDGE_S)} {nl.num(T_SA_EVAL_S - T_SA_EDGE_S)} {nl.num(T_CLK_IMA_S)})")
+             f"{nl.num(T_SA_EDGE_S)} {nl.num(T_SA_EVAL_S - T_SA_EDGE_S)} {nl.num(T_CLK_RAMP_S)})")
     shifts = {d.name: (corner.delvto_n() if d.kind == "n" else corner.delvto_p()) + draws.sa_dvt_v.get(d.name, 0.0)
               for d in comparator.DEVICES}
     return [clock, comparator.subckt_instance("xsa", "rbl_r0", "rbl_l0", "saclk", "sa_outp", "sa_outn",
                                               "vsa", "0", shifts)]
-
-
-def conversion_end_s(ramp: bool = True) -> float:
-    """End of a conversion: after the last ramp clock, or after the calibration clock."""
-    return ramp_cycle_start_s(N_RAMP_STEPS) + T_CLK_IMA_S if ramp else T_CAL0_S + T_CLK_IMA_S
 
 
 def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies,
@@ -380,7 +349,7 @@ def discharge_netlist(*, corner: Corner, supplies: Supplies, n_on_l: int, pulses
     t_on = T_PRE_END_S - 0.5e-9
     for i in range(n_on_l):
         row = MAC_ROW0 + i
-        out.append(f"vwl{row} wl{row} 0 PWL(0 0 {nl.num(t_on)} 0 {nl.num(t_on + T_EDGE_S)} {nl.num(va)})")
+        out.append(f"vwl{row} wl{row} 0 PWL(0 0 {nl.num(t_on)} 0 {nl.num(t_on + T_WL_EDGE_S)} {nl.num(va)})")
         bl.stack("l", row, f"wl{row}", "vq1", (dn, dn))
     t = T_MAC0_S + 1e-9  # clear of the precharge release
     starts = []
@@ -394,8 +363,8 @@ def discharge_netlist(*, corner: Corner, supplies: Supplies, n_on_l: int, pulses
         pts = ["0 0"]
         for t0, w in pulses:
             t1 = t0 + w * T_UNIT_S
-            pts += [f"{nl.num(t0 - T_EDGE_S / 2)} 0", f"{nl.num(t0 + T_EDGE_S / 2)} {nl.num(va)}",
-                    f"{nl.num(t1 - T_EDGE_S / 2)} {nl.num(va)}", f"{nl.num(t1 + T_EDGE_S / 2)} 0"]
+            pts += [f"{nl.num(t0 - T_WL_EDGE_S / 2)} 0", f"{nl.num(t0 + T_WL_EDGE_S / 2)} {nl.num(va)}",
+                    f"{nl.num(t1 - T_WL_EDGE_S / 2)} {nl.num(va)}", f"{nl.num(t1 + T_WL_EDGE_S / 2)} 0"]
         return f"PWL({' '.join(pts)})"
 
     n_one = len(pulses_r_units)
@@ -418,7 +387,7 @@ def discharge_netlist(*, corner: Corner, supplies: Supplies, n_on_l: int, pulses
     if n_one:
         # Charge the wordline source delivers on the first rising edge (the driver's C·V).
         t_mid = starts[0] + pulses_r_units[0] * T_UNIT_S / 2
-        out += [".save i(vwlp)", f".meas tran q_wlp INTEG i(vwlp) FROM={nl.num(starts[0] - T_EDGE_S)} TO={nl.num(t_mid)}"]
+        out += [".save i(vwlp)", f".meas tran q_wlp INTEG i(vwlp) FROM={nl.num(starts[0] - T_WL_EDGE_S)} TO={nl.num(t_mid)}"]
     save = ("rbl_l0", "rbl_r0", f"rbl_r{row_far}")
     idle = {f"{b}{stored}": n for (b, stored), n in bl.idle.items()}
     return _finish(out, bl, corner, save, (), tstop_s), starts, idle
@@ -475,14 +444,14 @@ def measure_discharge(corner_name: str, supplies: dict, n_on_l: int, pulses_r_un
     widths = list(pulses_r_units) + list(share_r_units)
     for t0, w in zip(starts, widths):
         t1 = t0 + w * T_UNIT_S
-        before.append(float(np.interp(t0 - T_EDGE_S, t, v_r)))
-        v_end = float(np.interp(t1 + gap - T_EDGE_S, t, v_r))
+        before.append(float(np.interp(t0 - T_WL_EDGE_S, t, v_r)))
+        v_end = float(np.interp(t1 + gap - T_WL_EDGE_S, t, v_r))
         after.append(v_end)
         # settling: after the wordline has fallen, until the sense end (row 0) agrees with the
         # pulsed cell's end of the bitline to 1 % of the step (distributed wire RC)
         step = abs(before[-1] - v_end)
-        t_off = t1 + T_EDGE_S / 2  # end of the falling edge; the window ends before the next rising edge
-        window = (t >= t_off) & (t <= t1 + gap - T_EDGE_S)
+        t_off = t1 + T_WL_EDGE_S / 2  # end of the falling edge; the window ends before the next rising edge
+        window = (t >= t_off) & (t <= t1 + gap - T_WL_EDGE_S)
         off = np.abs(v_r[window] - v_far[window]) > 0.01 * max(step, 1e-6)
         settle.append(float(t[window][np.nonzero(off)[0][-1]] - t_off) if off.any() else 0.0)
     return {
@@ -494,7 +463,7 @@ def measure_discharge(corner_name: str, supplies: dict, n_on_l: int, pulses_r_un
         "e_wordline_pulse_j": abs(res.measures.get("q_wlp", 0.0)) * sup.v_array_v,
         "n_on_l": n_on_l, "idle_stacks": idle, "t_grid_s": (t_grid - t_release).tolist(),
         # the level a conversion starts from: RBL_R, no cell on, just before its first pulse
-        "v_released_v": float(np.interp(starts[0] - T_EDGE_S if starts else T_MAC0_S, t, v_r)),
+        "v_released_v": float(np.interp(starts[0] - T_WL_EDGE_S if starts else T_MAC0_S, t, v_r)),
         "pulse_window_s": [w * T_UNIT_S + gap for w in widths],
         "pulse_dvt_v": [float(x) for x in pulse_dvt_v],
     }
@@ -590,10 +559,8 @@ def measure_conversion(corner_name: str, supplies: dict, keys: list[int], inputs
                           recharge=True, extra=meas)
     res = simulate(text, BLOCK)
     cycle = firing_cycle(res.time, res.v("sa_outp"), sup.v_sa_v)
-    v_l = [float(np.interp(ramp_cycle_start_s(j) + T_SA_CLK_S, res.time, res.v("rbl_l0")))
-           for j in range(1, N_RAMP_STEPS + 1)]
-    v_r = [float(np.interp(ramp_cycle_start_s(j) + T_SA_CLK_S, res.time, res.v("rbl_r0")))
-           for j in range(1, N_RAMP_STEPS + 1)]
+    v_l = [float(np.interp(sense_instant_s(j), res.time, res.v("rbl_l0"))) for j in range(1, N_RAMP_STEPS + 1)]
+    v_r = [float(np.interp(sense_instant_s(j), res.time, res.v("rbl_r0"))) for j in range(1, N_RAMP_STEPS + 1)]
     p, n = conv.bitline_units()
     return {"keys": list(conv.keys), "inputs": list(conv.inputs),
             "mac_units": conv.mac_units, "p_units": p, "n_units": n, "firing_cycle": cycle,
@@ -768,7 +735,7 @@ def summarise(settings, results: dict) -> dict:
             "w_read_m": W_READ_M, "l_read_m": L_READ_M, "q_max": Q_MAX, "k_max": K_MAX,
         },
         "timing": {
-            "t_unit_s": T_UNIT_S, "t_pwm_s": T_PWM_S, "t_clk_ima_s": T_CLK_IMA_S, "t_edge_s": T_EDGE_S,
+            "t_unit_s": T_UNIT_S, "t_pwm_s": T_PWM_S, "t_clk_ima_s": T_CLK_RAMP_S, "t_edge_s": T_WL_EDGE_S,
             "t_mac_start_s": T_MAC0_S, "t_cal_start_s": T_CAL0_S, "t_pulse_delay_s": T_PULSE_DELAY_S,
             "t_sa_clk_in_cycle_s": T_SA_CLK_S, "n_ramp_steps": N_RAMP_STEPS,
         },

@@ -57,7 +57,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from topkima.circuits import spice
-from topkima.circuits import column as _column
+from topkima.circuits import timing as tm
 from topkima.circuits.corners import Corner
 from topkima.circuits.jobs import Job
 from topkima.circuits.mismatch import draw_dvth_v, sigma_vth_v
@@ -130,8 +130,6 @@ VCM_V = 0.35
 OFFSET_VCM_V = (0.35, 0.15, 0.45)
 #: Common modes of the delay sweep (V); ours: low, middle, precharge level.
 DELAY_VCM_V = (0.15, 0.35, 0.5)
-#: Clock period (s): the ramp-ADC clock, T_clk = 4 ns (SPEC §2); 50 % duty cycle.
-T_CLK_S = 4e-9
 #: Clock edge (10-90 % is ~0.8 of this linear ramp) (s); ours: a typical 65 nm clock buffer.
 T_EDGE_S = 20e-12
 #: Time before the first clock edge (s); the circuit starts at its reset DC point.
@@ -249,7 +247,7 @@ def _testbench(*, vcm_v: float, vdiff_v: float, delvto_v: Mapping[str, float], v
                saves: Sequence[str] = (), measures: Sequence[str] = ()) -> str:
     """One comparator testbench: ideal inputs, one clock, loaded outputs.
 
-    The clock starts low (reset) and rises at ``T_DELAY_S``; period ``T_CLK_S``.
+    The clock starts low (reset) and rises at ``T_DELAY_S``; period: the ramp clock, 50 % duty cycle.
     ``inp_pulse = (t_s, height_v, width_s)`` adds a trapezoidal pulse on inp (edges
     NOISE_PULSE_EDGE_S) for the noise sensitivity. ``saves``/``measures`` are lines built here.
     """
@@ -262,7 +260,7 @@ def _testbench(*, vcm_v: float, vdiff_v: float, delvto_v: Mapping[str, float], v
         r = NOISE_PULSE_EDGE_S
         pts = [(0.0, v_inp), (t0, v_inp), (t0 + r, v_inp + h), (t0 + r + w, v_inp + h), (t0 + 2 * r + w, v_inp)]
         src_inp = "vinp inp 0 pwl(" + " ".join(f"{num(t, 't')} {num(v, 'V')}" for t, v in pts) + ")"
-    t_high = T_CLK_S / 2 - T_EDGE_S
+    t_high = tm.T_CLK_RAMP_S / 2 - T_EDGE_S
     lines = [
         "* topkima comparator testbench (sa_strongarm)",
         include(MODEL_CARD),
@@ -272,7 +270,7 @@ def _testbench(*, vcm_v: float, vdiff_v: float, delvto_v: Mapping[str, float], v
         src_inp,
         f"vinn inn 0 dc {num(v_inn, 'V(inn)')}",
         f"vclk clk 0 pulse(0 {num(vdd_v)} {num(T_DELAY_S)} {num(T_EDGE_S)} {num(T_EDGE_S)} "
-        f"{num(t_high)} {num(T_CLK_S)})",
+        f"{num(t_high)} {num(tm.T_CLK_RAMP_S)})",
         subckt_instance("xsa", "inp", "inn", "clk", "outp", "outn", "vdd", "0", delvto_v),
         f"cloadp outp 0 {num(c_load_f, 'c_load_f')}",
         f"cloadn outn 0 {num(c_load_f, 'c_load_f')}",
@@ -302,7 +300,7 @@ def _decision(vcm_v: float, vdiff_v: float, delvto_v: Mapping[str, float], vdd_v
     still unresolved the input sits within the bisection resolution of the offset and
     the sign of the latch nodes is as good an answer as any.
     """
-    for window_s in (T_DECIDE_S, T_CLK_S / 2):
+    for window_s in (T_DECIDE_S, tm.T_CLK_RAMP_S / 2):
         net = _testbench(vcm_v=vcm_v, vdiff_v=vdiff_v, delvto_v=delvto_v, vdd_v=vdd_v, temperature_c=temperature_c,
                          c_load_f=c_load_f, t_stop_s=T_DELAY_S + window_s, t_max_s=T_MAX_DECIDE_S,
                          inp_pulse=inp_pulse, saves=[".save v(xsa.lp) v(xsa.ln)"])
@@ -357,11 +355,11 @@ def decide(vcm_v: float, vdiff_v: float, delvto_v: dict | None = None, vdd_v: fl
     vcm_v = _vcm(vcm_v, vdd_v)
     vdiff_v = _in_range(vdiff_v, "vdiff_v", -vdd_v, vdd_v)
     net = _testbench(vcm_v=vcm_v, vdiff_v=vdiff_v, delvto_v=_delvto(delvto_v), vdd_v=vdd_v,
-                     temperature_c=temperature_c, c_load_f=c_load_f, t_stop_s=T_DELAY_S + T_CLK_S,
+                     temperature_c=temperature_c, c_load_f=c_load_f, t_stop_s=T_DELAY_S + tm.T_CLK_RAMP_S,
                      t_max_s=T_MAX_FINE_S, saves=[".save v(clk) v(outp) v(outn)"])
     res = spice.simulate(net, BLOCK)
     t, clk, outp, outn = res.time, res.v("clk"), res.v("outp"), res.v("outn")
-    i_eval = int(np.searchsorted(t, T_DELAY_S + T_CLK_S / 2 - 10e-12))  # just before clk falls
+    i_eval = int(np.searchsorted(t, T_DELAY_S + tm.T_CLK_RAMP_S / 2 - 10e-12))  # just before clk falls
     half = vdd_v / 2
     t_clk = _first_crossing(t, clk, half)
     rises = [x for x in (_first_crossing(t, outp, half), _first_crossing(t, outn, half)) if not math.isnan(x)]
@@ -416,7 +414,7 @@ def delay_sweep(vcm_v: float, overdrive_v: list, delvto_v: dict | None = None, v
     Delay = clk rising through vdd/2 to outp rising through vdd/2 (interpolated on
     the 2 ps grid), the input ``V(inp) - V(inn) = overdrive`` applied before the clock
     (nominal instance: zero offset by symmetry unless ``delvto_v`` breaks it). None
-    where outp did not rise within the evaluate phase (T_CLK_S / 2).
+    where outp did not rise within the evaluate phase (tm.T_CLK_RAMP_S / 2).
     """
     vdd_v, temperature_c, c_load_f = _conditions(vdd_v, temperature_c, c_load_f)
     vcm_v = _vcm(vcm_v, vdd_v)
@@ -425,7 +423,7 @@ def delay_sweep(vcm_v: float, overdrive_v: list, delvto_v: dict | None = None, v
     delays = []
     for od in ods:
         net = _testbench(vcm_v=vcm_v, vdiff_v=od, delvto_v=shifts, vdd_v=vdd_v, temperature_c=temperature_c,
-                         c_load_f=c_load_f, t_stop_s=T_DELAY_S + T_CLK_S / 2, t_max_s=T_MAX_FINE_S,
+                         c_load_f=c_load_f, t_stop_s=T_DELAY_S + tm.T_CLK_RAMP_S / 2, t_max_s=T_MAX_FINE_S,
                          saves=[".save v(clk) v(outp)"])
         res = spice.simulate(net, BLOCK)
         delay = _first_crossing(res.time, res.v("outp"), vdd_v / 2) - _first_crossing(res.time, res.v("clk"), vdd_v / 2)
@@ -437,7 +435,7 @@ def energy_per_decision(vcm_v: float, overdrive_v: list, delvto_v: dict | None =
                         temperature_c: float = 27.0, c_load_f: float = C_LOAD_F) -> dict:
     """Supply energy (J) of one full clock cycle (evaluate + reset) per overdrive (V).
 
-    E = -VDD · ∫ i(vdd) dt from the clock's rising edge over one period T_CLK_S; it
+    E = -VDD · ∫ i(vdd) dt from the clock's rising edge over one period tm.T_CLK_RAMP_S; it
     includes the internal clock inverter and the output loads, not the clock source's
     own gate charge nor the (capacitive) charge drawn from the inputs. Also returns
     the reset-state leakage power (W) averaged before the edge.
@@ -446,7 +444,7 @@ def energy_per_decision(vcm_v: float, overdrive_v: list, delvto_v: dict | None =
     vcm_v = _vcm(vcm_v, vdd_v)
     shifts = _delvto(delvto_v)
     ods = [_in_range(v, "overdrive_v", 1e-7, vdd_v) for v in overdrive_v]
-    t0, t1 = T_DELAY_S, T_DELAY_S + T_CLK_S
+    t0, t1 = T_DELAY_S, T_DELAY_S + tm.T_CLK_RAMP_S
     meas = [f".meas tran qvdd integ i(vdd) from={num(t0)} to={num(t1)}",
             f".meas tran ileak avg i(vdd) from={num(0.2 * T_DELAY_S)} to={num(0.9 * T_DELAY_S)}"]
     energies, leak = [], []
@@ -457,7 +455,7 @@ def energy_per_decision(vcm_v: float, overdrive_v: list, delvto_v: dict | None =
         m = spice.simulate(net, BLOCK).measures
         energies.append(-vdd_v * m["qvdd"])
         leak.append(-vdd_v * m["ileak"])
-    return {"vcm_v": vcm_v, "overdrive_v": ods, "e_per_decision_j": energies, "t_cycle_s": T_CLK_S,
+    return {"vcm_v": vcm_v, "overdrive_v": ods, "e_per_decision_j": energies, "t_cycle_s": tm.T_CLK_RAMP_S,
             "p_leak_reset_w": leak, "c_load_f": c_load_f}
 
 
@@ -636,19 +634,18 @@ T_SWITCH_OPEN_S = 0.5e-9
 
 
 def column_timing() -> dict:
-    """The column's sense-amplifier timing (s), read from circuits/column.py now.
+    """The column's sense-amplifier timing (s), read from circuits/timing.py now.
 
     ``t_clk_s`` ramp clock; ``t_eval_s`` evaluate phase (clk high); ``t_read_s``
-    decision read after the SA clock edge (column.sa_sample_time_s); the ramp-cell
+    decision read after the SA clock edge (timing.sa_sample_time_s); the ramp-cell
     pulse starts ``t_ramp_after_edge_s`` after an SA clock edge (next ramp clock +
     its wordline delay) and lasts ``t_ramp_width_s`` (MAX_RAMP_UNITS units). Passed
     to the in-situ jobs as an argument so a timing change in the column reruns them.
     """
-    c = _column
-    timing = {"t_clk_s": c.T_CLK_IMA_S, "t_eval_s": c.T_SA_EVAL_S,
-              "t_read_s": c.sa_sample_time_s(1) - c.ramp_cycle_start_s(1) - c.T_SA_CLK_S,
-              "t_ramp_after_edge_s": c.T_CLK_IMA_S - c.T_SA_CLK_S + c.T_PULSE_DELAY_S,
-              "t_ramp_width_s": c.MAX_RAMP_UNITS * c.T_UNIT_S}
+    timing = {"t_clk_s": tm.T_CLK_RAMP_S, "t_eval_s": tm.T_SA_EVAL_S,
+              "t_read_s": tm.sa_sample_time_s(1) - tm.ramp_cycle_start_s(1) - tm.T_SA_CLK_S,
+              "t_ramp_after_edge_s": tm.T_CLK_RAMP_S - tm.T_SA_CLK_S + tm.T_PULSE_DELAY_S,
+              "t_ramp_width_s": tm.MAX_RAMP_UNITS * tm.T_UNIT_S}
     return {k: round(float(v), 15) for k, v in timing.items()}  # femtosecond grid: stable cache keys
 
 
@@ -1092,7 +1089,7 @@ def summarise(settings: CalSettings, results: Mapping[str, dict]) -> dict:
         "decision": "outp high iff V(inp) - V(inn) > offset",
         "corner": settings.corner_name,
         **common,
-        "t_clk_s": T_CLK_S,
+        "t_clk_s": tm.T_CLK_RAMP_S,
         "t_edge_s": T_EDGE_S,
         "devices": [{"name": d.name, "kind": d.kind, "w_m": d.w_m, "l_m": d.l_m, "role": d.role,
                      "sigma_vth_v": float(sigma_vth_v(d.kind, d.w_m, d.l_m))} for d in DEVICES],

@@ -48,9 +48,11 @@ import numpy as np
 
 from topkima.circuits.corners import corner
 from topkima.circuits.jobs import Job
-from topkima.circuits.netlist import MODEL_CARD, ident, include, num
+from topkima.circuits import testbench as tb
+from topkima.circuits.netlist import ident, num
 from topkima.circuits.settings import CalSettings
 from topkima.circuits.spice import SimResult, simulate
+from topkima.circuits.timing import T_CLK_RAMP_S
 
 BLOCK = "digital"
 NETLISTS = ("digital.sp",)
@@ -67,7 +69,6 @@ ADDRESS_BITS = 8                      #: log2(256)
 MEAN_ADDRESS_ONES = ADDRESS_BITS / 2  #: mean popcount over 0..255 = 4: address bits that toggle per encode
 K_BITS = 5                            #: k-counter preset width (k <= 31 covers the paper's k sweep, SPEC §3)
 COUNTER_BITS = 5                      #: ramp counter width (5-bit ADC, SPEC §2)
-T_CLK_RAMP_S = 4e-9                   #: ramp clock period (SPEC §2: T_clk = 4 ns)
 
 # Geometry and wires [ours]: no layout is published.
 #: Column pitch: two 10T SRAM cells (L and R halves of the ternary weight, SPEC §2) side by side,
@@ -120,42 +121,17 @@ def _check_int(value: int, what: str, lo: int, hi: int) -> int:
 def _header(title: str, corner_name: str, vdd_v: float) -> list[str]:
     """Title, model card, cells, corner parameters, temperature and the DUT supply ``vdd``."""
     c = corner(corner_name)
-    return [f"* topkima digital {ident(title, 'testbench')} corner {ident(c.name, 'corner')}",
-            include(MODEL_CARD), include(NETLISTS[0]),
-            f".param dvn={num(c.delvto_n(), 'delvto_n')} dvp={num(c.delvto_p(), 'delvto_p')}",
-            f".options temp={num(c.temperature_c, 'temperature')}",
-            f"vdd vdd 0 {num(vdd_v, 'vdd')}",
-            # testbench drivers/loads on their own supply so i(vdd) is the DUT's alone
-            f"vddtb vddtb 0 {num(vdd_v, 'vdd')}"]
-
-
-def _x(name: str, nodes: list[str], cell: str, **sizes: float) -> str:
-    """A subcircuit instance with the corner parameters passed down."""
-    line = " ".join([ident("x" + name, "instance")] + [ident(n, "node") for n in nodes] + [ident(cell, "cell")])
-    line += " dvn={dvn} dvp={dvp}"
-    for key, value in sizes.items():
-        line += f" {ident(key, 'parameter')}={num(value, key)}"
-    return line
+    return tb.corner_header(f"* topkima digital {ident(title, 'testbench')} corner {ident(c.name, 'corner')}", c,
+                            NETLISTS) + [
+        f"vdd vdd 0 {num(vdd_v, 'vdd')}",
+        # testbench drivers/loads on their own supply so i(vdd) is the DUT's alone
+        f"vddtb vddtb 0 {num(vdd_v, 'vdd')}"]
 
 
 def _buffer(name: str, a: str, y: str, supply: str) -> list[str]:
     """Two inverters a -> y on ``supply`` (shapes ideal edges into real gate edges)."""
-    return [_x(name + "a", [a, name + "_m", supply, "0"], "inv"),
-            _x(name + "b", [name + "_m", y, supply, "0"], "inv")]
-
-
-def _pwl(name: str, node: str, vdd_v: float, initial: int, edges: list[tuple[float, int]]) -> str:
-    """Ideal digital PWL source: ``initial`` level, then (time, new level) steps of T_EDGE_S."""
-    points = [(0.0, initial * vdd_v)]
-    level = initial
-    for t, new in sorted(edges):
-        if t <= points[-1][0]:
-            raise ValueError(f"edges of {name} are closer than the edge time")
-        points.append((t, level * vdd_v))
-        points.append((t + T_EDGE_S, new * vdd_v))
-        level = new
-    text = " ".join(f"{num(t, 'time')} {num(v, 'level')}" for t, v in points)
-    return f"{ident('v' + name, 'source')} {ident(node, 'node')} 0 pwl({text})"
+    return [tb.instance(name + "a", [a, name + "_m", supply, "0"], "inv"),
+            tb.instance(name + "b", [name + "_m", y, supply, "0"], "inv")]
 
 
 def _wire(name: str, a: str, b: str, length_m: float) -> list[str]:
@@ -174,10 +150,6 @@ def _delay(name: str, trig: str, trig_dir: str, targ: str, targ_dir: str, vdd_v:
     td = f" TD={num(td_s, 'TD')}" if td_s > 0 else ""
     return (f".meas tran {ident(name)} TRIG v({ident(trig)}) VAL={half}{td} {trig_dir}={int(trig_n)} "
             f"TARG v({ident(targ)}) VAL={half}{td} {targ_dir}={int(targ_n)}")
-
-
-def _integ(name: str, t_from: float, t_to: float) -> str:
-    return f".meas tran {ident(name)} INTEG i(vdd) FROM={num(t_from)} TO={num(t_to)}"
 
 
 def _avg(name: str, t_from: float, t_to: float) -> str:
@@ -206,11 +178,6 @@ def _word(res: SimResult, nodes: list[str], t: float, vdd_v: float) -> int | Non
     return sum(b << i for i, b in enumerate(bits))
 
 
-def _energy_j(q_c: float, vdd_v: float) -> float:
-    """Energy drawn from the supply for a charge ``INTEG i(vdd)`` (source current is negative)."""
-    return -vdd_v * q_c
-
-
 # --------------------------------------------------------------------------- ramp counter
 
 def ramp_counter_netlist(corner_name: str, vdd_v: float, n_clocks: int = 33, t_clk_s: float = 1e-9,
@@ -224,16 +191,16 @@ def ramp_counter_netlist(corner_name: str, vdd_v: float, n_clocks: int = 33, t_c
     m_counts = min(n_clocks, 32)                # energy window: whole counts, a full 0..31 cycle if possible
     q_from = t0 - t_clk_s / 4
     lines = _header("ramp_counter", corner_name, vdd_v)
-    lines += [_pwl("rst", "rst", vdd_v, 1, [(0.4e-9, 0)]),
+    lines += [tb.pwl_source("vrst", "rst", vdd_v, 1, [(0.4e-9, 0)], T_EDGE_S),
               f"vclk clks 0 pulse(0 {num(vdd_v)} {num(t0)} {num(T_EDGE_S)} {num(T_EDGE_S)} "
               f"{num(t_clk_s / 2 - T_EDGE_S)} {num(t_clk_s)})"]
     # the clock buffer driving the five flip-flop clock pins is on vdd: it is part of counting
     lines += _buffer("ckbuf", "clks", "clk", "vdd")
-    lines.append(_x("cnt", ["clk", "vdd", "rst"] + [f"q{i}" for i in range(5)] + [f"qb{i}" for i in range(5)]
+    lines.append(tb.instance("cnt", ["clk", "vdd", "rst"] + [f"q{i}" for i in range(5)] + [f"qb{i}" for i in range(5)]
                     + [f"d{i}" for i in range(5)] + ["vdd", "0"], "cnt5"))
     lines += [_delay("t_cq_q0_rise", "clk", "RISE", "q0", "RISE", vdd_v, trig_n=1),
               _delay("t_cq_q0_fall", "clk", "RISE", "q0", "FALL", vdd_v, trig_n=2),
-              _integ("q_count", q_from, q_from + m_counts * t_clk_s),
+              tb.charge_meas("q_count", "vdd", q_from, q_from + m_counts * t_clk_s),
               _avg("i_leak", 0.8e-9, t0 - 0.1e-9)]
     if n_clocks >= 16:
         lines.append(_delay("t_cq_q4_rise", "clk", "RISE", "q4", "RISE", vdd_v, trig_n=16))
@@ -261,7 +228,7 @@ def measure_ramp_counter(corner_name: str, vdd_v: float, n_clocks: int = 33, t_c
     expected = [j % 2 ** COUNTER_BITS for j in range(len(codes))]
     p_leak_w = -vdd_v * m["i_leak"]
     window_s = plan["m_counts"] * plan["t_clk_s"]
-    e_dyn_per_count_j = (_energy_j(m["q_count"], vdd_v) - p_leak_w * window_s) / plan["m_counts"]
+    e_dyn_per_count_j = (tb.energy_drawn_j(m["q_count"], vdd_v) - p_leak_w * window_s) / plan["m_counts"]
     delays = [m[k] for k in ("t_cq_q0_rise", "t_cq_q0_fall", "t_cq_q4_rise", "t_cq_wrap") if k in m]
     return {
         "corner": corner_name, "vdd_v": vdd_v,
@@ -290,21 +257,21 @@ def kcounter_netlist(corner_name: str, vdd_v: float, k: int = 5, n_grants: int |
     t_stop = t0 + n_grants * t_grant_s
     q_from = t0 - t_grant_s / 4
     lines = _header("kcounter", corner_name, vdd_v)
-    lines += [_pwl("rst", "rst", vdd_v, 1, [(0.4e-9, 0)]),
+    lines += [tb.pwl_source("vrst", "rst", vdd_v, 1, [(0.4e-9, 0)], T_EDGE_S),
               f"vgnt gnts 0 pulse(0 {num(vdd_v)} {num(t0)} {num(T_EDGE_S)} {num(T_EDGE_S)} "
               f"{num(t_grant_s / 2 - T_EDGE_S)} {num(t_grant_s)})"]
     lines += _buffer("gbuf", "gnts", "gnt", "vdd")   # the strobe driver is part of counting
     kbits = ["vdd" if (k >> i) & 1 else "0" for i in range(K_BITS)]
-    lines.append(_x("kc", ["gnt", "rst"] + kbits + ["stop", "eq"] + [f"c{i}" for i in range(K_BITS)] + ["vdd", "0"],
+    lines.append(tb.instance("kc", ["gnt", "rst"] + kbits + ["stop", "eq"] + [f"c{i}" for i in range(K_BITS)] + ["vdd", "0"],
                     "kcnt5"))
     if k >= 2:  # decode of "next count == k" after the (k-1)-th grant (for k = 1 it is true from reset)
         half = num(vdd_v / 2, "threshold")
         lines.append(f".meas tran t_decode TRIG v(gnt) VAL={half} RISE={k - 1} TARG v(eq) VAL={half} RISE=LAST")
     lines += [_delay("t_count_stop", "gnt", "RISE", "stop", "RISE", vdd_v, trig_n=k),
-              _integ("q_run", q_from, q_from + k * t_grant_s),
+              tb.charge_meas("q_run", "vdd", q_from, q_from + k * t_grant_s),
               _avg("i_leak", 0.8e-9, t0 - 0.1e-9)]
     if n_grants >= k + 1:
-        lines.append(_integ("q_stopped", q_from + k * t_grant_s, q_from + (k + 1) * t_grant_s))
+        lines.append(tb.charge_meas("q_stopped", "vdd", q_from + k * t_grant_s, q_from + (k + 1) * t_grant_s))
     lines += [_tran(t_step_s, t_stop), ".end"]
     samples = [t0 + j * t_grant_s - t_grant_s / 4 for j in range(n_grants + 1)]
     return "\n".join(lines) + "\n", {"samples_s": samples, "k": k, "t_grant_s": t_grant_s, "t0_s": t0,
@@ -337,11 +304,11 @@ def measure_kcounter(corner_name: str, vdd_v: float, k: int = 5, n_grants: int |
         "v_stop_max_before_k_v": v_stop_max_before_k_v,
         "t_count_stop_s": m["t_count_stop"],
         "t_decode_s": m.get("t_decode"),    # grant edge -> STOP decode settled: bounds the grant rate
-        "e_per_grant_count_j": (_energy_j(m["q_run"], vdd_v) - p_leak_w * k * t) / k,
+        "e_per_grant_count_j": (tb.energy_drawn_j(m["q_run"], vdd_v) - p_leak_w * k * t) / k,
         "p_leak_w": p_leak_w,
     }
     if "q_stopped" in m:
-        out["e_per_strobe_stopped_j"] = _energy_j(m["q_stopped"], vdd_v) - p_leak_w * t
+        out["e_per_strobe_stopped_j"] = tb.energy_drawn_j(m["q_stopped"], vdd_v) - p_leak_w * t
     return out
 
 
@@ -377,12 +344,12 @@ def arb_cell_netlist(corner_name: str, vdd_v: float, t_phase_s: float = 1e-9,
     t_stop = t0 + len(_CELL_PHASES) * t_phase_s
     lines = _header("arb_cell", corner_name, vdd_v)
     for name in ("r0", "r1"):
-        lines.append(_pwl(name, name + "s", vdd_v, 0, edges[name]))
+        lines.append(tb.pwl_source("v" + name, name + "s", vdd_v, 0, edges[name], T_EDGE_S))
         lines += _buffer(name + "buf", name + "s", name, "vddtb")
-    lines.append(_x("dut", ["r0", "r1", "ru", "ad", "g0", "g1", "vdd", "0"], "arb2"))
+    lines.append(tb.instance("dut", ["r0", "r1", "ru", "ad", "g0", "g1", "vdd", "0"], "arb2"))
     lines += _buffer("root", "ru", "ad", "vddtb")                       # root acknowledge = ru, buffered
-    lines += [_x("ld0", ["g0", "ld0", "vddtb", "0"], "inv"),            # sense-amplifier reset inputs
-              _x("ld1", ["g1", "ld1", "vddtb", "0"], "inv")]
+    lines += [tb.instance("ld0", ["g0", "ld0", "vddtb", "0"], "inv"),            # sense-amplifier reset inputs
+              tb.instance("ld1", ["g1", "ld1", "vddtb", "0"], "inv")]
     p = t_phase_s
     lines += [
         _delay("t_simul_r2g", "r0", "RISE", "g0", "RISE", vdd_v),
@@ -393,7 +360,7 @@ def arb_cell_netlist(corner_name: str, vdd_v: float, t_phase_s: float = 1e-9,
         _delay("t_down_g1", "ad", "RISE", "g1", "RISE", vdd_v, td_s=t0 + 3 * p - 0.05e-9),
         _delay("t_single_r1", "r1", "RISE", "g1", "RISE", vdd_v, td_s=t0 + 3 * p - 0.05e-9),
         _delay("t_handoff", "r0", "FALL", "g1", "RISE", vdd_v, td_s=t0 + p - 0.05e-9),
-        _integ("q_handshake", t0 + 7 * p - 0.05e-9, t0 + 9 * p - 0.05e-9),
+        tb.charge_meas("q_handshake", "vdd", t0 + 7 * p - 0.05e-9, t0 + 9 * p - 0.05e-9),
         _avg("i_leak", 0.1e-9, t0 - 0.05e-9),
         _tran(t_step_s, t_stop), ".end"]
     samples = [t0 + (i + 0.9) * p for i in range(len(_CELL_PHASES))]
@@ -424,7 +391,7 @@ def measure_arb_cell(corner_name: str, vdd_v: float, t_phase_s: float = 1e-9) ->
         "t_req_up_s": t_up_s, "t_gnt_down_s": t_down_s,
         "t_stage_s": t_up_s + t_down_s,
         "t_handoff_s": m["t_handoff"],
-        "e_handshake_j": _energy_j(m["q_handshake"], vdd_v) - p_leak_w * 2 * plan["t_phase_s"],
+        "e_handshake_j": tb.energy_drawn_j(m["q_handshake"], vdd_v) - p_leak_w * 2 * plan["t_phase_s"],
         "p_leak_w": p_leak_w,
     }
 
@@ -455,9 +422,9 @@ def arb_tree_netlist(corner_name: str, vdd_v: float, address: int = 0, levels: i
     wires = tree_wire_lengths_m(levels, pitch_m)
     t_fire = 0.5e-9
     lines = _header("arb_tree", corner_name, vdd_v)
-    lines += [_pwl("fire", "fire", vdd_v, 0, [(t_fire, 1), (t_fire + 0.2e-9, 0)]),
-              _x("sa1", ["fire", "req", "reqn", "vddtb", "0"], "nor2"),
-              _x("sa2", ["reqn", "gleaf", "req", "vddtb", "0"], "nor2"),
+    lines += [tb.pwl_source("vfire", "fire", vdd_v, 0, [(t_fire, 1), (t_fire + 0.2e-9, 0)], T_EDGE_S),
+              tb.instance("sa1", ["fire", "req", "reqn", "vddtb", "0"], "nor2"),
+              tb.instance("sa2", ["reqn", "gleaf", "req", "vddtb", "0"], "nor2"),
               ".ic v(req)=0"]                                   # the SR latch starts reset
     lines += _wire("u1", "req", "rin1", wires[0])
     lines += _wire("d1", "gd1", "gleaf", wires[0])
@@ -465,7 +432,7 @@ def arb_tree_netlist(corner_name: str, vdd_v: float, address: int = 0, levels: i
         b = (address >> (lvl - 1)) & 1
         r = ["rin%d" % lvl, "0"] if b == 0 else ["0", "rin%d" % lvl]
         g = ["gd%d" % lvl, "gx%d" % lvl] if b == 0 else ["gx%d" % lvl, "gd%d" % lvl]
-        lines.append(_x(f"a{lvl}", r + [f"ru{lvl}", f"ad{lvl}"] + g + ["vdd", "0"], "arb2"))
+        lines.append(tb.instance(f"a{lvl}", r + [f"ru{lvl}", f"ad{lvl}"] + g + ["vdd", "0"], "arb2"))
         if lvl < levels:
             lines += _wire(f"u{lvl + 1}", f"ru{lvl}", f"rin{lvl + 1}", wires[lvl])
             lines += _wire(f"d{lvl + 1}", f"gd{lvl + 1}", f"ad{lvl}", wires[lvl])
@@ -476,7 +443,7 @@ def arb_tree_netlist(corner_name: str, vdd_v: float, address: int = 0, levels: i
     for lvl in range(1, levels + 1):
         lines.append(_delay(f"t_up{lvl}", "req" if lvl == 1 else f"ru{lvl - 1}", "RISE", f"ru{lvl}", "RISE", vdd_v))
         lines.append(_delay(f"t_dn{lvl}", f"ad{lvl}", "RISE", "gleaf" if lvl == 1 else f"ad{lvl - 1}", "RISE", vdd_v))
-    lines += [_integ("q_total", 0.45e-9, t_stop_s), _avg("i_leak", 0.1e-9, 0.45e-9),
+    lines += [tb.charge_meas("q_total", "vdd", 0.45e-9, t_stop_s), _avg("i_leak", 0.1e-9, 0.45e-9),
               _tran(t_step_s, t_stop_s), ".end"]
     return "\n".join(lines) + "\n", {"wires_m": wires, "levels": levels, "address": address,
                                      "window_s": t_stop_s - 0.45e-9, "t_stop_s": t_stop_s}
@@ -502,7 +469,7 @@ def measure_arb_tree(corner_name: str, vdd_v: float, address: int = 0, levels: i
         "t_req_up_per_level_s": [m[f"t_up{lvl}"] for lvl in range(1, n + 1)],
         "t_gnt_down_per_level_s": [m[f"t_dn{lvl}"] for lvl in range(1, n + 1)],
         "wire_per_level_m": plan["wires_m"],
-        "e_grant_tree_j": _energy_j(m["q_total"], vdd_v) - p_leak_w * plan["window_s"],
+        "e_grant_tree_j": tb.energy_drawn_j(m["q_total"], vdd_v) - p_leak_w * plan["window_s"],
         "p_leak_path_w": p_leak_w,
     }
 
@@ -549,25 +516,25 @@ def encoder_netlist(corner_name: str, vdd_v: float, levels: int = ENCODER_LEVELS
     t_fall = t_rise + t_pulse_s
     t_stop = t_fall + t_pulse_s
     lines = _header("encoder", corner_name, vdd_v)
-    lines.append(_pwl("g", "gs", vdd_v, 0, [(t_rise, 1), (t_fall, 0)]))
+    lines.append(tb.pwl_source("vg", "gs", vdd_v, 0, [(t_rise, 1), (t_fall, 0)], T_EDGE_S))
     lines += _buffer("gbuf", "gs", "g", "vddtb")
     node = "g"
     for j in range(1, levels + 1):
         lines += _wire(f"e{j}", node, f"i{j}", wires[j - 1])
         s = encoder_gate_scale(j)
         if j % 2:
-            lines.append(_x(f"o{j}", [f"i{j}", "0", f"o{j}", "vdd", "0"], "nor2", wn=200e-9 * s, wp=600e-9 * s))
+            lines.append(tb.instance(f"o{j}", [f"i{j}", "0", f"o{j}", "vdd", "0"], "nor2", wn=200e-9 * s, wp=600e-9 * s))
         else:
-            lines.append(_x(f"o{j}", [f"i{j}", "vdd", f"o{j}", "vdd", "0"], "nand2", wn=400e-9 * s, wp=300e-9 * s))
+            lines.append(tb.instance(f"o{j}", [f"i{j}", "vdd", f"o{j}", "vdd", "0"], "nand2", wn=400e-9 * s, wp=300e-9 * s))
         node = f"o{j}"
     if levels % 2:   # active-low after an odd number of levels: output inverter restores polarity
-        lines.append(_x("out", [node, "abit", "vdd", "0"], "inv", wn=400e-9, wp=600e-9))
+        lines.append(tb.instance("out", [node, "abit", "vdd", "0"], "inv", wn=400e-9, wp=600e-9))
     else:
         lines += _buffer("out", node, "abit", "vdd")
-    lines.append(_x("areg", ["abit", "aregn", "vddtb", "0"], "inv"))
+    lines.append(tb.instance("areg", ["abit", "aregn", "vddtb", "0"], "inv"))
     lines += [_delay("t_enc_rise", "g", "RISE", "abit", "RISE", vdd_v),
               _delay("t_enc_fall", "g", "FALL", "abit", "FALL", vdd_v),
-              _integ("q_encode", t_rise - 0.1e-9, t_stop),
+              tb.charge_meas("q_encode", "vdd", t_rise - 0.1e-9, t_stop),
               _avg("i_leak", 0.1e-9, t_rise - 0.1e-9)]
     # enc8 function check on its own supply
     t_ph = 0.5e-9
@@ -578,8 +545,8 @@ def encoder_netlist(corner_name: str, vdd_v: float, levels: int = ENCODER_LEVELS
         for p, hot in enumerate(_ENC8_PHASES):
             if hot == i:
                 edges += [(t8 + p * t_ph, 1), (t8 + (p + 1) * t_ph - 0.05e-9, 0)]
-        lines.append(_pwl(f"h{i}", f"h{i}", vdd_v, 0, edges))
-    lines.append(_x("enc8", [f"h{i}" for i in range(8)] + ["e0", "e1", "e2", "vdde", "0"], "enc8"))
+        lines.append(tb.pwl_source(f"vh{i}", f"h{i}", vdd_v, 0, edges, T_EDGE_S))
+    lines.append(tb.instance("enc8", [f"h{i}" for i in range(8)] + ["e0", "e1", "e2", "vdde", "0"], "enc8"))
     t_end = t8 + len(_ENC8_PHASES) * t_ph
     lines += [_tran(t_step_s, t_end), ".end"]
     samples = [t8 + (p + 0.8) * t_ph for p in range(len(_ENC8_PHASES))]
@@ -595,7 +562,7 @@ def measure_encoder(corner_name: str, vdd_v: float, levels: int = ENCODER_LEVELS
     got = [_word(res, ["e0", "e1", "e2"], t, vdd_v) for t in plan["samples_s"]]
     expected = [0 if hot is None else hot for hot in _ENC8_PHASES]
     p_leak_w = -vdd_v * m["i_leak"]
-    e_bit_j = _energy_j(m["q_encode"], vdd_v) - p_leak_w * plan["window_s"]
+    e_bit_j = tb.energy_drawn_j(m["q_encode"], vdd_v) - p_leak_w * plan["window_s"]
     return {
         "corner": corner_name, "vdd_v": vdd_v, "levels": levels,
         "enc8_addresses": got, "enc8_ok": got == expected,

@@ -98,20 +98,18 @@ import numpy as np
 from topkima.circuits import column as col
 from topkima.circuits import digital as dig
 from topkima.circuits import netlist as nl
+from topkima.circuits import testbench as tb
 from topkima.circuits.corners import Supplies, corner as corner_of
 from topkima.circuits.jobs import Job
+from topkima.circuits.timing import T_CLK_RAMP_S, T_PULSE_DELAY_S, T_SA_CLK_S, T_UNIT_S, T_WL_EDGE_S
 
 BLOCK = "ramp"
 NETLISTS = ("ramp_timing.sp", "digital.sp")
 
 N_RAMP_ROWS = col.N_RAMP_ROWS             #: 32 ramp rows (SPEC §2)
-T_CLK_S = col.T_CLK_IMA_S                 #: ramp clock 4 ns (SPEC §2)
-T_UNIT_S = col.T_UNIT_S                   #: PWM unit 0.5 ns (2 GHz PWM clock, SPEC §2)
 N_UNITS_MAX = 6                           #: widest pulse the generator makes (the brief: N = 1…6)
 #: The ramp's default width: the column testbench's default ``t_ramp_units``.
 N_UNITS_RAMP = {f.name: f.default for f in dataclasses.fields(col.ColumnConversion)}["t_ramp_units"]
-T_PULSE_DELAY_ASSUMED_S = col.T_PULSE_DELAY_S  #: pulse start after the clock edge assumed by the column testbench
-T_SA_CLK_S = col.T_SA_CLK_S               #: sense-amplifier evaluate edge in each ramp clock (column testbench)
 
 # Wordline load (module docstring); geometry and per-length wire values of the digital block [ours]
 N_COLUMNS = dig.N_COLUMNS
@@ -206,60 +204,35 @@ def selects(n_units: int) -> dict[str, int]:
 
 def edge_s(clock: int) -> float:
     """Rising edge of ramp clock ``clock`` in the testbenches (clock 0 = calibration clock)."""
-    return T_EDGE0_S + clock * T_CLK_S
+    return T_EDGE0_S + clock * T_CLK_RAMP_S
 
 
 # --------------------------------------------------------------------------- netlist pieces
-
-def _x(name: str, nodes: list[str], cell: str, **sizes: float) -> str:
-    line = " ".join([nl.ident("x" + name, "instance")] + [nl.ident(n, "node") for n in nodes]
-                    + [nl.ident(cell, "cell")])
-    line += " dvn={dvn} dvp={dvp}"
-    for key, value in sizes.items():
-        line += f" {nl.ident(key, 'parameter')}={nl.num(value, key)}"
-    return line
-
-
-def _src(name: str, node: str, value: float) -> str:
-    return f"{nl.ident(name, 'source')} {nl.ident(node, 'node')} 0 {nl.num(value, name)}"
-
-
-def _pwl(name: str, node: str, v_high: float, initial: int, edges: list[tuple[float, int]]) -> str:
-    points = [(0.0, initial * v_high)]
-    level = initial
-    for t, new in sorted(edges):
-        points += [(t, level * v_high), (t + T_SRC_EDGE_S, new * v_high)]
-        level = new
-    return f"{nl.ident(name, 'source')} {nl.ident(node, 'node')} 0 pwl(" + \
-        " ".join(f"{nl.num(t)} {nl.num(v)}" for t, v in points) + ")"
-
 
 def _header(title: str, corner_name: str, sup: Supplies) -> list[str]:
     """Includes, corner, testbench supplies, shaped ramp and PWM clocks, reset."""
     c = corner_of(corner_name)
     vd = sup.v_digital_v
-    lines = [f"* topkima ramp timing: {nl.ident(title, 'testbench')}, corner {nl.ident(c.name, 'corner')}",
-             nl.include(nl.MODEL_CARD), nl.include("digital.sp"), nl.include("ramp_timing.sp"),
-             f".param dvn={nl.num(c.delvto_n(), 'delvto_n')} dvp={nl.num(c.delvto_p(), 'delvto_p')}",
-             f".options temp={nl.num(c.temperature_c, 'temperature')}",
-             _src("vddtb", "vddtb", vd),
-             _src("vbl", "vbl", sup.v_precharge_v),   # read bitlines of the loaded row, precharged
-             _src("vq1", "vq1", sup.v_array_v)]       # storage node of a cell storing 1
+    lines = tb.corner_header(f"* topkima ramp timing: {nl.ident(title, 'testbench')}, corner {nl.ident(c.name, 'corner')}",
+                             c, ("digital.sp", "ramp_timing.sp"))
+    lines += [tb.dc_source("vddtb", "vddtb", vd),
+              tb.dc_source("vbl", "vbl", sup.v_precharge_v),   # read bitlines of the loaded row, precharged
+              tb.dc_source("vq1", "vq1", sup.v_array_v)]       # storage node of a cell storing 1
     # rising edges of both clocks aligned at the ideal sources; identical shaping buffers
     lines.append(f"vrs rclks 0 pulse(0 {nl.num(vd)} {nl.num(T_EDGE0_S)} {nl.num(T_SRC_EDGE_S)} "
-                 f"{nl.num(T_SRC_EDGE_S)} {nl.num(T_CLK_S / 2 - T_SRC_EDGE_S)} {nl.num(T_CLK_S)})")
+                 f"{nl.num(T_SRC_EDGE_S)} {nl.num(T_CLK_RAMP_S / 2 - T_SRC_EDGE_S)} {nl.num(T_CLK_RAMP_S)})")
     lines.append(f"vps clkps 0 pulse(0 {nl.num(vd)} {nl.num(T_EDGE0_S - 2 * T_UNIT_S)} {nl.num(T_SRC_EDGE_S)} "
                  f"{nl.num(T_SRC_EDGE_S)} {nl.num(T_UNIT_S / 2 - T_SRC_EDGE_S)} {nl.num(T_UNIT_S)})")
     for tag, src, out in (("rb", "rclks", "rclk"), ("pb", "clkps", "clkp")):
-        lines += [_x(tag + "a", [src, tag + "m", "vddtb", "0"], "inv", wn=800e-9, wp=1200e-9),
-                  _x(tag + "b", [tag + "m", out, "vddtb", "0"], "inv", wn=1.6e-6, wp=2.4e-6)]
-    lines.append(_pwl("vrst", "rst", vd, 1, [(T_RESET_END_S, 0)]))
+        lines += [tb.instance(tag + "a", [src, tag + "m", "vddtb", "0"], "inv", wn=800e-9, wp=1200e-9),
+                  tb.instance(tag + "b", [tag + "m", out, "vddtb", "0"], "inv", wn=1.6e-6, wp=2.4e-6)]
+    lines.append(tb.pwl_source("vrst", "rst", vd, 1, [(T_RESET_END_S, 0)], T_SRC_EDGE_S))
     return lines
 
 
 def _select_sources(tag: str, n_units: int, vd: float) -> tuple[list[str], list[str]]:
     sel = selects(n_units)
-    return [_src(f"v{k}_{tag}", f"{k}_{tag}", vd * v) for k, v in sel.items()], [f"{k}_{tag}" for k in sel]
+    return [tb.dc_source(f"v{k}_{tag}", f"{k}_{tag}", vd * v) for k, v in sel.items()], [f"{k}_{tag}" for k in sel]
 
 
 def _line(name: str, driver: str) -> list[str]:
@@ -306,9 +279,9 @@ def _register_loads(real_rows: tuple[int, ...]) -> list[str]:
     """
     out = []
     for mid, count in _idle_groups(real_rows):
-        out.append(_x(f"ckl{mid}", [f"rck_r{mid}", f"ckl{mid}", "vddtb", "0"], "inv",
+        out.append(tb.instance(f"ckl{mid}", [f"rck_r{mid}", f"ckl{mid}", "vddtb", "0"], "inv",
                       wn=200e-9 * count, wp=300e-9 * count))
-        out.append(_x(f"rsl{mid}", [f"rstk_r{mid}", f"rsl{mid}", "vddtb", "0"], "inv",
+        out.append(tb.instance(f"rsl{mid}", [f"rstk_r{mid}", f"rsl{mid}", "vddtb", "0"], "inv",
                       wn=400e-9 * count, wp=900e-9 * count))
     return out
 
@@ -340,7 +313,7 @@ def _wordline(tag: str, corner, sup: Supplies, drive: str) -> tuple[list[str], l
             out += [f"rwl{tag}{br}_{k} {prev} {node} {nl.num(r_sec)}", f"cwl{tag}{br}_{k} {node} 0 {nl.num(c_sec)}"]
             drain1 = f"bl{tag}_{k}" if measure else "vbl"
             if measure:
-                out.append(_src(f"vbl{tag}_{k}", drain1, sup.v_precharge_v))
+                out.append(tb.dc_source(f"vbl{tag}_{k}", drain1, sup.v_precharge_v))
                 measured.append(f"vbl{tag}_{k}")
             # one cell per column stores 1 (the ramp replica cell), its partner port stores 0
             for s, q, drain in (("a", "vq1", drain1), ("b", "0", "vbl")):
@@ -356,25 +329,21 @@ def _row_driver(tag: str, wlb: str, sup: Supplies, corner, wn_m: float, wp_m: fl
                 drive: str) -> tuple[list[str], list[str]]:
     vd, va = sup.v_digital_v, sup.v_array_v
     wl_lines, measured = _wordline(tag, corner, sup, drive)
-    return [_src(f"vddp{tag}", f"vddp{tag}", vd), _src(f"vdda{tag}", f"vdda{tag}", va),
-            _x(f"drv{tag}", [wlb, f"wl{tag}_0", f"vddp{tag}", f"vdda{tag}", "0"], "rtdrv", wn=wn_m, wp=wp_m),
+    return [tb.dc_source(f"vddp{tag}", f"vddp{tag}", vd), tb.dc_source(f"vdda{tag}", f"vdda{tag}", va),
+            tb.instance(f"drv{tag}", [wlb, f"wl{tag}_0", f"vddp{tag}", f"vdda{tag}", "0"], "rtdrv", wn=wn_m, wp=wp_m),
             *wl_lines], measured
 
 
 def _reference(tag: str, n_units: int, t_start_s: float, corner, sup: Supplies) -> list[str]:
     """The column testbench's pulse (50 % width N x 0.5 ns, ``T_EDGE_S`` edges, like
     ``column._pulse``) on ``M_REF`` read ports storing 1, drains on ``vblref{tag}``."""
-    dn, va, e = corner.delvto_n(), sup.v_array_v, col.T_EDGE_S
+    dn, va, e = corner.delvto_n(), sup.v_array_v, T_WL_EDGE_S
     return [f"vref{tag} ref{tag} 0 PULSE(0 {nl.num(va)} {nl.num(t_start_s)} {nl.num(e)} {nl.num(e)} "
             f"{nl.num(n_units * T_UNIT_S - e)} 1)",
-            _src(f"vblref{tag}", f"blref{tag}", sup.v_precharge_v),
+            tb.dc_source(f"vblref{tag}", f"blref{tag}", sup.v_precharge_v),
             nl.mos(f"mra{tag}", f"blref{tag}", f"ref{tag}", f"xr{tag}", "0", nl.NMOS, col.W_READ_M, col.L_READ_M,
                    dn, m=M_REF),
             nl.mos(f"mrs{tag}", f"xr{tag}", "vq1", "0", "0", nl.NMOS, col.W_READ_M, col.L_READ_M, dn, m=M_REF)]
-
-
-def _integ(name: str, source: str, t_from: float, t_to: float) -> str:
-    return f".meas tran {nl.ident(name)} INTEG i({nl.ident(source)}) FROM={nl.num(t_from)} TO={nl.num(t_to)}"
 
 
 def _save(nodes: list[str], sources: list[str]) -> str:
@@ -382,14 +351,14 @@ def _save(nodes: list[str], sources: list[str]) -> str:
 
 
 def _control_and_taps(vd: float) -> list[str]:
-    return [_src("vddt", "vddt", vd), _src("vddc", "vddc", vd),
-            _x("ctl", ["rclk", "rst", "stop", "rck", "rstk", "stopq", "vddc", "0"], "rtctl"),
-            _x("taps", ["rclk", "clkp", "rst", "stopq", "clkpb", "rg", "tb0", "tb1", "tb2", "tb3", "vddt", "0"],
+    return [tb.dc_source("vddt", "vddt", vd), tb.dc_source("vddc", "vddc", vd),
+            tb.instance("ctl", ["rclk", "rst", "stop", "rck", "rstk", "stopq", "vddc", "0"], "rtctl"),
+            tb.instance("taps", ["rclk", "clkp", "rst", "stopq", "clkpb", "rg", "tb0", "tb1", "tb2", "tb3", "vddt", "0"],
                "rttaps")]
 
 
 def _window(tag: str, sel_nodes: list[str], out: str, supply: str) -> str:
-    return _x(f"win{tag}", ["clkpb", "rg", "tb0", "tb1", "tb2", "tb3", "rst"] + sel_nodes
+    return tb.instance(f"win{tag}", ["clkpb", "rg", "tb0", "tb1", "tb2", "tb3", "rst"] + sel_nodes
               + [f"dw{tag}", out, supply, "0"], "rtwin")
 
 
@@ -409,24 +378,25 @@ def widths_netlist(corner_name: str, supplies: dict | None = None, n_units=(1, 2
     c = corner_of(corner_name)
     vd = sup.v_digital_v
     lines = _header("widths", corner_name, sup)
-    lines += [*_control_and_taps(vd), _src("vddr", "vddr", vd), _src("vstop", "stop", 0.0),
-              _pwl("vstart", "start", vd, 0, [(edge_s(0) + T_START_LEAD_S, 1), (edge_s(1) + T_START_LEAD_S, 0)]),
+    lines += [*_control_and_taps(vd), tb.dc_source("vddr", "vddr", vd), tb.dc_source("vstop", "stop", 0.0),
+              tb.pwl_source("vstart", "start", vd, 0, [(edge_s(0) + T_START_LEAD_S, 1), (edge_s(1) + T_START_LEAD_S, 0)],
+                            T_SRC_EDGE_S),
               # one token flop, its output shared by the row gates of all slices
-              _x("tok", ["start", "rck", "rstk", "tok", "tokb", "vddr", "0"], "dffr")]
+              tb.instance("tok", ["start", "rck", "rstk", "tok", "tokb", "vddr", "0"], "dffr")]
     sources = ["vddt", "vddc", "vddr"]
     for n in ns:
         tag = f"n{n}"
         srcs, sel_nodes = _select_sources(tag, n, vd)
         drv, measured = _row_driver(tag, f"wlb{tag}", sup, c, wn_m, wp_m, drive)
-        lines += [*srcs, _src(f"vddg{tag}", f"vddg{tag}", vd), _window(tag, sel_nodes, f"w{tag}", f"vddg{tag}"),
+        lines += [*srcs, tb.dc_source(f"vddg{tag}", f"vddg{tag}", vd), _window(tag, sel_nodes, f"w{tag}", f"vddg{tag}"),
                   *_line(f"wline{tag}", f"w{tag}"),
                   *_window_loads(tag, f"wline{tag}", (0,), c.delvto_n(), c.delvto_p()),
                   # the row gate, on the pre-driver supply of its row
-                  _x(f"nd{tag}", ["tok", f"wline{tag}_r0", f"wlb{tag}", f"vddp{tag}", "0"], "nand2"),
-                  *drv, *_reference(tag, n, edge_s(1) + T_PULSE_DELAY_ASSUMED_S, c, sup)]
+                  tb.instance(f"nd{tag}", ["tok", f"wline{tag}_r0", f"wlb{tag}", f"vddp{tag}", "0"], "nand2"),
+                  *drv, *_reference(tag, n, edge_s(1) + T_PULSE_DELAY_S, c, sup)]
         sources += [f"vddg{tag}", f"vddp{tag}", f"vdda{tag}", f"vblref{tag}", *measured]
     for s in sources:
-        lines.append(_integ(f"q_{s}", s, edge_s(1), edge_s(2)))
+        lines.append(tb.charge_meas(f"q_{s}", s, edge_s(1), edge_s(2)))
     t_stop = edge_s(2) + 1.2e-9
     far = wordline_sections(drive)
     saves = ["rclk", "tok", "clkpb"] + [f"{p}n{n}" for p in ("dw", "w") for n in ns] \
@@ -470,9 +440,10 @@ def chain_netlist(corner_name: str, supplies: dict | None = None, n_units: int =
     srcs, sel_nodes = _select_sources("g", n, vd)
     starts = [(edge_s(0) + T_START_LEAD_S, 1), (edge_s(1) + T_START_LEAD_S, 0),
               (edge_s(STOP_CLOCK - 1) + T_START_LEAD_S, 1), (edge_s(STOP_CLOCK) + T_START_LEAD_S, 0)]
-    lines += [*srcs, *_control_and_taps(vd), _src("vddg", "vddg", vd),
-              _pwl("vstop", "stop", vd, 0, [(edge_s(STOP_CLOCK) + T_STOP_IN_CLOCK_S, 1)] if stop else []),
-              _pwl("vstart", "start", vd, 0, starts),
+    lines += [*srcs, *_control_and_taps(vd), tb.dc_source("vddg", "vddg", vd),
+              tb.pwl_source("vstop", "stop", vd, 0, [(edge_s(STOP_CLOCK) + T_STOP_IN_CLOCK_S, 1)] if stop else [],
+                            T_SRC_EDGE_S),
+              tb.pwl_source("vstart", "start", vd, 0, starts, T_SRC_EDGE_S),
               _window("g", sel_nodes, "w", "vddg"),
               *_line("wline", "w"), *_line("rck", "rck"), *_line("rstk", "rstk"),
               *_window_loads("g", "wline", rows, c.delvto_n(), c.delvto_p()),
@@ -481,17 +452,17 @@ def chain_netlist(corner_name: str, supplies: dict | None = None, n_units: int =
     for r in rows:
         tag = f"r{r}"
         drv, _ = _row_driver(tag, f"wlb{tag}", sup, c, wn_m, wp_m, drive)
-        lines += [_src(f"vddr{tag}", f"vddr{tag}", vd),
-                  _x(f"row{tag}", [prev, f"rck_r{r}", f"rstk_r{r}", f"wline_r{r}", f"tk{r}", f"wlb{tag}",
+        lines += [tb.dc_source(f"vddr{tag}", f"vddr{tag}", vd),
+                  tb.instance(f"row{tag}", [prev, f"rck_r{r}", f"rstk_r{r}", f"wline_r{r}", f"tk{r}", f"wlb{tag}",
                                    f"vddr{tag}", "0"], "rtrow"),
                   *drv]
         prev = f"tk{r}"
     t_stop = edge_s(CHAIN_CLOCKS)
     sources = ["vddt", "vddg", "vddc"] + [f"{s}r{r}" for r in rows for s in ("vddr", "vddp", "vdda")]
     for s in sources:
-        lines.append(_integ(f"q_{s}_c2", s, edge_s(2), edge_s(3)))
+        lines.append(tb.charge_meas(f"q_{s}_c2", s, edge_s(2), edge_s(3)))
     for s in ("vddr", "vddp", "vdda"):   # row 0 idles in clock 3
-        lines.append(_integ(f"q_{s}r{rows[0]}_c3", f"{s}r{rows[0]}", edge_s(3), edge_s(4)))
+        lines.append(tb.charge_meas(f"q_{s}r{rows[0]}_c3", f"{s}r{rows[0]}", edge_s(3), edge_s(4)))
     far = wordline_sections(drive)
     saves = ["rclk", "w", "stopq"] + [f"tk{r}" for r in rows] + [f"wlr{r}_0" for r in rows] \
         + [f"wlr{r}_{far}" for r in rows]
@@ -550,11 +521,6 @@ def _pulse_count(t: np.ndarray, v: np.ndarray, level: float, a: float, b: float)
     return int(np.count_nonzero((r >= a) & (r < b)))
 
 
-def _energy_j(q_c: float, v: float) -> float:
-    """Energy drawn from a supply whose ``INTEG i(v)`` is ``q_c`` (source current is negative)."""
-    return -v * q_c
-
-
 # --------------------------------------------------------------------------- measurements (jobs)
 
 def measure_widths(corner_name: str, supplies: dict | None = None, n_units=(1, 2, 3, 4, 5, 6),
@@ -567,7 +533,7 @@ def measure_widths(corner_name: str, supplies: dict | None = None, n_units=(1, 2
     t, m = res.time, res.measures
     vd, va = sup.v_digital_v, sup.v_array_v
     e1 = _clock_edge(t, res.v("rclk"), 1, vd)
-    e2 = e1 + T_CLK_S
+    e2 = e1 + T_CLK_RAMP_S
     tok = _first(crossings(t, res.v("tok"), vd / 2, True), e1, e2)
     far_node = bench["far_section"]
     per_n = []
@@ -602,15 +568,15 @@ def measure_widths(corner_name: str, supplies: dict | None = None, n_units=(1, 2
             "charge_width_by_section_units": charge,       # section 1 nearest the driver
             "pulses_per_clock_far": counts,                 # clocks 0, 1, part of 2
             "one_pulse_ok": counts == [0, 1, 0],
-            "e_window_j": _energy_j(m[f"q_vddg{tag}"], vd),
-            "e_predriver_j": _energy_j(m[f"q_vddp{tag}"], vd),
-            "e_wordline_j": _energy_j(m[f"q_vdda{tag}"], va),
-            "c_wordline_eff_f": _energy_j(m[f"q_vdda{tag}"], va) / va ** 2,
+            "e_window_j": tb.energy_drawn_j(m[f"q_vddg{tag}"], vd),
+            "e_predriver_j": tb.energy_drawn_j(m[f"q_vddp{tag}"], vd),
+            "e_wordline_j": tb.energy_drawn_j(m[f"q_vdda{tag}"], va),
+            "c_wordline_eff_f": tb.energy_drawn_j(m[f"q_vdda{tag}"], va) / va ** 2,
         })
     return {"corner": corner_name, "supplies": sup.as_dict(), "drive": bench["drive"],
             "wn_drv_m": bench["wn_m"], "wp_drv_m": bench["wp_m"],
             "t_token_after_edge_s": None if tok is None else tok - e1,
-            "e_taps_j": _energy_j(m["q_vddt"], vd), "per_n": per_n}
+            "e_taps_j": tb.energy_drawn_j(m["q_vddt"], vd), "per_n": per_n}
 
 
 def measure_chain(corner_name: str, supplies: dict | None = None, n_units: int = N_UNITS_RAMP, stop: bool = True,
@@ -654,7 +620,7 @@ def measure_chain(corner_name: str, supplies: dict | None = None, n_units: int =
     delays_far = [first[str(r)]["far"]["delay_s"] for r in CHAIN_ROWS]
 
     def e(name: str, clock: int = 2) -> float:
-        return _energy_j(m[f"q_{name}_c{clock}"], va if name.startswith("vdda") else vd)
+        return tb.energy_drawn_j(m[f"q_{name}_c{clock}"], va if name.startswith("vdda") else vd)
 
     # clock 2: row 1 takes the token and pulses, row 0 gives it up, row 31 sees its D rise:
     # the pattern of every step of the 32-row register; the other 29 rows idle as row 0 in clock 3
@@ -783,7 +749,7 @@ def summarise(settings, results: dict) -> dict:
             "width_error_max_abs_units": max(errs) if errs else None,
             # timing of the ramp's pulse from the chain run (real generator loads), row 0
             "delay_near_s": first["near"]["delay_s"], "delay_far_s": first["far"]["delay_s"],
-            "delay_error_far_s": first["far"]["delay_s"] - T_PULSE_DELAY_ASSUMED_S,
+            "delay_error_far_s": first["far"]["delay_s"] - T_PULSE_DELAY_S,
             "t_fall_50_far_s": first["far"]["t_fall_50_s"],
             "sa_clock_margin_s": None if first["far"]["t_fall_50_s"] is None
             else T_SA_CLK_S - first["far"]["t_fall_50_s"],
@@ -803,9 +769,9 @@ def summarise(settings, results: dict) -> dict:
         "drive": WL_DRIVE, "wn_drv_m": WN_DRV_M, "wp_drv_m": WP_DRV_M,
         "characterised_n_units": list(n_units_for(settings)),
         "corners": corners_out,
-        "assumed_by_column": {"t_pulse_delay_s": T_PULSE_DELAY_ASSUMED_S, "t_sa_clk_s": T_SA_CLK_S,
+        "assumed_by_column": {"t_pulse_delay_s": T_PULSE_DELAY_S, "t_sa_clk_s": T_SA_CLK_S,
                               "ramp_n_units": N_UNITS_RAMP,
-                              "t_edge_s": col.T_EDGE_S, "source": "topkima.circuits.column testbench timeline"},
+                              "t_edge_s": T_WL_EDGE_S, "source": "topkima.circuits.column testbench timeline"},
         "wordline_load": {"n_columns": N_COLUMNS, "access_gates_per_column": ACCESS_GATES_PER_COLUMN,
                           "c_gate_access_hand_f": C_GATE_ACCESS_HAND_F,
                           "c_gate_row_hand_f": C_GATE_ACCESS_HAND_F * N_COLUMNS * ACCESS_GATES_PER_COLUMN,

@@ -4,6 +4,7 @@ import pytest
 from scipy import stats
 
 from topkima.circuits import column as col
+from topkima.circuits import timing as tm
 from topkima.circuits.corners import Supplies
 from topkima.circuits.mismatch import sigma_vth_v
 
@@ -34,7 +35,7 @@ def test_pulse_charge_scales_with_width_and_a_stored_zero_barely_discharges(disc
 
 
 def test_settling_is_far_shorter_than_a_ramp_clock(discharge):
-    assert max(discharge["settle_1pct_s"]) < 0.1 * col.T_CLK_IMA_S
+    assert max(discharge["settle_1pct_s"]) < 0.1 * tm.T_CLK_RAMP_S
 
 
 def _vectors(mac_sign: int):
