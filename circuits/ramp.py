@@ -17,7 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 from topkima.circuits import column as col
+from topkima.circuits import ramp_timing
 from topkima.circuits import timing as tm
+from topkima.circuits.column_measure import corner_and_supplies
 from topkima.circuits.jobs import Job
 
 BLOCK = "ramp"
@@ -39,7 +41,7 @@ def measure_ramp(corner_name: str, supplies: dict, n_cal: int, t_cal_units: int,
                  pre_units_l: int = 0, draws: dict | None = None) -> dict:
     """Bitline voltages at each ramp clock's sense instant (and around the calibration clock)."""
     from topkima.circuits.spice import simulate
-    corner, sup = col._setup(corner_name, supplies)
+    corner, sup = corner_and_supplies(corner_name, supplies)
     keys, inputs = _pre_discharge_vectors(pre_units_l)
     conv = col.ColumnConversion(tuple(keys), tuple(inputs), n_cal, t_cal_units, t_ramp_units)
     text = col.column_netlist(conv, corner=corner, supplies=sup, draws=col.ColumnDraws.from_json(draws),
@@ -84,16 +86,15 @@ def plan(settings) -> list[Job]:
                  "ramp_dvt_v": draws["ramp_dvt_v"], "sa_dvt_v": {}}
         jobs.append(Job(BLOCK, f"ramp_mc{i:03d}", "topkima.circuits.ramp:measure_ramp",
                         dict(base, pre_units_l=0, draws=draws), NETLISTS))
-    from topkima.circuits import ramp_timing
     return jobs + ramp_timing.plan(settings)
 
 
 def _timing_summary(settings, results: dict) -> dict:
-    from topkima.circuits import ramp_timing
-    return ramp_timing.summarise(settings, {k: v for k, v in results.items() if k.startswith("timing_")})
+    return ramp_timing.timing_section(settings, {k: v for k, v in results.items() if k.startswith("timing_")})
 
 
-def summarise(settings, results: dict) -> dict:
+def artefact_section(settings, results: dict) -> dict:
+    """The artefact's ``ramp`` section: steps, LSB, INL/DNL, step mismatch, and the timing generator."""
     nominal = sorted((r for k, r in results.items() if k.startswith("ramp_pre")), key=lambda r: r["pre_units_l"])
     main = ramp_metrics(nominal[0])
     by_level = [{"pre_units_l": r["pre_units_l"], **{k: v for k, v in ramp_metrics(r).items()
