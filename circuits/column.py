@@ -313,7 +313,7 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
         out += _sense_amplifier_load()
     # The latch's decision needs a tight tolerance: at the default reltol and a 0.1 ns step it
     # errs by up to ~1 mV even from ideal sources (checked against 5 ps steps in
-    # circuits/comparator.py); reltol 3e-5 brackets every threshold correctly. The other column
+    # circuits/comparator_bench.py); reltol 3e-5 brackets every threshold correctly. The other column
     # testbenches use it too, so that conversions and characterisation share one accuracy.
     extra = (".options reltol=3e-5",) + tuple(extra)
     tstop = end + (2.5e-9 if recharge else 0.1e-9)

@@ -8,6 +8,7 @@ sensitivity, the MAC sweep's line, and the energy tables.
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 
 from topkima.circuits import comparator
 from topkima.circuits.column import (BLOCK, C_WIRE_ROW_F, K_MAX, L_READ_M, N_CAL_ROWS, N_ELEMENTS, N_MAC_ROWS,
@@ -122,6 +123,25 @@ def discharge_curve(run: dict, currents: dict) -> tuple[np.ndarray, np.ndarray]:
     return units[keep], v[keep]
 
 
+def fit_cell_current_mismatch(currents: dict):
+    """Read-stack current mismatch: each Monte Carlo stack's current relative to nominal at every
+    bitline voltage, its σ with a 95 % chi-square interval, and per voltage the least-squares fit
+    ln(I/I0) = a·Δa + b·Δs + c·Δa² + d·Δs² + e·Δa·Δs (Δa, Δs: access/storage delvto, V).
+
+    Returns (ratio (n_v, n_mc), draws (n_mc, 2), [a..e] per voltage, σ_rel per voltage, CI per voltage).
+    """
+    i_on = np.asarray(currents["i_on_a"])                       # (n_v, n_mc)
+    ratio = i_on / np.asarray(currents["i_on_nominal_a"])[:, None]
+    dvt = np.asarray(currents["dvt_v"])
+    basis = np.column_stack([dvt[:, 0], dvt[:, 1], dvt[:, 0] ** 2, dvt[:, 1] ** 2, dvt[:, 0] * dvt[:, 1]])
+    sens = [np.linalg.lstsq(basis, np.log(r), rcond=None)[0].tolist() for r in ratio]
+    sigma_rel = ratio.std(axis=1, ddof=1)
+    n_mc = ratio.shape[1]
+    chi = stats.chi2.ppf([0.975, 0.025], n_mc - 1)
+    ci = [[float(s * np.sqrt((n_mc - 1) / chi[0])), float(s * np.sqrt((n_mc - 1) / chi[1]))] for s in sigma_rel]
+    return ratio, dvt, sens, sigma_rel, ci
+
+
 def artefact_section(settings, results: dict) -> dict:
     """The artefact's ``column`` section, fitted from the block's measurements."""
     currents = results["cell_currents"]
@@ -133,28 +153,20 @@ def artefact_section(settings, results: dict) -> dict:
     grid = np.linspace(0.0, u_max, 257)
     v_grid = np.interp(grid, units, v_curve)
     dv_per_unit = -np.gradient(v_grid, grid)
-    inv = lambda volts: np.interp(-np.asarray(volts), -v_curve, units)  # noqa: E731
+    def curve_units_at_v(volts):  # the curve inverted: accumulated units at a bitline voltage
+        return np.interp(-np.asarray(volts), -v_curve, units)
+
     # Single pulses expressed in curve units, leakage during the measuring window removed.
     before, after = np.asarray(main["v_before_v"]), np.asarray(main["v_after_v"])
     leak_r = leak_units_per_unit_time(main["idle_stacks"], currents, 0.5 * (before + after), "r")
-    eff_all = inv(after) - inv(before) - leak_r * np.asarray(main["pulse_window_s"]) / T_UNIT_S
+    eff_all = curve_units_at_v(after) - curve_units_at_v(before) - leak_r * np.asarray(main["pulse_window_s"]) / T_UNIT_S
     stored = np.asarray(main["pulse_stored"])
     widths = np.asarray(main["pulse_units"], float)[stored == 1]
     eff, share = eff_all[stored == 1], eff_all[stored == 0]
     share_widths = np.asarray(main["pulse_units"], float)[stored == 0]
     slope, offset = np.polyfit(widths, eff, 1)
-    # Cell-current mismatch: ratio to nominal at each bitline voltage, and its sensitivity fit.
-    i_on = np.asarray(currents["i_on_a"])                       # (n_v, n_mc)
-    ratio = i_on / np.asarray(currents["i_on_nominal_a"])[:, None]
-    dvt = np.asarray(currents["dvt_v"])
-    # ln(I/I0) = a·Δa + b·Δs + c·Δa² + d·Δs² + e·Δa·Δs (Δa, Δs: access/storage delvto, V)
-    basis = np.column_stack([dvt[:, 0], dvt[:, 1], dvt[:, 0] ** 2, dvt[:, 1] ** 2, dvt[:, 0] * dvt[:, 1]])
-    sens = [np.linalg.lstsq(basis, np.log(r), rcond=None)[0].tolist() for r in ratio]
-    sigma_rel = ratio.std(axis=1, ddof=1)
+    ratio, dvt, sens, sigma_rel, ci = fit_cell_current_mismatch(currents)
     n_mc = ratio.shape[1]
-    from scipy import stats
-    chi = stats.chi2.ppf([0.975, 0.025], n_mc - 1)
-    ci = [[float(s * np.sqrt((n_mc - 1) / chi[0])), float(s * np.sqrt((n_mc - 1) / chi[1]))] for s in sigma_rel]
     mac = sorted((r for k, r in results.items() if k.startswith("mac_")), key=lambda r: r["mac_units"])
     mac_units = np.array([r["mac_units"] for r in mac], float)
     v_diff = np.array([r["v_rbl_r_v"] - r["v_rbl_l_v"] for r in mac])
@@ -215,7 +227,7 @@ def artefact_section(settings, results: dict) -> dict:
                    "n_wordline_pulses": [r["n_wordline_pulses"] for r in energy],
                    "e_conversion_j": [r["e_bitline_j"] + e_wl * r["n_wordline_pulses"] for r in energy],
                    "note": "per column, one conversion (MAC, calibration, 32 ramp steps), sense amplifier excluded"},
-        "charge_share_mismatch": fit_share_mismatch(share_mm, inv, currents) if share_mm else None,
+        "charge_share_mismatch": fit_share_mismatch(share_mm, curve_units_at_v, currents) if share_mm else None,
         "insitu_conversions": {
             "note": "nominal column + sense amplifier, end to end (plan_insitu); bitline voltages at each of "
                     "the 32 sense instants, the sense amplifier's energy over its 32 decisions",
@@ -227,7 +239,7 @@ def artefact_section(settings, results: dict) -> dict:
     }
 
 
-def fit_share_mismatch(runs: list[dict], inv, currents: dict) -> dict:
+def fit_share_mismatch(runs: list[dict], curve_units_at_v, currents: dict) -> dict:
     """The charge-share packet of a stack storing 0 against its threshold shifts.
 
     Each run pulses fresh stacks storing 0 (one per width) whose access and storage devices
@@ -239,7 +251,7 @@ def fit_share_mismatch(runs: list[dict], inv, currents: dict) -> dict:
     for r in runs:
         before, after = np.asarray(r["v_before_v"]), np.asarray(r["v_after_v"])
         leak = leak_units_per_unit_time(r["idle_stacks"], currents, 0.5 * (before + after), "r")
-        packets.append(inv(after) - inv(before) - leak * np.asarray(r["pulse_window_s"]) / T_UNIT_S)
+        packets.append(curve_units_at_v(after) - curve_units_at_v(before) - leak * np.asarray(r["pulse_window_s"]) / T_UNIT_S)
     nominal = packets[0]
     dvt = np.array([r["pulse_dvt_v"] for r in runs[1:]])
     ratio = np.array(packets[1:]) / nominal[None, :]

@@ -39,7 +39,7 @@ OFFSET_VCM_V = (0.35, 0.15, 0.45)
 #: Common modes of the delay sweep (V); ours: low, middle, precharge level.
 DELAY_VCM_V = (0.15, 0.35, 0.5)
 #: Clock edge (10-90 % is ~0.8 of this linear ramp) (s); ours: a typical 65 nm clock buffer.
-T_EDGE_S = 20e-12
+T_CLK_EDGE_S = 20e-12
 #: Time before the first clock edge (s); the circuit starts at its reset DC point.
 T_DELAY_S = 50e-12
 #: Load on each output (F); ours: ≈ two minimum 65 nm gate inputs of the arbiter request logic.
@@ -92,7 +92,7 @@ def ideal_source_testbench(*, vcm_v: float, vdiff_v: float, delvto_v: Mapping[st
         r = NOISE_PULSE_EDGE_S
         pts = [(0.0, v_inp), (t0, v_inp), (t0 + r, v_inp + h), (t0 + r + w, v_inp + h), (t0 + 2 * r + w, v_inp)]
         src_inp = "vinp inp 0 pwl(" + " ".join(f"{num(t, 't')} {num(v, 'V')}" for t, v in pts) + ")"
-    t_high = tm.T_CLK_RAMP_S / 2 - T_EDGE_S
+    t_high = tm.T_CLK_RAMP_S / 2 - T_CLK_EDGE_S
     lines = [
         "* topkima comparator testbench (sa_strongarm)",
         include(MODEL_CARD),
@@ -101,7 +101,7 @@ def ideal_source_testbench(*, vcm_v: float, vdiff_v: float, delvto_v: Mapping[st
         f"vdd vdd 0 dc {num(vdd_v, 'vdd')}",
         src_inp,
         f"vinn inn 0 dc {num(v_inn, 'V(inn)')}",
-        f"vclk clk 0 pulse(0 {num(vdd_v)} {num(T_DELAY_S)} {num(T_EDGE_S)} {num(T_EDGE_S)} "
+        f"vclk clk 0 pulse(0 {num(vdd_v)} {num(T_DELAY_S)} {num(T_CLK_EDGE_S)} {num(T_CLK_EDGE_S)} "
         f"{num(t_high)} {num(tm.T_CLK_RAMP_S)})",
         subckt_instance("xsa", "inp", "inn", "clk", "outp", "outn", "vdd", "0", delvto_v),
         f"cloadp outp 0 {num(c_load_f, 'c_load_f')}",

@@ -16,7 +16,7 @@ from topkima.circuits.comparator import (DEVICE_BY_NAME, DEVICES, BLOCK, NETLIST
                                          draw_mismatch_v, pelgrom_input_pair_sigma_v)
 from topkima.circuits.comparator_bench import (C_LOAD_F, DELAY_OVERDRIVES_QUICK_V, DELAY_OVERDRIVES_V, DELAY_VCM_V,
                                               ENERGY_OVERDRIVES_V, ENERGY_TYPICAL_OVERDRIVE_V, OFFSET_TOL_V,
-                                              OFFSET_VCM_V, T_EDGE_S, VCM_V)
+                                              OFFSET_VCM_V, T_CLK_EDGE_S, VCM_V)
 from topkima.circuits.comparator_insitu import (C_BITLINE_F, C_CROSS_NEUTRALISE_F, C_IMBALANCE_FRACTION,
                                                C_NEUTRALISE_F, INSITU_STEP_V, INSITU_TOL_V, INSITU_VCM_QUICK_V,
                                                INSITU_VCM_V, KICK_VDIFF_V, N_HISTORY, T_MAX_INSITU_S, column_timing)
@@ -195,7 +195,7 @@ def artefact_section(settings: CalSettings, results: Mapping[str, dict]) -> dict
         "corner": settings.corner_name,
         **common,
         "t_clk_s": tm.T_CLK_RAMP_S,
-        "t_edge_s": T_EDGE_S,
+        "t_edge_s": T_CLK_EDGE_S,
         "devices": [{"name": d.name, "kind": d.kind, "w_m": d.w_m, "l_m": d.l_m, "role": d.role,
                      "sigma_vth_v": float(sigma_vth_v(d.kind, d.w_m, d.l_m))} for d in DEVICES],
         # headline figures at the primary common mode VCM_V (the artefact schema's fields)

@@ -21,7 +21,7 @@ import numpy as np
 from topkima.circuits import spice
 from topkima.circuits import timing as tm
 from topkima.circuits.comparator import BLOCK, NETLISTS, checked_delvto, checked_in_range, subckt_instance
-from topkima.circuits.comparator_bench import (C_LOAD_F, MAX_BRACKET_V, OFFSET_TOL_V, T_EDGE_S, checked_conditions,
+from topkima.circuits.comparator_bench import (C_LOAD_F, MAX_BRACKET_V, OFFSET_TOL_V, T_CLK_EDGE_S, checked_conditions,
                                               checked_vcm, offset_sample)
 from topkima.circuits.netlist import MODEL_CARD, include, num
 
@@ -122,13 +122,13 @@ def _insitu_testbench(*, vcm_v: float, vdiff_v: float, delvto_v: Mapping[str, fl
         f"vdd vdd 0 dc {num(vdd_v, 'vdd')}",
         f"vsetp setp 0 dc {num(vcm_v + vdiff_v / 2, 'V(inp)')}",
         f"vsetn setn 0 dc {num(vcm_v - vdiff_v / 2, 'V(inn)')}",
-        f"vsw sw 0 pwl(0 1 {num(T_SWITCH_OPEN_S)} 1 {num(T_SWITCH_OPEN_S + T_EDGE_S)} 0)",
+        f"vsw sw 0 pwl(0 1 {num(T_SWITCH_OPEN_S)} 1 {num(T_SWITCH_OPEN_S + T_CLK_EDGE_S)} 0)",
         "ssetp inp setp sw 0 swideal",
         "ssetn inn setn sw 0 swideal",
         ".model swideal sw vt=0.5 vh=0.1 ron=10 roff=1e13",
         f"cblp inp 0 {num(c_inp_f, 'c_inp_f')}",
         f"cbln inn 0 {num(c_inn_f, 'c_inn_f')}",
-        f"vclk clk 0 pulse(0 {num(vdd_v)} {num(t_edge0)} {num(T_EDGE_S)} {num(T_EDGE_S)} "
+        f"vclk clk 0 pulse(0 {num(vdd_v)} {num(t_edge0)} {num(T_CLK_EDGE_S)} {num(T_CLK_EDGE_S)} "
         f"{num(timing['t_eval_s'])} {num(t_clk)})",
         subckt_instance("xsa", "inp", "inn", "clk", "outp", "outn", "vdd", "0", delvto_v),
         f"cloadp outp 0 {num(c_load_f, 'c_load_f')}",
@@ -137,7 +137,7 @@ def _insitu_testbench(*, vcm_v: float, vdiff_v: float, delvto_v: Mapping[str, fl
     if step_v and n_cycles > 1:
         i_ramp_a = c_inn_f * step_v / t_ramp_w
         lines.append(f"iramp inn 0 pulse(0 {num(i_ramp_a)} {num(t_edge0 + timing['t_ramp_after_edge_s'])} "
-                     f"{num(T_EDGE_S)} {num(T_EDGE_S)} {num(t_ramp_w - T_EDGE_S)} {num(t_clk)})")
+                     f"{num(T_CLK_EDGE_S)} {num(T_CLK_EDGE_S)} {num(t_ramp_w - T_CLK_EDGE_S)} {num(t_clk)})")
     lines += [f".tran {num(t_max_s)} {num(t_stop)} 0 {num(t_max_s)}", *saves, ".end"]
     return "\n".join(lines) + "\n", t_edge0
 
@@ -192,7 +192,7 @@ def _insitu_flip(vcm_v: float, delvto_v: Mapping[str, float], vdd_v: float, temp
             hi = mid
         else:
             lo = mid
-    (f_lo, vd_lo), (f_hi, vd_hi) = seen[lo], seen[hi]
+    (_, vd_lo), (f_hi, vd_hi) = seen[lo], seen[hi]
     return {"threshold_v": 0.5 * (vd_lo[-1] + vd_hi[-1]),
             "bracket_v": [vd_lo[-1], vd_hi[-1]],
             "prior_fired_at_flip": bool(any(f_hi[:-1])),
@@ -262,7 +262,7 @@ def input_capacitance(vcm_v: float, delvto_v: dict | None = None, vdd_v: float =
                 f"vdd vdd 0 dc {num(vdd_v, 'vdd')}",
                 f"vinp inp 0 pwl(0 {num(vcm_v)} {num(t1)} {num(vcm_v)} {num(t2)} {num(vcm_v + ramp_v)})",
                 f"vinn inn 0 dc {num(vcm_v - CIN_VDIFF_V)}",
-                f"vclk clk 0 pwl(0 0 {num(t_clk)} 0 {num(t_clk + T_EDGE_S)} {num(v_clk)})",
+                f"vclk clk 0 pwl(0 0 {num(t_clk)} 0 {num(t_clk + T_CLK_EDGE_S)} {num(v_clk)})",
                 subckt_instance("xsa", "inp", "inn", "clk", "outp", "outn", "vdd", "0", shifts),
                 f"cloadp outp 0 {num(c_load_f, 'c_load_f')}",
                 f"cloadn outn 0 {num(c_load_f, 'c_load_f')}",
@@ -311,7 +311,7 @@ def kickback(vcm_v: float, delvto_v: dict | None = None, vdd_v: float = 1.0, tem
         cm, vd = 0.5 * (vp + vn), vp - vn
         edges = [t0 + k * timing["t_clk_s"] for k in range(n_cycles)]
         cm_edges = [float(np.interp(e, t, cm)) for e in edges]
-        win = (t >= t0) & (t <= t0 + timing["t_eval_s"] + T_EDGE_S)
+        win = (t >= t0) & (t <= t0 + timing["t_eval_s"] + T_CLK_EDGE_S)
         out[f"diff_residue_{tag}_v"] = list(np.diff(vd_edges))
         if sign > 0:
             out["cm_excursion_max_v"] = float(np.max(cm[win]) - cm_edges[0])

@@ -10,8 +10,8 @@ What is modelled (cells in ``netlists/digital.sp``, PTM 65 nm, digital supply 0.
 
 The benches: :mod:`.digital_counters` (counters) and :mod:`.digital_arbiter` (arbiter
 cell, tree and encoder); this module holds the geometry, the shared bench lines, the plan and
-the artefact's ``digital`` section. Every delay is a ``.meas tran ... TRIG ... TARG`` at half the supply and every energy a
-``.meas tran q INTEG i(vdd)`` (E = −VDD·q) from ngspice. Each testbench also checks function
+the artefact's ``digital`` section. Every delay is a ``.meas tran ... TRIG ... TARG`` at half
+the supply and every energy a ``.meas tran q INTEG i(vdd)`` (E = −VDD·q) from ngspice. Each testbench also checks function
 (the counter counts and wraps, STOP rises exactly at k, the arbiter grants the lower address
 on simultaneous requests and never pre-empts a grant, the encoder maps one-hot to binary).
 
@@ -85,7 +85,7 @@ PAPER_T_COUNTER_S = 0.51e-9
 PAPER_T_ARB_S = 2.08e-9
 
 #: Input edge rate of the ideal testbench sources (before the shaping buffers) [ours].
-T_EDGE_S = 20e-12
+T_SRC_EDGE_S = 20e-12
 #: Transient step: 10 ps kept clk->q within 0.5 % and charge within 0.2 % of a 1 ps run
 #: (cnt5 at ss, measured while writing this module); 5 ps for the short delay benches.
 T_STEP_LONG_S = 10e-12

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from topkima.circuits import testbench as tb
-from topkima.circuits.digital import (BLOCK, COLUMN_PITCH_M, ENCODER_LEVELS, MEAN_ADDRESS_ONES, T_EDGE_S,
+from topkima.circuits.digital import (BLOCK, COLUMN_PITCH_M, ENCODER_LEVELS, MEAN_ADDRESS_ONES, T_SRC_EDGE_S,
                                       T_STEP_FINE_S, TREE_LEVELS, avg_meas, bench_header, buffer_pair, checked_int,
                                       checked_time, checked_vdd, delay_meas, encoder_wire_lengths_m, logic_level,
                                       logic_word, pi_wire, tran_line, tree_wire_lengths_m)
@@ -45,7 +45,7 @@ def arb_cell_netlist(corner_name: str, vdd_v: float, t_phase_s: float = 1e-9,
     t_stop = t0 + len(_CELL_PHASES) * t_phase_s
     lines = bench_header("arb_cell", corner_name, vdd_v)
     for name in ("r0", "r1"):
-        lines.append(tb.pwl_source("v" + name, name + "s", vdd_v, 0, edges[name], T_EDGE_S))
+        lines.append(tb.pwl_source("v" + name, name + "s", vdd_v, 0, edges[name], T_SRC_EDGE_S))
         lines += buffer_pair(name + "buf", name + "s", name, "vddtb")
     lines.append(tb.instance("dut", ["r0", "r1", "ru", "ad", "g0", "g1", "vdd", "0"], "arb2"))
     lines += buffer_pair("root", "ru", "ad", "vddtb")                       # root acknowledge = ru, buffered
@@ -116,7 +116,7 @@ def arb_tree_netlist(corner_name: str, vdd_v: float, address: int = 0, levels: i
     wires = tree_wire_lengths_m(levels, pitch_m)
     t_fire = 0.5e-9
     lines = bench_header("arb_tree", corner_name, vdd_v)
-    lines += [tb.pwl_source("vfire", "fire", vdd_v, 0, [(t_fire, 1), (t_fire + 0.2e-9, 0)], T_EDGE_S),
+    lines += [tb.pwl_source("vfire", "fire", vdd_v, 0, [(t_fire, 1), (t_fire + 0.2e-9, 0)], T_SRC_EDGE_S),
               tb.instance("sa1", ["fire", "req", "reqn", "vddtb", "0"], "nor2"),
               tb.instance("sa2", ["reqn", "gleaf", "req", "vddtb", "0"], "nor2"),
               ".ic v(req)=0"]                                   # the SR latch starts reset
@@ -205,7 +205,7 @@ def encoder_netlist(corner_name: str, vdd_v: float, levels: int = ENCODER_LEVELS
     t_fall = t_rise + t_pulse_s
     t_stop = t_fall + t_pulse_s
     lines = bench_header("encoder", corner_name, vdd_v)
-    lines.append(tb.pwl_source("vg", "gs", vdd_v, 0, [(t_rise, 1), (t_fall, 0)], T_EDGE_S))
+    lines.append(tb.pwl_source("vg", "gs", vdd_v, 0, [(t_rise, 1), (t_fall, 0)], T_SRC_EDGE_S))
     lines += buffer_pair("gbuf", "gs", "g", "vddtb")
     node = "g"
     for j in range(1, levels + 1):
@@ -234,7 +234,7 @@ def encoder_netlist(corner_name: str, vdd_v: float, levels: int = ENCODER_LEVELS
         for p, hot in enumerate(_ENC8_PHASES):
             if hot == i:
                 edges += [(t8 + p * t_ph, 1), (t8 + (p + 1) * t_ph - 0.05e-9, 0)]
-        lines.append(tb.pwl_source(f"vh{i}", f"h{i}", vdd_v, 0, edges, T_EDGE_S))
+        lines.append(tb.pwl_source(f"vh{i}", f"h{i}", vdd_v, 0, edges, T_SRC_EDGE_S))
     lines.append(tb.instance("enc8", [f"h{i}" for i in range(8)] + ["e0", "e1", "e2", "vdde", "0"], "enc8"))
     t_end = t8 + len(_ENC8_PHASES) * t_ph
     lines += [tran_line(t_step_s, t_end), ".end"]

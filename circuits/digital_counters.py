@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from topkima.circuits import testbench as tb
-from topkima.circuits.digital import (BLOCK, COUNTER_BITS, K_BITS, T_EDGE_S, T_STEP_LONG_S, avg_meas, bench_header,
+from topkima.circuits.digital import (BLOCK, COUNTER_BITS, K_BITS, T_SRC_EDGE_S, T_STEP_LONG_S, avg_meas, bench_header,
                                       buffer_pair, checked_int, checked_time, checked_vdd, delay_meas, logic_level,
                                       logic_word, tran_line)
 from topkima.circuits.netlist import num
@@ -25,9 +25,9 @@ def ramp_counter_netlist(corner_name: str, vdd_v: float, n_clocks: int = 33, t_c
     m_counts = min(n_clocks, 32)                # energy window: whole counts, a full 0..31 cycle if possible
     q_from = t0 - t_clk_s / 4
     lines = bench_header("ramp_counter", corner_name, vdd_v)
-    lines += [tb.pwl_source("vrst", "rst", vdd_v, 1, [(0.4e-9, 0)], T_EDGE_S),
-              f"vclk clks 0 pulse(0 {num(vdd_v)} {num(t0)} {num(T_EDGE_S)} {num(T_EDGE_S)} "
-              f"{num(t_clk_s / 2 - T_EDGE_S)} {num(t_clk_s)})"]
+    lines += [tb.pwl_source("vrst", "rst", vdd_v, 1, [(0.4e-9, 0)], T_SRC_EDGE_S),
+              f"vclk clks 0 pulse(0 {num(vdd_v)} {num(t0)} {num(T_SRC_EDGE_S)} {num(T_SRC_EDGE_S)} "
+              f"{num(t_clk_s / 2 - T_SRC_EDGE_S)} {num(t_clk_s)})"]
     # the clock buffer driving the five flip-flop clock pins is on vdd: it is part of counting
     lines += buffer_pair("ckbuf", "clks", "clk", "vdd")
     lines.append(tb.instance("cnt", ["clk", "vdd", "rst"] + [f"q{i}" for i in range(5)] + [f"qb{i}" for i in range(5)]
@@ -91,9 +91,9 @@ def kcounter_netlist(corner_name: str, vdd_v: float, k: int = 5, n_grants: int |
     t_stop = t0 + n_grants * t_grant_s
     q_from = t0 - t_grant_s / 4
     lines = bench_header("kcounter", corner_name, vdd_v)
-    lines += [tb.pwl_source("vrst", "rst", vdd_v, 1, [(0.4e-9, 0)], T_EDGE_S),
-              f"vgnt gnts 0 pulse(0 {num(vdd_v)} {num(t0)} {num(T_EDGE_S)} {num(T_EDGE_S)} "
-              f"{num(t_grant_s / 2 - T_EDGE_S)} {num(t_grant_s)})"]
+    lines += [tb.pwl_source("vrst", "rst", vdd_v, 1, [(0.4e-9, 0)], T_SRC_EDGE_S),
+              f"vgnt gnts 0 pulse(0 {num(vdd_v)} {num(t0)} {num(T_SRC_EDGE_S)} {num(T_SRC_EDGE_S)} "
+              f"{num(t_grant_s / 2 - T_SRC_EDGE_S)} {num(t_grant_s)})"]
     lines += buffer_pair("gbuf", "gnts", "gnt", "vdd")   # the strobe driver is part of counting
     kbits = ["vdd" if (k >> i) & 1 else "0" for i in range(K_BITS)]
     lines.append(tb.instance("kc", ["gnt", "rst"] + kbits + ["stop", "eq"] + [f"c{i}" for i in range(K_BITS)] + ["vdd", "0"],

@@ -266,7 +266,7 @@ def row_driver(tag: str, wlb: str, sup: Supplies, corner, wn_m: float, wp_m: flo
 
 
 def ideal_reference(tag: str, n_units: int, t_start_s: float, corner, sup: Supplies) -> list[str]:
-    """The column testbench's pulse (50 % width N x 0.5 ns, ``T_EDGE_S`` edges, like
+    """The column testbench's pulse (50 % width N x 0.5 ns, ``T_WL_EDGE_S`` edges, like
     ``column._pulse``) on ``M_REF`` read ports storing 1, drains on ``vblref{tag}``."""
     dn, va, e = corner.delvto_n(), sup.v_array_v, T_WL_EDGE_S
     return [f"vref{tag} ref{tag} 0 PULSE(0 {nl.num(va)} {nl.num(t_start_s)} {nl.num(e)} {nl.num(e)} "

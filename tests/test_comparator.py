@@ -168,7 +168,7 @@ def test_plan_is_reproducible_and_json_able():
 
 
 def test_summary_statistics():
-    """summarise() on hand-made job results: pure arithmetic, checked against numpy/scipy."""
+    """artefact_section() on hand-made job results: pure arithmetic, checked against numpy/scipy."""
     settings = CalSettings(quick=True, mc=30)
     rng = np.random.default_rng(3)
     results = {}
