@@ -12,7 +12,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from topkima.circuits.comparator import (DEVICE_BY_NAME, DEVICES, BLOCK, NETLISTS, PINS, SUBCKT, corner_delvto_v,
+from topkima.circuits import timing as tm
+from topkima.circuits.comparator import (BLOCK, DEVICE_BY_NAME, DEVICES, NETLISTS, PINS, SUBCKT, corner_delvto_v,
                                          draw_mismatch_v, pelgrom_input_pair_sigma_v)
 from topkima.circuits.comparator_bench import (C_LOAD_F, DELAY_OVERDRIVES_QUICK_V, DELAY_OVERDRIVES_V, DELAY_VCM_V,
                                               ENERGY_OVERDRIVES_V, ENERGY_TYPICAL_OVERDRIVE_V, OFFSET_TOL_V,
@@ -21,7 +22,6 @@ from topkima.circuits.comparator_insitu import (C_BITLINE_F, C_CROSS_NEUTRALISE_
                                                C_NEUTRALISE_F, INSITU_STEP_V, INSITU_TOL_V, INSITU_VCM_QUICK_V,
                                                INSITU_VCM_V, KICK_VDIFF_V, N_HISTORY, T_MAX_INSITU_S, column_timing)
 from topkima.circuits.comparator_noise import NOISE_TAU_STEP_QUICK_S, NOISE_TAU_STEP_S
-from topkima.circuits import timing as tm
 from topkima.circuits.jobs import Job
 from topkima.circuits.mismatch import sigma_vth_v
 from topkima.circuits.settings import CalSettings
