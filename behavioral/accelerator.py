@@ -160,8 +160,10 @@ class SramAVParams:
 
 
 @dataclass(frozen=True)
-class MacroParams:
-    """The Topkima Q·Kᵀ macro (see :mod:`topkima.behavioral.softmax_macro`)."""
+class QKMacroParams:
+    """The Topkima Q·Kᵀ macro as the accelerator counts it: its latency and energy per operation
+    (:mod:`topkima.behavioral.softmax_macro`), k and the operand widths. Not the calibrated
+    circuit parameters of :class:`topkima.behavioral.params.MacroParams`."""
 
     timing: sm.MacroTiming
     energy: sm.MacroEnergy
@@ -176,7 +178,7 @@ class AcceleratorConfig:
     system: SystemParams
     rram: RramParams
     sram_av: SramAVParams
-    macro: MacroParams
+    macro: QKMacroParams
     sources: dict = field(default_factory=dict, compare=False)
 
 

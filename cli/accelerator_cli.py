@@ -182,7 +182,7 @@ def load_config(name_or_path: str = "paper", calibration=None) -> tuple[acc.Acce
     return cfg, {"description": description, "where": where, "values": values, "sources": sources}
 
 
-def macro_params(calibration, mac: dict, input_activity: float | None = None) -> acc.MacroParams:
+def macro_params(calibration, mac: dict, input_activity: float | None = None) -> acc.QKMacroParams:
     """The Topkima macro's timing and energy from the artefact plus the config's macro table."""
     timing = sm.timing_from_calibration(calibration, t_pwm_reading=mac["t_pwm_reading"], t_wr_s=mac["t_wr_s"],
                                         t_nl_s=mac["t_nl_s"], t_clk_sort_s=mac["t_clk_sort_s"],
@@ -190,7 +190,7 @@ def macro_params(calibration, mac: dict, input_activity: float | None = None) ->
                                         t_arb=mac["t_arb"])
     energy, _ = sm.energy_from_calibration(calibration, input_activity=input_activity or mac["input_activity"],
                                            e_nl_value_j=mac["e_nl_value_j"], e_nl_row_j=mac["e_nl_row_j"])
-    return acc.MacroParams(timing=timing, energy=energy, k=mac["k"])
+    return acc.QKMacroParams(timing=timing, energy=energy, k=mac["k"])
 
 
 # -- α from real scores ----------------------------------------------------------------------------
