@@ -30,9 +30,12 @@ Conventions:
   the callable sees ordinary multi-head (B, heads, T, d) tensors — the form
   :func:`topkima.behavioral.attention.topkima_attention` takes — and the causal mask as a
   (T, T) boolean that broadcasts to (B, heads, T, T).
-* **Precision**: float32 weights and arithmetic. Against llama.cpp on the same file
-  (``tests/fixtures/smollm2_reference.npz``, made by ``tests/fixtures/make_smollm2_reference.py``)
-  see ``tests/test_smollm2.py`` for the agreement and why its tolerance is what it is.
+* **Precision**: float32 weights and arithmetic. Checked against llama.cpp
+  (``tests/fixtures/smollm2_reference.npz``, made by ``tests/fixtures/make_smollm2_reference.py``,
+  llama-cpp-python 0.3.36): on the same weights re-encoded as float32, logits agree to ≤ 1e-4 at
+  every position and the perplexity of 4 × 256 Amazon-review tokens to 1e-7 (45.42 both); on the
+  shipped Q4_1 file, which llama.cpp multiplies with 8-bit-rounded activations, logits differ by
+  ≤ 0.65 and that perplexity by 0.4 % (45.62). ``tests/test_smollm2.py`` states the tolerances.
 """
 from __future__ import annotations
 
