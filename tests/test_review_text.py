@@ -32,3 +32,12 @@ def test_sentences_follow_their_numbers_not_the_file_order(tmp_path):
     path = tmp_path / "snippets.txt"
     path.write_bytes(b"7_1\t0\tone.\r\n7_3\t0\tthree.\r\n7_2\t0\ttwo.")
     assert amazon_review_text(path) == "one. two. three."
+
+
+def test_token_windows_of_the_text_are_consecutive(tmp_path):
+    from topkima.behavioral.models.review_text import amazon_token_windows
+    path = tmp_path / "snippets.txt"
+    path.write_bytes(b"1_1\t0\tabcdefghij.\r\n2_1\t0\tklmnopqrst.")
+    windows = amazon_token_windows(lambda text: [ord(c) for c in text], window_tokens=5, n_windows=2,
+                                   first_window=1, path=path)
+    np.testing.assert_array_equal(windows, [[ord(c) for c in "fghij"], [ord(c) for c in ".\nklm"]])

@@ -136,3 +136,15 @@ def amazon_review_text(path: str | os.PathLike | None = None) -> str:
     # by sentence number: the file lists review 263's sentences 3-5 after its sentence 25
     return "\n".join(" ".join(text for _, text in sorted(sentences, key=lambda s: s[0]))
                      for sentences in reviews.values())
+
+
+def amazon_token_windows(tokenize, window_tokens: int = 256, n_windows: int = 4, first_window: int = 0,
+                         path: str | os.PathLike | None = None):
+    """(n_windows, window_tokens) int64 token windows of :func:`amazon_review_text`.
+
+    ``tokenize`` maps a str to token ids (e.g. ``SmolLM2.tokenize``); the windows are
+    consecutive and disjoint (:func:`topkima.behavioral.models.perplexity.token_windows`), so
+    windows used to fit anything (e.g. 4 … 7) never share a token with those evaluated (0 … 3).
+    """
+    from topkima.behavioral.models.perplexity import token_windows
+    return token_windows(tokenize(amazon_review_text(path)), window_tokens, n_windows, first_window)
