@@ -260,3 +260,17 @@ def test_fixture_records_its_reference_versions(reference):
     versions = json.loads(str(reference["versions"]))
     assert versions["gguf_sha256"] == "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
     assert versions["llama_cpp_python"] and versions["settings"]["type_k"] == 0 and versions["add_bos"] is False
+
+
+@pytest.mark.weights
+def test_bad_input_is_named(model):
+    with pytest.raises(ValueError, match=r"input_ids must lie in 0…49151, got 0…49152"):
+        model.forward(np.array([0, 49152]))
+    with pytest.raises(ValueError, match="must be integers"):
+        model.forward(np.array([1.0, 2.0]))
+    with pytest.raises(ValueError, match="sequence length must be 1…8192"):
+        model.forward(np.zeros((1, 0), dtype=np.int64))
+    with pytest.raises(ValueError, match=r"layer 0: attention returned shape \(1, 9, 3, 32\)"):
+        model.forward(np.array([1, 2, 3]), attention=lambda q, k, v, mask, layer: q[..., :32])
+    with pytest.raises(TypeError, match="text must be a str"):
+        model.tokenize(b"bytes")
