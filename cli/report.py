@@ -112,7 +112,7 @@ def _stage_montecarlo(out: Path, quick: bool, workers: int, log) -> StageResult:
     from topkima.studies.montecarlo import run_montecarlo
     res = StageResult("montecarlo", "Monte Carlo: chip instances across σ multipliers")
     folder = out / "montecarlo"
-    summary = run_montecarlo(folder, quick=quick, workers=workers, log=lambda t: log(f"montecarlo: {t}"))
+    summary = run_montecarlo(folder, quick=quick, workers=workers, log=log)   # its lines name the study
     res.figures["instances per σ, seed"] = f"{summary['instances']}, {summary['seed']}"
     for lab in summary["topk_recall"]:
         acc = summary["accuracy"].get(lab)
