@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -274,23 +273,7 @@ def load_calibration(path: str | os.PathLike | None = None) -> Calibration:
 
 
 def write_atomic(path: str | os.PathLike, data: dict, indent: int | None = 1) -> None:
-    """Write JSON to ``path`` via a temporary file in the same folder and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # an ordinary file, not mkstemp's private 0600
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=indent, sort_keys=False, allow_nan=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """Write JSON to ``path`` atomically (the project's one writer, :mod:`topkima.circuits.files`)."""
+    # imported here: reading an artefact (all the behavioural model does) loads nothing of circuits/
+    from topkima.circuits.files import write_json_atomic
+    write_json_atomic(path, data, indent=indent)

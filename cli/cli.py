@@ -151,13 +151,13 @@ def cmd_compare_golden(args) -> int:
 
 
 def cmd_attention(args) -> int:
-    """MiniLM with Topkima attention on the VADER movie-review probe (see topkima.attention_eval)."""
-    from topkima.attention_eval import EVAL_MODES, run_evaluation
+    """MiniLM with Topkima attention on the VADER movie-review probe (see topkima.studies.attention_eval)."""
     from topkima.behavioral.minilm import WeightsMissingError
+    from topkima.studies.attention_eval import EVAL_MODES, AttentionEvalConfig, run_evaluation
     modes = EVAL_MODES if args.mode == "all" else (args.mode,)
+    config = AttentionEvalConfig(k=args.k, modes=modes, limit=args.limit, seed=args.seed, sweep=not args.no_sweep)
     try:
-        run_evaluation(args.out, k=args.k, modes=modes, limit=args.limit, seed=args.seed, sweep=not args.no_sweep,
-                       log=lambda text: print(text, file=sys.stderr, flush=True))
+        run_evaluation(args.out, config, log=lambda text: print(text, file=sys.stderr, flush=True))
     except (WeightsMissingError, ValueError, RuntimeError, OSError) as exc:
         print(f"topkima attention: {exc}", file=sys.stderr)
         return 1
@@ -177,12 +177,13 @@ def cmd_report(args) -> int:
 
 
 def cmd_accelerator(args) -> int:
-    """The whole-accelerator estimate and the softmax-macro comparisons (see topkima.accelerator_cli)."""
-    from topkima.accelerator_cli import ConfigError, run_accelerator
+    """The whole-accelerator estimate and the softmax-macro comparisons (see topkima.studies.accelerator)."""
     from topkima.behavioral.minilm import WeightsMissingError
+    from topkima.studies.accelerator import AcceleratorStudyConfig, ConfigError, run_accelerator
+    config = AcceleratorStudyConfig(model=args.model, seq_len=args.seq_len, preset=args.config, alpha=args.alpha,
+                                    alpha_from=args.alpha_from, alpha_sequences=args.alpha_sequences, seed=args.seed)
     try:
-        run_accelerator(args.model, args.seq_len, args.config, args.out, args,
-                        log=lambda text: print(text, flush=True))
+        run_accelerator(args.out, config, log=lambda text: print(text, flush=True))
     except ConfigError as exc:
         print(f"topkima accelerator: {exc}", file=sys.stderr)
         return 2
@@ -213,11 +214,11 @@ def _sigma_list(text: str) -> tuple[float, ...]:
 
 
 def cmd_montecarlo(args) -> int:
-    """Monte Carlo variation study (see topkima.montecarlo)."""
+    """Monte Carlo variation study (see topkima.studies.montecarlo)."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")   # before numpy is imported here and in the workers
     from topkima.behavioral.minilm import WeightsMissingError
-    from topkima.montecarlo import StudyConfig, StudyError, run_montecarlo
+    from topkima.studies.montecarlo import StudyConfig, StudyError, run_montecarlo
     given = {name: getattr(args, attr) for name, attr in (
         ("instances", "instances"), ("sigma_scales", "sigma_scale"), ("k", "k"), ("seed", "seed"),
         ("n_queries", "queries"), ("accuracy_instances", "accuracy_instances"),
@@ -368,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None:
         from topkima.behavioral.macro import set_threads
         set_threads(args.threads)
-    from topkima.allocator import keep_freed_memory
+    from topkima.studies.allocator import keep_freed_memory
     keep_freed_memory()   # long numerical runs: reuse freed temporaries instead of re-faulting them
     return args.func(args)
 

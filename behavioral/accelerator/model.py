@@ -21,11 +21,12 @@ a chip of tiles, PEs and 256 × 256 arrays sized to hold the model. Per transfor
 
 Ops are counted as 2 per MAC of the dense computation (as the paper counts 1.81 GOP for one
 BERT-base attention module at sequence 384: X·W_QKV, Q·Kᵀ and A·V). Every parameter comes in
-a config whose fields carry their source (``cli/presets/*.toml``). Schedules: ``serial``
-(every operation, and every token inside it, in sequence: the paper's v1) and ``pipelined``
-[ours]: inside an operation, buffer traffic and the softmax core overlap the next row's
-conversion; across operations, rows stream from Q·Kᵀ through A·V, W_O and the FFN (X·W_QKV
-must finish before Q·Kᵀ starts, since every row needs all keys).
+a config whose fields carry their source (``presets/*.toml`` beside this module, read by
+:mod:`topkima.behavioral.accelerator.config`). Schedules: ``serial`` (every operation, and
+every token inside it, in sequence: the paper's v1) and ``pipelined`` [ours]: inside an
+operation, buffer traffic and the softmax core overlap the next row's conversion; across
+operations, rows stream from Q·Kᵀ through A·V, W_O and the FFN (X·W_QKV must finish before
+Q·Kᵀ starts, since every row needs all keys).
 """
 from __future__ import annotations
 
