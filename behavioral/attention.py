@@ -525,11 +525,11 @@ def _window_samples(scores_units, visible, rows, kk, n_heads):
     return np.split(best, np.cumsum(np.bincount(where[0], minlength=n_heads))[:-1])
 
 
-def _head_window(sample, kk):
+def _head_window(sample, kk, top_quantile: float = 0.75, bottom_quantile: float = 0.1):
     """ADC window of one head from its real rows' scores (rows with ≥ k visible keys): ``sample``
     (rows, k), each row's k largest visible scores (:func:`_window_samples`).
     :func:`choose_adc_range` uses only a row's largest and k-th largest score, so this sample
     sets the same window as the rows' full score lists."""
     if not sample.shape[0]:
         raise ValueError("no query row sees top_k keys: nothing to set the ADC window from")
-    return choose_adc_range(sample, kk)
+    return choose_adc_range(sample, kk, top_quantile=top_quantile, bottom_quantile=bottom_quantile)

@@ -55,10 +55,13 @@ class AttentionRanges:
 
     @classmethod
     def fit(cls, q, k, v, *, top_k: int, mask=None, policy: str = "sequence-head",
-            softmax: SoftmaxCore = SoftmaxCore()) -> "AttentionRanges":
+            softmax: SoftmaxCore = SoftmaxCore(), window_top_quantile: float = 0.75,
+            window_bottom_quantile: float = 0.1) -> "AttentionRanges":
         """Ranges from calibration tensors q, k, v (..., heads, T, d) (q carries 1/√d_k) and
         their mask (broadcastable to (..., heads, T_q, T_k), True = visible): scales from the
-        real tokens' largest magnitudes, the windows from their scores under these scales."""
+        real tokens' largest magnitudes, the windows from their scores under these scales
+        (the window top at ``window_top_quantile`` of the rows' best scores, its bottom at
+        ``window_bottom_quantile`` of their k-th best: :func:`choose_adc_range`)."""
         if policy not in KEY_SCALE_POLICIES:
             raise ValueError(f"policy must be one of {', '.join(KEY_SCALE_POLICIES)}; got {policy!r}")
         if not isinstance(top_k, (int, np.integer)) or isinstance(top_k, bool) or top_k < 1:
@@ -86,7 +89,8 @@ class AttentionRanges:
         q_codes, k_codes, scores_units, score_scale, v_codes, _ = ranges.quantize(q, k, v, row_real)
         kk = min(int(top_k), k.shape[-2])
         samples = _window_samples(scores_units, visible, n_visible >= kk, kk, n_heads)
-        windows = tuple(_head_window(samples[h], kk) for h in range(n_heads))
+        windows = tuple(_head_window(samples[h], kk, window_top_quantile, window_bottom_quantile)
+                        for h in range(n_heads))
         # the A·V ADC's full scale: the ideal outputs of ideal top-k on the calibration rows
         kept = _keep_best(np.broadcast_to(scores_units, visible.shape), visible, np.full(visible.shape[:-1], top_k))
         a = _sparse_softmax(softmax, scores_units * score_scale, kept)

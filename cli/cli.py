@@ -164,6 +164,22 @@ def cmd_attention(args) -> int:
     return 0
 
 
+def cmd_lm_eval(args) -> int:
+    """SmolLM2 with Topkima attention: perplexity on real text (see topkima.studies.lm_eval)."""
+    from topkima.behavioral.models.smollm2 import WeightsMissingError
+    from topkima.studies.lm_eval import LM_MODES, LmEvalConfig, run_lm_eval
+    try:
+        ks = tuple(int(x) for x in args.k.split(","))
+        modes = LM_MODES if args.modes == "all" else tuple(m.strip() for m in args.modes.split(","))
+        config = LmEvalConfig(tokens=args.tokens, windows=args.windows, ks=ks, modes=modes, chips=args.chips,
+                              key_policy=args.key_policy)
+        run_lm_eval(args.out, config, log=lambda text: print(text, file=sys.stderr, flush=True))
+    except (WeightsMissingError, ValueError, RuntimeError, OSError) as exc:
+        print(f"topkima lm-eval: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_report(args) -> int:
     """Calibration → golden check → attention → Monte Carlo → accelerator, as one web page."""
     from topkima.report import STAGES, build_report
@@ -309,6 +325,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/attention", help="folder for summary.json, plots and resumable runs")
     p.add_argument("--no-sweep", action="store_true", help="skip the k sweep {1, 2, 5, 10, 20}")
     p.set_defaults(func=cmd_attention)
+    p = sub.add_parser("lm-eval", help="SmolLM2-135M with Topkima attention: perplexity on real text, ranges frozen "
+                       "from other windows")
+    p.add_argument("--tokens", type=int, choices=[256, 512, 1024], default=256, help="tokens per window (default 256)")
+    p.add_argument("--windows", type=_positive_int, default=4, help="evaluated windows (as many others fit the ranges)")
+    p.add_argument("--k", default="5", help="keys kept per row, a comma-separated list (default 5)")
+    p.add_argument("--modes", default="all",
+                   help="comma-separated subset of exact,float-topk,quantized,topk,subtopk,topkima (default all)")
+    p.add_argument("--chips", type=_positive_int, default=3, help="chips (mismatch draws) in topkima mode (default 3)")
+    p.add_argument("--key-policy", choices=["sequence-head", "channel"], default="sequence-head",
+                   help="frozen key scales: one per head, or per head and channel folded into the query")
+    p.add_argument("--out", default="out/lm-eval", help="folder for summary.json, the plot and resumable runs")
+    p.set_defaults(func=cmd_lm_eval)
     p = sub.add_parser("report", help="one command from SPICE calibration to the accelerator estimate: an HTML report")
     p.add_argument("--quick", action="store_true",
                    help="quick calibration, 300 sentences, few Monte Carlo instances (≈10 min on 2 cores)")
