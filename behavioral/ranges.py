@@ -54,7 +54,7 @@ class AttentionRanges:
         return self.k_scale.shape[0]
 
     @classmethod
-    def fit(cls, q, k, v, *, top_k: int, mask=None, policy: str = "sequence-head",
+    def fit(cls, q, k, v, *, top_k: int, mask=None, policy: str = "channel",
             softmax: SoftmaxCore = SoftmaxCore(), window_top_quantile: float = 0.75,
             window_bottom_quantile: float = 0.1) -> "AttentionRanges":
         """Ranges from calibration tensors q, k, v (..., heads, T, d) (q carries 1/√d_k) and

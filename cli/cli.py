@@ -171,8 +171,9 @@ def cmd_lm_eval(args) -> int:
     try:
         ks = tuple(int(x) for x in args.k.split(","))
         modes = LM_MODES if args.modes == "all" else tuple(m.strip() for m in args.modes.split(","))
+        top_q, bottom_q = (float(x) for x in args.window.split(","))
         config = LmEvalConfig(tokens=args.tokens, windows=args.windows, ks=ks, modes=modes, chips=args.chips,
-                              key_policy=args.key_policy)
+                              key_policy=args.key_policy, window_top_quantile=top_q, window_bottom_quantile=bottom_q)
         run_lm_eval(args.out, config, log=lambda text: print(text, file=sys.stderr, flush=True))
     except (WeightsMissingError, ValueError, RuntimeError, OSError) as exc:
         print(f"topkima lm-eval: {exc}", file=sys.stderr)
@@ -333,8 +334,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--modes", default="all",
                    help="comma-separated subset of exact,float-topk,quantized,topk,subtopk,topkima (default all)")
     p.add_argument("--chips", type=_positive_int, default=3, help="chips (mismatch draws) in topkima mode (default 3)")
-    p.add_argument("--key-policy", choices=["sequence-head", "channel"], default="sequence-head",
-                   help="frozen key scales: one per head, or per head and channel folded into the query")
+    p.add_argument("--key-policy", choices=["sequence-head", "channel"], default="channel",
+                   help="frozen key scales: per head and channel folded into the query (default), or one per head")
+    p.add_argument("--window", default="1.0,0.0",
+                   help="ADC window top and bottom quantiles of the calibration rows' best and k-th best scores "
+                        "(default 1.0,0.0: every calibration row inside the window)")
     p.add_argument("--out", default="out/lm-eval", help="folder for summary.json, the plot and resumable runs")
     p.set_defaults(func=cmd_lm_eval)
     p = sub.add_parser("report", help="one command from SPICE calibration to the accelerator estimate: an HTML report")
