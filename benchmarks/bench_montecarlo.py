@@ -22,13 +22,13 @@ import time
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-from topkima.montecarlo import StudyConfig, instance_metrics, run_montecarlo  # noqa: E402
+from topkima.studies.montecarlo import StudyConfig, instance_metrics, run_montecarlo  # noqa: E402
 
 TARGET_S = 60.0
 
 
 def main() -> None:
-    from topkima.allocator import keep_freed_memory
+    from topkima.studies.allocator import keep_freed_memory
     print(f"allocator keeps freed memory (as the topkima command does): {keep_freed_memory()}")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", type=int, default=1000)

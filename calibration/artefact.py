@@ -4,16 +4,20 @@ A JSON document with top-level keys ``schema_version``, ``corner`` (the process 
 was characterised at, equal to ``provenance.corner``), ``provenance``, ``column``,
 ``ramp``, ``comparator`` and ``digital``. Every quantity carries its unit in its name
 (``_v``, ``_s``, ``_j``, ``_a``, ``_f``, ``_ohm``, ``_units`` = 0.5 ns nominal-cell units,
-``_lsb``, ``_rel`` = relative). :func:`validate` checks the structure and the physics-level
-sanity of every field the behavioural model reads and names the first field that fails;
-:func:`write_atomic` never leaves a half-written file behind.
+``_lsb``, ``_rel`` = relative).
+
+This module is the artefact's contract, defined once: :data:`SCHEMA` and :func:`validate`
+check the structure and the physics-level sanity of every field the behavioural model reads
+(:mod:`topkima.behavioral.params` turns them into typed parameters and checks nothing
+itself) and name the first field that fails. A :class:`Calibration` is validated when it is
+made, so no unchecked artefact reaches the model. :func:`write_atomic` never leaves a
+half-written file behind.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -33,7 +37,8 @@ class ArtefactError(ValueError):
 # Required fields: dotted path -> kind. "num" finite number, "pos" > 0, "int" integer,
 # "list" non-empty list of finite numbers, "inc"/"dec" strictly increasing/decreasing
 # list, "str" string, "dict" mapping, "list2" non-empty list of lists of numbers,
-# "records" non-empty list of mappings (their fields are checked by their reader).
+# "records" non-empty list of mappings (their fields are checked in :func:`validate`),
+# "names" non-empty list of strings.
 SCHEMA: dict[str, dict[str, str]] = {
     "column": {
         "geometry.n_rows": "int", "geometry.n_elements": "int", "geometry.q_max": "int", "geometry.k_max": "int",
@@ -48,9 +53,12 @@ SCHEMA: dict[str, dict[str, str]] = {
         "leakage.v_rbl_v": "dec", "leakage.i_leak_stored1_a": "list", "leakage.i_leak_stored0_a": "list",
         "leakage.i_on_nominal_a": "list",
         "mismatch.v_rbl_v": "dec", "mismatch.i_on_sigma_rel": "list", "mismatch.log_ratio_fit_per_v": "list2",
+        "mismatch.sigma_vth_per_device_v": "pos",
         "settling_1pct_s": "num",
         "energy.e_wordline_pulse_j": "pos", "energy.activity": "list", "energy.e_conversion_j": "list",
-        "insitu_conversions.runs": "records",
+        "energy.e_bitline_j": "list", "energy.delta_v_sum_v": "list",
+        "insitu_conversions.runs": "records", "insitu_conversions.n_cal": "count",
+        "insitu_conversions.t_cal_units": "count", "insitu_conversions.t_ramp_units": "count",
         "charge_share_mismatch.width_units": "inc", "charge_share_mismatch.alpha_per_v": "list",
         "charge_share_mismatch.beta_per_v": "list",
     },
@@ -62,6 +70,9 @@ SCHEMA: dict[str, dict[str, str]] = {
     "comparator": {
         "offset_sigma_v": "pos", "offset_sigma_ci95_v": "list", "e_per_decision_j": "pos",
         "noise_sigma_v": "pos", "delay_vs_overdrive.overdrive_v": "inc", "delay_vs_overdrive.t_clk_to_q_s": "list",
+        "devices": "records", "offset.linear_model.vcm_v": "list", "offset.linear_model.devices": "names",
+        "offset.linear_model.intercept_v": "list", "offset.linear_model.sensitivity_v_per_v": "list2",
+        "offset.linear_model.residual_sigma_v": "list",
     },
     "digital": {
         "t_arb_total_s": "pos", "corners": "dict",
@@ -90,6 +101,13 @@ def _check(value: Any, kind: str) -> str | None:
         return None if _finite(value) and value > 0 else "must be a positive finite number"
     if kind == "int":
         return None if isinstance(value, int) and not isinstance(value, bool) else "must be an integer"
+    if kind == "count":
+        return None if isinstance(value, int) and not isinstance(value, bool) and value >= 0 \
+            else "must be an integer ≥ 0"
+    if kind == "names":
+        if not isinstance(value, list) or not value or not all(isinstance(x, str) and x for x in value):
+            return "must be a non-empty list of names"
+        return None
     if kind == "str":
         return None if isinstance(value, str) and value else "must be a non-empty string"
     if kind == "dict":
@@ -165,14 +183,56 @@ def validate(data: Any, source: str = "artefact") -> None:
         raise ArtefactError(f"{source}: field 'comparator.delay_vs_overdrive' has lists of different lengths")
     if len(data["ramp"]["steps_v"]) != data["column"]["timing"]["n_ramp_steps"]:
         raise ArtefactError(f"{source}: field 'ramp.steps_v' must hold one step per ramp cycle")
+    v_pre = prov["supplies"].get("v_precharge_v") if isinstance(prov["supplies"], dict) else None
+    if _check(v_pre, "pos"):
+        raise ArtefactError(f"{source}: field 'provenance.supplies.v_precharge_v' must be a positive finite number")
+    energy = col["energy"]
+    if len(energy["delta_v_sum_v"]) != len(energy["e_bitline_j"]):
+        raise ArtefactError(f"{source}: field 'column.energy' has lists of different lengths "
+                            "(delta_v_sum_v, e_bitline_j)")
+    _validate_insitu_runs(col, source)
+    _validate_offset_model(data["comparator"], source)
+
+
+def _validate_insitu_runs(col: dict, source: str) -> None:
+    """Each in-situ conversion: keys, inputs and both bitlines at every sense instant, and a positive SA energy."""
+    n_elements, n_steps = col["geometry"]["n_elements"], col["timing"]["n_ramp_steps"]
+    for i, run in enumerate(col["insitu_conversions"]["runs"]):
+        where = f"column.insitu_conversions.runs[{i}]"
+        for name, n in (("keys", n_elements), ("inputs", n_elements), ("v_rbl_l_at_sa_clk_v", n_steps),
+                        ("v_rbl_r_at_sa_clk_v", n_steps)):
+            x = run.get(name)
+            if not isinstance(x, list) or len(x) != n or not all(_finite(v) for v in x):
+                raise ArtefactError(f"{source}: field '{where}.{name}' must be a list of {n} finite numbers")
+        if _check(run.get("e_sa_32_decisions_j"), "pos"):
+            raise ArtefactError(f"{source}: field '{where}.e_sa_32_decisions_j' must be a positive number")
+
+
+def _validate_offset_model(comp: dict, source: str) -> None:
+    """The comparator's offset model: one intercept, residual and sensitivity row per common mode, one
+    sensitivity per device, and every device in the device table with its Pelgrom σ."""
+    lin = comp["offset"]["linear_model"]
+    n_vcm, n_dev = len(lin["vcm_v"]), len(lin["devices"])
+    if len(lin["intercept_v"]) != n_vcm or len(lin["residual_sigma_v"]) != n_vcm \
+            or len(lin["sensitivity_v_per_v"]) != n_vcm or any(len(r) != n_dev for r in lin["sensitivity_v_per_v"]):
+        raise ArtefactError(f"{source}: field 'comparator.offset.linear_model' must hold one intercept, residual "
+                            "and sensitivity row per common mode, one sensitivity per device")
+    sigma = {d.get("name"): d.get("sigma_vth_v") for d in comp["devices"]}
+    for name in lin["devices"]:
+        if _check(sigma.get(name), "pos"):
+            raise ArtefactError(f"{source}: field 'comparator.devices' must list device {name!r} with a positive "
+                                "sigma_vth_v")
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """A validated calibration artefact (read-only view of the JSON document)."""
+    """A validated calibration artefact (read-only view of the JSON document); validated when made."""
 
     data: dict
     path: str | None = None
+
+    def __post_init__(self):
+        validate(self.data, self.path or "artefact")
 
     @property
     def schema_version(self) -> int:
@@ -222,28 +282,11 @@ def load_calibration(path: str | os.PathLike | None = None) -> Calibration:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ArtefactError(f"{path}: not valid JSON (corrupt or partial file): {exc}") from None
-    validate(data, str(path))
     return Calibration(data, str(path))
 
 
 def write_atomic(path: str | os.PathLike, data: dict, indent: int | None = 1) -> None:
-    """Write JSON to ``path`` via a temporary file in the same folder and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # an ordinary file, not mkstemp's private 0600
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=indent, sort_keys=False, allow_nan=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """Write JSON to ``path`` atomically (the project's one writer, :mod:`topkima.circuits.files`)."""
+    # imported here: reading an artefact (all the behavioural model does) loads nothing of circuits/
+    from topkima.circuits.files import write_json_atomic
+    write_json_atomic(path, data, indent=indent)

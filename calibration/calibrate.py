@@ -1,4 +1,4 @@
-"""`topkima calibrate`: plan every block's SPICE jobs, run them, summarise, write the artefact.
+"""`topkima calibrate`: plan every block's SPICE jobs, run them, fit each block's section, write the artefact.
 
 Jobs run in worker processes (2 by default) through :func:`topkima.circuits.jobs.run_jobs`
 with a cache keyed by each job's netlists and arguments, so an interrupted run resumes and
@@ -16,13 +16,14 @@ from pathlib import Path
 
 from topkima.calibration.artefact import SCHEMA_VERSION, validate, write_atomic
 
-#: Blocks in the order they are planned and summarised (module names under topkima.circuits).
-BLOCKS = ("column", "ramp", "comparator", "digital")
+#: Blocks in the order they are planned and fitted, each with the module under
+#: topkima.circuits that holds its ``plan(settings)`` and ``artefact_section(settings, results)``.
+BLOCKS = {"column": "column_fit", "ramp": "ramp", "comparator": "comparator_fit", "digital": "digital"}
 
 
 def _modules():
     import importlib
-    return {name: importlib.import_module(f"topkima.circuits.{name}") for name in BLOCKS}
+    return {name: importlib.import_module(f"topkima.circuits.{module}") for name, module in BLOCKS.items()}
 
 
 def plan_all(settings) -> dict[str, list]:
@@ -75,7 +76,7 @@ def run_calibration(settings, out: str | Path, *, workers: int = 2, cache_dir: s
                        timeout_s=timeout_s or DEFAULT_TIMEOUT_S, progress=count)
     sections = {}
     for name, mod in _modules().items():
-        sections[name] = mod.summarise(settings, {j.label: results[j.label] for j in plans[name]})
+        sections[name] = mod.artefact_section(settings, {j.label: results[j.label] for j in plans[name]})
     cmd = command_line if command_line is not None else " ".join(shlex.quote(a) for a in sys.argv)
     artefact = {"schema_version": SCHEMA_VERSION, "corner": settings.corner_name,
                 "provenance": provenance(settings, time.monotonic() - start, len(jobs), cached[0], cmd),

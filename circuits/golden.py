@@ -21,12 +21,13 @@ artefact calibrated at ``ss`` (and of the ``tt`` artefact used there). Also neve
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from topkima.circuits import column as col
 from topkima.circuits import comparator
-from dataclasses import dataclass
-
+from topkima.circuits import timing as tm
 from topkima.circuits.jobs import Job
 
 BLOCK = "golden"
@@ -80,7 +81,7 @@ def plan(settings, n_groups: int, columns_per_group: int = 16) -> tuple[list[Job
             draws = _rounded(draws)
             label = f"g{g:03d}_c{c:02d}"
             group["columns"].append({"label": label, "keys": keys, "draws": draws})
-            jobs.append(Job(BLOCK, label, "topkima.circuits.column:measure_conversion",
+            jobs.append(Job(BLOCK, label, "topkima.circuits.column_measure:measure_conversion",
                             dict(base, keys=keys, inputs=inputs, draws=draws), NETLISTS))
         groups.append(group)
     return jobs, groups
@@ -96,15 +97,15 @@ def ideal_code(score_units: int, n_cal: int = RANGE["n_cal"], t_cal_units: int =
     """
     top, lsb = n_cal * t_cal_units, t_ramp_units
     cycle = max(1, (top - int(score_units)) // lsb + 1)
-    return col.code_from_cycle(cycle if cycle <= col.N_RAMP_STEPS else None)
+    return col.code_from_cycle(cycle if cycle <= tm.N_RAMP_STEPS else None)
 
 
 def score_bounds(code: int, n_cal: int = RANGE["n_cal"], t_cal_units: int = RANGE["t_cal_units"],
                  t_ramp_units: int = RANGE["t_ramp_units"]) -> tuple[int, int]:
     """The MAC values (lo, hi inclusive) whose ideal code is ``code`` (1…30: one LSB of scores)."""
-    if not 1 <= code <= col.N_RAMP_STEPS - 2:
-        raise ValueError(f"code {code} is not strictly inside the window (1…{col.N_RAMP_STEPS - 2})")
-    hi = n_cal * t_cal_units - t_ramp_units * (col.N_RAMP_STEPS - 1 - code)
+    if not 1 <= code <= tm.N_RAMP_STEPS - 2:
+        raise ValueError(f"code {code} is not strictly inside the window (1…{tm.N_RAMP_STEPS - 2})")
+    hi = n_cal * t_cal_units - t_ramp_units * (tm.N_RAMP_STEPS - 1 - code)
     return hi - t_ramp_units + 1, hi
 
 
@@ -147,7 +148,7 @@ def plan_heldout(settings, n_groups: int, columns_per_group: int = 16, stream: s
             draws = _rounded(col.ColumnDraws.draw(rng, comparator.DEVICES).to_json())
             label = f"{label_prefix}{g:03d}_c{c:02d}"
             group["columns"].append({"label": label, "keys": keys, "target_code": target, "draws": draws})
-            jobs.append(Job(BLOCK, label, "topkima.circuits.column:measure_conversion",
+            jobs.append(Job(BLOCK, label, "topkima.circuits.column_measure:measure_conversion",
                             dict(base, keys=keys, inputs=inputs, draws=draws), NETLISTS))
         groups.append(group)
     return jobs, groups

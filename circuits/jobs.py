@@ -14,6 +14,9 @@ Workers are separate spawned processes (one ngspice per process, TOOLCHAIN.md
 pitfall 4); a job that exceeds its timeout stops the run: every worker is killed and the
 job is reported with its block name (finished jobs stay cached, so a rerun resumes).
 Workers die with their parent, even after a ``kill -9`` of it (:func:`die_with_parent`).
+
+The pool (:func:`run_pool`) and the progress lines (:class:`Progress`) are the project's only
+ones: the studies (``topkima.studies``) run their tasks through them too.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import ctypes
 import hashlib
 import importlib
 import json
+import math
 import multiprocessing as mp
 import os
 import signal
@@ -33,6 +37,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Callable
 
+from topkima.circuits.files import write_text_atomic
 from topkima.circuits.netlist import MODEL_CARD, file_sha256
 
 #: Default wall-clock limit of one job (s); generous against a loaded machine.
@@ -107,13 +112,10 @@ class ResultCache:
         """Store ``result``; ``elapsed_s`` (the job's wall time) is kept beside it for reports."""
         if self.folder is None:
             return
-        path = self._path(job.key())
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
         entry = {"block": job.block, "label": job.label, "fn": job.fn, "result": result}
         if elapsed_s is not None:
             entry["elapsed_s"] = round(float(elapsed_s), 3)
-        tmp.write_text(json.dumps(entry))
-        os.replace(tmp, path)
+        write_text_atomic(self._path(job.key()), json.dumps(entry))
 
     def elapsed_s(self, job: Job) -> float | None:
         """The wall time the cached run of ``job`` took (s), if it was recorded."""
@@ -141,18 +143,31 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+class TaskError(RuntimeError):
+    """A task of :func:`run_pool` failed (or its worker died); names the task."""
+
+    def __init__(self, key: str, reason: str, traceback_text: str = ""):
+        super().__init__(f"task {key!r} failed: {reason}")
+        self.key, self.reason, self.traceback_text = key, reason, traceback_text
+
+
+class TaskTimeout(TaskError):
+    """A task of :func:`run_pool` ran past its wall-clock limit; every worker was killed."""
+
+
 def _worker_main(conn, parent_pid: int) -> None:
     die_with_parent(parent_pid)
     os.environ["OMP_NUM_THREADS"] = "1"
     while True:
         try:
-            job = conn.recv()
+            task = conn.recv()
         except EOFError:
             return
-        if job is None:
+        if task is None:
             return
+        fn, args = task
         try:
-            conn.send(("ok", run_job(job)))
+            conn.send(("ok", fn(*args)))
         except BaseException as exc:  # noqa: BLE001 - everything is reported to the parent
             conn.send(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
 
@@ -163,7 +178,7 @@ class _Worker:
         self.proc = ctx.Process(target=_worker_main, args=(child, os.getpid()), daemon=True)
         self.proc.start()
         child.close()
-        self.job: Job | None = None
+        self.key: str | None = None
         self.started = 0.0
 
     def kill(self) -> None:
@@ -171,6 +186,83 @@ class _Worker:
             self.proc.kill()
         self.proc.join(5)
         self.conn.close()
+
+
+def _start_workers(n: int, worker_env: dict[str, str]) -> list[_Worker]:
+    """``n`` spawned workers whose environment adds ``worker_env`` (set while they start, so it is
+    in place before they import numpy; this process keeps its own environment)."""
+    saved = {name: os.environ.get(name) for name in worker_env}
+    os.environ.update(worker_env)
+    try:
+        ctx = mp.get_context("spawn")
+        return [_Worker(ctx) for _ in range(n)]
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
+
+
+def run_pool(tasks: list[tuple[str, Callable, tuple]], on_result: Callable[[str, object, float], None], *,
+             workers: int = 2, timeout_s: float | None = None, worker_env: dict[str, str] | None = None) -> None:
+    """Run ``tasks`` [(key, fn, args)]; call ``on_result(key, fn(*args), wall time of the call in s)``
+    here as each finishes.
+
+    The project's one worker pool, shared by the SPICE jobs and the studies. ``workers`` spawned
+    processes (one ngspice or one numba runtime each; ``0``: run in this process, for debugging),
+    each dying with this process (:func:`die_with_parent`), take the tasks in order. ``fn`` must be
+    importable by name (a module-level function) and its result picklable. A task that fails
+    raises :class:`TaskError`, one running longer than ``timeout_s`` :class:`TaskTimeout`; then,
+    or on an interruption, the workers are killed and the tasks not yet reported are dropped:
+    what was reported stays reported (store results in ``on_result`` to resume a run).
+    """
+    if not tasks:
+        return
+    if workers <= 0:
+        for key, fn, args in tasks:
+            started = time.monotonic()
+            try:
+                result = fn(*args)
+            except Exception as exc:
+                raise TaskError(key, f"{type(exc).__name__}: {exc}") from exc
+            on_result(key, result, time.monotonic() - started)
+        return
+    pool = _start_workers(min(workers, len(tasks)), {"OMP_NUM_THREADS": "1", **(worker_env or {})})
+    queue = list(reversed(tasks))
+    try:
+        while queue or any(w.key is not None for w in pool):
+            for w in pool:
+                if w.key is None and queue:
+                    key, fn, args = queue.pop()
+                    w.key, w.started = key, time.monotonic()
+                    w.conn.send((fn, args))
+            busy = [w for w in pool if w.key is not None]
+            ready = wait([w.conn for w in busy], timeout=1.0)
+            now = time.monotonic()
+            for w in busy:
+                if w.conn in ready:
+                    try:
+                        message = w.conn.recv()
+                    except (EOFError, OSError):
+                        message = ("error", f"worker process died (exit code {w.proc.exitcode}); see its "
+                                   "output above", "")
+                    key, w.key = w.key, None
+                    if message[0] != "ok":
+                        raise TaskError(key, message[1], message[2])
+                    on_result(key, message[1], now - w.started)
+                elif timeout_s is not None and now - w.started > timeout_s:
+                    raise TaskTimeout(w.key, f"exceeded its {timeout_s:.0f} s timeout; its worker was killed")
+    finally:
+        for w in pool:
+            try:
+                if w.proc.is_alive() and w.key is None:
+                    w.conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+        for w in pool:
+            w.proc.join(0.5 if w.key is None else 0)
+            w.kill()
 
 
 def run_jobs(jobs: list[Job], *, workers: int = 2, cache: ResultCache | None = None,
@@ -186,7 +278,7 @@ def run_jobs(jobs: list[Job], *, workers: int = 2, cache: ResultCache | None = N
     if len(set(labels)) != len(labels):
         raise ValueError("job labels must be unique")
     results: dict[str, dict] = {}
-    pending: list[Job] = []
+    pending: dict[str, Job] = {}
     for job in jobs:
         hit = cache.get(job)
         if hit is not None:
@@ -194,71 +286,70 @@ def run_jobs(jobs: list[Job], *, workers: int = 2, cache: ResultCache | None = N
             if progress:
                 progress(len(results), len(jobs), job, True)
         else:
-            pending.append(job)
-    if not pending:
-        return results
-    if workers <= 0:
-        for job in pending:
-            started = time.monotonic()
-            try:
-                results[job.label] = run_job(job)
-            except Exception as exc:
-                raise JobError(f"block '{job.block}', job '{job.label}' failed: {exc}") from exc
-            cache.put(job, results[job.label], time.monotonic() - started)
-            if progress:
-                progress(len(results), len(jobs), job, False)
-        return results
+            pending[job.label] = job
+    def store(label: str, result: dict, elapsed_s: float) -> None:
+        job = pending[label]
+        results[label] = result
+        cache.put(job, result, elapsed_s)
+        if progress:
+            progress(len(results), len(jobs), job, False)
 
-    ctx = mp.get_context("spawn")
-    pool = [_Worker(ctx) for _ in range(min(workers, len(pending)))]
-    queue = list(reversed(pending))
     try:
-        while queue or any(w.job for w in pool):
-            for w in pool:
-                if w.job is None and queue:
-                    w.job, w.started = queue.pop(), time.monotonic()
-                    w.conn.send(w.job)
-            busy = [w for w in pool if w.job is not None]
-            ready = wait([w.conn for w in busy], timeout=1.0)
-            now = time.monotonic()
-            for w in busy:
-                if w.conn in ready:
-                    try:
-                        message = w.conn.recv()
-                    except (EOFError, OSError):
-                        message = ("error", "worker process died (exit code "
-                                   f"{w.proc.exitcode}); see its output above", "")
-                    job, w.job = w.job, None
-                    if message[0] != "ok":
-                        raise JobError(f"block '{job.block}', job '{job.label}' failed: {message[1]}")
-                    results[job.label] = message[1]
-                    cache.put(job, message[1], time.monotonic() - w.started)
-                    if progress:
-                        progress(len(results), len(jobs), job, False)
-                elif now - w.started > timeout_s:
-                    job = w.job
-                    raise JobTimeout(f"block '{job.block}', job '{job.label}' exceeded its {timeout_s:.0f} s "
-                                     "timeout (hung simulation); its worker was killed. Rerun to resume; "
-                                     "finished jobs are cached.")
-    finally:
-        for w in pool:
-            try:
-                if w.proc.is_alive() and w.job is None:
-                    w.conn.send(None)
-            except (BrokenPipeError, OSError):
-                pass
-        for w in pool:
-            w.proc.join(0.5 if w.job is None else 0)
-            w.kill()
+        run_pool([(job.label, run_job, (job,)) for job in pending.values()], store, workers=workers,
+                 timeout_s=timeout_s if workers > 0 else None)
+    except TaskTimeout as exc:
+        job = pending[exc.key]
+        raise JobTimeout(f"block '{job.block}', job '{job.label}' exceeded its {timeout_s:.0f} s "
+                         "timeout (hung simulation); its worker was killed. Rerun to resume; "
+                         "finished jobs are cached.") from None
+    except TaskError as exc:
+        job = pending[exc.key]
+        raise JobError(f"block '{job.block}', job '{job.label}' failed: {exc.reason}") from exc.__cause__
     return results
 
 
+class Progress:
+    """Items done out of a total, their rate and the time left, as one line to ``log`` at most every
+    ``every_s`` seconds (and always for the last item). The project's one progress report, shared
+    by the SPICE jobs and the studies.
+
+    ``already``: items finished before this run (resumed from a cache); the rate counts only
+    the items done now, since ``started`` (a ``time.monotonic()`` instant; default: now).
+    """
+
+    def __init__(self, total: int, log: Callable[[str], None], *, what: str = "tasks", prefix: str = "",
+                 already: int = 0, every_s: float = 1.0, started: float | None = None):
+        self.total, self.done, self.started_with = total, already, already
+        self.log, self.what, self.prefix, self.every_s = log, what, prefix, every_s
+        self.last = time.monotonic()
+        self.t0 = self.last if started is None else started
+        if already:
+            log(f"{prefix}{already} of {total} {what} already finished (resumed)")
+
+    def step(self, label: str = "", from_cache: bool = False) -> None:
+        """One more item done (``from_cache``: found finished, not run now)."""
+        self.done += 1
+        if from_cache:
+            self.started_with += 1
+        now = time.monotonic()
+        if now - self.last < self.every_s and self.done != self.total:
+            return
+        self.last = now
+        rate = (self.done - self.started_with) / max(now - self.t0, 1e-9)
+        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+        pace = "cached" if from_cache else f"({rate:.2f}/s, {'ETA %.0f s' % eta if math.isfinite(eta) else 'ETA ?'})"
+        self.log(f"{self.prefix}[{self.done:4d}/{self.total}] {label or self.what} {pace}")
+
+
 def print_progress(stream=sys.stderr) -> Callable[[int, int, Job, bool], None]:
-    """A progress callback printing one line per finished job."""
-    start = time.monotonic()
+    """A :func:`run_jobs` progress callback: one :class:`Progress` line per finished job on ``stream``."""
+    state: dict[str, Progress] = {}
+    started = time.monotonic()
 
     def report(done: int, total: int, job: Job, from_cache: bool) -> None:
-        tag = "cached" if from_cache else f"{time.monotonic() - start:6.1f} s"
-        print(f"[{done:4d}/{total}] {job.block:<10s} {job.label:<40s} {tag}", file=stream, flush=True)
+        if "progress" not in state:
+            state["progress"] = Progress(total, lambda line: print(line, file=stream, flush=True), what="jobs",
+                                         already=done - 1, every_s=0.0, started=started)
+        state["progress"].step(f"{job.block} {job.label}", from_cache)
 
     return report

@@ -17,6 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 from topkima.circuits import column as col
+from topkima.circuits import ramp_timing
+from topkima.circuits import timing as tm
+from topkima.circuits.column_measure import corner_and_supplies
 from topkima.circuits.jobs import Job
 
 BLOCK = "ramp"
@@ -38,14 +41,13 @@ def measure_ramp(corner_name: str, supplies: dict, n_cal: int, t_cal_units: int,
                  pre_units_l: int = 0, draws: dict | None = None) -> dict:
     """Bitline voltages at each ramp clock's sense instant (and around the calibration clock)."""
     from topkima.circuits.spice import simulate
-    corner, sup = col._setup(corner_name, supplies)
+    corner, sup = corner_and_supplies(corner_name, supplies)
     keys, inputs = _pre_discharge_vectors(pre_units_l)
     conv = col.ColumnConversion(tuple(keys), tuple(inputs), n_cal, t_cal_units, t_ramp_units)
     text = col.column_netlist(conv, corner=corner, supplies=sup, draws=col.ColumnDraws.from_json(draws),
                               with_sa=False)
     res = simulate(text, BLOCK)
-    t_sense = [col.T_CAL0_S - 0.1e-9] + [col.ramp_cycle_start_s(j) + col.T_SA_CLK_S
-                                          for j in range(0, col.N_RAMP_STEPS + 1)]
+    t_sense = [tm.T_CAL0_S - 0.1e-9] + [tm.sense_instant_s(j) for j in range(0, tm.N_RAMP_STEPS + 1)]
     # index 0: before calibration; 1: end of calibration clock (before the first ramp step);
     # 1 + j: after ramp step j
     v_l = [float(np.interp(t, res.time, res.v("rbl_l0"))) for t in t_sense]
@@ -60,7 +62,7 @@ def ramp_metrics(run: dict) -> dict:
     v_r = np.asarray(run["v_rbl_r_v"])
     levels = v_l[1:]                       # before step 1, after steps 1..32
     steps = levels[:-1] - levels[1:]       # 32 steps (V)
-    lsb = (levels[0] - levels[-1]) / col.N_RAMP_STEPS
+    lsb = (levels[0] - levels[-1]) / tm.N_RAMP_STEPS
     dnl = steps / lsb - 1.0
     inl = (levels[0] - levels) / lsb - np.arange(levels.size)
     return {"steps_v": steps.tolist(), "lsb_v": float(lsb), "dnl_lsb": dnl.tolist(), "inl_lsb": inl.tolist(),
@@ -84,16 +86,15 @@ def plan(settings) -> list[Job]:
                  "ramp_dvt_v": draws["ramp_dvt_v"], "sa_dvt_v": {}}
         jobs.append(Job(BLOCK, f"ramp_mc{i:03d}", "topkima.circuits.ramp:measure_ramp",
                         dict(base, pre_units_l=0, draws=draws), NETLISTS))
-    from topkima.circuits import ramp_timing
     return jobs + ramp_timing.plan(settings)
 
 
 def _timing_summary(settings, results: dict) -> dict:
-    from topkima.circuits import ramp_timing
-    return ramp_timing.summarise(settings, {k: v for k, v in results.items() if k.startswith("timing_")})
+    return ramp_timing.timing_section(settings, {k: v for k, v in results.items() if k.startswith("timing_")})
 
 
-def summarise(settings, results: dict) -> dict:
+def artefact_section(settings, results: dict) -> dict:
+    """The artefact's ``ramp`` section: steps, LSB, INL/DNL, step mismatch, and the timing generator."""
     nominal = sorted((r for k, r in results.items() if k.startswith("ramp_pre")), key=lambda r: r["pre_units_l"])
     main = ramp_metrics(nominal[0])
     by_level = [{"pre_units_l": r["pre_units_l"], **{k: v for k, v in ramp_metrics(r).items()
@@ -101,9 +102,9 @@ def summarise(settings, results: dict) -> dict:
                                                                "dnl_max_lsb", "dnl_min_lsb")}}
                 for r in nominal]
     mc = [ramp_metrics(r) for k, r in sorted(results.items()) if k.startswith("ramp_mc")]
-    steps = np.array([m["steps_v"] for m in mc]) if mc else np.zeros((0, col.N_RAMP_STEPS))
+    steps = np.array([m["steps_v"] for m in mc]) if mc else np.zeros((0, tm.N_RAMP_STEPS))
     nominal_steps = np.asarray(main["steps_v"])
-    rel = steps / nominal_steps[None, :] - 1.0 if mc else np.zeros((0, col.N_RAMP_STEPS))
+    rel = steps / nominal_steps[None, :] - 1.0 if mc else np.zeros((0, tm.N_RAMP_STEPS))
     return {
         "settings": {"n_cal": 32, "t_cal_units": 4, "t_ramp_units": 4},
         "timing_generation": "column testbench: trapezoidal wordline pulses with the generator's delay and edges; "

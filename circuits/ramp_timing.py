@@ -2,94 +2,25 @@
 
 Part of the ``ramp`` block. The column testbench (:mod:`topkima.circuits.column`) drives the 32
 ramp wordlines with ideal pulses: row i in ramp clock j = i + 1, ``T_PULSE_DELAY_S`` after the
-clock edge, 50 % width ``t_ramp_units`` x 0.5 ns, ``T_EDGE_S`` edges, 0.5 V. This module
-builds the circuit that makes those pulses (cells in ``netlists/ramp_timing.sp`` on
-``netlists/digital.sp``), simulates it and reports how far its pulses are from that assumption.
+clock edge, 50 % width ``t_ramp_units`` x 0.5 ns, ``T_WL_EDGE_S`` edges, 0.5 V
+(:mod:`topkima.circuits.timing`). This module holds the circuit that makes those pulses (cells
+in ``netlists/ramp_timing.sp`` on ``netlists/digital.sp``): its sizes, the netlist pieces of
+its two testbenches, waveform reading, the plan and the artefact's ``ramp.timing`` part. The
+benches: :mod:`.ramp_widths` (pulse width, edges, delay and read charge per N) and
+:mod:`.ramp_chain` (token order, STOP, skew, energy per ramp step).
 
-Architecture [ours; the paper gives no circuit]
-* **Token register**: 32 ``dffr`` in a one-hot shift register on the 4 ns ramp clock (0.8 V).
-  START (raised by the controller during the calibration clock) is sampled at ramp clock 1,
-  so row i holds the token during ramp clock i + 1, as the column testbench assumes. After
-  row 31 the token leaves; nothing refills the register.
-* **Pulse-width generator** (one for the whole ramp: ``rttaps`` + ``rtwin``): a small state
-  machine on the *falling* edge of the 2 GHz PWM clock. Four taps sample the ramp clock; a
-  window flop W loaded from them rises at the first PWM falling edge after the ramp clock
-  edge and falls exactly N PWM periods later (N = 1…6, static one-hot selects). Why this,
-  not a gated delay line or a decoded counter: both edges of W are one clk→q of the same
-  flop, so W is N x 0.5 ns wide to within that flop's rise/fall clk→q difference at every
-  corner, and the select logic sits in W's D path with a PWM period to settle (no decode
-  glitches). The ramp clock's edges coincide with PWM rising edges [ours: both come from the
-  macro's clock generator, 4 ns = 8 PWM periods], so sampling on the falling edge keeps every
-  sample 0.25 ns from any ramp-clock transition. That half period is also what lets the
-  token settle (the register moves it at the clock edge) before W opens: token and window
-  never race (``t_token_to_window_margin_s``).
-* **Row gate and driver** (``rtrow`` + ``rtdrv``): nand2(token, W) → two 0.8 V pre-driver
-  inverters → a final inverter on the 0.5 V array supply. Shifting *down* from 0.8 V needs no
-  cross-coupled level shifter (a 0.8 V gate turns the 0.5 V PMOS firmly off); the PMOS pulls
-  up with only 0.5 V of gate drive, hence :data:`WP_DRV_M` = 15 x :data:`WN_DRV_M` (chosen
-  while writing this module: rise and fall delays matched at tt; 2/10 µm gave −0.27 units
-  at the far end, 4/40 µm −0.02…−0.09, 4/60 µm −0.01…−0.07, end-driven, tt).
-* **Centre-driven wordline** (:data:`WL_DRIVE`): the driver sits between columns 127 and 128
-  and drives two 128-column halves (a split-array floorplan). Measured while choosing (tt,
-  N = 1): an end-driven 768 µm row reached only 0.43 V at its far end and its far quarter
-  passed 0.23 units of read charge against 0.41 at its near quarter; centre-driven, 0.50 V
-  and 0.65 units everywhere. ``drive="end"`` remains available (full plan: for comparison).
-* **STOP** (early stop, SPEC §2; ``rtctl``): sampled on the ramp clock's falling edge, it
-  gates the ramp clock into the generator, so the ramp step in progress completes and no
-  later window opens; one clock later it also clears the token register. STOP rising before
-  the middle of clock j stops the ramp from clock j + 1, after it from clock j + 2.
-
-Wordline load: one ramp row = 256 columns x 2 read-port access gates (W = 120 nm,
-L = 960 nm, :mod:`column`) + wire. Lumped C (hand estimate from the PTM card: toxe = 1.85 nm
-→ Cox = 18.7 fF/µm²; W_eff x L_eff = 110 nm x 919.5 nm after wint/lint/xl):
-gate ≤ 512 x 1.89 fF = 0.97 pF in strong inversion, much less near threshold (0.5 V is only
-~80 mV above vth0 = 0.423 V); wire 256 x 3 µm x 0.2 fF/µm = 154 fF and 768 µm x 1 Ω/µm =
-768 Ω (per-length values of :mod:`digital`). Simulated as RC sections of 64 columns
-(192 µm, 192 Ω, 38.4 fF) whose nodes carry the *real* access and storage devices (BSIM4
-with ``m`` = 64; one cell per column stores 1, its partner port 0; drains on 0.5 V bitline
-sources not counted as wordline energy), so the gate load is the true non-linear one;
-``c_wordline_eff_f`` (= E/V², includes the driver's crowbar charge) is ~0.6 pF.
-
-What is simulated and what is composed
-* :func:`measure_widths` (one run per corner): the real taps and control, N window slices
-  (each the full ``rtwin`` with its own selects, window line, one row gate, driver and
-  wordline) sharing the taps, and one token flop. The 31 other rows' nand2 inputs on each
-  window line are m-multiplied MOS gates. The shared taps carry all the slices (six times
-  the real load: a pessimistic setup slack, ~15 ps of extra delay; the generator's energy
-  and the delays summarised per corner come from the chain run). Each slice also drives, for reference, read ports
-  with the column testbench's ideal pulse: ``charge_width_*_units`` = N x (read charge per
-  cell under the real pulse) / (under the ideal pulse), the width the column actually sees.
-* :func:`measure_chain` (one run per corner): the generator, control and three real rows
-  chained 0 → 1 → 31 (token flop, gate, driver, full wordline each). Rows 2…30 are not
-  simulated: their clock, window and reset pin loads sit on 32-section lines as scaled gates
-  (on the testbench supply). Row 31 takes its token straight from row 1 and stands for the
-  far end of those lines. Energy per step of the 32-row ramp = everything measured in clock 2
-  (row 1 takes the token and pulses, row 0 gives it up, row 31 sees its D rise: the pattern of
-  any step) + 29 x the register and driver energy of row 0 in clock 3, when it idles.
-* Widths, edges and delays are read from the waveforms (linear interpolation of crossings,
-  as ``.meas`` does); energies are ``.meas tran INTEG i(v...)`` per supply, E = −V·q.
-
-Measured when this module was written (full plan; tt / ss; centre drive; N = 5 where one N):
-* 50 % width error, N = 1…6, driver end and far end: ≤ 0.016 units at tt, −0.05…−0.12 at ss
-  (the 0.5 V PMOS is weakest there). The window flop alone: ≤ 0.03 units.
-* 10–90 % edges, driver end / far end: rise 170 / 230 ps, fall 180 / 234 ps (tt); rise
-  291 / 325 ps, fall 205 / 257 ps (ss). Skew between rows < 1 ps. The token settles 0.26 ns
-  before the window opens at both corners.
-* Delay after the ramp clock edge: 0.67 / 0.74 ns (tt), 0.83 / 0.90 ns (ss). 0.25 ns of it is
-  the half PWM period the generator waits (for the token); the rest is clk→q, gates, driver
-  and wire. The column testbench assumed 0.1 ns and an SA edge at 2.7 ns when this was
-  written: with N = 5 the far end falls through half supply at 3.24 ns (tt) / 3.36 ns (ss),
-  after that SA edge (``sa_clock_margin_s`` < 0).
-* Read-charge width: about N − 0.31 units at tt and N − 0.45…0.63 at ss (N = 1: 0.65 / 0.37):
-  finite edges on a gate only ~80 mV above threshold pass less charge than the ideal pulse.
-* Energy per ramp step: 0.69 pJ (tt), 0.67 pJ (ss): 2 GHz generator 0.30, token register
-  (32 rows) 0.13, control 0.04, active pre-driver 0.07, wordline at 0.5 V 0.15 (E/V² =
-  0.59 pF), 31 idle drivers < 0.01 pJ.
-* End-driven instead (tt): far-end delay 0.86 ns and 0.48 ns edges; at N = 1 the far end
-  peaks at 0.43 V and the far quarter gets 0.23 units of read charge against 0.41 near.
+Architecture [ours; the paper gives no circuit]: a 32-row one-hot token register on the 4 ns
+ramp clock (START sampled at ramp clock 1); one pulse-width generator for the whole ramp, a
+window flop on the falling edge of the 2 GHz PWM clock that is open for exactly N PWM periods
+(N = 1…6, static one-hot selects); per row nand2(token, window) → two 0.8 V pre-driver
+inverters → a final inverter on the 0.5 V array supply (shifting down needs no level shifter;
+its PMOS is 15x the NMOS for matched edges); a centre-driven wordline (two 128-column halves);
+STOP sampled on the ramp clock's falling edge gates the generator, so the step in progress
+completes, and clears the token a clock later. Wordline load: 256 columns x 2 read-port
+access gates as real BSIM4 devices on RC sections of 64 columns, plus wire (per-length
+values of :mod:`.digital`). The design choices, what is simulated and what composed, and the
+figures measured while choosing them: docs/circuits.md.
 """
-from __future__ import annotations
-
 import dataclasses
 import math
 
@@ -98,20 +29,18 @@ import numpy as np
 from topkima.circuits import column as col
 from topkima.circuits import digital as dig
 from topkima.circuits import netlist as nl
+from topkima.circuits import testbench as tb
 from topkima.circuits.corners import Supplies, corner as corner_of
 from topkima.circuits.jobs import Job
+from topkima.circuits.timing import T_CLK_RAMP_S, T_PULSE_DELAY_S, T_SA_CLK_S, T_UNIT_S, T_WL_EDGE_S
 
 BLOCK = "ramp"
 NETLISTS = ("ramp_timing.sp", "digital.sp")
 
 N_RAMP_ROWS = col.N_RAMP_ROWS             #: 32 ramp rows (SPEC §2)
-T_CLK_S = col.T_CLK_IMA_S                 #: ramp clock 4 ns (SPEC §2)
-T_UNIT_S = col.T_UNIT_S                   #: PWM unit 0.5 ns (2 GHz PWM clock, SPEC §2)
 N_UNITS_MAX = 6                           #: widest pulse the generator makes (the brief: N = 1…6)
 #: The ramp's default width: the column testbench's default ``t_ramp_units``.
 N_UNITS_RAMP = {f.name: f.default for f in dataclasses.fields(col.ColumnConversion)}["t_ramp_units"]
-T_PULSE_DELAY_ASSUMED_S = col.T_PULSE_DELAY_S  #: pulse start after the clock edge assumed by the column testbench
-T_SA_CLK_S = col.T_SA_CLK_S               #: sense-amplifier evaluate edge in each ramp clock (column testbench)
 
 # Wordline load (module docstring); geometry and per-length wire values of the digital block [ours]
 N_COLUMNS = dig.N_COLUMNS
@@ -149,29 +78,29 @@ M_REF = 8
 
 # --------------------------------------------------------------------------- checks
 
-def _check_units(n_units) -> int:
+def checked_units(n_units) -> int:
     if isinstance(n_units, bool) or not isinstance(n_units, (int, np.integer)) or not 1 <= n_units <= N_UNITS_MAX:
         raise ValueError(f"ramp pulse width n_units must be an integer 1..{N_UNITS_MAX} "
                          f"(PWM units of {T_UNIT_S * 1e9:g} ns), got {n_units!r}")
     return int(n_units)
 
 
-def _check_units_list(values) -> tuple[int, ...]:
+def checked_units_list(values) -> tuple[int, ...]:
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise ValueError(f"n_units must be a list of integers 1..{N_UNITS_MAX}, got {values!r}")
-    out = tuple(_check_units(v) for v in values)
+    out = tuple(checked_units(v) for v in values)
     if not out or len(set(out)) != len(out):
         raise ValueError(f"n_units must be a non-empty list of distinct widths, got {values!r}")
     return out
 
 
-def _check_drive(drive) -> str:
+def checked_drive(drive) -> str:
     if drive not in DRIVES:
         raise ValueError(f"drive must be one of {DRIVES}, got {drive!r}")
     return drive
 
 
-def _supplies(supplies: dict | None) -> Supplies:
+def checked_supplies(supplies: dict | None) -> Supplies:
     if supplies is None:
         return Supplies()
     if not isinstance(supplies, dict):
@@ -189,7 +118,7 @@ def _supplies(supplies: dict | None) -> Supplies:
     return sup
 
 
-def _driver_size(wn_m: float, wp_m: float) -> tuple[float, float]:
+def checked_driver_size(wn_m: float, wp_m: float) -> tuple[float, float]:
     for v, what in ((wn_m, "wn_m"), (wp_m, "wp_m")):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0.2e-6 <= v <= 200e-6:
             raise ValueError(f"driver width {what} must be in [0.2, 200] µm, got {v!r}")
@@ -198,7 +127,7 @@ def _driver_size(wn_m: float, wp_m: float) -> tuple[float, float]:
 
 def selects(n_units: int) -> dict[str, int]:
     """Static one-hot selects of ``rtwin`` for a width of ``n_units`` PWM units."""
-    n = _check_units(n_units)
+    n = checked_units(n_units)
     sel = {f"sa{k}": 0 for k in range(4)} | {"saz": 0} | {f"sb{k}": 0 for k in range(2)} | {"sbz": 0}
     sel.update({f"sa{n - 1}": 1, "sbz": 1} if n <= 4 else {"saz": 1, f"sb{n - 5}": 1})
     return sel
@@ -206,63 +135,38 @@ def selects(n_units: int) -> dict[str, int]:
 
 def edge_s(clock: int) -> float:
     """Rising edge of ramp clock ``clock`` in the testbenches (clock 0 = calibration clock)."""
-    return T_EDGE0_S + clock * T_CLK_S
+    return T_EDGE0_S + clock * T_CLK_RAMP_S
 
 
 # --------------------------------------------------------------------------- netlist pieces
 
-def _x(name: str, nodes: list[str], cell: str, **sizes: float) -> str:
-    line = " ".join([nl.ident("x" + name, "instance")] + [nl.ident(n, "node") for n in nodes]
-                    + [nl.ident(cell, "cell")])
-    line += " dvn={dvn} dvp={dvp}"
-    for key, value in sizes.items():
-        line += f" {nl.ident(key, 'parameter')}={nl.num(value, key)}"
-    return line
-
-
-def _src(name: str, node: str, value: float) -> str:
-    return f"{nl.ident(name, 'source')} {nl.ident(node, 'node')} 0 {nl.num(value, name)}"
-
-
-def _pwl(name: str, node: str, v_high: float, initial: int, edges: list[tuple[float, int]]) -> str:
-    points = [(0.0, initial * v_high)]
-    level = initial
-    for t, new in sorted(edges):
-        points += [(t, level * v_high), (t + T_SRC_EDGE_S, new * v_high)]
-        level = new
-    return f"{nl.ident(name, 'source')} {nl.ident(node, 'node')} 0 pwl(" + \
-        " ".join(f"{nl.num(t)} {nl.num(v)}" for t, v in points) + ")"
-
-
-def _header(title: str, corner_name: str, sup: Supplies) -> list[str]:
+def bench_header(title: str, corner_name: str, sup: Supplies) -> list[str]:
     """Includes, corner, testbench supplies, shaped ramp and PWM clocks, reset."""
     c = corner_of(corner_name)
     vd = sup.v_digital_v
-    lines = [f"* topkima ramp timing: {nl.ident(title, 'testbench')}, corner {nl.ident(c.name, 'corner')}",
-             nl.include(nl.MODEL_CARD), nl.include("digital.sp"), nl.include("ramp_timing.sp"),
-             f".param dvn={nl.num(c.delvto_n(), 'delvto_n')} dvp={nl.num(c.delvto_p(), 'delvto_p')}",
-             f".options temp={nl.num(c.temperature_c, 'temperature')}",
-             _src("vddtb", "vddtb", vd),
-             _src("vbl", "vbl", sup.v_precharge_v),   # read bitlines of the loaded row, precharged
-             _src("vq1", "vq1", sup.v_array_v)]       # storage node of a cell storing 1
+    lines = tb.corner_header(f"* topkima ramp timing: {nl.ident(title, 'testbench')}, corner {nl.ident(c.name, 'corner')}",
+                             c, ("digital.sp", "ramp_timing.sp"))
+    lines += [tb.dc_source("vddtb", "vddtb", vd),
+              tb.dc_source("vbl", "vbl", sup.v_precharge_v),   # read bitlines of the loaded row, precharged
+              tb.dc_source("vq1", "vq1", sup.v_array_v)]       # storage node of a cell storing 1
     # rising edges of both clocks aligned at the ideal sources; identical shaping buffers
     lines.append(f"vrs rclks 0 pulse(0 {nl.num(vd)} {nl.num(T_EDGE0_S)} {nl.num(T_SRC_EDGE_S)} "
-                 f"{nl.num(T_SRC_EDGE_S)} {nl.num(T_CLK_S / 2 - T_SRC_EDGE_S)} {nl.num(T_CLK_S)})")
+                 f"{nl.num(T_SRC_EDGE_S)} {nl.num(T_CLK_RAMP_S / 2 - T_SRC_EDGE_S)} {nl.num(T_CLK_RAMP_S)})")
     lines.append(f"vps clkps 0 pulse(0 {nl.num(vd)} {nl.num(T_EDGE0_S - 2 * T_UNIT_S)} {nl.num(T_SRC_EDGE_S)} "
                  f"{nl.num(T_SRC_EDGE_S)} {nl.num(T_UNIT_S / 2 - T_SRC_EDGE_S)} {nl.num(T_UNIT_S)})")
     for tag, src, out in (("rb", "rclks", "rclk"), ("pb", "clkps", "clkp")):
-        lines += [_x(tag + "a", [src, tag + "m", "vddtb", "0"], "inv", wn=800e-9, wp=1200e-9),
-                  _x(tag + "b", [tag + "m", out, "vddtb", "0"], "inv", wn=1.6e-6, wp=2.4e-6)]
-    lines.append(_pwl("vrst", "rst", vd, 1, [(T_RESET_END_S, 0)]))
+        lines += [tb.instance(tag + "a", [src, tag + "m", "vddtb", "0"], "inv", wn=800e-9, wp=1200e-9),
+                  tb.instance(tag + "b", [tag + "m", out, "vddtb", "0"], "inv", wn=1.6e-6, wp=2.4e-6)]
+    lines.append(tb.pwl_source("vrst", "rst", vd, 1, [(T_RESET_END_S, 0)], T_SRC_EDGE_S))
     return lines
 
 
-def _select_sources(tag: str, n_units: int, vd: float) -> tuple[list[str], list[str]]:
+def select_sources(tag: str, n_units: int, vd: float) -> tuple[list[str], list[str]]:
     sel = selects(n_units)
-    return [_src(f"v{k}_{tag}", f"{k}_{tag}", vd * v) for k, v in sel.items()], [f"{k}_{tag}" for k in sel]
+    return [tb.dc_source(f"v{k}_{tag}", f"{k}_{tag}", vd * v) for k, v in sel.items()], [f"{k}_{tag}" for k in sel]
 
 
-def _line(name: str, driver: str) -> list[str]:
+def row_line(name: str, driver: str) -> list[str]:
     """A line along the 32 rows, driven at row 0: node ``{name}_r{i}`` at row i, RC per row pitch."""
     r_ohm = ROW_PITCH_M * dig.WIRE_R_OHM_PER_M
     c_f = ROW_PITCH_M * dig.WIRE_C_F_PER_M
@@ -287,7 +191,7 @@ def _idle_groups(real_rows: tuple[int, ...]) -> list[tuple[int, int]]:
     return groups
 
 
-def _window_loads(tag: str, line: str, real_rows: tuple[int, ...], dvn: float, dvp: float) -> list[str]:
+def window_loads(tag: str, line: str, real_rows: tuple[int, ...], dvn: float, dvp: float) -> list[str]:
     """Idle rows' nand2 window inputs (token 0: output high, series node at 0) as MOS gates."""
     out = []
     for mid, count in _idle_groups(real_rows):
@@ -297,7 +201,7 @@ def _window_loads(tag: str, line: str, real_rows: tuple[int, ...], dvn: float, d
     return out
 
 
-def _register_loads(real_rows: tuple[int, ...]) -> list[str]:
+def register_loads(real_rows: tuple[int, ...]) -> list[str]:
     """Idle rows' clock pins (a unit inverter each) and reset pins (inverter + nor2 input).
 
     Scaled gates on the testbench supply: their input charge comes from the control cell's
@@ -306,9 +210,9 @@ def _register_loads(real_rows: tuple[int, ...]) -> list[str]:
     """
     out = []
     for mid, count in _idle_groups(real_rows):
-        out.append(_x(f"ckl{mid}", [f"rck_r{mid}", f"ckl{mid}", "vddtb", "0"], "inv",
+        out.append(tb.instance(f"ckl{mid}", [f"rck_r{mid}", f"ckl{mid}", "vddtb", "0"], "inv",
                       wn=200e-9 * count, wp=300e-9 * count))
-        out.append(_x(f"rsl{mid}", [f"rstk_r{mid}", f"rsl{mid}", "vddtb", "0"], "inv",
+        out.append(tb.instance(f"rsl{mid}", [f"rstk_r{mid}", f"rsl{mid}", "vddtb", "0"], "inv",
                       wn=400e-9 * count, wp=900e-9 * count))
     return out
 
@@ -316,7 +220,7 @@ def _register_loads(real_rows: tuple[int, ...]) -> list[str]:
 def wordline_sections(drive: str) -> int:
     """Sections between the driver and the far end (64 columns each)."""
     n = N_COLUMNS // SECTION_COLUMNS
-    return n // 2 if _check_drive(drive) == "centre" else n
+    return n // 2 if checked_drive(drive) == "centre" else n
 
 
 def _wordline(tag: str, corner, sup: Supplies, drive: str) -> tuple[list[str], list[str]]:
@@ -340,7 +244,7 @@ def _wordline(tag: str, corner, sup: Supplies, drive: str) -> tuple[list[str], l
             out += [f"rwl{tag}{br}_{k} {prev} {node} {nl.num(r_sec)}", f"cwl{tag}{br}_{k} {node} 0 {nl.num(c_sec)}"]
             drain1 = f"bl{tag}_{k}" if measure else "vbl"
             if measure:
-                out.append(_src(f"vbl{tag}_{k}", drain1, sup.v_precharge_v))
+                out.append(tb.dc_source(f"vbl{tag}_{k}", drain1, sup.v_precharge_v))
                 measured.append(f"vbl{tag}_{k}")
             # one cell per column stores 1 (the ramp replica cell), its partner port stores 0
             for s, q, drain in (("a", "vq1", drain1), ("b", "0", "vbl")):
@@ -352,152 +256,41 @@ def _wordline(tag: str, corner, sup: Supplies, drive: str) -> tuple[list[str], l
     return out, measured
 
 
-def _row_driver(tag: str, wlb: str, sup: Supplies, corner, wn_m: float, wp_m: float,
+def row_driver(tag: str, wlb: str, sup: Supplies, corner, wn_m: float, wp_m: float,
                 drive: str) -> tuple[list[str], list[str]]:
     vd, va = sup.v_digital_v, sup.v_array_v
     wl_lines, measured = _wordline(tag, corner, sup, drive)
-    return [_src(f"vddp{tag}", f"vddp{tag}", vd), _src(f"vdda{tag}", f"vdda{tag}", va),
-            _x(f"drv{tag}", [wlb, f"wl{tag}_0", f"vddp{tag}", f"vdda{tag}", "0"], "rtdrv", wn=wn_m, wp=wp_m),
+    return [tb.dc_source(f"vddp{tag}", f"vddp{tag}", vd), tb.dc_source(f"vdda{tag}", f"vdda{tag}", va),
+            tb.instance(f"drv{tag}", [wlb, f"wl{tag}_0", f"vddp{tag}", f"vdda{tag}", "0"], "rtdrv", wn=wn_m, wp=wp_m),
             *wl_lines], measured
 
 
-def _reference(tag: str, n_units: int, t_start_s: float, corner, sup: Supplies) -> list[str]:
-    """The column testbench's pulse (50 % width N x 0.5 ns, ``T_EDGE_S`` edges, like
+def ideal_reference(tag: str, n_units: int, t_start_s: float, corner, sup: Supplies) -> list[str]:
+    """The column testbench's pulse (50 % width N x 0.5 ns, ``T_WL_EDGE_S`` edges, like
     ``column._pulse``) on ``M_REF`` read ports storing 1, drains on ``vblref{tag}``."""
-    dn, va, e = corner.delvto_n(), sup.v_array_v, col.T_EDGE_S
+    dn, va, e = corner.delvto_n(), sup.v_array_v, T_WL_EDGE_S
     return [f"vref{tag} ref{tag} 0 PULSE(0 {nl.num(va)} {nl.num(t_start_s)} {nl.num(e)} {nl.num(e)} "
             f"{nl.num(n_units * T_UNIT_S - e)} 1)",
-            _src(f"vblref{tag}", f"blref{tag}", sup.v_precharge_v),
+            tb.dc_source(f"vblref{tag}", f"blref{tag}", sup.v_precharge_v),
             nl.mos(f"mra{tag}", f"blref{tag}", f"ref{tag}", f"xr{tag}", "0", nl.NMOS, col.W_READ_M, col.L_READ_M,
                    dn, m=M_REF),
             nl.mos(f"mrs{tag}", f"xr{tag}", "vq1", "0", "0", nl.NMOS, col.W_READ_M, col.L_READ_M, dn, m=M_REF)]
 
 
-def _integ(name: str, source: str, t_from: float, t_to: float) -> str:
-    return f".meas tran {nl.ident(name)} INTEG i({nl.ident(source)}) FROM={nl.num(t_from)} TO={nl.num(t_to)}"
-
-
-def _save(nodes: list[str], sources: list[str]) -> str:
+def save_line(nodes: list[str], sources: list[str]) -> str:
     return ".save " + " ".join([f"v({nl.ident(n)})" for n in nodes] + [f"i({nl.ident(s)})" for s in sources])
 
 
-def _control_and_taps(vd: float) -> list[str]:
-    return [_src("vddt", "vddt", vd), _src("vddc", "vddc", vd),
-            _x("ctl", ["rclk", "rst", "stop", "rck", "rstk", "stopq", "vddc", "0"], "rtctl"),
-            _x("taps", ["rclk", "clkp", "rst", "stopq", "clkpb", "rg", "tb0", "tb1", "tb2", "tb3", "vddt", "0"],
+def control_and_taps(vd: float) -> list[str]:
+    return [tb.dc_source("vddt", "vddt", vd), tb.dc_source("vddc", "vddc", vd),
+            tb.instance("ctl", ["rclk", "rst", "stop", "rck", "rstk", "stopq", "vddc", "0"], "rtctl"),
+            tb.instance("taps", ["rclk", "clkp", "rst", "stopq", "clkpb", "rg", "tb0", "tb1", "tb2", "tb3", "vddt", "0"],
                "rttaps")]
 
 
-def _window(tag: str, sel_nodes: list[str], out: str, supply: str) -> str:
-    return _x(f"win{tag}", ["clkpb", "rg", "tb0", "tb1", "tb2", "tb3", "rst"] + sel_nodes
+def window_slice(tag: str, sel_nodes: list[str], out: str, supply: str) -> str:
+    return tb.instance(f"win{tag}", ["clkpb", "rg", "tb0", "tb1", "tb2", "tb3", "rst"] + sel_nodes
               + [f"dw{tag}", out, supply, "0"], "rtwin")
-
-
-# --------------------------------------------------------------------------- width bench
-
-def widths_netlist(corner_name: str, supplies: dict | None = None, n_units=(1, 2, 3, 4, 5, 6),
-                   drive: str = WL_DRIVE, wn_m: float = WN_DRV_M, wp_m: float = WP_DRV_M) -> tuple[str, dict]:
-    """Pulse widths for several N in one run: shared taps, one window slice + row per N.
-
-    Timeline: reset, ramp clock 0 (calibration: windows open, no token), START sampled at
-    clock 1 (every slice's row pulses once), START low at clock 2 (token gone: no pulse).
-    """
-    ns = _check_units_list(n_units)
-    sup = _supplies(supplies)
-    drive = _check_drive(drive)
-    wn_m, wp_m = _driver_size(wn_m, wp_m)
-    c = corner_of(corner_name)
-    vd = sup.v_digital_v
-    lines = _header("widths", corner_name, sup)
-    lines += [*_control_and_taps(vd), _src("vddr", "vddr", vd), _src("vstop", "stop", 0.0),
-              _pwl("vstart", "start", vd, 0, [(edge_s(0) + T_START_LEAD_S, 1), (edge_s(1) + T_START_LEAD_S, 0)]),
-              # one token flop, its output shared by the row gates of all slices
-              _x("tok", ["start", "rck", "rstk", "tok", "tokb", "vddr", "0"], "dffr")]
-    sources = ["vddt", "vddc", "vddr"]
-    for n in ns:
-        tag = f"n{n}"
-        srcs, sel_nodes = _select_sources(tag, n, vd)
-        drv, measured = _row_driver(tag, f"wlb{tag}", sup, c, wn_m, wp_m, drive)
-        lines += [*srcs, _src(f"vddg{tag}", f"vddg{tag}", vd), _window(tag, sel_nodes, f"w{tag}", f"vddg{tag}"),
-                  *_line(f"wline{tag}", f"w{tag}"),
-                  *_window_loads(tag, f"wline{tag}", (0,), c.delvto_n(), c.delvto_p()),
-                  # the row gate, on the pre-driver supply of its row
-                  _x(f"nd{tag}", ["tok", f"wline{tag}_r0", f"wlb{tag}", f"vddp{tag}", "0"], "nand2"),
-                  *drv, *_reference(tag, n, edge_s(1) + T_PULSE_DELAY_ASSUMED_S, c, sup)]
-        sources += [f"vddg{tag}", f"vddp{tag}", f"vdda{tag}", f"vblref{tag}", *measured]
-    for s in sources:
-        lines.append(_integ(f"q_{s}", s, edge_s(1), edge_s(2)))
-    t_stop = edge_s(2) + 1.2e-9
-    far = wordline_sections(drive)
-    saves = ["rclk", "tok", "clkpb"] + [f"{p}n{n}" for p in ("dw", "w") for n in ns] \
-        + [f"wln{n}_0" for n in ns] + [f"wln{n}_{far}" for n in ns]
-    lines += [_save(saves, sources), f".tran {nl.num(T_STEP_S)} {nl.num(t_stop)}", ".end"]
-    return "\n".join(lines) + "\n", {"n_units": list(ns), "t_stop_s": t_stop, "drive": drive, "far_section": far,
-                                     "wn_m": wn_m, "wp_m": wp_m}
-
-
-# --------------------------------------------------------------------------- chain bench
-
-def chain_expected(stop: bool = True) -> dict[int, list[int]]:
-    """Ramp clocks in which each real row of the chain bench must pulse (and in no other)."""
-    out = {r: [1 + i] for i, r in enumerate(CHAIN_ROWS)}             # token 1: clocks 1..4
-    for i, r in enumerate(CHAIN_ROWS):                                # token 2 from STOP_CLOCK
-        if STOP_CLOCK + i < CHAIN_CLOCKS and (not stop or i == 0):    # STOP: only the open step
-            out[r].append(STOP_CLOCK + i)
-    return out
-
-
-def chain_netlist(corner_name: str, supplies: dict | None = None, n_units: int = N_UNITS_RAMP,
-                  stop: bool = True, drive: str = WL_DRIVE, wn_m: float = WN_DRV_M,
-                  wp_m: float = WP_DRV_M) -> tuple[str, dict]:
-    """Token register with rows CHAIN_ROWS real, the generator at ``n_units``, two tokens, STOP.
-
-    Token 1: START sampled at clock 1 → rows 0, 1, 31 in clocks 1–3; clock 4 empty.
-    Token 2: START sampled at clock 5 → row 0 in clock 5; STOP rises T_STOP_IN_CLOCK_S into
-    clock 5 (during row 0's window), is taken at clock 5's falling edge: row 0's pulse
-    completes, clock 6 stays empty and the token is cleared at clock 6.
-    """
-    n = _check_units(n_units)
-    sup = _supplies(supplies)
-    drive = _check_drive(drive)
-    wn_m, wp_m = _driver_size(wn_m, wp_m)
-    if not isinstance(stop, bool):
-        raise ValueError(f"stop must be True or False, got {stop!r}")
-    c = corner_of(corner_name)
-    vd = sup.v_digital_v
-    rows = CHAIN_ROWS
-    lines = _header("chain", corner_name, sup)
-    srcs, sel_nodes = _select_sources("g", n, vd)
-    starts = [(edge_s(0) + T_START_LEAD_S, 1), (edge_s(1) + T_START_LEAD_S, 0),
-              (edge_s(STOP_CLOCK - 1) + T_START_LEAD_S, 1), (edge_s(STOP_CLOCK) + T_START_LEAD_S, 0)]
-    lines += [*srcs, *_control_and_taps(vd), _src("vddg", "vddg", vd),
-              _pwl("vstop", "stop", vd, 0, [(edge_s(STOP_CLOCK) + T_STOP_IN_CLOCK_S, 1)] if stop else []),
-              _pwl("vstart", "start", vd, 0, starts),
-              _window("g", sel_nodes, "w", "vddg"),
-              *_line("wline", "w"), *_line("rck", "rck"), *_line("rstk", "rstk"),
-              *_window_loads("g", "wline", rows, c.delvto_n(), c.delvto_p()),
-              *_register_loads(rows)]
-    prev = "start"
-    for r in rows:
-        tag = f"r{r}"
-        drv, _ = _row_driver(tag, f"wlb{tag}", sup, c, wn_m, wp_m, drive)
-        lines += [_src(f"vddr{tag}", f"vddr{tag}", vd),
-                  _x(f"row{tag}", [prev, f"rck_r{r}", f"rstk_r{r}", f"wline_r{r}", f"tk{r}", f"wlb{tag}",
-                                   f"vddr{tag}", "0"], "rtrow"),
-                  *drv]
-        prev = f"tk{r}"
-    t_stop = edge_s(CHAIN_CLOCKS)
-    sources = ["vddt", "vddg", "vddc"] + [f"{s}r{r}" for r in rows for s in ("vddr", "vddp", "vdda")]
-    for s in sources:
-        lines.append(_integ(f"q_{s}_c2", s, edge_s(2), edge_s(3)))
-    for s in ("vddr", "vddp", "vdda"):   # row 0 idles in clock 3
-        lines.append(_integ(f"q_{s}r{rows[0]}_c3", f"{s}r{rows[0]}", edge_s(3), edge_s(4)))
-    far = wordline_sections(drive)
-    saves = ["rclk", "w", "stopq"] + [f"tk{r}" for r in rows] + [f"wlr{r}_0" for r in rows] \
-        + [f"wlr{r}_{far}" for r in rows]
-    lines += [_save(saves, sources), f".tran {nl.num(T_STEP_S)} {nl.num(t_stop)}", ".end"]
-    return "\n".join(lines) + "\n", {"rows": list(rows), "n_units": n, "stop": stop, "t_stop_s": t_stop,
-                                     "expected": chain_expected(stop), "drive": drive, "far_section": far}
 
 
 # --------------------------------------------------------------------------- waveform reading
@@ -509,12 +302,12 @@ def crossings(t: np.ndarray, v: np.ndarray, level: float, rising: bool) -> np.nd
     return t[idx] + (t[idx + 1] - t[idx]) * (-s[idx]) / (s[idx + 1] - s[idx])
 
 
-def _first(times: np.ndarray, after: float, before: float = math.inf) -> float | None:
+def first_after(times: np.ndarray, after: float, before: float = math.inf) -> float | None:
     sel = times[(times >= after) & (times < before)]
     return float(sel[0]) if sel.size else None
 
 
-def _clock_edge(t: np.ndarray, rclk: np.ndarray, clock: int, vd: float) -> float:
+def clock_edge(t: np.ndarray, rclk: np.ndarray, clock: int, vd: float) -> float:
     """50 % rising crossing of the ramp clock at the block input nearest to ``edge_s(clock)``."""
     times = crossings(t, rclk, vd / 2, True)
     return float(times[np.argmin(np.abs(times - edge_s(clock)))])
@@ -530,14 +323,14 @@ def pulse_shape(t: np.ndarray, v: np.ndarray, v_high: float, t_edge: float, t_en
     out = {"v_peak_v": float(v[win].max()) if win.any() else 0.0, "delay_s": None, "width_s": None,
            "rise_10_90_s": None, "fall_90_10_s": None, "t_fall_50_s": None, "t_off_10_s": None,
            "v_at_next_edge_v": float(np.interp(t_end, t, v))}
-    r50 = _first(crossings(t, v, v_high / 2, True), t_edge, t_end)
+    r50 = first_after(crossings(t, v, v_high / 2, True), t_edge, t_end)
     if r50 is None:
         return out
-    f50 = _first(crossings(t, v, v_high / 2, False), r50, math.inf)
-    r10 = _first(crossings(t, v, 0.1 * v_high, True), t_edge, r50)
-    r90 = _first(crossings(t, v, 0.9 * v_high, True), r50, t_end)
-    f90 = _first(crossings(t, v, 0.9 * v_high, False), r90, math.inf) if r90 is not None else None
-    f10 = _first(crossings(t, v, 0.1 * v_high, False), r50, math.inf)
+    f50 = first_after(crossings(t, v, v_high / 2, False), r50, math.inf)
+    r10 = first_after(crossings(t, v, 0.1 * v_high, True), t_edge, r50)
+    r90 = first_after(crossings(t, v, 0.9 * v_high, True), r50, t_end)
+    f90 = first_after(crossings(t, v, 0.9 * v_high, False), r90, math.inf) if r90 is not None else None
+    f10 = first_after(crossings(t, v, 0.1 * v_high, False), r50, math.inf)
     out.update(delay_s=r50 - t_edge, width_s=None if f50 is None else f50 - r50,
                rise_10_90_s=None if r90 is None or r10 is None else r90 - r10,
                fall_90_10_s=None if f90 is None or f10 is None else f10 - f90,
@@ -545,153 +338,12 @@ def pulse_shape(t: np.ndarray, v: np.ndarray, v_high: float, t_edge: float, t_en
     return out
 
 
-def _pulse_count(t: np.ndarray, v: np.ndarray, level: float, a: float, b: float) -> int:
+def pulse_count(t: np.ndarray, v: np.ndarray, level: float, a: float, b: float) -> int:
     r = crossings(t, v, level, True)
     return int(np.count_nonzero((r >= a) & (r < b)))
 
 
-def _energy_j(q_c: float, v: float) -> float:
-    """Energy drawn from a supply whose ``INTEG i(v)`` is ``q_c`` (source current is negative)."""
-    return -v * q_c
-
-
-# --------------------------------------------------------------------------- measurements (jobs)
-
-def measure_widths(corner_name: str, supplies: dict | None = None, n_units=(1, 2, 3, 4, 5, 6),
-                   drive: str = WL_DRIVE, wn_m: float = WN_DRV_M, wp_m: float = WP_DRV_M) -> dict:
-    """Wordline pulse width, edges, delay, read-charge width and energy for each N (one run)."""
-    from topkima.circuits.spice import simulate
-    sup = _supplies(supplies)
-    text, bench = widths_netlist(corner_name, sup.as_dict(), n_units, drive, wn_m, wp_m)
-    res = simulate(text, BLOCK)
-    t, m = res.time, res.measures
-    vd, va = sup.v_digital_v, sup.v_array_v
-    e1 = _clock_edge(t, res.v("rclk"), 1, vd)
-    e2 = e1 + T_CLK_S
-    tok = _first(crossings(t, res.v("tok"), vd / 2, True), e1, e2)
-    far_node = bench["far_section"]
-    per_n = []
-    for n in bench["n_units"]:
-        tag = f"n{n}"
-        nominal = n * T_UNIT_S
-        w = pulse_shape(t, res.v(f"w{tag}"), vd, e1, e2)
-        near = pulse_shape(t, res.v(f"wl{tag}_0"), va, e1, e2)
-        far_v = res.v(f"wl{tag}_{far_node}")
-        far = pulse_shape(t, far_v, va, e1, e2)
-        q_ref = m[f"q_vblref{tag}"] / M_REF
-        charge = [n * (m[f"q_vbl{tag}_{k}"] / SECTION_COLUMNS) / q_ref for k in range(1, far_node + 1)]
-        counts = [_pulse_count(t, far_v, va / 2, a, b) for a, b in ((0.0, e1), (e1, e2), (e2, bench["t_stop_s"]))]
-
-        def err(shape):
-            return None if shape["width_s"] is None else (shape["width_s"] - nominal) / T_UNIT_S
-
-        # the window flop's D must fall before the PWM edge that ends the window
-        d_fall = _first(crossings(t, res.v(f"dw{tag}"), vd / 2, False), e1, e2)
-        clk_after = None if d_fall is None else _first(crossings(t, res.v("clkpb"), vd / 2, True), d_fall)
-        per_n.append({
-            "n_units": n, "width_nominal_s": nominal,
-            "window_d_setup_slack_s": None if clk_after is None else clk_after - d_fall,
-            "window_width_s": w["width_s"], "window_width_error_units": err(w), "window_delay_s": w["delay_s"],
-            "width_near_s": near["width_s"], "width_far_s": far["width_s"],
-            "width_error_near_units": err(near), "width_error_far_units": err(far),
-            "rise_10_90_near_s": near["rise_10_90_s"], "fall_90_10_near_s": near["fall_90_10_s"],
-            "rise_10_90_far_s": far["rise_10_90_s"], "fall_90_10_far_s": far["fall_90_10_s"],
-            "delay_near_s": near["delay_s"], "delay_far_s": far["delay_s"],
-            "t_fall_50_far_s": far["t_fall_50_s"], "t_off_10_far_s": far["t_off_10_s"],
-            "v_peak_near_v": near["v_peak_v"], "v_peak_far_v": far["v_peak_v"],
-            "charge_width_by_section_units": charge,       # section 1 nearest the driver
-            "pulses_per_clock_far": counts,                 # clocks 0, 1, part of 2
-            "one_pulse_ok": counts == [0, 1, 0],
-            "e_window_j": _energy_j(m[f"q_vddg{tag}"], vd),
-            "e_predriver_j": _energy_j(m[f"q_vddp{tag}"], vd),
-            "e_wordline_j": _energy_j(m[f"q_vdda{tag}"], va),
-            "c_wordline_eff_f": _energy_j(m[f"q_vdda{tag}"], va) / va ** 2,
-        })
-    return {"corner": corner_name, "supplies": sup.as_dict(), "drive": bench["drive"],
-            "wn_drv_m": bench["wn_m"], "wp_drv_m": bench["wp_m"],
-            "t_token_after_edge_s": None if tok is None else tok - e1,
-            "e_taps_j": _energy_j(m["q_vddt"], vd), "per_n": per_n}
-
-
-def measure_chain(corner_name: str, supplies: dict | None = None, n_units: int = N_UNITS_RAMP, stop: bool = True,
-                  drive: str = WL_DRIVE, wn_m: float = WN_DRV_M, wp_m: float = WP_DRV_M) -> dict:
-    """Order, STOP, skew and energy per ramp step of the token register (rows CHAIN_ROWS real)."""
-    from topkima.circuits.spice import simulate
-    sup = _supplies(supplies)
-    text, bench = chain_netlist(corner_name, sup.as_dict(), n_units, stop, drive, wn_m, wp_m)
-    res = simulate(text, BLOCK)
-    t, m = res.time, res.measures
-    vd, va = sup.v_digital_v, sup.v_array_v
-    edges = [_clock_edge(t, res.v("rclk"), j, vd) for j in range(CHAIN_CLOCKS)] + [bench["t_stop_s"]]
-    expected = bench["expected"]
-    pulses, glitches, shapes = {}, {}, {}
-    for r in CHAIN_ROWS:
-        far = res.v(f"wlr{r}_{bench['far_section']}")
-        pulses[str(r)] = [_pulse_count(t, far, va / 2, edges[j], edges[j + 1]) for j in range(CHAIN_CLOCKS)]
-        # any upward crossing of 10 % of the supply in a clock where this row must stay low
-        glitches[str(r)] = sum(_pulse_count(t, far, 0.1 * va, edges[j], edges[j + 1])
-                               for j in range(CHAIN_CLOCKS) if j not in expected[r])
-        shapes[str(r)] = [{"clock": j,
-                           "near": pulse_shape(t, res.v(f"wlr{r}_0"), va, edges[j], edges[j + 1]),
-                           "far": pulse_shape(t, far, va, edges[j], edges[j + 1])} for j in expected[r]]
-    want = {str(r): [1 if j in expected[r] else 0 for j in range(CHAIN_CLOCKS)] for r in CHAIN_ROWS}
-    in_order = all(pulses[k] == want[k] for k in want) and sum(glitches.values()) == 0
-    last = expected[CHAIN_ROWS[-1]][0]
-    after_token = all(sum(p[last + 1:STOP_CLOCK]) == 0 for p in pulses.values())
-    nominal = bench["n_units"] * T_UNIT_S
-    stop_ok = token_cleared = None
-    if stop:
-        after = all(sum(p[STOP_CLOCK + 1:]) == 0 for p in pulses.values())
-        # the step open when STOP rose completes at full width
-        w_last = shapes[str(CHAIN_ROWS[0])][-1]["near"]["width_s"]
-        stop_ok = bool(after and w_last is not None and abs(w_last - nominal) < 0.25 * T_UNIT_S)
-        token_cleared = all(float(res.v(f"tk{r}")[-1]) < 0.25 * vd for r in CHAIN_ROWS)
-    # token settles before the window opens (clock 2: the token moves from row 0 to row 1)
-    tk_rise = _first(crossings(t, res.v(f"tk{CHAIN_ROWS[1]}"), vd / 2, True), edges[2], edges[3])
-    w_rise = _first(crossings(t, res.v("w"), vd / 2, True), edges[2], edges[3])
-    first = {str(r): shapes[str(r)][0] for r in CHAIN_ROWS}
-    delays_near = [first[str(r)]["near"]["delay_s"] for r in CHAIN_ROWS]
-    delays_far = [first[str(r)]["far"]["delay_s"] for r in CHAIN_ROWS]
-
-    def e(name: str, clock: int = 2) -> float:
-        return _energy_j(m[f"q_{name}_c{clock}"], va if name.startswith("vdda") else vd)
-
-    # clock 2: row 1 takes the token and pulses, row 0 gives it up, row 31 sees its D rise:
-    # the pattern of every step of the 32-row register; the other 29 rows idle as row 0 in clock 3
-    taking, giving, nxt = (f"r{r}" for r in (CHAIN_ROWS[1], CHAIN_ROWS[0], CHAIN_ROWS[2]))
-    n_idle = N_RAMP_ROWS - 3
-    e_idle_row = e(f"vddr{giving}", 3)
-    e_idle_drv = e(f"vddp{giving}", 3) + e(f"vdda{giving}", 3)
-    parts = {
-        "e_generator_j": e("vddt") + e("vddg"),
-        "e_control_j": e("vddc"),
-        "e_register_j": sum(e(f"vddr{x}") for x in (taking, giving, nxt)) + n_idle * e_idle_row,
-        "e_drivers_idle_j": sum(e(f"vddp{x}") + e(f"vdda{x}") for x in (giving, nxt)) + n_idle * e_idle_drv,
-        "e_predriver_j": e(f"vddp{taking}"),
-        "e_wordline_j": e(f"vdda{taking}"),
-    }
-    return {
-        "corner": corner_name, "supplies": sup.as_dict(), "n_units": bench["n_units"], "stop": stop,
-        "drive": bench["drive"], "rows": list(CHAIN_ROWS),
-        "expected_clocks": {str(k): v for k, v in expected.items()},
-        "pulses_per_clock": pulses, "glitches": glitches,
-        "one_pulse_per_clock_in_order_ok": bool(in_order),
-        "none_after_token_left_ok": bool(after_token),
-        "stop_halts_ok": stop_ok, "token_cleared_after_stop_ok": token_cleared,
-        "shapes": shapes,
-        "delay_near_by_row_s": dict(zip(map(str, CHAIN_ROWS), delays_near)),
-        "delay_far_by_row_s": dict(zip(map(str, CHAIN_ROWS), delays_far)),
-        "width_far_by_row_s": {str(r): first[str(r)]["far"]["width_s"] for r in CHAIN_ROWS},
-        "skew_near_s": max(delays_near) - min(delays_near), "skew_far_s": max(delays_far) - min(delays_far),
-        "t_token_after_edge_s": None if tk_rise is None else tk_rise - edges[2],
-        "t_window_after_edge_s": None if w_rise is None else w_rise - edges[2],
-        "t_token_to_window_margin_s": None if tk_rise is None or w_rise is None else w_rise - tk_rise,
-        **parts, "e_idle_row_j": e_idle_row, "e_idle_driver_j": e_idle_drv,
-        "e_step_j": sum(parts.values()),
-    }
-
-
-# --------------------------------------------------------------------------- plan and summary
+# --------------------------------------------------------------------------- plan and artefact section
 
 SLOW_CORNER = "ss"
 
@@ -708,17 +360,16 @@ def n_units_for(settings) -> tuple[int, ...]:
 
 def plan(settings) -> list[Job]:
     """Per corner one width run and one chain run; full plan adds an end-driven width run."""
-    mod = __name__
     jobs = []
     for c in corners_for(settings):
         base = {"corner_name": c, "supplies": settings.supplies.as_dict()}
-        jobs.append(Job(BLOCK, f"timing_widths_{c}", f"{mod}:measure_widths",
+        jobs.append(Job(BLOCK, f"timing_widths_{c}", "topkima.circuits.ramp_widths:measure_widths",
                         {**base, "n_units": list(n_units_for(settings))}, NETLISTS))
-        jobs.append(Job(BLOCK, f"timing_chain_{c}", f"{mod}:measure_chain",
+        jobs.append(Job(BLOCK, f"timing_chain_{c}", "topkima.circuits.ramp_chain:measure_chain",
                         {**base, "n_units": N_UNITS_RAMP, "stop": True}, NETLISTS))
     if not settings.quick:
         c = settings.corner_name
-        jobs.append(Job(BLOCK, f"timing_widths_end_{c}", f"{mod}:measure_widths",
+        jobs.append(Job(BLOCK, f"timing_widths_end_{c}", "topkima.circuits.ramp_widths:measure_widths",
                         {"corner_name": c, "supplies": settings.supplies.as_dict(),
                          "n_units": list(n_units_for(settings)), "drive": "end"}, NETLISTS))
     return jobs
@@ -753,14 +404,14 @@ def _by_n(widths: dict, chain: dict) -> dict:
     return out
 
 
-def summarise(settings, results: dict) -> dict:
+def timing_section(settings, results: dict) -> dict:
     """The ``timing`` part of the ramp section (units in every key).
 
     Raises RuntimeError if a functional check failed: a wrong circuit must not calibrate.
     """
     def get(label: str) -> dict:
         if label not in results:
-            raise KeyError(f"ramp timing summary needs the result of job '{label}'")
+            raise KeyError(f"ramp timing section needs the result of job '{label}'")
         return results[label]
 
     corners_out, failures = {}, []
@@ -783,7 +434,7 @@ def summarise(settings, results: dict) -> dict:
             "width_error_max_abs_units": max(errs) if errs else None,
             # timing of the ramp's pulse from the chain run (real generator loads), row 0
             "delay_near_s": first["near"]["delay_s"], "delay_far_s": first["far"]["delay_s"],
-            "delay_error_far_s": first["far"]["delay_s"] - T_PULSE_DELAY_ASSUMED_S,
+            "delay_error_far_s": first["far"]["delay_s"] - T_PULSE_DELAY_S,
             "t_fall_50_far_s": first["far"]["t_fall_50_s"],
             "sa_clock_margin_s": None if first["far"]["t_fall_50_s"] is None
             else T_SA_CLK_S - first["far"]["t_fall_50_s"],
@@ -803,9 +454,9 @@ def summarise(settings, results: dict) -> dict:
         "drive": WL_DRIVE, "wn_drv_m": WN_DRV_M, "wp_drv_m": WP_DRV_M,
         "characterised_n_units": list(n_units_for(settings)),
         "corners": corners_out,
-        "assumed_by_column": {"t_pulse_delay_s": T_PULSE_DELAY_ASSUMED_S, "t_sa_clk_s": T_SA_CLK_S,
+        "assumed_by_column": {"t_pulse_delay_s": T_PULSE_DELAY_S, "t_sa_clk_s": T_SA_CLK_S,
                               "ramp_n_units": N_UNITS_RAMP,
-                              "t_edge_s": col.T_EDGE_S, "source": "topkima.circuits.column testbench timeline"},
+                              "t_edge_s": T_WL_EDGE_S, "source": "topkima.circuits.column testbench timeline"},
         "wordline_load": {"n_columns": N_COLUMNS, "access_gates_per_column": ACCESS_GATES_PER_COLUMN,
                           "c_gate_access_hand_f": C_GATE_ACCESS_HAND_F,
                           "c_gate_row_hand_f": C_GATE_ACCESS_HAND_F * N_COLUMNS * ACCESS_GATES_PER_COLUMN,

@@ -34,9 +34,10 @@ import math
 
 import numpy as np
 
-from topkima.circuits import column as col
 from topkima.circuits import comparator
 from topkima.circuits import digital as dg
+from topkima.circuits import testbench as tb
+from topkima.circuits import timing as tm
 from topkima.circuits.corners import corner
 from topkima.circuits.jobs import Job
 from topkima.circuits.netlist import MODEL_CARD, ident, include, num
@@ -52,7 +53,7 @@ MAX_COLUMNS = 16
 
 def cycle_start_s(j: int) -> float:
     """Start of ramp cycle ``j`` (1…32) in this bench."""
-    return T0_S + (j - 1) * col.T_CLK_IMA_S
+    return T0_S + (j - 1) * tm.T_CLK_RAMP_S
 
 
 def _staircase(name: str, node: str, v_at_clk: list[float], n_cycles: int) -> str:
@@ -65,7 +66,7 @@ def _staircase(name: str, node: str, v_at_clk: list[float], n_cycles: int) -> st
     points = [(0.0, v_before)]
     prev = v_before
     for j, level in enumerate(v, start=1):
-        t_move = cycle_start_s(j) + col.T_PULSE_DELAY_S
+        t_move = cycle_start_s(j) + tm.T_PULSE_DELAY_S
         points += [(t_move, prev), (t_move + T_RAMP_MOVE_S, level)]
         prev = level
     text = " ".join(f"{num(t)} {num(x)}" for t, x in points)
@@ -79,22 +80,22 @@ def chain_netlist(columns: list[dict], k: int, sa_corner_name: str, digital_corn
     n = len(columns)
     if not 2 <= n <= MAX_COLUMNS or n & (n - 1):
         raise ValueError(f"the chain needs a power of two of columns in 2…{MAX_COLUMNS}, got {n}")
-    k = dg._check_int(k, "k", 1, min(n, 2 ** dg.K_BITS - 1))
-    n_cycles = dg._check_int(n_cycles, "n_cycles", 2, col.N_RAMP_STEPS)
-    vdd = dg._check_vdd(v_digital_v)
-    v_sa = dg._check_vdd(v_sa_v)
+    k = dg.checked_int(k, "k", 1, min(n, 2 ** dg.K_BITS - 1))
+    n_cycles = dg.checked_int(n_cycles, "n_cycles", 2, tm.N_RAMP_STEPS)
+    vdd = dg.checked_vdd(v_digital_v)
+    v_sa = dg.checked_vdd(v_sa_v)
     sa_corner, dig_corner = corner(sa_corner_name), corner(digital_corner_name)
     levels = int(math.log2(n))
-    tree_levels = dg._check_int(tree_levels, "tree_levels", levels, 10)
+    tree_levels = dg.checked_int(tree_levels, "tree_levels", levels, 10)
     t_end = cycle_start_s(n_cycles + 1) + 1e-9
     lines = [f"* topkima top-k chain: {n} columns, k = {k}, SA corner {sa_corner.name}, digital corner {dig_corner.name}",
              include(MODEL_CARD), include("strongarm.sp"), include("digital.sp"),
              f".param dvn={num(dig_corner.delvto_n())} dvp={num(dig_corner.delvto_p())}",
              f".options temp={num(dig_corner.temperature_c)} reltol=3e-5",
              f"vdd vdd 0 {num(vdd)}", f"vsa vsa 0 {num(v_sa)}",
-             dg._pwl("rst", "rst", vdd, 1, [(T_RESET_S, 0)]),
-             f"vsaclk saclk 0 PULSE(0 {num(v_sa)} {num(cycle_start_s(1) + col.T_SA_CLK_S)} {num(col.T_SA_EDGE_S)} "
-             f"{num(col.T_SA_EDGE_S)} {num(col.T_SA_EVAL_S - col.T_SA_EDGE_S)} {num(col.T_CLK_IMA_S)})"]
+             tb.pwl_source("vrst", "rst", vdd, 1, [(T_RESET_S, 0)], dg.T_SRC_EDGE_S),
+             f"vsaclk saclk 0 PULSE(0 {num(v_sa)} {num(cycle_start_s(1) + tm.T_SA_CLK_S)} {num(tm.T_SA_EDGE_S)} "
+             f"{num(tm.T_SA_EDGE_S)} {num(tm.T_SA_EVAL_S - tm.T_SA_EDGE_S)} {num(tm.T_CLK_RAMP_S)})"]
     for c, column in enumerate(columns):
         sa_dvt_v = (column.get("draws") or {}).get("sa_dvt_v", {})
         shifts = {d.name: (sa_corner.delvto_n() if d.kind == "n" else sa_corner.delvto_p())
@@ -103,12 +104,12 @@ def chain_netlist(columns: list[dict], k: int, sa_corner_name: str, digital_corn
                   _staircase(f"rr{c}", f"rr{c}", column["v_rbl_r_at_sa_clk_v"], n_cycles),
                   comparator.subckt_instance(f"xsa{c}", f"rr{c}", f"rl{c}", "saclk", f"sop{c}", f"son{c}", "vsa", "0",
                                              shifts),
-                  dg._x(f"fb{c}", [f"sop{c}", f"fb{c}", "vdd", "0"], "inv"),             # level shift, fire bar
-                  dg._x(f"dq{c}", ["rst", f"dnb{c}", f"dn{c}", "vdd", "0"], "nor2"),      # done: set by grant
-                  dg._x(f"dqb{c}", [f"g{c}", f"dn{c}", f"dnb{c}", "vdd", "0"], "nor2"),
-                  dg._x(f"fe{c}", [f"fb{c}", f"dn{c}", f"fe{c}", "vdd", "0"], "nor2"),    # fired and not done
-                  dg._x(f"rq{c}", [f"fe{c}", f"req{c}", f"reqn{c}", "vdd", "0"], "nor2"),  # request latch
-                  dg._x(f"rqb{c}", [f"reqn{c}", f"g{c}", f"req{c}", "vdd", "0"], "nor2"),
+                  tb.instance(f"fb{c}", [f"sop{c}", f"fb{c}", "vdd", "0"], "inv"),             # level shift, fire bar
+                  tb.instance(f"dq{c}", ["rst", f"dnb{c}", f"dn{c}", "vdd", "0"], "nor2"),      # done: set by grant
+                  tb.instance(f"dqb{c}", [f"g{c}", f"dn{c}", f"dnb{c}", "vdd", "0"], "nor2"),
+                  tb.instance(f"fe{c}", [f"fb{c}", f"dn{c}", f"fe{c}", "vdd", "0"], "nor2"),    # fired and not done
+                  tb.instance(f"rq{c}", [f"fe{c}", f"req{c}", f"reqn{c}", "vdd", "0"], "nor2"),  # request latch
+                  tb.instance(f"rqb{c}", [f"reqn{c}", f"g{c}", f"req{c}", "vdd", "0"], "nor2"),
                   f".ic v(req{c})=0 v(dn{c})=0"]
     wires = dg.tree_wire_lengths_m(tree_levels)
     below = [f"req{c}" for c in range(n)]             # request nodes of the level below
@@ -119,21 +120,21 @@ def chain_netlist(columns: list[dict], k: int, sa_corner_name: str, digital_corn
             r0, r1, g0, g1 = f"ri{lvl}_{2 * i}", f"ri{lvl}_{2 * i + 1}", f"gi{lvl}_{2 * i}", f"gi{lvl}_{2 * i + 1}"
             for node_in, node_cell, g_cell, g_out in ((below[2 * i], r0, g0, grants[2 * i]),
                                                       (below[2 * i + 1], r1, g1, grants[2 * i + 1])):
-                lines += dg._wire(f"u{node_cell}", node_in, node_cell, wires[lvl - 1])
-                lines += dg._wire(f"d{node_cell}", g_cell, g_out, wires[lvl - 1])
-            lines.append(dg._x(f"a{lvl}_{i}", [r0, r1, f"ru{lvl}_{i}", f"ad{lvl}_{i}", g0, g1, "vdd", "0"], "arb2"))
+                lines += dg.pi_wire(f"u{node_cell}", node_in, node_cell, wires[lvl - 1])
+                lines += dg.pi_wire(f"d{node_cell}", g_cell, g_out, wires[lvl - 1])
+            lines.append(tb.instance(f"a{lvl}_{i}", [r0, r1, f"ru{lvl}_{i}", f"ad{lvl}_{i}", g0, g1, "vdd", "0"], "arb2"))
             up.append(f"ru{lvl}_{i}")
             acks.append(f"ad{lvl}_{i}")
         below, grants = up, acks
     for lvl in range(levels + 1, tree_levels + 1):   # the chain above the columns' subtree: input 0, input 1 idle
-        lines += dg._wire(f"uc{lvl}", below[0], f"ric{lvl}", wires[lvl - 1])
-        lines += dg._wire(f"dc{lvl}", f"gic{lvl}", grants[0], wires[lvl - 1])
-        lines.append(dg._x(f"ac{lvl}", [f"ric{lvl}", "0", f"ruc{lvl}", f"adc{lvl}", f"gic{lvl}", f"gxc{lvl}", "vdd", "0"],
+        lines += dg.pi_wire(f"uc{lvl}", below[0], f"ric{lvl}", wires[lvl - 1])
+        lines += dg.pi_wire(f"dc{lvl}", f"gic{lvl}", grants[0], wires[lvl - 1])
+        lines.append(tb.instance(f"ac{lvl}", [f"ric{lvl}", "0", f"ruc{lvl}", f"adc{lvl}", f"gic{lvl}", f"gxc{lvl}", "vdd", "0"],
                            "arb2"))
         below, grants = [f"ruc{lvl}"], [f"adc{lvl}"]
-    lines += dg._buffer("root", below[0], grants[0], "vdd")              # root acknowledge = ru, buffered
+    lines += dg.buffer_pair("root", below[0], grants[0], "vdd")              # root acknowledge = ru, buffered
     kbits = ["vdd" if (k >> i) & 1 else "0" for i in range(dg.K_BITS)]
-    lines.append(dg._x("kc", [grants[0], "rst"] + kbits + ["stop", "eq"] + [f"cnt{i}" for i in range(dg.K_BITS)]
+    lines.append(tb.instance("kc", [grants[0], "rst"] + kbits + ["stop", "eq"] + [f"cnt{i}" for i in range(dg.K_BITS)]
                        + ["vdd", "0"], "kcnt5"))
     save = ["stop", grants[0]] + [f"{p}{c}" for c in range(n) for p in ("sop", "req", "g")]
     lines += [".save " + " ".join(f"v({s})" for s in save), f".tran {num(T_STEP_S)} {num(t_end)}", ".end"]
@@ -162,7 +163,7 @@ def measure_stop(columns: list[dict], k: int, sa_corner_name: str, digital_corne
     for c in range(plan["n"]):
         fire.append(_first_rise_s(t, res.v(f"sop{c}"), v_sa_v / 2, T_RESET_S))
         grant.append(_first_rise_s(t, res.v(f"g{c}"), v_digital_v / 2, T_RESET_S))
-    fired_cycle = [None if f is None else int((f - T0_S) // col.T_CLK_IMA_S) + 1 for f in fire]
+    fired_cycle = [None if f is None else int((f - T0_S) // tm.T_CLK_RAMP_S) + 1 for f in fire]
     order = sorted((g, c) for c, g in enumerate(grant) if g is not None)
     root = res.v(plan["root_ack"])
     n_root_grants, above = 0, False
@@ -175,7 +176,7 @@ def measure_stop(columns: list[dict], k: int, sa_corner_name: str, digital_corne
             "t_end_s": plan["t_end_s"],
             "sa_corner": sa_corner_name, "digital_corner": digital_corner_name,
             "t_stop_from_ramp_start_s": None if t_stop is None else t_stop - T0_S,
-            "stop_cycle_spice": None if t_stop is None else int((t_stop - T0_S) // col.T_CLK_IMA_S) + 1,
+            "stop_cycle_spice": None if t_stop is None else int((t_stop - T0_S) // tm.T_CLK_RAMP_S) + 1,
             "t_first_fire_from_ramp_start_s": [None if f is None else f - T0_S for f in fire],
             "sa_first_fire_cycle": fired_cycle,
             "t_grant_from_ramp_start_s": [None if g is None else g - T0_S for g in grant],
@@ -190,7 +191,7 @@ def plan(golden_doc: dict, n_groups: int, columns_per_run: int, k: int, digital_
     for g, group in enumerate(golden_doc["groups"][:n_groups]):
         cols = group["columns"][:columns_per_run]
         cycles = sorted(c["firing_cycle"] for c in cols if c["firing_cycle"] is not None)
-        n_cycles = min(col.N_RAMP_STEPS, cycles[k - 1] + 2) if len(cycles) >= k else col.N_RAMP_STEPS
+        n_cycles = min(tm.N_RAMP_STEPS, cycles[k - 1] + 2) if len(cycles) >= k else tm.N_RAMP_STEPS
         sub = [{"v_rbl_l_at_sa_clk_v": c["v_rbl_l_at_sa_clk_v"], "v_rbl_r_at_sa_clk_v": c["v_rbl_r_at_sa_clk_v"],
                 "draws": {"sa_dvt_v": c["draws"]["sa_dvt_v"]}} for c in cols]
         jobs.append(Job(BLOCK, f"stop_g{g:03d}", f"{__name__}:measure_stop",

@@ -215,15 +215,32 @@ def _committed_artefact(corner_name: str) -> Path | None:
 
 
 def cmd_attention(args) -> int:
-    """MiniLM with Topkima attention on the VADER movie-review probe (see topkima.attention_eval)."""
-    from topkima.attention_eval import EVAL_MODES, run_evaluation
+    """MiniLM with Topkima attention on the VADER movie-review probe (see topkima.studies.attention_eval)."""
     from topkima.behavioral.minilm import WeightsMissingError
+    from topkima.studies.attention_eval import EVAL_MODES, AttentionEvalConfig, run_evaluation
     modes = EVAL_MODES if args.mode == "all" else (args.mode,)
+    config = AttentionEvalConfig(k=args.k, modes=modes, limit=args.limit, seed=args.seed, sweep=not args.no_sweep)
     try:
-        run_evaluation(args.out, k=args.k, modes=modes, limit=args.limit, seed=args.seed, sweep=not args.no_sweep,
-                       log=lambda text: print(text, file=sys.stderr, flush=True))
+        run_evaluation(args.out, config, log=lambda text: print(text, file=sys.stderr, flush=True))
     except (WeightsMissingError, ValueError, RuntimeError, OSError) as exc:
         print(f"topkima attention: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_lm_eval(args) -> int:
+    """SmolLM2 with Topkima attention: perplexity on real text (see topkima.studies.lm_eval)."""
+    from topkima.behavioral.models.smollm2 import WeightsMissingError
+    from topkima.studies.lm_eval import LM_MODES, LmEvalConfig, run_lm_eval
+    try:
+        ks = tuple(int(x) for x in args.k.split(","))
+        modes = LM_MODES if args.modes == "all" else tuple(m.strip() for m in args.modes.split(","))
+        top_q, bottom_q = (float(x) for x in args.window.split(","))
+        config = LmEvalConfig(tokens=args.tokens, windows=args.windows, ks=ks, modes=modes, chips=args.chips,
+                              key_policy=args.key_policy, window_top_quantile=top_q, window_bottom_quantile=bottom_q)
+        run_lm_eval(args.out, config, log=lambda text: print(text, file=sys.stderr, flush=True))
+    except (WeightsMissingError, ValueError, RuntimeError, OSError) as exc:
+        print(f"topkima lm-eval: {exc}", file=sys.stderr)
         return 1
     return 0
 
@@ -241,12 +258,13 @@ def cmd_report(args) -> int:
 
 
 def cmd_accelerator(args) -> int:
-    """The whole-accelerator estimate and the softmax-macro comparisons (see topkima.accelerator_cli)."""
-    from topkima.accelerator_cli import ConfigError, run_accelerator
+    """The whole-accelerator estimate and the softmax-macro comparisons (see topkima.studies.accelerator)."""
     from topkima.behavioral.minilm import WeightsMissingError
+    from topkima.studies.accelerator import AcceleratorStudyConfig, ConfigError, run_accelerator
+    config = AcceleratorStudyConfig(model=args.model, seq_len=args.seq_len, preset=args.config, alpha=args.alpha,
+                                    alpha_from=args.alpha_from, alpha_sequences=args.alpha_sequences, seed=args.seed)
     try:
-        run_accelerator(args.model, args.seq_len, args.config, args.out, args,
-                        log=lambda text: print(text, flush=True))
+        run_accelerator(args.out, config, log=lambda text: print(text, flush=True))
     except ConfigError as exc:
         print(f"topkima accelerator: {exc}", file=sys.stderr)
         return 2
@@ -277,11 +295,11 @@ def _sigma_list(text: str) -> tuple[float, ...]:
 
 
 def cmd_montecarlo(args) -> int:
-    """Monte Carlo variation study (see topkima.montecarlo)."""
+    """Monte Carlo variation study (see topkima.studies.montecarlo)."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")   # before numpy is imported here and in the workers
     from topkima.behavioral.minilm import WeightsMissingError
-    from topkima.montecarlo import StudyConfig, StudyError, run_montecarlo
+    from topkima.studies.montecarlo import StudyConfig, StudyError, run_montecarlo
     given = {name: getattr(args, attr) for name, attr in (
         ("instances", "instances"), ("sigma_scales", "sigma_scale"), ("k", "k"), ("seed", "seed"),
         ("n_queries", "queries"), ("accuracy_instances", "accuracy_instances"),
@@ -388,6 +406,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/attention", help="folder for summary.json, plots and resumable runs")
     p.add_argument("--no-sweep", action="store_true", help="skip the k sweep {1, 2, 5, 10, 20}")
     p.set_defaults(func=cmd_attention)
+    p = sub.add_parser("lm-eval", help="SmolLM2-135M with Topkima attention: perplexity on real text, ranges frozen "
+                       "from other windows")
+    p.add_argument("--tokens", type=int, choices=[256, 512, 1024], default=256, help="tokens per window (default 256)")
+    p.add_argument("--windows", type=_positive_int, default=4, help="evaluated windows (as many others fit the ranges)")
+    p.add_argument("--k", default="5", help="keys kept per row, a comma-separated list (default 5)")
+    p.add_argument("--modes", default="all",
+                   help="comma-separated subset of exact,float-topk,quantized,topk,subtopk,topkima (default all)")
+    p.add_argument("--chips", type=_positive_int, default=3, help="chips (mismatch draws) in topkima mode (default 3)")
+    p.add_argument("--key-policy", choices=["sequence-head", "channel"], default="channel",
+                   help="frozen key scales: per head and channel folded into the query (default), or one per head")
+    p.add_argument("--window", default="1.0,0.0",
+                   help="ADC window top and bottom quantiles of the calibration rows' best and k-th best scores "
+                        "(default 1.0,0.0: every calibration row inside the window)")
+    p.add_argument("--out", default="out/lm-eval", help="folder for summary.json, the plot and resumable runs")
+    p.set_defaults(func=cmd_lm_eval)
     p = sub.add_parser("report", help="one command from SPICE calibration to the accelerator estimate: an HTML report")
     p.add_argument("--quick", action="store_true",
                    help="quick calibration, 300 sentences, few Monte Carlo instances (≈10 min on 2 cores)")
@@ -448,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None:
         from topkima.behavioral.macro import set_threads
         set_threads(args.threads)
-    from topkima.allocator import keep_freed_memory
+    from topkima.studies.allocator import keep_freed_memory
     keep_freed_memory()   # long numerical runs: reuse freed temporaries instead of re-faulting them
     return args.func(args)
 

@@ -28,7 +28,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from topkima.outputs import write_text_atomic
+from topkima.circuits.files import write_text_atomic
 
 STAGES = ("calibration", "golden", "attention", "montecarlo", "accelerator")
 
@@ -92,10 +92,11 @@ def _stage_golden(out: Path, quick: bool, workers: int, log) -> StageResult:
 
 
 def _stage_attention(out: Path, quick: bool, workers: int, log) -> StageResult:
-    from topkima.attention_eval import run_evaluation
+    from topkima.studies.attention_eval import AttentionEvalConfig, run_evaluation
     res = StageResult("attention", "all-MiniLM-L6-v2 with Topkima attention: VADER probe")
     folder = out / "attention"
-    summary = run_evaluation(folder, limit=300 if quick else None, log=lambda t: log(f"attention: {t}"))
+    summary = run_evaluation(folder, AttentionEvalConfig(limit=300 if quick else None),
+                             log=lambda t: log(f"attention: {t}"))
     for key in ("accuracy", "flip_rate", "mcnemar_p", "embedding_cosine"):
         for mode, value in summary.get(key, {}).items():
             if value is not None:
@@ -108,10 +109,10 @@ def _stage_attention(out: Path, quick: bool, workers: int, log) -> StageResult:
 
 
 def _stage_montecarlo(out: Path, quick: bool, workers: int, log) -> StageResult:
-    from topkima.montecarlo import run_montecarlo
+    from topkima.studies.montecarlo import run_montecarlo
     res = StageResult("montecarlo", "Monte Carlo: chip instances across σ multipliers")
     folder = out / "montecarlo"
-    summary = run_montecarlo(folder, quick=quick, workers=workers, log=lambda t: log(f"montecarlo: {t}"))
+    summary = run_montecarlo(folder, quick=quick, workers=workers, log=log)   # its lines name the study
     res.figures["instances per σ, seed"] = f"{summary['instances']}, {summary['seed']}"
     for lab in summary["topk_recall"]:
         acc = summary["accuracy"].get(lab)
@@ -150,14 +151,13 @@ def _spice_vs_model_lines(sv: dict) -> str:
 
 
 def _stage_accelerator(out: Path, quick: bool, workers: int, log) -> StageResult:
-    from types import SimpleNamespace
-    from topkima.accelerator_cli import run_accelerator
+    from topkima.studies.accelerator import AcceleratorStudyConfig, run_accelerator
     res = StageResult("accelerator", "Accelerator estimate: one BERT-base attention module (paper configuration)")
     folder = out / "accelerator"
     # α measured on all-MiniLM-L6-v2 over packed 384-token VADER sequences (cached in the folder)
-    args = SimpleNamespace(alpha=None, alpha_from=None, alpha_sequences=2 if quick else 4, seed=0)
+    config = AcceleratorStudyConfig(model="bert-base", preset="paper", alpha_sequences=2 if quick else 4, seed=0)
     lines = []
-    summary = run_accelerator("bert-base", None, "paper", folder, args, log=lines.append)
+    summary = run_accelerator(folder, config, log=lines.append)
     res.text = "\n".join(lines)
     paper = summary["paper"]
     res.figures["throughput"] = f"{summary['throughput_tops']:.2f} TOPS (paper {paper['throughput_tops']})"

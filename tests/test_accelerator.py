@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from topkima.accelerator_cli import ConfigError, load_config, preset_names
+from topkima.behavioral.accelerator import ConfigError, load_config, preset_names
 from topkima.behavioral import accelerator as acc
 
 
@@ -155,7 +155,7 @@ def test_missing_field_and_missing_source(tmp_path):
         load_config(_write(tmp_path, '[rram]\nadc_mux = 4\nadc_mux_source = "x"\n'))
     text = (tmp_path / "full.toml")
     from importlib import resources
-    paper = resources.files("topkima").joinpath("presets", "paper.toml").read_text()
+    paper = resources.files("topkima.behavioral.accelerator").joinpath("presets", "paper.toml").read_text()
     text.write_text(paper.replace("e_adc_j = 0.64e-12\n", "", 1))
     with pytest.raises(ConfigError, match="field 'rram.e_adc_j' is missing"):
         load_config(str(text))

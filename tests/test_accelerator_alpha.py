@@ -7,7 +7,7 @@ pytestmark = [pytest.mark.weights, pytest.mark.data]
 
 
 def test_measure_alpha_on_packed_sentences():
-    from topkima.accelerator_cli import measure_alpha
+    from topkima.studies.accelerator import measure_alpha
     r = measure_alpha(seq_len=40, k=5, n_sequences=2, seed=0, log=lambda text: None)
     assert r["tokens_per_sequence"] == [40, 40]                 # packed to the full length
     assert r["n_rows"] == 2 * 40 * 12 * 6                       # every real row of every head and layer

@@ -4,6 +4,7 @@ import json
 import math
 import os
 
+import numpy as np
 import pytest
 
 from topkima.calibration import ArtefactError, load_calibration, validate, write_atomic
@@ -71,8 +72,31 @@ def test_corrupted_copies_are_refused_naming_the_field(tmp_path, default, mutate
     assert f"'{field}'" in str(err.value)
 
 
-def test_validate_accepts_the_default_in_memory(default):
+def test_ramp_lsb_is_the_column_benchs_cell_pulses_plus_leakage(default):
+    """Two separate SPICE benches agree: the ramp bench's LSB (``ramp.lsb_v``, 32 replica-cell steps)
+    is rebuilt from the column bench alone: each 4 ns ramp clock takes one replica pulse of
+    4 units (the pulse-width fit's effective units) plus the leakage of RBL_L's 416 idle stacks
+    storing 0 (192 MAC rows x 2 stacks + 32 calibration rows) over 8 PWM units, stepped along the
+    discharge curve from the ramp's starting level. Tolerance 1 %: below the nominal ramp's own
+    step-to-step spread (DNL ±1.6 %) and a fifth of the leakage term (≈ 5 %), so dropping it fails."""
+    col, ramp = default.column, default.ramp
     validate(copy.deepcopy(default.data))
+    units, v = np.asarray(col["discharge_curve"]["units"]), np.asarray(col["discharge_curve"]["v_rbl_v"])
+    leak = col["leakage"]
+    v_tab = np.asarray(leak["v_rbl_v"])[::-1]
+    leak0 = np.asarray(leak["i_leak_stored0_a"])[::-1] / np.asarray(leak["i_on_nominal_a"])[::-1]
+    fit = col["pulse_units_fit"]
+    t_ramp = ramp["settings"]["t_ramp_units"]
+    pulse_units = fit["slope"] * t_ramp + fit["offset_units"]
+    clock_units = col["timing"]["t_clk_ima_s"] / col["timing"]["t_unit_s"]
+    n_idle0 = 2 * col["geometry"]["n_mac_rows"] + col["geometry"]["n_cal_rows"]
+    v_start = ramp["v_rbl_l_start_v"]
+    u = float(np.interp(-v_start, -v, units))
+    n_steps = col["timing"]["n_ramp_steps"]
+    for _ in range(n_steps):
+        u += pulse_units + clock_units * n_idle0 * float(np.interp(np.interp(u, units, v), v_tab, leak0))
+    lsb_from_column_v = (v_start - float(np.interp(u, units, v))) / n_steps
+    assert lsb_from_column_v == pytest.approx(ramp["lsb_v"], rel=0.01)
 
 
 def test_atomic_write_leaves_the_old_file_when_serialisation_fails(tmp_path, default):

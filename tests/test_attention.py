@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from topkima.behavioral import SoftmaxCore, TopkimaHardware, TopkimaMacro, topkima_attention
-from topkima.behavioral.attention import subtopk_plan
+from topkima.behavioral.attention import MODES, subtopk_plan
 from topkima.calibration import load_calibration
 
 
@@ -41,6 +41,7 @@ def test_exact_mode_is_dense_softmax_attention():
     np.testing.assert_allclose(out, ref, atol=1e-6, rtol=0)
 
 
+@pytest.mark.filterwarnings("ignore:the mask hides")   # a random mask: per-call ranges, as intended here
 @pytest.mark.parametrize("mode", ["topk", "subtopk", "topkima"])
 def test_masked_keys_are_never_kept(hardware, mode):
     q, k, v = _qkv(1)
@@ -275,3 +276,153 @@ def test_sram_av_model_rejects_v_codes_beyond_its_cells():
     table = model.draw(np.random.default_rng(0), 4, 3)
     with pytest.raises(IndexError, match="V codes"):
         model(np.ones((2, 4)), np.full((4, 3), -16), table)
+
+
+def _quantize_reference(x, max_code, valid=None, per_row=False):
+    """The quantisation formula in numpy, written out (the kernel's reference)."""
+    x64 = np.asarray(x, np.float64)
+    ax = np.abs(x64)
+    if per_row:
+        m = ax.max(axis=-1, keepdims=True)
+        if valid is not None:
+            m = np.where(valid[..., None], m, 0.0)
+    else:
+        m = (ax if valid is None else np.where(valid[..., None], ax, 0.0)).max(axis=(-2, -1), keepdims=True)
+    s = m / max_code
+    s = np.where(s > 0, s, 1.0)
+    return np.rint(np.clip(x64 / s, -max_code, max_code)).astype(np.int64), s
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("per_row", [False, True])
+def test_quantize_kernel_matches_the_numpy_formula(dtype, per_row):
+    from topkima.behavioral.quantize import quantize_symmetric
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal((3, 4, 9, 16)) * rng.uniform(0.1, 10, (3, 4, 1, 1))).astype(dtype)
+    x[0, 0, 2] = 0.0                                 # an all-zero token
+    x[1, 1] = 0.0                                    # an all-zero block: scale 1
+    valid = rng.random((3, 4, 9)) < 0.8
+    for v in (None, valid):
+        codes, s = quantize_symmetric(x, 15, v, per_row=per_row)
+        ref_codes, ref_s = _quantize_reference(x, 15, v, per_row=per_row)
+        np.testing.assert_array_equal(codes, ref_codes)
+        np.testing.assert_array_equal(s, ref_s)
+        assert s.shape == ((3, 4, 9, 1) if per_row else (3, 4, 1, 1))
+    # padding tokens do not set the block's scale: scaling them changes nothing else
+    y = x.copy()
+    y[~valid] *= 100
+    if not per_row:
+        np.testing.assert_array_equal(quantize_symmetric(y, 15, valid)[0][valid], quantize_symmetric(x, 15, valid)[0][valid])
+
+
+@pytest.mark.parametrize("with_err", [False, True])
+def test_sram_av_of_granted_keys_equals_the_dense_product(with_err):
+    from topkima.behavioral import SramAVModel
+    model = SramAVModel(sigma_cell_rel=0.1)
+    rng = np.random.default_rng(12)
+    n_seq, heads, t_q, t_k, d_v, slots = 2, 3, 7, 11, 5, 4
+    table = model.draw(rng, 16, 8) if with_err else None
+    v = rng.integers(-15, 16, (n_seq, heads, t_k, d_v))
+    granted = np.full((n_seq, heads, t_q, slots), -1)
+    a_slot = np.zeros(granted.shape)
+    dense = np.zeros((n_seq, heads, t_q, t_k))
+    for idx in np.ndindex(n_seq, heads, t_q):
+        n = rng.integers(0, slots + 1)                      # some rows keep fewer keys (or none)
+        keys = rng.choice(t_k, n, replace=False)
+        granted[idx][:n] = keys
+        a_slot[idx][:n] = rng.integers(0, 32, n)
+        dense[idx][keys] = a_slot[idx][:n]
+    got = model.of_granted(a_slot, granted, v, table)
+    want = model(dense, v, table)
+    if with_err:   # sums in another order: equal to float64 rounding (an ADC step is ≥ 1e-3 of full scale)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-9 * np.abs(want).max())
+    else:          # integer sums: exact
+        np.testing.assert_array_equal(got, want)
+
+
+def test_array_quotas_sum_to_k_and_give_the_published_tilings():
+    from topkima.behavioral.macro.arrays import SUBTOPK_PRESETS, array_quotas
+    assert array_quotas(200, 5, "256x256") is None                 # one array keeps k
+    assert array_quotas(384, 5, "256x256") == "3+2"                # docs/spec.md: 256 + 128, 3 + 2
+    assert array_quotas(257, 5, "256x256") == (3, 2)               # one key for a quota of 2: split evenly
+    assert array_quotas(384, 5, "128x128") == "2+2+1"
+    assert array_quotas(1024, 5, "256x256") == (2, 1, 1, 1)
+    assert array_quotas(1024, 7, "256x256") == (2, 2, 2, 1)
+    assert array_quotas(4096, 5, "256x256") is None                # 16 arrays > k: one shared k-counter
+    for n in range(257, 1281, 37):
+        for k in (2, 5, 8):
+            plan = array_quotas(n, k, "256x256")
+            quotas = SUBTOPK_PRESETS[plan][2] if isinstance(plan, str) else plan
+            if quotas is not None:
+                assert sum(quotas) == k and min(quotas) >= 1 and len(quotas) == -(-n // 256)
+
+
+@pytest.mark.parametrize("n_keys", [1024, 4096])
+def test_topkima_rows_of_many_keys_follow_the_array_quotas(n_keys):
+    from topkima.behavioral import TopkimaHardware
+    from topkima.behavioral.macro.arrays import array_quotas
+    rng = np.random.default_rng(13)
+    q = rng.standard_normal((1, 2, 6, 64))
+    k = rng.standard_normal((1, 2, n_keys, 64))
+    v = rng.standard_normal((1, 2, n_keys, 64))
+    hw = TopkimaHardware(chip_seed=3)
+    out, stats = topkima_attention(q, k, v, top_k=5, mode="topkima", macro=hw, rng=np.random.default_rng(1),
+                                   return_stats=True)
+    assert out.shape == (1, 2, 6, 64) and np.all(np.isfinite(out))
+    kept = stats.kept.reshape(-1, n_keys)
+    n_kept = kept.sum(axis=-1)
+    # a row keeps k keys unless too few fire inside the ADC window (counted as short)
+    assert n_kept.max() == 5 and np.sum(n_kept < 5) == stats.n_rows_short and stats.n_rows_short <= 3
+    plan = array_quotas(n_keys, 5, "256x256")
+    if plan is not None:    # fixed quotas over keys split evenly: no array keeps more than its quota
+        edges = np.linspace(0, n_keys, len(plan) + 1).astype(int)
+        per_array = np.add.reduceat(kept, edges[:-1], axis=-1)
+        assert np.all(per_array <= np.asarray(plan))
+        assert np.all(per_array[n_kept == 5] == np.asarray(plan))
+    # A·V over more keys than one SRAM array: the cell errors of every array it spans, array 0 as drawn first
+    table = hw.av_errors(n_keys, 64)
+    assert table.shape[0] >= n_keys
+    np.testing.assert_array_equal(table[:512, :256], hw.av_err_table)
+    np.testing.assert_array_equal(TopkimaHardware(chip_seed=3).av_errors(n_keys, 64), table)
+
+
+def test_sram_av_tiles_long_rows_over_arrays():
+    from topkima.behavioral import SramAVModel
+    rng = np.random.default_rng(14)
+    a = rng.integers(0, 32, (2, 3, 10)).astype(float)
+    v = rng.integers(-15, 16, (2, 10, 5))
+    tiled = SramAVModel(sigma_cell_rel=0.0, adc_bits=16, keys_per_array=4, outputs_per_array=2)
+    exact = a @ v
+    got = tiled(a, v, None)
+    # each array's 16-bit ADC errs by at most half its step; a row spans 3 key arrays
+    steps = []
+    for j0 in range(0, 10, 4):
+        for o0 in range(0, 5, 2):
+            part = a[..., j0:j0 + 4] @ v[..., j0:j0 + 4, o0:o0 + 2]
+            steps.append(np.abs(part).max(axis=(-2, -1)) / (2 ** 15 - 1))
+    assert np.all(np.abs(got - exact) <= 3 * np.max(steps) / 2 + 1e-9)
+    # the granted-keys kernel tiles the same way
+    granted = np.argsort(-a, axis=-1)[..., :4]
+    dense = np.zeros_like(a)
+    np.put_along_axis(dense, granted, np.take_along_axis(a, granted, -1), -1)
+    coarse = SramAVModel(sigma_cell_rel=0.1, keys_per_array=4, outputs_per_array=2)
+    errors = coarse.draw(rng, 12, 6)
+    np.testing.assert_allclose(coarse.of_granted(np.take_along_axis(a, granted, -1), granted, v, errors),
+                               coarse(dense, v, errors), rtol=0, atol=1e-9)
+
+
+def test_empty_inputs_give_empty_outputs_and_bad_dtypes_are_refused():
+    from topkima.behavioral import TopkimaHardware
+    hw = TopkimaHardware(chip_seed=0)
+    x = np.ones((1, 2, 4, 8))
+    none = np.ones((1, 2, 0, 8))
+    for mode in MODES:
+        assert topkima_attention(none, x, x, top_k=3, mode=mode, macro=hw, rng=np.random.default_rng(0)).shape == (1, 2, 0, 8)
+        out = topkima_attention(x, none, none, top_k=3, mode=mode, macro=hw, rng=np.random.default_rng(0))
+        assert out.shape == (1, 2, 4, 8) and not out.any()
+    with pytest.raises(ValueError, match="real numbers"):
+        topkima_attention(x.astype(complex), x, x, top_k=3, mode="topk")
+    with pytest.raises(ValueError, match="real numbers"):
+        topkima_attention(x.astype(object), x, x, top_k=3, mode="topk")
+    with pytest.raises(ValueError, match="overflow"):
+        topkima_attention(x * 1e200, x * 1e200, x, top_k=3, mode="exact")

@@ -10,6 +10,10 @@ import pytest
 from scipy.stats import chi2
 
 from topkima.circuits import comparator as cmp
+from topkima.circuits import comparator_bench as bench
+from topkima.circuits import comparator_fit as fit
+from topkima.circuits import comparator_insitu as insitu
+from topkima.circuits import comparator_noise as noise
 from topkima.circuits.mismatch import sigma_vth_v
 from topkima.circuits.netlist import mos, netlist_path
 from topkima.circuits.settings import CalSettings
@@ -45,7 +49,7 @@ def test_netlist_devices_match_table():
 @pytest.mark.parametrize("vcm_v", [0.1, 0.5])
 def test_decision_correct_at_low_and_high_common_mode(vcm_v):
     for vdiff_v, outp_wins in ((5e-3, True), (-5e-3, False)):
-        r = cmp.decide(vcm_v, vdiff_v)
+        r = bench.decide(vcm_v, vdiff_v)
         assert r["outp_high"] is outp_wins
         high, low = (r["v_outp_v"], r["v_outn_v"]) if outp_wins else (r["v_outn_v"], r["v_outp_v"])
         assert high > 0.95 * VDD_V and low < 0.05 * VDD_V  # rail-to-rail outputs
@@ -56,13 +60,13 @@ def test_decision_correct_at_low_and_high_common_mode(vcm_v):
 def test_losing_output_does_not_glitch_near_metastability():
     # 10 µV: the latch nodes sit at their shared ~0.45 V level for a long time; the
     # skewed first inverters must keep the losing output (an arbiter request) low.
-    r = cmp.decide(cmp.VCM_V, 10e-6)
+    r = bench.decide(bench.VCM_V, 10e-6)
     assert r["outp_high"] and r["v_loser_max_v"] < 0.1 * VDD_V
 
 
 def test_delay_grows_logarithmically_as_overdrive_shrinks():
     ods = [1e-4, 1e-3, 1e-2, 1e-1]
-    delays = np.array(cmp.delay_sweep(cmp.VCM_V, ods)["t_clk_to_out_s"])
+    delays = np.array(bench.delay_sweep(bench.VCM_V, ods)["t_clk_to_out_s"])
     assert np.all(np.diff(delays) < 0), delays  # smaller overdrive, longer delay
     # Regeneration: t = t0 + τ·ln(ΔV_swing / (A·V_od)), so equal steps per decade of small overdrive.
     step_per_decade = -np.diff(delays)[:2]
@@ -70,11 +74,34 @@ def test_delay_grows_logarithmically_as_overdrive_shrinks():
     assert step_per_decade.max() / step_per_decade.min() < 1.5
 
 
-def test_energy_per_decision_positive_and_plausible():
-    r = cmp.energy_per_decision(cmp.VCM_V, [1e-3, 1e-1])
-    for e_j in r["e_per_decision_j"]:
-        assert 1e-15 < e_j < 1e-12
-    assert all(0 < p < 1e-4 for p in r["p_leak_reset_w"])
+def _latch_capacitance_f() -> tuple[float, float]:
+    """(certain, all) capacitance (F) that one decision cycle charges from vdd, by hand from the
+    netlist's device table, its explicit capacitors and the PTM 65 nm card (independent of SPICE).
+
+    certain: the winning output's load and the two neutralisation capacitors on clkb, which
+    swing rail to rail every cycle. all: every gate at Cox·W·L (toxe 1.85/1.95 nm), every
+    source/drain junction at zero bias (cj 5e-4 F/m², cjsw 5e-10 F/m; diffusion 0.15 µm per
+    circuits/netlist.mos), both loads and the four neutralisation capacitors, as if each were
+    charged once per cycle: an upper bound for switched-capacitance energy.
+    """
+    eps_ox = 3.9 * 8.854e-12
+    cox = {"n": eps_ox / 1.85e-9, "p": eps_ox / 1.95e-9}
+    gates = sum(cox[d.kind] * d.w_m * d.l_m for d in cmp.DEVICES)
+    junctions = sum(2 * (5e-4 * d.w_m * 0.15e-6 + 5e-10 * 2 * (d.w_m + 0.15e-6)) for d in cmp.DEVICES)
+    certain = bench.C_LOAD_F + 2 * insitu.C_NEUTRALISE_F
+    everything = gates + junctions + 2 * bench.C_LOAD_F + 2 * (insitu.C_NEUTRALISE_F + insitu.C_CROSS_NEUTRALISE_F)
+    return certain, everything
+
+
+def test_energy_per_decision_is_the_switched_capacitance_of_the_latch():
+    """E per decision lies between C·VDD² of the capacitors certainly switched each cycle and C·VDD² of
+    every capacitance of the latch (plus one period of reset leakage): no crowbar current at these
+    overdrives (≥ 1 mV) to take it outside. At 1 V: ≈ 9 fJ and ≈ 200 fJ."""
+    r = bench.energy_per_decision(bench.VCM_V, [1e-3, 1e-1])
+    c_certain_f, c_all_f = _latch_capacitance_f()
+    for e_j, p_leak_w in zip(r["e_per_decision_j"], r["p_leak_reset_w"]):
+        assert 0 < p_leak_w < 1e-4
+        assert c_certain_f * VDD_V ** 2 < e_j < c_all_f * VDD_V ** 2 + p_leak_w * r["t_cycle_s"]
 
 
 # --- offset Monte Carlo -------------------------------------------------------------------
@@ -89,17 +116,17 @@ def test_input_pair_offset_matches_pelgrom_and_is_reproducible():
     n = 40
     draws = cmp.draw_mismatch_v(np.random.default_rng(2024), n, devices=cmp.INPUT_PAIR)
     assert not any(draws[d.name].any() for d in cmp.DEVICES if d.name not in cmp.INPUT_PAIR)
-    offsets = np.array([cmp.offset_sample({"mip": draws["mip"][i], "min": draws["min"][i]}, [cmp.VCM_V])["offset_v"][0]
+    offsets = np.array([bench.offset_sample({"mip": draws["mip"][i], "min": draws["min"][i]}, [bench.VCM_V])["offset_v"][0]
                         for i in range(n)])
 
     d = cmp.DEVICE_BY_NAME["mip"]
     s_vth = float(sigma_vth_v(d.kind, d.w_m, d.l_m))
-    k = cmp.offset_sample({"mip": s_vth}, [cmp.VCM_V])["offset_v"][0] / s_vth
+    k = bench.offset_sample({"mip": s_vth}, [bench.VCM_V])["offset_v"][0] / s_vth
     assert 1.0 <= k <= 1.35
 
     # per sample: V_os = k·(ΔVth_mip - ΔVth_min), within the bisection resolution
     predicted = k * (draws["mip"] - draws["min"])
-    assert np.max(np.abs(offsets - predicted)) < 2 * cmp.OFFSET_TOL_V + 0.02 * np.max(np.abs(predicted))
+    assert np.max(np.abs(offsets - predicted)) < 2 * bench.OFFSET_TOL_V + 0.02 * np.max(np.abs(predicted))
 
     # σ inside the chi-square 95 % acceptance interval around the (k-scaled) Pelgrom value
     sigma_expected = k * cmp.pelgrom_input_pair_sigma_v()
@@ -110,22 +137,22 @@ def test_input_pair_offset_matches_pelgrom_and_is_reproducible():
     again = cmp.draw_mismatch_v(np.random.default_rng(2024), n, devices=cmp.INPUT_PAIR)
     assert all(np.array_equal(draws[k_], again[k_]) for k_ in draws)
     for i in range(2):
-        r = cmp.offset_sample({"mip": again["mip"][i], "min": again["min"][i]}, [cmp.VCM_V])
+        r = bench.offset_sample({"mip": again["mip"][i], "min": again["min"][i]}, [bench.VCM_V])
         assert r["offset_v"][0] == offsets[i]
 
 
 def test_plan_is_reproducible_and_json_able():
     settings = CalSettings(quick=True, corner_name="ss")
-    jobs = cmp.plan(settings)
-    again = cmp.plan(settings)
+    jobs = fit.plan(settings)
+    again = fit.plan(settings)
     assert [j.key() for j in jobs] == [j.key() for j in again]
     labels = [j.label for j in jobs]
     assert len(set(labels)) == len(labels) and all(lb.startswith("comparator/") for lb in labels)
     offset_jobs = [j for j in jobs if "/offset/" in j.label]
     assert len(offset_jobs) == settings.mc_samples == 24
     insitu_jobs = [j for j in jobs if "/insitu/" in j.label]
-    instances = cmp.insitu_instances(settings)
-    assert len(insitu_jobs) == len(instances) * len(cmp.INSITU_VCM_QUICK_V)
+    instances = fit.insitu_instances(settings)
+    assert len(insitu_jobs) == len(instances) * len(insitu.INSITU_VCM_QUICK_V)
     # the in-situ instances are Monte Carlo samples: the same delvto as their offset job
     for name, _, i in instances:
         job = next(j for j in insitu_jobs if j.label.startswith(f"comparator/insitu/{name}/"))
@@ -136,20 +163,20 @@ def test_plan_is_reproducible_and_json_able():
     first = offset_jobs[0].kwargs["delvto_v"]
     assert first["mip"] == pytest.approx(settings.corner.delvto_p() + draws["mip"][0])
     assert first["mnp"] == pytest.approx(settings.corner.delvto_n() + draws["mnp"][0])
-    other_seed = cmp.plan(CalSettings(quick=True, corner_name="ss", seed=7))
+    other_seed = fit.plan(CalSettings(quick=True, corner_name="ss", seed=7))
     assert other_seed[0].kwargs["delvto_v"] != first
 
 
 def test_summary_statistics():
-    """summarise() on hand-made job results: pure arithmetic, checked against numpy/scipy."""
+    """artefact_section() on hand-made job results: pure arithmetic, checked against numpy/scipy."""
     settings = CalSettings(quick=True, mc=30)
     rng = np.random.default_rng(3)
     results = {}
-    for j in cmp.plan(settings):
+    for j in fit.plan(settings):
         kind = j.label.split("/")[1]
         if kind in ("offset", "budget"):
-            results[j.label] = {"vcm_v": list(cmp.OFFSET_VCM_V),
-                                "offset_v": list(rng.normal(0, 4e-3, len(cmp.OFFSET_VCM_V)))}
+            results[j.label] = {"vcm_v": list(bench.OFFSET_VCM_V),
+                                "offset_v": list(rng.normal(0, 4e-3, len(bench.OFFSET_VCM_V)))}
         elif kind == "delay":
             ods = j.kwargs["overdrive_v"]
             results[j.label] = {"vcm_v": j.kwargs["vcm_v"], "overdrive_v": ods,
@@ -170,7 +197,7 @@ def test_summary_statistics():
                                 "c_in_reset_f": 14e-15, "c_in_latched_f": 40e-15}
         else:
             results[j.label] = {"sigma_noise_v": 3e-4}
-    s = cmp.summarise(settings, results)
+    s = fit.artefact_section(settings, results)
     json.dumps(s, allow_nan=False)
     col = np.array([results[f"comparator/offset/{i:04d}"]["offset_v"][0] for i in range(30)])
     main = s["offset"]["by_vcm"][0]
@@ -185,7 +212,7 @@ def test_summary_statistics():
     assert ods == sorted(ods) and len(s["delay_vs_overdrive"]["t_clk_to_q_s"]) == len(ods)
     assert len(s["offset"]["draws_dvth_v"]["mip"]) == 30
     ins = s["insitu"]
-    assert ins["v_cm_v"] == list(cmp.INSITU_VCM_QUICK_V) and len(ins["instances"]) in (1, 2)
+    assert ins["v_cm_v"] == list(insitu.INSITU_VCM_QUICK_V) and len(ins["instances"]) in (1, 2)
     assert ins["max_abs_deviation_v"] == pytest.approx(2e-4)
     assert ins["instances"][0]["deviation_first_v"] == pytest.approx([1e-4] * 3)
     assert ins["kick"]["cm_residue_first_cycle_v"] == [2e-3] * 3
@@ -195,7 +222,7 @@ def test_summary_statistics():
     for dotted, kind in artefact.SCHEMA["comparator"].items():
         assert artefact._check(artefact._get(s, dotted), kind) is None, dotted
     with pytest.raises(ValueError, match="missing"):
-        cmp.summarise(settings, {})
+        fit.artefact_section(settings, {})
 
 
 # --- in-situ: floating bitline-like inputs ----------------------------------------------------
@@ -203,17 +230,17 @@ def test_neutralisation_capacitors_in_netlist_match_the_constant():
     text = netlist_path("strongarm.sp").read_text()
     caps = re.findall(r"^(cnk[pn]) (inp|inn) clkb (\S+)$", text, re.MULTILINE)
     assert [(name, pin) for name, pin, _ in caps] == [("cnkp", "inp"), ("cnkn", "inn")]
-    assert all(float(value) == cmp.C_NEUTRALISE_F for _, _, value in caps)
+    assert all(float(value) == insitu.C_NEUTRALISE_F for _, _, value in caps)
     cross = re.findall(r"^(cxk[pn]) (inp|inn) (xp|xn) (\S+)$", text, re.MULTILINE)
     # each input to the drain of the OTHER input device (mip drives xn, min drives xp)
     assert [(name, pin, node) for name, pin, node, _ in cross] == [("cxkp", "inp", "xp"), ("cxkn", "inn", "xn")]
-    assert all(float(value) == cmp.C_CROSS_NEUTRALISE_F for *_, value in cross)
+    assert all(float(value) == insitu.C_CROSS_NEUTRALISE_F for *_, value in cross)
     assert re.search(r"^mip xn inp ", text, re.MULTILINE) and re.search(r"^min xp inn ", text, re.MULTILINE)
 
 
 def _mc_instance(index: int) -> dict:
     """Monte Carlo instance ``index`` of the quick plan's draws (all devices mismatched)."""
-    draws = cmp.draw_mismatch_v(CalSettings(quick=True).rng(cmp.RNG_PURPOSE), 24)
+    draws = cmp.draw_mismatch_v(CalSettings(quick=True).rng(fit.RNG_PURPOSE), 24)
     return {d.name: float(draws[d.name][index]) for d in cmp.DEVICES}
 
 
@@ -231,7 +258,7 @@ def test_insitu_threshold_equals_ideal_source_offset(vcm_v):
     (+0.30 / +0.37 mV with the common-mode neutraliser alone, +0.23 ... +0.25 mV at 0.45 V
     without any neutralisation).
     """
-    r = cmp.insitu_threshold(vcm_v, _mc_instance(9), n_history=3)
+    r = insitu.insitu_threshold(vcm_v, _mc_instance(9), n_history=3)
     assert abs(r["offset_ideal_v"]) > 4e-3  # a real offset, not the symmetric nominal case
     assert abs(r["threshold_first_v"] - r["offset_ideal_v"]) < 0.5e-3
     assert abs(r["threshold_after_history_v"] - r["offset_ideal_v"]) < 0.5e-3
@@ -239,11 +266,11 @@ def test_insitu_threshold_equals_ideal_source_offset(vcm_v):
     assert not hist["prior_fired_at_flip"]
     # the earlier decisions sat one ramp step apart below the threshold (not fired)
     gaps = np.diff(hist["vdiff_at_prior_edges_v"] + [r["threshold_after_history_v"]])
-    assert np.all((0.7 * cmp.INSITU_STEP_V < gaps) & (gaps < 1.05 * cmp.INSITU_STEP_V))
+    assert np.all((0.7 * insitu.INSITU_STEP_V < gaps) & (gaps < 1.05 * insitu.INSITU_STEP_V))
 
 
 def test_kick_on_floating_bitlines_recovers_and_is_neutralised():
-    k = cmp.kickback(0.15)
+    k = insitu.kickback(0.15)
     # the common-mode kick is real but bounded, and given back in reset
     assert 0 < k["cm_excursion_max_v"] < 0.1 and k["cm_excursion_min_v"] > -0.05
     assert abs(k["cm_residue_v"][0]) < 5e-3 and abs(k["cm_residue_v"][-1]) < 0.2e-3
@@ -256,14 +283,14 @@ def test_kick_on_floating_bitlines_recovers_and_is_neutralised():
     # input device's inverted channel Cox·W·L (PMOS toxe = 1.95 nm, PTM card)
     d = cmp.DEVICE_BY_NAME["mip"]
     c_ox_wl_f = 3.9 * 8.854e-12 / 1.95e-9 * d.w_m * d.l_m
-    assert cmp.C_NEUTRALISE_F < k["c_in_reset_f"] < 0.7 * c_ox_wl_f
+    assert insitu.C_NEUTRALISE_F < k["c_in_reset_f"] < 0.7 * c_ox_wl_f
     assert 0.7 * c_ox_wl_f < k["c_in_latched_f"] < 2 * c_ox_wl_f
-    assert k["c_in_reset_f"] < 0.15 * cmp.C_BITLINE_F
+    assert k["c_in_reset_f"] < 0.15 * insitu.C_BITLINE_F
 
 
 # --- noise ------------------------------------------------------------------------------------
 def test_noise_estimate_is_consistent():
-    r = cmp.noise_estimate(cmp.VCM_V, tau_step_s=30e-12)
+    r = noise.noise_estimate(bench.VCM_V, tau_step_s=30e-12)
     assert 0.05e-3 < r["sigma_noise_v"] < 2e-3
     assert 0.4 < r["gamma_eff"] < 1.5  # BSIM4 channel thermal noise, 2/3 long-channel
     # the time-varying estimate and the first-order 4kTγ/∫gm dt agree to a factor 1.5
@@ -273,18 +300,18 @@ def test_noise_estimate_is_consistent():
 
 # --- bad input is refused ---------------------------------------------------------------------
 @pytest.mark.parametrize("call, message", [
-    (lambda: cmp.decide(float("nan"), 1e-3), "vcm_v must be finite"),
-    (lambda: cmp.decide("0.35", 1e-3), "vcm_v must be a number"),
-    (lambda: cmp.decide(0.35, 1e-3, delvto_v={"mip": "1m"}), "delvto of mip must be a number"),
-    (lambda: cmp.decide(0.35, 1e-3, delvto_v={"m1; .control": 0.0}), "unknown comparator device"),
-    (lambda: cmp.offset_sample({}, [0.35, math.inf]), "vcm_v must be finite"),
-    (lambda: cmp.delay_sweep(2.0, [1e-3]), r"vcm_v must lie in"),
+    (lambda: bench.decide(float("nan"), 1e-3), "vcm_v must be finite"),
+    (lambda: bench.decide("0.35", 1e-3), "vcm_v must be a number"),
+    (lambda: bench.decide(0.35, 1e-3, delvto_v={"mip": "1m"}), "delvto of mip must be a number"),
+    (lambda: bench.decide(0.35, 1e-3, delvto_v={"m1; .control": 0.0}), "unknown comparator device"),
+    (lambda: bench.offset_sample({}, [0.35, math.inf]), "vcm_v must be finite"),
+    (lambda: bench.delay_sweep(2.0, [1e-3]), r"vcm_v must lie in"),
     (lambda: cmp.subckt_instance("sa1", "a", "b", "c", "d", "e", "f", "0"), "must start with 'x'"),
     (lambda: cmp.subckt_instance("xsa", "a b", "b", "c", "d", "e", "f", "0"), "not a known identifier"),
     (lambda: cmp.subckt_instance("xsa", "a", "b", "c", "d", "e", "f", "0", {"mip": math.nan}), "must be finite"),
-    (lambda: cmp.insitu_threshold(0.3, timing={"t_clk_s": 4e-9}), "timing must map exactly"),
-    (lambda: cmp.insitu_threshold(0.3, n_history=0), "n_history must be an integer"),
-    (lambda: cmp.kickback(0.3, c_bitline_f=-1e-15), r"c_bitline_f must lie in"),
+    (lambda: insitu.insitu_threshold(0.3, timing={"t_clk_s": 4e-9}), "timing must map exactly"),
+    (lambda: insitu.insitu_threshold(0.3, n_history=0), "n_history must be an integer"),
+    (lambda: insitu.kickback(0.3, c_bitline_f=-1e-15), r"c_bitline_f must lie in"),
 ])
 def test_bad_parameters_are_refused(call, message):
     with pytest.raises(ValueError, match=message):
@@ -303,12 +330,12 @@ def test_linear_offset_model_recovers_known_sensitivities():
     rng = np.random.default_rng(4)
     n = 60
     draws = {d.name: rng.normal(0, 5e-3, n) for d in cmp.DEVICES}
-    true = np.zeros((len(cmp.DEVICES), len(cmp.OFFSET_VCM_V)))
+    true = np.zeros((len(cmp.DEVICES), len(bench.OFFSET_VCM_V)))
     true[[i for i, d in enumerate(cmp.DEVICES) if d.name == "mip"][0]] = 1.17
     true[[i for i, d in enumerate(cmp.DEVICES) if d.name == "min"][0]] = -1.17
     x = np.column_stack([draws[d.name] for d in cmp.DEVICES])
     samples = 1e-4 + x @ true
-    model = cmp.offset_sensitivity(draws, samples)
+    model = fit.fit_offset_linear_model(draws, samples)
     np.testing.assert_allclose(np.asarray(model["sensitivity_v_per_v"]).T, true, atol=1e-9)
     np.testing.assert_allclose(model["intercept_v"], 1e-4, atol=1e-12)
     assert max(model["residual_sigma_v"]) < 1e-12

@@ -12,7 +12,7 @@ import math
 
 import pytest
 
-from topkima.circuits import digital
+from topkima.circuits import digital, digital_arbiter, digital_counters
 from topkima.circuits.jobs import run_jobs
 from topkima.circuits.settings import CalSettings
 
@@ -49,7 +49,7 @@ def test_kcounter_raises_stop_exactly_at_k(quick, corner):
 
 
 def test_kcounter_is_glitch_free_where_count_bits_race():
-    kc = digital.measure_kcounter("ss", VDD_V, k=7)
+    kc = digital_counters.measure_kcounter("ss", VDD_V, k=7)
     assert kc["stop_at_k_ok"]
     assert kc["stops"].index(1) == 7
     assert kc["v_stop_max_before_k_v"] < 0.1 * VDD_V
@@ -91,7 +91,7 @@ def test_encoder_maps_one_hot_to_binary(quick, corner):
 
 
 def test_ss_is_slower_than_tt(quick):
-    s = digital.summarise(*quick)["corners"]
+    s = digital.artefact_section(*quick)["corners"]
     for key in ("t_arb_stage_s", "t_arb_tree_grant_s", "t_encoder_s", "t_counter_clk_q_s",
                 "t_kcounter_count_stop_s", "t_kcounter_decode_s"):
         assert s["ss"][key] > 1.05 * s["tt"][key], key
@@ -100,7 +100,7 @@ def test_ss_is_slower_than_tt(quick):
 
 
 def test_energies_positive_and_plausible(quick):
-    s = digital.summarise(*quick)["corners"]
+    s = digital.artefact_section(*quick)["corners"]
     for corner in ("tt", "ss"):
         energies = {k: v for k, v in s[corner].items() if k.startswith("e_")}
         assert len(energies) >= 6
@@ -134,7 +134,7 @@ def _numeric_keys(tree, path=""):
 
 
 def test_summary_has_units_and_the_slow_corner_total(quick):
-    summary = digital.summarise(*quick)
+    summary = digital.artefact_section(*quick)
     json.dumps(summary)
     for key, where in _numeric_keys(summary):
         assert key in _UNITLESS or key.endswith(_UNIT_SUFFIXES), f"{where}/{key} has no unit"
@@ -150,10 +150,10 @@ def test_summary_refuses_a_failed_function_check(quick):
     broken = copy.deepcopy(results)
     broken["digital/ss/arb_cell"]["lower_address_wins_ok"] = False
     with pytest.raises(RuntimeError, match="arbiter_lower_address_wins"):
-        digital.summarise(settings, broken)
+        digital.artefact_section(settings, broken)
     del broken["digital/tt/encoder"]
     with pytest.raises(KeyError, match="digital/tt/encoder"):
-        digital.summarise(settings, broken)
+        digital.artefact_section(settings, broken)
 
 
 def test_plan_corners_and_jobs_are_json():
@@ -176,20 +176,20 @@ def test_plan_corners_and_jobs_are_json():
     ({"corner_name": "slowest", "vdd_v": VDD_V}, "unknown corner"),
 ])
 def test_bad_supply_and_corner_rejected(kwargs, match):
-    for fn in (digital.measure_ramp_counter, digital.measure_kcounter, digital.measure_arb_cell,
-               digital.measure_arb_tree, digital.measure_encoder):
+    for fn in (digital_counters.measure_ramp_counter, digital_counters.measure_kcounter, digital_arbiter.measure_arb_cell,
+               digital_arbiter.measure_arb_tree, digital_arbiter.measure_encoder):
         with pytest.raises(ValueError, match=match):
             fn(**kwargs)
 
 
 def test_bad_counts_and_addresses_rejected():
     with pytest.raises(ValueError, match="k must be"):
-        digital.measure_kcounter("tt", VDD_V, k=0)
+        digital_counters.measure_kcounter("tt", VDD_V, k=0)
     with pytest.raises(ValueError, match="k must be"):
-        digital.measure_kcounter("tt", VDD_V, k=32)
+        digital_counters.measure_kcounter("tt", VDD_V, k=32)
     with pytest.raises(ValueError, match="address"):
-        digital.measure_arb_tree("tt", VDD_V, address=256)
+        digital_arbiter.measure_arb_tree("tt", VDD_V, address=256)
     with pytest.raises(ValueError, match="t_clk_s"):
-        digital.measure_ramp_counter("tt", VDD_V, t_clk_s=math.inf)
+        digital_counters.measure_ramp_counter("tt", VDD_V, t_clk_s=math.inf)
     with pytest.raises(ValueError, match="pitch_m"):
-        digital.measure_encoder("tt", VDD_V, pitch_m=-1.0)
+        digital_arbiter.measure_encoder("tt", VDD_V, pitch_m=-1.0)

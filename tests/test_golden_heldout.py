@@ -4,16 +4,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from topkima.circuits import column as col
 from topkima.circuits import golden
+from topkima.circuits import timing as tm
 from topkima.circuits.settings import CalSettings
 
 
 def _ramp_code(score: int, top: int = 128, lsb: int = 4) -> int:
     """An ideal column, cycle by cycle: fires at the first ramp step whose RBL_L units exceed RBL_R's."""
-    for j in range(1, col.N_RAMP_STEPS + 1):
+    for j in range(1, tm.N_RAMP_STEPS + 1):
         if score + lsb * j > top:
-            return col.N_RAMP_STEPS - j
+            return tm.N_RAMP_STEPS - j
     return 0
 
 

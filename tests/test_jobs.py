@@ -24,3 +24,15 @@ def test_failing_simulation_job_carries_ngspice_text_and_block(tmp_path):
         run_jobs([bad], workers=1, cache=ResultCache(tmp_path))
     text = str(err.value)
     assert "block 'comparator'" in text and "nosuchsubckt" in text.lower()
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_run_pool_hands_every_result_to_its_key_and_names_a_failed_task(workers):
+    import math
+    from topkima.circuits.jobs import TaskError, run_pool
+    got = {}
+    run_pool([(f"t{i}", math.sqrt, (float(i * i),)) for i in range(7)],
+             lambda key, result, elapsed_s: got.__setitem__(key, (result, elapsed_s >= 0)), workers=workers)
+    assert got == {f"t{i}": (float(i), True) for i in range(7)}
+    with pytest.raises(TaskError, match="'bad' failed: ValueError: math domain error"):
+        run_pool([("fine", math.sqrt, (1.0,)), ("bad", math.sqrt, (-1.0,))], lambda *_: None, workers=workers)

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from topkima.montecarlo import (NON_RESULT_KEYS, StudyConfig, StudyError, band, codes_from_firing,
+from topkima.studies.montecarlo import (NON_RESULT_KEYS, StudyConfig, StudyError, band, codes_from_firing,
                                 recall_precision, run_montecarlo, sigma_label)
 
 SMALL = StudyConfig(instances=3, sigma_scales=(0.0, 1.0, 2.0), n_queries=64, accuracy_instances=0, spice_instances=2)

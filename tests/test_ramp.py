@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from topkima.circuits import column as col
+from topkima.circuits import column_measure as cm
 from topkima.circuits import ramp
 from topkima.circuits.corners import Supplies
 
@@ -22,7 +23,7 @@ def test_ramp_falls_one_even_step_per_clock(nominal):
 
 
 def test_lsb_and_calibration_level_agree_with_the_discharge_curve(nominal):
-    d = col.measure_discharge("tt", SUP, 8, [], 40e-9)
+    d = cm.measure_discharge("tt", SUP, 8, [], 40e-9)
     units, v = np.asarray(d["units"]), np.asarray(d["v_rbl_v"])
     dv_per_unit = (np.interp(40, units, v) - np.interp(140, units, v)) / 100
     assert nominal["lsb_v"] == pytest.approx(4 * dv_per_unit, rel=0.1)

@@ -13,7 +13,9 @@ import json
 import numpy as np
 import pytest
 
+from topkima.circuits import ramp_chain as rc
 from topkima.circuits import ramp_timing as rt
+from topkima.circuits import ramp_widths as rw
 from topkima.circuits.settings import CalSettings
 
 UNIT_S = 0.5e-9          # PWM unit (SPEC §2: 2 GHz PWM clock)
@@ -23,12 +25,12 @@ QUICK_SS = CalSettings(quick=True, corner_name="ss")
 
 @pytest.fixture(scope="module")
 def widths_tt():
-    return rt.measure_widths("tt", n_units=[1, 2, 3, 4, 5, 6])
+    return rw.measure_widths("tt", n_units=[1, 2, 3, 4, 5, 6])
 
 
 @pytest.fixture(scope="module")
 def chain_tt():
-    return rt.measure_chain("tt")
+    return rc.measure_chain("tt")
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +164,7 @@ def test_plan_labels_and_json_able_kwargs():
 
 
 def test_summary_keys_carry_units_and_a_failed_check_refuses(ss_results):
-    summary = rt.summarise(QUICK_SS, ss_results)
+    summary = rt.timing_section(QUICK_SS, ss_results)
     ss = summary["corners"]["ss"]
     assert all(ss["functional_checks"].values())
     assert set(ss["by_n"]) == {"1", "2", str(rt.N_UNITS_RAMP)}
@@ -182,7 +184,7 @@ def test_summary_keys_carry_units_and_a_failed_check_refuses(ss_results):
     broken = copy.deepcopy(ss_results)
     broken["timing_chain_ss"]["stop_halts_ok"] = False
     with pytest.raises(RuntimeError, match="stop_halts_ramp"):
-        rt.summarise(QUICK_SS, broken)
+        rt.timing_section(QUICK_SS, broken)
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -197,7 +199,7 @@ def test_selects_are_one_hot_per_mux():
 @pytest.mark.parametrize("bad", [0, 7, 2.5, True, "3", None])
 def test_bad_width_is_rejected(bad):
     with pytest.raises(ValueError, match="n_units"):
-        rt.chain_netlist("tt", n_units=bad)
+        rc.chain_netlist("tt", n_units=bad)
     with pytest.raises(ValueError, match="n_units"):
         rt.selects(bad)
 
@@ -215,11 +217,11 @@ def test_bad_width_is_rejected(bad):
 ])
 def test_bad_bench_arguments_are_rejected(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        rt.widths_netlist("tt", **kwargs)
+        rw.widths_netlist("tt", **kwargs)
 
 
 def test_bad_corner_and_stop_are_rejected():
     with pytest.raises(ValueError, match="corner"):
-        rt.widths_netlist("typical")
+        rw.widths_netlist("typical")
     with pytest.raises(ValueError, match="stop"):
-        rt.chain_netlist("tt", stop="yes")
+        rc.chain_netlist("tt", stop="yes")

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from topkima.circuits import column as col
+from topkima.circuits import timing as col
 from topkima.circuits import topk_chain as tc
 
 STORED = Path(__file__).parent / "golden" / "topk_stop_times.json"
@@ -36,7 +36,7 @@ def test_simultaneous_firings_go_lower_address_first_and_stop_follows_the_kth_gr
     t_fire, t_grant0, t_stop = r["t_first_fire_from_ramp_start_s"][0], r["t_grant_from_ramp_start_s"][0], \
         r["t_stop_from_ramp_start_s"]
     assert t_stop is not None and t_fire < t_stop                   # STOP comes after the SA decision
-    assert 2 * col.T_CLK_IMA_S + col.T_SA_CLK_S < t_fire < 3 * col.T_CLK_IMA_S   # cycle 3, after its SA edge
+    assert 2 * col.T_CLK_RAMP_S + col.T_SA_CLK_S < t_fire < 3 * col.T_CLK_RAMP_S   # cycle 3, after its SA edge
     assert r["n_root_grants"] >= 1 and t_grant0 is not None
 
 
@@ -67,6 +67,6 @@ def test_stored_stop_time_against_the_model_latency(stored):
         kth_fire = sorted(t for t in run["t_first_fire_from_ramp_start_s"] if t is not None)[stored["k"] - 1]
         assert kth_fire < row["t_stop_spice_s"]                    # causality: STOP after the k-th decision
         # the model's granularity is one ramp clock: its latency must land within one clock of SPICE's
-        assert abs(row["t_model_minus_spice_s"]) < col.T_CLK_IMA_S
+        assert abs(row["t_model_minus_spice_s"]) < col.T_CLK_RAMP_S
     fidelity = np.mean([r["n_firing_as_golden"] / r["n_columns"] for r in rows])
     assert fidelity >= 0.5      # the replayed bitlines reproduce most columns' firing cycles (reported above)

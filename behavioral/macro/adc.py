@@ -89,8 +89,14 @@ def choose_adc_range(scores_units: np.ndarray, k: int, n_steps: int = 32, top_qu
     scale = min(1.0, max_top / top, max_span / span)
     top, span = top * scale, span * scale
     lsb = int(np.clip(np.ceil(span / n_steps - 1e-9), 1, 4))
-    best = min(((abs(n * t - top), n, t) for n in range(1, 33) for t in range(1, 7)))
-    return AdcRange(best[1], best[2], lsb), scale
+    # the calibration setting n_cal × t_cal closest to the top (ties: fewest cells, then shortest pulse)
+    err = np.abs(_CAL_CELLS[:, None] * _CAL_PULSES[None, :] - top)
+    n_best, t_best = np.unravel_index(np.argmin(err), err.shape)
+    return AdcRange(int(_CAL_CELLS[n_best]), int(_CAL_PULSES[t_best]), lsb), scale
+
+
+_CAL_CELLS = np.arange(1, 33)      #: calibration replica cells that can be pulsed …
+_CAL_PULSES = np.arange(1, 7)      #: … and their pulse widths (PWM units)
 
 
 class RampColumns(NamedTuple):
@@ -196,12 +202,12 @@ def _crossing_inside(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units):
 def _first_crossing(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units):
     """(j0, g(j0), g(j0 − 1)) where g rises with the cycle: most conversions of a top-k never
     fire (g(n_steps) ≤ 0) or saturate (g(1) > 0); the others cross inside the ramp."""
-    g_end = decision_margin_v(bl, ramp, col, n_steps, u_l0, u_r0, leak)
-    if g_end <= 0.0:
-        return n_steps + 1, g_end, g_end
-    g_first = decision_margin_v(bl, ramp, col, 1, u_l0, u_r0, leak)
-    if g_first > 0.0:
-        return 1, g_first, g_first
+    for j in (n_steps, 1):      # the last cycle, then the first (one site of g: faster compiles)
+        g = decision_margin_v(bl, ramp, col, j, u_l0, u_r0, leak)
+        if j == n_steps and g <= 0.0:
+            return n_steps + 1, g, g
+        if j == 1 and g > 0.0:
+            return 1, g, g
     return _crossing_inside(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units)
 
 
@@ -234,31 +240,43 @@ def _rise_per_cycle_max_v(bl, ramp, col, j, u_l0, u_r0, leak, t_clk_units):
     return 1.5 * (k_l * fall_l + k_r * fall_r + drift)
 
 
-@numba.njit(**KERNEL)
-def _first_crossing_by_scan(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units):
+@numba.njit(inline="always", **KERNEL)
+def _first_crossing_by_scan(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units, first_in_window, sure_v):
     """(j0, g(j0), g(j0 − 1)) by the definition, the first cycle with g > 0, for a conversion
     where g need not rise: cycles 1 and 2, then onwards, skipping the cycles that a bound on how
-    fast g can rise (:func:`_rise_per_cycle_max_v`) shows cannot reach 0."""
-    g_lo = decision_margin_v(bl, ramp, col, 1, u_l0, u_r0, leak)
-    if g_lo > 0.0:
-        return 1, g_lo, g_lo
-    j = 2
-    j_evaluated = 1
-    while j <= n_steps:
+    fast g can rise (:func:`_rise_per_cycle_max_v`) shows cannot reach 0.
+
+    When it never fires, the second value is an upper bound of g over the cycles from
+    ``first_in_window`` on (the noise window's): the rise bound's, or +inf; when that bound is
+    −``sure_v`` or lower (none of the window's decisions can fire), g(j0 − 1) is not evaluated."""
+    j = 1
+    j_evaluated = 0
+    g_lo = 0.0
+    g_bound = np.inf            # an upper bound of g from first_in_window on
+    while j <= n_steps:         # one site of g: the kernels compile faster
         g = decision_margin_v(bl, ramp, col, j, u_l0, u_r0, leak)
         if g > 0.0:
+            if j == 1:
+                return 1, g, g
             if j_evaluated != j - 1:
                 g_lo = _margin_in_window(bl, ramp, col, j - 1, u_l0, u_r0, leak)
             return j, g, g_lo
         g_lo = g
         j_evaluated = j
-        rise = _rise_per_cycle_max_v(bl, ramp, col, j, u_l0, u_r0, leak, t_clk_units)
-        if rise <= 0.0 or -g >= rise * (n_steps - j):
+        if j == 1:
+            j = 2               # the rise bound holds from cycle 2
+            continue
+        rise = max(_rise_per_cycle_max_v(bl, ramp, col, j, u_l0, u_r0, leak, t_clk_units), 0.0)
+        if j <= first_in_window:
+            g_bound = g + rise * (n_steps - j)
+        if rise == 0.0 or -g >= rise * (n_steps - j):
             break                           # no later cycle can reach the threshold
         j += 1 + int(-g / rise)             # the earliest cycle that could
+    if g_bound <= -sure_v:
+        return n_steps + 1, g_bound, g_bound
     if j_evaluated != n_steps:
         g_lo = _margin_in_window(bl, ramp, col, n_steps, u_l0, u_r0, leak)
-    return n_steps + 1, g_lo, g_lo
+    return n_steps + 1, np.inf, g_lo
 
 
 @numba.njit(inline="always", **KERNEL)
@@ -277,17 +295,23 @@ def firing_cycle(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r
     v_l_fall_min = -bl.curve_dv[int(min(max(u_l_last * ppu, 0.0), last))] * ppu * ramp.step_min_units[col]
     u_r_first = u_r0 + leak * bl.t_sense_units[1] + ramp.u_cal_units[col]
     v_r_fall_max = bl.fall_max_from_v[int(min(max(u_r_first * ppu, 0.0), last))] * ppu * leak * t_clk_units
-    if v_l_fall_min <= 2.0 * (v_r_fall_max + bl.drift_v_per_cycle):
-        j0, g_hi, g_lo = _first_crossing_by_scan(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units)
-    else:
+    h = half_window
+    sure = Z_MAX * sigma_noise_v
+    rising = v_l_fall_min > 2.0 * (v_r_fall_max + bl.drift_v_per_cycle)
+    if rising:
         j0, g_hi, g_lo = _first_crossing(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units)
+    else:
+        j0, g_hi, g_lo = _first_crossing_by_scan(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units,
+                                                 n_steps + 1 - h, sure)
     if sigma_noise_v == 0.0:
         return j0
     # the decisions j0 − h … j0 + h − 1 in order, each with its noise: the first that fires wins;
     # a decision further than Z_MAX·σ from the threshold is sure and needs no draw
-    h = half_window
-    sure = Z_MAX * sigma_noise_v
-    for w in range(2 * h):
+    if j0 > n_steps and g_hi <= -sure:
+        return j0               # g_hi bounds the window's decisions: g(n_steps) where g rises
+    # where g rises, the decisions before j0 − 1 lie below g(j0 − 1)
+    first = h - 1 if rising and g_lo <= -sure else 0
+    for w in range(first, 2 * h):
         j = j0 - h + w
         if j < 1 or j > n_steps:
             continue

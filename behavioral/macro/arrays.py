@@ -15,3 +15,29 @@ SUBTOPK_PRESETS = {
 N_STACKS = 4
 #: replica cells of the calibration phase per column (the ADC's rows)
 N_REPLICA = 32
+
+
+def array_quotas(n_keys: int, k: int, array: str):
+    """How a row of ``n_keys`` keys spreads over arrays of type ``array``, and how many keys each
+    array's arbiter keeps (the ``quotas`` argument of ``ChipInstance.topk``).
+
+    The rule [ours, generalising the paper's two published tilings]: m = ⌈n_keys / columns⌉
+    arrays.
+
+    * m = 1: one array keeps k (None);
+    * 2 ≤ m ≤ k: fixed quotas that sum to k, ⌊k/m⌋ each and one more for the first k mod m
+      arrays, over keys split evenly — the published "3+2" (256 + 128 columns, up to 384 keys)
+      and "2+2+1" (three 128-column arrays) layouts where they apply;
+    * m > k: a positive quota for every array cannot sum to k, so the arrays share one k-counter
+      (their ramps run in lockstep and the k earliest firings over all of them win: None, the
+      global top-k of ``ChipInstance.topk``).
+    """
+    n_cols = ARRAYS[array][0]
+    m = -(-n_keys // n_cols)
+    if m <= 1 or m > k:
+        return None
+    if k == 5 and array == "256x256" and m == 2 and n_keys <= 384 and n_keys - 256 >= 2:
+        return "3+2"
+    if k == 5 and array == "128x128" and m == 3:
+        return "2+2+1"
+    return tuple(k // m + (i < k % m) for i in range(m))

@@ -213,11 +213,17 @@ def fit_insitu_correction(p: MacroParams, runs_units) -> InsituCorrection:
 def stored_ones(levels: np.ndarray) -> np.ndarray:
     """Stacks storing 1 per column (Σ over elements of the popcount of |level|), (..., n)."""
     lv = np.abs(np.asarray(levels, np.int64))
+    if lv.size and lv.max() < _POPCOUNT.size:
+        return _POPCOUNT[lv].sum(axis=-2)
     count = np.zeros(lv.shape, np.int64)
     while np.any(lv):
         count += lv & 1
         lv >>= 1
     return count.sum(axis=-2)
+
+
+#: popcount of 0 … 255 (|key levels| of the macro's arrays are at most 7)
+_POPCOUNT = np.array([bin(x).count("1") for x in range(256)], dtype=np.int64)
 
 
 def leak_units_per_unit(p: MacroParams, levels: np.ndarray, n_elements: int, n_scales: int, linear: bool) -> np.ndarray:

@@ -74,7 +74,7 @@ class ChipInstance:
 
     # --- input checks --------------------------------------------------------------------------
     def check_inputs(self, q_codes, k_levels, k: int | None):
-        """Integer codes in range as int64 arrays, or a ValueError naming what is wrong."""
+        """Integer codes in range as int8 arrays (as the kernels take them), or a ValueError naming what is wrong."""
         q = np.asarray(q_codes)
         kl = np.asarray(k_levels)
         for name, arr in (("q_codes", q), ("k_levels", kl)):
@@ -97,17 +97,20 @@ class ChipInstance:
                                  f"of q_codes {q.shape} (all but the last two)") from None
             if q.ndim < 2:
                 raise ValueError("batched k_levels need q_codes of shape (..., rows, d)")
-        q, kl = q.astype(np.int64), kl.astype(np.int64)  # before abs(): int8(-128) has no positive abs
         d = kl.shape[-2]
         if d > self.n_elements:
             raise ValueError(f"d = {d} key elements do not fit one column of a {self.array} array "
                              f"({self.n_elements} elements)")
-        if np.abs(q).max(initial=0) > self.params.q_max:
+        # the largest magnitude as a Python number (−int8(−128) would wrap)
+        q_abs = max(-float(q.min(initial=0)), float(q.max(initial=0)))
+        k_abs = max(-float(kl.min(initial=0)), float(kl.max(initial=0)))
+        if q_abs > self.params.q_max:
             raise ValueError(f"q_codes must lie in -{self.params.q_max}..{self.params.q_max} (sign + 5-bit PWM "
-                             f"magnitude); got |q| up to {np.abs(q).max()}")
-        if np.abs(kl).max(initial=0) > self.k_max:
+                             f"magnitude); got |q| up to {q_abs:g}")
+        if k_abs > self.k_max:
             raise ValueError(f"k_levels must lie in -{self.k_max}..{self.k_max} for a {self.array} array; "
-                             f"got |k| up to {np.abs(kl).max()}")
+                             f"got |k| up to {k_abs:g}")
+        q, kl = q.astype(np.int8), kl.astype(np.int8)    # in range: the kernels' codes
         if k is not None:
             if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
                 raise ValueError(f"k must be a positive integer, got {k!r}")

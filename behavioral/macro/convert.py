@@ -17,7 +17,7 @@ import numpy as np
 from topkima.behavioral.macro.adc import firing_cycle
 from topkima.behavioral.macro.arbiter import grant_row
 from topkima.behavioral.macro.energy import row_energy_j
-from topkima.behavioral.macro.mac import (add_row_units, add_row_units_from_table, build_code_table, cell_terms,
+from topkima.behavioral.macro.mac import (add_row_units, add_rows_units_from_table, build_code_table, cell_terms,
                                           codes_in_use)
 from topkima.behavioral.macro.runtime import JIT, KERNEL, parallel_for
 
@@ -37,22 +37,13 @@ def fire_comparators(bl, ramp, units, n, leak, enabled, n_steps, t_clk_units, ha
 
 
 @numba.njit(**KERNEL)
-def convert_row(b, r, bl, ramp, pulse, em, q, cells, table, n_codes, slot_of_code, n_keys_used, enable, has_mask,
-                leak, k, conventional, n_steps, t_clk_units, half_window, sigma_noise_v, key, key0, units, tmp,
-                per_cycle, start, out_firing, out_index, out_cycle, out_stop, out_energy):
-    """One query row r of batch element b, against its key set on one array: MAC, ADC, arbiter,
-    energy. ``cells``: the key set's cell terms; ``table``: its code table when ``n_codes`` > 0
-    (else the MAC runs directly); ``units`` (U_L of each of the n columns, then U_R),
-    ``tmp``, ``per_cycle``, ``start``: scratch."""
+def convert_row(b, r, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, k, conventional, n_steps, t_clk_units,
+                half_window, sigma_noise_v, key, key0, units, per_cycle, start, out_firing, out_index, out_cycle,
+                out_stop, out_energy):
+    """One query row r of batch element b after its MAC phase (``units``: U_L of each of its n
+    columns, then U_R): the ramp ADC, the arbiter, energy. ``per_cycle``, ``start``: scratch."""
     n = n_keys_used[b]
-    q_max = pulse.shape[0] - 1
     units = units[: 2 * n]
-    # MAC phase: the row's pulses on the key set's cells
-    units[:] = 0.0
-    if n_codes > 0:
-        add_row_units_from_table(table, slot_of_code, q_max, q[b, r], n, n_codes, units)
-    else:
-        add_row_units(pulse, cells, q[b, r], n, units, tmp)
     # the ramp ADC: each enabled column's comparator
     firing = out_firing[b, r, :n]
     enabled = enable[b, r, :n] if has_mask else enable[0, 0, :n]   # no mask: all True
@@ -75,20 +66,25 @@ def convert_row(b, r, bl, ramp, pulse, em, q, cells, table, n_codes, slot_of_cod
     out_energy[b, r] = row_energy_j(bl, ramp, em, units, leak[b, :n], firing, enabled, stop, n_pulsed, grants)
 
 
+#: query rows whose MAC runs together (their units: 256 rows × 2 KB on a 256-column array)
+ROWS_PER_GROUP = 256
+
+
 @numba.njit(**JIT)
 def convert_rows(start_item, stop_item, bl, ramp, pulse, em, n_scales, q, levels, n_rows_used, n_keys_used, enable,
                  has_mask, leak, k, conventional, n_steps, t_clk_units, half_window, sigma_noise_v, key, key0,
                  out_firing, out_index, out_cycle, out_stop, out_energy):
-    """The (batch element, row) items start … stop − 1 (row-major) that are used: for each key
-    set, its cells are written (and its code table built when it has more rows than distinct
-    input codes), then each of its rows converts (:func:`convert_row`). Outputs are pre-filled
-    for the items not converted."""
+    """The (batch element, row) items start … stop − 1 (row-major) that are used, in groups of
+    consecutive rows of one key set (at most :data:`ROWS_PER_GROUP`): the key set's cells are
+    written (and its code table built when the block has more of its rows than distinct input
+    codes), the group's MAC phase runs, then each row converts (:func:`convert_row`). Outputs
+    are pre-filled for the items not converted."""
     n_rows, d = q.shape[1], q.shape[2]
     n_max = levels.shape[2]
     q_max = pulse.shape[0] - 1
     n_terms = pulse.shape[1]
     cells = np.zeros((d, 2, n_terms, 2 * n_max), dtype=np.float32)
-    units = np.zeros(2 * n_max, dtype=np.float32)
+    units = np.zeros(ROWS_PER_GROUP * 2 * n_max, dtype=np.float32)
     tmp = np.zeros(2 * n_max, dtype=np.float32)
     per_cycle = np.zeros(n_steps + 2, dtype=np.int64)
     start = np.zeros(n_steps + 2, dtype=np.int64)
@@ -98,26 +94,41 @@ def convert_rows(start_item, stop_item, bl, ramp, pulse, em, n_scales, q, levels
     table = np.zeros(0, dtype=np.float32)
     current = -1
     n_codes = 0
-    for item in range(start_item, stop_item):
+    item = start_item
+    while item < stop_item:
         b = item // n_rows
-        r = item % n_rows
-        if r >= n_rows_used[b] or n_keys_used[b] == 0:
-            continue
-        if b != current:        # a new key set: write it into the array
-            current = b
+        r0 = item % n_rows
+        # the group: rows r0 … r1 − 1 of key set b
+        r1 = min(n_rows, r0 + stop_item - item)
+        r_used = min(r1, n_rows_used[b]) if n_keys_used[b] > 0 else r0
+        if r_used > r0:
+            r_used = min(r_used, r0 + ROWS_PER_GROUP)
+            r1 = r_used
             n = n_keys_used[b]
-            cell_terms(ramp.devices, levels[b], n, n_scales, cells)
-            rows_here = min(n_rows_used[b] - r, stop_item - item)   # the rows this block converts
-            n_codes = codes_in_use(q[b, r:r + rows_here], rows_here, q_max, present, codes, slot_of_code)
-            if n_codes < rows_here:
-                if table.size < d * n_codes * 2 * n:
-                    table = np.zeros(d * n_codes * 2 * n, dtype=np.float32)
-                build_code_table(pulse, cells, codes, n_codes, n, table, tmp)
+            if b != current:        # a new key set: write it into the array
+                current = b
+                cell_terms(ramp.devices, levels[b], n, n_scales, cells)
+                rows_here = min(n_rows_used[b], r0 + stop_item - item) - r0   # the rows this block converts
+                n_codes = codes_in_use(q[b, r0:r0 + rows_here], rows_here, q_max, present, codes, slot_of_code)
+                if n_codes < rows_here:
+                    if table.size < d * n_codes * 2 * n:
+                        table = np.zeros(d * n_codes * 2 * n, dtype=np.float32)
+                    build_code_table(pulse, cells, codes, n_codes, n, table, tmp)
+                else:
+                    n_codes = 0     # no more rows than codes: each row directly
+            # MAC phase: the group's pulses on the key set's cells
+            group = units[: (r_used - r0) * 2 * n].reshape((r_used - r0, 2 * n))
+            group[:] = 0.0
+            if n_codes > 0:
+                add_rows_units_from_table(table, slot_of_code, q_max, q[b, r0:r_used], n, n_codes, group)
             else:
-                n_codes = 0     # no more rows than codes: each row directly
-        convert_row(b, r, bl, ramp, pulse, em, q, cells, table, n_codes, slot_of_code, n_keys_used, enable, has_mask,
-                    leak, k, conventional, n_steps, t_clk_units, half_window, sigma_noise_v, key, key0, units,
-                    tmp, per_cycle, start, out_firing, out_index, out_cycle, out_stop, out_energy)
+                for r in range(r0, r_used):
+                    add_row_units(pulse, cells, q[b, r], n, group[r - r0], tmp)
+            for r in range(r0, r_used):
+                convert_row(b, r, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, k, conventional, n_steps,
+                            t_clk_units, half_window, sigma_noise_v, key, key0, group[r - r0], per_cycle, start,
+                            out_firing, out_index, out_cycle, out_stop, out_energy)
+        item += r1 - r0
 
 
 def convert(bl, ramp, pulse, em, q, levels, n_rows_used, n_keys_used, enable, leak, *, k, conventional, n_steps,

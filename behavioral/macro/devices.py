@@ -30,9 +30,9 @@ class TileDraws:
 class ArrayDevices(NamedTuple):
     """What the kernels read of one array's devices (an ADC window does not change them)."""
 
-    m_stack: np.ndarray       #: (rows, 4, n_cols) current factor of each read stack
-    dvt_access_v: np.ndarray  #: (rows, 4, n_cols) its access device's threshold shift
-    dvt_storage_v: np.ndarray  #: (rows, 4, n_cols) its storage device's threshold shift
+    m_stack: np.ndarray       #: (rows, 4, n_cols) current factor of each read stack (float32, as the MAC)
+    dvt_access_v: np.ndarray  #: (rows, 4, n_cols) its access device's threshold shift (float32)
+    dvt_storage_v: np.ndarray  #: (rows, 4, n_cols) its storage device's threshold shift (float32)
     m_cal: np.ndarray         #: (n_cols, 32) calibration replica cells
     m_ramp: np.ndarray        #: (n_cols, n_steps) ramp replica cells
     vcm_breaks_v: np.ndarray  #: inner common modes of the offset model (segment boundaries)
@@ -65,8 +65,10 @@ def array_devices(p: MacroParams, n_cols: int, rows: int, draws: TileDraws | Non
     breaks = g[1:-1].copy()
     mid_seg = min(int(np.searchsorted(breaks, 0.35)), at0.shape[1] - 1)
     v_os_mid = at0[:, mid_seg] + slope[:, mid_seg] * 0.35
-    return ArrayDevices(*(np.ascontiguousarray(x, dtype=np.float64) for x in
-                          (m_stack, dvt_a, dvt_s, m_cal, m_ramp, breaks, at0, slope, v_os_mid)))
+    # the MAC's cell terms are float32 (see .mac): its device factors are kept as it reads them
+    cells = (np.ascontiguousarray(x, dtype=np.float32) for x in (m_stack, dvt_a, dvt_s))
+    return ArrayDevices(*cells, *(np.ascontiguousarray(x, dtype=np.float64) for x in
+                                  (m_cal, m_ramp, breaks, at0, slope, v_os_mid)))
 
 
 def draw_tile(p: MacroParams, rng: np.random.Generator, n_cols: int, rows: int) -> TileDraws:

@@ -25,7 +25,10 @@ two agree except for decisions within ~1e-7 V of the threshold.
 Two ways to the same float32 numbers (:func:`element_units` is the only arithmetic): directly
 per query row, or through a **code table** per key set, the element's units for each input code
 the rows use, so that a row's MAC is one table read and add per (element, column) (used when a
-key set has more rows than distinct codes).
+key set has more rows than distinct codes). A group of rows reads the table element by element
+(:func:`add_rows_units_from_table`), so that each element's lines stay in cache while the
+group uses them: the table of 6 codes on a 256 × 256 array is 3 MB, more than this machine's
+per-core cache, and row by row the MAC waited on memory.
 """
 from __future__ import annotations
 
@@ -41,8 +44,8 @@ from topkima.behavioral.params import MacroParams
 
 #: the four pulse / cell terms of one pulse scale (module docstring)
 TERMS_PER_SCALE = 4
-#: which stack each (sign of q, bitline) reads: [q > 0, q < 0] × [RBL_L, RBL_R]
-STACK_READ = np.array([[0, 2], [3, 1]], dtype=np.int64)
+#: the (sign of q: 0 for q > 0, bitline: 0 for RBL_L) each stack is read at (module docstring)
+SIGN_SIDE_OF_STACK = ((0, 0), (1, 1), (0, 1), (1, 0))
 
 
 def pulse_terms(p: MacroParams, scales: tuple[int, ...], linear: bool) -> np.ndarray:
@@ -62,28 +65,31 @@ def cell_terms(devices, levels, n, n_scales, out):
     """The cell terms of one key set (``levels`` (d, n_max), columns c < n used):
     ``out[e, sign, 4·s + term, bitline·n + c]`` for the stack that (sign of q, bitline)
     reads in pair s of element e, column c (module docstring)."""
-    d = levels.shape[0]
-    for e in range(d):
+    for e in range(levels.shape[0]):
+        level_of_column = levels[e]
         for s in range(n_scales):
             row = e * n_scales + s
             t = TERMS_PER_SCALE * s
-            for sign in range(2):
-                for side in range(2):
-                    stack = STACK_READ[sign, side]
-                    x0 = side * n
-                    for c in range(n):
-                        level = levels[e, c]
-                        # the L cell (stacks 0, 1) stores 1 at digit +1, the R cell (2, 3) at −1
-                        if (abs(level) >> s) & 1 == 1 and (level > 0) == (stack < 2):
-                            out[e, sign, t, x0 + c] = devices.m_stack[row, stack, c]
-                            out[e, sign, t + 1, x0 + c] = 0.0
-                            out[e, sign, t + 2, x0 + c] = 0.0
-                            out[e, sign, t + 3, x0 + c] = 0.0
-                        else:
-                            out[e, sign, t, x0 + c] = 0.0
-                            out[e, sign, t + 1, x0 + c] = 1.0
-                            out[e, sign, t + 2, x0 + c] = devices.dvt_access_v[row, stack, c]
-                            out[e, sign, t + 3, x0 + c] = devices.dvt_storage_v[row, stack, c]
+            for stack in range(N_STACKS):
+                sign, side = SIGN_SIDE_OF_STACK[stack]
+                l_cell = stack < 2      # the L cell (stacks 0, 1) stores 1 at digit +1, the R cell at −1
+                m = devices.m_stack[row, stack]
+                dvt_access = devices.dvt_access_v[row, stack]
+                dvt_storage = devices.dvt_storage_v[row, stack]
+                full = out[e, sign, t, side * n:]
+                share = out[e, sign, t + 1, side * n:]
+                share_access = out[e, sign, t + 2, side * n:]
+                share_storage = out[e, sign, t + 3, side * n:]
+                for c in range(n):
+                    level = level_of_column[c]
+                    magnitude = level if level > 0 else -level
+                    # 1 or 0 (a product, not a branch: the loop vectorises)
+                    stores_1 = np.float32(((magnitude >> s) & 1) * ((level > 0) == l_cell))
+                    stores_0 = np.float32(1.0) - stores_1
+                    full[c] = stores_1 * m[c]
+                    share[c] = stores_0
+                    share_access[c] = stores_0 * dvt_access[c]
+                    share_storage[c] = stores_0 * dvt_storage[c]
 
 
 @numba.njit(inline="always", **KERNEL)
@@ -128,15 +134,25 @@ def build_code_table(pulse, cells, codes, n_codes, n, table, tmp):
 
 
 @numba.njit(**KERNEL)
-def add_row_units_from_table(table, slot_of_code, q_max, q_row, n, n_codes, units):
-    """A query row's MAC from its key set's code table (the same float32 values as :func:`add_row_units`)."""
-    for e in range(q_row.size):
-        q = q_row[e]
-        if q == 0:
-            continue
-        add = table[(e * n_codes + slot_of_code[q + q_max]) * 2 * n:]
-        for x in range(2 * n):
-            units[x] += add[x]
+def add_rows_units_from_table(table, slot_of_code, q_max, q, n, n_codes, units):
+    """The MAC of query rows ``q`` (rows, d) from their key set's code table, into ``units``
+    (rows, 2·n) float32, zeroed: U_L of each of the n columns, then U_R.
+
+    Element by element, each row adds the table's line for its code: the element's lines for
+    the codes in use (a few kB) stay in the nearest cache while every row of the group reads
+    them, and each row's sums run in element order, as :func:`add_row_units` adds them (the
+    same float32 values)."""
+    width = 2 * n
+    for e in range(q.shape[1]):
+        lines = table[e * n_codes * width:]
+        for r in range(q.shape[0]):
+            code = q[r, e]
+            if code == 0:
+                continue
+            add = lines[slot_of_code[code + q_max] * width:]
+            row = units[r]
+            for x in range(width):
+                row[x] += add[x]
 
 
 @numba.njit(**KERNEL)

@@ -1,7 +1,7 @@
 """Figures of a Monte Carlo study (`topkima montecarlo`), PNG and SVG, written atomically.
 
 Drawn from ``summary.json``'s figures (histograms aggregated over instances, per-σ bands) and,
-for the SPICE comparison, the samples of :func:`topkima.montecarlo.spice_vs_behavioural`.
+for the SPICE comparison, the samples of :func:`topkima.studies.montecarlo.spice_comparison.spice_vs_behavioural`.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from topkima.outputs import save_figure_atomic
+from topkima.studies.outputs import save_figure_atomic
 
 
 def _plt():

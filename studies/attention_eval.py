@@ -14,17 +14,48 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from topkima import sentiment
-from topkima.calibration import write_atomic
-from topkima.outputs import save_figure_atomic, save_npz_atomic
+from topkima.circuits.files import write_json_atomic
+from topkima.studies import movie_reviews, probe as probes
+from topkima.studies.adc_windows import N_WINDOW_SENTENCES, calibrate_windows
+from topkima.studies.code_version import code_version
+from topkima.studies.outputs import save_figure_atomic, save_npz_atomic
 
 EVAL_MODES = ("quantized", "topk", "subtopk", "topkima")
 K_SWEEP = (1, 2, 5, 10, 20)
 SWEEP_MODES = ("topk", "topkima")
+
+
+@dataclass(frozen=True)
+class AttentionEvalConfig:
+    """What `topkima attention` evaluates. Every field is part of its resumable runs' identity."""
+
+    k: int = 5                              #: keys kept per query row (of every attention mode)
+    modes: tuple[str, ...] = EVAL_MODES     #: attention modes compared with exact (a subset of EVAL_MODES)
+    limit: int | None = None                #: sentences used (70/30 train/test; None: all 10,072), ≥ 10
+    seed: int = 0                           #: split, sentence subset, chip mismatch and comparator-noise seed
+    sweep: bool = True                      #: also run the topk and topkima modes at k ∈ K_SWEEP
+    batch_size: int = 32                    #: sentences per MiniLM forward (speed only; results do not depend on it)
+
+    def validated(self) -> "AttentionEvalConfig":
+        """This configuration, or ValueError naming the field that is wrong."""
+        for name in ("k", "batch_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be an integer ≥ 0, got {self.seed!r}")
+        if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, int)
+                                       or self.limit < 10):
+            raise ValueError(f"--limit must be at least 10 sentences, got {self.limit}")
+        unknown = [m for m in self.modes if m not in EVAL_MODES]
+        if unknown or not self.modes:
+            raise ValueError(f"modes must be some of {', '.join(EVAL_MODES)}, got {self.modes!r}")
+        return self
 
 
 class _LayerStats:
@@ -73,72 +104,21 @@ def _hook(mode: str, top_k: int, hardware, rng, stats: _LayerStats, windows=None
     return attention
 
 
-#: training sentences whose scores set each (layer, head)'s frozen ADC window [ours]
-N_WINDOW_SENTENCES = 256
-
-
-def calibrate_windows(model, texts, ks, batch_size: int = 32) -> dict:
-    """Frozen ADC windows per k, layer and head from the exact model's scores on ``texts``.
-
-    A chip sets its window (calibration cells, pulse widths) before it sees test data: here
-    from the quantised scores of training sentences, with :func:`choose_adc_range` per head.
-    Returns {k: {layer: [(AdcRange, query scale) per head]}}.
-    """
-    from topkima.behavioral.attention import quantized_scores, row_top_scores
-    from topkima.behavioral.macro import choose_adc_range
-    from topkima.behavioral.minilm import dense_attention
-    n_best = max(ks)
-    samples: dict[int, list[list[np.ndarray]]] = {}
-
-    def record(q, k, v, mask, layer):
-        m = mask[:, None, :, None] & mask[:, None, None, :]
-        _, _, scores, _ = quantized_scores(q, k, np.broadcast_to(m, (*q.shape[:2], q.shape[2], k.shape[2])))
-        per_head = row_top_scores(scores, np.broadcast_to(m, scores.shape), n_best)
-        samples.setdefault(layer, [[] for _ in per_head])
-        for h, rows in enumerate(per_head):
-            samples[layer][h].append(rows)
-        return dense_attention(q, k, v, mask, layer)
-
-    model.embed(texts, attention=record, batch_size=batch_size)
-    windows = {}
-    for kk in ks:
-        windows[kk] = {}
-        for layer, heads in samples.items():
-            chosen = []
-            for rows in heads:
-                rows = np.concatenate(rows)
-                n_real = np.sum(rows > -1e29, axis=1)
-                k_eff = min(kk, int(n_real.max()))     # rows shorter than k keep all their keys
-                chosen.append(choose_adc_range(rows[n_real >= k_eff], k_eff))
-            windows[kk][layer] = chosen
-    return windows
-
-
-def _code_version() -> str:
-    """SHA-256 of the code a run's results depend on (behavioural model, this module)."""
-    import hashlib
-    from topkima import behavioral
-    h = hashlib.sha256()
-    for path in sorted(Path(behavioral.__file__).parent.glob("*.py")) + [Path(__file__)]:
-        h.update(path.read_bytes())
-    return h.hexdigest()
-
-
-def run_evaluation(out_dir: str | Path, *, k: int = 5, modes=EVAL_MODES, limit: int | None = None, seed: int = 0,
-                   sweep: bool = True, batch_size: int = 32, log=print) -> dict:
+def run_evaluation(out_dir: str | Path, config: AttentionEvalConfig = AttentionEvalConfig(), *, log=print) -> dict:
     """The whole probe evaluation; returns (and writes) the summary. See the module docstring."""
     from topkima.behavioral import TopkimaHardware
     from topkima.behavioral.minilm import MiniLM
 
+    config = config.validated()
+    k, modes, limit, seed = config.k, config.modes, config.limit, config.seed
+    sweep, batch_size = config.sweep, config.batch_size
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     model = MiniLM.load()
-    reviews = sentiment.load_movie_reviews(sentiment.fetch_movie_reviews())
-    train, test = sentiment.split_train_test(len(reviews), test_fraction=0.3, seed=seed)
+    reviews = movie_reviews.load_movie_reviews(movie_reviews.fetch_movie_reviews())
+    train, test = movie_reviews.split_train_test(len(reviews), test_fraction=0.3, seed=seed)
     if limit is not None:
-        if limit < 10:
-            raise ValueError(f"--limit must be at least 10 sentences, got {limit}")
         n_test = max(3, round(0.3 * limit))
         pick = np.random.default_rng([seed, 1])   # a random subset of each side of the split
         train = np.sort(pick.choice(train, min(limit - n_test, len(train)), replace=False))
@@ -150,13 +130,13 @@ def run_evaluation(out_dir: str | Path, *, k: int = 5, modes=EVAL_MODES, limit: 
     # finished runs are kept per configuration: another split, limit, seed or artefact starts afresh
     from topkima.calibration.artefact import default_artefact_path
     import hashlib
-    config = {"seed": seed, "limit": limit, "batch_size": batch_size, "code": _code_version(),
+    identity = {"seed": seed, "limit": limit, "batch_size": batch_size, "code": code_version(),
               "window_sentences": N_WINDOW_SENTENCES, "train": hashlib.sha256(train.tobytes()).hexdigest(),
               "test": hashlib.sha256(test.tobytes()).hexdigest(),
               "artefact": hashlib.sha256(default_artefact_path().read_bytes()).hexdigest()}
-    runs_dir = out / "runs" / hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+    runs_dir = out / "runs" / hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     runs_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(runs_dir / "config.json", config, indent=1)
+    write_json_atomic(runs_dir / "config.json", identity, indent=1)
 
     def cached(name: str, fn):
         path = runs_dir / f"{name}.npz"
@@ -171,7 +151,7 @@ def run_evaluation(out_dir: str | Path, *, k: int = 5, modes=EVAL_MODES, limit: 
 
     exact_train = cached("exact_train", lambda: {"emb": model.embed([texts[i] for i in train], batch_size=batch_size)})
     exact_test = cached("exact_test", lambda: {"emb": model.embed([texts[i] for i in test], batch_size=batch_size)})
-    probe = sentiment.LogisticProbe.fit(exact_train["emb"], y[train])
+    probe = probes.LogisticProbe.fit(exact_train["emb"], y[train])
     pred_exact = probe.predict(exact_test["emb"])
     y_test = y[test]
     correct_exact = pred_exact == y_test
@@ -206,9 +186,9 @@ def run_evaluation(out_dir: str | Path, *, k: int = 5, modes=EVAL_MODES, limit: 
         cos = np.sum(emb * exact_test["emb"], axis=1) / (
             np.linalg.norm(emb, axis=1) * np.linalg.norm(exact_test["emb"], axis=1))
         layer = json.loads(str(arrays["layer_json"]))
-        entry = {"k": kk, "accuracy": sentiment.accuracy(pred, y_test),
-                 "flip_rate": sentiment.flip_rate(pred, pred_exact),
-                 "mcnemar_p": sentiment.mcnemar_p(correct_exact, correct),
+        entry = {"k": kk, "accuracy": probes.accuracy(pred, y_test),
+                 "flip_rate": probes.flip_rate(pred, pred_exact),
+                 "mcnemar_p": probes.mcnemar_p(correct_exact, correct),
                  "embedding_cosine": float(np.mean(cos)), "per_layer": layer,
                  "alpha_mean": float(np.mean(arrays["alpha"])) if "alpha" in arrays else None}
         return entry
@@ -230,7 +210,7 @@ def run_evaluation(out_dir: str | Path, *, k: int = 5, modes=EVAL_MODES, limit: 
                 log(f"  sweep {mode:8s} k={kk:2d}: accuracy {100 * entry['accuracy']:.2f} %, "
                     f"flips {100 * entry['flip_rate']:.2f} %")
     n = len(test)
-    acc_exact = sentiment.accuracy(pred_exact, y_test)
+    acc_exact = probes.accuracy(pred_exact, y_test)
     summary = {
         "task": "VADER movie-review snippets (Hutto & Gilbert 2014), sign(rating) for |rating| >= 0.5, "
                 "logistic probe on exact all-MiniLM-L6-v2 embeddings",
@@ -238,7 +218,7 @@ def run_evaluation(out_dir: str | Path, *, k: int = 5, modes=EVAL_MODES, limit: 
         "tokens_per_test_sentence_mean": float(np.mean(lengths)),
         "k_over_row_length_mean": float(np.mean(np.minimum(k / lengths, 1.0))),
         "accuracy": {"exact": acc_exact, **{m: r["accuracy"] for m, r in results.items()}},
-        "accuracy_se": {"exact": sentiment.binomial_se(acc_exact, n)},
+        "accuracy_se": {"exact": probes.binomial_se(acc_exact, n)},
         "flip_rate": {m: r["flip_rate"] for m, r in results.items()},
         "mcnemar_p": {m: r["mcnemar_p"] for m, r in results.items()},
         "embedding_cosine": {m: r["embedding_cosine"] for m, r in results.items()},
@@ -249,7 +229,7 @@ def run_evaluation(out_dir: str | Path, *, k: int = 5, modes=EVAL_MODES, limit: 
                     for m, entries in sweep_results.items()},
         "wall_time_s": round(time.time() - t0, 1),
     }
-    write_atomic(out / "summary.json", summary, indent=1)
+    write_json_atomic(out / "summary.json", summary, indent=1)
     _plots(out, summary, cached_alpha=runs_dir / f"topkima_k{k}.npz")
     log(f"wrote {out / 'summary.json'} and plots ({summary['wall_time_s']:.0f} s)")
     return summary

@@ -2,11 +2,16 @@
 
 The behavioural model allocates and frees many temporaries of a few MB per call. By default
 glibc hands such blocks back to the kernel as soon as they are freed and takes them again,
-page by page, on the next call; on this project's 2-core machine those page faults cost about
-a sixth of a Monte Carlo instance (1024 × 256 top-k: 90 ms → 75 ms with the settings below,
-measured with ``MALLOC_*`` environment variables). :func:`keep_freed_memory` raises the trim
-threshold and pads the heap so that freed memory is reused, and keeps blocks up to 32 MB (the
-largest glibc accepts) on the heap. The process's resident size then stays at its peak.
+page by page, on the next call. :func:`keep_freed_memory` raises the trim threshold and pads
+the heap so that freed memory is reused, and keeps blocks up to 32 MB (the largest glibc
+accepts) on the heap. The process's resident size then stays at its peak.
+
+Whether it still pays, measured on this project's 2-core machine with the compiled macro
+(``benchmarks/bench_allocator.py``, CPU time, so machine load matters little): a Monte Carlo
+instance (1024 query rows × 256 keys, top-5, σ × 1) takes 36 ms with the setting and 41.5 ms
+without (two rounds each, 2026-12-06); the MiniLM forward with Topkima attention
+(``benchmarks/bench_attention.py``) shows no difference above its noise (topkima / exact
+2.29–2.30 with, 2.21–2.37 without). So it stays, for the Monte Carlo study.
 
 Called by the command line, the Monte Carlo workers and the benchmarks; a no-op elsewhere
 (another C library, or ``mallopt`` missing).

@@ -21,11 +21,12 @@ a chip of tiles, PEs and 256 × 256 arrays sized to hold the model. Per transfor
 
 Ops are counted as 2 per MAC of the dense computation (as the paper counts 1.81 GOP for one
 BERT-base attention module at sequence 384: X·W_QKV, Q·Kᵀ and A·V). Every parameter comes in
-a config whose fields carry their source (``cli/presets/*.toml``). Schedules: ``serial``
-(every operation, and every token inside it, in sequence: the paper's v1) and ``pipelined``
-[ours]: inside an operation, buffer traffic and the softmax core overlap the next row's
-conversion; across operations, rows stream from Q·Kᵀ through A·V, W_O and the FFN (X·W_QKV
-must finish before Q·Kᵀ starts, since every row needs all keys).
+a config whose fields carry their source (``presets/*.toml`` beside this module, read by
+:mod:`topkima.behavioral.accelerator.config`). Schedules: ``serial`` (every operation, and
+every token inside it, in sequence: the paper's v1) and ``pipelined`` [ours]: inside an
+operation, buffer traffic and the softmax core overlap the next row's conversion; across
+operations, rows stream from Q·Kᵀ through A·V, W_O and the FFN (X·W_QKV must finish before
+Q·Kᵀ starts, since every row needs all keys).
 """
 from __future__ import annotations
 
@@ -160,8 +161,10 @@ class SramAVParams:
 
 
 @dataclass(frozen=True)
-class MacroParams:
-    """The Topkima Q·Kᵀ macro (see :mod:`topkima.behavioral.softmax_macro`)."""
+class QKMacroParams:
+    """The Topkima Q·Kᵀ macro as the accelerator counts it: its latency and energy per operation
+    (:mod:`topkima.behavioral.softmax_macro`), k and the operand widths. Not the calibrated
+    circuit parameters of :class:`topkima.behavioral.params.MacroParams`."""
 
     timing: sm.MacroTiming
     energy: sm.MacroEnergy
@@ -176,7 +179,7 @@ class AcceleratorConfig:
     system: SystemParams
     rram: RramParams
     sram_av: SramAVParams
-    macro: MacroParams
+    macro: QKMacroParams
     sources: dict = field(default_factory=dict, compare=False)
 
 

