@@ -8,7 +8,7 @@ are float64 values), and x / s in float64, so float32 and float64 inputs of the 
 the same codes.
 
 The kernel is one pass over each block: the maximum, then the codes. Its test compares it with
-the same formula in numpy (``tests/test_attention.py``).
+the same formula in numpy (``tests/behavioral/test_attention.py``).
 """
 from __future__ import annotations
 

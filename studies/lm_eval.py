@@ -5,7 +5,7 @@ checked; :mod:`topkima.behavioral.models.review_text`), cut into disjoint window
 tokens. Windows 0 … n−1 are **evaluated**; windows n … 2n−1 are the **calibration** windows, used
 only to fit each layer's frozen :class:`~topkima.behavioral.ranges.AttentionRanges` (key and
 value scales, ADC windows, A·V full scale) — the evaluated text never sets a range, and every row
-sees only its past (causal mask, frozen ranges: ``tests/test_ranges.py``).
+sees only its past (causal mask, frozen ranges: ``tests/behavioral/test_ranges.py``).
 
 Per (mode, k) — and per chip in ``topkima`` mode — it reports perplexity and next-token accuracy
 over the evaluated windows, the fraction of rows that kept fewer than k keys and (topkima) the

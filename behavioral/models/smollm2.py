@@ -35,7 +35,7 @@ Conventions:
   llama-cpp-python 0.3.36): on the same weights re-encoded as float32, logits agree to ≤ 1e-4 at
   every position and the perplexity of 4 × 256 Amazon-review tokens to 1e-7 (45.42 both); on the
   shipped Q4_1 file, which llama.cpp multiplies with 8-bit-rounded activations, logits differ by
-  ≤ 0.65 and that perplexity by 0.4 % (45.62). ``tests/test_smollm2.py`` states the tolerances.
+  ≤ 0.65 and that perplexity by 0.4 % (45.62). ``tests/behavioral/test_smollm2.py`` states the tolerances.
 """
 from __future__ import annotations
 

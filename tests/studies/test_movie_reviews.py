@@ -13,7 +13,7 @@ import pytest
 
 from topkima.studies import movie_reviews as st
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 # --- parser -------------------------------------------------------------------------------

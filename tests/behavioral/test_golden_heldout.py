@@ -85,7 +85,7 @@ def test_calibration_was_not_fitted_on_heldout_queries(plan):
 
 # --- the stored held-out SPICE conversions (made once by `topkima golden --set heldout`; read, never regenerated)
 
-HELDOUT = Path(__file__).parent / "golden" / "heldout_conversions.json"
+HELDOUT = Path(__file__).parents[1] / "golden" / "heldout_conversions.json"
 
 
 @pytest.fixture(scope="module")

@@ -66,8 +66,8 @@ def test_golden_command_refuses_a_corner_the_set_is_not_made_at(capsys):
 # regenerated). Nothing below chooses or fits anything from the ss set: the figures are reported and one ordering
 # (the ss artefact beats the tt artefact on ss conversions) is asserted.
 
-SS_FILE = Path(__file__).parent / "golden" / "ss_conversions.json"
-SS_ARTEFACT = Path(__file__).parent.parent / "calibration" / "ss_calibration.json"
+SS_FILE = Path(__file__).parents[1] / "golden" / "ss_conversions.json"
+SS_ARTEFACT = Path(__file__).parents[2] / "calibration" / "ss_calibration.json"
 
 
 @pytest.fixture(scope="module")

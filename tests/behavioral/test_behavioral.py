@@ -259,7 +259,7 @@ def test_insitu_correction_fits_its_spice_runs_and_is_independent_of_the_golden_
     assert 100e-15 < ins.e_per_decision_j(0.35) < 160e-15    # the comparator's own 128 fJ at 10 mV
     import json
     from pathlib import Path
-    golden = json.loads((Path(__file__).parent / "golden" / "column_conversions.json").read_text())
+    golden = json.loads((Path(__file__).parents[1] / "golden" / "column_conversions.json").read_text())
     golden_inputs = {tuple(g["inputs"]) for g in golden["groups"]}
     assert not golden_inputs & {tuple(r["inputs"]) for r in cal.column["insitu_conversions"]["runs"]}
 

@@ -8,7 +8,7 @@ import pytest
 from topkima.circuits import timing as col
 from topkima.circuits import topk_chain as tc
 
-STORED = Path(__file__).parent / "golden" / "topk_stop_times.json"
+STORED = Path(__file__).parents[1] / "golden" / "topk_stop_times.json"
 
 
 def _column(v_l0: float, step_v: float, v_r: float = 0.45, n: int = 4) -> dict:

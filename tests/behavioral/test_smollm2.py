@@ -16,7 +16,7 @@ from topkima.behavioral.models.perplexity import next_token_nll, perplexity, tok
 from topkima.behavioral.models.smollm2 import (D_HEAD, N_HEADS, SmolLM2, WeightsMissingError, apply_rotary,
                                                causal_mask, dense_attention, rotary_cos_sin)
 
-FIXTURE = Path(__file__).parent / "fixtures" / "smollm2_reference.npz"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "smollm2_reference.npz"
 
 
 # -- without weights ----------------------------------------------------------------------------

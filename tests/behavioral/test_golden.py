@@ -11,7 +11,7 @@ from topkima.calibration import load_calibration
 from topkima.circuits import column as col
 from topkima.circuits.mismatch import sigma_vth_v
 
-GOLDEN = Path(__file__).parent / "golden" / "column_conversions.json"
+GOLDEN = Path(__file__).parents[1] / "golden" / "column_conversions.json"
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 
 from topkima.behavioral.minilm import Batch, MiniLM, WeightsMissingError, dense_attention
 
-FIXTURE = Path(__file__).parent / "golden" / "minilm_reference.npz"
+FIXTURE = Path(__file__).parents[1] / "golden" / "minilm_reference.npz"
 TOLERANCE = 1e-5  # absolute, on real tokens only
 
 
