@@ -12,7 +12,7 @@ export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: demo test setup ngspice vader clean
+.PHONY: demo test setup setup-train ngspice vader clean
 
 ngspice:
 	@if dpkg -s $(NGSPICE_PKGS) >/dev/null 2>&1; then exit 0; fi; \
@@ -39,6 +39,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 setup: ngspice $(STAMP)
+
+# Optional: JAX and optax for `topkima finetune` (the [train] extra, CPU wheels). Not part of
+# `make setup`; `make test` runs the training tests when it is installed and skips them, naming
+# this command, when it is not.
+setup-train: setup
+	$(BIN)/pip install -q -e '.[train]'
 
 # The main job: `topkima report --quick` (≤ 10 min on 2 cores) — a quick ngspice
 # characterisation beside the committed artefact's figures, the behavioural model against the
