@@ -533,7 +533,7 @@ def save_model(folder: str | Path, params: dict, extra: dict[str, np.ndarray] | 
     source = _default_model_dir() if source is None else Path(source)
     tensors = weights_from_params(params)
     tensors.update({name: np.ascontiguousarray(np.asarray(a, dtype=np.float32)) for name, a in (extra or {}).items()})
-    blob = save(tensors, metadata={"format": "pt", "written_by": "topkima"})
+    blob = save(tensors, metadata={"format": "pt"})   # one key: safetensors orders a map's keys at random
 
     def write(name: str, data: bytes) -> None:
         handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
