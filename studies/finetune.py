@@ -228,9 +228,8 @@ def load_checkpoint(path: Path, key: str, like):
 
 
 def train_one(config: FinetuneConfig, training: str, model, data: TrainData, head: dict, out_dir: Path,
-              log=print, stop_after: int | None = None) -> Path:
-    """Fine-tune one model (resuming from its checkpoint); returns its saved model folder.
-    ``stop_after``: return after that many steps of this call (tests)."""
+              log=print) -> Path:
+    """Fine-tune one model (resuming from its checkpoint); returns its saved model folder."""
     from topkima.behavioral.minilm import save_model
     from topkima.studies.jax_backend import require_jax, to_jax, to_numpy
     jax, jnp, optax = require_jax()
@@ -273,8 +272,6 @@ def train_one(config: FinetuneConfig, training: str, model, data: TrainData, hea
             save_checkpoint(checkpoint, key, step, state)
             log(f"{training}: step {step}/{total}, loss {np.mean(losses[-config.checkpoint_every:]):.4f}, "
                 f"{(time.time() - t0) / done_here:.2f} s/step, checkpoint written")
-        if stop_after is not None and done_here >= stop_after:
-            return model_dir
     params = to_numpy(state[0])
     save_model(model_dir, params["encoder"], {"classifier.weight": params["head"]["w"][None, :],
                                                "classifier.bias": np.reshape(params["head"]["b"], (1,))})
@@ -308,14 +305,10 @@ def run_finetune(config: FinetuneConfig, eval_config, out_dir: str | Path, *, ev
     model = MiniLM.load()
     data = training_data(config, reviews, train_idx, model)
     log(f"{len(data.ids)} training sentences, seed {config.seed}, k = {config.train_k} for TFCBP")
-    head = None
     model_dirs, train_info = {}, {}
     for training in config.trainings:
-        done = out / training / "done.json"
-        if head is None:
-            head = initial_head()
         t = time.time()
-        model_dirs[training] = train_one(config, training, model, data, head, out, log=log)
+        model_dirs[training] = train_one(config, training, model, data, initial_head(), out, log=log)
         train_info[training] = {"wall_time_s": round(time.time() - t, 1),
                                 **json.loads((out / training / "done.json").read_text())}
     summary = {"config": asdict(config), "n_train": len(data.ids), "training": train_info}
