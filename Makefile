@@ -12,7 +12,7 @@ export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: demo test setup ngspice vader clean
+.PHONY: demo test setup setup-train ngspice vader clean
 
 ngspice:
 	@if dpkg -s $(NGSPICE_PKGS) >/dev/null 2>&1; then exit 0; fi; \
@@ -40,6 +40,16 @@ $(STAMP): pyproject.toml
 
 setup: ngspice $(STAMP)
 
+# JAX and optax for `topkima finetune` (the [train] extra, CPU wheels): not part of `make setup`
+# (the demo needs none of it), but `make test` installs it so that the training tests run; a
+# pytest run without it skips them, naming this command.
+TRAIN_STAMP := $(VENV)/.topkima-train-installed
+$(TRAIN_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[train]'
+	touch $(TRAIN_STAMP)
+
+setup-train: setup $(TRAIN_STAMP)
+
 # The main job: `topkima report --quick` (≤ 10 min on 2 cores) — a quick ngspice
 # characterisation beside the committed artefact's figures, the behavioural model against the
 # golden SPICE conversions, MiniLM with Topkima attention on 300 VADER sentences, a Monte Carlo
@@ -53,7 +63,7 @@ demo: setup
 vader: setup
 	$(BIN)/topkima attention --out $(OUT)/attention
 
-test: setup
+test: setup setup-train
 	$(BIN)/pytest
 
 clean:

