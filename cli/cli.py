@@ -87,93 +87,46 @@ def cmd_summary(args) -> int:
 
 def cmd_golden(args) -> int:
     """Generate golden end-to-end SPICE conversions (with their mismatch draws) for the tests."""
-    import time
-    from topkima.calibration.artefact import write_atomic
-    from topkima.calibration.calibrate import provenance
+    from topkima.calibration.golden_runs import generate_golden
     from topkima.circuits import golden
-    from topkima.circuits.jobs import JobError, ResultCache, print_progress, run_jobs
-    from topkima.circuits.settings import CalSettings
+    from topkima.circuits.jobs import JobError
     from topkima.circuits.spice import SpiceError
     gset = golden.golden_set(args.set)
     if args.corner is not None and args.corner != gset.corner_name:
         print(f"topkima golden: the {gset.name} set is made at corner {gset.corner_name}, not --corner {args.corner}; "
               f"drop --corner or choose the set of that corner ({', '.join(golden.SETS)})", file=sys.stderr)
         return 2
-    groups_n = args.groups if args.groups is not None else gset.default_groups
-    out = args.out or gset.path
-    settings = CalSettings(quick=False, corner_name=gset.corner_name, seed=args.seed)
-    jobs, groups = golden.plan_set(gset, settings, groups_n, args.columns)
-    cache = ResultCache(args.cache)
-    report, n_cached = print_progress(), [0]
-
-    def progress(done, total, job, from_cache):
-        n_cached[0] += from_cache
-        report(done, total, job, from_cache)
-
-    start = time.monotonic()
     try:
-        results = run_jobs(jobs, workers=args.workers, cache=cache, progress=progress)
+        out, n_jobs, n_groups, corner = generate_golden(args.set, groups=args.groups, columns=args.columns,
+                                                        seed=args.seed, workers=args.workers, cache_dir=args.cache,
+                                                        out=args.out, command=" ".join(sys.argv))
     except (SpiceError, JobError) as exc:
         print(f"topkima golden: {exc}", file=sys.stderr)
         return 1
-    prov = provenance(settings, time.monotonic() - start, len(jobs), n_cached[0], " ".join(sys.argv))
-    # SPICE wall time per conversion from the cache, so a run resumed after a kill still reports it
-    times = [t for t in (cache.elapsed_s(j) for j in jobs) if t is not None]
-    if times:
-        prov.update(spice_time_s_total=round(sum(times), 1), spice_time_s_per_conversion=round(sum(times) / len(times), 1),
-                    n_conversions_timed=len(times), workers=args.workers)
-    write_atomic(out, golden.assemble(settings, groups, results, prov, held_out=gset.held_out, set_name=gset.name),
-                 indent=None)
-    print(f"wrote {out}: {len(jobs)} SPICE conversions in {len(groups)} groups at corner {gset.corner_name}",
-          file=sys.stderr)
+    print(f"wrote {out}: {n_jobs} SPICE conversions in {n_groups} groups at corner {corner}", file=sys.stderr)
     return 0
 
 
 def cmd_stop_time(args) -> int:
     """Time to STOP in SPICE (sense amplifiers → arbiter → k-counter) on golden columns, vs the model's latency."""
-    import time
-    from topkima.calibration.artefact import write_atomic
-    from topkima.calibration.calibrate import provenance
-    from topkima.circuits import topk_chain
-    from topkima.circuits.golden import golden_set
-    from topkima.circuits.jobs import JobError, ResultCache, print_progress, run_jobs
-    from topkima.circuits.settings import CalSettings
-    from topkima.circuits.spice import SpiceError
-    from topkima.behavioral.golden import load_golden
-    gset = golden_set(args.set)
-    try:
-        doc = load_golden(args.golden or gset.path)
-        n_groups = min(args.groups, len(doc["groups"]))
-        jobs = topk_chain.plan(doc, n_groups, args.columns, args.k)
-    except (ValueError, OSError) as exc:
-        print(f"topkima stop-time: {exc}", file=sys.stderr)
-        return 1
-    cache = ResultCache(args.cache)
-    start = time.monotonic()
-    try:
-        results = run_jobs(jobs, workers=args.workers, cache=cache, progress=print_progress())
-    except (SpiceError, JobError) as exc:
-        print(f"topkima stop-time: {exc}", file=sys.stderr)
-        return 1
-    settings = CalSettings(quick=False, corner_name=doc["corner"], seed=doc["seed"])
-    prov = provenance(settings, time.monotonic() - start, len(jobs), 0, " ".join(sys.argv))
-    times = [t for t in (cache.elapsed_s(j) for j in jobs) if t is not None]
-    prov.update(spice_time_s_total=round(sum(times), 1), workers=args.workers,
-                golden_file=str(args.golden or gset.path), golden_set=doc["set"])
-    runs = []
-    for g, job in enumerate(jobs):
-        cols = doc["groups"][g]["columns"][:args.columns]
-        runs.append({"group": g, "labels": [c["label"] for c in cols],
-                     "golden_firing_cycles": [c["firing_cycle"] for c in cols], **results[job.label]})
-    out = {"format_version": 1, "what": "time to STOP from the start of ramp cycle 1, measured in ngspice: "
-           "the golden columns' bitlines replayed into their sense amplifiers, request latches, the arbiter "
-           "cell chain of a 256-column tree and the k-counter (circuits/topk_chain.py)",
-           "k": args.k, "columns_per_run": args.columns, "provenance": prov, "runs": runs}
-    write_atomic(args.out, out)
-    print(f"wrote {args.out}: {len(runs)} runs", file=sys.stderr)
-    from topkima.behavioral.golden import stop_time_lines
+    from topkima.behavioral.golden import load_golden, stop_time_lines
     from topkima.calibration import load_calibration
-    print("\n".join(stop_time_lines(load_calibration(), out)))
+    from topkima.calibration.golden_runs import measure_stop_times
+    from topkima.circuits.golden import golden_set
+    from topkima.circuits.jobs import JobError
+    from topkima.circuits.spice import SpiceError
+    gset = golden_set(args.set)
+    golden_file = args.golden or gset.path
+    try:
+        doc = load_golden(golden_file)
+        stored = measure_stop_times(doc, golden_file, groups=args.groups, columns=args.columns, k=args.k,
+                                    workers=args.workers, cache_dir=args.cache, out=args.out,
+                                    command=" ".join(sys.argv))
+    except (ValueError, OSError, SpiceError, JobError) as exc:
+        print(f"topkima stop-time: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.out}: {len(stored['runs'])} runs", file=sys.stderr)
+    print("\n".join(stop_time_lines(load_calibration(), stored)))
     return 0
 
 
