@@ -323,6 +323,8 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
     t_q, t_k = q.shape[-2], k.shape[-2]
     full = (*q.shape[:-2], t_q, t_k)
+    if q.shape[-1] == 0:
+        raise ValueError("q and k need at least one element per row (d ≥ 1), got d = 0")
     if q.size == 0 or k.size == 0 or v.shape[-1] == 0:   # no rows, no keys or no outputs: nothing attends
         out = np.zeros((*q.shape[:-1], v.shape[-1]))
         stats = AttentionStats(mode=mode, top_k=int(top_k), n_rows=int(np.prod(full[:-1])))
@@ -448,6 +450,14 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
     # Each sequence uses only its own rows and key columns (padding keys are not written to
     # the array, padding rows not applied): the macro converts a ragged batch as such.
     n_keys_used = _used_length(to_heads(key_real[..., None, :])[..., 0, :])   # (heads, sequences)
+    # A row longer than one array: fixed quotas (array_quotas) when every row sees the same keys;
+    # when the mask hides from some rows keys that others see (a causal mask), fixed quotas over
+    # the sequence would hold an early row to its array's share, so its result would depend on
+    # how many later tokens exist: the arrays then share one k-counter (global top-k)
+    rows_differ = bool(np.any(visible.any(axis=-1) & (n_visible < key_real.sum(axis=-1)[..., None])))
+
+    def plan(n_k: int):
+        return None if rows_differ else array_quotas(n_k, min(top_k, n_k), hw.macro.array)
     if adc_range is None:
         samples = _window_samples(scores_units, visible, n_visible >= kk, kk, n_heads)
     for h in range(n_heads):
@@ -463,9 +473,9 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
         if q_scale != 1.0:   # the window's query scale, folded into the codes (as into W_Q)
             q_c = rint_codes(q_c * q_scale, Q_MAX_CODE)
         chip = hw.chip(window)
-        for seqs in _macro_calls(hw, n_keys_used[h], t_q, top_k):
+        for seqs in _macro_calls(plan, n_keys_used[h], t_q):
             n_k = int(n_keys_used[h, seqs].max())
-            res = chip.topk(q_c[seqs], k_h[h, seqs, :, :n_k], k=min(kk, n_k), quotas=array_quotas(n_k, top_k, hw.macro.array),
+            res = chip.topk(q_c[seqs], k_h[h, seqs, :, :n_k], k=min(kk, n_k), quotas=plan(n_k),
                             rng=rng, key_mask=vis_h[h, seqs, :, :n_k])
             n_sel = res.indices.shape[-1]
             idx[h][seqs, :, :n_sel] = res.indices
@@ -498,18 +508,18 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
     return kept, granted, scores, stats
 
 
-def _macro_calls(hw: "TopkimaHardware", n_keys: np.ndarray, t_q: int, top_k: int) -> list[np.ndarray]:
-    """Sequences (indices) converted together: those with keys and the same sub-top-k plan (plans
-    in sorted order), at most CALL_CONVERSIONS padded conversions per call."""
+def _macro_calls(plan, n_keys: np.ndarray, t_q: int) -> list[np.ndarray]:
+    """Sequences (indices) converted together: those with keys and the same array plan
+    (``plan(n_keys)``; plans in sorted order), at most CALL_CONVERSIONS padded conversions per call."""
     plan_of, seqs_of = {}, {}
     for seq, n in enumerate(n_keys.tolist()):
         if n > 0:
             if n not in plan_of:
-                plan_of[n] = str(array_quotas(n, top_k, hw.macro.array))
+                plan_of[n] = str(plan(n))
             seqs_of.setdefault(plan_of[n], []).append(seq)
     calls = []
-    for plan in sorted(seqs_of):
-        seqs = np.array(seqs_of[plan], dtype=np.intp)
+    for key in sorted(seqs_of):
+        seqs = np.array(seqs_of[key], dtype=np.intp)
         per_call = max(1, CALL_CONVERSIONS // (t_q * int(n_keys[seqs].max())))
         calls += [seqs[i:i + per_call] for i in range(0, seqs.size, per_call)]
     return calls

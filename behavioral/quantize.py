@@ -57,6 +57,8 @@ def quantize_symmetric(x: np.ndarray, max_code: int, valid: np.ndarray | None = 
     if x.ndim < 2:
         raise ValueError(f"quantize_symmetric needs (..., T, d), got shape {x.shape}")
     lead, (n_tokens, d) = x.shape[:-2], x.shape[-2:]
+    if x.size == 0:                        # no tokens or no elements: no codes, unit scales
+        return np.zeros(x.shape, dtype=np.int64), np.ones((*lead, n_tokens if per_row else 1, 1))
     blocks = np.ascontiguousarray(x).reshape(-1, n_tokens, d)
     ok = (np.ones((blocks.shape[0], n_tokens), dtype=bool) if valid is None
           else np.ascontiguousarray(np.broadcast_to(valid, (*lead, n_tokens))).reshape(-1, n_tokens))

@@ -71,6 +71,9 @@ class AttentionRanges:
             raise ValueError(f"q {q.shape}, k {k.shape}, v {v.shape} are not (..., heads, T, d) attention inputs")
         if not all(np.all(np.isfinite(x)) for x in (q, k, v)):
             raise ValueError("calibration q, k, v must hold finite numbers")
+        if q.shape[-2] == 0 or k.shape[-2] == 0 or q.shape[-1] == 0:
+            raise ValueError(f"calibration tensors need tokens and elements to fit ranges on; got q {q.shape}, "
+                             f"k {k.shape}")
         full = (*q.shape[:-2], q.shape[-2], k.shape[-2])
         visible = np.ones(full, bool) if mask is None else np.broadcast_to(np.asarray(mask, bool), full)
         row_real, key_real, n_visible = _real_rows_keys(visible)
@@ -145,8 +148,10 @@ class AttentionRanges:
         if r.key_policy not in KEY_SCALE_POLICIES:
             raise ValueError(f"unknown key policy {r.key_policy!r}")
         h = r.n_heads
-        if (r.k_scale.ndim != 3 or r.v_scale.shape != (h, 1, 1) or r.av_full_scale.shape != (h,)
-                or len(r.qk_windows) != h or not all(np.all(np.isfinite(x)) and np.all(x > 0)
-                                                     for x in (r.k_scale, r.v_scale))):
-            raise ValueError("stored attention ranges have inconsistent shapes or non-positive scales")
+        if (r.top_k < 1 or r.k_scale.ndim != 3 or r.k_scale.shape[1] != 1 or r.v_scale.shape != (h, 1, 1)
+                or r.av_full_scale.shape != (h,) or len(r.qk_windows) != h
+                or not all(np.all(np.isfinite(x)) and np.all(x > 0) for x in (r.k_scale, r.v_scale, r.av_full_scale))
+                or not all(np.isfinite(s) and s > 0 for _, s in r.qk_windows)):
+            raise ValueError("stored attention ranges have inconsistent shapes, a top_k below 1, or scales that are "
+                             "not finite and positive")
         return r

@@ -13,6 +13,16 @@ from topkima.circuits.jobs import ResultCache, print_progress, run_jobs
 from topkima.circuits.settings import CalSettings
 
 
+def _counting_progress():
+    """(a progress callback printing as calibrate does, a one-item list counting cached jobs)."""
+    report, n_cached = print_progress(), [0]
+
+    def progress(done, total, job, from_cache):
+        n_cached[0] += from_cache
+        report(done, total, job, from_cache)
+    return progress, n_cached
+
+
 def _timed(cache: ResultCache, jobs) -> list[float]:
     """SPICE wall times of ``jobs`` from the cache (so a run resumed after a kill still reports them)."""
     return [t for t in (cache.elapsed_s(j) for j in jobs) if t is not None]
@@ -28,11 +38,7 @@ def generate_golden(set_name: str, *, groups: int | None, columns: int, seed: in
     settings = CalSettings(quick=False, corner_name=gset.corner_name, seed=seed)
     jobs, planned = golden.plan_set(gset, settings, groups_n, columns)
     cache = ResultCache(cache_dir)
-    report, n_cached = print_progress(), [0]
-
-    def progress(done, total, job, from_cache):
-        n_cached[0] += from_cache
-        report(done, total, job, from_cache)
+    progress, n_cached = _counting_progress()
 
     start = time.monotonic()
     results = run_jobs(jobs, workers=workers, cache=cache, progress=progress)
@@ -53,10 +59,12 @@ def measure_stop_times(doc: dict, golden_file: str, *, groups: int, columns: int
     n_groups = min(groups, len(doc["groups"]))
     jobs = topk_chain.plan(doc, n_groups, columns, k)
     cache = ResultCache(cache_dir)
+    progress, n_cached = _counting_progress()
+
     start = time.monotonic()
-    results = run_jobs(jobs, workers=workers, cache=cache, progress=print_progress())
+    results = run_jobs(jobs, workers=workers, cache=cache, progress=progress)
     settings = CalSettings(quick=False, corner_name=doc["corner"], seed=doc["seed"])
-    prov = provenance(settings, time.monotonic() - start, len(jobs), 0, command)
+    prov = provenance(settings, time.monotonic() - start, len(jobs), n_cached[0], command)
     times = _timed(cache, jobs)
     prov.update(spice_time_s_total=round(sum(times), 1), workers=workers, golden_file=str(golden_file),
                 golden_set=doc["set"])

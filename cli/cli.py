@@ -218,7 +218,10 @@ def cmd_lm_eval(args) -> int:
     try:
         ks = tuple(int(x) for x in args.k.split(","))
         modes = LM_MODES if args.modes == "all" else tuple(m.strip() for m in args.modes.split(","))
-        top_q, bottom_q = (float(x) for x in args.window.split(","))
+        try:
+            top_q, bottom_q = (float(x) for x in args.window.split(","))
+        except ValueError:
+            raise ValueError(f"--window takes two quantiles TOP,BOTTOM (e.g. 1.0,0.0), got {args.window!r}") from None
         config = LmEvalConfig(tokens=args.tokens, windows=args.windows, ks=ks, modes=modes, chips=args.chips,
                               key_policy=args.key_policy, window_top_quantile=top_q, window_bottom_quantile=bottom_q)
         run_lm_eval(args.out, config, log=lambda text: print(text, file=sys.stderr, flush=True))

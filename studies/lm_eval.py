@@ -61,6 +61,8 @@ class LmEvalConfig:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         if not self.ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in self.ks):
             raise ValueError(f"ks must be positive integers, got {self.ks!r}")
+        if len(set(self.ks)) != len(self.ks) or len(set(self.modes)) != len(self.modes):
+            raise ValueError(f"ks and modes must not repeat, got ks {self.ks!r}, modes {self.modes!r}")
         unknown = [m for m in self.modes if m not in LM_MODES]
         if unknown or not self.modes:
             raise ValueError(f"modes must be some of {', '.join(LM_MODES)}, got {self.modes!r}")
@@ -174,7 +176,7 @@ def run_lm_eval(out_dir: str | Path, config: LmEvalConfig = LmEvalConfig(), *, l
                 entry = {"mode": mode, "k": top_k, "chip": chip, "perplexity": r.perplexity,
                          "next_token_accuracy": r.next_token_accuracy, "predictions": r.n_predictions,
                          "rows_short_of_k": stats["short"] / stats["rows"] if stats["rows"] else None,
-                         "alpha_mean": stats["alpha_sum"] / stats["rows"] if mode == "topkima" else None,
+                         "alpha_mean": stats["alpha_sum"] / stats["rows"] if mode == "topkima" and stats["rows"] else None,
                          "seconds": round(time.time() - t0, 1)}
                 write_json_atomic(path, entry)
                 results.append(entry)

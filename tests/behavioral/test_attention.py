@@ -391,17 +391,21 @@ def test_sram_av_tiles_long_rows_over_arrays():
     rng = np.random.default_rng(14)
     a = rng.integers(0, 32, (2, 3, 10)).astype(float)
     v = rng.integers(-15, 16, (2, 10, 5))
-    tiled = SramAVModel(sigma_cell_rel=0.0, adc_bits=16, keys_per_array=4, outputs_per_array=2)
-    exact = a @ v
-    got = tiled(a, v, None)
-    # each array's 16-bit ADC errs by at most half its step; a row spans 3 key arrays
-    steps = []
-    for j0 in range(0, 10, 4):
-        for o0 in range(0, 5, 2):
-            part = a[..., j0:j0 + 4] @ v[..., j0:j0 + 4, o0:o0 + 2]
-            steps.append(np.abs(part).max(axis=(-2, -1)) / (2 ** 15 - 1))
-    assert np.all(np.abs(got - exact) <= 3 * np.max(steps) / 2 + 1e-9)
-    # the granted-keys kernel tiles the same way
+    tiled = SramAVModel(sigma_cell_rel=0.0, keys_per_array=4, outputs_per_array=2)   # 5-bit ADCs
+    # written out: each array (4 keys × 2 outputs) sums its own keys, its ADC rounds that partial
+    # sum to ±15 steps of its own full scale, and the arrays' results add up
+    want = np.zeros((2, 3, 5))
+    for b in range(2):
+        for j0 in range(0, 10, 4):
+            for o0 in range(0, 5, 2):
+                part = a[b, :, j0:j0 + 4] @ v[b, j0:j0 + 4, o0:o0 + 2]
+                full = np.abs(part).max()
+                lsb = full / 15 if full > 0 else 1.0
+                want[b, :, o0:o0 + 2] += np.clip(np.rint(part / lsb), -15, 15) * lsb
+    np.testing.assert_allclose(tiled(a, v, None), want, rtol=0, atol=1e-12)
+    untiled = SramAVModel(sigma_cell_rel=0.0)(a, v, None)
+    assert not np.allclose(untiled, want)          # the tiling is what the test sees
+    # the granted-keys kernel tiles the same way, with cell errors
     granted = np.argsort(-a, axis=-1)[..., :4]
     dense = np.zeros_like(a)
     np.put_along_axis(dense, granted, np.take_along_axis(a, granted, -1), -1)
@@ -409,6 +413,16 @@ def test_sram_av_tiles_long_rows_over_arrays():
     errors = coarse.draw(rng, 12, 6)
     np.testing.assert_allclose(coarse.of_granted(np.take_along_axis(a, granted, -1), granted, v, errors),
                                coarse(dense, v, errors), rtol=0, atol=1e-9)
+
+
+def test_top_k_beyond_the_keys_of_a_multi_array_row_keeps_them_all():
+    from topkima.behavioral import TopkimaHardware
+    rng = np.random.default_rng(15)
+    q, k, v = rng.standard_normal((1, 1, 2, 8)), rng.standard_normal((1, 1, 280, 8)), rng.standard_normal((1, 1, 280, 8))
+    out, st = topkima_attention(q, k, v, top_k=300, mode="topkima", macro=TopkimaHardware(chip_seed=0),
+                                rng=np.random.default_rng(0), return_stats=True)
+    assert out.shape == (1, 1, 2, 8) and np.all(np.isfinite(out))
+    assert st.kept[..., :256].any() and st.kept[..., 256:].any()     # keys kept from both arrays
 
 
 def test_empty_inputs_give_empty_outputs_and_bad_dtypes_are_refused():
@@ -426,3 +440,8 @@ def test_empty_inputs_give_empty_outputs_and_bad_dtypes_are_refused():
         topkima_attention(x.astype(object), x, x, top_k=3, mode="topk")
     with pytest.raises(ValueError, match="overflow"):
         topkima_attention(x * 1e200, x * 1e200, x, top_k=3, mode="exact")
+    with pytest.raises(ValueError, match="d ≥ 1"):
+        topkima_attention(x[..., :0], x[..., :0], x, top_k=3, mode="exact")
+    from topkima.behavioral.quantize import quantize_symmetric
+    codes, scale = quantize_symmetric(np.zeros((2, 0, 4)), 7)
+    assert codes.shape == (2, 0, 4) and scale.shape == (2, 1, 1)

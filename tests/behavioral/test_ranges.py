@@ -89,3 +89,22 @@ def test_ranges_round_trip_through_json_and_refuse_a_mismatched_call():
         AttentionRanges.fit(q, k, v, top_k=5, policy="row")
     with pytest.raises(ValueError, match="not stored attention ranges"):
         AttentionRanges.from_json({"top_k": 5})
+
+
+def test_rows_longer_than_one_array_stay_causal(hardware):
+    """With a causal mask over 300 keys (two arrays), a row's keys and output do not depend on
+    how many later tokens the sequence has: the same rows of the sequence cut to 200 tokens agree."""
+    rng = np.random.default_rng(8)
+    t = 300
+    make = lambda: (rng.standard_normal((1, 1, t, D)) / np.sqrt(D), rng.standard_normal((1, 1, t, D)),  # noqa: E731
+                    rng.standard_normal((1, 1, t, D)))
+    causal = np.tril(np.ones((t, t), dtype=bool))
+    ranges = AttentionRanges.fit(*make(), top_k=5, mask=causal)
+    q, k, v = make()
+    run = lambda n: topkima_attention(q[..., :n, :], k[..., :n, :], v[..., :n, :], top_k=5, mask=causal[:n, :n],  # noqa: E731
+                                      mode="topkima", macro=hardware, rng=np.random.default_rng(9), ranges=ranges,
+                                      return_stats=True)
+    (full, s_full), (cut, s_cut) = run(t), run(200)
+    np.testing.assert_array_equal(full[..., :200, :], cut)
+    np.testing.assert_array_equal(s_full.kept[..., :200, :200], s_cut.kept)
+    assert np.all(s_full.kept.sum(axis=-1) <= 5)
