@@ -220,7 +220,8 @@ def encoder_forward(params: dict, input_ids, mask, attention: AttentionFn | None
     return x, pooled / xp.maximum(norms, 1e-12)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a (large) file, read in 1 MB blocks: the weights checks of MiniLM and SmolLM2."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -345,7 +346,7 @@ class MiniLM:
             recorded = folder / "model.safetensors.sha256"
             expected_sha256 = recorded.read_text().split()[0] if recorded.is_file() else MODEL_SHA256
         if expected_sha256 is not None:
-            actual = _sha256(files["model.safetensors"])
+            actual = file_sha256(files["model.safetensors"])
             if actual != expected_sha256:
                 raise ValueError(f"{files['model.safetensors']} has sha256 {actual}, expected {expected_sha256}")
         config = json.loads(files["config.json"].read_text())

