@@ -17,8 +17,7 @@ import numpy as np
 from topkima.behavioral.macro.adc import firing_cycle
 from topkima.behavioral.macro.arbiter import grant_row
 from topkima.behavioral.macro.energy import row_energy_j
-from topkima.behavioral.macro.mac import (add_row_units, add_rows_units_from_table, build_code_table, cell_terms,
-                                          codes_in_use)
+from topkima.behavioral.macro.mac import add_rows_units_from_table, build_code_tables, code_lines
 from topkima.behavioral.macro.runtime import JIT, KERNEL, parallel_for
 
 @numba.njit(**KERNEL)
@@ -75,25 +74,19 @@ def convert_rows(start_item, stop_item, bl, ramp, pulse, em, n_scales, q, levels
                  has_mask, leak, k, conventional, n_steps, t_clk_units, half_window, sigma_noise_v, key, key0,
                  out_firing, out_index, out_cycle, out_stop, out_energy):
     """The (batch element, row) items start … stop − 1 (row-major) that are used, in groups of
-    consecutive rows of one key set (at most :data:`ROWS_PER_GROUP`): the key set's cells are
-    written (and its code table built when the block has more of its rows than distinct input
-    codes), the group's MAC phase runs, then each row converts (:func:`convert_row`). Outputs
-    are pre-filled for the items not converted."""
+    consecutive rows of one key set (at most :data:`ROWS_PER_GROUP`): the key set is written
+    into the array (its code tables built for the rows this block converts), the group's MAC
+    phase runs, then each row converts (:func:`convert_row`). Outputs are pre-filled for the
+    items not converted."""
     n_rows, d = q.shape[1], q.shape[2]
     n_max = levels.shape[2]
     q_max = pulse.shape[0] - 1
-    n_terms = pulse.shape[1]
-    cells = np.zeros((d, 2, n_terms, 2 * n_max), dtype=np.float32)
     units = np.zeros(ROWS_PER_GROUP * 2 * n_max, dtype=np.float32)
-    tmp = np.zeros(2 * n_max, dtype=np.float32)
     per_cycle = np.zeros(n_steps + 2, dtype=np.int64)
     start = np.zeros(n_steps + 2, dtype=np.int64)
-    present = np.zeros(2 * q_max + 1, dtype=np.bool_)
-    codes = np.zeros(2 * q_max + 1, dtype=np.int64)
-    slot_of_code = np.zeros(2 * q_max + 1, dtype=np.int64)
+    line_of = np.zeros((d, 2 * q_max + 1), dtype=np.int64)
     table = np.zeros(0, dtype=np.float32)
     current = -1
-    n_codes = 0
     item = start_item
     while item < stop_item:
         b = item // n_rows
@@ -107,23 +100,15 @@ def convert_rows(start_item, stop_item, bl, ramp, pulse, em, n_scales, q, levels
             n = n_keys_used[b]
             if b != current:        # a new key set: write it into the array
                 current = b
-                cell_terms(ramp.devices, levels[b], n, n_scales, cells)
                 rows_here = min(n_rows_used[b], r0 + stop_item - item) - r0   # the rows this block converts
-                n_codes = codes_in_use(q[b, r0:r0 + rows_here], rows_here, q_max, present, codes, slot_of_code)
-                if n_codes < rows_here:
-                    if table.size < d * n_codes * 2 * n:
-                        table = np.zeros(d * n_codes * 2 * n, dtype=np.float32)
-                    build_code_table(pulse, cells, codes, n_codes, n, table, tmp)
-                else:
-                    n_codes = 0     # no more rows than codes: each row directly
+                n_lines = code_lines(q[b, r0:r0 + rows_here], q_max, line_of)
+                if table.size < n_lines * 2 * n:
+                    table = np.zeros(n_lines * 2 * n, dtype=np.float32)
+                build_code_tables(ramp.devices, pulse, levels[b], n, n_scales, q_max, line_of, table)
             # MAC phase: the group's pulses on the key set's cells
             group = units[: (r_used - r0) * 2 * n].reshape((r_used - r0, 2 * n))
             group[:] = 0.0
-            if n_codes > 0:
-                add_rows_units_from_table(table, slot_of_code, q_max, q[b, r0:r_used], n, n_codes, group)
-            else:
-                for r in range(r0, r_used):
-                    add_row_units(pulse, cells, q[b, r], n, group[r - r0], tmp)
+            add_rows_units_from_table(table, line_of, q_max, q[b, r0:r_used], n, group)
             for r in range(r0, r_used):
                 convert_row(b, r, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, k, conventional, n_steps,
                             t_clk_units, half_window, sigma_noise_v, key, key0, group[r - r0], per_cycle, start,

@@ -13,22 +13,23 @@ factor); a pulsed stack storing 0 takes the charge-share packet ``share(w)·(1 +
 β(w)·Δs)`` (Δa, Δs: its access and storage devices' threshold shifts; α, β from SPICE Monte
 Carlo of the packet). Idle stacks leak (:mod:`.bitline`).
 
-So what element e adds to a bitline is a sum over its pulse scales s of four **pulse terms**
-of |q| (``full``, ``share``, ``share·α``, ``share·β`` at w = |q|·scale_s) times four **cell
-terms** of the stack it reads (``m``, 0, 0, 0 if it stores 1; 0, 1, Δa, Δs if it stores 0): a
-dot product of 4·n_scales terms, computed for all columns at once.
+So what element e adds to a bitline is a sum over its pulse scales s, in order, of four **pulse
+terms** of |q| (``full``, ``share``, ``share·α``, ``share·β`` at w = |q|·scale_s) times the
+**cell terms** of the stack it reads: ``m`` if it stores 1, else 1, Δa and Δs. The sums run in
+float32, term by term in this order (a zero term adds nothing, exactly, so a stack storing 1
+adds ``full·m`` and one storing 0 adds ``share``, then ``share·α·Δa``, then ``share·β·Δs``).
 
-Precision: terms and sums are float32 (a column's ≲ 300 units to ~1e-5 units, ~1e-8 V on the
-bitline: 10⁻⁴ of the comparator noise). The slow reference in the tests sums in float64; the
-two agree except for decisions within ~1e-7 V of the threshold.
+Precision: float32 (a column's ≲ 300 units to ~1e-5 units, ~1e-8 V on the bitline: 10⁻⁴ of
+the comparator noise). The slow reference in the tests sums in float64; the two agree except
+for decisions within ~1e-7 V of the threshold.
 
-Two ways to the same float32 numbers (:func:`element_units` is the only arithmetic): directly
-per query row, or through a **code table** per key set, the element's units for each input code
-the rows use, so that a row's MAC is one table read and add per (element, column) (used when a
-key set has more rows than distinct codes). A group of rows reads the table element by element
-(:func:`add_rows_units_from_table`), so that each element's lines stay in cache while the
-group uses them: the table of 6 codes on a 256 × 256 array is 3 MB, more than this machine's
-per-core cache, and row by row the MAC waited on memory.
+**Code tables.** A query row's MAC adds, for each element, what its code adds to every column.
+Rows share codes (MiniLM's 25 rows per key set use about 8 distinct codes per element), so each
+key set gets a table of those lines, one per (element, code in use by that element among the
+rows it converts) (:func:`build_code_tables`; the arithmetic is :func:`element_line`), and a row's MAC
+is one table read and add per (element, column). A group of rows reads the table element by
+element (:func:`add_rows_units_from_table`), so that each element's lines stay in the nearest
+cache while the group uses them (a 63-code table on a 256 × 256 array is 33 MB).
 """
 from __future__ import annotations
 
@@ -36,16 +37,15 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from topkima.behavioral.macro.arrays import N_STACKS
 from topkima.behavioral.macro.devices import ArrayDevices
 from topkima.behavioral.macro.runtime import JIT, KERNEL
 from topkima.behavioral.params import MacroParams
 
 
-#: the four pulse / cell terms of one pulse scale (module docstring)
+#: the four pulse terms of one pulse scale (module docstring)
 TERMS_PER_SCALE = 4
-#: the (sign of q: 0 for q > 0, bitline: 0 for RBL_L) each stack is read at (module docstring)
-SIGN_SIDE_OF_STACK = ((0, 0), (1, 1), (0, 1), (1, 0))
+#: the stack read at (sign of q: 0 for q > 0, bitline: 0 for RBL_L) (module docstring)
+STACK_OF_SIGN_SIDE = ((0, 2), (3, 1))
 
 
 def pulse_terms(p: MacroParams, scales: tuple[int, ...], linear: bool) -> np.ndarray:
@@ -61,127 +61,95 @@ def pulse_terms(p: MacroParams, scales: tuple[int, ...], linear: bool) -> np.nda
 
 
 @numba.njit(**KERNEL)
-def cell_terms(devices, levels, n, n_scales, out):
-    """The cell terms of one key set (``levels`` (d, n_max), columns c < n used):
-    ``out[e, sign, 4·s + term, bitline·n + c]`` for the stack that (sign of q, bitline)
-    reads in pair s of element e, column c (module docstring)."""
-    for e in range(levels.shape[0]):
-        level_of_column = levels[e]
-        for s in range(n_scales):
-            row = e * n_scales + s
-            t = TERMS_PER_SCALE * s
-            for stack in range(N_STACKS):
-                sign, side = SIGN_SIDE_OF_STACK[stack]
-                l_cell = stack < 2      # the L cell (stacks 0, 1) stores 1 at digit +1, the R cell at −1
-                m = devices.m_stack[row, stack]
-                dvt_access = devices.dvt_access_v[row, stack]
-                dvt_storage = devices.dvt_storage_v[row, stack]
-                full = out[e, sign, t, side * n:]
-                share = out[e, sign, t + 1, side * n:]
-                share_access = out[e, sign, t + 2, side * n:]
-                share_storage = out[e, sign, t + 3, side * n:]
-                for c in range(n):
-                    level = level_of_column[c]
-                    magnitude = level if level > 0 else -level
-                    # 1 or 0 (a product, not a branch: the loop vectorises)
-                    stores_1 = np.float32(((magnitude >> s) & 1) * ((level > 0) == l_cell))
-                    stores_0 = np.float32(1.0) - stores_1
-                    full[c] = stores_1 * m[c]
-                    share[c] = stores_0
-                    share_access[c] = stores_0 * dvt_access[c]
-                    share_storage[c] = stores_0 * dvt_storage[c]
-
-
-@numba.njit(inline="always", **KERNEL)
-def element_units(pulse, cells, e, q, n, tmp):
-    """``tmp[bitline·n + c]`` = the units element e with input code q ≠ 0 adds to each column
-    c < n of the key set: Σ over terms of pulse term × cell term."""
-    width = 2 * n                   # both bitlines, n apart: one long loop vectorises best
+def element_line(devices, pulse, level_of_column, e, n_scales, q, n, line):
+    """``line[bitline·n + c]`` = the float32 units element e with input code q ≠ 0 adds to
+    column c < n, whose key level is ``level_of_column[c]`` (module docstring)."""
     sign = 0 if q > 0 else 1
     magnitude = abs(q)
-    for x in range(width):
-        tmp[x] = 0.0
-    for t in range(cells.shape[2]):
-        p = pulse[magnitude, t]
-        cell = cells[e, sign, t]
-        for x in range(width):
-            tmp[x] += p * cell[x]
+    for side in range(2):
+        stack = STACK_OF_SIGN_SIDE[sign][side]
+        l_cell = stack < 2      # the L cell (stacks 0, 1) stores 1 at digit +1, the R cell at −1
+        o = side * n
+        for c in range(n):
+            line[o + c] = 0.0
+        for s in range(n_scales):
+            row = e * n_scales + s
+            full = pulse[magnitude, TERMS_PER_SCALE * s]
+            share = pulse[magnitude, TERMS_PER_SCALE * s + 1]
+            share_access = pulse[magnitude, TERMS_PER_SCALE * s + 2]
+            share_storage = pulse[magnitude, TERMS_PER_SCALE * s + 3]
+            for c in range(n):
+                level = level_of_column[c]
+                stores_1 = (((level if level > 0 else -level) >> s) & 1) == 1 and (level > 0) == l_cell
+                acc = line[o + c]
+                # both sums, then the one the cell's state selects (a select, not a branch: vectorises)
+                if_1 = acc + full * devices.m_stack[row, stack, c]
+                if_0 = acc + share
+                if_0 += share_access * devices.dvt_access_v[row, stack, c]
+                if_0 += share_storage * devices.dvt_storage_v[row, stack, c]
+                line[o + c] = if_1 if stores_1 else if_0
 
 
 @numba.njit(**KERNEL)
-def add_row_units(pulse, cells, q_row, n, units, tmp):
-    """A query row's MAC, directly: ``units`` float32, U_L of each of the n columns, then U_R."""
-    for e in range(q_row.size):
-        q = q_row[e]
-        if q == 0:
-            continue
-        element_units(pulse, cells, e, q, n, tmp)
-        for x in range(2 * n):
-            units[x] += tmp[x]
+def code_lines(q, q_max, line_of) -> int:
+    """Number the lines of a key set's code tables for query rows ``q`` (rows, d): element e's
+    line for code x is ``line_of[e, x + q_max]`` (−1 where no row uses x at e; code 0 has no
+    line: no pulse), lines in (element, code) order. Returns how many lines."""
+    n_lines = 0
+    for e in range(q.shape[1]):
+        line_of[e, :] = -1
+        for r in range(q.shape[0]):
+            if q[r, e] != 0:
+                line_of[e, q[r, e] + q_max] = 0
+        for x in range(line_of.shape[1]):
+            if line_of[e, x] == 0:
+                line_of[e, x] = n_lines
+                n_lines += 1
+    return n_lines
 
 
 @numba.njit(**KERNEL)
-def build_code_table(pulse, cells, codes, n_codes, n, table, tmp):
-    """The key set's code table: for element e and its ``codes[slot]``, the float32 units at
-    ``table[((e·n_codes + slot)·2 + bitline)·n + c]``."""
-    d = cells.shape[0]
-    for e in range(d):
-        for slot in range(n_codes):
-            element_units(pulse, cells, e, codes[slot], n, tmp)
-            dst = table[(e * n_codes + slot) * 2 * n:]
-            for x in range(2 * n):
-                dst[x] = tmp[x]
+def build_code_tables(devices, pulse, levels, n, n_scales, q_max, line_of, table):
+    """The key set's code tables (``levels`` (d, n_max), columns c < n): each line numbered by
+    :func:`code_lines` at ``table[line·2n …]``, ``table`` long enough."""
+    width = 2 * n
+    for e in range(levels.shape[0]):
+        for x in range(line_of.shape[1]):
+            i = line_of[e, x]
+            if i >= 0:
+                element_line(devices, pulse, levels[e], e, n_scales, x - q_max, n, table[i * width:])
 
 
 @numba.njit(**KERNEL)
-def add_rows_units_from_table(table, slot_of_code, q_max, q, n, n_codes, units):
-    """The MAC of query rows ``q`` (rows, d) from their key set's code table, into ``units``
+def add_rows_units_from_table(table, line_of, q_max, q, n, units):
+    """The MAC of query rows ``q`` (rows, d) from their key set's code tables, into ``units``
     (rows, 2·n) float32, zeroed: U_L of each of the n columns, then U_R.
 
-    Element by element, each row adds the table's line for its code: the element's lines for
-    the codes in use (a few kB) stay in the nearest cache while every row of the group reads
-    them, and each row's sums run in element order, as :func:`add_row_units` adds them (the
-    same float32 values)."""
+    Element by element, each row adds the line for its code (sums in element order): the
+    element's lines (a few kB) stay in the nearest cache while every row of the group reads them."""
     width = 2 * n
     for e in range(q.shape[1]):
-        lines = table[e * n_codes * width:]
         for r in range(q.shape[0]):
             code = q[r, e]
             if code == 0:
                 continue
-            add = lines[slot_of_code[code + q_max] * width:]
+            i = line_of[e, code + q_max]
+            add = table[i * width: (i + 1) * width]
             row = units[r]
             for x in range(width):
                 row[x] += add[x]
-
-
-@numba.njit(**KERNEL)
-def codes_in_use(q, n_rows, q_max, present, codes, slot_of_code) -> int:
-    """The nonzero input codes of rows 0 … n_rows − 1 of ``q`` (rows, d): fills ``codes`` and
-    ``slot_of_code`` (code + q_max → its place in ``codes``); returns how many. ``present``: scratch."""
-    present[:] = False
-    for r in range(n_rows):
-        for e in range(q.shape[1]):
-            present[q[r, e] + q_max] = True
-    n_codes = 0
-    for x in range(2 * q_max + 1):
-        if present[x] and x != q_max:     # code 0: no pulse
-            codes[n_codes] = x - q_max
-            slot_of_code[x] = n_codes
-            n_codes += 1
-    return n_codes
 
 
 @numba.njit(**JIT)
 def mac_units_kernel(devices, pulse, q, levels, n_scales):
     """(rows, 2·n) float32 units of every query row q (rows, d) against one key set (d, n)."""
     d, n = levels.shape
-    cells = np.zeros((d, 2, pulse.shape[1], 2 * n), dtype=np.float32)
-    cell_terms(devices, levels, n, n_scales, cells)
+    q_max = pulse.shape[0] - 1
+    line_of = np.zeros((d, 2 * q_max + 1), dtype=np.int64)
+    table = np.zeros(code_lines(q, q_max, line_of) * 2 * n, dtype=np.float32)
+    build_code_tables(devices, pulse, levels, n, n_scales, q_max, line_of, table)
     out = np.zeros((q.shape[0], 2 * n), dtype=np.float32)
-    tmp = np.zeros(2 * n, dtype=np.float32)
-    for r in range(q.shape[0]):
-        add_row_units(pulse, cells, q[r], n, out[r], tmp)
+    add_rows_units_from_table(table, line_of, q_max, q, n, out)
     return out
 
 
@@ -194,4 +162,4 @@ def mac_units(devices: ArrayDevices, pulse: np.ndarray, q: np.ndarray, levels: n
     return u[:, :n].astype(np.float64), u[:, n:].astype(np.float64)
 
 
-__all__ = ["N_STACKS", "pulse_terms", "cell_terms", "element_units", "mac_units"]
+__all__ = ["pulse_terms", "element_line", "code_lines", "build_code_tables", "mac_units"]
