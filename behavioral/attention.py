@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from topkima.behavioral.macro import AdcRange, TopkimaMacro, choose_adc_range, used_length as _used_length
+from topkima.behavioral.macro import AdcRange, TopkimaMacro, used_length as _used_length
+from topkima.behavioral.macro.adc import adc_range_spanning
 from topkima.behavioral.macro.arrays import array_quotas
 from topkima.behavioral.quantize import quantize_symmetric, rint_codes
 from topkima.behavioral.sram_av import SramAVModel
@@ -459,19 +460,15 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
     def plan(n_k: int):
         return None if rows_differ else array_quotas(n_k, min(top_k, n_k), hw.macro.array)
     if adc_range is None:
-        samples = _window_samples(scores_units, visible, n_visible >= kk, kk, n_heads)
+        adc_range = _head_windows(scores_units, visible, n_visible >= kk, kk, n_heads)
     for h in range(n_heads):
-        if adc_range is None:
-            window, q_scale = _head_window(samples[h], kk)
-        elif isinstance(adc_range[0], AdcRange):
-            window, q_scale = adc_range
-        else:   # one frozen (window, query scale) per head
-            window, q_scale = adc_range[h]
+        window, q_scale_h[h] = adc_range if isinstance(adc_range[0], AdcRange) else adc_range[h]
         windows.append(window)
-        q_scale_h[h] = q_scale
+    # each head's query scale, folded into its codes (as into W_Q)
+    if np.any(q_scale_h != 1.0):
+        q_h = rint_codes(q_h * q_scale_h[:, None, None, None], Q_MAX_CODE)
+    for h, window in enumerate(windows):
         q_c = q_h[h]
-        if q_scale != 1.0:   # the window's query scale, folded into the codes (as into W_Q)
-            q_c = rint_codes(q_c * q_scale, Q_MAX_CODE)
         chip = hw.chip(window)
         for seqs in _macro_calls(plan, n_keys_used[h], t_q):
             n_k = int(n_keys_used[h, seqs].max())
@@ -525,21 +522,22 @@ def _macro_calls(plan, n_keys: np.ndarray, t_q: int) -> list[np.ndarray]:
     return calls
 
 
-def _window_samples(scores_units, visible, rows, kk, n_heads):
-    """Per head, the ``kk`` largest visible scores (in no order) of each of the ``rows`` (…, heads,
-    T_q) that see at least ``kk`` keys: a (rows, kk) array, rows in their order in the batch."""
-    where = np.nonzero(np.moveaxis(rows, -2, 0))                  # head first: grouped by head
-    s = np.moveaxis(scores_units, -3, 0)[where]
-    s[~np.moveaxis(visible, -3, 0)[where]] = -np.inf
-    best = np.partition(s, s.shape[-1] - kk, axis=-1)[:, s.shape[-1] - kk:]
-    return np.split(best, np.cumsum(np.bincount(where[0], minlength=n_heads))[:-1])
-
-
-def _head_window(sample, kk, top_quantile: float = 0.75, bottom_quantile: float = 0.1):
-    """ADC window of one head from its real rows' scores (rows with ≥ k visible keys): ``sample``
-    (rows, k), each row's k largest visible scores (:func:`_window_samples`).
-    :func:`choose_adc_range` uses only a row's largest and k-th largest score, so this sample
-    sets the same window as the rows' full score lists."""
-    if not sample.shape[0]:
+def _head_windows(scores_units, visible, rows, kk, n_heads, top_quantile: float = 0.75,
+                  bottom_quantile: float = 0.1) -> list[tuple[AdcRange, float]]:
+    """Per head, the ADC window and query scale that :func:`choose_adc_range` sets from the
+    head's ``rows`` (…, heads, T_q: real rows that see at least ``kk`` keys) of visible scores.
+    It reads only each row's largest and ``kk``-th largest score: those are taken here for all
+    heads at once, and their quantiles too when every head has the same rows (one mask for all)."""
+    s = np.where(visible, scores_units, -np.inf)
+    best = np.partition(s, s.shape[-1] - kk, axis=-1)[..., s.shape[-1] - kk:]    # the kk largest
+    first, kth = (np.moveaxis(x, -2, 0).reshape(n_heads, -1).astype(np.float64) for x in (best.max(-1), best.min(-1)))
+    rows = np.moveaxis(np.broadcast_to(rows, best.shape[:-1]), -2, 0).reshape(n_heads, -1)
+    if not rows.any(axis=1).all():
         raise ValueError("no query row sees top_k keys: nothing to set the ADC window from")
-    return choose_adc_range(sample, kk, top_quantile=top_quantile, bottom_quantile=bottom_quantile)
+    if (rows == rows[:1]).all():
+        tops = np.quantile(first[:, rows[0]], top_quantile, axis=1)
+        bottoms = np.quantile(kth[:, rows[0]], bottom_quantile, axis=1)
+    else:
+        tops = [np.quantile(first[h, rows[h]], top_quantile) for h in range(n_heads)]
+        bottoms = [np.quantile(kth[h, rows[h]], bottom_quantile) for h in range(n_heads)]
+    return [adc_range_spanning(float(t), float(b)) for t, b in zip(tops, bottoms)]

@@ -125,6 +125,8 @@ def _av_of_granted(a_codes, granted, v_codes, err, with_err, half, keys_per_arra
     n_blocks, n_rows, n_slots = granted.shape
     t_k, d_v = v_codes.shape[1:]
     stored = np.empty((t_k, d_v))       # what the block's cells hold: V with their errors
+    ideal = np.empty(d_v)               # a row's ideal partial sums on one array …
+    total = np.empty(d_v)               # … and what its cells sum
     for b in range(n_blocks):
         for j in range(t_k):
             for o in range(d_v):
@@ -139,19 +141,23 @@ def _av_of_granted(a_codes, granted, v_codes, err, with_err, half, keys_per_arra
                 full = full_scale[b]
                 if not full_given:
                     for r in range(n_rows):
-                        for o in range(o0, o1):
-                            ideal = 0.0
-                            for s in range(n_slots):
-                                j = granted[b, r, s]
-                                if j0 <= j < j1:
-                                    ideal += a_codes[b, r, s] * v_codes[b, j, o]
-                            full = max(full, abs(ideal))
-                lsb = full / half if full > 0.0 else 1.0
-                for r in range(n_rows):
-                    for o in range(o0, o1):
-                        total = 0.0
-                        for s in range(n_slots):
+                        ideal[o0:o1] = 0.0
+                        for s in range(n_slots):        # the granted keys in slot order
                             j = granted[b, r, s]
                             if j0 <= j < j1:
-                                total += a_codes[b, r, s] * stored[j, o]
-                        out[b, r, o] += min(max(np.rint(total / lsb), -half), half) * lsb
+                                a = a_codes[b, r, s]
+                                for o in range(o0, o1):
+                                    ideal[o] += a * v_codes[b, j, o]
+                        for o in range(o0, o1):
+                            full = max(full, abs(ideal[o]))
+                lsb = full / half if full > 0.0 else 1.0
+                for r in range(n_rows):
+                    total[o0:o1] = 0.0
+                    for s in range(n_slots):
+                        j = granted[b, r, s]
+                        if j0 <= j < j1:
+                            a = a_codes[b, r, s]
+                            for o in range(o0, o1):
+                                total[o] += a * stored[j, o]
+                    for o in range(o0, o1):
+                        out[b, r, o] += min(max(np.rint(total[o] / lsb), -half), half) * lsb

@@ -83,8 +83,14 @@ def choose_adc_range(scores_units: np.ndarray, k: int, n_steps: int = 32, top_qu
     ordered = -np.sort(-s, axis=1)
     top = float(np.quantile(ordered[:, 0], top_quantile))
     bottom = float(np.quantile(ordered[:, k - 1], bottom_quantile))
-    top = max(top, 1.0)
-    span = max(top - bottom, 1.0)
+    return adc_range_spanning(top, bottom, n_steps)
+
+
+def adc_range_spanning(top_units: float, bottom_units: float, n_steps: int = 32) -> tuple[AdcRange, float]:
+    """The ADC window (and query scale) of :func:`choose_adc_range` for a window top and bottom
+    already taken from the scores (MAC units)."""
+    top = max(float(top_units), 1.0)
+    span = max(top - float(bottom_units), 1.0)
     max_top, max_span = 32 * 6, n_steps * 4
     scale = min(1.0, max_top / top, max_span / span)
     top, span = top * scale, span * scale

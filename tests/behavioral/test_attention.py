@@ -244,19 +244,21 @@ def test_a_row_of_257_keys_uses_two_arrays_with_quotas_3_and_2(hardware):
     assert kept.sum(-1).max() == 5
 
 
-def test_window_from_each_rows_k_best_is_the_window_of_the_full_rows():
-    # choose_adc_range reads only a row's largest and k-th largest score: the topkima path
-    # passes it each real row's k best visible scores instead of the whole row
+def test_windows_of_all_heads_at_once_are_choose_adc_range_of_each_heads_rows():
+    # the topkima path takes each real row's largest and k-th largest visible score for all
+    # heads at once (choose_adc_range reads only those), and their quantiles per head
     from topkima.behavioral import choose_adc_range
-    from topkima.behavioral.attention import _head_window, _window_samples
+    from topkima.behavioral.attention import _head_windows
     rng = np.random.default_rng(8)
     scores = rng.integers(-900, 900, (2, 3, 9, 12)).astype(np.float32)   # integer MAC units
-    visible = np.broadcast_to(np.tril(np.ones((9, 12), dtype=bool), k=2), scores.shape)
-    rows = visible.sum(-1) >= 5
-    samples = _window_samples(scores, visible, rows, 5, 3)
-    for h in range(3):
-        full = np.where(visible, scores, -1e30)[:, h][rows[:, h]]
-        assert _head_window(samples[h], 5) == choose_adc_range(full, 5)
+    causal = np.broadcast_to(np.tril(np.ones((9, 12), dtype=bool), k=2), scores.shape)
+    per_head = causal & (rng.random((1, 3, 1, 12)) < 0.8)                # each head its own keys
+    for visible in (causal, per_head):
+        rows = visible.sum(-1) >= 5
+        windows = _head_windows(scores, visible, rows, 5, 3)
+        for h in range(3):
+            full = np.where(visible, scores, -1e30)[:, h][rows[:, h]]
+            assert windows[h] == choose_adc_range(full, 5)
 
 
 def test_softmax_core_short_rows_equal_the_same_rows_padded():
