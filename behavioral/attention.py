@@ -33,11 +33,13 @@ import functools
 import warnings
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 
 from topkima.behavioral.macro import AdcRange, TopkimaMacro, used_length as _used_length
 from topkima.behavioral.macro.adc import adc_range_spanning
 from topkima.behavioral.macro.arrays import array_quotas
+from topkima.behavioral.macro.runtime import JIT
 from topkima.behavioral.quantize import quantize_symmetric, rint_codes
 from topkima.behavioral.sram_av import SramAVModel
 
@@ -310,12 +312,14 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
     q, k, v = (np.asarray(x) for x in (q, k, v))
+    largest = {}        # max |x| (NaN if x holds one): the finiteness check and the overflow bound
     for name, x in (("q", q), ("k", k), ("v", v)):
         if x.ndim < 3:
             raise ValueError(f"{name} must be (..., heads, T, d), got shape {x.shape}")
         if x.dtype.kind not in "fiu":
             raise ValueError(f"{name} must hold real numbers (a float or integer array), got dtype {x.dtype}")
-        if not np.all(np.isfinite(x)):
+        largest[name] = float(np.abs(x).max(initial=0))
+        if not np.isfinite(largest[name]):
             raise ValueError(f"{name} must hold finite numbers")
     if q.shape[-1] != k.shape[-1] or k.shape[:-1] != v.shape[:-1] or q.shape[:-2] != k.shape[:-2]:
         raise ValueError(f"q {q.shape}, k {k.shape}, v {v.shape} do not form (..., heads, T, d) attention inputs "
@@ -330,7 +334,7 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
         out = np.zeros((*q.shape[:-1], v.shape[-1]))
         stats = AttentionStats(mode=mode, top_k=int(top_k), n_rows=int(np.prod(full[:-1])))
         return (out, stats) if return_stats else out
-    magnitude = float(np.abs(q).max()) * float(np.abs(k).max()) * q.shape[-1]
+    magnitude = largest["q"] * largest["k"] * q.shape[-1]
     if not magnitude < 1e300:
         raise ValueError(f"q·k scores would overflow float64 (max|q|·max|k|·d = {magnitude:.3g}); rescale q or k")
     if mask is None:
@@ -528,10 +532,11 @@ def _head_windows(scores_units, visible, rows, kk, n_heads, top_quantile: float 
     head's ``rows`` (…, heads, T_q: real rows that see at least ``kk`` keys) of visible scores.
     It reads only each row's largest and ``kk``-th largest score: those are taken here for all
     heads at once, and their quantiles too when every head has the same rows (one mask for all)."""
-    s = np.where(visible, scores_units, -np.inf)
-    best = np.partition(s, s.shape[-1] - kk, axis=-1)[..., s.shape[-1] - kk:]    # the kk largest
-    first, kth = (np.moveaxis(x, -2, 0).reshape(n_heads, -1).astype(np.float64) for x in (best.max(-1), best.min(-1)))
-    rows = np.moveaxis(np.broadcast_to(rows, best.shape[:-1]), -2, 0).reshape(n_heads, -1)
+    t_k = visible.shape[-1]
+    first, kth = _row_best_and_kth(np.ascontiguousarray(scores_units).reshape(-1, t_k),
+                                   np.ascontiguousarray(visible).reshape(-1, t_k), kk)
+    first, kth = (np.moveaxis(x.reshape(visible.shape[:-1]), -2, 0).reshape(n_heads, -1) for x in (first, kth))
+    rows = np.moveaxis(np.broadcast_to(rows, visible.shape[:-1]), -2, 0).reshape(n_heads, -1)
     if not rows.any(axis=1).all():
         raise ValueError("no query row sees top_k keys: nothing to set the ADC window from")
     if (rows == rows[:1]).all():
@@ -541,3 +546,32 @@ def _head_windows(scores_units, visible, rows, kk, n_heads, top_quantile: float 
         tops = [np.quantile(first[h, rows[h]], top_quantile) for h in range(n_heads)]
         bottoms = [np.quantile(kth[h, rows[h]], bottom_quantile) for h in range(n_heads)]
     return [adc_range_spanning(float(t), float(b)) for t, b in zip(tops, bottoms)]
+
+
+@numba.njit(**JIT)
+def _row_best_and_kth(scores, visible, kk):
+    """Per row of ``scores`` (rows, keys), its largest and ``kk``-th largest visible score
+    (float64; −inf where the row sees fewer than ``kk`` keys): the row's kk best, kept in order."""
+    n_rows = scores.shape[0]
+    first = np.full(n_rows, -np.inf)
+    kth = np.full(n_rows, -np.inf)
+    best = np.empty(kk)
+    for r in range(n_rows):
+        count = 0
+        for c in range(scores.shape[1]):
+            if not visible[r, c]:
+                continue
+            x = np.float64(scores[r, c])
+            if count == kk and x <= best[kk - 1]:
+                continue
+            i = min(count, kk - 1)          # insert x in order, dropping the smallest if full
+            while i > 0 and best[i - 1] < x:
+                best[i] = best[i - 1]
+                i -= 1
+            best[i] = x
+            count = min(count + 1, kk)
+        if count > 0:
+            first[r] = best[0]
+        if count == kk:
+            kth[r] = best[kk - 1]
+    return first, kth
