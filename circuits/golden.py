@@ -57,7 +57,15 @@ SETS: dict[str, GoldenSet] = {s.name: s for s in (
     GoldenSet("heldout", "tt", True, "golden-heldout", "h", 17, "tests/golden/heldout_conversions.json"),
     # 6 × 16 = 96 planned inside the window, so that ≥ 64 stay inside it in SPICE at ss [ours]
     GoldenSet("ss", "ss", True, "golden-heldout-ss", "s", 6, "tests/golden/ss_conversions.json"),
+    # groups of 5: one column instance with each device group's mismatch alone (ERROR_BUDGET_VARIANTS)
+    GoldenSet("error-budget", "tt", True, "error-budget", "b", 12, "tests/golden/error_budget_conversions.json"),
 )}
+
+#: the error-budget set's columns per group: which device group keeps its mismatch draw
+#: (none: every device nominal); the others are nominal
+ERROR_BUDGET_VARIANTS = {"none": None, "cal": "cal_dvt_v", "ramp": "ramp_dvt_v", "mac": "mac_dvt_v", "sa": "sa_dvt_v"}
+ERROR_BUDGET_PURPOSE = ("diagnosis: what each device group's mismatch adds to the model's error; never used to "
+                        "choose or fit anything")
 
 
 def golden_set(name: str) -> GoldenSet:
@@ -154,6 +162,35 @@ def plan_heldout(settings, n_groups: int, columns_per_group: int = 16, stream: s
     return jobs, groups
 
 
+def plan_error_budget(settings, n_groups: int, stream: str = "error-budget",
+                      label_prefix: str = "b") -> tuple[list[Job], list[dict]]:
+    """The error-budget set: per group one query, one key vector scoring a target code over
+    HELDOUT_CODES (as the held-out set draws them) and one full draw of the column's devices,
+    converted once per :data:`ERROR_BUDGET_VARIANTS` entry with only that device group's
+    draw kept (the rest nominal). Comparing the model with SPICE column by column then splits
+    its error by device group. Its own seed stream; never used to choose or fit anything."""
+    rng = settings.rng(stream)
+    base = {"corner_name": settings.corner_name, "supplies": settings.supplies.as_dict(), **RANGE}
+    jobs, groups = [], []
+    for g in range(n_groups):
+        _, inputs = col.random_vectors(rng, 0.5, q_max=Q_MAX, k_max=K_MAX)
+        target = int(rng.integers(HELDOUT_CODES[0], HELDOUT_CODES[1] + 1))
+        lo, hi = score_bounds(target)
+        keys = keys_with_score(rng, inputs, int(rng.integers(lo, hi + 1)))
+        full = _rounded(col.ColumnDraws.draw(rng, comparator.DEVICES).to_json())
+        nominal = _rounded(col.ColumnDraws(sa_dvt_v={name: 0.0 for name in full["sa_dvt_v"]}).to_json())
+        group = {"inputs": inputs, "columns": []}
+        for variant, field in ERROR_BUDGET_VARIANTS.items():
+            draws = dict(nominal, **({field: full[field]} if field else {}))
+            label = f"{label_prefix}{g:03d}_{variant}"
+            group["columns"].append({"label": label, "variant": variant, "keys": keys, "target_code": target,
+                                     "draws": draws})
+            jobs.append(Job(BLOCK, label, "topkima.circuits.column_measure:measure_conversion",
+                            dict(base, keys=keys, inputs=inputs, draws=draws), NETLISTS))
+        groups.append(group)
+    return jobs, groups
+
+
 def _rounded(draws: dict) -> dict:
     """Draws rounded to 0.1 µV: what is stored is exactly what was simulated."""
     r = lambda a: np.round(np.asarray(a, float), 7).tolist()  # noqa: E731
@@ -168,6 +205,8 @@ def plan_set(gset: GoldenSet, settings, n_groups: int, columns_per_group: int = 
         raise ValueError(f"golden set {gset.name!r} is made at corner {gset.corner_name}, not {settings.corner_name}")
     if not gset.held_out:
         return plan(settings, n_groups, columns_per_group)
+    if gset.name == "error-budget":
+        return plan_error_budget(settings, n_groups, gset.stream, gset.label_prefix)
     return plan_heldout(settings, n_groups, columns_per_group, gset.stream, gset.label_prefix)
 
 
@@ -191,7 +230,14 @@ def assemble(settings, groups: list[dict], results: dict, provenance: dict, held
         out_groups.append({"inputs": group["inputs"], "columns": cols})
     name = set_name or ("heldout" if held_out else "development")
     head = {"format_version": FORMAT_VERSION, "set": name, "held_out": held_out}
-    if held_out:
+    if name == "error-budget":
+        provenance = {**provenance, "purpose": ERROR_BUDGET_PURPOSE}
+        head.update(purpose=ERROR_BUDGET_PURPOSE, note=(
+            "Error-budget set: each group is one column instance converted once per device group "
+            f"({', '.join(ERROR_BUDGET_VARIANTS)}), with only that group's mismatch draw (none: all nominal); "
+            f"own seed stream ('{SETS[name].stream}'), target codes over {HELDOUT_CODES[0]}…{HELDOUT_CODES[1]}. "
+            "A diagnosis of where the model's error comes from: never use it to choose, tune or fit anything."))
+    elif held_out:
         provenance = {**provenance, "purpose": HELDOUT_PURPOSE}
         head.update(purpose=HELDOUT_PURPOSE, note=(
             f"Held-out golden set at corner {settings.corner_name}: new seed stream (purpose "
