@@ -150,11 +150,18 @@ def cmd_compare_golden(args) -> int:
               f"--set {args.set}", file=sys.stderr)
         return 1
     agreement = compare(macro, golden, k_top=args.k)
+    budget = None
+    if args.set == "error-budget":   # where the error comes from, device group by device group
+        from topkima.behavioral.golden_budget import error_budget, error_budget_lines
+        budget = error_budget(macro, golden)
     if args.json:
-        print(json.dumps({"golden": str(path), **agreement.to_json()}))
+        print(json.dumps({"golden": str(path), **agreement.to_json(),
+                          **({"error_budget": budget} if budget else {})}))
         return 0
     from topkima.behavioral.golden import adc_linearity_lines
     print("\n".join(agreement.lines()))
+    if budget:
+        print("\n".join(error_budget_lines(budget)))
     print("\n".join(adc_linearity_lines(macro)))
     return 0
 
