@@ -404,8 +404,8 @@ def _design_from_dict(data, base: Path | None, source: str) -> Design:
                    _count(a["t_cal_units"], "adc.t_cal_units", 0, 64),
                    _count(a["t_ramp_units"], "adc.t_ramp_units", 1, timing.max_ramp_units))
     design = Design(name, str(top.get("description", "")), tech, supplies, geometry, sizes, timing, adc, source)
-    _check_consistency(design)
     _check_fixed(design)
+    _check_consistency(design)
     return design
 
 

@@ -97,7 +97,7 @@ def test_the_preset_is_the_one_definition_of_the_fixed_constants():
     (lambda d: d["technology"].update(corner_method="sections"), r"corner_method: unknown method"),
     (lambda d: d["timing"].update(t_clk_ramp_s=5e-9), r"timing\.t_clk_ramp_s: .*cannot change it yet"),
     (lambda d: d["geometry"].update(n_columns=128), r"geometry\.n_columns: .*cannot change it yet"),
-    (lambda d: d["timing"].update(t_sa_read_s=2e-9), r"timing\.t_sa_read_s: the decision must be read"),
+    (lambda d: d["adc"].update(t_cal_units=8), r"adc\.t_cal_units: the calibration pulse must fit"),
 ])
 def test_bad_design_files_are_refused_naming_the_field(tmp_path, mutate, message):
     data = _preset_data()
