@@ -54,6 +54,7 @@ class CornerSpec:
     dvth_p_v: float       #: PMOS |V_th| increase (V); a PMOS's delvto gets its negative
     temperature_c: float  #: simulation temperature at this corner (°C)
     description: str      #: what the corner is, in words
+    section: str | None = None  #: corner_method "sections": the card's ``.lib`` section of this corner (foundry corners)
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class Technology:
     model_card: str       #: BSIM4 model-card file: shipped in topkima/netlists, or a path (relative to the design file)
     nmos: str             #: NMOS model name defined in the card
     pmos: str             #: PMOS model name defined in the card
-    corner_method: str    #: "vth_shift": corners emulated by global |V_th| shifts on one card
+    corner_method: str    #: "vth_shift": global |V_th| shifts on one card; "sections": the card's ``.lib`` sections
     a_vt_n_v_m: float     #: NMOS Pelgrom coefficient A_VT (V·m; 3.5 mV·µm = 3.5e-9 V·m)
     a_vt_p_v_m: float     #: PMOS Pelgrom coefficient A_VT (V·m)
     corners: Mapping[str, CornerSpec]  #: corner name → its definition
@@ -206,8 +207,10 @@ class Design:
 
 
 def _plain(value):
+    """Plain JSON-able data; an optional field left at None is left out (so adding an optional field
+    keeps the hash of every design that does not use it)."""
     if is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value) if getattr(value, f.name) is not None}
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, tuple):
@@ -304,30 +307,55 @@ def resolve_model_card(model_card: str, base: Path | None) -> Path:
     return path
 
 
-@lru_cache(maxsize=8)
-def _card_models(path: str, size: int, mtime_ns: int) -> frozenset[str]:
-    """Lower-case names of the ``.model`` statements of a card (cached per file version)."""
-    names = set()
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            parts = line.split()
-            if len(parts) >= 2 and parts[0].lower() == ".model":
-                names.add(parts[1].lower())
-    return frozenset(names)
+@lru_cache(maxsize=16)
+def _card_scan(path: str, size: int, mtime_ns: int) -> tuple[frozenset[str], frozenset[str]]:
+    """Lower-case model names and ``.lib`` section names of a card and of the files it includes
+    (cached per file version). A binned model ``name.N`` also defines ``name`` (ngspice picks the bin)."""
+    names, sections, seen = set(), set(), set()
+
+    def scan(file: Path, depth: int) -> None:
+        if depth > 4 or file in seen or not file.is_file():
+            return
+        seen.add(file)
+        with open(file, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) < 2:
+                    continue
+                head = parts[0].lower()
+                if head == ".model":
+                    names.add(parts[1].lower())
+                    names.add(re.sub(r"\.\d+$", "", parts[1].lower()))
+                elif head == ".lib" and len(parts) == 2:
+                    sections.add(parts[1].lower())
+                elif head in (".include", ".inc"):
+                    scan(file.parent / parts[1].strip("'\""), depth + 1)
+
+    scan(Path(path), 0)
+    return frozenset(names), frozenset(sections)
 
 
 def card_models(path: Path) -> frozenset[str]:
+    """Lower-case names of the models a card defines (with the files it includes)."""
     st = path.stat()
-    return _card_models(str(path), st.st_size, st.st_mtime_ns)
+    return _card_scan(str(path), st.st_size, st.st_mtime_ns)[0]
+
+
+def card_sections(path: Path) -> frozenset[str]:
+    """Lower-case names of a card's ``.lib`` sections (foundry corners: tt, ss, ff, ...)."""
+    st = path.stat()
+    return _card_scan(str(path), st.st_size, st.st_mtime_ns)[1]
 
 
 def _technology(data, base: Path | None) -> Technology:
     w = "technology"
     t = _table(data, w, ("name", "model_card", "nmos", "pmos", "corner_method", "a_vt_n_v_m", "a_vt_p_v_m", "corners"))
-    if t["corner_method"] != "vth_shift":
-        _fail(f"{w}.corner_method", f"unknown method {t['corner_method']!r}; this version knows 'vth_shift'")
+    method = t["corner_method"]
+    if method not in ("vth_shift", "sections"):
+        _fail(f"{w}.corner_method", f"unknown method {method!r}; choose 'vth_shift' (global threshold shifts on one "
+                                    "card) or 'sections' (the card's .lib corner sections)")
     card = resolve_model_card(_text(t["model_card"], f"{w}.model_card"), base)
-    models = card_models(card)
+    models, sections = card_models(card), card_sections(card)
     for kind in ("nmos", "pmos"):
         name = _text(t[kind], f"{w}.{kind}", _IDENT)
         if name.lower() not in models:
@@ -343,10 +371,21 @@ def _technology(data, base: Path | None) -> Technology:
         cw = f"{w}.corners.{name}"
         if not re.fullmatch(r"[a-z]{2,3}", name):
             _fail(cw, "a corner name is two or three lower-case letters (tt, ss, ff, sf, fs)")
-        c = _table(c, cw, ("dvth_n_v", "dvth_p_v", "temperature_c", "description"))
+        c = _table(c, cw, ("dvth_n_v", "dvth_p_v", "temperature_c", "description"), ("section",))
+        section = None
+        if method == "sections":
+            if "section" not in c:
+                _fail(f"{cw}.section", f"missing: with corner_method 'sections' each corner names its .lib section "
+                                       f"of {card.name} (it has {', '.join(sorted(sections)) or 'none'})")
+            section = _text(c["section"], f"{cw}.section", _IDENT)
+            if section.lower() not in sections:
+                _fail(f"{cw}.section", f"the model card {card.name} has no .lib section {section!r} "
+                                       f"(it has {', '.join(sorted(sections)) or 'none'})")
+        elif "section" in c:
+            _fail(f"{cw}.section", "only with corner_method 'sections'")
         specs[name] = CornerSpec(_real(c["dvth_n_v"], f"{cw}.dvth_n_v", _DVTH), _real(c["dvth_p_v"], f"{cw}.dvth_p_v", _DVTH),
                                  _real(c["temperature_c"], f"{cw}.temperature_c", _TEMP),
-                                 _text(c["description"], f"{cw}.description"))
+                                 _text(c["description"], f"{cw}.description"), section)
     return Technology(_text(t["name"], f"{w}.name"), t["model_card"], t["nmos"], t["pmos"], t["corner_method"],
                       _real(t["a_vt_n_v_m"], f"{w}.a_vt_n_v_m", _AVT), _real(t["a_vt_p_v_m"], f"{w}.a_vt_p_v_m", _AVT),
                       MappingProxyType(specs))

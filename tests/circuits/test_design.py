@@ -94,7 +94,7 @@ def test_the_preset_is_the_one_definition_of_the_fixed_constants():
     (lambda d: d["technology"].update(pmos="p; .control"), r"technology\.pmos: .* not a known identifier"),
     (lambda d: d["technology"]["corners"].pop("tt"), r"corners\.tt: missing"),
     (lambda d: d["technology"]["corners"].update(XX=d["technology"]["corners"]["ss"]), r"corners\.XX: a corner name"),
-    (lambda d: d["technology"].update(corner_method="sections"), r"corner_method: unknown method"),
+    (lambda d: d["technology"].update(corner_method="magic"), r"corner_method: unknown method .magic."),
     (lambda d: d["timing"].update(t_clk_ramp_s=5e-9), r"timing\.t_clk_ramp_s: .*cannot change it yet"),
     (lambda d: d["geometry"].update(n_columns=128), r"geometry\.n_columns: .*cannot change it yet"),
     (lambda d: d["adc"].update(t_cal_units=8), r"adc\.t_cal_units: the calibration pulse must fit"),
@@ -180,3 +180,33 @@ def test_a_shorter_read_port_discharges_faster_per_unit_in_ngspice():
     assert 300e-6 < step_960 < 900e-6           # ~0.5 mV per unit at 0.5 V (readport.sp docstring)
     # half the length: about twice the on-current (long channel, I ∝ W/L), so a larger step
     assert 1.5 < step_480 / step_960 < 2.5
+
+
+def _sectioned_card(tmp_path, sections=("tt", "ff")):
+    """A foundry-style card: .lib sections, each including binned models (name.0, name.1)."""
+    for s in sections:
+        (tmp_path / f"models_{s}.spice").write_text(
+            "".join(f".model {n}.{i} {k}mos level=54\n" for n, k in (("nfet_x", "n"), ("pfet_x", "p")) for i in (0, 1)))
+    body = "".join(f".lib {s}\n.include \"models_{s}.spice\"\n.endl {s}\n" for s in sections)
+    (tmp_path / "card.lib").write_text("* foundry card\n" + body)
+    data = _preset_data()
+    data["technology"].update(model_card="card.lib", nmos="nfet_x", pmos="pfet_x", corner_method="sections")
+    for name, c in data["technology"]["corners"].items():
+        c.update(dvth_n_v=0.0, dvth_p_v=0.0, section=name)
+    return data
+
+
+def test_foundry_corner_sections_are_checked_against_the_card(tmp_path):
+    data = _sectioned_card(tmp_path)
+    # the card has tt and ff only: ss (the first corner it lacks) is named
+    with pytest.raises(DesignError, match=r"technology\.corners\.ss\.section: the model card card\.lib has no \.lib "
+                                          r"section 'ss' \(it has ff, tt\)"):
+        load_design(_write(tmp_path, data))
+    data["technology"]["corners"] = {k: v for k, v in data["technology"]["corners"].items() if k in ("tt", "ff")}
+    # binned models (nfet_x.0, nfet_x.1) define nfet_x; names and sections pass, and this version then
+    # refuses the other technology, naming where the 65 nm one is still wired
+    with pytest.raises(DesignError, match=r"technology\..*cannot change it yet \(the shipped subcircuits"):
+        load_design(_write(tmp_path, data))
+    del data["technology"]["corners"]["ff"]["section"]
+    with pytest.raises(DesignError, match=r"corners\.ff\.section: missing"):
+        load_design(_write(tmp_path, data))
