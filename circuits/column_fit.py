@@ -13,6 +13,7 @@ from scipy import stats
 from topkima.circuits import comparator
 from topkima.circuits.column import (BLOCK, K_MAX, N_CAL_ROWS, N_ELEMENTS, N_MAC_ROWS, N_RAMP_ROWS, N_ROWS,
                                      NETLISTS, PAIR_SCALES, Q_MAX, random_vectors)
+from topkima.circuits.design import COLUMN_FIELDS
 from topkima.circuits.jobs import Job
 from topkima.circuits.mismatch import a_vt_of, draw_dvth_v, sigma_vth_v
 from topkima.circuits.timing import (N_RAMP_STEPS, T_CAL0_S, T_CLK_RAMP_S, T_MAC0_S, T_PULSE_DELAY_S, T_PWM_S,
@@ -29,7 +30,7 @@ def plan(settings) -> list:
     """Discharge curves, cell currents (with Monte Carlo), MAC sweep and energy vs activity."""
     design = settings.design
     rp, adc, a_n = design.sizes.read_port, design.adc, a_vt_of(design, "n")
-    base = {"corner_name": settings.corner_name, "supplies": settings.supplies.as_dict(), "design": design.to_dict()}
+    base = {"corner_name": settings.corner_name, "supplies": settings.supplies.as_dict(), "design_fields": design.values(COLUMN_FIELDS)}
     pulses = [1, 2, 4, 8, 16, 31, 62, 124] if settings.quick else [1, 2, 3, 4, 6, 8, 12, 16, 24, 31, 62, 124]
     t_pulses = sum(pulses) * T_UNIT_S + len(pulses) * 1e-9 + T_MAC0_S + 1e-9
     t_pulses *= 2  # the same widths again on stacks storing 0

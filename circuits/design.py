@@ -183,6 +183,11 @@ class Design:
     def model_card_path(self) -> Path:
         return resolve_model_card(self.technology.model_card, None)
 
+    def values(self, paths) -> dict:
+        """``{dotted path: value}`` of the given fields (``sizes.read_port.l_m``)."""
+        flat = _flatten(self.to_dict())
+        return {p: flat[p] for p in paths}
+
     def corner(self, name: str) -> CornerSpec:
         try:
             return self.technology.corners[name]
@@ -554,5 +559,28 @@ def default_design() -> Design:
 
 
 def design_from_json(data: Mapping | None) -> Design:
-    """A design passed to a worker as JSON (a job's ``design`` argument); None: the 65 nm preset."""
+    """A whole design passed as JSON (:meth:`Design.to_dict`); None: the 65 nm preset."""
     return default_design() if data is None else design_from_dict(dict(data), source="job argument")
+
+
+#: The design values the column and ramp testbenches read (besides the supplies and ADC knobs, which
+#: their jobs take as arguments of their own, and the fixed fields): what a column job receives.
+COLUMN_FIELDS = ("sizes.read_port.w_m", "sizes.read_port.l_m", "sizes.precharge.w_m", "sizes.precharge.l_m",
+                 "geometry.r_wire_row_ohm", "geometry.c_wire_row_f")
+
+
+@lru_cache(maxsize=64)
+def _design_with(items: tuple) -> Design:
+    design = default_design()
+    for path, value in items:
+        design = design.changed(path, value)
+    return design
+
+
+def design_with(fields_: Mapping | None) -> Design:
+    """The 65 nm preset with the given dotted fields changed (a job's ``design_fields``), validated.
+
+    Exact for everything the column testbench reads: the fields a design may change outside
+    :data:`COLUMN_FIELDS` reach that job through its other arguments, and the others are fixed.
+    """
+    return default_design() if not fields_ else _design_with(tuple(sorted(dict(fields_).items())))

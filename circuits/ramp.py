@@ -20,7 +20,7 @@ from topkima.circuits import column as col
 from topkima.circuits import ramp_timing
 from topkima.circuits import timing as tm
 from topkima.circuits.column_measure import corner_and_supplies
-from topkima.circuits.design import design_from_json
+from topkima.circuits.design import COLUMN_FIELDS, design_with
 from topkima.circuits.jobs import Job
 
 BLOCK = "ramp"
@@ -39,7 +39,7 @@ def _pre_discharge_vectors(pre_units: int) -> tuple[list[int], list[int]]:
 
 
 def measure_ramp(corner_name: str, supplies: dict, n_cal: int, t_cal_units: int, t_ramp_units: int,
-                 pre_units_l: int = 0, draws: dict | None = None, design: dict | None = None) -> dict:
+                 pre_units_l: int = 0, draws: dict | None = None, design_fields: dict | None = None) -> dict:
     """Bitline voltages at each ramp clock's sense instant (and around the calibration clock);
     ``design`` (None: the 65 nm preset) as in :mod:`topkima.circuits.column_measure`."""
     from topkima.circuits.spice import simulate
@@ -47,7 +47,7 @@ def measure_ramp(corner_name: str, supplies: dict, n_cal: int, t_cal_units: int,
     keys, inputs = _pre_discharge_vectors(pre_units_l)
     conv = col.ColumnConversion(tuple(keys), tuple(inputs), n_cal, t_cal_units, t_ramp_units)
     text = col.column_netlist(conv, corner=corner, supplies=sup, draws=col.ColumnDraws.from_json(draws),
-                              with_sa=False, design=design_from_json(design))
+                              with_sa=False, design=design_with(design_fields))
     res = simulate(text, BLOCK)
     t_sense = [tm.T_CAL0_S - 0.1e-9] + [tm.sense_instant_s(j) for j in range(0, tm.N_RAMP_STEPS + 1)]
     # index 0: before calibration; 1: end of calibration clock (before the first ramp step);
@@ -79,7 +79,7 @@ def plan(settings) -> list[Job]:
     adc = settings.design.adc
     base = {"corner_name": settings.corner_name, "supplies": settings.supplies.as_dict(),
             "n_cal": adc.n_cal, "t_cal_units": adc.t_cal_units, "t_ramp_units": adc.t_ramp_units,
-            "design": settings.design.to_dict()}
+            "design_fields": settings.design.values(COLUMN_FIELDS)}
     jobs = [Job(BLOCK, f"ramp_pre{p:03d}", "topkima.circuits.ramp:measure_ramp", dict(base, pre_units_l=p), NETLISTS)
             for p in ((0, 300) if settings.quick else (0, 100, 200, 300, 400))]
     rng = settings.rng("ramp.step_mismatch")

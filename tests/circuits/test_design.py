@@ -12,7 +12,7 @@ import pytest
 
 from topkima.circuits import column as col
 from topkima.circuits import comparator, timing as tm
-from topkima.circuits.design import (DEFAULT_DESIGN, DesignError, default_design, design_from_dict, designs_dir,
+from topkima.circuits.design import (COLUMN_FIELDS, DEFAULT_DESIGN, DesignError, default_design, design_from_dict, designs_dir,
                                      load_design)
 from topkima.circuits.netlist import netlist_path
 
@@ -157,6 +157,10 @@ def test_the_design_reaches_the_netlist_and_the_job_keys():
     assert not set(keys["ramp"]) & set(keys_b["ramp"])
     assert keys["comparator"] == keys_b["comparator"]          # the latch does not: its jobs are shared
     assert keys["digital"] == keys_b["digital"]
+    # the wordline driver reaches only the ramp timing generator's jobs: every other job is shared
+    d = plan_all(CalSettings(quick=True, design=base.changed("wordline_driver.wn_m", 5e-6)))
+    changed = {j.label for blk, jobs in d.items() for j in jobs if j.key() not in set(keys[blk])}
+    assert changed and all(label.startswith("timing_") for label in changed)
     # A_VT changes the comparator's Monte Carlo draws, hence its job keys
     c = plan_all(CalSettings(quick=True, design=base.changed("technology.a_vt_p_v_m", 4e-9)))
     assert [j.key() for j in c["comparator"]] != keys["comparator"]
@@ -167,7 +171,7 @@ def _unit_step_v(design) -> float:
     from topkima.circuits.column_measure import measure_discharge
     from topkima.circuits.corners import Supplies
     r = measure_discharge("tt", Supplies.from_design(design).as_dict(), n_on_l=16, pulses_r_units=[],
-                          tstop_s=5e-9, n_points=400, design=design.to_dict())
+                          tstop_s=5e-9, n_points=400, design_fields=design.values(COLUMN_FIELDS))
     units, v = np.asarray(r["units"]), np.asarray(r["v_rbl_v"])
     window = (units > 8) & (units < 40)
     return -float(np.polyfit(units[window], v[window], 1)[0])

@@ -82,7 +82,7 @@ def test_recall_is_reproducible_and_falls_with_a_noisier_chip():
 
 @pytest.mark.slow
 def test_killed_sweep_resumes_and_redoes_no_finished_point(tmp_path):
-    # the wordline driver changes only the ramp timing generator's jobs: the second point reuses the rest
+    # the wordline driver reaches only the ramp timing generator's jobs: the second point reuses the rest
     out = tmp_path / "sweep"
     args = TOPKIMA + ["sweep", "--vary", "wordline_driver.wn_m=4e-6,5e-6", "--quick", "--mc", "4",
                       "--seed", "3", "--out", str(out)]
