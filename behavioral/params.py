@@ -29,6 +29,8 @@ class MacroParams:
     q_max: int
     k_max: int
     n_ramp_steps: int
+    n_cal_rows: int                  #: calibration replica cells per column (artefact column.geometry)
+    n_ramp_rows: int                 #: ramp replica cells per column
     t_unit_s: float
     t_pwm_s: float
     t_clk_ima_s: float
@@ -98,6 +100,11 @@ class MacroParams:
 def params_from_calibration(cal: Calibration, v_mid_v: float = 0.35, v_leak_v: float = 0.45) -> MacroParams:
     """Build :class:`MacroParams` from a validated artefact.
 
+    Geometry and timing come from the artefact's ``column.geometry`` and ``column.timing``, written
+    from the design the artefact was characterised for (``provenance.design``; an artefact made
+    before design files has no design block and is the ``topkima-65nm`` preset's, whose geometry
+    and timing its ``column`` section states all the same).
+
     The mismatch sensitivity is taken at ``v_mid_v``, the middle of the bitline range the
     conversions use (it hardly depends on V(RBL): see the artefact's table). Leakage, which
     does (≈2.5× from 0.35 to 0.5 V), is taken at ``v_leak_v``, where the bitlines spend the
@@ -123,6 +130,7 @@ def params_from_calibration(cal: Calibration, v_mid_v: float = 0.35, v_leak_v: f
     return MacroParams(
         n_elements=int(geo["n_elements"]), pair_scales=tuple(int(x) for x in geo["pair_scales"]),
         q_max=int(geo["q_max"]), k_max=int(geo["k_max"]), n_ramp_steps=int(timing["n_ramp_steps"]),
+        n_cal_rows=int(geo["n_cal_rows"]), n_ramp_rows=int(geo["n_ramp_rows"]),
         t_unit_s=float(timing["t_unit_s"]), t_pwm_s=float(timing["t_pwm_s"]),
         t_clk_ima_s=float(timing["t_clk_ima_s"]), t_cal_start_s=float(timing["t_cal_start_s"]),
         t_mac_start_s=float(timing["t_mac_start_s"]),

@@ -42,6 +42,7 @@ class ArtefactError(ValueError):
 SCHEMA: dict[str, dict[str, str]] = {
     "column": {
         "geometry.n_rows": "int", "geometry.n_elements": "int", "geometry.q_max": "int", "geometry.k_max": "int",
+        "geometry.n_cal_rows": "int", "geometry.n_ramp_rows": "int",
         "geometry.pair_scales": "list",
         "timing.t_unit_s": "pos", "timing.t_pwm_s": "pos", "timing.t_clk_ima_s": "pos",
         "timing.t_mac_start_s": "pos", "timing.t_cal_start_s": "pos", "timing.t_sa_clk_in_cycle_s": "pos",
@@ -246,6 +247,26 @@ class Calibration:
     @property
     def provenance(self) -> dict:
         return self.data["provenance"]
+
+    @property
+    def design(self) -> dict:
+        """The design the artefact was characterised for (``provenance.design``, as in the design file).
+
+        Artefacts made before design files (no ``design`` block) are the ``topkima-65nm`` preset's:
+        its design is returned for them (read from the shipped preset).
+        """
+        if "design" in self.provenance:
+            return self.provenance["design"]
+        from topkima.circuits.design import reference_design   # the preset file only: no SPICE
+        return reference_design().to_dict()
+
+    @property
+    def design_sha256(self) -> str:
+        """SHA-256 of :attr:`design` (recorded, or the 65 nm preset's for older artefacts)."""
+        if "design_sha256" in self.provenance:
+            return self.provenance["design_sha256"]
+        from topkima.circuits.design import reference_design
+        return reference_design().sha256()
 
     @property
     def column(self) -> dict:

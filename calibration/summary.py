@@ -1,5 +1,9 @@
-"""A human-readable summary of a calibration artefact (what `topkima summary` prints)."""
+"""A human-readable summary of a calibration artefact (what `topkima summary` prints), or of two
+artefacts side by side (`topkima summary A B`)."""
 from __future__ import annotations
+
+#: Width of a summary line's label (the value starts at this column).
+LABEL_WIDTH = 34
 
 
 def _si(value, unit: str) -> str:
@@ -21,6 +25,7 @@ def format_summary(art: dict) -> str:
         f"PySpice {prov.get('pyspice_version')}, corner {art.get('corner')} {prov.get('temperature_c')} °C, "
         f"seed {prov.get('seed')}, {'quick' if prov.get('quick') else 'full'}, created {prov.get('created')}",
         f"supplies: {prov.get('supplies')}",
+        f"design: {_design_line(prov)}",
         "",
         "Column (dual-10T read ports, 256 rows, differential RBL_L/RBL_R)",
         f"  precharged bitline level        {_si(col.get('v_rbl_precharged_v'), 'V')}",
@@ -69,3 +74,29 @@ def format_summary(art: dict) -> str:
         lines.append(f"  corner {name} ({dig.get('vdd_digital_v')} V): " + ", ".join(
             f"{label} {_si(c.get(key), unit)}" for key, unit, label in keys if key in c))
     return "\n".join(lines)
+
+
+def _design_line(prov: dict) -> str:
+    if "design" not in prov:
+        return "topkima-65nm (the artefact predates design files: no design block, the 65 nm preset)"
+    return f"{prov.get('design_name')} (sha256 {str(prov.get('design_sha256'))[:12]})"
+
+
+def format_side_by_side(a: dict, b: dict, name_a: str = "A", name_b: str = "B") -> str:
+    """Two artefacts' summaries line by line: a line both share is printed once, a figure that differs
+    as its label, then A's value and B's value in two columns; header lines that differ as two lines."""
+    lines_a, lines_b = format_summary(a).splitlines(), format_summary(b).splitlines()
+    width = max((len(x[LABEL_WIDTH:]) for x in lines_a if x.startswith("  ")), default=20)
+    width = min(width, 48)
+    out = [f"A = {name_a}", f"B = {name_b}", "",
+           f"{'':{LABEL_WIDTH}}{'A':{width}}  B"]
+    for la, lb in zip(lines_a, lines_b):
+        if la == lb:
+            out.append(la)
+        elif la.startswith("  ") and lb.startswith("  ") and la[:LABEL_WIDTH] == lb[:LABEL_WIDTH]:
+            out.append(f"{la[:LABEL_WIDTH]}{la[LABEL_WIDTH:]:{width}}  {lb[LABEL_WIDTH:]}")
+        else:
+            out += [f"A: {la}", f"B: {lb}"]
+    longer, tag = (lines_a, "A") if len(lines_a) > len(lines_b) else (lines_b, "B")
+    out += [f"{tag}: {x}" for x in longer[min(len(lines_a), len(lines_b)):]]
+    return "\n".join(out)

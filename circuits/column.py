@@ -37,6 +37,7 @@ import numpy as np
 from topkima.circuits import comparator
 from topkima.circuits import netlist as nl
 from topkima.circuits.corners import Corner, Supplies
+from topkima.circuits.design import Design, DeviceSize, default_design, reference_design
 from topkima.circuits.timing import (MAX_RAMP_UNITS, N_RAMP_STEPS, T_CAL0_S, T_CLK_RAMP_S, T_MAC0_S, T_PRE_EDGE_S,
                                      T_PRE_END_S, T_PULSE_DELAY_S, T_SA_EDGE_S, T_SA_EVAL_S, T_UNIT_S, T_WL_EDGE_S,
                                      conversion_end_s, ramp_cycle_start_s, sa_sample_time_s, sense_instant_s)
@@ -44,22 +45,26 @@ from topkima.circuits.timing import (MAX_RAMP_UNITS, N_RAMP_STEPS, T_CAL0_S, T_C
 BLOCK = "column"
 NETLISTS = ("readport.sp",)
 
-N_ROWS = 256
-N_RAMP_ROWS = 32
-N_CAL_ROWS = 32
-N_MAC_ROWS = 192
-N_ELEMENTS = 64
-PAIR_SCALES = (1, 2, 4)
-RAMP_ROW0, CAL_ROW0, MAC_ROW0 = 0, 32, 64
+# Geometry: the design preset's [geometry] table (circuits/designs/topkima-65nm.toml, fixed in this version).
+_GEO = reference_design().geometry
+N_ROWS = _GEO.n_rows                  #: 256
+N_RAMP_ROWS = _GEO.n_ramp_rows        #: 32
+N_CAL_ROWS = _GEO.n_cal_rows          #: 32
+N_MAC_ROWS = _GEO.n_mac_rows          #: 192
+N_ELEMENTS = _GEO.n_elements          #: 64
+PAIR_SCALES = _GEO.pair_scales        #: (1, 2, 4)
+RAMP_ROW0, CAL_ROW0, MAC_ROW0 = 0, N_RAMP_ROWS, N_RAMP_ROWS + N_CAL_ROWS
 
-Q_MAX = 31               #: largest |input| (5-bit magnitude; 31 units = 15.5 ns on the x1 pair, SPEC §2)
-K_MAX = 7                #: key levels -7..7 (SPEC §2)
+Q_MAX = _GEO.q_max       #: largest |input| (5-bit magnitude; 31 units = 15.5 ns on the x1 pair, SPEC §2)
+K_MAX = _GEO.k_max       #: key levels -7..7 (SPEC §2)
 
-R_WIRE_ROW_OHM = 2.0     #: per-row bitline wire resistance [ours, see module docstring]
-C_WIRE_ROW_F = 0.15e-15  #: per-row bitline wire capacitance [ours]
-W_READ_M = 120e-9        #: read-port device width [ours, readport.sp]
-L_READ_M = 960e-9        #: read-port device length [ours, readport.sp]
-W_PRE_M, L_PRE_M = 1.0e-6, 60e-9  #: precharge PMOS [ours]
+# The 65 nm preset's sizes and wire parasitics; a design's own are passed down as ``design``
+# (the testbench writers below read them from it).
+R_WIRE_ROW_OHM = _GEO.r_wire_row_ohm  #: per-row bitline wire resistance [ours, see module docstring]
+C_WIRE_ROW_F = _GEO.c_wire_row_f      #: per-row bitline wire capacitance [ours]
+W_READ_M = reference_design().sizes.read_port.w_m   #: read-port device width [ours, readport.sp]
+L_READ_M = reference_design().sizes.read_port.l_m   #: read-port device length [ours, readport.sp]
+W_PRE_M, L_PRE_M = reference_design().sizes.precharge.w_m, reference_design().sizes.precharge.l_m  #: precharge PMOS [ours]
 #: The sense amplifier's input capacitance in reset, per input (F): measured by
 #: circuits/comparator_insitu.py (``input_capacitance``, 16.5–16.7 fF over CM 0.15–0.45 V; a test
 #: keeps this constant in step with the artefact). Testbenches without the sense amplifier
@@ -106,13 +111,16 @@ class ColumnDraws:
     sa_dvt_v: dict = field(default_factory=dict)
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, sa_devices=()) -> "ColumnDraws":
-        """Pelgrom draws for every read-port device and the given SA devices (comparator.Device)."""
-        from topkima.circuits.mismatch import draw_dvth_v
-        mac = draw_dvth_v(rng, "n", W_READ_M, L_READ_M, (N_MAC_ROWS, 4, 2))
-        cal = draw_dvth_v(rng, "n", W_READ_M, L_READ_M, (N_CAL_ROWS, 2))
-        ramp = draw_dvth_v(rng, "n", W_READ_M, L_READ_M, (N_RAMP_ROWS, 2))
-        sa = {d.name: float(draw_dvth_v(rng, d.kind, d.w_m, d.l_m, ())) for d in sa_devices}
+    def draw(cls, rng: np.random.Generator, sa_devices=(), design: Design | None = None) -> "ColumnDraws":
+        """Pelgrom draws for every read-port device and the given SA devices (comparator.Device), with the
+        design's read-port size and A_VT (None: the 65 nm preset)."""
+        from topkima.circuits.mismatch import a_vt_of, draw_dvth_v
+        design = design or default_design()
+        rp, a_n = design.sizes.read_port, a_vt_of(design, "n")
+        mac = draw_dvth_v(rng, "n", rp.w_m, rp.l_m, (N_MAC_ROWS, 4, 2), a_n)
+        cal = draw_dvth_v(rng, "n", rp.w_m, rp.l_m, (N_CAL_ROWS, 2), a_n)
+        ramp = draw_dvth_v(rng, "n", rp.w_m, rp.l_m, (N_RAMP_ROWS, 2), a_n)
+        sa = {d.name: float(draw_dvth_v(rng, d.kind, d.w_m, d.l_m, (), a_vt_of(design, d.kind))) for d in sa_devices}
         return cls(mac, cal, ramp, sa)
 
     def to_json(self) -> dict:
@@ -178,6 +186,7 @@ def _pulse(name: str, node: str, v_high: float, t_start: float, width_s: float) 
 class _Bitlines:
     """Accumulates the column's devices while a testbench is being written."""
 
+    read_port: DeviceSize
     lines: list = field(default_factory=list)
     idle: dict = field(default_factory=lambda: {("l", 0): 0, ("l", 1): 0, ("r", 0): 0, ("r", 1): 0})
     n_dev: int = 0
@@ -185,14 +194,16 @@ class _Bitlines:
     def stack(self, bitline: str, row: int, wl: str, q_node: str, dvt: tuple[float, float]) -> None:
         self.n_dev += 1
         self.lines.append(f"xs{self.n_dev} rbl_{bitline}{row} {nl.ident(wl)} {nl.ident(q_node)} 0 readport "
-                          f"w={nl.num(W_READ_M)} l={nl.num(L_READ_M)} dvt_a={nl.num(dvt[0])} dvt_s={nl.num(dvt[1])}")
+                          f"w={nl.num(self.read_port.w_m)} l={nl.num(self.read_port.l_m)} dvt_a={nl.num(dvt[0])} "
+                          f"dvt_s={nl.num(dvt[1])}")
 
     def idle_stack(self, bitline: str, stored: int) -> None:
         self.idle[(bitline, stored)] += 1
 
 
-def _preamble(corner: Corner, supplies: Supplies, title: str) -> list[str]:
-    """Includes, supplies, both bitline ladders and their precharge switches."""
+def _preamble(corner: Corner, supplies: Supplies, title: str, design: Design) -> list[str]:
+    """Includes, supplies, both bitline ladders and their precharge switches (the design's wire and sizes)."""
+    geo, pre = design.geometry, design.sizes.precharge
     out = [f"* topkima column: {title}, corner {corner.name}", nl.include(nl.MODEL_CARD), nl.include("readport.sp"),
            nl.include("strongarm.sp")]
     out += [f"vdda vdda 0 {nl.num(supplies.v_array_v)}", f"vpre vpre 0 {nl.num(supplies.v_precharge_v)}",
@@ -200,11 +211,11 @@ def _preamble(corner: Corner, supplies: Supplies, title: str) -> list[str]:
     # Bitline ladders: node rbl_x{row}, row 0 at the sense amplifier.
     for b in ("l", "r"):
         for row in range(N_ROWS):
-            out.append(f"c{b}{row} rbl_{b}{row} 0 {nl.num(C_WIRE_ROW_F)}")
+            out.append(f"c{b}{row} rbl_{b}{row} 0 {nl.num(geo.c_wire_row_f)}")
             if row + 1 < N_ROWS:
-                out.append(f"r{b}{row} rbl_{b}{row} rbl_{b}{row + 1} {nl.num(R_WIRE_ROW_OHM)}")
+                out.append(f"r{b}{row} rbl_{b}{row} rbl_{b}{row + 1} {nl.num(geo.r_wire_row_ohm)}")
         # Precharge PMOS (gate low = on) from the precharge supply; off level is the SA supply.
-        out.append(nl.mos(f"mpre{b}", f"rbl_{b}0", "preb", "vpre", "vpre", nl.PMOS, W_PRE_M, L_PRE_M,
+        out.append(nl.mos(f"mpre{b}", f"rbl_{b}0", "preb", "vpre", "vpre", nl.PMOS, pre.w_m, pre.l_m,
                           delvto_v=corner.delvto_p()))
     return out
 
@@ -225,7 +236,8 @@ def _finish(out: list[str], bl: "_Bitlines", corner: Corner, save: tuple[str, ..
     for (b, stored), count in bl.idle.items():
         if count:
             out.append(f"xidle_{b}{stored} rbl_{b}{mid} 0 {'vq1' if stored else '0'} 0 readport "
-                       f"w={nl.num(W_READ_M)} l={nl.num(L_READ_M)} dvt_a={nl.num(dn)} dvt_s={nl.num(dn)} m={count}")
+                       f"w={nl.num(bl.read_port.w_m)} l={nl.num(bl.read_port.l_m)} dvt_a={nl.num(dn)} "
+                       f"dvt_s={nl.num(dn)} m={count}")
     out += list(extra)
     out.append(".save " + " ".join(f"v({nl.ident(n)})" for n in save))
     out.append(f".tran {nl.num(T_PRINT_S)} {nl.num(tstop_s)}")
@@ -252,7 +264,8 @@ def _sense_amplifier(corner: Corner, supplies: Supplies, draws: "ColumnDraws") -
 def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies,
                    draws: ColumnDraws | None = None, with_sa: bool = True,
                    ramp: bool = True, calibration: bool = True, recharge: bool = False,
-                   extra: tuple[str, ...] = (), save: tuple[str, ...] = ("rbl_l0", "rbl_r0")) -> str:
+                   extra: tuple[str, ...] = (), save: tuple[str, ...] = ("rbl_l0", "rbl_r0"),
+                   design: Design | None = None) -> str:
     """The full column testbench for one conversion (SPICE text).
 
     ``with_sa`` adds the StrongARM sense amplifier (``netlists/strongarm.sp``), clocked once
@@ -260,14 +273,16 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
     ``ramp``/``calibration`` switch those phases; ``recharge``
     precharges the bitlines again after the conversion (2 ns) so the energy drawn from
     the precharge supply can be measured; ``extra`` are further validated lines
-    (``.meas``) written by the block modules.
+    (``.meas``) written by the block modules. ``design`` (None: the 65 nm preset) gives the
+    read-port and precharge sizes and the bitline wire.
     """
+    design = design or default_design()
     draws = draws or ColumnDraws()
     dn, va = corner.delvto_n(), supplies.v_array_v
     end = conversion_end_s(ramp)
-    out = _preamble(corner, supplies, "conversion")
+    out = _preamble(corner, supplies, "conversion", design)
     out.append(_precharge_source(supplies, end if recharge else None))
-    bl = _Bitlines()
+    bl = _Bitlines(design.sizes.read_port)
     # MAC rows
     for e, (q, k) in enumerate(zip(conv.inputs, conv.keys)):
         digits = key_digits(k)
@@ -322,7 +337,8 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
 
 def discharge_netlist(*, corner: Corner, supplies: Supplies, n_on_l: int, pulses_r_units: tuple[int, ...],
                       tstop_s: float, share_r_units: tuple[int, ...] = (),
-                      gap_s: float = 1.0e-9, pulse_dvt_v: tuple[float, float] = (0.0, 0.0)) -> tuple[str, list[float], dict]:
+                      gap_s: float = 1.0e-9, pulse_dvt_v: tuple[float, float] = (0.0, 0.0),
+                      design: Design | None = None) -> tuple[str, list[float], dict]:
     """Characterisation testbench on the full column's bitlines (no MAC inputs).
 
     RBL_L: ``n_on_l`` nominal MAC cells switched on at T_MAC0_S and left on, so V(RBL_L)
@@ -332,16 +348,17 @@ def discharge_netlist(*, corner: Corner, supplies: Supplies, n_on_l: int, pulses
     node takes from the bitline when its wordline first opens). Every other port idles.
     ``pulse_dvt_v`` (access, storage) threshold shifts are given to every pulsed stack on
     RBL_R (mismatch of the pulse charge). Returns the netlist, the pulse start times and the
-    idle-stack counts per bitline.
+    idle-stack counts per bitline. ``design``: as for :func:`column_netlist`.
     """
+    design = design or default_design()
     va = supplies.v_array_v
     da, ds = (float(nl.num(x)) for x in pulse_dvt_v)   # validated as numbers
     if abs(da) > 0.2 or abs(ds) > 0.2:
         raise ValueError(f"pulse_dvt_v must be threshold shifts within ±0.2 V, got {pulse_dvt_v!r}")
     dn = corner.delvto_n()
-    out = _preamble(corner, supplies, "discharge characterisation")
+    out = _preamble(corner, supplies, "discharge characterisation", design)
     out.append(_precharge_source(supplies, None))
-    bl = _Bitlines()
+    bl = _Bitlines(design.sizes.read_port)
     row_far = N_ROWS - 1
     # The curve's cells are switched on while the precharge still holds the bitline, so the
     # discharge after the release is free of wordline-edge coupling from its first unit.

@@ -11,11 +11,11 @@ import numpy as np
 from scipy import stats
 
 from topkima.circuits import comparator
-from topkima.circuits.column import (BLOCK, C_WIRE_ROW_F, K_MAX, L_READ_M, N_CAL_ROWS, N_ELEMENTS, N_MAC_ROWS,
-                                     N_RAMP_ROWS, N_ROWS, NETLISTS, PAIR_SCALES, Q_MAX, R_WIRE_ROW_OHM, W_READ_M,
-                                     random_vectors)
+from topkima.circuits.column import (BLOCK, K_MAX, N_CAL_ROWS, N_ELEMENTS, N_MAC_ROWS, N_RAMP_ROWS, N_ROWS,
+                                     NETLISTS, PAIR_SCALES, Q_MAX, random_vectors)
+from topkima.circuits.design import COLUMN_FIELDS
 from topkima.circuits.jobs import Job
-from topkima.circuits.mismatch import A_VT_N_V_M, draw_dvth_v, sigma_vth_v
+from topkima.circuits.mismatch import a_vt_of, draw_dvth_v, sigma_vth_v
 from topkima.circuits.timing import (N_RAMP_STEPS, T_CAL0_S, T_CLK_RAMP_S, T_MAC0_S, T_PULSE_DELAY_S, T_PWM_S,
                                      T_SA_CLK_S, T_UNIT_S, T_WL_EDGE_S)
 
@@ -28,14 +28,16 @@ def _job(label: str, fn: str, **kwargs):
 
 def plan(settings) -> list:
     """Discharge curves, cell currents (with Monte Carlo), MAC sweep and energy vs activity."""
-    base = {"corner_name": settings.corner_name, "supplies": settings.supplies.as_dict()}
+    design = settings.design
+    rp, adc, a_n = design.sizes.read_port, design.adc, a_vt_of(design, "n")
+    base = {"corner_name": settings.corner_name, "supplies": settings.supplies.as_dict(), "design_fields": design.values(COLUMN_FIELDS)}
     pulses = [1, 2, 4, 8, 16, 31, 62, 124] if settings.quick else [1, 2, 3, 4, 6, 8, 12, 16, 24, 31, 62, 124]
     t_pulses = sum(pulses) * T_UNIT_S + len(pulses) * 1e-9 + T_MAC0_S + 1e-9
     t_pulses *= 2  # the same widths again on stacks storing 0
     jobs = [_job(f"discharge_n{n}", "measure_discharge", n_on_l=n, pulses_r_units=pulses, share_r_units=pulses,
                  tstop_s=max(t_pulses, T_MAC0_S + 1600 * T_UNIT_S / n), **base)
             for n in ((16,) if settings.quick else (4, 16))]
-    dvt = draw_dvth_v(settings.rng("column.cell_mismatch"), "n", W_READ_M, L_READ_M, (settings.mc_samples, 2))
+    dvt = draw_dvth_v(settings.rng("column.cell_mismatch"), "n", rp.w_m, rp.l_m, (settings.mc_samples, 2), a_n)
     jobs.append(_job("cell_currents", "measure_cell_currents", dvt_v=dvt.round(9).tolist(),
                      v_rbl_v=[0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05], **base))
     rng = settings.rng("column.mac_sweep")
@@ -48,12 +50,12 @@ def plan(settings) -> list:
     for activity in ((0.0, 0.5) if settings.quick else (0.0, 0.25, 0.5, 1.0)):
         keys, inputs = random_vectors(rng, activity, q_max=12, k_max=4)
         jobs.append(_job(f"energy_a{int(activity * 100):03d}", "measure_conversion_energy", keys=keys, inputs=inputs,
-                         n_cal=32, t_cal_units=4, t_ramp_units=4, **base))
+                         n_cal=adc.n_cal, t_cal_units=adc.t_cal_units, t_ramp_units=adc.t_ramp_units, **base))
     # charge-share packets of stacks storing 0 with mismatch: one nominal run, then draws
     share_widths = [1, 2, 4, 8, 16, 31, 62, 124] if settings.quick else [1, 2, 3, 4, 6, 8, 12, 16, 24, 31, 62, 124]
     t_share = T_MAC0_S + 2e-9 + sum(share_widths) * T_UNIT_S + len(share_widths) * 1e-9
-    dvt_share = draw_dvth_v(settings.rng("column.share_mismatch"), "n", W_READ_M, L_READ_M,
-                            (N_SHARE_MISMATCH[bool(settings.quick)], 2))
+    dvt_share = draw_dvth_v(settings.rng("column.share_mismatch"), "n", rp.w_m, rp.l_m,
+                            (N_SHARE_MISMATCH[bool(settings.quick)], 2), a_n)
     for i, dvt in enumerate([(0.0, 0.0)] + [tuple(x) for x in dvt_share.round(7).tolist()]):
         jobs.append(_job(f"share_mm_{i:02d}", "measure_discharge", n_on_l=0, pulses_r_units=[],
                          share_r_units=share_widths, tstop_s=t_share, pulse_dvt_v=list(dvt), **base))
@@ -82,11 +84,13 @@ def plan_insitu(settings, base: dict) -> list:
     independent random stream, so the golden test is not fitted to.
     """
     rng = settings.rng("column.insitu")
+    adc = settings.design.adc
     jobs = []
     for i in range(N_INSITU_RUNS[bool(settings.quick)]):
         keys, inputs = random_vectors(rng, 0.5, q_max=12, k_max=4)
         jobs.append(Job(BLOCK, f"insitu_{i:02d}", _MEASURE + "measure_conversion",
-                        dict(base, keys=keys, inputs=inputs, n_cal=32, t_cal_units=4, t_ramp_units=4),
+                        dict(base, keys=keys, inputs=inputs, n_cal=adc.n_cal, t_cal_units=adc.t_cal_units,
+                             t_ramp_units=adc.t_ramp_units),
                         NETLISTS + comparator.NETLISTS))
     return jobs
 
@@ -144,6 +148,8 @@ def fit_cell_current_mismatch(currents: dict):
 
 def artefact_section(settings, results: dict) -> dict:
     """The artefact's ``column`` section, fitted from the block's measurements."""
+    design = settings.design
+    rp = design.sizes.read_port
     currents = results["cell_currents"]
     runs = sorted((r for k, r in results.items() if k.startswith("discharge_")), key=lambda r: r["n_on_l"])
     main = runs[-1]
@@ -179,8 +185,8 @@ def artefact_section(settings, results: dict) -> dict:
         "geometry": {
             "n_rows": N_ROWS, "n_mac_rows": N_MAC_ROWS, "n_cal_rows": N_CAL_ROWS, "n_ramp_rows": N_RAMP_ROWS,
             "n_elements": N_ELEMENTS, "pair_scales": list(PAIR_SCALES), "row_order": "ramp 0-31, cal 32-63, MAC 64-255",
-            "r_wire_per_row_ohm": R_WIRE_ROW_OHM, "c_wire_per_row_f": C_WIRE_ROW_F,
-            "w_read_m": W_READ_M, "l_read_m": L_READ_M, "q_max": Q_MAX, "k_max": K_MAX,
+            "r_wire_per_row_ohm": design.geometry.r_wire_row_ohm, "c_wire_per_row_f": design.geometry.c_wire_row_f,
+            "w_read_m": rp.w_m, "l_read_m": rp.l_m, "q_max": Q_MAX, "k_max": K_MAX,
         },
         "timing": {
             "t_unit_s": T_UNIT_S, "t_pwm_s": T_PWM_S, "t_clk_ima_s": T_CLK_RAMP_S, "t_edge_s": T_WL_EDGE_S,
@@ -210,7 +216,8 @@ def artefact_section(settings, results: dict) -> dict:
                     "i_leak_stored0_a": currents["i_leak_stored0_a"], "i_on_nominal_a": currents["i_on_nominal_a"]},
         "mismatch": {
             "v_rbl_v": currents["v_rbl_v"], "i_on_sigma_rel": sigma_rel.tolist(), "i_on_sigma_rel_ci95": ci,
-            "n_samples": int(n_mc), "a_vt_v_m": A_VT_N_V_M, "sigma_vth_per_device_v": float(sigma_vth_v("n", W_READ_M, L_READ_M)),
+            "n_samples": int(n_mc), "a_vt_v_m": a_vt_of(design, "n"),
+            "sigma_vth_per_device_v": float(sigma_vth_v("n", rp.w_m, rp.l_m, a_vt_of(design, "n"))),
             "ratio_samples": ratio.tolist(), "dvt_samples_v": dvt.tolist(),
             "log_ratio_fit_terms": ["d_access", "d_storage", "d_access^2", "d_storage^2", "d_access*d_storage"],
             "log_ratio_fit_per_v": sens,
@@ -231,7 +238,7 @@ def artefact_section(settings, results: dict) -> dict:
         "insitu_conversions": {
             "note": "nominal column + sense amplifier, end to end (plan_insitu); bitline voltages at each of "
                     "the 32 sense instants, the sense amplifier's energy over its 32 decisions",
-            "n_cal": 32, "t_cal_units": 4, "t_ramp_units": 4,
+            "n_cal": design.adc.n_cal, "t_cal_units": design.adc.t_cal_units, "t_ramp_units": design.adc.t_ramp_units,
             "runs": [{key: r[key] for key in ("keys", "inputs", "p_units", "n_units", "firing_cycle",
                                                "v_rbl_l_at_sa_clk_v", "v_rbl_r_at_sa_clk_v",
                                                "e_sa_32_decisions_j", "e_bitline_j")} for r in insitu],

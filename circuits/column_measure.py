@@ -2,15 +2,22 @@
 and results): the discharge curve and single-pulse charges, read-stack currents with their
 mismatch, the MAC phase, a conversion's bitline energy, and end-to-end conversions with the
 sense amplifier. The testbenches themselves are :mod:`topkima.circuits.column`'s.
+
+Every measurement takes the design values the column testbench reads as ``design_fields``
+(:data:`~topkima.circuits.design.COLUMN_FIELDS`: read-port and precharge sizes, bitline wire; so they
+are part of the job's cache key, and a design change elsewhere reuses the job); the supplies come
+as ``supplies`` and the ADC knobs and threshold draws as their own arguments. ``None`` means the
+``topkima-65nm`` preset (the golden sets and older callers).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from topkima.circuits import netlist as nl
-from topkima.circuits.column import (BLOCK, L_READ_M, N_ELEMENTS, N_ROWS, PAIR_SCALES, W_READ_M, ColumnConversion,
+from topkima.circuits.column import (BLOCK, N_ELEMENTS, N_ROWS, PAIR_SCALES, ColumnConversion,
                                      ColumnDraws, code_from_cycle, column_netlist, discharge_netlist, firing_cycle)
 from topkima.circuits.corners import Corner, Supplies
+from topkima.circuits.design import design_with
 from topkima.circuits.timing import (N_RAMP_STEPS, T_CAL0_S, T_MAC0_S, T_PRE_EDGE_S, T_PRE_END_S, T_UNIT_S,
                                      T_WL_EDGE_S, conversion_end_s, ramp_cycle_start_s, sense_instant_s)
 
@@ -23,7 +30,7 @@ def corner_and_supplies(corner_name: str, supplies: dict) -> tuple[Corner, Suppl
 
 def measure_discharge(corner_name: str, supplies: dict, n_on_l: int, pulses_r_units: list[int],
                       tstop_s: float, share_r_units: list[int] = (), n_points: int = 2000,
-                      pulse_dvt_v: list[float] = (0.0, 0.0)) -> dict:
+                      pulse_dvt_v: list[float] = (0.0, 0.0), design_fields: dict | None = None) -> dict:
     """Discharge curve V(RBL) vs accumulated units, and the charge of single pulses.
 
     The curve: ``n_on_l`` cells held on, so after time t the bitline has taken
@@ -35,7 +42,8 @@ def measure_discharge(corner_name: str, supplies: dict, n_on_l: int, pulses_r_un
     corner, sup = corner_and_supplies(corner_name, supplies)
     text, starts, idle = discharge_netlist(corner=corner, supplies=sup, n_on_l=n_on_l,
                                      pulses_r_units=tuple(pulses_r_units), tstop_s=tstop_s,
-                                     share_r_units=tuple(share_r_units), pulse_dvt_v=tuple(pulse_dvt_v))
+                                     share_r_units=tuple(share_r_units), pulse_dvt_v=tuple(pulse_dvt_v),
+                                     design=design_with(design_fields))
     res = simulate(text, BLOCK)
     t, v_l, v_r, v_far = res.time, res.v("rbl_l0"), res.v("rbl_r0"), res.v(f"rbl_r{N_ROWS - 1}")
     t_release = T_PRE_END_S + T_PRE_EDGE_S   # precharge switch fully off
@@ -72,7 +80,7 @@ def measure_discharge(corner_name: str, supplies: dict, n_on_l: int, pulses_r_un
 
 
 def measure_cell_currents(corner_name: str, supplies: dict, dvt_v: list[list[float]],
-                          v_rbl_v: list[float]) -> dict:
+                          v_rbl_v: list[float], design_fields: dict | None = None) -> dict:
     """Read-stack currents at each bitline voltage (one ``.op`` per voltage).
 
     Returns the nominal on-current (wordline high, storage 1), the on-current of each
@@ -81,6 +89,7 @@ def measure_cell_currents(corner_name: str, supplies: dict, dvt_v: list[list[flo
     """
     from topkima.circuits.spice import simulate
     corner, sup = corner_and_supplies(corner_name, supplies)
+    rp = design_with(design_fields).sizes.read_port
     dn = corner.delvto_n()
     va = nl.num(sup.v_array_v)
     rows = [("wl", "vq1", 0.0, 0.0), ("0", "vq1", 0.0, 0.0), ("0", "0", 0.0, 0.0)]
@@ -91,7 +100,7 @@ def measure_cell_currents(corner_name: str, supplies: dict, dvt_v: list[list[flo
                  nl.include("readport.sp"), f"vwl wl 0 {va}", f"vq1 vq1 0 {va}"]
         for i, (wl, q, da, ds) in enumerate(rows):
             lines += [f"vb{i} b{i} 0 {nl.num(v_bl)}",
-                      f"xs{i} b{i} {wl} {q} 0 readport w={nl.num(W_READ_M)} l={nl.num(L_READ_M)} "
+                      f"xs{i} b{i} {wl} {q} 0 readport w={nl.num(rp.w_m)} l={nl.num(rp.l_m)} "
                       f"dvt_a={nl.num(dn + da)} dvt_s={nl.num(dn + ds)}"]
         lines += [".op", ".end"]
         res = simulate("\n".join(lines) + "\n", BLOCK)
@@ -104,13 +113,13 @@ def measure_cell_currents(corner_name: str, supplies: dict, dvt_v: list[list[flo
 
 
 def measure_mac(corner_name: str, supplies: dict, keys: list[int], inputs: list[int],
-                draws: dict | None = None) -> dict:
+                draws: dict | None = None, design_fields: dict | None = None) -> dict:
     """Bitline voltages at the end of the MAC phase for one key/input vector."""
     from topkima.circuits.spice import simulate
     corner, sup = corner_and_supplies(corner_name, supplies)
     conv = ColumnConversion(tuple(keys), tuple(inputs))
     text = column_netlist(conv, corner=corner, supplies=sup, draws=ColumnDraws.from_json(draws),
-                          with_sa=False, ramp=False, calibration=False)
+                          with_sa=False, ramp=False, calibration=False, design=design_with(design_fields))
     res = simulate(text, BLOCK)
     t_end = T_CAL0_S - 0.1e-9
     p, n = conv.bitline_units()
@@ -120,7 +129,7 @@ def measure_mac(corner_name: str, supplies: dict, keys: list[int], inputs: list[
 
 
 def measure_conversion_energy(corner_name: str, supplies: dict, keys: list[int], inputs: list[int],
-                              n_cal: int, t_cal_units: int, t_ramp_units: int) -> dict:
+                              n_cal: int, t_cal_units: int, t_ramp_units: int, design_fields: dict | None = None) -> dict:
     """Bitline energy of one conversion (MAC, calibration, full ramp), without the SA.
 
     Measured as the charge the precharge supply returns to both bitlines after the
@@ -132,7 +141,8 @@ def measure_conversion_energy(corner_name: str, supplies: dict, keys: list[int],
     conv = ColumnConversion(tuple(keys), tuple(inputs), n_cal, t_cal_units, t_ramp_units)
     end = conversion_end_s(True)
     meas = (".save i(vpre)", f".meas tran q_pre INTEG i(vpre) FROM={nl.num(end)} TO={nl.num(end + 2.5e-9)}",)
-    text = column_netlist(conv, corner=corner, supplies=sup, with_sa=False, recharge=True, extra=meas)
+    text = column_netlist(conv, corner=corner, supplies=sup, with_sa=False, recharge=True, extra=meas,
+                          design=design_with(design_fields))
     res = simulate(text, BLOCK)
     v_l, v_r = (float(np.interp(end - 0.05e-9, res.time, res.v(n))) for n in ("rbl_l0", "rbl_r0"))
     n_pulses = sum(1 for q in inputs if q != 0) * len(PAIR_SCALES) + n_cal * (t_cal_units > 0) + N_RAMP_STEPS
@@ -143,7 +153,8 @@ def measure_conversion_energy(corner_name: str, supplies: dict, keys: list[int],
 
 
 def measure_conversion(corner_name: str, supplies: dict, keys: list[int], inputs: list[int],
-                       n_cal: int, t_cal_units: int, t_ramp_units: int, draws: dict | None = None) -> dict:
+                       n_cal: int, t_cal_units: int, t_ramp_units: int, draws: dict | None = None,
+                       design_fields: dict | None = None) -> dict:
     """End-to-end SPICE conversion with the sense amplifier: the firing cycle and code.
 
     Also the energy of the conversion's bitlines (charge the precharge supply returns after
@@ -158,7 +169,7 @@ def measure_conversion(corner_name: str, supplies: dict, keys: list[int], inputs
             f".meas tran q_pre INTEG i(vpre) FROM={nl.num(end)} TO={nl.num(end + 2.5e-9)}",
             f".meas tran q_sa INTEG i(vsa) FROM={nl.num(ramp_cycle_start_s(1))} TO={nl.num(end)}")
     text = column_netlist(conv, corner=corner, supplies=sup, draws=ColumnDraws.from_json(draws), with_sa=True,
-                          recharge=True, extra=meas)
+                          recharge=True, extra=meas, design=design_with(design_fields))
     res = simulate(text, BLOCK)
     cycle = firing_cycle(res.time, res.v("sa_outp"), sup.v_sa_v)
     v_l = [float(np.interp(sense_instant_s(j), res.time, res.v("rbl_l0"))) for j in range(1, N_RAMP_STEPS + 1)]

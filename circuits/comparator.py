@@ -27,6 +27,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from topkima.circuits.corners import Corner
+from topkima.circuits.design import reference_design
 from topkima.circuits.mismatch import draw_dvth_v, sigma_vth_v
 from topkima.circuits.netlist import NMOS, PMOS, ident, num
 
@@ -55,30 +56,34 @@ class Device:
         return NMOS if self.kind == "n" else PMOS
 
 
-#: Every transistor of the latch, in the order of the subcircuit's parameter list.
-DEVICES: tuple[Device, ...] = (
-    Device("mckp", "p", 2e-6, 60e-9, "clock inverter"),
-    Device("mckn", "n", 1e-6, 60e-9, "clock inverter"),
-    Device("mtail", "p", 2e-6, 60e-9, "tail switch"),
-    Device("mip", "p", 8e-6, 200e-9, "input (gate inp)"),
-    Device("min", "p", 8e-6, 200e-9, "input (gate inn)"),
-    Device("mlp", "p", 4e-6, 60e-9, "latch PMOS"),
-    Device("mln", "p", 4e-6, 60e-9, "latch PMOS"),
-    Device("mnp", "n", 1e-6, 120e-9, "latch NMOS"),
-    Device("mnn", "n", 1e-6, 120e-9, "latch NMOS"),
-    Device("mrxp", "n", 0.5e-6, 60e-9, "reset switch"),
-    Device("mrxn", "n", 0.5e-6, 60e-9, "reset switch"),
-    Device("mrlp", "n", 0.5e-6, 60e-9, "reset switch"),
-    Device("mrln", "n", 0.5e-6, 60e-9, "reset switch"),
-    Device("mb1pp", "p", 1.2e-6, 60e-9, "output buffer (skewed)"),
-    Device("mb1pn", "n", 0.3e-6, 120e-9, "output buffer (skewed)"),
-    Device("mb2pp", "p", 1.2e-6, 60e-9, "output buffer"),
-    Device("mb2pn", "n", 0.6e-6, 60e-9, "output buffer"),
-    Device("mb1np", "p", 1.2e-6, 60e-9, "output buffer (skewed)"),
-    Device("mb1nn", "n", 0.3e-6, 120e-9, "output buffer (skewed)"),
-    Device("mb2np", "p", 1.2e-6, 60e-9, "output buffer"),
-    Device("mb2nn", "n", 0.6e-6, 60e-9, "output buffer"),
+#: Every transistor of the latch, in the order of the subcircuit's parameter list: (name, kind, role).
+#: Their sizes are the design preset's ``[sizes.comparator]`` table (circuits/designs/topkima-65nm.toml),
+#: which netlists/strongarm.sp holds too (a test keeps the two in step).
+_ROLES: tuple[tuple[str, str, str], ...] = (
+    ("mckp", "p", "clock inverter"),
+    ("mckn", "n", "clock inverter"),
+    ("mtail", "p", "tail switch"),
+    ("mip", "p", "input (gate inp)"),
+    ("min", "p", "input (gate inn)"),
+    ("mlp", "p", "latch PMOS"),
+    ("mln", "p", "latch PMOS"),
+    ("mnp", "n", "latch NMOS"),
+    ("mnn", "n", "latch NMOS"),
+    ("mrxp", "n", "reset switch"),
+    ("mrxn", "n", "reset switch"),
+    ("mrlp", "n", "reset switch"),
+    ("mrln", "n", "reset switch"),
+    ("mb1pp", "p", "output buffer (skewed)"),
+    ("mb1pn", "n", "output buffer (skewed)"),
+    ("mb2pp", "p", "output buffer"),
+    ("mb2pn", "n", "output buffer"),
+    ("mb1np", "p", "output buffer (skewed)"),
+    ("mb1nn", "n", "output buffer (skewed)"),
+    ("mb2np", "p", "output buffer"),
+    ("mb2nn", "n", "output buffer"),
 )
+_SIZES = reference_design().sizes.comparator
+DEVICES: tuple[Device, ...] = tuple(Device(n, k, _SIZES[n].w_m, _SIZES[n].l_m, r) for n, k, r in _ROLES)
 DEVICE_BY_NAME: dict[str, Device] = {d.name: d for d in DEVICES}
 #: The input pair. V_os = k·(dvt_mip - dvt_min) with k ≈ 1.17 measured here, not 1: BSIM4
 #: (mobmod = 0) lowers the vertical-field mobility degradation along with |Vth|, so a
@@ -142,22 +147,31 @@ def corner_delvto_v(corner: Corner) -> dict[str, float]:
     return {d.name: corner.delvto_n() if d.kind == "n" else corner.delvto_p() for d in DEVICES}
 
 
-def draw_mismatch_v(rng: np.random.Generator, n: int, devices: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+def draw_mismatch_v(rng: np.random.Generator, n: int, devices: Sequence[str] | None = None,
+                    design=None) -> dict[str, np.ndarray]:
     """Pelgrom threshold draws (V), ``n`` per device, devices in :data:`DEVICES` order.
 
-    ``devices`` restricts the draw (others get zeros and consume no random numbers).
+    ``devices`` restricts the draw (others get zeros and consume no random numbers); ``design``
+    gives the Pelgrom coefficients (None: the 65 nm preset's).
     """
+    from topkima.circuits.mismatch import a_vt_of
     names = [d.name for d in DEVICES] if devices is None else list(devices)
     for name in names:
         if name not in DEVICE_BY_NAME:
             raise ValueError(f"unknown comparator device {name!r}")
     out = {}
     for d in DEVICES:
-        out[d.name] = draw_dvth_v(rng, d.kind, d.w_m, d.l_m, n) if d.name in names else np.zeros(n)
+        a_vt = a_vt_of(design, d.kind) if design is not None else None
+        out[d.name] = draw_dvth_v(rng, d.kind, d.w_m, d.l_m, n, a_vt) if d.name in names else np.zeros(n)
     return out
 
 
-def pelgrom_input_pair_sigma_v() -> float:
+def device_sigma_vth_v(d: Device, design=None) -> float:
+    """Pelgrom σ of one latch device's threshold (V) with the design's A_VT (None: the 65 nm preset's)."""
+    from topkima.circuits.mismatch import a_vt_of
+    return float(sigma_vth_v(d.kind, d.w_m, d.l_m, a_vt_of(design, d.kind) if design is not None else None))
+
+
+def pelgrom_input_pair_sigma_v(design=None) -> float:
     """Expected offset σ (V) from the input pair alone: √2·σ_Vth(input device)."""
-    d = DEVICE_BY_NAME["mip"]
-    return math.sqrt(2.0) * float(sigma_vth_v(d.kind, d.w_m, d.l_m))
+    return math.sqrt(2.0) * device_sigma_vth_v(DEVICE_BY_NAME["mip"], design)

@@ -14,7 +14,7 @@ import numpy as np
 
 from topkima.circuits import timing as tm
 from topkima.circuits.comparator import (BLOCK, DEVICE_BY_NAME, DEVICES, NETLISTS, PINS, SUBCKT, corner_delvto_v,
-                                         draw_mismatch_v, pelgrom_input_pair_sigma_v)
+                                         device_sigma_vth_v, draw_mismatch_v, pelgrom_input_pair_sigma_v)
 from topkima.circuits.comparator_bench import (C_LOAD_F, DELAY_OVERDRIVES_QUICK_V, DELAY_OVERDRIVES_V, DELAY_VCM_V,
                                               ENERGY_OVERDRIVES_V, ENERGY_TYPICAL_OVERDRIVE_V, OFFSET_TOL_V,
                                               OFFSET_VCM_V, T_CLK_EDGE_S, VCM_V)
@@ -23,7 +23,6 @@ from topkima.circuits.comparator_insitu import (C_BITLINE_F, C_CROSS_NEUTRALISE_
                                                INSITU_VCM_V, KICK_VDIFF_V, N_HISTORY, T_MAX_INSITU_S, column_timing)
 from topkima.circuits.comparator_noise import NOISE_TAU_STEP_QUICK_S, NOISE_TAU_STEP_S
 from topkima.circuits.jobs import Job
-from topkima.circuits.mismatch import sigma_vth_v
 from topkima.circuits.settings import CalSettings
 
 RNG_PURPOSE = "comparator.offset"
@@ -41,7 +40,7 @@ MIRROR_PAIRS: tuple[tuple[str, str], ...] = (
 
 def _offset_draws(settings: CalSettings) -> dict[str, np.ndarray]:
     """The Monte Carlo's local threshold draws (V), regenerated identically from the seed."""
-    return draw_mismatch_v(settings.rng(RNG_PURPOSE), settings.mc_samples)
+    return draw_mismatch_v(settings.rng(RNG_PURPOSE), settings.mc_samples, design=settings.design)
 
 
 def _common(settings: CalSettings) -> dict:
@@ -68,7 +67,7 @@ def plan(settings: CalSettings) -> list[Job]:
     for first, _ in MIRROR_PAIRS:
         d = DEVICE_BY_NAME[first]
         delvto = dict(shift)
-        delvto[first] += float(sigma_vth_v(d.kind, d.w_m, d.l_m))
+        delvto[first] += device_sigma_vth_v(d, settings.design)
         jobs.append(Job(BLOCK, f"{BLOCK}/budget/{first}", _BENCH + "offset_sample",
                         {"delvto_v": delvto, "vcm_v": list(OFFSET_VCM_V), **common}, NETLISTS))
     ods = DELAY_OVERDRIVES_QUICK_V if settings.quick else DELAY_OVERDRIVES_V
@@ -165,7 +164,7 @@ def artefact_section(settings: CalSettings, results: Mapping[str, dict]) -> dict
     budget, var_budget = [], np.zeros(len(OFFSET_VCM_V))
     for first, second in MIRROR_PAIRS:
         d = DEVICE_BY_NAME[first]
-        s_vth = float(sigma_vth_v(d.kind, d.w_m, d.l_m))
+        s_vth = device_sigma_vth_v(d, settings.design)
         sens = (np.array(_get(results, f"{BLOCK}/budget/{first}")["offset_v"]) - ref) / s_vth
         contribution = math.sqrt(2.0) * np.abs(sens) * s_vth  # both devices of the pair
         var_budget += contribution ** 2
@@ -197,7 +196,7 @@ def artefact_section(settings: CalSettings, results: Mapping[str, dict]) -> dict
         "t_clk_s": tm.T_CLK_RAMP_S,
         "t_edge_s": T_CLK_EDGE_S,
         "devices": [{"name": d.name, "kind": d.kind, "w_m": d.w_m, "l_m": d.l_m, "role": d.role,
-                     "sigma_vth_v": float(sigma_vth_v(d.kind, d.w_m, d.l_m))} for d in DEVICES],
+                     "sigma_vth_v": device_sigma_vth_v(d, settings.design)} for d in DEVICES],
         # headline figures at the primary common mode VCM_V (the artefact schema's fields)
         "vcm_v": VCM_V,
         "offset_sigma_v": by_vcm[i_main]["sigma_v"],
@@ -217,7 +216,7 @@ def artefact_section(settings: CalSettings, results: Mapping[str, dict]) -> dict
             "rng_purpose": RNG_PURPOSE,
             "n_samples": n,
             "bisection_tol_v": OFFSET_TOL_V,
-            "pelgrom_input_pair_sigma_v": pelgrom_input_pair_sigma_v(),
+            "pelgrom_input_pair_sigma_v": pelgrom_input_pair_sigma_v(settings.design),
             "by_vcm": by_vcm,
             "budget": budget,
             "corner_delvto_v": {"n": settings.corner.delvto_n(), "p": settings.corner.delvto_p()},

@@ -30,13 +30,15 @@ class Corner:
         return -self.dvth_p_v
 
 
-CORNERS: dict[str, Corner] = {
-    "tt": Corner("tt", 0.0, 0.0, 27.0, "typical: nominal PTM cards"),
-    "ss": Corner("ss", 0.06, 0.06, 27.0, "slow: NMOS and PMOS |Vth| +60 mV"),
-    "ff": Corner("ff", -0.06, -0.06, 27.0, "fast: NMOS and PMOS |Vth| -60 mV"),
-    "sf": Corner("sf", 0.06, -0.06, 27.0, "slow NMOS, fast PMOS"),
-    "fs": Corner("fs", -0.06, 0.06, 27.0, "fast NMOS, slow PMOS"),
-}
+def _preset_corners() -> dict[str, Corner]:
+    """The corner table of the ``topkima-65nm`` design preset (circuits/designs/topkima-65nm.toml): the one
+    definition; a design cannot change it in this version (:data:`topkima.circuits.design.FIXED_WHERE`)."""
+    from topkima.circuits.design import reference_design
+    return {name: Corner(name, c.dvth_n_v, c.dvth_p_v, c.temperature_c, c.description)
+            for name, c in reference_design().technology.corners.items()}
+
+
+CORNERS: dict[str, Corner] = _preset_corners()
 
 
 def corner(name: str) -> Corner:
@@ -48,12 +50,18 @@ def corner(name: str) -> Corner:
 
 @dataclass(frozen=True)
 class Supplies:
-    """Supply and bias voltages of the macro (V). Source of each choice in the field comment."""
+    """Supply and bias voltages of the macro (V). Source of each choice in the field comment; a design's own
+    values come from its ``[supplies]`` table (:meth:`from_design`)."""
 
     v_array_v: float = 0.5      #: SRAM array / read wordline supply; paper (SPEC §2): 0.5 V
     v_precharge_v: float = 0.5  #: read-bitline precharge level; ours: precharge to the array supply
     v_sa_v: float = 1.0         #: sense-amplifier supply; ours: PTM nominal 1.0 V (PMOS-input latch headroom)
     v_digital_v: float = 0.8    #: counters/arbiter/encoder; paper (SPEC §2): characterised at 0.8 V
+
+    @classmethod
+    def from_design(cls, design) -> "Supplies":
+        s = design.supplies
+        return cls(s.v_array_v, s.v_precharge_v, s.v_sa_v, s.v_digital_v)
 
     def as_dict(self) -> dict[str, float]:
         return {"v_array_v": self.v_array_v, "v_precharge_v": self.v_precharge_v,

@@ -2,7 +2,11 @@
 
 A :class:`Job` names a measurement function (``"topkima.circuits.comparator:offset_sample"``)
 and its JSON-able keyword arguments (every random draw is made in the parent and
-passed in, so results do not depend on how many workers run them). Its cache key is
+passed in, so results do not depend on how many workers run them). The design reaches a job
+through these arguments: each job receives the design values it reads (the column and ramp
+jobs :data:`~topkima.circuits.design.COLUMN_FIELDS`, supplies and ADC knobs; the others supplies,
+threshold draws made with the design's A_VT, driver and read-port sizes), so two designs share
+exactly the jobs that do not depend on where they differ. Its cache key is
 the SHA-256 of the function, the arguments, the SHA-256 of the model card and of every
 netlist file the job reads (change a netlist and exactly its jobs rerun), and of the
 testbench-writing code in ``circuits/`` (change it and everything reruns).
@@ -62,10 +66,11 @@ class Job:
 
 @lru_cache(maxsize=1)
 def _code_sha256() -> str:
-    """SHA-256 of the testbench-writing code (circuits/*.py): a change there reruns every job."""
+    """SHA-256 of the testbench-writing code (circuits/*.py) and of the shipped design presets
+    (circuits/designs/*.toml, whose fixed fields the code reads): a change there reruns every job."""
     folder = Path(__file__).parent
     digest = hashlib.sha256()
-    for path in sorted(folder.glob("*.py")):
+    for path in sorted(folder.glob("*.py")) + sorted(folder.glob("designs/*.toml")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 

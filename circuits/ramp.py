@@ -20,6 +20,7 @@ from topkima.circuits import column as col
 from topkima.circuits import ramp_timing
 from topkima.circuits import timing as tm
 from topkima.circuits.column_measure import corner_and_supplies
+from topkima.circuits.design import COLUMN_FIELDS, design_with
 from topkima.circuits.jobs import Job
 
 BLOCK = "ramp"
@@ -38,14 +39,15 @@ def _pre_discharge_vectors(pre_units: int) -> tuple[list[int], list[int]]:
 
 
 def measure_ramp(corner_name: str, supplies: dict, n_cal: int, t_cal_units: int, t_ramp_units: int,
-                 pre_units_l: int = 0, draws: dict | None = None) -> dict:
-    """Bitline voltages at each ramp clock's sense instant (and around the calibration clock)."""
+                 pre_units_l: int = 0, draws: dict | None = None, design_fields: dict | None = None) -> dict:
+    """Bitline voltages at each ramp clock's sense instant (and around the calibration clock);
+    ``design`` (None: the 65 nm preset) as in :mod:`topkima.circuits.column_measure`."""
     from topkima.circuits.spice import simulate
     corner, sup = corner_and_supplies(corner_name, supplies)
     keys, inputs = _pre_discharge_vectors(pre_units_l)
     conv = col.ColumnConversion(tuple(keys), tuple(inputs), n_cal, t_cal_units, t_ramp_units)
     text = col.column_netlist(conv, corner=corner, supplies=sup, draws=col.ColumnDraws.from_json(draws),
-                              with_sa=False)
+                              with_sa=False, design=design_with(design_fields))
     res = simulate(text, BLOCK)
     t_sense = [tm.T_CAL0_S - 0.1e-9] + [tm.sense_instant_s(j) for j in range(0, tm.N_RAMP_STEPS + 1)]
     # index 0: before calibration; 1: end of calibration clock (before the first ramp step);
@@ -74,13 +76,15 @@ def ramp_metrics(run: dict) -> dict:
 
 
 def plan(settings) -> list[Job]:
+    adc = settings.design.adc
     base = {"corner_name": settings.corner_name, "supplies": settings.supplies.as_dict(),
-            "n_cal": 32, "t_cal_units": 4, "t_ramp_units": 4}
+            "n_cal": adc.n_cal, "t_cal_units": adc.t_cal_units, "t_ramp_units": adc.t_ramp_units,
+            "design_fields": settings.design.values(COLUMN_FIELDS)}
     jobs = [Job(BLOCK, f"ramp_pre{p:03d}", "topkima.circuits.ramp:measure_ramp", dict(base, pre_units_l=p), NETLISTS)
             for p in ((0, 300) if settings.quick else (0, 100, 200, 300, 400))]
     rng = settings.rng("ramp.step_mismatch")
     for i in range(4 if settings.quick else 24):
-        draws = col.ColumnDraws.draw(rng).to_json()
+        draws = col.ColumnDraws.draw(rng, design=settings.design).to_json()
         # only the replica cells matter here; drop the MAC draws to keep the job small
         draws = {"mac_dvt_v": np.zeros((col.N_MAC_ROWS, 4, 2)).tolist(), "cal_dvt_v": draws["cal_dvt_v"],
                  "ramp_dvt_v": draws["ramp_dvt_v"], "sa_dvt_v": {}}
@@ -106,7 +110,8 @@ def artefact_section(settings, results: dict) -> dict:
     nominal_steps = np.asarray(main["steps_v"])
     rel = steps / nominal_steps[None, :] - 1.0 if mc else np.zeros((0, tm.N_RAMP_STEPS))
     return {
-        "settings": {"n_cal": 32, "t_cal_units": 4, "t_ramp_units": 4},
+        "settings": {"n_cal": settings.design.adc.n_cal, "t_cal_units": settings.design.adc.t_cal_units,
+                     "t_ramp_units": settings.design.adc.t_ramp_units},
         "timing_generation": "column testbench: trapezoidal wordline pulses with the generator's delay and edges; "
                              "the generator itself (token register, pulse-width generator, 0.5 V drivers, "
                              "wordline load) is characterised at transistor level under 'timing'",

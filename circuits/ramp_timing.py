@@ -31,6 +31,7 @@ from topkima.circuits import digital as dig
 from topkima.circuits import netlist as nl
 from topkima.circuits import testbench as tb
 from topkima.circuits.corners import Supplies, corner as corner_of
+from topkima.circuits.design import reference_design
 from topkima.circuits.jobs import Job
 from topkima.circuits.timing import T_CLK_RAMP_S, T_PULSE_DELAY_S, T_SA_CLK_S, T_UNIT_S, T_WL_EDGE_S
 
@@ -49,15 +50,23 @@ WL_LENGTH_M = N_COLUMNS * dig.COLUMN_PITCH_M
 C_WIRE_WL_F = WL_LENGTH_M * dig.WIRE_C_F_PER_M      #: 153.6 fF
 R_WIRE_WL_OHM = WL_LENGTH_M * dig.WIRE_R_OHM_PER_M  #: 768 Ω
 SECTION_COLUMNS = 64                      #: columns per RC section of the wordline ladder
-#: Hand estimate of one access gate in strong inversion: Cox·W_eff·L_eff, PTM card values (docstring).
-C_GATE_ACCESS_HAND_F = 3.9 * 8.854e-12 / 1.85e-9 * (120e-9 - 2 * 5e-9) * (960e-9 - 30e-9 - 2 * 5.25e-9)
+def c_gate_access_hand_f(w_m: float, l_m: float) -> float:
+    """Hand estimate of one access gate in strong inversion: Cox·W_eff·L_eff, PTM card values (docstring)."""
+    return 3.9 * 8.854e-12 / 1.85e-9 * (w_m - 2 * 5e-9) * (l_m - 30e-9 - 2 * 5.25e-9)
+
+
+#: The hand estimate at the 65 nm preset's read port (120 nm x 960 nm).
+C_GATE_ACCESS_HAND_F = c_gate_access_hand_f(col.W_READ_M, col.L_READ_M)
 #: Row pitch along the register/window lines: the cell pitch along the bitline (column docstring).
 ROW_PITCH_M = 0.75e-6
 DRIVES = ("centre", "end")
 WL_DRIVE = "centre"                       #: wordline driven from the middle of the row [ours, docstring]
 
-WN_DRV_M = 4.0e-6                         #: final driver NMOS [ours, docstring]
-WP_DRV_M = 60.0e-6                        #: final driver PMOS [ours, docstring]
+#: Final driver NMOS / PMOS [ours, docstring]: the 65 nm preset's ``sizes.wordline_driver``; a design's own are
+#: passed to the benches as ``wn_m``/``wp_m`` (and its read port as ``read_port_m``).
+WN_DRV_M = reference_design().sizes.wordline_driver.wn_m
+WP_DRV_M = reference_design().sizes.wordline_driver.wp_m
+READ_PORT_M = (col.W_READ_M, col.L_READ_M)
 
 # Testbench timeline [ours]
 T_RESET_END_S = 0.6e-9      #: global reset released
@@ -123,6 +132,16 @@ def checked_driver_size(wn_m: float, wp_m: float) -> tuple[float, float]:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0.2e-6 <= v <= 200e-6:
             raise ValueError(f"driver width {what} must be in [0.2, 200] µm, got {v!r}")
     return float(wn_m), float(wp_m)
+
+
+def checked_read_port(read_port_m) -> tuple[float, float]:
+    """The read port's (W, L) in metres, validated as numbers in a plausible range."""
+    if not isinstance(read_port_m, (list, tuple)) or len(read_port_m) != 2:
+        raise ValueError(f"read_port_m must be (W, L) in metres, got {read_port_m!r}")
+    for v, what in zip(read_port_m, ("W", "L")):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 10e-9 <= v <= 100e-6:
+            raise ValueError(f"read-port {what} must be in [10 nm, 100 µm] (metres), got {v!r}")
+    return float(read_port_m[0]), float(read_port_m[1])
 
 
 def selects(n_units: int) -> dict[str, int]:
@@ -223,14 +242,17 @@ def wordline_sections(drive: str) -> int:
     return n // 2 if checked_drive(drive) == "centre" else n
 
 
-def _wordline(tag: str, corner, sup: Supplies, drive: str) -> tuple[list[str], list[str]]:
+def _wordline(tag: str, corner, sup: Supplies, drive: str,
+              read_port_m: tuple[float, float] = READ_PORT_M) -> tuple[list[str], list[str]]:
     """Driver output ``wl{tag}_0`` → sections → far end ``wl{tag}_{S}`` (S = wordline_sections).
 
     ``centre``: a mirror branch ``wl{tag}_m1..`` holds the other half of the row. Every section
     node carries its 64 columns' access and storage devices; the drains of the cells storing 1
     on the measured branch sit on ``vbl{tag}_{k}`` (k = 1 nearest the driver) so each
-    section's read charge is measured. Returns the lines and those sources.
+    section's read charge is measured. ``read_port_m``: the read port's (W, L). Returns the lines
+    and those sources.
     """
+    w_read, l_read = checked_read_port(read_port_m)
     dn = corner.delvto_n()
     s_far = wordline_sections(drive)
     r_sec = R_WIRE_WL_OHM * SECTION_COLUMNS / N_COLUMNS
@@ -249,32 +271,34 @@ def _wordline(tag: str, corner, sup: Supplies, drive: str) -> tuple[list[str], l
             # one cell per column stores 1 (the ramp replica cell), its partner port stores 0
             for s, q, drain in (("a", "vq1", drain1), ("b", "0", "vbl")):
                 out.append(nl.mos(f"ma{s}{tag}{br}_{k}", drain, node, f"x{s}{tag}{br}_{k}", "0", nl.NMOS,
-                                  col.W_READ_M, col.L_READ_M, dn, m=SECTION_COLUMNS))
+                                  w_read, l_read, dn, m=SECTION_COLUMNS))
                 out.append(nl.mos(f"ms{s}{tag}{br}_{k}", f"x{s}{tag}{br}_{k}", q, "0", "0", nl.NMOS,
-                                  col.W_READ_M, col.L_READ_M, dn, m=SECTION_COLUMNS))
+                                  w_read, l_read, dn, m=SECTION_COLUMNS))
             prev = node
     return out, measured
 
 
 def row_driver(tag: str, wlb: str, sup: Supplies, corner, wn_m: float, wp_m: float,
-                drive: str) -> tuple[list[str], list[str]]:
+                drive: str, read_port_m: tuple[float, float] = READ_PORT_M) -> tuple[list[str], list[str]]:
     vd, va = sup.v_digital_v, sup.v_array_v
-    wl_lines, measured = _wordline(tag, corner, sup, drive)
+    wl_lines, measured = _wordline(tag, corner, sup, drive, read_port_m)
     return [tb.dc_source(f"vddp{tag}", f"vddp{tag}", vd), tb.dc_source(f"vdda{tag}", f"vdda{tag}", va),
             tb.instance(f"drv{tag}", [wlb, f"wl{tag}_0", f"vddp{tag}", f"vdda{tag}", "0"], "rtdrv", wn=wn_m, wp=wp_m),
             *wl_lines], measured
 
 
-def ideal_reference(tag: str, n_units: int, t_start_s: float, corner, sup: Supplies) -> list[str]:
+def ideal_reference(tag: str, n_units: int, t_start_s: float, corner, sup: Supplies,
+                    read_port_m: tuple[float, float] = READ_PORT_M) -> list[str]:
     """The column testbench's pulse (50 % width N x 0.5 ns, ``T_WL_EDGE_S`` edges, like
-    ``column._pulse``) on ``M_REF`` read ports storing 1, drains on ``vblref{tag}``."""
+    ``column._pulse``) on ``M_REF`` read ports (W, L = ``read_port_m``) storing 1, drains on ``vblref{tag}``."""
     dn, va, e = corner.delvto_n(), sup.v_array_v, T_WL_EDGE_S
+    w_read, l_read = checked_read_port(read_port_m)
     return [f"vref{tag} ref{tag} 0 PULSE(0 {nl.num(va)} {nl.num(t_start_s)} {nl.num(e)} {nl.num(e)} "
             f"{nl.num(n_units * T_UNIT_S - e)} 1)",
             tb.dc_source(f"vblref{tag}", f"blref{tag}", sup.v_precharge_v),
-            nl.mos(f"mra{tag}", f"blref{tag}", f"ref{tag}", f"xr{tag}", "0", nl.NMOS, col.W_READ_M, col.L_READ_M,
+            nl.mos(f"mra{tag}", f"blref{tag}", f"ref{tag}", f"xr{tag}", "0", nl.NMOS, w_read, l_read,
                    dn, m=M_REF),
-            nl.mos(f"mrs{tag}", f"xr{tag}", "vq1", "0", "0", nl.NMOS, col.W_READ_M, col.L_READ_M, dn, m=M_REF)]
+            nl.mos(f"mrs{tag}", f"xr{tag}", "vq1", "0", "0", nl.NMOS, w_read, l_read, dn, m=M_REF)]
 
 
 def save_line(nodes: list[str], sources: list[str]) -> str:
@@ -361,8 +385,12 @@ def n_units_for(settings) -> tuple[int, ...]:
 def plan(settings) -> list[Job]:
     """Per corner one width run and one chain run; full plan adds an end-driven width run."""
     jobs = []
+    sizes = settings.design.sizes
+    # the design's driver and read port (the wordline's load); the preset's are the functions' defaults
+    own = {"wn_m": sizes.wordline_driver.wn_m, "wp_m": sizes.wordline_driver.wp_m,
+           "read_port_m": [sizes.read_port.w_m, sizes.read_port.l_m]}
     for c in corners_for(settings):
-        base = {"corner_name": c, "supplies": settings.supplies.as_dict()}
+        base = {"corner_name": c, "supplies": settings.supplies.as_dict(), **own}
         jobs.append(Job(BLOCK, f"timing_widths_{c}", "topkima.circuits.ramp_widths:measure_widths",
                         {**base, "n_units": list(n_units_for(settings))}, NETLISTS))
         jobs.append(Job(BLOCK, f"timing_chain_{c}", "topkima.circuits.ramp_chain:measure_chain",
@@ -371,7 +399,7 @@ def plan(settings) -> list[Job]:
         c = settings.corner_name
         jobs.append(Job(BLOCK, f"timing_widths_end_{c}", "topkima.circuits.ramp_widths:measure_widths",
                         {"corner_name": c, "supplies": settings.supplies.as_dict(),
-                         "n_units": list(n_units_for(settings)), "drive": "end"}, NETLISTS))
+                         "n_units": list(n_units_for(settings)), "drive": "end", **own}, NETLISTS))
     return jobs
 
 
@@ -409,6 +437,9 @@ def timing_section(settings, results: dict) -> dict:
 
     Raises RuntimeError if a functional check failed: a wrong circuit must not calibrate.
     """
+    sizes = settings.design.sizes
+    c_gate = c_gate_access_hand_f(sizes.read_port.w_m, sizes.read_port.l_m)
+
     def get(label: str) -> dict:
         if label not in results:
             raise KeyError(f"ramp timing section needs the result of job '{label}'")
@@ -451,15 +482,15 @@ def timing_section(settings, results: dict) -> dict:
     if failures:
         raise RuntimeError("ramp timing failed its functional checks: " + "; ".join(failures))
     out = {
-        "drive": WL_DRIVE, "wn_drv_m": WN_DRV_M, "wp_drv_m": WP_DRV_M,
+        "drive": WL_DRIVE, "wn_drv_m": sizes.wordline_driver.wn_m, "wp_drv_m": sizes.wordline_driver.wp_m,
         "characterised_n_units": list(n_units_for(settings)),
         "corners": corners_out,
         "assumed_by_column": {"t_pulse_delay_s": T_PULSE_DELAY_S, "t_sa_clk_s": T_SA_CLK_S,
                               "ramp_n_units": N_UNITS_RAMP,
                               "t_edge_s": T_WL_EDGE_S, "source": "topkima.circuits.column testbench timeline"},
         "wordline_load": {"n_columns": N_COLUMNS, "access_gates_per_column": ACCESS_GATES_PER_COLUMN,
-                          "c_gate_access_hand_f": C_GATE_ACCESS_HAND_F,
-                          "c_gate_row_hand_f": C_GATE_ACCESS_HAND_F * N_COLUMNS * ACCESS_GATES_PER_COLUMN,
+                          "c_gate_access_hand_f": c_gate,
+                          "c_gate_row_hand_f": c_gate * N_COLUMNS * ACCESS_GATES_PER_COLUMN,
                           "c_wire_f": C_WIRE_WL_F, "r_wire_ohm": R_WIRE_WL_OHM, "section_columns": SECTION_COLUMNS,
                           "note": "hand values: strong-inversion Cox*W*L (upper bound) and per-length wire "
                                   "estimates; the simulated load is the real BSIM4 devices"},

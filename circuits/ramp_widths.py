@@ -17,7 +17,7 @@ from topkima.circuits import testbench as tb
 from topkima.circuits.corners import corner as corner_of
 from topkima.circuits.netlist import num
 from topkima.circuits.ramp_timing import (BLOCK, M_REF, SECTION_COLUMNS, T_SRC_EDGE_S, T_START_LEAD_S, T_STEP_S,
-                                          WL_DRIVE, WN_DRV_M, WP_DRV_M, bench_header, checked_drive,
+                                          WL_DRIVE, WN_DRV_M, WP_DRV_M, READ_PORT_M, bench_header, checked_drive,
                                           checked_driver_size, checked_supplies, checked_units_list, clock_edge,
                                           control_and_taps, crossings, edge_s, first_after, ideal_reference,
                                           pulse_count, pulse_shape, row_driver, row_line, save_line, select_sources,
@@ -27,7 +27,8 @@ from topkima.circuits.timing import T_CLK_RAMP_S, T_PULSE_DELAY_S, T_UNIT_S
 
 
 def widths_netlist(corner_name: str, supplies: dict | None = None, n_units=(1, 2, 3, 4, 5, 6),
-                   drive: str = WL_DRIVE, wn_m: float = WN_DRV_M, wp_m: float = WP_DRV_M) -> tuple[str, dict]:
+                   drive: str = WL_DRIVE, wn_m: float = WN_DRV_M, wp_m: float = WP_DRV_M,
+                   read_port_m=READ_PORT_M) -> tuple[str, dict]:
     """Pulse widths for several N in one run: shared taps, one window slice + row per N.
 
     Timeline: reset, ramp clock 0 (calibration: windows open, no token), START sampled at
@@ -49,13 +50,13 @@ def widths_netlist(corner_name: str, supplies: dict | None = None, n_units=(1, 2
     for n in ns:
         tag = f"n{n}"
         srcs, sel_nodes = select_sources(tag, n, vd)
-        drv, measured = row_driver(tag, f"wlb{tag}", sup, c, wn_m, wp_m, drive)
+        drv, measured = row_driver(tag, f"wlb{tag}", sup, c, wn_m, wp_m, drive, read_port_m)
         lines += [*srcs, tb.dc_source(f"vddg{tag}", f"vddg{tag}", vd), window_slice(tag, sel_nodes, f"w{tag}", f"vddg{tag}"),
                   *row_line(f"wline{tag}", f"w{tag}"),
                   *window_loads(tag, f"wline{tag}", (0,), c.delvto_n(), c.delvto_p()),
                   # the row gate, on the pre-driver supply of its row
                   tb.instance(f"nd{tag}", ["tok", f"wline{tag}_r0", f"wlb{tag}", f"vddp{tag}", "0"], "nand2"),
-                  *drv, *ideal_reference(tag, n, edge_s(1) + T_PULSE_DELAY_S, c, sup)]
+                  *drv, *ideal_reference(tag, n, edge_s(1) + T_PULSE_DELAY_S, c, sup, read_port_m)]
         sources += [f"vddg{tag}", f"vddp{tag}", f"vdda{tag}", f"vblref{tag}", *measured]
     for s in sources:
         lines.append(tb.charge_meas(f"q_{s}", s, edge_s(1), edge_s(2)))
@@ -70,11 +71,12 @@ def widths_netlist(corner_name: str, supplies: dict | None = None, n_units=(1, 2
 
 
 def measure_widths(corner_name: str, supplies: dict | None = None, n_units=(1, 2, 3, 4, 5, 6),
-                   drive: str = WL_DRIVE, wn_m: float = WN_DRV_M, wp_m: float = WP_DRV_M) -> dict:
+                   drive: str = WL_DRIVE, wn_m: float = WN_DRV_M, wp_m: float = WP_DRV_M,
+                   read_port_m=READ_PORT_M) -> dict:
     """Wordline pulse width, edges, delay, read-charge width and energy for each N (one run)."""
     from topkima.circuits.spice import simulate
     sup = checked_supplies(supplies)
-    text, bench = widths_netlist(corner_name, sup.as_dict(), n_units, drive, wn_m, wp_m)
+    text, bench = widths_netlist(corner_name, sup.as_dict(), n_units, drive, wn_m, wp_m, read_port_m)
     res = simulate(text, BLOCK)
     t, m = res.time, res.measures
     vd, va = sup.v_digital_v, sup.v_array_v

@@ -1,4 +1,4 @@
-"""What one calibration run is asked to do: corner, Monte Carlo size, seed, supplies."""
+"""What one calibration run is asked to do: the design, corner, Monte Carlo size and seed."""
 from __future__ import annotations
 
 import zlib
@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from topkima.circuits.corners import Corner, Supplies, corner
+from topkima.circuits.design import Design, default_design
 
 
 @dataclass(frozen=True)
@@ -15,20 +16,26 @@ class CalSettings:
 
     ``quick`` trades Monte Carlo size and sweep density for speed (``topkima
     calibrate --quick``, used by ``make demo`` and the tests); the physics is the same.
+    ``design`` (default: the ``topkima-65nm`` preset) supplies the supplies, sizes and ADC knobs.
     """
 
     quick: bool = False
     corner_name: str = "tt"
     mc: int | None = None        #: Monte Carlo samples per block; None: 24 quick, 200 full
     seed: int = 2024
-    supplies: Supplies = field(default_factory=Supplies)
+    design: Design = field(default_factory=default_design)
 
     def __post_init__(self):
         corner(self.corner_name)  # validates the name
+        self.design.corner(self.corner_name)
         if self.mc is not None and (not isinstance(self.mc, int) or self.mc < 2):
             raise ValueError(f"--mc must be an integer ≥ 2 (Monte Carlo samples), got {self.mc!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"--seed must be a non-negative integer, got {self.seed!r}")
+
+    @property
+    def supplies(self) -> Supplies:
+        return Supplies.from_design(self.design)
 
     @property
     def corner(self) -> Corner:

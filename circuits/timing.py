@@ -10,25 +10,33 @@ numbers from the calibration artefact (``column.timing``).
 """
 from __future__ import annotations
 
-T_UNIT_S = 0.5e-9        #: PWM unit: 2 GHz PWM clock (SPEC §2)
-T_CLK_RAMP_S = 4e-9      #: the ramp ADC's clock, T_clk = 4 ns: calibration clock and each ramp step (SPEC §2)
-T_PWM_S = 62e-9          #: PWM phase: the x4 pair's longest pulse, 124 units (SPEC §4, 62 ns reading)
-N_RAMP_STEPS = 32        #: ramp steps of the 5-bit ADC (SPEC §2)
-MAX_RAMP_UNITS = 4       #: ramp pulse ≤ 2 ns so it has ended (with the generator's delay and edges) before the SA evaluates
+from topkima.circuits.design import reference_design
+
+# The one definition of these clocks is the design preset's [timing] table
+# (circuits/designs/topkima-65nm.toml, each value with its source there). A design cannot change them
+# in this version: the comparator, ramp-generator and digital benches clock at them too.
+_T = reference_design().timing
+_G = reference_design().geometry
+T_UNIT_S = _T.t_unit_s               #: PWM unit: 2 GHz PWM clock (SPEC §2)
+T_CLK_RAMP_S = _T.t_clk_ramp_s       #: the ramp ADC's clock, T_clk = 4 ns: calibration clock and each ramp step (SPEC §2)
+#: PWM phase: the x4 pair's longest pulse, 124 units (SPEC §4, 62 ns reading)
+T_PWM_S = _G.q_max * max(_G.pair_scales) * T_UNIT_S
+N_RAMP_STEPS = _G.n_ramp_rows        #: ramp steps of the 5-bit ADC: one per ramp row (SPEC §2)
+MAX_RAMP_UNITS = _T.max_ramp_units   #: ramp pulse ≤ 2 ns so it has ended (with the generator's delay and edges) before the SA evaluates
 #: Wordline rise/fall (0–100 %): the ramp timing generator's driver gives 10–90 % edges of
 #: 170–230 ps at tt (circuits/ramp_timing.py)
-T_WL_EDGE_S = 0.2e-9
+T_WL_EDGE_S = _T.t_wl_edge_s
 
 # Timeline of one conversion (s) [ours]
-T_PRE_END_S = 1.0e-9     #: precharge active until here
-T_PRE_EDGE_S = 50e-12    #: precharge gate edge (a strong 1 V driver) [ours]
-T_MAC0_S = 1.5e-9        #: PWM pulses start
+T_PRE_END_S = _T.t_pre_end_s         #: precharge active until here
+T_PRE_EDGE_S = _T.t_pre_edge_s       #: precharge gate edge (a strong 1 V driver) [ours]
+T_MAC0_S = _T.t_mac_start_s          #: PWM pulses start
 T_CAL0_S = T_MAC0_S + T_PWM_S + 0.5e-9   #: calibration clock starts (PWM phase done)
-T_PULSE_DELAY_S = 0.7e-9  #: wordline pulse start after its clock edge (ramp timing generator: 0.67–0.74 ns at tt)
-T_SA_CLK_S = 3.0e-9      #: sense-amplifier evaluate edge, within each 4 ns ramp clock (after a ≤ 2 ns ramp pulse)
-T_SA_EDGE_S = 30e-12     #: sense-amplifier clock edge (a sharp digital clock) [ours]
-T_SA_EVAL_S = 1.2e-9     #: evaluate phase (clk→out ≤ 1.06 ns at tt up to a 0.5 V common mode, 0.1 mV)
-T_SA_READ_S = 1.15e-9    #: the latched decision is read this long after the SA clock edge (inside T_SA_EVAL_S)
+T_PULSE_DELAY_S = _T.t_pulse_delay_s  #: wordline pulse start after its clock edge (ramp timing generator: 0.67–0.74 ns at tt)
+T_SA_CLK_S = _T.t_sa_clk_in_cycle_s  #: sense-amplifier evaluate edge, within each 4 ns ramp clock (after a ≤ 2 ns ramp pulse)
+T_SA_EDGE_S = _T.t_sa_edge_s         #: sense-amplifier clock edge (a sharp digital clock) [ours]
+T_SA_EVAL_S = _T.t_sa_eval_s         #: evaluate phase (clk→out ≤ 1.06 ns at tt up to a 0.5 V common mode, 0.1 mV)
+T_SA_READ_S = _T.t_sa_read_s         #: the latched decision is read this long after the SA clock edge (inside T_SA_EVAL_S)
 
 
 def ramp_cycle_start_s(j: int) -> float:

@@ -45,6 +45,7 @@ def _positive_float(text: str) -> float:
 def cmd_calibrate(args) -> int:
     from topkima.calibration.calibrate import run_calibration
     from topkima.circuits.corners import CORNERS
+    from topkima.circuits.design import DesignError, load_design
     from topkima.circuits.jobs import JobError, print_progress
     from topkima.circuits.settings import CalSettings
     from topkima.circuits.spice import SpiceError
@@ -54,8 +55,14 @@ def cmd_calibrate(args) -> int:
     if args.mc is not None and args.mc < 2:
         print("topkima calibrate: --mc must be at least 2 Monte Carlo samples", file=sys.stderr)
         return 2
-    settings = CalSettings(quick=args.quick, corner_name=args.corner, mc=args.mc, seed=args.seed)
-    print(f"topkima calibrate: {'quick' if args.quick else 'full'} characterisation, corner {args.corner}, "
+    try:
+        design = load_design(args.design)
+    except DesignError as exc:
+        print(f"topkima calibrate: {exc}", file=sys.stderr)
+        return 2
+    settings = CalSettings(quick=args.quick, corner_name=args.corner, mc=args.mc, seed=args.seed, design=design)
+    print(f"topkima calibrate: design {design.name} (sha256 {design.sha256()[:12]}), "
+          f"{'quick' if args.quick else 'full'} characterisation, corner {args.corner}, "
           f"{settings.mc_samples} Monte Carlo samples, seed {args.seed}, {args.workers} workers, "
           f"cache {args.cache}", file=sys.stderr)
     try:
@@ -75,13 +82,19 @@ def cmd_calibrate(args) -> int:
 
 def cmd_summary(args) -> int:
     from topkima.calibration import ArtefactError, load_calibration
-    from topkima.calibration.summary import format_summary
+    from topkima.calibration.summary import format_side_by_side, format_summary
+    if len(args.artefact) > 2:
+        print("topkima summary: give at most two artefacts (one: its summary; two: side by side)", file=sys.stderr)
+        return 2
     try:
-        cal = load_calibration(args.artefact)
+        cals = [load_calibration(path) for path in (args.artefact or [None])]
     except ArtefactError as exc:
         print(f"topkima summary: {exc}", file=sys.stderr)
         return 1
-    print(format_summary(cal.data))
+    if len(cals) == 1:
+        print(format_summary(cals[0].data))
+    else:
+        print(format_side_by_side(cals[0].data, cals[1].data, *args.artefact))
     return 0
 
 
@@ -328,6 +341,38 @@ def cmd_montecarlo(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    """Design sweep: calibrate every point of a grid of design changes (see topkima.studies.sweep)."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    from topkima.circuits.jobs import JobError
+    from topkima.circuits.spice import SpiceError
+    from topkima.studies.sweep import FIGURES, SweepConfig, SweepError, parse_vary, run_sweep
+    log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+    try:
+        config = SweepConfig(design=args.design, varies=tuple(parse_vary(v) for v in args.vary), quick=args.quick,
+                             corner=args.corner, mc=args.mc, seed=args.seed, workers=args.workers)
+        summary = run_sweep(args.out, config, scheduler=args.scheduler, scheduler_timeout_s=args.scheduler_timeout,
+                            log=log)
+    except SweepError as exc:
+        print(f"topkima sweep: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"topkima sweep: interrupted; finished points are kept under {args.out}/points and the SPICE jobs "
+              f"in {args.out}/cache: rerun the same command to resume", file=sys.stderr)
+        return 130
+    except (SpiceError, JobError, RuntimeError, OSError) as exc:
+        print(f"topkima sweep: {exc}", file=sys.stderr)
+        return 1
+    names = summary["varied"]
+    print(" ".join(f"{n:>16}" for n in names) + " " + " ".join(f"{f:>17}" for f in FIGURES))
+    for row in summary["points"]:
+        print(" ".join(f"{row['value:' + n]:16.4g}" for n in names) + " "
+              + " ".join(f"{row[f]:17.4g}" for f in FIGURES))
+    print(f"wrote {args.out}/summary.json and {len(summary['plots'])} plots in {args.out}/plots", file=sys.stderr)
+    return 0
+
+
 def _thread_count(text: str) -> int:
     n = _positive_int(text)
     if n > 64:
@@ -342,6 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("calibrate", help="characterise the macro's blocks in ngspice and write the calibration artefact")
     p.add_argument("--quick", action="store_true", help="fewer Monte Carlo samples and sweep points (≈2 min)")
     p.add_argument("--corner", default="tt", help="process corner for the analog blocks (tt, ss, ff, sf, fs)")
+    p.add_argument("--design", default="topkima-65nm",
+                   help="design preset name (topkima-65nm) or a TOML design file (docs/design.md)")
     p.add_argument("--mc", type=_positive_int, default=None, help="Monte Carlo samples per block (default 24 quick, 200 full)")
     p.add_argument("--seed", type=_nonneg_int, default=2024, help="root seed of every mismatch draw")
     p.add_argument("--out", default="calibration.json", help="artefact file to write (default ./calibration.json)")
@@ -480,8 +527,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds to try reaching the scheduler (default 5)")
     p.add_argument("--out", default="out/montecarlo", help="folder for summary.json, figures and instances/")
     p.set_defaults(func=cmd_montecarlo)
-    p = sub.add_parser("summary", help="print the figures of a calibration artefact")
-    p.add_argument("artefact", nargs="?", default=None, help="artefact file (default: the committed default)")
+    p = sub.add_parser("sweep", help="design sweep: calibrate each point of a grid of design changes; unit step, "
+                       "cell σ, LSB, INL/DNL, SA offset σ, energy, T_arb, top-k recall (docs/design.md)")
+    p.add_argument("--design", default="topkima-65nm", help="base design: preset name or TOML design file")
+    p.add_argument("--vary", action="append", default=[], metavar="FIELD=V1,V2,…",
+                   help="a varied design field and its values, e.g. read_port.l_m=240e-9,480e-9 (repeatable: "
+                        "the points are the product)")
+    p.add_argument("--quick", action="store_true", help="quick calibrations (fewer Monte Carlo samples and sweep points)")
+    p.add_argument("--corner", default="tt", help="process corner of every calibration")
+    p.add_argument("--mc", type=_int_at_least(2), default=None, help="Monte Carlo samples per block (default 24 quick, 200 full)")
+    p.add_argument("--seed", type=_nonneg_int, default=2024, help="root seed of the calibrations and the recall workload")
+    p.add_argument("--workers", type=_nonneg_int, default=2, help="local SPICE worker processes per calibration")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run the points on a Dask distributed scheduler (tcp://host:8786; workers with --nthreads 1)")
+    p.add_argument("--scheduler-timeout", type=_positive_float, default=5.0,
+                   help="seconds to try reaching the scheduler (default 5)")
+    p.add_argument("--out", default="out/sweep", help="folder for summary.json, plots/, points/ and the SPICE cache")
+    p.set_defaults(func=cmd_sweep)
+    p = sub.add_parser("summary", help="print the figures of a calibration artefact, or of two side by side")
+    p.add_argument("artefact", nargs="*", default=[],
+                   help="artefact file (default: the committed default); two files: side by side")
     p.set_defaults(func=cmd_summary)
     threads_help = ("threads of the behavioural macro's kernels (default: $TOPKIMA_THREADS, else every core; "
                     "results do not depend on it)")

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from topkima.behavioral.macro.arrays import N_REPLICA, N_STACKS
+from topkima.behavioral.macro.arrays import N_STACKS
 from topkima.behavioral.params import MacroParams
 
 
@@ -46,7 +46,7 @@ def array_devices(p: MacroParams, n_cols: int, rows: int, draws: TileDraws | Non
     if draws is None:
         m_stack = np.ones((rows, N_STACKS, n_cols))
         dvt_a = dvt_s = np.zeros((rows, N_STACKS, n_cols))
-        m_cal, m_ramp = np.ones((n_cols, N_REPLICA)), np.ones((n_cols, p.n_ramp_steps))
+        m_cal, m_ramp = np.ones((n_cols, p.n_cal_rows)), np.ones((n_cols, p.n_ramp_steps))
         v_os = np.zeros((n_cols, p.sa_vcm_v.size))
     else:
         d = np.asarray(draws.mac_dvt_v, float)
@@ -75,8 +75,8 @@ def draw_tile(p: MacroParams, rng: np.random.Generator, n_cols: int, rows: int) 
     """Every read port, replica cell and comparator device of one array, drawn (Pelgrom σ's)."""
     s = p.sigma_vth_read_v
     mac = rng.normal(0, s, (n_cols, rows, N_STACKS, 2))
-    cal = rng.normal(0, s, (n_cols, N_REPLICA, 2))
-    ramp = rng.normal(0, s, (n_cols, N_REPLICA, 2))
+    cal = rng.normal(0, s, (n_cols, p.n_cal_rows, 2))
+    ramp = rng.normal(0, s, (n_cols, p.n_ramp_rows, 2))
     sa = rng.normal(0, 1, (n_cols, p.sa_device_sigma_vth_v.size)) * p.sa_device_sigma_vth_v
     residual = rng.normal(0, 1, (n_cols, 1)) * p.sa_residual_sigma_v  # what the linear model misses
     return TileDraws(mac, cal, ramp, sa_offsets(p, sa) + residual)
@@ -89,8 +89,8 @@ def sa_offsets(p: MacroParams, sa_dvt_v: np.ndarray) -> np.ndarray:
 
 def nominal_draws(p: MacroParams, n_cols: int, rows: int) -> TileDraws:
     """Nominal devices: no threshold shift, each comparator at the model's systematic offset."""
-    return TileDraws(np.zeros((n_cols, rows, N_STACKS, 2)), np.zeros((n_cols, N_REPLICA, 2)),
-                     np.zeros((n_cols, N_REPLICA, 2)), sa_offsets(p, np.zeros((n_cols, len(p.sa_devices)))))
+    return TileDraws(np.zeros((n_cols, rows, N_STACKS, 2)), np.zeros((n_cols, p.n_cal_rows, 2)),
+                     np.zeros((n_cols, p.n_ramp_rows, 2)), sa_offsets(p, np.zeros((n_cols, len(p.sa_devices)))))
 
 
 def tile_draws_from_columns(p: MacroParams, columns: list[dict], n_cols: int) -> TileDraws:

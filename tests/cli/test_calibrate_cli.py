@@ -52,6 +52,10 @@ def test_killed_calibration_resumes_and_redoes_only_unfinished_jobs(tmp_path):
     cal = load_calibration(out)
     assert cal.provenance["n_jobs_from_cache"] == len(finished)
     assert cal.provenance["seed"] == 5 and cal.provenance["quick"] is True
+    from topkima.circuits.design import default_design
+    assert cal.provenance["design_name"] == "topkima-65nm"
+    assert cal.provenance["design_sha256"] == default_design().sha256() == cal.design_sha256
+    assert cal.design == default_design().to_dict()
 
     again = subprocess.run(args, env=_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0
