@@ -165,6 +165,12 @@ def _gelu(x, xp=np):
     return 0.5 * x * (1.0 + _erf(xp)(x * np.float32(1 / np.sqrt(2)))).astype(x.dtype)
 
 
+def _linear(x, w, b):
+    """``x @ w + b`` over the last axis, as one 2-D matrix product: numpy runs a 3-D ``@`` as one
+    small GEMM per sentence, about 3× slower on these shapes (same numbers)."""
+    return (x.reshape(-1, x.shape[-1]) @ w).reshape(*x.shape[:-1], w.shape[-1]) + b
+
+
 def encoder_forward(params: dict, input_ids, mask, attention: AttentionFn | None = None, *, xp=np,
                     hidden_states: list | None = None, attention_probs: list | None = None):
     """The MiniLM encoder and its pooling, written once over the array namespace ``xp``.
@@ -198,7 +204,7 @@ def encoder_forward(params: dict, input_ids, mask, attention: AttentionFn | None
     if hidden_states is not None:
         hidden_states.append(x)
     for index, layer in enumerate(params["layers"]):
-        qkv = x @ layer["w_qkv"] + layer["b_qkv"]
+        qkv = _linear(x, layer["w_qkv"], layer["b_qkv"])
         q, k, v = (qkv[..., part * HIDDEN:(part + 1) * HIDDEN].reshape(heads_shape).transpose(0, 2, 1, 3)
                    for part in range(3))
         if attention is None:
@@ -208,9 +214,9 @@ def encoder_forward(params: dict, input_ids, mask, attention: AttentionFn | None
         else:
             context = attention(q, k, v, mask, index)
         context = context.transpose(0, 2, 1, 3).reshape(n_batch, n_tokens, HIDDEN)
-        x = _layer_norm(context @ layer["w_out"] + layer["b_out"] + x, *layer["ln_attn"], xp=xp)
-        inner = _gelu(x @ layer["w_ffn_in"] + layer["b_ffn_in"], xp=xp)
-        x = _layer_norm(inner @ layer["w_ffn_out"] + layer["b_ffn_out"] + x, *layer["ln_ffn"], xp=xp)
+        x = _layer_norm(_linear(context, layer["w_out"], layer["b_out"]) + x, *layer["ln_attn"], xp=xp)
+        inner = _gelu(_linear(x, layer["w_ffn_in"], layer["b_ffn_in"]), xp=xp)
+        x = _layer_norm(_linear(inner, layer["w_ffn_out"], layer["b_ffn_out"]) + x, *layer["ln_ffn"], xp=xp)
         if hidden_states is not None:
             hidden_states.append(x)
 
