@@ -372,6 +372,7 @@ def run_finetune(config: FinetuneConfig, eval_config, out_dir: str | Path, *, ev
         summary.update(run_eval(model_dirs, reviews, train_idx, test_idx, eval_config, out, seed=config.seed, log=log))
     from topkima.studies.code_version import code_version
     summary["code_version"] = code_version()
+    summary["git_commit"] = _git_commit()
     summary["wall_time_s"] = round(time.time() - t0, 1)
     # this process (training, JAX's threads included) plus the evaluation workers: the run's
     # cost without the time it spent paused or waiting for the shared cores
@@ -379,3 +380,17 @@ def run_finetune(config: FinetuneConfig, eval_config, out_dir: str | Path, *, ev
     write_summary(out / "summary.json", summary)
     log(f"wrote {out / 'summary.json'} ({summary['wall_time_s']:.0f} s)")
     return summary
+
+
+def _git_commit() -> str | None:
+    """The checkout's commit (``+dirty`` with uncommitted changes), or None outside a git checkout."""
+    import subprocess
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
