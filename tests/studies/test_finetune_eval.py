@@ -18,9 +18,11 @@ SENTENCES = ["A gripping, beautifully acted film that never lets go of you.",
              "A tedious exercise in style over substance."]
 
 
-def test_runs_put_the_chips_first_and_k_free_modes_once():
+def test_runs_put_the_headline_k_and_the_chips_first_and_k_free_modes_once():
     runs = _runs(EvalConfig(n_chips=2), (1, 5))
-    assert runs[:4] == [("topkima", 1, 0), ("topkima", 1, 1), ("topkima", 5, 0), ("topkima", 5, 1)]
+    assert runs[:2] == [("topkima", 5, 0), ("topkima", 5, 1)]
+    assert all(k in (None, 5) for _, k, _ in runs[:6]) and all(k == 1 for _, k, _ in runs[6:])
+    assert runs[6:8] == [("topkima", 1, 0), ("topkima", 1, 1)]
     assert runs.count(("exact", None, None)) == 1 and ("subtopk", 5, None) in runs
     assert len(runs) == 4 + 2 + 2 * 2
     assert EvalConfig().ks_for("hwaware") == (5,) and EvalConfig().ks_for("tfcbp") == (1, 2, 5, 10, 20)
