@@ -202,8 +202,9 @@ def cmd_finetune(args) -> int:
     train = {"trainings": tuple(t.strip() for t in args.training.split(",") if t.strip()), "train_k": args.k,
              "seed": args.seed, "epochs": args.epochs,
              **given("train", batch_size=args.batch_size, checkpoint_every=args.checkpoint_every,
-                     train_limit=args.train_limit)}
-    evaluation = {"n_chips": args.chips, **given("eval", test_limit=args.test_limit)}
+                     train_limit=args.train_limit, noise_sentences=None, noise_chips=None)}
+    evaluation = {"n_chips": args.chips, "workers": args.workers, "headline_k": args.k,
+                  **given("eval", test_limit=args.test_limit)}
     if args.eval_k:
         evaluation["ks"] = tuple(args.eval_k)
     try:
@@ -468,7 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("finetune", help="fine-tune MiniLM with TFCBP + QAT (and dense), then evaluate it on the chip "
                                         "(needs the [train] extra: pip install -e '.[train]')")
-    p.add_argument("--training", default="dense,tfcbp", help="comma-separated trainings: dense, tfcbp (default both)")
+    p.add_argument("--training", default="dense,tfcbp,hwaware",
+                   help="comma-separated trainings: dense, tfcbp (TFCBP + QAT), hwaware (TFCBP + QAT + the chip's "
+                        "score errors) (default all three)")
     p.add_argument("--k", type=int, default=5, help="keys kept per query row in the TFCBP forward (default 5)")
     p.add_argument("--seed", type=_nonneg_int, default=0, help="split, head initialisation and data order")
     p.add_argument("--epochs", type=_positive_float, default=1.0, help="passes over the training sentences")
@@ -481,6 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="k of the evaluation (repeat; default 1, 2, 5, 10, 20)")
     p.add_argument("--quick", action="store_true", help="a small subset: ≤ 5 min on 2 cores")
     p.add_argument("--no-eval", action="store_true", help="train (and save the weights) only")
+    p.add_argument("--workers", type=_nonneg_int, default=2, help="evaluation processes (default 2; 0: this process)")
     p.add_argument("--out", default="out/finetune", help="folder for checkpoints, models and summary.json")
     p.set_defaults(func=cmd_finetune)
     p = sub.add_parser("report", help="one command from SPICE calibration to the accelerator estimate: an HTML report")

@@ -8,6 +8,10 @@ What is trained (issue 15; Topkima-Former, Dong et al., arXiv 2411.13050, §III 
   largest quantised scores of a row in the forward pass and back-propagates the dense softmax's
   gradient; Q, K, V are rounded straight-through to the project's codes, A is the fixed-point
   softmax core's 5-bit output.
+* ``hwaware``: hardware-aware, option (c): ``tfcbp`` plus, on every integer score before top-k
+  and the softmax core, an error drawn from those the calibrated behavioural chip makes on
+  training sentences (:mod:`topkima.studies.chip_noise`; the noise is measured once on the
+  pretrained model, and drawn per step from ``fold_in(PRNGKey(seed), step)``).
 
 The model is the numpy MiniLM's own forward (:func:`~topkima.behavioral.minilm.encoder_forward`)
 run over ``jax.numpy``; the head is a logistic regression on the L2-normalised sentence
@@ -15,7 +19,8 @@ embedding (:func:`head_logits`), initialised at zero. Loss: mean binary cross-en
 with a linear warm-up over the first 10 % of steps and a linear decay [ours: the usual BERT
 fine-tuning recipe, Devlin et al. 2019]; gradients clipped to global norm 1.
 
-Reproducible and resumable: the data order of epoch e comes from ``default_rng([seed, e])``;
+Reproducible and resumable: the data order of epoch e comes from ``default_rng([seed, 4, e])``
+(length-grouped batches, :func:`epoch_order`);
 every ``checkpoint_every`` steps the parameters, the optimiser state and the step are written
 atomically to ``<out>/<training>/checkpoint.npz``, and a rerun (e.g. after SIGKILL) resumes
 from there and ends with the same weights as an uninterrupted run. The weights are saved with
@@ -34,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-TRAININGS = ("dense", "tfcbp")
+TRAININGS = ("dense", "tfcbp", "hwaware")
 EVAL_MODES = ("exact", "quantized", "topk", "subtopk", "topkima")
 K_SWEEP = (1, 2, 5, 10, 20)
 
@@ -58,6 +63,8 @@ class FinetuneConfig:
     max_tokens: int = 128                    #: truncation for training (VADER sentences: ~27 tokens)
     train_limit: int | None = None           #: use a random subset of this many training sentences
     checkpoint_every: int = 25               #: steps between checkpoints
+    noise_sentences: int = 128               #: hwaware: training sentences the chip's errors are measured on
+    noise_chips: int = 4                     #: hwaware: chips they are measured on (seeds 1000, 1001, …)
 
     def validate(self) -> "FinetuneConfig":
         """Return self, or raise ValueError naming the bad field and what to do."""
@@ -68,7 +75,7 @@ class FinetuneConfig:
                 raise ValueError(f"unknown training mode {name!r}; choose from {', '.join(TRAININGS)}")
         if isinstance(self.train_k, bool) or not isinstance(self.train_k, int) or self.train_k < 1:
             raise ValueError(f"k must be an integer ≥ 1 (keys kept per query row), got {self.train_k!r}")
-        for name in ("batch_size", "checkpoint_every"):
+        for name in ("batch_size", "checkpoint_every", "noise_sentences", "noise_chips"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -83,12 +90,15 @@ class FinetuneConfig:
             raise ValueError(f"max_tokens must be in 3…512, got {self.max_tokens}")
         return self
 
-    def key(self, training: str) -> str:
-        """Hash of the fields that decide ``training``'s weights."""
+    def key(self, training: str, extra: str = "") -> str:
+        """Hash of the fields that decide ``training``'s weights (``extra``: e.g. the hash of
+        the hardware-aware noise table)."""
         fields = asdict(self)
         fields.pop("trainings")
         fields.pop("checkpoint_every")
         fields["training"] = training
+        if extra:
+            fields["extra"] = extra
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -128,10 +138,26 @@ def batch_arrays(data: TrainData, order: np.ndarray):
     return ids, mask, data.labels[order]
 
 
-def epoch_order(config: FinetuneConfig, n: int, epoch: int) -> np.ndarray:
-    """Sentence order of one epoch (full batches only)."""
-    perm = np.random.default_rng([config.seed, 4, epoch]).permutation(n)
-    return perm[:n // config.batch_size * config.batch_size]
+#: batches whose sentences are grouped by length: a random pool of this many batches is sorted
+#: by length and cut into batches, and the batches are shuffled [ours: the usual length
+#: bucketing; a random batch of 32 VADER sentences nearly always pads to 64 tokens, a grouped one
+#: to 16, 32 or 64 by its own length: about 1.7x fewer tokens per step]
+POOL_BATCHES = 16
+
+
+def epoch_order(config: FinetuneConfig, lengths, epoch: int) -> np.ndarray:
+    """Sentence order of one epoch (full batches only, in the order they are trained): a seeded
+    permutation, grouped by token count within pools of :data:`POOL_BATCHES` batches, the
+    batches shuffled. ``lengths``: token count per training sentence."""
+    lengths = np.asarray(lengths)
+    rng = np.random.default_rng([config.seed, 4, epoch])
+    bs = config.batch_size
+    perm = rng.permutation(len(lengths))[:len(lengths) // bs * bs]
+    pool = POOL_BATCHES * bs
+    grouped = np.concatenate([chunk[np.argsort(lengths[chunk], kind="stable")]
+                              for chunk in np.split(perm, range(pool, len(perm), pool))]) if len(perm) else perm
+    batches = grouped.reshape(-1, bs)
+    return batches[rng.permutation(len(batches))].reshape(-1)
 
 
 #: the head reads √384 × the L2-normalised embedding, so each coordinate has unit spread, as the
@@ -149,20 +175,33 @@ def head_logits(embeddings, w, b):
     return HEAD_INPUT_SCALE * (embeddings @ w) + b
 
 
-def _loss_fn(training: str, train_k: int):
-    """loss(params, ids, mask, labels): mean binary cross-entropy of the head on the encoder."""
+def _loss_fn(training: str, train_k: int, noise=None):
+    """loss(params, ids, mask, labels, key): mean binary cross-entropy of the head on the
+    encoder; ``key`` (a JAX PRNG key) seeds the score noise of ``hwaware``, whose error
+    quantiles (layers, heads, n) are ``noise``."""
     from topkima.behavioral.minilm import encoder_forward
     from topkima.studies.jax_backend import require_jax
     jax, jnp, optax = require_jax()
-    attention = None
-    if training == "tfcbp":
+    if training == "hwaware" and noise is None:
+        raise ValueError("hwaware training needs the chip's error quantiles (noise=)")
+    if training in ("tfcbp", "hwaware"):
+        from topkima.studies.chip_noise import draw_noise
         from topkima.studies.tfcbp import tfcbp_attention
+    table = jnp.asarray(noise) if training == "hwaware" else None
+
+    def attention_for(key):
+        """The layers' attention (None: dense); ``key`` seeds the hwaware score noise."""
+        if training == "dense":
+            return None
 
         def attention(q, k, v, mask, layer):
-            return tfcbp_attention(q, k, v, mask, train_k)
+            score_noise = None if table is None else draw_noise(
+                table[layer], jax.random.fold_in(key, layer), (*q.shape[:3], k.shape[2]))
+            return tfcbp_attention(q, k, v, mask, train_k, score_noise=score_noise)
+        return attention
 
-    def loss(params, ids, mask, labels):
-        _, emb = encoder_forward(params["encoder"], ids, mask, attention, xp=jnp)
+    def loss(params, ids, mask, labels, key):
+        _, emb = encoder_forward(params["encoder"], ids, mask, attention_for(key), xp=jnp)
         logits = head_logits(emb, params["head"]["w"], params["head"]["b"])
         return optax.sigmoid_binary_cross_entropy(logits, labels).mean()
 
@@ -228,14 +267,16 @@ def load_checkpoint(path: Path, key: str, like):
 
 
 def train_one(config: FinetuneConfig, training: str, model, data: TrainData, head: dict, out_dir: Path,
-              log=print) -> Path:
-    """Fine-tune one model (resuming from its checkpoint); returns its saved model folder."""
+              log=print, noise=None) -> Path:
+    """Fine-tune one model (resuming from its checkpoint); returns its saved model folder.
+    ``noise``: the chip's error quantiles for ``hwaware`` (:func:`~topkima.studies.chip_noise.noise_table`)."""
     from topkima.behavioral.minilm import save_model
     from topkima.studies.jax_backend import require_jax, to_jax, to_numpy
     jax, jnp, optax = require_jax()
     folder = out_dir / training
     folder.mkdir(parents=True, exist_ok=True)
-    key = config.key(training)
+    key = config.key(training, "" if noise is None else hashlib.sha256(
+        np.ascontiguousarray(noise, np.float32).tobytes()).hexdigest()[:16])
     model_dir, done_file = folder / "model", folder / "done.json"
     if done_file.is_file() and json.loads(done_file.read_text()).get("key") == key and model_dir.is_dir():
         log(f"{training}: already trained ({model_dir})")
@@ -250,21 +291,24 @@ def train_one(config: FinetuneConfig, training: str, model, data: TrainData, hea
     if checkpoint.exists():
         step, state = load_checkpoint(checkpoint, key, state)
         log(f"{training}: resuming at step {step} of {total}")
-    loss_fn = _loss_fn(training, config.train_k)
+    loss_fn = _loss_fn(training, config.train_k, noise)
+    root_key = jax.random.PRNGKey(config.seed)
+    lengths = np.array([len(ids) for ids in data.ids])
 
     @jax.jit
-    def update(state, ids, mask, labels):
+    def update(state, ids, mask, labels, step):
         params, opt_state = state
-        loss, grads = jax.value_and_grad(loss_fn)(params, ids, mask, labels)
+        key = jax.random.fold_in(root_key, step)   # the step's noise: the same after a resume
+        loss, grads = jax.value_and_grad(loss_fn)(params, ids, mask, labels, key)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), loss
 
     t0, done_here, losses = time.time(), 0, []
     while step < total:
         epoch, within = divmod(step, steps_per_epoch)
-        order = epoch_order(config, len(data.ids), epoch)[within * config.batch_size:(within + 1) * config.batch_size]
+        order = epoch_order(config, lengths, epoch)[within * config.batch_size:(within + 1) * config.batch_size]
         ids, mask, labels = batch_arrays(data, order)
-        state, loss = update(state, jnp.asarray(ids), jnp.asarray(mask), jnp.asarray(labels))
+        state, loss = update(state, jnp.asarray(ids), jnp.asarray(mask), jnp.asarray(labels), jnp.int32(step))
         step += 1
         done_here += 1
         losses.append(float(loss))
@@ -283,7 +327,8 @@ def train_one(config: FinetuneConfig, training: str, model, data: TrainData, hea
 
 
 #: ``--quick`` (≤ 5 min on 2 cores): a small training subset, one epoch, a small test subset
-QUICK = {"train": {"train_limit": 192, "batch_size": 16, "checkpoint_every": 6}, "eval": {"test_limit": 60}}
+QUICK = {"train": {"train_limit": 192, "batch_size": 16, "checkpoint_every": 6, "noise_sentences": 16, "noise_chips": 2},
+         "eval": {"test_limit": 60}}
 
 
 def run_finetune(config: FinetuneConfig, eval_config, out_dir: str | Path, *, evaluate: bool = True,
@@ -299,22 +344,53 @@ def run_finetune(config: FinetuneConfig, eval_config, out_dir: str | Path, *, ev
     require_jax()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    t0 = time.time()
+    t0, cpu0 = time.time(), time.process_time()
     reviews = sentiment.load_movie_reviews(sentiment.fetch_movie_reviews(data_dir))
     train_idx, test_idx = sentiment.split_train_test(len(reviews), test_fraction=0.3, seed=config.seed)
     model = MiniLM.load()
     data = training_data(config, reviews, train_idx, model)
     log(f"{len(data.ids)} training sentences, seed {config.seed}, k = {config.train_k} for TFCBP")
+    noise, noise_info = None, None
+    if "hwaware" in config.trainings:
+        from topkima.studies.chip_noise import noise_table
+        t = time.time()
+        noise, noise_info = noise_table(model, reviews, train_idx, config.train_k, config.seed,
+                                        n_texts=config.noise_sentences, n_chips=config.noise_chips)
+        log(f"hwaware: the chip's score errors measured on {noise_info['n_sentences']} training sentences, "
+            f"chips {noise_info['chip_seeds']} ({time.time() - t:.0f} s)")
     model_dirs, train_info = {}, {}
     for training in config.trainings:
         t = time.time()
-        model_dirs[training] = train_one(config, training, model, data, initial_head(), out, log=log)
+        model_dirs[training] = train_one(config, training, model, data, initial_head(), out, log=log,
+                                         noise=noise if training == "hwaware" else None)
         train_info[training] = {"wall_time_s": round(time.time() - t, 1),
                                 **json.loads((out / training / "done.json").read_text())}
     summary = {"config": asdict(config), "n_train": len(data.ids), "training": train_info}
+    if noise_info is not None:
+        summary["hwaware_noise"] = noise_info
     if evaluate:
         summary.update(run_eval(model_dirs, reviews, train_idx, test_idx, eval_config, out, seed=config.seed, log=log))
+    from topkima.studies.code_version import code_version
+    summary["code_version"] = code_version()
+    summary["git_commit"] = _git_commit()
     summary["wall_time_s"] = round(time.time() - t0, 1)
+    # this process (training, JAX's threads included) plus the evaluation workers: the run's
+    # cost without the time it spent paused or waiting for the shared cores
+    summary["cpu_time_s"] = round(time.process_time() - cpu0 + summary.get("eval_cpu_time_s", 0.0), 1)
     write_summary(out / "summary.json", summary)
     log(f"wrote {out / 'summary.json'} ({summary['wall_time_s']:.0f} s)")
     return summary
+
+
+def _git_commit() -> str | None:
+    """The checkout's commit (``+dirty`` with uncommitted changes), or None outside a git checkout."""
+    import subprocess
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")

@@ -101,9 +101,12 @@ def tfcbp_softmax(scores, visible, k: int, kept=None, core: SoftmaxCore = Softma
     return dense + _sg(softmax_core(scores, kept, core) - dense)
 
 
-def tfcbp_attention(q, k, v, mask, top_k: int, core: SoftmaxCore = SoftmaxCore()):
+def tfcbp_attention(q, k, v, mask, top_k: int, core: SoftmaxCore = SoftmaxCore(), score_noise=None):
     """One layer's heads with TFCBP + QAT: q, k, v (B, heads, T, d), q already carrying 1/√d;
     ``mask`` (B, T) True on real tokens (padded rows are not queries, padded keys not keys).
+    ``score_noise`` (B, heads, T, T), optional: errors in MAC units added to the integer scores
+    before top-k and the softmax core, as the chip's read-back errors (hardware-aware training,
+    :mod:`topkima.studies.chip_noise`); a constant for the gradient.
 
     Forward: the quantised scores' top-k (on the integer MAC values q_code·k_code), the softmax
     core over those, A·V on the 5-bit V codes: numpy ``mode="topk"`` of ``topkima_attention``.
@@ -117,6 +120,8 @@ def tfcbp_attention(q, k, v, mask, top_k: int, core: SoftmaxCore = SoftmaxCore()
     k_codes, s_k = quantize_ste(k, K_MAX_LEVEL, key_real)
     v_codes, s_v = quantize_ste(v, V_MAX_CODE, key_real)
     units = q_codes @ jnp.swapaxes(k_codes, -1, -2)                   # integer-valued MAC results
+    if score_noise is not None:
+        units = units + _sg(jnp.asarray(score_noise, units.dtype))    # the chip's read-back error
     scores = units * (s_q * s_k)
     kept = topk_kept(units, visible, top_k) & visible
     a = tfcbp_softmax(scores, visible, top_k, kept=kept, core=core)

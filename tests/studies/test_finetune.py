@@ -21,7 +21,7 @@ TRAIN_SKIP = "the [train] extra is not installed: pip install -e '.[train]'"
 
 
 @pytest.mark.parametrize("fields,message", [
-    ({"trainings": ("dense", "qat-only")}, "unknown training mode 'qat-only'; choose from dense, tfcbp"),
+    ({"trainings": ("dense", "qat-only")}, "unknown training mode 'qat-only'; choose from dense, tfcbp, hwaware"),
     ({"train_k": 0}, "k must be an integer ≥ 1"),
     ({"trainings": ()}, "no training chosen"),
     ({"batch_size": 8, "train_limit": 4}, "train_limit"),
