@@ -224,10 +224,16 @@ def cmd_lm_eval(args) -> int:
             raise ValueError(f"--window takes two quantiles TOP,BOTTOM (e.g. 1.0,0.0), got {args.window!r}") from None
         config = LmEvalConfig(tokens=args.tokens, windows=args.windows, ks=ks, modes=modes, chips=args.chips,
                               key_policy=args.key_policy, window_top_quantile=top_q, window_bottom_quantile=bottom_q)
-        run_lm_eval(args.out, config, log=lambda text: print(text, file=sys.stderr, flush=True))
+        run_lm_eval(args.out, config, workers=args.workers, scheduler=args.scheduler,
+                    scheduler_timeout_s=args.scheduler_timeout,
+                    log=lambda text: print(text, file=sys.stderr, flush=True))
     except (WeightsMissingError, ValueError, RuntimeError, OSError) as exc:
         print(f"topkima lm-eval: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"topkima lm-eval: interrupted; finished windows are kept under {args.out}/runs: rerun the same "
+              "command to resume", file=sys.stderr)
+        return 130
     return 0
 
 
@@ -328,6 +334,16 @@ def _thread_count(text: str) -> int:
     return n
 
 
+def _add_executor_arguments(p) -> None:
+    """--workers, --scheduler and --scheduler-timeout of a sharded study (figures do not depend on them)."""
+    p.add_argument("--workers", type=_nonneg_int, default=2, help="local worker processes (0: run in this process)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on a Dask distributed scheduler (tcp://host:8786) instead of local workers "
+                        "(pip install 'topkima[mc]')")
+    p.add_argument("--scheduler-timeout", type=_positive_float, default=5.0,
+                   help="seconds to try reaching the scheduler (default 5)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="topkima", description="Topkima-Former macro simulator: SPICE "
                                      "characterisation, calibrated behavioural model, accelerator estimates.")
@@ -406,6 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ADC window top and bottom quantiles of the calibration rows' best and k-th best scores "
                         "(default 1.0,0.0: every calibration row inside the window)")
     p.add_argument("--out", default="out/lm-eval", help="folder for summary.json, the plot and resumable runs")
+    _add_executor_arguments(p)
     p.set_defaults(func=cmd_lm_eval)
 
 
