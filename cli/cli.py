@@ -239,8 +239,10 @@ def cmd_lm_eval(args) -> int:
         top_q, bottom_q = _window_quantiles(args.window)
         config = LmEvalConfig(tokens=args.tokens, windows=args.windows, ks=ks, modes=modes, chips=args.chips,
                               key_policy=args.key_policy, window_top_quantile=top_q, window_bottom_quantile=bottom_q)
+        from topkima.studies.circuit_whatif import variant_knobs
+        variant = None if args.chip_variant == "as-characterised" else variant_knobs(args.chip_variant)
         run_lm_eval(args.out, config, workers=args.workers, scheduler=args.scheduler,
-                    scheduler_timeout_s=args.scheduler_timeout,
+                    scheduler_timeout_s=args.scheduler_timeout, macro_variant=variant,
                     log=lambda text: print(text, file=sys.stderr, flush=True))
     except (WeightsMissingError, ValueError, RuntimeError, OSError) as exc:
         print(f"topkima lm-eval: {exc}", file=sys.stderr)
@@ -447,6 +449,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window", default="1.0,0.0",
                    help="ADC window top and bottom quantiles of the calibration rows' best and k-th best scores "
                         "(default 1.0,0.0: every calibration row inside the window)")
+    p.add_argument("--chip-variant", default="as-characterised",
+                   choices=["as-characterised", "offset-calibrated", "cells-4x-area", "offset-calibrated-cells-4x",
+                            "exact-av", "no-mismatch", "nominal"],
+                   help="a what-if chip: the artefact's spreads scaled in memory (topkima.studies.circuit_whatif)")
     p.add_argument("--out", default="out/lm-eval", help="folder for summary.json, the plot and resumable runs")
     _add_executor_arguments(p)
     p.set_defaults(func=cmd_lm_eval)
