@@ -149,8 +149,10 @@ class AttentionRanges:
         h = r.n_heads
         if (r.top_k < 1 or r.k_scale.ndim != 3 or r.k_scale.shape[1] != 1 or r.v_scale.shape != (h, 1, 1)
                 or r.av_full_scale.shape != (h,) or len(r.qk_windows) != h
-                or not all(np.all(np.isfinite(x)) and np.all(x > 0) for x in (r.k_scale, r.v_scale, r.av_full_scale))
+                or not all(np.all(np.isfinite(x)) and np.all(x > 0) for x in (r.k_scale, r.v_scale))
+                # a head whose calibration outputs are all 0 has an A·V full scale of 0, as fit gives it
+                or not (np.all(np.isfinite(r.av_full_scale)) and np.all(r.av_full_scale >= 0))
                 or not all(np.isfinite(s) and s > 0 for _, s in r.qk_windows)):
-            raise ValueError("stored attention ranges have inconsistent shapes, a top_k below 1, or scales that are "
-                             "not finite and positive")
+            raise ValueError("stored attention ranges have inconsistent shapes, a top_k below 1, K or V scales that "
+                             "are not finite and positive, or an A·V full scale below 0")
         return r

@@ -223,13 +223,31 @@ def cmd_attention(args) -> int:
     from topkima.behavioral.minilm import WeightsMissingError
     from topkima.studies.attention_eval import EVAL_MODES, AttentionEvalConfig, run_evaluation
     modes = EVAL_MODES if args.mode == "all" else (args.mode,)
-    config = AttentionEvalConfig(k=args.k, modes=modes, limit=args.limit, seed=args.seed, sweep=not args.no_sweep)
     try:
-        run_evaluation(args.out, config, log=lambda text: print(text, file=sys.stderr, flush=True))
+        top_q, bottom_q = _window_quantiles(args.window)
+        config = AttentionEvalConfig(k=args.k, modes=modes, limit=args.limit, seed=args.seed, sweep=not args.no_sweep,
+                                     chips=args.chips, ranges=args.ranges, key_policy=args.key_policy,
+                                     window_top_quantile=top_q, window_bottom_quantile=bottom_q)
+        run_evaluation(args.out, config, workers=args.workers, scheduler=args.scheduler,
+                       scheduler_timeout_s=args.scheduler_timeout,
+                       log=lambda text: print(text, file=sys.stderr, flush=True))
     except (WeightsMissingError, ValueError, RuntimeError, OSError) as exc:
         print(f"topkima attention: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"topkima attention: interrupted; finished shards are kept under {args.out}/runs: rerun the same "
+              "command to resume", file=sys.stderr)
+        return 130
     return 0
+
+
+def _window_quantiles(text: str) -> tuple[float, float]:
+    """--window TOP,BOTTOM as two numbers, or a ValueError naming the argument."""
+    try:
+        top_q, bottom_q = (float(x) for x in text.split(","))
+    except ValueError:
+        raise ValueError(f"--window takes two quantiles TOP,BOTTOM (e.g. 1.0,0.0), got {text!r}") from None
+    return top_q, bottom_q
 
 
 def cmd_lm_eval(args) -> int:
@@ -239,16 +257,21 @@ def cmd_lm_eval(args) -> int:
     try:
         ks = tuple(int(x) for x in args.k.split(","))
         modes = LM_MODES if args.modes == "all" else tuple(m.strip() for m in args.modes.split(","))
-        try:
-            top_q, bottom_q = (float(x) for x in args.window.split(","))
-        except ValueError:
-            raise ValueError(f"--window takes two quantiles TOP,BOTTOM (e.g. 1.0,0.0), got {args.window!r}") from None
+        top_q, bottom_q = _window_quantiles(args.window)
         config = LmEvalConfig(tokens=args.tokens, windows=args.windows, ks=ks, modes=modes, chips=args.chips,
                               key_policy=args.key_policy, window_top_quantile=top_q, window_bottom_quantile=bottom_q)
-        run_lm_eval(args.out, config, log=lambda text: print(text, file=sys.stderr, flush=True))
+        from topkima.studies.circuit_whatif import variant_knobs
+        variant = None if args.chip_variant == "as-characterised" else variant_knobs(args.chip_variant)
+        run_lm_eval(args.out, config, workers=args.workers, scheduler=args.scheduler,
+                    scheduler_timeout_s=args.scheduler_timeout, macro_variant=variant,
+                    log=lambda text: print(text, file=sys.stderr, flush=True))
     except (WeightsMissingError, ValueError, RuntimeError, OSError) as exc:
         print(f"topkima lm-eval: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"topkima lm-eval: interrupted; finished windows are kept under {args.out}/runs: rerun the same "
+              "command to resume", file=sys.stderr)
+        return 130
     return 0
 
 
@@ -381,6 +404,16 @@ def _thread_count(text: str) -> int:
     return n
 
 
+def _add_executor_arguments(p) -> None:
+    """--workers, --scheduler and --scheduler-timeout of a sharded study (figures do not depend on them)."""
+    p.add_argument("--workers", type=_nonneg_int, default=2, help="local worker processes (0: run in this process)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on a Dask distributed scheduler (tcp://host:8786) instead of local workers "
+                        "(pip install 'topkima[mc]')")
+    p.add_argument("--scheduler-timeout", type=_positive_float, default=5.0,
+                   help="seconds to try reaching the scheduler (default 5)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="topkima", description="Topkima-Former macro simulator: SPICE "
                                      "characterisation, calibrated behavioural model, accelerator estimates.")
@@ -449,6 +482,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_nonneg_int, default=0, help="split, chip mismatch and comparator-noise seed")
     p.add_argument("--out", default="out/attention", help="folder for summary.json, plots and resumable runs")
     p.add_argument("--no-sweep", action="store_true", help="skip the k sweep {1, 2, 5, 10, 20}")
+    p.add_argument("--chips", type=_positive_int, default=1,
+                   help="chips in topkima mode, seeds SEED … SEED + N − 1 (default 1)")
+    p.add_argument("--ranges", choices=["frozen", "per-call"], default="frozen",
+                   help="frozen: every scale and ADC range fitted on 256 training sentences (default); per-call: "
+                        "K and V scales from each sentence, only the ADC windows frozen")
+    p.add_argument("--key-policy", choices=["sequence-head", "channel"], default="channel",
+                   help="frozen key scales: per head and channel folded into the query (default), or one per head")
+    p.add_argument("--window", default="1.0,0.0",
+                   help="ADC window top and bottom quantiles of the calibration rows' best and k-th best scores "
+                        "(default 1.0,0.0)")
+    _add_executor_arguments(p)
     p.set_defaults(func=cmd_attention)
     p = sub.add_parser("lm-eval", help="SmolLM2-135M with Topkima attention: perplexity on real text, ranges frozen "
                        "from other windows")
@@ -463,7 +507,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window", default="1.0,0.0",
                    help="ADC window top and bottom quantiles of the calibration rows' best and k-th best scores "
                         "(default 1.0,0.0: every calibration row inside the window)")
+    p.add_argument("--chip-variant", default="as-characterised",
+                   choices=["as-characterised", "offset-calibrated", "cells-4x-area", "offset-calibrated-cells-4x",
+                            "exact-av", "no-mismatch", "nominal"],
+                   help="a what-if chip: the artefact's spreads scaled in memory (topkima.studies.circuit_whatif)")
     p.add_argument("--out", default="out/lm-eval", help="folder for summary.json, the plot and resumable runs")
+    _add_executor_arguments(p)
     p.set_defaults(func=cmd_lm_eval)
 
 

@@ -95,7 +95,7 @@ def _stage_attention(out: Path, quick: bool, workers: int, log) -> StageResult:
     from topkima.studies.attention_eval import AttentionEvalConfig, run_evaluation
     res = StageResult("attention", "all-MiniLM-L6-v2 with Topkima attention: VADER probe")
     folder = out / "attention"
-    summary = run_evaluation(folder, AttentionEvalConfig(limit=300 if quick else None),
+    summary = run_evaluation(folder, AttentionEvalConfig(limit=300 if quick else None), workers=workers,
                              log=lambda t: log(f"attention: {t}"))
     for key in ("accuracy", "flip_rate", "mcnemar_p", "embedding_cosine"):
         for mode, value in summary.get(key, {}).items():

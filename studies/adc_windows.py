@@ -13,12 +13,14 @@ import numpy as np
 N_WINDOW_SENTENCES = 256
 
 
-def calibrate_windows(model, texts, ks, batch_size: int = 32) -> dict:
+def calibrate_windows(model, texts, ks, batch_size: int = 32, top_quantile: float = 0.75,
+                      bottom_quantile: float = 0.1) -> dict:
     """Frozen ADC windows per k, layer and head from the exact model's scores on ``texts``.
 
     A chip sets its window (calibration cells, pulse widths) before it sees test data: here
-    from the quantised scores of training sentences, with :func:`choose_adc_range` per head.
-    Returns {k: {layer: [(AdcRange, query scale) per head]}}.
+    from the quantised scores of training sentences, with :func:`choose_adc_range` per head
+    (window top and bottom at ``top_quantile`` / ``bottom_quantile`` of the rows' best and k-th
+    best scores). Returns {k: {layer: [(AdcRange, query scale) per head]}}.
     """
     from topkima.behavioral.attention import quantized_scores, row_top_scores
     from topkima.behavioral.macro import choose_adc_range
@@ -45,6 +47,7 @@ def calibrate_windows(model, texts, ks, batch_size: int = 32) -> dict:
                 rows = np.concatenate(rows)
                 n_real = np.sum(rows > -1e29, axis=1)
                 k_eff = min(kk, int(n_real.max()))     # rows shorter than k keep all their keys
-                chosen.append(choose_adc_range(rows[n_real >= k_eff], k_eff))
+                chosen.append(choose_adc_range(rows[n_real >= k_eff], k_eff, top_quantile=top_quantile,
+                                               bottom_quantile=bottom_quantile))
             windows[kk][layer] = chosen
     return windows

@@ -5,14 +5,27 @@ Hutto & Gilbert, ICWSM 2014; Pang & Lee 2005), a fixed-seed 70/30 split, a logis
 probe trained on the **exact** model's embeddings, then the test split re-embedded with each
 attention mode. Reported per mode: accuracy, flip rate and McNemar p against exact, mean
 embedding cosine to exact, attention-output error per layer, and (topkima) the early-stop
-fraction α on the real scores. A k sweep runs the topk and topkima modes at k ∈ {1, 2, 5, 10, 20}.
+fraction α on the real scores, per chip. A k sweep runs the topk and topkima modes at
+k ∈ {1, 2, 5, 10, 20}.
 
-Every finished (mode, k) run is saved in ``--out`` (``runs/*.npz``, atomic); an interrupted
-evaluation resumes from them. ``summary.json`` and the plots are written at the end.
+Ranges: by default every layer's key and value scales, Q·Kᵀ ADC windows and A·V full scale are
+frozen (:class:`~topkima.behavioral.ranges.AttentionRanges`, key policy and window quantiles
+from the configuration) on the exact model's tensors for 256 training sentences, before the test
+split is seen; ``ranges="per-call"`` is the earlier reading: K and V scales from each sentence's
+own tensors, only the ADC windows frozen.
+
+The sentences are cut into fixed shards of ``shard_sentences`` (in index order); each (run,
+shard) is one task with its own comparator-noise generator (seeded by seed, k, mode, chip and
+shard), run on local worker processes or a Dask cluster (the Monte Carlo study's executor,
+:mod:`topkima.studies.montecarlo.execution`). A run's figures are its shards' results joined in
+shard order, so they do not depend on the number of workers or where they ran. Every finished
+shard and run is saved in ``--out`` (``runs/*.npz``, atomic); an interrupted evaluation resumes
+from them. ``summary.json`` and the plots are written at the end.
 """
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +41,7 @@ from topkima.studies.outputs import save_figure_atomic, save_npz_atomic
 EVAL_MODES = ("quantized", "topk", "subtopk", "topkima")
 K_SWEEP = (1, 2, 5, 10, 20)
 SWEEP_MODES = ("topk", "topkima")
+RANGE_CHOICES = ("frozen", "per-call")
 
 
 @dataclass(frozen=True)
@@ -39,11 +53,18 @@ class AttentionEvalConfig:
     limit: int | None = None                #: sentences used (70/30 train/test; None: all 10,072), ≥ 10
     seed: int = 0                           #: split, sentence subset, chip mismatch and comparator-noise seed
     sweep: bool = True                      #: also run the topk and topkima modes at k ∈ K_SWEEP
-    batch_size: int = 32                    #: sentences per MiniLM forward (speed only; results do not depend on it)
+    batch_size: int = 32                    #: sentences per MiniLM forward within a shard
+    chips: int = 1                          #: chips in topkima mode (chip seeds seed … seed + chips − 1)
+    ranges: str = "frozen"                  #: "frozen" (AttentionRanges) or "per-call" (K, V scales per sentence)
+    key_policy: str = "channel"             #: frozen key scales: "channel" or "sequence-head"
+    window_top_quantile: float = 1.0        #: ADC window top: this quantile of the rows' best scores
+    window_bottom_quantile: float = 0.0     #: ADC window bottom: this quantile of their k-th best
+    shard_sentences: int = 256              #: sentences per task (fixed: the noise streams follow the shards)
 
     def validated(self) -> "AttentionEvalConfig":
         """This configuration, or ValueError naming the field that is wrong."""
-        for name in ("k", "batch_size"):
+        from topkima.behavioral import KEY_SCALE_POLICIES
+        for name in ("k", "batch_size", "chips", "shard_sentences"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
@@ -55,6 +76,12 @@ class AttentionEvalConfig:
         unknown = [m for m in self.modes if m not in EVAL_MODES]
         if unknown or not self.modes:
             raise ValueError(f"modes must be some of {', '.join(EVAL_MODES)}, got {self.modes!r}")
+        if self.ranges not in RANGE_CHOICES:
+            raise ValueError(f"ranges must be one of {', '.join(RANGE_CHOICES)}, got {self.ranges!r}")
+        if self.key_policy not in KEY_SCALE_POLICIES:
+            raise ValueError(f"key_policy must be one of {', '.join(KEY_SCALE_POLICIES)}, got {self.key_policy!r}")
+        if not 0.0 <= self.window_bottom_quantile <= self.window_top_quantile <= 1.0:
+            raise ValueError("need 0 ≤ window_bottom_quantile ≤ window_top_quantile ≤ 1")
         return self
 
 
@@ -78,15 +105,19 @@ class _LayerStats:
                 "qk_energy_j": self.energy_j.tolist() if self.alphas else None}
 
 
-def _hook(mode: str, top_k: int, hardware, rng, stats: _LayerStats, windows=None):
-    """The MiniLM attention callable for one mode: topkima_attention plus statistics.
-    ``windows``: {layer: per-head (AdcRange, scale)} frozen ADC windows (topkima mode)."""
+def _hook(mode: str, top_k: int, hardware, rng, stats: _LayerStats, frozen: dict):
+    """The MiniLM attention callable for one mode: topkima_attention plus statistics. ``frozen``:
+    {"ranges": {layer: AttentionRanges}} or {"windows": {layer: per-head (AdcRange, scale)}}
+    (the latter used in topkima mode only, as before frozen ranges existed)."""
     from topkima.behavioral import dense_softmax_attention, topkima_attention
+    ranges, windows = frozen.get("ranges"), frozen.get("windows")
 
     def attention(q, k, v, mask, layer):
         m = mask[:, None, :, None] & mask[:, None, None, :]   # padded rows are not queries either
+        kwargs = ({"ranges": ranges[layer]} if ranges is not None else
+                  {"adc_range": windows[layer] if mode == "topkima" else None})
         out, st = topkima_attention(q, k, v, top_k=top_k, mask=m, mode=mode, macro=hardware, rng=rng,
-                                    return_stats=True, adc_range=None if windows is None else windows[layer])
+                                    return_stats=True, **kwargs)
         exact = dense_softmax_attention(q, k, v, m)
         real = mask[:, None, :, None]
         stats.err_num[layer] += float((((out - exact) ** 2) * real).sum())
@@ -104,18 +135,120 @@ def _hook(mode: str, top_k: int, hardware, rng, stats: _LayerStats, windows=None
     return attention
 
 
-def run_evaluation(out_dir: str | Path, config: AttentionEvalConfig = AttentionEvalConfig(), *, log=print) -> dict:
-    """The whole probe evaluation; returns (and writes) the summary. See the module docstring."""
-    from topkima.behavioral import TopkimaHardware
-    from topkima.behavioral.minilm import MiniLM
+_MODEL: dict = {}
+_MODEL_LOCK = threading.Lock()
 
+
+def _minilm():
+    """This process's all-MiniLM-L6-v2 (loaded once per process: the parent and each worker)."""
+    from topkima.behavioral.minilm import MiniLM
+    with _MODEL_LOCK:
+        if "model" not in _MODEL:
+            _MODEL["model"] = MiniLM.load()
+        return _MODEL["model"]
+
+
+def _frozen_from_json(stored: dict) -> dict:
+    """The frozen ranges or windows of :func:`_freeze` back as objects."""
+    from topkima.behavioral import AdcRange, AttentionRanges
+    if "ranges" in stored:
+        return {"ranges": {int(layer): AttentionRanges.from_json(r) for layer, r in stored["ranges"].items()}}
+    return {"windows": {int(layer): [(AdcRange(*w[:3]), float(w[3])) for w in heads]
+                        for layer, heads in stored["windows"].items()}}
+
+
+def _freeze(model, texts: list[str], ks, config: AttentionEvalConfig) -> dict:
+    """{k: JSON-able frozen ranges (or windows)} from the exact model's tensors for ``texts``
+    (training sentences), one batch padded to the longest."""
+    if config.ranges == "per-call":
+        windows = calibrate_windows(model, texts, ks, config.batch_size, config.window_top_quantile,
+                                    config.window_bottom_quantile)
+        return {str(kk): {"windows": {str(layer): [[w.n_cal, w.t_cal_units, w.t_ramp_units, float(sc)]
+                                                    for w, sc in heads] for layer, heads in per_layer.items()}}
+                for kk, per_layer in windows.items()}
+    from topkima.behavioral import AttentionRanges
+    from topkima.behavioral.minilm import dense_attention
+    fitted: dict = {kk: {} for kk in ks}
+
+    def capture(q, k, v, mask, layer):
+        m = mask[:, None, :, None] & mask[:, None, None, :]
+        for kk in ks:
+            fitted[kk][layer] = AttentionRanges.fit(
+                q, k, v, top_k=kk, mask=m, policy=config.key_policy,
+                window_top_quantile=config.window_top_quantile, window_bottom_quantile=config.window_bottom_quantile)
+        return dense_attention(q, k, v, mask, layer)
+    model.embed(texts, attention=capture, batch_size=len(texts))
+    return {str(kk): {"ranges": {str(layer): r.to_json() for layer, r in per_layer.items()}}
+            for kk, per_layer in fitted.items()}
+
+
+def shard_task(mode: str | None, kk: int, chip_seed: int | None, noise_seed: list, texts: list[str],
+               batch_size: int, frozen: dict | None) -> dict:
+    """One shard of a run: ``texts`` embedded exactly (``mode`` None) or through ``mode`` (chip
+    ``chip_seed`` in topkima mode, comparator noise from ``noise_seed``) under ``frozen`` ranges;
+    the embeddings and the per-layer sums of :class:`_LayerStats`."""
+    from topkima.behavioral import TopkimaHardware
+    model = _minilm()
+    if mode is None:
+        return {"emb": model.embed(texts, batch_size=batch_size)}
+    stats = _LayerStats(model.n_layers)
+    hardware = TopkimaHardware(chip_seed=chip_seed) if mode == "topkima" else None
+    rng = np.random.default_rng(noise_seed)
+    emb = model.embed(texts, attention=_hook(mode, kk, hardware, rng, stats, _frozen_from_json(frozen)),
+                      batch_size=batch_size)
+    out = {"emb": emb, "err_num": stats.err_num, "err_den": stats.err_den, "rows": stats.rows,
+           "short": stats.short, "alpha_sum": stats.alpha_sum, "energy_j": stats.energy_j}
+    if stats.alphas:
+        out["alpha"] = np.concatenate(stats.alphas)
+    return out
+
+
+def _joined(shards: list[dict], n_layers: int) -> dict:
+    """A run's arrays from its shards' (in shard order)."""
+    arrays = {"emb": np.concatenate([r["emb"] for r in shards])}
+    if "err_num" in shards[0]:
+        stats = _LayerStats(n_layers)
+        for r in shards:
+            for name in ("err_num", "err_den", "rows", "short", "alpha_sum", "energy_j"):
+                getattr(stats, name).__iadd__(r[name])
+            if "alpha" in r:
+                stats.alphas.append(r["alpha"])
+        arrays["layer_json"] = np.array(json.dumps(stats.as_dict()))
+        if stats.alphas:
+            arrays["alpha"] = np.concatenate(stats.alphas)
+    return arrays
+
+
+def run_evaluation(out_dir: str | Path, config: AttentionEvalConfig = AttentionEvalConfig(), *, workers: int = 1,
+                   scheduler: str | None = None, scheduler_timeout_s: float = 5.0, log=print) -> dict:
+    """The whole probe evaluation; returns (and writes) the summary. See the module docstring.
+
+    ``workers``: local worker processes (0: this process); ``scheduler``: a Dask scheduler's
+    address (then ``workers`` is ignored). The figures do not depend on either.
+    """
+    from topkima.studies.montecarlo.execution import connect
     config = config.validated()
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 0:
+        raise ValueError(f"workers must be an integer ≥ 0, got {workers!r}")
+    client = connect(scheduler, scheduler_timeout_s) if scheduler else None   # fail fast, before the model loads
+    try:
+        return _evaluate(Path(out_dir), config, workers, client, scheduler, log)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _evaluate(out: Path, config: AttentionEvalConfig, workers: int, client, scheduler, log) -> dict:
+    import hashlib
+
+    from topkima.calibration.artefact import default_artefact_path
+    from topkima.circuits.jobs import Progress
+    from topkima.studies.montecarlo.execution import run_tasks
     k, modes, limit, seed = config.k, config.modes, config.limit, config.seed
     sweep, batch_size = config.sweep, config.batch_size
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    model = MiniLM.load()
+    model = _minilm()
     reviews = movie_reviews.load_movie_reviews(movie_reviews.fetch_movie_reviews())
     train, test = movie_reviews.split_train_test(len(reviews), test_fraction=0.3, seed=seed)
     if limit is not None:
@@ -127,57 +260,91 @@ def run_evaluation(out_dir: str | Path, config: AttentionEvalConfig = AttentionE
     y = np.asarray(reviews.labels)
     log(f"{len(train)} training and {len(test)} test sentences (seed {seed})")
 
-    # finished runs are kept per configuration: another split, limit, seed or artefact starts afresh
-    from topkima.calibration.artefact import default_artefact_path
-    import hashlib
-    identity = {"seed": seed, "limit": limit, "batch_size": batch_size, "code": code_version(),
-              "window_sentences": N_WINDOW_SENTENCES, "train": hashlib.sha256(train.tobytes()).hexdigest(),
-              "test": hashlib.sha256(test.tobytes()).hexdigest(),
-              "artefact": hashlib.sha256(default_artefact_path().read_bytes()).hexdigest()}
-    runs_dir = out / "runs" / hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(runs_dir / "config.json", identity, indent=1)
+    # finished runs are kept per configuration: another split, limit, seed, range policy or artefact
+    # starts afresh
+    # (the exact embeddings do not depend on the ranges: kept apart, shared by every range policy)
+    exact_identity = {"seed": seed, "limit": limit, "batch_size": batch_size, "code": code_version(),
+                      "train": hashlib.sha256(train.tobytes()).hexdigest(),
+                      "test": hashlib.sha256(test.tobytes()).hexdigest(), "shard_sentences": config.shard_sentences}
+    identity = {**exact_identity, "window_sentences": N_WINDOW_SENTENCES, "ranges": config.ranges,
+                "key_policy": config.key_policy, "window": [config.window_top_quantile, config.window_bottom_quantile],
+                "artefact": hashlib.sha256(default_artefact_path().read_bytes()).hexdigest()}
+    runs_dir, exact_dir = (out / "runs" / hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+                           for ident in (identity, exact_identity))
+    for folder, ident in ((runs_dir, identity), (exact_dir, exact_identity)):
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(folder / "config.json", ident, indent=1)
+    dir_of = lambda name: exact_dir if name.startswith("exact_") else runs_dir  # noqa: E731
 
-    def cached(name: str, fn):
-        path = runs_dir / f"{name}.npz"
+    # the runs: (name, mode or None for exact, k, chip index); topkima chip 0 keeps the old name
+    chip_name = lambda mode, kk, c: f"{mode}_k{kk}" + (f"_chip{c}" if c else "")  # noqa: E731
+    planned = [("exact_train", None, k, 0), ("exact_test", None, k, 0)]
+    for mode in modes:
+        for c in range(config.chips if mode == "topkima" else 1):
+            planned.append((chip_name(mode, k, c), mode, k, c))
+    if sweep:
+        planned += [(f"{mode}_k{kk}", mode, kk, 0) for mode in SWEEP_MODES for kk in K_SWEEP
+                    if (f"{mode}_k{kk}", mode, kk, 0) not in planned]
+    window_texts = [texts[i] for i in train[np.random.default_rng([seed, 2]).permutation(len(train))[
+        :N_WINDOW_SENTENCES]]]
+    frozen_path = runs_dir / "frozen_ranges.json"
+    frozen = None
+
+    def frozen_for(kk: int) -> dict:
+        nonlocal frozen
+        if frozen is None:
+            if frozen_path.exists():
+                frozen = json.loads(frozen_path.read_text())
+            else:
+                frozen = _freeze(model, window_texts, sorted(set(K_SWEEP) | {k}), config)
+                write_json_atomic(frozen_path, frozen)
+        return frozen[str(kk)]
+
+    size = config.shard_sentences
+    runs: dict[str, dict] = {}
+    shards: dict[str, dict[int, dict]] = {}
+    tasks = []
+    for name, mode, kk, c in planned:
+        path = dir_of(name) / f"{name}.npz"
         if path.exists():
             with np.load(path, allow_pickle=False) as f:
-                return {key: f[key] for key in f.files}
-        t = time.time()
-        result = fn()
-        save_npz_atomic(path, **result)
-        log(f"  {name}: {time.time() - t:.1f} s")
-        return result
+                runs[name] = {key: f[key] for key in f.files}
+            continue
+        rows = train if name == "exact_train" else test
+        shards[name] = {}
+        for i, start in enumerate(range(0, len(rows), size)):
+            shard_path = dir_of(name) / f"{name}_s{i:04d}.npz"
+            if shard_path.exists():
+                with np.load(shard_path, allow_pickle=False) as f:
+                    shards[name][i] = {key: f[key] for key in f.files}
+                continue
+            chunk = [texts[j] for j in rows[start:start + size]]
+            noise = [seed, kk, EVAL_MODES.index(mode) if mode else 9, c, i]
+            tasks.append((f"{name}_s{i:04d}", shard_task,
+                          (mode, kk, seed + c, noise, chunk, batch_size, None if mode is None else frozen_for(kk))))
 
-    exact_train = cached("exact_train", lambda: {"emb": model.embed([texts[i] for i in train], batch_size=batch_size)})
-    exact_test = cached("exact_test", lambda: {"emb": model.embed([texts[i] for i in test], batch_size=batch_size)})
+    def store(key: str, result: dict) -> None:
+        name, index = key.rsplit("_s", 1)
+        save_npz_atomic(dir_of(name) / f"{key}.npz", **result)
+        shards[name][int(index)] = result
+
+    where = f"Dask scheduler {scheduler}" if client is not None else (
+        f"{workers} worker process{'es' if workers != 1 else ''}" if workers else "this process")
+    if tasks:
+        log(f"{len(tasks)} shards of up to {size} sentences to do on {where}")
+    run_tasks(tasks, store, workers=workers, client=client,
+              progress=Progress(len(tasks), log, prefix="attention: ", what="shards", every_s=30.0))
+    for name, *_ in planned:
+        if name not in runs:
+            runs[name] = _joined([shards[name][i] for i in sorted(shards[name])], model.n_layers)
+            save_npz_atomic(dir_of(name) / f"{name}.npz", **runs[name])
+
+    exact_train, exact_test = runs["exact_train"], runs["exact_test"]
     probe = probes.LogisticProbe.fit(exact_train["emb"], y[train])
     pred_exact = probe.predict(exact_test["emb"])
     y_test = y[test]
     correct_exact = pred_exact == y_test
-    hardware = TopkimaHardware(chip_seed=seed)
     lengths = model.tokenize([texts[i] for i in test]).lengths
-
-    window_texts = [texts[i] for i in train[np.random.default_rng([seed, 2]).permutation(len(train))[
-        :N_WINDOW_SENTENCES]]]
-    window_cache: dict = {}
-
-    def windows_for(kk: int):
-        if not window_cache:
-            window_cache.update(calibrate_windows(model, window_texts, sorted(set(K_SWEEP) | {k}), batch_size))
-        return window_cache[kk]
-
-    def run(mode: str, kk: int) -> dict:
-        stats = _LayerStats(model.n_layers)
-        rng = np.random.default_rng([seed, kk, EVAL_MODES.index(mode) if mode in EVAL_MODES else 9])
-        windows = windows_for(kk) if mode == "topkima" else None
-        emb = model.embed([texts[i] for i in test], attention=_hook(mode, kk, hardware, rng, stats, windows),
-                          batch_size=batch_size)
-        layer = stats.as_dict()
-        arrays = {"emb": emb, "layer_json": np.array(json.dumps(layer))}
-        if stats.alphas:
-            arrays["alpha"] = np.concatenate(stats.alphas)
-        return arrays
 
     def report(arrays: dict, kk: int) -> dict:
         emb = arrays["emb"]
@@ -195,17 +362,26 @@ def run_evaluation(out_dir: str | Path, config: AttentionEvalConfig = AttentionE
 
     results: dict[str, dict] = {}
     for mode in modes:
-        results[mode] = report(cached(f"{mode}_k{k}", lambda mode=mode: run(mode, k)), k)
+        results[mode] = report(runs[f"{mode}_k{k}"], k)
         r = results[mode]
         log(f"  {mode:9s} k={k}: accuracy {100 * r['accuracy']:.2f} %, flips {100 * r['flip_rate']:.2f} %, "
             f"McNemar p {r['mcnemar_p']:.3g}, cosine {r['embedding_cosine']:.4f}"
             + (f", alpha {r['alpha_mean']:.3f}" if r["alpha_mean"] is not None else ""))
+    chips = []
+    if "topkima" in modes:
+        for c in range(config.chips):
+            r = report(runs[chip_name("topkima", k, c)], k)
+            chips.append({"chip_seed": seed + c, **{key: r[key] for key in ("accuracy", "flip_rate", "mcnemar_p",
+                                                                           "embedding_cosine", "alpha_mean")}})
+            if c:
+                log(f"  topkima chip seed {seed + c}: accuracy {100 * r['accuracy']:.2f} %, "
+                    f"flips {100 * r['flip_rate']:.2f} %, alpha {r['alpha_mean']:.3f}")
     sweep_results: dict[str, list] = {}
     if sweep:
         for mode in SWEEP_MODES:
             sweep_results[mode] = []
             for kk in K_SWEEP:
-                entry = report(cached(f"{mode}_k{kk}", lambda mode=mode, kk=kk: run(mode, kk)), kk)
+                entry = report(runs[f"{mode}_k{kk}"], kk)
                 sweep_results[mode].append(entry)
                 log(f"  sweep {mode:8s} k={kk:2d}: accuracy {100 * entry['accuracy']:.2f} %, "
                     f"flips {100 * entry['flip_rate']:.2f} %")
@@ -227,6 +403,11 @@ def run_evaluation(out_dir: str | Path, config: AttentionEvalConfig = AttentionE
         "k_sweep": {m: [{key: e[key] for key in ("k", "accuracy", "flip_rate", "mcnemar_p", "embedding_cosine",
                                                  "alpha_mean")} for e in entries]
                     for m, entries in sweep_results.items()},
+        "ranges": {"policy": config.ranges, "key_policy": config.key_policy,
+                   "window_quantiles": [config.window_top_quantile, config.window_bottom_quantile]},
+        "topkima_chips": chips,
+        "topkima_chips_median_accuracy": float(np.median([c["accuracy"] for c in chips])) if chips else None,
+        "execution": {"where": where, "shards_run": len(tasks), "shard_sentences": size},
         "wall_time_s": round(time.time() - t0, 1),
     }
     write_json_atomic(out / "summary.json", summary, indent=1)

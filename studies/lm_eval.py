@@ -13,13 +13,20 @@ early-stop fraction α. Modes: ``exact``; ``float-topk`` (the k largest float sc
 softmax over them: top-k without quantisation); and the quantised modes of
 :func:`~topkima.behavioral.topkima_attention`.
 
-Each finished run is a JSON file under ``out/runs/<identity>/`` (atomic), so an interrupted
-evaluation resumes; ``summary.json`` and ``perplexity_vs_k.png`` are written at the end.
+The work is one task per (run, evaluated window), each a forward of one window with the comparator
+noise of its own generator (seeded by k, mode, chip and window) and the chip drawn from its seed
+alone, run on local worker processes or a Dask cluster (``workers``, ``scheduler``: the
+Monte Carlo study's executor, :mod:`topkima.studies.montecarlo.execution`); a run's figures are
+its windows' sums added in window order, so they do not depend on how many workers ran them or
+where. Each finished window and each finished run is a JSON file under ``out/runs/<identity>/``
+(atomic), beside the frozen ranges (``ranges.json``), so an interrupted evaluation resumes;
+``summary.json`` and ``perplexity_vs_k.png`` are written at the end.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -105,6 +112,19 @@ def _fit_ranges(model, windows: np.ndarray, config: LmEvalConfig) -> dict:
     return fitted
 
 
+_MODEL: dict = {}
+_MODEL_LOCK = threading.Lock()
+
+
+def _smollm2():
+    """This process's SmolLM2 (loaded once per process: the parent and each worker)."""
+    from topkima.behavioral.models.smollm2 import SmolLM2
+    with _MODEL_LOCK:
+        if "model" not in _MODEL:
+            _MODEL["model"] = SmolLM2.load()
+        return _MODEL["model"]
+
+
 def _attention(mode: str, top_k: int, ranges: dict, hardware, rng, stats: dict):
     """The model's attention callable for one run; counts rows short of k and α."""
     from topkima.behavioral import topkima_attention
@@ -122,75 +142,172 @@ def _attention(mode: str, top_k: int, ranges: dict, hardware, rng, stats: dict):
     return attention
 
 
-def run_lm_eval(out_dir: str | Path, config: LmEvalConfig = LmEvalConfig(), *, log=print) -> dict:
-    """The whole evaluation; returns (and writes) the summary. See the module docstring."""
-    from topkima.behavioral import TopkimaHardware
-    from topkima.behavioral.models.perplexity import perplexity
-    from topkima.behavioral.models.review_text import amazon_token_windows
-    from topkima.behavioral.models.smollm2 import SmolLM2
-    from topkima.calibration.artefact import default_artefact_path
+def window_task(mode: str, top_k: int, chip: int | None, window: int, ids: list, ranges_json: list | None,
+                macro_variant: dict | None = None) -> dict:
+    """One shard of a run: evaluated window ``window`` (its token ``ids``) through ``mode`` (on chip
+    ``chip`` in topkima mode) under the frozen ranges (``ranges_json``: per layer,
+    :meth:`AttentionRanges.to_json`). Sums of the window's predictions, so that shards add up.
+
+    Everything random is fixed by (k, mode, chip, window): the chip's mismatch by ``chip`` alone,
+    the comparator noise by a generator of its own per window. A window is always one forward of
+    batch 1, so any split of the windows over workers gives the same numbers, bit for bit.
+    ``macro_variant``: what-if changes of the chip (:func:`topkima.studies.circuit_whatif.variant_macro`).
+    """
+    from topkima.behavioral import AttentionRanges, TopkimaHardware
+    from topkima.behavioral.models.perplexity import next_token_nll
+    t0 = time.perf_counter()
+    model = _smollm2()
+    stats = {"rows": 0, "short": 0, "alpha_sum": 0.0}
+    if mode == "exact":
+        attention = None
+    else:
+        ranges = {layer: AttentionRanges.from_json(r) for layer, r in enumerate(ranges_json)}
+        hardware = None
+        if chip is not None:
+            macro = None
+            if macro_variant:
+                from topkima.studies.circuit_whatif import variant_macro
+                macro = variant_macro(**macro_variant)
+            hardware = TopkimaHardware(macro, chip_seed=chip)
+        rng = np.random.default_rng([top_k, LM_MODES.index(mode), 0 if chip is None else chip, window])
+        attention = _attention(mode, top_k, ranges, hardware, rng, stats)
+    window_ids = np.asarray(ids, dtype=np.int64)[None]
+    with warnings.catch_warnings():
+        # frozen ranges: a per-call range (the causal-leak warning) would be an error here
+        warnings.filterwarnings("error", message="the mask hides")
+        nll, hits = next_token_nll(model.forward(window_ids, attention=attention), window_ids)
+    return {"window": window, "nll_sum": float(nll.sum()), "hits": int(hits.sum()), "predictions": int(nll.size),
+            "rows": stats["rows"], "short": stats["short"], "alpha_sum": stats["alpha_sum"],
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def _entry(mode: str, top_k: int, chip, shards: list[dict]) -> dict:
+    """One run's figures from its windows' sums (added in window order: the same for any sharding)."""
+    shards = sorted(shards, key=lambda r: r["window"])
+    nll = sum(r["nll_sum"] for r in shards)
+    n = sum(r["predictions"] for r in shards)
+    rows, short = sum(r["rows"] for r in shards), sum(r["short"] for r in shards)
+    alpha = sum(r["alpha_sum"] for r in shards)
+    return {"mode": mode, "k": top_k, "chip": chip, "perplexity": float(np.exp(nll / n)),
+            "next_token_accuracy": sum(r["hits"] for r in shards) / n, "predictions": n,
+            "rows_short_of_k": short / rows if rows else None,
+            "alpha_mean": alpha / rows if mode == "topkima" and rows else None,
+            "seconds": round(sum(r["seconds"] for r in shards), 1)}   # summed over the windows' tasks
+
+
+def run_lm_eval(out_dir: str | Path, config: LmEvalConfig = LmEvalConfig(), *, workers: int = 1,
+                scheduler: str | None = None, scheduler_timeout_s: float = 5.0, macro_variant: dict | None = None,
+                log=print) -> dict:
+    """The whole evaluation; returns (and writes) the summary. See the module docstring.
+
+    ``workers``: local worker processes (0: this process); ``scheduler``: a Dask scheduler's
+    address (then ``workers`` is ignored). The work is cut into one task per (run, window); the
+    figures do not depend on where or in which order the tasks ran. ``macro_variant``: a
+    what-if chip (:mod:`topkima.studies.circuit_whatif`); part of the runs' identity.
+    """
+    from topkima.studies.montecarlo.execution import connect
 
     config = config.validated()
-    out = Path(out_dir)
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 0:
+        raise ValueError(f"workers must be an integer ≥ 0, got {workers!r}")
+    client = connect(scheduler, scheduler_timeout_s) if scheduler else None   # fail fast, before the model loads
+    try:
+        return _evaluate(Path(out_dir), config, workers, client, scheduler, macro_variant, log)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _evaluate(out: Path, config: LmEvalConfig, workers: int, client, scheduler, macro_variant, log) -> dict:
+    from topkima.behavioral.models.review_text import amazon_token_windows
+    from topkima.calibration.artefact import default_artefact_path
+    from topkima.circuits.jobs import Progress
+    from topkima.studies.montecarlo.execution import run_tasks
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
-    model = SmolLM2.load()
+    model = _smollm2()
     evaluated = amazon_token_windows(model.tokenize, config.tokens, config.windows, 0)
     calibration = amazon_token_windows(model.tokenize, config.tokens, config.windows, config.windows)
     identity = {"config": asdict(config), "code": code_version(),
                 "text": hashlib.sha256(np.ascontiguousarray(evaluated).tobytes()
                                        + np.ascontiguousarray(calibration).tobytes()).hexdigest(),
                 "artefact": hashlib.sha256(default_artefact_path().read_bytes()).hexdigest()}
+    if macro_variant:
+        identity["macro_variant"] = macro_variant
     runs = out / "runs" / hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     runs.mkdir(parents=True, exist_ok=True)
     write_json_atomic(runs / "identity.json", identity)
     log(f"lm-eval: {config.windows} windows of {config.tokens} tokens evaluated, {config.windows} others fit "
         f"the ranges ({config.key_policy} key scales)")
-    ranges = None
-    results = []
+
+    planned = []            # (name, mode, k, chip) in report order
     for top_k in config.ks:
         for mode in config.modes:
             if mode == "exact" and top_k != config.ks[0]:
                 continue
-            chips = range(config.chips) if mode == "topkima" else [None]
-            for chip in chips:
-                name = f"{mode}_k{top_k}" + ("" if chip is None else f"_chip{chip}")
-                path = runs / f"{name}.json"
-                if path.exists():
-                    results.append(json.loads(path.read_text()))
-                    continue
-                if ranges is None:
-                    ranges = _fit_ranges(model, calibration, config)
-                t0 = time.time()
-                stats = {"rows": 0, "short": 0, "alpha_sum": 0.0}
-                if mode == "exact":
-                    attention = None
-                else:
-                    hardware = TopkimaHardware(chip_seed=chip) if chip is not None else None
-                    rng = np.random.default_rng([top_k, LM_MODES.index(mode), 0 if chip is None else chip])
-                    attention = _attention(mode, top_k, ranges[top_k], hardware, rng, stats)
-                with warnings.catch_warnings():
-                    # frozen ranges: a per-call range (the causal-leak warning) would be an error here
-                    warnings.filterwarnings("error", message="the mask hides")
-                    r = perplexity(model, evaluated, attention=attention, batch_size=config.windows)
-                entry = {"mode": mode, "k": top_k, "chip": chip, "perplexity": r.perplexity,
-                         "next_token_accuracy": r.next_token_accuracy, "predictions": r.n_predictions,
-                         "rows_short_of_k": stats["short"] / stats["rows"] if stats["rows"] else None,
-                         "alpha_mean": stats["alpha_sum"] / stats["rows"] if mode == "topkima" and stats["rows"] else None,
-                         "seconds": round(time.time() - t0, 1)}
-                write_json_atomic(path, entry)
-                results.append(entry)
-                log(f"  {name:22s} perplexity {r.perplexity:9.2f}, next-token accuracy "
-                    f"{100 * r.next_token_accuracy:5.2f} % ({entry['seconds']:.0f} s)")
+            for chip in (range(config.chips) if mode == "topkima" else [None]):
+                planned.append((f"{mode}_k{top_k}" + ("" if chip is None else f"_chip{chip}"), mode, top_k, chip))
+    finished = {name: json.loads((runs / f"{name}.json").read_text())
+                for name, *_ in planned if (runs / f"{name}.json").exists()}
+    shards: dict[str, dict[int, dict]] = {name: {} for name, *_ in planned}
+    tasks = []
+    ranges_json = None
+    for name, mode, top_k, chip in planned:
+        if name in finished:
+            continue
+        for w in range(config.windows):
+            path = runs / f"{name}_w{w}.json"
+            if path.exists():
+                shards[name][w] = json.loads(path.read_text())
+                continue
+            if ranges_json is None and mode != "exact":
+                ranges_json = _stored_ranges(runs, model, calibration, config)
+            tasks.append((f"{name}_w{w}", window_task,
+                          (mode, top_k, chip, w, evaluated[w].tolist(),
+                           None if mode == "exact" else ranges_json[str(top_k)], macro_variant)))
+
+    def store(key: str, result: dict) -> None:
+        name = key.rsplit("_w", 1)[0]
+        write_json_atomic(runs / f"{key}.json", result)
+        shards[name][result["window"]] = result
+
+    where = f"Dask scheduler {scheduler}" if client is not None else (
+        f"{workers} worker process{'es' if workers != 1 else ''}" if workers else "this process")
+    if tasks:
+        log(f"lm-eval: {len(tasks)} window runs to do on {where}")
+    run_tasks(tasks, store, workers=workers, client=client,
+              progress=Progress(len(tasks), log, prefix="lm-eval: ", what="window runs", every_s=30.0))
+    results = []
+    for name, mode, top_k, chip in planned:
+        if name not in finished:
+            entry = _entry(mode, top_k, chip, list(shards[name].values()))
+            write_json_atomic(runs / f"{name}.json", entry)
+            finished[name] = entry
+            log(f"  {name:22s} perplexity {entry['perplexity']:9.2f}, next-token accuracy "
+                f"{100 * entry['next_token_accuracy']:5.2f} %")
+        results.append(finished[name])
     summary = {"study": "topkima lm-eval (see topkima.studies.lm_eval)", "model": "SmolLM2-135M-Instruct Q4_1",
                "text": "VADER amazonReviewSnippets_GroundTruth.txt as running text",
                "evaluated_windows": list(range(config.windows)),
                "calibration_windows": list(range(config.windows, 2 * config.windows)),
-               "config": asdict(config), "results": results, "chip_spread": _chip_spread(results),
+               "config": asdict(config), "macro_variant": macro_variant, "results": results,
+               "chip_spread": _chip_spread(results), "execution": {"where": where, "window_runs": len(tasks)},
                "wall_s": round(time.time() - t_start, 1)}
     write_json_atomic(out / "summary.json", summary)
     _plot(results, out / "perplexity_vs_k.png")
     return summary
+
+
+def _stored_ranges(runs: Path, model, calibration: np.ndarray, config: LmEvalConfig) -> dict:
+    """{k: [per layer AttentionRanges.to_json()]}: fitted once on the calibration windows and kept
+    in ``runs/ranges.json`` (a resumed run reuses them)."""
+    path = runs / "ranges.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    fitted = _fit_ranges(model, calibration, config)
+    stored = {str(k): [fitted[k][layer].to_json() for layer in sorted(fitted[k])] for k in fitted}
+    write_json_atomic(path, stored)
+    return stored
 
 
 def _chip_spread(results: list[dict]) -> dict:

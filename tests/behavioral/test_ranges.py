@@ -89,6 +89,14 @@ def test_ranges_round_trip_through_json_and_refuse_a_mismatched_call():
         AttentionRanges.fit(q, k, v, top_k=5, policy="row")
     with pytest.raises(ValueError, match="not stored attention ranges"):
         AttentionRanges.from_json({"top_k": 5})
+    # a head whose calibration outputs were all 0 stores an A·V full scale of 0 (as fit gives it);
+    # a negative one is refused
+    stored = r.to_json()
+    stored["av_full_scale"] = [0.0] + stored["av_full_scale"][1:]
+    assert AttentionRanges.from_json(stored).av_full_scale[0] == 0.0
+    stored["av_full_scale"][0] = -1.0
+    with pytest.raises(ValueError, match="full scale below 0"):
+        AttentionRanges.from_json(stored)
 
 
 def test_rows_longer_than_one_array_stay_causal(hardware):

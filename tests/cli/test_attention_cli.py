@@ -10,7 +10,7 @@ pytestmark = [pytest.mark.weights, pytest.mark.data]
 def test_attention_command_writes_summary_and_plots_and_resumes(tmp_path):
     from topkima.cli import main
     out = tmp_path / "att"
-    args = ["attention", "--limit", "24", "--mode", "topkima", "--out", str(out), "--no-sweep"]
+    args = ["attention", "--limit", "24", "--mode", "topkima", "--out", str(out), "--no-sweep", "--workers", "0"]
     assert main(args) == 0
     summary = json.loads((out / "summary.json").read_text())
     for key in ("accuracy", "flip_rate", "mcnemar_p", "embedding_cosine", "alpha_mean"):
@@ -19,6 +19,7 @@ def test_attention_command_writes_summary_and_plots_and_resumes(tmp_path):
     assert 0 < summary["alpha_mean"]["topkima"] <= 1
     assert len(summary["per_layer"]["topkima"]["attention_output_rel_error"]) == 6
     assert (out / "accuracy_vs_k.png").exists() and (out / "alpha_histogram.png").exists()
+    assert summary["ranges"] == {"policy": "frozen", "key_policy": "channel", "window_quantiles": [1.0, 0.0]}
     runs = sorted(out.glob("runs/*/*.npz"))
     stamps = {p: p.stat().st_mtime_ns for p in runs}
     assert main(args) == 0                                   # resumes: every run reused
@@ -30,3 +31,27 @@ def test_attention_command_refuses_a_tiny_limit(tmp_path, capsys):
     from topkima.cli import main
     assert main(["attention", "--limit", "5", "--out", str(tmp_path)]) == 1
     assert "--limit must be at least 10" in capsys.readouterr().err
+
+
+def _figures(summary: dict) -> dict:
+    """The summary without run times and where it ran (which differ between identical runs)."""
+    return {key: value for key, value in summary.items() if key not in ("wall_time_s", "execution")}
+
+
+def test_one_and_two_workers_and_a_dask_cluster_give_identical_figures(tmp_path):
+    distributed = pytest.importorskip("distributed", reason="needs dask.distributed (pip install '.[mc]')")
+    from topkima.studies.attention_eval import AttentionEvalConfig, run_evaluation
+    # 12 test sentences in shards of 5: three shards per run, split over the workers
+    config = AttentionEvalConfig(limit=40, modes=("topk", "topkima"), sweep=False, chips=2, shard_sentences=5)
+    one = run_evaluation(tmp_path / "w1", config, workers=1, log=lambda text: None)
+    two = run_evaluation(tmp_path / "w2", config, workers=2, log=lambda text: None)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:
+        dask = run_evaluation(tmp_path / "dask", config, scheduler=cluster.scheduler_address, log=lambda text: None)
+    assert _figures(two) == _figures(one)
+    assert _figures(dask) == _figures(one)
+    assert "Dask" in dask["execution"]["where"]
+    # exact train (28) and test (12) sentences, topk and two chips: 6 + 3 + 3 + 3 + 3 shards
+    assert two["execution"]["shards_run"] == 18
+    assert [c["chip_seed"] for c in one["topkima_chips"]] == [0, 1]
+    assert one["topkima_chips"][0]["accuracy"] == one["accuracy"]["topkima"]

@@ -33,7 +33,7 @@ def test_config_errors_name_the_field():
 @pytest.mark.weights
 def test_lm_eval_runs_resumes_and_orders_the_modes(tmp_path):
     config = LmEvalConfig(windows=1, ks=(5,), modes=("exact", "float-topk", "topk"), chips=1)
-    summary = run_lm_eval(tmp_path, config, log=lambda text: None)
+    summary = run_lm_eval(tmp_path, config, workers=0, log=lambda text: None)
     by_mode = {r["mode"]: r for r in summary["results"]}
     # real text, causal model: top-5 without quantisation loses to exact, the quantised top-5 loses more
     assert 5 < by_mode["exact"]["perplexity"] < by_mode["float-topk"]["perplexity"] < by_mode["topk"]["perplexity"]
@@ -43,6 +43,43 @@ def test_lm_eval_runs_resumes_and_orders_the_modes(tmp_path):
     # a rerun reuses the finished runs (identical figures, none recomputed)
     runs = next((tmp_path / "runs").iterdir())
     stamps = {p.name: p.stat().st_mtime_ns for p in runs.glob("*_k5.json")}
-    again = run_lm_eval(tmp_path, config, log=lambda text: None)
+    again = run_lm_eval(tmp_path, config, workers=0, log=lambda text: None)
     assert again["results"] == summary["results"]
     assert {p.name: p.stat().st_mtime_ns for p in runs.glob("*_k5.json")} == stamps
+
+
+def _figures(summary: dict) -> list[dict]:
+    """The results without their run times (which differ between otherwise identical runs)."""
+    return [{key: value for key, value in r.items() if key != "seconds"} for r in summary["results"]]
+
+
+@pytest.mark.weights
+def test_one_and_two_workers_and_a_dask_cluster_give_identical_figures(tmp_path):
+    distributed = pytest.importorskip("distributed", reason="needs dask.distributed (pip install '.[mc]')")
+    # two windows: two shards per run, so that two workers split each run
+    config = LmEvalConfig(windows=2, ks=(5,), modes=("exact", "topkima"), chips=1)
+    one = run_lm_eval(tmp_path / "w1", config, workers=1, log=lambda text: None)
+    two = run_lm_eval(tmp_path / "w2", config, workers=2, log=lambda text: None)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:
+        dask = run_lm_eval(tmp_path / "dask", config, scheduler=cluster.scheduler_address, log=lambda text: None)
+    assert _figures(two) == _figures(one)
+    assert _figures(dask) == _figures(one)
+    assert "Dask" in dask["execution"]["where"] and two["execution"]["window_runs"] == 4
+    chip = next(r for r in one["results"] if r["mode"] == "topkima")
+    assert chip["predictions"] == 2 * 255 and 0 < chip["alpha_mean"] <= 1
+    # each window's shard is its own resumable file
+    assert len(list((tmp_path / "w2" / "runs").glob("*/topkima_k5_chip0_w*.json"))) == 2
+
+
+def test_an_unreachable_scheduler_is_named(tmp_path, capsys):
+    pytest.importorskip("distributed", reason="needs dask.distributed (pip install '.[mc]')")
+    from topkima.cli import main
+    import socket
+    with socket.socket() as s:   # a free port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = main(["lm-eval", "--windows", "1", "--modes", "exact", "--scheduler", f"tcp://127.0.0.1:{port}",
+                 "--scheduler-timeout", "1", "--out", str(tmp_path)])
+    assert code == 1
+    assert "cannot reach a Dask scheduler" in capsys.readouterr().err
