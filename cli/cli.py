@@ -489,9 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "K and V scales from each sentence, only the ADC windows frozen")
     p.add_argument("--key-policy", choices=["sequence-head", "channel"], default="channel",
                    help="frozen key scales: per head and channel folded into the query (default), or one per head")
-    p.add_argument("--window", default="1.0,0.0",
+    p.add_argument("--window", default="0.75,0.1",
                    help="ADC window top and bottom quantiles of the calibration rows' best and k-th best scores "
-                        "(default 1.0,0.0)")
+                        "(default 0.75,0.1)")
     _add_executor_arguments(p)
     p.set_defaults(func=cmd_attention)
     p = sub.add_parser("lm-eval", help="SmolLM2-135M with Topkima attention: perplexity on real text, ranges frozen "

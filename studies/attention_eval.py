@@ -57,8 +57,10 @@ class AttentionEvalConfig:
     chips: int = 1                          #: chips in topkima mode (chip seeds seed … seed + chips − 1)
     ranges: str = "frozen"                  #: "frozen" (AttentionRanges) or "per-call" (K, V scales per sentence)
     key_policy: str = "channel"             #: frozen key scales: "channel" or "sequence-head"
-    window_top_quantile: float = 1.0        #: ADC window top: this quantile of the rows' best scores
-    window_bottom_quantile: float = 0.0     #: ADC window bottom: this quantile of their k-th best
+    # the window quantiles in use before frozen ranges (choose_adc_range's): lm-eval's 1.0 / 0.0 scales
+    # MiniLM's queries by 0.11 and costs its chip 5 pp (docs/attention.md, "Frozen ranges")
+    window_top_quantile: float = 0.75       #: ADC window top: this quantile of the rows' best scores
+    window_bottom_quantile: float = 0.1     #: ADC window bottom: this quantile of their k-th best
     shard_sentences: int = 256              #: sentences per task (fixed: the noise streams follow the shards)
 
     def validated(self) -> "AttentionEvalConfig":

@@ -19,7 +19,7 @@ def test_attention_command_writes_summary_and_plots_and_resumes(tmp_path):
     assert 0 < summary["alpha_mean"]["topkima"] <= 1
     assert len(summary["per_layer"]["topkima"]["attention_output_rel_error"]) == 6
     assert (out / "accuracy_vs_k.png").exists() and (out / "alpha_histogram.png").exists()
-    assert summary["ranges"] == {"policy": "frozen", "key_policy": "channel", "window_quantiles": [1.0, 0.0]}
+    assert summary["ranges"] == {"policy": "frozen", "key_policy": "channel", "window_quantiles": [0.75, 0.1]}
     runs = sorted(out.glob("runs/*/*.npz"))
     stamps = {p: p.stat().st_mtime_ns for p in runs}
     assert main(args) == 0                                   # resumes: every run reused
