@@ -312,6 +312,10 @@ def resolve_model_card(model_card: str, base: Path | None) -> Path:
     return path
 
 
+#: statements that make ngspice run commands (control blocks, shell escapes): never in a model card
+_CONTROL_STATEMENTS = frozenset({".control", ".endc", ".exec", ".shell", "shell"})
+
+
 @lru_cache(maxsize=16)
 def _card_scan(path: str, size: int, mtime_ns: int) -> tuple[frozenset[str], frozenset[str]]:
     """Lower-case model names and ``.lib`` section names of a card and of the files it includes
@@ -325,6 +329,9 @@ def _card_scan(path: str, size: int, mtime_ns: int) -> tuple[frozenset[str], fro
         with open(file, encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 parts = line.split()
+                if parts and parts[0].lower() in _CONTROL_STATEMENTS:
+                    raise DesignError(f"technology.model_card: {file} holds the ngspice control statement "
+                                      f"{parts[0]!r}, which can run commands; a model card holds models only")
                 if len(parts) < 2:
                     continue
                 head = parts[0].lower()

@@ -128,6 +128,16 @@ def test_a_user_model_card_path_is_found_beside_the_design_file(tmp_path):
         load_design(_write(tmp_path, data))
 
 
+def test_a_model_card_with_an_ngspice_control_block_is_refused(tmp_path):
+    # a user's card reaches every netlist through .include: control statements could run commands
+    card = tmp_path / "evil.lib"
+    card.write_text(".model ptm65_nmos nmos level=54\n.model ptm65_pmos pmos level=54\n.control\nshell touch x\n.endc\n")
+    data = _preset_data()
+    data["technology"]["model_card"] = "evil.lib"
+    with pytest.raises(DesignError, match="control statement '.control'"):
+        load_design(_write(tmp_path, data))
+
+
 def test_calibrate_refuses_a_bad_design_before_simulating(tmp_path):
     data = _preset_data()
     data["sizes"]["read_port"]["l_m"] = 960      # nm written as metres
