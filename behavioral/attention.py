@@ -532,6 +532,8 @@ def _head_windows(scores_units, visible, rows, kk, n_heads, top_quantile: float 
     head's ``rows`` (…, heads, T_q: real rows that see at least ``kk`` keys) of visible scores.
     It reads only each row's largest and ``kk``-th largest score: those are taken here for all
     heads at once, and their quantiles too when every head has the same rows (one mask for all)."""
+    if not 0 <= bottom_quantile <= top_quantile <= 1:
+        raise ValueError("need 0 ≤ bottom_quantile ≤ top_quantile ≤ 1")
     t_k = visible.shape[-1]
     first, kth = _row_best_and_kth(np.ascontiguousarray(scores_units).reshape(-1, t_k),
                                    np.ascontiguousarray(visible).reshape(-1, t_k), kk)

@@ -319,12 +319,16 @@ _CONTROL_STATEMENTS = frozenset({".control", ".endc", ".exec", ".shell", "shell"
 @lru_cache(maxsize=16)
 def _card_scan(path: str, size: int, mtime_ns: int) -> tuple[frozenset[str], frozenset[str]]:
     """Lower-case model names and ``.lib`` section names of a card and of the files it includes
-    (cached per file version). A binned model ``name.N`` also defines ``name`` (ngspice picks the bin)."""
+    (``.include`` and ``.lib FILE SECTION``; cached per file version). A binned model ``name.N`` also
+    defines ``name`` (ngspice picks the bin). A file holding an ngspice control statement, or
+    included more than 4 files deep, is refused (DesignError)."""
     names, sections, seen = set(), set(), set()
 
     def scan(file: Path, depth: int) -> None:
-        if depth > 4 or file in seen or not file.is_file():
+        if file in seen or not file.is_file():
             return
+        if depth > 4:
+            raise DesignError(f"technology.model_card: {file} is included more than 4 files deep; flatten the card")
         seen.add(file)
         with open(file, encoding="utf-8", errors="replace") as fh:
             for line in fh:
@@ -340,7 +344,7 @@ def _card_scan(path: str, size: int, mtime_ns: int) -> tuple[frozenset[str], fro
                     names.add(re.sub(r"\.\d+$", "", parts[1].lower()))
                 elif head == ".lib" and len(parts) == 2:
                     sections.add(parts[1].lower())
-                elif head in (".include", ".inc"):
+                elif head in (".include", ".inc") or (head == ".lib" and len(parts) >= 3):   # .lib FILE SECTION
                     scan(file.parent / parts[1].strip("'\""), depth + 1)
 
     scan(Path(path), 0)

@@ -465,8 +465,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare-golden", help="behavioural model against the golden SPICE conversions")
     p.add_argument("--set", choices=["development", "heldout", "ss", "error-budget"], default="development",
                    help="development (default; tests/golden/column_conversions.json), heldout "
-                        "(tests/golden/heldout_conversions.json) or ss (tests/golden/ss_conversions.json, at the ss "
-                        "corner); the held-out sets are never used to choose or fit anything")
+                        "(tests/golden/heldout_conversions.json), ss (tests/golden/ss_conversions.json, at the ss "
+                        "corner) or error-budget (tests/golden/error_budget_conversions.json; also prints the model's "
+                        "error budget by device group); the held-out sets are never used to choose or fit anything")
     p.add_argument("--golden", default=None, help="golden file (default: the --set's committed file)")
     p.add_argument("--artefact", default=None, help="calibration artefact (default: the committed one of the set's "
                    "corner: calibration/default_calibration.json at tt, calibration/ss_calibration.json at ss)")

@@ -29,7 +29,7 @@ key set gets a table of those lines, one per (element, code in use by that eleme
 rows it converts) (:func:`build_code_tables`; the arithmetic is :func:`element_line`), and a row's MAC
 is one table read and add per (element, column). A group of rows reads the table element by
 element (:func:`add_rows_units_from_table`), so that each element's lines stay in the nearest
-cache while the group uses them (a 63-code table on a 256 × 256 array is 33 MB).
+cache while the group uses them (a 62-code table on a 256 × 256 array is 33 MB).
 """
 from __future__ import annotations
 

@@ -259,6 +259,8 @@ def test_windows_of_all_heads_at_once_are_choose_adc_range_of_each_heads_rows():
         for h in range(3):
             full = np.where(visible, scores, -1e30)[:, h][rows[:, h]]
             assert windows[h] == choose_adc_range(full, 5)
+    with pytest.raises(ValueError, match="bottom_quantile ≤ top_quantile"):
+        _head_windows(scores, causal, causal.sum(-1) >= 5, 5, 3, top_quantile=0.1, bottom_quantile=0.9)
 
 
 def test_softmax_core_short_rows_equal_the_same_rows_padded():

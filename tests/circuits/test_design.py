@@ -136,6 +136,11 @@ def test_a_model_card_with_an_ngspice_control_block_is_refused(tmp_path):
     data["technology"]["model_card"] = "evil.lib"
     with pytest.raises(DesignError, match="control statement '.control'"):
         load_design(_write(tmp_path, data))
+    # also in a file the card pulls in with ``.lib FILE SECTION``
+    (tmp_path / "inner.lib").write_text(".lib tt\n.control\nshell touch x\n.endc\n.endl tt\n")
+    card.write_text(".model ptm65_nmos nmos level=54\n.model ptm65_pmos pmos level=54\n.lib inner.lib tt\n")
+    with pytest.raises(DesignError, match="inner.lib holds the ngspice control statement"):
+        load_design(_write(tmp_path, data))
 
 
 def test_calibrate_refuses_a_bad_design_before_simulating(tmp_path):
