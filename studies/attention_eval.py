@@ -25,7 +25,6 @@ from them. ``summary.json`` and the plots are written at the end.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from topkima.studies import movie_reviews, probe as probes
 from topkima.studies.adc_windows import N_WINDOW_SENTENCES, calibrate_windows
 from topkima.studies.code_version import code_version
 from topkima.studies.outputs import save_figure_atomic, save_npz_atomic
+from topkima.studies import process_models
 
 EVAL_MODES = ("quantized", "topk", "subtopk", "topkima")
 K_SWEEP = (1, 2, 5, 10, 20)
@@ -137,19 +137,6 @@ def _hook(mode: str, top_k: int, hardware, rng, stats: _LayerStats, frozen: dict
     return attention
 
 
-_MODEL: dict = {}
-_MODEL_LOCK = threading.Lock()
-
-
-def _minilm():
-    """This process's all-MiniLM-L6-v2 (loaded once per process: the parent and each worker)."""
-    from topkima.behavioral.minilm import MiniLM
-    with _MODEL_LOCK:
-        if "model" not in _MODEL:
-            _MODEL["model"] = MiniLM.load()
-        return _MODEL["model"]
-
-
 def _frozen_from_json(stored: dict) -> dict:
     """The frozen ranges or windows of :func:`_freeze` back as objects."""
     from topkima.behavioral import AdcRange, AttentionRanges
@@ -190,7 +177,7 @@ def shard_task(mode: str | None, kk: int, chip_seed: int | None, noise_seed: lis
     ``chip_seed`` in topkima mode, comparator noise from ``noise_seed``) under ``frozen`` ranges;
     the embeddings and the per-layer sums of :class:`_LayerStats`."""
     from topkima.behavioral import TopkimaHardware
-    model = _minilm()
+    model = process_models.minilm()
     if mode is None:
         return {"emb": model.embed(texts, batch_size=batch_size)}
     stats = _LayerStats(model.n_layers)
@@ -250,7 +237,7 @@ def _evaluate(out: Path, config: AttentionEvalConfig, workers: int, client, sche
     sweep, batch_size = config.sweep, config.batch_size
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    model = _minilm()
+    model = process_models.minilm()
     reviews = movie_reviews.load_movie_reviews(movie_reviews.fetch_movie_reviews())
     train, test = movie_reviews.split_train_test(len(reviews), test_fraction=0.3, seed=seed)
     if limit is not None:

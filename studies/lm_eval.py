@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -37,6 +36,7 @@ import numpy as np
 from topkima.circuits.files import write_json_atomic
 from topkima.studies.code_version import code_version
 from topkima.studies.outputs import save_figure_atomic
+from topkima.studies import process_models
 
 LM_MODES = ("exact", "float-topk", "quantized", "topk", "subtopk", "topkima")
 TOKEN_CHOICES = (256, 512, 1024)
@@ -112,19 +112,6 @@ def _fit_ranges(model, windows: np.ndarray, config: LmEvalConfig) -> dict:
     return fitted
 
 
-_MODEL: dict = {}
-_MODEL_LOCK = threading.Lock()
-
-
-def _smollm2():
-    """This process's SmolLM2 (loaded once per process: the parent and each worker)."""
-    from topkima.behavioral.models.smollm2 import SmolLM2
-    with _MODEL_LOCK:
-        if "model" not in _MODEL:
-            _MODEL["model"] = SmolLM2.load()
-        return _MODEL["model"]
-
-
 def _attention(mode: str, top_k: int, ranges: dict, hardware, rng, stats: dict):
     """The model's attention callable for one run; counts rows short of k and α."""
     from topkima.behavioral import topkima_attention
@@ -156,7 +143,7 @@ def window_task(mode: str, top_k: int, chip: int | None, window: int, ids: list,
     from topkima.behavioral import AttentionRanges, TopkimaHardware
     from topkima.behavioral.models.perplexity import next_token_nll
     t0 = time.perf_counter()
-    model = _smollm2()
+    model = process_models.smollm2()
     stats = {"rows": 0, "short": 0, "alpha_sum": 0.0}
     if mode == "exact":
         attention = None
@@ -225,7 +212,7 @@ def _evaluate(out: Path, config: LmEvalConfig, workers: int, client, scheduler, 
     from topkima.studies.montecarlo.execution import run_tasks
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
-    model = _smollm2()
+    model = process_models.smollm2()
     evaluated = amazon_token_windows(model.tokenize, config.tokens, config.windows, 0)
     calibration = amazon_token_windows(model.tokenize, config.tokens, config.windows, config.windows)
     identity = {"config": asdict(config), "code": code_version(),

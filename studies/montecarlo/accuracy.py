@@ -10,7 +10,6 @@ frozen per-head ADC windows) is the *bundle*, built once and cached beside the r
 from __future__ import annotations
 
 import json
-import threading
 import time
 from pathlib import Path
 
@@ -21,19 +20,7 @@ from topkima.studies.allocator import keep_freed_memory
 from topkima.studies.adc_windows import N_WINDOW_SENTENCES
 from topkima.studies.montecarlo.config import StudyConfig
 from topkima.studies.montecarlo.seeds import PURPOSE_ACCURACY, PURPOSE_SENTENCES, seed_sequence
-
-_MODEL: dict = {}
-_MODEL_LOCK = threading.Lock()
-
-
-def _minilm():
-    """This process's all-MiniLM-L6-v2 (loaded once)."""
-    from topkima.behavioral.minilm import MiniLM
-    with _MODEL_LOCK:
-        if "model" not in _MODEL:
-            _MODEL["model"] = MiniLM.load()
-        return _MODEL["model"]
-
+from topkima.studies import process_models
 
 def _varied_hardware(cfg: StudyConfig, sigma: float, index: int):
     """A :class:`TopkimaHardware` whose chips carry ``sigma`` × the artefact's spreads, drawn from
@@ -51,7 +38,7 @@ def accuracy_metrics(cfg: StudyConfig, sigma: float, index: int, bundle: dict) -
     from topkima.studies import probe as probes
     keep_freed_memory()   # once per worker process (speed only)
     t0 = time.perf_counter()
-    model = _minilm()
+    model = process_models.minilm()
     hw = _varied_hardware(cfg, sigma, index)
     windows = {int(layer): [(AdcRange(*w[:3]), float(w[3])) for w in heads]
                for layer, heads in bundle["windows"].items()}
@@ -88,7 +75,7 @@ def accuracy_bundle(cfg: StudyConfig, cache_dir: Path, log) -> dict:
         except (OSError, json.JSONDecodeError):
             pass
     t0 = time.time()
-    model = _minilm()
+    model = process_models.minilm()
     reviews = movie_reviews.load_movie_reviews(movie_reviews.fetch_movie_reviews())
     train, test = movie_reviews.split_train_test(len(reviews), test_fraction=0.3, seed=cfg.seed)
     pick = np.random.default_rng(seed_sequence(cfg.seed, PURPOSE_SENTENCES))
