@@ -12,7 +12,7 @@
   applies exactly this rule, cycle by cycle.
 * **Crossing search.** j0 is the first cycle with g(j) > 0 (33: never). While RBL_L stays on
   the discharge curve, g rises with j (each ramp step lowers V_L by about one LSB), so the last
-  cycle decides "never" and the first "saturated"; a crossing inside the ramp is found from a
+  cycle decides "never"; a conversion that fires is found from a
   first guess (the units RBL_L must reach at mid-ramp, through the inverse curve) by stepping
   until g(j0−1) ≤ 0 < g(j0). On the flat end of the curve a ramp step hardly lowers V_L while
   leakage still lowers V_R, so g need not rise: a conversion whose RBL_L falls there by less
@@ -29,7 +29,7 @@ import numpy as np
 
 from topkima.behavioral.macro.bitline import BitlineModel, sensed_bitlines, units_of_v_estimate, v_of_units
 from topkima.behavioral.macro.devices import ArrayDevices
-from topkima.behavioral.macro.noise import Z_MAX, standard_normal
+from topkima.behavioral.macro.noise import Z_MAX, noise_lifts_above_zero
 from topkima.behavioral.macro.runtime import KERNEL
 from topkima.behavioral.params import MacroParams
 
@@ -184,19 +184,26 @@ def _first_guess(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units):
 
 
 @numba.njit(**KERNEL)
-def _crossing_inside(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units):
-    """(j0, g(j0), g(j0 − 1)) of a conversion that crosses inside the ramp (g(1) ≤ 0 < g(n_steps)):
-    from the first guess, one cycle at a time to g(j0 − 1) ≤ 0 < g(j0). Out of line: a few per
-    cent of a top-k's conversions come here, and inlining it made the kernels compile far longer."""
-    j0 = min(max(_first_guess(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units), 2), n_steps)
-    g_hi = decision_margin_v(bl, ramp, col, j0, u_l0, u_r0, leak)
+def _crossing_after_first(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units, g_last):
+    """(j0, g(j0), g(j0 − 1)) of a conversion that fires (g(n_steps) = ``g_last`` > 0) where g
+    rises: from the first guess, one cycle at a time to g(j0 − 1) ≤ 0 < g(j0), or to g(1) > 0
+    (saturated: j0 = 1, both values g(1)). g rises, so the bracket found is the first crossing,
+    and g(1) is evaluated only if the search reaches it. Out of line: a few per cent of a
+    top-k's conversions come here, and inlining it made the kernels compile far longer."""
+    guess = _first_guess(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units)
+    j0 = min(max(guess, 2), n_steps)
     g_lo = decision_margin_v(bl, ramp, col, j0 - 1, u_l0, u_r0, leak)
+    if guess <= 1 and g_lo > 0.0:
+        return 1, g_lo, g_lo            # saturated, as guessed
+    g_hi = g_last if j0 == n_steps else decision_margin_v(bl, ramp, col, j0, u_l0, u_r0, leak)
     while True:
         if j0 < n_steps and g_hi <= 0.0:
             j0 += 1
             g_lo = g_hi
-            g_hi = decision_margin_v(bl, ramp, col, j0, u_l0, u_r0, leak)
-        elif j0 > 2 and g_lo > 0.0:
+            g_hi = g_last if j0 == n_steps else decision_margin_v(bl, ramp, col, j0, u_l0, u_r0, leak)
+        elif g_lo > 0.0:
+            if j0 == 2:
+                return 1, g_lo, g_lo        # saturated: g(1) > 0
             j0 -= 1
             g_hi = g_lo
             g_lo = decision_margin_v(bl, ramp, col, j0 - 1, u_l0, u_r0, leak)
@@ -207,14 +214,11 @@ def _crossing_inside(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units):
 @numba.njit(inline="always", **KERNEL)
 def _first_crossing(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units):
     """(j0, g(j0), g(j0 − 1)) where g rises with the cycle: most conversions of a top-k never
-    fire (g(n_steps) ≤ 0) or saturate (g(1) > 0); the others cross inside the ramp."""
-    for j in (n_steps, 1):      # the last cycle, then the first (one site of g: faster compiles)
-        g = decision_margin_v(bl, ramp, col, j, u_l0, u_r0, leak)
-        if j == n_steps and g <= 0.0:
-            return n_steps + 1, g, g
-        if j == 1 and g > 0.0:
-            return 1, g, g
-    return _crossing_inside(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units)
+    fire (g(n_steps) ≤ 0: one evaluation); the others saturate or cross inside the ramp."""
+    g = decision_margin_v(bl, ramp, col, n_steps, u_l0, u_r0, leak)
+    if g <= 0.0:
+        return n_steps + 1, g, g
+    return _crossing_after_first(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units, g)
 
 
 @numba.njit(**KERNEL)
@@ -286,24 +290,30 @@ def _first_crossing_by_scan(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_unit
 
 
 @numba.njit(inline="always", **KERNEL)
-def firing_cycle(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r0: float, leak: float,
-                 n_steps: int, t_clk_units: float, half_window: int, sigma_noise_v: float, key, batch: int,
-                 row: int, key_index: int) -> int:
-    """The ramp cycle (1…n_steps, n_steps + 1 = never) at which the column's comparator fires:
-    the noiseless crossing j0, then the noise window's decisions in order (module docstring).
-    ``sigma_noise_v`` 0: no noise. ``key, batch, row, key_index``: the decisions' noise coordinates."""
-    # g surely rises with the cycle while each ramp step lowers V_L by more than twice what
-    # leakage and the sense amplifier's drift can lower V_R − V_L in a cycle; on the flat end of
-    # the discharge curve it may not (V_L stops falling): then the first crossing by a scan
+def g_rises(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r0: float, leak: float, n_steps: int,
+            t_clk_units: float) -> bool:
+    """Whether g surely rises with the cycle: each ramp step lowers V_L by more than twice what
+    leakage and the sense amplifier's drift can lower V_R − V_L in a cycle. On the flat end of
+    the discharge curve it may not (V_L stops falling): then the first crossing is found by a scan."""
     ppu = bl.points_per_unit
     last = float(bl.last_index)
     u_l_last = u_l0 + leak * bl.t_sense_units[n_steps] + ramp.u_ramp_after_units[col, n_steps]
     v_l_fall_min = -bl.curve_dv[int(min(max(u_l_last * ppu, 0.0), last))] * ppu * ramp.step_min_units[col]
     u_r_first = u_r0 + leak * bl.t_sense_units[1] + ramp.u_cal_units[col]
     v_r_fall_max = bl.fall_max_from_v[int(min(max(u_r_first * ppu, 0.0), last))] * ppu * leak * t_clk_units
+    return v_l_fall_min > 2.0 * (v_r_fall_max + bl.drift_v_per_cycle)
+
+
+@numba.njit(inline="always", **KERNEL)
+def firing_cycle(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r0: float, leak: float,
+                 n_steps: int, t_clk_units: float, half_window: int, sigma_noise_v: float, row_noise,
+                 key_index: int) -> int:
+    """The ramp cycle (1…n_steps, n_steps + 1 = never) at which the column's comparator fires:
+    the noiseless crossing j0, then the noise window's decisions in order (module docstring).
+    ``sigma_noise_v`` 0: no noise. ``row_noise`` (the row's :func:`.noise.row_stream`), ``key_index``: the decisions' noise coordinates."""
     h = half_window
     sure = Z_MAX * sigma_noise_v
-    rising = v_l_fall_min > 2.0 * (v_r_fall_max + bl.drift_v_per_cycle)
+    rising = g_rises(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units)
     if rising:
         j0, g_hi, g_lo = _first_crossing(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units)
     else:
@@ -329,6 +339,6 @@ def firing_cycle(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r
             g = _margin_in_window(bl, ramp, col, j, u_l0, u_r0, leak)
         if g > sure:
             return j
-        if g > -sure and g + sigma_noise_v * standard_normal(key, batch, row, key_index, w) > 0.0:
+        if g > -sure and noise_lifts_above_zero(row_noise, key_index, w, g, sigma_noise_v):
             return j
     return min(j0 + h, n_steps + 1)

@@ -133,10 +133,10 @@ def bitline_model(p: MacroParams, curve_v: np.ndarray, insitu: InsituCorrection 
 def v_of_units(bl: BitlineModel, units: float) -> float:
     """f: V(RBL) after ``units`` accumulated units (linear between grid points; flat beyond the ends)."""
     x = units * bl.points_per_unit
-    if not x > 0.0:
-        return bl.curve_v[0]
-    if x >= bl.last_index:
-        return bl.curve_v[bl.last_index]
+    # clamped to the grid by selects, not branches (the column loops then vectorise): at an end
+    # the fraction is 0 and the end point is returned exactly
+    x = x if x > 0.0 else 0.0
+    x = x if x < bl.last_index else float(bl.last_index)
     i = int(x)
     return bl.curve_v[i] + (x - i) * bl.curve_dv[i]
 

@@ -17,36 +17,38 @@ import numpy as np
 from topkima.behavioral.macro.adc import firing_cycle
 from topkima.behavioral.macro.arbiter import grant_row
 from topkima.behavioral.macro.energy import row_energy_j
+from topkima.behavioral.macro.noise import row_stream
 from topkima.behavioral.macro.mac import add_rows_units_from_table, build_code_tables, code_lines
 from topkima.behavioral.macro.runtime import JIT, KERNEL, parallel_for
 
 @numba.njit(**KERNEL)
-def fire_comparators(bl, ramp, units, n, leak, enabled, n_steps, t_clk_units, half_window, sigma_noise_v, key,
+def fire_comparators(bl, ramp, units_l, units_r, leak, enabled, n_steps, t_clk_units, half_window, sigma_noise_v, key,
                      batch, row, key0, firing) -> int:
     """The ramp cycle each enabled column's comparator fires in (``firing``, left as it is for a
-    disabled column: it never requests the arbiter and is not clocked); returns how many are enabled."""
+    disabled column: it never requests the arbiter and is not clocked); returns how many are
+    enabled."""
     n_enabled = 0
+    row_noise = row_stream(key, batch, row)
     for c in range(firing.size):
         if not enabled[c]:
             continue
         n_enabled += 1
-        firing[c] = firing_cycle(bl, ramp, c, units[c], units[n + c], leak[c], n_steps, t_clk_units,
-                                 half_window, sigma_noise_v, key, batch, row, key0 + c)
+        firing[c] = firing_cycle(bl, ramp, c, units_l[c], units_r[c], leak[c], n_steps, t_clk_units,
+                                 half_window, sigma_noise_v, row_noise, key0 + c)
     return n_enabled
 
 
 @numba.njit(**KERNEL)
 def convert_row(b, r, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, k, conventional, n_steps, t_clk_units,
-                half_window, sigma_noise_v, key, key0, units, per_cycle, start, out_firing, out_index, out_cycle,
-                out_stop, out_energy):
-    """One query row r of batch element b after its MAC phase (``units``: U_L of each of its n
-    columns, then U_R): the ramp ADC, the arbiter, energy. ``per_cycle``, ``start``: scratch."""
+                half_window, sigma_noise_v, key, key0, units_l, units_r, per_cycle, start, out_firing, out_index,
+                out_cycle, out_stop, out_energy):
+    """One query row r of batch element b after its MAC phase (``units_l``, ``units_r``: U_L and
+    U_R of each of its n columns): the ramp ADC, the arbiter, energy. ``per_cycle``, ``start``: scratch."""
     n = n_keys_used[b]
-    units = units[: 2 * n]
     # the ramp ADC: each enabled column's comparator
     firing = out_firing[b, r, :n]
     enabled = enable[b, r, :n] if has_mask else enable[0, 0, :n]   # no mask: all True
-    n_enabled = fire_comparators(bl, ramp, units, n, leak[b, :n], enabled, n_steps, t_clk_units, half_window,
+    n_enabled = fire_comparators(bl, ramp, units_l, units_r, leak[b, :n], enabled, n_steps, t_clk_units, half_window,
                                  sigma_noise_v, key, b, r, key0, firing)
     if has_mask and n_enabled == 0:
         return                  # nothing to convert: no grant, no energy
@@ -62,8 +64,13 @@ def convert_row(b, r, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, k, c
     for e in range(q.shape[2]):
         if q[b, r, e] != 0:
             n_pulsed += 1
-    out_energy[b, r] = row_energy_j(bl, ramp, em, units, leak[b, :n], firing, enabled, stop, n_pulsed, grants)
+    out_energy[b, r] = row_energy_j(bl, ramp, em, units_l, units_r, leak[b, :n], firing, enabled, stop, n_pulsed, grants)
 
+
+#: the MAC runs over the key columns rounded up to a multiple of this (zero-level columns beyond
+#: the key set's, whose units nobody reads): the compiled column loops then run as vector
+#: instructions, which they do not below 16 columns
+LANES = 16
 
 #: query rows whose MAC runs together (their units: 256 rows × 2 KB on a 256-column array)
 ROWS_PER_GROUP = 256
@@ -98,31 +105,38 @@ def convert_rows(start_item, stop_item, bl, ramp, pulse, em, n_scales, q, levels
             r_used = min(r_used, r0 + ROWS_PER_GROUP)
             r1 = r_used
             n = n_keys_used[b]
+            n_wide = min((n + LANES - 1) // LANES * LANES, n_max)    # the MAC's columns (module docstring)
             if b != current:        # a new key set: write it into the array
                 current = b
                 rows_here = min(n_rows_used[b], r0 + stop_item - item) - r0   # the rows this block converts
                 n_lines = code_lines(q[b, r0:r0 + rows_here], q_max, line_of)
-                if table.size < n_lines * 2 * n:
-                    table = np.zeros(n_lines * 2 * n, dtype=np.float32)
-                build_code_tables(ramp.devices, pulse, levels[b], n, n_scales, q_max, line_of, table)
+                if table.size < n_lines * 2 * n_wide:
+                    table = np.zeros(n_lines * 2 * n_wide, dtype=np.float32)
+                build_code_tables(ramp.devices, pulse, levels[b], n_wide, n_scales, q_max, line_of, table)
             # MAC phase: the group's pulses on the key set's cells
-            group = units[: (r_used - r0) * 2 * n].reshape((r_used - r0, 2 * n))
+            group = units[: (r_used - r0) * 2 * n_wide].reshape((r_used - r0, 2 * n_wide))
             group[:] = 0.0
-            add_rows_units_from_table(table, line_of, q_max, q[b, r0:r_used], n, group)
+            add_rows_units_from_table(table, line_of, q_max, q[b, r0:r_used], n_wide, group)
             for r in range(r0, r_used):
+                row_units = group[r - r0]
                 convert_row(b, r, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, k, conventional, n_steps,
-                            t_clk_units, half_window, sigma_noise_v, key, key0, group[r - r0], per_cycle, start,
-                            out_firing, out_index, out_cycle, out_stop, out_energy)
+                            t_clk_units, half_window, sigma_noise_v, key, key0, row_units[:n],
+                            row_units[n_wide:n_wide + n], per_cycle, start, out_firing, out_index, out_cycle, out_stop,
+                            out_energy)
         item += r1 - r0
 
 
 def convert(bl, ramp, pulse, em, q, levels, n_rows_used, n_keys_used, enable, leak, *, k, conventional, n_steps,
             t_clk_units, half_window, sigma_noise_v, key, key0, n_scales):
-    """One array's conversions (``q`` (B, R, d) int8, ``levels`` (B, d, n) int8, ``enable``
+    """One array's conversions (``q`` (B, R, d) int8, ``levels`` (B, d, n) int8 (or wider: the
+    columns beyond the key sets' are not converted), ``enable``
     (B, R, n) or None; see :func:`convert_rows`). Returns (firing (B, R, n) int64, granted index
     and cycle (B, R, k) int64, stop (B, R) int64, energy (B, R))."""
     n_batch, n_rows, _ = q.shape
     n = levels.shape[2]
+    n_wide = min(-(-n // LANES) * LANES, ramp.devices.m_stack.shape[2])
+    if n_wide > n:      # zero-level columns up to a multiple of LANES (convert_rows' MAC runs over them)
+        levels = np.concatenate([levels, np.zeros((*levels.shape[:2], n_wide - n), dtype=levels.dtype)], axis=2)
     firing = np.full((n_batch, n_rows, n), n_steps + 1, dtype=np.int64)
     slots = 1 if conventional else k
     index = np.full((n_batch, n_rows, slots), -1, dtype=np.int64)

@@ -48,17 +48,18 @@ def latency_s(p: MacroParams, stop_cycles):
 
 
 @numba.njit(**KERNEL)
-def row_energy_j(bl, ramp, em: EnergyModel, units, leak, firing, enabled, stop: int,
+def row_energy_j(bl, ramp, em: EnergyModel, units_l, units_r, leak, firing, enabled, stop: int,
                  n_pulsed: int, n_grants: int) -> float:
-    """Energy of one row's conversion on one array (module docstring): ``units`` its
-    columns' MAC units (U_L of each of the n columns, then U_R), ``leak`` (n,), ``firing`` (n,) cycles, ``enabled`` (n,) columns enabled at the arbiter."""
+    """Energy of one row's conversion on one array (module docstring): ``units_l``, ``units_r``
+    (n,) its columns' MAC units on RBL_L and RBL_R, ``leak`` (n,), ``firing`` (n,) cycles,
+    ``enabled`` (n,) columns enabled at the arbiter."""
     n = firing.size
     j_end = max(stop, 1)
     v_sum_end = 0.0
     e_decisions = 0.0
     for c in range(n):
-        u_l0 = float(units[c])
-        u_r0 = float(units[n + c])
+        u_l0 = float(units_l[c])
+        u_r0 = float(units_r[c])
         v_l, v_r = bitlines_at(bl, ramp, c, j_end, u_l0, u_r0, leak[c])
         end = v_l + v_r
         v_sum_end += end

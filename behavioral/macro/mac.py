@@ -60,7 +60,7 @@ def pulse_terms(p: MacroParams, scales: tuple[int, ...], linear: bool) -> np.nda
     return np.ascontiguousarray(terms.reshape(p.q_max + 1, -1), dtype=np.float32)
 
 
-@numba.njit(**KERNEL)
+@numba.njit(inline="always", **KERNEL)
 def element_line(devices, pulse, level_of_column, e, n_scales, q, n, line):
     """``line[bitline·n + c]`` = the float32 units element e with input code q ≠ 0 adds to
     column c < n, whose key level is ``level_of_column[c]`` (module docstring)."""

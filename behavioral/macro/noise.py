@@ -38,15 +38,44 @@ def _mix(x):
 
 
 @numba.njit(inline="always", **KERNEL)
-def standard_normal(key, batch: int, row: int, column: int, decision: int) -> float:
-    """The standard normal of one comparator decision (module docstring)."""
-    h = _mix(key ^ np.uint64(batch))
-    h = _mix(h ^ np.uint64(row))
-    h = _mix(h ^ np.uint64(column))
+def row_stream(key, batch: int, row: int):
+    """The chain's state after a row's coordinates (shared by every decision of the row)."""
+    return _mix(_mix(key ^ np.uint64(batch)) ^ np.uint64(row))
+
+
+@numba.njit(inline="always", **KERNEL)
+def standard_normal_of_row(stream, column: int, decision: int) -> float:
+    """The standard normal of one decision of the row whose :func:`row_stream` is ``stream``."""
+    h = _mix(stream ^ np.uint64(column))
     h = _mix(h ^ np.uint64(decision))
     u1 = (float(h >> np.uint64(32)) + 1.0) * 2.0 ** -32
     u2 = float(h & np.uint64(0xFFFFFFFF)) * 2.0 ** -32
     return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+
+
+@numba.njit(inline="always", **KERNEL)
+def noise_lifts_above_zero(stream, column: int, decision: int, margin_v: float, sigma_v: float) -> bool:
+    """Whether ``margin_v + sigma_v·z > 0`` for this decision's draw z (:func:`standard_normal_of_row`),
+    without its logarithm, square root and cosine where the draw's radius cannot reach the margin.
+
+    Box–Muller: |z| ≤ R = √(−2 ln u₁). Since ln(1 + x) < x, u₁ ≥ 1/(1 + t²/2) (t = margin/σ)
+    gives R² ≤ 2 ln(1 + t²/2) < t², so |σ·z| < |margin| and the sign of the margin decides (the
+    gap, t² − 2 ln(1 + t²/2) ≈ t⁴/4 for small t, stays far above float64 rounding). Otherwise the
+    draw itself decides: the same answer as computing z, for every draw."""
+    h = _mix(stream ^ np.uint64(column))
+    h = _mix(h ^ np.uint64(decision))
+    u1 = (float(h >> np.uint64(32)) + 1.0) * 2.0 ** -32
+    t = margin_v / sigma_v
+    if u1 * (1.0 + 0.5 * t * t) >= 1.0:
+        return margin_v > 0.0
+    u2 = float(h & np.uint64(0xFFFFFFFF)) * 2.0 ** -32
+    return margin_v + sigma_v * (math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)) > 0.0
+
+
+@numba.njit(inline="always", **KERNEL)
+def standard_normal(key, batch: int, row: int, column: int, decision: int) -> float:
+    """The standard normal of one comparator decision (module docstring)."""
+    return standard_normal_of_row(row_stream(key, batch, row), column, decision)
 
 
 def _mix_py(x: int) -> int:

@@ -282,7 +282,7 @@ def test_crossing_search_equals_a_plain_scan_on_dense_inputs():
         for r in range(u_l.shape[0]):
             for c in range(u_l.shape[1]):
                 fast[r, c] = adc.firing_cycle(bl, ramp, c, u_l[r, c], u_r[r, c], leak[c], 32, 8.0, 1, 0.0,
-                                              np.uint64(0), 0, r, c)
+                                              np.uint64(0), c)
                 scan[r, c] = 33
                 for j in range(1, 33):     # the definition: the first cycle with g > 0
                     if adc.decision_margin_v(bl, ramp, c, j, u_l[r, c], u_r[r, c], leak[c]) > 0.0:
