@@ -37,6 +37,8 @@ import numba
 import numpy as np
 
 from topkima.behavioral.macro import AdcRange, TopkimaMacro, used_length as _used_length
+from topkima.behavioral.macro.chip import topk_under_windows
+from topkima.behavioral.macro.noise import noise_key
 from topkima.behavioral.macro.adc import adc_range_spanning
 from topkima.behavioral.macro.arrays import array_quotas
 from topkima.behavioral.macro.runtime import JIT
@@ -471,17 +473,29 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
     # each head's query scale, folded into its codes (as into W_Q)
     if np.any(q_scale_h != 1.0):
         q_h = rint_codes(q_h * q_scale_h[:, None, None, None], Q_MAX_CODE)
-    for h, window in enumerate(windows):
-        q_c = q_h[h]
-        chip = hw.chip(window)
+    # Every head's calls run as merged compiled calls, each element under its head's window; the
+    # noise keys are drawn head by head, call by call, as one call per head would draw them
+    chips = [hw.chip(w) for w in windows]
+    calls = {}      # (plan, k, width class) → [(head, sequences, noise key)]
+    for h, chip in enumerate(chips):
         for seqs in _macro_calls(plan, n_keys_used[h], t_q):
             n_k = int(n_keys_used[h, seqs].max())
-            res = chip.topk(q_c[seqs], k_h[h, seqs, :, :n_k], k=min(kk, n_k), quotas=plan(n_k),
-                            rng=rng, key_mask=vis_h[h, seqs, :, :n_k])
+            group = (str(plan(n_k)), min(kk, n_k), n_k if n_k > chip.n_cols else 0)
+            calls.setdefault(group, []).append((h, seqs, noise_key(rng) if chip.noise else np.uint64(0), n_k))
+    for (_, k_call, _), items in calls.items():
+        for chunk in _merged_chunks(items, t_q):
+            n_k = max(it[3] for it in chunk)
+            heads = np.concatenate([np.full(seqs.size, h) for h, seqs, _, _ in chunk])
+            seq_of = np.concatenate([seqs for _, seqs, _, _ in chunk])
+            res = topk_under_windows(
+                chips, heads, np.concatenate([np.full(seqs.size, key) for _, seqs, key, _ in chunk]),
+                np.concatenate([np.arange(seqs.size) for _, seqs, _, _ in chunk]),   # the noise's batch index
+                q_h[heads, seq_of], k_h[heads, seq_of, :, :n_k], k=k_call, quotas=plan(n_k),
+                key_mask=vis_h[heads, seq_of, :, :n_k])
             n_sel = res.indices.shape[-1]
-            idx[h][seqs, :, :n_sel] = res.indices
-            cyc[h][seqs, :, :n_sel] = res.n_ramp_steps - res.codes   # code c: fired in cycle n − c
-            alpha[h][seqs] = res.alpha
+            idx[heads, seq_of, :, :n_sel] = res.indices
+            cyc[heads, seq_of, :, :n_sel] = res.n_ramp_steps - res.codes   # code c: fired in cycle n − c
+            alpha[heads, seq_of] = res.alpha
             energy += float(res.energy_j.sum())
     back = lambda x: np.moveaxis(x, 0, 1).reshape(*lead, *x.shape[2:])  # noqa: E731
     idx, cyc, alpha = back(idx), back(cyc), back(alpha)
@@ -507,6 +521,21 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
     stats.extra["adc_range_per_head"] = windows
     stats.extra["query_scale_per_head"] = q_scale_h.tolist()
     return kept, granted, scores, stats
+
+
+def _merged_chunks(items, t_q: int):
+    """``items`` (head, sequences, noise key, keys) in order, in runs of at most CALL_CONVERSIONS
+    padded conversions (at least one item each)."""
+    chunk, size = [], 0
+    for it in items:
+        n = it[1].size * t_q * it[3]
+        if chunk and size + n > CALL_CONVERSIONS:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(it)
+        size += n
+    if chunk:
+        yield chunk
 
 
 def _macro_calls(plan, n_keys: np.ndarray, t_q: int) -> list[np.ndarray]:

@@ -226,11 +226,44 @@ def stored_ones(levels: np.ndarray) -> np.ndarray:
 _POPCOUNT = np.array([bin(x).count("1") for x in range(256)], dtype=np.int64)
 
 
+class LeakModel(NamedTuple):
+    """Leakage of a column's bitlines (units per PWM unit): per idle stack storing 1 or 0."""
+
+    per_stored_one: float
+    per_stored_zero: float
+    n_stacks: int           #: stacks on each bitline: 2·elements·scales MAC stacks + the replica ports
+
+
+def leak_model(p: MacroParams, n_elements: int, n_scales: int, linear: bool) -> LeakModel:
+    """The leakage of an array's columns (none in the ideal macro)."""
+    if linear:
+        return LeakModel(0.0, 0.0, 0)
+    return LeakModel(float(p.leak1_units_per_unit), float(p.leak0_units_per_unit),
+                     2 * n_elements * n_scales + N_REPLICA_PORTS)
+
+
 def leak_units_per_unit(p: MacroParams, levels: np.ndarray, n_elements: int, n_scales: int, linear: bool) -> np.ndarray:
     """Leakage (units per PWM unit) of each column's bitlines; both carry Σ|digit| stored 1s among
     the 2·elements·scales MAC stacks and the replica ports (none in the ideal macro)."""
     if linear:
         return np.zeros(np.shape(levels)[:-2] + np.shape(levels)[-1:])
+    lm = leak_model(p, n_elements, n_scales, linear)
     n1 = stored_ones(levels).astype(float)
-    n_total = 2 * n_elements * n_scales + N_REPLICA_PORTS
-    return p.leak1_units_per_unit * n1 + p.leak0_units_per_unit * (n_total - n1)
+    return lm.per_stored_one * n1 + lm.per_stored_zero * (lm.n_stacks - n1)
+
+
+@numba.njit(**KERNEL)
+def column_leak(lm: LeakModel, levels, n: int, out) -> None:
+    """:func:`leak_units_per_unit` of columns c < n of one key set (``levels`` (d, ≥ n) int8) into ``out``."""
+    for c in range(n):
+        out[c] = 0.0
+    if lm.n_stacks == 0:
+        return
+    for e in range(levels.shape[0]):        # stored 1s per column: the popcount of |level| (≤ 128)
+        for c in range(n):
+            m = abs(np.int32(levels[e, c]))
+            out[c] += ((m & 1) + ((m >> 1) & 1) + ((m >> 2) & 1) + ((m >> 3) & 1) + ((m >> 4) & 1) + ((m >> 5) & 1)
+                       + ((m >> 6) & 1) + ((m >> 7) & 1))
+    for c in range(n):
+        n1 = out[c]
+        out[c] = lm.per_stored_one * n1 + lm.per_stored_zero * (lm.n_stacks - n1)

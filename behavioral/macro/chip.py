@@ -17,8 +17,9 @@ from topkima.behavioral.macro.adc import AdcRange, RampColumns, noise_half_windo
 from topkima.behavioral.macro.arbiter import select_topk
 from topkima.behavioral.macro.arrays import ARRAYS, SUBTOPK_PRESETS
 from topkima.behavioral.macro.bitline import (BitlineModel, bitline_model, fit_insitu_correction,
-                                              leak_units_per_unit, sense_instants_units, v_of_units_array)
-from topkima.behavioral.macro.convert import convert
+                                              leak_model, leak_units_per_unit, sense_instants_units,
+                                              v_of_units_array)
+from topkima.behavioral.macro.convert import convert, windows_of
 from topkima.behavioral.macro.devices import TileDraws
 from topkima.behavioral.macro.energy import energy_model, latency_s
 from topkima.behavioral.macro.mac import mac_units, pulse_terms
@@ -152,9 +153,6 @@ class ChipInstance:
                                  f"{(*out_shape, n_keys)}") from None
         if self.noise and rng is None:
             raise ValueError("a chip instance with noise needs rng= (a numpy Generator) for the comparator noise")
-        bounds, tile_quota = self._tiling(n_keys, k, quotas)
-        p = self.params
-        n_steps = p.n_ramp_steps
         d = kl.shape[-2]
         # the batch: B elements of R rows, one key set each (a shared key set: B = 1)
         if kl.ndim == 2:
@@ -164,58 +162,15 @@ class ChipInstance:
             qb = np.broadcast_to(q, (*lead, *q.shape[-2:])).reshape(-1, *q.shape[-2:])
             kb = np.broadcast_to(kl, (*lead, d, n_keys)).reshape(-1, d, n_keys)
         n_batch, n_rows = qb.shape[:2]
-        qb = np.ascontiguousarray(qb, dtype=np.int8)
-        kb = np.ascontiguousarray(kb, dtype=np.int8)
         if enable is not None:
-            # writable, C-ordered: one compiled kernel for masked and unmasked calls alike
-            enable = np.require(enable.reshape(n_batch, n_rows, n_keys), dtype=np.bool_, requirements=["C", "W"])
-            rows_used, keys_used = used_length(enable.any(axis=-1)), used_length(enable.any(axis=-2))
-        else:
-            rows_used, keys_used = np.full(n_batch, n_rows), np.full(n_batch, n_keys)
+            enable = enable.reshape(n_batch, n_rows, n_keys)
         key = noise_key(rng) if self.noise else np.uint64(0)
-        sigma = p.sa_noise_sigma_v if self.noise else 0.0
-        t_clk_units = p.t_clk_ima_s / p.t_unit_s
-        conventional = mode == "conventional"
-        firing = None if len(bounds) == 1 else np.full((n_batch, n_rows, n_keys), n_steps + 1, dtype=np.int64)
-        sel_idx, sel_cyc, stops, energy = [], [], [], np.zeros((n_batch, n_rows))
-        for t, (c0, c1) in enumerate(bounds):
-            n = c1 - c0
-            kq = tile_quota[t] if tile_quota else min(k, n)
-            n_k = np.clip(keys_used - c0, 0, n).astype(np.int64)
-            n_r = np.where(n_k > 0, rows_used, 0).astype(np.int64)
-            levels = np.ascontiguousarray(kb[..., c0:c1])
-            leak = np.ascontiguousarray(leak_units_per_unit(p, levels, self.n_elements, len(self.scales), self.linear))
-            en = None if enable is None else np.require(enable[..., c0:c1], requirements=["C", "W"])
-            fc, idx, cyc, stop, e_tile = convert(
-                self.bitlines, self.ramp(t), self.pulse, self.energy, qb, levels, n_r, n_k, en, leak, k=kq,
-                conventional=conventional, n_steps=n_steps, t_clk_units=t_clk_units,
-                half_window=self.noise_half_window(), sigma_noise_v=sigma, key=key, key0=c0,
-                n_scales=len(self.scales))
-            if firing is None:
-                firing = fc
-            else:
-                firing[..., c0:c1] = fc
-            if not conventional:
-                sel_idx.append(np.where(idx >= 0, idx + c0, -1))
-                sel_cyc.append(cyc)
-            stops.append(stop)
-            energy += e_tile
-        stop_all = np.max(np.stack(stops, axis=-1), axis=-1)
-        if conventional:
-            idx = np.broadcast_to(np.arange(n_keys), firing.shape).copy()
-            codes = np.where(firing <= n_steps, n_steps - firing, 0)
-        elif tile_quota is None and len(bounds) > 1:
-            idx, _, _ = select_topk(firing, k, n_steps)
-            cyc = np.take_along_axis(firing, np.maximum(idx, 0), axis=-1)
-            codes = np.where(idx >= 0, n_steps - cyc, -1)
-        else:
-            idx = np.concatenate(sel_idx, axis=-1)
-            cyc = np.concatenate(sel_cyc, axis=-1)
-            codes = np.where(idx >= 0, n_steps - cyc, -1)
+        res = _convert_batch([self], np.zeros(n_batch, np.int64), np.full(n_batch, key, np.uint64),
+                             np.arange(n_batch), qb, kb, enable, k, quotas, mode)
         back = lambda x: x.reshape((*out_shape, *x.shape[2:]))  # noqa: E731
-        return TopkResult(indices=back(idx), codes=back(codes), cycles=back(stop_all), energy_j=back(energy),
-                          latency_s=back(latency_s(p, stop_all)), n_ramp_steps=n_steps,
-                          firing_cycle=back(firing))
+        return TopkResult(indices=back(res.indices), codes=back(res.codes), cycles=back(res.cycles),
+                          energy_j=back(res.energy_j), latency_s=back(res.latency_s), n_ramp_steps=res.n_ramp_steps,
+                          firing_cycle=back(res.firing_cycle))
 
     def _tiling(self, n_keys: int, k: int, quotas):
         if quotas is None:
@@ -293,6 +248,110 @@ class ChipInstance:
         return {"lsb_v": lsb, "dnl_lsb": dnl, "inl_lsb": inl,
                 "dnl_max_lsb": dnl.max(axis=1), "dnl_min_lsb": dnl.min(axis=1),
                 "inl_max_lsb": inl.max(axis=1), "inl_min_lsb": inl.min(axis=1)}
+
+
+def topk_under_windows(chips: list[ChipInstance], window_of, noise_keys, noise_batch, q_codes, k_levels, *, k: int,
+                       key_mask=None, quotas=None) -> TopkResult:
+    """:meth:`ChipInstance.topk` for a batch whose elements convert under different ADC windows of
+    one chip (``chips``: that chip under each window, e.g. one per attention head, from
+    :meth:`TopkimaMacro.instance_like`), all in one compiled call.
+
+    ``q_codes`` (B, R, d), ``k_levels`` (B, d, n), ``key_mask`` (B, R, n) or None; element b
+    converts under ``chips[window_of[b]]`` and its comparator noise is that of batch element
+    ``noise_batch[b]`` of a :meth:`ChipInstance.topk` call whose noise key was ``noise_keys[b]``:
+    the results equal those calls', element for element."""
+    first = chips[0]
+    for c in chips[1:]:
+        if (c.array, c.noise, c.linear, c.params.n_ramp_steps) != (first.array, first.noise, first.linear,
+                                                                    first.params.n_ramp_steps) \
+                or c.devices(0) is not first.devices(0):
+            raise ValueError("topk_under_windows needs one chip under several windows (TopkimaMacro.instance_like)")
+    window_of = np.asarray(window_of, dtype=np.int64)
+    q, kl = first.check_inputs(q_codes, k_levels, k)
+    if q.ndim != 3 or kl.ndim != 3 or q.shape[0] != kl.shape[0] or window_of.shape != (q.shape[0],):
+        raise ValueError(f"q_codes (B, R, d), k_levels (B, d, n) and window_of (B,) expected; got {q.shape}, "
+                         f"{kl.shape}, {window_of.shape}")
+    if window_of.size and (window_of.min() < 0 or window_of.max() >= len(chips)):
+        raise ValueError(f"window_of must index the {len(chips)} chips")
+    if k > kl.shape[-1]:
+        raise ValueError(f"k = {k} is larger than the number of keys ({kl.shape[-1]})")
+    enable = None
+    if key_mask is not None:
+        enable = np.asarray(key_mask)
+        if enable.dtype != bool or enable.shape != (*q.shape[:2], kl.shape[-1]):
+            raise ValueError(f"key_mask must be booleans of shape {(*q.shape[:2], kl.shape[-1])}")
+    return _convert_batch(chips, window_of, np.asarray(noise_keys, np.uint64), np.asarray(noise_batch, np.int64),
+                          np.ascontiguousarray(q), np.ascontiguousarray(kl), enable, k, quotas, "topk")
+
+
+def _windows(chips: list[ChipInstance], array_index: int):
+    """The compiled kernels' view of ``chips``' windows on one array (memoised on the first chip)."""
+    memo = chips[0].__dict__.setdefault("_windows_memo", {})
+    key = (tuple(chips), array_index)
+    if key not in memo:
+        memo[key] = windows_of(chips, array_index)
+    return memo[key]
+
+
+def _convert_batch(chips: list[ChipInstance], window_of, noise_keys, noise_batch, qb, kb, enable, k: int, quotas,
+                   mode: str) -> TopkResult:
+    """The conversions of B elements (``qb`` (B, R, d) int8, ``kb`` (B, d, n) int8, ``enable``
+    (B, R, n) booleans or None), element b under ``chips[window_of[b]]`` (one chip's windows)
+    with noise coordinates (``noise_keys[b]``, ``noise_batch[b]``); results (B, R, …)."""
+    chip = chips[0]
+    n_keys = kb.shape[-1]
+    bounds, tile_quota = chip._tiling(n_keys, k, quotas)
+    p = chip.params
+    n_steps = p.n_ramp_steps
+    n_batch, n_rows = qb.shape[:2]
+    qb = np.ascontiguousarray(qb, dtype=np.int8)
+    kb = np.ascontiguousarray(kb, dtype=np.int8)
+    if enable is not None:
+        # writable, C-ordered: one compiled kernel for masked and unmasked calls alike
+        enable = np.require(enable, dtype=np.bool_, requirements=["C", "W"])
+        rows_used, keys_used = used_length(enable.any(axis=-1)), used_length(enable.any(axis=-2))
+    else:
+        rows_used, keys_used = np.full(n_batch, n_rows), np.full(n_batch, n_keys)
+    sigma = p.sa_noise_sigma_v if chip.noise else 0.0
+    t_clk_units = p.t_clk_ima_s / p.t_unit_s
+    conventional = mode == "conventional"
+    firing = None if len(bounds) == 1 else np.full((n_batch, n_rows, n_keys), n_steps + 1, dtype=np.int64)
+    sel_idx, sel_cyc, stops, energy = [], [], [], np.zeros((n_batch, n_rows))
+    for t, (c0, c1) in enumerate(bounds):
+        n = c1 - c0
+        kq = tile_quota[t] if tile_quota else min(k, n)
+        n_k = np.clip(keys_used - c0, 0, n).astype(np.int64)
+        n_r = np.where(n_k > 0, rows_used, 0).astype(np.int64)
+        levels = np.ascontiguousarray(kb[..., c0:c1])
+        en = None if enable is None else np.require(enable[..., c0:c1], requirements=["C", "W"])
+        fc, idx, cyc, stop, e_tile = convert(
+            _windows(chips, t), window_of, noise_keys, noise_batch, chip.pulse, qb, levels, n_r, n_k, en,
+            leak_model(p, chip.n_elements, len(chip.scales), chip.linear),
+            k=kq, conventional=conventional, n_steps=n_steps, t_clk_units=t_clk_units, sigma_noise_v=sigma,
+            key0=c0, n_scales=len(chip.scales))
+        if firing is None:
+            firing = fc
+        else:
+            firing[..., c0:c1] = fc
+        if not conventional:
+            sel_idx.append(np.where(idx >= 0, idx + c0, -1))
+            sel_cyc.append(cyc)
+        stops.append(stop)
+        energy += e_tile
+    stop_all = stops[0] if len(stops) == 1 else np.max(np.stack(stops, axis=-1), axis=-1)
+    if conventional:
+        idx = np.broadcast_to(np.arange(n_keys), firing.shape).copy()
+        codes = np.where(firing <= n_steps, n_steps - firing, 0)
+    elif tile_quota is None and len(bounds) > 1:
+        idx, _, _ = select_topk(firing, k, n_steps)
+        cyc = np.take_along_axis(firing, np.maximum(idx, 0), axis=-1)
+        codes = np.where(idx >= 0, n_steps - cyc, -1)
+    else:
+        idx = sel_idx[0] if len(sel_idx) == 1 else np.concatenate(sel_idx, axis=-1)
+        cyc = sel_cyc[0] if len(sel_cyc) == 1 else np.concatenate(sel_cyc, axis=-1)
+        codes = np.where(idx >= 0, n_steps - cyc, -1)
+    return TopkResult(indices=idx, codes=codes, cycles=stop_all, energy_j=energy, latency_s=latency_s(p, stop_all),
+                      n_ramp_steps=n_steps, firing_cycle=firing)
 
 
 class TopkimaMacro:
@@ -454,4 +513,4 @@ class TopkimaMacro:
         return dev.tile_draws_from_columns(self.params, columns, self.geometry[0])
 
 
-__all__ = ["ChipInstance", "TopkimaMacro", "used_length"]
+__all__ = ["ChipInstance", "TopkimaMacro", "topk_under_windows", "used_length"]

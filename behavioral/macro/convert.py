@@ -7,14 +7,20 @@ as the hardware does it: every column converts, the arbiter grants, the ramp sto
 
 Batches: B batch elements of R query rows each, one key set per element (a key set shared by
 all rows: B = 1). Element b uses its first ``n_rows_used[b]`` rows and ``n_keys_used[b]``
-columns of this array (the rest is padding: not written, not applied, no energy).
+columns of this array (the rest is padding: not written, not applied, no energy). Each element
+converts under one ADC window of the same chip (:class:`Windows`: e.g. one per attention head),
+and its comparator noise has its own coordinates (a key and a batch index: :mod:`.noise`).
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numba
 import numpy as np
+from numba.typed import List
 
 from topkima.behavioral.macro.adc import firing_cycle
+from topkima.behavioral.macro.bitline import column_leak
 from topkima.behavioral.macro.arbiter import grant_row
 from topkima.behavioral.macro.energy import row_energy_j
 from topkima.behavioral.macro.noise import row_stream
@@ -40,16 +46,18 @@ def fire_comparators(bl, ramp, units_l, units_r, leak, enabled, n_steps, t_clk_u
 
 @numba.njit(**KERNEL)
 def convert_row(b, r, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, k, conventional, n_steps, t_clk_units,
-                half_window, sigma_noise_v, key, key0, units_l, units_r, per_cycle, start, out_firing, out_index,
-                out_cycle, out_stop, out_energy):
+                half_window, sigma_noise_v, key, noise_batch, key0, units_l, units_r, per_cycle, start, out_firing,
+                out_index, out_cycle, out_stop, out_energy):
     """One query row r of batch element b after its MAC phase (``units_l``, ``units_r``: U_L and
-    U_R of each of its n columns): the ramp ADC, the arbiter, energy. ``per_cycle``, ``start``: scratch."""
+    U_R of each of its n columns; ``leak`` (n,) their leakage): the ramp ADC, the arbiter, energy, under the window that
+    ``bl``, ``ramp``, ``em``, ``half_window`` describe; its noise at (``key``, ``noise_batch``).
+    ``per_cycle``, ``start``: scratch."""
     n = n_keys_used[b]
     # the ramp ADC: each enabled column's comparator
     firing = out_firing[b, r, :n]
     enabled = enable[b, r, :n] if has_mask else enable[0, 0, :n]   # no mask: all True
-    n_enabled = fire_comparators(bl, ramp, units_l, units_r, leak[b, :n], enabled, n_steps, t_clk_units, half_window,
-                                 sigma_noise_v, key, b, r, key0, firing)
+    n_enabled = fire_comparators(bl, ramp, units_l, units_r, leak, enabled, n_steps, t_clk_units, half_window,
+                                 sigma_noise_v, key, noise_batch, r, key0, firing)
     if has_mask and n_enabled == 0:
         return                  # nothing to convert: no grant, no energy
     # arbiter and k-counter; the ramp stops at the k-th grant
@@ -64,7 +72,7 @@ def convert_row(b, r, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, k, c
     for e in range(q.shape[2]):
         if q[b, r, e] != 0:
             n_pulsed += 1
-    out_energy[b, r] = row_energy_j(bl, ramp, em, units_l, units_r, leak[b, :n], firing, enabled, stop, n_pulsed, grants)
+    out_energy[b, r] = row_energy_j(bl, ramp, em, units_l, units_r, leak, firing, enabled, stop, n_pulsed, grants)
 
 
 #: the MAC runs over the key columns rounded up to a multiple of this (zero-level columns beyond
@@ -76,15 +84,31 @@ LANES = 16
 ROWS_PER_GROUP = 256
 
 
+class Windows(NamedTuple):
+    """The ADC windows a call's batch elements convert under, on one array of one chip: per
+    window its bitline model, ramp columns, energy model and noise half-window."""
+
+    bitlines: List
+    ramps: List
+    energy: List
+    half_window: np.ndarray     #: (windows,) int64
+
+
+def windows_of(chips, array_index: int) -> Windows:
+    """:class:`Windows` of ``chips`` (:class:`~.chip.ChipInstance` s of one chip, one per window) on one array."""
+    return Windows(List([c.bitlines for c in chips]), List([c.ramp(array_index) for c in chips]),
+                   List([c.energy for c in chips]), np.array([c.noise_half_window() for c in chips], dtype=np.int64))
+
+
 @numba.njit(**JIT)
-def convert_rows(start_item, stop_item, bl, ramp, pulse, em, n_scales, q, levels, n_rows_used, n_keys_used, enable,
-                 has_mask, leak, k, conventional, n_steps, t_clk_units, half_window, sigma_noise_v, key, key0,
-                 out_firing, out_index, out_cycle, out_stop, out_energy):
+def convert_rows(start_item, stop_item, bls, ramps, ems, half_windows, window_of, noise_key_of, noise_batch_of,
+                 pulse, n_scales, q, levels, n_rows_used, n_keys_used, enable, has_mask, leak_model, k, conventional,
+                 n_steps, t_clk_units, sigma_noise_v, key0, out_firing, out_index, out_cycle, out_stop, out_energy):
     """The (batch element, row) items start … stop − 1 (row-major) that are used, in groups of
     consecutive rows of one key set (at most :data:`ROWS_PER_GROUP`): the key set is written
     into the array (its code tables built for the rows this block converts), the group's MAC
-    phase runs, then each row converts (:func:`convert_row`). Outputs are pre-filled for the
-    items not converted."""
+    phase runs, then each row converts (:func:`convert_row`) under its element's window
+    (``window_of``) with its noise coordinates. Outputs are pre-filled for the items not converted."""
     n_rows, d = q.shape[1], q.shape[2]
     n_max = levels.shape[2]
     q_max = pulse.shape[0] - 1
@@ -93,6 +117,7 @@ def convert_rows(start_item, stop_item, bl, ramp, pulse, em, n_scales, q, levels
     start = np.zeros(n_steps + 2, dtype=np.int64)
     line_of = np.zeros((d, 2 * q_max + 1), dtype=np.int64)
     table = np.zeros(0, dtype=np.float32)
+    leak = np.zeros(n_max)          # the key set's columns' leakage
     current = -1
     item = start_item
     while item < stop_item:
@@ -105,7 +130,9 @@ def convert_rows(start_item, stop_item, bl, ramp, pulse, em, n_scales, q, levels
             r_used = min(r_used, r0 + ROWS_PER_GROUP)
             r1 = r_used
             n = n_keys_used[b]
-            n_wide = min((n + LANES - 1) // LANES * LANES, n_max)    # the MAC's columns (module docstring)
+            n_wide = min((n + LANES - 1) // LANES * LANES, n_max)    # the MAC's columns (LANES)
+            w = window_of[b]
+            ramp = ramps[w]
             if b != current:        # a new key set: write it into the array
                 current = b
                 rows_here = min(n_rows_used[b], r0 + stop_item - item) - r0   # the rows this block converts
@@ -113,28 +140,30 @@ def convert_rows(start_item, stop_item, bl, ramp, pulse, em, n_scales, q, levels
                 if table.size < n_lines * 2 * n_wide:
                     table = np.zeros(n_lines * 2 * n_wide, dtype=np.float32)
                 build_code_tables(ramp.devices, pulse, levels[b], n_wide, n_scales, q_max, line_of, table)
+                column_leak(leak_model, levels[b], n, leak)
             # MAC phase: the group's pulses on the key set's cells
             group = units[: (r_used - r0) * 2 * n_wide].reshape((r_used - r0, 2 * n_wide))
             group[:] = 0.0
             add_rows_units_from_table(table, line_of, q_max, q[b, r0:r_used], n_wide, group)
             for r in range(r0, r_used):
                 row_units = group[r - r0]
-                convert_row(b, r, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, k, conventional, n_steps,
-                            t_clk_units, half_window, sigma_noise_v, key, key0, row_units[:n],
-                            row_units[n_wide:n_wide + n], per_cycle, start, out_firing, out_index, out_cycle, out_stop,
-                            out_energy)
+                convert_row(b, r, bls[w], ramp, ems[w], q, n_keys_used, enable, has_mask, leak[:n], k, conventional,
+                            n_steps, t_clk_units, half_windows[w], sigma_noise_v, noise_key_of[b], noise_batch_of[b],
+                            key0, row_units[:n], row_units[n_wide:n_wide + n], per_cycle, start, out_firing,
+                            out_index, out_cycle, out_stop, out_energy)
         item += r1 - r0
 
 
-def convert(bl, ramp, pulse, em, q, levels, n_rows_used, n_keys_used, enable, leak, *, k, conventional, n_steps,
-            t_clk_units, half_window, sigma_noise_v, key, key0, n_scales):
-    """One array's conversions (``q`` (B, R, d) int8, ``levels`` (B, d, n) int8 (or wider: the
-    columns beyond the key sets' are not converted), ``enable``
-    (B, R, n) or None; see :func:`convert_rows`). Returns (firing (B, R, n) int64, granted index
-    and cycle (B, R, k) int64, stop (B, R) int64, energy (B, R))."""
+def convert(windows: Windows, window_of, noise_key_of, noise_batch_of, pulse, q, levels, n_rows_used, n_keys_used,
+            enable, leak_model, *, k, conventional, n_steps, t_clk_units, sigma_noise_v, key0, n_scales):
+    """One array's conversions (``q`` (B, R, d) int8, ``levels`` (B, d, n) int8, ``enable``
+    (B, R, n) or None, ``leak_model`` the array's :class:`~.bitline.LeakModel`; element b under window ``window_of[b]`` of ``windows``, its noise at
+    (``noise_key_of[b]``, ``noise_batch_of[b]``); see :func:`convert_rows`). Every window's ramp
+    must sit on the same devices (one chip). Returns (firing (B, R, n) int64, granted index and
+    cycle (B, R, k) int64, stop (B, R) int64, energy (B, R))."""
     n_batch, n_rows, _ = q.shape
     n = levels.shape[2]
-    n_wide = min(-(-n // LANES) * LANES, ramp.devices.m_stack.shape[2])
+    n_wide = min(-(-n // LANES) * LANES, windows.ramps[0].devices.m_stack.shape[2])
     if n_wide > n:      # zero-level columns up to a multiple of LANES (convert_rows' MAC runs over them)
         levels = np.concatenate([levels, np.zeros((*levels.shape[:2], n_wide - n), dtype=levels.dtype)], axis=2)
     firing = np.full((n_batch, n_rows, n), n_steps + 1, dtype=np.int64)
@@ -145,8 +174,10 @@ def convert(bl, ramp, pulse, em, q, levels, n_rows_used, n_keys_used, enable, le
     energy = np.zeros((n_batch, n_rows))
     has_mask = enable is not None
     mask = enable if has_mask else np.ones((1, 1, n), dtype=np.bool_)
-    parallel_for(convert_rows, n_batch * n_rows, bl, ramp, pulse, em, n_scales, q, levels, n_rows_used, n_keys_used,
-                 mask, has_mask, leak, k, conventional, n_steps, t_clk_units, half_window, sigma_noise_v, key, key0,
+    parallel_for(convert_rows, n_batch * n_rows, windows.bitlines, windows.ramps, windows.energy, windows.half_window,
+                 np.ascontiguousarray(window_of, dtype=np.int64), np.ascontiguousarray(noise_key_of, dtype=np.uint64),
+                 np.ascontiguousarray(noise_batch_of, dtype=np.int64), pulse, n_scales, q, levels, n_rows_used,
+                 n_keys_used, mask, has_mask, leak_model, k, conventional, n_steps, t_clk_units, sigma_noise_v, key0,
                  firing, index, cycle, stop, energy,
                  # one key set: its rows cost alike, and each block writes the set's cells again
                  blocks_per_thread=1 if n_batch == 1 else 4)
