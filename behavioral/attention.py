@@ -42,7 +42,7 @@ from topkima.behavioral.macro.noise import noise_key
 from topkima.behavioral.macro.adc import adc_range_spanning
 from topkima.behavioral.macro.arrays import array_quotas
 from topkima.behavioral.macro.runtime import JIT
-from topkima.behavioral.quantize import quantize_symmetric, rint_codes
+from topkima.behavioral.quantize import quantize_symmetric, scaled_codes_int8
 from topkima.behavioral.sram_av import SramAVModel
 
 MODES = ("exact", "quantized", "topk", "subtopk", "topkima")
@@ -472,7 +472,7 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
         windows.append(window)
     # each head's query scale, folded into its codes (as into W_Q)
     if np.any(q_scale_h != 1.0):
-        q_h = rint_codes(q_h * q_scale_h[:, None, None, None], Q_MAX_CODE)
+        q_h = scaled_codes_int8(q_h, q_scale_h, Q_MAX_CODE)
     # Every head's calls run as merged compiled calls, each element under its head's window; the
     # noise keys are drawn head by head, call by call, as one call per head would draw them
     chips = [hw.chip(w) for w in windows]

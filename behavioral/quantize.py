@@ -76,3 +76,24 @@ def rint_codes(y: np.ndarray, max_code: int) -> np.ndarray:
     codes = np.empty_like(y, dtype=np.int64)
     np.rint(y, out=codes, casting="unsafe")   # integral values: the cast is exact
     return codes
+
+
+@numba.njit(**JIT)
+def _scaled_codes_int8(codes, scale_of_head, max_code, out):
+    for h in range(codes.shape[0]):
+        s = scale_of_head[h]
+        for i in range(codes.shape[1]):
+            for t in range(codes.shape[2]):
+                for e in range(codes.shape[3]):
+                    y = min(max(codes[h, i, t, e] * s, -max_code), max_code)
+                    out[h, i, t, e] = np.int8(np.rint(y))
+
+
+def scaled_codes_int8(codes: np.ndarray, scale_of_head: np.ndarray, max_code: int) -> np.ndarray:
+    """``rint_codes(codes · scale_of_head[h], max_code)`` of integer codes (heads, N, T, d), one
+    scale per head, as int8 (the macro's input codes; ``max_code`` ≤ 127), in one pass."""
+    if not 0 < max_code <= 127:
+        raise ValueError(f"int8 codes need max_code in 1..127, got {max_code}")
+    out = np.empty(codes.shape, dtype=np.int8)
+    _scaled_codes_int8(codes, np.ascontiguousarray(scale_of_head, dtype=np.float64), float(max_code), out)
+    return out

@@ -124,16 +124,17 @@ def _av_of_granted(a_codes, granted, v_codes, err, with_err, half, keys_per_arra
     ``full_given``), and the partial results add up in ``out`` (zeroed) (:class:`SramAVModel`)."""
     n_blocks, n_rows, n_slots = granted.shape
     t_k, d_v = v_codes.shape[1:]
-    stored = np.empty((t_k, d_v))       # what the block's cells hold: V with their errors
+    stored = np.empty((t_k, d_v))       # what the block's cells hold: V with their errors …
+    stored_for = np.full(t_k, -1)       # … written for the block's granted keys only, on first use
     ideal = np.empty(d_v)               # a row's ideal partial sums on one array …
     total = np.empty(d_v)               # … and what its cells sum
+    any_grant = np.zeros(n_rows, dtype=np.bool_)    # a row without grants drives no wordline: it adds 0
     for b in range(n_blocks):
-        for j in range(t_k):
-            for o in range(d_v):
-                v = v_codes[b, j, o]
-                stored[j, o] = v
-                if with_err and v != 0:
-                    stored[j, o] = (abs(v) + err[j, o, abs(v)]) * (1.0 if v > 0 else -1.0)
+        for r in range(n_rows):
+            any_grant[r] = False
+            for s in range(n_slots):
+                if granted[b, r, s] >= 0:
+                    any_grant[r] = True
         for j0 in range(0, t_k, keys_per_array):
             j1 = min(j0 + keys_per_array, t_k)
             for o0 in range(0, d_v, outputs_per_array):
@@ -141,6 +142,8 @@ def _av_of_granted(a_codes, granted, v_codes, err, with_err, half, keys_per_arra
                 full = full_scale[b]
                 if not full_given:
                     for r in range(n_rows):
+                        if not any_grant[r]:
+                            continue
                         ideal[o0:o1] = 0.0
                         for s in range(n_slots):        # the granted keys in slot order
                             j = granted[b, r, s]
@@ -152,10 +155,19 @@ def _av_of_granted(a_codes, granted, v_codes, err, with_err, half, keys_per_arra
                             full = max(full, abs(ideal[o]))
                 lsb = full / half if full > 0.0 else 1.0
                 for r in range(n_rows):
+                    if not any_grant[r]:
+                        continue
                     total[o0:o1] = 0.0
                     for s in range(n_slots):
                         j = granted[b, r, s]
                         if j0 <= j < j1:
+                            if stored_for[j] != b:
+                                stored_for[j] = b
+                                for o in range(d_v):
+                                    v = v_codes[b, j, o]
+                                    stored[j, o] = v
+                                    if with_err and v != 0:
+                                        stored[j, o] = (abs(v) + err[j, o, abs(v)]) * (1.0 if v > 0 else -1.0)
                             a = a_codes[b, r, s]
                             for o in range(o0, o1):
                                 total[o] += a * stored[j, o]

@@ -17,14 +17,14 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
-from numba.typed import List
 
-from topkima.behavioral.macro.adc import firing_cycle
-from topkima.behavioral.macro.bitline import column_leak
+from topkima.behavioral.macro.adc import RampColumns, firing_cycle
 from topkima.behavioral.macro.arbiter import grant_row
-from topkima.behavioral.macro.energy import row_energy_j
-from topkima.behavioral.macro.noise import row_stream
+from topkima.behavioral.macro.bitline import BitlineModel, column_leak
+from topkima.behavioral.macro.devices import ArrayDevices
+from topkima.behavioral.macro.energy import EnergyModel, row_energy_j
 from topkima.behavioral.macro.mac import add_rows_units_from_table, build_code_tables, code_lines
+from topkima.behavioral.macro.noise import row_stream
 from topkima.behavioral.macro.runtime import JIT, KERNEL, parallel_for
 
 @numba.njit(**KERNEL)
@@ -85,23 +85,51 @@ ROWS_PER_GROUP = 256
 
 
 class Windows(NamedTuple):
-    """The ADC windows a call's batch elements convert under, on one array of one chip: per
-    window its bitline model, ramp columns, energy model and noise half-window."""
+    """The ADC windows a call's batch elements convert under, on one array of one chip. A window
+    sets the calibration cells and pulse (U_cal, n_cal) and the ramp step (the ramp's units per
+    cycle), hence the noise half-window; the bitline model, the devices and the rest of the
+    energy model are the chip's, whatever the window."""
 
-    bitlines: List
-    ramps: List
-    energy: List
-    half_window: np.ndarray     #: (windows,) int64
+    bitlines: BitlineModel
+    energy: EnergyModel             #: window 0's (n_cal per window below)
+    devices: ArrayDevices
+    n_cal: np.ndarray               #: (W,) int64
+    u_cal_units: np.ndarray         #: (W, n_cols) as RampColumns, per window
+    u_ramp_after_units: np.ndarray  #: (W, n_cols, n_steps + 1)
+    step_min_units: np.ndarray      #: (W, n_cols)
+    step_max_units: np.ndarray      #: (W, n_cols)
+    half_window: np.ndarray         #: (W,) int64
 
 
 def windows_of(chips, array_index: int) -> Windows:
     """:class:`Windows` of ``chips`` (:class:`~.chip.ChipInstance` s of one chip, one per window) on one array."""
-    return Windows(List([c.bitlines for c in chips]), List([c.ramp(array_index) for c in chips]),
-                   List([c.energy for c in chips]), np.array([c.noise_half_window() for c in chips], dtype=np.int64))
+    first = chips[0]
+    for c in chips[1:]:
+        same = all(np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y
+                   for x, y in zip(c.bitlines, first.bitlines))
+        if not same or c.energy._replace(n_cal=0) != first.energy._replace(n_cal=0):
+            raise ValueError("the chips' windows do not share one bitline and energy model: not one chip's windows")
+    ramps = [c.ramp(array_index) for c in chips]
+    if any(r.devices is not ramps[0].devices for r in ramps):
+        raise ValueError("the chips' windows do not sit on the same devices: not one chip's windows")
+    stack = lambda name: np.ascontiguousarray(np.stack([getattr(r, name) for r in ramps]))  # noqa: E731
+    return Windows(first.bitlines, first.energy, ramps[0].devices, np.array([c.energy.n_cal for c in chips], np.int64),
+                   stack("u_cal_units"), stack("u_ramp_after_units"), stack("step_min_units"),
+                   stack("step_max_units"), np.array([c.noise_half_window() for c in chips], dtype=np.int64))
+
+
+@numba.njit(inline="always", **KERNEL)
+def window_models(windows: Windows, w: int):
+    """(ramp columns, energy model) of window w."""
+    ramp = RampColumns(windows.u_cal_units[w], windows.u_ramp_after_units[w], windows.step_min_units[w],
+                       windows.step_max_units[w], windows.devices)
+    e = windows.energy
+    return ramp, EnergyModel(e.restore_j_per_v, e.v_precharged_v, e.e_wordline_pulse_j, windows.n_cal[w],
+                             e.e_per_count_j, e.e_per_grant_j, e.n_scales)
 
 
 @numba.njit(**JIT)
-def convert_rows(start_item, stop_item, bls, ramps, ems, half_windows, window_of, noise_key_of, noise_batch_of,
+def convert_rows(start_item, stop_item, windows, window_of, noise_key_of, noise_batch_of,
                  pulse, n_scales, q, levels, n_rows_used, n_keys_used, enable, has_mask, leak_model, k, conventional,
                  n_steps, t_clk_units, sigma_noise_v, key0, out_firing, out_index, out_cycle, out_stop, out_energy):
     """The (batch element, row) items start … stop − 1 (row-major) that are used, in groups of
@@ -132,7 +160,7 @@ def convert_rows(start_item, stop_item, bls, ramps, ems, half_windows, window_of
             n = n_keys_used[b]
             n_wide = min((n + LANES - 1) // LANES * LANES, n_max)    # the MAC's columns (LANES)
             w = window_of[b]
-            ramp = ramps[w]
+            ramp, em = window_models(windows, w)
             if b != current:        # a new key set: write it into the array
                 current = b
                 rows_here = min(n_rows_used[b], r0 + stop_item - item) - r0   # the rows this block converts
@@ -147,8 +175,8 @@ def convert_rows(start_item, stop_item, bls, ramps, ems, half_windows, window_of
             add_rows_units_from_table(table, line_of, q_max, q[b, r0:r_used], n_wide, group)
             for r in range(r0, r_used):
                 row_units = group[r - r0]
-                convert_row(b, r, bls[w], ramp, ems[w], q, n_keys_used, enable, has_mask, leak[:n], k, conventional,
-                            n_steps, t_clk_units, half_windows[w], sigma_noise_v, noise_key_of[b], noise_batch_of[b],
+                convert_row(b, r, windows.bitlines, ramp, em, q, n_keys_used, enable, has_mask, leak[:n], k, conventional,
+                            n_steps, t_clk_units, windows.half_window[w], sigma_noise_v, noise_key_of[b], noise_batch_of[b],
                             key0, row_units[:n], row_units[n_wide:n_wide + n], per_cycle, start, out_firing,
                             out_index, out_cycle, out_stop, out_energy)
         item += r1 - r0
@@ -163,7 +191,7 @@ def convert(windows: Windows, window_of, noise_key_of, noise_batch_of, pulse, q,
     cycle (B, R, k) int64, stop (B, R) int64, energy (B, R))."""
     n_batch, n_rows, _ = q.shape
     n = levels.shape[2]
-    n_wide = min(-(-n // LANES) * LANES, windows.ramps[0].devices.m_stack.shape[2])
+    n_wide = min(-(-n // LANES) * LANES, windows.devices.m_stack.shape[2])
     if n_wide > n:      # zero-level columns up to a multiple of LANES (convert_rows' MAC runs over them)
         levels = np.concatenate([levels, np.zeros((*levels.shape[:2], n_wide - n), dtype=levels.dtype)], axis=2)
     firing = np.full((n_batch, n_rows, n), n_steps + 1, dtype=np.int64)
@@ -174,7 +202,7 @@ def convert(windows: Windows, window_of, noise_key_of, noise_batch_of, pulse, q,
     energy = np.zeros((n_batch, n_rows))
     has_mask = enable is not None
     mask = enable if has_mask else np.ones((1, 1, n), dtype=np.bool_)
-    parallel_for(convert_rows, n_batch * n_rows, windows.bitlines, windows.ramps, windows.energy, windows.half_window,
+    parallel_for(convert_rows, n_batch * n_rows, windows,
                  np.ascontiguousarray(window_of, dtype=np.int64), np.ascontiguousarray(noise_key_of, dtype=np.uint64),
                  np.ascontiguousarray(noise_batch_of, dtype=np.int64), pulse, n_scales, q, levels, n_rows_used,
                  n_keys_used, mask, has_mask, leak_model, k, conventional, n_steps, t_clk_units, sigma_noise_v, key0,
