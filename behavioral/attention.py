@@ -476,27 +476,34 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
     # Every head's calls run as merged compiled calls, each element under its head's window; the
     # noise keys are drawn head by head, call by call, as one call per head would draw them
     chips = [hw.chip(w) for w in windows]
-    calls = {}      # (plan, k, width class) → [(head, sequences, noise key)]
+    calls = {}      # (plan, k, width class) → [(head, sequences, noise key, keys, order)]
     for h, chip in enumerate(chips):
         for seqs in _macro_calls(plan, n_keys_used[h], t_q):
             n_k = int(n_keys_used[h, seqs].max())
             group = (str(plan(n_k)), min(kk, n_k), n_k if n_k > chip.n_cols else 0)
-            calls.setdefault(group, []).append((h, seqs, noise_key(rng) if chip.noise else np.uint64(0), n_k))
+            key = noise_key(rng) if chip.noise else np.uint64(0)
+            calls.setdefault(group, []).append((h, seqs, key, n_k, sum(map(len, calls.values()))))
+    energy_of_call = {}     # summed per (head, call) and added in that order, as one call per head did
     for (_, k_call, _), items in calls.items():
         for chunk in _merged_chunks(items, t_q):
             n_k = max(it[3] for it in chunk)
-            heads = np.concatenate([np.full(seqs.size, h) for h, seqs, _, _ in chunk])
-            seq_of = np.concatenate([seqs for _, seqs, _, _ in chunk])
+            heads = np.concatenate([np.full(seqs.size, h) for h, seqs, _, _, _ in chunk])
+            seq_of = np.concatenate([seqs for _, seqs, _, _, _ in chunk])
             res = topk_under_windows(
-                chips, heads, np.concatenate([np.full(seqs.size, key) for _, seqs, key, _ in chunk]),
-                np.concatenate([np.arange(seqs.size) for _, seqs, _, _ in chunk]),   # the noise's batch index
+                chips, heads, np.concatenate([np.full(seqs.size, key) for _, seqs, key, _, _ in chunk]),
+                np.concatenate([np.arange(seqs.size) for _, seqs, _, _, _ in chunk]),   # the noise's batch index
                 q_h[heads, seq_of], k_h[heads, seq_of, :, :n_k], k=k_call, quotas=plan(n_k),
                 key_mask=vis_h[heads, seq_of, :, :n_k])
             n_sel = res.indices.shape[-1]
             idx[heads, seq_of, :, :n_sel] = res.indices
             cyc[heads, seq_of, :, :n_sel] = res.n_ramp_steps - res.codes   # code c: fired in cycle n − c
             alpha[heads, seq_of] = res.alpha
-            energy += float(res.energy_j.sum())
+            b0 = 0
+            for _, seqs, _, _, order in chunk:
+                energy_of_call[order] = float(res.energy_j[b0:b0 + seqs.size].sum())
+                b0 += seqs.size
+    for order in sorted(energy_of_call):
+        energy += energy_of_call[order]
     back = lambda x: np.moveaxis(x, 0, 1).reshape(*lead, *x.shape[2:])  # noqa: E731
     idx, cyc, alpha = back(idx), back(cyc), back(alpha)
     # granted keys (visible ones only), and the kept grid
@@ -524,16 +531,17 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
 
 
 def _merged_chunks(items, t_q: int):
-    """``items`` (head, sequences, noise key, keys) in order, in runs of at most CALL_CONVERSIONS
-    padded conversions (at least one item each)."""
-    chunk, size = [], 0
+    """``items`` (head, sequences, noise key, keys, …) in order, in runs of at most CALL_CONVERSIONS
+    padded conversions (every element of a run is padded to the run's most keys; at least one
+    item per run)."""
+    chunk, n_seqs, n_keys = [], 0, 0
     for it in items:
-        n = it[1].size * t_q * it[3]
-        if chunk and size + n > CALL_CONVERSIONS:
+        if chunk and (n_seqs + it[1].size) * t_q * max(n_keys, it[3]) > CALL_CONVERSIONS:
             yield chunk
-            chunk, size = [], 0
+            chunk, n_seqs, n_keys = [], 0, 0
         chunk.append(it)
-        size += n
+        n_seqs += it[1].size
+        n_keys = max(n_keys, it[3])
     if chunk:
         yield chunk
 

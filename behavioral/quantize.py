@@ -94,6 +94,9 @@ def scaled_codes_int8(codes: np.ndarray, scale_of_head: np.ndarray, max_code: in
     scale per head, as int8 (the macro's input codes; ``max_code`` ≤ 127), in one pass."""
     if not 0 < max_code <= 127:
         raise ValueError(f"int8 codes need max_code in 1..127, got {max_code}")
+    scale_of_head = np.asarray(scale_of_head, dtype=np.float64)
+    if not np.all(np.isfinite(scale_of_head) & (scale_of_head > 0)):
+        raise ValueError(f"query scales must be finite and positive, got {scale_of_head.tolist()}")
     out = np.empty(codes.shape, dtype=np.int8)
     _scaled_codes_int8(codes, np.ascontiguousarray(scale_of_head, dtype=np.float64), float(max_code), out)
     return out

@@ -190,6 +190,8 @@ def _crossing_after_first(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units,
     (saturated: j0 = 1, both values g(1)). g rises, so the bracket found is the first crossing,
     and g(1) is evaluated only if the search reaches it. Out of line: a few per cent of a
     top-k's conversions come here, and inlining it made the kernels compile far longer."""
+    if n_steps < 2:
+        return 1, g_last, g_last            # a one-cycle ramp that fires fires in cycle 1
     guess = _first_guess(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units)
     j0 = min(max(guess, 2), n_steps)
     g_lo = decision_margin_v(bl, ramp, col, j0 - 1, u_l0, u_r0, leak)

@@ -153,6 +153,7 @@ class ChipInstance:
                                  f"{(*out_shape, n_keys)}") from None
         if self.noise and rng is None:
             raise ValueError("a chip instance with noise needs rng= (a numpy Generator) for the comparator noise")
+        self._tiling(n_keys, k, quotas)     # bad quotas are refused before the noise key is drawn
         d = kl.shape[-2]
         # the batch: B elements of R rows, one key set each (a shared key set: B = 1)
         if kl.ndim == 2:
@@ -267,10 +268,15 @@ def topk_under_windows(chips: list[ChipInstance], window_of, noise_keys, noise_b
                 or c.devices(0) is not first.devices(0):
             raise ValueError("topk_under_windows needs one chip under several windows (TopkimaMacro.instance_like)")
     window_of = np.asarray(window_of, dtype=np.int64)
+    noise_keys, noise_batch = np.asarray(noise_keys, np.uint64), np.asarray(noise_batch, np.int64)
     q, kl = first.check_inputs(q_codes, k_levels, k)
-    if q.ndim != 3 or kl.ndim != 3 or q.shape[0] != kl.shape[0] or window_of.shape != (q.shape[0],):
-        raise ValueError(f"q_codes (B, R, d), k_levels (B, d, n) and window_of (B,) expected; got {q.shape}, "
-                         f"{kl.shape}, {window_of.shape}")
+    if q.ndim != 3 or kl.ndim != 3 or q.shape[0] != kl.shape[0] \
+            or not window_of.shape == noise_keys.shape == noise_batch.shape == (q.shape[0],):
+        raise ValueError(f"q_codes (B, R, d), k_levels (B, d, n), and window_of, noise_keys and noise_batch (B,) "
+                         f"expected; got {q.shape}, {kl.shape}, {window_of.shape}, {noise_keys.shape}, "
+                         f"{noise_batch.shape}")
+    if noise_batch.size and noise_batch.min() < 0:
+        raise ValueError("noise_batch holds batch indices (≥ 0)")
     if window_of.size and (window_of.min() < 0 or window_of.max() >= len(chips)):
         raise ValueError(f"window_of must index the {len(chips)} chips")
     if k > kl.shape[-1]:
@@ -280,15 +286,24 @@ def topk_under_windows(chips: list[ChipInstance], window_of, noise_keys, noise_b
         enable = np.asarray(key_mask)
         if enable.dtype != bool or enable.shape != (*q.shape[:2], kl.shape[-1]):
             raise ValueError(f"key_mask must be booleans of shape {(*q.shape[:2], kl.shape[-1])}")
-    return _convert_batch(chips, window_of, np.asarray(noise_keys, np.uint64), np.asarray(noise_batch, np.int64),
-                          np.ascontiguousarray(q), np.ascontiguousarray(kl), enable, k, quotas, "topk")
+    return _convert_batch(chips, window_of, noise_keys, noise_batch, np.ascontiguousarray(q), np.ascontiguousarray(kl),
+                          enable, k, quotas, "topk")
+
+
+#: how many window combinations a chip keeps ready for the kernels (about 0.9 MB each)
+WINDOW_SETS_KEPT = 8
 
 
 def _windows(chips: list[ChipInstance], array_index: int):
-    """The compiled kernels' view of ``chips``' windows on one array (memoised on the first chip)."""
+    """The compiled kernels' view of ``chips``' windows on one array, memoised on the first chip
+    for the last :data:`WINDOW_SETS_KEPT` combinations (a layer's heads reuse theirs call after call)."""
     memo = chips[0].__dict__.setdefault("_windows_memo", {})
     key = (tuple(chips), array_index)
-    if key not in memo:
+    if key in memo:
+        memo[key] = memo.pop(key)           # most recently used last
+    else:
+        if len(memo) >= WINDOW_SETS_KEPT:
+            memo.pop(next(iter(memo)))
         memo[key] = windows_of(chips, array_index)
     return memo[key]
 

@@ -54,22 +54,31 @@ def standard_normal_of_row(stream, column: int, decision: int) -> float:
 
 
 @numba.njit(inline="always", **KERNEL)
-def noise_lifts_above_zero(stream, column: int, decision: int, margin_v: float, sigma_v: float) -> bool:
-    """Whether ``margin_v + sigma_v·z > 0`` for this decision's draw z (:func:`standard_normal_of_row`),
+def box_muller_lifts(u1: float, u2: float, margin_v: float, sigma_v: float) -> bool:
+    """Whether ``margin_v + sigma_v·z > 0`` for the Box–Muller draw z = √(−2 ln u₁)·cos(2π u₂),
     without its logarithm, square root and cosine where the draw's radius cannot reach the margin.
 
-    Box–Muller: |z| ≤ R = √(−2 ln u₁). Since ln(1 + x) < x, u₁ ≥ 1/(1 + t²/2) (t = margin/σ)
-    gives R² ≤ 2 ln(1 + t²/2) < t², so |σ·z| < |margin| and the sign of the margin decides (the
-    gap, t² − 2 ln(1 + t²/2) ≈ t⁴/4 for small t, stays far above float64 rounding). Otherwise the
-    draw itself decides: the same answer as computing z, for every draw."""
+    Box–Muller: |z| ≤ R = √(−2 ln u₁), and −ln u₁ < (1 − u₁)/u₁ for u₁ < 1 (ln x < x − 1). So
+    2(1 − u₁) ≤ u₁·t² (t = margin/σ) gives R < |t|: |σ·z| < |margin| and the margin's sign
+    decides. 1 − u₁ is exact (u₁ is a multiple of 2⁻³²), and the bound's gap, about (1 − u₁)²,
+    stays far above float64 rounding even at u₁ = 1 − 2⁻³² (a gate written as u₁·(1 + t²/2) ≥ 1
+    rounds 1 + t²/2 and was wrong there for |t| ≈ 2e-5). At u₁ = 1, R = 0 and z = 0: the sign
+    decides too. Otherwise the draw itself decides: the same answer as computing z, for every draw."""
+    t = margin_v / sigma_v
+    if 2.0 * (1.0 - u1) <= u1 * (t * t):
+        return margin_v > 0.0
+    return margin_v + sigma_v * (math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)) > 0.0
+
+
+@numba.njit(inline="always", **KERNEL)
+def noise_lifts_above_zero(stream, column: int, decision: int, margin_v: float, sigma_v: float) -> bool:
+    """Whether ``margin_v + sigma_v·z > 0`` for the draw z of this decision of the row whose
+    :func:`row_stream` is ``stream`` (:func:`box_muller_lifts` on its uniforms)."""
     h = _mix(stream ^ np.uint64(column))
     h = _mix(h ^ np.uint64(decision))
     u1 = (float(h >> np.uint64(32)) + 1.0) * 2.0 ** -32
-    t = margin_v / sigma_v
-    if u1 * (1.0 + 0.5 * t * t) >= 1.0:
-        return margin_v > 0.0
     u2 = float(h & np.uint64(0xFFFFFFFF)) * 2.0 ** -32
-    return margin_v + sigma_v * (math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)) > 0.0
+    return box_muller_lifts(u1, u2, margin_v, sigma_v)
 
 
 @numba.njit(inline="always", **KERNEL)

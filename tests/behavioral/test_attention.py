@@ -449,3 +449,25 @@ def test_empty_inputs_give_empty_outputs_and_bad_dtypes_are_refused():
     from topkima.behavioral.quantize import quantize_symmetric
     codes, scale = quantize_symmetric(np.zeros((2, 0, 4)), 7)
     assert codes.shape == (2, 0, 4) and scale.shape == (2, 1, 1)
+
+
+def test_merged_macro_calls_stay_within_the_conversion_cap():
+    """Every element of a merged call is padded to the call's most keys: the runs are cut so
+    that the padded conversions stay under CALL_CONVERSIONS (a lone item may exceed it)."""
+    from topkima.behavioral.attention import CALL_CONVERSIONS, _merged_chunks
+    t_q = 40
+    items = [(0, np.arange(3), 1, 256, 0)] + [(h, np.arange(30), 1, 5, h) for h in range(1, 60)]
+    chunks = list(_merged_chunks(items, t_q))
+    assert sum(len(c) for c in chunks) == len(items) and [it for c in chunks for it in c] == items
+    for c in chunks:
+        padded = sum(it[1].size for it in c) * t_q * max(it[3] for it in c)
+        assert len(c) == 1 or padded <= CALL_CONVERSIONS
+
+
+def test_query_scales_must_be_finite_and_positive():
+    from topkima.behavioral.quantize import scaled_codes_int8
+    codes = np.ones((2, 1, 3, 4), dtype=np.int64)
+    for bad in (np.nan, np.inf, 0.0, -1.0):
+        with pytest.raises(ValueError, match="query scales must be finite and positive"):
+            scaled_codes_int8(codes, np.array([1.0, bad]), 31)
+    np.testing.assert_array_equal(scaled_codes_int8(codes * 20, np.array([0.5, 2.0]), 31)[:, 0, 0, 0], [10, 31])

@@ -65,3 +65,34 @@ def test_kernel_cache_lives_outside_the_source_tree():
     cache = Path(numba.config.CACHE_DIR).resolve()
     assert here not in cache.parents and cache != here
     assert not list(here.rglob("*.nbi")) and not list(here.rglob("*.nbc"))
+
+
+@numba.njit
+def _gate_and_formula(u1, u2, margins, sigma, gate, full):
+    for i in range(u1.size):
+        for j in range(margins.size):
+            gate[i, j] = noise.box_muller_lifts(u1[i], u2[i], margins[j], sigma)
+            # the obvious reference: the whole draw, then the decision
+            z = math.sqrt(-2.0 * math.log(u1[i])) * math.cos(2.0 * math.pi * u2[i])
+            full[i, j] = margins[j] + sigma * z > 0.0
+
+
+def test_noise_decision_without_the_draw_equals_the_draw_decision():
+    """The comparator noise's shortcut (decide by the margin's sign when the Box–Muller radius
+    cannot reach it) gives the full draw's answer: random draws, u₁ next to 1 (where a gate on a
+    rounded 1 + t²/2 was wrong for |t| ≈ 2e-5), u₂ at 0 and ½, margins 0, tiny, and large."""
+    rng = np.random.default_rng(11)
+    high = 2 ** 32
+    k1 = np.concatenate([rng.integers(0, high, 4000), high - 1 - np.arange(200)])
+    u1 = (k1 + 1.0) * 2.0 ** -32
+    k2 = rng.integers(0, high, k1.size)
+    k2[:50], k2[50:100] = 0, high // 2
+    u2 = k2 * 2.0 ** -32
+    t = np.concatenate([[0.0, 1e-300, 1e-12, 2.1579181292698164e-05, 1e-3, 0.3, 2.0, 6.0, 50.0],
+                        rng.normal(0, 3, 40), 10.0 ** rng.uniform(-8, -3, 40)])
+    for sigma in (1.0, 3.1e-4):
+        margins = np.concatenate([t, -t]) * sigma
+        gate = np.zeros((u1.size, margins.size), dtype=np.bool_)
+        full = np.zeros_like(gate)
+        _gate_and_formula(u1, u2, margins, sigma, gate, full)
+        assert np.array_equal(gate, full)
