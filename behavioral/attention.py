@@ -320,7 +320,7 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
             raise ValueError(f"{name} must be (..., heads, T, d), got shape {x.shape}")
         if x.dtype.kind not in "fiu":
             raise ValueError(f"{name} must hold real numbers (a float or integer array), got dtype {x.dtype}")
-        largest[name] = float(np.abs(x).max(initial=0))
+        largest[name] = max(float(x.max(initial=0)), -float(x.min(initial=0)))   # NaN stays NaN
         if not np.isfinite(largest[name]):
             raise ValueError(f"{name} must hold finite numbers")
     if q.shape[-1] != k.shape[-1] or k.shape[:-1] != v.shape[:-1] or q.shape[:-2] != k.shape[:-2]:
