@@ -33,15 +33,13 @@ import functools
 import warnings
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 
 from topkima.behavioral.macro import AdcRange, TopkimaMacro, used_length as _used_length
 from topkima.behavioral.macro.chip import topk_under_windows
 from topkima.behavioral.macro.noise import noise_key
-from topkima.behavioral.macro.adc import adc_range_spanning
+from topkima.behavioral.head_windows import head_windows as _head_windows
 from topkima.behavioral.macro.arrays import array_quotas
-from topkima.behavioral.macro.runtime import JIT
 from topkima.behavioral.quantize import quantize_symmetric, scaled_codes_int8
 from topkima.behavioral.sram_av import SramAVModel
 
@@ -561,56 +559,3 @@ def _macro_calls(plan, n_keys: np.ndarray, t_q: int) -> list[np.ndarray]:
         per_call = max(1, CALL_CONVERSIONS // (t_q * int(n_keys[seqs].max())))
         calls += [seqs[i:i + per_call] for i in range(0, seqs.size, per_call)]
     return calls
-
-
-def _head_windows(scores_units, visible, rows, kk, n_heads, top_quantile: float = 0.75,
-                  bottom_quantile: float = 0.1) -> list[tuple[AdcRange, float]]:
-    """Per head, the ADC window and query scale that :func:`choose_adc_range` sets from the
-    head's ``rows`` (…, heads, T_q: real rows that see at least ``kk`` keys) of visible scores.
-    It reads only each row's largest and ``kk``-th largest score: those are taken here for all
-    heads at once, and their quantiles too when every head has the same rows (one mask for all)."""
-    if not 0 <= bottom_quantile <= top_quantile <= 1:
-        raise ValueError("need 0 ≤ bottom_quantile ≤ top_quantile ≤ 1")
-    t_k = visible.shape[-1]
-    first, kth = _row_best_and_kth(np.ascontiguousarray(scores_units).reshape(-1, t_k),
-                                   np.ascontiguousarray(visible).reshape(-1, t_k), kk)
-    first, kth = (np.moveaxis(x.reshape(visible.shape[:-1]), -2, 0).reshape(n_heads, -1) for x in (first, kth))
-    rows = np.moveaxis(np.broadcast_to(rows, visible.shape[:-1]), -2, 0).reshape(n_heads, -1)
-    if not rows.any(axis=1).all():
-        raise ValueError("no query row sees top_k keys: nothing to set the ADC window from")
-    if (rows == rows[:1]).all():
-        tops = np.quantile(first[:, rows[0]], top_quantile, axis=1)
-        bottoms = np.quantile(kth[:, rows[0]], bottom_quantile, axis=1)
-    else:
-        tops = [np.quantile(first[h, rows[h]], top_quantile) for h in range(n_heads)]
-        bottoms = [np.quantile(kth[h, rows[h]], bottom_quantile) for h in range(n_heads)]
-    return [adc_range_spanning(float(t), float(b)) for t, b in zip(tops, bottoms)]
-
-
-@numba.njit(**JIT)
-def _row_best_and_kth(scores, visible, kk):
-    """Per row of ``scores`` (rows, keys), its largest and ``kk``-th largest visible score
-    (float64; −inf where the row sees fewer than ``kk`` keys): the row's kk best, kept in order."""
-    n_rows = scores.shape[0]
-    first = np.full(n_rows, -np.inf)
-    kth = np.full(n_rows, -np.inf)
-    best = np.empty(kk)
-    for r in range(n_rows):
-        count = 0
-        for c in range(scores.shape[1]):
-            if not visible[r, c]:
-                continue
-            x = np.float64(scores[r, c])
-            if count == kk and x <= best[kk - 1]:
-                continue
-            i = min(count, kk - 1)          # insert x in order, dropping the smallest if full
-            while i > 0 and best[i - 1] < x:
-                best[i] = best[i - 1]
-                i -= 1
-            best[i] = x
-            count = min(count + 1, kk)
-        if count > 0:
-            first[r] = best[0]
-        if count == kk:
-            kth[r] = best[kk - 1]
-    return first, kth

@@ -30,8 +30,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from topkima.behavioral.attention import (K_MAX_LEVEL, Q_MAX_CODE, V_MAX_CODE, SoftmaxCore, _head_windows, _keep_best,
-                                          _real_rows_keys, _sparse_softmax)
+from topkima.behavioral.attention import (K_MAX_LEVEL, Q_MAX_CODE, V_MAX_CODE, SoftmaxCore, _keep_best, _real_rows_keys,
+                                          _sparse_softmax)
+from topkima.behavioral.head_windows import head_windows
 from topkima.behavioral.macro import AdcRange
 from topkima.behavioral.quantize import quantize_symmetric, rint_codes
 
@@ -91,7 +92,7 @@ class AttentionRanges:
         ranges = cls(int(top_k), policy, k_scale, v_scale, np.ones(n_heads), ())
         q_codes, k_codes, scores_units, score_scale, v_codes, _ = ranges.quantize(q, k, v, row_real)
         kk = min(int(top_k), k.shape[-2])
-        windows = tuple(_head_windows(scores_units, visible, n_visible >= kk, kk, n_heads, window_top_quantile,
+        windows = tuple(head_windows(scores_units, visible, n_visible >= kk, kk, n_heads, window_top_quantile,
                                       window_bottom_quantile))
         # the A·V ADC's full scale: the ideal outputs of ideal top-k on the calibration rows
         kept = _keep_best(np.broadcast_to(scores_units, visible.shape), visible, np.full(visible.shape[:-1], top_k))

@@ -248,7 +248,7 @@ def test_windows_of_all_heads_at_once_are_choose_adc_range_of_each_heads_rows():
     # the topkima path takes each real row's largest and k-th largest visible score for all
     # heads at once (choose_adc_range reads only those), and their quantiles per head
     from topkima.behavioral import choose_adc_range
-    from topkima.behavioral.attention import _head_windows
+    from topkima.behavioral.head_windows import head_windows as _head_windows
     rng = np.random.default_rng(8)
     scores = rng.integers(-900, 900, (2, 3, 9, 12)).astype(np.float32)   # integer MAC units
     causal = np.broadcast_to(np.tril(np.ones((9, 12), dtype=bool), k=2), scores.shape)

@@ -1,0 +1,63 @@
+"""Each attention head's ADC window, chosen from its rows' scores as :func:`~topkima.behavioral.macro.adc.choose_adc_range`
+says: the window's top at a quantile of the rows' best scores, its bottom at a quantile of their
+k-th best, computed for all heads in one pass over the scores."""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from topkima.behavioral.macro.adc import AdcRange, adc_range_spanning
+from topkima.behavioral.macro.runtime import JIT
+
+
+def head_windows(scores_units, visible, rows, kk, n_heads, top_quantile: float = 0.75,
+                 bottom_quantile: float = 0.1) -> list[tuple[AdcRange, float]]:
+    """Per head, the ADC window and query scale that :func:`~topkima.behavioral.macro.adc.choose_adc_range` sets from the
+    head's ``rows`` (…, heads, T_q: real rows that see at least ``kk`` keys) of visible scores.
+    It reads only each row's largest and ``kk``-th largest score: those are taken here for all
+    heads at once, and their quantiles too when every head has the same rows (one mask for all)."""
+    if not 0 <= bottom_quantile <= top_quantile <= 1:
+        raise ValueError("need 0 ≤ bottom_quantile ≤ top_quantile ≤ 1")
+    t_k = visible.shape[-1]
+    first, kth = row_best_and_kth(np.ascontiguousarray(scores_units).reshape(-1, t_k),
+                                   np.ascontiguousarray(visible).reshape(-1, t_k), kk)
+    first, kth = (np.moveaxis(x.reshape(visible.shape[:-1]), -2, 0).reshape(n_heads, -1) for x in (first, kth))
+    rows = np.moveaxis(np.broadcast_to(rows, visible.shape[:-1]), -2, 0).reshape(n_heads, -1)
+    if not rows.any(axis=1).all():
+        raise ValueError("no query row sees top_k keys: nothing to set the ADC window from")
+    if (rows == rows[:1]).all():
+        tops = np.quantile(first[:, rows[0]], top_quantile, axis=1)
+        bottoms = np.quantile(kth[:, rows[0]], bottom_quantile, axis=1)
+    else:
+        tops = [np.quantile(first[h, rows[h]], top_quantile) for h in range(n_heads)]
+        bottoms = [np.quantile(kth[h, rows[h]], bottom_quantile) for h in range(n_heads)]
+    return [adc_range_spanning(float(t), float(b)) for t, b in zip(tops, bottoms)]
+
+
+@numba.njit(**JIT)
+def row_best_and_kth(scores, visible, kk):
+    """Per row of ``scores`` (rows, keys), its largest and ``kk``-th largest visible score
+    (float64; −inf where the row sees fewer than ``kk`` keys): the row's kk best, kept in order."""
+    n_rows = scores.shape[0]
+    first = np.full(n_rows, -np.inf)
+    kth = np.full(n_rows, -np.inf)
+    best = np.empty(kk)
+    for r in range(n_rows):
+        count = 0
+        for c in range(scores.shape[1]):
+            if not visible[r, c]:
+                continue
+            x = np.float64(scores[r, c])
+            if count == kk and x <= best[kk - 1]:
+                continue
+            i = min(count, kk - 1)          # insert x in order, dropping the smallest if full
+            while i > 0 and best[i - 1] < x:
+                best[i] = best[i - 1]
+                i -= 1
+            best[i] = x
+            count = min(count + 1, kk)
+        if count > 0:
+            first[r] = best[0]
+        if count == kk:
+            kth[r] = best[kk - 1]
+    return first, kth
