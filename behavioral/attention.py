@@ -29,7 +29,6 @@ masks; a masked key is never selected (its column is disabled at the arbiter).
 """
 from __future__ import annotations
 
-import functools
 import warnings
 from dataclasses import dataclass, field
 
@@ -39,6 +38,7 @@ from topkima.behavioral.macro import AdcRange, TopkimaMacro, used_length as _use
 from topkima.behavioral.macro.chip import topk_under_windows
 from topkima.behavioral.macro.noise import noise_key
 from topkima.behavioral.head_windows import head_windows as _head_windows
+from topkima.behavioral.softmax_core import NEG_INF, SoftmaxCore
 from topkima.behavioral.macro.arrays import array_quotas
 from topkima.behavioral.quantize import quantize_symmetric, scaled_codes_int8
 from topkima.behavioral.sram_av import SramAVModel
@@ -47,7 +47,6 @@ MODES = ("exact", "quantized", "topk", "subtopk", "topkima")
 Q_MAX_CODE = 31   #: sign + 5-bit PWM magnitude (SPEC §2)
 K_MAX_LEVEL = 7   #: 15 key levels (SPEC §2)
 V_MAX_CODE = 15   #: signed 5 bit (SPEC §3: V 5 bit)
-NEG_INF = -np.inf
 #: (row, key) conversions per macro call, padded [ours: bounds the call's temporaries to ~100 MB]
 CALL_CONVERSIONS = 500_000
 
@@ -63,51 +62,6 @@ def dense_softmax_attention(q, k, v, mask=None):
     den = e.sum(axis=-1, keepdims=True)
     a = np.divide(e, den, out=np.zeros_like(e), where=den > 0)
     return a @ np.asarray(v, np.float64)
-
-
-@dataclass(frozen=True)
-class SoftmaxCore:
-    """Fixed-point softmax over the kept scores [our design; the paper gives A 5 bit and
-    T_nl = 6.5 ns per nonlinear operation, not the arithmetic].
-
-    x = (s − max s)·log₂e is rounded to ``x_frac_bits`` fractional bits; 2^x = LUT[frac]·2^⌊x⌋
-    with a ``lut_bits``-bit mantissa table and a right shift (x is clamped at −``max_shift``; a
-    shift beyond ``lut_bits`` + 1 already gives 0); the sum is exact in integers; A = e·⌊2^recip_bits / Σe⌋ / 2^recip_bits,
-    rounded to ``a_bits`` unsigned (codes 0…2^a_bits − 1, A = code / (2^a_bits − 1)).
-    """
-
-    x_frac_bits: int = 6
-    lut_bits: int = 8
-    max_shift: int = 16
-    recip_bits: int = 16
-    a_bits: int = 5
-
-    def __call__(self, scores: np.ndarray, kept: np.ndarray) -> np.ndarray:
-        """Attention weights over the last axis; 0 where not ``kept`` (rows with none: all 0)."""
-        s = np.where(kept, scores, NEG_INF)
-        s_max = _reduce_rows(np.maximum, s)
-        s_max = np.where(np.isfinite(s_max), s_max, 0.0)
-        x = np.where(kept, (scores - s_max) * np.log2(np.e), 0.0)
-        one = 1 << self.x_frac_bits
-        x_fx = np.maximum(np.rint(x * one).astype(np.int64), -self.max_shift * one)
-        ipart = np.floor_divide(x_fx, one)                          # ≤ 0
-        frac = x_fx - ipart * one                                   # 0 … one − 1
-        lut = np.rint(2.0 ** (np.arange(one) / one) * (1 << self.lut_bits)).astype(np.int64)
-        e = np.where(kept, lut[frac] >> (-ipart), 0)
-        total = _reduce_rows(np.add, e)
-        recip = np.where(total > 0, (1 << self.recip_bits) // np.maximum(total, 1), 0)
-        a_max = (1 << self.a_bits) - 1
-        a_code = np.clip(np.rint(e * recip * a_max / (1 << self.recip_bits)), 0, a_max)
-        return a_code / a_max
-
-
-def _reduce_rows(ufunc, x: np.ndarray) -> np.ndarray:
-    """``ufunc.reduce(x, axis=-1, keepdims=True)``; rows of ≤ 16 entries (the k kept scores)
-    column by column, as numpy reduces short rows one at a time (~15× slower). For max and
-    integer sums, where the order of the operations does not change the result."""
-    if not 0 < x.shape[-1] <= 16:
-        return ufunc.reduce(x, axis=-1, keepdims=True)
-    return functools.reduce(ufunc, np.moveaxis(x, -1, 0))[..., None]
 
 
 def _subtopk_split(n_keys, k: int):
@@ -397,7 +351,10 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
     else:
         # each row drives only its granted keys' wordlines, with the softmax core's A codes
         filled = granted >= 0
-        a_codes = np.where(filled, np.rint(softmax(scores, filled) * ((1 << softmax.a_bits) - 1)), 0.0)
+        if type(softmax) is SoftmaxCore:    # its compiled form (a subclass keeps its own __call__)
+            a_codes = softmax.codes(scores, filled)
+        else:
+            a_codes = np.where(filled, np.rint(softmax(scores, filled) * ((1 << softmax.a_bits) - 1)), 0.0)
         full_scale = None if ranges is None else np.broadcast_to(ranges.av_full_scale, granted.shape[:-2])
         av = hw.av_model.of_granted(a_codes, granted, v_codes, hw.av_errors(*v_codes.shape[-2:]), full_scale)
     av *= s_v   # in place: av · s_v / (2^a_bits − 1)

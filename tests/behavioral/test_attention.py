@@ -471,3 +471,19 @@ def test_query_scales_must_be_finite_and_positive():
         with pytest.raises(ValueError, match="query scales must be finite and positive"):
             scaled_codes_int8(codes, np.array([1.0, bad]), 31)
     np.testing.assert_array_equal(scaled_codes_int8(codes * 20, np.array([0.5, 2.0]), 31)[:, 0, 0, 0], [10, 31])
+
+
+@pytest.mark.parametrize("core", [SoftmaxCore(), SoftmaxCore(x_frac_bits=4, lut_bits=6, max_shift=8, recip_bits=12,
+                                                             a_bits=4)])
+def test_softmax_core_codes_equal_the_numpy_definition(core):
+    """The compiled A codes of the topkima path equal the numpy core's, rounded to codes: random
+    scores over small and large spreads (the shift clamp), ties, empty rows, one kept slot."""
+    rng = np.random.default_rng(8)
+    scores = rng.normal(0, 1, (400, 5)) * rng.choice([0.1, 1.0, 10.0, 40.0], (400, 1))
+    scores[:50] = np.round(scores[:50])            # ties
+    kept = rng.random((400, 5)) < 0.8
+    kept[50:60] = False                            # rows that keep nothing
+    kept[60:70] = [True, False, False, False, False]
+    codes = core.codes(scores.reshape(20, 20, 5), kept.reshape(20, 20, 5)).reshape(400, 5)
+    reference = np.where(kept, np.rint(core(scores, kept) * ((1 << core.a_bits) - 1)), 0.0)
+    np.testing.assert_array_equal(codes, reference)
