@@ -6,7 +6,7 @@ sense-amplifier device drawn from Pelgrom), converted at transistor level: MAC p
 calibration phase, ramp, sense amplifier. The file keeps the exact per-device draws, so
 the behavioural model can be evaluated on the same instances.
 
-Three sets (:data:`SETS`). The development set (``plan``, tests/golden/column_conversions.json) draws
+The sets (:data:`SETS`). The development set (``plan``, tests/golden/column_conversions.json) draws
 inputs with the statistics the ADC window is set for [ours]: half the query elements
 non-zero with |q| ≤ 12, keys uniform in −4…4, so that a group's top scores fall in the
 default window (0 … 128 units: 32 calibration cells × 4 units, 4 units/step); most of its
@@ -18,6 +18,9 @@ conversions exercise the whole window. It is never used to choose or fit anythin
 ``ss`` set (tests/golden/ss_conversions.json) is the held-out plan again, at the ``ss``
 corner and from a seed stream of its own ("golden-heldout-ss"): the off-nominal check of an
 artefact calibrated at ``ss`` (and of the ``tt`` artefact used there). Also never fitted to.
+The ``fit`` set (calibration/fit_conversions.json) is the held-out plan from a seed stream of its
+own ("golden-fit"): in-range SPICE conversions that model refinements may be fitted to, so that
+the held-out sets stay held out. The ``error-budget`` set is a diagnosis (:data:`ERROR_BUDGET_VARIANTS`).
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ NETLISTS = col.NETLISTS + comparator.NETLISTS
 FORMAT_VERSION = 1
 RANGE = {"n_cal": 32, "t_cal_units": 4, "t_ramp_units": 4}
 HELDOUT_PURPOSE = "held-out evaluation: never used to choose or fit anything"
+FIT_PURPOSE = "fitting data for model refinements: not a held-out set, not evidence of fidelity"
 HELDOUT_CODES = (1, 30)   #: target codes of the held-out set: inside the window, neither saturated nor unfired
 Q_MAX, K_MAX = 12, 4      #: input and key magnitudes of every set [ours]
 
@@ -59,6 +63,8 @@ SETS: dict[str, GoldenSet] = {s.name: s for s in (
     GoldenSet("ss", "ss", True, "golden-heldout-ss", "s", 6, "tests/golden/ss_conversions.json"),
     # groups of 5: one column instance with each device group's mismatch alone (ERROR_BUDGET_VARIANTS)
     GoldenSet("error-budget", "tt", True, "error-budget", "b", 12, "tests/golden/error_budget_conversions.json"),
+    # in-range conversions to fit model refinements to (issue 17): neither golden set, no evidence of fidelity
+    GoldenSet("fit", "tt", False, "golden-fit", "f", 6, "calibration/fit_conversions.json"),
 )}
 
 #: the error-budget set's columns per group: which device group keeps its mismatch draw
@@ -203,6 +209,8 @@ def plan_set(gset: GoldenSet, settings, n_groups: int, columns_per_group: int = 
     """The jobs and groups of golden set ``gset`` (its corner must be the settings')."""
     if settings.corner_name != gset.corner_name:
         raise ValueError(f"golden set {gset.name!r} is made at corner {gset.corner_name}, not {settings.corner_name}")
+    if gset.name == "fit":      # the held-out plan (codes over the window) from the fit set's own stream
+        return plan_heldout(settings, n_groups, columns_per_group, gset.stream, gset.label_prefix)
     if not gset.held_out:
         return plan(settings, n_groups, columns_per_group)
     if gset.name == "error-budget":
@@ -237,6 +245,12 @@ def assemble(settings, groups: list[dict], results: dict, provenance: dict, held
             f"({', '.join(ERROR_BUDGET_VARIANTS)}), with only that group's mismatch draw (none: all nominal); "
             f"own seed stream ('{SETS[name].stream}'), target codes over {HELDOUT_CODES[0]}…{HELDOUT_CODES[1]}. "
             "A diagnosis of where the model's error comes from: never use it to choose, tune or fit anything."))
+    elif name == "fit":
+        provenance = {**provenance, "purpose": FIT_PURPOSE}
+        head.update(purpose=FIT_PURPOSE, note=(
+            f"Fitting set: the held-out plan (target codes over {HELDOUT_CODES[0]}…{HELDOUT_CODES[1]}) from its own "
+            f"seed stream ('{SETS[name].stream}'). Model refinements are fitted to it; agreement on it is not "
+            "evidence of fidelity (report the held-out sets for that)."))
     elif held_out:
         provenance = {**provenance, "purpose": HELDOUT_PURPOSE}
         head.update(purpose=HELDOUT_PURPOSE, note=(

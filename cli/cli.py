@@ -432,13 +432,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-summary", action="store_true", help="do not print the summary")
     p.set_defaults(func=cmd_calibrate)
     p = sub.add_parser("golden", help="golden end-to-end SPICE conversions with their mismatch draws (for tests)")
-    p.add_argument("--set", choices=["development", "heldout", "ss", "error-budget"], default="development",
+    p.add_argument("--set", choices=["development", "heldout", "ss", "error-budget", "fit"], default="development",
                    help="development (random inputs, the set the model was developed on), heldout (codes spread "
                         "over 1…30, own seed stream; never used to choose or fit anything), ss (the held-out plan "
-                        "at the ss corner, its own seed stream; never fitted to either) or error-budget (one column "
-                        "instance per group, converted with each device group's mismatch alone: a diagnosis)")
+                        "at the ss corner, its own seed stream; never fitted to either), error-budget (one column "
+                        "instance per group, converted with each device group's mismatch alone: a diagnosis) or fit "
+                        "(the held-out plan from its own seed stream: data to fit model refinements to)")
     p.add_argument("--groups", type=_positive_int, default=None, help="column groups sharing one query "
-                   "(default 4; heldout 17; ss 6; error-budget 12)")
+                   "(default 4; heldout 17; ss 6; error-budget 12; fit 6)")
     p.add_argument("--columns", type=_positive_int, default=16, help="columns per group (error-budget: always 5, "
                    "one per device group)")
     p.add_argument("--corner", default=None, help="optional check: the set's corner (development and heldout: tt; "
@@ -448,7 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", type=Path, default=_default_cache())
     p.add_argument("--out", default=None, help="default tests/golden/column_conversions.json (heldout: "
                    "tests/golden/heldout_conversions.json; ss: tests/golden/ss_conversions.json; error-budget: "
-                   "tests/golden/error_budget_conversions.json)")
+                   "tests/golden/error_budget_conversions.json; fit: calibration/fit_conversions.json)")
     p.set_defaults(func=cmd_golden)
     p = sub.add_parser("stop-time", help="time to STOP in SPICE (sense amplifiers, arbiter chain, k-counter) "
                        "on golden columns, against the model's latency")
@@ -463,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="tests/golden/topk_stop_times.json")
     p.set_defaults(func=cmd_stop_time)
     p = sub.add_parser("compare-golden", help="behavioural model against the golden SPICE conversions")
-    p.add_argument("--set", choices=["development", "heldout", "ss", "error-budget"], default="development",
+    p.add_argument("--set", choices=["development", "heldout", "ss", "error-budget", "fit"], default="development",
                    help="development (default; tests/golden/column_conversions.json), heldout "
                         "(tests/golden/heldout_conversions.json), ss (tests/golden/ss_conversions.json, at the ss "
                         "corner) or error-budget (tests/golden/error_budget_conversions.json; also prints the model's "

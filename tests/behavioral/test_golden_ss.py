@@ -135,3 +135,22 @@ def test_ss_artefact_matches_the_shipped_netlists(ss_cal):
     assert ss_cal.provenance["model_card_sha256"] == nl.file_sha256(nl.MODEL_CARD)
     for name, sha in ss_cal.provenance["netlist_sha256"].items():
         assert sha == nl.file_sha256(name), f"{name} changed since the ss artefact was made"
+
+
+def test_fit_set_is_the_heldout_plan_with_seeds_of_its_own():
+    """The fitting set (issue 17: model refinements are fitted to it, so the held-out sets stay
+    held out) plans codes over the window like the held-out set, but from its own seed stream:
+    no query or device draw is shared with the held-out, ss or development sets."""
+    tt = CalSettings()
+    fit = golden.SETS["fit"]
+    assert not fit.held_out and fit.path.startswith("calibration/")
+    _, groups = golden.plan_set(fit, tt, fit.default_groups)
+    others = []
+    for name in ("heldout", "development"):
+        others += golden.plan_set(golden.SETS[name], tt, golden.SETS[name].default_groups)[1]
+    others += golden.plan_set(SS, CalSettings(corner_name="ss"), SS.default_groups)[1]
+    assert not {tuple(g["inputs"]) for g in groups} & {tuple(g["inputs"]) for g in others}
+    draws = lambda gs: {tuple(c["draws"]["sa_dvt_v"].values()) for g in gs for c in g["columns"]}  # noqa: E731
+    assert not draws(groups) & draws(others)
+    codes = [c["target_code"] for g in groups for c in g["columns"]]
+    assert min(codes) >= 1 and max(codes) <= 30 and all(c["label"].startswith("f") for g in groups for c in g["columns"])
