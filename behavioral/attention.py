@@ -527,7 +527,7 @@ def _macro_calls(plan, n_keys: np.ndarray, t_q: int) -> list[np.ndarray]:
 
 
 def _head_windows(scores_units, visible, rows, kk, n_heads, top_quantile: float = 0.75,
-                  bottom_quantile: float = 0.1) -> list[tuple[AdcRange, float]]:
+                  bottom_quantile: float = 0.1, limits=None) -> list[tuple[AdcRange, float]]:
     """Per head, the ADC window and query scale that :func:`choose_adc_range` sets from the
     head's ``rows`` (…, heads, T_q: real rows that see at least ``kk`` keys) of visible scores.
     It reads only each row's largest and ``kk``-th largest score: those are taken here for all
@@ -547,7 +547,7 @@ def _head_windows(scores_units, visible, rows, kk, n_heads, top_quantile: float 
     else:
         tops = [np.quantile(first[h, rows[h]], top_quantile) for h in range(n_heads)]
         bottoms = [np.quantile(kth[h, rows[h]], bottom_quantile) for h in range(n_heads)]
-    return [adc_range_spanning(float(t), float(b)) for t, b in zip(tops, bottoms)]
+    return [adc_range_spanning(float(t), float(b), limits=limits) for t, b in zip(tops, bottoms)]
 
 
 @numba.njit(**JIT)
