@@ -71,6 +71,8 @@ VARIANTS: dict[str, dict] = {
     "ramp128-offset-calibrated": {"n_ramp_steps": 128, "comparator_offset_scale": 0.0},
     "ramp128-offset-calibrated-cells-4x": {"n_ramp_steps": 128, "comparator_offset_scale": 0.0,
                                            "read_sigma_scale": 0.5},
+    "ramp128-offset-calibrated-cells-16x": {"n_ramp_steps": 128, "comparator_offset_scale": 0.0,
+                                            "read_sigma_scale": 0.25},
     "ramp128-no-mismatch": {"n_ramp_steps": 128, "comparator_offset_scale": 0.0, "read_sigma_scale": 0.0,
                             "av_sigma_scale": 0.0},
     # what the longer ramps reach without any mismatch or noise (bounds, as "nominal" does at 32)
