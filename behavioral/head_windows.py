@@ -11,11 +11,13 @@ from topkima.behavioral.macro.runtime import JIT
 
 
 def head_windows(scores_units, visible, rows, kk, n_heads, top_quantile: float = 0.75,
-                 bottom_quantile: float = 0.1) -> list[tuple[AdcRange, float]]:
+                 bottom_quantile: float = 0.1, limits=None) -> list[tuple[AdcRange, float]]:
     """Per head, the ADC window and query scale that :func:`~topkima.behavioral.macro.adc.choose_adc_range` sets from the
     head's ``rows`` (…, heads, T_q: real rows that see at least ``kk`` keys) of visible scores.
     It reads only each row's largest and ``kk``-th largest score: those are taken here for all
-    heads at once, and their quantiles too when every head has the same rows (one mask for all)."""
+    heads at once, and their quantiles too when every head has the same rows (one mask for all).
+    ``limits``: the ramp's :class:`~topkima.behavioral.macro.ramp_limits.RampLimits` (None: the
+    committed design's)."""
     if not 0 <= bottom_quantile <= top_quantile <= 1:
         raise ValueError("need 0 ≤ bottom_quantile ≤ top_quantile ≤ 1")
     t_k = visible.shape[-1]
@@ -31,7 +33,7 @@ def head_windows(scores_units, visible, rows, kk, n_heads, top_quantile: float =
     else:
         tops = [np.quantile(first[h, rows[h]], top_quantile) for h in range(n_heads)]
         bottoms = [np.quantile(kth[h, rows[h]], bottom_quantile) for h in range(n_heads)]
-    return [adc_range_spanning(float(t), float(b)) for t, b in zip(tops, bottoms)]
+    return [adc_range_spanning(float(t), float(b), limits=limits) for t, b in zip(tops, bottoms)]
 
 
 @numba.njit(**JIT)

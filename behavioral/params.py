@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from topkima.behavioral.macro.ramp_limits import DEFAULT_MAX_T_CAL_UNITS, DEFAULT_MAX_T_RAMP_UNITS, RampLimits
 from topkima.calibration import Calibration
 
 
@@ -30,7 +31,9 @@ class MacroParams:
     k_max: int
     n_ramp_steps: int
     n_cal_rows: int                  #: calibration replica cells per column (artefact column.geometry)
-    n_ramp_rows: int                 #: ramp replica cells per column
+    n_ramp_rows: int                 #: ramp replica cells per column (one per ramp step: = n_ramp_steps)
+    max_t_cal_units: int             #: longest calibration pulse, PWM units (``macro.ramp_limits``)
+    max_t_ramp_units: int            #: longest ramp pulse, PWM units
     t_unit_s: float
     t_pwm_s: float
     t_clk_ima_s: float
@@ -112,6 +115,7 @@ def params_from_calibration(cal: Calibration, v_mid_v: float = 0.35, v_leak_v: f
     (2.243 vs 2.245 mV), against 2.207 mV at 0.35 V.
     """
     col, ramp, comp = cal.column, cal.ramp, cal.comparator
+    _check_ramp_geometry(col, ramp["settings"], cal.path)
     leak = col["leakage"]
     v_tab = _arr(leak["v_rbl_v"])[::-1]
     i_on = np.interp(v_leak_v, v_tab, _arr(leak["i_on_nominal_a"])[::-1])
@@ -131,6 +135,8 @@ def params_from_calibration(cal: Calibration, v_mid_v: float = 0.35, v_leak_v: f
         n_elements=int(geo["n_elements"]), pair_scales=tuple(int(x) for x in geo["pair_scales"]),
         q_max=int(geo["q_max"]), k_max=int(geo["k_max"]), n_ramp_steps=int(timing["n_ramp_steps"]),
         n_cal_rows=int(geo["n_cal_rows"]), n_ramp_rows=int(geo["n_ramp_rows"]),
+        max_t_cal_units=int(timing.get("max_t_cal_units", DEFAULT_MAX_T_CAL_UNITS)),
+        max_t_ramp_units=int(timing.get("max_t_ramp_units", DEFAULT_MAX_T_RAMP_UNITS)),
         t_unit_s=float(timing["t_unit_s"]), t_pwm_s=float(timing["t_pwm_s"]),
         t_clk_ima_s=float(timing["t_clk_ima_s"]), t_cal_start_s=float(timing["t_cal_start_s"]),
         t_mac_start_s=float(timing["t_mac_start_s"]),
@@ -159,6 +165,26 @@ def params_from_calibration(cal: Calibration, v_mid_v: float = 0.35, v_leak_v: f
         digital=cal.digital,
         insitu=_insitu_runs(col),
     )
+
+
+def _check_ramp_geometry(col: dict, settings: dict, source) -> None:
+    """The ramp fields agree: one ramp replica row per ramp step, and the characterised window
+    within the column's limits (``macro.ramp_limits``); else a ValueError naming the field."""
+    geo, timing = col["geometry"], col["timing"]
+    if int(geo["n_ramp_rows"]) != int(timing["n_ramp_steps"]):
+        raise ValueError(f"{source}: column.geometry.n_ramp_rows ({geo['n_ramp_rows']}) must equal "
+                         f"column.timing.n_ramp_steps ({timing['n_ramp_steps']}): each ramp step pulses one replica row")
+    limits = {}
+    for name, default in (("max_t_cal_units", DEFAULT_MAX_T_CAL_UNITS), ("max_t_ramp_units", DEFAULT_MAX_T_RAMP_UNITS)):
+        v = timing.get(name, default)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{source}: column.timing.{name} must be a positive integer (PWM units), got {v!r}")
+        limits[name] = v
+    try:
+        RampLimits(int(timing["n_ramp_steps"]), int(geo["n_cal_rows"]), **limits).check(
+            settings["n_cal"], settings["t_cal_units"], settings["t_ramp_units"])
+    except ValueError as exc:
+        raise ValueError(f"{source}: ramp.settings: {exc}") from None
 
 
 def _effective_bitline_capacitance(energy: dict, col: dict) -> float:

@@ -18,7 +18,8 @@ Per head (the axis −3 of (..., heads, T, d) tensors):
   constants per head), before the row's own max-abs rounding to sign + 5 bits.
 * ``v_scale``: V code = rint(v / v_scale), signed 5 bit.
 * ``qk_windows``: the Q·Kᵀ ADC window and query scale for ``top_k`` (:func:`choose_adc_range` on
-  the calibration rows' best scores).
+  the calibration rows' best scores), within the ramp limits of the macro they are fitted for
+  (``ramp_limits``: default the paper's 32-step column, :mod:`topkima.behavioral.macro.ramp_limits`).
 * ``av_full_scale``: the SRAM A·V ADC's full scale, the largest ideal |A·V| output (code units) of
   the calibration rows under ideal top-k.
 
@@ -34,6 +35,7 @@ from topkima.behavioral.attention import (K_MAX_LEVEL, Q_MAX_CODE, V_MAX_CODE, S
                                           _sparse_softmax)
 from topkima.behavioral.head_windows import head_windows
 from topkima.behavioral.macro import AdcRange
+from topkima.behavioral.macro.ramp_limits import RampLimits
 from topkima.behavioral.quantize import quantize_symmetric, rint_codes
 
 KEY_SCALE_POLICIES = ("sequence-head", "channel")
@@ -57,14 +59,17 @@ class AttentionRanges:
     @classmethod
     def fit(cls, q, k, v, *, top_k: int, mask=None, policy: str = "channel",
             softmax: SoftmaxCore = SoftmaxCore(), window_top_quantile: float = 0.75,
-            window_bottom_quantile: float = 0.1) -> "AttentionRanges":
+            window_bottom_quantile: float = 0.1, ramp_limits: RampLimits | None = None) -> "AttentionRanges":
         """Ranges from calibration tensors q, k, v (..., heads, T, d) (q carries 1/√d_k) and
         their mask (broadcastable to (..., heads, T_q, T_k), True = visible): scales from the
         real tokens' largest magnitudes, the windows from their scores under these scales
         (the window top at ``window_top_quantile`` of the rows' best scores, its bottom at
-        ``window_bottom_quantile`` of their k-th best: :func:`choose_adc_range`)."""
+        ``window_bottom_quantile`` of their k-th best: :func:`choose_adc_range`), within
+        ``ramp_limits`` (those of the macro the ranges are for; None: the paper's column)."""
         if policy not in KEY_SCALE_POLICIES:
             raise ValueError(f"policy must be one of {', '.join(KEY_SCALE_POLICIES)}; got {policy!r}")
+        if ramp_limits is not None and not isinstance(ramp_limits, RampLimits):
+            raise ValueError(f"ramp_limits must be a RampLimits (or None), got {ramp_limits!r}")
         if not isinstance(top_k, (int, np.integer)) or isinstance(top_k, bool) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
         q, k, v = (np.asarray(x, dtype=np.float64) for x in (q, k, v))
@@ -93,7 +98,7 @@ class AttentionRanges:
         q_codes, k_codes, scores_units, score_scale, v_codes, _ = ranges.quantize(q, k, v, row_real)
         kk = min(int(top_k), k.shape[-2])
         windows = tuple(head_windows(scores_units, visible, n_visible >= kk, kk, n_heads, window_top_quantile,
-                                      window_bottom_quantile))
+                                     window_bottom_quantile, ramp_limits))
         # the A·V ADC's full scale: the ideal outputs of ideal top-k on the calibration rows
         kept = _keep_best(np.broadcast_to(scores_units, visible.shape), visible, np.full(visible.shape[:-1], top_k))
         a = _sparse_softmax(softmax, scores_units * score_scale, kept)
@@ -128,18 +133,26 @@ class AttentionRanges:
         return q_codes, k_codes, scores_units, score_scale, v_codes, np.broadcast_to(self.v_scale, (*v.shape[:-2], 1, 1))
 
     def to_json(self) -> dict:
-        """The ranges as plain numbers (JSON)."""
-        return {"top_k": self.top_k, "key_policy": self.key_policy, "k_scale": self.k_scale.tolist(),
+        """The ranges as plain numbers (JSON); windows for other than the paper's column carry their
+        ramp limits (``ramp_limits``)."""
+        stored = {"top_k": self.top_k, "key_policy": self.key_policy, "k_scale": self.k_scale.tolist(),
                 "v_scale": self.v_scale.tolist(), "av_full_scale": self.av_full_scale.tolist(),
                 "qk_windows": [{"n_cal": int(w.n_cal), "t_cal_units": int(w.t_cal_units),
                                 "t_ramp_units": int(w.t_ramp_units), "query_scale": float(s)}
                                for w, s in self.qk_windows]}
+        limits = {w.limits for w, _ in self.qk_windows}
+        if limits != {RampLimits()} and limits:
+            if len(limits) > 1:
+                raise ValueError("the heads' windows were fitted for different ramp limits")
+            stored["ramp_limits"] = limits.pop().to_json()
+        return stored
 
     @classmethod
     def from_json(cls, data: dict) -> "AttentionRanges":
         """Ranges stored by :meth:`to_json` (validated: a ValueError names what is wrong)."""
         try:
-            windows = tuple((AdcRange(int(w["n_cal"]), int(w["t_cal_units"]), int(w["t_ramp_units"])),
+            limits = RampLimits.from_json(data["ramp_limits"]) if "ramp_limits" in data else RampLimits()
+            windows = tuple((AdcRange(int(w["n_cal"]), int(w["t_cal_units"]), int(w["t_ramp_units"]), limits=limits),
                              float(w["query_scale"])) for w in data["qk_windows"])
             r = cls(int(data["top_k"]), str(data["key_policy"]), np.asarray(data["k_scale"], float),
                     np.asarray(data["v_scale"], float), np.asarray(data["av_full_scale"], float), windows)

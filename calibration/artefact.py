@@ -182,8 +182,10 @@ def validate(data: Any, source: str = "artefact") -> None:
     delay = data["comparator"]["delay_vs_overdrive"]
     if len(delay["overdrive_v"]) != len(delay["t_clk_to_q_s"]):
         raise ArtefactError(f"{source}: field 'comparator.delay_vs_overdrive' has lists of different lengths")
-    if len(data["ramp"]["steps_v"]) != data["column"]["timing"]["n_ramp_steps"]:
-        raise ArtefactError(f"{source}: field 'ramp.steps_v' must hold one step per ramp cycle")
+    n_measured = _characterised_ramp_steps(data, source)
+    if len(data["ramp"]["steps_v"]) != n_measured:
+        raise ArtefactError(f"{source}: field 'ramp.steps_v' must hold one step per characterised ramp cycle "
+                            f"({n_measured})")
     v_pre = prov["supplies"].get("v_precharge_v") if isinstance(prov["supplies"], dict) else None
     if _check(v_pre, "pos"):
         raise ArtefactError(f"{source}: field 'provenance.supplies.v_precharge_v' must be a positive finite number")
@@ -195,9 +197,31 @@ def validate(data: Any, source: str = "artefact") -> None:
     _validate_offset_model(data["comparator"], source)
 
 
+def _characterised_ramp_steps(data: dict, source: str) -> int:
+    """The ramp cycles the artefact's measurements hold (ramp.steps_v, the in-situ conversions):
+    ``column.timing.n_ramp_steps``, or fewer in a what-if copy (``provenance.what_if`` says what
+    was changed in memory, ``column.timing.n_ramp_steps_characterised`` how many were measured).
+    Also checks the optional ramp limits ``column.timing.max_t_cal_units`` / ``max_t_ramp_units``."""
+    timing = data["column"]["timing"]
+    for name in ("max_t_cal_units", "max_t_ramp_units", "n_ramp_steps_characterised"):
+        if name in timing and (_check(timing[name], "int") or timing[name] < 1):
+            raise ArtefactError(f"{source}: field 'column.timing.{name}' must be a positive integer")
+    n_steps = timing["n_ramp_steps"]
+    n_measured = timing.get("n_ramp_steps_characterised", n_steps)
+    if n_measured != n_steps:
+        if n_measured > n_steps:
+            raise ArtefactError(f"{source}: field 'column.timing.n_ramp_steps_characterised' ({n_measured}) exceeds "
+                                f"the ramp's n_ramp_steps ({n_steps})")
+        if _check(data["provenance"].get("what_if"), "str"):
+            raise ArtefactError(f"{source}: a ramp of {n_steps} steps characterised on {n_measured} is a what-if: "
+                                "field 'provenance.what_if' must say what was changed")
+    return n_measured
+
+
 def _validate_insitu_runs(col: dict, source: str) -> None:
     """Each in-situ conversion: keys, inputs and both bitlines at every sense instant, and a positive SA energy."""
-    n_elements, n_steps = col["geometry"]["n_elements"], col["timing"]["n_ramp_steps"]
+    n_elements = col["geometry"]["n_elements"]
+    n_steps = col["timing"].get("n_ramp_steps_characterised", col["timing"]["n_ramp_steps"])
     for i, run in enumerate(col["insitu_conversions"]["runs"]):
         where = f"column.insitu_conversions.runs[{i}]"
         for name, n in (("keys", n_elements), ("inputs", n_elements), ("v_rbl_l_at_sa_clk_v", n_steps),

@@ -192,6 +192,8 @@ def artefact_section(settings, results: dict) -> dict:
             "t_unit_s": T_UNIT_S, "t_pwm_s": T_PWM_S, "t_clk_ima_s": T_CLK_RAMP_S, "t_edge_s": T_WL_EDGE_S,
             "t_mac_start_s": T_MAC0_S, "t_cal_start_s": T_CAL0_S, "t_pulse_delay_s": T_PULSE_DELAY_S,
             "t_sa_clk_in_cycle_s": T_SA_CLK_S, "n_ramp_steps": N_RAMP_STEPS,
+            # the ADC window's pulse limits (topkima.behavioral.macro.ramp_limits)
+            "max_t_cal_units": design.timing.max_cal_units, "max_t_ramp_units": design.timing.max_ramp_units,
         },
         "discharge_curve": {
             "units": grid.tolist(), "v_rbl_v": v_grid.tolist(),

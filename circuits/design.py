@@ -147,6 +147,11 @@ class Timing:
     t_sa_read_s: float         #: latched decision read this long after the SA clock edge
     max_ramp_units: int        #: longest ramp pulse (PWM units): it must end before the SA evaluates
 
+    @property
+    def max_cal_units(self) -> int:
+        """Longest calibration pulse (PWM units): it must fit one ramp clock after the pulse delay."""
+        return int((self.t_clk_ramp_s - self.t_pulse_delay_s) / self.t_unit_s + 1e-9)
+
 
 @dataclass(frozen=True)
 class AdcKnobs:
@@ -473,8 +478,8 @@ def _check_consistency(d: Design) -> None:
         _fail("timing.t_sa_read_s", "the decision must be read inside the evaluate phase (t_sa_read_s < t_sa_eval_s)")
     if t.t_pulse_delay_s + t.max_ramp_units * t.t_unit_s > t.t_sa_clk_in_cycle_s:
         _fail("timing.max_ramp_units", "the longest ramp pulse must end before the sense instant")
-    if t.t_pulse_delay_s + d.adc.t_cal_units * t.t_unit_s > t.t_clk_ramp_s:
-        _fail("adc.t_cal_units", "the calibration pulse must fit inside one ramp clock")
+    if d.adc.t_cal_units > t.max_cal_units:
+        _fail("adc.t_cal_units", f"the calibration pulse must fit inside one ramp clock (≤ {t.max_cal_units} units)")
 
 
 #: Fields a design may change in this version (the others are fixed at the 65 nm preset's values).

@@ -228,8 +228,10 @@ def cmd_attention(args) -> int:
         config = AttentionEvalConfig(k=args.k, modes=modes, limit=args.limit, seed=args.seed, sweep=not args.no_sweep,
                                      chips=args.chips, ranges=args.ranges, key_policy=args.key_policy,
                                      window_top_quantile=top_q, window_bottom_quantile=bottom_q)
+        from topkima.studies.circuit_whatif import variant_knobs
+        variant = None if args.chip_variant == "as-characterised" else variant_knobs(args.chip_variant)
         run_evaluation(args.out, config, workers=args.workers, scheduler=args.scheduler,
-                       scheduler_timeout_s=args.scheduler_timeout,
+                       scheduler_timeout_s=args.scheduler_timeout, macro_variant=variant,
                        log=lambda text: print(text, file=sys.stderr, flush=True))
     except (WeightsMissingError, ValueError, RuntimeError, OSError) as exc:
         print(f"topkima attention: {exc}", file=sys.stderr)
@@ -404,6 +406,11 @@ def _thread_count(text: str) -> int:
     return n
 
 
+def _chip_variants():
+    from topkima.studies.circuit_whatif import VARIANTS   # numpy only: cheap at parser build
+    return VARIANTS
+
+
 def _add_executor_arguments(p) -> None:
     """--workers, --scheduler and --scheduler-timeout of a sharded study (figures do not depend on them)."""
     p.add_argument("--workers", type=_nonneg_int, default=2, help="local worker processes (0: run in this process)")
@@ -494,6 +501,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window", default="0.75,0.1",
                    help="ADC window top and bottom quantiles of the calibration rows' best and k-th best scores "
                         "(default 0.75,0.1)")
+    p.add_argument("--chip-variant", default="as-characterised", choices=list(_chip_variants()),
+                   help="a what-if chip in topkima mode (as lm-eval's; topkima.studies.circuit_whatif)")
     _add_executor_arguments(p)
     p.set_defaults(func=cmd_attention)
     p = sub.add_parser("lm-eval", help="SmolLM2-135M with Topkima attention: perplexity on real text, ranges frozen "
@@ -510,9 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ADC window top and bottom quantiles of the calibration rows' best and k-th best scores "
                         "(default 1.0,0.0: every calibration row inside the window)")
     p.add_argument("--chip-variant", default="as-characterised",
-                   choices=["as-characterised", "offset-calibrated", "cells-4x-area", "offset-calibrated-cells-4x",
-                            "exact-av", "no-mismatch", "nominal"],
-                   help="a what-if chip: the artefact's spreads scaled in memory (topkima.studies.circuit_whatif)")
+                   choices=list(_chip_variants()),
+                   help="a what-if chip: the artefact's spreads scaled, or its ramp lengthened to 64 or 128 steps, "
+                        "in memory (topkima.studies.circuit_whatif; behavioural what-ifs, not SPICE-calibrated)")
     p.add_argument("--out", default="out/lm-eval", help="folder for summary.json, the plot and resumable runs")
     _add_executor_arguments(p)
     p.set_defaults(func=cmd_lm_eval)

@@ -146,9 +146,10 @@ def _frozen_from_json(stored: dict) -> dict:
                         for layer, heads in stored["windows"].items()}}
 
 
-def _freeze(model, texts: list[str], ks, config: AttentionEvalConfig) -> dict:
+def _freeze(model, texts: list[str], ks, config: AttentionEvalConfig, macro_variant: dict | None = None) -> dict:
     """{k: JSON-able frozen ranges (or windows)} from the exact model's tensors for ``texts``
-    (training sentences), one batch padded to the longest."""
+    (training sentences), one batch padded to the longest; ADC windows within the ramp limits of
+    ``macro_variant``'s chip (:mod:`topkima.studies.circuit_whatif`; None: the artefact's)."""
     if config.ranges == "per-call":
         windows = calibrate_windows(model, texts, ks, config.batch_size, config.window_top_quantile,
                                     config.window_bottom_quantile)
@@ -157,6 +158,8 @@ def _freeze(model, texts: list[str], ks, config: AttentionEvalConfig) -> dict:
                 for kk, per_layer in windows.items()}
     from topkima.behavioral import AttentionRanges
     from topkima.behavioral.minilm import dense_attention
+    from topkima.studies.circuit_whatif import variant_ramp_limits
+    limits = variant_ramp_limits(macro_variant)
     fitted: dict = {kk: {} for kk in ks}
 
     def capture(q, k, v, mask, layer):
@@ -164,7 +167,8 @@ def _freeze(model, texts: list[str], ks, config: AttentionEvalConfig) -> dict:
         for kk in ks:
             fitted[kk][layer] = AttentionRanges.fit(
                 q, k, v, top_k=kk, mask=m, policy=config.key_policy,
-                window_top_quantile=config.window_top_quantile, window_bottom_quantile=config.window_bottom_quantile)
+                window_top_quantile=config.window_top_quantile, window_bottom_quantile=config.window_bottom_quantile,
+                ramp_limits=limits)
         return dense_attention(q, k, v, mask, layer)
     model.embed(texts, attention=capture, batch_size=len(texts))
     return {str(kk): {"ranges": {str(layer): r.to_json() for layer, r in per_layer.items()}}
@@ -172,7 +176,7 @@ def _freeze(model, texts: list[str], ks, config: AttentionEvalConfig) -> dict:
 
 
 def shard_task(mode: str | None, kk: int, chip_seed: int | None, noise_seed: list, texts: list[str],
-               batch_size: int, frozen: dict | None) -> dict:
+               batch_size: int, frozen: dict | None, macro_variant: dict | None = None) -> dict:
     """One shard of a run: ``texts`` embedded exactly (``mode`` None) or through ``mode`` (chip
     ``chip_seed`` in topkima mode, comparator noise from ``noise_seed``) under ``frozen`` ranges;
     the embeddings and the per-layer sums of :class:`_LayerStats`."""
@@ -181,7 +185,10 @@ def shard_task(mode: str | None, kk: int, chip_seed: int | None, noise_seed: lis
     if mode is None:
         return {"emb": model.embed(texts, batch_size=batch_size)}
     stats = _LayerStats(model.n_layers)
-    hardware = TopkimaHardware(chip_seed=chip_seed) if mode == "topkima" else None
+    hardware = None
+    if mode == "topkima":
+        from topkima.studies.circuit_whatif import variant_macro
+        hardware = TopkimaHardware(variant_macro(**macro_variant) if macro_variant else None, chip_seed=chip_seed)
     rng = np.random.default_rng(noise_seed)
     emb = model.embed(texts, attention=_hook(mode, kk, hardware, rng, stats, _frozen_from_json(frozen)),
                       batch_size=batch_size)
@@ -209,25 +216,29 @@ def _joined(shards: list[dict], n_layers: int) -> dict:
 
 
 def run_evaluation(out_dir: str | Path, config: AttentionEvalConfig = AttentionEvalConfig(), *, workers: int = 1,
-                   scheduler: str | None = None, scheduler_timeout_s: float = 5.0, log=print) -> dict:
+                   scheduler: str | None = None, scheduler_timeout_s: float = 5.0, macro_variant: dict | None = None,
+                   log=print) -> dict:
     """The whole probe evaluation; returns (and writes) the summary. See the module docstring.
 
     ``workers``: local worker processes (0: this process); ``scheduler``: a Dask scheduler's
-    address (then ``workers`` is ignored). The figures do not depend on either.
+    address (then ``workers`` is ignored). The figures do not depend on either. ``macro_variant``:
+    a what-if chip for topkima mode (:func:`topkima.studies.circuit_whatif.variant_knobs`).
     """
     from topkima.studies.montecarlo.execution import connect
     config = config.validated()
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 0:
         raise ValueError(f"workers must be an integer ≥ 0, got {workers!r}")
+    if macro_variant and config.ranges != "frozen":
+        raise ValueError("a chip variant needs frozen ranges (--ranges frozen): its ADC windows are fitted for it")
     client = connect(scheduler, scheduler_timeout_s) if scheduler else None   # fail fast, before the model loads
     try:
-        return _evaluate(Path(out_dir), config, workers, client, scheduler, log)
+        return _evaluate(Path(out_dir), config, workers, client, scheduler, log, macro_variant)
     finally:
         if client is not None:
             client.close()
 
 
-def _evaluate(out: Path, config: AttentionEvalConfig, workers: int, client, scheduler, log) -> dict:
+def _evaluate(out: Path, config: AttentionEvalConfig, workers: int, client, scheduler, log, macro_variant=None) -> dict:
     import hashlib
 
     from topkima.calibration.artefact import default_artefact_path
@@ -258,6 +269,8 @@ def _evaluate(out: Path, config: AttentionEvalConfig, workers: int, client, sche
     identity = {**exact_identity, "window_sentences": N_WINDOW_SENTENCES, "ranges": config.ranges,
                 "key_policy": config.key_policy, "window": [config.window_top_quantile, config.window_bottom_quantile],
                 "artefact": hashlib.sha256(default_artefact_path().read_bytes()).hexdigest()}
+    if macro_variant:
+        identity["macro_variant"] = macro_variant
     runs_dir, exact_dir = (out / "runs" / hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
                            for ident in (identity, exact_identity))
     for folder, ident in ((runs_dir, identity), (exact_dir, exact_identity)):
@@ -285,7 +298,7 @@ def _evaluate(out: Path, config: AttentionEvalConfig, workers: int, client, sche
             if frozen_path.exists():
                 frozen = json.loads(frozen_path.read_text())
             else:
-                frozen = _freeze(model, window_texts, sorted(set(K_SWEEP) | {k}), config)
+                frozen = _freeze(model, window_texts, sorted(set(K_SWEEP) | {k}), config, macro_variant)
                 write_json_atomic(frozen_path, frozen)
         return frozen[str(kk)]
 
@@ -310,7 +323,8 @@ def _evaluate(out: Path, config: AttentionEvalConfig, workers: int, client, sche
             chunk = [texts[j] for j in rows[start:start + size]]
             noise = [seed, kk, EVAL_MODES.index(mode) if mode else 9, c, i]
             tasks.append((f"{name}_s{i:04d}", shard_task,
-                          (mode, kk, seed + c, noise, chunk, batch_size, None if mode is None else frozen_for(kk))))
+                          (mode, kk, seed + c, noise, chunk, batch_size, None if mode is None else frozen_for(kk),
+                           macro_variant)))
 
     def store(key: str, result: dict) -> None:
         name, index = key.rsplit("_s", 1)
@@ -379,7 +393,7 @@ def _evaluate(out: Path, config: AttentionEvalConfig, workers: int, client, sche
     summary = {
         "task": "VADER movie-review snippets (Hutto & Gilbert 2014), sign(rating) for |rating| >= 0.5, "
                 "logistic probe on exact all-MiniLM-L6-v2 embeddings",
-        "seed": seed, "k": k, "n_train": int(len(train)), "n_test": int(n),
+        "seed": seed, "k": k, "n_train": int(len(train)), "n_test": int(n), "macro_variant": macro_variant,
         "tokens_per_test_sentence_mean": float(np.mean(lengths)),
         "k_over_row_length_mean": float(np.mean(np.minimum(k / lengths, 1.0))),
         "accuracy": {"exact": acc_exact, **{m: r["accuracy"] for m, r in results.items()}},

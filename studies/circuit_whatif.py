@@ -15,11 +15,37 @@ the chip as characterised. The spreads and the physical change each scaling stan
 * ``comparator_noise_scale`` — the comparator's input-referred noise.
 * ``av_sigma_scale`` — the A·V SRAM cells' current spread (0: an exact A·V array).
 
-What cannot be varied this way: the number of ramp steps (32 replica cells, a 5-bit code) and the
-range a window can span (32 calibration cells × 6 units at the top, 32 steps × 4 units of span:
-:class:`~topkima.behavioral.macro.AdcRange`). They are constants of the macro model, not fields
-of the artefact, so "more ramp steps" cannot be simulated here; the nominal chip (every spread
-× 0) bounds what any change of matching alone can reach.
+* ``n_ramp_steps`` — a longer ramp (issue 14 item 6): N ramp replica rows, one step each at the
+  same 4 ns clock and the same pulse limits (so the same LSB), and as many calibration replica
+  rows (the paper's column has 32 + 32), so that a window can reach N·6 units at its top and
+  N·4 units of span instead of 192 and 128. The ADC code then has ⌈log₂ N⌉ bits (6 at 64, 7 at
+  128); the digital side reads it back as it reads 5 bits (score = top − (cycle − ½)·LSB, then
+  the softmax core's fixed point, whose input is a difference of scores: its 6 fractional bits
+  of x and its −16 clamp do not depend on the code's width). A full conversion takes N clocks
+  (T_ima = N × 4 ns) and N comparator decisions; the arbiter stops it at α·N.
+
+  **This is a behavioural what-if on the 65 nm artefact's measured curve, not a SPICE-calibrated
+  design.** What it keeps from the 32-row characterisation and what it extrapolates:
+
+  - the discharge curve is the measured one (0 … 1,203 units from 0.50 V, linear to ~600 units,
+    compressing beyond ~700: 2.26 mV per 4-unit step at 0 units, 1.58 mV at 800, 0.56 mV at
+    1,000); a window top of up to N·6 units (384 at 64 steps, 768 at 128) on RBL_R plus the
+    MAC units puts the longer ramps' conversions further down that curve, where the model
+    follows the measured compression (and the comparator's offset model extrapolates below its
+    lowest characterised common mode, 0.15 V);
+  - the extra 2·(N − 32) replica rows add leakage ports (modelled: the leakage count follows the
+    rows) and bitline capacitance (**not** modelled: the curve was measured on a 256-row bitline;
+    a taller bitline lowers the volts per unit and so the LSB in mV, which makes the comparator's
+    offset and noise larger in LSB: these variants are optimistic by up to that ratio);
+  - the sense amplifier's in-situ correction is fitted on the 32 measured sense instants; its
+    drift term (linear in the cycle) is extrapolated to cycles 33 … N;
+  - the replica rows' mismatch is drawn from the same Pelgrom σ (one current factor per row).
+* Comparator offset cancellation (``comparator_offset_scale`` 0, combined with a longer ramp): a
+  per-column offset calibration of the StrongARM latch, e.g. a foreground trim at power-up
+  (Miyahara, Asada, Paik, Matsuzawa, "A low-noise self-calibrating dynamic comparator for
+  high-speed ADCs", IEEE A-SSCC 2008: a charge pump trims a latch's offset from repeated
+  decisions at zero input) or an auto-zeroed preamplifier stage ahead of the latch. Its cost is
+  an estimate of this project, not characterised: see :data:`OFFSET_CANCELLATION_COST`.
 """
 from __future__ import annotations
 
@@ -38,6 +64,36 @@ VARIANTS: dict[str, dict] = {
     "no-mismatch": {"comparator_offset_scale": 0.0, "read_sigma_scale": 0.0, "av_sigma_scale": 0.0},
     "nominal": {"comparator_offset_scale": 0.0, "read_sigma_scale": 0.0, "av_sigma_scale": 0.0,
                 "comparator_noise_scale": 0.0},
+    # longer ramps (issue 14 item 6): N ramp + N calibration replica rows, same clock and LSB
+    "ramp64": {"n_ramp_steps": 64},
+    "ramp128": {"n_ramp_steps": 128},
+    "ramp64-offset-calibrated": {"n_ramp_steps": 64, "comparator_offset_scale": 0.0},
+    "ramp128-offset-calibrated": {"n_ramp_steps": 128, "comparator_offset_scale": 0.0},
+    "ramp128-offset-calibrated-cells-4x": {"n_ramp_steps": 128, "comparator_offset_scale": 0.0,
+                                           "read_sigma_scale": 0.5},
+    "ramp128-offset-calibrated-cells-16x": {"n_ramp_steps": 128, "comparator_offset_scale": 0.0,
+                                            "read_sigma_scale": 0.25},
+    "ramp128-no-mismatch": {"n_ramp_steps": 128, "comparator_offset_scale": 0.0, "read_sigma_scale": 0.0,
+                            "av_sigma_scale": 0.0},
+    # what the longer ramps reach without any mismatch or noise (bounds, as "nominal" does at 32)
+    "ramp64-nominal": {"n_ramp_steps": 64, "comparator_offset_scale": 0.0, "read_sigma_scale": 0.0,
+                       "av_sigma_scale": 0.0, "comparator_noise_scale": 0.0},
+    "ramp128-nominal": {"n_ramp_steps": 128, "comparator_offset_scale": 0.0, "read_sigma_scale": 0.0,
+                        "av_sigma_scale": 0.0, "comparator_noise_scale": 0.0},
+}
+#: ramp steps a variant may ask for: the paper's 32 and the longer ramps this study simulates
+RAMP_STEP_CHOICES = (32, 64, 128)
+#: what cancelling the comparator's offset costs [our estimates, not characterised]:
+#: * foreground trim (what ``comparator_offset_scale`` 0 models: the offset is gone at every
+#:   conversion): no time per conversion; per column a trim DAC of ~6 bits (±3σ_os = ±16 mV in
+#:   0.5 mV steps, below the 2.24 mV LSB) and its register, and a calibration of all columns at
+#:   power-up (a binary search of 6 decisions per trim bit at zero input: ~36 decisions × 4 ns).
+#: * auto-zero instead (offset stored on capacitors each conversion): one extra 4 ns phase before
+#:   the ramp, i.e. +1 clock on 33 (+3 %), and a preamplifier's static current during the ramp.
+OFFSET_CANCELLATION_COST = {
+    "foreground_trim": {"extra_clocks_per_conversion": 0, "trim_bits_per_column": 6,
+                        "power_up_decisions_per_column": 36},
+    "auto_zero": {"extra_clocks_per_conversion": 1},
 }
 #: what a scale of 0 becomes (the artefact's schema refuses spreads of 0)
 ZERO_SCALE = 1e-9
@@ -45,21 +101,28 @@ KNOBS = ("read_sigma_scale", "comparator_offset_scale", "comparator_noise_scale"
 
 
 def variant_knobs(name: str) -> dict:
-    """The knobs of variant ``name`` (all four, floats), or ValueError naming the variants."""
+    """The knobs of variant ``name`` (the four scales, floats, and ``n_ramp_steps`` where the
+    variant sets it), or ValueError naming the variants."""
     if name not in VARIANTS:
         raise ValueError(f"unknown chip variant {name!r}; choose one of {', '.join(VARIANTS)}")
-    return {knob: float(VARIANTS[name].get(knob, 1.0)) for knob in KNOBS}
+    knobs = {knob: float(VARIANTS[name].get(knob, 1.0)) for knob in KNOBS}
+    if "n_ramp_steps" in VARIANTS[name]:
+        knobs["n_ramp_steps"] = int(VARIANTS[name]["n_ramp_steps"])
+    return knobs
 
 
 def variant_calibration(cal=None, *, read_sigma_scale: float = 1.0, comparator_offset_scale: float = 1.0,
-                        comparator_noise_scale: float = 1.0, av_sigma_scale: float = 1.0):
+                        comparator_noise_scale: float = 1.0, av_sigma_scale: float = 1.0, n_ramp_steps: int | None = None):
     """A validated copy of calibration ``cal`` (default: the committed artefact) with its spreads
-    scaled (module docstring); the original is not changed."""
+    scaled and, ``n_ramp_steps`` given, its ramp lengthened (module docstring); the original is
+    not changed."""
     from topkima.calibration import Calibration, load_calibration
     for name, value in (("read_sigma_scale", read_sigma_scale), ("comparator_offset_scale", comparator_offset_scale),
                         ("comparator_noise_scale", comparator_noise_scale), ("av_sigma_scale", av_sigma_scale)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
             raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
+    if n_ramp_steps is not None and (isinstance(n_ramp_steps, bool) or n_ramp_steps not in RAMP_STEP_CHOICES):
+        raise ValueError(f"n_ramp_steps must be one of {RAMP_STEP_CHOICES} (ramp replica rows), got {n_ramp_steps!r}")
     cal = load_calibration() if cal is None else cal
     # the artefact's schema demands positive spreads: a scale of 0 is taken as 1e-9 (a 5 fV offset)
     read_sigma_scale, comparator_offset_scale, comparator_noise_scale, av_sigma_scale = (
@@ -76,16 +139,41 @@ def variant_calibration(cal=None, *, read_sigma_scale: float = 1.0, comparator_o
     linear["residual_sigma_v"] = [x * comparator_offset_scale for x in linear["residual_sigma_v"]]
     comp["offset_sigma_v"] *= comparator_offset_scale
     comp["noise_sigma_v"] *= comparator_noise_scale
+    if n_ramp_steps is not None:
+        _lengthen_ramp(data, int(n_ramp_steps))
     return Calibration(data, cal.path)
+
+
+def _lengthen_ramp(data: dict, n_steps: int) -> None:
+    """N ramp and N calibration replica rows in artefact ``data`` (in place), the rest as measured."""
+    geo, timing = data["column"]["geometry"], data["column"]["timing"]
+    n_measured = timing.get("n_ramp_steps_characterised", timing["n_ramp_steps"])
+    if n_steps == timing["n_ramp_steps"]:
+        return
+    extra = (n_steps - geo["n_ramp_rows"]) + (n_steps - geo["n_cal_rows"])
+    geo.update(n_ramp_rows=n_steps, n_cal_rows=n_steps, n_rows=geo["n_rows"] + extra)
+    timing.update(n_ramp_steps=n_steps, n_ramp_steps_characterised=n_measured)
+    data["provenance"]["what_if"] = (
+        f"behavioural what-if: {n_steps} ramp + {n_steps} calibration replica rows on the curve, cells and "
+        f"comparator characterised with {n_measured} + {n_measured} (topkima.studies.circuit_whatif)")
 
 
 @functools.lru_cache(maxsize=4)
 def variant_macro(read_sigma_scale: float = 1.0, comparator_offset_scale: float = 1.0,
-                  comparator_noise_scale: float = 1.0, av_sigma_scale: float = 1.0):
+                  comparator_noise_scale: float = 1.0, av_sigma_scale: float = 1.0, n_ramp_steps: int | None = None):
     """A :class:`~topkima.behavioral.TopkimaMacro` of :func:`variant_calibration` (one per process
     and knob setting)."""
     from topkima.behavioral import TopkimaMacro
     return TopkimaMacro(variant_calibration(read_sigma_scale=read_sigma_scale,
                                             comparator_offset_scale=comparator_offset_scale,
                                             comparator_noise_scale=comparator_noise_scale,
-                                            av_sigma_scale=av_sigma_scale))
+                                            av_sigma_scale=av_sigma_scale, n_ramp_steps=n_ramp_steps))
+
+
+def variant_ramp_limits(macro_variant: dict | None):
+    """The :class:`~topkima.behavioral.macro.ramp_limits.RampLimits` of a variant's macro (None: the
+    committed artefact's), for fitting ADC windows that the variant's chips can take."""
+    from topkima.behavioral.macro.ramp_limits import RampLimits
+    from topkima.behavioral.params import params_from_calibration
+    cal = variant_calibration(n_ramp_steps=(macro_variant or {}).get("n_ramp_steps"))
+    return RampLimits.of_params(params_from_calibration(cal))

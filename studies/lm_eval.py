@@ -96,17 +96,21 @@ def float_topk_attention(q, k, v, mask, top_k: int):
     return a @ v.astype(np.float64)
 
 
-def _fit_ranges(model, windows: np.ndarray, config: LmEvalConfig) -> dict:
-    """{k: {layer: AttentionRanges}} fitted on the calibration windows (exact forward)."""
+def _fit_ranges(model, windows: np.ndarray, config: LmEvalConfig, macro_variant: dict | None = None) -> dict:
+    """{k: {layer: AttentionRanges}} fitted on the calibration windows (exact forward), with ADC
+    windows within the ramp limits of the chip (``macro_variant``'s, default the artefact's)."""
     from topkima.behavioral import AttentionRanges
     from topkima.behavioral.models.smollm2 import dense_attention
+    from topkima.studies.circuit_whatif import variant_ramp_limits
+    limits = variant_ramp_limits(macro_variant)
     fitted: dict = {k: {} for k in config.ks}
 
     def capture(q, k, v, mask, layer):
         for top_k in config.ks:
             fitted[top_k][layer] = AttentionRanges.fit(
                 q, k, v, top_k=top_k, mask=mask, policy=config.key_policy,
-                window_top_quantile=config.window_top_quantile, window_bottom_quantile=config.window_bottom_quantile)
+                window_top_quantile=config.window_top_quantile, window_bottom_quantile=config.window_bottom_quantile,
+                ramp_limits=limits)
         return dense_attention(q, k, v, mask, layer)
     model.forward(windows, attention=capture)
     return fitted
@@ -248,7 +252,7 @@ def _evaluate(out: Path, config: LmEvalConfig, workers: int, client, scheduler, 
                 shards[name][w] = json.loads(path.read_text())
                 continue
             if ranges_json is None and mode != "exact":
-                ranges_json = _stored_ranges(runs, model, calibration, config)
+                ranges_json = _stored_ranges(runs, model, calibration, config, macro_variant)
             tasks.append((f"{name}_w{w}", window_task,
                           (mode, top_k, chip, w, evaluated[w].tolist(),
                            None if mode == "exact" else ranges_json[str(top_k)], macro_variant)))
@@ -285,13 +289,14 @@ def _evaluate(out: Path, config: LmEvalConfig, workers: int, client, scheduler, 
     return summary
 
 
-def _stored_ranges(runs: Path, model, calibration: np.ndarray, config: LmEvalConfig) -> dict:
+def _stored_ranges(runs: Path, model, calibration: np.ndarray, config: LmEvalConfig,
+                   macro_variant: dict | None = None) -> dict:
     """{k: [per layer AttentionRanges.to_json()]}: fitted once on the calibration windows and kept
     in ``runs/ranges.json`` (a resumed run reuses them)."""
     path = runs / "ranges.json"
     if path.exists():
         return json.loads(path.read_text())
-    fitted = _fit_ranges(model, calibration, config)
+    fitted = _fit_ranges(model, calibration, config, macro_variant)
     stored = {str(k): [fitted[k][layer].to_json() for layer in sorted(fitted[k])] for k in fitted}
     write_json_atomic(path, stored)
     return stored

@@ -2,7 +2,8 @@
 
 * **Window.** The calibration phase adds Σ m_cal·(slope·t_cal + offset) units to RBL_R (n_cal
   replica cells); ramp step j adds m_ramp_j·(slope·t_ramp + offset) units to RBL_L.
-* **Decision.** The column's comparator fires at the first ramp cycle j (1…32) at which
+* **Decision.** The column's comparator fires at the first ramp cycle j (1…n, n ramp steps:
+  32 in the paper's column, :mod:`.ramp_limits`) at which
   g(j) = V_R(j) − V_L(j) − V_os(CM) + σ_n·z_j > 0, V_X the sensed bitlines (:mod:`.bitline`),
   V_os the frozen offset of that comparator, piecewise linear in the bitlines' common mode CM
   between the common modes the artefact characterises, z_j a standard normal (:mod:`.noise`).
@@ -10,7 +11,7 @@
   j0 (j0−h … j0+h−1, h from :func:`noise_half_window`); decisions further away are more than
   6 σ_n from the threshold and are taken as deterministic. The slow reference in the tests
   applies exactly this rule, cycle by cycle.
-* **Crossing search.** j0 is the first cycle with g(j) > 0 (33: never). While RBL_L stays on
+* **Crossing search.** j0 is the first cycle with g(j) > 0 (n + 1: never). While RBL_L stays on
   the discharge curve, g rises with j (each ramp step lowers V_L by about one LSB), so the last
   cycle decides "never"; a conversion that fires is found from a
   first guess (the units RBL_L must reach at mid-ramp, through the inverse curve) by stepping
@@ -21,7 +22,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numba
@@ -30,6 +31,7 @@ import numpy as np
 from topkima.behavioral.macro.bitline import BitlineModel, sensed_bitlines, units_of_v_estimate, v_of_units
 from topkima.behavioral.macro.devices import ArrayDevices
 from topkima.behavioral.macro.noise import Z_MAX, noise_lifts_above_zero
+from topkima.behavioral.macro.ramp_limits import RampLimits
 from topkima.behavioral.macro.runtime import KERNEL
 from topkima.behavioral.params import MacroParams
 
@@ -38,20 +40,23 @@ from topkima.behavioral.params import MacroParams
 class AdcRange:
     """The ramp ADC's window in MAC units: top = n_cal·t_cal_units, LSB = t_ramp_units.
 
-    Codes cover (top − 32·LSB, top]; larger scores saturate at code 31 (fire in cycle 1),
-    smaller ones never fire. Limits: n_cal ≤ 32 calibration cells, a calibration pulse
-    ≤ 6 units and a ramp pulse ≤ 4 units within the 4 ns clock (circuits/column.py).
+    Codes cover (top − n·LSB, top] for a ramp of n steps; larger scores saturate at code n − 1
+    (fire in cycle 1), smaller ones never fire. ``limits`` (:class:`RampLimits`, default the
+    paper's column: 32 steps, n_cal ≤ 32 calibration cells, a calibration pulse ≤ 6 units and a
+    ramp pulse ≤ 4 units within the 4 ns clock, circuits/column.py) bound the three settings;
+    they are not part of the window's identity (equality, hash), and a macro checks a window
+    against its own limits when it takes it.
     """
 
     n_cal: int = 32
     t_cal_units: int = 4
     t_ramp_units: int = 4
+    limits: RampLimits = field(default=RampLimits(), compare=False, repr=False)
 
     def __post_init__(self):
-        for name, lo, hi in (("n_cal", 0, 32), ("t_cal_units", 0, 6), ("t_ramp_units", 1, 4)):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
-                raise ValueError(f"AdcRange.{name} must be an integer in {lo}..{hi}, got {v!r}")
+        if not isinstance(self.limits, RampLimits):
+            raise ValueError(f"AdcRange.limits must be a RampLimits, got {self.limits!r}")
+        self.limits.check(self.n_cal, self.t_cal_units, self.t_ramp_units)
 
     @property
     def top_units(self) -> int:
@@ -63,17 +68,18 @@ class AdcRange:
 
 
 def choose_adc_range(scores_units: np.ndarray, k: int, n_steps: int = 32, top_quantile: float = 0.75,
-                     bottom_quantile: float = 0.1) -> tuple[AdcRange, float]:
+                     bottom_quantile: float = 0.1, limits: RampLimits | None = None) -> tuple[AdcRange, float]:
     """An ADC window from sample scores (MAC units, rows × keys) and the query scale to apply.
 
     The window top sits at the ``top_quantile`` of the rows' largest scores (rows above it
     saturate: their best keys fire together in cycle 1, still selected); its bottom at the
     ``bottom_quantile`` of the rows' k-th largest scores, so that in most rows k keys fire.
-    The LSB is the smallest step (≤ 4 units: the ramp pulse fits the 4 ns clock) for which 32
-    steps span the two. When even 4-unit steps do not span them, or the top exceeds what 32
-    calibration cells can set (32 × 6 units), the second value is the factor (< 1) by which
-    the query codes are scaled (folded into W_Q, as the scale-free trick does with 1/√d_k);
-    otherwise it is 1. Rows given as −inf/NaN-free arrays; at least k keys per row.
+    The LSB is the smallest step (≤ the longest ramp pulse, 4 units: it fits the 4 ns clock) for
+    which the ramp's steps span the two. When even the longest steps do not span them, or the
+    top exceeds what the calibration cells can set (32 × 6 units), the second value is the factor
+    (< 1) by which the query codes are scaled (folded into W_Q, as the scale-free trick does with
+    1/√d_k); otherwise it is 1. ``limits``: the column's (default: the paper's column with
+    ``n_steps`` ramp steps). Rows given as −inf/NaN-free arrays; at least k keys per row.
     """
     s = np.asarray(scores_units, dtype=float)
     if s.ndim != 2 or s.shape[1] < k or k < 1:
@@ -83,26 +89,25 @@ def choose_adc_range(scores_units: np.ndarray, k: int, n_steps: int = 32, top_qu
     ordered = -np.sort(-s, axis=1)
     top = float(np.quantile(ordered[:, 0], top_quantile))
     bottom = float(np.quantile(ordered[:, k - 1], bottom_quantile))
-    return adc_range_spanning(top, bottom, n_steps)
+    return adc_range_spanning(top, bottom, n_steps, limits=limits)
 
 
-def adc_range_spanning(top_units: float, bottom_units: float, n_steps: int = 32) -> tuple[AdcRange, float]:
+def adc_range_spanning(top_units: float, bottom_units: float, n_steps: int = 32,
+                       limits: RampLimits | None = None) -> tuple[AdcRange, float]:
     """The ADC window (and query scale) of :func:`choose_adc_range` for a window top and bottom
-    already taken from the scores (MAC units)."""
+    already taken from the scores (MAC units). ``limits`` None: the paper's column, ``n_steps`` steps."""
+    lim = RampLimits(n_steps=n_steps) if limits is None else limits
+    n = lim.n_steps
     top = max(float(top_units), 1.0)
     span = max(top - float(bottom_units), 1.0)
-    max_top, max_span = 32 * 6, n_steps * 4
-    scale = min(1.0, max_top / top, max_span / span)
+    scale = min(1.0, lim.max_top_units / top, lim.max_span_units / span)
     top, span = top * scale, span * scale
-    lsb = int(np.clip(np.ceil(span / n_steps - 1e-9), 1, 4))
+    lsb = int(np.clip(np.ceil(span / n - 1e-9), 1, lim.max_t_ramp_units))
     # the calibration setting n_cal × t_cal closest to the top (ties: fewest cells, then shortest pulse)
-    err = np.abs(_CAL_CELLS[:, None] * _CAL_PULSES[None, :] - top)
+    cells, pulses = np.arange(1, lim.n_cal_cells + 1), np.arange(1, lim.max_t_cal_units + 1)
+    err = np.abs(cells[:, None] * pulses[None, :] - top)
     n_best, t_best = np.unravel_index(np.argmin(err), err.shape)
-    return AdcRange(int(_CAL_CELLS[n_best]), int(_CAL_PULSES[t_best]), lsb), scale
-
-
-_CAL_CELLS = np.arange(1, 33)      #: calibration replica cells that can be pulsed …
-_CAL_PULSES = np.arange(1, 7)      #: … and their pulse widths (PWM units)
+    return AdcRange(int(cells[n_best]), int(pulses[t_best]), lsb, limits=lim), scale
 
 
 class RampColumns(NamedTuple):

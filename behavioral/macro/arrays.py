@@ -13,8 +13,6 @@ SUBTOPK_PRESETS = {
 }
 #: read stacks per MAC row: (L,+,RBL_L), (L,−,RBL_R), (R,+,RBL_R), (R,−,RBL_L)
 N_STACKS = 4
-#: replica cells of the calibration phase per column (the ADC's rows)
-N_REPLICA = 32
 
 
 def array_quotas(n_keys: int, k: int, array: str):

@@ -9,7 +9,8 @@ attached sense amplifier does to them.
   ``numpy.interp``), else a linear resampling at four times their density (a few µV off).
 * **Leakage.** Idle stacks leak ``leak1`` / ``leak0`` units per PWM unit (stored 1 / 0, from the
   artefact's leakage table at 0.45 V, see :func:`params_from_calibration`); a column's bitlines
-  carry Σ|digit| stored 1s of its keys among the 2·elements·scales MAC stacks + 64 replica ports.
+  carry Σ|digit| stored 1s of its keys among the 2·elements·scales MAC stacks + the replica
+  ports, one per calibration and ramp replica row (32 + 32 in the paper's column).
 * **Sense instants.** Ramp cycle j is sensed at t_cal_start − t_mac_start + j·t_clk + t_sa_clk
   after the start of the MAC phase (the column testbench's clocking).
 * **In-situ correction.** The curve is measured on bitlines loaded by the sense amplifier's reset
@@ -30,14 +31,11 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from topkima.behavioral.macro.arrays import N_REPLICA
 from topkima.behavioral.macro.runtime import KERNEL
 from topkima.behavioral.params import MacroParams
 
 #: resampling density of an unevenly spaced discharge curve (points per artefact point)
 CURVE_RESAMPLING = 4
-#: read ports on a column's bitlines beyond its key cells: the calibration and ramp replica cells
-N_REPLICA_PORTS = 2 * N_REPLICA
 
 
 class BitlineModel(NamedTuple):
@@ -179,8 +177,16 @@ def fit_insitu_correction(p: MacroParams, runs_units) -> InsituCorrection:
 
     ``runs_units(p_runs)``: for the runs' own ADC setting ``p_runs``, each run's modelled
     (U_L, U_R, leak, U_cal, U_ramp after cycle j) before the correction — given by the caller so
-    that this module needs no MAC."""
+    that this module needs no MAC.
+
+    The runs hold the sense instants of the characterised ramp (32 in the committed artefact); a
+    macro with a longer ramp (a what-if, :mod:`topkima.studies.circuit_whatif`) is fitted on those
+    instants and extrapolates the correction's drift term, linear in j − 1, to its later cycles."""
     runs, (n_cal, t_cal, t_ramp) = p.insitu
+    n_measured = len(runs[0]["v_rbl_l_at_sa_clk_v"])
+    if n_measured > p.n_ramp_steps:
+        raise ValueError(f"the in-situ conversions hold {n_measured} sense instants; the macro's ramp has only "
+                         f"{p.n_ramp_steps} steps")
     p_runs = replace(p, n_cal=n_cal, t_cal_units=t_cal, t_ramp_units=t_ramp)
     u_l, u_r, leak, u_cal, u_ramp_cum = runs_units(p_runs)
     bl = bitline_model(p_runs, p.curve_v, None)
@@ -188,7 +194,7 @@ def fit_insitu_correction(p: MacroParams, runs_units) -> InsituCorrection:
     n_runs = len(runs)
     v0 = float(p.curve_v[0])
     feats, res_l, res_r = [], [], []
-    for j in range(1, p.n_ramp_steps + 1):
+    for j in range(1, n_measured + 1):
         v_l = v_of_units_array(bl, u_l + leak * t[j] + u_ramp_cum[:, j])
         v_r = v_of_units_array(bl, u_r + leak * t[j] + u_cal)
         feats.append(np.column_stack([np.ones(n_runs), np.full(n_runs, j - 1.0), np.full(n_runs, float(j == 1)),
@@ -200,9 +206,9 @@ def fit_insitu_correction(p: MacroParams, runs_units) -> InsituCorrection:
     coef_l = np.linalg.lstsq(a, b_l, rcond=None)[0]
     coef_r = np.linalg.lstsq(a, b_r, rcond=None)[0]
     rms = float(np.sqrt(np.mean(np.concatenate([b_l - a @ coef_l, b_r - a @ coef_r]) ** 2)))
-    # energy per decision against the measured common mode (mean over the 32 instants)
+    # energy per decision against the measured common mode (mean over the measured instants)
     cm = np.array([0.5 * (run["v_rbl_l_at_sa_clk_v"] + run["v_rbl_r_at_sa_clk_v"]).mean() for run in runs])
-    e_dec = np.array([run["e_sa_32_decisions_j"] / p.n_ramp_steps for run in runs])
+    e_dec = np.array([run["e_sa_32_decisions_j"] / n_measured for run in runs])
     if n_runs >= 3 and np.ptp(cm) > 0.02:
         slope, intercept = np.polyfit(cm, e_dec, 1)
     else:  # too little spread for a slope: the mean
@@ -226,6 +232,11 @@ def stored_ones(levels: np.ndarray) -> np.ndarray:
 _POPCOUNT = np.array([bin(x).count("1") for x in range(256)], dtype=np.int64)
 
 
+def replica_ports(p: MacroParams) -> int:
+    """Read ports on a column's bitlines beyond its key cells: its calibration and ramp replica rows."""
+    return p.n_cal_rows + p.n_ramp_rows
+
+
 class LeakModel(NamedTuple):
     """Leakage of a column's bitlines (units per PWM unit): per idle stack storing 1 or 0."""
 
@@ -239,7 +250,7 @@ def leak_model(p: MacroParams, n_elements: int, n_scales: int, linear: bool) -> 
     if linear:
         return LeakModel(0.0, 0.0, 0)
     return LeakModel(float(p.leak1_units_per_unit), float(p.leak0_units_per_unit),
-                     2 * n_elements * n_scales + N_REPLICA_PORTS)
+                     2 * n_elements * n_scales + replica_ports(p))
 
 
 def leak_units_per_unit(p: MacroParams, levels: np.ndarray, n_elements: int, n_scales: int, linear: bool) -> np.ndarray:

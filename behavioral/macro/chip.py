@@ -14,6 +14,7 @@ import numpy as np
 
 from topkima.behavioral.macro import devices as dev
 from topkima.behavioral.macro.adc import AdcRange, RampColumns, noise_half_window, ramp_columns
+from topkima.behavioral.macro.ramp_limits import RampLimits
 from topkima.behavioral.macro.arbiter import select_topk
 from topkima.behavioral.macro.arrays import ARRAYS, SUBTOPK_PRESETS
 from topkima.behavioral.macro.bitline import (BitlineModel, bitline_model, fit_insitu_correction,
@@ -401,7 +402,8 @@ class TopkimaMacro:
         self._params_characterised = params
         self.params = self._windowed(params, adc_range)
         self.insitu = fit_insitu_correction(self.params, self._insitu_units)   # runs carry their own window
-        self.adc_range = AdcRange(self.params.n_cal, self.params.t_cal_units, self.params.t_ramp_units)
+        self.adc_range = AdcRange(self.params.n_cal, self.params.t_cal_units, self.params.t_ramp_units,
+                                  limits=RampLimits.of_params(self.params))
 
     def __repr__(self) -> str:
         return (f"TopkimaMacro(corner={self.corner!r}, array={self.array!r}, sigma_scale={self.sigma_scale}, "
@@ -436,6 +438,7 @@ class TopkimaMacro:
             return params
         if not isinstance(adc_range, AdcRange):
             raise ValueError("adc_range must be an AdcRange")
+        RampLimits.of_params(params).check(adc_range.n_cal, adc_range.t_cal_units, adc_range.t_ramp_units)
         unit = lambda t: params.pulse_slope * t + params.pulse_offset_units  # noqa: E731
         return replace(params, n_cal=adc_range.n_cal, t_cal_units=adc_range.t_cal_units,
                        t_ramp_units=adc_range.t_ramp_units,
@@ -446,7 +449,8 @@ class TopkimaMacro:
         m = object.__new__(TopkimaMacro)
         m.__dict__.update({k: v for k, v in self.__dict__.items() if k != "_bitlines"})
         m.params = self._windowed(self._params_characterised, adc_range)
-        m.adc_range = AdcRange(m.params.n_cal, m.params.t_cal_units, m.params.t_ramp_units)
+        m.adc_range = AdcRange(m.params.n_cal, m.params.t_cal_units, m.params.t_ramp_units,
+                               limits=RampLimits.of_params(m.params))
         return m
 
     def _bitline_model(self) -> BitlineModel:

@@ -46,7 +46,8 @@ def reference_topk(chip, q, kl, k, insitu=None, key=None, enable=None, details=N
     ramp = chip.ramp(0)
     n_s = len(chip.scales)
     n_keys = kl.shape[1]
-    n_total = 2 * chip.n_elements * n_s + 64
+    n = p.n_ramp_steps              # ramp steps: cycles 1 … n, n + 1 = never
+    n_total = 2 * chip.n_elements * n_s + p.n_cal_rows + p.n_ramp_rows   # MAC stacks + replica ports
     full = lambda w: p.pulse_slope * w + p.pulse_offset_units  # noqa: E731
     h = chip.noise_half_window()
     curve = None
@@ -94,14 +95,14 @@ def reference_topk(chip, q, kl, k, insitu=None, key=None, enable=None, details=N
                                 v_r + sum(c_ * x for c_, x in zip(insitu.coef_r_v, terms)))
                 g[j] = v_r - v_l - _offset(dev, c, 0.5 * (v_r + v_l))
             units[r, c] = u_l, u_r
-            j0 = next((j for j in range(1, 33) if g[j] > 0), 33)
-            margin[r, c] = min(abs(g[j]) for j in (j0 - 1, j0) if 1 <= j <= 32)
+            j0 = next((j for j in range(1, n + 1) if g[j] > 0), n + 1)
+            margin[r, c] = min(abs(g[j]) for j in (j0 - 1, j0) if 1 <= j <= n)
             fire = j0
             if key is not None:
-                fire = min(j0 + h, 33)
+                fire = min(j0 + h, n + 1)
                 for w in range(2 * h):
                     j = j0 - h + w
-                    if not 1 <= j <= 32:
+                    if not 1 <= j <= n:
                         continue
                     z = standard_normal_py(int(key), 0, r, c, w)
                     margin[r, c] = min(margin[r, c], abs(g[j] + p.sa_noise_sigma_v * z))
@@ -109,13 +110,13 @@ def reference_topk(chip, q, kl, k, insitu=None, key=None, enable=None, details=N
                         fire = j
                         break
             if enable is not None and not enable[r, c]:
-                fire = 33   # disabled at the arbiter
+                fire = n + 1   # disabled at the arbiter
             firing.append(fire)
         # arbiter: cycle by cycle, lower addresses first, stop at k grants
         granted = []
         k_row = k if enable is None else min(k, int(np.sum(enable[r])))
-        stop = 32 if k_row else 0
-        for j in range(1, 33):
+        stop = n if k_row else 0
+        for j in range(1, n + 1):
             for c in range(n_keys):
                 if firing[c] == j and len(granted) < k:
                     granted.append(c)
@@ -304,3 +305,30 @@ def test_crossing_search_equals_a_plain_scan_on_dense_inputs():
         total += fast.size
         assert 0.1 < np.mean(scan == 33) < 0.9 and np.mean(scan == 1) > 0.05   # both ends and the middle occur
     assert differ == 0, f"{differ} of {total} conversions"
+
+
+@pytest.mark.parametrize("n_steps,seed", [(64, 31), (128, 32)])
+def test_longer_ramp_chip_equals_reference(n_steps, seed):
+    # a what-if macro with N ramp + N calibration replica rows (topkima.studies.circuit_whatif):
+    # the kernels take the step count from the artefact; the reference loops over all N cycles
+    from topkima.behavioral import choose_adc_range
+    from topkima.behavioral.macro.ramp_limits import RampLimits
+    from topkima.studies.circuit_whatif import variant_calibration
+    macro = TopkimaMacro(variant_calibration(n_ramp_steps=n_steps))
+    limits = RampLimits.of_params(macro.params)
+    assert limits == RampLimits(n_steps, n_steps, 6, 4)
+    q, kl = _case(seed, rows=8, n_keys=24, d=16, scale=31)
+    window, scale = choose_adc_range(q @ kl, 5, top_quantile=1.0, bottom_quantile=0.0, limits=limits)
+    q = np.rint(q * scale).astype(int)
+    assert window.n_cal > 32 or window.t_ramp_units * n_steps > 128     # a window the 32-step column cannot set
+    chip = macro.with_adc_range(window).instance(np.random.default_rng(seed))
+    fast = chip.topk(q, kl, k=5, rng=np.random.default_rng(seed))
+    assert fast.n_ramp_steps == n_steps
+    details = {}
+    idx, cycles, firing = reference_topk(chip, q, kl, 5, insitu=macro.insitu,
+                                         key=noise_key(np.random.default_rng(seed)), details=details)
+    assert_same_conversions(fast, idx, cycles, firing, details)
+    assert np.any((firing > 32) & (firing <= n_steps)) and len(np.unique(firing)) >= 12   # crossings past cycle 32
+    granted = fast.indices >= 0
+    fired_in = np.take_along_axis(fast.firing_cycle, np.maximum(fast.indices, 0), axis=-1)
+    assert np.all(fast.codes[granted] == n_steps - fired_in[granted])      # a ⌈log₂ N⌉-bit code

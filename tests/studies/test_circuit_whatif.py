@@ -39,3 +39,35 @@ def test_a_chip_without_spreads_selects_the_same_keys_whatever_its_seed():
     assert np.array_equal(selections(nominal, 0), selections(nominal, 1))
     characterised = variant_macro(**variant_knobs("as-characterised"))
     assert not np.array_equal(selections(characterised, 0), selections(characterised, 1))
+
+
+def test_ramp_variants_lengthen_a_copy_and_say_so():
+    from topkima.behavioral.macro.ramp_limits import RampLimits
+    from topkima.studies.attention_eval import AttentionEvalConfig, run_evaluation
+    from topkima.studies.circuit_whatif import variant_ramp_limits
+    cal = load_calibration()
+    knobs = variant_knobs("ramp128-offset-calibrated")
+    assert knobs["n_ramp_steps"] == 128 and knobs["comparator_offset_scale"] == 0.0
+    assert "n_ramp_steps" not in variant_knobs("offset-calibrated")     # older variants' identities unchanged
+    v = variant_calibration(cal, n_ramp_steps=64)
+    assert cal.column["timing"]["n_ramp_steps"] == 32 and "what_if" not in cal.provenance
+    assert v.column["geometry"]["n_ramp_rows"] == v.column["geometry"]["n_cal_rows"] == 64
+    assert v.column["geometry"]["n_rows"] == cal.column["geometry"]["n_rows"] + 64
+    assert v.column["timing"]["n_ramp_steps_characterised"] == 32 and "what-if" in v.provenance["what_if"]
+    assert variant_ramp_limits(knobs) == RampLimits(128, 128, 6, 4)
+    assert variant_ramp_limits(None) == RampLimits()
+    with pytest.raises(ValueError, match=r"n_ramp_steps must be one of \(32, 64, 128\)"):
+        variant_calibration(cal, n_ramp_steps=48)
+    with pytest.raises(ValueError, match="a chip variant needs frozen ranges"):
+        run_evaluation("unused", AttentionEvalConfig(ranges="per-call"), macro_variant=knobs)
+
+
+def test_ramp_cost_grows_with_the_steps():
+    from topkima.studies.ramp_cost import longer_ramp_cost
+    short, long = longer_ramp_cost(32, 0.5), longer_ramp_cost(64, 0.5)
+    assert long["t_ima_s"] == pytest.approx(2 * short["t_ima_s"]) == pytest.approx(256e-9)
+    # α·N ramp steps, each the characterised step's energy: twice the steps, twice that energy
+    assert long["e_ramp_and_comparators_j"] == pytest.approx(2 * short["e_ramp_and_comparators_j"])
+    assert longer_ramp_cost(32, 0.5, auto_zero=True)["t_row_s"] == pytest.approx(short["t_row_s"] + 4e-9)
+    with pytest.raises(ValueError, match="alpha must lie in"):
+        longer_ramp_cost(32, 0.0)
