@@ -185,3 +185,20 @@ def test_a_sky130_read_port_discharges_a_capacitor_at_its_dc_current():
     t1, t2 = t[np.argmax(v < va - 0.005)], t[np.argmax(v < va - 0.015)]
     i_tran = 100e-15 * 0.01 / (t2 - t1)
     assert i_tran == pytest.approx(i_dc, rel=0.1)
+
+
+def test_a_quick_sky130_characterisation_of_the_arbiter_cell():
+    """One block of the sky130 plan, run as the calibration runs it (its job, its technology): the
+    2-input AER arbiter cell works at tt and ss, and ss is the slower corner."""
+    from topkima.calibration.calibrate import plan_all
+    from topkima.circuits.jobs import run_job
+    from topkima.circuits.settings import CalSettings
+    design = _sky130()
+    jobs = {j.label: j for j in plan_all(CalSettings(quick=True, design=design))["digital"]}
+    res = {c: run_job(jobs[f"digital/{c}/arb_cell"]) for c in ("tt", "ss")}
+    for c, r in res.items():
+        assert jobs[f"digital/{c}/arb_cell"].technology["card"] == str(design.model_card_path())
+        assert r["vdd_v"] == 1.8
+        assert r["function_ok"] and r["lower_address_wins_ok"] and r["single_requester_ok"] and r["non_preemptive_ok"]
+        assert 20e-12 < r["t_simul_req_to_gnt_s"] < 1e-9
+    assert res["ss"]["t_simul_req_to_gnt_s"] > res["tt"]["t_simul_req_to_gnt_s"]
