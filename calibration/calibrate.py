@@ -27,7 +27,13 @@ def _modules():
 
 
 def plan_all(settings) -> dict[str, list]:
-    return {name: mod.plan(settings) for name, mod in _modules().items()}
+    """Every block's jobs, each carrying the design's technology (its netlists are written for it)."""
+    from dataclasses import replace
+    from topkima.circuits import technology
+    tech = technology.payload(settings.design, settings.corner_name)
+    with technology.using(tech):
+        plans = {name: mod.plan(settings) for name, mod in _modules().items()}
+    return {name: [replace(job, technology=tech) for job in jobs] for name, jobs in plans.items()}
 
 
 def provenance(settings, wall_time_s: float, n_jobs: int, n_cached: int, command_line: str) -> dict:
@@ -40,8 +46,7 @@ def provenance(settings, wall_time_s: float, n_jobs: int, n_cached: int, command
         "design_name": settings.design.name,
         "design_sha256": settings.design.sha256(),
         "design": settings.design.to_dict(),
-        "model_card": nl.MODEL_CARD,
-        "model_card_sha256": nl.file_sha256(nl.MODEL_CARD),
+        **_model_card(settings.design),
         "netlist_sha256": {f: nl.file_sha256(f) for f in files if f != nl.MODEL_CARD},
         "corner": settings.corner_name,
         "corner_emulation": settings.corner.description,
@@ -61,6 +66,15 @@ def provenance(settings, wall_time_s: float, n_jobs: int, n_cached: int, command
     }
 
 
+def _model_card(design) -> dict:
+    """The model card's name and SHA-256 (with the files its sections include, for another technology)."""
+    from topkima.circuits import netlist as nl, technology
+    if technology.payload(design) is None:
+        return {"model_card": nl.MODEL_CARD, "model_card_sha256": nl.file_sha256(nl.MODEL_CARD)}
+    return {"model_card": design.technology.model_card,
+            "model_card_sha256": technology.card_sha256(str(design.model_card_path()))}
+
+
 def run_calibration(settings, out: str | Path, *, workers: int = 2, cache_dir: str | Path | None = None,
                     timeout_s: float | None = None, progress=None, command_line: str | None = None) -> dict:
     """Run the whole characterisation and write the artefact to ``out``; return it."""
@@ -77,9 +91,11 @@ def run_calibration(settings, out: str | Path, *, workers: int = 2, cache_dir: s
 
     results = run_jobs(jobs, workers=workers, cache=ResultCache(cache_dir),
                        timeout_s=timeout_s or DEFAULT_TIMEOUT_S, progress=count)
+    from topkima.circuits import technology
     sections = {}
-    for name, mod in _modules().items():
-        sections[name] = mod.artefact_section(settings, {j.label: results[j.label] for j in plans[name]})
+    with technology.using(technology.payload(settings.design, settings.corner_name)):
+        for name, mod in _modules().items():
+            sections[name] = mod.artefact_section(settings, {j.label: results[j.label] for j in plans[name]})
     cmd = command_line if command_line is not None else " ".join(shlex.quote(a) for a in sys.argv)
     artefact = {"schema_version": SCHEMA_VERSION, "corner": settings.corner_name,
                 "provenance": provenance(settings, time.monotonic() - start, len(jobs), cached[0], cmd),

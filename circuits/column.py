@@ -36,6 +36,7 @@ import numpy as np
 
 from topkima.circuits import comparator
 from topkima.circuits import netlist as nl
+from topkima.circuits import technology as tech
 from topkima.circuits.corners import Corner, Supplies
 from topkima.circuits.design import Design, DeviceSize, default_design, reference_design
 from topkima.circuits.timing import (MAX_RAMP_UNITS, N_RAMP_STEPS, T_CAL0_S, T_CLK_RAMP_S, T_MAC0_S, T_PRE_EDGE_S,
@@ -204,8 +205,8 @@ class _Bitlines:
 def _preamble(corner: Corner, supplies: Supplies, title: str, design: Design) -> list[str]:
     """Includes, supplies, both bitline ladders and their precharge switches (the design's wire and sizes)."""
     geo, pre = design.geometry, design.sizes.precharge
-    out = [f"* topkima column: {title}, corner {corner.name}", nl.include(nl.MODEL_CARD), nl.include("readport.sp"),
-           nl.include("strongarm.sp")]
+    out = [f"* topkima column: {title}, corner {corner.name}", *tech.model_lines(corner.name), tech.subckt_include("readport.sp"),
+           tech.subckt_include("strongarm.sp")]
     out += [f"vdda vdda 0 {nl.num(supplies.v_array_v)}", f"vpre vpre 0 {nl.num(supplies.v_precharge_v)}",
             f"vq1 vq1 0 {nl.num(supplies.v_array_v)}", f"vsa vsa 0 {nl.num(supplies.v_sa_v)}"]
     # Bitline ladders: node rbl_x{row}, row 0 at the sense amplifier.
@@ -215,7 +216,7 @@ def _preamble(corner: Corner, supplies: Supplies, title: str, design: Design) ->
             if row + 1 < N_ROWS:
                 out.append(f"r{b}{row} rbl_{b}{row} rbl_{b}{row + 1} {nl.num(geo.r_wire_row_ohm)}")
         # Precharge PMOS (gate low = on) from the precharge supply; off level is the SA supply.
-        out.append(nl.mos(f"mpre{b}", f"rbl_{b}0", "preb", "vpre", "vpre", nl.PMOS, pre.w_m, pre.l_m,
+        out.append(nl.mos(f"mpre{b}", f"rbl_{b}0", "preb", "vpre", "vpre", tech.pmos(), pre.w_m, pre.l_m,
                           delvto_v=corner.delvto_p()))
     return out
 

@@ -26,6 +26,12 @@ def _job(label: str, fn: str, **kwargs):
     return Job(BLOCK, label, f"{_MEASURE}{fn}", kwargs, NETLISTS)
 
 
+def cell_current_voltages(v_precharge_v: float) -> list[float]:
+    """Bitline voltages of the cell-current sweep: the precharge level down to a tenth of it in tenths
+    (0.5, 0.45, … 0.05 V for the 65 nm preset's 0.5 V precharge)."""
+    return [round(v_precharge_v * (10 - i) / 10, 9) for i in range(10)]
+
+
 def plan(settings) -> list:
     """Discharge curves, cell currents (with Monte Carlo), MAC sweep and energy vs activity."""
     design = settings.design
@@ -39,7 +45,7 @@ def plan(settings) -> list:
             for n in ((16,) if settings.quick else (4, 16))]
     dvt = draw_dvth_v(settings.rng("column.cell_mismatch"), "n", rp.w_m, rp.l_m, (settings.mc_samples, 2), a_n)
     jobs.append(_job("cell_currents", "measure_cell_currents", dvt_v=dvt.round(9).tolist(),
-                     v_rbl_v=[0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05], **base))
+                     v_rbl_v=cell_current_voltages(settings.supplies.v_precharge_v), **base))
     rng = settings.rng("column.mac_sweep")
     n_sweep = 4 if settings.quick else 16
     for i in range(n_sweep):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from topkima.circuits import netlist as nl
+from topkima.circuits import technology as tech
 from topkima.circuits.column import (BLOCK, N_ELEMENTS, N_ROWS, PAIR_SCALES, ColumnConversion,
                                      ColumnDraws, code_from_cycle, column_netlist, discharge_netlist, firing_cycle)
 from topkima.circuits.corners import Corner, Supplies
@@ -96,8 +97,8 @@ def measure_cell_currents(corner_name: str, supplies: dict, dvt_v: list[list[flo
     rows += [("wl", "vq1", float(da), float(ds)) for da, ds in dvt_v]
     out = {"v_rbl_v": list(v_rbl_v), "dvt_v": [list(map(float, d)) for d in dvt_v], "i_on_nominal_a": [], "i_leak_stored1_a": [], "i_leak_stored0_a": [], "i_on_a": []}
     for v_bl in v_rbl_v:
-        lines = [f"* topkima read-stack currents at V(RBL) = {nl.num(v_bl)} V", nl.include(nl.MODEL_CARD),
-                 nl.include("readport.sp"), f"vwl wl 0 {va}", f"vq1 vq1 0 {va}"]
+        lines = [f"* topkima read-stack currents at V(RBL) = {nl.num(v_bl)} V", *tech.model_lines(corner.name),
+                 tech.subckt_include("readport.sp"), f"vwl wl 0 {va}", f"vq1 vq1 0 {va}"]
         for i, (wl, q, da, ds) in enumerate(rows):
             lines += [f"vb{i} b{i} 0 {nl.num(v_bl)}",
                       f"xs{i} b{i} {wl} {q} 0 readport w={nl.num(rp.w_m)} l={nl.num(rp.l_m)} "

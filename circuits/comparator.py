@@ -29,7 +29,7 @@ import numpy as np
 from topkima.circuits.corners import Corner
 from topkima.circuits.design import reference_design
 from topkima.circuits.mismatch import draw_dvth_v, sigma_vth_v
-from topkima.circuits.netlist import NMOS, PMOS, ident, num
+from topkima.circuits.netlist import ident, num
 
 BLOCK = "comparator"
 NETLISTS = ("strongarm.sp",)
@@ -53,7 +53,9 @@ class Device:
 
     @property
     def model(self) -> str:
-        return NMOS if self.kind == "n" else PMOS
+        """Its model name in the active technology (:mod:`topkima.circuits.technology`)."""
+        from topkima.circuits import technology
+        return technology.nmos() if self.kind == "n" else technology.pmos()
 
 
 #: Every transistor of the latch, in the order of the subcircuit's parameter list: (name, kind, role).
@@ -162,14 +164,23 @@ def draw_mismatch_v(rng: np.random.Generator, n: int, devices: Sequence[str] | N
     out = {}
     for d in DEVICES:
         a_vt = a_vt_of(design, d.kind) if design is not None else None
-        out[d.name] = draw_dvth_v(rng, d.kind, d.w_m, d.l_m, n, a_vt) if d.name in names else np.zeros(n)
+        w_m, l_m = _size(d, design)
+        out[d.name] = draw_dvth_v(rng, d.kind, w_m, l_m, n, a_vt) if d.name in names else np.zeros(n)
     return out
+
+
+def _size(d: Device, design) -> tuple[float, float]:
+    """(W, L) of a latch device in ``design`` (None: the 65 nm preset's, :data:`DEVICES`)."""
+    if design is None:
+        return d.w_m, d.l_m
+    size = design.sizes.comparator[d.name]
+    return size.w_m, size.l_m
 
 
 def device_sigma_vth_v(d: Device, design=None) -> float:
     """Pelgrom σ of one latch device's threshold (V) with the design's A_VT (None: the 65 nm preset's)."""
     from topkima.circuits.mismatch import a_vt_of
-    return float(sigma_vth_v(d.kind, d.w_m, d.l_m, a_vt_of(design, d.kind) if design is not None else None))
+    return float(sigma_vth_v(d.kind, *_size(d, design), a_vt_of(design, d.kind) if design is not None else None))
 
 
 def pelgrom_input_pair_sigma_v(design=None) -> float:

@@ -25,7 +25,8 @@ import numpy as np
 from topkima.circuits import spice
 from topkima.circuits import timing as tm
 from topkima.circuits.comparator import BLOCK, NETLISTS, checked_delvto, checked_in_range, subckt_instance
-from topkima.circuits.netlist import MODEL_CARD, include, num
+from topkima.circuits.netlist import num
+from topkima.circuits.technology import model_lines, subckt_include
 
 # --- operating conditions of the testbenches (each with its source) -------------------
 #: Primary bitline common mode for offset and energy (V); ours: the middle of the
@@ -95,8 +96,8 @@ def ideal_source_testbench(*, vcm_v: float, vdiff_v: float, delvto_v: Mapping[st
     t_high = tm.T_CLK_RAMP_S / 2 - T_CLK_EDGE_S
     lines = [
         "* topkima comparator testbench (sa_strongarm)",
-        include(MODEL_CARD),
-        include(NETLISTS[0]),
+        *model_lines(),
+        subckt_include(NETLISTS[0]),
         f".temp {num(temperature_c, 'temperature')}",
         f"vdd vdd 0 dc {num(vdd_v, 'vdd')}",
         src_inp,
@@ -115,7 +116,7 @@ def ideal_source_testbench(*, vcm_v: float, vdiff_v: float, delvto_v: Mapping[st
 
 
 def checked_conditions(vdd_v, temperature_c, c_load_f) -> tuple[float, float, float]:
-    return (checked_in_range(vdd_v, "vdd_v", 0.5, 1.3), checked_in_range(temperature_c, "temperature_c", -55, 150),
+    return (checked_in_range(vdd_v, "vdd_v", 0.5, 2.0), checked_in_range(temperature_c, "temperature_c", -55, 150),
             checked_in_range(c_load_f, "c_load_f", 0.0, 1e-12))
 
 

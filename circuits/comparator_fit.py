@@ -195,7 +195,8 @@ def artefact_section(settings: CalSettings, results: Mapping[str, dict]) -> dict
         **common,
         "t_clk_s": tm.T_CLK_RAMP_S,
         "t_edge_s": T_CLK_EDGE_S,
-        "devices": [{"name": d.name, "kind": d.kind, "w_m": d.w_m, "l_m": d.l_m, "role": d.role,
+        "devices": [{"name": d.name, "kind": d.kind, "w_m": settings.design.sizes.comparator[d.name].w_m,
+                     "l_m": settings.design.sizes.comparator[d.name].l_m, "role": d.role,
                      "sigma_vth_v": device_sigma_vth_v(d, settings.design)} for d in DEVICES],
         # headline figures at the primary common mode VCM_V (the artefact schema's fields)
         "vcm_v": VCM_V,

@@ -23,7 +23,8 @@ from topkima.circuits import timing as tm
 from topkima.circuits.comparator import BLOCK, NETLISTS, checked_delvto, checked_in_range, subckt_instance
 from topkima.circuits.comparator_bench import (C_LOAD_F, MAX_BRACKET_V, OFFSET_TOL_V, T_CLK_EDGE_S, checked_conditions,
                                               checked_vcm, offset_sample)
-from topkima.circuits.netlist import MODEL_CARD, include, num
+from topkima.circuits.netlist import num
+from topkima.circuits.technology import model_lines, subckt_include
 
 #: Capacitance of one read bitline at the sense amplifier (F): ≈ 170 fF measured by the
 #: lead on the column testbench of circuits/column.py (256 rows × 0.15 fF wire plus the
@@ -116,8 +117,8 @@ def _insitu_testbench(*, vcm_v: float, vdiff_v: float, delvto_v: Mapping[str, fl
     t_stop = t_edge0 + (n_cycles - 1) * t_clk + timing["t_read_s"] + 20e-12
     lines = [
         "* topkima comparator in-situ testbench: floating capacitive inputs (sa_strongarm)",
-        include(MODEL_CARD),
-        include(NETLISTS[0]),
+        *model_lines(),
+        subckt_include(NETLISTS[0]),
         f".temp {num(temperature_c, 'temperature')}",
         f"vdd vdd 0 dc {num(vdd_v, 'vdd')}",
         f"vsetp setp 0 dc {num(vcm_v + vdiff_v / 2, 'V(inp)')}",
@@ -257,7 +258,7 @@ def input_capacitance(vcm_v: float, delvto_v: dict | None = None, vdd_v: float =
         for ramp_v in (V_CIN_RAMP_V, 0.0):
             net = "\n".join([
                 "* topkima comparator input capacitance (sa_strongarm)",
-                include(MODEL_CARD), include(NETLISTS[0]),
+                *model_lines(), subckt_include(NETLISTS[0]),
                 f".temp {num(temperature_c, 'temperature')}",
                 f"vdd vdd 0 dc {num(vdd_v, 'vdd')}",
                 f"vinp inp 0 pwl(0 {num(vcm_v)} {num(t1)} {num(vcm_v)} {num(t2)} {num(vcm_v + ramp_v)})",

@@ -24,7 +24,8 @@ from topkima.circuits.comparator import BLOCK, DEVICE_BY_NAME, checked_delvto, c
 from topkima.circuits.comparator_bench import (C_LOAD_F, NOISE_PULSE_EDGE_S, T_DECIDE_S, T_DELAY_S, VCM_V, bisect_flip,
                                               checked_conditions, checked_vcm, decides_outp, ideal_source_testbench,
                                               offset_sample)
-from topkima.circuits.netlist import MODEL_CARD, include, mos, num
+from topkima.circuits.netlist import mos, num
+from topkima.circuits.technology import comparator_size, model_lines
 
 BOLTZMANN_J_PER_K = 1.380649e-23  #: exact (SI 2019)
 
@@ -55,14 +56,14 @@ def _gate_noise_psd(vcm_v: float, v_source_v: float, v_drain_v: float, v_bulk_v:
     f1, f2 = NOISE_BAND_HZ
     net = "\n".join([
         "* topkima comparator: input-device noise density",
-        include(MODEL_CARD),
+        *model_lines(),
         f".temp {num(temperature_c, 'temperature')}",
         f"vsrc s 0 dc {num(v_source_v)}",
         f"vbulk b 0 dc {num(v_bulk_v)}",
         f"vgate g 0 dc {num(vcm_v)} ac 1",
         f"vdrain d 0 dc {num(v_drain_v)}",
         "hsense out 0 vdrain 1",
-        mos("m1", "d", "g", "s", "b", d.model, d.w_m, d.l_m, delvto_v),
+        mos("m1", "d", "g", "s", "b", d.model, *comparator_size(d.name), delvto_v),
         f".noise v(out) vgate lin 2 {num(f1)} {num(f2)}",
         ".end",
     ]) + "\n"

@@ -1,4 +1,4 @@
-"""Process corners emulated on the single-corner PTM 65 nm cards, and supplies.
+"""Process corners (emulated on the single-corner PTM 65 nm cards, or a card's foundry sections), and supplies.
 
 PTM publishes one nominal card per device, no corners. We emulate a corner as a
 global threshold shift of every NMOS and PMOS (added to each device's ``delvto``
@@ -42,10 +42,14 @@ CORNERS: dict[str, Corner] = _preset_corners()
 
 
 def corner(name: str) -> Corner:
+    """A corner of the active technology (:func:`topkima.circuits.technology.active`; outside a job
+    the 65 nm preset's, :data:`CORNERS`)."""
+    from topkima.circuits.technology import active
+    corners = active().corners
     try:
-        return CORNERS[name]
+        return corners[name]
     except KeyError:
-        raise ValueError(f"unknown corner {name!r}; choose one of {', '.join(CORNERS)}") from None
+        raise ValueError(f"unknown corner {name!r}; choose one of {', '.join(corners)}") from None
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,14 @@ define, a corner the technology does not define. Nothing a user writes reaches a
 text: numbers go through :func:`topkima.circuits.netlist.num`, names must be known identifiers
 (ngspice ``.control`` blocks can run shell commands).
 
-What a design can change in this version (:data:`CONFIGURABLE`): the supplies, the Pelgrom
-coefficients, the read-port, precharge and wordline-driver sizes, the bitline wire parasitics
-and the ADC knobs (calibration cells and pulse widths). The other fields are recorded (so an
-artefact states the whole design) and validated, but the shipped subcircuits
-(``netlists/*.sp``), the digital benches and the behavioural kernels still hard-wire them: a
-design that changes one is refused with a message naming where it is wired
-(:data:`FIXED_WHERE`).
+What a design can change in this version (:data:`CONFIGURABLE`): the whole technology (model
+card, corner method and sections, device model names, logic-cell length and width scale,
+Pelgrom coefficients, corner temperatures; :mod:`topkima.circuits.technology` renders the
+shipped subcircuits for it), the supplies, the read-port, precharge, wordline-driver and
+comparator sizes, the bitline wire parasitics and the ADC knobs (calibration cells and pulse
+widths). The geometry and the timing are recorded (so an artefact states the whole design) and
+validated, but the digital benches and the behavioural kernels still hard-wire them: a design
+that changes one is refused with a message naming where it is wired (:data:`FIXED_WHERE`).
 """
 from __future__ import annotations
 
@@ -69,6 +70,14 @@ class Technology:
     a_vt_n_v_m: float     #: NMOS Pelgrom coefficient A_VT (V·m; 3.5 mV·µm = 3.5e-9 V·m)
     a_vt_p_v_m: float     #: PMOS Pelgrom coefficient A_VT (V·m)
     corners: Mapping[str, CornerSpec]  #: corner name → its definition
+    #: drawn length of the logic cells' devices (digital.sp, ramp_timing.sp; m); None: the shipped 65 nm
+    l_logic_m: float | None = None
+    #: width factor of the logic cells against the shipped 65 nm cells; None: 1
+    w_logic_scale: float | None = None
+    #: model of the ramp wordline driver's final PMOS (on the array supply); None: ``pmos``
+    pmos_wordline: str | None = None
+    #: drawn length of that PMOS (m); None: ``l_logic_m``
+    l_wordline_m: float | None = None
 
 
 @dataclass(frozen=True)
@@ -186,7 +195,8 @@ class Design:
         return hashlib.sha256(blob).hexdigest()
 
     def model_card_path(self) -> Path:
-        return resolve_model_card(self.technology.model_card, None)
+        base = Path(self.source).parent if self.source.endswith(".toml") else None
+        return resolve_model_card(self.technology.model_card, base)
 
     def values(self, paths) -> dict:
         """``{dotted path: value}`` of the given fields (``sizes.read_port.l_m``)."""
@@ -251,6 +261,7 @@ _AVT = (0.1e-9, 50e-9, "V·m", "A_VT is in V·m: 3.5 mV·µm is 3.5e-9", ("mV·�
 _DVTH = (-0.5, 0.5, "V", "threshold shifts are in volts: 60 mV is 0.06", ("mV", 1e-3))
 _TEMP = (-55.0, 175.0, "°C", "temperatures are in °C", None)
 _RES = (1e-3, 1e4, "Ω", "the per-row wire resistance is in ohms", None)
+_SCALE = (0.1, 20.0, "", "a width factor against the shipped 65 nm logic cells", None)
 _CAP = (1e-18, 1e-12, "F", "the per-row wire capacitance is in farads: 0.15 fF is 0.15e-15", ("fF", 1e-15))
 
 
@@ -302,7 +313,14 @@ def _text(value, where: str, pattern: re.Pattern | None = None) -> str:
 
 
 def resolve_model_card(model_card: str, base: Path | None) -> Path:
-    """The model-card file: a file shipped in topkima/netlists, else a path (relative to ``base``)."""
+    """The model-card file: the generated sky130 card (:data:`topkima.circuits.pdk.CARD_NAME`), a file
+    shipped in topkima/netlists, else a path (relative to ``base``)."""
+    from topkima.circuits import pdk
+    if model_card == pdk.CARD_NAME:
+        try:
+            return pdk.generated_card()
+        except pdk.PdkError as exc:
+            raise DesignError(f"technology.model_card: {exc}") from None
     shipped = Path(str(resources.files("topkima.netlists"))) / model_card
     if "/" not in model_card and shipped.is_file():
         return shipped
@@ -370,14 +388,17 @@ def card_sections(path: Path) -> frozenset[str]:
 
 def _technology(data, base: Path | None) -> Technology:
     w = "technology"
-    t = _table(data, w, ("name", "model_card", "nmos", "pmos", "corner_method", "a_vt_n_v_m", "a_vt_p_v_m", "corners"))
+    t = _table(data, w, ("name", "model_card", "nmos", "pmos", "corner_method", "a_vt_n_v_m", "a_vt_p_v_m", "corners"),
+               ("l_logic_m", "w_logic_scale", "pmos_wordline", "l_wordline_m"))
     method = t["corner_method"]
     if method not in ("vth_shift", "sections"):
         _fail(f"{w}.corner_method", f"unknown method {method!r}; choose 'vth_shift' (global threshold shifts on one "
                                     "card) or 'sections' (the card's .lib corner sections)")
     card = resolve_model_card(_text(t["model_card"], f"{w}.model_card"), base)
     models, sections = card_models(card), card_sections(card)
-    for kind in ("nmos", "pmos"):
+    for kind in ("nmos", "pmos", "pmos_wordline"):
+        if kind not in t:
+            continue
         name = _text(t[kind], f"{w}.{kind}", _IDENT)
         if name.lower() not in models:
             _fail(f"{w}.{kind}", f"device model {name!r} is not defined in the model card {card.name} "
@@ -409,7 +430,11 @@ def _technology(data, base: Path | None) -> Technology:
                                  _text(c["description"], f"{cw}.description"), section)
     return Technology(_text(t["name"], f"{w}.name"), t["model_card"], t["nmos"], t["pmos"], t["corner_method"],
                       _real(t["a_vt_n_v_m"], f"{w}.a_vt_n_v_m", _AVT), _real(t["a_vt_p_v_m"], f"{w}.a_vt_p_v_m", _AVT),
-                      MappingProxyType(specs))
+                      MappingProxyType(specs),
+                      _real(t["l_logic_m"], f"{w}.l_logic_m", _LENGTH) if "l_logic_m" in t else None,
+                      _real(t["w_logic_scale"], f"{w}.w_logic_scale", _SCALE) if "w_logic_scale" in t else None,
+                      t.get("pmos_wordline"),
+                      _real(t["l_wordline_m"], f"{w}.l_wordline_m", _LENGTH) if "l_wordline_m" in t else None)
 
 
 def _device(data, where: str) -> DeviceSize:
@@ -483,17 +508,14 @@ def _check_consistency(d: Design) -> None:
 
 
 #: Fields a design may change in this version (the others are fixed at the 65 nm preset's values).
-CONFIGURABLE = ("supplies.*", "technology.a_vt_n_v_m", "technology.a_vt_p_v_m", "sizes.read_port.*",
+CONFIGURABLE = ("supplies.*", "technology.*", "sizes.read_port.*", "sizes.comparator.*",
                 "sizes.precharge.*", "sizes.wordline_driver.*", "geometry.r_wire_row_ohm", "geometry.c_wire_row_f",
                 "adc.*", "name", "description")
 
 #: Where each fixed group is still hard-wired (the message of a refused change).
 FIXED_WHERE = {
-    "technology": "the shipped subcircuits (netlists/*.sp) name the PTM 65 nm models and the corners are emulated "
-                  "by circuits/corners.py",
     "geometry": "the digital benches (256-input arbiter), the ramp timing generator and the behavioural kernels "
                 "(behavioral/macro/) assume 256 columns, 32 + 32 replica rows and 64 elements of 3 pairs",
-    "sizes.comparator": "netlists/strongarm.sp holds the latch's sizes",
     "timing": "the comparator, ramp-generator and digital benches clock at these values",
 }
 
@@ -516,6 +538,11 @@ def _flatten(data, prefix: str = "") -> dict[str, Any]:
 def _check_fixed(design: Design) -> None:
     if design.source == _REFERENCE_SOURCE:
         return
+    ref_devices, devices = set(reference_design().sizes.comparator), set(design.sizes.comparator)
+    if devices != ref_devices:
+        odd = sorted(devices ^ ref_devices)[0]
+        _fail(f"sizes.comparator.{odd}", f"{'unknown' if odd in devices else 'missing'} StrongARM device; the latch "
+                                         f"(netlists/strongarm.sp) has exactly {', '.join(sorted(ref_devices))}")
     ref = _flatten(reference_design().to_dict())
     mine = _flatten(design.to_dict())
     for key in sorted(set(ref) | set(mine)):

@@ -55,11 +55,17 @@ class Job:
     fn: str                      #: "module:function", the function returns a JSON-able dict
     kwargs: dict = field(default_factory=dict)
     netlists: tuple[str, ...] = ()
+    #: the technology its netlists use (:func:`topkima.circuits.technology.payload`); None: PTM 65 nm
+    technology: dict | None = None
 
     def key(self) -> str:
         files = sorted(set(self.netlists) | {MODEL_CARD})
         payload = {"fn": self.fn, "kwargs": self.kwargs,
                    "files": {f: file_sha256(f) for f in files}, "code": _code_sha256()}
+        if self.technology is not None:
+            from topkima.circuits.technology import card_sha256
+            payload["technology"] = self.technology
+            payload["card_sha256"] = card_sha256(self.technology["card"])
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()
 
@@ -89,8 +95,10 @@ def resolve(fn: str) -> Callable:
 
 
 def run_job(job: Job) -> dict:
-    """Run one job in this process."""
-    return resolve(job.fn)(**job.kwargs)
+    """Run one job in this process, with its technology active (:func:`topkima.circuits.technology.using`)."""
+    from topkima.circuits.technology import using
+    with using(job.technology):
+        return resolve(job.fn)(**job.kwargs)
 
 
 class ResultCache:

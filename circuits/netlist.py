@@ -72,7 +72,8 @@ def mos(name: str, drain: str, gate: str, source: str, bulk: str, model: str, w_
     Diffusion length 2.5·L_min = 0.15 µm each side, the usual layout estimate for a
     65 nm contacted source/drain (so AD = AS = W·0.15 µm, PD = PS = 2(W + 0.15 µm)).
     """
-    if model not in (NMOS, PMOS):
+    from topkima.circuits import technology
+    if model not in (NMOS, PMOS, technology.nmos(), technology.pmos()):
         raise ValueError(f"unknown transistor model {model!r}")
     ldiff = 0.15e-6
     area, perim = w_m * ldiff, 2 * (w_m + ldiff)

@@ -29,6 +29,7 @@ import numpy as np
 from topkima.circuits import column as col
 from topkima.circuits import digital as dig
 from topkima.circuits import netlist as nl
+from topkima.circuits import technology as tech
 from topkima.circuits import testbench as tb
 from topkima.circuits.corners import Supplies, corner as corner_of
 from topkima.circuits.design import reference_design
@@ -118,7 +119,7 @@ def checked_supplies(supplies: dict | None) -> Supplies:
         sup = Supplies(**supplies)
     except TypeError as exc:
         raise ValueError(f"supplies: {exc}") from None
-    for name, lo, hi in (("v_digital_v", 0.5, 1.2), ("v_array_v", 0.3, 1.0), ("v_precharge_v", 0.0, 1.0)):
+    for name, lo, hi in (("v_digital_v", 0.5, 2.0), ("v_array_v", 0.3, 2.0), ("v_precharge_v", 0.0, 2.0)):
         v = getattr(sup, name)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
             raise ValueError(f"supplies.{name} must be a voltage in [{lo}, {hi}] V, got {v!r}")
@@ -215,8 +216,8 @@ def window_loads(tag: str, line: str, real_rows: tuple[int, ...], dvn: float, dv
     out = []
     for mid, count in _idle_groups(real_rows):
         node = f"{line}_r{mid}"
-        out.append(nl.mos(f"mwn{tag}{mid}", "0", node, "0", "0", nl.NMOS, 400e-9, 65e-9, dvn, m=count))
-        out.append(nl.mos(f"mwp{tag}{mid}", "vddtb", node, "vddtb", "vddtb", nl.PMOS, 300e-9, 65e-9, dvp, m=count))
+        out.append(nl.mos(f"mwn{tag}{mid}", "0", node, "0", "0", tech.nmos(), *tech.logic_size(400e-9), dvn, m=count))
+        out.append(nl.mos(f"mwp{tag}{mid}", "vddtb", node, "vddtb", "vddtb", tech.pmos(), *tech.logic_size(300e-9), dvp, m=count))
     return out
 
 
@@ -270,9 +271,9 @@ def _wordline(tag: str, corner, sup: Supplies, drive: str,
                 measured.append(f"vbl{tag}_{k}")
             # one cell per column stores 1 (the ramp replica cell), its partner port stores 0
             for s, q, drain in (("a", "vq1", drain1), ("b", "0", "vbl")):
-                out.append(nl.mos(f"ma{s}{tag}{br}_{k}", drain, node, f"x{s}{tag}{br}_{k}", "0", nl.NMOS,
+                out.append(nl.mos(f"ma{s}{tag}{br}_{k}", drain, node, f"x{s}{tag}{br}_{k}", "0", tech.nmos(),
                                   w_read, l_read, dn, m=SECTION_COLUMNS))
-                out.append(nl.mos(f"ms{s}{tag}{br}_{k}", f"x{s}{tag}{br}_{k}", q, "0", "0", nl.NMOS,
+                out.append(nl.mos(f"ms{s}{tag}{br}_{k}", f"x{s}{tag}{br}_{k}", q, "0", "0", tech.nmos(),
                                   w_read, l_read, dn, m=SECTION_COLUMNS))
             prev = node
     return out, measured
@@ -296,9 +297,9 @@ def ideal_reference(tag: str, n_units: int, t_start_s: float, corner, sup: Suppl
     return [f"vref{tag} ref{tag} 0 PULSE(0 {nl.num(va)} {nl.num(t_start_s)} {nl.num(e)} {nl.num(e)} "
             f"{nl.num(n_units * T_UNIT_S - e)} 1)",
             tb.dc_source(f"vblref{tag}", f"blref{tag}", sup.v_precharge_v),
-            nl.mos(f"mra{tag}", f"blref{tag}", f"ref{tag}", f"xr{tag}", "0", nl.NMOS, w_read, l_read,
+            nl.mos(f"mra{tag}", f"blref{tag}", f"ref{tag}", f"xr{tag}", "0", tech.nmos(), w_read, l_read,
                    dn, m=M_REF),
-            nl.mos(f"mrs{tag}", f"xr{tag}", "vq1", "0", "0", nl.NMOS, w_read, l_read, dn, m=M_REF)]
+            nl.mos(f"mrs{tag}", f"xr{tag}", "vq1", "0", "0", tech.nmos(), w_read, l_read, dn, m=M_REF)]
 
 
 def save_line(nodes: list[str], sources: list[str]) -> str:
@@ -453,7 +454,7 @@ def timing_section(settings, results: dict) -> dict:
                   "stop_halts_ramp": bool(chain["stop_halts_ok"]),
                   "token_cleared_after_stop": bool(chain["token_cleared_after_stop_ok"]),
                   "one_pulse_per_width": all(p["one_pulse_ok"] for p in widths["per_n"])}
-        failures += [f"{c}: {k}" for k, ok in checks.items() if not ok]
+        failures += [(c, k) for k, ok in checks.items() if not ok]
         by_n = _by_n(widths, chain)
         errs = [abs(v[k]) for v in by_n.values() for k in ("width_error_near_units", "width_error_far_units")
                 if v[k] is not None]
@@ -479,8 +480,12 @@ def timing_section(settings, results: dict) -> dict:
             "e_step_breakdown_j": {k: chain[k] for k in ("e_generator_j", "e_control_j", "e_register_j",
                                                          "e_drivers_idle_j", "e_predriver_j", "e_wordline_j")},
         }
-    if failures:
-        raise RuntimeError("ramp timing failed its functional checks: " + "; ".join(failures))
+    # The run's corner must pass; a failure at the extra slow corner is recorded, not fatal: a design
+    # whose logic cannot make the 2 GHz PWM windows at ss (sky130's 1.8 V cells) is still characterised
+    # at its own corner, and the artefact says where it fails.
+    fatal = [f"{c}: {k}" for c, k in failures if c == settings.corner_name]
+    if fatal:
+        raise RuntimeError("ramp timing failed its functional checks: " + "; ".join(fatal))
     out = {
         "drive": WL_DRIVE, "wn_drv_m": sizes.wordline_driver.wn_m, "wp_drv_m": sizes.wordline_driver.wp_m,
         "characterised_n_units": list(n_units_for(settings)),
@@ -505,6 +510,8 @@ def timing_section(settings, results: dict) -> dict:
             "stop": "sampled on the ramp clock's falling edge; gates the generator, clears the token a clock later",
         },
     }
+    if failures:
+        out["failed_checks"] = [f"{c}: {k}" for c, k in failures]
     end_label = f"timing_widths_end_{settings.corner_name}"
     if end_label in results:
         out["end_driven"] = {"corner": settings.corner_name,

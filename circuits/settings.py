@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from topkima.circuits.corners import Corner, Supplies, corner
+from topkima.circuits.corners import Corner, Supplies
 from topkima.circuits.design import Design, default_design
 
 
@@ -26,8 +26,7 @@ class CalSettings:
     design: Design = field(default_factory=default_design)
 
     def __post_init__(self):
-        corner(self.corner_name)  # validates the name
-        self.design.corner(self.corner_name)
+        self.design.corner(self.corner_name)  # validates the name
         if self.mc is not None and (not isinstance(self.mc, int) or self.mc < 2):
             raise ValueError(f"--mc must be an integer ≥ 2 (Monte Carlo samples), got {self.mc!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
@@ -39,7 +38,9 @@ class CalSettings:
 
     @property
     def corner(self) -> Corner:
-        return corner(self.corner_name)
+        """The run's corner in the design's technology."""
+        c = self.design.corner(self.corner_name)
+        return Corner(self.corner_name, c.dvth_n_v, c.dvth_p_v, c.temperature_c, c.description)
 
     @property
     def temperature_c(self) -> float:

@@ -8,13 +8,14 @@ reaches a netlist.
 from __future__ import annotations
 
 from topkima.circuits.corners import Corner
-from topkima.circuits.netlist import MODEL_CARD, ident, include, num
+from topkima.circuits.netlist import ident, num
+from topkima.circuits.technology import model_lines, subckt_include
 
 
 def corner_header(title: str, corner: Corner, netlists: tuple[str, ...]) -> list[str]:
     """Title line, model card and cell files, the corner's threshold shifts (``dvn``/``dvp``,
     passed to every cell instance by :func:`instance`) and its temperature."""
-    return [title, include(MODEL_CARD), *(include(f) for f in netlists),
+    return [title, *model_lines(corner.name), *(subckt_include(f) for f in netlists),
             f".param dvn={num(corner.delvto_n(), 'delvto_n')} dvp={num(corner.delvto_p(), 'delvto_p')}",
             f".options temp={num(corner.temperature_c, 'temperature')}"]
 

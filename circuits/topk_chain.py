@@ -40,7 +40,8 @@ from topkima.circuits import testbench as tb
 from topkima.circuits import timing as tm
 from topkima.circuits.corners import corner
 from topkima.circuits.jobs import Job
-from topkima.circuits.netlist import MODEL_CARD, ident, include, num
+from topkima.circuits.netlist import ident, num
+from topkima.circuits.technology import model_lines, subckt_include
 
 BLOCK = "topk_chain"
 NETLISTS = ("digital.sp", "strongarm.sp")
@@ -60,8 +61,8 @@ def _staircase(name: str, node: str, v_at_clk: list[float], n_cycles: int) -> st
     """PWL: the level before cycle 1 (cycle 1's step extrapolated back), then each cycle's
     stored level reached linearly while the ramp pulse is on, held while the SA decides."""
     v = [float(num(x, "bitline voltage")) for x in v_at_clk[:n_cycles]]
-    if not all(0.0 <= x <= 1.2 for x in v):
-        raise ValueError(f"bitline voltages of {name} must lie in 0…1.2 V")
+    if not all(0.0 <= x <= 2.0 for x in v):
+        raise ValueError(f"bitline voltages of {name} must lie in 0…2.0 V")
     v_before = v[0] + (v[0] - v[1]) if len(v) > 1 else v[0]
     points = [(0.0, v_before)]
     prev = v_before
@@ -89,7 +90,7 @@ def chain_netlist(columns: list[dict], k: int, sa_corner_name: str, digital_corn
     tree_levels = dg.checked_int(tree_levels, "tree_levels", levels, 10)
     t_end = cycle_start_s(n_cycles + 1) + 1e-9
     lines = [f"* topkima top-k chain: {n} columns, k = {k}, SA corner {sa_corner.name}, digital corner {dig_corner.name}",
-             include(MODEL_CARD), include("strongarm.sp"), include("digital.sp"),
+             *model_lines(digital_corner_name), subckt_include("strongarm.sp"), subckt_include("digital.sp"),
              f".param dvn={num(dig_corner.delvto_n())} dvp={num(dig_corner.delvto_p())}",
              f".options temp={num(dig_corner.temperature_c)} reltol=3e-5",
              f"vdd vdd 0 {num(vdd)}", f"vsa vsa 0 {num(v_sa)}",

@@ -222,10 +222,16 @@ def test_foundry_corner_sections_are_checked_against_the_card(tmp_path):
                                           r"section 'ss' \(it has ff, tt\)"):
         load_design(_write(tmp_path, data))
     data["technology"]["corners"] = {k: v for k, v in data["technology"]["corners"].items() if k in ("tt", "ff")}
-    # binned models (nfet_x.0, nfet_x.1) define nfet_x; names and sections pass, and this version then
-    # refuses the other technology, naming where the 65 nm one is still wired
-    with pytest.raises(DesignError, match=r"technology\..*cannot change it yet \(the shipped subcircuits"):
-        load_design(_write(tmp_path, data))
+    # binned models (nfet_x.0, nfet_x.1) define nfet_x; names and sections pass: the design loads and its
+    # netlists take the section's includes of the run's corner and the card's model names
+    from topkima.circuits import technology
+    design = load_design(_write(tmp_path, data))
+    assert design.technology.corners["ff"].section == "ff"
+    with technology.using(technology.payload(design, "ff")):
+        assert technology.model_lines() == [f'.include "{tmp_path / "models_ff.spice"}"']
+        assert technology.nmos() == "nfet_x" and technology.pmos() == "pfet_x"
+        with pytest.raises(ValueError, match=r"corner 'ss' has no \.lib section"):
+            technology.model_lines("ss")
     del data["technology"]["corners"]["ff"]["section"]
     with pytest.raises(DesignError, match=r"corners\.ff\.section: missing"):
         load_design(_write(tmp_path, data))
