@@ -218,6 +218,7 @@ def cmd_finetune(args) -> int:
 def cmd_attention(args) -> int:
     """MiniLM with Topkima attention on the VADER movie-review probe (see topkima.studies.attention_eval)."""
     from topkima.behavioral.minilm import WeightsMissingError
+    from topkima.calibration import ArtefactError
     from topkima.studies.attention_eval import EVAL_MODES, AttentionEvalConfig, run_evaluation
     modes = EVAL_MODES if args.mode == "all" else (args.mode,)
     try:
@@ -228,9 +229,9 @@ def cmd_attention(args) -> int:
         from topkima.studies.circuit_whatif import variant_knobs
         variant = None if args.chip_variant == "as-characterised" else variant_knobs(args.chip_variant)
         run_evaluation(args.out, config, workers=args.workers, scheduler=args.scheduler,
-                       scheduler_timeout_s=args.scheduler_timeout, macro_variant=variant,
+                       scheduler_timeout_s=args.scheduler_timeout, macro_variant=variant, artefact=args.artefact,
                        log=lambda text: print(text, file=sys.stderr, flush=True))
-    except (WeightsMissingError, ValueError, RuntimeError, OSError) as exc:
+    except (WeightsMissingError, ArtefactError, ValueError, RuntimeError, OSError) as exc:
         print(f"topkima attention: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -290,11 +291,13 @@ def cmd_accelerator(args) -> int:
     """The whole-accelerator estimate and the softmax-macro comparisons (see topkima.studies.accelerator)."""
     from topkima.behavioral.minilm import WeightsMissingError
     from topkima.studies.accelerator import AcceleratorStudyConfig, ConfigError, run_accelerator
+    from topkima.calibration import ArtefactError
     config = AcceleratorStudyConfig(model=args.model, seq_len=args.seq_len, preset=args.config, alpha=args.alpha,
-                                    alpha_from=args.alpha_from, alpha_sequences=args.alpha_sequences, seed=args.seed)
+                                    alpha_from=args.alpha_from, alpha_sequences=args.alpha_sequences, seed=args.seed,
+                                    artefact=args.artefact)
     try:
         run_accelerator(args.out, config, log=lambda text: print(text, flush=True))
-    except ConfigError as exc:
+    except (ConfigError, ArtefactError) as exc:
         print(f"topkima accelerator: {exc}", file=sys.stderr)
         return 2
     except WeightsMissingError as exc:
@@ -498,6 +501,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window", default="0.75,0.1",
                    help="ADC window top and bottom quantiles of the calibration rows' best and k-th best scores "
                         "(default 0.75,0.1)")
+    p.add_argument("--artefact", default=None, help="calibration artefact of the chips in topkima mode (default: the "
+                   "committed one; e.g. calibration/sky130_calibration.json, the sky130 design's)")
     p.add_argument("--chip-variant", default="as-characterised", choices=list(_chip_variants()),
                    help="a what-if chip in topkima mode (as lm-eval's; topkima.studies.circuit_whatif)")
     _add_executor_arguments(p)
@@ -562,6 +567,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha-from", default=None, help="read α from a `topkima attention` summary.json")
     p.add_argument("--alpha-sequences", type=_positive_int, default=4, help="packed sequences to measure α on (default 4)")
     p.add_argument("--seed", type=_nonneg_int, default=0, help="chip, noise and sentence-order seed of the α run")
+    p.add_argument("--artefact", default=None, help="the macro's calibration artefact (default: the committed one; "
+                   "e.g. calibration/sky130_calibration.json); needs --alpha or --alpha-from")
     p.set_defaults(func=cmd_accelerator)
 
 

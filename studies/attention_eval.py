@@ -24,6 +24,7 @@ from them. ``summary.json`` and the plots are written at the end.
 """
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -146,7 +147,16 @@ def _frozen_from_json(stored: dict) -> dict:
                         for layer, heads in stored["windows"].items()}}
 
 
-def _freeze(model, texts: list[str], ks, config: AttentionEvalConfig, macro_variant: dict | None = None) -> dict:
+@functools.lru_cache(maxsize=2)
+def _artefact_macro(artefact: str | None):
+    """The macro of a calibration artefact (None: the committed one), once per process."""
+    from topkima.behavioral import TopkimaMacro
+    from topkima.calibration import load_calibration
+    return TopkimaMacro(load_calibration(artefact))
+
+
+def _freeze(model, texts: list[str], ks, config: AttentionEvalConfig, macro_variant: dict | None = None,
+            artefact: str | None = None) -> dict:
     """{k: JSON-able frozen ranges (or windows)} from the exact model's tensors for ``texts``
     (training sentences), one batch padded to the longest; ADC windows within the ramp limits of
     ``macro_variant``'s chip (:mod:`topkima.studies.circuit_whatif`; None: the artefact's)."""
@@ -159,7 +169,12 @@ def _freeze(model, texts: list[str], ks, config: AttentionEvalConfig, macro_vari
     from topkima.behavioral import AttentionRanges
     from topkima.behavioral.minilm import dense_attention
     from topkima.studies.circuit_whatif import variant_ramp_limits
-    limits = variant_ramp_limits(macro_variant)
+    if artefact:     # the windows a chip of that artefact can take
+        from topkima.behavioral.macro.ramp_limits import RampLimits
+        from topkima.behavioral.params import params_from_calibration
+        limits = RampLimits.of_params(params_from_calibration(_artefact_macro(artefact).calibration))
+    else:
+        limits = variant_ramp_limits(macro_variant)
     fitted: dict = {kk: {} for kk in ks}
 
     def capture(q, k, v, mask, layer):
@@ -176,10 +191,12 @@ def _freeze(model, texts: list[str], ks, config: AttentionEvalConfig, macro_vari
 
 
 def shard_task(mode: str | None, kk: int, chip_seed: int | None, noise_seed: list, texts: list[str],
-               batch_size: int, frozen: dict | None, macro_variant: dict | None = None) -> dict:
+               batch_size: int, frozen: dict | None, macro_variant: dict | None = None,
+               artefact: str | None = None) -> dict:
     """One shard of a run: ``texts`` embedded exactly (``mode`` None) or through ``mode`` (chip
-    ``chip_seed`` in topkima mode, comparator noise from ``noise_seed``) under ``frozen`` ranges;
-    the embeddings and the per-layer sums of :class:`_LayerStats`."""
+    ``chip_seed`` of ``artefact``'s macro in topkima mode, None: the committed one; comparator
+    noise from ``noise_seed``) under ``frozen`` ranges; the embeddings and the per-layer sums of
+    :class:`_LayerStats`."""
     from topkima.behavioral import TopkimaHardware
     model = process_models.minilm()
     if mode is None:
@@ -188,7 +205,8 @@ def shard_task(mode: str | None, kk: int, chip_seed: int | None, noise_seed: lis
     hardware = None
     if mode == "topkima":
         from topkima.studies.circuit_whatif import variant_macro
-        hardware = TopkimaHardware(variant_macro(**macro_variant) if macro_variant else None, chip_seed=chip_seed)
+        macro = variant_macro(**macro_variant) if macro_variant else _artefact_macro(artefact)
+        hardware = TopkimaHardware(macro, chip_seed=chip_seed)
     rng = np.random.default_rng(noise_seed)
     emb = model.embed(texts, attention=_hook(mode, kk, hardware, rng, stats, _frozen_from_json(frozen)),
                       batch_size=batch_size)
@@ -217,12 +235,14 @@ def _joined(shards: list[dict], n_layers: int) -> dict:
 
 def run_evaluation(out_dir: str | Path, config: AttentionEvalConfig = AttentionEvalConfig(), *, workers: int = 1,
                    scheduler: str | None = None, scheduler_timeout_s: float = 5.0, macro_variant: dict | None = None,
-                   log=print) -> dict:
+                   artefact: str | Path | None = None, log=print) -> dict:
     """The whole probe evaluation; returns (and writes) the summary. See the module docstring.
 
     ``workers``: local worker processes (0: this process); ``scheduler``: a Dask scheduler's
     address (then ``workers`` is ignored). The figures do not depend on either. ``macro_variant``:
-    a what-if chip for topkima mode (:func:`topkima.studies.circuit_whatif.variant_knobs`).
+    a what-if chip for topkima mode (:func:`topkima.studies.circuit_whatif.variant_knobs`);
+    ``artefact``: the calibration artefact of topkima mode's chips (None: the committed one; e.g.
+    another design's, such as calibration/sky130_calibration.json).
     """
     from topkima.studies.montecarlo.execution import connect
     config = config.validated()
@@ -230,15 +250,23 @@ def run_evaluation(out_dir: str | Path, config: AttentionEvalConfig = AttentionE
         raise ValueError(f"workers must be an integer ≥ 0, got {workers!r}")
     if macro_variant and config.ranges != "frozen":
         raise ValueError("a chip variant needs frozen ranges (--ranges frozen): its ADC windows are fitted for it")
+    if macro_variant and artefact is not None:
+        raise ValueError("a chip variant is a what-if of the committed artefact: give --chip-variant or --artefact, "
+                         "not both")
+    if artefact is not None:
+        from topkima.calibration import load_calibration
+        load_calibration(artefact)      # a missing or invalid artefact stops here, with its own message
+        artefact = str(Path(artefact).resolve())
     client = connect(scheduler, scheduler_timeout_s) if scheduler else None   # fail fast, before the model loads
     try:
-        return _evaluate(Path(out_dir), config, workers, client, scheduler, log, macro_variant)
+        return _evaluate(Path(out_dir), config, workers, client, scheduler, log, macro_variant, artefact)
     finally:
         if client is not None:
             client.close()
 
 
-def _evaluate(out: Path, config: AttentionEvalConfig, workers: int, client, scheduler, log, macro_variant=None) -> dict:
+def _evaluate(out: Path, config: AttentionEvalConfig, workers: int, client, scheduler, log, macro_variant=None,
+              artefact: str | None = None) -> dict:
     import hashlib
 
     from topkima.calibration.artefact import default_artefact_path
@@ -268,7 +296,7 @@ def _evaluate(out: Path, config: AttentionEvalConfig, workers: int, client, sche
                       "test": hashlib.sha256(test.tobytes()).hexdigest(), "shard_sentences": config.shard_sentences}
     identity = {**exact_identity, "window_sentences": N_WINDOW_SENTENCES, "ranges": config.ranges,
                 "key_policy": config.key_policy, "window": [config.window_top_quantile, config.window_bottom_quantile],
-                "artefact": hashlib.sha256(default_artefact_path().read_bytes()).hexdigest()}
+                "artefact": hashlib.sha256(Path(artefact or default_artefact_path()).read_bytes()).hexdigest()}
     if macro_variant:
         identity["macro_variant"] = macro_variant
     runs_dir, exact_dir = (out / "runs" / hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
@@ -298,7 +326,7 @@ def _evaluate(out: Path, config: AttentionEvalConfig, workers: int, client, sche
             if frozen_path.exists():
                 frozen = json.loads(frozen_path.read_text())
             else:
-                frozen = _freeze(model, window_texts, sorted(set(K_SWEEP) | {k}), config, macro_variant)
+                frozen = _freeze(model, window_texts, sorted(set(K_SWEEP) | {k}), config, macro_variant, artefact)
                 write_json_atomic(frozen_path, frozen)
         return frozen[str(kk)]
 
@@ -324,7 +352,7 @@ def _evaluate(out: Path, config: AttentionEvalConfig, workers: int, client, sche
             noise = [seed, kk, EVAL_MODES.index(mode) if mode else 9, c, i]
             tasks.append((f"{name}_s{i:04d}", shard_task,
                           (mode, kk, seed + c, noise, chunk, batch_size, None if mode is None else frozen_for(kk),
-                           macro_variant)))
+                           macro_variant, artefact)))
 
     def store(key: str, result: dict) -> None:
         name, index = key.rsplit("_s", 1)

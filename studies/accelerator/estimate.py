@@ -40,6 +40,7 @@ class AcceleratorStudyConfig:
     alpha_from: str | None = None       #: a `topkima attention` summary.json to read α from
     alpha_sequences: int = 4            #: packed sequences α is measured on
     seed: int = 0                       #: chip, comparator-noise and sentence-order seed of the α measurement
+    artefact: str | None = None         #: the macro's calibration artefact (None: the committed one)
 
 
 def softmax_macro_report(calibration, mac: dict, d: int, k: int, alpha: float, activity: float) -> dict:
@@ -95,7 +96,10 @@ def run_accelerator(out_dir: str | Path, config: AcceleratorStudyConfig = Accele
     seq = model.seq_len if seq_len is None else seq_len
     if seq < 2:
         raise ConfigError(f"--seq-len must be at least 2, got {seq}")
-    cal = load_calibration()
+    if config.artefact is not None and config.alpha is None and config.alpha_from is None:
+        raise ConfigError("α is measured on the committed artefact's chip: with --artefact, give --alpha X or "
+                          "--alpha-from SUMMARY (a `topkima attention --artefact` run of the same artefact)")
+    cal = load_calibration(config.artefact)
     cfg, info = acc.load_config(config.preset, cal)
     k = cfg.macro.k
     if k > seq:

@@ -55,3 +55,30 @@ def test_one_and_two_workers_and_a_dask_cluster_give_identical_figures(tmp_path)
     assert two["execution"]["shards_run"] == 18
     assert [c["chip_seed"] for c in one["topkima_chips"]] == [0, 1]
     assert one["topkima_chips"][0]["accuracy"] == one["accuracy"]["topkima"]
+
+
+def test_attention_runs_the_chips_of_another_artefact(tmp_path, capsys):
+    """--artefact: topkima mode's chips come from another design's artefact (sky130's here), under
+    windows fitted within that artefact's ramp; its runs are kept apart from the default's."""
+    from topkima.cli import main
+    out = tmp_path / "att"
+    base = ["attention", "--limit", "20", "--mode", "topkima", "--out", str(out), "--no-sweep", "--workers", "0"]
+    assert main([*base, "--artefact", "calibration/sky130_calibration.json"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert 0 < summary["alpha_mean"]["topkima"] <= 1 and "topkima" in summary["accuracy"]
+    configs = [json.loads(p.read_text()) for p in out.glob("runs/*/config.json") if "artefact" in p.read_text()]
+    assert len(configs) == 1
+    assert main([*base, "--artefact", str(tmp_path / "missing.json")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert main([*base, "--artefact", "calibration/sky130_calibration.json", "--chip-variant", "nominal"]) == 1
+    assert "not both" in capsys.readouterr().err
+
+
+def test_accelerator_with_another_artefact_needs_its_alpha(tmp_path, capsys):
+    from topkima.cli import main
+    args = ["accelerator", "--artefact", "calibration/sky130_calibration.json", "--out", str(tmp_path / "acc")]
+    assert main(args) == 2
+    assert "--alpha-from" in capsys.readouterr().err
+    assert main([*args, "--alpha", "0.6"]) == 0
+    summary = json.loads((tmp_path / "acc" / "summary.json").read_text())
+    assert summary["calibration_artefact"].endswith("sky130_calibration.json")
