@@ -543,7 +543,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-limit", type=_positive_int, default=None, help="evaluate on a seeded subset of N sentences")
     p.add_argument("--chips", type=_positive_int, default=3, help="chips in topkima mode (default 3)")
     p.add_argument("--eval-k", type=_positive_int, action="append", default=None,
-                   help="k of the evaluation (repeat; default 1, 2, 5, 10, 20)")
+                   help="more k of the evaluation of dense and tfcbp, beyond --k (repeat, e.g. "
+                        "--eval-k 1 --eval-k 2 --eval-k 10 --eval-k 20 for the k sweep; default none)")
     p.add_argument("--quick", action="store_true", help="a small subset: ≤ 5 min on 2 cores")
     p.add_argument("--no-eval", action="store_true", help="train (and save the weights) only")
     p.add_argument("--workers", type=_nonneg_int, default=2, help="evaluation processes (default 2; 0: this process)")

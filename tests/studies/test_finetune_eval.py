@@ -25,7 +25,10 @@ def test_runs_put_the_headline_k_and_the_chips_first_and_k_free_modes_once():
     assert runs[6:8] == [("topkima", 1, 0), ("topkima", 1, 1)]
     assert runs.count(("exact", None, None)) == 1 and ("subtopk", 5, None) in runs
     assert len(runs) == 4 + 2 + 2 * 2
-    assert EvalConfig().ks_for("hwaware") == (5,) and EvalConfig().ks_for("tfcbp") == (1, 2, 5, 10, 20)
+    assert EvalConfig().ks_for("hwaware") == (5,) and EvalConfig().ks_for("tfcbp") == (5,)
+    swept = EvalConfig(ks=(1, 2, 5, 10, 20))
+    assert swept.ks_for("hwaware") == (5,) and swept.ks_for("tfcbp") == (1, 2, 5, 10, 20)
+    assert EvalConfig(ks=(20, 1), headline_k=3).ks_for("dense") == (1, 3, 20)
 
 
 def test_bad_worker_count_is_named():
@@ -44,7 +47,7 @@ def test_workers_give_the_embeddings_of_one_process_and_finished_runs_are_kept(t
     model_dir = save_model(tmp_path / "model", model.params,
                            {"classifier.weight": head, "classifier.bias": np.zeros(1, np.float32)})
     reviews = SimpleNamespace(texts=SENTENCES, labels=[1, 0, 1, 1, 0, 0, 1, 0])
-    config = dict(modes=("exact", "topk", "topkima"), ks=(2,), n_chips=2)
+    config = dict(modes=("exact", "topk", "topkima"), headline_k=2, n_chips=2)
     logs = {}
     summaries = {}
     for workers in (0, 2):
