@@ -160,20 +160,29 @@ def _lengthen_ramp(data: dict, n_steps: int) -> None:
 
 @functools.lru_cache(maxsize=4)
 def variant_macro(read_sigma_scale: float = 1.0, comparator_offset_scale: float = 1.0,
-                  comparator_noise_scale: float = 1.0, av_sigma_scale: float = 1.0, n_ramp_steps: int | None = None):
-    """A :class:`~topkima.behavioral.TopkimaMacro` of :func:`variant_calibration` (one per process
-    and knob setting)."""
+                  comparator_noise_scale: float = 1.0, av_sigma_scale: float = 1.0, n_ramp_steps: int | None = None,
+                  artefact: str | None = None):
+    """A :class:`~topkima.behavioral.TopkimaMacro` of :func:`variant_calibration` of ``artefact``
+    (a calibration artefact's path; None: the committed one), one per process and knob setting."""
     from topkima.behavioral import TopkimaMacro
-    return TopkimaMacro(variant_calibration(read_sigma_scale=read_sigma_scale,
+    return TopkimaMacro(variant_calibration(_artefact_calibration(artefact), read_sigma_scale=read_sigma_scale,
                                             comparator_offset_scale=comparator_offset_scale,
                                             comparator_noise_scale=comparator_noise_scale,
                                             av_sigma_scale=av_sigma_scale, n_ramp_steps=n_ramp_steps))
 
 
-def variant_ramp_limits(macro_variant: dict | None):
-    """The :class:`~topkima.behavioral.macro.ramp_limits.RampLimits` of a variant's macro (None: the
-    committed artefact's), for fitting ADC windows that the variant's chips can take."""
+def _artefact_calibration(artefact: str | None):
+    """The calibration of ``artefact`` (None: None, the committed one)."""
+    if artefact is None:
+        return None
+    from topkima.calibration import load_calibration
+    return load_calibration(artefact)
+
+
+def variant_ramp_limits(macro_variant: dict | None, artefact: str | None = None):
+    """The :class:`~topkima.behavioral.macro.ramp_limits.RampLimits` of a variant's macro on
+    ``artefact`` (None: the committed artefact's), for fitting ADC windows that its chips can take."""
     from topkima.behavioral.macro.ramp_limits import RampLimits
     from topkima.behavioral.params import params_from_calibration
-    cal = variant_calibration(n_ramp_steps=(macro_variant or {}).get("n_ramp_steps"))
+    cal = variant_calibration(_artefact_calibration(artefact), n_ramp_steps=(macro_variant or {}).get("n_ramp_steps"))
     return RampLimits.of_params(params_from_calibration(cal))

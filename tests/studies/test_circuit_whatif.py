@@ -71,3 +71,16 @@ def test_ramp_cost_grows_with_the_steps():
     assert longer_ramp_cost(32, 0.5, auto_zero=True)["t_row_s"] == pytest.approx(short["t_row_s"] + 4e-9)
     with pytest.raises(ValueError, match="alpha must lie in"):
         longer_ramp_cost(32, 0.0)
+
+
+def test_a_variant_of_another_artefact_scales_that_artefact():
+    from topkima.calibration.artefact import default_artefact_path
+    from topkima.studies.circuit_whatif import variant_ramp_limits
+    sky130 = str(default_artefact_path().with_name("sky130_calibration.json"))
+    own = load_calibration(sky130)
+    macro = variant_macro(**variant_knobs("offset-calibrated"), artefact=sky130)
+    assert macro.calibration.comparator["offset_sigma_v"] == pytest.approx(ZERO_SCALE * own.comparator["offset_sigma_v"])
+    assert macro.calibration.comparator["noise_sigma_v"] == own.comparator["noise_sigma_v"]
+    assert own.comparator["noise_sigma_v"] != load_calibration().comparator["noise_sigma_v"]    # not the committed one
+    longer = variant_ramp_limits(variant_knobs("ramp64"), artefact=sky130)
+    assert longer.n_steps == 64 and variant_ramp_limits(None, artefact=sky130).n_steps == 32
