@@ -259,7 +259,8 @@ def cmd_lm_eval(args) -> int:
         modes = LM_MODES if args.modes == "all" else tuple(m.strip() for m in args.modes.split(","))
         top_q, bottom_q = _window_quantiles(args.window)
         config = LmEvalConfig(tokens=args.tokens, windows=args.windows, ks=ks, modes=modes, chips=args.chips,
-                              key_policy=args.key_policy, window_top_quantile=top_q, window_bottom_quantile=bottom_q)
+                              key_policy=args.key_policy, window_top_quantile=top_q, window_bottom_quantile=bottom_q,
+                              text_set=args.set)
         from topkima.studies.circuit_whatif import variant_knobs
         variant = None if args.chip_variant == "as-characterised" else variant_knobs(args.chip_variant)
         run_lm_eval(args.out, config, workers=args.workers, scheduler=args.scheduler,
@@ -524,6 +525,9 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=list(_chip_variants()),
                    help="a what-if chip: the artefact's spreads scaled, or its ramp lengthened to 64 or 128 steps, "
                         "in memory (topkima.studies.circuit_whatif; behavioural what-ifs, not SPICE-calibrated)")
+    p.add_argument("--set", choices=["eval", "select"], default="eval",
+                   help="eval (default): score windows 0…n-1, fit ranges on n…2n-1, chips 0…; select: the selection "
+                        "set for choosing policies, never evidence: windows 2n…3n-1, ranges on 3n…4n-1, chips 10…")
     p.add_argument("--out", default="out/lm-eval", help="folder for summary.json, the plot and resumable runs")
     _add_executor_arguments(p)
     p.set_defaults(func=cmd_lm_eval)

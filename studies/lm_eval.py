@@ -2,10 +2,18 @@
 
 Text: the VADER archive's Amazon review snippets as running text (a registry package, hash
 checked; :mod:`topkima.behavioral.models.review_text`), cut into disjoint windows of ``tokens``
-tokens. Windows 0 … n−1 are **evaluated**; windows n … 2n−1 are the **calibration** windows, used
-only to fit each layer's frozen :class:`~topkima.behavioral.ranges.AttentionRanges` (key and
-value scales, ADC windows, A·V full scale) — the evaluated text never sets a range, and every row
-sees only its past (causal mask, frozen ranges: ``tests/behavioral/test_ranges.py``).
+tokens. Two sets of windows and chips (:func:`set_layout`), each with its own calibration windows,
+used only to fit each layer's frozen :class:`~topkima.behavioral.ranges.AttentionRanges` (key and
+value scales, ADC windows, A·V full scale) — the scored text never sets a range, and every row
+sees only its past (causal mask, frozen ranges: ``tests/behavioral/test_ranges.py``):
+
+* ``eval`` (the default), the **evaluated** set, the one results are reported on: windows
+  0 … n−1 scored, windows n … 2n−1 fit the ranges, chips 0 … c−1;
+* ``select``, the **selection** set, the one policies and defaults are chosen on (never
+  reported as evidence): windows 2n … 3n−1 scored, windows 3n … 4n−1 fit the ranges, chips
+  10 … 10+c−1 (at n = 4: windows 8–11 and 12–15, chips 10, 11, …, where the key policy and ADC
+  window defaults were chosen). The two share no window (at the same ``tokens`` and ``windows``)
+  and no chip seed (at most :data:`MAX_CHIPS` chips).
 
 Per (mode, k) — and per chip in ``topkima`` mode — it reports perplexity and next-token accuracy
 over the evaluated windows, the fraction of rows that kept fewer than k keys and (topkima) the
@@ -40,6 +48,18 @@ from topkima.studies import process_models
 
 LM_MODES = ("exact", "float-topk", "quantized", "topk", "subtopk", "topkima")
 TOKEN_CHOICES = (256, 512, 1024)
+#: the window and chip sets: "eval" is reported, "select" is only for choosing (see set_layout)
+TEXT_SETS = ("eval", "select")
+#: chips of the selection set are seeds SELECTION_FIRST_CHIP, …; the evaluated set's are 0, 1, … [ours]
+SELECTION_FIRST_CHIP = 10
+#: at most this many chips per run, so that evaluated chips (0 … 9) and selection chips (10 …) never meet
+MAX_CHIPS = SELECTION_FIRST_CHIP
+#: what a summary says it is, in its own words
+SET_PURPOSE = {
+    "eval": "evaluated set: the windows and chips results are reported on; nothing was chosen or fitted on them",
+    "select": "selection set: for choosing policies and defaults only, never evidence of accuracy; report the "
+              "evaluated set (--set eval) for that",
+}
 
 
 @dataclass(frozen=True)
@@ -50,12 +70,13 @@ class LmEvalConfig:
     windows: int = 4                         #: evaluated windows (as many more fit the ranges)
     ks: tuple[int, ...] = (5,)               #: keys kept per query row
     modes: tuple[str, ...] = LM_MODES        #: attention modes (a subset of LM_MODES)
-    chips: int = 3                           #: chips (mismatch draws, seeds 0 … chips−1) in topkima mode
-    # the defaults below were chosen on windows 8–15 with chips 10 and 11 (docs/language-model.md),
-    # never on the windows evaluated (0 … windows−1) or the chips reported (0 … chips−1)
+    chips: int = 3                           #: chips (mismatch draws; seeds: set_layout) in topkima mode
+    # the defaults below were chosen on the selection set (windows 8–15, chips 10 and 11;
+    # docs/language-model.md), never on the windows evaluated (0 … windows−1) or the chips reported
     key_policy: str = "channel"              #: frozen key scales: "sequence-head" or "channel"
     window_top_quantile: float = 1.0         #: ADC window top: this quantile of the rows' best scores
     window_bottom_quantile: float = 0.0      #: ADC window bottom: this quantile of their k-th best
+    text_set: str = "eval"                   #: "eval" (reported) or "select" (for choosing): see set_layout
 
     def validated(self) -> "LmEvalConfig":
         """This configuration, or ValueError naming the field that is wrong."""
@@ -66,6 +87,12 @@ class LmEvalConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if self.chips > MAX_CHIPS:
+            raise ValueError(f"chips must be at most {MAX_CHIPS} (evaluated chips are seeds 0…{MAX_CHIPS - 1}, "
+                             f"selection chips {SELECTION_FIRST_CHIP}…), got {self.chips}")
+        if self.text_set not in TEXT_SETS:
+            raise ValueError(f"text_set must be one of {', '.join(TEXT_SETS)} (eval: the reported windows and "
+                             f"chips; select: held apart for choosing policies), got {self.text_set!r}")
         if not self.ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in self.ks):
             raise ValueError(f"ks must be positive integers, got {self.ks!r}")
         if len(set(self.ks)) != len(self.ks) or len(set(self.modes)) != len(self.modes):
@@ -78,6 +105,22 @@ class LmEvalConfig:
         if not 0.0 <= self.window_bottom_quantile <= self.window_top_quantile <= 1.0:
             raise ValueError("need 0 ≤ window_bottom_quantile ≤ window_top_quantile ≤ 1")
         return self
+
+
+def set_layout(config: LmEvalConfig) -> dict:
+    """Which windows a run scores, which fit its ranges, and which chip seeds it draws.
+
+    With n = ``config.windows`` and c = ``config.chips``: the evaluated set (``"eval"``) scores
+    windows 0 … n−1, fits on n … 2n−1 and draws chips 0 … c−1; the selection set (``"select"``)
+    scores 2n … 3n−1, fits on 3n … 4n−1 and draws chips 10 … 10+c−1. Windows are disjoint token
+    slices of one text, so at the same window length the sets share no token (and c ≤ 10
+    keeps their chips apart). Returns {"scored": [...], "calibration": [...], "chips": [...]}.
+    """
+    n = config.windows
+    first = 0 if config.text_set == "eval" else 2 * n
+    first_chip = 0 if config.text_set == "eval" else SELECTION_FIRST_CHIP
+    return {"scored": list(range(first, first + n)), "calibration": list(range(first + n, first + 2 * n)),
+            "chips": list(range(first_chip, first_chip + config.chips))}
 
 
 def float_topk_attention(q, k, v, mask, top_k: int):
@@ -217,8 +260,10 @@ def _evaluate(out: Path, config: LmEvalConfig, workers: int, client, scheduler, 
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
     model = process_models.smollm2()
-    evaluated = amazon_token_windows(model.tokenize, config.tokens, config.windows, 0)
-    calibration = amazon_token_windows(model.tokenize, config.tokens, config.windows, config.windows)
+    layout = set_layout(config)
+    scored_windows = layout["scored"]
+    evaluated = amazon_token_windows(model.tokenize, config.tokens, config.windows, scored_windows[0])
+    calibration = amazon_token_windows(model.tokenize, config.tokens, config.windows, layout["calibration"][0])
     identity = {"config": asdict(config), "code": code_version(),
                 "text": hashlib.sha256(np.ascontiguousarray(evaluated).tobytes()
                                        + np.ascontiguousarray(calibration).tobytes()).hexdigest(),
@@ -228,15 +273,18 @@ def _evaluate(out: Path, config: LmEvalConfig, workers: int, client, scheduler, 
     runs = out / "runs" / hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     runs.mkdir(parents=True, exist_ok=True)
     write_json_atomic(runs / "identity.json", identity)
-    log(f"lm-eval: {config.windows} windows of {config.tokens} tokens evaluated, {config.windows} others fit "
-        f"the ranges ({config.key_policy} key scales)")
+    log(f"lm-eval ({config.text_set} set): windows {_span(layout['scored'])} of {config.tokens} tokens scored, "
+        f"windows {_span(layout['calibration'])} fit the ranges ({config.key_policy} key scales)"
+        + (f", chips {_span(layout['chips'])}" if "topkima" in config.modes else ""))
+    if config.text_set == "select":
+        log("lm-eval: the selection set is for choosing policies only; its figures are not evidence")
 
     planned = []            # (name, mode, k, chip) in report order
     for top_k in config.ks:
         for mode in config.modes:
             if mode == "exact" and top_k != config.ks[0]:
                 continue
-            for chip in (range(config.chips) if mode == "topkima" else [None]):
+            for chip in (layout["chips"] if mode == "topkima" else [None]):
                 planned.append((f"{mode}_k{top_k}" + ("" if chip is None else f"_chip{chip}"), mode, top_k, chip))
     finished = {name: json.loads((runs / f"{name}.json").read_text())
                 for name, *_ in planned if (runs / f"{name}.json").exists()}
@@ -246,7 +294,7 @@ def _evaluate(out: Path, config: LmEvalConfig, workers: int, client, scheduler, 
     for name, mode, top_k, chip in planned:
         if name in finished:
             continue
-        for w in range(config.windows):
+        for i, w in enumerate(scored_windows):
             path = runs / f"{name}_w{w}.json"
             if path.exists():
                 shards[name][w] = json.loads(path.read_text())
@@ -254,7 +302,7 @@ def _evaluate(out: Path, config: LmEvalConfig, workers: int, client, scheduler, 
             if ranges_json is None and mode != "exact":
                 ranges_json = _stored_ranges(runs, model, calibration, config, macro_variant)
             tasks.append((f"{name}_w{w}", window_task,
-                          (mode, top_k, chip, w, evaluated[w].tolist(),
+                          (mode, top_k, chip, w, evaluated[i].tolist(),
                            None if mode == "exact" else ranges_json[str(top_k)], macro_variant)))
 
     def store(key: str, result: dict) -> None:
@@ -279,8 +327,9 @@ def _evaluate(out: Path, config: LmEvalConfig, workers: int, client, scheduler, 
         results.append(finished[name])
     summary = {"study": "topkima lm-eval (see topkima.studies.lm_eval)", "model": "SmolLM2-135M-Instruct Q4_1",
                "text": "VADER amazonReviewSnippets_GroundTruth.txt as running text",
-               "evaluated_windows": list(range(config.windows)),
-               "calibration_windows": list(range(config.windows, 2 * config.windows)),
+               "set": config.text_set, "purpose": SET_PURPOSE[config.text_set],
+               "evaluated_windows": layout["scored"], "calibration_windows": layout["calibration"],
+               "chip_seeds": layout["chips"] if "topkima" in config.modes else [],
                "config": asdict(config), "macro_variant": macro_variant, "results": results,
                "chip_spread": _chip_spread(results), "execution": {"where": where, "window_runs": len(tasks)},
                "wall_s": round(time.time() - t_start, 1)}
@@ -300,6 +349,10 @@ def _stored_ranges(runs: Path, model, calibration: np.ndarray, config: LmEvalCon
     stored = {str(k): [fitted[k][layer].to_json() for layer in sorted(fitted[k])] for k in fitted}
     write_json_atomic(path, stored)
     return stored
+
+
+def _span(values: list[int]) -> str:
+    return f"{values[0]}" if len(values) == 1 else f"{values[0]}–{values[-1]}"
 
 
 def _chip_spread(results: list[dict]) -> dict:

@@ -83,3 +83,51 @@ def test_an_unreachable_scheduler_is_named(tmp_path, capsys):
                  "--scheduler-timeout", "1", "--out", str(tmp_path)])
     assert code == 1
     assert "cannot reach a Dask scheduler" in capsys.readouterr().err
+
+
+def test_the_selection_set_shares_no_window_or_chip_with_the_evaluated_set():
+    from topkima.studies.lm_eval import set_layout
+    for tokens in (256, 512, 1024):
+        for windows in (1, 4, 7):
+            for chips in (1, 3, 10):
+                ev = set_layout(LmEvalConfig(tokens=tokens, windows=windows, chips=chips).validated())
+                sel = set_layout(LmEvalConfig(tokens=tokens, windows=windows, chips=chips, text_set="select").validated())
+                # windows are disjoint token slices: no window index in common means no token in common
+                assert not set(ev["scored"] + ev["calibration"]) & set(sel["scored"] + sel["calibration"])
+                assert not set(ev["scored"]) & set(ev["calibration"])
+                assert not set(sel["scored"]) & set(sel["calibration"])
+                assert not set(ev["chips"]) & set(sel["chips"])
+                assert len(ev["scored"]) == len(sel["scored"]) == windows
+                assert len(ev["chips"]) == len(sel["chips"]) == chips
+    # the default is the set reported before the selection set existed: windows 0–3, ranges on 4–7, chips 0–2
+    assert set_layout(LmEvalConfig()) == {"scored": [0, 1, 2, 3], "calibration": [4, 5, 6, 7], "chips": [0, 1, 2]}
+    # and the selection set is where the defaults were chosen: windows 8–15, chips 10, 11, …
+    assert set_layout(LmEvalConfig(text_set="select")) == {"scored": [8, 9, 10, 11], "calibration": [12, 13, 14, 15],
+                                                           "chips": [10, 11, 12]}
+
+
+def test_bad_sets_and_too_many_chips_are_named():
+    with pytest.raises(ValueError, match="text_set must be one of eval, select"):
+        LmEvalConfig(text_set="test").validated()
+    with pytest.raises(ValueError, match="chips must be at most 10"):
+        LmEvalConfig(chips=11).validated()
+
+
+def test_the_cli_refuses_an_unknown_set(capsys):
+    from topkima.cli import main
+    with pytest.raises(SystemExit):
+        main(["lm-eval", "--set", "test"])
+    assert "invalid choice: 'test'" in capsys.readouterr().err
+
+
+@pytest.mark.weights
+def test_a_selection_set_run_says_what_it_is(tmp_path):
+    config = LmEvalConfig(windows=1, ks=(5,), modes=("exact",), chips=1, text_set="select")
+    summary = run_lm_eval(tmp_path, config, workers=0, log=lambda text: None)
+    assert summary["set"] == "select" and "never evidence" in summary["purpose"]
+    assert summary["evaluated_windows"] == [2] and summary["calibration_windows"] == [3]
+    evaluated = run_lm_eval(tmp_path / "eval", LmEvalConfig(windows=1, ks=(5,), modes=("exact",), chips=1),
+                            workers=0, log=lambda text: None)
+    assert evaluated["set"] == "eval" and evaluated["evaluated_windows"] == [0]
+    # another text: another perplexity (window 2 scored, not window 0)
+    assert summary["results"][0]["perplexity"] != evaluated["results"][0]["perplexity"]
