@@ -264,7 +264,7 @@ def cmd_lm_eval(args) -> int:
         from topkima.studies.circuit_whatif import variant_knobs
         variant = None if args.chip_variant == "as-characterised" else variant_knobs(args.chip_variant)
         run_lm_eval(args.out, config, workers=args.workers, scheduler=args.scheduler,
-                    scheduler_timeout_s=args.scheduler_timeout, macro_variant=variant,
+                    scheduler_timeout_s=args.scheduler_timeout, macro_variant=variant, artefact=args.artefact,
                     log=lambda text: print(text, file=sys.stderr, flush=True))
     except (WeightsMissingError, ValueError, RuntimeError, OSError) as exc:
         print(f"topkima lm-eval: {exc}", file=sys.stderr)
@@ -528,6 +528,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", choices=["eval", "select"], default="eval",
                    help="eval (default): score windows 0…n-1, fit ranges on n…2n-1, chips 0…; select: the selection "
                         "set for choosing policies, never evidence: windows 2n…3n-1, ranges on 3n…4n-1, chips 10…")
+    p.add_argument("--artefact", default=None,
+                   help="calibration artefact of the chips in topkima mode (default: the committed one), e.g. another "
+                        "design's from topkima calibrate --design; --chip-variant then scales its spreads")
     p.add_argument("--out", default="out/lm-eval", help="folder for summary.json, the plot and resumable runs")
     _add_executor_arguments(p)
     p.set_defaults(func=cmd_lm_eval)

@@ -139,13 +139,14 @@ def float_topk_attention(q, k, v, mask, top_k: int):
     return a @ v.astype(np.float64)
 
 
-def _fit_ranges(model, windows: np.ndarray, config: LmEvalConfig, macro_variant: dict | None = None) -> dict:
+def _fit_ranges(model, windows: np.ndarray, config: LmEvalConfig, macro_variant: dict | None = None,
+                artefact: str | None = None) -> dict:
     """{k: {layer: AttentionRanges}} fitted on the calibration windows (exact forward), with ADC
     windows within the ramp limits of the chip (``macro_variant``'s, default the artefact's)."""
     from topkima.behavioral import AttentionRanges
     from topkima.behavioral.models.smollm2 import dense_attention
     from topkima.studies.circuit_whatif import variant_ramp_limits
-    limits = variant_ramp_limits(macro_variant)
+    limits = variant_ramp_limits(macro_variant, artefact)
     fitted: dict = {k: {} for k in config.ks}
 
     def capture(q, k, v, mask, layer):
@@ -177,7 +178,7 @@ def _attention(mode: str, top_k: int, ranges: dict, hardware, rng, stats: dict):
 
 
 def window_task(mode: str, top_k: int, chip: int | None, window: int, ids: list, ranges_json: list | None,
-                macro_variant: dict | None = None) -> dict:
+                macro_variant: dict | None = None, artefact: str | None = None) -> dict:
     """One shard of a run: evaluated window ``window`` (its token ``ids``) through ``mode`` (on chip
     ``chip`` in topkima mode) under the frozen ranges (``ranges_json``: per layer,
     :meth:`AttentionRanges.to_json`). Sums of the window's predictions, so that shards add up.
@@ -185,7 +186,8 @@ def window_task(mode: str, top_k: int, chip: int | None, window: int, ids: list,
     Everything random is fixed by (k, mode, chip, window): the chip's mismatch by ``chip`` alone,
     the comparator noise by a generator of its own per window. A window is always one forward of
     batch 1, so any split of the windows over workers gives the same numbers, bit for bit.
-    ``macro_variant``: what-if changes of the chip (:func:`topkima.studies.circuit_whatif.variant_macro`).
+    ``macro_variant``: what-if changes of the chip (:func:`topkima.studies.circuit_whatif.variant_macro`)
+    of ``artefact``'s macro (a calibration artefact's path; None: the committed one).
     """
     from topkima.behavioral import AttentionRanges, TopkimaHardware
     from topkima.behavioral.models.perplexity import next_token_nll
@@ -199,9 +201,9 @@ def window_task(mode: str, top_k: int, chip: int | None, window: int, ids: list,
         hardware = None
         if chip is not None:
             macro = None
-            if macro_variant:
+            if macro_variant or artefact:
                 from topkima.studies.circuit_whatif import variant_macro
-                macro = variant_macro(**macro_variant)
+                macro = variant_macro(**(macro_variant or {}), artefact=artefact)
             hardware = TopkimaHardware(macro, chip_seed=chip)
         rng = np.random.default_rng([top_k, LM_MODES.index(mode), 0 if chip is None else chip, window])
         attention = _attention(mode, top_k, ranges, hardware, rng, stats)
@@ -231,28 +233,36 @@ def _entry(mode: str, top_k: int, chip, shards: list[dict]) -> dict:
 
 def run_lm_eval(out_dir: str | Path, config: LmEvalConfig = LmEvalConfig(), *, workers: int = 1,
                 scheduler: str | None = None, scheduler_timeout_s: float = 5.0, macro_variant: dict | None = None,
-                log=print) -> dict:
+                artefact: str | Path | None = None, log=print) -> dict:
     """The whole evaluation; returns (and writes) the summary. See the module docstring.
 
     ``workers``: local worker processes (0: this process); ``scheduler``: a Dask scheduler's
     address (then ``workers`` is ignored). The work is cut into one task per (run, window); the
     figures do not depend on where or in which order the tasks ran. ``macro_variant``: a
     what-if chip (:mod:`topkima.studies.circuit_whatif`); part of the runs' identity.
+    ``artefact``: the calibration artefact of topkima mode's chips and of the ramp limits their ADC
+    windows are fitted within (None: the committed one; e.g. another design's from `topkima
+    calibrate --design`); a variant then scales that artefact's spreads. Its SHA-256 is part of
+    the runs' identity.
     """
     from topkima.studies.montecarlo.execution import connect
 
     config = config.validated()
+    if artefact is not None:
+        from topkima.calibration import load_calibration
+        load_calibration(artefact)      # a missing or invalid artefact stops here, with its own message
+        artefact = str(Path(artefact).resolve())
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 0:
         raise ValueError(f"workers must be an integer ≥ 0, got {workers!r}")
     client = connect(scheduler, scheduler_timeout_s) if scheduler else None   # fail fast, before the model loads
     try:
-        return _evaluate(Path(out_dir), config, workers, client, scheduler, macro_variant, log)
+        return _evaluate(Path(out_dir), config, workers, client, scheduler, macro_variant, artefact, log)
     finally:
         if client is not None:
             client.close()
 
 
-def _evaluate(out: Path, config: LmEvalConfig, workers: int, client, scheduler, macro_variant, log) -> dict:
+def _evaluate(out: Path, config: LmEvalConfig, workers: int, client, scheduler, macro_variant, artefact, log) -> dict:
     from topkima.behavioral.models.review_text import amazon_token_windows
     from topkima.calibration.artefact import default_artefact_path
     from topkima.circuits.jobs import Progress
@@ -267,7 +277,7 @@ def _evaluate(out: Path, config: LmEvalConfig, workers: int, client, scheduler, 
     identity = {"config": asdict(config), "code": code_version(),
                 "text": hashlib.sha256(np.ascontiguousarray(evaluated).tobytes()
                                        + np.ascontiguousarray(calibration).tobytes()).hexdigest(),
-                "artefact": hashlib.sha256(default_artefact_path().read_bytes()).hexdigest()}
+                "artefact": hashlib.sha256(Path(artefact or default_artefact_path()).read_bytes()).hexdigest()}
     if macro_variant:
         identity["macro_variant"] = macro_variant
     runs = out / "runs" / hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
@@ -300,10 +310,10 @@ def _evaluate(out: Path, config: LmEvalConfig, workers: int, client, scheduler, 
                 shards[name][w] = json.loads(path.read_text())
                 continue
             if ranges_json is None and mode != "exact":
-                ranges_json = _stored_ranges(runs, model, calibration, config, macro_variant)
+                ranges_json = _stored_ranges(runs, model, calibration, config, macro_variant, artefact)
             tasks.append((f"{name}_w{w}", window_task,
                           (mode, top_k, chip, w, evaluated[i].tolist(),
-                           None if mode == "exact" else ranges_json[str(top_k)], macro_variant)))
+                           None if mode == "exact" else ranges_json[str(top_k)], macro_variant, artefact)))
 
     def store(key: str, result: dict) -> None:
         name = key.rsplit("_w", 1)[0]
@@ -330,7 +340,8 @@ def _evaluate(out: Path, config: LmEvalConfig, workers: int, client, scheduler, 
                "set": config.text_set, "purpose": SET_PURPOSE[config.text_set],
                "evaluated_windows": layout["scored"], "calibration_windows": layout["calibration"],
                "chip_seeds": layout["chips"] if "topkima" in config.modes else [],
-               "config": asdict(config), "macro_variant": macro_variant, "results": results,
+               "config": asdict(config), "macro_variant": macro_variant, "artefact": artefact,
+               "results": results,
                "chip_spread": _chip_spread(results), "execution": {"where": where, "window_runs": len(tasks)},
                "wall_s": round(time.time() - t_start, 1)}
     write_json_atomic(out / "summary.json", summary)
@@ -339,13 +350,13 @@ def _evaluate(out: Path, config: LmEvalConfig, workers: int, client, scheduler, 
 
 
 def _stored_ranges(runs: Path, model, calibration: np.ndarray, config: LmEvalConfig,
-                   macro_variant: dict | None = None) -> dict:
+                   macro_variant: dict | None = None, artefact: str | None = None) -> dict:
     """{k: [per layer AttentionRanges.to_json()]}: fitted once on the calibration windows and kept
     in ``runs/ranges.json`` (a resumed run reuses them)."""
     path = runs / "ranges.json"
     if path.exists():
         return json.loads(path.read_text())
-    fitted = _fit_ranges(model, calibration, config, macro_variant)
+    fitted = _fit_ranges(model, calibration, config, macro_variant, artefact)
     stored = {str(k): [fitted[k][layer].to_json() for layer in sorted(fitted[k])] for k in fitted}
     write_json_atomic(path, stored)
     return stored

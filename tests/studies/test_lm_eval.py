@@ -131,3 +131,23 @@ def test_a_selection_set_run_says_what_it_is(tmp_path):
     assert evaluated["set"] == "eval" and evaluated["evaluated_windows"] == [0]
     # another text: another perplexity (window 2 scored, not window 0)
     assert summary["results"][0]["perplexity"] != evaluated["results"][0]["perplexity"]
+
+
+@pytest.mark.weights
+def test_the_chips_of_another_artefact_are_that_artefacts(tmp_path):
+    """--artefact: topkima mode's chips (and the windows' ramp limits) come from the given artefact;
+    its SHA-256 keeps its runs apart; a missing file is named before anything runs."""
+    import hashlib
+    from pathlib import Path
+    from topkima.calibration.artefact import default_artefact_path
+    sky130 = default_artefact_path().with_name("sky130_calibration.json")
+    config = LmEvalConfig(windows=1, ks=(5,), modes=("topkima",), chips=1)
+    own = run_lm_eval(tmp_path, config, workers=0, artefact=sky130, log=lambda text: None)
+    committed = run_lm_eval(tmp_path, config, workers=0, log=lambda text: None)
+    assert own["artefact"] == str(sky130.resolve()) and committed["artefact"] is None
+    identities = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*/identity.json")]
+    assert sorted(i["artefact"] for i in identities) == sorted(
+        hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in (sky130, default_artefact_path()))
+    assert own["results"][0]["perplexity"] != committed["results"][0]["perplexity"]
+    with pytest.raises((ValueError, OSError), match="missing.json"):
+        run_lm_eval(tmp_path, config, workers=0, artefact=tmp_path / "missing.json", log=lambda text: None)
