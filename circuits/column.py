@@ -39,9 +39,7 @@ from topkima.circuits import netlist as nl
 from topkima.circuits import technology as tech
 from topkima.circuits.corners import Corner, Supplies
 from topkima.circuits.design import Design, DeviceSize, default_design, reference_design
-from topkima.circuits.timing import (MAX_RAMP_UNITS, N_RAMP_STEPS, T_CAL0_S, T_CLK_RAMP_S, T_MAC0_S, T_PRE_EDGE_S,
-                                     T_PRE_END_S, T_PULSE_DELAY_S, T_SA_EDGE_S, T_SA_EVAL_S, T_UNIT_S, T_WL_EDGE_S,
-                                     conversion_end_s, ramp_cycle_start_s, sa_sample_time_s, sense_instant_s)
+from topkima.circuits import timing as tm
 
 BLOCK = "column"
 NETLISTS = ("readport.sp",)
@@ -149,13 +147,15 @@ class ColumnConversion:
     keys: tuple[int, ...]
     inputs: tuple[int, ...]
     n_cal: int = 32            #: enabled calibration cells (0–32)
-    t_cal_units: int = 4       #: calibration pulse (0.5 ns units, ≤ 6 within one 4 ns clock)
-    t_ramp_units: int = 4      #: ramp-cell pulse per step (0.5 ns units, ≤ 4: the SA evaluates after it)
+    t_cal_units: int = 4       #: calibration pulse (PWM units, ≤ 6 within one 4 ns clock at 65 nm: Clocks.max_cal_units)
+    t_ramp_units: int = 4      #: ramp-cell pulse per step (PWM units, ≤ Clocks.max_ramp_units: the SA evaluates after it)
 
     def __post_init__(self):
         object.__setattr__(self, "keys", _check_int_vector(self.keys, N_ELEMENTS, -K_MAX, K_MAX, "key levels"))
         object.__setattr__(self, "inputs", _check_int_vector(self.inputs, N_ELEMENTS, -Q_MAX, Q_MAX, "inputs"))
-        for name, lo, hi in (("n_cal", 0, N_CAL_ROWS), ("t_cal_units", 0, 6), ("t_ramp_units", 1, MAX_RAMP_UNITS)):
+        clocks = tm.active()   # the pulses must fit the clocks of the design being simulated
+        for name, lo, hi in (("n_cal", 0, N_CAL_ROWS), ("t_cal_units", 0, clocks.max_cal_units),
+                             ("t_ramp_units", 1, clocks.max_ramp_units)):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
                 raise ValueError(f"{name} must be an integer in {lo}..{hi}, got {value!r}")
@@ -177,10 +177,11 @@ class ColumnConversion:
 
 
 def _pulse(name: str, node: str, v_high: float, t_start: float, width_s: float) -> str:
-    """A single trapezoidal pulse whose 50 % width is ``width_s``."""
-    pw = width_s - T_WL_EDGE_S
+    """A single trapezoidal pulse whose 50 % width is ``width_s`` (edges: the active clocks' wordline edge)."""
+    edge = tm.active().t_wl_edge_s
+    pw = width_s - edge
     return (f"{nl.ident(name)} {nl.ident(node)} 0 PULSE(0 {nl.num(v_high)} {nl.num(t_start)} "
-            f"{nl.num(T_WL_EDGE_S)} {nl.num(T_WL_EDGE_S)} {nl.num(pw)} 1)")
+            f"{nl.num(edge)} {nl.num(edge)} {nl.num(pw)} 1)")
 
 
 @dataclass
@@ -222,9 +223,10 @@ def _preamble(corner: Corner, supplies: Supplies, title: str, design: Design) ->
 
 
 def _precharge_source(supplies: Supplies, recharge_at_s: float | None) -> str:
-    """PRE_b: low (precharging) until T_PRE_END_S, and again from ``recharge_at_s`` if given."""
-    hi, e = nl.num(supplies.v_sa_v), T_PRE_EDGE_S
-    points = [(0, "0"), (T_PRE_END_S, "0"), (T_PRE_END_S + e, hi)]
+    """PRE_b: low (precharging) until t_pre_end_s, and again from ``recharge_at_s`` if given."""
+    ck = tm.active()
+    hi, e = nl.num(supplies.v_sa_v), ck.t_pre_edge_s
+    points = [(0, "0"), (ck.t_pre_end_s, "0"), (ck.t_pre_end_s + e, hi)]
     if recharge_at_s is not None:
         points += [(recharge_at_s, hi), (recharge_at_s + e, "0")]
     return "vpreb preb 0 PWL(" + " ".join(f"{nl.num(t)} {v}" for t, v in points) + ")"
@@ -253,9 +255,10 @@ def _sense_amplifier_load() -> list[str]:
 
 def _sense_amplifier(corner: Corner, supplies: Supplies, draws: "ColumnDraws") -> list[str]:
     """The column's StrongARM on RBL_R (inp) / RBL_L (inn), clocked once per ramp step."""
-    t0 = sense_instant_s(1)
-    clock = (f"vsaclk saclk 0 PULSE(0 {nl.num(supplies.v_sa_v)} {nl.num(t0)} {nl.num(T_SA_EDGE_S)} "
-             f"{nl.num(T_SA_EDGE_S)} {nl.num(T_SA_EVAL_S - T_SA_EDGE_S)} {nl.num(T_CLK_RAMP_S)})")
+    ck = tm.active()
+    t0 = ck.sense_instant_s(1)
+    clock = (f"vsaclk saclk 0 PULSE(0 {nl.num(supplies.v_sa_v)} {nl.num(t0)} {nl.num(ck.t_sa_edge_s)} "
+             f"{nl.num(ck.t_sa_edge_s)} {nl.num(ck.t_sa_eval_s - ck.t_sa_edge_s)} {nl.num(ck.t_clk_ramp_s)})")
     shifts = {d.name: (corner.delvto_n() if d.kind == "n" else corner.delvto_p()) + draws.sa_dvt_v.get(d.name, 0.0)
               for d in comparator.DEVICES}
     return [clock, comparator.subckt_instance("xsa", "rbl_r0", "rbl_l0", "saclk", "sa_outp", "sa_outn",
@@ -279,8 +282,9 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
     """
     design = design or default_design()
     draws = draws or ColumnDraws()
+    ck = tm.active()
     dn, va = corner.delvto_n(), supplies.v_array_v
-    end = conversion_end_s(ramp)
+    end = ck.conversion_end_s(ramp)
     out = _preamble(corner, supplies, "conversion", design)
     out.append(_precharge_source(supplies, end if recharge else None))
     bl = _Bitlines(design.sizes.read_port)
@@ -294,7 +298,7 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
             stored = {"L": 1 if d > 0 else 0, "R": 1 if d < 0 else 0}
             sign = (q > 0) - (q < 0)
             if sign:
-                out.append(_pulse(f"vwl{row}", f"wl{row}", va, T_MAC0_S, abs(q) * scale * T_UNIT_S))
+                out.append(_pulse(f"vwl{row}", f"wl{row}", va, ck.t_mac0_s, abs(q) * scale * ck.t_unit_s))
             for s, (cell, wl_sign, bline) in enumerate(STACKS):
                 if sign and wl_sign == sign:
                     dvt = draws.mac_dvt_v[row_idx, s]
@@ -306,7 +310,7 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
     for i in range(N_CAL_ROWS):
         row = CAL_ROW0 + i
         if calibration and i < conv.n_cal and conv.t_cal_units > 0:
-            out.append(_pulse(f"vwl{row}", f"wl{row}", va, T_CAL0_S + T_PULSE_DELAY_S, conv.t_cal_units * T_UNIT_S))
+            out.append(_pulse(f"vwl{row}", f"wl{row}", va, ck.t_cal0_s + ck.t_pulse_delay_s, conv.t_cal_units * ck.t_unit_s))
             dvt = draws.cal_dvt_v[i]
             bl.stack("r", row, f"wl{row}", "vq1", (dn + dvt[0], dn + dvt[1]))
         else:
@@ -315,8 +319,8 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
     for i in range(N_RAMP_ROWS):
         row = RAMP_ROW0 + i
         if ramp:
-            out.append(_pulse(f"vwl{row}", f"wl{row}", va, ramp_cycle_start_s(i + 1) + T_PULSE_DELAY_S,
-                              conv.t_ramp_units * T_UNIT_S))
+            out.append(_pulse(f"vwl{row}", f"wl{row}", va, ck.ramp_cycle_start_s(i + 1) + ck.t_pulse_delay_s,
+                              conv.t_ramp_units * ck.t_unit_s))
             dvt = draws.ramp_dvt_v[i]
             bl.stack("l", row, f"wl{row}", "vq1", (dn + dvt[0], dn + dvt[1]))
         else:
@@ -352,6 +356,8 @@ def discharge_netlist(*, corner: Corner, supplies: Supplies, n_on_l: int, pulses
     idle-stack counts per bitline. ``design``: as for :func:`column_netlist`.
     """
     design = design or default_design()
+    ck = tm.active()
+    unit, edge = ck.t_unit_s, ck.t_wl_edge_s
     va = supplies.v_array_v
     da, ds = (float(nl.num(x)) for x in pulse_dvt_v)   # validated as numbers
     if abs(da) > 0.2 or abs(ds) > 0.2:
@@ -363,25 +369,25 @@ def discharge_netlist(*, corner: Corner, supplies: Supplies, n_on_l: int, pulses
     row_far = N_ROWS - 1
     # The curve's cells are switched on while the precharge still holds the bitline, so the
     # discharge after the release is free of wordline-edge coupling from its first unit.
-    t_on = T_PRE_END_S - 0.5e-9
+    t_on = ck.t_pre_end_s - 0.5e-9
     for i in range(n_on_l):
         row = MAC_ROW0 + i
-        out.append(f"vwl{row} wl{row} 0 PWL(0 0 {nl.num(t_on)} 0 {nl.num(t_on + T_WL_EDGE_S)} {nl.num(va)})")
+        out.append(f"vwl{row} wl{row} 0 PWL(0 0 {nl.num(t_on)} 0 {nl.num(t_on + edge)} {nl.num(va)})")
         bl.stack("l", row, f"wl{row}", "vq1", (dn, dn))
-    t = T_MAC0_S + 1e-9  # clear of the precharge release
+    t = ck.t_mac0_s + 1e-9  # clear of the precharge release
     starts = []
     for w in tuple(pulses_r_units) + tuple(share_r_units):
         if not isinstance(w, (int, np.integer)) or not 1 <= w <= 4 * Q_MAX:
             raise ValueError(f"pulse width must be an integer 1..{4 * Q_MAX} units, got {w!r}")
         starts.append(t)
-        t += w * T_UNIT_S + gap_s
+        t += w * unit + gap_s
 
     def pwl(pulses) -> str:
         pts = ["0 0"]
         for t0, w in pulses:
-            t1 = t0 + w * T_UNIT_S
-            pts += [f"{nl.num(t0 - T_WL_EDGE_S / 2)} 0", f"{nl.num(t0 + T_WL_EDGE_S / 2)} {nl.num(va)}",
-                    f"{nl.num(t1 - T_WL_EDGE_S / 2)} {nl.num(va)}", f"{nl.num(t1 + T_WL_EDGE_S / 2)} 0"]
+            t1 = t0 + w * unit
+            pts += [f"{nl.num(t0 - edge / 2)} 0", f"{nl.num(t0 + edge / 2)} {nl.num(va)}",
+                    f"{nl.num(t1 - edge / 2)} {nl.num(va)}", f"{nl.num(t1 + edge / 2)} 0"]
         return f"PWL({' '.join(pts)})"
 
     n_one = len(pulses_r_units)
@@ -403,28 +409,29 @@ def discharge_netlist(*, corner: Corner, supplies: Supplies, n_on_l: int, pulses
     out += _sense_amplifier_load()
     if n_one:
         # Charge the wordline source delivers on the first rising edge (the driver's C·V).
-        t_mid = starts[0] + pulses_r_units[0] * T_UNIT_S / 2
-        out += [".save i(vwlp)", f".meas tran q_wlp INTEG i(vwlp) FROM={nl.num(starts[0] - T_WL_EDGE_S)} TO={nl.num(t_mid)}"]
+        t_mid = starts[0] + pulses_r_units[0] * unit / 2
+        out += [".save i(vwlp)", f".meas tran q_wlp INTEG i(vwlp) FROM={nl.num(starts[0] - edge)} TO={nl.num(t_mid)}"]
     save = ("rbl_l0", "rbl_r0", f"rbl_r{row_far}")
     idle = {f"{b}{stored}": n for (b, stored), n in bl.idle.items()}
     return _finish(out, bl, corner, save, (), tstop_s), starts, idle
 
 
 def firing_cycle(time_s: np.ndarray, v_out: np.ndarray, v_sa: float) -> int | None:
-    """First ramp cycle (1–32) whose sense-amplifier decision is "fired", or None.
+    """First ramp cycle (1…n_ramp_steps of the active clocks) whose sense-amplifier decision is "fired", or None.
 
     The sense amplifier's outputs return to zero in reset, so each cycle's decision is
-    read at the end of its evaluate phase, 1.15 ns after the clock edge.
+    read inside its evaluate phase, t_sa_read_s (1.15 ns at 65 nm) after the clock edge.
     """
-    for j in range(1, N_RAMP_STEPS + 1):
-        if np.interp(sa_sample_time_s(j), time_s, v_out) > v_sa / 2:
+    ck = tm.active()
+    for j in range(1, ck.n_ramp_steps + 1):
+        if np.interp(ck.sa_sample_time_s(j), time_s, v_out) > v_sa / 2:
             return j
     return None
 
 
 def code_from_cycle(cycle: int | None) -> int:
-    """ADC code: 32 − firing cycle; a column that never fires reads 0."""
-    return 0 if cycle is None else N_RAMP_STEPS - cycle
+    """ADC code: n_ramp_steps − firing cycle (32 − cycle at 65 nm); a column that never fires reads 0."""
+    return 0 if cycle is None else tm.active().n_ramp_steps - cycle
 
 
 def random_vectors(rng: np.random.Generator, activity: float, q_max: int = Q_MAX, k_max: int = K_MAX):

@@ -17,10 +17,12 @@ What a design can change in this version (:data:`CONFIGURABLE`): the whole techn
 card, corner method and sections, device model names, logic-cell length and width scale,
 Pelgrom coefficients, corner temperatures; :mod:`topkima.circuits.technology` renders the
 shipped subcircuits for it), the supplies, the read-port, precharge, wordline-driver and
-comparator sizes, the bitline wire parasitics and the ADC knobs (calibration cells and pulse
-widths). The geometry and the timing are recorded (so an artefact states the whole design) and
-validated, but the digital benches and the behavioural kernels still hard-wire them: a design
-that changes one is refused with a message naming where it is wired (:data:`FIXED_WHERE`).
+comparator sizes, the bitline wire parasitics, the timing (PWM unit, ramp clock, sense instant
+and the conversion's timeline: every testbench reads it through :mod:`topkima.circuits.timing`,
+checked by :func:`_check_consistency`) and the ADC knobs (calibration cells and pulse widths).
+The geometry is recorded (so an artefact states the whole design) and validated, but the
+digital benches and the behavioural kernels still hard-wire it: a design that changes it is
+refused with a message naming where it is wired (:data:`FIXED_WHERE`).
 """
 from __future__ import annotations
 
@@ -494,8 +496,31 @@ def _design_from_dict(data, base: Path | None, source: str) -> Design:
     return design
 
 
+#: Widest ramp pulse the ramp timing generator makes (PWM units; circuits/ramp_timing.py N_UNITS_MAX)
+RAMP_GENERATOR_MAX_UNITS = 6
+#: The discharge bench switches its curve's cells on this long before the precharge release (circuits/column.py)
+T_CURVE_ON_LEAD_S = 0.5e-9
+
+
 def _check_consistency(d: Design) -> None:
+    """Rules the testbenches need of a design's clocks (each error names the field and the rule)."""
     t = d.timing
+    ratio = t.t_clk_ramp_s / t.t_unit_s
+    if abs(ratio - round(ratio)) > 1e-6 or round(ratio) < 2:
+        _fail("timing.t_clk_ramp_s", f"the ramp clock must be a whole number (≥ 2) of PWM units (t_unit_s = "
+                                     f"{t.t_unit_s:g} s): the ramp timing generator cuts its pulses from the PWM clock, "
+                                     f"aligned to each ramp clock edge; got {ratio:g} units")
+    if t.t_wl_edge_s >= t.t_unit_s:
+        _fail("timing.t_wl_edge_s", f"the wordline edge ({t.t_wl_edge_s:g} s) must be shorter than one PWM unit "
+                                    f"({t.t_unit_s:g} s): a one-unit pulse keeps its 50 % width only then")
+    if t.t_sa_edge_s >= t.t_sa_eval_s:
+        _fail("timing.t_sa_edge_s", "the sense-amplifier clock edge must be shorter than its evaluate phase (t_sa_eval_s)")
+    if t.t_pre_end_s < T_CURVE_ON_LEAD_S + t.t_wl_edge_s:
+        _fail("timing.t_pre_end_s", f"the precharge must last at least {T_CURVE_ON_LEAD_S:g} s + t_wl_edge_s: the "
+                                    "discharge bench switches its cells on that long before the release")
+    if t.t_mac_start_s <= t.t_pre_end_s + t.t_pre_edge_s:
+        _fail("timing.t_mac_start_s", "the PWM pulses must start after the precharge is released "
+                                      "(t_pre_end_s + t_pre_edge_s)")
     if t.t_sa_clk_in_cycle_s + t.t_sa_eval_s > t.t_clk_ramp_s + t.t_pulse_delay_s:
         _fail("timing.t_sa_clk_in_cycle_s", "the sense amplifier's evaluate phase must end before the next ramp "
                                             "pulse starts (t_clk_ramp_s + t_pulse_delay_s)")
@@ -505,18 +530,20 @@ def _check_consistency(d: Design) -> None:
         _fail("timing.max_ramp_units", "the longest ramp pulse must end before the sense instant")
     if d.adc.t_cal_units > t.max_cal_units:
         _fail("adc.t_cal_units", f"the calibration pulse must fit inside one ramp clock (≤ {t.max_cal_units} units)")
+    if d.adc.t_ramp_units > RAMP_GENERATOR_MAX_UNITS:
+        _fail("adc.t_ramp_units", f"the ramp timing generator (circuits/ramp_timing.py) makes pulses of 1 … "
+                                  f"{RAMP_GENERATOR_MAX_UNITS} PWM units, got {d.adc.t_ramp_units}")
 
 
 #: Fields a design may change in this version (the others are fixed at the 65 nm preset's values).
 CONFIGURABLE = ("supplies.*", "technology.*", "sizes.read_port.*", "sizes.comparator.*",
                 "sizes.precharge.*", "sizes.wordline_driver.*", "geometry.r_wire_row_ohm", "geometry.c_wire_row_f",
-                "adc.*", "name", "description")
+                "timing.*", "adc.*", "name", "description")
 
 #: Where each fixed group is still hard-wired (the message of a refused change).
 FIXED_WHERE = {
     "geometry": "the digital benches (256-input arbiter), the ramp timing generator and the behavioural kernels "
                 "(behavioral/macro/) assume 256 columns, 32 + 32 replica rows and 64 elements of 3 pairs",
-    "timing": "the comparator, ramp-generator and digital benches clock at these values",
 }
 
 

@@ -11,15 +11,24 @@ from topkima.circuits.digital import (BLOCK, COUNTER_BITS, K_BITS, T_SRC_EDGE_S,
                                       logic_word, tran_line)
 from topkima.circuits.netlist import num
 from topkima.circuits.spice import simulate
-from topkima.circuits.timing import T_CLK_RAMP_S
+from topkima.circuits import timing as tm
 
 
-def ramp_counter_netlist(corner_name: str, vdd_v: float, n_clocks: int = 33, t_clk_s: float = 1e-9,
+def bench_clock_s() -> float:
+    """The counters' default bench clock and grant-strobe period: a quarter of the active ramp clock
+    (1 ns at 65 nm). Faster than the ramp to save ngspice time; for the k-counter, a grant every quarter
+    ramp clock is faster than the arbiter tree can grant (its handshake cycle: 2.9-3.5 ns at 65 nm,
+    calibration/default_calibration.json), so a k-counter that passes here keeps up with the tree."""
+    return tm.active().t_clk_ramp_s / 4
+
+
+def ramp_counter_netlist(corner_name: str, vdd_v: float, n_clocks: int = 33, t_clk_s: float | None = None,
                          t_step_s: float = T_STEP_LONG_S) -> tuple[str, dict]:
-    """cnt5 (en = 1) clocked ``n_clocks`` times; returns the netlist and the timing plan."""
+    """cnt5 (en = 1) clocked ``n_clocks`` times (period ``t_clk_s``, None: :func:`bench_clock_s`);
+    returns the netlist and the timing plan."""
     vdd_v = checked_vdd(vdd_v)
     n_clocks = checked_int(n_clocks, "n_clocks", 2, 64)
-    t_clk_s = checked_time(t_clk_s, "t_clk_s")
+    t_clk_s = checked_time(bench_clock_s() if t_clk_s is None else t_clk_s, "t_clk_s")
     t0 = 1.5e-9                                 # first rising clock edge (after reset and a quiet window)
     t_stop = t0 + n_clocks * t_clk_s
     m_counts = min(n_clocks, 32)                # energy window: whole counts, a full 0..31 cycle if possible
@@ -45,15 +54,16 @@ def ramp_counter_netlist(corner_name: str, vdd_v: float, n_clocks: int = 33, t_c
     return "\n".join(lines) + "\n", {"samples_s": samples, "m_counts": m_counts, "t_clk_s": t_clk_s}
 
 
-def measure_ramp_counter(corner_name: str, vdd_v: float, n_clocks: int = 33, t_clk_s: float = 1e-9,
-                         t_clk_ramp_s: float = T_CLK_RAMP_S) -> dict:
+def measure_ramp_counter(corner_name: str, vdd_v: float, n_clocks: int = 33, t_clk_s: float | None = None,
+                         t_clk_ramp_s: float | None = None) -> dict:
     """Count check, clk->q and energy per count of the ramp counter.
 
-    The bench clocks faster than the ramp (1 ns instead of 4 ns) to save ngspice time; the
-    energy per count at the ramp clock is the dynamic energy plus leakage over ``t_clk_ramp_s``
+    The bench clocks faster than the ramp (``t_clk_s``, None: :func:`bench_clock_s`, 1 ns against
+    4 ns at 65 nm) to save ngspice time; the energy per count at the ramp clock (``t_clk_ramp_s``,
+    None: the active clocks') is the dynamic energy plus leakage over one ramp clock
     (static CMOS: the switched charge does not depend on the period).
     """
-    t_clk_ramp_s = checked_time(t_clk_ramp_s, "t_clk_ramp_s")
+    t_clk_ramp_s = checked_time(tm.active().t_clk_ramp_s if t_clk_ramp_s is None else t_clk_ramp_s, "t_clk_ramp_s")
     netlist, plan = ramp_counter_netlist(corner_name, vdd_v, n_clocks, t_clk_s)
     res = simulate(netlist, BLOCK)
     m = res.measures
@@ -81,12 +91,13 @@ def measure_ramp_counter(corner_name: str, vdd_v: float, n_clocks: int = 33, t_c
 # --------------------------------------------------------------------------- k-counter
 
 def kcounter_netlist(corner_name: str, vdd_v: float, k: int = 5, n_grants: int | None = None,
-                     t_grant_s: float = 1e-9, t_step_s: float = T_STEP_LONG_S) -> tuple[str, dict]:
-    """kcnt5 with preset ``k`` fed ``n_grants`` grant strobes (default k + 2)."""
+                     t_grant_s: float | None = None, t_step_s: float = T_STEP_LONG_S) -> tuple[str, dict]:
+    """kcnt5 with preset ``k`` fed ``n_grants`` grant strobes (default k + 2), one per ``t_grant_s``
+    (None: :func:`bench_clock_s`)."""
     vdd_v = checked_vdd(vdd_v)
     k = checked_int(k, "k", 1, 2 ** K_BITS - 1)
     n_grants = k + 2 if n_grants is None else checked_int(n_grants, "n_grants", 1, 64)
-    t_grant_s = checked_time(t_grant_s, "t_grant_s")
+    t_grant_s = checked_time(bench_clock_s() if t_grant_s is None else t_grant_s, "t_grant_s")
     t0 = 1.5e-9
     t_stop = t0 + n_grants * t_grant_s
     q_from = t0 - t_grant_s / 4
@@ -113,7 +124,7 @@ def kcounter_netlist(corner_name: str, vdd_v: float, k: int = 5, n_grants: int |
 
 
 def measure_kcounter(corner_name: str, vdd_v: float, k: int = 5, n_grants: int | None = None,
-                     t_grant_s: float = 1e-9) -> dict:
+                     t_grant_s: float | None = None) -> dict:
     """STOP exactly at k (and the count frozen there), count->STOP delay, energy per counted grant."""
     netlist, plan = kcounter_netlist(corner_name, vdd_v, k, n_grants, t_grant_s)
     res = simulate(netlist, BLOCK)

@@ -57,6 +57,8 @@ class Job:
     netlists: tuple[str, ...] = ()
     #: the technology its netlists use (:func:`topkima.circuits.technology.payload`); None: PTM 65 nm
     technology: dict | None = None
+    #: the clocks its netlists use (:func:`topkima.circuits.timing.payload`); None: the 65 nm preset's
+    timing: dict | None = None
 
     def key(self) -> str:
         files = sorted(set(self.netlists) | {MODEL_CARD})
@@ -66,6 +68,8 @@ class Job:
             from topkima.circuits.technology import card_sha256
             payload["technology"] = self.technology
             payload["card_sha256"] = card_sha256(self.technology["card"])
+        if self.timing is not None:
+            payload["timing"] = self.timing
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()
 
@@ -95,9 +99,11 @@ def resolve(fn: str) -> Callable:
 
 
 def run_job(job: Job) -> dict:
-    """Run one job in this process, with its technology active (:func:`topkima.circuits.technology.using`)."""
+    """Run one job in this process, with its technology and clocks active (:func:`topkima.circuits.technology.using`,
+    :func:`topkima.circuits.timing.using`)."""
+    from topkima.circuits import timing
     from topkima.circuits.technology import using
-    with using(job.technology):
+    with using(job.technology), timing.using(job.timing):
         return resolve(job.fn)(**job.kwargs)
 
 

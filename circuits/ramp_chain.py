@@ -14,13 +14,13 @@ from topkima.circuits import testbench as tb
 from topkima.circuits.corners import corner as corner_of
 from topkima.circuits.netlist import num
 from topkima.circuits.ramp_timing import (BLOCK, CHAIN_CLOCKS, CHAIN_ROWS, N_RAMP_ROWS, N_UNITS_RAMP, STOP_CLOCK,
-                                          T_SRC_EDGE_S, T_START_LEAD_S, T_STEP_S, T_STOP_IN_CLOCK_S, WL_DRIVE,
+                                          T_SRC_EDGE_S, T_START_LEAD_S, T_STEP_S, WL_DRIVE,
                                           WN_DRV_M, WP_DRV_M, READ_PORT_M, bench_header, checked_drive, checked_driver_size,
                                           checked_supplies, checked_units, clock_edge, control_and_taps, crossings,
                                           edge_s, first_after, pulse_count, pulse_shape, register_loads, row_driver,
                                           row_line, save_line, select_sources, window_loads, window_slice,
-                                          wordline_sections)
-from topkima.circuits.timing import T_UNIT_S
+                                          t_stop_in_clock_s, wordline_sections)
+from topkima.circuits import timing as tm
 
 
 
@@ -39,7 +39,7 @@ def chain_netlist(corner_name: str, supplies: dict | None = None, n_units: int =
     """Token register with rows CHAIN_ROWS real, the generator at ``n_units``, two tokens, STOP.
 
     Token 1: START sampled at clock 1 → rows 0, 1, 31 in clocks 1–3; clock 4 empty.
-    Token 2: START sampled at clock 5 → row 0 in clock 5; STOP rises T_STOP_IN_CLOCK_S into
+    Token 2: START sampled at clock 5 → row 0 in clock 5; STOP rises t_stop_in_clock_s() into
     clock 5 (during row 0's window), is taken at clock 5's falling edge: row 0's pulse
     completes, clock 6 stays empty and the token is cleared at clock 6.
     """
@@ -57,7 +57,7 @@ def chain_netlist(corner_name: str, supplies: dict | None = None, n_units: int =
     starts = [(edge_s(0) + T_START_LEAD_S, 1), (edge_s(1) + T_START_LEAD_S, 0),
               (edge_s(STOP_CLOCK - 1) + T_START_LEAD_S, 1), (edge_s(STOP_CLOCK) + T_START_LEAD_S, 0)]
     lines += [*srcs, *control_and_taps(vd), tb.dc_source("vddg", "vddg", vd),
-              tb.pwl_source("vstop", "stop", vd, 0, [(edge_s(STOP_CLOCK) + T_STOP_IN_CLOCK_S, 1)] if stop else [],
+              tb.pwl_source("vstop", "stop", vd, 0, [(edge_s(STOP_CLOCK) + t_stop_in_clock_s(), 1)] if stop else [],
                             T_SRC_EDGE_S),
               tb.pwl_source("vstart", "start", vd, 0, starts, T_SRC_EDGE_S),
               window_slice("g", sel_nodes, "w", "vddg"),
@@ -113,13 +113,14 @@ def measure_chain(corner_name: str, supplies: dict | None = None, n_units: int =
     in_order = all(pulses[k] == want[k] for k in want) and sum(glitches.values()) == 0
     last = expected[CHAIN_ROWS[-1]][0]
     after_token = all(sum(p[last + 1:STOP_CLOCK]) == 0 for p in pulses.values())
-    nominal = bench["n_units"] * T_UNIT_S
+    t_unit = tm.active().t_unit_s
+    nominal = bench["n_units"] * t_unit
     stop_ok = token_cleared = None
     if stop:
         after = all(sum(p[STOP_CLOCK + 1:]) == 0 for p in pulses.values())
         # the step open when STOP rose completes at full width
         w_last = shapes[str(CHAIN_ROWS[0])][-1]["near"]["width_s"]
-        stop_ok = bool(after and w_last is not None and abs(w_last - nominal) < 0.25 * T_UNIT_S)
+        stop_ok = bool(after and w_last is not None and abs(w_last - nominal) < 0.25 * t_unit)
         token_cleared = all(float(res.v(f"tk{r}")[-1]) < 0.25 * vd for r in CHAIN_ROWS)
     # token settles before the window opens (clock 2: the token moves from row 0 to row 1)
     tk_rise = first_after(crossings(t, res.v(f"tk{CHAIN_ROWS[1]}"), vd / 2, True), edges[2], edges[3])
