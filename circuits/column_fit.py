@@ -152,6 +152,18 @@ def fit_cell_current_mismatch(currents: dict):
     return ratio, dvt, sens, sigma_rel, ci
 
 
+def timing_section(ck: "tm.Clocks") -> dict:
+    """The artefact's ``column.timing``: the clocks the column was simulated with, which the behavioural
+    model reads (topkima.behavioral.params: sense instants, latency, the ADC window's pulse limits)."""
+    return {
+        "t_unit_s": ck.t_unit_s, "t_pwm_s": ck.t_pwm_s, "t_clk_ima_s": ck.t_clk_ramp_s, "t_edge_s": ck.t_wl_edge_s,
+        "t_mac_start_s": ck.t_mac0_s, "t_cal_start_s": ck.t_cal0_s, "t_pulse_delay_s": ck.t_pulse_delay_s,
+        "t_sa_clk_in_cycle_s": ck.t_sa_clk_s, "n_ramp_steps": ck.n_ramp_steps,
+        # the ADC window's pulse limits (topkima.behavioral.macro.ramp_limits)
+        "max_t_cal_units": ck.max_cal_units, "max_t_ramp_units": ck.max_ramp_units,
+    }
+
+
 def artefact_section(settings, results: dict) -> dict:
     """The artefact's ``column`` section, fitted from the block's measurements."""
     design = settings.design
@@ -195,13 +207,7 @@ def artefact_section(settings, results: dict) -> dict:
             "r_wire_per_row_ohm": design.geometry.r_wire_row_ohm, "c_wire_per_row_f": design.geometry.c_wire_row_f,
             "w_read_m": rp.w_m, "l_read_m": rp.l_m, "q_max": Q_MAX, "k_max": K_MAX,
         },
-        "timing": {
-            "t_unit_s": ck.t_unit_s, "t_pwm_s": ck.t_pwm_s, "t_clk_ima_s": ck.t_clk_ramp_s, "t_edge_s": ck.t_wl_edge_s,
-            "t_mac_start_s": ck.t_mac0_s, "t_cal_start_s": ck.t_cal0_s, "t_pulse_delay_s": ck.t_pulse_delay_s,
-            "t_sa_clk_in_cycle_s": ck.t_sa_clk_s, "n_ramp_steps": ck.n_ramp_steps,
-            # the ADC window's pulse limits (topkima.behavioral.macro.ramp_limits)
-            "max_t_cal_units": ck.max_cal_units, "max_t_ramp_units": ck.max_ramp_units,
-        },
+        "timing": timing_section(ck),
         "discharge_curve": {
             "units": grid.tolist(), "v_rbl_v": v_grid.tolist(),
             "note": f"V(RBL) after U nominal-cell units (one cell on for {ck.t_unit_s * 1e9:g} ns), leakage of idle stacks removed",
