@@ -44,7 +44,8 @@ from topkima.circuits import timing as tm
 BLOCK = "column"
 NETLISTS = ("readport.sp",)
 
-# Geometry: the design preset's [geometry] table (circuits/designs/topkima-65nm.toml, fixed in this version).
+# Geometry: the 65 nm preset's [geometry] table (circuits/designs/topkima-65nm.toml). A design's own replica-row
+# counts (geometry.n_ramp_rows, n_cal_rows) reach the testbench writers below through ``design`` (:class:`Rows`).
 _GEO = reference_design().geometry
 N_ROWS = _GEO.n_rows                  #: 256
 N_RAMP_ROWS = _GEO.n_ramp_rows        #: 32
@@ -54,6 +55,8 @@ N_ELEMENTS = _GEO.n_elements          #: 64
 PAIR_SCALES = _GEO.pair_scales        #: (1, 2, 4)
 RAMP_ROW0, CAL_ROW0, MAC_ROW0 = 0, N_RAMP_ROWS, N_RAMP_ROWS + N_CAL_ROWS
 
+#: Largest calibration-row count a design may have (circuits/design.py's bound)
+MAX_CAL_ROWS = 256
 Q_MAX = _GEO.q_max       #: largest |input| (5-bit magnitude; 31 units = 15.5 ns on the x1 pair, SPEC §2)
 K_MAX = _GEO.k_max       #: key levels -7..7 (SPEC §2)
 
@@ -70,6 +73,32 @@ W_PRE_M, L_PRE_M = reference_design().sizes.precharge.w_m, reference_design().si
 #: put this load on each bitline, so the characterised swing is the swing the comparator sees.
 C_SA_IN_RESET_F = 16.6e-15
 T_PRINT_S = 0.1e-9       #: transient print step; also caps the internal step (2 µV from a 20 ps run)
+
+@dataclass(frozen=True)
+class Rows:
+    """A design's column, bottom up: ramp rows (nearest the sense amplifier), calibration rows, MAC rows."""
+
+    n_ramp: int
+    n_cal: int
+    n_mac: int
+
+    @classmethod
+    def of(cls, design: Design | None) -> "Rows":
+        g = (design or default_design()).geometry
+        return cls(g.n_ramp_rows, g.n_cal_rows, g.n_mac_rows)
+
+    @property
+    def n_rows(self) -> int:
+        return self.n_ramp + self.n_cal + self.n_mac
+
+    @property
+    def cal_row0(self) -> int:
+        return self.n_ramp
+
+    @property
+    def mac_row0(self) -> int:
+        return self.n_ramp + self.n_cal
+
 
 #: Stack slots of one MAC row: (cell, wordline sign, bitline it discharges).
 STACKS = (("L", +1, "l"), ("L", -1, "r"), ("R", +1, "r"), ("R", -1, "l"))
@@ -110,15 +139,21 @@ class ColumnDraws:
     sa_dvt_v: dict = field(default_factory=dict)
 
     @classmethod
+    def zeros(cls, design: Design | None = None) -> "ColumnDraws":
+        """No mismatch, shaped for the design's rows (None: the 65 nm preset)."""
+        r = Rows.of(design)
+        return cls(np.zeros((r.n_mac, 4, 2)), np.zeros((r.n_cal, 2)), np.zeros((r.n_ramp, 2)), {})
+
+    @classmethod
     def draw(cls, rng: np.random.Generator, sa_devices=(), design: Design | None = None) -> "ColumnDraws":
         """Pelgrom draws for every read-port device and the given SA devices (comparator.Device), with the
         design's read-port size and A_VT (None: the 65 nm preset)."""
         from topkima.circuits.mismatch import a_vt_of, draw_dvth_v
         design = design or default_design()
-        rp, a_n = design.sizes.read_port, a_vt_of(design, "n")
-        mac = draw_dvth_v(rng, "n", rp.w_m, rp.l_m, (N_MAC_ROWS, 4, 2), a_n)
-        cal = draw_dvth_v(rng, "n", rp.w_m, rp.l_m, (N_CAL_ROWS, 2), a_n)
-        ramp = draw_dvth_v(rng, "n", rp.w_m, rp.l_m, (N_RAMP_ROWS, 2), a_n)
+        rp, a_n, r = design.sizes.read_port, a_vt_of(design, "n"), Rows.of(design)
+        mac = draw_dvth_v(rng, "n", rp.w_m, rp.l_m, (r.n_mac, 4, 2), a_n)
+        cal = draw_dvth_v(rng, "n", rp.w_m, rp.l_m, (r.n_cal, 2), a_n)
+        ramp = draw_dvth_v(rng, "n", rp.w_m, rp.l_m, (r.n_ramp, 2), a_n)
         sa = {d.name: float(draw_dvth_v(rng, d.kind, d.w_m, d.l_m, (), a_vt_of(design, d.kind))) for d in sa_devices}
         return cls(mac, cal, ramp, sa)
 
@@ -127,14 +162,16 @@ class ColumnDraws:
                 "ramp_dvt_v": self.ramp_dvt_v.tolist(), "sa_dvt_v": dict(self.sa_dvt_v)}
 
     @classmethod
-    def from_json(cls, data: dict | None) -> "ColumnDraws":
+    def from_json(cls, data: dict | None, design: Design | None = None) -> "ColumnDraws":
+        """Draws back from :meth:`to_json`, checked against the design's rows (None: the 65 nm preset)."""
         if not data:
-            return cls()
+            return cls.zeros(design)
+        r = Rows.of(design)
         draws = cls(np.asarray(data["mac_dvt_v"], float), np.asarray(data["cal_dvt_v"], float),
                     np.asarray(data["ramp_dvt_v"], float), {k: float(v) for k, v in data.get("sa_dvt_v", {}).items()})
-        for name, arr, shape in (("mac_dvt_v", draws.mac_dvt_v, (N_MAC_ROWS, 4, 2)),
-                                 ("cal_dvt_v", draws.cal_dvt_v, (N_CAL_ROWS, 2)),
-                                 ("ramp_dvt_v", draws.ramp_dvt_v, (N_RAMP_ROWS, 2))):
+        for name, arr, shape in (("mac_dvt_v", draws.mac_dvt_v, (r.n_mac, 4, 2)),
+                                 ("cal_dvt_v", draws.cal_dvt_v, (r.n_cal, 2)),
+                                 ("ramp_dvt_v", draws.ramp_dvt_v, (r.n_ramp, 2))):
             if arr.shape != shape or not np.all(np.isfinite(arr)):
                 raise ValueError(f"mismatch draws '{name}' must be finite with shape {shape}, got {arr.shape}")
         return draws
@@ -154,7 +191,9 @@ class ColumnConversion:
         object.__setattr__(self, "keys", _check_int_vector(self.keys, N_ELEMENTS, -K_MAX, K_MAX, "key levels"))
         object.__setattr__(self, "inputs", _check_int_vector(self.inputs, N_ELEMENTS, -Q_MAX, Q_MAX, "inputs"))
         clocks = tm.active()   # the pulses must fit the clocks of the design being simulated
-        for name, lo, hi in (("n_cal", 0, N_CAL_ROWS), ("t_cal_units", 0, clocks.max_cal_units),
+        # n_cal: up to the largest calibration-row count a design may have; the testbench checks it
+        # against its design's rows (column_netlist)
+        for name, lo, hi in (("n_cal", 0, MAX_CAL_ROWS), ("t_cal_units", 0, clocks.max_cal_units),
                              ("t_ramp_units", 1, clocks.max_ramp_units)):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
@@ -205,16 +244,16 @@ class _Bitlines:
 
 def _preamble(corner: Corner, supplies: Supplies, title: str, design: Design) -> list[str]:
     """Includes, supplies, both bitline ladders and their precharge switches (the design's wire and sizes)."""
-    geo, pre = design.geometry, design.sizes.precharge
+    geo, pre, n_rows = design.geometry, design.sizes.precharge, Rows.of(design).n_rows
     out = [f"* topkima column: {title}, corner {corner.name}", *tech.model_lines(corner.name), tech.subckt_include("readport.sp"),
            tech.subckt_include("strongarm.sp")]
     out += [f"vdda vdda 0 {nl.num(supplies.v_array_v)}", f"vpre vpre 0 {nl.num(supplies.v_precharge_v)}",
             f"vq1 vq1 0 {nl.num(supplies.v_array_v)}", f"vsa vsa 0 {nl.num(supplies.v_sa_v)}"]
     # Bitline ladders: node rbl_x{row}, row 0 at the sense amplifier.
     for b in ("l", "r"):
-        for row in range(N_ROWS):
+        for row in range(n_rows):
             out.append(f"c{b}{row} rbl_{b}{row} 0 {nl.num(geo.c_wire_row_f)}")
-            if row + 1 < N_ROWS:
+            if row + 1 < n_rows:
                 out.append(f"r{b}{row} rbl_{b}{row} rbl_{b}{row + 1} {nl.num(geo.r_wire_row_ohm)}")
         # Precharge PMOS (gate low = on) from the precharge supply; off level is the SA supply.
         out.append(nl.mos(f"mpre{b}", f"rbl_{b}0", "preb", "vpre", "vpre", tech.pmos(), pre.w_m, pre.l_m,
@@ -233,9 +272,9 @@ def _precharge_source(supplies: Supplies, recharge_at_s: float | None) -> str:
 
 
 def _finish(out: list[str], bl: "_Bitlines", corner: Corner, save: tuple[str, ...], extra: tuple[str, ...],
-            tstop_s: float) -> str:
+            tstop_s: float, n_rows: int = N_ROWS) -> str:
     out += bl.lines
-    dn, mid = corner.delvto_n(), N_ROWS // 2
+    dn, mid = corner.delvto_n(), n_rows // 2
     for (b, stored), count in bl.idle.items():
         if count:
             out.append(f"xidle_{b}{stored} rbl_{b}{mid} 0 {'vq1' if stored else '0'} 0 readport "
@@ -281,7 +320,13 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
     read-port and precharge sizes and the bitline wire.
     """
     design = design or default_design()
-    draws = draws or ColumnDraws()
+    rows = Rows.of(design)
+    draws = draws or ColumnDraws.zeros(design)
+    if conv.n_cal > rows.n_cal:
+        raise ValueError(f"n_cal must be an integer in 0..{rows.n_cal} (the design's calibration rows), got {conv.n_cal}")
+    if draws.cal_dvt_v.shape[0] != rows.n_cal or draws.ramp_dvt_v.shape[0] != rows.n_ramp:
+        raise ValueError(f"mismatch draws are shaped for {draws.ramp_dvt_v.shape[0]} ramp + {draws.cal_dvt_v.shape[0]} "
+                         f"calibration rows; the design has {rows.n_ramp} + {rows.n_cal}")
     ck = tm.active()
     dn, va = corner.delvto_n(), supplies.v_array_v
     end = ck.conversion_end_s(ramp)
@@ -293,7 +338,7 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
         digits = key_digits(k)
         for p, scale in enumerate(PAIR_SCALES):
             row_idx = 3 * e + p
-            row = MAC_ROW0 + row_idx
+            row = rows.mac_row0 + row_idx
             d = digits[p]
             stored = {"L": 1 if d > 0 else 0, "R": 1 if d < 0 else 0}
             sign = (q > 0) - (q < 0)
@@ -307,8 +352,8 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
                     bl.idle_stack(bline, stored[cell])
     # Calibration rows discharge RBL_R; ramp rows discharge RBL_L. The opposite bitline
     # carries an idle replica port so both bitlines see the same junction load.
-    for i in range(N_CAL_ROWS):
-        row = CAL_ROW0 + i
+    for i in range(rows.n_cal):
+        row = rows.cal_row0 + i
         if calibration and i < conv.n_cal and conv.t_cal_units > 0:
             out.append(_pulse(f"vwl{row}", f"wl{row}", va, ck.t_cal0_s + ck.t_pulse_delay_s, conv.t_cal_units * ck.t_unit_s))
             dvt = draws.cal_dvt_v[i]
@@ -316,8 +361,8 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
         else:
             bl.idle_stack("r", 1 if i < conv.n_cal else 0)
         bl.idle_stack("l", 0)
-    for i in range(N_RAMP_ROWS):
-        row = RAMP_ROW0 + i
+    for i in range(rows.n_ramp):
+        row = i
         if ramp:
             out.append(_pulse(f"vwl{row}", f"wl{row}", va, ck.ramp_cycle_start_s(i + 1) + ck.t_pulse_delay_s,
                               conv.t_ramp_units * ck.t_unit_s))
@@ -337,7 +382,7 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
     # testbenches use it too, so that conversions and characterisation share one accuracy.
     extra = (".options reltol=3e-5",) + tuple(extra)
     tstop = end + (2.5e-9 if recharge else 0.1e-9)
-    return _finish(out, bl, corner, save, extra, tstop)
+    return _finish(out, bl, corner, save, extra, tstop, rows.n_rows)
 
 
 def discharge_netlist(*, corner: Corner, supplies: Supplies, n_on_l: int, pulses_r_units: tuple[int, ...],
@@ -366,12 +411,13 @@ def discharge_netlist(*, corner: Corner, supplies: Supplies, n_on_l: int, pulses
     out = _preamble(corner, supplies, "discharge characterisation", design)
     out.append(_precharge_source(supplies, None))
     bl = _Bitlines(design.sizes.read_port)
-    row_far = N_ROWS - 1
+    rows = Rows.of(design)
+    row_far = rows.n_rows - 1
     # The curve's cells are switched on while the precharge still holds the bitline, so the
     # discharge after the release is free of wordline-edge coupling from its first unit.
     t_on = ck.t_pre_end_s - 0.5e-9
     for i in range(n_on_l):
-        row = MAC_ROW0 + i
+        row = rows.mac_row0 + i
         out.append(f"vwl{row} wl{row} 0 PWL(0 0 {nl.num(t_on)} 0 {nl.num(t_on + edge)} {nl.num(va)})")
         bl.stack("l", row, f"wl{row}", "vq1", (dn, dn))
     t = ck.t_mac0_s + 1e-9  # clear of the precharge release
@@ -402,9 +448,9 @@ def discharge_netlist(*, corner: Corner, supplies: Supplies, n_on_l: int, pulses
     # non-zero in about half the cells), replica rows storing 0, as in a conversion.
     for b in ("l", "r"):
         used = n_on_l if b == "l" else (int(n_one > 0) + len(share_r_units))
-        for k in range(2 * N_MAC_ROWS - used):
+        for k in range(2 * rows.n_mac - used):
             bl.idle_stack(b, k % 2)
-        for _ in range(N_CAL_ROWS + N_RAMP_ROWS):
+        for _ in range(rows.n_cal + rows.n_ramp):
             bl.idle_stack(b, 0)
     out += _sense_amplifier_load()
     if n_one:
@@ -413,7 +459,7 @@ def discharge_netlist(*, corner: Corner, supplies: Supplies, n_on_l: int, pulses
         out += [".save i(vwlp)", f".meas tran q_wlp INTEG i(vwlp) FROM={nl.num(starts[0] - edge)} TO={nl.num(t_mid)}"]
     save = ("rbl_l0", "rbl_r0", f"rbl_r{row_far}")
     idle = {f"{b}{stored}": n for (b, stored), n in bl.idle.items()}
-    return _finish(out, bl, corner, save, (), tstop_s), starts, idle
+    return _finish(out, bl, corner, save, (), tstop_s, rows.n_rows), starts, idle
 
 
 def firing_cycle(time_s: np.ndarray, v_out: np.ndarray, v_sa: float) -> int | None:

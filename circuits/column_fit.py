@@ -11,8 +11,7 @@ import numpy as np
 from scipy import stats
 
 from topkima.circuits import comparator
-from topkima.circuits.column import (BLOCK, K_MAX, N_CAL_ROWS, N_ELEMENTS, N_MAC_ROWS, N_RAMP_ROWS, N_ROWS,
-                                     NETLISTS, PAIR_SCALES, Q_MAX, random_vectors)
+from topkima.circuits.column import BLOCK, K_MAX, N_ELEMENTS, NETLISTS, PAIR_SCALES, Q_MAX, Rows, random_vectors
 from topkima.circuits.design import COLUMN_FIELDS
 from topkima.circuits.jobs import Job
 from topkima.circuits.mismatch import a_vt_of, draw_dvth_v, sigma_vth_v
@@ -169,6 +168,7 @@ def artefact_section(settings, results: dict) -> dict:
     design = settings.design
     rp = design.sizes.read_port
     ck = tm.active()   # the design's clocks (calibrate.run_calibration makes them active)
+    rows = Rows.of(design)
     currents = results["cell_currents"]
     runs = sorted((r for k, r in results.items() if k.startswith("discharge_")), key=lambda r: r["n_on_l"])
     main = runs[-1]
@@ -202,8 +202,9 @@ def artefact_section(settings, results: dict) -> dict:
     share_mm = [results[k] for k in sorted(results) if k.startswith("share_mm_")]
     return {
         "geometry": {
-            "n_rows": N_ROWS, "n_mac_rows": N_MAC_ROWS, "n_cal_rows": N_CAL_ROWS, "n_ramp_rows": N_RAMP_ROWS,
-            "n_elements": N_ELEMENTS, "pair_scales": list(PAIR_SCALES), "row_order": "ramp 0-31, cal 32-63, MAC 64-255",
+            "n_rows": rows.n_rows, "n_mac_rows": rows.n_mac, "n_cal_rows": rows.n_cal, "n_ramp_rows": rows.n_ramp,
+            "n_elements": N_ELEMENTS, "pair_scales": list(PAIR_SCALES),
+            "row_order": f"ramp 0-{rows.n_ramp - 1}, cal {rows.cal_row0}-{rows.mac_row0 - 1}, MAC {rows.mac_row0}-{rows.n_rows - 1}",
             "r_wire_per_row_ohm": design.geometry.r_wire_row_ohm, "c_wire_per_row_f": design.geometry.c_wire_row_f,
             "w_read_m": rp.w_m, "l_read_m": rp.l_m, "q_max": Q_MAX, "k_max": K_MAX,
         },

@@ -15,8 +15,8 @@ import numpy as np
 
 from topkima.circuits import netlist as nl
 from topkima.circuits import technology as tech
-from topkima.circuits.column import (BLOCK, N_ELEMENTS, N_ROWS, PAIR_SCALES, ColumnConversion,
-                                     ColumnDraws, code_from_cycle, column_netlist, discharge_netlist, firing_cycle)
+from topkima.circuits.column import (BLOCK, N_ELEMENTS, PAIR_SCALES, ColumnConversion, ColumnDraws, Rows,
+                                     code_from_cycle, column_netlist, discharge_netlist, firing_cycle)
 from topkima.circuits.corners import Corner, Supplies
 from topkima.circuits.design import design_with
 from topkima.circuits import timing as tm
@@ -40,14 +40,16 @@ def measure_discharge(corner_name: str, supplies: dict, n_on_l: int, pulses_r_un
     """
     from topkima.circuits.spice import simulate
     corner, sup = corner_and_supplies(corner_name, supplies)
+    design = design_with(design_fields)
     text, starts, idle = discharge_netlist(corner=corner, supplies=sup, n_on_l=n_on_l,
                                      pulses_r_units=tuple(pulses_r_units), tstop_s=tstop_s,
                                      share_r_units=tuple(share_r_units), pulse_dvt_v=tuple(pulse_dvt_v),
-                                     design=design_with(design_fields))
+                                     design=design)
     res = simulate(text, BLOCK)
+    n_rows = Rows.of(design).n_rows
     ck = tm.active()
     t_unit, t_edge = ck.t_unit_s, ck.t_wl_edge_s
-    t, v_l, v_r, v_far = res.time, res.v("rbl_l0"), res.v("rbl_r0"), res.v(f"rbl_r{N_ROWS - 1}")
+    t, v_l, v_r, v_far = res.time, res.v("rbl_l0"), res.v("rbl_r0"), res.v(f"rbl_r{n_rows - 1}")
     t_release = ck.t_pre_end_s + ck.t_pre_edge_s   # precharge switch fully off
     t_grid = np.linspace(t_release + 0.1e-9, tstop_s, n_points)  # after the release's own coupling
     units = n_on_l * (t_grid - t_release) / t_unit
@@ -120,8 +122,9 @@ def measure_mac(corner_name: str, supplies: dict, keys: list[int], inputs: list[
     from topkima.circuits.spice import simulate
     corner, sup = corner_and_supplies(corner_name, supplies)
     conv = ColumnConversion(tuple(keys), tuple(inputs))
-    text = column_netlist(conv, corner=corner, supplies=sup, draws=ColumnDraws.from_json(draws),
-                          with_sa=False, ramp=False, calibration=False, design=design_with(design_fields))
+    design = design_with(design_fields)
+    text = column_netlist(conv, corner=corner, supplies=sup, draws=ColumnDraws.from_json(draws, design),
+                          with_sa=False, ramp=False, calibration=False, design=design)
     res = simulate(text, BLOCK)
     t_end = tm.active().t_cal0_s - 0.1e-9
     p, n = conv.bitline_units()
@@ -171,8 +174,9 @@ def measure_conversion(corner_name: str, supplies: dict, keys: list[int], inputs
     meas = (".save i(vpre) i(vsa)",
             f".meas tran q_pre INTEG i(vpre) FROM={nl.num(end)} TO={nl.num(end + 2.5e-9)}",
             f".meas tran q_sa INTEG i(vsa) FROM={nl.num(ck.ramp_cycle_start_s(1))} TO={nl.num(end)}")
-    text = column_netlist(conv, corner=corner, supplies=sup, draws=ColumnDraws.from_json(draws), with_sa=True,
-                          recharge=True, extra=meas, design=design_with(design_fields))
+    design = design_with(design_fields)
+    text = column_netlist(conv, corner=corner, supplies=sup, draws=ColumnDraws.from_json(draws, design), with_sa=True,
+                          recharge=True, extra=meas, design=design)
     res = simulate(text, BLOCK)
     cycle = firing_cycle(res.time, res.v("sa_outp"), sup.v_sa_v)
     instants = [ck.sense_instant_s(j) for j in range(1, ck.n_ramp_steps + 1)]

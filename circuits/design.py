@@ -20,9 +20,10 @@ shipped subcircuits for it), the supplies, the read-port, precharge, wordline-dr
 comparator sizes, the bitline wire parasitics, the timing (PWM unit, ramp clock, sense instant
 and the conversion's timeline: every testbench reads it through :mod:`topkima.circuits.timing`,
 checked by :func:`_check_consistency`) and the ADC knobs (calibration cells and pulse widths).
-The geometry is recorded (so an artefact states the whole design) and validated, but the
-digital benches and the behavioural kernels still hard-wire it: a design that changes it is
-refused with a message naming where it is wired (:data:`FIXED_WHERE`).
+Of the geometry, the replica-row counts (``n_ramp_rows``: the ramp's steps, ``n_cal_rows``) and
+the bitline wire may change; the rest is recorded (so an artefact states the whole design) and
+validated, but the digital benches and the behavioural kernels still hard-wire it: a design that
+changes it is refused with a message naming where it is wired (:data:`FIXED_WHERE`).
 """
 from __future__ import annotations
 
@@ -496,6 +497,9 @@ def _design_from_dict(data, base: Path | None, source: str) -> Design:
     return design
 
 
+#: Ramp replica-row counts a design may have: a power of two (the ramp-cycle counter's 2**bits states), and at
+#: least 8 (the ramp timing generator's chain bench simulates rows 0, 1 and the last)
+RAMP_ROW_COUNTS = (8, 16, 32, 64, 128)
 #: Widest ramp pulse the ramp timing generator makes (PWM units; circuits/ramp_timing.py N_UNITS_MAX)
 RAMP_GENERATOR_MAX_UNITS = 6
 #: The discharge bench switches its curve's cells on this long before the precharge release (circuits/column.py)
@@ -530,6 +534,11 @@ def _check_consistency(d: Design) -> None:
         _fail("timing.max_ramp_units", "the longest ramp pulse must end before the sense instant")
     if d.adc.t_cal_units > t.max_cal_units:
         _fail("adc.t_cal_units", f"the calibration pulse must fit inside one ramp clock (≤ {t.max_cal_units} units)")
+    n_ramp = d.geometry.n_ramp_rows
+    if n_ramp not in RAMP_ROW_COUNTS:
+        _fail("geometry.n_ramp_rows", f"the ramp has one replica row per step and its cycle counter counts them in "
+                                      f"binary (circuits/digital_counters.py): choose one of "
+                                      f"{', '.join(map(str, RAMP_ROW_COUNTS))} (a 3- to 7-bit ADC), got {n_ramp}")
     if d.adc.t_ramp_units > RAMP_GENERATOR_MAX_UNITS:
         _fail("adc.t_ramp_units", f"the ramp timing generator (circuits/ramp_timing.py) makes pulses of 1 … "
                                   f"{RAMP_GENERATOR_MAX_UNITS} PWM units, got {d.adc.t_ramp_units}")
@@ -538,12 +547,13 @@ def _check_consistency(d: Design) -> None:
 #: Fields a design may change in this version (the others are fixed at the 65 nm preset's values).
 CONFIGURABLE = ("supplies.*", "technology.*", "sizes.read_port.*", "sizes.comparator.*",
                 "sizes.precharge.*", "sizes.wordline_driver.*", "geometry.r_wire_row_ohm", "geometry.c_wire_row_f",
-                "timing.*", "adc.*", "name", "description")
+                "geometry.n_ramp_rows", "geometry.n_cal_rows", "timing.*", "adc.*", "name", "description")
 
 #: Where each fixed group is still hard-wired (the message of a refused change).
 FIXED_WHERE = {
-    "geometry": "the digital benches (256-input arbiter), the ramp timing generator and the behavioural kernels "
-                "(behavioral/macro/) assume 256 columns, 32 + 32 replica rows and 64 elements of 3 pairs",
+    "geometry": "the digital benches (256-input arbiter, encoder), the ramp timing generator's wordline and the "
+                "behavioural kernels (behavioral/macro/) assume 256 columns and 64 elements of 3 pairs, 5-bit inputs "
+                "and 15 key levels",
 }
 
 
@@ -636,7 +646,7 @@ def design_from_json(data: Mapping | None) -> Design:
 #: The design values the column and ramp testbenches read (besides the supplies and ADC knobs, which
 #: their jobs take as arguments of their own, and the fixed fields): what a column job receives.
 COLUMN_FIELDS = ("sizes.read_port.w_m", "sizes.read_port.l_m", "sizes.precharge.w_m", "sizes.precharge.l_m",
-                 "geometry.r_wire_row_ohm", "geometry.c_wire_row_f")
+                 "geometry.r_wire_row_ohm", "geometry.c_wire_row_f", "geometry.n_ramp_rows", "geometry.n_cal_rows")
 
 
 @lru_cache(maxsize=64)

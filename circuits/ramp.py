@@ -46,8 +46,9 @@ def measure_ramp(corner_name: str, supplies: dict, n_cal: int, t_cal_units: int,
     corner, sup = corner_and_supplies(corner_name, supplies)
     keys, inputs = _pre_discharge_vectors(pre_units_l)
     conv = col.ColumnConversion(tuple(keys), tuple(inputs), n_cal, t_cal_units, t_ramp_units)
-    text = col.column_netlist(conv, corner=corner, supplies=sup, draws=col.ColumnDraws.from_json(draws),
-                              with_sa=False, design=design_with(design_fields))
+    design = design_with(design_fields)
+    text = col.column_netlist(conv, corner=corner, supplies=sup, draws=col.ColumnDraws.from_json(draws, design),
+                              with_sa=False, design=design)
     res = simulate(text, BLOCK)
     ck = tm.active()
     t_sense = [ck.t_cal0_s - 0.1e-9] + [ck.sense_instant_s(j) for j in range(0, ck.n_ramp_steps + 1)]
@@ -87,7 +88,7 @@ def plan(settings) -> list[Job]:
     for i in range(4 if settings.quick else 24):
         draws = col.ColumnDraws.draw(rng, design=settings.design).to_json()
         # only the replica cells matter here; drop the MAC draws to keep the job small
-        draws = {"mac_dvt_v": np.zeros((col.N_MAC_ROWS, 4, 2)).tolist(), "cal_dvt_v": draws["cal_dvt_v"],
+        draws = {"mac_dvt_v": np.zeros((settings.design.geometry.n_mac_rows, 4, 2)).tolist(), "cal_dvt_v": draws["cal_dvt_v"],
                  "ramp_dvt_v": draws["ramp_dvt_v"], "sa_dvt_v": {}}
         jobs.append(Job(BLOCK, f"ramp_mc{i:03d}", "topkima.circuits.ramp:measure_ramp",
                         dict(base, pre_units_l=0, draws=draws), NETLISTS))

@@ -39,7 +39,7 @@ from topkima.circuits import timing as tm
 BLOCK = "ramp"
 NETLISTS = ("ramp_timing.sp", "digital.sp")
 
-N_RAMP_ROWS = col.N_RAMP_ROWS             #: 32 ramp rows (SPEC §2)
+N_RAMP_ROWS = col.N_RAMP_ROWS             #: 32 ramp rows (SPEC §2); a design's own: :func:`n_ramp_rows`
 N_UNITS_MAX = RAMP_GENERATOR_MAX_UNITS    #: widest pulse the generator makes (the brief: N = 1…6)
 #: The ramp's default width: the column testbench's default ``t_ramp_units`` (a design's own: ``adc.t_ramp_units``).
 N_UNITS_RAMP = {f.name: f.default for f in dataclasses.fields(col.ColumnConversion)}["t_ramp_units"]
@@ -75,8 +75,18 @@ T_EDGE0_S = 1.0e-9          #: ramp clock edge of clock 0 (the calibration clock
 T_SRC_EDGE_S = 20e-12       #: ideal source edges, shaped by two inverters on the testbench supply
 T_STEP_S = 20e-12           #: transient step cap: 10 ps moved widths by < 0.005 units (checked while choosing)
 T_START_LEAD_S = 1.0e-9     #: START changes this long after a ramp clock edge
-#: Real rows of the chain bench, in token order: neighbours 0 → 1 and the far end.
+#: Real rows of the chain bench at 32 rows, in token order: neighbours 0 → 1 and the far end (:func:`chain_rows`).
 CHAIN_ROWS = (0, 1, 31)
+
+
+def n_ramp_rows() -> int:
+    """Rows of the token register: the active clocks' ramp steps (the design's ``geometry.n_ramp_rows``)."""
+    return tm.active().n_ramp_steps
+
+
+def chain_rows() -> tuple[int, int, int]:
+    """Real rows of the chain bench, in token order: neighbours 0 → 1 and the far end of the register."""
+    return (0, 1, n_ramp_rows() - 1)
 CHAIN_CLOCKS = 7            #: clocks simulated by the chain bench (0 = calibration clock)
 #: STOP of the chain bench: rises :func:`t_stop_in_clock_s` into this clock; the step of that
 #: clock must still complete and nothing follow.
@@ -196,13 +206,14 @@ def select_sources(tag: str, n_units: int, vd: float) -> tuple[list[str], list[s
 
 
 def row_line(name: str, driver: str) -> list[str]:
-    """A line along the 32 rows, driven at row 0: node ``{name}_r{i}`` at row i, RC per row pitch."""
+    """A line along the register's rows (32 at 65 nm), driven at row 0: node ``{name}_r{i}`` at row i, RC per row pitch."""
     r_ohm = ROW_PITCH_M * dig.WIRE_R_OHM_PER_M
     c_f = ROW_PITCH_M * dig.WIRE_C_F_PER_M
     out = [f"r{name}_in {nl.ident(driver)} {name}_r0 {nl.num(1e-3)}"]
-    for i in range(N_RAMP_ROWS):
+    n_rows = n_ramp_rows()
+    for i in range(n_rows):
         out.append(f"c{name}_{i} {name}_r{i} 0 {nl.num(c_f)}")
-        if i + 1 < N_RAMP_ROWS:
+        if i + 1 < n_rows:
             out.append(f"r{name}_{i} {name}_r{i} {name}_r{i + 1} {nl.num(r_ohm)}")
     return out
 
@@ -210,7 +221,7 @@ def row_line(name: str, driver: str) -> list[str]:
 def _idle_groups(real_rows: tuple[int, ...]) -> list[tuple[int, int]]:
     """(middle row, count) of each run of rows that are not simulated."""
     groups, run = [], []
-    for i in list(range(N_RAMP_ROWS)) + [None]:
+    for i in list(range(n_ramp_rows())) + [None]:
         if i is None or i in real_rows:
             if run:
                 groups.append((run[len(run) // 2], len(run)))
@@ -475,7 +486,7 @@ def timing_section(settings, results: dict) -> dict:
         errs = [abs(v[k]) for v in by_n.values() for k in ("width_error_near_units", "width_error_far_units")
                 if v[k] is not None]
         ramp = by_n.get(str(n_ramp), {})
-        first = chain["shapes"][str(CHAIN_ROWS[0])][0]
+        first = chain["shapes"][str(chain_rows()[0])][0]
         corners_out[c] = {
             "functional_checks": checks,
             "by_n": by_n,
@@ -520,7 +531,7 @@ def timing_section(settings, results: dict) -> dict:
                                  "generator, control and rows 0,1,31, rows 2-30 as pin loads; energy per "
                                  "step = measured clock + 29 idle rows x measured idle row",
         "design": {
-            "token_register": f"32 dffr one-hot shift register on the {ck.t_clk_ramp_s * 1e9:g} ns ramp clock, "
+            "token_register": f"{n_ramp_rows()} dffr one-hot shift register on the {ck.t_clk_ramp_s * 1e9:g} ns ramp clock, "
                               "START sampled at clock 1",
             "pulse_width": f"4 taps + window flop on the {1e-9 / ck.t_unit_s:g} GHz PWM clock's falling edge, "
                            "N = 1..6 one-hot select",
