@@ -249,11 +249,11 @@ def artefact_section(settings, results: dict) -> dict:
                    "delta_v_sum_v": [2 * r["v_precharge_v"] - r["v_rbl_l_end_v"] - r["v_rbl_r_end_v"] for r in energy],
                    "n_wordline_pulses": [r["n_wordline_pulses"] for r in energy],
                    "e_conversion_j": [r["e_bitline_j"] + e_wl * r["n_wordline_pulses"] for r in energy],
-                   "note": "per column, one conversion (MAC, calibration, 32 ramp steps), sense amplifier excluded"},
+                   "note": f"per column, one conversion (MAC, calibration, {rows.n_ramp} ramp steps), sense amplifier excluded"},
         "charge_share_mismatch": fit_share_mismatch(share_mm, curve_units_at_v, currents) if share_mm else None,
         "insitu_conversions": {
             "note": "nominal column + sense amplifier, end to end (plan_insitu); bitline voltages at each of "
-                    "the 32 sense instants, the sense amplifier's energy over its 32 decisions",
+                    f"the {rows.n_ramp} sense instants, the sense amplifier's energy over its {rows.n_ramp} decisions",
             "n_cal": design.adc.n_cal, "t_cal_units": design.adc.t_cal_units, "t_ramp_units": design.adc.t_ramp_units,
             "runs": [{key: r[key] for key in ("keys", "inputs", "p_units", "n_units", "firing_cycle",
                                                "v_rbl_l_at_sa_clk_v", "v_rbl_r_at_sa_clk_v",
