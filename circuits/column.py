@@ -24,6 +24,10 @@ What is simulated (SPEC §2; choices marked [ours] are this project's):
   ramp clock. The column fires at the first ramp cycle ``j`` (1…32) at which
   V(RBL_R) > V(RBL_L); code = 32 − j (larger MAC → earlier firing → larger code).
 
+These are the 65 nm preset's rows and clocks. A design's own replica rows (``geometry.n_ramp_rows``,
+``n_cal_rows``: :class:`Rows`) and clocks (``[timing]``: :func:`topkima.circuits.timing.active`) are what
+the testbench writers below use; the 192 MAC rows, 0.5 ns, 4 ns and 32 above become theirs.
+
 Per-row wire parasitics [ours, estimates]: cell pitch along the bitline 0.75 µm for a
 dual-10T cell; minimum-width 65 nm M2 ≈ 0.2 fF/µm and ≈ 2.7 Ω/µm give
 C = 0.15 fF and R = 2 Ω per row.
@@ -37,9 +41,9 @@ import numpy as np
 from topkima.circuits import comparator
 from topkima.circuits import netlist as nl
 from topkima.circuits import technology as tech
+from topkima.circuits import timing as tm
 from topkima.circuits.corners import Corner, Supplies
 from topkima.circuits.design import Design, DeviceSize, default_design, reference_design
-from topkima.circuits import timing as tm
 
 BLOCK = "column"
 NETLISTS = ("readport.sp",)
@@ -73,6 +77,7 @@ W_PRE_M, L_PRE_M = reference_design().sizes.precharge.w_m, reference_design().si
 #: put this load on each bitline, so the characterised swing is the swing the comparator sees.
 C_SA_IN_RESET_F = 16.6e-15
 T_PRINT_S = 0.1e-9       #: transient print step; also caps the internal step (2 µV from a 20 ps run)
+
 
 @dataclass(frozen=True)
 class Rows:

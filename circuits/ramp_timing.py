@@ -32,7 +32,8 @@ from topkima.circuits import netlist as nl
 from topkima.circuits import technology as tech
 from topkima.circuits import testbench as tb
 from topkima.circuits.corners import Supplies, corner as corner_of
-from topkima.circuits.design import RAMP_GENERATOR_MAX_UNITS, reference_design
+from topkima.circuits.design import reference_design
+from topkima.circuits.design_rules import RAMP_GENERATOR_MAX_UNITS
 from topkima.circuits.jobs import Job
 from topkima.circuits import timing as tm
 
