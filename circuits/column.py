@@ -191,14 +191,15 @@ class ColumnConversion:
     n_cal: int = 32            #: enabled calibration cells (0–32)
     t_cal_units: int = 4       #: calibration pulse (PWM units, ≤ 6 within one 4 ns clock at 65 nm: Clocks.max_cal_units)
     t_ramp_units: int = 4      #: ramp-cell pulse per step (PWM units, ≤ Clocks.max_ramp_units: the SA evaluates after it)
+    n_cal_rows: int = N_CAL_ROWS  #: the design's calibration rows, the bound of n_cal (:class:`Rows`)
 
     def __post_init__(self):
         object.__setattr__(self, "keys", _check_int_vector(self.keys, N_ELEMENTS, -K_MAX, K_MAX, "key levels"))
         object.__setattr__(self, "inputs", _check_int_vector(self.inputs, N_ELEMENTS, -Q_MAX, Q_MAX, "inputs"))
         clocks = tm.active()   # the pulses must fit the clocks of the design being simulated
-        # n_cal: up to the largest calibration-row count a design may have; the testbench checks it
-        # against its design's rows (column_netlist)
-        for name, lo, hi in (("n_cal", 0, MAX_CAL_ROWS), ("t_cal_units", 0, clocks.max_cal_units),
+        if not isinstance(self.n_cal_rows, (int, np.integer)) or not 0 <= self.n_cal_rows <= MAX_CAL_ROWS:
+            raise ValueError(f"n_cal_rows must be an integer in 0..{MAX_CAL_ROWS}, got {self.n_cal_rows!r}")
+        for name, lo, hi in (("n_cal", 0, self.n_cal_rows), ("t_cal_units", 0, clocks.max_cal_units),
                              ("t_ramp_units", 1, clocks.max_ramp_units)):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or not lo <= value <= hi:

@@ -121,8 +121,9 @@ def measure_mac(corner_name: str, supplies: dict, keys: list[int], inputs: list[
     """Bitline voltages at the end of the MAC phase for one key/input vector."""
     from topkima.circuits.spice import simulate
     corner, sup = corner_and_supplies(corner_name, supplies)
-    conv = ColumnConversion(tuple(keys), tuple(inputs))
     design = design_with(design_fields)
+    n_cal_rows = Rows.of(design).n_cal   # calibration off; n_cal sets which idle calibration cells store 1
+    conv = ColumnConversion(tuple(keys), tuple(inputs), n_cal=min(32, n_cal_rows), n_cal_rows=n_cal_rows)
     text = column_netlist(conv, corner=corner, supplies=sup, draws=ColumnDraws.from_json(draws, design),
                           with_sa=False, ramp=False, calibration=False, design=design)
     res = simulate(text, BLOCK)
@@ -143,11 +144,12 @@ def measure_conversion_energy(corner_name: str, supplies: dict, keys: list[int],
     """
     from topkima.circuits.spice import simulate
     corner, sup = corner_and_supplies(corner_name, supplies)
-    conv = ColumnConversion(tuple(keys), tuple(inputs), n_cal, t_cal_units, t_ramp_units)
+    design = design_with(design_fields)
+    conv = ColumnConversion(tuple(keys), tuple(inputs), n_cal, t_cal_units, t_ramp_units, Rows.of(design).n_cal)
     end = tm.conversion_end_s(True)
     meas = (".save i(vpre)", f".meas tran q_pre INTEG i(vpre) FROM={nl.num(end)} TO={nl.num(end + 2.5e-9)}",)
     text = column_netlist(conv, corner=corner, supplies=sup, with_sa=False, recharge=True, extra=meas,
-                          design=design_with(design_fields))
+                          design=design)
     res = simulate(text, BLOCK)
     v_l, v_r = (float(np.interp(end - 0.05e-9, res.time, res.v(n))) for n in ("rbl_l0", "rbl_r0"))
     n_pulses = sum(1 for q in inputs if q != 0) * len(PAIR_SCALES) + n_cal * (t_cal_units > 0) + tm.active().n_ramp_steps
@@ -168,13 +170,13 @@ def measure_conversion(corner_name: str, supplies: dict, keys: list[int], inputs
     """
     from topkima.circuits.spice import simulate
     corner, sup = corner_and_supplies(corner_name, supplies)
-    conv = ColumnConversion(tuple(keys), tuple(inputs), n_cal, t_cal_units, t_ramp_units)
+    design = design_with(design_fields)
+    conv = ColumnConversion(tuple(keys), tuple(inputs), n_cal, t_cal_units, t_ramp_units, Rows.of(design).n_cal)
     ck = tm.active()
     end = ck.conversion_end_s(True)
     meas = (".save i(vpre) i(vsa)",
             f".meas tran q_pre INTEG i(vpre) FROM={nl.num(end)} TO={nl.num(end + 2.5e-9)}",
             f".meas tran q_sa INTEG i(vsa) FROM={nl.num(ck.ramp_cycle_start_s(1))} TO={nl.num(end)}")
-    design = design_with(design_fields)
     text = column_netlist(conv, corner=corner, supplies=sup, draws=ColumnDraws.from_json(draws, design), with_sa=True,
                           recharge=True, extra=meas, design=design)
     res = simulate(text, BLOCK)

@@ -45,8 +45,8 @@ def measure_ramp(corner_name: str, supplies: dict, n_cal: int, t_cal_units: int,
     from topkima.circuits.spice import simulate
     corner, sup = corner_and_supplies(corner_name, supplies)
     keys, inputs = _pre_discharge_vectors(pre_units_l)
-    conv = col.ColumnConversion(tuple(keys), tuple(inputs), n_cal, t_cal_units, t_ramp_units)
     design = design_with(design_fields)
+    conv = col.ColumnConversion(tuple(keys), tuple(inputs), n_cal, t_cal_units, t_ramp_units, col.Rows.of(design).n_cal)
     text = col.column_netlist(conv, corner=corner, supplies=sup, draws=col.ColumnDraws.from_json(draws, design),
                               with_sa=False, design=design)
     res = simulate(text, BLOCK)

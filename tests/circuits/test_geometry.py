@@ -42,7 +42,9 @@ def test_a_64_row_ramp_design_writes_every_netlist_and_a_taller_bitline():
     assert col.ColumnDraws.from_json(draws.to_json(), d).ramp_dvt_v.shape == (64, 2)
     with pytest.raises(ValueError, match=r"cal_dvt_v' must be finite with shape \(32, 2\), got \(64, 2\)"):
         col.ColumnDraws.from_json(draws.to_json())      # 64-row draws are not a 65 nm preset column's
-    conv = col.ColumnConversion(tuple([1] * 64), tuple([2] * 64), n_cal=64)
+    conv = col.ColumnConversion(tuple([1] * 64), tuple([2] * 64), n_cal=64, n_cal_rows=64)
+    with pytest.raises(ValueError, match=r"n_cal must be an integer in 0\.\.32, got 64"):
+        col.ColumnConversion(conv.keys, conv.inputs, n_cal=64)      # the 65 nm preset's 32 rows
     with tm.using(tm.payload(d)):
         text = col.column_netlist(conv, corner=corner("tt"), supplies=Supplies.from_design(d), draws=draws, design=d)
     # the ladder: per-row wire C on all 320 rows of each bitline; the 64 ramp and 64 calibration cells
