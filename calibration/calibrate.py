@@ -27,14 +27,17 @@ def _modules():
 
 
 def plan_all(settings) -> dict[str, list]:
-    """Every block's jobs, each carrying the design's technology and clocks (its netlists are written for them)."""
+    """Every block's jobs, each carrying the design's technology and clocks (its netlists are written for them;
+    a job whose function never reads the clocks, :func:`topkima.circuits.timing.clock_free`, carries none)."""
     from dataclasses import replace
     from topkima.circuits import technology, timing
+    from topkima.circuits.jobs import resolve
     tech = technology.payload(settings.design, settings.corner_name)
     clocks = timing.payload(settings.design)
     with technology.using(tech), timing.using(clocks):
         plans = {name: mod.plan(settings) for name, mod in _modules().items()}
-    return {name: [replace(job, technology=tech, timing=clocks) for job in jobs] for name, jobs in plans.items()}
+    return {name: [replace(job, technology=tech, timing=None if timing.is_clock_free(resolve(job.fn)) else clocks)
+                   for job in jobs] for name, jobs in plans.items()}
 
 
 def provenance(settings, wall_time_s: float, n_jobs: int, n_cached: int, command_line: str) -> dict:

@@ -83,6 +83,7 @@ def measure_discharge(corner_name: str, supplies: dict, n_on_l: int, pulses_r_un
     }
 
 
+@tm.clock_free   # .op only
 def measure_cell_currents(corner_name: str, supplies: dict, dvt_v: list[list[float]],
                           v_rbl_v: list[float], design_fields: dict | None = None) -> dict:
     """Read-stack currents at each bitline voltage (one ``.op`` per voltage).

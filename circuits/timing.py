@@ -148,6 +148,18 @@ def using(clocks: Clocks | Mapping | None):
         _ACTIVE.reset(token)
 
 
+def clock_free(fn):
+    """Mark a job function whose netlists never read the clocks (asynchronous benches with their own fixed
+    stimulus times, DC operating points): its jobs carry no ``timing`` payload, so designs that differ only
+    in their clocks share them (:func:`topkima.calibration.calibrate.plan_all`)."""
+    fn.clock_free = True
+    return fn
+
+
+def is_clock_free(fn) -> bool:
+    return bool(getattr(fn, "clock_free", False))
+
+
 # The active clocks' timeline, as functions (what the testbenches call)
 def ramp_cycle_start_s(j: int) -> float:
     """Start of ramp clock ``j`` of the active clocks (:meth:`Clocks.ramp_cycle_start_s`)."""
