@@ -27,13 +27,17 @@ def _modules():
 
 
 def plan_all(settings) -> dict[str, list]:
-    """Every block's jobs, each carrying the design's technology (its netlists are written for it)."""
+    """Every block's jobs, each carrying the design's technology and clocks (its netlists are written for them;
+    a job whose function never reads the clocks, :func:`topkima.circuits.timing.clock_free`, carries none)."""
     from dataclasses import replace
-    from topkima.circuits import technology
+    from topkima.circuits import technology, timing
+    from topkima.circuits.jobs import resolve
     tech = technology.payload(settings.design, settings.corner_name)
-    with technology.using(tech):
+    clocks = timing.payload(settings.design)
+    with technology.using(tech), timing.using(clocks):
         plans = {name: mod.plan(settings) for name, mod in _modules().items()}
-    return {name: [replace(job, technology=tech) for job in jobs] for name, jobs in plans.items()}
+    return {name: [replace(job, technology=tech, timing=None if timing.is_clock_free(resolve(job.fn)) else clocks)
+                   for job in jobs] for name, jobs in plans.items()}
 
 
 def provenance(settings, wall_time_s: float, n_jobs: int, n_cached: int, command_line: str) -> dict:
@@ -91,9 +95,10 @@ def run_calibration(settings, out: str | Path, *, workers: int = 2, cache_dir: s
 
     results = run_jobs(jobs, workers=workers, cache=ResultCache(cache_dir),
                        timeout_s=timeout_s or DEFAULT_TIMEOUT_S, progress=count)
-    from topkima.circuits import technology
+    from topkima.circuits import technology, timing
     sections = {}
-    with technology.using(technology.payload(settings.design, settings.corner_name)):
+    with technology.using(technology.payload(settings.design, settings.corner_name)), \
+            timing.using(timing.payload(settings.design)):
         for name, mod in _modules().items():
             sections[name] = mod.artefact_section(settings, {j.label: results[j.label] for j in plans[name]})
     cmd = command_line if command_line is not None else " ".join(shlex.quote(a) for a in sys.argv)

@@ -24,6 +24,10 @@ What is simulated (SPEC §2; choices marked [ours] are this project's):
   ramp clock. The column fires at the first ramp cycle ``j`` (1…32) at which
   V(RBL_R) > V(RBL_L); code = 32 − j (larger MAC → earlier firing → larger code).
 
+These are the 65 nm preset's rows and clocks. A design's own replica rows (``geometry.n_ramp_rows``,
+``n_cal_rows``: :class:`Rows`) and clocks (``[timing]``: :func:`topkima.circuits.timing.active`) are what
+the testbench writers below use; the 192 MAC rows, 0.5 ns, 4 ns and 32 above become theirs.
+
 Per-row wire parasitics [ours, estimates]: cell pitch along the bitline 0.75 µm for a
 dual-10T cell; minimum-width 65 nm M2 ≈ 0.2 fF/µm and ≈ 2.7 Ω/µm give
 C = 0.15 fF and R = 2 Ω per row.
@@ -37,16 +41,15 @@ import numpy as np
 from topkima.circuits import comparator
 from topkima.circuits import netlist as nl
 from topkima.circuits import technology as tech
+from topkima.circuits import timing as tm
 from topkima.circuits.corners import Corner, Supplies
 from topkima.circuits.design import Design, DeviceSize, default_design, reference_design
-from topkima.circuits.timing import (MAX_RAMP_UNITS, N_RAMP_STEPS, T_CAL0_S, T_CLK_RAMP_S, T_MAC0_S, T_PRE_EDGE_S,
-                                     T_PRE_END_S, T_PULSE_DELAY_S, T_SA_EDGE_S, T_SA_EVAL_S, T_UNIT_S, T_WL_EDGE_S,
-                                     conversion_end_s, ramp_cycle_start_s, sa_sample_time_s, sense_instant_s)
 
 BLOCK = "column"
 NETLISTS = ("readport.sp",)
 
-# Geometry: the design preset's [geometry] table (circuits/designs/topkima-65nm.toml, fixed in this version).
+# Geometry: the 65 nm preset's [geometry] table (circuits/designs/topkima-65nm.toml). A design's own replica-row
+# counts (geometry.n_ramp_rows, n_cal_rows) reach the testbench writers below through ``design`` (:class:`Rows`).
 _GEO = reference_design().geometry
 N_ROWS = _GEO.n_rows                  #: 256
 N_RAMP_ROWS = _GEO.n_ramp_rows        #: 32
@@ -56,6 +59,8 @@ N_ELEMENTS = _GEO.n_elements          #: 64
 PAIR_SCALES = _GEO.pair_scales        #: (1, 2, 4)
 RAMP_ROW0, CAL_ROW0, MAC_ROW0 = 0, N_RAMP_ROWS, N_RAMP_ROWS + N_CAL_ROWS
 
+#: Largest calibration-row count a design may have (circuits/design.py's bound)
+MAX_CAL_ROWS = 256
 Q_MAX = _GEO.q_max       #: largest |input| (5-bit magnitude; 31 units = 15.5 ns on the x1 pair, SPEC §2)
 K_MAX = _GEO.k_max       #: key levels -7..7 (SPEC §2)
 
@@ -72,6 +77,33 @@ W_PRE_M, L_PRE_M = reference_design().sizes.precharge.w_m, reference_design().si
 #: put this load on each bitline, so the characterised swing is the swing the comparator sees.
 C_SA_IN_RESET_F = 16.6e-15
 T_PRINT_S = 0.1e-9       #: transient print step; also caps the internal step (2 µV from a 20 ps run)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A design's column, bottom up: ramp rows (nearest the sense amplifier), calibration rows, MAC rows."""
+
+    n_ramp: int
+    n_cal: int
+    n_mac: int
+
+    @classmethod
+    def of(cls, design: Design | None) -> "Rows":
+        g = (design or default_design()).geometry
+        return cls(g.n_ramp_rows, g.n_cal_rows, g.n_mac_rows)
+
+    @property
+    def n_rows(self) -> int:
+        return self.n_ramp + self.n_cal + self.n_mac
+
+    @property
+    def cal_row0(self) -> int:
+        return self.n_ramp
+
+    @property
+    def mac_row0(self) -> int:
+        return self.n_ramp + self.n_cal
+
 
 #: Stack slots of one MAC row: (cell, wordline sign, bitline it discharges).
 STACKS = (("L", +1, "l"), ("L", -1, "r"), ("R", +1, "r"), ("R", -1, "l"))
@@ -112,15 +144,21 @@ class ColumnDraws:
     sa_dvt_v: dict = field(default_factory=dict)
 
     @classmethod
+    def zeros(cls, design: Design | None = None) -> "ColumnDraws":
+        """No mismatch, shaped for the design's rows (None: the 65 nm preset)."""
+        r = Rows.of(design)
+        return cls(np.zeros((r.n_mac, 4, 2)), np.zeros((r.n_cal, 2)), np.zeros((r.n_ramp, 2)), {})
+
+    @classmethod
     def draw(cls, rng: np.random.Generator, sa_devices=(), design: Design | None = None) -> "ColumnDraws":
         """Pelgrom draws for every read-port device and the given SA devices (comparator.Device), with the
         design's read-port size and A_VT (None: the 65 nm preset)."""
         from topkima.circuits.mismatch import a_vt_of, draw_dvth_v
         design = design or default_design()
-        rp, a_n = design.sizes.read_port, a_vt_of(design, "n")
-        mac = draw_dvth_v(rng, "n", rp.w_m, rp.l_m, (N_MAC_ROWS, 4, 2), a_n)
-        cal = draw_dvth_v(rng, "n", rp.w_m, rp.l_m, (N_CAL_ROWS, 2), a_n)
-        ramp = draw_dvth_v(rng, "n", rp.w_m, rp.l_m, (N_RAMP_ROWS, 2), a_n)
+        rp, a_n, r = design.sizes.read_port, a_vt_of(design, "n"), Rows.of(design)
+        mac = draw_dvth_v(rng, "n", rp.w_m, rp.l_m, (r.n_mac, 4, 2), a_n)
+        cal = draw_dvth_v(rng, "n", rp.w_m, rp.l_m, (r.n_cal, 2), a_n)
+        ramp = draw_dvth_v(rng, "n", rp.w_m, rp.l_m, (r.n_ramp, 2), a_n)
         sa = {d.name: float(draw_dvth_v(rng, d.kind, d.w_m, d.l_m, (), a_vt_of(design, d.kind))) for d in sa_devices}
         return cls(mac, cal, ramp, sa)
 
@@ -129,14 +167,16 @@ class ColumnDraws:
                 "ramp_dvt_v": self.ramp_dvt_v.tolist(), "sa_dvt_v": dict(self.sa_dvt_v)}
 
     @classmethod
-    def from_json(cls, data: dict | None) -> "ColumnDraws":
+    def from_json(cls, data: dict | None, design: Design | None = None) -> "ColumnDraws":
+        """Draws back from :meth:`to_json`, checked against the design's rows (None: the 65 nm preset)."""
         if not data:
-            return cls()
+            return cls.zeros(design)
+        r = Rows.of(design)
         draws = cls(np.asarray(data["mac_dvt_v"], float), np.asarray(data["cal_dvt_v"], float),
                     np.asarray(data["ramp_dvt_v"], float), {k: float(v) for k, v in data.get("sa_dvt_v", {}).items()})
-        for name, arr, shape in (("mac_dvt_v", draws.mac_dvt_v, (N_MAC_ROWS, 4, 2)),
-                                 ("cal_dvt_v", draws.cal_dvt_v, (N_CAL_ROWS, 2)),
-                                 ("ramp_dvt_v", draws.ramp_dvt_v, (N_RAMP_ROWS, 2))):
+        for name, arr, shape in (("mac_dvt_v", draws.mac_dvt_v, (r.n_mac, 4, 2)),
+                                 ("cal_dvt_v", draws.cal_dvt_v, (r.n_cal, 2)),
+                                 ("ramp_dvt_v", draws.ramp_dvt_v, (r.n_ramp, 2))):
             if arr.shape != shape or not np.all(np.isfinite(arr)):
                 raise ValueError(f"mismatch draws '{name}' must be finite with shape {shape}, got {arr.shape}")
         return draws
@@ -149,13 +189,18 @@ class ColumnConversion:
     keys: tuple[int, ...]
     inputs: tuple[int, ...]
     n_cal: int = 32            #: enabled calibration cells (0–32)
-    t_cal_units: int = 4       #: calibration pulse (0.5 ns units, ≤ 6 within one 4 ns clock)
-    t_ramp_units: int = 4      #: ramp-cell pulse per step (0.5 ns units, ≤ 4: the SA evaluates after it)
+    t_cal_units: int = 4       #: calibration pulse (PWM units, ≤ 6 within one 4 ns clock at 65 nm: Clocks.max_cal_units)
+    t_ramp_units: int = 4      #: ramp-cell pulse per step (PWM units, ≤ Clocks.max_ramp_units: the SA evaluates after it)
+    n_cal_rows: int = N_CAL_ROWS  #: the design's calibration rows, the bound of n_cal (:class:`Rows`)
 
     def __post_init__(self):
         object.__setattr__(self, "keys", _check_int_vector(self.keys, N_ELEMENTS, -K_MAX, K_MAX, "key levels"))
         object.__setattr__(self, "inputs", _check_int_vector(self.inputs, N_ELEMENTS, -Q_MAX, Q_MAX, "inputs"))
-        for name, lo, hi in (("n_cal", 0, N_CAL_ROWS), ("t_cal_units", 0, 6), ("t_ramp_units", 1, MAX_RAMP_UNITS)):
+        clocks = tm.active()   # the pulses must fit the clocks of the design being simulated
+        if not isinstance(self.n_cal_rows, (int, np.integer)) or not 0 <= self.n_cal_rows <= MAX_CAL_ROWS:
+            raise ValueError(f"n_cal_rows must be an integer in 0..{MAX_CAL_ROWS}, got {self.n_cal_rows!r}")
+        for name, lo, hi in (("n_cal", 0, self.n_cal_rows), ("t_cal_units", 0, clocks.max_cal_units),
+                             ("t_ramp_units", 1, clocks.max_ramp_units)):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
                 raise ValueError(f"{name} must be an integer in {lo}..{hi}, got {value!r}")
@@ -177,10 +222,11 @@ class ColumnConversion:
 
 
 def _pulse(name: str, node: str, v_high: float, t_start: float, width_s: float) -> str:
-    """A single trapezoidal pulse whose 50 % width is ``width_s``."""
-    pw = width_s - T_WL_EDGE_S
+    """A single trapezoidal pulse whose 50 % width is ``width_s`` (edges: the active clocks' wordline edge)."""
+    edge = tm.active().t_wl_edge_s
+    pw = width_s - edge
     return (f"{nl.ident(name)} {nl.ident(node)} 0 PULSE(0 {nl.num(v_high)} {nl.num(t_start)} "
-            f"{nl.num(T_WL_EDGE_S)} {nl.num(T_WL_EDGE_S)} {nl.num(pw)} 1)")
+            f"{nl.num(edge)} {nl.num(edge)} {nl.num(pw)} 1)")
 
 
 @dataclass
@@ -204,16 +250,16 @@ class _Bitlines:
 
 def _preamble(corner: Corner, supplies: Supplies, title: str, design: Design) -> list[str]:
     """Includes, supplies, both bitline ladders and their precharge switches (the design's wire and sizes)."""
-    geo, pre = design.geometry, design.sizes.precharge
+    geo, pre, n_rows = design.geometry, design.sizes.precharge, Rows.of(design).n_rows
     out = [f"* topkima column: {title}, corner {corner.name}", *tech.model_lines(corner.name), tech.subckt_include("readport.sp"),
            tech.subckt_include("strongarm.sp")]
     out += [f"vdda vdda 0 {nl.num(supplies.v_array_v)}", f"vpre vpre 0 {nl.num(supplies.v_precharge_v)}",
             f"vq1 vq1 0 {nl.num(supplies.v_array_v)}", f"vsa vsa 0 {nl.num(supplies.v_sa_v)}"]
     # Bitline ladders: node rbl_x{row}, row 0 at the sense amplifier.
     for b in ("l", "r"):
-        for row in range(N_ROWS):
+        for row in range(n_rows):
             out.append(f"c{b}{row} rbl_{b}{row} 0 {nl.num(geo.c_wire_row_f)}")
-            if row + 1 < N_ROWS:
+            if row + 1 < n_rows:
                 out.append(f"r{b}{row} rbl_{b}{row} rbl_{b}{row + 1} {nl.num(geo.r_wire_row_ohm)}")
         # Precharge PMOS (gate low = on) from the precharge supply; off level is the SA supply.
         out.append(nl.mos(f"mpre{b}", f"rbl_{b}0", "preb", "vpre", "vpre", tech.pmos(), pre.w_m, pre.l_m,
@@ -222,18 +268,19 @@ def _preamble(corner: Corner, supplies: Supplies, title: str, design: Design) ->
 
 
 def _precharge_source(supplies: Supplies, recharge_at_s: float | None) -> str:
-    """PRE_b: low (precharging) until T_PRE_END_S, and again from ``recharge_at_s`` if given."""
-    hi, e = nl.num(supplies.v_sa_v), T_PRE_EDGE_S
-    points = [(0, "0"), (T_PRE_END_S, "0"), (T_PRE_END_S + e, hi)]
+    """PRE_b: low (precharging) until t_pre_end_s, and again from ``recharge_at_s`` if given."""
+    ck = tm.active()
+    hi, e = nl.num(supplies.v_sa_v), ck.t_pre_edge_s
+    points = [(0, "0"), (ck.t_pre_end_s, "0"), (ck.t_pre_end_s + e, hi)]
     if recharge_at_s is not None:
         points += [(recharge_at_s, hi), (recharge_at_s + e, "0")]
     return "vpreb preb 0 PWL(" + " ".join(f"{nl.num(t)} {v}" for t, v in points) + ")"
 
 
 def _finish(out: list[str], bl: "_Bitlines", corner: Corner, save: tuple[str, ...], extra: tuple[str, ...],
-            tstop_s: float) -> str:
+            tstop_s: float, n_rows: int = N_ROWS) -> str:
     out += bl.lines
-    dn, mid = corner.delvto_n(), N_ROWS // 2
+    dn, mid = corner.delvto_n(), n_rows // 2
     for (b, stored), count in bl.idle.items():
         if count:
             out.append(f"xidle_{b}{stored} rbl_{b}{mid} 0 {'vq1' if stored else '0'} 0 readport "
@@ -253,9 +300,10 @@ def _sense_amplifier_load() -> list[str]:
 
 def _sense_amplifier(corner: Corner, supplies: Supplies, draws: "ColumnDraws") -> list[str]:
     """The column's StrongARM on RBL_R (inp) / RBL_L (inn), clocked once per ramp step."""
-    t0 = sense_instant_s(1)
-    clock = (f"vsaclk saclk 0 PULSE(0 {nl.num(supplies.v_sa_v)} {nl.num(t0)} {nl.num(T_SA_EDGE_S)} "
-             f"{nl.num(T_SA_EDGE_S)} {nl.num(T_SA_EVAL_S - T_SA_EDGE_S)} {nl.num(T_CLK_RAMP_S)})")
+    ck = tm.active()
+    t0 = ck.sense_instant_s(1)
+    clock = (f"vsaclk saclk 0 PULSE(0 {nl.num(supplies.v_sa_v)} {nl.num(t0)} {nl.num(ck.t_sa_edge_s)} "
+             f"{nl.num(ck.t_sa_edge_s)} {nl.num(ck.t_sa_eval_s - ck.t_sa_edge_s)} {nl.num(ck.t_clk_ramp_s)})")
     shifts = {d.name: (corner.delvto_n() if d.kind == "n" else corner.delvto_p()) + draws.sa_dvt_v.get(d.name, 0.0)
               for d in comparator.DEVICES}
     return [clock, comparator.subckt_instance("xsa", "rbl_r0", "rbl_l0", "saclk", "sa_outp", "sa_outn",
@@ -278,9 +326,16 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
     read-port and precharge sizes and the bitline wire.
     """
     design = design or default_design()
-    draws = draws or ColumnDraws()
+    rows = Rows.of(design)
+    draws = draws or ColumnDraws.zeros(design)
+    if conv.n_cal > rows.n_cal:
+        raise ValueError(f"n_cal must be an integer in 0..{rows.n_cal} (the design's calibration rows), got {conv.n_cal}")
+    if draws.cal_dvt_v.shape[0] != rows.n_cal or draws.ramp_dvt_v.shape[0] != rows.n_ramp:
+        raise ValueError(f"mismatch draws are shaped for {draws.ramp_dvt_v.shape[0]} ramp + {draws.cal_dvt_v.shape[0]} "
+                         f"calibration rows; the design has {rows.n_ramp} + {rows.n_cal}")
+    ck = tm.active()
     dn, va = corner.delvto_n(), supplies.v_array_v
-    end = conversion_end_s(ramp)
+    end = ck.conversion_end_s(ramp)
     out = _preamble(corner, supplies, "conversion", design)
     out.append(_precharge_source(supplies, end if recharge else None))
     bl = _Bitlines(design.sizes.read_port)
@@ -289,12 +344,12 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
         digits = key_digits(k)
         for p, scale in enumerate(PAIR_SCALES):
             row_idx = 3 * e + p
-            row = MAC_ROW0 + row_idx
+            row = rows.mac_row0 + row_idx
             d = digits[p]
             stored = {"L": 1 if d > 0 else 0, "R": 1 if d < 0 else 0}
             sign = (q > 0) - (q < 0)
             if sign:
-                out.append(_pulse(f"vwl{row}", f"wl{row}", va, T_MAC0_S, abs(q) * scale * T_UNIT_S))
+                out.append(_pulse(f"vwl{row}", f"wl{row}", va, ck.t_mac0_s, abs(q) * scale * ck.t_unit_s))
             for s, (cell, wl_sign, bline) in enumerate(STACKS):
                 if sign and wl_sign == sign:
                     dvt = draws.mac_dvt_v[row_idx, s]
@@ -303,20 +358,20 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
                     bl.idle_stack(bline, stored[cell])
     # Calibration rows discharge RBL_R; ramp rows discharge RBL_L. The opposite bitline
     # carries an idle replica port so both bitlines see the same junction load.
-    for i in range(N_CAL_ROWS):
-        row = CAL_ROW0 + i
+    for i in range(rows.n_cal):
+        row = rows.cal_row0 + i
         if calibration and i < conv.n_cal and conv.t_cal_units > 0:
-            out.append(_pulse(f"vwl{row}", f"wl{row}", va, T_CAL0_S + T_PULSE_DELAY_S, conv.t_cal_units * T_UNIT_S))
+            out.append(_pulse(f"vwl{row}", f"wl{row}", va, ck.t_cal0_s + ck.t_pulse_delay_s, conv.t_cal_units * ck.t_unit_s))
             dvt = draws.cal_dvt_v[i]
             bl.stack("r", row, f"wl{row}", "vq1", (dn + dvt[0], dn + dvt[1]))
         else:
             bl.idle_stack("r", 1 if i < conv.n_cal else 0)
         bl.idle_stack("l", 0)
-    for i in range(N_RAMP_ROWS):
-        row = RAMP_ROW0 + i
+    for i in range(rows.n_ramp):
+        row = i
         if ramp:
-            out.append(_pulse(f"vwl{row}", f"wl{row}", va, ramp_cycle_start_s(i + 1) + T_PULSE_DELAY_S,
-                              conv.t_ramp_units * T_UNIT_S))
+            out.append(_pulse(f"vwl{row}", f"wl{row}", va, ck.ramp_cycle_start_s(i + 1) + ck.t_pulse_delay_s,
+                              conv.t_ramp_units * ck.t_unit_s))
             dvt = draws.ramp_dvt_v[i]
             bl.stack("l", row, f"wl{row}", "vq1", (dn + dvt[0], dn + dvt[1]))
         else:
@@ -333,7 +388,7 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
     # testbenches use it too, so that conversions and characterisation share one accuracy.
     extra = (".options reltol=3e-5",) + tuple(extra)
     tstop = end + (2.5e-9 if recharge else 0.1e-9)
-    return _finish(out, bl, corner, save, extra, tstop)
+    return _finish(out, bl, corner, save, extra, tstop, rows.n_rows)
 
 
 def discharge_netlist(*, corner: Corner, supplies: Supplies, n_on_l: int, pulses_r_units: tuple[int, ...],
@@ -352,6 +407,8 @@ def discharge_netlist(*, corner: Corner, supplies: Supplies, n_on_l: int, pulses
     idle-stack counts per bitline. ``design``: as for :func:`column_netlist`.
     """
     design = design or default_design()
+    ck = tm.active()
+    unit, edge = ck.t_unit_s, ck.t_wl_edge_s
     va = supplies.v_array_v
     da, ds = (float(nl.num(x)) for x in pulse_dvt_v)   # validated as numbers
     if abs(da) > 0.2 or abs(ds) > 0.2:
@@ -360,28 +417,29 @@ def discharge_netlist(*, corner: Corner, supplies: Supplies, n_on_l: int, pulses
     out = _preamble(corner, supplies, "discharge characterisation", design)
     out.append(_precharge_source(supplies, None))
     bl = _Bitlines(design.sizes.read_port)
-    row_far = N_ROWS - 1
+    rows = Rows.of(design)
+    row_far = rows.n_rows - 1
     # The curve's cells are switched on while the precharge still holds the bitline, so the
     # discharge after the release is free of wordline-edge coupling from its first unit.
-    t_on = T_PRE_END_S - 0.5e-9
+    t_on = ck.t_pre_end_s - 0.5e-9
     for i in range(n_on_l):
-        row = MAC_ROW0 + i
-        out.append(f"vwl{row} wl{row} 0 PWL(0 0 {nl.num(t_on)} 0 {nl.num(t_on + T_WL_EDGE_S)} {nl.num(va)})")
+        row = rows.mac_row0 + i
+        out.append(f"vwl{row} wl{row} 0 PWL(0 0 {nl.num(t_on)} 0 {nl.num(t_on + edge)} {nl.num(va)})")
         bl.stack("l", row, f"wl{row}", "vq1", (dn, dn))
-    t = T_MAC0_S + 1e-9  # clear of the precharge release
+    t = ck.t_mac0_s + 1e-9  # clear of the precharge release
     starts = []
     for w in tuple(pulses_r_units) + tuple(share_r_units):
         if not isinstance(w, (int, np.integer)) or not 1 <= w <= 4 * Q_MAX:
             raise ValueError(f"pulse width must be an integer 1..{4 * Q_MAX} units, got {w!r}")
         starts.append(t)
-        t += w * T_UNIT_S + gap_s
+        t += w * unit + gap_s
 
     def pwl(pulses) -> str:
         pts = ["0 0"]
         for t0, w in pulses:
-            t1 = t0 + w * T_UNIT_S
-            pts += [f"{nl.num(t0 - T_WL_EDGE_S / 2)} 0", f"{nl.num(t0 + T_WL_EDGE_S / 2)} {nl.num(va)}",
-                    f"{nl.num(t1 - T_WL_EDGE_S / 2)} {nl.num(va)}", f"{nl.num(t1 + T_WL_EDGE_S / 2)} 0"]
+            t1 = t0 + w * unit
+            pts += [f"{nl.num(t0 - edge / 2)} 0", f"{nl.num(t0 + edge / 2)} {nl.num(va)}",
+                    f"{nl.num(t1 - edge / 2)} {nl.num(va)}", f"{nl.num(t1 + edge / 2)} 0"]
         return f"PWL({' '.join(pts)})"
 
     n_one = len(pulses_r_units)
@@ -396,35 +454,36 @@ def discharge_netlist(*, corner: Corner, supplies: Supplies, n_on_l: int, pulses
     # non-zero in about half the cells), replica rows storing 0, as in a conversion.
     for b in ("l", "r"):
         used = n_on_l if b == "l" else (int(n_one > 0) + len(share_r_units))
-        for k in range(2 * N_MAC_ROWS - used):
+        for k in range(2 * rows.n_mac - used):
             bl.idle_stack(b, k % 2)
-        for _ in range(N_CAL_ROWS + N_RAMP_ROWS):
+        for _ in range(rows.n_cal + rows.n_ramp):
             bl.idle_stack(b, 0)
     out += _sense_amplifier_load()
     if n_one:
         # Charge the wordline source delivers on the first rising edge (the driver's C·V).
-        t_mid = starts[0] + pulses_r_units[0] * T_UNIT_S / 2
-        out += [".save i(vwlp)", f".meas tran q_wlp INTEG i(vwlp) FROM={nl.num(starts[0] - T_WL_EDGE_S)} TO={nl.num(t_mid)}"]
+        t_mid = starts[0] + pulses_r_units[0] * unit / 2
+        out += [".save i(vwlp)", f".meas tran q_wlp INTEG i(vwlp) FROM={nl.num(starts[0] - edge)} TO={nl.num(t_mid)}"]
     save = ("rbl_l0", "rbl_r0", f"rbl_r{row_far}")
     idle = {f"{b}{stored}": n for (b, stored), n in bl.idle.items()}
-    return _finish(out, bl, corner, save, (), tstop_s), starts, idle
+    return _finish(out, bl, corner, save, (), tstop_s, rows.n_rows), starts, idle
 
 
 def firing_cycle(time_s: np.ndarray, v_out: np.ndarray, v_sa: float) -> int | None:
-    """First ramp cycle (1–32) whose sense-amplifier decision is "fired", or None.
+    """First ramp cycle (1…n_ramp_steps of the active clocks) whose sense-amplifier decision is "fired", or None.
 
     The sense amplifier's outputs return to zero in reset, so each cycle's decision is
-    read at the end of its evaluate phase, 1.15 ns after the clock edge.
+    read inside its evaluate phase, t_sa_read_s (1.15 ns at 65 nm) after the clock edge.
     """
-    for j in range(1, N_RAMP_STEPS + 1):
-        if np.interp(sa_sample_time_s(j), time_s, v_out) > v_sa / 2:
+    ck = tm.active()
+    for j in range(1, ck.n_ramp_steps + 1):
+        if np.interp(ck.sa_sample_time_s(j), time_s, v_out) > v_sa / 2:
             return j
     return None
 
 
 def code_from_cycle(cycle: int | None) -> int:
-    """ADC code: 32 − firing cycle; a column that never fires reads 0."""
-    return 0 if cycle is None else N_RAMP_STEPS - cycle
+    """ADC code: n_ramp_steps − firing cycle (32 − cycle at 65 nm); a column that never fires reads 0."""
+    return 0 if cycle is None else tm.active().n_ramp_steps - cycle
 
 
 def random_vectors(rng: np.random.Generator, activity: float, q_max: int = Q_MAX, k_max: int = K_MAX):

@@ -11,13 +11,11 @@ import numpy as np
 from scipy import stats
 
 from topkima.circuits import comparator
-from topkima.circuits.column import (BLOCK, K_MAX, N_CAL_ROWS, N_ELEMENTS, N_MAC_ROWS, N_RAMP_ROWS, N_ROWS,
-                                     NETLISTS, PAIR_SCALES, Q_MAX, random_vectors)
+from topkima.circuits.column import BLOCK, K_MAX, N_ELEMENTS, NETLISTS, PAIR_SCALES, Q_MAX, Rows, random_vectors
 from topkima.circuits.design import COLUMN_FIELDS
 from topkima.circuits.jobs import Job
 from topkima.circuits.mismatch import a_vt_of, draw_dvth_v, sigma_vth_v
-from topkima.circuits.timing import (N_RAMP_STEPS, T_CAL0_S, T_CLK_RAMP_S, T_MAC0_S, T_PULSE_DELAY_S, T_PWM_S,
-                                     T_SA_CLK_S, T_UNIT_S, T_WL_EDGE_S)
+from topkima.circuits import timing as tm
 
 _MEASURE = "topkima.circuits.column_measure:"
 
@@ -37,11 +35,12 @@ def plan(settings) -> list:
     design = settings.design
     rp, adc, a_n = design.sizes.read_port, design.adc, a_vt_of(design, "n")
     base = {"corner_name": settings.corner_name, "supplies": settings.supplies.as_dict(), "design_fields": design.values(COLUMN_FIELDS)}
+    ck = tm.active()   # the design's clocks (calibrate.plan_all makes them active)
     pulses = [1, 2, 4, 8, 16, 31, 62, 124] if settings.quick else [1, 2, 3, 4, 6, 8, 12, 16, 24, 31, 62, 124]
-    t_pulses = sum(pulses) * T_UNIT_S + len(pulses) * 1e-9 + T_MAC0_S + 1e-9
+    t_pulses = sum(pulses) * ck.t_unit_s + len(pulses) * 1e-9 + ck.t_mac0_s + 1e-9
     t_pulses *= 2  # the same widths again on stacks storing 0
     jobs = [_job(f"discharge_n{n}", "measure_discharge", n_on_l=n, pulses_r_units=pulses, share_r_units=pulses,
-                 tstop_s=max(t_pulses, T_MAC0_S + 1600 * T_UNIT_S / n), **base)
+                 tstop_s=max(t_pulses, ck.t_mac0_s + 1600 * ck.t_unit_s / n), **base)
             for n in ((16,) if settings.quick else (4, 16))]
     dvt = draw_dvth_v(settings.rng("column.cell_mismatch"), "n", rp.w_m, rp.l_m, (settings.mc_samples, 2), a_n)
     jobs.append(_job("cell_currents", "measure_cell_currents", dvt_v=dvt.round(9).tolist(),
@@ -59,7 +58,7 @@ def plan(settings) -> list:
                          n_cal=adc.n_cal, t_cal_units=adc.t_cal_units, t_ramp_units=adc.t_ramp_units, **base))
     # charge-share packets of stacks storing 0 with mismatch: one nominal run, then draws
     share_widths = [1, 2, 4, 8, 16, 31, 62, 124] if settings.quick else [1, 2, 3, 4, 6, 8, 12, 16, 24, 31, 62, 124]
-    t_share = T_MAC0_S + 2e-9 + sum(share_widths) * T_UNIT_S + len(share_widths) * 1e-9
+    t_share = ck.t_mac0_s + 2e-9 + sum(share_widths) * ck.t_unit_s + len(share_widths) * 1e-9
     dvt_share = draw_dvth_v(settings.rng("column.share_mismatch"), "n", rp.w_m, rp.l_m,
                             (N_SHARE_MISMATCH[bool(settings.quick)], 2), a_n)
     for i, dvt in enumerate([(0.0, 0.0)] + [tuple(x) for x in dvt_share.round(7).tolist()]):
@@ -113,12 +112,12 @@ def leak_units_per_unit_time(idle: dict, currents: dict, v_rbl: np.ndarray, bitl
 def discharge_curve(run: dict, currents: dict) -> tuple[np.ndarray, np.ndarray]:
     """f: V(RBL) against accumulated nominal-cell units, leakage of the idle stacks included.
 
-    U(t) = ∫ (n_on + Λ(V)) dt / T_UNIT, Λ the idle stacks' leakage in cell units.
+    U(t) = ∫ (n_on + Λ(V)) dt / t_unit (the active clocks' PWM unit), Λ the idle stacks' leakage in cell units.
     """
     t = np.asarray(run["t_grid_s"])
     v = np.asarray(run["v_rbl_v"])
     rate = run["n_on_l"] + leak_units_per_unit_time(run["idle_stacks"], currents, v, "l")
-    units = (rate[0] * t[0] + np.concatenate([[0.0], np.cumsum(0.5 * (rate[1:] + rate[:-1]) * np.diff(t))])) / T_UNIT_S
+    units = (rate[0] * t[0] + np.concatenate([[0.0], np.cumsum(0.5 * (rate[1:] + rate[:-1]) * np.diff(t))])) / tm.active().t_unit_s
     # The curve's cells were already on at the precharge release, so it starts a few units
     # below the level a conversion starts from (their current flowed through the precharge
     # switch): prepend that level at U = 0, continuing the curve's initial slope.
@@ -152,10 +151,24 @@ def fit_cell_current_mismatch(currents: dict):
     return ratio, dvt, sens, sigma_rel, ci
 
 
+def timing_section(ck: "tm.Clocks") -> dict:
+    """The artefact's ``column.timing``: the clocks the column was simulated with, which the behavioural
+    model reads (topkima.behavioral.params: sense instants, latency, the ADC window's pulse limits)."""
+    return {
+        "t_unit_s": ck.t_unit_s, "t_pwm_s": ck.t_pwm_s, "t_clk_ima_s": ck.t_clk_ramp_s, "t_edge_s": ck.t_wl_edge_s,
+        "t_mac_start_s": ck.t_mac0_s, "t_cal_start_s": ck.t_cal0_s, "t_pulse_delay_s": ck.t_pulse_delay_s,
+        "t_sa_clk_in_cycle_s": ck.t_sa_clk_s, "n_ramp_steps": ck.n_ramp_steps,
+        # the ADC window's pulse limits (topkima.behavioral.macro.ramp_limits)
+        "max_t_cal_units": ck.max_cal_units, "max_t_ramp_units": ck.max_ramp_units,
+    }
+
+
 def artefact_section(settings, results: dict) -> dict:
     """The artefact's ``column`` section, fitted from the block's measurements."""
     design = settings.design
     rp = design.sizes.read_port
+    ck = tm.active()   # the design's clocks (calibrate.run_calibration makes them active)
+    rows = Rows.of(design)
     currents = results["cell_currents"]
     runs = sorted((r for k, r in results.items() if k.startswith("discharge_")), key=lambda r: r["n_on_l"])
     main = runs[-1]
@@ -171,7 +184,7 @@ def artefact_section(settings, results: dict) -> dict:
     # Single pulses expressed in curve units, leakage during the measuring window removed.
     before, after = np.asarray(main["v_before_v"]), np.asarray(main["v_after_v"])
     leak_r = leak_units_per_unit_time(main["idle_stacks"], currents, 0.5 * (before + after), "r")
-    eff_all = curve_units_at_v(after) - curve_units_at_v(before) - leak_r * np.asarray(main["pulse_window_s"]) / T_UNIT_S
+    eff_all = curve_units_at_v(after) - curve_units_at_v(before) - leak_r * np.asarray(main["pulse_window_s"]) / ck.t_unit_s
     stored = np.asarray(main["pulse_stored"])
     widths = np.asarray(main["pulse_units"], float)[stored == 1]
     eff, share = eff_all[stored == 1], eff_all[stored == 0]
@@ -189,21 +202,16 @@ def artefact_section(settings, results: dict) -> dict:
     share_mm = [results[k] for k in sorted(results) if k.startswith("share_mm_")]
     return {
         "geometry": {
-            "n_rows": N_ROWS, "n_mac_rows": N_MAC_ROWS, "n_cal_rows": N_CAL_ROWS, "n_ramp_rows": N_RAMP_ROWS,
-            "n_elements": N_ELEMENTS, "pair_scales": list(PAIR_SCALES), "row_order": "ramp 0-31, cal 32-63, MAC 64-255",
+            "n_rows": rows.n_rows, "n_mac_rows": rows.n_mac, "n_cal_rows": rows.n_cal, "n_ramp_rows": rows.n_ramp,
+            "n_elements": N_ELEMENTS, "pair_scales": list(PAIR_SCALES),
+            "row_order": f"ramp 0-{rows.n_ramp - 1}, cal {rows.cal_row0}-{rows.mac_row0 - 1}, MAC {rows.mac_row0}-{rows.n_rows - 1}",
             "r_wire_per_row_ohm": design.geometry.r_wire_row_ohm, "c_wire_per_row_f": design.geometry.c_wire_row_f,
             "w_read_m": rp.w_m, "l_read_m": rp.l_m, "q_max": Q_MAX, "k_max": K_MAX,
         },
-        "timing": {
-            "t_unit_s": T_UNIT_S, "t_pwm_s": T_PWM_S, "t_clk_ima_s": T_CLK_RAMP_S, "t_edge_s": T_WL_EDGE_S,
-            "t_mac_start_s": T_MAC0_S, "t_cal_start_s": T_CAL0_S, "t_pulse_delay_s": T_PULSE_DELAY_S,
-            "t_sa_clk_in_cycle_s": T_SA_CLK_S, "n_ramp_steps": N_RAMP_STEPS,
-            # the ADC window's pulse limits (topkima.behavioral.macro.ramp_limits)
-            "max_t_cal_units": design.timing.max_cal_units, "max_t_ramp_units": design.timing.max_ramp_units,
-        },
+        "timing": timing_section(ck),
         "discharge_curve": {
             "units": grid.tolist(), "v_rbl_v": v_grid.tolist(),
-            "note": "V(RBL) after U nominal-cell units (one cell on for 0.5 ns), leakage of idle stacks removed",
+            "note": f"V(RBL) after U nominal-cell units (one cell on for {ck.t_unit_s * 1e9:g} ns), leakage of idle stacks removed",
             "n_cells_on": main["n_on_l"],
         },
         "unit_step_vs_v_rbl": {"v_rbl_v": v_grid[::8].tolist(), "dv_per_unit_v": dv_per_unit[::8].tolist()},
@@ -241,11 +249,11 @@ def artefact_section(settings, results: dict) -> dict:
                    "delta_v_sum_v": [2 * r["v_precharge_v"] - r["v_rbl_l_end_v"] - r["v_rbl_r_end_v"] for r in energy],
                    "n_wordline_pulses": [r["n_wordline_pulses"] for r in energy],
                    "e_conversion_j": [r["e_bitline_j"] + e_wl * r["n_wordline_pulses"] for r in energy],
-                   "note": "per column, one conversion (MAC, calibration, 32 ramp steps), sense amplifier excluded"},
+                   "note": f"per column, one conversion (MAC, calibration, {rows.n_ramp} ramp steps), sense amplifier excluded"},
         "charge_share_mismatch": fit_share_mismatch(share_mm, curve_units_at_v, currents) if share_mm else None,
         "insitu_conversions": {
             "note": "nominal column + sense amplifier, end to end (plan_insitu); bitline voltages at each of "
-                    "the 32 sense instants, the sense amplifier's energy over its 32 decisions",
+                    f"the {rows.n_ramp} sense instants, the sense amplifier's energy over its {rows.n_ramp} decisions",
             "n_cal": design.adc.n_cal, "t_cal_units": design.adc.t_cal_units, "t_ramp_units": design.adc.t_ramp_units,
             "runs": [{key: r[key] for key in ("keys", "inputs", "p_units", "n_units", "firing_cycle",
                                                "v_rbl_l_at_sa_clk_v", "v_rbl_r_at_sa_clk_v",
@@ -266,7 +274,7 @@ def fit_share_mismatch(runs: list[dict], curve_units_at_v, currents: dict) -> di
     for r in runs:
         before, after = np.asarray(r["v_before_v"]), np.asarray(r["v_after_v"])
         leak = leak_units_per_unit_time(r["idle_stacks"], currents, 0.5 * (before + after), "r")
-        packets.append(curve_units_at_v(after) - curve_units_at_v(before) - leak * np.asarray(r["pulse_window_s"]) / T_UNIT_S)
+        packets.append(curve_units_at_v(after) - curve_units_at_v(before) - leak * np.asarray(r["pulse_window_s"]) / tm.active().t_unit_s)
     nominal = packets[0]
     dvt = np.array([r["pulse_dvt_v"] for r in runs[1:]])
     ratio = np.array(packets[1:]) / nominal[None, :]

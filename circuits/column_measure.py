@@ -15,12 +15,11 @@ import numpy as np
 
 from topkima.circuits import netlist as nl
 from topkima.circuits import technology as tech
-from topkima.circuits.column import (BLOCK, N_ELEMENTS, N_ROWS, PAIR_SCALES, ColumnConversion,
-                                     ColumnDraws, code_from_cycle, column_netlist, discharge_netlist, firing_cycle)
+from topkima.circuits.column import (BLOCK, N_ELEMENTS, PAIR_SCALES, ColumnConversion, ColumnDraws, Rows,
+                                     code_from_cycle, column_netlist, discharge_netlist, firing_cycle)
 from topkima.circuits.corners import Corner, Supplies
 from topkima.circuits.design import design_with
-from topkima.circuits.timing import (N_RAMP_STEPS, T_CAL0_S, T_MAC0_S, T_PRE_EDGE_S, T_PRE_END_S, T_UNIT_S,
-                                     T_WL_EDGE_S, conversion_end_s, ramp_cycle_start_s, sense_instant_s)
+from topkima.circuits import timing as tm
 
 
 
@@ -35,34 +34,38 @@ def measure_discharge(corner_name: str, supplies: dict, n_on_l: int, pulses_r_un
     """Discharge curve V(RBL) vs accumulated units, and the charge of single pulses.
 
     The curve: ``n_on_l`` cells held on, so after time t the bitline has taken
-    ``n_on_l·(t − T_MAC0_S)/T_UNIT_S`` units. The pulses: a single cell's pulses of
+    ``n_on_l·(t − t_release)/t_unit_s`` units (the active clocks, :func:`topkima.circuits.timing.active`). The pulses: a single cell's pulses of
     each width on the other bitline; V before and after each is returned so the
     calibration can express each pulse in curve units.
     """
     from topkima.circuits.spice import simulate
     corner, sup = corner_and_supplies(corner_name, supplies)
+    design = design_with(design_fields)
     text, starts, idle = discharge_netlist(corner=corner, supplies=sup, n_on_l=n_on_l,
                                      pulses_r_units=tuple(pulses_r_units), tstop_s=tstop_s,
                                      share_r_units=tuple(share_r_units), pulse_dvt_v=tuple(pulse_dvt_v),
-                                     design=design_with(design_fields))
+                                     design=design)
     res = simulate(text, BLOCK)
-    t, v_l, v_r, v_far = res.time, res.v("rbl_l0"), res.v("rbl_r0"), res.v(f"rbl_r{N_ROWS - 1}")
-    t_release = T_PRE_END_S + T_PRE_EDGE_S   # precharge switch fully off
+    n_rows = Rows.of(design).n_rows
+    ck = tm.active()
+    t_unit, t_edge = ck.t_unit_s, ck.t_wl_edge_s
+    t, v_l, v_r, v_far = res.time, res.v("rbl_l0"), res.v("rbl_r0"), res.v(f"rbl_r{n_rows - 1}")
+    t_release = ck.t_pre_end_s + ck.t_pre_edge_s   # precharge switch fully off
     t_grid = np.linspace(t_release + 0.1e-9, tstop_s, n_points)  # after the release's own coupling
-    units = n_on_l * (t_grid - t_release) / T_UNIT_S
+    units = n_on_l * (t_grid - t_release) / t_unit
     before, after, settle = [], [], []
     gap = 1.0e-9
     widths = list(pulses_r_units) + list(share_r_units)
     for t0, w in zip(starts, widths):
-        t1 = t0 + w * T_UNIT_S
-        before.append(float(np.interp(t0 - T_WL_EDGE_S, t, v_r)))
-        v_end = float(np.interp(t1 + gap - T_WL_EDGE_S, t, v_r))
+        t1 = t0 + w * t_unit
+        before.append(float(np.interp(t0 - t_edge, t, v_r)))
+        v_end = float(np.interp(t1 + gap - t_edge, t, v_r))
         after.append(v_end)
         # settling: after the wordline has fallen, until the sense end (row 0) agrees with the
         # pulsed cell's end of the bitline to 1 % of the step (distributed wire RC)
         step = abs(before[-1] - v_end)
-        t_off = t1 + T_WL_EDGE_S / 2  # end of the falling edge; the window ends before the next rising edge
-        window = (t >= t_off) & (t <= t1 + gap - T_WL_EDGE_S)
+        t_off = t1 + t_edge / 2  # end of the falling edge; the window ends before the next rising edge
+        window = (t >= t_off) & (t <= t1 + gap - t_edge)
         off = np.abs(v_r[window] - v_far[window]) > 0.01 * max(step, 1e-6)
         settle.append(float(t[window][np.nonzero(off)[0][-1]] - t_off) if off.any() else 0.0)
     return {
@@ -74,12 +77,13 @@ def measure_discharge(corner_name: str, supplies: dict, n_on_l: int, pulses_r_un
         "e_wordline_pulse_j": abs(res.measures.get("q_wlp", 0.0)) * sup.v_array_v,
         "n_on_l": n_on_l, "idle_stacks": idle, "t_grid_s": (t_grid - t_release).tolist(),
         # the level a conversion starts from: RBL_R, no cell on, just before its first pulse
-        "v_released_v": float(np.interp(starts[0] - T_WL_EDGE_S if starts else T_MAC0_S, t, v_r)),
-        "pulse_window_s": [w * T_UNIT_S + gap for w in widths],
+        "v_released_v": float(np.interp(starts[0] - t_edge if starts else ck.t_mac0_s, t, v_r)),
+        "pulse_window_s": [w * t_unit + gap for w in widths],
         "pulse_dvt_v": [float(x) for x in pulse_dvt_v],
     }
 
 
+@tm.clock_free   # .op only
 def measure_cell_currents(corner_name: str, supplies: dict, dvt_v: list[list[float]],
                           v_rbl_v: list[float], design_fields: dict | None = None) -> dict:
     """Read-stack currents at each bitline voltage (one ``.op`` per voltage).
@@ -118,11 +122,13 @@ def measure_mac(corner_name: str, supplies: dict, keys: list[int], inputs: list[
     """Bitline voltages at the end of the MAC phase for one key/input vector."""
     from topkima.circuits.spice import simulate
     corner, sup = corner_and_supplies(corner_name, supplies)
-    conv = ColumnConversion(tuple(keys), tuple(inputs))
-    text = column_netlist(conv, corner=corner, supplies=sup, draws=ColumnDraws.from_json(draws),
-                          with_sa=False, ramp=False, calibration=False, design=design_with(design_fields))
+    design = design_with(design_fields)
+    n_cal_rows = Rows.of(design).n_cal   # calibration off; n_cal sets which idle calibration cells store 1
+    conv = ColumnConversion(tuple(keys), tuple(inputs), n_cal=min(32, n_cal_rows), n_cal_rows=n_cal_rows)
+    text = column_netlist(conv, corner=corner, supplies=sup, draws=ColumnDraws.from_json(draws, design),
+                          with_sa=False, ramp=False, calibration=False, design=design)
     res = simulate(text, BLOCK)
-    t_end = T_CAL0_S - 0.1e-9
+    t_end = tm.active().t_cal0_s - 0.1e-9
     p, n = conv.bitline_units()
     return {"mac_units": conv.mac_units, "p_units": p, "n_units": n,
             "v_rbl_l_v": float(np.interp(t_end, res.time, res.v("rbl_l0"))),
@@ -139,14 +145,15 @@ def measure_conversion_energy(corner_name: str, supplies: dict, keys: list[int],
     """
     from topkima.circuits.spice import simulate
     corner, sup = corner_and_supplies(corner_name, supplies)
-    conv = ColumnConversion(tuple(keys), tuple(inputs), n_cal, t_cal_units, t_ramp_units)
-    end = conversion_end_s(True)
+    design = design_with(design_fields)
+    conv = ColumnConversion(tuple(keys), tuple(inputs), n_cal, t_cal_units, t_ramp_units, Rows.of(design).n_cal)
+    end = tm.conversion_end_s(True)
     meas = (".save i(vpre)", f".meas tran q_pre INTEG i(vpre) FROM={nl.num(end)} TO={nl.num(end + 2.5e-9)}",)
     text = column_netlist(conv, corner=corner, supplies=sup, with_sa=False, recharge=True, extra=meas,
-                          design=design_with(design_fields))
+                          design=design)
     res = simulate(text, BLOCK)
     v_l, v_r = (float(np.interp(end - 0.05e-9, res.time, res.v(n))) for n in ("rbl_l0", "rbl_r0"))
-    n_pulses = sum(1 for q in inputs if q != 0) * len(PAIR_SCALES) + n_cal * (t_cal_units > 0) + N_RAMP_STEPS
+    n_pulses = sum(1 for q in inputs if q != 0) * len(PAIR_SCALES) + n_cal * (t_cal_units > 0) + tm.active().n_ramp_steps
     return {"e_bitline_j": -sup.v_precharge_v * res.measures["q_pre"],
             "activity": sum(1 for q in inputs if q != 0) / N_ELEMENTS, "n_wordline_pulses": n_pulses,
             "v_rbl_l_end_v": v_l, "v_rbl_r_end_v": v_r, "v_precharge_v": sup.v_precharge_v,
@@ -164,17 +171,20 @@ def measure_conversion(corner_name: str, supplies: dict, keys: list[int], inputs
     """
     from topkima.circuits.spice import simulate
     corner, sup = corner_and_supplies(corner_name, supplies)
-    conv = ColumnConversion(tuple(keys), tuple(inputs), n_cal, t_cal_units, t_ramp_units)
-    end = conversion_end_s(True)
+    design = design_with(design_fields)
+    conv = ColumnConversion(tuple(keys), tuple(inputs), n_cal, t_cal_units, t_ramp_units, Rows.of(design).n_cal)
+    ck = tm.active()
+    end = ck.conversion_end_s(True)
     meas = (".save i(vpre) i(vsa)",
             f".meas tran q_pre INTEG i(vpre) FROM={nl.num(end)} TO={nl.num(end + 2.5e-9)}",
-            f".meas tran q_sa INTEG i(vsa) FROM={nl.num(ramp_cycle_start_s(1))} TO={nl.num(end)}")
-    text = column_netlist(conv, corner=corner, supplies=sup, draws=ColumnDraws.from_json(draws), with_sa=True,
-                          recharge=True, extra=meas, design=design_with(design_fields))
+            f".meas tran q_sa INTEG i(vsa) FROM={nl.num(ck.ramp_cycle_start_s(1))} TO={nl.num(end)}")
+    text = column_netlist(conv, corner=corner, supplies=sup, draws=ColumnDraws.from_json(draws, design), with_sa=True,
+                          recharge=True, extra=meas, design=design)
     res = simulate(text, BLOCK)
     cycle = firing_cycle(res.time, res.v("sa_outp"), sup.v_sa_v)
-    v_l = [float(np.interp(sense_instant_s(j), res.time, res.v("rbl_l0"))) for j in range(1, N_RAMP_STEPS + 1)]
-    v_r = [float(np.interp(sense_instant_s(j), res.time, res.v("rbl_r0"))) for j in range(1, N_RAMP_STEPS + 1)]
+    instants = [ck.sense_instant_s(j) for j in range(1, ck.n_ramp_steps + 1)]
+    v_l = [float(np.interp(ti, res.time, res.v("rbl_l0"))) for ti in instants]
+    v_r = [float(np.interp(ti, res.time, res.v("rbl_r0"))) for ti in instants]
     p, n = conv.bitline_units()
     return {"keys": list(conv.keys), "inputs": list(conv.inputs),
             "mac_units": conv.mac_units, "p_units": p, "n_units": n, "firing_cycle": cycle,

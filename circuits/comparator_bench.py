@@ -93,7 +93,7 @@ def ideal_source_testbench(*, vcm_v: float, vdiff_v: float, delvto_v: Mapping[st
         r = NOISE_PULSE_EDGE_S
         pts = [(0.0, v_inp), (t0, v_inp), (t0 + r, v_inp + h), (t0 + r + w, v_inp + h), (t0 + 2 * r + w, v_inp)]
         src_inp = "vinp inp 0 pwl(" + " ".join(f"{num(t, 't')} {num(v, 'V')}" for t, v in pts) + ")"
-    t_high = tm.T_CLK_RAMP_S / 2 - T_CLK_EDGE_S
+    t_high = tm.active().t_clk_ramp_s / 2 - T_CLK_EDGE_S
     lines = [
         "* topkima comparator testbench (sa_strongarm)",
         *model_lines(),
@@ -103,7 +103,7 @@ def ideal_source_testbench(*, vcm_v: float, vdiff_v: float, delvto_v: Mapping[st
         src_inp,
         f"vinn inn 0 dc {num(v_inn, 'V(inn)')}",
         f"vclk clk 0 pulse(0 {num(vdd_v)} {num(T_DELAY_S)} {num(T_CLK_EDGE_S)} {num(T_CLK_EDGE_S)} "
-        f"{num(t_high)} {num(tm.T_CLK_RAMP_S)})",
+        f"{num(t_high)} {num(tm.active().t_clk_ramp_s)})",
         subckt_instance("xsa", "inp", "inn", "clk", "outp", "outn", "vdd", "0", delvto_v),
         f"cloadp outp 0 {num(c_load_f, 'c_load_f')}",
         f"cloadn outn 0 {num(c_load_f, 'c_load_f')}",
@@ -133,7 +133,7 @@ def decides_outp(vcm_v: float, vdiff_v: float, delvto_v: Mapping[str, float], vd
     still unresolved the input sits within the bisection resolution of the offset and
     the sign of the latch nodes is as good an answer as any.
     """
-    for window_s in (T_DECIDE_S, tm.T_CLK_RAMP_S / 2):
+    for window_s in (T_DECIDE_S, tm.active().t_clk_ramp_s / 2):
         net = ideal_source_testbench(vcm_v=vcm_v, vdiff_v=vdiff_v, delvto_v=delvto_v, vdd_v=vdd_v, temperature_c=temperature_c,
                          c_load_f=c_load_f, t_stop_s=T_DELAY_S + window_s, t_max_s=T_MAX_DECIDE_S,
                          inp_pulse=inp_pulse, saves=[".save v(xsa.lp) v(xsa.ln)"])
@@ -188,11 +188,11 @@ def decide(vcm_v: float, vdiff_v: float, delvto_v: dict | None = None, vdd_v: fl
     vcm_v = checked_vcm(vcm_v, vdd_v)
     vdiff_v = checked_in_range(vdiff_v, "vdiff_v", -vdd_v, vdd_v)
     net = ideal_source_testbench(vcm_v=vcm_v, vdiff_v=vdiff_v, delvto_v=checked_delvto(delvto_v), vdd_v=vdd_v,
-                     temperature_c=temperature_c, c_load_f=c_load_f, t_stop_s=T_DELAY_S + tm.T_CLK_RAMP_S,
+                     temperature_c=temperature_c, c_load_f=c_load_f, t_stop_s=T_DELAY_S + tm.active().t_clk_ramp_s,
                      t_max_s=T_MAX_FINE_S, saves=[".save v(clk) v(outp) v(outn)"])
     res = spice.simulate(net, BLOCK)
     t, clk, outp, outn = res.time, res.v("clk"), res.v("outp"), res.v("outn")
-    i_eval = int(np.searchsorted(t, T_DELAY_S + tm.T_CLK_RAMP_S / 2 - 10e-12))  # just before clk falls
+    i_eval = int(np.searchsorted(t, T_DELAY_S + tm.active().t_clk_ramp_s / 2 - 10e-12))  # just before clk falls
     half = vdd_v / 2
     t_clk = _first_crossing(t, clk, half)
     rises = [x for x in (_first_crossing(t, outp, half), _first_crossing(t, outn, half)) if not math.isnan(x)]
@@ -247,7 +247,7 @@ def delay_sweep(vcm_v: float, overdrive_v: list, delvto_v: dict | None = None, v
     Delay = clk rising through vdd/2 to outp rising through vdd/2 (interpolated on
     the 2 ps grid), the input ``V(inp) - V(inn) = overdrive`` applied before the clock
     (nominal instance: zero offset by symmetry unless ``delvto_v`` breaks it). None
-    where outp did not rise within the evaluate phase (tm.T_CLK_RAMP_S / 2).
+    where outp did not rise within the evaluate phase (half the active ramp clock).
     """
     vdd_v, temperature_c, c_load_f = checked_conditions(vdd_v, temperature_c, c_load_f)
     vcm_v = checked_vcm(vcm_v, vdd_v)
@@ -256,7 +256,7 @@ def delay_sweep(vcm_v: float, overdrive_v: list, delvto_v: dict | None = None, v
     delays = []
     for od in ods:
         net = ideal_source_testbench(vcm_v=vcm_v, vdiff_v=od, delvto_v=shifts, vdd_v=vdd_v, temperature_c=temperature_c,
-                         c_load_f=c_load_f, t_stop_s=T_DELAY_S + tm.T_CLK_RAMP_S / 2, t_max_s=T_MAX_FINE_S,
+                         c_load_f=c_load_f, t_stop_s=T_DELAY_S + tm.active().t_clk_ramp_s / 2, t_max_s=T_MAX_FINE_S,
                          saves=[".save v(clk) v(outp)"])
         res = spice.simulate(net, BLOCK)
         delay = _first_crossing(res.time, res.v("outp"), vdd_v / 2) - _first_crossing(res.time, res.v("clk"), vdd_v / 2)
@@ -268,7 +268,7 @@ def energy_per_decision(vcm_v: float, overdrive_v: list, delvto_v: dict | None =
                         temperature_c: float = 27.0, c_load_f: float = C_LOAD_F) -> dict:
     """Supply energy (J) of one full clock cycle (evaluate + reset) per overdrive (V).
 
-    E = -VDD · ∫ i(vdd) dt from the clock's rising edge over one period tm.T_CLK_RAMP_S; it
+    E = -VDD · ∫ i(vdd) dt from the clock's rising edge over one period of the active ramp clock; it
     includes the internal clock inverter and the output loads, not the clock source's
     own gate charge nor the (capacitive) charge drawn from the inputs. Also returns
     the reset-state leakage power (W) averaged before the edge.
@@ -277,7 +277,7 @@ def energy_per_decision(vcm_v: float, overdrive_v: list, delvto_v: dict | None =
     vcm_v = checked_vcm(vcm_v, vdd_v)
     shifts = checked_delvto(delvto_v)
     ods = [checked_in_range(v, "overdrive_v", 1e-7, vdd_v) for v in overdrive_v]
-    t0, t1 = T_DELAY_S, T_DELAY_S + tm.T_CLK_RAMP_S
+    t0, t1 = T_DELAY_S, T_DELAY_S + tm.active().t_clk_ramp_s
     meas = [f".meas tran qvdd integ i(vdd) from={num(t0)} to={num(t1)}",
             f".meas tran ileak avg i(vdd) from={num(0.2 * T_DELAY_S)} to={num(0.9 * T_DELAY_S)}"]
     energies, leak = [], []
@@ -288,5 +288,5 @@ def energy_per_decision(vcm_v: float, overdrive_v: list, delvto_v: dict | None =
         m = spice.simulate(net, BLOCK).measures
         energies.append(-vdd_v * m["qvdd"])
         leak.append(-vdd_v * m["ileak"])
-    return {"vcm_v": vcm_v, "overdrive_v": ods, "e_per_decision_j": energies, "t_cycle_s": tm.T_CLK_RAMP_S,
+    return {"vcm_v": vcm_v, "overdrive_v": ods, "e_per_decision_j": energies, "t_cycle_s": tm.active().t_clk_ramp_s,
             "p_leak_reset_w": leak, "c_load_f": c_load_f}

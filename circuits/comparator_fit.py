@@ -193,7 +193,7 @@ def artefact_section(settings: CalSettings, results: Mapping[str, dict]) -> dict
         "decision": "outp high iff V(inp) - V(inn) > offset",
         "corner": settings.corner_name,
         **common,
-        "t_clk_s": tm.T_CLK_RAMP_S,
+        "t_clk_s": tm.active().t_clk_ramp_s,
         "t_edge_s": T_CLK_EDGE_S,
         "devices": [{"name": d.name, "kind": d.kind, "w_m": settings.design.sizes.comparator[d.name].w_m,
                      "l_m": settings.design.sizes.comparator[d.name].l_m, "role": d.role,

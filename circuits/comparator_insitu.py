@@ -45,18 +45,19 @@ T_SWITCH_OPEN_S = 0.5e-9
 
 
 def column_timing() -> dict:
-    """The column's sense-amplifier timing (s), read from circuits/timing.py now.
+    """The column's sense-amplifier timing (s): the active clocks (:func:`topkima.circuits.timing.active`).
 
     ``t_clk_s`` ramp clock; ``t_eval_s`` evaluate phase (clk high); ``t_read_s``
-    decision read after the SA clock edge (timing.sa_sample_time_s); the ramp-cell
+    decision read after the SA clock edge (Clocks.sa_sample_time_s); the ramp-cell
     pulse starts ``t_ramp_after_edge_s`` after an SA clock edge (next ramp clock +
-    its wordline delay) and lasts ``t_ramp_width_s`` (MAX_RAMP_UNITS units). Passed
+    its wordline delay) and lasts ``t_ramp_width_s`` (max_ramp_units units). Passed
     to the in-situ jobs as an argument so a timing change in the column reruns them.
     """
-    timing = {"t_clk_s": tm.T_CLK_RAMP_S, "t_eval_s": tm.T_SA_EVAL_S,
-              "t_read_s": tm.sa_sample_time_s(1) - tm.ramp_cycle_start_s(1) - tm.T_SA_CLK_S,
-              "t_ramp_after_edge_s": tm.T_CLK_RAMP_S - tm.T_SA_CLK_S + tm.T_PULSE_DELAY_S,
-              "t_ramp_width_s": tm.MAX_RAMP_UNITS * tm.T_UNIT_S}
+    ck = tm.active()
+    timing = {"t_clk_s": ck.t_clk_ramp_s, "t_eval_s": ck.t_sa_eval_s,
+              "t_read_s": ck.sa_sample_time_s(1) - ck.ramp_cycle_start_s(1) - ck.t_sa_clk_s,
+              "t_ramp_after_edge_s": ck.t_clk_ramp_s - ck.t_sa_clk_s + ck.t_pulse_delay_s,
+              "t_ramp_width_s": ck.max_ramp_units * ck.t_unit_s}
     return {k: round(float(v), 15) for k, v in timing.items()}  # femtosecond grid: stable cache keys
 
 

@@ -17,10 +17,13 @@ What a design can change in this version (:data:`CONFIGURABLE`): the whole techn
 card, corner method and sections, device model names, logic-cell length and width scale,
 Pelgrom coefficients, corner temperatures; :mod:`topkima.circuits.technology` renders the
 shipped subcircuits for it), the supplies, the read-port, precharge, wordline-driver and
-comparator sizes, the bitline wire parasitics and the ADC knobs (calibration cells and pulse
-widths). The geometry and the timing are recorded (so an artefact states the whole design) and
-validated, but the digital benches and the behavioural kernels still hard-wire them: a design
-that changes one is refused with a message naming where it is wired (:data:`FIXED_WHERE`).
+comparator sizes, the bitline wire parasitics, the timing (PWM unit, ramp clock, sense instant
+and the conversion's timeline: every testbench reads it through :mod:`topkima.circuits.timing`,
+checked by :func:`_check_consistency`) and the ADC knobs (calibration cells and pulse widths).
+Of the geometry, the replica-row counts (``n_ramp_rows``: the ramp's steps, ``n_cal_rows``) and
+the bitline wire may change; the rest is recorded (so an artefact states the whole design) and
+validated, but the digital benches and the behavioural kernels still hard-wire it: a design that
+changes it is refused with a message naming where it is wired (:data:`FIXED_WHERE`).
 """
 from __future__ import annotations
 
@@ -495,28 +498,20 @@ def _design_from_dict(data, base: Path | None, source: str) -> Design:
 
 
 def _check_consistency(d: Design) -> None:
-    t = d.timing
-    if t.t_sa_clk_in_cycle_s + t.t_sa_eval_s > t.t_clk_ramp_s + t.t_pulse_delay_s:
-        _fail("timing.t_sa_clk_in_cycle_s", "the sense amplifier's evaluate phase must end before the next ramp "
-                                            "pulse starts (t_clk_ramp_s + t_pulse_delay_s)")
-    if t.t_sa_read_s >= t.t_sa_eval_s:
-        _fail("timing.t_sa_read_s", "the decision must be read inside the evaluate phase (t_sa_read_s < t_sa_eval_s)")
-    if t.t_pulse_delay_s + t.max_ramp_units * t.t_unit_s > t.t_sa_clk_in_cycle_s:
-        _fail("timing.max_ramp_units", "the longest ramp pulse must end before the sense instant")
-    if d.adc.t_cal_units > t.max_cal_units:
-        _fail("adc.t_cal_units", f"the calibration pulse must fit inside one ramp clock (≤ {t.max_cal_units} units)")
+    from topkima.circuits.design_rules import check_consistency
+    check_consistency(d, _fail)
 
 
 #: Fields a design may change in this version (the others are fixed at the 65 nm preset's values).
 CONFIGURABLE = ("supplies.*", "technology.*", "sizes.read_port.*", "sizes.comparator.*",
                 "sizes.precharge.*", "sizes.wordline_driver.*", "geometry.r_wire_row_ohm", "geometry.c_wire_row_f",
-                "adc.*", "name", "description")
+                "geometry.n_ramp_rows", "geometry.n_cal_rows", "timing.*", "adc.*", "name", "description")
 
 #: Where each fixed group is still hard-wired (the message of a refused change).
 FIXED_WHERE = {
-    "geometry": "the digital benches (256-input arbiter), the ramp timing generator and the behavioural kernels "
-                "(behavioral/macro/) assume 256 columns, 32 + 32 replica rows and 64 elements of 3 pairs",
-    "timing": "the comparator, ramp-generator and digital benches clock at these values",
+    "geometry": "the digital benches (256-input arbiter, encoder), the ramp timing generator's wordline and the "
+                "behavioural kernels (behavioral/macro/) assume 256 columns and 64 elements of 3 pairs, 5-bit inputs "
+                "and 15 key levels",
 }
 
 
@@ -609,7 +604,7 @@ def design_from_json(data: Mapping | None) -> Design:
 #: The design values the column and ramp testbenches read (besides the supplies and ADC knobs, which
 #: their jobs take as arguments of their own, and the fixed fields): what a column job receives.
 COLUMN_FIELDS = ("sizes.read_port.w_m", "sizes.read_port.l_m", "sizes.precharge.w_m", "sizes.precharge.l_m",
-                 "geometry.r_wire_row_ohm", "geometry.c_wire_row_f")
+                 "geometry.r_wire_row_ohm", "geometry.c_wire_row_f", "geometry.n_ramp_rows", "geometry.n_cal_rows")
 
 
 @lru_cache(maxsize=64)

@@ -50,7 +50,7 @@ from topkima.circuits.jobs import Job
 from topkima.circuits.netlist import ident, num
 from topkima.circuits.settings import CalSettings
 from topkima.circuits.spice import SimResult
-from topkima.circuits.timing import T_CLK_RAMP_S
+from topkima.circuits import timing as tm
 
 BLOCK = "digital"
 NETLISTS = ("digital.sp",)
@@ -214,10 +214,10 @@ def plan(settings: CalSettings) -> list[Job]:
     """Jobs of the digital block: per corner, ramp counter, k-counter(s), cell, tree(s), encoder."""
     from topkima.circuits import technology
     vdd_v = settings.supplies.v_digital_v
-    # The ramp counter's bench clocks at 1 ns, 4x the ramp clock, to save ngspice time: the 65 nm cells
-    # follow it at ss. Another technology's cells are clocked at 2 ns (sky130 at ss: clk->q ~0.4 ns, and
-    # the bench samples the count a quarter clock before each edge)
-    counter = {} if technology.payload(settings.design) is None else {"t_clk_s": T_CLK_RAMP_S / 2}
+    # The ramp counter's bench clocks at a quarter of the ramp clock (1 ns at 65 nm), to save ngspice time:
+    # the 65 nm cells follow it at ss. Another technology's cells are clocked at half the ramp clock (2 ns:
+    # sky130 at ss: clk->q ~0.4 ns, and the bench samples the count a quarter clock before each edge)
+    counter = {} if technology.payload(settings.design) is None else {"t_clk_s": tm.active().t_clk_ramp_s / 2}
     jobs = []
     for c in corners_for(settings):
         base = {"corner_name": c, "vdd_v": vdd_v}
@@ -324,7 +324,7 @@ def artefact_section(settings: CalSettings, results: dict[str, dict]) -> dict:
                     "ru; encoder = 7-level nor2/nand2 OR path per address bit; pitch and wire "
                     "per-length values are project estimates (no layout published)",
         },
-        "t_clk_ramp_s": T_CLK_RAMP_S,
+        "t_clk_ramp_s": tm.active().t_clk_ramp_s,
         "design": {
             "ramp_counter": "cnt5: 5-bit synchronous binary up-counter, TG master-slave flip-flops",
             "k_counter": "kcnt5: 5-bit preset k (1..31), registered STOP when count reaches k, count frozen",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 from topkima.circuits import testbench as tb
+from topkima.circuits.timing import clock_free
 from topkima.circuits.digital import (BLOCK, COLUMN_PITCH_M, ENCODER_LEVELS, MEAN_ADDRESS_ONES, T_SRC_EDGE_S,
                                       T_STEP_FINE_S, TREE_LEVELS, avg_meas, bench_header, buffer_pair, checked_int,
                                       checked_time, checked_vdd, delay_meas, encoder_wire_lengths_m, logic_level,
@@ -68,6 +69,7 @@ def arb_cell_netlist(corner_name: str, vdd_v: float, t_phase_s: float = 1e-9,
     return "\n".join(lines) + "\n", {"samples_s": samples, "t_phase_s": p}
 
 
+@clock_free
 def measure_arb_cell(corner_name: str, vdd_v: float, t_phase_s: float = 1e-9) -> dict:
     """Function (priority, non-preemption, hand-over) and stage delays of one arb2."""
     netlist, plan = arb_cell_netlist(corner_name, vdd_v, t_phase_s)
@@ -143,6 +145,7 @@ def arb_tree_netlist(corner_name: str, vdd_v: float, address: int = 0, levels: i
                                      "window_s": t_stop_s - 0.45e-9, "t_stop_s": t_stop_s}
 
 
+@clock_free
 def measure_arb_tree(corner_name: str, vdd_v: float, address: int = 0, levels: int = TREE_LEVELS,
                      pitch_m: float = COLUMN_PITCH_M) -> dict:
     """Request->grant delay, per-level delays and energy of one grant through the composed tree."""
@@ -242,6 +245,7 @@ def encoder_netlist(corner_name: str, vdd_v: float, levels: int = ENCODER_LEVELS
     return "\n".join(lines) + "\n", {"wires_m": wires, "samples_s": samples, "window_s": t_stop - t_rise + 0.1e-9}
 
 
+@clock_free
 def measure_encoder(corner_name: str, vdd_v: float, levels: int = ENCODER_LEVELS,
                     pitch_m: float = COLUMN_PITCH_M) -> dict:
     """Grant->address delay and energy of one address bit (256 columns), enc8 function."""

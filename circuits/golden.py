@@ -111,15 +111,15 @@ def ideal_code(score_units: int, n_cal: int = RANGE["n_cal"], t_cal_units: int =
     """
     top, lsb = n_cal * t_cal_units, t_ramp_units
     cycle = max(1, (top - int(score_units)) // lsb + 1)
-    return col.code_from_cycle(cycle if cycle <= tm.N_RAMP_STEPS else None)
+    return col.code_from_cycle(cycle if cycle <= tm.active().n_ramp_steps else None)
 
 
 def score_bounds(code: int, n_cal: int = RANGE["n_cal"], t_cal_units: int = RANGE["t_cal_units"],
                  t_ramp_units: int = RANGE["t_ramp_units"]) -> tuple[int, int]:
     """The MAC values (lo, hi inclusive) whose ideal code is ``code`` (1…30: one LSB of scores)."""
-    if not 1 <= code <= tm.N_RAMP_STEPS - 2:
-        raise ValueError(f"code {code} is not strictly inside the window (1…{tm.N_RAMP_STEPS - 2})")
-    hi = n_cal * t_cal_units - t_ramp_units * (tm.N_RAMP_STEPS - 1 - code)
+    if not 1 <= code <= tm.active().n_ramp_steps - 2:
+        raise ValueError(f"code {code} is not strictly inside the window (1…{tm.active().n_ramp_steps - 2})")
+    hi = n_cal * t_cal_units - t_ramp_units * (tm.active().n_ramp_steps - 1 - code)
     return hi - t_ramp_units + 1, hi
 
 

@@ -5,7 +5,8 @@ and its JSON-able keyword arguments (every random draw is made in the parent and
 passed in, so results do not depend on how many workers run them). The design reaches a job
 through these arguments: each job receives the design values it reads (the column and ramp
 jobs :data:`~topkima.circuits.design.COLUMN_FIELDS`, supplies and ADC knobs; the others supplies,
-threshold draws made with the design's A_VT, driver and read-port sizes), so two designs share
+threshold draws made with the design's A_VT, driver and read-port sizes), and its technology and
+clocks as ``Job.technology`` / ``Job.timing`` (None for the 65 nm preset's), so two designs share
 exactly the jobs that do not depend on where they differ. Its cache key is
 the SHA-256 of the function, the arguments, the SHA-256 of the model card and of every
 netlist file the job reads (change a netlist and exactly its jobs rerun), and of the
@@ -57,6 +58,8 @@ class Job:
     netlists: tuple[str, ...] = ()
     #: the technology its netlists use (:func:`topkima.circuits.technology.payload`); None: PTM 65 nm
     technology: dict | None = None
+    #: the clocks its netlists use (:func:`topkima.circuits.timing.payload`); None: the 65 nm preset's
+    timing: dict | None = None
 
     def key(self) -> str:
         files = sorted(set(self.netlists) | {MODEL_CARD})
@@ -66,6 +69,8 @@ class Job:
             from topkima.circuits.technology import card_sha256
             payload["technology"] = self.technology
             payload["card_sha256"] = card_sha256(self.technology["card"])
+        if self.timing is not None:
+            payload["timing"] = self.timing
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()
 
@@ -95,9 +100,11 @@ def resolve(fn: str) -> Callable:
 
 
 def run_job(job: Job) -> dict:
-    """Run one job in this process, with its technology active (:func:`topkima.circuits.technology.using`)."""
+    """Run one job in this process, with its technology and clocks active (:func:`topkima.circuits.technology.using`,
+    :func:`topkima.circuits.timing.using`)."""
+    from topkima.circuits import timing
     from topkima.circuits.technology import using
-    with using(job.technology):
+    with using(job.technology), timing.using(job.timing):
         return resolve(job.fn)(**job.kwargs)
 
 

@@ -45,11 +45,13 @@ def measure_ramp(corner_name: str, supplies: dict, n_cal: int, t_cal_units: int,
     from topkima.circuits.spice import simulate
     corner, sup = corner_and_supplies(corner_name, supplies)
     keys, inputs = _pre_discharge_vectors(pre_units_l)
-    conv = col.ColumnConversion(tuple(keys), tuple(inputs), n_cal, t_cal_units, t_ramp_units)
-    text = col.column_netlist(conv, corner=corner, supplies=sup, draws=col.ColumnDraws.from_json(draws),
-                              with_sa=False, design=design_with(design_fields))
+    design = design_with(design_fields)
+    conv = col.ColumnConversion(tuple(keys), tuple(inputs), n_cal, t_cal_units, t_ramp_units, col.Rows.of(design).n_cal)
+    text = col.column_netlist(conv, corner=corner, supplies=sup, draws=col.ColumnDraws.from_json(draws, design),
+                              with_sa=False, design=design)
     res = simulate(text, BLOCK)
-    t_sense = [tm.T_CAL0_S - 0.1e-9] + [tm.sense_instant_s(j) for j in range(0, tm.N_RAMP_STEPS + 1)]
+    ck = tm.active()
+    t_sense = [ck.t_cal0_s - 0.1e-9] + [ck.sense_instant_s(j) for j in range(0, ck.n_ramp_steps + 1)]
     # index 0: before calibration; 1: end of calibration clock (before the first ramp step);
     # 1 + j: after ramp step j
     v_l = [float(np.interp(t, res.time, res.v("rbl_l0"))) for t in t_sense]
@@ -64,7 +66,7 @@ def ramp_metrics(run: dict) -> dict:
     v_r = np.asarray(run["v_rbl_r_v"])
     levels = v_l[1:]                       # before step 1, after steps 1..32
     steps = levels[:-1] - levels[1:]       # 32 steps (V)
-    lsb = (levels[0] - levels[-1]) / tm.N_RAMP_STEPS
+    lsb = (levels[0] - levels[-1]) / steps.size   # the run's ramp steps (32 at 65 nm)
     dnl = steps / lsb - 1.0
     inl = (levels[0] - levels) / lsb - np.arange(levels.size)
     return {"steps_v": steps.tolist(), "lsb_v": float(lsb), "dnl_lsb": dnl.tolist(), "inl_lsb": inl.tolist(),
@@ -86,7 +88,7 @@ def plan(settings) -> list[Job]:
     for i in range(4 if settings.quick else 24):
         draws = col.ColumnDraws.draw(rng, design=settings.design).to_json()
         # only the replica cells matter here; drop the MAC draws to keep the job small
-        draws = {"mac_dvt_v": np.zeros((col.N_MAC_ROWS, 4, 2)).tolist(), "cal_dvt_v": draws["cal_dvt_v"],
+        draws = {"mac_dvt_v": np.zeros((settings.design.geometry.n_mac_rows, 4, 2)).tolist(), "cal_dvt_v": draws["cal_dvt_v"],
                  "ramp_dvt_v": draws["ramp_dvt_v"], "sa_dvt_v": {}}
         jobs.append(Job(BLOCK, f"ramp_mc{i:03d}", "topkima.circuits.ramp:measure_ramp",
                         dict(base, pre_units_l=0, draws=draws), NETLISTS))
@@ -106,9 +108,9 @@ def artefact_section(settings, results: dict) -> dict:
                                                                "dnl_max_lsb", "dnl_min_lsb")}}
                 for r in nominal]
     mc = [ramp_metrics(r) for k, r in sorted(results.items()) if k.startswith("ramp_mc")]
-    steps = np.array([m["steps_v"] for m in mc]) if mc else np.zeros((0, tm.N_RAMP_STEPS))
+    steps = np.array([m["steps_v"] for m in mc]) if mc else np.zeros((0, tm.active().n_ramp_steps))
     nominal_steps = np.asarray(main["steps_v"])
-    rel = steps / nominal_steps[None, :] - 1.0 if mc else np.zeros((0, tm.N_RAMP_STEPS))
+    rel = steps / nominal_steps[None, :] - 1.0 if mc else np.zeros((0, tm.active().n_ramp_steps))
     return {
         "settings": {"n_cal": settings.design.adc.n_cal, "t_cal_units": settings.design.adc.t_cal_units,
                      "t_ramp_units": settings.design.adc.t_ramp_units},

@@ -1,7 +1,8 @@
 """Ramp timing generator, chain bench: token order, STOP, skew and energy per ramp step.
 
 One run per corner: the generator, control and three real rows chained 0 → 1 → 31 (token
-flop, gate, driver, full wordline each). Rows 2…30 are not simulated: their clock, window and
+flop, gate, driver, full wordline each; at 32 rows: a design with another ramp-row count has its
+own last row, :func:`~topkima.circuits.ramp_timing.chain_rows`, and its own idle count). Rows 2…30 are not simulated: their clock, window and
 reset pin loads sit on 32-section lines as scaled gates (on the testbench supply). Row 31
 takes its token straight from row 1 and stands for the far end of those lines. Energy per
 step of the 32-row ramp = everything measured in clock 2 (row 1 takes the token and pulses,
@@ -13,21 +14,22 @@ from __future__ import annotations
 from topkima.circuits import testbench as tb
 from topkima.circuits.corners import corner as corner_of
 from topkima.circuits.netlist import num
-from topkima.circuits.ramp_timing import (BLOCK, CHAIN_CLOCKS, CHAIN_ROWS, N_RAMP_ROWS, N_UNITS_RAMP, STOP_CLOCK,
-                                          T_SRC_EDGE_S, T_START_LEAD_S, T_STEP_S, T_STOP_IN_CLOCK_S, WL_DRIVE,
+from topkima.circuits.ramp_timing import (BLOCK, CHAIN_CLOCKS, N_UNITS_RAMP, STOP_CLOCK, chain_rows, n_ramp_rows,
+                                          T_SRC_EDGE_S, T_START_LEAD_S, T_STEP_S, WL_DRIVE,
                                           WN_DRV_M, WP_DRV_M, READ_PORT_M, bench_header, checked_drive, checked_driver_size,
                                           checked_supplies, checked_units, clock_edge, control_and_taps, crossings,
                                           edge_s, first_after, pulse_count, pulse_shape, register_loads, row_driver,
                                           row_line, save_line, select_sources, window_loads, window_slice,
-                                          wordline_sections)
-from topkima.circuits.timing import T_UNIT_S
+                                          t_stop_in_clock_s, wordline_sections)
+from topkima.circuits import timing as tm
 
 
 
 def chain_expected(stop: bool = True) -> dict[int, list[int]]:
     """Ramp clocks in which each real row of the chain bench must pulse (and in no other)."""
-    out = {r: [1 + i] for i, r in enumerate(CHAIN_ROWS)}             # token 1: clocks 1..4
-    for i, r in enumerate(CHAIN_ROWS):                                # token 2 from STOP_CLOCK
+    real_rows = chain_rows()
+    out = {r: [1 + i] for i, r in enumerate(real_rows)}             # token 1: clocks 1..4
+    for i, r in enumerate(real_rows):                                # token 2 from STOP_CLOCK
         if STOP_CLOCK + i < CHAIN_CLOCKS and (not stop or i == 0):    # STOP: only the open step
             out[r].append(STOP_CLOCK + i)
     return out
@@ -36,10 +38,10 @@ def chain_expected(stop: bool = True) -> dict[int, list[int]]:
 def chain_netlist(corner_name: str, supplies: dict | None = None, n_units: int = N_UNITS_RAMP,
                   stop: bool = True, drive: str = WL_DRIVE, wn_m: float = WN_DRV_M,
                   wp_m: float = WP_DRV_M, read_port_m=READ_PORT_M) -> tuple[str, dict]:
-    """Token register with rows CHAIN_ROWS real, the generator at ``n_units``, two tokens, STOP.
+    """Token register with rows chain_rows() real (0, 1, 31 at 32 rows), the generator at ``n_units``, two tokens, STOP.
 
     Token 1: START sampled at clock 1 → rows 0, 1, 31 in clocks 1–3; clock 4 empty.
-    Token 2: START sampled at clock 5 → row 0 in clock 5; STOP rises T_STOP_IN_CLOCK_S into
+    Token 2: START sampled at clock 5 → row 0 in clock 5; STOP rises t_stop_in_clock_s() into
     clock 5 (during row 0's window), is taken at clock 5's falling edge: row 0's pulse
     completes, clock 6 stays empty and the token is cleared at clock 6.
     """
@@ -51,13 +53,13 @@ def chain_netlist(corner_name: str, supplies: dict | None = None, n_units: int =
         raise ValueError(f"stop must be True or False, got {stop!r}")
     c = corner_of(corner_name)
     vd = sup.v_digital_v
-    rows = CHAIN_ROWS
+    rows = chain_rows()
     lines = bench_header("chain", corner_name, sup)
     srcs, sel_nodes = select_sources("g", n, vd)
     starts = [(edge_s(0) + T_START_LEAD_S, 1), (edge_s(1) + T_START_LEAD_S, 0),
               (edge_s(STOP_CLOCK - 1) + T_START_LEAD_S, 1), (edge_s(STOP_CLOCK) + T_START_LEAD_S, 0)]
     lines += [*srcs, *control_and_taps(vd), tb.dc_source("vddg", "vddg", vd),
-              tb.pwl_source("vstop", "stop", vd, 0, [(edge_s(STOP_CLOCK) + T_STOP_IN_CLOCK_S, 1)] if stop else [],
+              tb.pwl_source("vstop", "stop", vd, 0, [(edge_s(STOP_CLOCK) + t_stop_in_clock_s(), 1)] if stop else [],
                             T_SRC_EDGE_S),
               tb.pwl_source("vstart", "start", vd, 0, starts, T_SRC_EDGE_S),
               window_slice("g", sel_nodes, "w", "vddg"),
@@ -90,8 +92,9 @@ def chain_netlist(corner_name: str, supplies: dict | None = None, n_units: int =
 def measure_chain(corner_name: str, supplies: dict | None = None, n_units: int = N_UNITS_RAMP, stop: bool = True,
                   drive: str = WL_DRIVE, wn_m: float = WN_DRV_M, wp_m: float = WP_DRV_M,
                    read_port_m=READ_PORT_M) -> dict:
-    """Order, STOP, skew and energy per ramp step of the token register (rows CHAIN_ROWS real)."""
+    """Order, STOP, skew and energy per ramp step of the token register (rows chain_rows() real)."""
     from topkima.circuits.spice import simulate
+    real_rows = chain_rows()
     sup = checked_supplies(supplies)
     text, bench = chain_netlist(corner_name, sup.as_dict(), n_units, stop, drive, wn_m, wp_m, read_port_m)
     res = simulate(text, BLOCK)
@@ -100,7 +103,7 @@ def measure_chain(corner_name: str, supplies: dict | None = None, n_units: int =
     edges = [clock_edge(t, res.v("rclk"), j, vd) for j in range(CHAIN_CLOCKS)] + [bench["t_stop_s"]]
     expected = bench["expected"]
     pulses, glitches, shapes = {}, {}, {}
-    for r in CHAIN_ROWS:
+    for r in real_rows:
         far = res.v(f"wlr{r}_{bench['far_section']}")
         pulses[str(r)] = [pulse_count(t, far, va / 2, edges[j], edges[j + 1]) for j in range(CHAIN_CLOCKS)]
         # any upward crossing of 10 % of the supply in a clock where this row must stay low
@@ -109,32 +112,33 @@ def measure_chain(corner_name: str, supplies: dict | None = None, n_units: int =
         shapes[str(r)] = [{"clock": j,
                            "near": pulse_shape(t, res.v(f"wlr{r}_0"), va, edges[j], edges[j + 1]),
                            "far": pulse_shape(t, far, va, edges[j], edges[j + 1])} for j in expected[r]]
-    want = {str(r): [1 if j in expected[r] else 0 for j in range(CHAIN_CLOCKS)] for r in CHAIN_ROWS}
+    want = {str(r): [1 if j in expected[r] else 0 for j in range(CHAIN_CLOCKS)] for r in real_rows}
     in_order = all(pulses[k] == want[k] for k in want) and sum(glitches.values()) == 0
-    last = expected[CHAIN_ROWS[-1]][0]
+    last = expected[real_rows[-1]][0]
     after_token = all(sum(p[last + 1:STOP_CLOCK]) == 0 for p in pulses.values())
-    nominal = bench["n_units"] * T_UNIT_S
+    t_unit = tm.active().t_unit_s
+    nominal = bench["n_units"] * t_unit
     stop_ok = token_cleared = None
     if stop:
         after = all(sum(p[STOP_CLOCK + 1:]) == 0 for p in pulses.values())
         # the step open when STOP rose completes at full width
-        w_last = shapes[str(CHAIN_ROWS[0])][-1]["near"]["width_s"]
-        stop_ok = bool(after and w_last is not None and abs(w_last - nominal) < 0.25 * T_UNIT_S)
-        token_cleared = all(float(res.v(f"tk{r}")[-1]) < 0.25 * vd for r in CHAIN_ROWS)
+        w_last = shapes[str(real_rows[0])][-1]["near"]["width_s"]
+        stop_ok = bool(after and w_last is not None and abs(w_last - nominal) < 0.25 * t_unit)
+        token_cleared = all(float(res.v(f"tk{r}")[-1]) < 0.25 * vd for r in real_rows)
     # token settles before the window opens (clock 2: the token moves from row 0 to row 1)
-    tk_rise = first_after(crossings(t, res.v(f"tk{CHAIN_ROWS[1]}"), vd / 2, True), edges[2], edges[3])
+    tk_rise = first_after(crossings(t, res.v(f"tk{real_rows[1]}"), vd / 2, True), edges[2], edges[3])
     w_rise = first_after(crossings(t, res.v("w"), vd / 2, True), edges[2], edges[3])
-    first = {str(r): shapes[str(r)][0] for r in CHAIN_ROWS}
-    delays_near = [first[str(r)]["near"]["delay_s"] for r in CHAIN_ROWS]
-    delays_far = [first[str(r)]["far"]["delay_s"] for r in CHAIN_ROWS]
+    first = {str(r): shapes[str(r)][0] for r in real_rows}
+    delays_near = [first[str(r)]["near"]["delay_s"] for r in real_rows]
+    delays_far = [first[str(r)]["far"]["delay_s"] for r in real_rows]
 
     def e(name: str, clock: int = 2) -> float:
         return tb.energy_drawn_j(m[f"q_{name}_c{clock}"], va if name.startswith("vdda") else vd)
 
     # clock 2: row 1 takes the token and pulses, row 0 gives it up, row 31 sees its D rise:
     # the pattern of every step of the 32-row register; the other 29 rows idle as row 0 in clock 3
-    taking, giving, nxt = (f"r{r}" for r in (CHAIN_ROWS[1], CHAIN_ROWS[0], CHAIN_ROWS[2]))
-    n_idle = N_RAMP_ROWS - 3
+    taking, giving, nxt = (f"r{r}" for r in (real_rows[1], real_rows[0], real_rows[2]))
+    n_idle = n_ramp_rows() - 3
     e_idle_row = e(f"vddr{giving}", 3)
     e_idle_drv = e(f"vddp{giving}", 3) + e(f"vdda{giving}", 3)
     parts = {
@@ -147,16 +151,16 @@ def measure_chain(corner_name: str, supplies: dict | None = None, n_units: int =
     }
     return {
         "corner": corner_name, "supplies": sup.as_dict(), "n_units": bench["n_units"], "stop": stop,
-        "drive": bench["drive"], "rows": list(CHAIN_ROWS),
+        "drive": bench["drive"], "rows": list(real_rows),
         "expected_clocks": {str(k): v for k, v in expected.items()},
         "pulses_per_clock": pulses, "glitches": glitches,
         "one_pulse_per_clock_in_order_ok": bool(in_order),
         "none_after_token_left_ok": bool(after_token),
         "stop_halts_ok": stop_ok, "token_cleared_after_stop_ok": token_cleared,
         "shapes": shapes,
-        "delay_near_by_row_s": dict(zip(map(str, CHAIN_ROWS), delays_near)),
-        "delay_far_by_row_s": dict(zip(map(str, CHAIN_ROWS), delays_far)),
-        "width_far_by_row_s": {str(r): first[str(r)]["far"]["width_s"] for r in CHAIN_ROWS},
+        "delay_near_by_row_s": dict(zip(map(str, real_rows), delays_near)),
+        "delay_far_by_row_s": dict(zip(map(str, real_rows), delays_far)),
+        "width_far_by_row_s": {str(r): first[str(r)]["far"]["width_s"] for r in real_rows},
         "skew_near_s": max(delays_near) - min(delays_near), "skew_far_s": max(delays_far) - min(delays_far),
         "t_token_after_edge_s": None if tk_rise is None else tk_rise - edges[2],
         "t_window_after_edge_s": None if w_rise is None else w_rise - edges[2],

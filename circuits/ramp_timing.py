@@ -33,15 +33,16 @@ from topkima.circuits import technology as tech
 from topkima.circuits import testbench as tb
 from topkima.circuits.corners import Supplies, corner as corner_of
 from topkima.circuits.design import reference_design
+from topkima.circuits.design_rules import RAMP_GENERATOR_MAX_UNITS
 from topkima.circuits.jobs import Job
-from topkima.circuits.timing import T_CLK_RAMP_S, T_PULSE_DELAY_S, T_SA_CLK_S, T_UNIT_S, T_WL_EDGE_S
+from topkima.circuits import timing as tm
 
 BLOCK = "ramp"
 NETLISTS = ("ramp_timing.sp", "digital.sp")
 
-N_RAMP_ROWS = col.N_RAMP_ROWS             #: 32 ramp rows (SPEC §2)
-N_UNITS_MAX = 6                           #: widest pulse the generator makes (the brief: N = 1…6)
-#: The ramp's default width: the column testbench's default ``t_ramp_units``.
+N_RAMP_ROWS = col.N_RAMP_ROWS             #: 32 ramp rows (SPEC §2); a design's own: :func:`n_ramp_rows`
+N_UNITS_MAX = RAMP_GENERATOR_MAX_UNITS    #: widest pulse the generator makes (the brief: N = 1…6)
+#: The ramp's default width: the column testbench's default ``t_ramp_units`` (a design's own: ``adc.t_ramp_units``).
 N_UNITS_RAMP = {f.name: f.default for f in dataclasses.fields(col.ColumnConversion)}["t_ramp_units"]
 
 # Wordline load (module docstring); geometry and per-length wire values of the digital block [ours]
@@ -75,13 +76,29 @@ T_EDGE0_S = 1.0e-9          #: ramp clock edge of clock 0 (the calibration clock
 T_SRC_EDGE_S = 20e-12       #: ideal source edges, shaped by two inverters on the testbench supply
 T_STEP_S = 20e-12           #: transient step cap: 10 ps moved widths by < 0.005 units (checked while choosing)
 T_START_LEAD_S = 1.0e-9     #: START changes this long after a ramp clock edge
-#: Real rows of the chain bench, in token order: neighbours 0 → 1 and the far end.
+#: Real rows of the chain bench at 32 rows, in token order: neighbours 0 → 1 and the far end (:func:`chain_rows`).
 CHAIN_ROWS = (0, 1, 31)
+
+
+def n_ramp_rows() -> int:
+    """Rows of the token register: the active clocks' ramp steps (the design's ``geometry.n_ramp_rows``)."""
+    return tm.active().n_ramp_steps
+
+
+def chain_rows() -> tuple[int, int, int]:
+    """Real rows of the chain bench, in token order: neighbours 0 → 1 and the far end of the register."""
+    return (0, 1, n_ramp_rows() - 1)
 CHAIN_CLOCKS = 7            #: clocks simulated by the chain bench (0 = calibration clock)
-#: STOP of the chain bench: rises T_STOP_IN_CLOCK_S into this clock, i.e. while row 0's
-#: window of that clock is open; the window must still complete and nothing follow.
+#: STOP of the chain bench: rises :func:`t_stop_in_clock_s` into this clock; the step of that
+#: clock must still complete and nothing follow.
 STOP_CLOCK = 5
-T_STOP_IN_CLOCK_S = 1.0e-9
+
+
+def t_stop_in_clock_s() -> float:
+    """When STOP rises in the chain bench's STOP_CLOCK: a quarter of the active ramp clock after its edge
+    (1 ns at 65 nm, while row 0's window, open 0.7–2.7 ns into the 4 ns clock, is open). STOP is sampled
+    on the clock's falling edge, so the step of that clock must complete whenever in the first half STOP rises."""
+    return tm.active().t_clk_ramp_s / 4
 #: Cells of the reference read ports driven by the column testbench's ideal pulse.
 M_REF = 8
 
@@ -91,7 +108,7 @@ M_REF = 8
 def checked_units(n_units) -> int:
     if isinstance(n_units, bool) or not isinstance(n_units, (int, np.integer)) or not 1 <= n_units <= N_UNITS_MAX:
         raise ValueError(f"ramp pulse width n_units must be an integer 1..{N_UNITS_MAX} "
-                         f"(PWM units of {T_UNIT_S * 1e9:g} ns), got {n_units!r}")
+                         f"(PWM units of {tm.active().t_unit_s * 1e9:g} ns), got {n_units!r}")
     return int(n_units)
 
 
@@ -154,8 +171,8 @@ def selects(n_units: int) -> dict[str, int]:
 
 
 def edge_s(clock: int) -> float:
-    """Rising edge of ramp clock ``clock`` in the testbenches (clock 0 = calibration clock)."""
-    return T_EDGE0_S + clock * T_CLK_RAMP_S
+    """Rising edge of ramp clock ``clock`` in the testbenches (clock 0 = calibration clock; active clocks)."""
+    return T_EDGE0_S + clock * tm.active().t_clk_ramp_s
 
 
 # --------------------------------------------------------------------------- netlist pieces
@@ -164,6 +181,7 @@ def bench_header(title: str, corner_name: str, sup: Supplies) -> list[str]:
     """Includes, corner, testbench supplies, shaped ramp and PWM clocks, reset."""
     c = corner_of(corner_name)
     vd = sup.v_digital_v
+    t_clk, t_unit = tm.active().t_clk_ramp_s, tm.active().t_unit_s
     lines = tb.corner_header(f"* topkima ramp timing: {nl.ident(title, 'testbench')}, corner {nl.ident(c.name, 'corner')}",
                              c, ("digital.sp", "ramp_timing.sp"))
     lines += [tb.dc_source("vddtb", "vddtb", vd),
@@ -171,9 +189,11 @@ def bench_header(title: str, corner_name: str, sup: Supplies) -> list[str]:
               tb.dc_source("vq1", "vq1", sup.v_array_v)]       # storage node of a cell storing 1
     # rising edges of both clocks aligned at the ideal sources; identical shaping buffers
     lines.append(f"vrs rclks 0 pulse(0 {nl.num(vd)} {nl.num(T_EDGE0_S)} {nl.num(T_SRC_EDGE_S)} "
-                 f"{nl.num(T_SRC_EDGE_S)} {nl.num(T_CLK_RAMP_S / 2 - T_SRC_EDGE_S)} {nl.num(T_CLK_RAMP_S)})")
-    lines.append(f"vps clkps 0 pulse(0 {nl.num(vd)} {nl.num(T_EDGE0_S - 2 * T_UNIT_S)} {nl.num(T_SRC_EDGE_S)} "
-                 f"{nl.num(T_SRC_EDGE_S)} {nl.num(T_UNIT_S / 2 - T_SRC_EDGE_S)} {nl.num(T_UNIT_S)})")
+                 f"{nl.num(T_SRC_EDGE_S)} {nl.num(t_clk / 2 - T_SRC_EDGE_S)} {nl.num(t_clk)})")
+    # the PWM clock starts whole periods before clock 0's edge (two at 65 nm), so an edge falls on every ramp edge
+    lead_periods = min(2, int(T_EDGE0_S / t_unit + 1e-9))
+    lines.append(f"vps clkps 0 pulse(0 {nl.num(vd)} {nl.num(T_EDGE0_S - lead_periods * t_unit)} {nl.num(T_SRC_EDGE_S)} "
+                 f"{nl.num(T_SRC_EDGE_S)} {nl.num(t_unit / 2 - T_SRC_EDGE_S)} {nl.num(t_unit)})")
     for tag, src, out in (("rb", "rclks", "rclk"), ("pb", "clkps", "clkp")):
         lines += [tb.instance(tag + "a", [src, tag + "m", "vddtb", "0"], "inv", wn=800e-9, wp=1200e-9),
                   tb.instance(tag + "b", [tag + "m", out, "vddtb", "0"], "inv", wn=1.6e-6, wp=2.4e-6)]
@@ -187,13 +207,14 @@ def select_sources(tag: str, n_units: int, vd: float) -> tuple[list[str], list[s
 
 
 def row_line(name: str, driver: str) -> list[str]:
-    """A line along the 32 rows, driven at row 0: node ``{name}_r{i}`` at row i, RC per row pitch."""
+    """A line along the register's rows (32 at 65 nm), driven at row 0: node ``{name}_r{i}`` at row i, RC per row pitch."""
     r_ohm = ROW_PITCH_M * dig.WIRE_R_OHM_PER_M
     c_f = ROW_PITCH_M * dig.WIRE_C_F_PER_M
     out = [f"r{name}_in {nl.ident(driver)} {name}_r0 {nl.num(1e-3)}"]
-    for i in range(N_RAMP_ROWS):
+    n_rows = n_ramp_rows()
+    for i in range(n_rows):
         out.append(f"c{name}_{i} {name}_r{i} 0 {nl.num(c_f)}")
-        if i + 1 < N_RAMP_ROWS:
+        if i + 1 < n_rows:
             out.append(f"r{name}_{i} {name}_r{i} {name}_r{i + 1} {nl.num(r_ohm)}")
     return out
 
@@ -201,7 +222,7 @@ def row_line(name: str, driver: str) -> list[str]:
 def _idle_groups(real_rows: tuple[int, ...]) -> list[tuple[int, int]]:
     """(middle row, count) of each run of rows that are not simulated."""
     groups, run = [], []
-    for i in list(range(N_RAMP_ROWS)) + [None]:
+    for i in list(range(n_ramp_rows())) + [None]:
         if i is None or i in real_rows:
             if run:
                 groups.append((run[len(run) // 2], len(run)))
@@ -290,12 +311,12 @@ def row_driver(tag: str, wlb: str, sup: Supplies, corner, wn_m: float, wp_m: flo
 
 def ideal_reference(tag: str, n_units: int, t_start_s: float, corner, sup: Supplies,
                     read_port_m: tuple[float, float] = READ_PORT_M) -> list[str]:
-    """The column testbench's pulse (50 % width N x 0.5 ns, ``T_WL_EDGE_S`` edges, like
+    """The column testbench's pulse (50 % width N PWM units, the wordline edges of the active clocks, like
     ``column._pulse``) on ``M_REF`` read ports (W, L = ``read_port_m``) storing 1, drains on ``vblref{tag}``."""
-    dn, va, e = corner.delvto_n(), sup.v_array_v, T_WL_EDGE_S
+    dn, va, e = corner.delvto_n(), sup.v_array_v, tm.active().t_wl_edge_s
     w_read, l_read = checked_read_port(read_port_m)
     return [f"vref{tag} ref{tag} 0 PULSE(0 {nl.num(va)} {nl.num(t_start_s)} {nl.num(e)} {nl.num(e)} "
-            f"{nl.num(n_units * T_UNIT_S - e)} 1)",
+            f"{nl.num(n_units * tm.active().t_unit_s - e)} 1)",
             tb.dc_source(f"vblref{tag}", f"blref{tag}", sup.v_precharge_v),
             nl.mos(f"mra{tag}", f"blref{tag}", f"ref{tag}", f"xr{tag}", "0", tech.nmos(), w_read, l_read,
                    dn, m=M_REF),
@@ -378,9 +399,14 @@ def corners_for(settings) -> tuple[str, ...]:
     return (settings.corner_name,) if settings.corner_name == SLOW_CORNER else (settings.corner_name, SLOW_CORNER)
 
 
+def n_units_ramp(settings) -> int:
+    """The ramp pulse of the design being calibrated (PWM units): its ``adc.t_ramp_units``."""
+    return settings.design.adc.t_ramp_units
+
+
 def n_units_for(settings) -> tuple[int, ...]:
-    """Widths characterised: all six in the full plan; quick: 1, 2 and the ramp's default."""
-    return tuple(sorted({1, 2, N_UNITS_RAMP})) if settings.quick else tuple(range(1, N_UNITS_MAX + 1))
+    """Widths characterised: all six in the full plan; quick: 1, 2 and the design's ramp width."""
+    return tuple(sorted({1, 2, n_units_ramp(settings)})) if settings.quick else tuple(range(1, N_UNITS_MAX + 1))
 
 
 def plan(settings) -> list[Job]:
@@ -395,7 +421,7 @@ def plan(settings) -> list[Job]:
         jobs.append(Job(BLOCK, f"timing_widths_{c}", "topkima.circuits.ramp_widths:measure_widths",
                         {**base, "n_units": list(n_units_for(settings))}, NETLISTS))
         jobs.append(Job(BLOCK, f"timing_chain_{c}", "topkima.circuits.ramp_chain:measure_chain",
-                        {**base, "n_units": N_UNITS_RAMP, "stop": True}, NETLISTS))
+                        {**base, "n_units": n_units_ramp(settings), "stop": True}, NETLISTS))
     if not settings.quick:
         c = settings.corner_name
         jobs.append(Job(BLOCK, f"timing_widths_end_{c}", "topkima.circuits.ramp_widths:measure_widths",
@@ -405,6 +431,7 @@ def plan(settings) -> list[Job]:
 
 
 def _by_n(widths: dict, chain: dict) -> dict:
+    t_sa_clk = tm.active().t_sa_clk_s
     out = {}
     for p in widths["per_n"]:
         q = p["charge_width_by_section_units"]
@@ -417,7 +444,7 @@ def _by_n(widths: dict, chain: dict) -> dict:
             "delay_near_s": p["delay_near_s"], "delay_far_s": p["delay_far_s"],
             "t_fall_50_far_s": p["t_fall_50_far_s"], "t_off_10_far_s": p["t_off_10_far_s"],
             # > 0: the far end is below half supply when the column testbench's SA evaluates
-            "sa_clock_margin_s": None if p["t_fall_50_far_s"] is None else T_SA_CLK_S - p["t_fall_50_far_s"],
+            "sa_clock_margin_s": None if p["t_fall_50_far_s"] is None else t_sa_clk - p["t_fall_50_far_s"],
             "v_peak_far_v": p["v_peak_far_v"],
             "charge_width_near_units": q[0], "charge_width_far_units": q[-1],
             "charge_width_mean_units": float(np.mean(q)),
@@ -440,6 +467,7 @@ def timing_section(settings, results: dict) -> dict:
     """
     sizes = settings.design.sizes
     c_gate = c_gate_access_hand_f(sizes.read_port.w_m, sizes.read_port.l_m)
+    ck, n_ramp = tm.active(), n_units_ramp(settings)
 
     def get(label: str) -> dict:
         if label not in results:
@@ -458,30 +486,30 @@ def timing_section(settings, results: dict) -> dict:
         by_n = _by_n(widths, chain)
         errs = [abs(v[k]) for v in by_n.values() for k in ("width_error_near_units", "width_error_far_units")
                 if v[k] is not None]
-        ramp = by_n.get(str(N_UNITS_RAMP), {})
-        first = chain["shapes"][str(CHAIN_ROWS[0])][0]
+        ramp = by_n.get(str(n_ramp), {})
+        first = chain["shapes"][str(chain_rows()[0])][0]
         corners_out[c] = {
             "functional_checks": checks,
             "by_n": by_n,
             "width_error_max_abs_units": max(errs) if errs else None,
             # timing of the ramp's pulse from the chain run (real generator loads), row 0
             "delay_near_s": first["near"]["delay_s"], "delay_far_s": first["far"]["delay_s"],
-            "delay_error_far_s": first["far"]["delay_s"] - T_PULSE_DELAY_S,
+            "delay_error_far_s": first["far"]["delay_s"] - ck.t_pulse_delay_s,
             "t_fall_50_far_s": first["far"]["t_fall_50_s"],
             "sa_clock_margin_s": None if first["far"]["t_fall_50_s"] is None
-            else T_SA_CLK_S - first["far"]["t_fall_50_s"],
+            else ck.t_sa_clk_s - first["far"]["t_fall_50_s"],
             "charge_width_mean_units": ramp.get("charge_width_mean_units"),
             "skew_near_s": chain["skew_near_s"], "skew_far_s": chain["skew_far_s"],
             "t_token_after_edge_s": chain["t_token_after_edge_s"],
             "t_window_after_edge_s": chain["t_window_after_edge_s"],
             "t_token_to_window_margin_s": chain["t_token_to_window_margin_s"],
-            "ramp_n_units": N_UNITS_RAMP,
+            "ramp_n_units": n_ramp,
             "e_step_j": chain["e_step_j"],   # at the ramp's N, all from the chain run
             "e_step_breakdown_j": {k: chain[k] for k in ("e_generator_j", "e_control_j", "e_register_j",
                                                          "e_drivers_idle_j", "e_predriver_j", "e_wordline_j")},
         }
     # The run's corner must pass; a failure at the extra slow corner is recorded, not fatal: a design
-    # whose logic cannot make the 2 GHz PWM windows at ss (sky130's 1.8 V cells) is still characterised
+    # whose logic cannot make its PWM windows at ss (sky130's 1.8 V cells at 2 GHz) is still characterised
     # at its own corner, and the artefact says where it fails.
     fatal = [f"{c}: {k}" for c, k in failures if c == settings.corner_name]
     if fatal:
@@ -490,9 +518,9 @@ def timing_section(settings, results: dict) -> dict:
         "drive": WL_DRIVE, "wn_drv_m": sizes.wordline_driver.wn_m, "wp_drv_m": sizes.wordline_driver.wp_m,
         "characterised_n_units": list(n_units_for(settings)),
         "corners": corners_out,
-        "assumed_by_column": {"t_pulse_delay_s": T_PULSE_DELAY_S, "t_sa_clk_s": T_SA_CLK_S,
-                              "ramp_n_units": N_UNITS_RAMP,
-                              "t_edge_s": T_WL_EDGE_S, "source": "topkima.circuits.column testbench timeline"},
+        "assumed_by_column": {"t_pulse_delay_s": ck.t_pulse_delay_s, "t_sa_clk_s": ck.t_sa_clk_s,
+                              "ramp_n_units": n_ramp,
+                              "t_edge_s": ck.t_wl_edge_s, "source": "topkima.circuits.column testbench timeline"},
         "wordline_load": {"n_columns": N_COLUMNS, "access_gates_per_column": ACCESS_GATES_PER_COLUMN,
                           "c_gate_access_hand_f": c_gate,
                           "c_gate_row_hand_f": c_gate * N_COLUMNS * ACCESS_GATES_PER_COLUMN,
@@ -504,8 +532,10 @@ def timing_section(settings, results: dict) -> dict:
                                  "generator, control and rows 0,1,31, rows 2-30 as pin loads; energy per "
                                  "step = measured clock + 29 idle rows x measured idle row",
         "design": {
-            "token_register": "32 dffr one-hot shift register on the 4 ns ramp clock, START sampled at clock 1",
-            "pulse_width": "4 taps + window flop on the 2 GHz PWM clock's falling edge, N = 1..6 one-hot select",
+            "token_register": f"{n_ramp_rows()} dffr one-hot shift register on the {ck.t_clk_ramp_s * 1e9:g} ns ramp clock, "
+                              "START sampled at clock 1",
+            "pulse_width": f"4 taps + window flop on the {1e-9 / ck.t_unit_s:g} GHz PWM clock's falling edge, "
+                           "N = 1..6 one-hot select",
             "driver": "nand2(token, W) -> 2 inverters at 0.8 V -> inverter at 0.5 V (no level shifter needed)",
             "stop": "sampled on the ramp clock's falling edge; gates the generator, clears the token a clock later",
         },

@@ -22,7 +22,7 @@ from topkima.circuits.ramp_timing import (BLOCK, M_REF, SECTION_COLUMNS, T_SRC_E
                                           control_and_taps, crossings, edge_s, first_after, ideal_reference,
                                           pulse_count, pulse_shape, row_driver, row_line, save_line, select_sources,
                                           window_loads, window_slice, wordline_sections)
-from topkima.circuits.timing import T_CLK_RAMP_S, T_PULSE_DELAY_S, T_UNIT_S
+from topkima.circuits import timing as tm
 
 
 
@@ -56,7 +56,7 @@ def widths_netlist(corner_name: str, supplies: dict | None = None, n_units=(1, 2
                   *window_loads(tag, f"wline{tag}", (0,), c.delvto_n(), c.delvto_p()),
                   # the row gate, on the pre-driver supply of its row
                   tb.instance(f"nd{tag}", ["tok", f"wline{tag}_r0", f"wlb{tag}", f"vddp{tag}", "0"], "nand2"),
-                  *drv, *ideal_reference(tag, n, edge_s(1) + T_PULSE_DELAY_S, c, sup, read_port_m)]
+                  *drv, *ideal_reference(tag, n, edge_s(1) + tm.active().t_pulse_delay_s, c, sup, read_port_m)]
         sources += [f"vddg{tag}", f"vddp{tag}", f"vdda{tag}", f"vblref{tag}", *measured]
     for s in sources:
         lines.append(tb.charge_meas(f"q_{s}", s, edge_s(1), edge_s(2)))
@@ -81,13 +81,14 @@ def measure_widths(corner_name: str, supplies: dict | None = None, n_units=(1, 2
     t, m = res.time, res.measures
     vd, va = sup.v_digital_v, sup.v_array_v
     e1 = clock_edge(t, res.v("rclk"), 1, vd)
-    e2 = e1 + T_CLK_RAMP_S
+    t_unit = tm.active().t_unit_s
+    e2 = e1 + tm.active().t_clk_ramp_s
     tok = first_after(crossings(t, res.v("tok"), vd / 2, True), e1, e2)
     far_node = bench["far_section"]
     per_n = []
     for n in bench["n_units"]:
         tag = f"n{n}"
-        nominal = n * T_UNIT_S
+        nominal = n * t_unit
         w = pulse_shape(t, res.v(f"w{tag}"), vd, e1, e2)
         near = pulse_shape(t, res.v(f"wl{tag}_0"), va, e1, e2)
         far_v = res.v(f"wl{tag}_{far_node}")
@@ -97,7 +98,7 @@ def measure_widths(corner_name: str, supplies: dict | None = None, n_units=(1, 2
         counts = [pulse_count(t, far_v, va / 2, a, b) for a, b in ((0.0, e1), (e1, e2), (e2, bench["t_stop_s"]))]
 
         def err(shape):
-            return None if shape["width_s"] is None else (shape["width_s"] - nominal) / T_UNIT_S
+            return None if shape["width_s"] is None else (shape["width_s"] - nominal) / t_unit
 
         # the window flop's D must fall before the PWM edge that ends the window
         d_fall = first_after(crossings(t, res.v(f"dw{tag}"), vd / 2, False), e1, e2)

@@ -54,7 +54,7 @@ MAX_COLUMNS = 16
 
 def cycle_start_s(j: int) -> float:
     """Start of ramp cycle ``j`` (1…32) in this bench."""
-    return T0_S + (j - 1) * tm.T_CLK_RAMP_S
+    return T0_S + (j - 1) * tm.active().t_clk_ramp_s
 
 
 def _staircase(name: str, node: str, v_at_clk: list[float], n_cycles: int) -> str:
@@ -67,7 +67,7 @@ def _staircase(name: str, node: str, v_at_clk: list[float], n_cycles: int) -> st
     points = [(0.0, v_before)]
     prev = v_before
     for j, level in enumerate(v, start=1):
-        t_move = cycle_start_s(j) + tm.T_PULSE_DELAY_S
+        t_move = cycle_start_s(j) + tm.active().t_pulse_delay_s
         points += [(t_move, prev), (t_move + T_RAMP_MOVE_S, level)]
         prev = level
     text = " ".join(f"{num(t)} {num(x)}" for t, x in points)
@@ -82,7 +82,8 @@ def chain_netlist(columns: list[dict], k: int, sa_corner_name: str, digital_corn
     if not 2 <= n <= MAX_COLUMNS or n & (n - 1):
         raise ValueError(f"the chain needs a power of two of columns in 2…{MAX_COLUMNS}, got {n}")
     k = dg.checked_int(k, "k", 1, min(n, 2 ** dg.K_BITS - 1))
-    n_cycles = dg.checked_int(n_cycles, "n_cycles", 2, tm.N_RAMP_STEPS)
+    ck = tm.active()
+    n_cycles = dg.checked_int(n_cycles, "n_cycles", 2, ck.n_ramp_steps)
     vdd = dg.checked_vdd(v_digital_v)
     v_sa = dg.checked_vdd(v_sa_v)
     sa_corner, dig_corner = corner(sa_corner_name), corner(digital_corner_name)
@@ -95,8 +96,8 @@ def chain_netlist(columns: list[dict], k: int, sa_corner_name: str, digital_corn
              f".options temp={num(dig_corner.temperature_c)} reltol=3e-5",
              f"vdd vdd 0 {num(vdd)}", f"vsa vsa 0 {num(v_sa)}",
              tb.pwl_source("vrst", "rst", vdd, 1, [(T_RESET_S, 0)], dg.T_SRC_EDGE_S),
-             f"vsaclk saclk 0 PULSE(0 {num(v_sa)} {num(cycle_start_s(1) + tm.T_SA_CLK_S)} {num(tm.T_SA_EDGE_S)} "
-             f"{num(tm.T_SA_EDGE_S)} {num(tm.T_SA_EVAL_S - tm.T_SA_EDGE_S)} {num(tm.T_CLK_RAMP_S)})"]
+             f"vsaclk saclk 0 PULSE(0 {num(v_sa)} {num(cycle_start_s(1) + ck.t_sa_clk_s)} {num(ck.t_sa_edge_s)} "
+             f"{num(ck.t_sa_edge_s)} {num(ck.t_sa_eval_s - ck.t_sa_edge_s)} {num(ck.t_clk_ramp_s)})"]
     for c, column in enumerate(columns):
         sa_dvt_v = (column.get("draws") or {}).get("sa_dvt_v", {})
         shifts = {d.name: (sa_corner.delvto_n() if d.kind == "n" else sa_corner.delvto_p())
@@ -164,7 +165,7 @@ def measure_stop(columns: list[dict], k: int, sa_corner_name: str, digital_corne
     for c in range(plan["n"]):
         fire.append(_first_rise_s(t, res.v(f"sop{c}"), v_sa_v / 2, T_RESET_S))
         grant.append(_first_rise_s(t, res.v(f"g{c}"), v_digital_v / 2, T_RESET_S))
-    fired_cycle = [None if f is None else int((f - T0_S) // tm.T_CLK_RAMP_S) + 1 for f in fire]
+    fired_cycle = [None if f is None else int((f - T0_S) // tm.active().t_clk_ramp_s) + 1 for f in fire]
     order = sorted((g, c) for c, g in enumerate(grant) if g is not None)
     root = res.v(plan["root_ack"])
     n_root_grants, above = 0, False
@@ -177,7 +178,7 @@ def measure_stop(columns: list[dict], k: int, sa_corner_name: str, digital_corne
             "t_end_s": plan["t_end_s"],
             "sa_corner": sa_corner_name, "digital_corner": digital_corner_name,
             "t_stop_from_ramp_start_s": None if t_stop is None else t_stop - T0_S,
-            "stop_cycle_spice": None if t_stop is None else int((t_stop - T0_S) // tm.T_CLK_RAMP_S) + 1,
+            "stop_cycle_spice": None if t_stop is None else int((t_stop - T0_S) // tm.active().t_clk_ramp_s) + 1,
             "t_first_fire_from_ramp_start_s": [None if f is None else f - T0_S for f in fire],
             "sa_first_fire_cycle": fired_cycle,
             "t_grant_from_ramp_start_s": [None if g is None else g - T0_S for g in grant],
@@ -192,7 +193,7 @@ def plan(golden_doc: dict, n_groups: int, columns_per_run: int, k: int, digital_
     for g, group in enumerate(golden_doc["groups"][:n_groups]):
         cols = group["columns"][:columns_per_run]
         cycles = sorted(c["firing_cycle"] for c in cols if c["firing_cycle"] is not None)
-        n_cycles = min(tm.N_RAMP_STEPS, cycles[k - 1] + 2) if len(cycles) >= k else tm.N_RAMP_STEPS
+        n_cycles = min(tm.active().n_ramp_steps, cycles[k - 1] + 2) if len(cycles) >= k else tm.active().n_ramp_steps
         sub = [{"v_rbl_l_at_sa_clk_v": c["v_rbl_l_at_sa_clk_v"], "v_rbl_r_at_sa_clk_v": c["v_rbl_r_at_sa_clk_v"],
                 "draws": {"sa_dvt_v": c["draws"]["sa_dvt_v"]}} for c in cols]
         jobs.append(Job(BLOCK, f"stop_g{g:03d}", f"{__name__}:measure_stop",

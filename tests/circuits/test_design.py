@@ -95,7 +95,12 @@ def test_the_preset_is_the_one_definition_of_the_fixed_constants():
     (lambda d: d["technology"]["corners"].pop("tt"), r"corners\.tt: missing"),
     (lambda d: d["technology"]["corners"].update(XX=d["technology"]["corners"]["ss"]), r"corners\.XX: a corner name"),
     (lambda d: d["technology"].update(corner_method="magic"), r"corner_method: unknown method .magic."),
-    (lambda d: d["timing"].update(t_clk_ramp_s=5e-9), r"timing\.t_clk_ramp_s: .*cannot change it yet"),
+    # the timing is a design field now; its rules are what the testbenches need
+    (lambda d: d["timing"].update(t_clk_ramp_s=4.2e-9), r"timing\.t_clk_ramp_s: the ramp clock must be a whole number"),
+    (lambda d: d["timing"].update(t_wl_edge_s=0.6e-9), r"timing\.t_wl_edge_s: the wordline edge .* shorter than one PWM"),
+    (lambda d: d["timing"].update(t_mac_start_s=1.0e-9), r"timing\.t_mac_start_s: the PWM pulses must start after"),
+    (lambda d: d["timing"].update(t_sa_clk_in_cycle_s=2.5e-9), r"timing\.max_ramp_units: the longest ramp pulse"),
+    (lambda d: d["timing"].update(t_unit_s=0.5), r"timing\.t_unit_s: .*a unit mistake\? 0\.5 ns is 5e-10 s"),
     (lambda d: d["geometry"].update(n_columns=128), r"geometry\.n_columns: .*cannot change it yet"),
     (lambda d: d["adc"].update(t_cal_units=8), r"adc\.t_cal_units: the calibration pulse must fit"),
 ])
