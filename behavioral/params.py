@@ -77,6 +77,11 @@ class MacroParams:
     c_bitline_eff_f: float           #: effective bitline capacitance for the restore energy
     v_precharge_v: float
     digital: dict
+    #: the comparator's threshold in the column beyond its ideal-source offset (artefact
+    #: ``comparator.in_column``, :func:`in_column_threshold`): θ = V_os + shift + Σ_i x_i·ΔV_th,i;
+    #: 0 and None for an artefact without the field (the ideal-source offset alone)
+    sa_in_column_shift_v: float = 0.0
+    sa_in_column_extra_per_v: np.ndarray | None = None   #: (n_devices,) x_i, V of threshold per V of delvto
 
     def v_of_units(self, units: np.ndarray) -> np.ndarray:
         """The discharge curve f: bitline voltage after ``units`` accumulated units."""
@@ -164,7 +169,41 @@ def params_from_calibration(cal: Calibration, v_mid_v: float = 0.35, v_leak_v: f
         v_precharge_v=float(cal.provenance["supplies"]["v_precharge_v"]),
         digital=cal.digital,
         insitu=_insitu_runs(col),
+        **dict(zip(("sa_in_column_shift_v", "sa_in_column_extra_per_v"), in_column_threshold(comp))),
     )
+
+
+#: Mirror-image device pairs of the StrongARM (netlists/strongarm.sp): swapping sides flips the
+#: offset's sign, so the mirror device of a measured one acts with the opposite sign
+SA_MIRROR_DEVICES = {"mip": "min", "mlp": "mln", "mnp": "mnn", "mrxp": "mrxn", "mrlp": "mrln",
+                     "mb1pp": "mb1np", "mb1pn": "mb1nn", "mb2pp": "mb2np", "mb2pn": "mb2nn"}
+
+
+def in_column_threshold(comp: dict) -> tuple[float, np.ndarray | None]:
+    """(shift (V), extra sensitivity per device (V/V)) of the comparator's threshold in the column
+    beyond its ideal-source linear offset model, from the artefact's ``comparator.in_column``
+    (``topkima calibrate-in-column``; (0, None) without it).
+
+    SPICE measured the threshold V_R − V_L at which the column's own latch flips, nominal and with
+    single devices shifted ±ΔV_th, at one common mode CM₀. The shift is the nominal threshold minus
+    the linear model's intercept at CM₀; a measured device's extra sensitivity is its in-column
+    sensitivity minus the linear model's at CM₀, its mirror device's the same with the opposite
+    sign; unmeasured devices add nothing. Both are taken as constant over the common mode."""
+    ic = comp.get("in_column")
+    if not ic:
+        return 0.0, None
+    lin = comp["offset"]["linear_model"]
+    order = np.argsort(lin["vcm_v"])
+    vcm, icpt, sens = _arr(lin["vcm_v"])[order], _arr(lin["intercept_v"])[order], _arr(lin["sensitivity_v_per_v"])[order]
+    devices = list(lin["devices"])
+    cm0 = float(ic["vcm_v"])
+    extra = np.zeros(len(devices))
+    for dev, s_col in ic["sensitivity_v_per_v"].items():
+        for name, sign in ((dev, 1.0), (SA_MIRROR_DEVICES.get(dev), -1.0)):
+            if name in devices:
+                i = devices.index(name)
+                extra[i] = sign * float(s_col) - float(np.interp(cm0, vcm, sens[:, i]))
+    return float(ic["threshold_nominal_v"]) - float(np.interp(cm0, vcm, icpt)), extra
 
 
 def _check_ramp_geometry(col: dict, settings: dict, source) -> None:

@@ -247,6 +247,26 @@ def _validate_offset_model(comp: dict, source: str) -> None:
         if _check(sigma.get(name), "pos"):
             raise ArtefactError(f"{source}: field 'comparator.devices' must list device {name!r} with a positive "
                                 "sigma_vth_v")
+    _validate_in_column(comp, source)
+
+
+def _validate_in_column(comp: dict, source: str) -> None:
+    """The optional in-column threshold (``topkima calibrate-in-column``): a finite nominal threshold
+    and common mode, and a finite sensitivity per device of the offset model."""
+    ic = comp.get("in_column")
+    if ic is None:
+        return
+    where = f"{source}: field 'comparator.in_column"
+    if not isinstance(ic, dict):
+        raise ArtefactError(f"{where}' must be an object (remake it with topkima calibrate-in-column)")
+    for name in ("threshold_nominal_v", "vcm_v"):
+        if not _finite(ic.get(name)):
+            raise ArtefactError(f"{where}.{name}' must be a finite number (V)")
+    sens = ic.get("sensitivity_v_per_v")
+    devices = comp["offset"]["linear_model"]["devices"]
+    if not isinstance(sens, dict) or not sens or not all(d in devices and _finite(v) for d, v in sens.items()):
+        raise ArtefactError(f"{where}.sensitivity_v_per_v' must map devices of the offset model "
+                            f"({', '.join(devices)}) to finite numbers (V/V)")
 
 
 @dataclass(frozen=True)

@@ -314,7 +314,7 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
                    draws: ColumnDraws | None = None, with_sa: bool = True,
                    ramp: bool = True, calibration: bool = True, recharge: bool = False,
                    extra: tuple[str, ...] = (), save: tuple[str, ...] = ("rbl_l0", "rbl_r0"),
-                   design: Design | None = None) -> str:
+                   design: Design | None = None, tstop_s: float | None = None) -> str:
     """The full column testbench for one conversion (SPICE text).
 
     ``with_sa`` adds the StrongARM sense amplifier (``netlists/strongarm.sp``), clocked once
@@ -323,7 +323,8 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
     precharges the bitlines again after the conversion (2 ns) so the energy drawn from
     the precharge supply can be measured; ``extra`` are further validated lines
     (``.meas``) written by the block modules. ``design`` (None: the 65 nm preset) gives the
-    read-port and precharge sizes and the bitline wire.
+    read-port and precharge sizes and the bitline wire. ``tstop_s`` ends the transient earlier
+    than the whole conversion (a measurement that needs only the first ramp cycles).
     """
     design = design or default_design()
     rows = Rows.of(design)
@@ -388,6 +389,8 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
     # testbenches use it too, so that conversions and characterisation share one accuracy.
     extra = (".options reltol=3e-5",) + tuple(extra)
     tstop = end + (2.5e-9 if recharge else 0.1e-9)
+    if tstop_s is not None:
+        tstop = min(tstop, float(nl.num(tstop_s, "tstop_s")))
     return _finish(out, bl, corner, save, extra, tstop, rows.n_rows)
 
 

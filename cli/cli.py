@@ -77,6 +77,25 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
+def cmd_calibrate_in_column(args) -> int:
+    import shlex
+    from topkima.calibration.artefact import ArtefactError
+    from topkima.calibration.in_column import add_in_column_threshold
+    from topkima.circuits.jobs import JobError
+    from topkima.circuits.spice import SpiceError
+    try:
+        section = add_in_column_threshold(args.artefact, args.out, workers=args.workers, cache_dir=args.cache,
+                                          timeout_s=args.timeout, command=" ".join(shlex.quote(a) for a in sys.argv))
+    except (ArtefactError, SpiceError, JobError, ValueError, RuntimeError) as exc:
+        print(f"topkima calibrate-in-column: {exc}", file=sys.stderr)
+        return 1
+    sens = ", ".join(f"{d} {1e3 * v:+.2f} mV/V" for d, v in section["sensitivity_v_per_v"].items())
+    print(f"in-column threshold at CM {section['vcm_v']:.3f} V: nominal {1e3 * section['threshold_nominal_v']:+.3f} mV; "
+          f"sensitivities {sens}; wrote {args.out or args.artefact or 'the committed artefact'} "
+          f"({section['provenance']['wall_time_s']} s)", file=sys.stderr)
+    return 0
+
+
 def cmd_summary(args) -> int:
     from topkima.calibration import ArtefactError, load_calibration
     from topkima.calibration.summary import format_side_by_side, format_summary
@@ -439,6 +458,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=_positive_float, default=None, help="wall-clock limit per simulation job (s)")
     p.add_argument("--no-summary", action="store_true", help="do not print the summary")
     p.set_defaults(func=cmd_calibrate)
+    p = sub.add_parser("calibrate-in-column", help="measure the comparator's threshold inside the column in ngspice "
+                       "and add it to an artefact (comparator.in_column; the model then uses it)")
+    p.add_argument("--artefact", type=Path, default=None, help="artefact to extend (default: the committed one)")
+    p.add_argument("--out", type=Path, default=None, help="file to write (default: the artefact, in place)")
+    p.add_argument("--workers", type=_nonneg_int, default=1, help="worker processes (0: run in this process)")
+    p.add_argument("--cache", type=Path, default=_default_cache(), help="simulation cache folder (resumes interrupted runs)")
+    p.add_argument("--timeout", type=_positive_float, default=3600.0, help="wall-clock limit per simulation job (s)")
+    p.set_defaults(func=cmd_calibrate_in_column)
     p = sub.add_parser("golden", help="golden end-to-end SPICE conversions with their mismatch draws (for tests)")
     p.add_argument("--set", choices=["development", "heldout", "ss", "error-budget", "fit"], default="development",
                    help="development (random inputs, the set the model was developed on), heldout (codes spread "

@@ -4,7 +4,11 @@ Each read stack's current factor m = I/I₀ follows from the threshold shifts of
 storage devices through the artefact's log-ratio fit (:meth:`MacroParams.current_factor`); the
 shifts themselves are drawn from Pelgrom's σ (``sigma_vth_read_v``). A comparator's offset is the
 artefact's linear model of its device shifts at each characterised common mode, plus the
-residual the linear model leaves; between those common modes it is piecewise linear.
+residual the linear model leaves; between those common modes it is piecewise linear. In the
+column the latch decides at a threshold a little off that ideal-source offset (it senses floating,
+kicked bitlines after a history of decisions): where the artefact holds the SPICE-measured
+in-column threshold (``comparator.in_column``), its constant shift and the extra sensitivity of
+each device are added (:func:`topkima.behavioral.params.in_column_threshold`).
 """
 from __future__ import annotations
 
@@ -83,8 +87,14 @@ def draw_tile(p: MacroParams, rng: np.random.Generator, n_cols: int, rows: int) 
 
 
 def sa_offsets(p: MacroParams, sa_dvt_v: np.ndarray) -> np.ndarray:
-    """Comparator offsets (n_cols, n_vcm) from device threshold shifts (n_cols, n_devices)."""
-    return p.sa_intercept_v[None, :] + np.asarray(sa_dvt_v) @ p.sa_sensitivity.T
+    """Comparator thresholds (n_cols, n_vcm) from device threshold shifts (n_cols, n_devices): the
+    ideal-source offset's linear model at each common mode, plus the in-column shift and extra
+    sensitivities where the artefact has them."""
+    dvt = np.asarray(sa_dvt_v, dtype=float)
+    v_os = p.sa_intercept_v[None, :] + dvt @ p.sa_sensitivity.T
+    if p.sa_in_column_extra_per_v is None:
+        return v_os
+    return v_os + (p.sa_in_column_shift_v + dvt @ p.sa_in_column_extra_per_v)[:, None]
 
 
 def nominal_draws(p: MacroParams, n_cols: int, rows: int) -> TileDraws:

@@ -102,10 +102,15 @@ def test_artefact_ramp_fields_are_validated():
     assert macro.with_adc_range(AdcRange(32, 8, 4, limits=RampLimits(32, 32, 8, 4))).params.t_cal_units == 8
 
 
-def test_default_path_equals_the_code_before_the_ramp_fields():
+def test_default_path_equals_the_code_before_the_ramp_fields(monkeypatch):
     fixture = _fixture_module()
     stored = json.loads((FIXTURES / "default_path_topk.json").read_text())
     assert RampLimits.of_params(TopkimaMacro(load_calibration()).params) == RampLimits()
+    # the fixture predates the artefact's in-column threshold (comparator.in_column, a change of the
+    # physics, not of the ramp fields): the committed artefact is compared without it
+    data = copy.deepcopy(load_calibration().data)
+    data["comparator"].pop("in_column", None)
+    monkeypatch.setattr("topkima.calibration.load_calibration", lambda path=None: Calibration(data))
     for case in fixture.cases():
         now = fixture.run(case)
         for name, values in stored["topk"][case[0]].items():

@@ -1,0 +1,118 @@
+"""The comparator's in-column threshold (artefact ``comparator.in_column``, topkima calibrate-in-column):
+the model's threshold term against the SPICE measurements it comes from, and what it does on the
+fitting set (calibration/fit_conversions.json; never a held-out set)."""
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from topkima.behavioral import TopkimaMacro
+from topkima.behavioral.golden import compare, load_golden
+from topkima.behavioral.macro.devices import sa_offsets
+from topkima.behavioral.params import SA_MIRROR_DEVICES, in_column_threshold, params_from_calibration
+from topkima.calibration import Calibration, load_calibration
+from topkima.calibration.artefact import ArtefactError
+
+ROOT = Path(__file__).resolve().parents[2]
+FIT_SET = ROOT / "calibration" / "fit_conversions.json"
+
+
+@pytest.fixture(scope="module")
+def cal():
+    return load_calibration()
+
+
+def _piecewise(vcm_grid, values, cm):
+    """The model's offset between its characterised common modes (ends extrapolated), written out."""
+    g = np.asarray(vcm_grid)
+    seg = min(max(int(np.searchsorted(g, cm)) - 1, 0), g.size - 2)
+    t = (cm - g[seg]) / (g[seg + 1] - g[seg])
+    return values[seg] + t * (values[seg + 1] - values[seg])
+
+
+def test_the_model_threshold_reproduces_every_spice_in_column_measurement(cal):
+    # the SPICE runs: nominal latch and single devices shifted ±2 σ, thresholds to ±10 µV
+    ic = cal.comparator["in_column"]
+    p = params_from_calibration(cal)
+    assert len(ic["runs"]) >= 7
+    model = {}
+    for run in ic["runs"]:
+        dvt = np.array([[run["sa_dvt_v"].get(name, 0.0) for name in p.sa_devices]])
+        model[run["label"]] = _piecewise(p.sa_vcm_v, sa_offsets(p, dvt)[0], run["vcm_v"]) - run["threshold_v"]
+    assert model.pop("none") == pytest.approx(0.0, abs=2e-6)
+    for dev in ic["sensitivity_v_per_v"]:
+        up, down = model[f"{dev}+"], model[f"{dev}-"]
+        # the linear term is matched both ways (up to the common-mode drift between the two runs) …
+        assert up - down == pytest.approx(0.0, abs=15e-6), dev
+        # … what is left is the threshold's curvature in a 2 σ shift, the same sign both ways
+        # (60 µV for mnp: 15 µV at 1 σ), which the linear model leaves out
+        assert abs(up) < 70e-6 and abs(down) < 70e-6, dev
+
+
+def test_without_the_in_column_term_the_ideal_source_offset_was_off_in_the_column(cal):
+    # the evidence the term stands on: the ideal-source linear model misses the in-column thresholds
+    data = copy.deepcopy(cal.data)
+    del data["comparator"]["in_column"]
+    p0 = params_from_calibration(Calibration(data))
+    errors = []
+    for run in cal.comparator["in_column"]["runs"]:
+        dvt = np.array([[run["sa_dvt_v"].get(name, 0.0) for name in p0.sa_devices]])
+        errors.append(_piecewise(p0.sa_vcm_v, sa_offsets(p0, dvt)[0], run["vcm_v"]) - run["threshold_v"])
+    assert np.max(np.abs(errors)) > 100e-6
+
+
+def test_mirror_devices_act_with_the_opposite_sign(cal):
+    p = params_from_calibration(cal)
+    lin = cal.comparator["offset"]["linear_model"]
+    order = np.argsort(lin["vcm_v"])
+    sens = np.asarray(lin["sensitivity_v_per_v"])[order]
+    cm0 = cal.comparator["in_column"]["vcm_v"]
+    for dev, s_col in cal.comparator["in_column"]["sensitivity_v_per_v"].items():
+        mirror = p.sa_devices.index(SA_MIRROR_DEVICES[dev])
+        expected = -s_col - np.interp(cm0, p.sa_vcm_v, sens[:, mirror])
+        assert p.sa_in_column_extra_per_v[mirror] == pytest.approx(expected)
+
+
+def test_an_artefact_without_the_field_keeps_the_ideal_source_offset(cal):
+    data = copy.deepcopy(cal.data)
+    del data["comparator"]["in_column"]
+    cal = Calibration(data)
+    assert in_column_threshold(cal.comparator) == (0.0, None)
+    p = params_from_calibration(cal)
+    dvt = np.random.default_rng(1).normal(0, 0.01, (3, len(p.sa_devices)))
+    np.testing.assert_array_equal(sa_offsets(p, dvt), p.sa_intercept_v[None, :] + dvt @ p.sa_sensitivity.T)
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda ic: ic.update(threshold_nominal_v=float("nan")), "threshold_nominal_v"),
+    (lambda ic: ic.pop("vcm_v"), "vcm_v"),
+    (lambda ic: ic.update(sensitivity_v_per_v={"m_unknown": 0.1}), "sensitivity_v_per_v"),
+    (lambda ic: ic.update(sensitivity_v_per_v={"mnp": "x"}), "sensitivity_v_per_v"),
+])
+def test_a_bad_in_column_field_is_refused_naming_it(cal, change, field):
+    data = copy.deepcopy(cal.data)
+    change(data["comparator"]["in_column"])
+    with pytest.raises(ArtefactError, match=f"comparator.in_column.{field}"):
+        Calibration(data)
+
+
+def test_the_term_improves_the_fitting_set(cal):
+    # the fitting set, not a held-out one: agreement here is not evidence of fidelity (see the held-out sets)
+    fit = load_golden(FIT_SET)
+    assert fit["set"] == "fit" and fit["held_out"] is False
+    data = copy.deepcopy(cal.data)
+    del data["comparator"]["in_column"]
+    before = compare(TopkimaMacro(Calibration(data)), fit).regions()["in_range"]
+    after = compare(TopkimaMacro(cal), fit).regions()["in_range"]
+    assert after["n"] == before["n"] >= 80
+    assert after["exact_pct"] >= 95.0 > before["exact_pct"]
+    assert after["within_1_lsb_pct"] == 100.0
+
+
+def test_the_artefact_records_how_the_field_was_made(cal):
+    ic = cal.comparator["in_column"]
+    prov = ic["provenance"]
+    assert "calibrate-in-column" in prov["command_line"] and prov["n_simulation_jobs"] == len(ic["runs"])
+    assert json.dumps(ic["method"]).count("bisection") == 1
