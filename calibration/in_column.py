@@ -16,15 +16,31 @@ from topkima.calibration.artefact import ArtefactError, load_calibration, valida
 
 def settings_of_artefact(cal):
     """The calibration settings an artefact was made with: its design (from its provenance), corner and seed."""
-    from topkima.circuits.design import load_design
+    from topkima.circuits.design import design_from_json, load_design
     from topkima.circuits.settings import CalSettings
     prov = cal.provenance
-    design = load_design(prov.get("design_name", "topkima-65nm"))
+    # the design as recorded (a design file need not be a preset), else the preset of its name
+    design = design_from_json(prov["design"]) if prov.get("design") else load_design(prov.get("design_name", "topkima-65nm"))
     if "design_sha256" in prov and design.sha256() != prov["design_sha256"]:
         raise ArtefactError(f"{cal.path}: its design {prov.get('design_name')!r} no longer has the hash it was "
                             "calibrated with; recalibrate it first (topkima calibrate)")
     return CalSettings(quick=bool(prov.get("quick", False)), corner_name=cal.corner, seed=int(prov.get("seed", 2024)),
                        design=design)
+
+
+def _check_supported(cal, design, corner_name: str) -> None:
+    """The in-column testbench (:mod:`topkima.circuits.comparator_column`) is written for the 65 nm
+    technology's netlists, the 65 nm clocks and 32 + 32 replica rows; other designs are refused
+    rather than simulated with the wrong cards, clocks or rows."""
+    from topkima.circuits import technology, timing
+    other = [what for what, differs in (
+        ("technology", technology.payload(design, corner_name) is not None),
+        ("clocks", timing.payload(design) is not None),
+        ("replica rows", (design.geometry.n_ramp_rows, design.geometry.n_cal_rows) != (32, 32))) if differs]
+    if other:
+        raise ArtefactError(f"{cal.path}: topkima calibrate-in-column measures designs with the 65 nm technology, "
+                            f"clocks and 32 + 32 replica rows only; this design ({design.name}) differs in "
+                            f"{', '.join(other)}: its artefact is used without the in-column threshold")
 
 
 #: wall-clock limit per job (s): a bisection of ~11 column transients took 2.5–3 min on a shared core
@@ -41,6 +57,7 @@ def add_in_column_threshold(artefact: str | Path | None, out: str | Path | None,
     from topkima.circuits.jobs import ResultCache, print_progress, run_jobs
     cal = load_calibration(artefact)
     settings = settings_of_artefact(cal)
+    _check_supported(cal, settings.design, settings.corner_name)
     jobs = comparator_column.plan(settings)
     cache = ResultCache(cache_dir)
     n_cached = [0]

@@ -150,6 +150,9 @@ def _lengthen_ramp(data: dict, n_steps: int) -> None:
     n_measured = timing.get("n_ramp_steps_characterised", timing["n_ramp_steps"])
     if n_steps == timing["n_ramp_steps"]:
         return
+    if n_steps < timing["n_ramp_steps"]:
+        raise ValueError(f"a ramp what-if lengthens the ramp: this artefact's ramp already has "
+                         f"{timing['n_ramp_steps']} steps, more than {n_steps}")
     extra = (n_steps - geo["n_ramp_rows"]) + (n_steps - geo["n_cal_rows"])
     geo.update(n_ramp_rows=n_steps, n_cal_rows=n_steps, n_rows=geo["n_rows"] + extra)
     timing.update(n_ramp_steps=n_steps, n_ramp_steps_characterised=n_measured)

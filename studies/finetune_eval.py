@@ -37,7 +37,7 @@ class EvalConfig:
     modes: tuple[str, ...] = EVAL_MODES     #: attention modes, of :data:`EVAL_MODES`
     #: more keys-per-row settings for ``sweep_trainings`` beyond ``headline_k`` (e.g. :data:`topkima.studies.finetune.K_SWEEP`)
     #: [ours: none by default: the paper's figures are at k = 5 (SPEC §3), and a full run with the
-    #: sweep of both models needs ≈ 50 CPU-min more, past the full run's 45 minutes on 2 cores]
+    #: sweep of both models needs ≈ 36 CPU-min more (40 runs), next to the full run's 31]
     ks: tuple[int, ...] = ()
     n_chips: int = 3                        #: chips (chip seeds 0…n−1) in topkima mode
     test_limit: int | None = None           #: a seeded subset of the test split

@@ -1,0 +1,21 @@
+"""`topkima calibrate-in-column` reads the design an artefact records and refuses designs its
+testbench is not written for (another technology, other clocks or replica rows), before any SPICE."""
+import pytest
+
+from topkima.calibration import load_calibration
+from topkima.calibration.artefact import ArtefactError, default_artefact_path
+from topkima.calibration.in_column import add_in_column_threshold, settings_of_artefact
+
+
+def test_the_committed_artefacts_design_is_the_one_it_records():
+    cal = load_calibration()
+    assert settings_of_artefact(cal).design.sha256() == cal.provenance["design_sha256"]
+
+
+@pytest.mark.parametrize("name, differs", [("sky130_calibration.json", "technology"),
+                                           ("ramp128_cells4x_quick_calibration.json", "replica rows")])
+def test_other_designs_are_refused_naming_what_differs(tmp_path, name, differs):
+    with pytest.raises(ArtefactError, match=rf"65 nm technology, clocks and 32 \+ 32 replica rows only.*{differs}"):
+        add_in_column_threshold(default_artefact_path().with_name(name), tmp_path / "out.json", workers=0,
+                                cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "out.json").exists()
