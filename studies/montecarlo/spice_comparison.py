@@ -7,6 +7,7 @@ the k-sample Anderson–Darling test (Scholz & Stephens, JASA 82(399), 1987;
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +41,9 @@ def spice_vs_behavioural(cal, seed: int, n_instances: int, golden_path: Path | N
     """The artefact's SPICE Monte Carlo against the model's draws; returns (figures, samples).
 
     * Comparator offsets at each characterised common mode: the SPICE samples
-      (``comparator.offset.by_vcm[*].samples_v``) against the offsets of ``n_instances`` × 256
-      model comparators (``TopkimaMacro.draw_tile(...).sa_offset_v``).
+      (``comparator.offset.by_vcm[*].samples_v``, ideal voltage sources) against the offsets of
+      ``n_instances`` × 256 model comparators (``draw_tile(...).sa_offset_v``) without the
+      in-column threshold term (``comparator.in_column``), which SPICE's ideal sources do not see.
     * Column codes: the golden SPICE conversions (each with its own device draws) against
       ``n_instances`` independently drawn model instances, with noise, converting the same
       inputs; compared as codes and as deviations from the nominal model's code on the same
@@ -49,11 +51,15 @@ def spice_vs_behavioural(cal, seed: int, n_instances: int, golden_path: Path | N
     """
     from topkima.behavioral import TopkimaMacro
     from topkima.behavioral.golden import load_golden
+    from topkima.behavioral.macro.devices import draw_tile
     macro = TopkimaMacro(cal)
     p = macro.params
     n_cols, rows = 256 if macro.array == "256x256" else 128, p.n_elements * len(p.pair_scales)
-    offsets = np.concatenate([macro.draw_tile(np.random.default_rng(seed_sequence(seed, PURPOSE_SPICE, 0, i)),
-                                              n_cols, rows).sa_offset_v for i in range(n_instances)])
+    # the SPICE samples are offsets measured with ideal voltage sources: the model's linear offset
+    # model without the in-column threshold's shift and extra sensitivities (the same draws)
+    ideal_sources = replace(p, sa_in_column_shift_v=0.0, sa_in_column_extra_per_v=None)
+    offsets = np.concatenate([draw_tile(ideal_sources, np.random.default_rng(seed_sequence(seed, PURPOSE_SPICE, 0, i)),
+                                        n_cols, rows).sa_offset_v for i in range(n_instances)])
     figures, samples = {"offset_by_vcm": []}, {"offset": []}
     for entry in cal.comparator["offset"]["by_vcm"]:
         j = int(np.argmin(np.abs(p.sa_vcm_v - entry["vcm_v"])))

@@ -218,3 +218,27 @@ def test_an_unreachable_scheduler_is_named_within_seconds(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"cannot reach a Dask scheduler at '{address}'" in err and "Traceback" not in err
     assert not (tmp_path / "summary.json").exists()
+
+
+def test_spice_offset_comparison_uses_ideal_source_offsets(tmp_path):
+    """SPICE's offset samples are measured with ideal voltage sources, so the model's side of the
+    comparison leaves out the in-column threshold term: the same figures with or without it in
+    the artefact, although the chips' thresholds differ."""
+    import copy
+
+    import topkima.calibration as calibration
+    from topkima.behavioral import TopkimaMacro
+    from topkima.studies.montecarlo.spice_comparison import spice_vs_behavioural
+    cal = calibration.load_calibration()
+    assert cal.comparator.get("in_column"), "the committed artefact carries the in-column threshold"
+    data = copy.deepcopy(cal.data)
+    del data["comparator"]["in_column"]
+    without = calibration.Calibration(data)
+    none = tmp_path / "no_golden.json"
+    with_term, _ = spice_vs_behavioural(cal, seed=3, n_instances=1, golden_path=none)
+    without_term, _ = spice_vs_behavioural(without, seed=3, n_instances=1, golden_path=none)
+    assert with_term["offset_by_vcm"] == without_term["offset_by_vcm"]
+    rng = lambda: np.random.default_rng(0)  # noqa: E731
+    chip_with = TopkimaMacro(cal).draw_tile(rng(), 256, 192).sa_offset_v
+    chip_without = TopkimaMacro(without).draw_tile(rng(), 256, 192).sa_offset_v
+    assert not np.allclose(chip_with, chip_without)
