@@ -1,5 +1,5 @@
-"""The AER readout at transistor level: the 2-input arbiter cell (``arb2``), the 256-input
-arbiter tree's critical path composed of it, and the grant → address encoder (cells in
+"""The AER readout at transistor level: the 2-input arbiter cell (``arb2``), the critical path of
+an ``2**levels``-input arbiter tree composed of it (the design's ``geometry.n_columns``: 256, 8 levels), and the grant → address encoder (cells in
 ``netlists/digital.sp``; block description, geometry and wires: :mod:`.digital`).
 """
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 
 from topkima.circuits import testbench as tb
 from topkima.circuits.timing import clock_free
-from topkima.circuits.digital import (BLOCK, COLUMN_PITCH_M, ENCODER_LEVELS, MEAN_ADDRESS_ONES, T_SRC_EDGE_S,
+from topkima.circuits.digital import (BLOCK, COLUMN_PITCH_M, ENCODER_LEVELS, T_SRC_EDGE_S,
                                       T_STEP_FINE_S, TREE_LEVELS, avg_meas, bench_header, buffer_pair, checked_int,
                                       checked_time, checked_vdd, delay_meas, encoder_wire_lengths_m, logic_level,
                                       logic_word, pi_wire, tran_line, tree_wire_lengths_m)
@@ -189,7 +189,7 @@ _ENC8_PHASES = (None, 0, 1, 2, 3, 4, 5, 6, 7, None)  # which one-hot input is hi
 
 def encoder_netlist(corner_name: str, vdd_v: float, levels: int = ENCODER_LEVELS, pitch_m: float = COLUMN_PITCH_M,
                     t_pulse_s: float = 1.5e-9, t_step_s: float = T_STEP_FINE_S) -> tuple[str, dict]:
-    """Critical path of one address bit of the 256-column encoder, plus an enc8 function check.
+    """Critical path of one address bit of a 2**(levels+1)-column encoder (256 at 7 levels), plus an enc8 function check.
 
     The path: grant (driven by an inverter on the testbench supply, like the arbiter's grant
     output) -> levels alternating nor2/nand2 (odd levels nor2 with the off input at 0, even
@@ -248,7 +248,7 @@ def encoder_netlist(corner_name: str, vdd_v: float, levels: int = ENCODER_LEVELS
 @clock_free
 def measure_encoder(corner_name: str, vdd_v: float, levels: int = ENCODER_LEVELS,
                     pitch_m: float = COLUMN_PITCH_M) -> dict:
-    """Grant->address delay and energy of one address bit (256 columns), enc8 function."""
+    """Grant->address delay and energy of one address bit (2**(levels+1) columns: 256 at 7 levels), enc8 function."""
     netlist, plan = encoder_netlist(corner_name, vdd_v, levels, pitch_m)
     res = simulate(netlist, BLOCK)
     m = res.measures
@@ -262,7 +262,8 @@ def measure_encoder(corner_name: str, vdd_v: float, levels: int = ENCODER_LEVELS
         "t_enc_rise_s": m["t_enc_rise"], "t_enc_fall_s": m["t_enc_fall"],
         "t_enc_s": max(m["t_enc_rise"], m["t_enc_fall"]),
         "e_per_bit_event_j": e_bit_j,            # one grant pulse (rise + fall) on a '1' address bit
-        "e_per_encode_j": MEAN_ADDRESS_ONES * e_bit_j,
+        # the address has levels + 1 bits (an OR of 2**levels inputs per bit); half of them are 1 on average
+        "e_per_encode_j": (levels + 1) / 2 * e_bit_j,
         "wire_per_level_m": plan["wires_m"],
         "p_leak_path_w": p_leak_w,
     }
