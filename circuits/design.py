@@ -100,10 +100,10 @@ class SupplyVoltages:
 class Geometry:
     """One column of the array and the array's width."""
 
-    n_columns: int        #: columns of the array (one sense amplifier each)
+    n_columns: int        #: columns of the array (one sense amplifier each): a power of two, 16 … 1024 (design_rules)
     n_ramp_rows: int      #: replica rows making the ramp: one step each, so also the ramp steps (5-bit ADC: 32)
     n_cal_rows: int       #: calibration replica rows (set the ramp's starting level)
-    n_elements: int       #: key elements per column (MAC rows = n_elements × len(pair_scales))
+    n_elements: int       #: key elements per column (MAC rows = n_elements × len(pair_scales)): 1 … 256
     pair_scales: tuple[int, ...]  #: input pulse-width scale of each ternary cell pair of a key element
     q_max: int            #: largest |input| in PWM units (5-bit magnitude)
     k_max: int            #: largest |key level|

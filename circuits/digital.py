@@ -8,6 +8,10 @@ What is modelled (cells in ``netlists/digital.sp``, PTM 65 nm, digital supply 0.
   the 256-input arbiter is a binary tree of 8 levels of it;
 * ``enc8`` / the 128-input OR tree per address bit: the one-hot-grant → address encoder.
 
+Those are the 65 nm preset's 256 columns; a design's own ``geometry.n_columns`` (a power of two)
+sets the tree's log2(n) levels and the encoder's log2(n) − 1 levels per address bit
+(:func:`tree_levels`, :func:`encoder_levels`), which its jobs carry as ``levels``.
+
 The benches: :mod:`.digital_counters` (counters) and :mod:`.digital_arbiter` (arbiter
 cell, tree and encoder); this module holds the geometry, the shared bench lines, the plan and
 the artefact's ``digital`` section. Every delay is a ``.meas tran ... TRIG ... TARG`` at half
