@@ -40,8 +40,9 @@ def _check_supported(cal, design, corner_name: str) -> None:
         ("key elements", design.geometry.n_elements != 64)) if differs]
     if other:
         raise ArtefactError(f"{cal.path}: topkima calibrate-in-column measures designs with the 65 nm technology, "
-                            f"clocks, 32 + 32 replica rows and 64 key elements only; this design ({design.name}) differs in "
-                            f"{', '.join(other)}: its artefact is used without the in-column threshold")
+                            f"clocks and 32 + 32 replica rows only, with 64 key elements; this design "
+                            f"({design.name}) differs in {', '.join(other)}: its artefact is used without the "
+                            "in-column threshold")
 
 
 #: wall-clock limit per job (s): a bisection of ~11 column transients took 2.5–3 min on a shared core
