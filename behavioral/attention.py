@@ -419,7 +419,7 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
     rows_differ = bool(np.any(visible.any(axis=-1) & (n_visible < key_real.sum(axis=-1)[..., None])))
 
     def plan(n_k: int):
-        return None if rows_differ else array_quotas(n_k, min(top_k, n_k), hw.macro.array)
+        return None if rows_differ else array_quotas(n_k, min(top_k, n_k), hw.macro.array, hw.macro.geometry[0])
     if adc_range is None:
         adc_range = _head_windows(scores_units, visible, n_visible >= kk, kk, n_heads)
     for h in range(n_heads):

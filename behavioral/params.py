@@ -82,6 +82,9 @@ class MacroParams:
     #: 0 and None for an artefact without the field (the ideal-source offset alone)
     sa_in_column_shift_v: float = 0.0
     sa_in_column_extra_per_v: np.ndarray | None = None   #: (n_devices,) x_i, V of threshold per V of delvto
+    #: columns of the array (one comparator each): the design's ``geometry.n_columns`` (``provenance.design``;
+    #: 256, SPEC §2, for the committed artefact and artefacts made before design files)
+    n_columns: int = 256
 
     def v_of_units(self, units: np.ndarray) -> np.ndarray:
         """The discharge curve f: bitline voltage after ``units`` accumulated units."""
@@ -111,7 +114,8 @@ def params_from_calibration(cal: Calibration, v_mid_v: float = 0.35, v_leak_v: f
     Geometry and timing come from the artefact's ``column.geometry`` and ``column.timing``, written
     from the design the artefact was characterised for (``provenance.design``; an artefact made
     before design files has no design block and is the ``topkima-65nm`` preset's, whose geometry
-    and timing its ``column`` section states all the same).
+    and timing its ``column`` section states all the same); the array's width from that design
+    (:func:`array_columns`).
 
     The mismatch sensitivity is taken at ``v_mid_v``, the middle of the bitline range the
     conversions use (it hardly depends on V(RBL): see the artefact's table). Leakage, which
@@ -133,6 +137,7 @@ def params_from_calibration(cal: Calibration, v_mid_v: float = 0.35, v_leak_v: f
     energy = col["energy"]
     c_eff = _effective_bitline_capacitance(energy, col)
     timing, geo = col["timing"], col["geometry"]
+    n_columns = array_columns(cal)
     lin = comp["offset"]["linear_model"]
     order = np.argsort(lin["vcm_v"])
     sigma_dev = {d["name"]: d["sigma_vth_v"] for d in comp["devices"]}
@@ -170,7 +175,23 @@ def params_from_calibration(cal: Calibration, v_mid_v: float = 0.35, v_leak_v: f
         digital=cal.digital,
         insitu=_insitu_runs(col),
         **dict(zip(("sa_in_column_shift_v", "sa_in_column_extra_per_v"), in_column_threshold(comp))),
+        n_columns=n_columns,
     )
+
+
+def array_columns(cal: Calibration) -> int:
+    """The columns of the artefact's array: its design's ``geometry.n_columns`` (:attr:`Calibration.design`:
+    the recorded design, or the 65 nm preset's 256 for an artefact made before design files), checked
+    against the column section's key elements (both are written from the one design)."""
+    geo = cal.design["geometry"]
+    n_columns = geo["n_columns"]
+    if isinstance(n_columns, bool) or not isinstance(n_columns, int) or n_columns < 1:
+        raise ValueError(f"{cal.path}: provenance.design.geometry.n_columns must be a positive integer, got {n_columns!r}")
+    if int(geo["n_elements"]) != int(cal.column["geometry"]["n_elements"]):
+        raise ValueError(f"{cal.path}: provenance.design.geometry.n_elements ({geo['n_elements']}) and "
+                         f"column.geometry.n_elements ({cal.column['geometry']['n_elements']}) disagree: the artefact's "
+                         f"column was not characterised for its recorded design")
+    return n_columns
 
 
 #: Mirror-image device pairs of the StrongARM (netlists/strongarm.sp): swapping sides flips the

@@ -276,7 +276,8 @@ def timing_from_calibration(cal, *, t_pwm_reading: str = "62ns", t_wr_s: float =
     ``t_wr_s`` (64 rows × 5 ns) and ``t_nl_s`` (6.5 ns per value) are the paper's figures
     (SPEC §2); ``t_clk_sort_s`` is an assumption (the paper does not state its sort clock).
     ``t_arb``: "spice" = the artefact's ``digital.t_arb_total_s`` (arbiter + encoder +
-    k-counter at SS 0.8 V), "paper" = 2.08 ns.
+    k-counter at SS 0.8 V), "paper" = 2.08 ns. Keys per array (``n_cols``): the artefact's design's
+    columns (:func:`topkima.behavioral.params.array_columns`, 256 for the committed artefact).
     """
     col = cal.column["timing"]
     if t_pwm_reading not in T_PWM_READINGS_S:
@@ -286,10 +287,12 @@ def timing_from_calibration(cal, *, t_pwm_reading: str = "62ns", t_wr_s: float =
         raise ValueError(f"t_arb must be 'spice' or 'paper', got {t_arb!r}")
     dig = cal.digital
     t_arb_s = float(dig["t_arb_total_s"]) if t_arb == "spice" else float(dig.get("paper_ss_0v8", {}).get("t_arb_s", 2.08e-9))
+    from topkima.behavioral.params import array_columns
     return MacroTiming(t_wr_s=t_wr_s, t_pwm_s=t_pwm, t_clk_s=float(col["t_clk_ima_s"]),
                        n_ramp_steps=int(col["n_ramp_steps"]), t_arb_s=t_arb_s, t_nl_s=t_nl_s,
                        t_clk_sort_s=t_clk_sort_s,
-                       t_cal_s=float(col["t_clk_ima_s"]) if include_calibration_clock else 0.0)
+                       t_cal_s=float(col["t_clk_ima_s"]) if include_calibration_clock else 0.0,
+                       n_cols=array_columns(cal))
 
 
 #: Digital figures that are not in our SPICE, with their sources. Horowitz, "Computing's energy
@@ -356,8 +359,8 @@ def energy_from_calibration(cal, *, input_activity: float = 1.0, e_nl_value_j: f
     spice = "our SPICE artefact (65 nm PTM, tt unless noted)"
     prov = {
         "e_mac_bitline_col_j": f"{spice}: column.energy.e_bitline_j at the input activity minus at none",
-        "e_mac_row_pulse_j": f"{spice}: ramp.timing tt wordline + predriver energy of one 256-column row pulse",
-        "n_mac_row_pulses": "input activity × 64 elements × 3 pairs",
+        "e_mac_row_pulse_j": f"{spice}: ramp.timing tt wordline + predriver energy of one {p.n_columns}-column row pulse",
+        "n_mac_row_pulses": f"input activity × {geo['n_elements']} elements × {len(geo['pair_scales'])} pairs",
         "e_cal_bitline_col_j": f"{spice}: column.energy at no input, split by the calibration/ramp swings",
         "e_cal_rows_j": f"{spice}: n_cal row pulses",
         "e_ramp_bitline_col_j": f"{spice}: column.energy at no input, ramp share / 32",

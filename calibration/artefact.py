@@ -219,8 +219,14 @@ def _characterised_ramp_steps(data: dict, source: str) -> int:
 
 
 def _validate_insitu_runs(col: dict, source: str) -> None:
-    """Each in-situ conversion: keys, inputs and both bitlines at every sense instant, and a positive SA energy."""
-    n_elements = col["geometry"]["n_elements"]
+    """Each in-situ conversion: keys, inputs and both bitlines at every sense instant, and a positive SA energy.
+
+    The runs have the column's key elements, or ``insitu_conversions.n_elements`` where a what-if array
+    (:func:`topkima.studies.circuit_whatif.variant_array`) keeps the runs measured on another column."""
+    n_elements = col["insitu_conversions"].get("n_elements", col["geometry"]["n_elements"])
+    if isinstance(n_elements, bool) or not isinstance(n_elements, int) or n_elements < 1:
+        raise ArtefactError(f"{source}: field 'column.insitu_conversions.n_elements' must be a positive integer, "
+                            f"got {n_elements!r}")
     n_steps = col["timing"].get("n_ramp_steps_characterised", col["timing"]["n_ramp_steps"])
     for i, run in enumerate(col["insitu_conversions"]["runs"]):
         where = f"column.insitu_conversions.runs[{i}]"

@@ -30,17 +30,19 @@ def settings_of_artefact(cal):
 
 def _check_supported(cal, design, corner_name: str) -> None:
     """The in-column testbench (:mod:`topkima.circuits.comparator_column`) is written for the 65 nm
-    technology's netlists, the 65 nm clocks and 32 + 32 replica rows; other designs are refused
+    technology's netlists, the 65 nm clocks, 32 + 32 replica rows and its 64-element vectors; other designs are refused
     rather than simulated with the wrong cards, clocks or rows."""
     from topkima.circuits import technology, timing
     other = [what for what, differs in (
         ("technology", technology.payload(design, corner_name) is not None),
         ("clocks", timing.payload(design) is not None),
-        ("replica rows", (design.geometry.n_ramp_rows, design.geometry.n_cal_rows) != (32, 32))) if differs]
+        ("replica rows", (design.geometry.n_ramp_rows, design.geometry.n_cal_rows) != (32, 32)),
+        ("key elements", design.geometry.n_elements != 64)) if differs]
     if other:
         raise ArtefactError(f"{cal.path}: topkima calibrate-in-column measures designs with the 65 nm technology, "
-                            f"clocks and 32 + 32 replica rows only; this design ({design.name}) differs in "
-                            f"{', '.join(other)}: its artefact is used without the in-column threshold")
+                            f"clocks and 32 + 32 replica rows only, with 64 key elements; this design "
+                            f"({design.name}) differs in {', '.join(other)}: its artefact is used without the "
+                            "in-column threshold")
 
 
 #: wall-clock limit per job (s): a bisection of ~11 column transients took 2.5–3 min on a shared core

@@ -25,8 +25,9 @@ What is simulated (SPEC §2; choices marked [ours] are this project's):
   V(RBL_R) > V(RBL_L); code = 32 − j (larger MAC → earlier firing → larger code).
 
 These are the 65 nm preset's rows and clocks. A design's own replica rows (``geometry.n_ramp_rows``,
-``n_cal_rows``: :class:`Rows`) and clocks (``[timing]``: :func:`topkima.circuits.timing.active`) are what
-the testbench writers below use; the 192 MAC rows, 0.5 ns, 4 ns and 32 above become theirs.
+``n_cal_rows``), key elements (``geometry.n_elements``: 3 MAC rows each; :class:`Rows`) and clocks
+(``[timing]``: :func:`topkima.circuits.timing.active`) are what the testbench writers below use; the
+64 elements, 192 MAC rows, 0.5 ns, 4 ns and 32 above become theirs.
 
 Per-row wire parasitics [ours, estimates]: cell pitch along the bitline 0.75 µm for a
 dual-10T cell; minimum-width 65 nm M2 ≈ 0.2 fF/µm and ≈ 2.7 Ω/µm give
@@ -44,6 +45,7 @@ from topkima.circuits import technology as tech
 from topkima.circuits import timing as tm
 from topkima.circuits.corners import Corner, Supplies
 from topkima.circuits.design import Design, DeviceSize, default_design, reference_design
+from topkima.circuits.design_rules import MAX_ELEMENTS as _MAX_ELEMENTS
 
 BLOCK = "column"
 NETLISTS = ("readport.sp",)
@@ -61,6 +63,8 @@ RAMP_ROW0, CAL_ROW0, MAC_ROW0 = 0, N_RAMP_ROWS, N_RAMP_ROWS + N_CAL_ROWS
 
 #: Largest calibration-row count a design may have (circuits/design.py's bound)
 MAX_CAL_ROWS = 256
+#: Largest key-element count a design may have (circuits/design_rules.py)
+MAX_ELEMENTS = _MAX_ELEMENTS
 Q_MAX = _GEO.q_max       #: largest |input| (5-bit magnitude; 31 units = 15.5 ns on the x1 pair, SPEC §2)
 K_MAX = _GEO.k_max       #: key levels -7..7 (SPEC §2)
 
@@ -184,7 +188,8 @@ class ColumnDraws:
 
 @dataclass(frozen=True)
 class ColumnConversion:
-    """One column conversion: 64 key levels, 64 signed inputs, and the ADC range settings."""
+    """One column conversion: a key level and a signed input per key element (64 of each at 65 nm), and the
+    ADC range settings."""
 
     keys: tuple[int, ...]
     inputs: tuple[int, ...]
@@ -192,10 +197,15 @@ class ColumnConversion:
     t_cal_units: int = 4       #: calibration pulse (PWM units, ≤ 6 within one 4 ns clock at 65 nm: Clocks.max_cal_units)
     t_ramp_units: int = 4      #: ramp-cell pulse per step (PWM units, ≤ Clocks.max_ramp_units: the SA evaluates after it)
     n_cal_rows: int = N_CAL_ROWS  #: the design's calibration rows, the bound of n_cal (:class:`Rows`)
+    n_elements: int = N_ELEMENTS  #: the design's key elements per column (``geometry.n_elements``): the vectors' length
 
     def __post_init__(self):
-        object.__setattr__(self, "keys", _check_int_vector(self.keys, N_ELEMENTS, -K_MAX, K_MAX, "key levels"))
-        object.__setattr__(self, "inputs", _check_int_vector(self.inputs, N_ELEMENTS, -Q_MAX, Q_MAX, "inputs"))
+        if isinstance(self.n_elements, bool) or not isinstance(self.n_elements, (int, np.integer)) \
+                or not 1 <= self.n_elements <= MAX_ELEMENTS:
+            raise ValueError(f"n_elements must be an integer in 1..{MAX_ELEMENTS}, got {self.n_elements!r}")
+        n = int(self.n_elements)
+        object.__setattr__(self, "keys", _check_int_vector(self.keys, n, -K_MAX, K_MAX, "key levels"))
+        object.__setattr__(self, "inputs", _check_int_vector(self.inputs, n, -Q_MAX, Q_MAX, "inputs"))
         clocks = tm.active()   # the pulses must fit the clocks of the design being simulated
         if not isinstance(self.n_cal_rows, (int, np.integer)) or not 0 <= self.n_cal_rows <= MAX_CAL_ROWS:
             raise ValueError(f"n_cal_rows must be an integer in 0..{MAX_CAL_ROWS}, got {self.n_cal_rows!r}")
@@ -334,6 +344,10 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
     if draws.cal_dvt_v.shape[0] != rows.n_cal or draws.ramp_dvt_v.shape[0] != rows.n_ramp:
         raise ValueError(f"mismatch draws are shaped for {draws.ramp_dvt_v.shape[0]} ramp + {draws.cal_dvt_v.shape[0]} "
                          f"calibration rows; the design has {rows.n_ramp} + {rows.n_cal}")
+    if len(conv.keys) * len(PAIR_SCALES) != rows.n_mac or draws.mac_dvt_v.shape[0] != rows.n_mac:
+        raise ValueError(f"the conversion has {len(conv.keys)} key elements and its draws {draws.mac_dvt_v.shape[0]} MAC "
+                         f"rows; the design has {design.geometry.n_elements} elements ({rows.n_mac} MAC rows): build the "
+                         f"conversion with n_elements={design.geometry.n_elements} and the draws for the design")
     ck = tm.active()
     dn, va = corner.delvto_n(), supplies.v_array_v
     end = ck.conversion_end_s(ramp)
@@ -422,6 +436,8 @@ def discharge_netlist(*, corner: Corner, supplies: Supplies, n_on_l: int, pulses
     bl = _Bitlines(design.sizes.read_port)
     rows = Rows.of(design)
     row_far = rows.n_rows - 1
+    if not 0 <= n_on_l <= rows.n_mac:
+        raise ValueError(f"n_on_l must be 0..{rows.n_mac} (the design's MAC rows hold the curve's cells), got {n_on_l!r}")
     # The curve's cells are switched on while the precharge still holds the bitline, so the
     # discharge after the release is free of wordline-edge coupling from its first unit.
     t_on = ck.t_pre_end_s - 0.5e-9
@@ -489,9 +505,10 @@ def code_from_cycle(cycle: int | None) -> int:
     return 0 if cycle is None else tm.active().n_ramp_steps - cycle
 
 
-def random_vectors(rng: np.random.Generator, activity: float, q_max: int = Q_MAX, k_max: int = K_MAX):
-    """Random keys (−k_max…k_max) and inputs (|q| ≤ q_max, a fraction ``activity`` non-zero)."""
-    keys = rng.integers(-k_max, k_max + 1, N_ELEMENTS)
-    inputs = rng.integers(1, q_max + 1, N_ELEMENTS) * rng.choice([-1, 1], N_ELEMENTS)
-    inputs = inputs * (rng.random(N_ELEMENTS) < activity)
+def random_vectors(rng: np.random.Generator, activity: float, q_max: int = Q_MAX, k_max: int = K_MAX,
+                   n_elements: int = N_ELEMENTS):
+    """Random keys (−k_max…k_max) and inputs (|q| ≤ q_max, a fraction ``activity`` non-zero), ``n_elements`` each."""
+    keys = rng.integers(-k_max, k_max + 1, n_elements)
+    inputs = rng.integers(1, q_max + 1, n_elements) * rng.choice([-1, 1], n_elements)
+    inputs = inputs * (rng.random(n_elements) < activity)
     return [int(x) for x in keys], [int(x) for x in inputs]

@@ -11,7 +11,7 @@ import numpy as np
 from scipy import stats
 
 from topkima.circuits import comparator
-from topkima.circuits.column import BLOCK, K_MAX, N_ELEMENTS, NETLISTS, PAIR_SCALES, Q_MAX, Rows, random_vectors
+from topkima.circuits.column import BLOCK, K_MAX, NETLISTS, PAIR_SCALES, Q_MAX, Rows, random_vectors
 from topkima.circuits.design import COLUMN_FIELDS
 from topkima.circuits.jobs import Job
 from topkima.circuits.mismatch import a_vt_of, draw_dvth_v, sigma_vth_v
@@ -39,9 +39,11 @@ def plan(settings) -> list:
     pulses = [1, 2, 4, 8, 16, 31, 62, 124] if settings.quick else [1, 2, 3, 4, 6, 8, 12, 16, 24, 31, 62, 124]
     t_pulses = sum(pulses) * ck.t_unit_s + len(pulses) * 1e-9 + ck.t_mac0_s + 1e-9
     t_pulses *= 2  # the same widths again on stacks storing 0
+    # the curve's cells are MAC cells: a design with fewer than 16 MAC rows uses all it has
+    n_on = sorted({min(n, Rows.of(design).n_mac) for n in ((16,) if settings.quick else (4, 16))})
     jobs = [_job(f"discharge_n{n}", "measure_discharge", n_on_l=n, pulses_r_units=pulses, share_r_units=pulses,
                  tstop_s=max(t_pulses, ck.t_mac0_s + 1600 * ck.t_unit_s / n), **base)
-            for n in ((16,) if settings.quick else (4, 16))]
+            for n in n_on]
     dvt = draw_dvth_v(settings.rng("column.cell_mismatch"), "n", rp.w_m, rp.l_m, (settings.mc_samples, 2), a_n)
     jobs.append(_job("cell_currents", "measure_cell_currents", dvt_v=dvt.round(9).tolist(),
                      v_rbl_v=cell_current_voltages(settings.supplies.v_precharge_v), **base))
@@ -49,11 +51,11 @@ def plan(settings) -> list:
     n_sweep = 4 if settings.quick else 16
     for i in range(n_sweep):
         # realistic activity and magnitudes: half the inputs non-zero, |q| ≤ 12, |k| ≤ 4
-        keys, inputs = random_vectors(rng, 0.5, q_max=12, k_max=4)
+        keys, inputs = random_vectors(rng, 0.5, q_max=12, k_max=4, n_elements=design.geometry.n_elements)
         jobs.append(_job(f"mac_{i:02d}", "measure_mac", keys=keys, inputs=inputs, **base))
     rng = settings.rng("column.energy")
     for activity in ((0.0, 0.5) if settings.quick else (0.0, 0.25, 0.5, 1.0)):
-        keys, inputs = random_vectors(rng, activity, q_max=12, k_max=4)
+        keys, inputs = random_vectors(rng, activity, q_max=12, k_max=4, n_elements=design.geometry.n_elements)
         jobs.append(_job(f"energy_a{int(activity * 100):03d}", "measure_conversion_energy", keys=keys, inputs=inputs,
                          n_cal=adc.n_cal, t_cal_units=adc.t_cal_units, t_ramp_units=adc.t_ramp_units, **base))
     # charge-share packets of stacks storing 0 with mismatch: one nominal run, then draws
@@ -92,7 +94,7 @@ def plan_insitu(settings, base: dict) -> list:
     adc = settings.design.adc
     jobs = []
     for i in range(N_INSITU_RUNS[bool(settings.quick)]):
-        keys, inputs = random_vectors(rng, 0.5, q_max=12, k_max=4)
+        keys, inputs = random_vectors(rng, 0.5, q_max=12, k_max=4, n_elements=settings.design.geometry.n_elements)
         jobs.append(Job(BLOCK, f"insitu_{i:02d}", _MEASURE + "measure_conversion",
                         dict(base, keys=keys, inputs=inputs, n_cal=adc.n_cal, t_cal_units=adc.t_cal_units,
                              t_ramp_units=adc.t_ramp_units),
@@ -203,7 +205,7 @@ def artefact_section(settings, results: dict) -> dict:
     return {
         "geometry": {
             "n_rows": rows.n_rows, "n_mac_rows": rows.n_mac, "n_cal_rows": rows.n_cal, "n_ramp_rows": rows.n_ramp,
-            "n_elements": N_ELEMENTS, "pair_scales": list(PAIR_SCALES),
+            "n_elements": design.geometry.n_elements, "pair_scales": list(PAIR_SCALES),
             "row_order": f"ramp 0-{rows.n_ramp - 1}, cal {rows.cal_row0}-{rows.mac_row0 - 1}, MAC {rows.mac_row0}-{rows.n_rows - 1}",
             "r_wire_per_row_ohm": design.geometry.r_wire_row_ohm, "c_wire_per_row_f": design.geometry.c_wire_row_f,
             "w_read_m": rp.w_m, "l_read_m": rp.l_m, "q_max": Q_MAX, "k_max": K_MAX,

@@ -15,7 +15,7 @@ import numpy as np
 
 from topkima.circuits import netlist as nl
 from topkima.circuits import technology as tech
-from topkima.circuits.column import (BLOCK, N_ELEMENTS, PAIR_SCALES, ColumnConversion, ColumnDraws, Rows,
+from topkima.circuits.column import (BLOCK, PAIR_SCALES, ColumnConversion, ColumnDraws, Rows,
                                      code_from_cycle, column_netlist, discharge_netlist, firing_cycle)
 from topkima.circuits.corners import Corner, Supplies
 from topkima.circuits.design import design_with
@@ -124,7 +124,8 @@ def measure_mac(corner_name: str, supplies: dict, keys: list[int], inputs: list[
     corner, sup = corner_and_supplies(corner_name, supplies)
     design = design_with(design_fields)
     n_cal_rows = Rows.of(design).n_cal   # calibration off; n_cal sets which idle calibration cells store 1
-    conv = ColumnConversion(tuple(keys), tuple(inputs), n_cal=min(32, n_cal_rows), n_cal_rows=n_cal_rows)
+    conv = ColumnConversion(tuple(keys), tuple(inputs), n_cal=min(32, n_cal_rows), n_cal_rows=n_cal_rows,
+                            n_elements=design.geometry.n_elements)
     text = column_netlist(conv, corner=corner, supplies=sup, draws=ColumnDraws.from_json(draws, design),
                           with_sa=False, ramp=False, calibration=False, design=design)
     res = simulate(text, BLOCK)
@@ -146,7 +147,8 @@ def measure_conversion_energy(corner_name: str, supplies: dict, keys: list[int],
     from topkima.circuits.spice import simulate
     corner, sup = corner_and_supplies(corner_name, supplies)
     design = design_with(design_fields)
-    conv = ColumnConversion(tuple(keys), tuple(inputs), n_cal, t_cal_units, t_ramp_units, Rows.of(design).n_cal)
+    conv = ColumnConversion(tuple(keys), tuple(inputs), n_cal, t_cal_units, t_ramp_units, Rows.of(design).n_cal,
+                            design.geometry.n_elements)
     end = tm.conversion_end_s(True)
     meas = (".save i(vpre)", f".meas tran q_pre INTEG i(vpre) FROM={nl.num(end)} TO={nl.num(end + 2.5e-9)}",)
     text = column_netlist(conv, corner=corner, supplies=sup, with_sa=False, recharge=True, extra=meas,
@@ -155,7 +157,7 @@ def measure_conversion_energy(corner_name: str, supplies: dict, keys: list[int],
     v_l, v_r = (float(np.interp(end - 0.05e-9, res.time, res.v(n))) for n in ("rbl_l0", "rbl_r0"))
     n_pulses = sum(1 for q in inputs if q != 0) * len(PAIR_SCALES) + n_cal * (t_cal_units > 0) + tm.active().n_ramp_steps
     return {"e_bitline_j": -sup.v_precharge_v * res.measures["q_pre"],
-            "activity": sum(1 for q in inputs if q != 0) / N_ELEMENTS, "n_wordline_pulses": n_pulses,
+            "activity": sum(1 for q in inputs if q != 0) / len(inputs), "n_wordline_pulses": n_pulses,
             "v_rbl_l_end_v": v_l, "v_rbl_r_end_v": v_r, "v_precharge_v": sup.v_precharge_v,
             "p_units": conv.bitline_units()[0], "n_units": conv.bitline_units()[1]}
 
@@ -172,7 +174,8 @@ def measure_conversion(corner_name: str, supplies: dict, keys: list[int], inputs
     from topkima.circuits.spice import simulate
     corner, sup = corner_and_supplies(corner_name, supplies)
     design = design_with(design_fields)
-    conv = ColumnConversion(tuple(keys), tuple(inputs), n_cal, t_cal_units, t_ramp_units, Rows.of(design).n_cal)
+    conv = ColumnConversion(tuple(keys), tuple(inputs), n_cal, t_cal_units, t_ramp_units, Rows.of(design).n_cal,
+                            design.geometry.n_elements)
     ck = tm.active()
     end = ck.conversion_end_s(True)
     meas = (".save i(vpre) i(vsa)",

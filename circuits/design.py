@@ -20,10 +20,13 @@ shipped subcircuits for it), the supplies, the read-port, precharge, wordline-dr
 comparator sizes, the bitline wire parasitics, the timing (PWM unit, ramp clock, sense instant
 and the conversion's timeline: every testbench reads it through :mod:`topkima.circuits.timing`,
 checked by :func:`_check_consistency`) and the ADC knobs (calibration cells and pulse widths).
-Of the geometry, the replica-row counts (``n_ramp_rows``: the ramp's steps, ``n_cal_rows``) and
-the bitline wire may change; the rest is recorded (so an artefact states the whole design) and
-validated, but the digital benches and the behavioural kernels still hard-wire it: a design that
-changes it is refused with a message naming where it is wired (:data:`FIXED_WHERE`).
+Of the geometry, the replica-row counts (``n_ramp_rows``: the ramp's steps, ``n_cal_rows``), the
+array's width (``n_columns``: the arbiter tree, encoder and ramp wordline load) and key elements per
+column (``n_elements``: the column's MAC rows), and the bitline wire may change
+(:mod:`topkima.circuits.design_rules` says which values); the rest (pair scales, input and key
+magnitudes) is recorded (so an artefact states the whole design) and validated, but the column's
+key encoding and the behavioural kernels still hard-wire it: a design that changes it is refused
+with a message naming where it is wired (:data:`FIXED_WHERE`).
 """
 from __future__ import annotations
 
@@ -97,10 +100,10 @@ class SupplyVoltages:
 class Geometry:
     """One column of the array and the array's width."""
 
-    n_columns: int        #: columns of the array (one sense amplifier each)
+    n_columns: int        #: columns of the array (one sense amplifier each): a power of two, 16 … 1024 (design_rules)
     n_ramp_rows: int      #: replica rows making the ramp: one step each, so also the ramp steps (5-bit ADC: 32)
     n_cal_rows: int       #: calibration replica rows (set the ramp's starting level)
-    n_elements: int       #: key elements per column (MAC rows = n_elements × len(pair_scales))
+    n_elements: int       #: key elements per column (MAC rows = n_elements × len(pair_scales)): 1 … 256
     pair_scales: tuple[int, ...]  #: input pulse-width scale of each ternary cell pair of a key element
     q_max: int            #: largest |input| in PWM units (5-bit magnitude)
     k_max: int            #: largest |key level|
@@ -505,13 +508,15 @@ def _check_consistency(d: Design) -> None:
 #: Fields a design may change in this version (the others are fixed at the 65 nm preset's values).
 CONFIGURABLE = ("supplies.*", "technology.*", "sizes.read_port.*", "sizes.comparator.*",
                 "sizes.precharge.*", "sizes.wordline_driver.*", "geometry.r_wire_row_ohm", "geometry.c_wire_row_f",
-                "geometry.n_ramp_rows", "geometry.n_cal_rows", "timing.*", "adc.*", "name", "description")
+                "geometry.n_ramp_rows", "geometry.n_cal_rows", "geometry.n_columns", "geometry.n_elements", "timing.*",
+                "adc.*", "name", "description")
 
 #: Where each fixed group is still hard-wired (the message of a refused change).
 FIXED_WHERE = {
-    "geometry": "the digital benches (256-input arbiter, encoder), the ramp timing generator's wordline and the "
-                "behavioural kernels (behavioral/macro/) assume 256 columns and 64 elements of 3 pairs, 5-bit inputs "
-                "and 15 key levels",
+    "geometry": "a key element is three ternary cell pairs with pulse scales 1, 2, 4 holding a sign-magnitude "
+                "digit each (circuits/column.py key_digits: 15 key levels), the PWM inputs are 5-bit "
+                "(circuits/timing.py's PWM phase, the golden sets' vectors) and the behavioural kernels "
+                "(behavioral/macro/mac.py, bitline.py) read pair scales and levels as the 65 nm preset's",
 }
 
 
@@ -604,7 +609,8 @@ def design_from_json(data: Mapping | None) -> Design:
 #: The design values the column and ramp testbenches read (besides the supplies and ADC knobs, which
 #: their jobs take as arguments of their own, and the fixed fields): what a column job receives.
 COLUMN_FIELDS = ("sizes.read_port.w_m", "sizes.read_port.l_m", "sizes.precharge.w_m", "sizes.precharge.l_m",
-                 "geometry.r_wire_row_ohm", "geometry.c_wire_row_f", "geometry.n_ramp_rows", "geometry.n_cal_rows")
+                 "geometry.r_wire_row_ohm", "geometry.c_wire_row_f", "geometry.n_ramp_rows", "geometry.n_cal_rows",
+                 "geometry.n_elements")
 
 
 @lru_cache(maxsize=64)

@@ -8,6 +8,12 @@ from __future__ import annotations
 #: Ramp replica-row counts a design may have: a power of two (the ramp-cycle counter's 2**bits states), and at
 #: least 8 (the ramp timing generator's chain bench simulates rows 0, 1 and the last)
 RAMP_ROW_COUNTS = (8, 16, 32, 64, 128)
+#: Column counts a design may have: a power of two (the AER arbiter is a binary tree of log2(n_columns) levels of
+#: 2-input cells and the encoder's address has log2(n_columns) bits, circuits/digital.py), from 16 (the ramp
+#: wordline's four RC sections of at least 4 columns, circuits/ramp_timing.py) to 1024
+COLUMN_COUNTS = (16, 32, 64, 128, 256, 512, 1024)
+#: Key elements per column a design may have: 1 … 256 (MAC rows = n_elements × len(pair_scales) on the bitline)
+MAX_ELEMENTS = 256
 #: Widest ramp pulse the ramp timing generator makes (PWM units; circuits/ramp_timing.py N_UNITS_MAX)
 RAMP_GENERATOR_MAX_UNITS = 6
 #: The discharge bench switches its curve's cells on this long before the precharge release (circuits/column.py)
@@ -47,6 +53,14 @@ def check_consistency(d, fail) -> None:
         fail("geometry.n_ramp_rows", f"the ramp has one replica row per step and its cycle counter counts them in "
                                       f"binary (circuits/digital_counters.py): choose one of "
                                       f"{', '.join(map(str, RAMP_ROW_COUNTS))} (a 3- to 7-bit ADC), got {n_ramp}")
+    n_cols = d.geometry.n_columns
+    if n_cols not in COLUMN_COUNTS:
+        fail("geometry.n_columns", f"the AER arbiter is a binary tree of 2-input cells and the encoder writes "
+                                    f"log2(n_columns) address bits (circuits/digital.py): choose a power of two, "
+                                    f"one of {', '.join(map(str, COLUMN_COUNTS))}, got {n_cols}")
+    if not 1 <= d.geometry.n_elements <= MAX_ELEMENTS:
+        fail("geometry.n_elements", f"key elements per column must lie in 1 … {MAX_ELEMENTS} (each takes "
+                                     f"{len(d.geometry.pair_scales)} MAC rows of the column), got {d.geometry.n_elements}")
     if d.adc.t_ramp_units > RAMP_GENERATOR_MAX_UNITS:
         fail("adc.t_ramp_units", f"the ramp timing generator (circuits/ramp_timing.py) makes pulses of 1 … "
                                   f"{RAMP_GENERATOR_MAX_UNITS} PWM units, got {d.adc.t_ramp_units}")

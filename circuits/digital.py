@@ -8,6 +8,10 @@ What is modelled (cells in ``netlists/digital.sp``, PTM 65 nm, digital supply 0.
   the 256-input arbiter is a binary tree of 8 levels of it;
 * ``enc8`` / the 128-input OR tree per address bit: the one-hot-grant → address encoder.
 
+Those are the 65 nm preset's 256 columns; a design's own ``geometry.n_columns`` (a power of two)
+sets the tree's log2(n) levels and the encoder's log2(n) − 1 levels per address bit
+(:func:`tree_levels`, :func:`encoder_levels`), which its jobs carry as ``levels``.
+
 The benches: :mod:`.digital_counters` (counters) and :mod:`.digital_arbiter` (arbiter
 cell, tree and encoder); this module holds the geometry, the shared bench lines, the plan and
 the artefact's ``digital`` section. Every delay is a ``.meas tran ... TRIG ... TARG`` at half
@@ -60,11 +64,6 @@ ALWAYS_CORNERS = ("tt", "ss")
 #: The corner whose figures make t_arb_total_s (SPEC §2: the paper quotes SS).
 SLOW_CORNER = "ss"
 
-N_COLUMNS = 256                       #: columns of the array (SPEC §2: 256 x 256)
-TREE_LEVELS = 8                       #: log2(256) levels of 2-input arbiter cells
-ENCODER_LEVELS = 7                    #: log2(128) levels of 2-input OR per address bit
-ADDRESS_BITS = 8                      #: log2(256)
-MEAN_ADDRESS_ONES = ADDRESS_BITS / 2  #: mean popcount over 0..255 = 4: address bits that toggle per encode
 K_BITS = 5                            #: k-counter preset width (k <= 31 covers the paper's k sweep, SPEC §3)
 COUNTER_BITS = 5                      #: ramp counter width (5-bit ADC, SPEC §2)
 
@@ -114,6 +113,37 @@ def checked_int(value: int, what: str, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= int(value) <= hi:
         raise ValueError(f"{what} must be an integer in [{lo}, {hi}], got {value!r}")
     return int(value)
+
+
+def tree_levels(n_columns: int) -> int:
+    """Levels of 2-input arbiter cells of an ``n_columns``-input AER tree: log2(n_columns)."""
+    n = checked_int(n_columns, "n_columns", 2, 2 ** 10)
+    if n & (n - 1):
+        raise ValueError(f"n_columns must be a power of two (a binary arbiter tree), got {n}")
+    return n.bit_length() - 1
+
+
+def address_bits(n_columns: int) -> int:
+    """Bits of a column address: log2(n_columns)."""
+    return tree_levels(n_columns)
+
+
+def encoder_levels(n_columns: int) -> int:
+    """Levels of the 2-input OR tree of one address bit: log2(n_columns / 2) (a bit is 1 in half the columns)."""
+    return tree_levels(n_columns) - 1
+
+
+def mean_address_ones(n_columns: int) -> float:
+    """Mean popcount of the addresses 0 … n_columns − 1: the address bits that toggle per encode."""
+    return address_bits(n_columns) / 2
+
+
+# The 65 nm preset's array (circuits/designs/topkima-65nm.toml; a design's own: settings.design.geometry.n_columns)
+N_COLUMNS = 256                       #: columns of the array (SPEC §2: 256 x 256)
+TREE_LEVELS = 8                       #: log2(256) levels of 2-input arbiter cells
+ENCODER_LEVELS = 7                    #: log2(128) levels of 2-input OR per address bit
+ADDRESS_BITS = 8                      #: log2(256)
+MEAN_ADDRESS_ONES = ADDRESS_BITS / 2  #: mean popcount over 0..255 = 4: address bits that toggle per encode
 
 
 def bench_header(title: str, corner_name: str, vdd_v: float) -> list[str]:
@@ -202,8 +232,8 @@ def _k_values(settings: CalSettings) -> tuple[int, ...]:
 
 
 def _addresses(settings: CalSettings) -> tuple[int, ...]:
-    # leaf 0 takes input 0 at every level, leaf 255 input 1: both latch polarities of the cell
-    return (0,) if settings.quick else (0, N_COLUMNS - 1)
+    # leaf 0 takes input 0 at every level, the last leaf (255 at 256 columns) input 1: both latch polarities of the cell
+    return (0,) if settings.quick else (0, settings.design.geometry.n_columns - 1)
 
 
 _COUNTERS = "topkima.circuits.digital_counters:"
@@ -218,6 +248,9 @@ def plan(settings: CalSettings) -> list[Job]:
     # the 65 nm cells follow it at ss. Another technology's cells are clocked at half the ramp clock (2 ns:
     # sky130 at ss: clk->q ~0.4 ns, and the bench samples the count a quarter clock before each edge)
     counter = {} if technology.payload(settings.design) is None else {"t_clk_s": tm.active().t_clk_ramp_s / 2}
+    # the tree and the encoder path are as deep as the design's array is wide
+    n_columns = settings.design.geometry.n_columns
+    tree, encoder = {"levels": tree_levels(n_columns)}, {"levels": encoder_levels(n_columns)}
     jobs = []
     for c in corners_for(settings):
         base = {"corner_name": c, "vdd_v": vdd_v}
@@ -228,8 +261,8 @@ def plan(settings: CalSettings) -> list[Job]:
         jobs.append(Job(BLOCK, f"{BLOCK}/{c}/arb_cell", _ARBITER + "measure_arb_cell", dict(base), NETLISTS))
         for a in _addresses(settings):
             jobs.append(Job(BLOCK, f"{BLOCK}/{c}/arb_tree_a{a}", _ARBITER + "measure_arb_tree",
-                            {**base, "address": a}, NETLISTS))
-        jobs.append(Job(BLOCK, f"{BLOCK}/{c}/encoder", _ARBITER + "measure_encoder", dict(base), NETLISTS))
+                            {**base, "address": a, **tree}, NETLISTS))
+        jobs.append(Job(BLOCK, f"{BLOCK}/{c}/encoder", _ARBITER + "measure_encoder", {**base, **encoder}, NETLISTS))
     return jobs
 
 
@@ -238,6 +271,7 @@ def artefact_section(settings: CalSettings, results: dict[str, dict]) -> dict:
 
     Raises RuntimeError if any functional check failed: a wrong circuit must not calibrate.
     """
+    n_columns = settings.design.geometry.n_columns
     corners_out = {}
     failures = []
     for c in corners_for(settings):
@@ -259,10 +293,10 @@ def artefact_section(settings: CalSettings, results: dict[str, dict]) -> dict:
         failures += [(c, name) for name, ok in checks.items() if not ok]
         worst_tree = max(trees.values(), key=lambda t: t["t_grant_tree_s"])
         k_ref = 5 if 5 in kcs else min(kcs)
-        p_leak_tree_w = (N_COLUMNS - 1) * cell["p_leak_w"]
-        # encoder leakage scaled from the measured path: per gate of the path, times the
-        # ADDRESS_BITS trees of 127 gates + output inverter each (an estimate, idle state)
-        p_leak_enc_w = enc["p_leak_path_w"] / (enc["levels"] + 1) * ADDRESS_BITS * N_COLUMNS / 2
+        p_leak_tree_w = (n_columns - 1) * cell["p_leak_w"]
+        # encoder leakage scaled from the measured path: per gate of the path, times the address
+        # bits' trees of n_columns/2 - 1 gates (127 at 256 columns) + output inverter each (an estimate, idle state)
+        p_leak_enc_w = enc["p_leak_path_w"] / (enc["levels"] + 1) * address_bits(n_columns) * n_columns / 2
         corners_out[c] = {
             "functional_checks": checks,
             "t_arb_stage_req_up_s": cell["t_req_up_s"],
@@ -314,22 +348,23 @@ def artefact_section(settings: CalSettings, results: dict[str, dict]) -> dict:
                          "source": "SPEC §2 (Topkima-Former, arXiv 2411.13050)"},
         "k_for_count_stop": 5 if 5 in _k_values(settings) else min(_k_values(settings)),
         "tree_model": {
-            "n_columns": N_COLUMNS, "levels": TREE_LEVELS, "encoder_levels": ENCODER_LEVELS,
+            "n_columns": n_columns, "levels": tree_levels(n_columns), "encoder_levels": encoder_levels(n_columns),
             "column_pitch_m": COLUMN_PITCH_M, "wire_c_f_per_m": WIRE_C_F_PER_M,
             "wire_r_ohm_per_m": WIRE_R_OHM_PER_M,
-            "arb_wire_per_level_m": tree_wire_lengths_m(),
-            "enc_wire_per_level_m": encoder_wire_lengths_m(),
-            "note": "256-input tree = 8 levels of the characterised arb2 cell on the critical path, "
-                    "pi-wires of 2**(l-2) column pitches between levels; root acknowledge = buffered "
-                    "ru; encoder = 7-level nor2/nand2 OR path per address bit; pitch and wire "
-                    "per-length values are project estimates (no layout published)",
+            "arb_wire_per_level_m": tree_wire_lengths_m(tree_levels(n_columns)),
+            "enc_wire_per_level_m": encoder_wire_lengths_m(encoder_levels(n_columns)),
+            "note": f"{n_columns}-input tree = {tree_levels(n_columns)} levels of the characterised arb2 cell on the "
+                    "critical path, pi-wires of 2**(l-2) column pitches between levels; root acknowledge = buffered "
+                    f"ru; encoder = {encoder_levels(n_columns)}-level nor2/nand2 OR path per address bit; pitch and "
+                    "wire per-length values are project estimates (no layout published)",
         },
         "t_clk_ramp_s": tm.active().t_clk_ramp_s,
         "design": {
             "ramp_counter": "cnt5: 5-bit synchronous binary up-counter, TG master-slave flip-flops",
             "k_counter": "kcnt5: 5-bit preset k (1..31), registered STOP when count reaches k, count frozen",
             "arbiter": "arb2: 2-input fixed priority (lower address), non-preemptive, 4-phase, "
-                       "one root round trip per grant; 256 inputs = 8-level binary tree",
-            "encoder": "per address bit a 128-input OR (7 levels nor2/nand2, tapered) + inverter",
+                       f"one root round trip per grant; {n_columns} inputs = {tree_levels(n_columns)}-level binary tree",
+            "encoder": f"per address bit a {n_columns // 2}-input OR ({encoder_levels(n_columns)} levels nor2/nand2, "
+                       "tapered) + inverter",
         },
     }

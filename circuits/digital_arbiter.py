@@ -1,5 +1,5 @@
-"""The AER readout at transistor level: the 2-input arbiter cell (``arb2``), the 256-input
-arbiter tree's critical path composed of it, and the grant → address encoder (cells in
+"""The AER readout at transistor level: the 2-input arbiter cell (``arb2``), the critical path of
+an ``2**levels``-input arbiter tree composed of it (the design's ``geometry.n_columns``: 256, 8 levels), and the grant → address encoder (cells in
 ``netlists/digital.sp``; block description, geometry and wires: :mod:`.digital`).
 """
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 
 from topkima.circuits import testbench as tb
 from topkima.circuits.timing import clock_free
-from topkima.circuits.digital import (BLOCK, COLUMN_PITCH_M, ENCODER_LEVELS, MEAN_ADDRESS_ONES, T_SRC_EDGE_S,
+from topkima.circuits.digital import (BLOCK, COLUMN_PITCH_M, ENCODER_LEVELS, T_SRC_EDGE_S,
                                       T_STEP_FINE_S, TREE_LEVELS, avg_meas, bench_header, buffer_pair, checked_int,
                                       checked_time, checked_vdd, delay_meas, encoder_wire_lengths_m, logic_level,
                                       logic_word, pi_wire, tran_line, tree_wire_lengths_m)
@@ -189,7 +189,7 @@ _ENC8_PHASES = (None, 0, 1, 2, 3, 4, 5, 6, 7, None)  # which one-hot input is hi
 
 def encoder_netlist(corner_name: str, vdd_v: float, levels: int = ENCODER_LEVELS, pitch_m: float = COLUMN_PITCH_M,
                     t_pulse_s: float = 1.5e-9, t_step_s: float = T_STEP_FINE_S) -> tuple[str, dict]:
-    """Critical path of one address bit of the 256-column encoder, plus an enc8 function check.
+    """Critical path of one address bit of a 2**(levels+1)-column encoder (256 at 7 levels), plus an enc8 function check.
 
     The path: grant (driven by an inverter on the testbench supply, like the arbiter's grant
     output) -> levels alternating nor2/nand2 (odd levels nor2 with the off input at 0, even
@@ -248,7 +248,7 @@ def encoder_netlist(corner_name: str, vdd_v: float, levels: int = ENCODER_LEVELS
 @clock_free
 def measure_encoder(corner_name: str, vdd_v: float, levels: int = ENCODER_LEVELS,
                     pitch_m: float = COLUMN_PITCH_M) -> dict:
-    """Grant->address delay and energy of one address bit (256 columns), enc8 function."""
+    """Grant->address delay and energy of one address bit (2**(levels+1) columns: 256 at 7 levels), enc8 function."""
     netlist, plan = encoder_netlist(corner_name, vdd_v, levels, pitch_m)
     res = simulate(netlist, BLOCK)
     m = res.measures
@@ -262,7 +262,92 @@ def measure_encoder(corner_name: str, vdd_v: float, levels: int = ENCODER_LEVELS
         "t_enc_rise_s": m["t_enc_rise"], "t_enc_fall_s": m["t_enc_fall"],
         "t_enc_s": max(m["t_enc_rise"], m["t_enc_fall"]),
         "e_per_bit_event_j": e_bit_j,            # one grant pulse (rise + fall) on a '1' address bit
-        "e_per_encode_j": MEAN_ADDRESS_ONES * e_bit_j,
+        # the address has levels + 1 bits (an OR of 2**levels inputs per bit); half of them are 1 on average
+        "e_per_encode_j": (levels + 1) / 2 * e_bit_j,
         "wire_per_level_m": plan["wires_m"],
         "p_leak_path_w": p_leak_w,
     }
+
+
+# --------------------------------------------------------------------------- whole encoder (function)
+
+def encoder_function_netlist(corner_name: str, vdd_v: float, n_columns: int, addresses: list[int],
+                             pitch_m: float = COLUMN_PITCH_M, t_phase_s: float = 2e-9,
+                             t_step_s: float = T_STEP_FINE_S) -> tuple[str, dict]:
+    """Every address bit of an ``n_columns``-column encoder, each a full OR tree, granted one column at a time.
+
+    Address bit b is the OR of the grants of the n_columns/2 columns whose address has bit b set, built
+    like :func:`encoder_netlist`'s path but whole: log2(n_columns) − 1 alternating nor2/nand2 levels
+    (tapered by :func:`encoder_gate_scale`, π-wires of 2**(j−1) pitches before level j), then the
+    output inverter(s). The grants of ``addresses`` rise one per phase (one-hot, each on its testbench
+    buffer), every other grant idles at 0. The bench's purpose is function: the address read back in
+    each phase. Practical for small arrays (n_columns ≤ 64: (n_columns/2 − 1)·log2(n_columns) gates).
+    """
+    vdd_v = checked_vdd(vdd_v)
+    n = checked_int(n_columns, "n_columns", 4, 64)
+    if n & (n - 1):
+        raise ValueError(f"n_columns must be a power of two, got {n}")
+    bits = n.bit_length() - 1
+    addresses = [checked_int(a, "address", 0, n - 1) for a in addresses]
+    if not addresses:
+        raise ValueError("addresses must name at least one column")
+    t_phase_s = checked_time(t_phase_s, "t_phase_s")
+    t0 = 0.5e-9
+    lines = bench_header("encoder_function", corner_name, vdd_v)
+    for a in sorted(set(addresses)):
+        edges = [(t0 + p * t_phase_s, 1) if on else (t0 + (p + 0.5) * t_phase_s, 0)
+                 for p, hot in enumerate(addresses) if hot == a for on in (True, False)]
+        lines.append(tb.pwl_source(f"vg{a}", f"gs{a}", vdd_v, 0, edges, T_SRC_EDGE_S))
+        lines += buffer_pair(f"gb{a}", f"gs{a}", f"g{a}", "vddtb")
+    levels = bits - 1
+    for b in range(bits):
+        nodes = [f"g{c}" if c in addresses else "0" for c in range(n) if (c >> b) & 1]
+        for j in range(1, levels + 1):
+            s = encoder_gate_scale(j)
+            idle = "0" if j % 2 else "vdd"      # an idle input: 0 into a nor2 level, 1 into a nand2 level
+            nxt = []
+            for i in range(len(nodes) // 2):
+                pair = []
+                for side in (0, 1):
+                    node = nodes[2 * i + side]
+                    if node in ("0", "vdd"):     # a constant input (a column not granted in this bench)
+                        pair.append(idle)
+                        continue
+                    wired = f"i{b}_{j}_{2 * i + side}"
+                    lines += pi_wire(f"e{b}_{j}_{2 * i + side}", node, wired, pitch_m * 2.0 ** (j - 1))
+                    pair.append(wired)
+                out = f"o{b}_{j}_{i}"
+                if all(p == idle for p in pair):   # both inputs constant: the gate's output is constant too
+                    nxt.append("vdd" if j % 2 else "0")
+                    continue
+                if j % 2:
+                    lines.append(tb.instance(f"o{b}_{j}_{i}", pair + [out, "vdd", "0"], "nor2", wn=200e-9 * s, wp=600e-9 * s))
+                else:
+                    lines.append(tb.instance(f"o{b}_{j}_{i}", pair + [out, "vdd", "0"], "nand2", wn=400e-9 * s, wp=300e-9 * s))
+                nxt.append(out)
+            nodes = nxt
+        top = nodes[0]
+        if top in ("0", "vdd"):                # no granted column has this bit set: the bit stays 0
+            lines.append(tb.dc_source(f"vconst{b}", f"a{b}", 0.0))
+        elif levels % 2:
+            lines.append(tb.instance(f"out{b}", [top, f"a{b}", "vdd", "0"], "inv", wn=400e-9, wp=600e-9))
+        else:
+            lines += buffer_pair(f"out{b}", top, f"a{b}", "vdd")
+        lines.append(tb.instance(f"areg{b}", [f"a{b}", f"aregn{b}", "vddtb", "0"], "inv"))
+    t_stop = t0 + len(addresses) * t_phase_s
+    lines += [".save " + " ".join(f"v(a{b})" for b in range(bits)), tran_line(t_step_s, t_stop), ".end"]
+    samples = [t0 + (p + 0.45) * t_phase_s for p in range(len(addresses))]
+    idle_samples = [t0 + (p + 0.95) * t_phase_s for p in range(len(addresses))]
+    return "\n".join(lines) + "\n", {"bits": bits, "samples_s": samples, "idle_samples_s": idle_samples}
+
+
+@clock_free
+def measure_encoder_function(corner_name: str, vdd_v: float, n_columns: int, addresses: list[int]) -> dict:
+    """The address each granted column of ``addresses`` encodes to, and 0 between grants (whole encoder)."""
+    netlist, plan = encoder_function_netlist(corner_name, vdd_v, n_columns, addresses)
+    res = simulate(netlist, BLOCK)
+    nodes = [f"a{b}" for b in range(plan["bits"])]
+    got = [logic_word(res, nodes, t, vdd_v) for t in plan["samples_s"]]
+    idle = [logic_word(res, nodes, t, vdd_v) for t in plan["idle_samples_s"]]
+    return {"corner": corner_name, "vdd_v": vdd_v, "n_columns": n_columns, "addresses": list(addresses),
+            "encoded": got, "idle": idle, "encodes_ok": got == list(addresses) and all(x == 0 for x in idle)}

@@ -5,7 +5,8 @@ and its JSON-able keyword arguments (every random draw is made in the parent and
 passed in, so results do not depend on how many workers run them). The design reaches a job
 through these arguments: each job receives the design values it reads (the column and ramp
 jobs :data:`~topkima.circuits.design.COLUMN_FIELDS`, supplies and ADC knobs; the others supplies,
-threshold draws made with the design's A_VT, driver and read-port sizes), and its technology and
+threshold draws made with the design's A_VT, driver and read-port sizes, the arbiter tree's and
+encoder's depth and the ramp wordline's columns from the array's width), and its technology and
 clocks as ``Job.technology`` / ``Job.timing`` (None for the 65 nm preset's), so two designs share
 exactly the jobs that do not depend on where they differ. Its cache key is
 the SHA-256 of the function, the arguments, the SHA-256 of the model card and of every

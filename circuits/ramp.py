@@ -27,9 +27,12 @@ BLOCK = "ramp"
 NETLISTS = col.NETLISTS
 
 
-def _pre_discharge_vectors(pre_units: int) -> tuple[list[int], list[int]]:
-    """Keys/inputs that discharge RBL_L by ``pre_units`` (elements with key +1, input q)."""
-    keys, inputs = [0] * col.N_ELEMENTS, [0] * col.N_ELEMENTS
+def _pre_discharge_vectors(pre_units: int, n_elements: int = col.N_ELEMENTS) -> tuple[list[int], list[int]]:
+    """Keys/inputs (``n_elements`` each) that discharge RBL_L by ``pre_units`` (elements with key 4, input q)."""
+    if 4 * col.Q_MAX * n_elements < pre_units:
+        raise ValueError(f"pre_units_l = {pre_units} exceeds what {n_elements} key elements can discharge "
+                         f"({4 * col.Q_MAX * n_elements} units)")
+    keys, inputs = [0] * n_elements, [0] * n_elements
     left, e = int(pre_units), 0
     while left > 0:  # key level 4 stores a 1 in the x4 pair only: 4 units per input step
         keys[e], inputs[e] = 4, min(col.Q_MAX, -(-left // 4))
@@ -44,9 +47,10 @@ def measure_ramp(corner_name: str, supplies: dict, n_cal: int, t_cal_units: int,
     ``design`` (None: the 65 nm preset) as in :mod:`topkima.circuits.column_measure`."""
     from topkima.circuits.spice import simulate
     corner, sup = corner_and_supplies(corner_name, supplies)
-    keys, inputs = _pre_discharge_vectors(pre_units_l)
     design = design_with(design_fields)
-    conv = col.ColumnConversion(tuple(keys), tuple(inputs), n_cal, t_cal_units, t_ramp_units, col.Rows.of(design).n_cal)
+    keys, inputs = _pre_discharge_vectors(pre_units_l, design.geometry.n_elements)
+    conv = col.ColumnConversion(tuple(keys), tuple(inputs), n_cal, t_cal_units, t_ramp_units, col.Rows.of(design).n_cal,
+                                design.geometry.n_elements)
     text = col.column_netlist(conv, corner=corner, supplies=sup, draws=col.ColumnDraws.from_json(draws, design),
                               with_sa=False, design=design)
     res = simulate(text, BLOCK)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from topkima.circuits import testbench as tb
 from topkima.circuits.corners import corner as corner_of
 from topkima.circuits.netlist import num
-from topkima.circuits.ramp_timing import (BLOCK, CHAIN_CLOCKS, N_UNITS_RAMP, STOP_CLOCK, chain_rows, n_ramp_rows,
+from topkima.circuits.ramp_timing import (BLOCK, CHAIN_CLOCKS, N_COLUMNS, N_UNITS_RAMP, STOP_CLOCK, chain_rows, n_ramp_rows,
                                           T_SRC_EDGE_S, T_START_LEAD_S, T_STEP_S, WL_DRIVE,
                                           WN_DRV_M, WP_DRV_M, READ_PORT_M, bench_header, checked_drive, checked_driver_size,
                                           checked_supplies, checked_units, clock_edge, control_and_taps, crossings,
@@ -37,7 +37,7 @@ def chain_expected(stop: bool = True) -> dict[int, list[int]]:
 
 def chain_netlist(corner_name: str, supplies: dict | None = None, n_units: int = N_UNITS_RAMP,
                   stop: bool = True, drive: str = WL_DRIVE, wn_m: float = WN_DRV_M,
-                  wp_m: float = WP_DRV_M, read_port_m=READ_PORT_M) -> tuple[str, dict]:
+                  wp_m: float = WP_DRV_M, read_port_m=READ_PORT_M, n_columns: int = N_COLUMNS) -> tuple[str, dict]:
     """Token register with rows chain_rows() real (0, 1, 31 at 32 rows), the generator at ``n_units``, two tokens, STOP.
 
     Token 1: START sampled at clock 1 → rows 0, 1, 31 in clocks 1–3; clock 4 empty.
@@ -69,7 +69,7 @@ def chain_netlist(corner_name: str, supplies: dict | None = None, n_units: int =
     prev = "start"
     for r in rows:
         tag = f"r{r}"
-        drv, _ = row_driver(tag, f"wlb{tag}", sup, c, wn_m, wp_m, drive, read_port_m)
+        drv, _ = row_driver(tag, f"wlb{tag}", sup, c, wn_m, wp_m, drive, read_port_m, n_columns)
         lines += [tb.dc_source(f"vddr{tag}", f"vddr{tag}", vd),
                   tb.instance(f"row{tag}", [prev, f"rck_r{r}", f"rstk_r{r}", f"wline_r{r}", f"tk{r}", f"wlb{tag}",
                                    f"vddr{tag}", "0"], "rtrow"),
@@ -91,12 +91,12 @@ def chain_netlist(corner_name: str, supplies: dict | None = None, n_units: int =
 
 def measure_chain(corner_name: str, supplies: dict | None = None, n_units: int = N_UNITS_RAMP, stop: bool = True,
                   drive: str = WL_DRIVE, wn_m: float = WN_DRV_M, wp_m: float = WP_DRV_M,
-                   read_port_m=READ_PORT_M) -> dict:
+                   read_port_m=READ_PORT_M, n_columns: int = N_COLUMNS) -> dict:
     """Order, STOP, skew and energy per ramp step of the token register (rows chain_rows() real)."""
     from topkima.circuits.spice import simulate
     real_rows = chain_rows()
     sup = checked_supplies(supplies)
-    text, bench = chain_netlist(corner_name, sup.as_dict(), n_units, stop, drive, wn_m, wp_m, read_port_m)
+    text, bench = chain_netlist(corner_name, sup.as_dict(), n_units, stop, drive, wn_m, wp_m, read_port_m, n_columns)
     res = simulate(text, BLOCK)
     t, m = res.time, res.measures
     vd, va = sup.v_digital_v, sup.v_array_v

@@ -14,11 +14,11 @@ ramp clock (START sampled at ramp clock 1); one pulse-width generator for the wh
 window flop on the falling edge of the 2 GHz PWM clock that is open for exactly N PWM periods
 (N = 1…6, static one-hot selects); per row nand2(token, window) → two 0.8 V pre-driver
 inverters → a final inverter on the 0.5 V array supply (shifting down needs no level shifter;
-its PMOS is 15x the NMOS for matched edges); a centre-driven wordline (two 128-column halves);
+its PMOS is 15x the NMOS for matched edges); a centre-driven wordline (two 128-column halves at 256 columns);
 STOP sampled on the ramp clock's falling edge gates the generator, so the step in progress
-completes, and clears the token a clock later. Wordline load: 256 columns x 2 read-port
-access gates as real BSIM4 devices on RC sections of 64 columns, plus wire (per-length
-values of :mod:`.digital`). The design choices, what is simulated and what composed, and the
+completes, and clears the token a clock later. Wordline load: the array's columns (the design's
+``geometry.n_columns``, 256) x 2 read-port access gates as real BSIM4 devices on four RC sections
+(64 columns each at 256), plus wire (per-length values of :mod:`.digital`). The design choices, what is simulated and what composed, and the
 figures measured while choosing them: docs/circuits.md.
 """
 import dataclasses
@@ -45,13 +45,30 @@ N_UNITS_MAX = RAMP_GENERATOR_MAX_UNITS    #: widest pulse the generator makes (t
 #: The ramp's default width: the column testbench's default ``t_ramp_units`` (a design's own: ``adc.t_ramp_units``).
 N_UNITS_RAMP = {f.name: f.default for f in dataclasses.fields(col.ColumnConversion)}["t_ramp_units"]
 
-# Wordline load (module docstring); geometry and per-length wire values of the digital block [ours]
+# Wordline load (module docstring); geometry and per-length wire values of the digital block [ours].
+# A design's own width (geometry.n_columns) reaches the benches as ``n_columns``; the constants are the 65 nm preset's.
 N_COLUMNS = dig.N_COLUMNS
 ACCESS_GATES_PER_COLUMN = 2               #: read-port access gates per column on one ramp wordline
-WL_LENGTH_M = N_COLUMNS * dig.COLUMN_PITCH_M
-C_WIRE_WL_F = WL_LENGTH_M * dig.WIRE_C_F_PER_M      #: 153.6 fF
-R_WIRE_WL_OHM = WL_LENGTH_M * dig.WIRE_R_OHM_PER_M  #: 768 Ω
-SECTION_COLUMNS = 64                      #: columns per RC section of the wordline ladder
+N_WL_SECTIONS = 4                         #: RC sections of the wordline ladder (two per half when centre-driven)
+
+
+def wordline_wire(n_columns: int) -> tuple[float, float]:
+    """(R (Ω), C (F)) of the wire of a wordline across ``n_columns`` column pitches (768 Ω, 153.6 fF at 256)."""
+    length_m = n_columns * dig.COLUMN_PITCH_M
+    return length_m * dig.WIRE_R_OHM_PER_M, length_m * dig.WIRE_C_F_PER_M
+
+
+def section_columns(n_columns: int) -> int:
+    """Columns per RC section of the wordline ladder (64 at 256 columns)."""
+    if isinstance(n_columns, bool) or not isinstance(n_columns, (int, np.integer)) \
+            or n_columns < 4 * N_WL_SECTIONS or n_columns % N_WL_SECTIONS:
+        raise ValueError(f"n_columns must be an integer multiple of {N_WL_SECTIONS} of at least {4 * N_WL_SECTIONS} "
+                         f"(the wordline's RC sections), got {n_columns!r}")
+    return int(n_columns) // N_WL_SECTIONS
+
+
+R_WIRE_WL_OHM, C_WIRE_WL_F = wordline_wire(N_COLUMNS)   #: 768 Ω, 153.6 fF
+SECTION_COLUMNS = section_columns(N_COLUMNS)             #: 64
 def c_gate_access_hand_f(w_m: float, l_m: float) -> float:
     """Hand estimate of one access gate in strong inversion: Cox·W_eff·L_eff, PTM card values (docstring)."""
     return 3.9 * 8.854e-12 / 1.85e-9 * (w_m - 2 * 5e-9) * (l_m - 30e-9 - 2 * 5.25e-9)
@@ -259,26 +276,27 @@ def register_loads(real_rows: tuple[int, ...]) -> list[str]:
 
 
 def wordline_sections(drive: str) -> int:
-    """Sections between the driver and the far end (64 columns each)."""
-    n = N_COLUMNS // SECTION_COLUMNS
-    return n // 2 if checked_drive(drive) == "centre" else n
+    """Sections between the driver and the far end (:data:`N_WL_SECTIONS` in all: 64 columns each at 256)."""
+    return N_WL_SECTIONS // 2 if checked_drive(drive) == "centre" else N_WL_SECTIONS
 
 
 def _wordline(tag: str, corner, sup: Supplies, drive: str,
-              read_port_m: tuple[float, float] = READ_PORT_M) -> tuple[list[str], list[str]]:
+              read_port_m: tuple[float, float] = READ_PORT_M, n_columns: int = N_COLUMNS) -> tuple[list[str], list[str]]:
     """Driver output ``wl{tag}_0`` → sections → far end ``wl{tag}_{S}`` (S = wordline_sections).
 
     ``centre``: a mirror branch ``wl{tag}_m1..`` holds the other half of the row. Every section
-    node carries its 64 columns' access and storage devices; the drains of the cells storing 1
-    on the measured branch sit on ``vbl{tag}_{k}`` (k = 1 nearest the driver) so each
+    node carries its columns' (:func:`section_columns` of ``n_columns``) access and storage devices; the drains
+    of the cells storing 1 on the measured branch sit on ``vbl{tag}_{k}`` (k = 1 nearest the driver) so each
     section's read charge is measured. ``read_port_m``: the read port's (W, L). Returns the lines
     and those sources.
     """
     w_read, l_read = checked_read_port(read_port_m)
     dn = corner.delvto_n()
     s_far = wordline_sections(drive)
-    r_sec = R_WIRE_WL_OHM * SECTION_COLUMNS / N_COLUMNS
-    c_sec = C_WIRE_WL_F * SECTION_COLUMNS / N_COLUMNS
+    n_sec = section_columns(n_columns)
+    r_wire_ohm, c_wire_f = wordline_wire(n_columns)
+    r_sec = r_wire_ohm * n_sec / n_columns
+    c_sec = c_wire_f * n_sec / n_columns
     branches = [("", True)] + ([("m", False)] if drive == "centre" else [])
     out, measured = [], []
     for br, measure in branches:
@@ -293,17 +311,18 @@ def _wordline(tag: str, corner, sup: Supplies, drive: str,
             # one cell per column stores 1 (the ramp replica cell), its partner port stores 0
             for s, q, drain in (("a", "vq1", drain1), ("b", "0", "vbl")):
                 out.append(nl.mos(f"ma{s}{tag}{br}_{k}", drain, node, f"x{s}{tag}{br}_{k}", "0", tech.nmos(),
-                                  w_read, l_read, dn, m=SECTION_COLUMNS))
+                                  w_read, l_read, dn, m=n_sec))
                 out.append(nl.mos(f"ms{s}{tag}{br}_{k}", f"x{s}{tag}{br}_{k}", q, "0", "0", tech.nmos(),
-                                  w_read, l_read, dn, m=SECTION_COLUMNS))
+                                  w_read, l_read, dn, m=n_sec))
             prev = node
     return out, measured
 
 
 def row_driver(tag: str, wlb: str, sup: Supplies, corner, wn_m: float, wp_m: float,
-                drive: str, read_port_m: tuple[float, float] = READ_PORT_M) -> tuple[list[str], list[str]]:
+                drive: str, read_port_m: tuple[float, float] = READ_PORT_M,
+                n_columns: int = N_COLUMNS) -> tuple[list[str], list[str]]:
     vd, va = sup.v_digital_v, sup.v_array_v
-    wl_lines, measured = _wordline(tag, corner, sup, drive, read_port_m)
+    wl_lines, measured = _wordline(tag, corner, sup, drive, read_port_m, n_columns)
     return [tb.dc_source(f"vddp{tag}", f"vddp{tag}", vd), tb.dc_source(f"vdda{tag}", f"vdda{tag}", va),
             tb.instance(f"drv{tag}", [wlb, f"wl{tag}_0", f"vddp{tag}", f"vdda{tag}", "0"], "rtdrv", wn=wn_m, wp=wp_m),
             *wl_lines], measured
@@ -415,7 +434,8 @@ def plan(settings) -> list[Job]:
     sizes = settings.design.sizes
     # the design's driver and read port (the wordline's load); the preset's are the functions' defaults
     own = {"wn_m": sizes.wordline_driver.wn_m, "wp_m": sizes.wordline_driver.wp_m,
-           "read_port_m": [sizes.read_port.w_m, sizes.read_port.l_m]}
+           "read_port_m": [sizes.read_port.w_m, sizes.read_port.l_m],
+           "n_columns": settings.design.geometry.n_columns}
     for c in corners_for(settings):
         base = {"corner_name": c, "supplies": settings.supplies.as_dict(), **own}
         jobs.append(Job(BLOCK, f"timing_widths_{c}", "topkima.circuits.ramp_widths:measure_widths",
@@ -465,8 +485,9 @@ def timing_section(settings, results: dict) -> dict:
 
     Raises RuntimeError if a functional check failed: a wrong circuit must not calibrate.
     """
-    sizes = settings.design.sizes
+    sizes, n_columns = settings.design.sizes, settings.design.geometry.n_columns
     c_gate = c_gate_access_hand_f(sizes.read_port.w_m, sizes.read_port.l_m)
+    r_wire_ohm, c_wire_f = wordline_wire(n_columns)
     ck, n_ramp = tm.active(), n_units_ramp(settings)
 
     def get(label: str) -> dict:
@@ -521,10 +542,10 @@ def timing_section(settings, results: dict) -> dict:
         "assumed_by_column": {"t_pulse_delay_s": ck.t_pulse_delay_s, "t_sa_clk_s": ck.t_sa_clk_s,
                               "ramp_n_units": n_ramp,
                               "t_edge_s": ck.t_wl_edge_s, "source": "topkima.circuits.column testbench timeline"},
-        "wordline_load": {"n_columns": N_COLUMNS, "access_gates_per_column": ACCESS_GATES_PER_COLUMN,
+        "wordline_load": {"n_columns": n_columns, "access_gates_per_column": ACCESS_GATES_PER_COLUMN,
                           "c_gate_access_hand_f": c_gate,
-                          "c_gate_row_hand_f": c_gate * N_COLUMNS * ACCESS_GATES_PER_COLUMN,
-                          "c_wire_f": C_WIRE_WL_F, "r_wire_ohm": R_WIRE_WL_OHM, "section_columns": SECTION_COLUMNS,
+                          "c_gate_row_hand_f": c_gate * n_columns * ACCESS_GATES_PER_COLUMN,
+                          "c_wire_f": c_wire_f, "r_wire_ohm": r_wire_ohm, "section_columns": section_columns(n_columns),
                           "note": "hand values: strong-inversion Cox*W*L (upper bound) and per-length wire "
                                   "estimates; the simulated load is the real BSIM4 devices"},
         "simulated_vs_composed": "width run: real taps/control, one window slice + row gate + driver + "

@@ -16,19 +16,19 @@ from __future__ import annotations
 from topkima.circuits import testbench as tb
 from topkima.circuits.corners import corner as corner_of
 from topkima.circuits.netlist import num
-from topkima.circuits.ramp_timing import (BLOCK, M_REF, SECTION_COLUMNS, T_SRC_EDGE_S, T_START_LEAD_S, T_STEP_S,
+from topkima.circuits.ramp_timing import (BLOCK, M_REF, N_COLUMNS, T_SRC_EDGE_S, T_START_LEAD_S, T_STEP_S,
                                           WL_DRIVE, WN_DRV_M, WP_DRV_M, READ_PORT_M, bench_header, checked_drive,
                                           checked_driver_size, checked_supplies, checked_units_list, clock_edge,
                                           control_and_taps, crossings, edge_s, first_after, ideal_reference,
                                           pulse_count, pulse_shape, row_driver, row_line, save_line, select_sources,
-                                          window_loads, window_slice, wordline_sections)
+                                          section_columns, window_loads, window_slice, wordline_sections)
 from topkima.circuits import timing as tm
 
 
 
 def widths_netlist(corner_name: str, supplies: dict | None = None, n_units=(1, 2, 3, 4, 5, 6),
                    drive: str = WL_DRIVE, wn_m: float = WN_DRV_M, wp_m: float = WP_DRV_M,
-                   read_port_m=READ_PORT_M) -> tuple[str, dict]:
+                   read_port_m=READ_PORT_M, n_columns: int = N_COLUMNS) -> tuple[str, dict]:
     """Pulse widths for several N in one run: shared taps, one window slice + row per N.
 
     Timeline: reset, ramp clock 0 (calibration: windows open, no token), START sampled at
@@ -50,7 +50,7 @@ def widths_netlist(corner_name: str, supplies: dict | None = None, n_units=(1, 2
     for n in ns:
         tag = f"n{n}"
         srcs, sel_nodes = select_sources(tag, n, vd)
-        drv, measured = row_driver(tag, f"wlb{tag}", sup, c, wn_m, wp_m, drive, read_port_m)
+        drv, measured = row_driver(tag, f"wlb{tag}", sup, c, wn_m, wp_m, drive, read_port_m, n_columns)
         lines += [*srcs, tb.dc_source(f"vddg{tag}", f"vddg{tag}", vd), window_slice(tag, sel_nodes, f"w{tag}", f"vddg{tag}"),
                   *row_line(f"wline{tag}", f"w{tag}"),
                   *window_loads(tag, f"wline{tag}", (0,), c.delvto_n(), c.delvto_p()),
@@ -72,11 +72,11 @@ def widths_netlist(corner_name: str, supplies: dict | None = None, n_units=(1, 2
 
 def measure_widths(corner_name: str, supplies: dict | None = None, n_units=(1, 2, 3, 4, 5, 6),
                    drive: str = WL_DRIVE, wn_m: float = WN_DRV_M, wp_m: float = WP_DRV_M,
-                   read_port_m=READ_PORT_M) -> dict:
+                   read_port_m=READ_PORT_M, n_columns: int = N_COLUMNS) -> dict:
     """Wordline pulse width, edges, delay, read-charge width and energy for each N (one run)."""
     from topkima.circuits.spice import simulate
     sup = checked_supplies(supplies)
-    text, bench = widths_netlist(corner_name, sup.as_dict(), n_units, drive, wn_m, wp_m, read_port_m)
+    text, bench = widths_netlist(corner_name, sup.as_dict(), n_units, drive, wn_m, wp_m, read_port_m, n_columns)
     res = simulate(text, BLOCK)
     t, m = res.time, res.measures
     vd, va = sup.v_digital_v, sup.v_array_v
@@ -94,7 +94,7 @@ def measure_widths(corner_name: str, supplies: dict | None = None, n_units=(1, 2
         far_v = res.v(f"wl{tag}_{far_node}")
         far = pulse_shape(t, far_v, va, e1, e2)
         q_ref = m[f"q_vblref{tag}"] / M_REF
-        charge = [n * (m[f"q_vbl{tag}_{k}"] / SECTION_COLUMNS) / q_ref for k in range(1, far_node + 1)]
+        charge = [n * (m[f"q_vbl{tag}_{k}"] / section_columns(n_columns)) / q_ref for k in range(1, far_node + 1)]
         counts = [pulse_count(t, far_v, va / 2, a, b) for a, b in ((0.0, e1), (e1, e2), (e2, bench["t_stop_s"]))]
 
         def err(shape):

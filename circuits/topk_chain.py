@@ -10,9 +10,9 @@ What is simulated (one ngspice transient at transistor level, PTM 65 nm):
   the column's grant (the granted column is disabled, SPEC §2), and the request SR latch as in
   :func:`topkima.circuits.digital.arb_tree_netlist` (set by the SA firing while not done, reset by
   the grant: a four-phase handshake);
-* the arbiter of a 256-column array as far as these columns see it: a binary subtree of
-  ``arb2`` cells (lower address wins) over the ``n`` columns (addresses 0…n−1), then the
-  chain of cells above it up to the root (8 levels in all), each with its other input idle,
+* the arbiter of a 256-column array (``tree_levels``: another array's log2 of its columns) as far
+  as these columns see it: a binary subtree of ``arb2`` cells (lower address wins) over the ``n``
+  columns (addresses 0…n−1), then the chain of cells above it up to the root (8 levels in all), each with its other input idle,
   with the π-wires of :func:`digital.tree_wire_lengths_m` between levels; the root acknowledge
   is the top cell's ru buffered on the digital supply (as in the tree bench) and clocks
   ``kcnt5`` preset to k; STOP is its output.
@@ -154,10 +154,12 @@ def _first_rise_s(time_s: np.ndarray, v: np.ndarray, threshold_v: float, after_s
 
 
 def measure_stop(columns: list[dict], k: int, sa_corner_name: str, digital_corner_name: str, v_sa_v: float,
-                 v_digital_v: float, n_cycles: int) -> dict:
-    """Time to STOP, the grant order and each column's first SA firing, from one transient."""
+                 v_digital_v: float, n_cycles: int, tree_levels: int = dg.TREE_LEVELS) -> dict:
+    """Time to STOP, the grant order and each column's first SA firing, from one transient
+    (``tree_levels``: the array's arbiter depth, log2 of its columns: 8 at 256)."""
     from topkima.circuits.spice import simulate
-    netlist, plan = chain_netlist(columns, k, sa_corner_name, digital_corner_name, v_sa_v, v_digital_v, n_cycles)
+    netlist, plan = chain_netlist(columns, k, sa_corner_name, digital_corner_name, v_sa_v, v_digital_v, n_cycles,
+                                  tree_levels)
     res = simulate(netlist, BLOCK)
     t = res.time
     t_stop = _first_rise_s(t, res.v("stop"), v_digital_v / 2, T_RESET_S)
@@ -186,9 +188,11 @@ def measure_stop(columns: list[dict], k: int, sa_corner_name: str, digital_corne
 
 
 def plan(golden_doc: dict, n_groups: int, columns_per_run: int, k: int, digital_corner_name: str = dg.SLOW_CORNER,
-         v_digital_v: float = 0.8) -> list[Job]:
+         v_digital_v: float = 0.8, n_columns: int = dg.N_COLUMNS) -> list[Job]:
     """One job per golden group: its first ``columns_per_run`` columns, simulated until two
-    cycles after the stored k-th firing (the whole ramp if fewer than k of them fired)."""
+    cycles after the stored k-th firing (the whole ramp if fewer than k of them fired), under the
+    arbiter tree of an ``n_columns``-column array (the 65 nm preset's 256: the golden sets' design)."""
+    tree = {} if n_columns == dg.N_COLUMNS else {"tree_levels": dg.tree_levels(n_columns)}
     jobs = []
     for g, group in enumerate(golden_doc["groups"][:n_groups]):
         cols = group["columns"][:columns_per_run]
@@ -199,5 +203,5 @@ def plan(golden_doc: dict, n_groups: int, columns_per_run: int, k: int, digital_
         jobs.append(Job(BLOCK, f"stop_g{g:03d}", f"{__name__}:measure_stop",
                         {"columns": sub, "k": k, "sa_corner_name": golden_doc["corner"],
                          "digital_corner_name": digital_corner_name, "v_sa_v": golden_doc["supplies"]["v_sa_v"],
-                         "v_digital_v": v_digital_v, "n_cycles": n_cycles}, NETLISTS))
+                         "v_digital_v": v_digital_v, "n_cycles": n_cycles, **tree}, NETLISTS))
     return jobs

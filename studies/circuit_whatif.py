@@ -189,3 +189,42 @@ def variant_ramp_limits(macro_variant: dict | None, artefact: str | None = None)
     from topkima.behavioral.params import params_from_calibration
     cal = variant_calibration(_artefact_calibration(artefact), n_ramp_steps=(macro_variant or {}).get("n_ramp_steps"))
     return RampLimits.of_params(params_from_calibration(cal))
+
+
+def variant_array(cal=None, *, n_columns: int, n_elements: int):
+    """A validated copy of calibration ``cal`` (default: the committed artefact) whose recorded design
+    has ``n_columns`` columns and ``n_elements`` key elements per column: a behavioural what-if of
+    another array width, used to exercise the behavioural model's geometry plumbing without a
+    calibration (hours of SPICE). The original is not changed.
+
+    Changed: ``provenance.design.geometry`` (the two fields, validated by the design's own rules,
+    :mod:`topkima.circuits.design_rules`) and its SHA-256, and ``column.geometry``'s key elements and
+    row counts (3 MAC rows per element). **Kept as measured on the source design** (so this is not a
+    characterisation of the new array): the discharge curve and every cell figure (a column with fewer
+    MAC rows has less bitline capacitance, so more volts per unit: not modelled), the wordline pulse
+    energy of the source's row width, and the arbiter tree's delays and energies of the source's width.
+    The leakage follows the ports a column has (the behavioural model counts them from the elements); the
+    in-situ conversions stay as measured (``insitu_conversions.n_elements``), replayed on a column of their length.
+    ``provenance.what_if`` says so. Run ``topkima calibrate --design`` for the real thing.
+    """
+    from topkima.calibration import Calibration, load_calibration
+    from topkima.circuits.design import design_from_dict
+    cal = load_calibration() if cal is None else cal
+    data = copy.deepcopy(cal.data)
+    design = copy.deepcopy(cal.design)
+    design["geometry"].update(n_columns=n_columns, n_elements=n_elements)
+    new = design_from_dict(design, source="what-if")            # the design rules name a bad value
+    geo = data["column"]["geometry"]
+    n_mac = new.geometry.n_mac_rows
+    geo.update(n_elements=new.geometry.n_elements, n_mac_rows=n_mac, n_rows=geo["n_cal_rows"] + geo["n_ramp_rows"] + n_mac,
+               row_order=f"ramp 0-{geo['n_ramp_rows'] - 1}, cal {geo['n_ramp_rows']}-"
+                         f"{geo['n_ramp_rows'] + geo['n_cal_rows'] - 1}, MAC {geo['n_ramp_rows'] + geo['n_cal_rows']}-"
+                         f"{geo['n_ramp_rows'] + geo['n_cal_rows'] + n_mac - 1}")
+    insitu = data["column"]["insitu_conversions"]
+    insitu.setdefault("n_elements", int(cal.column["geometry"]["n_elements"]))   # the runs as measured
+    prov = data["provenance"]
+    prov.update(design=new.to_dict(), design_sha256=new.sha256(),
+                what_if=f"behavioural what-if: a {n_columns}-column array of {n_elements} key elements per column on "
+                        f"the column, cell and comparator figures characterised for {prov.get('design_name', 'its design')} "
+                        f"(topkima.studies.circuit_whatif.variant_array)")
+    return Calibration(data, cal.path)

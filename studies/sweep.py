@@ -128,7 +128,8 @@ def topk_recall(calibration, cfg: SweepConfig) -> float:
     """Mean top-k recall against the exact digital top-k of ``cfg.recall_chips`` chips on a fixed workload.
 
     The workload [ours, as the Monte Carlo study's]: ``recall_queries`` rows of signed inputs uniform
-    in −12 … 12 and 256 key columns of 64 levels uniform in −7 … 7, from the sweep's seed; the ADC
+    in −12 … 12 and 256 key columns of 64 levels uniform in −7 … 7 (d = the design's key elements if fewer;
+    256 keys spread over its arrays if it has fewer columns), from the sweep's seed; the ADC
     window is chosen on the exact integer scores (as a chip is set up) for each point's artefact.
     Chip instances come from fixed streams, so every point draws the same standard-normal numbers,
     scaled by its own artefact's σ's.
@@ -139,13 +140,14 @@ def topk_recall(calibration, cfg: SweepConfig) -> float:
     def stream(purpose: str) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=(zlib.crc32(purpose.encode()),)))
 
+    d = min(64, int(calibration.column["geometry"]["n_elements"]))   # fewer key elements per column: shorter keys
     rng = stream("sweep.workload")
-    q = rng.integers(-12, 13, (cfg.recall_queries, 64))
-    keys = rng.integers(-7, 8, (64, 256))
+    q = rng.integers(-12, 13, (cfg.recall_queries, d))
+    keys = rng.integers(-7, 8, (d, 256))
     window, scale = choose_adc_range(q @ keys, cfg.k)
     q_codes = np.clip(np.rint(q * scale), -31, 31).astype(np.int64)
     exact = exact_topk(q_codes @ keys, cfg.k)
-    macro = TopkimaMacro(calibration, "256x256", adc_range=window)
+    macro = TopkimaMacro(calibration, adc_range=window)    # the point's own array (its design's columns)
     recalls = []
     for chip in range(cfg.recall_chips):
         instance = macro.instance(stream(f"sweep.chip{chip}"))

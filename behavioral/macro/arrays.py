@@ -1,10 +1,21 @@
-"""The macro's arrays: their geometry and the published sub-top-k tilings."""
+"""The macro's arrays: their geometry and the published sub-top-k tilings.
+
+A macro's own array is the one its artefact was characterised for (:func:`design_array`: the design's
+columns, key elements and pair scales; "256x256" for the committed 65 nm artefact); :data:`ARRAYS` are
+the paper's two named arrays, which a macro may also be asked for as a what-if on its column physics.
+"""
 
 ARRAYS = {
     # columns, key elements per column, pulse scales (ternary pairs per element)
     "256x256": (256, 64, (1, 2, 4)),
     "128x128": (128, 64, (1,)),
 }
+
+
+def design_array(n_columns: int, n_elements: int, pair_scales: tuple[int, ...], n_rows: int) -> tuple[str, tuple]:
+    """(name, (columns, key elements per column, pulse scales)) of a design's array; the name is
+    "columns x rows" (MAC + calibration + ramp rows), as the paper names its 256 × 256 array."""
+    return f"{int(n_columns)}x{int(n_rows)}", (int(n_columns), int(n_elements), tuple(int(x) for x in pair_scales))
 SUBTOPK_PRESETS = {
     # docs/spec.md (sub-top-k): BERT-base, sequence 384 — 256 + 128 columns with quotas 3 + 2;
     # 128 × 128 arrays, three arrays, quotas 2 + 2 + 1.
@@ -15,9 +26,10 @@ SUBTOPK_PRESETS = {
 N_STACKS = 4
 
 
-def array_quotas(n_keys: int, k: int, array: str):
-    """How a row of ``n_keys`` keys spreads over arrays of type ``array``, and how many keys each
-    array's arbiter keeps (the ``quotas`` argument of ``ChipInstance.topk``).
+def array_quotas(n_keys: int, k: int, array: str, n_cols: int | None = None):
+    """How a row of ``n_keys`` keys spreads over arrays of type ``array`` (``n_cols`` columns each; None:
+    the named array's of :data:`ARRAYS`), and how many keys each array's arbiter keeps (the ``quotas``
+    argument of ``ChipInstance.topk``).
 
     The rule [ours, generalising the paper's two published tilings]: m = ⌈n_keys / columns⌉
     arrays.
@@ -30,7 +42,7 @@ def array_quotas(n_keys: int, k: int, array: str):
       (their ramps run in lockstep and the k earliest firings over all of them win: None, the
       global top-k of ``ChipInstance.topk``).
     """
-    n_cols = ARRAYS[array][0]
+    n_cols = ARRAYS[array][0] if n_cols is None else int(n_cols)
     m = -(-n_keys // n_cols)
     if m <= 1 or m > k:
         return None

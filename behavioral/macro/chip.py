@@ -16,7 +16,7 @@ from topkima.behavioral.macro import devices as dev
 from topkima.behavioral.macro.adc import AdcRange, RampColumns, noise_half_window, ramp_columns
 from topkima.behavioral.macro.ramp_limits import RampLimits
 from topkima.behavioral.macro.arbiter import select_topk
-from topkima.behavioral.macro.arrays import ARRAYS, SUBTOPK_PRESETS
+from topkima.behavioral.macro.arrays import ARRAYS, SUBTOPK_PRESETS, design_array
 from topkima.behavioral.macro.bitline import (BitlineModel, bitline_model, fit_insitu_correction,
                                               leak_model, leak_units_per_unit, sense_instants_units,
                                               v_of_units_array)
@@ -40,13 +40,15 @@ class ChipInstance:
     """One chip of a macro: its arrays' devices (drawn on first use) under the macro's ADC window."""
 
     def __init__(self, params: MacroParams, array: str, noise: bool, linear: bool, bitlines: BitlineModel,
-                 devices_of_array, corner: str = "tt"):
+                 devices_of_array, corner: str = "tt", geometry: tuple | None = None):
         self.params = params
         self.array = array
         self.noise = noise
         self.linear = linear
         self.corner = corner
-        self.n_cols, self.n_elements, self.scales = ARRAYS[array]
+        #: (columns, key elements per column, pulse scales): the macro's (None: the named array of ARRAYS)
+        self.geometry = tuple(geometry) if geometry is not None else ARRAYS[array]
+        self.n_cols, self.n_elements, self.scales = self.geometry
         self.k_max = params.k_max if len(self.scales) == 3 else 1
         self.bitlines = bitlines
         self.pulse = pulse_terms(params, self.scales, linear)
@@ -69,7 +71,8 @@ class ChipInstance:
 
     def without_noise(self) -> "ChipInstance":
         """The same devices without comparator noise (what the frozen mismatch alone does)."""
-        return ChipInstance(self.params, self.array, False, self.linear, self.bitlines, self.devices, self.corner)
+        return ChipInstance(self.params, self.array, False, self.linear, self.bitlines, self.devices, self.corner,
+                            self.geometry)
 
     def noise_half_window(self) -> int:
         return noise_half_window(self.params)
@@ -125,7 +128,7 @@ class ChipInstance:
 
         ``k_levels`` is (d, n_keys), shared by all query rows, or batched (..., d, n_keys) with
         leading dimensions that broadcast with those of ``q_codes`` (..., rows, d): one key set
-        per (batch, head). ``quotas``: None (one array per 256 keys, each with quota k when the
+        per (batch, head). ``quotas``: None (one array per ``n_cols`` keys, each with quota k when the
         keys fit one array, else global top-k over all arrays' firings), a preset name ("3+2",
         "2+2+1"), or a tuple of per-array quotas (Σ = k). ``mode="conventional"``: full ramp,
         every column converted (indices and codes of all keys, for baselines). ``key_mask``:
@@ -379,14 +382,19 @@ class TopkimaMacro:
     1 is the characterised chip, 0 a chip with only systematic effects.
     """
 
-    def __init__(self, calibration: Calibration, array: str = "256x256", adc_range: AdcRange | None = None,
+    def __init__(self, calibration: Calibration, array: str | None = None, adc_range: AdcRange | None = None,
                  sigma_scale: float = 1.0):
         self.calibration = calibration
         self.corner = calibration.corner   #: process corner of the artefact (tt, ss, …): named in errors, reports
         params = params_from_calibration(calibration)
-        if array not in ARRAYS:
+        # the artefact's own array (its design's columns and key elements), or one of the paper's named ones
+        own, own_geometry = design_array(params.n_columns, params.n_elements, params.pair_scales,
+                                         int(calibration.column["geometry"]["n_rows"]))
+        array = own if array is None else array
+        if array != own and array not in ARRAYS:
             raise ValueError(f"unknown array {array!r} for the macro calibrated at corner {self.corner}; "
-                             f"choose one of {', '.join(ARRAYS)}")
+                             f"choose its own {own!r} (the default) or one of {', '.join(ARRAYS)}")
+        self._geometry = own_geometry if array == own else ARRAYS[array]
         sigma_scale = float(sigma_scale)
         if not (np.isfinite(sigma_scale) and sigma_scale >= 0):
             raise ValueError(f"sigma_scale must be a finite number ≥ 0, got {sigma_scale} (macro calibrated at "
@@ -412,7 +420,7 @@ class TopkimaMacro:
     @property
     def geometry(self) -> tuple[int, int, tuple[int, ...]]:
         """(columns, key elements per column, pulse scales) of the macro's arrays."""
-        return ARRAYS[self.array]
+        return self._geometry
 
     def _insitu_units(self, p_runs: MacroParams):
         """The in-situ runs' modelled units on nominal devices (run r: its keys in column r)."""
@@ -420,6 +428,8 @@ class TopkimaMacro:
         n_cols, n_el, scales = self.geometry
         if len(runs) > n_cols:
             raise ValueError("more in-situ runs than columns of one array")
+        # replayed on a column as long as they were measured on (a what-if array may have fewer elements)
+        n_el = max([n_el] + [run["keys"].size for run in runs])
         kl = np.zeros((n_el, len(runs)), dtype=np.int64)
         q = np.zeros((len(runs), n_el), dtype=np.int64)
         for r, run in enumerate(runs):
@@ -461,7 +471,7 @@ class TopkimaMacro:
 
     def _chip(self, noise: bool, devices_of_array) -> ChipInstance:
         return ChipInstance(self.params, self.array, noise, False, self._bitline_model(), devices_of_array,
-                            self.corner)
+                            self.corner, self.geometry)
 
     def _rows(self) -> int:
         n_cols, n_el, scales = self.geometry
@@ -517,7 +527,7 @@ class TopkimaMacro:
         bl = bitline_model(p, p.curve_v[0] - slope * p.curve_units, None)
         n_cols = self.geometry[0]
         shared = dev.array_devices(p, n_cols, self._rows(), None)
-        return ChipInstance(p, self.array, False, True, bl, lambda t: shared, self.corner)
+        return ChipInstance(p, self.array, False, True, bl, lambda t: shared, self.corner, self.geometry)
 
     def draw_tile(self, rng: np.random.Generator, n_cols: int, rows: int) -> TileDraws:
         """One array's device draws (see :func:`devices.draw_tile`)."""

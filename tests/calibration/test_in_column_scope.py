@@ -19,3 +19,14 @@ def test_other_designs_are_refused_naming_what_differs(tmp_path, name, differs):
         add_in_column_threshold(default_artefact_path().with_name(name), tmp_path / "out.json", workers=0,
                                 cache_dir=tmp_path / "cache")
     assert not (tmp_path / "out.json").exists()
+
+
+def test_a_design_with_other_key_elements_is_refused(tmp_path):
+    # an artefact whose recorded design has 16 key elements (a what-if made by a documented function)
+    import json
+    from topkima.studies.circuit_whatif import variant_array
+    path = tmp_path / "narrow.json"
+    path.write_text(json.dumps(variant_array(n_columns=64, n_elements=16).data))
+    with pytest.raises(ArtefactError, match=r"with 64 key elements; this design .* differs in key elements:"):
+        add_in_column_threshold(path, tmp_path / "out.json", workers=0, cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "out.json").exists()

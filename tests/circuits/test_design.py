@@ -101,7 +101,14 @@ def test_the_preset_is_the_one_definition_of_the_fixed_constants():
     (lambda d: d["timing"].update(t_mac_start_s=1.0e-9), r"timing\.t_mac_start_s: the PWM pulses must start after"),
     (lambda d: d["timing"].update(t_sa_clk_in_cycle_s=2.5e-9), r"timing\.max_ramp_units: the longest ramp pulse"),
     (lambda d: d["timing"].update(t_unit_s=0.5), r"timing\.t_unit_s: .*a unit mistake\? 0\.5 ns is 5e-10 s"),
-    (lambda d: d["geometry"].update(n_columns=128), r"geometry\.n_columns: .*cannot change it yet"),
+    # the array's width and key elements are design fields; their rules are what the benches need
+    (lambda d: d["geometry"].update(n_columns=100), r"geometry\.n_columns: .*choose a power of two, one of 16, 32"),
+    (lambda d: d["geometry"].update(n_columns=8), r"geometry\.n_columns: .*choose a power of two"),
+    (lambda d: d["geometry"].update(n_elements=300), r"geometry\.n_elements: key elements per column must lie in 1 … 256"),
+    (lambda d: d["geometry"].update(n_elements=16.5), r"geometry\.n_elements: must be an integer"),
+    # the pair scales, input and key magnitudes stay fixed; the message names where they are wired
+    (lambda d: d["geometry"].update(pair_scales=[1, 2]), r"geometry\.pair_scales: .*cannot change it yet .*key_digits"),
+    (lambda d: d["geometry"].update(k_max=3), r"geometry\.k_max: .*cannot change it yet"),
     (lambda d: d["adc"].update(t_cal_units=8), r"adc\.t_cal_units: the calibration pulse must fit"),
 ])
 def test_bad_design_files_are_refused_naming_the_field(tmp_path, mutate, message):

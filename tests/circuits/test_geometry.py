@@ -26,8 +26,8 @@ def _ramp64():
 def test_the_ramp_rows_are_a_power_of_two_the_counter_can_count():
     with pytest.raises(DesignError, match=r"geometry\.n_ramp_rows: .*choose one of 8, 16, 32, 64, 128 .* got 48"):
         default_design().changed("geometry.n_ramp_rows", 48)
-    with pytest.raises(DesignError, match=r"geometry\.n_columns: .*cannot change it yet .*256 columns"):
-        default_design().changed("geometry.n_columns", 128)
+    with pytest.raises(DesignError, match=r"geometry\.q_max: .*cannot change it yet .*5-bit"):
+        default_design().changed("geometry.q_max", 15)
     d = _ramp64()
     assert tm.of_design(d).n_ramp_steps == 64 and tm.payload(d) is not None
     assert d.values(COLUMN_FIELDS)["geometry.n_ramp_rows"] == 64

@@ -35,7 +35,8 @@ def test_vary_values_keep_integers_for_count_fields():
 @pytest.mark.parametrize("varies, message", [
     ((), "at least one --vary"),
     ((("read_port.colour", (1.0,)),), "unknown design field 'read_port.colour'"),
-    ((("geometry.n_columns", (128,)),), "cannot change it yet"),
+    ((("geometry.pair_scales", ([1, 2],)),), "cannot change it yet"),
+    ((("geometry.n_columns", (100,)),), "choose a power of two"),
     ((("timing.t_unit_s", (1e-9,)),), "the longest ramp pulse must end before the sense instant"),
     ((("read_port.l_m", (480.0,)),), "a unit mistake\\? 480 nm"),
     ((("read_port.l_m", (1e-6,)), ("read_port.l_m", (2e-6,))), "names a field twice"),
