@@ -24,7 +24,7 @@ from topkima.calibration.artefact import load_calibration, validate, write_atomi
 from topkima.calibration.in_column import settings_of_artefact
 
 RNG_PURPOSE = "comparator.offset_trim"
-#: Monte Carlo instances [ours]: ~3 dof per fitted term of the 23-term linear model; ~4 s each on one core
+#: Monte Carlo instances [ours]: ~3 samples per fitted term of the 23-term linear model; ~1 s each on one core (72 in 70 s)
 N_SAMPLES = 72
 #: wall-clock limit per job (s): ~46 transients of ~0.1 s, with room for a loaded machine
 TIMEOUT_S = 600.0

@@ -7,10 +7,11 @@ risen far enough; extra capacitance on one node slows that side, which shifts th
 offset (measured here: +5.4 mV per fF on ``xp`` at a 0.35 V common mode, +8.2 mV at 0.15 V,
 +4.0 mV at 0.45 V). The trim is a sign-magnitude DAC: ``|code|`` unit capacitors of
 :data:`C_TRIM_STEP_F` on ``xp`` (code > 0) or ``xn`` (code < 0), ``code`` in ±:data:`TRIM_CODE_MAX`
-(5 magnitude bits and a sign: ±3.1 fF, about ±17 mV at 0.35 V, 3σ of the quick and full offset
-Monte Carlo). Capacitive trims of a dynamic comparator's internal nodes: e.g. Nuzzo et al., IEEE
-TCAS-I 55(6):1441, 2008 (a latch with a digitally trimmed load), and the foreground trim of Miyahara
-et al., IEEE A-SSCC 2008, which sets the offset from repeated decisions at zero input.
+(5 magnitude bits and a sign: ±3.1 fF, about ±17 mV at 0.35 V, 3σ of the full calibration's offset
+Monte Carlo). A digitally switched capacitive load on a dynamic comparator's internal nodes is a
+common kind of foreground offset calibration in SAR and flash ADCs [ours: no one published design is
+copied here]; like the trim of Miyahara et al., IEEE A-SSCC 2008 (studies/circuit_whatif.py), it is
+set from the comparator's own decisions at zero input.
 
 The power-up procedure (:func:`trim_sample`): both inputs at the trim common mode
 :data:`VCM_TRIM_V` (the offset bench's primary one), a successive approximation over the code that
