@@ -580,7 +580,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chip-variant", default="as-characterised",
                    choices=list(_chip_variants()),
                    help="a what-if chip: the artefact's spreads scaled, or its ramp lengthened to 64 or 128 steps, "
-                        "in memory (topkima.studies.circuit_whatif; behavioural what-ifs, not SPICE-calibrated)")
+                        "in memory (topkima.studies.circuit_whatif; behavioural what-ifs, not SPICE-calibrated); "
+                        "offset-trimmed: the comparators trimmed as topkima calibrate-trim characterised them")
     p.add_argument("--set", choices=["eval", "select"], default="eval",
                    help="eval (default): score windows 0…n-1, fit ranges on n…2n-1, chips 0…; select: the selection "
                         "set for choosing policies, never evidence: windows 2n…3n-1, ranges on 3n…4n-1, chips 10…")
