@@ -254,6 +254,34 @@ def _validate_offset_model(comp: dict, source: str) -> None:
             raise ArtefactError(f"{source}: field 'comparator.devices' must list device {name!r} with a positive "
                                 "sigma_vth_v")
     _validate_in_column(comp, source)
+    _validate_offset_trim(comp, source)
+
+
+def _validate_offset_trim(comp: dict, source: str) -> None:
+    """The optional trimmed offset (``topkima calibrate-trim``): a linear model of the residual over the
+    offset model's common modes and devices, and a positive spread and finite mean per common mode."""
+    tr = comp.get("offset_trim")
+    if tr is None:
+        return
+    where = f"{source}: field 'comparator.offset_trim"
+    if not isinstance(tr, dict) or not isinstance(tr.get("linear_model"), dict) or not isinstance(tr.get("by_vcm"), list):
+        raise ArtefactError(f"{where}' must be an object with a linear_model and by_vcm (remake it with "
+                            "topkima calibrate-trim)")
+    lin, main = tr["linear_model"], comp["offset"]["linear_model"]
+    n_vcm, n_dev = len(main["vcm_v"]), len(main["devices"])
+    if lin.get("vcm_v") != main["vcm_v"] or lin.get("devices") != main["devices"]:
+        raise ArtefactError(f"{where}.linear_model' must have the offset model's common modes and devices")
+    for name in ("intercept_v", "residual_sigma_v"):
+        x = lin.get(name)
+        if not isinstance(x, list) or len(x) != n_vcm or not all(_finite(v) for v in x):
+            raise ArtefactError(f"{where}.linear_model.{name}' must be {n_vcm} finite numbers (V)")
+    sens = lin.get("sensitivity_v_per_v")
+    if not isinstance(sens, list) or len(sens) != n_vcm or any(
+            not isinstance(r, list) or len(r) != n_dev or not all(_finite(v) for v in r) for r in sens):
+        raise ArtefactError(f"{where}.linear_model.sensitivity_v_per_v' must be {n_vcm} rows of {n_dev} finite numbers")
+    if len(tr["by_vcm"]) != n_vcm or any(not isinstance(b, dict) or not _finite(b.get("mean_v")) or _check(b.get("sigma_v"), "pos")
+                                         for b in tr["by_vcm"]):
+        raise ArtefactError(f"{where}.by_vcm' must hold a finite mean_v and a positive sigma_v per common mode")
 
 
 def _validate_in_column(comp: dict, source: str) -> None:

@@ -77,12 +77,13 @@ NOISE_PULSE_EDGE_S = 2e-12
 def ideal_source_testbench(*, vcm_v: float, vdiff_v: float, delvto_v: Mapping[str, float], vdd_v: float,
                temperature_c: float, c_load_f: float, t_stop_s: float, t_max_s: float,
                inp_pulse: tuple[float, float, float] | None = None,
-               saves: Sequence[str] = (), measures: Sequence[str] = ()) -> str:
+               saves: Sequence[str] = (), measures: Sequence[str] = (), extra: Sequence[str] = ()) -> str:
     """One comparator testbench: ideal inputs, one clock, loaded outputs.
 
     The clock starts low (reset) and rises at ``T_DELAY_S``; period: the ramp clock, 50 % duty cycle.
     ``inp_pulse = (t_s, height_v, width_s)`` adds a trapezoidal pulse on inp (edges
-    NOISE_PULSE_EDGE_S) for the noise sensitivity. ``saves``/``measures`` are lines built here.
+    NOISE_PULSE_EDGE_S) for the noise sensitivity. ``saves``/``measures`` are lines built here, and
+    so are ``extra`` element lines (the offset trim's capacitors, :mod:`.comparator_trim`).
     """
     v_inp = vcm_v + vdiff_v / 2
     v_inn = vcm_v - vdiff_v / 2
@@ -105,6 +106,7 @@ def ideal_source_testbench(*, vcm_v: float, vdiff_v: float, delvto_v: Mapping[st
         f"vclk clk 0 pulse(0 {num(vdd_v)} {num(T_DELAY_S)} {num(T_CLK_EDGE_S)} {num(T_CLK_EDGE_S)} "
         f"{num(t_high)} {num(tm.active().t_clk_ramp_s)})",
         subckt_instance("xsa", "inp", "inn", "clk", "outp", "outn", "vdd", "0", delvto_v),
+        *extra,
         f"cloadp outp 0 {num(c_load_f, 'c_load_f')}",
         f"cloadn outn 0 {num(c_load_f, 'c_load_f')}",
         f".tran {num(t_max_s)} {num(t_stop_s)} 0 {num(t_max_s)}",
@@ -125,7 +127,7 @@ def checked_vcm(vcm_v, vdd_v: float) -> float:
 
 
 def decides_outp(vcm_v: float, vdiff_v: float, delvto_v: Mapping[str, float], vdd_v: float, temperature_c: float,
-              c_load_f: float, inp_pulse=None) -> bool:
+              c_load_f: float, inp_pulse=None, extra: Sequence[str] = ()) -> bool:
     """True if outp wins (the latch's lp node ends above ln) after one short evaluation.
 
     A trial still unresolved (latch nodes less than vdd/2 apart) after T_DECIDE_S is
@@ -136,7 +138,7 @@ def decides_outp(vcm_v: float, vdiff_v: float, delvto_v: Mapping[str, float], vd
     for window_s in (T_DECIDE_S, tm.active().t_clk_ramp_s / 2):
         net = ideal_source_testbench(vcm_v=vcm_v, vdiff_v=vdiff_v, delvto_v=delvto_v, vdd_v=vdd_v, temperature_c=temperature_c,
                          c_load_f=c_load_f, t_stop_s=T_DELAY_S + window_s, t_max_s=T_MAX_DECIDE_S,
-                         inp_pulse=inp_pulse, saves=[".save v(xsa.lp) v(xsa.ln)"])
+                         inp_pulse=inp_pulse, saves=[".save v(xsa.lp) v(xsa.ln)"], extra=extra)
         res = spice.simulate(net, BLOCK)
         split_v = float(res.v("xsa.lp")[-1] - res.v("xsa.ln")[-1])
         if abs(split_v) > vdd_v / 2:

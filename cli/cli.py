@@ -96,6 +96,26 @@ def cmd_calibrate_in_column(args) -> int:
     return 0
 
 
+def cmd_calibrate_trim(args) -> int:
+    import shlex
+    from topkima.calibration.artefact import ArtefactError
+    from topkima.calibration.offset_trim import add_offset_trim
+    from topkima.circuits.jobs import JobError
+    from topkima.circuits.spice import SpiceError
+    try:
+        section = add_offset_trim(args.artefact, args.out, workers=args.workers, cache_dir=args.cache,
+                                  timeout_s=args.timeout, n_samples=args.mc,
+                                  command=" ".join(shlex.quote(a) for a in sys.argv))
+    except (ArtefactError, SpiceError, JobError, ValueError, RuntimeError) as exc:
+        print(f"topkima calibrate-trim: {exc}", file=sys.stderr)
+        return 1
+    sig = ", ".join(f"{1e3 * b['sigma_v']:.2f} mV at {b['vcm_v']:.2f} V" for b in section["by_vcm"])
+    print(f"trimmed comparator offset ({section['n_samples']} instances, {section['n_clipped']} beyond the DAC): "
+          f"σ {sig}; wrote {args.out or args.artefact or 'the committed artefact'} "
+          f"({section['provenance']['wall_time_s']} s)", file=sys.stderr)
+    return 0
+
+
 def cmd_summary(args) -> int:
     from topkima.calibration import ArtefactError, load_calibration
     from topkima.calibration.summary import format_side_by_side, format_summary
@@ -466,6 +486,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", type=Path, default=_default_cache(), help="simulation cache folder (resumes interrupted runs)")
     p.add_argument("--timeout", type=_positive_float, default=3600.0, help="wall-clock limit per simulation job (s)")
     p.set_defaults(func=cmd_calibrate_in_column)
+    p = sub.add_parser("calibrate-trim", help="trim the comparator's offset in ngspice (a capacitor DAC set at power-up) "
+                       "and add the residual to an artefact (comparator.offset_trim; --chip-variant offset-trimmed uses it)")
+    p.add_argument("--artefact", type=Path, default=None, help="artefact to extend (default: the committed one)")
+    p.add_argument("--out", type=Path, default=None, help="file to write (default: the artefact, in place)")
+    p.add_argument("--mc", type=_int_at_least(30), default=72, help="latch instances trimmed (default 72)")
+    p.add_argument("--workers", type=_nonneg_int, default=1, help="worker processes (0: run in this process)")
+    p.add_argument("--cache", type=Path, default=_default_cache(), help="simulation cache folder (resumes interrupted runs)")
+    p.add_argument("--timeout", type=_positive_float, default=600.0, help="wall-clock limit per simulation job (s)")
+    p.set_defaults(func=cmd_calibrate_trim)
     p = sub.add_parser("golden", help="golden end-to-end SPICE conversions with their mismatch draws (for tests)")
     p.add_argument("--set", choices=["development", "heldout", "ss", "error-budget", "fit"], default="development",
                    help="development (random inputs, the set the model was developed on), heldout (codes spread "
@@ -551,7 +580,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chip-variant", default="as-characterised",
                    choices=list(_chip_variants()),
                    help="a what-if chip: the artefact's spreads scaled, or its ramp lengthened to 64 or 128 steps, "
-                        "in memory (topkima.studies.circuit_whatif; behavioural what-ifs, not SPICE-calibrated)")
+                        "in memory (topkima.studies.circuit_whatif; behavioural what-ifs, not SPICE-calibrated); "
+                        "offset-trimmed: the comparators trimmed as topkima calibrate-trim characterised them")
     p.add_argument("--set", choices=["eval", "select"], default="eval",
                    help="eval (default): score windows 0…n-1, fit ranges on n…2n-1, chips 0…; select: the selection "
                         "set for choosing policies, never evidence: windows 2n…3n-1, ranges on 3n…4n-1, chips 10…")

@@ -46,6 +46,13 @@ the chip as characterised. The spreads and the physical change each scaling stan
   high-speed ADCs", IEEE A-SSCC 2008: a charge pump trims a latch's offset from repeated
   decisions at zero input) or an auto-zeroed preamplifier stage ahead of the latch. Its cost is
   an estimate of this project, not characterised: see :data:`OFFSET_CANCELLATION_COST`.
+* ``comparator_trim`` (variant ``offset-trimmed``): the comparator offset trim **characterised in
+  SPICE** (``topkima calibrate-trim``, :mod:`topkima.circuits.comparator_trim`: a capacitor DAC on the
+  latch's integration nodes set at power-up at a 0.35 V common mode). Each comparator's offset is
+  drawn from the artefact's ``comparator.offset_trim.linear_model``, the residual after the trim as a
+  function of the same device draws, instead of the untrimmed model: what is left is about a trim step
+  at the trim's common mode and more away from it. Not a what-if of the spreads: the artefact must
+  carry the section (an artefact without it is refused with the command that adds it).
 """
 from __future__ import annotations
 
@@ -80,6 +87,8 @@ VARIANTS: dict[str, dict] = {
                        "av_sigma_scale": 0.0, "comparator_noise_scale": 0.0},
     "ramp128-nominal": {"n_ramp_steps": 128, "comparator_offset_scale": 0.0, "read_sigma_scale": 0.0,
                         "av_sigma_scale": 0.0, "comparator_noise_scale": 0.0},
+    # the offset trim characterised in SPICE (topkima calibrate-trim): the artefact's trimmed offset model
+    "offset-trimmed": {"comparator_trim": True},
 }
 #: ramp steps a variant may ask for: the paper's 32 and the longer ramps this study simulates
 RAMP_STEP_CHOICES = (32, 64, 128)
@@ -101,21 +110,24 @@ KNOBS = ("read_sigma_scale", "comparator_offset_scale", "comparator_noise_scale"
 
 
 def variant_knobs(name: str) -> dict:
-    """The knobs of variant ``name`` (the four scales, floats, and ``n_ramp_steps`` where the
-    variant sets it), or ValueError naming the variants."""
+    """The knobs of variant ``name`` (the four scales, floats, and ``n_ramp_steps`` and
+    ``comparator_trim`` where the variant sets them), or ValueError naming the variants."""
     if name not in VARIANTS:
         raise ValueError(f"unknown chip variant {name!r}; choose one of {', '.join(VARIANTS)}")
     knobs = {knob: float(VARIANTS[name].get(knob, 1.0)) for knob in KNOBS}
     if "n_ramp_steps" in VARIANTS[name]:
         knobs["n_ramp_steps"] = int(VARIANTS[name]["n_ramp_steps"])
+    if VARIANTS[name].get("comparator_trim"):
+        knobs["comparator_trim"] = True
     return knobs
 
 
 def variant_calibration(cal=None, *, read_sigma_scale: float = 1.0, comparator_offset_scale: float = 1.0,
-                        comparator_noise_scale: float = 1.0, av_sigma_scale: float = 1.0, n_ramp_steps: int | None = None):
+                        comparator_noise_scale: float = 1.0, av_sigma_scale: float = 1.0, n_ramp_steps: int | None = None,
+                        comparator_trim: bool = False):
     """A validated copy of calibration ``cal`` (default: the committed artefact) with its spreads
-    scaled and, ``n_ramp_steps`` given, its ramp lengthened (module docstring); the original is
-    not changed."""
+    scaled, ``n_ramp_steps`` given, its ramp lengthened and, ``comparator_trim``, its comparators
+    trimmed (module docstring); the original is not changed."""
     from topkima.calibration import Calibration, load_calibration
     for name, value in (("read_sigma_scale", read_sigma_scale), ("comparator_offset_scale", comparator_offset_scale),
                         ("comparator_noise_scale", comparator_noise_scale), ("av_sigma_scale", av_sigma_scale)):
@@ -133,6 +145,8 @@ def variant_calibration(cal=None, *, read_sigma_scale: float = 1.0, comparator_o
     mismatch["sigma_vth_per_device_v"] *= read_sigma_scale
     mismatch["i_on_sigma_rel"] = [x * av_sigma_scale for x in mismatch["i_on_sigma_rel"]]
     comp = data["comparator"]
+    if comparator_trim:
+        _trim_comparators(comp, cal.path)
     for device in comp["devices"]:
         device["sigma_vth_v"] *= comparator_offset_scale
     linear = comp["offset"]["linear_model"]
@@ -142,6 +156,19 @@ def variant_calibration(cal=None, *, read_sigma_scale: float = 1.0, comparator_o
     if n_ramp_steps is not None:
         _lengthen_ramp(data, int(n_ramp_steps))
     return Calibration(data, cal.path)
+
+
+def _trim_comparators(comp: dict, path: str | None) -> None:
+    """The trimmed offset model of artefact section ``comp`` (in place): the residual's linear model
+    replaces the untrimmed one, and the headline σ is the residual's at the primary common mode."""
+    trim = comp.get("offset_trim")
+    if trim is None:
+        raise ValueError(f"chip variant offset-trimmed needs an artefact with comparator.offset_trim: run "
+                         f"topkima calibrate-trim --artefact {path or 'FILE'} first")
+    comp["offset"]["linear_model"] = copy.deepcopy(trim["linear_model"])
+    by_vcm = {b["vcm_v"]: b for b in trim["by_vcm"]}
+    if comp["vcm_v"] in by_vcm:
+        comp["offset_sigma_v"] = float(by_vcm[comp["vcm_v"]]["sigma_v"])
 
 
 def _lengthen_ramp(data: dict, n_steps: int) -> None:
@@ -164,14 +191,15 @@ def _lengthen_ramp(data: dict, n_steps: int) -> None:
 @functools.lru_cache(maxsize=4)
 def variant_macro(read_sigma_scale: float = 1.0, comparator_offset_scale: float = 1.0,
                   comparator_noise_scale: float = 1.0, av_sigma_scale: float = 1.0, n_ramp_steps: int | None = None,
-                  artefact: str | None = None):
+                  artefact: str | None = None, comparator_trim: bool = False):
     """A :class:`~topkima.behavioral.TopkimaMacro` of :func:`variant_calibration` of ``artefact``
     (a calibration artefact's path; None: the committed one), one per process and knob setting."""
     from topkima.behavioral import TopkimaMacro
     return TopkimaMacro(variant_calibration(_artefact_calibration(artefact), read_sigma_scale=read_sigma_scale,
                                             comparator_offset_scale=comparator_offset_scale,
                                             comparator_noise_scale=comparator_noise_scale,
-                                            av_sigma_scale=av_sigma_scale, n_ramp_steps=n_ramp_steps))
+                                            av_sigma_scale=av_sigma_scale, n_ramp_steps=n_ramp_steps,
+                                            comparator_trim=comparator_trim))
 
 
 def _artefact_calibration(artefact: str | None):
