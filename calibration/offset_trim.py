@@ -84,8 +84,9 @@ def add_offset_trim(artefact: str | Path | None, out: str | Path | None, *, work
     it to ``out`` (None: in place); returns the section."""
     from topkima.calibration.calibrate import provenance
     from topkima.circuits.jobs import ResultCache, print_progress, run_jobs
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 30:
-        raise ValueError(f"n_samples must be an integer ≥ 30 (the residual's linear model fits 23 terms), "
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 64:
+        raise ValueError(f"n_samples must be an integer ≥ 64 (the residual's linear model fits 23 terms and "
+                         f"over-fits fewer samples: 30 draw twice SPICE's spread at the trim's common mode), "
                          f"got {n_samples!r}")
     cal = load_calibration(artefact)
     settings = settings_of_artefact(cal)

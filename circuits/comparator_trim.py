@@ -25,7 +25,8 @@ bisected at every common mode of the offset bench, as the untrimmed offset is.
 What is not modelled: the DAC switches (ideal: a switched-out capacitor is absent; real switches
 leave junction and overlap capacitance, i.e. a fixed part of the trim), the unit capacitors'
 mismatch (metal-finger capacitors of 0.1 fF match to a few per cent: a fraction of a step), and the
-comparator's noise during the power-up decisions (0.31 mV, below half a step of 0.54 mV; a real
+comparator's noise during the power-up decisions (0.31 mV rms, more than half a step, 0.27 mV: a
+Monte Carlo of the 6 noisy decisions leaves about 0.33 mV rms instead of the noiseless 0.16; a real
 trim averages a few decisions per bit). The latch netlist is the characterised
 ``netlists/strongarm.sp`` unchanged: the trim capacitors are top-level elements on its flattened
 internal nodes ``xsa.xp`` / ``xsa.xn`` (ngspice names a subcircuit's internal nodes so; a test checks

@@ -490,7 +490,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "and add the residual to an artefact (comparator.offset_trim; --chip-variant offset-trimmed uses it)")
     p.add_argument("--artefact", type=Path, default=None, help="artefact to extend (default: the committed one)")
     p.add_argument("--out", type=Path, default=None, help="file to write (default: the artefact, in place)")
-    p.add_argument("--mc", type=_int_at_least(30), default=72, help="latch instances trimmed (default 72)")
+    p.add_argument("--mc", type=_int_at_least(64), default=72,
+                   help="latch instances trimmed (default 72; at least 64: the trimmed offset's 23-term linear model over-fits fewer)")
     p.add_argument("--workers", type=_nonneg_int, default=1, help="worker processes (0: run in this process)")
     p.add_argument("--cache", type=Path, default=_default_cache(), help="simulation cache folder (resumes interrupted runs)")
     p.add_argument("--timeout", type=_positive_float, default=600.0, help="wall-clock limit per simulation job (s)")

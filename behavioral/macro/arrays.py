@@ -12,10 +12,18 @@ ARRAYS = {
 }
 
 
-def design_array(n_columns: int, n_elements: int, pair_scales: tuple[int, ...], n_rows: int) -> tuple[str, tuple]:
-    """(name, (columns, key elements per column, pulse scales)) of a design's array; the name is
-    "columns x rows" (MAC + calibration + ramp rows), as the paper names its 256 × 256 array."""
-    return f"{int(n_columns)}x{int(n_rows)}", (int(n_columns), int(n_elements), tuple(int(x) for x in pair_scales))
+def design_array(n_columns: int, n_elements: int, pair_scales: tuple[int, ...]) -> tuple[str, tuple]:
+    """(name, (columns, key elements per column, pulse scales)) of a design's array. A geometry of
+    :data:`ARRAYS` keeps the paper's name (the 65 nm preset's, and the 128-step designs', whose taller
+    bitlines carry more replica rows but the same key columns: "256x256"), so the published sub-top-k
+    tilings apply; any other is named by its geometry ("design:128c32e1-2-4"), which no named array shares."""
+    geometry = (int(n_columns), int(n_elements), tuple(int(x) for x in pair_scales))
+    for name, named in ARRAYS.items():
+        if named == geometry:
+            return name, geometry
+    return f"design:{geometry[0]}c{geometry[1]}e{'-'.join(map(str, geometry[2]))}", geometry
+
+
 SUBTOPK_PRESETS = {
     # docs/spec.md (sub-top-k): BERT-base, sequence 384 — 256 + 128 columns with quotas 3 + 2;
     # 128 × 128 arrays, three arrays, quotas 2 + 2 + 1.

@@ -388,8 +388,7 @@ class TopkimaMacro:
         self.corner = calibration.corner   #: process corner of the artefact (tt, ss, …): named in errors, reports
         params = params_from_calibration(calibration)
         # the artefact's own array (its design's columns and key elements), or one of the paper's named ones
-        own, own_geometry = design_array(params.n_columns, params.n_elements, params.pair_scales,
-                                         int(calibration.column["geometry"]["n_rows"]))
+        own, own_geometry = design_array(params.n_columns, params.n_elements, params.pair_scales)
         array = own if array is None else array
         if array != own and array not in ARRAYS:
             raise ValueError(f"unknown array {array!r} for the macro calibrated at corner {self.corner}; "

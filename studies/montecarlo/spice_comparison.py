@@ -54,7 +54,7 @@ def spice_vs_behavioural(cal, seed: int, n_instances: int, golden_path: Path | N
     from topkima.behavioral.macro.devices import draw_tile
     macro = TopkimaMacro(cal)
     p = macro.params
-    n_cols, rows = 256 if macro.array == "256x256" else 128, p.n_elements * len(p.pair_scales)
+    n_cols, rows = macro.geometry[0], macro.geometry[1] * len(macro.geometry[2])
     # the SPICE samples are offsets measured with ideal voltage sources: the model's linear offset
     # model without the in-column threshold's shift and extra sensitivities (the same draws)
     ideal_sources = replace(p, sa_in_column_shift_v=0.0, sa_in_column_extra_per_v=None)

@@ -36,14 +36,18 @@ def macro():
 
 
 def test_the_macro_takes_its_array_from_the_artefacts_design(macro):
-    assert (macro.array, macro.geometry, macro.params.n_columns) == ("128x160", (128, 32, (1, 2, 4)), 128)
+    assert (macro.array, macro.geometry, macro.params.n_columns) == ("design:128c32e1-2-4", (128, 32, (1, 2, 4)), 128)
     assert "what-if" in macro.calibration.provenance["what_if"]
     committed = TopkimaMacro(load_calibration())
     assert (committed.array, committed.geometry, committed.params.n_columns) == ("256x256", (256, 64, (1, 2, 4)), 256)
     assert TopkimaMacro(macro.calibration, "256x256").geometry == (256, 64, (1, 2, 4))     # a named what-if array
-    with pytest.raises(ValueError, match=r"unknown array '64x64' .*its own '128x160' \(the default\)"):
+    with pytest.raises(ValueError, match=r"unknown array '64x64' .*its own 'design:128c32e1-2-4' \(the default\)"):
         TopkimaMacro(macro.calibration, "64x64")
-    with pytest.raises(ValueError, match=r"d = 64 key elements do not fit one column of a 128x160 array \(32"):
+    # a 128-step design keeps the paper's 256 x 256 key geometry, hence its name and the "3+2" tiling
+    wideport = TopkimaMacro(load_calibration(Path(__file__).parents[2] / "calibration" / "ramp128_wideport_quick_calibration.json"))
+    assert wideport.array == "256x256"
+    assert array_quotas(300, 5, wideport.array, wideport.geometry[0]) == "3+2"
+    with pytest.raises(ValueError, match=r"d = 64 key elements do not fit one column of a design:128c32e1-2-4 array \(32"):
         macro.ideal().topk(np.zeros((2, 64), int), np.zeros((64, 10), int), k=3)
     with pytest.raises(DesignError, match=r"geometry\.n_columns: .*power of two"):
         variant_array(n_columns=100, n_elements=32)
