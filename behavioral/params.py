@@ -78,10 +78,13 @@ class MacroParams:
     v_precharge_v: float
     digital: dict
     #: the comparator's threshold in the column beyond its ideal-source offset (artefact
-    #: ``comparator.in_column``, :func:`in_column_threshold`): θ = V_os + shift + Σ_i x_i·ΔV_th,i;
+    #: ``comparator.in_column``, :func:`in_column_threshold`):
+    #: θ = V_os(CM) + shift + shift_per_v·(CM − shift_vcm0) + Σ_i x_i·ΔV_th,i;
     #: 0 and None for an artefact without the field (the ideal-source offset alone)
     sa_in_column_shift_v: float = 0.0
     sa_in_column_extra_per_v: np.ndarray | None = None   #: (n_devices,) x_i, V of threshold per V of delvto
+    sa_in_column_shift_per_v: float = 0.0   #: the shift's slope in the bitlines' common mode (V/V)
+    sa_in_column_shift_vcm0_v: float = 0.0  #: the common mode at which the shift is sa_in_column_shift_v
     #: the decision energy's dependence on the input overdrive (artefact ``comparator.energy``, the
     #: comparator bench, :func:`decision_energy_overdrive`): e falls by ``sa_e_per_ln_overdrive_j`` per
     #: e-fold of |V_R − V_L|, clamped to the measured overdrives; 0 for an artefact without the table
@@ -176,7 +179,7 @@ def params_from_calibration(cal: Calibration, v_mid_v: float = 0.35, v_leak_v: f
         v_precharge_v=float(cal.provenance["supplies"]["v_precharge_v"]),
         digital=cal.digital,
         insitu=_insitu_runs(col),
-        **dict(zip(("sa_in_column_shift_v", "sa_in_column_extra_per_v"), in_column_threshold(comp))),
+        **in_column_threshold(comp),
         **decision_energy_overdrive(comp),
     )
 
@@ -209,19 +212,24 @@ SA_MIRROR_DEVICES = {"mip": "min", "mlp": "mln", "mnp": "mnn", "mrxp": "mrxn", "
                      "mb1pp": "mb1np", "mb1pn": "mb1nn", "mb2pp": "mb2np", "mb2pn": "mb2nn"}
 
 
-def in_column_threshold(comp: dict) -> tuple[float, np.ndarray | None]:
-    """(shift (V), extra sensitivity per device (V/V)) of the comparator's threshold in the column
-    beyond its ideal-source linear offset model, from the artefact's ``comparator.in_column``
-    (``topkima calibrate-in-column``; (0, None) without it).
+def in_column_threshold(comp: dict) -> dict:
+    """The comparator's threshold in the column beyond its ideal-source linear offset model, from the
+    artefact's ``comparator.in_column`` (``topkima calibrate-in-column``), as :class:`MacroParams`
+    fields: the nominal shift at a common mode CM₀, its slope in the common mode and the extra
+    sensitivity per device (V/V); {} without the field.
 
-    SPICE measured the threshold V_R − V_L at which the column's own latch flips, nominal and with
-    single devices shifted ±ΔV_th, at one common mode CM₀. The shift is the nominal threshold minus
-    the linear model's intercept at CM₀; a measured device's extra sensitivity is its in-column
-    sensitivity minus the linear model's at CM₀, its mirror device's the same with the opposite
-    sign; unmeasured devices add nothing. Both are taken as constant over the common mode."""
+    SPICE measured the threshold V_R − V_L at which the column's own latch flips: the nominal latch
+    on a grid of decision cycles and common modes, and single devices shifted ±ΔV_th, all decided
+    in the base run's cycle at its common mode CM₀. The nominal shift (threshold minus the linear
+    model's intercept) is the plane fitted over the grid (``nominal_shift``), taken here in the
+    common mode only: its slope in the decision cycle was measured negligible (docs/behavioral-model.md).
+    An artefact measured before the grid (no ``nominal_shift``) gives the shift at CM₀, constant.
+    A measured device's extra sensitivity is its in-column sensitivity minus the linear model's at
+    CM₀, its mirror device's the same with the opposite sign; unmeasured devices add nothing; the
+    extra sensitivities are held constant over the common mode."""
     ic = comp.get("in_column")
     if not ic:
-        return 0.0, None
+        return {}
     lin = comp["offset"]["linear_model"]
     order = np.argsort(lin["vcm_v"])
     vcm, icpt, sens = _arr(lin["vcm_v"])[order], _arr(lin["intercept_v"])[order], _arr(lin["sensitivity_v_per_v"])[order]
@@ -233,7 +241,14 @@ def in_column_threshold(comp: dict) -> tuple[float, np.ndarray | None]:
             if name in devices:
                 i = devices.index(name)
                 extra[i] = sign * float(s_col) - float(np.interp(cm0, vcm, sens[:, i]))
-    return float(ic["threshold_nominal_v"]) - float(np.interp(cm0, vcm, icpt)), extra
+    plane = ic.get("nominal_shift")
+    if plane:
+        shift = {"sa_in_column_shift_v": float(plane["shift_v"]), "sa_in_column_shift_per_v": float(plane["per_v"]),
+                 "sa_in_column_shift_vcm0_v": float(plane["vcm0_v"])}
+    else:
+        shift = {"sa_in_column_shift_v": float(ic["threshold_nominal_v"]) - float(np.interp(cm0, vcm, icpt)),
+                 "sa_in_column_shift_vcm0_v": cm0}
+    return dict(shift, sa_in_column_extra_per_v=extra)
 
 
 def _check_ramp_geometry(col: dict, settings: dict, source) -> None:

@@ -284,6 +284,12 @@ def _validate_in_column(comp: dict, source: str) -> None:
     if not isinstance(sens, dict) or not sens or not all(d in devices and _finite(v) for d, v in sens.items()):
         raise ArtefactError(f"{where}.sensitivity_v_per_v' must map devices of the offset model "
                             f"({', '.join(devices)}) to finite numbers (V/V)")
+    plane = ic.get("nominal_shift")
+    if plane is not None:
+        for name in ("shift_v", "per_v", "per_cycle_v", "vcm0_v", "cycle0"):
+            if not isinstance(plane, dict) or not _finite(plane.get(name)):
+                raise ArtefactError(f"{where}.nominal_shift.{name}' must be a finite number "
+                                    "(remake the field with topkima calibrate-in-column)")
 
 
 @dataclass(frozen=True)
