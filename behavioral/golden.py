@@ -169,8 +169,10 @@ def _full_ramp_column_energy(chip, q: np.ndarray, kl: np.ndarray) -> np.ndarray:
     leak = chip.leak_units_per_unit(kt)
     v_l, v_r = chip.bitline_voltages(u_l, u_r, leak, p.n_ramp_steps)
     v0 = p.curve_v[0]
-    e_decisions = sum(chip.e_per_decision_j(0.5 * sum(chip.bitline_voltages(u_l, u_r, leak, j)))
-                      for j in range(1, p.n_ramp_steps + 1))
+    e_decisions = 0.0
+    for j in range(1, p.n_ramp_steps + 1):
+        v_lj, v_rj = chip.bitline_voltages(u_l, u_r, leak, j)
+        e_decisions = e_decisions + chip.e_per_decision_j(0.5 * (v_lj + v_rj), v_rj - v_lj)
     e_col = p.v_precharge_v * p.c_bitline_eff_f * ((v0 - v_l) + (v0 - v_r)) + e_decisions
     return e_col[0, :n]
 

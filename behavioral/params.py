@@ -78,13 +78,23 @@ class MacroParams:
     v_precharge_v: float
     digital: dict
     #: the comparator's threshold in the column beyond its ideal-source offset (artefact
-    #: ``comparator.in_column``, :func:`in_column_threshold`): θ = V_os + shift + Σ_i x_i·ΔV_th,i;
+    #: ``comparator.in_column``, :func:`in_column_threshold`):
+    #: θ = V_os(CM) + shift + shift_per_v·(CM − shift_vcm0) + Σ_i x_i·ΔV_th,i;
     #: 0 and None for an artefact without the field (the ideal-source offset alone)
     sa_in_column_shift_v: float = 0.0
     sa_in_column_extra_per_v: np.ndarray | None = None   #: (n_devices,) x_i, V of threshold per V of delvto
     #: columns of the array (one comparator each): the design's ``geometry.n_columns`` (``provenance.design``;
     #: 256, SPEC §2, for the committed artefact and artefacts made before design files)
     n_columns: int = 256
+    sa_in_column_shift_per_v: float = 0.0   #: the shift's slope in the bitlines' common mode (V/V)
+    sa_in_column_shift_vcm0_v: float = 0.0  #: the common mode at which the shift is sa_in_column_shift_v
+    #: the decision energy's dependence on the input overdrive (artefact ``comparator.energy``, the
+    #: comparator bench, :func:`decision_energy_overdrive`): e falls by ``sa_e_per_ln_overdrive_j`` per
+    #: e-fold of |V_R − V_L|, clamped to the measured overdrives; 0 for an artefact without the table
+    sa_e_per_ln_overdrive_j: float = 0.0
+    sa_overdrive_min_v: float = 1e-4
+    sa_overdrive_max_v: float = 0.1
+    sa_overdrive_ref_v: float = 0.01      #: the overdrive at which the term is zero
 
     def v_of_units(self, units: np.ndarray) -> np.ndarray:
         """The discharge curve f: bitline voltage after ``units`` accumulated units."""
@@ -174,7 +184,8 @@ def params_from_calibration(cal: Calibration, v_mid_v: float = 0.35, v_leak_v: f
         v_precharge_v=float(cal.provenance["supplies"]["v_precharge_v"]),
         digital=cal.digital,
         insitu=_insitu_runs(col),
-        **dict(zip(("sa_in_column_shift_v", "sa_in_column_extra_per_v"), in_column_threshold(comp))),
+        **in_column_threshold(comp),
+        **decision_energy_overdrive(comp),
         n_columns=n_columns,
     )
 
@@ -194,25 +205,52 @@ def array_columns(cal: Calibration) -> int:
     return n_columns
 
 
+def decision_energy_overdrive(comp: dict) -> dict:
+    """The decision energy's overdrive term from the comparator bench (artefact ``comparator.energy``:
+    energy per decision at input overdrives 0.1 … 100 mV, ideal sources, CM 0.35 V).
+
+    Physics: the StrongARM's regeneration starts from the imbalance the input sets; the smaller the
+    overdrive, the longer both branches conduct before the outputs separate (the clock-to-output
+    delay grows as ln(1/overdrive), ``comparator.delay_vs_overdrive``), so the charge drawn per decision
+    grows the same way. The bench gives 140.7, 133.8, 128.2, 122.3 fJ at 0.1, 1, 10, 100 mV: a line in
+    ln(overdrive). κ is its least-squares slope (J per e-fold); the term is κ·ln(V_ref / |V_R − V_L|)
+    with |V_R − V_L| clamped to the measured overdrives and V_ref the bench's typical overdrive.
+    Without the table (an older artefact) κ = 0: the energy line in the common mode alone."""
+    energy = comp.get("energy") or {}
+    od, e = energy.get("overdrive_v"), energy.get("e_per_decision_j")
+    if not od or not e or len(od) < 2 or len(od) != len(e):
+        return {}
+    od, e = _arr(od), _arr(e)
+    kappa = -float(np.polyfit(np.log(od), e, 1)[0])
+    return {"sa_e_per_ln_overdrive_j": kappa, "sa_overdrive_min_v": float(od.min()),
+            "sa_overdrive_max_v": float(od.max()),
+            "sa_overdrive_ref_v": float(energy.get("typical_overdrive_v", np.sqrt(od.min() * od.max())))}
+
+
 #: Mirror-image device pairs of the StrongARM (netlists/strongarm.sp): swapping sides flips the
 #: offset's sign, so the mirror device of a measured one acts with the opposite sign
 SA_MIRROR_DEVICES = {"mip": "min", "mlp": "mln", "mnp": "mnn", "mrxp": "mrxn", "mrlp": "mrln",
                      "mb1pp": "mb1np", "mb1pn": "mb1nn", "mb2pp": "mb2np", "mb2pn": "mb2nn"}
 
 
-def in_column_threshold(comp: dict) -> tuple[float, np.ndarray | None]:
-    """(shift (V), extra sensitivity per device (V/V)) of the comparator's threshold in the column
-    beyond its ideal-source linear offset model, from the artefact's ``comparator.in_column``
-    (``topkima calibrate-in-column``; (0, None) without it).
+def in_column_threshold(comp: dict) -> dict:
+    """The comparator's threshold in the column beyond its ideal-source linear offset model, from the
+    artefact's ``comparator.in_column`` (``topkima calibrate-in-column``), as :class:`MacroParams`
+    fields: the nominal shift at a common mode CM₀, its slope in the common mode and the extra
+    sensitivity per device (V/V); {} without the field.
 
-    SPICE measured the threshold V_R − V_L at which the column's own latch flips, nominal and with
-    single devices shifted ±ΔV_th, at one common mode CM₀. The shift is the nominal threshold minus
-    the linear model's intercept at CM₀; a measured device's extra sensitivity is its in-column
-    sensitivity minus the linear model's at CM₀, its mirror device's the same with the opposite
-    sign; unmeasured devices add nothing. Both are taken as constant over the common mode."""
+    SPICE measured the threshold V_R − V_L at which the column's own latch flips: the nominal latch
+    on a grid of decision cycles and common modes, and single devices shifted ±ΔV_th, all decided
+    in the base run's cycle at its common mode CM₀. The nominal shift (threshold minus the linear
+    model's intercept) is the plane fitted over the grid (``nominal_shift``), taken here in the
+    common mode only: its slope in the decision cycle was measured negligible (docs/behavioral-model.md).
+    An artefact measured before the grid (no ``nominal_shift``) gives the shift at CM₀, constant.
+    A measured device's extra sensitivity is its in-column sensitivity minus the linear model's at
+    CM₀, its mirror device's the same with the opposite sign; unmeasured devices add nothing; the
+    extra sensitivities are held constant over the common mode."""
     ic = comp.get("in_column")
     if not ic:
-        return 0.0, None
+        return {}
     lin = comp["offset"]["linear_model"]
     order = np.argsort(lin["vcm_v"])
     vcm, icpt, sens = _arr(lin["vcm_v"])[order], _arr(lin["intercept_v"])[order], _arr(lin["sensitivity_v_per_v"])[order]
@@ -224,7 +262,14 @@ def in_column_threshold(comp: dict) -> tuple[float, np.ndarray | None]:
             if name in devices:
                 i = devices.index(name)
                 extra[i] = sign * float(s_col) - float(np.interp(cm0, vcm, sens[:, i]))
-    return float(ic["threshold_nominal_v"]) - float(np.interp(cm0, vcm, icpt)), extra
+    plane = ic.get("nominal_shift")
+    if plane:
+        shift = {"sa_in_column_shift_v": float(plane["shift_v"]), "sa_in_column_shift_per_v": float(plane["per_v"]),
+                 "sa_in_column_shift_vcm0_v": float(plane["vcm0_v"])}
+    else:
+        shift = {"sa_in_column_shift_v": float(ic["threshold_nominal_v"]) - float(np.interp(cm0, vcm, icpt)),
+                 "sa_in_column_shift_vcm0_v": cm0}
+    return dict(shift, sa_in_column_extra_per_v=extra)
 
 
 def _check_ramp_geometry(col: dict, settings: dict, source) -> None:

@@ -182,6 +182,7 @@ def validate(data: Any, source: str = "artefact") -> None:
     delay = data["comparator"]["delay_vs_overdrive"]
     if len(delay["overdrive_v"]) != len(delay["t_clk_to_q_s"]):
         raise ArtefactError(f"{source}: field 'comparator.delay_vs_overdrive' has lists of different lengths")
+    _validate_energy_vs_overdrive(data["comparator"], source)
     n_measured = _characterised_ramp_steps(data, source)
     if len(data["ramp"]["steps_v"]) != n_measured:
         raise ArtefactError(f"{source}: field 'ramp.steps_v' must hold one step per characterised ramp cycle "
@@ -284,6 +285,22 @@ def _validate_offset_trim(comp: dict, source: str) -> None:
         raise ArtefactError(f"{where}.by_vcm' must hold a finite mean_v and a positive sigma_v per common mode")
 
 
+def _validate_energy_vs_overdrive(comp: dict, source: str) -> None:
+    """The comparator bench's energy per decision against the input overdrive (optional; the model's
+    decision-energy overdrive term reads it): positive overdrives in increasing order, one positive
+    energy each."""
+    energy = comp.get("energy")
+    if not isinstance(energy, dict) or "overdrive_v" not in energy:
+        return
+    od, e = energy.get("overdrive_v"), energy.get("e_per_decision_j")
+    where = f"{source}: field 'comparator.energy"
+    if not isinstance(od, list) or len(od) < 2 or not all(_finite(x) and x > 0 for x in od) \
+            or any(b <= a for a, b in zip(od, od[1:])):
+        raise ArtefactError(f"{where}.overdrive_v' must list at least two positive overdrives (V) in increasing order")
+    if not isinstance(e, list) or len(e) != len(od) or not all(_finite(x) and x > 0 for x in e):
+        raise ArtefactError(f"{where}.e_per_decision_j' must hold one positive energy (J) per overdrive")
+
+
 def _validate_in_column(comp: dict, source: str) -> None:
     """The optional in-column threshold (``topkima calibrate-in-column``): a finite nominal threshold
     and common mode, and a finite sensitivity per device of the offset model."""
@@ -301,6 +318,12 @@ def _validate_in_column(comp: dict, source: str) -> None:
     if not isinstance(sens, dict) or not sens or not all(d in devices and _finite(v) for d, v in sens.items()):
         raise ArtefactError(f"{where}.sensitivity_v_per_v' must map devices of the offset model "
                             f"({', '.join(devices)}) to finite numbers (V/V)")
+    plane = ic.get("nominal_shift")
+    if plane is not None:
+        for name in ("shift_v", "per_v", "per_cycle_v", "vcm0_v", "cycle0"):
+            if not isinstance(plane, dict) or not _finite(plane.get(name)):
+                raise ArtefactError(f"{where}.nominal_shift.{name}' must be a finite number "
+                                    "(remake the field with topkima calibrate-in-column)")
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """`topkima calibrate-in-column`: measure the comparator's in-column threshold in ngspice and add it
 to an existing artefact as ``comparator.in_column`` (with its own provenance).
 
-A separate step from ``topkima calibrate`` on purpose: its ~70 column transients (each through
-several ramp cycles with the real sense amplifier) would double the quick calibration that
+A separate step from ``topkima calibrate`` on purpose: its ~240 column transients (each through
+several ramp cycles with the real sense amplifier) would more than double the quick calibration that
 ``make demo`` runs; an artefact without the field is read as before (the model then uses the
 ideal-source offset alone). The jobs run through the resumable cache like every calibration job.
 """
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+
+import numpy as np
 
 from topkima.calibration.artefact import ArtefactError, load_calibration, validate, write_atomic
 
@@ -45,7 +47,7 @@ def _check_supported(cal, design, corner_name: str) -> None:
                             "in-column threshold")
 
 
-#: wall-clock limit per job (s): a bisection of ~11 column transients took 2.5–3 min on a shared core
+#: wall-clock limit per job (s): a bisection of ~10 column transients to cycle 30 took ~6 min on a shared core
 TIMEOUT_S = 3600.0
 
 
@@ -71,10 +73,75 @@ def add_in_column_threshold(artefact: str | Path | None, out: str | Path | None,
 
     start = time.monotonic()
     results = run_jobs(jobs, workers=workers, cache=cache, timeout_s=timeout_s, progress=progress)
-    section = comparator_column.artefact_section({j.label: results[j.label] for j in jobs})
+    section = artefact_section(cal, {j.label: results[j.label] for j in jobs})
     section["provenance"] = provenance(settings, time.monotonic() - start, len(jobs), n_cached[0], command)
+    times = [t for t in (cache.elapsed_s(j) for j in jobs) if t is not None]
+    if times:   # the SPICE time itself, also when the jobs were run before (resumed, or from the cache)
+        section["provenance"]["spice_time_s_total"] = round(sum(times), 1)
     data = dict(cal.data)
     data["comparator"] = dict(data["comparator"], in_column=section)
     validate(data, "artefact with comparator.in_column")
     write_atomic(out if out is not None else cal.path, data)
     return section
+
+
+def _ideal_source_intercept_v(cal, vcm_v):
+    """The ideal-source offset model's intercept (nominal latch) at common modes ``vcm_v``, piecewise
+    linear between its characterised common modes and extrapolated beyond them, as the model reads it."""
+    lin = cal.comparator["offset"]["linear_model"]
+    order = np.argsort(lin["vcm_v"])
+    g, icpt = np.asarray(lin["vcm_v"], float)[order], np.asarray(lin["intercept_v"], float)[order]
+    seg = np.clip(np.searchsorted(g, vcm_v) - 1, 0, g.size - 2)
+    return icpt[seg] + (np.asarray(vcm_v) - g[seg]) * (icpt[seg + 1] - icpt[seg]) / (g[seg + 1] - g[seg])
+
+
+def fit_nominal_shift(cal, nominal_runs: list[dict]) -> dict:
+    """The nominal latch's in-column shift (threshold − ideal-source intercept) as a plane in the
+    common mode and the decision cycle, least squares over the nominal runs of the grid:
+    shift = shift_v + per_v·(CM − vcm0_v) + per_cycle_v·(j − cycle0)."""
+    cm = np.array([r["vcm_v"] for r in nominal_runs])
+    j = np.array([r["firing_cycle"] for r in nominal_runs], float)
+    shift = np.array([r["threshold_v"] for r in nominal_runs]) - _ideal_source_intercept_v(cal, cm)
+    cm0, j0 = float(np.round(np.mean(cm), 3)), float(np.round(np.mean(j)))
+    a = np.column_stack([np.ones_like(cm), cm - cm0, j - j0])
+    coef, *_ = np.linalg.lstsq(a, shift, rcond=None)
+    resid = shift - a @ coef
+    return {"model": "shift = shift_v + per_v * (CM - vcm0_v) + per_cycle_v * (cycle - cycle0), held constant "
+                     "outside cycle_range; least squares over the nominal runs",
+            "vcm0_v": cm0, "cycle0": j0, "shift_v": float(coef[0]), "per_v": float(coef[1]),
+            "per_cycle_v": float(coef[2]), "residual_rms_v": float(np.sqrt(np.mean(resid ** 2))),
+            "residual_max_v": float(np.max(np.abs(resid))), "n_runs": int(cm.size),
+            "vcm_range_v": [float(cm.min()), float(cm.max())], "cycle_range": [int(j.min()), int(j.max())]}
+
+
+def artefact_section(cal, results: dict) -> dict:
+    """The ``comparator.in_column`` artefact field from the jobs' results (by label,
+    :func:`topkima.circuits.comparator_column.cases`): the base run's nominal threshold and common
+    mode, the devices' in-column sensitivities (both shifts decided in the same cycle), and the
+    nominal shift's plane in the common mode and the cycle (:func:`fit_nominal_shift`)."""
+    from topkima.circuits import comparator_column as cc
+    from topkima.circuits.comparator_fit import MIRROR_PAIRS
+    block = cc.BLOCK
+    nominal = results[f"{block}/none"]
+    sens = {}
+    for dev in cc.DEVICES:
+        up, down = results[f"{block}/{dev}+"], results[f"{block}/{dev}-"]
+        sens[dev] = (up["threshold_v"] - down["threshold_v"]) / (up["sa_dvt_v"][dev] - down["sa_dvt_v"][dev])
+    nominal_runs = [r for r in results.values() if not r["sa_dvt_v"]]
+    return {
+        "method": "full column testbench with the sense amplifier (circuits/comparator_column.py): input patterns "
+                  "crossing near a chosen ramp cycle at a chosen common mode; bisection on a small charge taken from "
+                  "(or given to) RBL_R during the MAC phase until the decision of that cycle flips; threshold = "
+                  "V(RBL_R) - V(RBL_L) at the sense instant of that cycle at the flip. Nominal latch on a grid of "
+                  "cycles and common modes; devices shifted +-n_sigma decided in the base run's cycle",
+        "inputs": list(cc.INPUTS), "keys": list(cc.KEYS),
+        "vcm_v": float(nominal["vcm_v"]), "cycle": int(nominal["firing_cycle"]),
+        "threshold_nominal_v": float(nominal["threshold_v"]),
+        "n_sigma": cc.N_SIGMA,
+        "sensitivity_v_per_v": sens,
+        "mirror_devices": {dev: dict(MIRROR_PAIRS)[dev] for dev in cc.DEVICES},
+        "mirror_sign": "the mirror device of each pair acts with the opposite sign",
+        "nominal_shift": fit_nominal_shift(cal, nominal_runs),
+        "runs": [dict(results[key], label=key.split("/", 1)[1]) for key in sorted(results)],
+        "tol_v": cc.TOL_V,
+    }

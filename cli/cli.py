@@ -90,8 +90,12 @@ def cmd_calibrate_in_column(args) -> int:
         print(f"topkima calibrate-in-column: {exc}", file=sys.stderr)
         return 1
     sens = ", ".join(f"{d} {1e3 * v:+.2f} mV/V" for d, v in section["sensitivity_v_per_v"].items())
-    print(f"in-column threshold at CM {section['vcm_v']:.3f} V: nominal {1e3 * section['threshold_nominal_v']:+.3f} mV; "
-          f"sensitivities {sens}; wrote {args.out or args.artefact or 'the committed artefact'} "
+    plane = section["nominal_shift"]
+    print(f"in-column threshold at CM {section['vcm_v']:.3f} V, cycle {section['cycle']}: nominal "
+          f"{1e3 * section['threshold_nominal_v']:+.3f} mV; shift beyond the ideal-source offset "
+          f"{1e3 * plane['shift_v']:+.3f} mV at CM {plane['vcm0_v']:.3f} V, {1e3 * plane['per_v']:+.2f} mV/V of CM, "
+          f"{1e6 * plane['per_cycle_v']:+.2f} µV per cycle (residual {1e6 * plane['residual_rms_v']:.1f} µV rms over "
+          f"{plane['n_runs']} runs); sensitivities {sens}; wrote {args.out or args.artefact or 'the committed artefact'} "
           f"({section['provenance']['wall_time_s']} s)", file=sys.stderr)
     return 0
 

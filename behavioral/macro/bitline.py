@@ -21,7 +21,9 @@ attached sense amplifier does to them.
 
   at the sense instant of cycle j (V0: the precharged level), least-squares fitted to the
   artefact's nominal column + sense-amplifier conversions (``column.insitu_conversions``); their
-  sense-amplifier energies give the energy per decision as a line in the common mode.
+  sense-amplifier energies give the energy per decision as a line in the common mode, beside the
+  comparator bench's overdrive term: e = a + b·CM + κ·ln(V_ref / |V_R − V_L|) (|V_R − V_L| clamped
+  to the bench's overdrives, :func:`topkima.behavioral.params.decision_energy_overdrive`).
 """
 from __future__ import annotations
 
@@ -56,7 +58,11 @@ class BitlineModel(NamedTuple):
     offset_r_v: np.ndarray
     t_sense_units: np.ndarray      #: (n_steps + 2,) sense instant of cycle j after the MAC start, PWM units
     e_decision_at_0_j: float       #: sense-amplifier energy per decision: a + b·CM …
-    e_decision_per_v: float        #: … its slope in the common mode
+    e_decision_per_v: float        #: … its slope in the common mode …
+    e_decision_per_ln_od_j: float  #: … + κ·ln(od_ref / |V_R − V_L|), |V_R − V_L| clamped to [od_min, od_max]
+    od_min_v: float
+    od_max_v: float
+    od_ref_v: float
     fall_max_from_v: np.ndarray    #: per grid point, the curve's steepest fall per grid step from there on (V)
     drift_v_per_cycle: float       #: the largest change of offset_r − offset_l from one cycle to the next
     drift_l_v_per_cycle: float     #: the largest change of offset_l from cycle j to j + 1, j ≥ 2
@@ -88,12 +94,18 @@ class InsituCorrection:
     coef_l_v: np.ndarray       #: (5,) correction of V_L, terms as above
     coef_r_v: np.ndarray       #: (5,) correction of V_R
     rms_residual_v: float      #: what the fit leaves, over all runs and instants
-    e_decision_a_j: float      #: energy per decision at CM = 0
+    e_decision_a_j: float      #: energy per decision at CM = 0 (and the reference overdrive)
     e_decision_b_j_per_v: float  #: its slope in the common mode
 
     def e_per_decision_j(self, v_cm):
-        """Sense-amplifier energy per decision at the bitlines' common mode."""
+        """Sense-amplifier energy per decision at the bitlines' common mode, at the reference overdrive."""
         return self.e_decision_a_j + self.e_decision_b_j_per_v * np.asarray(v_cm)
+
+
+def overdrive_log(p: MacroParams, v_diff) -> np.ndarray:
+    """ln(V_ref / |V_R − V_L|) with |V_R − V_L| clamped to the comparator bench's overdrives (numpy)."""
+    od = np.clip(np.abs(np.asarray(v_diff, float)), p.sa_overdrive_min_v, p.sa_overdrive_max_v)
+    return np.log(p.sa_overdrive_ref_v / od)
 
 
 def bitline_model(p: MacroParams, curve_v: np.ndarray, insitu: InsituCorrection | None) -> BitlineModel:
@@ -107,6 +119,7 @@ def bitline_model(p: MacroParams, curve_v: np.ndarray, insitu: InsituCorrection 
         mix_l = mix_r = 0.0
         off_l = off_r = np.zeros(n_j)
         e_a, e_b = p.e_per_decision_j, 0.0
+        kappa = 0.0
     else:
         cl, cr = insitu.coef_l_v, insitu.coef_r_v
         v0 = float(p.curve_v[0])
@@ -115,11 +128,13 @@ def bitline_model(p: MacroParams, curve_v: np.ndarray, insitu: InsituCorrection 
         off_r = cr[0] + cr[1] * (jj - 1) + cr[2] * (jj == 1) + (cr[3] + cr[4]) * v0
         keep_l, mix_l, mix_r, keep_r = 1 - cl[3], cl[4], -cr[3], 1 - cr[4]
         e_a, e_b = insitu.e_decision_a_j, insitu.e_decision_b_j_per_v
+        kappa = p.sa_e_per_ln_overdrive_j
     dv = np.append(np.diff(table), 0.0)
     return BitlineModel(table, dv, points_per_unit, table.size - 1, float(v_grid[0]), float(v_grid[1] - v_grid[0]),
                         inv, float(keep_l), float(mix_l), float(mix_r), float(keep_r),
                         np.ascontiguousarray(off_l, float), np.ascontiguousarray(off_r, float),
-                        sense_instants_units(p), float(e_a), float(e_b),
+                        sense_instants_units(p), float(e_a), float(e_b), float(kappa),
+                        float(p.sa_overdrive_min_v), float(p.sa_overdrive_max_v), float(p.sa_overdrive_ref_v),
                         np.ascontiguousarray(np.maximum.accumulate((-dv)[::-1])[::-1]),
                         float(np.max(np.abs(np.diff((off_r - off_l)[1:])))),
                         float(np.max(np.abs(np.diff(off_l[2:])), initial=0.0)),
@@ -206,9 +221,11 @@ def fit_insitu_correction(p: MacroParams, runs_units) -> InsituCorrection:
     coef_l = np.linalg.lstsq(a, b_l, rcond=None)[0]
     coef_r = np.linalg.lstsq(a, b_r, rcond=None)[0]
     rms = float(np.sqrt(np.mean(np.concatenate([b_l - a @ coef_l, b_r - a @ coef_r]) ** 2)))
-    # energy per decision against the measured common mode (mean over the measured instants)
+    # energy per decision against the measured common mode (mean over the measured instants), net
+    # of the bench's overdrive term at the measured V_R − V_L of each decision
     cm = np.array([0.5 * (run["v_rbl_l_at_sa_clk_v"] + run["v_rbl_r_at_sa_clk_v"]).mean() for run in runs])
-    e_dec = np.array([run["e_sa_32_decisions_j"] / n_measured for run in runs])
+    od_term = np.array([overdrive_log(p, run["v_rbl_r_at_sa_clk_v"] - run["v_rbl_l_at_sa_clk_v"]).mean() for run in runs])
+    e_dec = np.array([run["e_sa_32_decisions_j"] / n_measured for run in runs]) - p.sa_e_per_ln_overdrive_j * od_term
     if n_runs >= 3 and np.ptp(cm) > 0.02:
         slope, intercept = np.polyfit(cm, e_dec, 1)
     else:  # too little spread for a slope: the mean
@@ -278,3 +295,37 @@ def column_leak(lm: LeakModel, levels, n: int, out) -> None:
     for c in range(n):
         n1 = out[c]
         out[c] = lm.per_stored_one * n1 + lm.per_stored_zero * (lm.n_stacks - n1)
+
+
+@numba.njit(inline="always", **KERNEL)
+def _log_integral(bl: BitlineModel, x: float) -> float:
+    """∫₀ˣ ln(od_ref / clamp(|t|)) dt (odd in x), clamp to [od_min, od_max]."""
+    a = abs(x)
+    lo, hi = bl.od_min_v, bl.od_max_v
+    ln_ref = np.log(bl.od_ref_v)
+    if a <= lo:
+        out = a * (ln_ref - np.log(lo))
+    else:
+        b = a if a < hi else hi
+        # ∫ (ln_ref − ln t) dt from lo to b, plus the clamped flat parts
+        out = lo * (ln_ref - np.log(lo)) + (b - lo) * (ln_ref + 1.0) - (b * np.log(b) - lo * np.log(lo))
+        if a > hi:
+            out += (a - hi) * (ln_ref - np.log(hi))
+    return out if x >= 0.0 else -out
+
+
+@numba.njit(**KERNEL)
+def mean_overdrive_log(bl: BitlineModel, d_first: float, d_last: float, n: int) -> float:
+    """Mean of ln(od_ref / |V_R − V_L|) over ``n`` decisions whose V_R − V_L rises evenly from
+    ``d_first`` to ``d_last``: the mean over the interval each decision stands for (midpoint rule)."""
+    if n <= 1:
+        a = abs(d_first)
+        a = a if a > bl.od_min_v else bl.od_min_v
+        a = a if a < bl.od_max_v else bl.od_max_v
+        return np.log(bl.od_ref_v / a)
+    step = (d_last - d_first) / (n - 1)
+    lo = d_first - 0.5 * step
+    hi = d_last + 0.5 * step
+    if abs(hi - lo) < 1e-12:
+        return np.log(bl.od_ref_v / min(max(abs(d_first), bl.od_min_v), bl.od_max_v))
+    return (_log_integral(bl, hi) - _log_integral(bl, lo)) / (hi - lo)

@@ -234,9 +234,15 @@ class ChipInstance:
         return (bl.keep_l * v_l - bl.mix_l * v_r + bl.offset_l_v[j],
                 bl.mix_r * v_l + bl.keep_r * v_r + bl.offset_r_v[j])
 
-    def e_per_decision_j(self, v_cm):
-        """Sense-amplifier energy per decision at the bitlines' common mode."""
-        return self.bitlines.e_decision_at_0_j + self.bitlines.e_decision_per_v * np.asarray(v_cm)
+    def e_per_decision_j(self, v_cm, v_diff=None):
+        """Sense-amplifier energy per decision at the bitlines' common mode and, given, their
+        difference V_R − V_L (the overdrive term, :mod:`.bitline`; None: at the reference overdrive)."""
+        bl = self.bitlines
+        e = bl.e_decision_at_0_j + bl.e_decision_per_v * np.asarray(v_cm)
+        if v_diff is None:
+            return e
+        od = np.clip(np.abs(np.asarray(v_diff, float)), bl.od_min_v, bl.od_max_v)
+        return e + bl.e_decision_per_ln_od_j * np.log(bl.od_ref_v / od)
 
     def ramp_inl_dnl(self, array_index: int = 0) -> dict:
         """INL/DNL (LSB, endpoint fit) of every column's modelled ramp, as the ramp block

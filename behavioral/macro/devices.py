@@ -88,13 +88,15 @@ def draw_tile(p: MacroParams, rng: np.random.Generator, n_cols: int, rows: int) 
 
 def sa_offsets(p: MacroParams, sa_dvt_v: np.ndarray) -> np.ndarray:
     """Comparator thresholds (n_cols, n_vcm) from device threshold shifts (n_cols, n_devices): the
-    ideal-source offset's linear model at each common mode, plus the in-column shift and extra
-    sensitivities where the artefact has them."""
+    ideal-source offset's linear model at each common mode, plus the in-column shift (linear in the
+    common mode, so exact between the grid's common modes) and extra sensitivities where the
+    artefact has them."""
     dvt = np.asarray(sa_dvt_v, dtype=float)
     v_os = p.sa_intercept_v[None, :] + dvt @ p.sa_sensitivity.T
     if p.sa_in_column_extra_per_v is None:
         return v_os
-    return v_os + (p.sa_in_column_shift_v + dvt @ p.sa_in_column_extra_per_v)[:, None]
+    shift = p.sa_in_column_shift_v + p.sa_in_column_shift_per_v * (p.sa_vcm_v - p.sa_in_column_shift_vcm0_v)
+    return v_os + shift[None, :] + (dvt @ p.sa_in_column_extra_per_v)[:, None]
 
 
 def nominal_draws(p: MacroParams, n_cols: int, rows: int) -> TileDraws:

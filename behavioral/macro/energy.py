@@ -4,9 +4,11 @@
   SPICE restore energies, :func:`params_from_calibration`);
 * wordline pulses: (pulsed elements·scales + n_cal + stop cycles) per column in use;
 * sense-amplifier decisions: each column is clocked until it fires or the ramp stops (a column
-  disabled at the arbiter is not clocked), at e(CM) = a + b·CM per decision, CM the mean of the
-  bitlines at cycle 1 and at the stop (they fall ~linearly; a column that fires early is clocked
-  few times, so the difference to its own last decision weighs little);
+  disabled at the arbiter is not clocked), at e = a + b·CM + κ·ln(V_ref/|V_R − V_L|) per decision
+  (:mod:`.bitline`), CM the mean of the bitlines at cycle 1 and at the stop (they fall ~linearly; a
+  column that fires early is clocked few times, so the difference to its own last decision weighs
+  little), and the overdrive term's mean over decisions whose V_R − V_L rises evenly from cycle 1
+  to the stop (:func:`.bitline.mean_overdrive_log`);
 * digital: the ramp counter per cycle, and per grant the arbiter tree, k-counter and encoder
   (the slow corner of the artefact's digital characterisation).
 
@@ -20,6 +22,7 @@ from typing import NamedTuple
 import numba
 
 from topkima.behavioral.macro.adc import bitlines_at
+from topkima.behavioral.macro.bitline import mean_overdrive_log
 from topkima.behavioral.macro.runtime import KERNEL
 from topkima.behavioral.params import MacroParams
 
@@ -72,6 +75,10 @@ def row_energy_j(bl, ramp, em: EnergyModel, units_l, units_r, leak, firing, enab
             cm += end
             cm *= 0.25
             e_decisions += clocked * (bl.e_decision_at_0_j + bl.e_decision_per_v * cm)
+            if bl.e_decision_per_ln_od_j != 0.0:
+                d_1 = v_r1 - v_l1
+                d_last = d_1 + (v_r - v_l - d_1) * ((clocked - 1) / (j_end - 1) if j_end > 1 else 0.0)
+                e_decisions += clocked * bl.e_decision_per_ln_od_j * mean_overdrive_log(bl, d_1, d_last, clocked)
     e_restore = em.restore_j_per_v * (2 * n * em.v_precharged_v - v_sum_end)
     n_pulses = (n_pulsed * em.n_scales + em.n_cal + stop) * n
     e_digital = stop * em.e_per_count_j + min(n_grants, n) * em.e_per_grant_j

@@ -135,3 +135,16 @@ def test_heldout_agreement_is_reported_by_region(heldout):
     print("\n".join(result.lines()))
     assert result.golden_set == "heldout"
     assert sum(r["n"] for r in result.regions().values()) == result.n_conversions
+
+
+def test_heldout_in_range_meets_the_issues_targets_for_lsb_and_energy(heldout):
+    # issue 17's targets, fixed before this set was made (not chosen from it): in range, 100 % within
+    # ±1 LSB, conversion energy within 3 % (mean) and 6 % (max). Its ≥ 95 % exact codes is not met
+    # (92.1 %: docs/behavioral-model.md, what limits the agreement) and is reported, not asserted.
+    from topkima.behavioral import TopkimaMacro
+    from topkima.behavioral.golden import compare
+    from topkima.calibration import load_calibration
+    r = compare(TopkimaMacro(load_calibration()), heldout, k_top=5).regions()["in_range"]
+    assert r["n"] >= 200
+    assert r["within_1_lsb_pct"] == 100.0
+    assert r["energy_mean_err_pct"] <= 3.0 and r["energy_max_err_pct"] <= 6.0

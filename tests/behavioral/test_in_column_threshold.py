@@ -33,22 +33,42 @@ def _piecewise(vcm_grid, values, cm):
 
 
 def test_the_model_threshold_reproduces_every_spice_in_column_measurement(cal):
-    # the SPICE runs: nominal latch and single devices shifted ±2 σ, thresholds to ±10 µV
+    # the SPICE runs: the nominal latch on a grid of decision cycles and common modes, and single
+    # devices shifted ±2 σ decided in the base run's cycle; thresholds to ±5 µV
     ic = cal.comparator["in_column"]
     p = params_from_calibration(cal)
-    assert len(ic["runs"]) >= 7
     model = {}
     for run in ic["runs"]:
         dvt = np.array([[run["sa_dvt_v"].get(name, 0.0) for name in p.sa_devices]])
         model[run["label"]] = _piecewise(p.sa_vcm_v, sa_offsets(p, dvt)[0], run["vcm_v"]) - run["threshold_v"]
-    assert model.pop("none") == pytest.approx(0.0, abs=2e-6)
+    nominal = [label for label in model if label == "none" or label.startswith("grid/")]
+    assert len(nominal) == ic["nominal_shift"]["n_runs"] >= 18
+    # every nominal run, whatever its cycle (2 … 30) and common mode (0.25 … 0.34 V), within 10 µV
+    assert max(abs(model[label]) for label in nominal) < 10e-6
     for dev in ic["sensitivity_v_per_v"]:
         up, down = model[f"{dev}+"], model[f"{dev}-"]
-        # the linear term is matched both ways (up to the common-mode drift between the two runs) …
+        # the linear term is matched both ways …
         assert up - down == pytest.approx(0.0, abs=15e-6), dev
         # … what is left is the threshold's curvature in a 2 σ shift, the same sign both ways
         # (60 µV for mnp: 15 µV at 1 σ), which the linear model leaves out
         assert abs(up) < 70e-6 and abs(down) < 70e-6, dev
+
+
+def test_the_threshold_does_not_depend_on_the_decision_cycle_but_on_the_common_mode(cal):
+    # SPICE: at each common mode of the grid, the nominal threshold over decision cycles 2 … 30
+    # (1 … 29 earlier "not fired" decisions) spans a few µV; over the common mode it moves ~1 mV/V
+    ic = cal.comparator["in_column"]
+    rows = {}
+    for run in ic["runs"]:
+        if run["label"].startswith("grid/") or run["label"] == "none":
+            rows.setdefault(run["n_units_r"], []).append(run)
+    assert len(rows) == 3 and all(len(r) == 6 for r in rows.values())
+    for runs in rows.values():
+        assert {r["firing_cycle"] for r in runs} == {2, 5, 9, 16, 23, 30}
+        assert np.ptp([r["threshold_v"] for r in runs]) < 12e-6
+    plane = ic["nominal_shift"]
+    assert abs(plane["per_cycle_v"]) * 28 < 5e-6 and plane["residual_rms_v"] < 5e-6
+    assert 0.5e-3 < plane["per_v"] < 2e-3
 
 
 def test_without_the_in_column_term_the_ideal_source_offset_was_off_in_the_column(cal):
@@ -79,7 +99,7 @@ def test_an_artefact_without_the_field_keeps_the_ideal_source_offset(cal):
     data = copy.deepcopy(cal.data)
     del data["comparator"]["in_column"]
     cal = Calibration(data)
-    assert in_column_threshold(cal.comparator) == (0.0, None)
+    assert in_column_threshold(cal.comparator) == {}
     p = params_from_calibration(cal)
     dvt = np.random.default_rng(1).normal(0, 0.01, (3, len(p.sa_devices)))
     np.testing.assert_array_equal(sa_offsets(p, dvt), p.sa_intercept_v[None, :] + dvt @ p.sa_sensitivity.T)
@@ -90,6 +110,8 @@ def test_an_artefact_without_the_field_keeps_the_ideal_source_offset(cal):
     (lambda ic: ic.pop("vcm_v"), "vcm_v"),
     (lambda ic: ic.update(sensitivity_v_per_v={"m_unknown": 0.1}), "sensitivity_v_per_v"),
     (lambda ic: ic.update(sensitivity_v_per_v={"mnp": "x"}), "sensitivity_v_per_v"),
+    (lambda ic: ic["nominal_shift"].update(per_v=float("inf")), "nominal_shift.per_v"),
+    (lambda ic: ic["nominal_shift"].pop("shift_v"), "nominal_shift.shift_v"),
 ])
 def test_a_bad_in_column_field_is_refused_naming_it(cal, change, field):
     data = copy.deepcopy(cal.data)
