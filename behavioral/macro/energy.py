@@ -8,7 +8,8 @@
   (:mod:`.bitline`), CM the mean of the bitlines at cycle 1 and at the stop (they fall ~linearly; a
   column that fires early is clocked few times, so the difference to its own last decision weighs
   little), and the overdrive term's mean over decisions whose V_R − V_L rises evenly from cycle 1
-  to the stop (:func:`.bitline.mean_overdrive_log`);
+  to the column's last decision (:func:`.bitline.mean_overdrive_log`; tested against the sum over
+  its decisions);
 * digital: the ramp counter per cycle, and per grant the arbiter tree, k-counter and encoder
   (the slow corner of the artefact's digital characterisation).
 
@@ -77,7 +78,10 @@ def row_energy_j(bl, ramp, em: EnergyModel, units_l, units_r, leak, firing, enab
             e_decisions += clocked * (bl.e_decision_at_0_j + bl.e_decision_per_v * cm)
             if bl.e_decision_per_ln_od_j != 0.0:
                 d_1 = v_r1 - v_l1
-                d_last = d_1 + (v_r - v_l - d_1) * ((clocked - 1) / (j_end - 1) if j_end > 1 else 0.0)
+                d_last = v_r - v_l          # the column's last decision: at the stop …
+                if clocked < j_end:         # … or at the cycle it fired in, before the stop
+                    v_lc, v_rc = bitlines_at(bl, ramp, c, clocked, u_l0, u_r0, leak[c])
+                    d_last = v_rc - v_lc
                 e_decisions += clocked * bl.e_decision_per_ln_od_j * mean_overdrive_log(bl, d_1, d_last, clocked)
     e_restore = em.restore_j_per_v * (2 * n * em.v_precharged_v - v_sum_end)
     n_pulses = (n_pulsed * em.n_scales + em.n_cal + stop) * n

@@ -57,7 +57,7 @@ def spice_vs_behavioural(cal, seed: int, n_instances: int, golden_path: Path | N
     n_cols, rows = macro.geometry[0], macro.geometry[1] * len(macro.geometry[2])
     # the SPICE samples are offsets measured with ideal voltage sources: the model's linear offset
     # model without the in-column threshold's shift and extra sensitivities (the same draws)
-    ideal_sources = replace(p, sa_in_column_shift_v=0.0, sa_in_column_extra_per_v=None)
+    ideal_sources = replace(p, sa_in_column_shift_v=0.0, sa_in_column_shift_per_v=0.0, sa_in_column_extra_per_v=None)
     offsets = np.concatenate([draw_tile(ideal_sources, np.random.default_rng(seed_sequence(seed, PURPOSE_SPICE, 0, i)),
                                         n_cols, rows).sa_offset_v for i in range(n_instances)])
     figures, samples = {"offset_by_vcm": []}, {"offset": []}
