@@ -9,23 +9,8 @@ from pathlib import Path
 from topkima.calibration.artefact import write_atomic
 from topkima.calibration.calibrate import provenance
 from topkima.circuits import golden, topk_chain
-from topkima.circuits.jobs import ResultCache, print_progress, run_jobs
+from topkima.circuits.jobs import ResultCache, counting_progress, run_jobs, spice_times_s
 from topkima.circuits.settings import CalSettings
-
-
-def _counting_progress():
-    """(a progress callback printing as calibrate does, a one-item list counting cached jobs)."""
-    report, n_cached = print_progress(), [0]
-
-    def progress(done, total, job, from_cache):
-        n_cached[0] += from_cache
-        report(done, total, job, from_cache)
-    return progress, n_cached
-
-
-def _timed(cache: ResultCache, jobs) -> list[float]:
-    """SPICE wall times of ``jobs`` from the cache (so a run resumed after a kill still reports them)."""
-    return [t for t in (cache.elapsed_s(j) for j in jobs) if t is not None]
 
 
 def generate_golden(set_name: str, *, groups: int | None, columns: int, seed: int, workers: int,
@@ -38,12 +23,12 @@ def generate_golden(set_name: str, *, groups: int | None, columns: int, seed: in
     settings = CalSettings(quick=False, corner_name=gset.corner_name, seed=seed)
     jobs, planned = golden.plan_set(gset, settings, groups_n, columns)
     cache = ResultCache(cache_dir)
-    progress, n_cached = _counting_progress()
+    progress, n_cached = counting_progress()
 
     start = time.monotonic()
     results = run_jobs(jobs, workers=workers, cache=cache, progress=progress)
     prov = provenance(settings, time.monotonic() - start, len(jobs), n_cached[0], command)
-    times = _timed(cache, jobs)
+    times = spice_times_s(cache, jobs)
     if times:
         prov.update(spice_time_s_total=round(sum(times), 1), spice_time_s_per_conversion=round(sum(times) / len(times), 1),
                     n_conversions_timed=len(times), workers=workers)
@@ -59,13 +44,13 @@ def measure_stop_times(doc: dict, golden_file: str, *, groups: int, columns: int
     n_groups = min(groups, len(doc["groups"]))
     jobs = topk_chain.plan(doc, n_groups, columns, k)
     cache = ResultCache(cache_dir)
-    progress, n_cached = _counting_progress()
+    progress, n_cached = counting_progress()
 
     start = time.monotonic()
     results = run_jobs(jobs, workers=workers, cache=cache, progress=progress)
     settings = CalSettings(quick=False, corner_name=doc["corner"], seed=doc["seed"])
     prov = provenance(settings, time.monotonic() - start, len(jobs), n_cached[0], command)
-    times = _timed(cache, jobs)
+    times = spice_times_s(cache, jobs)
     prov.update(spice_time_s_total=round(sum(times), 1), workers=workers, golden_file=str(golden_file),
                 golden_set=doc["set"])
     runs = []

@@ -58,24 +58,18 @@ def add_in_column_threshold(artefact: str | Path | None, out: str | Path | None,
     to it and write it to ``out`` (None: in place); returns the section."""
     from topkima.calibration.calibrate import provenance
     from topkima.circuits import comparator_column
-    from topkima.circuits.jobs import ResultCache, print_progress, run_jobs
+    from topkima.circuits.jobs import ResultCache, counting_progress, run_jobs, spice_times_s
     cal = load_calibration(artefact)
     settings = settings_of_artefact(cal)
     _check_supported(cal, settings.design, settings.corner_name)
     jobs = comparator_column.plan(settings)
     cache = ResultCache(cache_dir)
-    n_cached = [0]
-    report = print_progress()
-
-    def progress(done, total, job, from_cache):
-        n_cached[0] += from_cache
-        report(done, total, job, from_cache)
-
+    progress, n_cached = counting_progress()
     start = time.monotonic()
     results = run_jobs(jobs, workers=workers, cache=cache, timeout_s=timeout_s, progress=progress)
     section = artefact_section(cal, {j.label: results[j.label] for j in jobs})
     section["provenance"] = provenance(settings, time.monotonic() - start, len(jobs), n_cached[0], command)
-    times = [t for t in (cache.elapsed_s(j) for j in jobs) if t is not None]
+    times = spice_times_s(cache, jobs)
     if times:   # the SPICE time itself, also when the jobs were run before (resumed, or from the cache)
         section["provenance"]["spice_time_s_total"] = round(sum(times), 1)
     data = dict(cal.data)

@@ -83,7 +83,7 @@ def add_offset_trim(artefact: str | Path | None, out: str | Path | None, *, work
     """Run the trim jobs for ``artefact`` (None: the committed one), add their section to it and write
     it to ``out`` (None: in place); returns the section."""
     from topkima.calibration.calibrate import provenance
-    from topkima.circuits.jobs import ResultCache, print_progress, run_jobs
+    from topkima.circuits.jobs import ResultCache, counting_progress, run_jobs
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 64:
         raise ValueError(f"n_samples must be an integer ≥ 64 (the residual's linear model fits 23 terms and "
                          f"over-fits fewer samples: 30 draw twice SPICE's spread at the trim's common mode), "
@@ -92,13 +92,7 @@ def add_offset_trim(artefact: str | Path | None, out: str | Path | None, *, work
     settings = settings_of_artefact(cal)
     jobs, draws = plan(settings, n_samples)
     cache = ResultCache(cache_dir)
-    n_cached = [0]
-    report = print_progress()
-
-    def progress(done, total, job, from_cache):
-        n_cached[0] += from_cache
-        report(done, total, job, from_cache)
-
+    progress, n_cached = counting_progress()
     start = time.monotonic()
     results = run_jobs(jobs, workers=workers, cache=cache, timeout_s=timeout_s, progress=progress)
     section = artefact_section([results[j.label] for j in jobs], draws,

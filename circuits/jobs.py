@@ -374,3 +374,18 @@ def print_progress(stream=sys.stderr) -> Callable[[int, int, Job, bool], None]:
         state["progress"].step(f"{job.block} {job.label}", from_cache)
 
     return report
+
+
+def counting_progress():
+    """(a :func:`print_progress` callback, a one-item list counting the jobs that came from the cache)."""
+    report, n_cached = print_progress(), [0]
+
+    def progress(done, total, job, from_cache):
+        n_cached[0] += from_cache
+        report(done, total, job, from_cache)
+    return progress, n_cached
+
+
+def spice_times_s(cache: ResultCache, jobs) -> list[float]:
+    """SPICE wall times of ``jobs`` from the cache (so a run resumed after a kill still reports them)."""
+    return [t for t in (cache.elapsed_s(j) for j in jobs) if t is not None]
