@@ -7,9 +7,9 @@
   disabled at the arbiter is not clocked), at e = a + b·CM + κ·ln(V_ref/|V_R − V_L|) per decision
   (:mod:`.bitline`), CM the mean of the bitlines at cycle 1 and at the stop (they fall ~linearly; a
   column that fires early is clocked few times, so the difference to its own last decision weighs
-  little), and the overdrive term's mean over decisions whose V_R − V_L rises evenly from cycle 1
-  to the column's last decision (:func:`.bitline.mean_overdrive_log`; tested against the sum over
-  its decisions);
+  little), and the overdrive term summed over decisions whose V_R − V_L rises evenly from cycle 1
+  to the column's last decision (:func:`.bitline.overdrive_log_sum`: from a table of the term's
+  integral, no logarithm per column; tested against the sum over its decisions);
 * digital: the ramp counter per cycle, and per grant the arbiter tree, k-counter and encoder
   (the slow corner of the artefact's digital characterisation).
 
@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numba
 
 from topkima.behavioral.macro.adc import bitlines_at
-from topkima.behavioral.macro.bitline import mean_overdrive_log
+from topkima.behavioral.macro.bitline import overdrive_log_sum
 from topkima.behavioral.macro.runtime import KERNEL
 from topkima.behavioral.params import MacroParams
 
@@ -82,7 +82,7 @@ def row_energy_j(bl, ramp, em: EnergyModel, units_l, units_r, leak, firing, enab
                 if clocked < j_end:         # … or at the cycle it fired in, before the stop
                     v_lc, v_rc = bitlines_at(bl, ramp, c, clocked, u_l0, u_r0, leak[c])
                     d_last = v_rc - v_lc
-                e_decisions += clocked * bl.e_decision_per_ln_od_j * mean_overdrive_log(bl, d_1, d_last, clocked)
+                e_decisions += bl.e_decision_per_ln_od_j * overdrive_log_sum(bl, d_1, d_last, clocked)
     e_restore = em.restore_j_per_v * (2 * n * em.v_precharged_v - v_sum_end)
     n_pulses = (n_pulsed * em.n_scales + em.n_cal + stop) * n
     e_digital = stop * em.e_per_count_j + min(n_grants, n) * em.e_per_grant_j
