@@ -303,7 +303,7 @@ def cmd_lm_eval(args) -> int:
         top_q, bottom_q = _window_quantiles(args.window)
         config = LmEvalConfig(tokens=args.tokens, windows=args.windows, ks=ks, modes=modes, chips=args.chips,
                               key_policy=args.key_policy, window_top_quantile=top_q, window_bottom_quantile=bottom_q,
-                              text_set=args.set)
+                              text_set=args.set, key_order=args.key_order, readback=args.readback)
         from topkima.studies.circuit_whatif import variant_knobs
         variant = None if args.chip_variant == "as-characterised" else variant_knobs(args.chip_variant)
         run_lm_eval(args.out, config, workers=args.workers, scheduler=args.scheduler,
@@ -338,7 +338,7 @@ def cmd_accelerator(args) -> int:
     from topkima.calibration import ArtefactError
     config = AcceleratorStudyConfig(model=args.model, seq_len=args.seq_len, preset=args.config, alpha=args.alpha,
                                     alpha_from=args.alpha_from, alpha_sequences=args.alpha_sequences, seed=args.seed,
-                                    artefact=args.artefact)
+                                    artefact=args.artefact, readback=args.readback)
     try:
         run_accelerator(args.out, config, log=lambda text: print(text, flush=True))
     except (ConfigError, ArtefactError) as exc:
@@ -593,6 +593,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--artefact", default=None,
                    help="calibration artefact of the chips in topkima mode (default: the committed one), e.g. another "
                         "design's from topkima calibrate --design; --chip-variant then scales its spreads")
+    p.add_argument("--key-order", choices=["token", "newest-first"], default="token",
+                   help="topkima mode: keys written into the array in token order (default; ties at the arbiter go "
+                        "to the oldest key) or newest first (ties go to the newest)")
+    p.add_argument("--readback", choices=["ramp-code", "exact"], default="ramp-code",
+                   help="topkima mode: kept keys' scores from their ADC code (default) or recomputed exactly from "
+                        "the k kept key rows (digital Q·K, a design option with its own cost)")
     p.add_argument("--out", default="out/lm-eval", help="folder for summary.json, the plot and resumable runs")
     _add_executor_arguments(p)
     p.set_defaults(func=cmd_lm_eval)
@@ -639,6 +645,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_nonneg_int, default=0, help="chip, noise and sentence-order seed of the α run")
     p.add_argument("--artefact", default=None, help="the macro's calibration artefact (default: the committed one; "
                    "e.g. calibration/sky130_calibration.json); needs --alpha or --alpha-from")
+    p.add_argument("--readback", choices=["ramp-code", "exact"], default="ramp-code",
+                   help="kept keys' scores from their ADC codes (default) or re-scored digitally from the k kept key "
+                        "rows, with its cost per row (topkima.behavioral.accelerator.readback)")
     p.set_defaults(func=cmd_accelerator)
 
 
