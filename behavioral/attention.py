@@ -174,6 +174,10 @@ class AttentionStats:
     #: converted rows (topkima) whose last grant the arbiter's address order decided: another
     #: column fired in that cycle and was not granted (:func:`~topkima.behavioral.key_order.kth_grant_ties`)
     n_rows_kth_tie: int = 0
+    #: kept keys (topkima) whose integer score lies below their row's k-th best visible integer
+    #: score: keys the quantised top-k would not keep under any tie rule (of ``n_kept`` kept keys)
+    n_kept_below_kth: int = 0
+    n_kept: int = 0
     kept: np.ndarray | None = None           #: (..., T_q, T_k) the keys the softmax used
     extra: dict = field(default_factory=dict)
 
@@ -369,6 +373,8 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
     k_possible = np.minimum(top_k, n_visible)
     n_kept = kept.sum(-1) if hw is None else (granted >= 0).sum(-1)
     stats.n_rows_short = int(((n_kept < k_possible) & row_real).sum()) if mode != "quantized" else 0
+    if hw is not None:
+        stats.n_kept, stats.n_kept_below_kth = _kept_below_kth(scores_units, visible, kept, top_k)
     stats.kept = kept
     if hw is None:   # ideal digital A·V on the quantised operands
         a = softmax(scores, kept) if mode == "quantized" else _sparse_softmax(softmax, scores, kept)
@@ -386,6 +392,14 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
     av *= s_v   # in place: av · s_v / (2^a_bits − 1)
     av /= (1 << softmax.a_bits) - 1
     return (av, stats) if return_stats else av
+
+
+def _kept_below_kth(scores_units: np.ndarray, visible: np.ndarray, kept: np.ndarray, top_k: int) -> tuple[int, int]:
+    """(kept keys, kept keys whose integer score is below their row's k-th best visible score)."""
+    s = np.where(visible, np.broadcast_to(scores_units, visible.shape), -np.inf)
+    kk = min(top_k, s.shape[-1])
+    kth = -np.partition(-s, kk - 1, axis=-1)[..., kk - 1:kk]     # the k-th largest (−inf: fewer visible)
+    return int(kept.sum()), int((kept & (s < kth)).sum())
 
 
 def _sparse_softmax(core: SoftmaxCore, scores: np.ndarray, kept: np.ndarray) -> np.ndarray:

@@ -187,6 +187,8 @@ def _attention(mode: str, top_k: int, ranges: dict, hardware, rng, stats: dict, 
         stats["rows"] += st.n_rows
         stats["short"] += st.n_rows_short
         stats["kth_ties"] += st.n_rows_kth_tie
+        stats["kept"] += st.n_kept
+        stats["kept_below_kth"] += st.n_kept_below_kth
         if st.alpha is not None:
             stats["alpha_sum"] += float(np.sum(st.alpha))
         return out
@@ -211,7 +213,7 @@ def window_task(mode: str, top_k: int, chip: int | None, window: int, ids: list,
     from topkima.behavioral.models.perplexity import next_token_nll
     t0 = time.perf_counter()
     model = process_models.smollm2()
-    stats = {"rows": 0, "short": 0, "kth_ties": 0, "alpha_sum": 0.0}
+    stats = {"rows": 0, "short": 0, "kth_ties": 0, "kept": 0, "kept_below_kth": 0, "alpha_sum": 0.0}
     if mode == "exact":
         attention = None
     else:
@@ -232,6 +234,7 @@ def window_task(mode: str, top_k: int, chip: int | None, window: int, ids: list,
         nll, hits = next_token_nll(model.forward(window_ids, attention=attention), window_ids)
     return {"window": window, "nll_sum": float(nll.sum()), "hits": int(hits.sum()), "predictions": int(nll.size),
             "rows": stats["rows"], "short": stats["short"], "kth_ties": stats["kth_ties"],
+            "kept": stats["kept"], "kept_below_kth": stats["kept_below_kth"],
             "alpha_sum": stats["alpha_sum"],
             "seconds": round(time.perf_counter() - t0, 1)}
 
@@ -244,12 +247,15 @@ def _entry(mode: str, top_k: int, chip, shards: list[dict]) -> dict:
     rows, short = sum(r["rows"] for r in shards), sum(r["short"] for r in shards)
     alpha = sum(r["alpha_sum"] for r in shards)
     ties = sum(r.get("kth_ties", 0) for r in shards)
+    kept, below = sum(r.get("kept", 0) for r in shards), sum(r.get("kept_below_kth", 0) for r in shards)
     return {"mode": mode, "k": top_k, "chip": chip, "perplexity": float(np.exp(nll / n)),
             "next_token_accuracy": sum(r["hits"] for r in shards) / n, "predictions": n,
             "rows_short_of_k": short / rows if rows else None,
             "alpha_mean": alpha / rows if mode == "topkima" and rows else None,
             # topkima: rows whose k-th grant the arbiter's address order decided (a tie), of all rows
             "rows_kth_grant_tie": ties / rows if mode == "topkima" and rows else None,
+            # topkima: kept keys scoring below their row's k-th best quantised score (not in any top-k)
+            "kept_below_kth": below / kept if mode == "topkima" and kept else None,
             "seconds": round(sum(r["seconds"] for r in shards), 1)}   # summed over the windows' tasks
 
 

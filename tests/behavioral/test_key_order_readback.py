@@ -131,3 +131,19 @@ def test_bad_key_order_and_readback_are_named(hardware):
         with pytest.raises(ValueError, match=match):
             topkima_attention(q, k, v, top_k=5, mode="topkima", macro=hardware, rng=np.random.default_rng(0),
                               **kwargs)
+
+
+def test_kept_keys_below_the_kth_best_score_are_counted_as_by_hand(hardware):
+    q, k, v = _qkv(6, b=1, h=2, t=20)
+    causal = np.tril(np.ones((20, 20), dtype=bool))
+    _, st = _run(hardware, q, k, v, causal, 2)
+    _, _, scores, _ = quantized_scores(q, k, np.broadcast_to(causal, (1, 2, 20, 20)))
+    kept_n, below = 0, 0
+    for b, h, r in np.ndindex(1, 2, 20):
+        visible = np.flatnonzero(causal[r])
+        kth = sorted(scores[b, h, r, visible], reverse=True)[min(5, visible.size) - 1]
+        for j in np.flatnonzero(st.kept[b, h, r]):
+            kept_n += 1
+            below += scores[b, h, r, j] < kth
+    assert (st.n_kept, st.n_kept_below_kth) == (kept_n, below)
+    assert 0 < below < kept_n
