@@ -16,8 +16,11 @@ Data flow per head (Topkima-Former, Dong et al., arXiv 2411.13050, §III; SPEC �
    and comparator noise; a row longer than one array spreads over as many as it needs, with the
    fixed quotas of :func:`~topkima.behavioral.macro.arrays.array_quotas` ("3+2" up to 384 keys).
    The ADC window is set per head from the call's own score statistics (:func:`choose_adc_range`)
-   unless ``adc_range`` is given. The macro returns codes; a kept key's score is read back as
-   the middle of its code's LSB bin (saturated codes as the bin below the window top).
+   unless ``adc_range`` is given. Keys are written into the array in token order or newest first
+   (``key_order``, :mod:`~topkima.behavioral.key_order`: which key wins a tie at the arbiter).
+   The macro returns codes; a kept key's score is read back as the middle of its code's LSB bin
+   (saturated codes as the bin below the window top), or recomputed exactly from the k kept key
+   rows (``readback="exact"``, :mod:`~topkima.behavioral.readback`).
 4. **Softmax core** on the k kept values only: fixed-point base-2 exponentials and a
    reciprocal (:class:`SoftmaxCore`), A quantised to 5 bits.
 5. **A·V** on an SRAM array (:class:`SramAVModel`): each V bit stored in its own cell with a
@@ -38,6 +41,8 @@ from topkima.behavioral.macro import AdcRange, TopkimaMacro, used_length as _use
 from topkima.behavioral.macro.chip import topk_under_windows
 from topkima.behavioral.macro.noise import noise_key
 from topkima.behavioral.head_windows import head_windows as _head_windows
+from topkima.behavioral.key_order import KEY_ORDERS, column_keys, kth_grant_ties
+from topkima.behavioral.readback import READBACKS, exact_scores
 from topkima.behavioral.softmax_core import NEG_INF, SoftmaxCore
 from topkima.behavioral.macro.arrays import array_quotas
 from topkima.behavioral.quantize import quantize_symmetric, scaled_codes_int8
@@ -166,6 +171,13 @@ class AttentionStats:
     query_scale: float = 1.0
     n_rows: int = 0
     n_rows_short: int = 0                    #: real rows where fewer than k keys were kept
+    #: converted rows (topkima) whose last grant the arbiter's address order decided: another
+    #: column fired in that cycle and was not granted (:func:`~topkima.behavioral.key_order.kth_grant_ties`)
+    n_rows_kth_tie: int = 0
+    #: kept keys (topkima) whose integer score lies below their row's k-th best visible integer
+    #: score: keys the quantised top-k would not keep under any tie rule (of ``n_kept`` kept keys)
+    n_kept_below_kth: int = 0
+    n_kept: int = 0
     kept: np.ndarray | None = None           #: (..., T_q, T_k) the keys the softmax used
     extra: dict = field(default_factory=dict)
 
@@ -241,7 +253,8 @@ class TopkimaHardware:
 
 def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", macro=None, rng=None,
                       return_stats: bool = False, adc_range: tuple[AdcRange, float] | None = None,
-                      softmax: SoftmaxCore = SoftmaxCore(), ranges=None):
+                      softmax: SoftmaxCore = SoftmaxCore(), ranges=None, key_order: str = "token",
+                      readback: str = "ramp-code"):
     """One layer's attention heads through the Topkima pipeline (see the module docstring).
 
     Parameters
@@ -261,10 +274,21 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
         scale and ADC range frozen, so that no output row depends on keys or values its mask
         hides. Without it, the ranges come from this call's own tensors (a warning says so when
         the mask hides from some row a key another row sees, e.g. a causal mask).
+    key_order : ``mode="topkima"``: the order the keys are written into the array's columns,
+        "token" (key j in column j) or "newest-first" (each sequence's keys reversed, so newer
+        keys win ties at the arbiter; :mod:`~topkima.behavioral.key_order`). Other modes' ties
+        go to the lower key index.
+    readback : ``mode="topkima"``: a kept key's score for the softmax core, "ramp-code" (the
+        middle of its ADC code's bin) or "exact" (its integer Q·K recomputed digitally from
+        the kept key rows; :mod:`~topkima.behavioral.readback`).
     return_stats : also return :class:`AttentionStats`.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    if key_order not in KEY_ORDERS:
+        raise ValueError(f"key_order must be one of {', '.join(KEY_ORDERS)}; got {key_order!r}")
+    if readback not in READBACKS:
+        raise ValueError(f"readback must be one of {', '.join(READBACKS)}; got {readback!r}")
     q, k, v = (np.asarray(x) for x in (q, k, v))
     largest = {}        # max |x| (NaN if x holds one): the finiteness check and the overflow bound
     for name, x in (("q", q), ("k", k), ("v", v)):
@@ -339,10 +363,18 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
         hw = macro if isinstance(macro, TopkimaHardware) else TopkimaHardware(macro)
         # per row: the granted keys (slots, −1 = empty) and their read-back scores
         kept, granted, scores, stats = _through_macro(hw, q_codes, k_codes, scores_units, score_scale, visible,
-                                                      n_visible, key_real, top_k, rng, adc_range, stats)
+                                                      n_visible, key_real, top_k, rng, adc_range, stats, key_order)
+        if readback == "exact":
+            # the chip's selection, the digital side's exact integer scores of the kept keys, with
+            # the row's query codes before the head's window scale (which the digital scale ahead
+            # of the PWM drivers then applies instead of W_Q)
+            scores = exact_scores(scores_units, granted, score_scale)
+        stats.extra["granted"], stats.extra["granted_scores"] = granted, scores   # the softmax core's inputs
     k_possible = np.minimum(top_k, n_visible)
     n_kept = kept.sum(-1) if hw is None else (granted >= 0).sum(-1)
     stats.n_rows_short = int(((n_kept < k_possible) & row_real).sum()) if mode != "quantized" else 0
+    if hw is not None:
+        stats.n_kept, stats.n_kept_below_kth = _kept_below_kth(scores_units, visible, kept, top_k)
     stats.kept = kept
     if hw is None:   # ideal digital A·V on the quantised operands
         a = softmax(scores, kept) if mode == "quantized" else _sparse_softmax(softmax, scores, kept)
@@ -360,6 +392,14 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
     av *= s_v   # in place: av · s_v / (2^a_bits − 1)
     av /= (1 << softmax.a_bits) - 1
     return (av, stats) if return_stats else av
+
+
+def _kept_below_kth(scores_units: np.ndarray, visible: np.ndarray, kept: np.ndarray, top_k: int) -> tuple[int, int]:
+    """(kept keys, kept keys whose integer score is below their row's k-th best visible score)."""
+    s = np.where(visible, np.broadcast_to(scores_units, visible.shape), -np.inf)
+    kk = min(top_k, s.shape[-1])
+    kth = -np.partition(-s, kk - 1, axis=-1)[..., kk - 1:kk]     # the k-th largest (−inf: fewer visible)
+    return int(kept.sum()), int((kept & (s < kth)).sum())
 
 
 def _sparse_softmax(core: SoftmaxCore, scores: np.ndarray, kept: np.ndarray) -> np.ndarray:
@@ -388,10 +428,10 @@ def _grid_positions(granted: np.ndarray, t_k: int) -> np.ndarray:
 
 
 def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_scale, visible, n_visible, key_real,
-                   top_k, rng, adc_range, stats):
+                   top_k, rng, adc_range, stats, key_order: str = "token"):
     """Kept keys and their read-back scores from the calibrated chip, head by head: one macro
     call per head (per sub-top-k plan), a ragged batch in which each sequence converts only its
-    own rows and key columns.
+    own rows and key columns, written into the columns in ``key_order``.
 
     Returns the kept grid (..., T_q, T_k), and per row (..., T_q, min(k, T_k)) the granted keys
     (−1 = empty slot) and their read-back scores (the softmax core's inputs), and ``stats``."""
@@ -412,6 +452,12 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
     # Each sequence uses only its own rows and key columns (padding keys are not written to
     # the array, padding rows not applied): the macro converts a ragged batch as such.
     n_keys_used = _used_length(to_heads(key_real[..., None, :])[..., 0, :])   # (heads, sequences)
+    # the key each column holds (its own inverse): keys and their visibility move to their columns
+    col_key = None if key_order == "token" else column_keys(n_keys_used, t_k, key_order)
+    if col_key is not None:
+        k_h = np.take_along_axis(k_h, np.broadcast_to(col_key[:, :, None, :], k_h.shape), axis=-1)
+        vis_h = np.take_along_axis(vis_h, np.broadcast_to(col_key[:, :, None, :], vis_h.shape), axis=-1)
+    ties = np.zeros(vis_h.shape[:-1], dtype=bool)
     # A row longer than one array: fixed quotas (array_quotas) when every row sees the same keys;
     # when the mask hides from some rows keys that others see (a causal mask), fixed quotas over
     # the sequence would hold an early row to its array's share, so its result would depend on
@@ -453,14 +499,18 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
             idx[heads, seq_of, :, :n_sel] = res.indices
             cyc[heads, seq_of, :, :n_sel] = res.n_ramp_steps - res.codes   # code c: fired in cycle n − c
             alpha[heads, seq_of] = res.alpha
+            ties[heads, seq_of] = kth_grant_ties(res.firing_cycle, res.n_ramp_steps - res.codes, res.n_ramp_steps)
             b0 = 0
             for _, seqs, _, _, order in chunk:
                 energy_of_call[order] = float(res.energy_j[b0:b0 + seqs.size].sum())
                 b0 += seqs.size
     for order in sorted(energy_of_call):
         energy += energy_of_call[order]
+    if col_key is not None:     # granted columns → the keys they hold
+        h_i, s_i = np.ogrid[:idx.shape[0], :idx.shape[1]]
+        idx = np.where(idx >= 0, col_key[h_i[..., None, None], s_i[..., None, None], np.maximum(idx, 0)], -1)
     back = lambda x: np.moveaxis(x, 0, 1).reshape(*lead, *x.shape[2:])  # noqa: E731
-    idx, cyc, alpha = back(idx), back(cyc), back(alpha)
+    idx, cyc, alpha, ties = back(idx), back(cyc), back(alpha), back(ties)
     # granted keys (visible ones only), and the kept grid
     granted = np.where(np.take_along_axis(visible, np.maximum(idx, 0), axis=-1), idx, -1)
     kept = np.zeros(visible.shape, dtype=bool)
@@ -479,6 +529,7 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
     scores = units * score_scale
     stats.alpha = alpha
     stats.energy_j = energy
+    stats.n_rows_kth_tie = int(ties.sum())
     stats.adc_range, stats.query_scale = windows[0], float(q_scale_h[0])
     stats.extra["adc_range_per_head"] = windows
     stats.extra["query_scale_per_head"] = q_scale_h.tolist()

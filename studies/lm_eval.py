@@ -77,6 +77,12 @@ class LmEvalConfig:
     window_top_quantile: float = 1.0         #: ADC window top: this quantile of the rows' best scores
     window_bottom_quantile: float = 0.0      #: ADC window bottom: this quantile of their k-th best
     text_set: str = "eval"                   #: "eval" (reported) or "select" (for choosing): see set_layout
+    #: topkima mode: keys written into the array in "token" order or "newest-first" (which key wins a
+    #: tie at the arbiter: topkima.behavioral.key_order)
+    key_order: str = "token"
+    #: topkima mode: kept keys' scores from their "ramp-code" or recomputed "exact"ly from the kept key
+    #: rows (topkima.behavioral.readback)
+    readback: str = "ramp-code"
 
     def validated(self) -> "LmEvalConfig":
         """This configuration, or ValueError naming the field that is wrong."""
@@ -102,6 +108,12 @@ class LmEvalConfig:
             raise ValueError(f"modes must be some of {', '.join(LM_MODES)}, got {self.modes!r}")
         if self.key_policy not in KEY_SCALE_POLICIES:
             raise ValueError(f"key_policy must be one of {', '.join(KEY_SCALE_POLICIES)}, got {self.key_policy!r}")
+        from topkima.behavioral.key_order import KEY_ORDERS
+        from topkima.behavioral.readback import READBACKS
+        if self.key_order not in KEY_ORDERS:
+            raise ValueError(f"key_order must be one of {', '.join(KEY_ORDERS)}, got {self.key_order!r}")
+        if self.readback not in READBACKS:
+            raise ValueError(f"readback must be one of {', '.join(READBACKS)}, got {self.readback!r}")
         if not 0.0 <= self.window_bottom_quantile <= self.window_top_quantile <= 1.0:
             raise ValueError("need 0 ≤ window_bottom_quantile ≤ window_top_quantile ≤ 1")
         return self
@@ -160,17 +172,23 @@ def _fit_ranges(model, windows: np.ndarray, config: LmEvalConfig, macro_variant:
     return fitted
 
 
-def _attention(mode: str, top_k: int, ranges: dict, hardware, rng, stats: dict):
-    """The model's attention callable for one run; counts rows short of k and α."""
+def _attention(mode: str, top_k: int, ranges: dict, hardware, rng, stats: dict, key_order: str = "token",
+               readback: str = "ramp-code"):
+    """The model's attention callable for one run; counts rows short of k, rows whose last grant
+    was a tie and α."""
     from topkima.behavioral import topkima_attention
 
     def attention(q, k, v, mask, layer):
         if mode == "float-topk":
             return float_topk_attention(q, k, v, mask, top_k)
         out, st = topkima_attention(q, k, v, top_k=top_k, mask=mask, mode=mode, macro=hardware, rng=rng,
-                                    ranges=ranges[layer], return_stats=True)
+                                    ranges=ranges[layer], return_stats=True,
+                                    **({"key_order": key_order, "readback": readback} if mode == "topkima" else {}))
         stats["rows"] += st.n_rows
         stats["short"] += st.n_rows_short
+        stats["kth_ties"] += st.n_rows_kth_tie
+        stats["kept"] += st.n_kept
+        stats["kept_below_kth"] += st.n_kept_below_kth
         if st.alpha is not None:
             stats["alpha_sum"] += float(np.sum(st.alpha))
         return out
@@ -178,7 +196,8 @@ def _attention(mode: str, top_k: int, ranges: dict, hardware, rng, stats: dict):
 
 
 def window_task(mode: str, top_k: int, chip: int | None, window: int, ids: list, ranges_json: list | None,
-                macro_variant: dict | None = None, artefact: str | None = None) -> dict:
+                macro_variant: dict | None = None, artefact: str | None = None, key_order: str = "token",
+                readback: str = "ramp-code") -> dict:
     """One shard of a run: evaluated window ``window`` (its token ``ids``) through ``mode`` (on chip
     ``chip`` in topkima mode) under the frozen ranges (``ranges_json``: per layer,
     :meth:`AttentionRanges.to_json`). Sums of the window's predictions, so that shards add up.
@@ -187,13 +206,14 @@ def window_task(mode: str, top_k: int, chip: int | None, window: int, ids: list,
     the comparator noise by a generator of its own per window. A window is always one forward of
     batch 1, so any split of the windows over workers gives the same numbers, bit for bit.
     ``macro_variant``: what-if changes of the chip (:func:`topkima.studies.circuit_whatif.variant_macro`)
-    of ``artefact``'s macro (a calibration artefact's path; None: the committed one).
+    of ``artefact``'s macro (a calibration artefact's path; None: the committed one). ``key_order``,
+    ``readback``: how topkima mode writes the keys and reads the kept scores back (:class:`LmEvalConfig`).
     """
     from topkima.behavioral import AttentionRanges, TopkimaHardware
     from topkima.behavioral.models.perplexity import next_token_nll
     t0 = time.perf_counter()
     model = process_models.smollm2()
-    stats = {"rows": 0, "short": 0, "alpha_sum": 0.0}
+    stats = {"rows": 0, "short": 0, "kth_ties": 0, "kept": 0, "kept_below_kth": 0, "alpha_sum": 0.0}
     if mode == "exact":
         attention = None
     else:
@@ -206,14 +226,16 @@ def window_task(mode: str, top_k: int, chip: int | None, window: int, ids: list,
                 macro = variant_macro(**(macro_variant or {}), artefact=artefact)
             hardware = TopkimaHardware(macro, chip_seed=chip)
         rng = np.random.default_rng([top_k, LM_MODES.index(mode), 0 if chip is None else chip, window])
-        attention = _attention(mode, top_k, ranges, hardware, rng, stats)
+        attention = _attention(mode, top_k, ranges, hardware, rng, stats, key_order, readback)
     window_ids = np.asarray(ids, dtype=np.int64)[None]
     with warnings.catch_warnings():
         # frozen ranges: a per-call range (the causal-leak warning) would be an error here
         warnings.filterwarnings("error", message="the mask hides")
         nll, hits = next_token_nll(model.forward(window_ids, attention=attention), window_ids)
     return {"window": window, "nll_sum": float(nll.sum()), "hits": int(hits.sum()), "predictions": int(nll.size),
-            "rows": stats["rows"], "short": stats["short"], "alpha_sum": stats["alpha_sum"],
+            "rows": stats["rows"], "short": stats["short"], "kth_ties": stats["kth_ties"],
+            "kept": stats["kept"], "kept_below_kth": stats["kept_below_kth"],
+            "alpha_sum": stats["alpha_sum"],
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
@@ -224,10 +246,16 @@ def _entry(mode: str, top_k: int, chip, shards: list[dict]) -> dict:
     n = sum(r["predictions"] for r in shards)
     rows, short = sum(r["rows"] for r in shards), sum(r["short"] for r in shards)
     alpha = sum(r["alpha_sum"] for r in shards)
+    ties = sum(r.get("kth_ties", 0) for r in shards)
+    kept, below = sum(r.get("kept", 0) for r in shards), sum(r.get("kept_below_kth", 0) for r in shards)
     return {"mode": mode, "k": top_k, "chip": chip, "perplexity": float(np.exp(nll / n)),
             "next_token_accuracy": sum(r["hits"] for r in shards) / n, "predictions": n,
             "rows_short_of_k": short / rows if rows else None,
             "alpha_mean": alpha / rows if mode == "topkima" and rows else None,
+            # topkima: rows whose k-th grant the arbiter's address order decided (a tie), of all rows
+            "rows_kth_grant_tie": ties / rows if mode == "topkima" and rows else None,
+            # topkima: kept keys scoring below their row's k-th best quantised score (not in any top-k)
+            "kept_below_kth": below / kept if mode == "topkima" and kept else None,
             "seconds": round(sum(r["seconds"] for r in shards), 1)}   # summed over the windows' tasks
 
 
@@ -313,7 +341,8 @@ def _evaluate(out: Path, config: LmEvalConfig, workers: int, client, scheduler, 
                 ranges_json = _stored_ranges(runs, model, calibration, config, macro_variant, artefact)
             tasks.append((f"{name}_w{w}", window_task,
                           (mode, top_k, chip, w, evaluated[i].tolist(),
-                           None if mode == "exact" else ranges_json[str(top_k)], macro_variant, artefact)))
+                           None if mode == "exact" else ranges_json[str(top_k)], macro_variant, artefact,
+                           config.key_order, config.readback)))
 
     def store(key: str, result: dict) -> None:
         name = key.rsplit("_w", 1)[0]

@@ -12,6 +12,8 @@ a chip of tiles, PEs and 256 × 256 arrays sized to hold the model. Per transfor
 * **Q·Kᵀ** on Topkima SRAM macros, one head per macro group, heads in parallel: latency and
   energy from :mod:`topkima.behavioral.softmax_macro` (eqs. 3–4 with our SPICE per-event
   energies), the digital softmax core included.
+  With ``readback="exact"`` each row adds the digital re-scoring of its k kept keys
+  (:mod:`.readback`).
 * **A·V** on SRAM arrays holding V (1 bit per cell, rewritten per input), A's 5-bit values
   applied bit-serially; sparse A drives only the k kept rows (the paper's SRAM figure,
   1.8e-7 mW/MHz per cell, per active cell and clock).
@@ -181,6 +183,13 @@ class AcceleratorConfig:
     sram_av: SramAVParams
     macro: QKMacroParams
     sources: dict = field(default_factory=dict, compare=False)
+    #: how the kept keys' scores reach the softmax core: "ramp-code" (from the ADC codes, the
+    #: paper's) or "exact" (the k kept key rows read and re-scored digitally: :mod:`.readback`)
+    readback: str = "ramp-code"
+
+    def __post_init__(self):
+        if self.readback not in ("ramp-code", "exact"):
+            raise ValueError(f"AcceleratorConfig.readback must be 'ramp-code' or 'exact', got {self.readback!r}")
 
 
 @dataclass
@@ -254,6 +263,12 @@ def qk_topkima(cfg: AcceleratorConfig, seq: int, n_heads: int, d_head: int, alph
     energy = {"sram_macro": n_heads * sum(v for key, v in en.items() if key not in ("softmax", "write", "total")),
               "digital_softmax": n_heads * en["softmax"], "sram_write": n_heads * en["write"]}
     energy = _add(energy, _transfer(s, bits))
+    if cfg.readback == "exact":
+        from topkima.behavioral.accelerator.readback import exact_readback_row, latency_with_readback
+        rb = exact_readback_row(cfg, k, d_head)
+        energy = _add(energy, {name: n_heads * seq * v for name, v in rb["energy_j"].items()})
+        lat = latency_with_readback(sm.latency("topkima", seq, k, m.timing, alpha, False), seq, rb["latency_s"],
+                                    pipelined)
     row = (lat["total"] - lat["write"]) / seq
     arrays = n_heads * sm.n_arrays(seq, m.timing.n_cols)
     return OpResult("qk_softmax", 2.0 * n_heads * seq * seq * d_head, lat["total"], row, lat["write"], energy, arrays)

@@ -44,7 +44,7 @@ def cmd_lm_eval(args) -> int:
         top_q, bottom_q = window_quantiles(args.window)
         config = LmEvalConfig(tokens=args.tokens, windows=args.windows, ks=ks, modes=modes, chips=args.chips,
                               key_policy=args.key_policy, window_top_quantile=top_q, window_bottom_quantile=bottom_q,
-                              text_set=args.set)
+                              text_set=args.set, key_order=args.key_order, readback=args.readback)
         from topkima.studies.circuit_whatif import variant_knobs
         variant = None if args.chip_variant == "as-characterised" else variant_knobs(args.chip_variant)
         run_lm_eval(args.out, config, workers=args.workers, scheduler=args.scheduler,
@@ -142,6 +142,12 @@ def add_parsers(sub) -> None:
     p.add_argument("--artefact", default=None,
                    help="calibration artefact of the chips in topkima mode (default: the committed one), e.g. another "
                         "design's from topkima calibrate --design; --chip-variant then scales its spreads")
+    p.add_argument("--key-order", choices=["token", "newest-first"], default="token",
+                   help="topkima mode: keys written into the array in token order (default; ties at the arbiter go "
+                        "to the oldest key) or newest first (ties go to the newest)")
+    p.add_argument("--readback", choices=["ramp-code", "exact"], default="ramp-code",
+                   help="topkima mode: kept keys' scores from their ADC code (default) or recomputed exactly from "
+                        "the k kept key rows (digital Q·K, a design option with its own cost)")
     p.add_argument("--out", default="out/lm-eval", help="folder for summary.json, the plot and resumable runs")
     add_executor_arguments(p)
     p.set_defaults(func=cmd_lm_eval)

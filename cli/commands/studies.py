@@ -27,7 +27,7 @@ def cmd_accelerator(args) -> int:
     from topkima.calibration import ArtefactError
     config = AcceleratorStudyConfig(model=args.model, seq_len=args.seq_len, preset=args.config, alpha=args.alpha,
                                     alpha_from=args.alpha_from, alpha_sequences=args.alpha_sequences, seed=args.seed,
-                                    artefact=args.artefact)
+                                    artefact=args.artefact, readback=args.readback)
     try:
         run_accelerator(args.out, config, log=lambda text: print(text, flush=True))
     except (ConfigError, ArtefactError) as exc:
@@ -105,6 +105,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--seed", type=nonneg_int, default=0, help="chip, noise and sentence-order seed of the α run")
     p.add_argument("--artefact", default=None, help="the macro's calibration artefact (default: the committed one; "
                    "e.g. calibration/sky130_calibration.json); needs --alpha or --alpha-from")
+    p.add_argument("--readback", choices=["ramp-code", "exact"], default="ramp-code",
+                   help="kept keys' scores from their ADC codes (default) or re-scored digitally from the k kept key "
+                        "rows, with its cost per row (topkima.behavioral.accelerator.readback)")
     p.set_defaults(func=cmd_accelerator)
     p = sub.add_parser("montecarlo", help="Monte Carlo variation study: chip instances over σ multipliers, "
                        "code error, top-k recall, α, INL/DNL, MiniLM probe accuracy, SPICE vs model")

@@ -41,6 +41,9 @@ class AcceleratorStudyConfig:
     alpha_sequences: int = 4            #: packed sequences α is measured on
     seed: int = 0                       #: chip, comparator-noise and sentence-order seed of the α measurement
     artefact: str | None = None         #: the macro's calibration artefact (None: the committed one)
+    #: kept keys' scores from the ADC codes ("ramp-code", the paper's) or re-scored digitally ("exact",
+    #: its cost per row: topkima.behavioral.accelerator.readback)
+    readback: str = "ramp-code"
 
 
 def softmax_macro_report(calibration, mac: dict, d: int, k: int, alpha: float, activity: float) -> dict:
@@ -110,7 +113,8 @@ def run_accelerator(out_dir: str | Path, config: AcceleratorStudyConfig = Accele
     alpha = alpha_info["alpha_mean"]
     activity = alpha_info.get("input_activity") or info["values"]["macro"]["input_activity"]
     cfg = acc.AcceleratorConfig(name=cfg.name, system=cfg.system, rram=cfg.rram, sram_av=cfg.sram_av,
-                                macro=acc.macro_params(cal, info["values"]["macro"], activity), sources=cfg.sources)
+                                macro=acc.macro_params(cal, info["values"]["macro"], activity), sources=cfg.sources,
+                                readback=config.readback)
     runs = {}
     for scope in ("attention", "model"):
         for pipelined in (False, True):
@@ -131,6 +135,7 @@ def run_accelerator(out_dir: str | Path, config: AcceleratorStudyConfig = Accele
     rows = acc.comparison_rows(head["throughput_tops"], head["efficiency_tops_per_w"])
     summary = {
         "model": model.name, "model_source": model.source, "seq_len": seq, "k": k,
+        "readback": cfg.readback,
         "config": {"name": cfg.name, "where": info["where"], "description": info["description"],
                    "values": info["values"], "sources": info["sources"]},
         "workload": "one attention module (X·W_QKV, Q·Kᵀ + top-k + softmax, A·V), serial schedule, our α",

@@ -25,7 +25,8 @@ def test_float_topk_attention_matches_a_row_by_row_reference():
 
 def test_config_errors_name_the_field():
     for bad, match in ((dict(tokens=300), "tokens"), (dict(ks=(0,)), "ks"), (dict(modes=("dense",)), "modes"),
-                       (dict(key_policy="row"), "key_policy"), (dict(chips=0), "chips")):
+                       (dict(key_policy="row"), "key_policy"), (dict(chips=0), "chips"),
+                       (dict(key_order="oldest-first"), "key_order"), (dict(readback="adc"), "readback")):
         with pytest.raises(ValueError, match=match):
             LmEvalConfig(**bad).validated()
 
