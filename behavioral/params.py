@@ -95,6 +95,11 @@ class MacroParams:
     sa_overdrive_min_v: float = 1e-4
     sa_overdrive_max_v: float = 0.1
     sa_overdrive_ref_v: float = 0.01      #: the overdrive at which the term is zero
+    #: the idle stacks' leakage at each point of the discharge curve relative to its rate at the level
+    #: the model takes it at (``v_leak_v``, 0.45 V): the bitlines' droop measured in the column (artefact
+    #: ``column.bitline_droop``, :func:`leak_relative_at_curve`); None for an artefact without it (constant)
+    leak_rel_at_curve: np.ndarray | None = None
+    t_pulse_delay_s: float = 0.0          #: wordline pulse start after its clock edge (artefact column.timing)
 
     def v_of_units(self, units: np.ndarray) -> np.ndarray:
         """The discharge curve f: bitline voltage after ``units`` accumulated units."""
@@ -184,10 +189,33 @@ def params_from_calibration(cal: Calibration, v_mid_v: float = 0.35, v_leak_v: f
         v_precharge_v=float(cal.provenance["supplies"]["v_precharge_v"]),
         digital=cal.digital,
         insitu=_insitu_runs(col),
+        leak_rel_at_curve=leak_relative_at_curve(col, v_leak_v),
+        t_pulse_delay_s=float(timing.get("t_pulse_delay_s", 0.0)),
         **in_column_threshold(comp),
         **decision_energy_overdrive(comp),
         n_columns=n_columns,
     )
+
+
+def leak_relative_at_curve(col: dict, v_leak_v: float) -> np.ndarray | None:
+    """The idle stacks' leakage rate at each point of the discharge curve relative to its rate at
+    ``v_leak_v`` (where the model takes the ``.op`` stack currents), from the artefact's
+    ``column.bitline_droop`` (``topkima calibrate-droop``); None without the field.
+
+    Physics: a stack's subthreshold current grows with its drain voltage, the bitline level (drain-
+    induced barrier lowering); the column's droop is 3.2× faster at 0.5 V than at 0.18 V. The measured
+    relative rates are interpolated linearly in the level, flat beyond the measured levels, and held
+    monotone in the level (each the smallest at or above it): within 0.1 V of ground the cell current
+    itself falls, so the rate in curve units rises again there (0.39 → 0.44 at tt); no conversion
+    decides there, and the crossing search's bounds (:mod:`.macro.adc`) take a rate that does not
+    grow as the level falls."""
+    droop = col.get("bitline_droop")
+    if not droop:
+        return None
+    v = _arr(droop["v_rbl_v"])
+    rel = np.minimum.accumulate(_arr(droop["rate_rel"])[::-1])[::-1]
+    curve_v = _arr(col["discharge_curve"]["v_rbl_v"])
+    return np.interp(curve_v, v, rel) / float(np.interp(v_leak_v, v, rel))
 
 
 def array_columns(cal: Calibration) -> int:

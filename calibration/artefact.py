@@ -195,6 +195,7 @@ def validate(data: Any, source: str = "artefact") -> None:
         raise ArtefactError(f"{source}: field 'column.energy' has lists of different lengths "
                             "(delta_v_sum_v, e_bitline_j)")
     _validate_insitu_runs(col, source)
+    _validate_bitline_droop(col, source)
     _validate_offset_model(data["comparator"], source)
 
 
@@ -283,6 +284,24 @@ def _validate_offset_trim(comp: dict, source: str) -> None:
     if len(tr["by_vcm"]) != n_vcm or any(not isinstance(b, dict) or not _finite(b.get("mean_v")) or _check(b.get("sigma_v"), "pos")
                                          for b in tr["by_vcm"]):
         raise ArtefactError(f"{where}.by_vcm' must hold a finite mean_v and a positive sigma_v per common mode")
+
+
+def _validate_bitline_droop(col: dict, source: str) -> None:
+    """The optional bitline droop (``topkima calibrate-droop``): levels in increasing order, one positive
+    relative leakage rate each, and a finite reference level."""
+    droop = col.get("bitline_droop")
+    if droop is None:
+        return
+    where = f"{source}: field 'column.bitline_droop"
+    if not isinstance(droop, dict):
+        raise ArtefactError(f"{where}' must be an object (remake it with topkima calibrate-droop)")
+    v, rel = droop.get("v_rbl_v"), droop.get("rate_rel")
+    if not isinstance(v, list) or len(v) < 2 or not all(_finite(x) for x in v) or any(b <= a for a, b in zip(v, v[1:])):
+        raise ArtefactError(f"{where}.v_rbl_v' must list at least two bitline levels (V) in increasing order")
+    if not isinstance(rel, list) or len(rel) != len(v) or not all(_finite(x) and x > 0 for x in rel):
+        raise ArtefactError(f"{where}.rate_rel' must hold one positive relative leakage rate per level")
+    if not _finite(droop.get("v_ref_v")):
+        raise ArtefactError(f"{where}.v_ref_v' must be a finite number (V)")
 
 
 def _validate_energy_vs_overdrive(comp: dict, source: str) -> None:

@@ -324,7 +324,8 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
                    draws: ColumnDraws | None = None, with_sa: bool = True,
                    ramp: bool = True, calibration: bool = True, recharge: bool = False,
                    extra: tuple[str, ...] = (), save: tuple[str, ...] = ("rbl_l0", "rbl_r0"),
-                   design: Design | None = None, tstop_s: float | None = None) -> str:
+                   design: Design | None = None, tstop_s: float | None = None,
+                   idle_through_ramp: bool = False) -> str:
     """The full column testbench for one conversion (SPICE text).
 
     ``with_sa`` adds the StrongARM sense amplifier (``netlists/strongarm.sp``), clocked once
@@ -335,6 +336,8 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
     (``.meas``) written by the block modules. ``design`` (None: the 65 nm preset) gives the
     read-port and precharge sizes and the bitline wire. ``tstop_s`` ends the transient earlier
     than the whole conversion (a measurement that needs only the first ramp cycles).
+    ``idle_through_ramp`` with ``ramp=False`` still simulates the ramp's duration, its rows idle
+    (the bitlines' own droop, :mod:`topkima.circuits.bitline_droop`).
     """
     design = design or default_design()
     rows = Rows.of(design)
@@ -350,7 +353,7 @@ def column_netlist(conv: ColumnConversion, *, corner: Corner, supplies: Supplies
                          f"conversion with n_elements={design.geometry.n_elements} and the draws for the design")
     ck = tm.active()
     dn, va = corner.delvto_n(), supplies.v_array_v
-    end = ck.conversion_end_s(ramp)
+    end = ck.conversion_end_s(ramp or idle_through_ramp)
     out = _preamble(corner, supplies, "conversion", design)
     out.append(_precharge_source(supplies, end if recharge else None))
     bl = _Bitlines(design.sizes.read_port)

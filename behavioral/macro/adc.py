@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from topkima.behavioral.macro.bitline import BitlineModel, sensed_bitlines, units_of_v_estimate, v_of_units
+from topkima.behavioral.macro.bitline import BitlineModel, leak_units, sensed_bitlines, units_of_v_estimate, v_of_units
 from topkima.behavioral.macro.devices import ArrayDevices
 from topkima.behavioral.macro.noise import Z_MAX, noise_lifts_above_zero
 from topkima.behavioral.macro.ramp_limits import RampLimits
@@ -150,12 +150,14 @@ def comparator_offset_v(devices: ArrayDevices, col: int, v_cm: float) -> float:
 
 @numba.njit(inline="always", **KERNEL)
 def bitlines_at(bl: BitlineModel, ramp: RampColumns, col: int, j: int, u_l0: float, u_r0: float, leak: float):
-    """(V_L, V_R) of a column at the sense instant of cycle j: MAC units + leakage + ramp / calibration."""
-    leak_units = leak * bl.t_sense_units[j]
-    u_l = u_l0 + leak_units
-    u_l += ramp.u_ramp_after_units[col, j]
-    u_r = u_r0 + leak_units
-    u_r += ramp.u_cal_units[col]
+    """(V_L, V_R) of a column at the sense instant of cycle j: MAC units + leakage (at each bitline's
+    level, :func:`.bitline.leak_units`) + ramp / calibration."""
+    u_ramp = ramp.u_ramp_after_units[col, j]
+    u_cal = ramp.u_cal_units[col]
+    u_l = u_l0 + leak_units(bl, j, leak, u_l0, u_ramp, bl.ramp_age_frac[j])
+    u_l += u_ramp
+    u_r = u_r0 + leak_units(bl, j, leak, u_r0, u_cal, bl.cal_age_frac[j])
+    u_r += u_cal
     return sensed_bitlines(bl, j, u_l, u_r)
 
 
@@ -243,11 +245,14 @@ def _rise_per_cycle_max_v(bl, ramp, col, j, u_l0, u_r0, leak, t_clk_units):
     follows the common mode."""
     ppu = bl.points_per_unit
     last = float(bl.last_index)
-    x_l = u_l0 + leak * bl.t_sense_units[j] + ramp.u_ramp_after_units[col, j]
-    x_r = u_r0 + leak * bl.t_sense_units[j] + ramp.u_cal_units[col]
+    # where the bitlines are at least (leakage left out: the fall from there on bounds the fall from
+    # where they really are), and the leakage per PWM unit at the highest level
+    x_l = u_l0 + ramp.u_ramp_after_units[col, j]
+    x_r = u_r0 + ramp.u_cal_units[col]
+    leak_max = leak * bl.leak_rel_max
     fall_l = bl.fall_max_from_v[int(min(max(x_l * ppu, 0.0), last))] * ppu * (ramp.step_max_units[col]
-                                                                             + leak * t_clk_units)  # ramp and leakage
-    fall_r = bl.fall_max_from_v[int(min(max(x_r * ppu, 0.0), last))] * ppu * leak * t_clk_units
+                                                                             + leak_max * t_clk_units)  # ramp and leakage
+    fall_r = bl.fall_max_from_v[int(min(max(x_r * ppu, 0.0), last))] * ppu * leak_max * t_clk_units
     b_max = 0.0
     for s in range(ramp.devices.v_os_per_v.shape[1]):
         b_max = max(b_max, abs(ramp.devices.v_os_per_v[col, s]))
@@ -304,10 +309,11 @@ def g_rises(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r0: fl
     the discharge curve it may not (V_L stops falling): then the first crossing is found by a scan."""
     ppu = bl.points_per_unit
     last = float(bl.last_index)
-    u_l_last = u_l0 + leak * bl.t_sense_units[n_steps] + ramp.u_ramp_after_units[col, n_steps]
+    # RBL_L at most this far down the curve (leakage at its highest rate), RBL_R at least this far
+    u_l_last = u_l0 + leak * bl.leak_rel_max * bl.t_sense_units[n_steps] + ramp.u_ramp_after_units[col, n_steps]
     v_l_fall_min = -bl.curve_dv[int(min(max(u_l_last * ppu, 0.0), last))] * ppu * ramp.step_min_units[col]
-    u_r_first = u_r0 + leak * bl.t_sense_units[1] + ramp.u_cal_units[col]
-    v_r_fall_max = bl.fall_max_from_v[int(min(max(u_r_first * ppu, 0.0), last))] * ppu * leak * t_clk_units
+    u_r_first = u_r0 + ramp.u_cal_units[col]
+    v_r_fall_max = bl.fall_max_from_v[int(min(max(u_r_first * ppu, 0.0), last))] * ppu * leak * bl.leak_rel_max * t_clk_units
     return v_l_fall_min > 2.0 * (v_r_fall_max + bl.drift_v_per_cycle)
 
 

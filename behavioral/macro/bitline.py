@@ -11,6 +11,13 @@ attached sense amplifier does to them.
   artefact's leakage table at 0.45 V, see :func:`params_from_calibration`); a column's bitlines
   carry Σ|digit| stored 1s of its keys among the 2·elements·scales MAC stacks + the replica
   ports, one per calibration and ramp replica row (32 + 32 in the paper's column).
+  **The leakage follows the bitline's level** (subthreshold current against drain voltage: DIBL):
+  by sense instant t_j a bitline has leaked leak·t_j·ρ(ū), ρ the column's droop rate relative to
+  its rate at 0.45 V (artefact ``column.bitline_droop``, measured by ``topkima calibrate-droop``;
+  1 without it) and ū the bitline's mean level over [0, t_j] in curve units: its MAC units, plus its
+  calibration (RBL_R) or ramp (RBL_L) units weighted by the mean time they have been there
+  (:func:`leak_units`), plus half the leakage. This is what bows the ramp: early steps, at a
+  higher level, carry more leakage than late ones (docs/behavioral-model.md).
 * **Sense instants.** Ramp cycle j is sensed at t_cal_start − t_mac_start + j·t_clk + t_sa_clk
   after the start of the MAC phase (the column testbench's clocking).
 * **In-situ correction.** The curve is measured on bitlines loaded by the sense amplifier's reset
@@ -71,6 +78,30 @@ class BitlineModel(NamedTuple):
     od_integral: np.ndarray        #: ∫₀ᵃ ln(od_ref / clamp(t)) dt on a uniform grid of a over 0 … od_max
     od_integral_points_per_v: float
     ln_od_ref_over_max: float      #: the integrand beyond od_max
+    leak_rel: np.ndarray           #: idle-stack leakage relative to its rate at 0.45 V, on the curve's grid …
+    leak_rel_d: np.ndarray         #: … and its step to the next grid point
+    leak_rel_max: float            #: its largest value (bounds of the crossing search)
+    ramp_age_frac: np.ndarray      #: (n_steps + 2,) mean time since the ramp's steps at sense instant j / t_j
+    cal_age_frac: np.ndarray       #: (n_steps + 2,) time since the calibration pulse at sense instant j / t_j
+
+
+def leak_ages(p: MacroParams) -> tuple[np.ndarray, np.ndarray]:
+    """(ramp, calibration) per sense instant j = 0 … n + 1: the mean time since the ramp's steps 1 … j
+    (0 for j = 0) and the time since the calibration pulse, each at its pulse's centre and divided by
+    t_j (the instant's time after the MAC start): a bitline's mean level over [0, t_j] is its MAC units
+    plus these fractions of its ramp / calibration units (:func:`leak_units`).
+
+    The pulses' centres are those of the characterised window's pulses (the in-situ runs', 4 units),
+    whatever window ``p`` carries, so that one bitline model serves every window of a chip; another
+    window's pulse centre lies at most 1 unit away (a leakage change of a few µV)."""
+    t = sense_instants_units(p)
+    j = np.arange(t.size)
+    clk, sense = p.t_clk_ima_s / p.t_unit_s, p.t_sa_clk_in_cycle_s / p.t_unit_s
+    delay = p.t_pulse_delay_s / p.t_unit_s
+    _, t_cal_units, t_ramp_units = p.insitu[1]
+    ramp_age = np.where(j >= 1, clk * (j - 1) / 2 + sense - delay - 0.5 * t_ramp_units, 0.0)
+    cal_age = clk * j + sense - delay - 0.5 * t_cal_units
+    return np.clip(ramp_age / t, 0.0, 1.0), np.clip(cal_age / t, 0.0, 1.0)
 
 
 def sense_instants_units(p: MacroParams) -> np.ndarray:
@@ -133,6 +164,11 @@ def bitline_model(p: MacroParams, curve_v: np.ndarray, insitu: InsituCorrection 
         e_a, e_b = insitu.e_decision_a_j, insitu.e_decision_b_j_per_v
         kappa = p.sa_e_per_ln_overdrive_j
     dv = np.append(np.diff(table), 0.0)
+    if p.leak_rel_at_curve is None:
+        rel = np.ones_like(table)
+    else:
+        rel, _ = uniform_curve(p.curve_units, p.leak_rel_at_curve)
+    ramp_age, cal_age = leak_ages(p)
     return BitlineModel(table, dv, points_per_unit, table.size - 1, float(v_grid[0]), float(v_grid[1] - v_grid[0]),
                         inv, float(keep_l), float(mix_l), float(mix_r), float(keep_r),
                         np.ascontiguousarray(off_l, float), np.ascontiguousarray(off_r, float),
@@ -144,7 +180,9 @@ def bitline_model(p: MacroParams, curve_v: np.ndarray, insitu: InsituCorrection 
                         float(np.max(np.abs(np.diff(off_r[2:])), initial=0.0)),
                         float(np.max(np.abs(np.diff((off_r - off_l)[2:])), initial=0.0)),
                         *overdrive_integral_table(float(p.sa_overdrive_min_v), float(p.sa_overdrive_max_v),
-                                                  float(p.sa_overdrive_ref_v)))
+                                                  float(p.sa_overdrive_ref_v)),
+                        np.ascontiguousarray(rel, float), np.append(np.diff(rel), 0.0), float(rel.max()),
+                        np.ascontiguousarray(ramp_age, float), np.ascontiguousarray(cal_age, float))
 
 
 @numba.njit(inline="always", **KERNEL)
@@ -157,6 +195,28 @@ def v_of_units(bl: BitlineModel, units: float) -> float:
     x = x if x < bl.last_index else float(bl.last_index)
     i = int(x)
     return bl.curve_v[i] + (x - i) * bl.curve_dv[i]
+
+
+@numba.njit(inline="always", **KERNEL)
+def leak_units(bl: BitlineModel, j: int, leak: float, u_mac: float, u_phase: float, age_frac: float) -> float:
+    """Units a bitline has leaked by sense instant j: ``leak`` (units per PWM unit at 0.45 V) · t_j ·
+    the relative rate at its mean level over [0, t_j] (``u_mac`` MAC units, ``u_phase`` calibration or
+    ramp units there for the fraction ``age_frac`` of the time, half the leakage; module docstring)."""
+    t = bl.t_sense_units[j]
+    x = (u_mac + u_phase * age_frac + 0.5 * leak * t) * bl.points_per_unit
+    x = x if x > 0.0 else 0.0
+    x = x if x < bl.last_index else float(bl.last_index)
+    i = int(x)
+    return leak * t * (bl.leak_rel[i] + (x - i) * bl.leak_rel_d[i])
+
+
+def leak_units_array(bl: BitlineModel, j, leak, u_mac, u_phase, age_frac) -> np.ndarray:
+    """:func:`leak_units` over arrays (numpy; for studies and fits, not the hot path): the same arithmetic."""
+    t = bl.t_sense_units[j]
+    x = np.clip((np.asarray(u_mac, float) + u_phase * age_frac + 0.5 * leak * t) * bl.points_per_unit,
+                0.0, float(bl.last_index))
+    i = np.minimum(x.astype(np.intp), bl.last_index)
+    return leak * t * (bl.leak_rel[i] + (x - i) * bl.leak_rel_d[i])
 
 
 @numba.njit(inline="always", **KERNEL)
@@ -210,13 +270,13 @@ def fit_insitu_correction(p: MacroParams, runs_units) -> InsituCorrection:
     p_runs = replace(p, n_cal=n_cal, t_cal_units=t_cal, t_ramp_units=t_ramp)
     u_l, u_r, leak, u_cal, u_ramp_cum = runs_units(p_runs)
     bl = bitline_model(p_runs, p.curve_v, None)
-    t = sense_instants_units(p_runs)
     n_runs = len(runs)
     v0 = float(p.curve_v[0])
     feats, res_l, res_r = [], [], []
     for j in range(1, n_measured + 1):
-        v_l = v_of_units_array(bl, u_l + leak * t[j] + u_ramp_cum[:, j])
-        v_r = v_of_units_array(bl, u_r + leak * t[j] + u_cal)
+        v_l = v_of_units_array(bl, u_l + leak_units_array(bl, j, leak, u_l, u_ramp_cum[:, j], bl.ramp_age_frac[j])
+                               + u_ramp_cum[:, j])
+        v_r = v_of_units_array(bl, u_r + leak_units_array(bl, j, leak, u_r, u_cal, bl.cal_age_frac[j]) + u_cal)
         feats.append(np.column_stack([np.ones(n_runs), np.full(n_runs, j - 1.0), np.full(n_runs, float(j == 1)),
                                       v0 - v_l, v0 - v_r]))
         res_l.append(np.array([run["v_rbl_l_at_sa_clk_v"][j - 1] for run in runs]) - v_l)

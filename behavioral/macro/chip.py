@@ -18,7 +18,7 @@ from topkima.behavioral.macro.ramp_limits import RampLimits
 from topkima.behavioral.macro.arbiter import select_topk
 from topkima.behavioral.macro.arrays import ARRAYS, SUBTOPK_PRESETS, design_array
 from topkima.behavioral.macro.bitline import (BitlineModel, bitline_model, fit_insitu_correction,
-                                              leak_model, leak_units_per_unit, sense_instants_units,
+                                              leak_model, leak_units_array, leak_units_per_unit,
                                               v_of_units_array)
 from topkima.behavioral.macro.convert import convert, windows_of
 from topkima.behavioral.macro.devices import TileDraws
@@ -228,9 +228,9 @@ class ChipInstance:
         u_l, u_r = np.asarray(u_l, float), np.asarray(u_r, float)
         j = np.broadcast_to(np.asarray(cycle), np.broadcast_shapes(u_l.shape, np.shape(cycle)))
         n = u_l.shape[-1]
-        lk = leak * bl.t_sense_units[j]
-        v_l = v_of_units_array(bl, u_l + lk + ramp.u_ramp_after_units[np.arange(n), j])
-        v_r = v_of_units_array(bl, u_r + lk + ramp.u_cal_units[:n])
+        u_ramp, u_cal = ramp.u_ramp_after_units[np.arange(n), j], ramp.u_cal_units[:n]
+        v_l = v_of_units_array(bl, u_l + leak_units_array(bl, j, leak, u_l, u_ramp, bl.ramp_age_frac[j]) + u_ramp)
+        v_r = v_of_units_array(bl, u_r + leak_units_array(bl, j, leak, u_r, u_cal, bl.cal_age_frac[j]) + u_cal)
         return (bl.keep_l * v_l - bl.mix_l * v_r + bl.offset_l_v[j],
                 bl.mix_r * v_l + bl.keep_r * v_r + bl.offset_r_v[j])
 
@@ -250,8 +250,9 @@ class ChipInstance:
         p, ramp = self.params, self.ramp(array_index)
         leak = self.leak_units_per_unit(np.zeros((1, self.n_cols), dtype=np.int64))
         j = np.arange(0, p.n_ramp_steps + 1)
-        t_units = sense_instants_units(p)[: p.n_ramp_steps + 1]
-        levels = v_of_units_array(self.bitlines, leak[:, None] * t_units[None, :] + ramp.u_ramp_after_units)
+        bl = self.bitlines
+        leaked = leak_units_array(bl, j[None, :], leak[:, None], 0.0, ramp.u_ramp_after_units, bl.ramp_age_frac[j][None, :])
+        levels = v_of_units_array(bl, leaked + ramp.u_ramp_after_units)
         steps = levels[:, :-1] - levels[:, 1:]
         lsb = (levels[:, 0] - levels[:, -1]) / p.n_ramp_steps
         dnl = steps / lsb[:, None] - 1

@@ -1,5 +1,5 @@
 """Commands that characterise a design in ngspice and read the artefact: `calibrate`,
-`calibrate-in-column`, `calibrate-trim`, `sweep`, `summary`."""
+`calibrate-in-column`, `calibrate-droop`, `calibrate-trim`, `sweep`, `summary`."""
 from __future__ import annotations
 
 import os
@@ -41,6 +41,26 @@ def cmd_calibrate(args) -> int:
     if not args.no_summary:
         from topkima.calibration.summary import format_summary
         print(format_summary(artefact))
+    return 0
+
+
+def cmd_calibrate_droop(args) -> int:
+    import shlex
+    from topkima.calibration.artefact import ArtefactError
+    from topkima.calibration.bitline_droop import add_bitline_droop
+    from topkima.circuits.jobs import JobError
+    from topkima.circuits.spice import SpiceError
+    try:
+        section = add_bitline_droop(args.artefact, args.out, workers=args.workers, cache_dir=args.cache,
+                                    timeout_s=args.timeout, command=" ".join(shlex.quote(a) for a in sys.argv))
+    except (ArtefactError, SpiceError, JobError, ValueError, RuntimeError) as exc:
+        print(f"topkima calibrate-droop: {exc}", file=sys.stderr)
+        return 1
+    v, rel = section["v_rbl_v"], section["rate_rel"]
+    print(f"bitline droop: {section['rate_at_v_ref_units_per_unit']:.5f} units per PWM unit at {section['v_ref_v']} V; "
+          f"relative {rel[0]:.3f} at {v[0]:.3f} V … {rel[-1]:.3f} at {v[-1]:.3f} V ({len(v)} levels); wrote "
+          f"{args.out or args.artefact or 'the committed artefact'} ({section['provenance']['wall_time_s']} s)",
+          file=sys.stderr)
     return 0
 
 
@@ -138,7 +158,7 @@ def cmd_sweep(args) -> int:
 
 
 def add_parsers(sub) -> None:
-    """Register `calibrate`, `calibrate-in-column`, `calibrate-trim`, `sweep`, `summary`."""
+    """Register `calibrate`, `calibrate-in-column`, `calibrate-droop`, `calibrate-trim`, `sweep`, `summary`."""
     p = sub.add_parser("calibrate", help="characterise the macro's blocks in ngspice and write the calibration artefact")
     p.add_argument("--quick", action="store_true", help="fewer Monte Carlo samples and sweep points (≈2 min)")
     p.add_argument("--corner", default="tt", help="process corner for the analog blocks (tt, ss, ff, sf, fs)")
@@ -160,6 +180,14 @@ def add_parsers(sub) -> None:
     p.add_argument("--cache", type=Path, default=default_cache(), help="simulation cache folder (resumes interrupted runs)")
     p.add_argument("--timeout", type=positive_float, default=3600.0, help="wall-clock limit per simulation job (s)")
     p.set_defaults(func=cmd_calibrate_in_column)
+    p = sub.add_parser("calibrate-droop", help="measure the read bitlines' droop (idle-stack leakage) against their "
+                       "level in ngspice and add it to an artefact (column.bitline_droop; the model then uses it)")
+    p.add_argument("--artefact", type=Path, default=None, help="artefact to extend (default: the committed one)")
+    p.add_argument("--out", type=Path, default=None, help="file to write (default: the artefact, in place)")
+    p.add_argument("--workers", type=nonneg_int, default=1, help="worker processes (0: run in this process)")
+    p.add_argument("--cache", type=Path, default=default_cache(), help="simulation cache folder (resumes interrupted runs)")
+    p.add_argument("--timeout", type=positive_float, default=600.0, help="wall-clock limit per simulation job (s)")
+    p.set_defaults(func=cmd_calibrate_droop)
     p = sub.add_parser("calibrate-trim", help="trim the comparator's offset in ngspice (a capacitor DAC set at power-up) "
                        "and add the residual to an artefact (comparator.offset_trim; --chip-variant offset-trimmed uses it)")
     p.add_argument("--artefact", type=Path, default=None, help="artefact to extend (default: the committed one)")

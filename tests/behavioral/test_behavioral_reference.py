@@ -29,6 +29,27 @@ def _curve(chip, units, curve_v=None):
     return float(np.interp(units, p.curve_units, p.curve_v if curve_v is None else curve_v))
 
 
+def _leaked_units(chip, leak, j, u_mac, u_phase, phase):
+    """Units the idle stacks have taken from a bitline by sense instant j: leak (units per PWM unit at
+    0.45 V) × t_j × the measured relative droop rate at the bitline's mean level over [0, t_j] — its MAC
+    units, plus its ``phase`` ("cal" on RBL_R, "ramp" on RBL_L) units for the mean time since their
+    pulses' centres, plus half the leakage — step by step from the clocks."""
+    p = chip.params
+    unit = p.t_unit_s
+    t = (p.t_cal_start_s - p.t_mac_start_s + p.t_clk_ima_s * j + p.t_sa_clk_in_cycle_s) / unit
+    if p.leak_rel_at_curve is None:
+        return leak * t
+    pulse_start = (p.t_cal_start_s - p.t_mac_start_s + p.t_pulse_delay_s) / unit   # the calibration clock's pulse
+    _, t_cal_units, t_ramp_units = p.insitu[1]      # the pulses' centres: the characterised window's pulses
+    if phase == "cal":
+        since = [t - (pulse_start + 0.5 * t_cal_units)]
+    else:                                            # ramp step k pulses in clock k
+        since = [t - (pulse_start + k * p.t_clk_ima_s / unit + 0.5 * t_ramp_units) for k in range(1, j + 1)]
+    mean_since = float(np.mean(since)) if since else 0.0
+    u_mean = u_mac + u_phase * mean_since / t + 0.5 * leak * t
+    return leak * t * float(np.interp(u_mean, p.curve_units, p.leak_rel_at_curve))
+
+
 def _offset(devices, col, cm):
     seg = int(np.sum(devices.vcm_breaks_v < cm))
     return devices.v_os_at_0_v[col, seg] + devices.v_os_per_v[col, seg] * cm
@@ -86,9 +107,9 @@ def reference_topk(chip, q, kl, k, insitu=None, key=None, enable=None, details=N
             leak = 0.0 if chip.linear else p.leak1_units_per_unit * n1 + p.leak0_units_per_unit * (n_total - n1)
             g = {}
             for j in range(1, p.n_ramp_steps + 1):
-                t = (p.t_cal_start_s - p.t_mac_start_s + p.t_clk_ima_s * j + p.t_sa_clk_in_cycle_s) / p.t_unit_s
-                v_r = _curve(chip, u_r + leak * t + ramp.u_cal_units[c], curve)
-                v_l = _curve(chip, u_l + leak * t + ramp.u_ramp_after_units[c, j], curve)
+                u_cal, u_ramp = ramp.u_cal_units[c], ramp.u_ramp_after_units[c, j]
+                v_r = _curve(chip, u_r + _leaked_units(chip, leak, j, u_r, u_cal, "cal") + u_cal, curve)
+                v_l = _curve(chip, u_l + _leaked_units(chip, leak, j, u_l, u_ramp, "ramp") + u_ramp, curve)
                 if insitu is not None:  # the sense amplifier's in-situ correction, term by term
                     terms = [1.0, j - 1.0, 1.0 if j == 1 else 0.0, p.curve_v[0] - v_l, p.curve_v[0] - v_r]
                     v_l, v_r = (v_l + sum(c_ * x for c_, x in zip(insitu.coef_l_v, terms)),

@@ -63,6 +63,9 @@ def test_missing_file_is_refused_with_the_way_out(tmp_path):
     (lambda d: d["comparator"].update(offset_sigma_v=math.nan), "comparator.offset_sigma_v"),
     (lambda d: d["column"]["timing"].pop("t_unit_s"), "column.timing.t_unit_s"),
     (lambda d: d["ramp"]["steps_v"].pop(), "ramp.steps_v"),
+    (lambda d: d["column"]["bitline_droop"]["v_rbl_v"].reverse(), "column.bitline_droop.v_rbl_v"),
+    (lambda d: d["column"]["bitline_droop"]["rate_rel"].pop(), "column.bitline_droop.rate_rel"),
+    (lambda d: d["column"]["bitline_droop"].update(v_ref_v=None), "column.bitline_droop.v_ref_v"),
 ])
 def test_corrupted_copies_are_refused_naming_the_field(tmp_path, default, mutate, field):
     data = copy.deepcopy(default.data)

@@ -1,5 +1,5 @@
-"""`topkima calibrate-in-column` reads the design an artefact records and refuses designs its
-testbench is not written for (another technology, other clocks or replica rows), before any SPICE."""
+"""`topkima calibrate-in-column` (and `calibrate-droop`) read the design an artefact records and refuse designs their
+testbenches are not written for (another technology, other clocks or replica rows), before any SPICE."""
 import pytest
 
 from topkima.calibration import load_calibration
@@ -29,4 +29,12 @@ def test_a_design_with_other_key_elements_is_refused(tmp_path):
     path.write_text(json.dumps(variant_array(n_columns=64, n_elements=16).data))
     with pytest.raises(ArtefactError, match=r"with 64 key elements; this design .* differs in key elements:"):
         add_in_column_threshold(path, tmp_path / "out.json", workers=0, cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_calibrate_droop_refuses_another_technology(tmp_path):
+    from topkima.calibration.bitline_droop import add_bitline_droop
+    with pytest.raises(ArtefactError, match=r"calibrate-droop measures designs with the 65 nm technology and clocks only"):
+        add_bitline_droop(default_artefact_path().with_name("sky130_calibration.json"), tmp_path / "out.json",
+                          workers=0, cache_dir=tmp_path / "cache")
     assert not (tmp_path / "out.json").exists()
