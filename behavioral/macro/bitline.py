@@ -197,7 +197,7 @@ def v_of_units(bl: BitlineModel, units: float) -> float:
     return bl.curve_v[i] + (x - i) * bl.curve_dv[i]
 
 
-@numba.njit(inline="always", **KERNEL)
+@numba.njit(**KERNEL)
 def leak_units(bl: BitlineModel, j: int, leak: float, u_mac: float, u_phase: float, age_frac: float) -> float:
     """Units a bitline has leaked by sense instant j: ``leak`` (units per PWM unit at 0.45 V) · t_j ·
     the relative rate at its mean level over [0, t_j] (``u_mac`` MAC units, ``u_phase`` calibration or
