@@ -41,7 +41,7 @@ from topkima.behavioral.macro import AdcRange, TopkimaMacro, used_length as _use
 from topkima.behavioral.macro.chip import topk_under_windows
 from topkima.behavioral.macro.noise import noise_key
 from topkima.behavioral.head_windows import head_windows as _head_windows
-from topkima.behavioral.key_order import KEY_ORDERS, column_keys, kth_grant_ties
+from topkima.behavioral.key_order import KEY_ORDERS, column_keys, kth_grant_ties_by_array
 from topkima.behavioral.readback import READBACKS, exact_scores
 from topkima.behavioral.softmax_core import NEG_INF, SoftmaxCore
 from topkima.behavioral.macro.arrays import array_quotas
@@ -499,7 +499,10 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
             idx[heads, seq_of, :, :n_sel] = res.indices
             cyc[heads, seq_of, :, :n_sel] = res.n_ramp_steps - res.codes   # code c: fired in cycle n − c
             alpha[heads, seq_of] = res.alpha
-            ties[heads, seq_of] = kth_grant_ties(res.firing_cycle, res.n_ramp_steps - res.codes, res.n_ramp_steps)
+            quotas = plan(n_k)
+            bounds, quotas = chips[0]._tiling(n_k, k_call, quotas) if quotas is not None else (None, None)
+            ties[heads, seq_of] = kth_grant_ties_by_array(res.firing_cycle, res.n_ramp_steps - res.codes,
+                                                          res.n_ramp_steps, bounds, quotas)
             b0 = 0
             for _, seqs, _, _, order in chunk:
                 energy_of_call[order] = float(res.energy_j[b0:b0 + seqs.size].sum())

@@ -13,6 +13,8 @@ choice with no change to the circuit [ours]:
   (K is rewritten per input, SPEC §2), so the mapping costs nothing.
 
 The reversal is its own inverse, so the same table maps columns to keys and keys to columns.
+Where a row spans several arrays with fixed quotas (non-causal rows over one array's columns),
+the order also decides which keys share an array, so it changes the selection beyond ties there.
 """
 from __future__ import annotations
 
@@ -46,3 +48,19 @@ def kth_grant_ties(firing_cycle: np.ndarray, granted_cycle: np.ndarray, n_steps:
     last = np.where(full, granted_cycle[..., -1], 0)
     fired_by_last = (firing_cycle <= last[..., None]).sum(axis=-1)
     return full & (fired_by_last > n_granted)
+
+
+def kth_grant_ties_by_array(firing_cycle: np.ndarray, granted_cycle: np.ndarray, n_steps: int,
+                            bounds=None, quotas=None) -> np.ndarray:
+    """:func:`kth_grant_ties` of rows spread over arrays with fixed quotas (each array its own
+    k-counter: ``bounds`` its columns (start, stop), ``quotas`` its slots, in the order the granted
+    slots are joined): whether the address order decided any array's last grant. ``quotas`` None:
+    one k-counter over every column."""
+    if quotas is None:
+        return kth_grant_ties(firing_cycle, granted_cycle, n_steps)
+    ties = np.zeros(firing_cycle.shape[:-1], dtype=bool)
+    s0 = 0
+    for (c0, c1), quota in zip(bounds, quotas):
+        ties |= kth_grant_ties(firing_cycle[..., c0:c1], granted_cycle[..., s0:s0 + quota], n_steps)
+        s0 += quota
+    return ties

@@ -305,8 +305,10 @@ def _first_crossing_by_scan(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_unit
 def g_rises(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r0: float, leak: float, n_steps: int,
             t_clk_units: float) -> bool:
     """Whether g surely rises with the cycle: each ramp step lowers V_L by more than twice what
-    leakage and the sense amplifier's drift can lower V_R − V_L in a cycle. On the flat end of
-    the discharge curve it may not (V_L stops falling): then the first crossing is found by a scan."""
+    leakage and the sense amplifier's drift can lower V_R − V_L in a cycle, the comparator offset
+    following the common mode counted against it (|b| ≤ b_max: it moves with half the bitlines' fall
+    and with the in-situ offsets' common-mode step). On the flat end of the discharge curve it may
+    not (V_L stops falling): then the first crossing is found by a scan."""
     ppu = bl.points_per_unit
     last = float(bl.last_index)
     # RBL_L at most this far down the curve (leakage at its highest rate), RBL_R at least this far
@@ -314,7 +316,11 @@ def g_rises(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r0: fl
     v_l_fall_min = -bl.curve_dv[int(min(max(u_l_last * ppu, 0.0), last))] * ppu * ramp.step_min_units[col]
     u_r_first = u_r0 + ramp.u_cal_units[col]
     v_r_fall_max = bl.fall_max_from_v[int(min(max(u_r_first * ppu, 0.0), last))] * ppu * leak * bl.leak_rel_max * t_clk_units
-    return v_l_fall_min > 2.0 * (v_r_fall_max + bl.drift_v_per_cycle)
+    b_max = 0.0
+    for s in range(ramp.devices.v_os_per_v.shape[1]):
+        b_max = max(b_max, abs(ramp.devices.v_os_per_v[col, s]))
+    return v_l_fall_min * (1.0 - 0.5 * b_max) > 2.0 * (v_r_fall_max * (1.0 + 0.5 * b_max) + bl.drift_v_per_cycle
+                                                      + b_max * bl.drift_cm_v_per_cycle)
 
 
 @numba.njit(inline="always", **KERNEL)

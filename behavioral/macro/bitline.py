@@ -75,6 +75,7 @@ class BitlineModel(NamedTuple):
     drift_l_v_per_cycle: float     #: the largest change of offset_l from cycle j to j + 1, j ≥ 2
     drift_r_v_per_cycle: float     #: the same of offset_r …
     drift_rl_v_per_cycle: float    #: … and of offset_r − offset_l
+    drift_cm_v_per_cycle: float    #: the largest change of (offset_l + offset_r) / 2 from one cycle to the next
     od_integral: np.ndarray        #: ∫₀ᵃ ln(od_ref / clamp(t)) dt on a uniform grid of a over 0 … od_max
     od_integral_points_per_v: float
     ln_od_ref_over_max: float      #: the integrand beyond od_max
@@ -179,6 +180,7 @@ def bitline_model(p: MacroParams, curve_v: np.ndarray, insitu: InsituCorrection 
                         float(np.max(np.abs(np.diff(off_l[2:])), initial=0.0)),
                         float(np.max(np.abs(np.diff(off_r[2:])), initial=0.0)),
                         float(np.max(np.abs(np.diff((off_r - off_l)[2:])), initial=0.0)),
+                        float(0.5 * np.max(np.abs(np.diff((off_l + off_r)[1:])))),
                         *overdrive_integral_table(float(p.sa_overdrive_min_v), float(p.sa_overdrive_max_v),
                                                   float(p.sa_overdrive_ref_v)),
                         np.ascontiguousarray(rel, float), np.append(np.diff(rel), 0.0), float(rel.max()),
@@ -377,8 +379,11 @@ def log_integral(a, od_min_v: float, od_max_v: float, od_ref_v: float):
 def overdrive_integral_table(od_min_v: float, od_max_v: float, od_ref_v: float) -> tuple[np.ndarray, float, float]:
     """(:func:`log_integral` on a uniform grid of 0 … od_max, grid points per volt, ln(od_ref / od_max)).
     The kernels interpolate it linearly: its slope is the integrand, whose slope is at most 1 / od_min,
-    so the error is at most h²/(8·od_min) (7.5e-7 V at h = 24 µV, od_min = 0.1 mV), and no logarithm
-    is taken per column."""
+    so the integral's error is at most h²/(8·od_min) (7.5e-7 V at h = 24 µV, od_min = 0.1 mV), and no
+    logarithm is taken per column. A sum over decisions divides two such values' difference by the
+    rise per decision, so its error per decision grows as that rise shrinks: negligible at the
+    ramp's rise of about an LSB (mV) per cycle, up to 0.2 of the term where the rise is below the
+    table's step (24 µV) near od_min."""
     a = np.linspace(0.0, od_max_v, OD_INTEGRAL_INTERVALS + 1)
     return (np.ascontiguousarray(log_integral(a, od_min_v, od_max_v, od_ref_v)), OD_INTEGRAL_INTERVALS / od_max_v,
             float(np.log(od_ref_v / od_max_v)))

@@ -81,10 +81,12 @@ def test_a_bad_bench_table_is_refused_naming_it(cal, change, field):
         Calibration(data)
 
 
-def test_the_row_kernels_overdrive_energy_equals_the_sum_over_each_columns_decisions(macro):
-    """Fast path (`row_energy_j`: per column the closed-form mean over a linear sweep from its first
+@pytest.mark.parametrize("leak_scale, tolerance", [(0.0, 0.003), (1.0, 0.005)])
+def test_the_row_kernels_overdrive_energy_equals_the_sum_over_each_columns_decisions(macro, leak_scale, tolerance):
+    """Fast path (`row_energy_j`: per column the tabulated sum over a linear sweep from its first
     to its last decision) against the slow obvious reference: κ·Σ over every decision a column makes
-    (cycles 1 … min(firing, stop)) of ln(V_ref / |V_R − V_L|) at that decision's sense instant."""
+    (cycles 1 … min(firing, stop)) of ln(V_ref / |V_R − V_L|) at that decision's sense instant; without
+    leakage, and with the leakage of a column of zero keys (the smallest a real column has)."""
     from topkima.behavioral.macro.adc import bitlines_at, firing_cycle
     from topkima.behavioral.macro.energy import row_energy_j
     chip = macro.nominal()
@@ -94,9 +96,11 @@ def test_the_row_kernels_overdrive_energy_equals_the_sum_over_each_columns_decis
     top = ramp.u_cal_units[0]
     u_r = rng.uniform(0.0, 200.0, n)
     u_l = u_r + rng.uniform(top - 130.0, top + 10.0, n)     # crossings spread over the ramp, some never
-    leak = np.zeros(n)
+    leak_zero_keys = float(np.asarray(chip.leak_units_per_unit(np.zeros((1, chip.n_cols), dtype=np.int64))).ravel()[0])
+    assert leak_zero_keys > 0.0
+    leak = np.full(n, leak_scale * leak_zero_keys)
     t_clk_units = p.t_clk_ima_s / p.t_unit_s
-    firing = np.array([firing_cycle(bl, ramp, c, u_l[c], u_r[c], 0.0, n_steps, t_clk_units, 1, 0.0, np.uint64(0), c)
+    firing = np.array([firing_cycle(bl, ramp, c, u_l[c], u_r[c], leak[c], n_steps, t_clk_units, 1, 0.0, np.uint64(0), c)
                        for c in range(n)], dtype=np.int64)
     enabled = np.ones(n, dtype=np.bool_)
     for stop in (n_steps // 2, n_steps):        # columns firing before the stop, after it, never
@@ -105,10 +109,11 @@ def test_the_row_kernels_overdrive_energy_equals_the_sum_over_each_columns_decis
                                stop, 10, 5)
         fast = with_term - without
         terms = [bl.e_decision_per_ln_od_j * float(overdrive_log(p, np.subtract(*bitlines_at(bl, ramp, c, j, u_l[c],
-                                                                                            u_r[c], 0.0)[::-1])))
+                                                                                            u_r[c], leak[c])[::-1])))
                  for c in range(n) for j in range(1, min(firing[c], stop) + 1)]
         slow, size = sum(terms), sum(abs(t) for t in terms)
         assert 1 <= stop <= n_steps and len(terms) > n
-        # the linear sweep's error, summed over the row: within 0.3 % of the term's size (Σ |term|; 0.14 %
-        # at the full ramp, where a sweep to the stop instead of each column's own last decision gave 0.48 %)
-        assert abs(fast - slow) <= 0.003 * size, (fast, slow, size)
+        # the linear sweep's error, summed over the row, against the term's size (Σ |term|): 0.13–0.17 %
+        # without leakage; the leakage at each bitline's level bends V_R − V_L a little (0.30–0.38 % with
+        # a zero-key column's leakage, 2 % at five times that: a reviewer's measurement)
+        assert abs(fast - slow) <= tolerance * size, (fast, slow, size)

@@ -147,3 +147,15 @@ def test_kept_keys_below_the_kth_best_score_are_counted_as_by_hand(hardware):
             below += scores[b, h, r, j] < kth
     assert (st.n_kept, st.n_kept_below_kth) == (kept_n, below)
     assert 0 < below < kept_n
+
+
+def test_ties_are_counted_per_array_when_fixed_quotas_split_a_row():
+    # arrays 0–3 and 4–5 with quotas 3 + 2: column 3 (cycle 4) is held back by array 0's quota,
+    # not by a tie; one k-counter over all six columns would call it a tie at the row's last grant
+    from topkima.behavioral.key_order import kth_grant_ties_by_array
+    granted = np.array([[1, 2, 3, 5, 6]])
+    assert not kth_grant_ties_by_array(np.array([[1, 2, 3, 4, 5, 6]]), granted, 32, [(0, 4), (4, 6)], (3, 2))[0]
+    # array 0's third grant (cycle 3) ties with column 3, which also fired in cycle 3
+    assert kth_grant_ties_by_array(np.array([[1, 2, 3, 3, 5, 6]]), granted, 32, [(0, 4), (4, 6)], (3, 2))[0]
+    # no quotas: one k-counter, the plain count
+    assert kth_grant_ties_by_array(np.array([[1, 2, 3, 3, 5]]), np.array([[1, 2, 3]]), 32)[0]
