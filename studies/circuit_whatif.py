@@ -50,7 +50,7 @@ the chip as characterised. The spreads and the physical change each scaling stan
   :func:`variant_ramp_limits`), so a full ramp, 256 × 2 = 512 units, swings RBL_L exactly as far as the
   characterised 128 × 4: every conversion stays on the part of the curve SPICE measured, and a head's
   window is the one the 128-step chip would choose at up to half its step (a 2-unit pulse delivers
-  0.44× the charge of a 4-unit one, the artefact's measured pulse fit: 1.57 against 3.59 units).
+  0.46× the charge of a 4-unit one by the artefact's pulse fit, effective units 1.003·t − 0.32).
   What it assumes and leaves out:
 
   - the 128 extra replica rows' bitline capacitance is **not** modelled: the curve, volts per unit and
