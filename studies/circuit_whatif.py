@@ -40,6 +40,28 @@ the chip as characterised. The spreads and the physical change each scaling stan
   - the sense amplifier's in-situ correction is fitted on the 32 measured sense instants; its
     drift term (linear in the cycle) is extrapolated to cycles 33 … N;
   - the replica rows' mismatch is drawn from the same Pelgrom σ (one current factor per row).
+* ``n_ramp_steps`` on an artefact whose ramp is already longer than the paper's 32 steps (a longer-ramp
+  design calibrated in SPICE, e.g. ``topkima-65nm-ramp128-wideport``): **finer steps over the same
+  swing** (issue 14 item 6, the 256-step what-if). Only twice the characterised steps is allowed. The
+  ramp replica rows double (128 → 256, one per step, same 4 ns clock); the calibration rows are kept
+  (the design chose them so that the window top, 96 × 6 = 576 units, stays on the measured curve
+  above the comparator's lowest characterised common mode); the window's ramp pulse is capped at half
+  the characterised limit (2 units against 4, ``timing.window_max_t_ramp_units``, read by
+  :func:`variant_ramp_limits`), so a full ramp, 256 × 2 = 512 units, swings RBL_L exactly as far as the
+  characterised 128 × 4: every conversion stays on the part of the curve SPICE measured, and a head's
+  window is the one the 128-step chip would choose at up to half its step (a 2-unit pulse delivers
+  0.46× the charge of a 4-unit one by the artefact's pulse fit, effective units 1.003·t − 0.32).
+  What it assumes and leaves out:
+
+  - the 128 extra replica rows' bitline capacitance is **not** modelled: the curve, volts per unit and
+    LSB are the 416-row bitline's. From the artefact's own geometry (rows of 0.15 fF wire plus two
+    read-port drains per bitline) the taller bitline holds more charge per volt, so the LSB in volts is
+    lower than modelled and the comparator's offset residual and noise are larger in LSB: the what-if
+    is optimistic by that ratio (docs/language-model.md estimates it);
+  - the in-situ correction's drift is fitted on the 128 measured sense instants and extrapolated to
+    cycles 129 … 256; replica-row mismatch is drawn from the same Pelgrom σ;
+  - a full conversion takes 256 clocks (T_ima 1,024 ns) and up to 256 comparator decisions, and the
+    ADC code has 8 bits, one more than the 7-bit cycle counter of the design rules allows.
 * Comparator offset cancellation (``comparator_offset_scale`` 0, combined with a longer ramp): a
   per-column offset calibration of the StrongARM latch, e.g. a foreground trim at power-up
   (Miyahara, Asada, Paik, Matsuzawa, "A low-noise self-calibrating dynamic comparator for
@@ -89,9 +111,20 @@ VARIANTS: dict[str, dict] = {
                         "av_sigma_scale": 0.0, "comparator_noise_scale": 0.0},
     # the offset trim characterised in SPICE (topkima calibrate-trim): the artefact's trimmed offset model
     "offset-trimmed": {"comparator_trim": True},
+    # on a 128-step design (--artefact calibration/ramp128_wideport_quick_calibration.json): twice its
+    # steps over the same swing (issue 14 item 6; module docstring)
+    "ramp256": {"n_ramp_steps": 256},
+    "ramp256-offset-trimmed": {"n_ramp_steps": 256, "comparator_trim": True},
+    "ramp256-no-mismatch": {"n_ramp_steps": 256, "comparator_offset_scale": 0.0, "read_sigma_scale": 0.0,
+                            "av_sigma_scale": 0.0},
+    "ramp256-nominal": {"n_ramp_steps": 256, "comparator_offset_scale": 0.0, "read_sigma_scale": 0.0,
+                        "av_sigma_scale": 0.0, "comparator_noise_scale": 0.0},
 }
 #: ramp steps a variant may ask for: the paper's 32 and the longer ramps this study simulates
-RAMP_STEP_CHOICES = (32, 64, 128)
+RAMP_STEP_CHOICES = (32, 64, 128, 256)
+#: the ramp of the paper's column; an artefact characterised with more steps is a longer-ramp design,
+#: which a ramp what-if refines (twice the steps over the same swing) instead of lengthening
+PAPER_RAMP_STEPS = 32
 #: what cancelling the comparator's offset costs [our estimates, not characterised]:
 #: * foreground trim (what ``comparator_offset_scale`` 0 models: the offset is gone at every
 #:   conversion): no time per conversion; per column a trim DAC of ~6 bits (±3σ_os = ±16 mV in
@@ -185,12 +218,40 @@ def _lengthen_ramp(data: dict, n_steps: int) -> None:
     if n_steps < timing["n_ramp_steps"]:
         raise ValueError(f"a ramp what-if lengthens the ramp: this artefact's ramp already has "
                          f"{timing['n_ramp_steps']} steps, more than {n_steps}")
+    if n_measured > PAPER_RAMP_STEPS:
+        _refine_ramp(data, n_steps)
+        return
+    if n_steps > 4 * PAPER_RAMP_STEPS:
+        raise ValueError(f"a {n_steps}-step what-if of a {n_measured}-step artefact would put the window top at up to "
+                         f"{n_steps * 6} units, beyond the measured curve: use it on a 128-step design "
+                         f"(--artefact calibration/ramp128_wideport_quick_calibration.json)")
     extra = (n_steps - geo["n_ramp_rows"]) + (n_steps - geo["n_cal_rows"])
     geo.update(n_ramp_rows=n_steps, n_cal_rows=n_steps, n_rows=geo["n_rows"] + extra)
     timing.update(n_ramp_steps=n_steps, n_ramp_steps_characterised=n_measured)
     data["provenance"]["what_if"] = (
         f"behavioural what-if: {n_steps} ramp + {n_steps} calibration replica rows on the curve, cells and "
         f"comparator characterised with {n_measured} + {n_measured} (topkima.studies.circuit_whatif)")
+
+
+def _refine_ramp(data: dict, n_steps: int) -> None:
+    """Twice the ramp steps of a longer-ramp design over the same swing (module docstring), in place:
+    ramp rows doubled, calibration rows kept, the window's ramp pulse capped at half the limit."""
+    geo, timing = data["column"]["geometry"], data["column"]["timing"]
+    n_old, pulse_limit = int(timing["n_ramp_steps"]), int(timing.get("max_t_ramp_units", 4))
+    if n_steps != 2 * n_old or pulse_limit < 2:
+        raise ValueError(f"a ramp what-if of this {n_old}-step design doubles its steps over the same swing: "
+                         f"n_ramp_steps must be {2 * n_old} (and its ramp pulse limit, {pulse_limit} units, at least 2), "
+                         f"got {n_steps}")
+    n_cal, n_mac = int(geo["n_cal_rows"]), int(geo["n_mac_rows"])
+    geo.update(n_ramp_rows=n_steps, n_rows=geo["n_rows"] + (n_steps - n_old),
+               row_order=f"ramp 0-{n_steps - 1}, cal {n_steps}-{n_steps + n_cal - 1}, "
+                         f"MAC {n_steps + n_cal}-{n_steps + n_cal + n_mac - 1}")
+    timing.update(n_ramp_steps=n_steps, n_ramp_steps_characterised=n_old,
+                  window_max_t_ramp_units=pulse_limit * n_old // n_steps)
+    data["provenance"]["what_if"] = (
+        f"behavioural what-if: {n_steps} ramp replica rows (characterised: {n_old}) over the same swing, window ramp "
+        f"pulse ≤ {pulse_limit * n_old // n_steps} units, {geo['n_cal_rows']} calibration rows as characterised; the "
+        f"extra rows' bitline capacitance is not modelled (topkima.studies.circuit_whatif)")
 
 
 @functools.lru_cache(maxsize=4)
@@ -217,11 +278,17 @@ def _artefact_calibration(artefact: str | None):
 
 def variant_ramp_limits(macro_variant: dict | None, artefact: str | None = None):
     """The :class:`~topkima.behavioral.macro.ramp_limits.RampLimits` of a variant's macro on
-    ``artefact`` (None: the committed artefact's), for fitting ADC windows that its chips can take."""
+    ``artefact`` (None: the committed artefact's), for fitting ADC windows that its chips can take.
+    A refined ramp (twice a longer-ramp design's steps) caps the window's ramp pulse so that its full
+    ramp keeps the characterised swing (module docstring)."""
     from topkima.behavioral.macro.ramp_limits import RampLimits
     from topkima.behavioral.params import params_from_calibration
     cal = variant_calibration(_artefact_calibration(artefact), n_ramp_steps=(macro_variant or {}).get("n_ramp_steps"))
-    return RampLimits.of_params(params_from_calibration(cal))
+    limits = RampLimits.of_params(params_from_calibration(cal))
+    window_pulse = cal.column["timing"].get("window_max_t_ramp_units")     # a refined ramp: the same swing
+    if window_pulse is not None:
+        limits = RampLimits(limits.n_steps, limits.n_cal_cells, limits.max_t_cal_units, int(window_pulse))
+    return limits
 
 
 def variant_array(cal=None, *, n_columns: int, n_elements: int):

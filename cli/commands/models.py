@@ -133,8 +133,9 @@ def add_parsers(sub) -> None:
                         "(default 1.0,0.0: every calibration row inside the window)")
     p.add_argument("--chip-variant", default="as-characterised",
                    choices=list(chip_variants()),
-                   help="a what-if chip: the artefact's spreads scaled, or its ramp lengthened to 64 or 128 steps, "
-                        "in memory (topkima.studies.circuit_whatif; behavioural what-ifs, not SPICE-calibrated); "
+                   help="a what-if chip: the artefact's spreads scaled, or its ramp lengthened to 64 or 128 steps "
+                        "(ramp256*: a 128-step artefact's steps doubled over the same swing), in memory "
+                        "(topkima.studies.circuit_whatif; behavioural what-ifs, not SPICE-calibrated); "
                         "offset-trimmed: the comparators trimmed as topkima calibrate-trim characterised them")
     p.add_argument("--set", choices=["eval", "select"], default="eval",
                    help="eval (default): score windows 0…n-1, fit ranges on n…2n-1, chips 0…; select: the selection "
