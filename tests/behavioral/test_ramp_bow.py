@@ -88,3 +88,22 @@ def test_without_the_droop_field_the_leakage_is_one_rate(calibration):
     np.testing.assert_array_equal(leaked, 0.02 * bl.t_sense_units[j])
     with_field = TopkimaMacro(calibration).nominal().bitlines
     assert with_field.leak_rel.max() > 1.2 and with_field.leak_rel.min() < 0.5
+
+
+def test_the_models_leakage_rate_is_the_measured_droop_relative_to_its_rate_at_045_v():
+    """An independent reading of the artefact's droop table (the slow reference shares
+    params.leak_relative_at_curve with the fast path): at every measured level above 0.15 V (where
+    the measured rate already rises with the level) the model's rate on the curve's grid, relative to
+    its 0.45 V rate, is the measured rate divided by the measured rate at 0.45 V."""
+    from topkima.behavioral.params import leak_relative_at_curve
+    col = load_calibration().column
+    droop = col["bitline_droop"]
+    v, rate = np.asarray(droop["v_rbl_v"]), np.asarray(droop["rate_units_per_unit"])
+    at_045 = np.interp(0.45, v, rate)
+    rel_on_curve = leak_relative_at_curve(col, 0.45)
+    curve_v = np.asarray(col["discharge_curve"]["v_rbl_v"])          # falls with the units
+    for level, r in zip(v, rate):
+        if 0.15 < level < curve_v[0]:
+            model = np.interp(level, curve_v[::-1], rel_on_curve[::-1])
+            assert model == pytest.approx(r / at_045, rel=0.01), level
+    assert np.all(np.diff(rel_on_curve) <= 1e-12)     # the rate falls as the bitline falls (units grow)
