@@ -363,7 +363,8 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
         hw = macro if isinstance(macro, TopkimaHardware) else TopkimaHardware(macro)
         # per row: the granted keys (slots, −1 = empty) and their read-back scores
         kept, granted, scores, stats = _through_macro(hw, q_codes, k_codes, scores_units, score_scale, visible,
-                                                      n_visible, key_real, top_k, rng, adc_range, stats, key_order)
+                                                      n_visible, key_real, top_k, rng, adc_range, stats, key_order,
+                                                      count_ties=return_stats)
         if readback == "exact":
             # the chip's selection, the digital side's exact integer scores of the kept keys, with
             # the row's query codes before the head's window scale (which the digital scale ahead
@@ -373,7 +374,7 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
     k_possible = np.minimum(top_k, n_visible)
     n_kept = kept.sum(-1) if hw is None else (granted >= 0).sum(-1)
     stats.n_rows_short = int(((n_kept < k_possible) & row_real).sum()) if mode != "quantized" else 0
-    if hw is not None:
+    if hw is not None and return_stats:      # diagnostics: only when the caller takes the statistics
         stats.n_kept, stats.n_kept_below_kth = _kept_below_kth(scores_units, visible, kept, top_k)
     stats.kept = kept
     if hw is None:   # ideal digital A·V on the quantised operands
@@ -428,10 +429,11 @@ def _grid_positions(granted: np.ndarray, t_k: int) -> np.ndarray:
 
 
 def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_scale, visible, n_visible, key_real,
-                   top_k, rng, adc_range, stats, key_order: str = "token"):
+                   top_k, rng, adc_range, stats, key_order: str = "token", count_ties: bool = True):
     """Kept keys and their read-back scores from the calibrated chip, head by head: one macro
     call per head (per sub-top-k plan), a ragged batch in which each sequence converts only its
-    own rows and key columns, written into the columns in ``key_order``.
+    own rows and key columns, written into the columns in ``key_order``; ``count_ties``: also count
+    the rows whose last grant the address order decided (``stats.n_rows_kth_tie``).
 
     Returns the kept grid (..., T_q, T_k), and per row (..., T_q, min(k, T_k)) the granted keys
     (−1 = empty slot) and their read-back scores (the softmax core's inputs), and ``stats``."""
@@ -499,10 +501,11 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
             idx[heads, seq_of, :, :n_sel] = res.indices
             cyc[heads, seq_of, :, :n_sel] = res.n_ramp_steps - res.codes   # code c: fired in cycle n − c
             alpha[heads, seq_of] = res.alpha
-            quotas = plan(n_k)
-            bounds, quotas = chips[0]._tiling(n_k, k_call, quotas) if quotas is not None else (None, None)
-            ties[heads, seq_of] = kth_grant_ties_by_array(res.firing_cycle, res.n_ramp_steps - res.codes,
-                                                          res.n_ramp_steps, bounds, quotas)
+            if count_ties:
+                quotas = plan(n_k)
+                bounds, quotas = chips[0]._tiling(n_k, k_call, quotas) if quotas is not None else (None, None)
+                ties[heads, seq_of] = kth_grant_ties_by_array(res.firing_cycle, res.n_ramp_steps - res.codes,
+                                                              res.n_ramp_steps, bounds, quotas)
             b0 = 0
             for _, seqs, _, _, order in chunk:
                 energy_of_call[order] = float(res.energy_j[b0:b0 + seqs.size].sum())
