@@ -15,12 +15,12 @@ field is read as before. Eight column transients; they run through the resumable
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 
-from topkima.calibration.artefact import ArtefactError, load_calibration, validate, write_atomic
+from topkima.calibration.artefact import ArtefactError, load_calibration
+from topkima.calibration.artefact_extension import add_measured_section
 from topkima.calibration.in_column import settings_of_artefact
 
 #: the level at which the relative rate is 1: the model's leakage is the ``.op`` currents there
@@ -80,28 +80,14 @@ def add_bitline_droop(artefact: str | Path | None, out: str | Path | None, *, wo
                       cache_dir: str | Path | None = None, timeout_s: float = TIMEOUT_S, command: str = "") -> dict:
     """Run the droop jobs for ``artefact`` (None: the committed one), add their field to its column
     section and write it to ``out`` (None: in place); returns the field."""
-    from topkima.calibration.calibrate import provenance
     from topkima.circuits import bitline_droop as bd
     from topkima.circuits import technology, timing
-    from topkima.circuits.jobs import ResultCache, counting_progress, run_jobs, spice_times_s
     cal = load_calibration(artefact)
     settings = settings_of_artefact(cal)
     if technology.payload(settings.design, settings.corner_name) is not None or timing.payload(settings.design) is not None:
         raise ArtefactError(f"{cal.path}: topkima calibrate-droop measures designs with the 65 nm technology and "
                             f"clocks only; this design ({settings.design.name}) differs: its artefact is used "
                             "without the droop field (constant leakage)")
-    jobs = bd.plan(settings)
-    cache = ResultCache(cache_dir)
-    progress, n_cached = counting_progress()
-    start = time.monotonic()
-    results = run_jobs(jobs, workers=workers, cache=cache, timeout_s=timeout_s, progress=progress)
-    section = artefact_section(cal, {j.label: results[j.label] for j in jobs})
-    section["provenance"] = provenance(settings, time.monotonic() - start, len(jobs), n_cached[0], command)
-    times = spice_times_s(cache, jobs)
-    if times:
-        section["provenance"]["spice_time_s_total"] = round(sum(times), 1)
-    data = dict(cal.data)
-    data["column"] = dict(data["column"], bitline_droop=section)
-    validate(data, "artefact with column.bitline_droop")
-    write_atomic(out if out is not None else cal.path, data)
-    return section
+    return add_measured_section(cal, settings, bd.plan(settings), lambda r: artefact_section(cal, r),
+                                "column", "bitline_droop", out, workers=workers, cache_dir=cache_dir,
+                                timeout_s=timeout_s, command=command)

@@ -8,12 +8,12 @@ ideal-source offset alone). The jobs run through the resumable cache like every 
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 
-from topkima.calibration.artefact import ArtefactError, load_calibration, validate, write_atomic
+from topkima.calibration.artefact import ArtefactError, load_calibration
+from topkima.calibration.artefact_extension import add_measured_section
 
 
 def settings_of_artefact(cal):
@@ -56,27 +56,13 @@ def add_in_column_threshold(artefact: str | Path | None, out: str | Path | None,
                             command: str = "") -> dict:
     """Run the in-column threshold jobs for ``artefact`` (None: the committed one), add their section
     to it and write it to ``out`` (None: in place); returns the section."""
-    from topkima.calibration.calibrate import provenance
     from topkima.circuits import comparator_column
-    from topkima.circuits.jobs import ResultCache, counting_progress, run_jobs, spice_times_s
     cal = load_calibration(artefact)
     settings = settings_of_artefact(cal)
     _check_supported(cal, settings.design, settings.corner_name)
-    jobs = comparator_column.plan(settings)
-    cache = ResultCache(cache_dir)
-    progress, n_cached = counting_progress()
-    start = time.monotonic()
-    results = run_jobs(jobs, workers=workers, cache=cache, timeout_s=timeout_s, progress=progress)
-    section = artefact_section(cal, {j.label: results[j.label] for j in jobs})
-    section["provenance"] = provenance(settings, time.monotonic() - start, len(jobs), n_cached[0], command)
-    times = spice_times_s(cache, jobs)
-    if times:   # the SPICE time itself, also when the jobs were run before (resumed, or from the cache)
-        section["provenance"]["spice_time_s_total"] = round(sum(times), 1)
-    data = dict(cal.data)
-    data["comparator"] = dict(data["comparator"], in_column=section)
-    validate(data, "artefact with comparator.in_column")
-    write_atomic(out if out is not None else cal.path, data)
-    return section
+    return add_measured_section(cal, settings, comparator_column.plan(settings), lambda r: artefact_section(cal, r),
+                                "comparator", "in_column", out, workers=workers, cache_dir=cache_dir,
+                                timeout_s=timeout_s, command=command)
 
 
 def _ideal_source_intercept_v(cal, vcm_v):

@@ -15,12 +15,12 @@ linear model needs more samples than the quick calibration's 24 (22 devices and 
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 
-from topkima.calibration.artefact import load_calibration, validate, write_atomic
+from topkima.calibration.artefact import load_calibration
+from topkima.calibration.artefact_extension import add_measured_section
 from topkima.calibration.in_column import settings_of_artefact
 
 RNG_PURPOSE = "comparator.offset_trim"
@@ -82,8 +82,6 @@ def add_offset_trim(artefact: str | Path | None, out: str | Path | None, *, work
                     command: str = "") -> dict:
     """Run the trim jobs for ``artefact`` (None: the committed one), add their section to it and write
     it to ``out`` (None: in place); returns the section."""
-    from topkima.calibration.calibrate import provenance
-    from topkima.circuits.jobs import ResultCache, counting_progress, run_jobs
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 64:
         raise ValueError(f"n_samples must be an integer ≥ 64 (the residual's linear model fits 23 terms and "
                          f"over-fits fewer samples: 30 draw twice SPICE's spread at the trim's common mode), "
@@ -91,15 +89,8 @@ def add_offset_trim(artefact: str | Path | None, out: str | Path | None, *, work
     cal = load_calibration(artefact)
     settings = settings_of_artefact(cal)
     jobs, draws = plan(settings, n_samples)
-    cache = ResultCache(cache_dir)
-    progress, n_cached = counting_progress()
-    start = time.monotonic()
-    results = run_jobs(jobs, workers=workers, cache=cache, timeout_s=timeout_s, progress=progress)
-    section = artefact_section([results[j.label] for j in jobs], draws,
-                               cal.data["comparator"]["offset"]["linear_model"])
-    section["provenance"] = provenance(settings, time.monotonic() - start, len(jobs), n_cached[0], command)
-    data = dict(cal.data)
-    data["comparator"] = dict(data["comparator"], offset_trim=section)
-    validate(data, "artefact with comparator.offset_trim")
-    write_atomic(out if out is not None else cal.path, data)
-    return section
+    untrimmed = cal.data["comparator"]["offset"]["linear_model"]
+    return add_measured_section(cal, settings, jobs,
+                                lambda r: artefact_section([r[j.label] for j in jobs], draws, untrimmed),
+                                "comparator", "offset_trim", out, workers=workers, cache_dir=cache_dir,
+                                timeout_s=timeout_s, command=command)

@@ -44,17 +44,25 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
-def cmd_calibrate_droop(args) -> int:
+def _extend_artefact(command: str, add, args, **options):
+    """Run an artefact extension (``add``: e.g. :func:`topkima.calibration.in_column.add_in_column_threshold`)
+    with the command's common options; returns its section, or None after printing why it failed."""
     import shlex
     from topkima.calibration.artefact import ArtefactError
-    from topkima.calibration.bitline_droop import add_bitline_droop
     from topkima.circuits.jobs import JobError
     from topkima.circuits.spice import SpiceError
     try:
-        section = add_bitline_droop(args.artefact, args.out, workers=args.workers, cache_dir=args.cache,
-                                    timeout_s=args.timeout, command=" ".join(shlex.quote(a) for a in sys.argv))
+        return add(args.artefact, args.out, workers=args.workers, cache_dir=args.cache, timeout_s=args.timeout,
+                   command=" ".join(shlex.quote(a) for a in sys.argv), **options)
     except (ArtefactError, SpiceError, JobError, ValueError, RuntimeError) as exc:
-        print(f"topkima calibrate-droop: {exc}", file=sys.stderr)
+        print(f"topkima {command}: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_calibrate_droop(args) -> int:
+    from topkima.calibration.bitline_droop import add_bitline_droop
+    section = _extend_artefact("calibrate-droop", add_bitline_droop, args)
+    if section is None:
         return 1
     v, rel = section["v_rbl_v"], section["rate_rel"]
     print(f"bitline droop: {section['rate_at_v_ref_units_per_unit']:.5f} units per PWM unit at {section['v_ref_v']} V; "
@@ -65,16 +73,9 @@ def cmd_calibrate_droop(args) -> int:
 
 
 def cmd_calibrate_in_column(args) -> int:
-    import shlex
-    from topkima.calibration.artefact import ArtefactError
     from topkima.calibration.in_column import add_in_column_threshold
-    from topkima.circuits.jobs import JobError
-    from topkima.circuits.spice import SpiceError
-    try:
-        section = add_in_column_threshold(args.artefact, args.out, workers=args.workers, cache_dir=args.cache,
-                                          timeout_s=args.timeout, command=" ".join(shlex.quote(a) for a in sys.argv))
-    except (ArtefactError, SpiceError, JobError, ValueError, RuntimeError) as exc:
-        print(f"topkima calibrate-in-column: {exc}", file=sys.stderr)
+    section = _extend_artefact("calibrate-in-column", add_in_column_threshold, args)
+    if section is None:
         return 1
     sens = ", ".join(f"{d} {1e3 * v:+.2f} mV/V" for d, v in section["sensitivity_v_per_v"].items())
     plane = section["nominal_shift"]
@@ -88,17 +89,9 @@ def cmd_calibrate_in_column(args) -> int:
 
 
 def cmd_calibrate_trim(args) -> int:
-    import shlex
-    from topkima.calibration.artefact import ArtefactError
     from topkima.calibration.offset_trim import add_offset_trim
-    from topkima.circuits.jobs import JobError
-    from topkima.circuits.spice import SpiceError
-    try:
-        section = add_offset_trim(args.artefact, args.out, workers=args.workers, cache_dir=args.cache,
-                                  timeout_s=args.timeout, n_samples=args.mc,
-                                  command=" ".join(shlex.quote(a) for a in sys.argv))
-    except (ArtefactError, SpiceError, JobError, ValueError, RuntimeError) as exc:
-        print(f"topkima calibrate-trim: {exc}", file=sys.stderr)
+    section = _extend_artefact("calibrate-trim", add_offset_trim, args, n_samples=args.mc)
+    if section is None:
         return 1
     sig = ", ".join(f"{1e3 * b['sigma_v']:.2f} mV at {b['vcm_v']:.2f} V" for b in section["by_vcm"])
     print(f"trimmed comparator offset ({section['n_samples']} instances, {section['n_clipped']} beyond the DAC): "
