@@ -173,7 +173,7 @@ def decision_margin_v(bl: BitlineModel, ramp: RampColumns, col: int, j: int, u_l
     return g
 
 
-@numba.njit(inline="always", **KERNEL)
+@numba.njit(**KERNEL)
 def _first_guess(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units):
     """The noiseless crossing estimated at mid-ramp (only sets where the search starts)."""
     mid = n_steps // 2
@@ -324,23 +324,15 @@ def g_rises(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r0: fl
 
 
 @numba.njit(inline="always", **KERNEL)
-def firing_cycle(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r0: float, leak: float,
-                 n_steps: int, t_clk_units: float, half_window: int, sigma_noise_v: float, row_noise,
-                 key_index: int) -> int:
-    """The ramp cycle (1…n_steps, n_steps + 1 = never) at which the column's comparator fires:
-    the noiseless crossing j0, then the noise window's decisions in order (module docstring).
-    ``sigma_noise_v`` 0: no noise. ``row_noise`` (the row's :func:`.noise.row_stream`), ``key_index``: the decisions' noise coordinates."""
+def _decide_in_noise_window(bl, ramp, col, u_l0, u_r0, leak, n_steps, half_window, sigma_noise_v, row_noise, key_index,
+                            rising, j0, g_hi, g_lo) -> int:
+    """The firing cycle from the noiseless crossing (j0, g(j0), g(j0 − 1)): the noise window's
+    decisions in order, the first that fires wins (module docstring); ``rising``: g rises with the
+    cycle (the crossing came from :func:`_first_crossing`, not the scan)."""
     h = half_window
     sure = Z_MAX * sigma_noise_v
-    rising = g_rises(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units)
-    if rising:
-        j0, g_hi, g_lo = _first_crossing(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units)
-    else:
-        j0, g_hi, g_lo = _first_crossing_by_scan(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units,
-                                                 n_steps + 1 - h, sure)
     if sigma_noise_v == 0.0:
         return j0
-    # the decisions j0 − h … j0 + h − 1 in order, each with its noise: the first that fires wins;
     # a decision further than Z_MAX·σ from the threshold is sure and needs no draw
     if j0 > n_steps and g_hi <= -sure:
         return j0               # g_hi bounds the window's decisions: g(n_steps) where g rises
@@ -361,3 +353,37 @@ def firing_cycle(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r
         if g > -sure and noise_lifts_above_zero(row_noise, key_index, w, g, sigma_noise_v):
             return j
     return min(j0 + h, n_steps + 1)
+
+
+@numba.njit(inline="always", **KERNEL)
+def firing_cycle(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r0: float, leak: float,
+                 n_steps: int, t_clk_units: float, half_window: int, sigma_noise_v: float, row_noise,
+                 key_index: int) -> int:
+    """The ramp cycle (1…n_steps, n_steps + 1 = never) at which the column's comparator fires, for a
+    column where g surely rises with the cycle (:func:`g_rises`; the others: :func:`firing_cycles_by_scan`):
+    the noiseless crossing j0, then the noise window's decisions in order (module docstring).
+    ``sigma_noise_v`` 0: no noise. ``row_noise`` (the row's :func:`.noise.row_stream`), ``key_index``:
+    the decisions' noise coordinates."""
+    j0, g_hi, g_lo = _first_crossing(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units)
+    return _decide_in_noise_window(bl, ramp, col, u_l0, u_r0, leak, n_steps, half_window, sigma_noise_v, row_noise,
+                                   key_index, True, j0, g_hi, g_lo)
+
+
+@numba.njit(**KERNEL)
+def firing_cycles_by_scan(bl: BitlineModel, ramp: RampColumns, units_l, units_r, leak, on_flat_end, n_steps: int,
+                          t_clk_units: float, half_window: int, sigma_noise_v: float, row_noise, key0: int,
+                          firing) -> None:
+    """:func:`firing_cycle` of one row's columns flagged ``on_flat_end`` (where g need not rise, so
+    the first crossing is found by :func:`_first_crossing_by_scan`), into ``firing``. One call per
+    row, out of line: a top-k's columns rarely come here (inputs that drive both bitlines onto the
+    flat end of the curve), and inlining the scan made the kernels compile 4 s longer."""
+    sure = Z_MAX * sigma_noise_v
+    for c in range(firing.size):
+        if not on_flat_end[c]:
+            continue
+        u_l0 = float(units_l[c])
+        u_r0 = float(units_r[c])
+        j0, g_hi, g_lo = _first_crossing_by_scan(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, t_clk_units,
+                                                 n_steps + 1 - half_window, sure)
+        firing[c] = _decide_in_noise_window(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, half_window, sigma_noise_v,
+                                            row_noise, key0 + c, False, j0, g_hi, g_lo)

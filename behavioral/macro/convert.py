@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from topkima.behavioral.macro.adc import RampColumns, firing_cycle
+from topkima.behavioral.macro.adc import RampColumns, firing_cycle, firing_cycles_by_scan, g_rises
 from topkima.behavioral.macro.arbiter import grant_row
 from topkima.behavioral.macro.bitline import BitlineModel, column_leak
 from topkima.behavioral.macro.devices import ArrayDevices
@@ -29,35 +29,54 @@ from topkima.behavioral.macro.runtime import JIT, KERNEL, parallel_for
 
 @numba.njit(**KERNEL)
 def fire_comparators(bl, ramp, units_l, units_r, leak, enabled, n_steps, t_clk_units, half_window, sigma_noise_v, key,
-                     batch, row, key0, firing) -> int:
+                     batch, row, key0, firing, on_flat_end) -> int:
     """The ramp cycle each enabled column's comparator fires in (``firing``, left as it is for a
     disabled column: it never requests the arbiter and is not clocked); returns how many are
-    enabled."""
+    enabled. ``on_flat_end``: scratch (the columns whose crossing needs the scan)."""
     n_enabled = 0
+    n_flat = 0
     row_noise = row_stream(key, batch, row)
     for c in range(firing.size):
+        on_flat_end[c] = False
         if not enabled[c]:
             continue
         n_enabled += 1
-        firing[c] = firing_cycle(bl, ramp, c, units_l[c], units_r[c], leak[c], n_steps, t_clk_units,
-                                 half_window, sigma_noise_v, row_noise, key0 + c)
+        if g_rises(bl, ramp, c, units_l[c], units_r[c], leak[c], n_steps, t_clk_units):
+            firing[c] = firing_cycle(bl, ramp, c, units_l[c], units_r[c], leak[c], n_steps, t_clk_units,
+                                     half_window, sigma_noise_v, row_noise, key0 + c)
+        else:
+            on_flat_end[c] = True
+            n_flat += 1
+    if n_flat > 0:
+        firing_cycles_by_scan(bl, ramp, units_l, units_r, leak, on_flat_end, n_steps, t_clk_units, half_window,
+                              sigma_noise_v, row_noise, key0, firing)
     return n_enabled
 
 
 @numba.njit(**KERNEL)
+def pulsed_elements(q_row) -> int:
+    """How many of a query row's elements pulse their wordlines (code ≠ 0)."""
+    n = 0
+    for e in range(q_row.size):
+        if q_row[e] != 0:
+            n += 1
+    return n
+
+
+@numba.njit(**KERNEL)
 def convert_row(b, r, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, k, conventional, n_steps, t_clk_units,
-                half_window, sigma_noise_v, key, noise_batch, key0, units_l, units_r, per_cycle, start, out_firing,
+                half_window, sigma_noise_v, key, noise_batch, key0, units_l, units_r, per_cycle, start, on_flat_end, out_firing,
                 out_index, out_cycle, out_stop, out_energy):
     """One query row r of batch element b after its MAC phase (``units_l``, ``units_r``: U_L and
     U_R of each of its n columns; ``leak`` (n,) their leakage): the ramp ADC, the arbiter, energy, under the window that
     ``bl``, ``ramp``, ``em``, ``half_window`` describe; its noise at (``key``, ``noise_batch``).
-    ``per_cycle``, ``start``: scratch."""
+    ``per_cycle``, ``start``, ``on_flat_end``: scratch."""
     n = n_keys_used[b]
     # the ramp ADC: each enabled column's comparator
     firing = out_firing[b, r, :n]
     enabled = enable[b, r, :n] if has_mask else enable[0, 0, :n]   # no mask: all True
     n_enabled = fire_comparators(bl, ramp, units_l, units_r, leak, enabled, n_steps, t_clk_units, half_window,
-                                 sigma_noise_v, key, noise_batch, r, key0, firing)
+                                 sigma_noise_v, key, noise_batch, r, key0, firing, on_flat_end[:n])
     if has_mask and n_enabled == 0:
         return                  # nothing to convert: no grant, no energy
     # arbiter and k-counter; the ramp stops at the k-th grant
@@ -68,11 +87,8 @@ def convert_row(b, r, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, k, c
         stop = grant_row(firing, n_steps, k, min(k, n_enabled), out_index[b, r], out_cycle[b, r], per_cycle, start)
         grants = k
     out_stop[b, r] = stop
-    n_pulsed = 0
-    for e in range(q.shape[2]):
-        if q[b, r, e] != 0:
-            n_pulsed += 1
-    out_energy[b, r] = row_energy_j(bl, ramp, em, units_l, units_r, leak, firing, enabled, stop, n_pulsed, grants)
+    out_energy[b, r] = row_energy_j(bl, ramp, em, units_l, units_r, leak, firing, enabled, stop,
+                                    pulsed_elements(q[b, r]), grants)
 
 
 #: the MAC runs over the key columns rounded up to a multiple of this (zero-level columns beyond
@@ -143,6 +159,7 @@ def convert_rows(start_item, stop_item, windows, window_of, noise_key_of, noise_
     units = np.zeros(ROWS_PER_GROUP * 2 * n_max, dtype=np.float32)
     per_cycle = np.zeros(n_steps + 2, dtype=np.int64)
     start = np.zeros(n_steps + 2, dtype=np.int64)
+    on_flat_end = np.zeros(n_max, dtype=np.bool_)
     line_of = np.zeros((d, 2 * q_max + 1), dtype=np.int64)
     table = np.zeros(0, dtype=np.float32)
     leak = np.zeros(n_max)          # the key set's columns' leakage
@@ -177,7 +194,8 @@ def convert_rows(start_item, stop_item, windows, window_of, noise_key_of, noise_
                 row_units = group[r - r0]
                 convert_row(b, r, windows.bitlines, ramp, em, q, n_keys_used, enable, has_mask, leak[:n], k, conventional,
                             n_steps, t_clk_units, windows.half_window[w], sigma_noise_v, noise_key_of[b], noise_batch_of[b],
-                            key0, row_units[:n], row_units[n_wide:n_wide + n], per_cycle, start, out_firing,
+                            key0, row_units[:n], row_units[n_wide:n_wide + n], per_cycle, start, on_flat_end,
+                            out_firing,
                             out_index, out_cycle, out_stop, out_energy)
         item += r1 - r0
 
@@ -189,6 +207,10 @@ def convert(windows: Windows, window_of, noise_key_of, noise_batch_of, pulse, q,
     (``noise_key_of[b]``, ``noise_batch_of[b]``); see :func:`convert_rows`). Every window's ramp
     must sit on the same devices (one chip). Returns (firing (B, R, n) int64, granted index and
     cycle (B, R, k) int64, stop (B, R) int64, energy (B, R))."""
+    # writable and C-ordered (a copy only where they are not): a read-only array (a broadcast, a
+    # read-only buffer) would compile the kernels a second time, for that type
+    q = np.require(q, np.int8, ["C", "W"])
+    levels = np.require(levels, np.int8, ["C", "W"])
     n_batch, n_rows, _ = q.shape
     n = levels.shape[2]
     n_wide = min(-(-n // LANES) * LANES, windows.devices.m_stack.shape[2])

@@ -156,9 +156,9 @@ def mac_units_kernel(devices, pulse, q, levels, n_scales):
 def mac_units(devices: ArrayDevices, pulse: np.ndarray, q: np.ndarray, levels: np.ndarray, n_scales: int):
     """(U_L, U_R) float64 (rows, n) at the end of the MAC phase, for range-checked integer codes
     ``q`` (rows, d) and key levels (d, n) (numpy face of the kernels, for fits and studies)."""
-    lv = np.ascontiguousarray(levels, np.int8)       # range-checked codes: as the top-k kernels take them
+    lv = np.require(levels, np.int8, ["C", "W"])     # range-checked codes, as the top-k kernels take them (writable: one compiled type)
     n = lv.shape[1]
-    u = mac_units_kernel(devices, pulse, np.ascontiguousarray(q, np.int8), lv, n_scales)
+    u = mac_units_kernel(devices, pulse, np.require(q, np.int8, ["C", "W"]), lv, n_scales)
     return u[:, :n].astype(np.float64), u[:, n:].astype(np.float64)
 
 

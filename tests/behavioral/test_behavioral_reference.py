@@ -298,13 +298,17 @@ def test_crossing_search_equals_a_plain_scan_on_dense_inputs():
     import numba
     from topkima.behavioral import AdcRange
     from topkima.behavioral.macro import adc
+    from topkima.behavioral.macro.convert import fire_comparators
 
     @numba.njit
     def both(bl, ramp, u_l, u_r, leak, fast, scan):
+        enabled = np.ones(u_l.shape[1], dtype=np.bool_)
+        on_flat_end = np.zeros(u_l.shape[1], dtype=np.bool_)
         for r in range(u_l.shape[0]):
+            # the kernels' dispatch: the search where g surely rises, the scan elsewhere
+            fire_comparators(bl, ramp, u_l[r], u_r[r], leak, enabled, 32, 8.0, 1, 0.0, np.uint64(0), 0, r, 0,
+                             fast[r], on_flat_end)
             for c in range(u_l.shape[1]):
-                fast[r, c] = adc.firing_cycle(bl, ramp, c, u_l[r, c], u_r[r, c], leak[c], 32, 8.0, 1, 0.0,
-                                              np.uint64(0), c)
                 scan[r, c] = 33
                 for j in range(1, 33):     # the definition: the first cycle with g > 0
                     if adc.decision_margin_v(bl, ramp, c, j, u_l[r, c], u_r[r, c], leak[c]) > 0.0:

@@ -87,7 +87,8 @@ def test_the_row_kernels_overdrive_energy_equals_the_sum_over_each_columns_decis
     to its last decision) against the slow obvious reference: κ·Σ over every decision a column makes
     (cycles 1 … min(firing, stop)) of ln(V_ref / |V_R − V_L|) at that decision's sense instant; without
     leakage, and with the leakage of a column of zero keys (the smallest a real column has)."""
-    from topkima.behavioral.macro.adc import bitlines_at, firing_cycle
+    from topkima.behavioral.macro.adc import bitlines_at
+    from topkima.behavioral.macro.convert import fire_comparators
     from topkima.behavioral.macro.energy import row_energy_j
     chip = macro.nominal()
     bl, ramp, em, p = chip.bitlines, chip.ramp(0), chip.energy, macro.params
@@ -100,9 +101,10 @@ def test_the_row_kernels_overdrive_energy_equals_the_sum_over_each_columns_decis
     assert leak_zero_keys > 0.0
     leak = np.full(n, leak_scale * leak_zero_keys)
     t_clk_units = p.t_clk_ima_s / p.t_unit_s
-    firing = np.array([firing_cycle(bl, ramp, c, u_l[c], u_r[c], leak[c], n_steps, t_clk_units, 1, 0.0, np.uint64(0), c)
-                       for c in range(n)], dtype=np.int64)
     enabled = np.ones(n, dtype=np.bool_)
+    firing = np.zeros(n, dtype=np.int64)       # the kernels' firing cycles, noiseless
+    fire_comparators(bl, ramp, u_l, u_r, leak, enabled, n_steps, t_clk_units, 1, 0.0, np.uint64(0), 0, 0, 0, firing,
+                     np.zeros(n, dtype=np.bool_))
     for stop in (n_steps // 2, n_steps):        # columns firing before the stop, after it, never
         with_term = row_energy_j(bl, ramp, em, u_l, u_r, leak, firing, enabled, stop, 10, 5)
         without = row_energy_j(bl._replace(e_decision_per_ln_od_j=0.0), ramp, em, u_l, u_r, leak, firing, enabled,
