@@ -71,7 +71,10 @@ def row_energy_j(bl, ramp, em: EnergyModel, units_l, units_r, leak, firing, enab
         if not enabled[c]:
             clocked = 0
         if clocked > 0:
-            v_l1, v_r1 = bitlines_at(bl, ramp, c, 1, u_l0, u_r0, leak[c])
+            if j_end == 1:              # the ramp stopped in cycle 1 (saturated rows): the same instant
+                v_l1, v_r1 = v_l, v_r
+            else:
+                v_l1, v_r1 = bitlines_at(bl, ramp, c, 1, u_l0, u_r0, leak[c])
             cm = v_l1 + v_r1
             cm += end
             cm *= 0.25
@@ -79,7 +82,9 @@ def row_energy_j(bl, ramp, em: EnergyModel, units_l, units_r, leak, firing, enab
             if bl.e_decision_per_ln_od_j != 0.0:
                 d_1 = v_r1 - v_l1
                 d_last = v_r - v_l          # the column's last decision: at the stop …
-                if clocked < j_end:         # … or at the cycle it fired in, before the stop
+                if clocked == 1:            # … or at the cycle it fired in, before the stop
+                    d_last = d_1
+                elif clocked < j_end:
                     v_lc, v_rc = bitlines_at(bl, ramp, c, clocked, u_l0, u_r0, leak[c])
                     d_last = v_rc - v_lc
                 e_decisions += bl.e_decision_per_ln_od_j * overdrive_log_sum(bl, d_1, d_last, clocked)
