@@ -432,11 +432,13 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
                    top_k, rng, adc_range, stats, key_order: str = "token", count_ties: bool = True):
     """Kept keys and their read-back scores from the calibrated chip, head by head: one macro
     call per head (per sub-top-k plan), a ragged batch in which each sequence converts only its
-    own rows and key columns, written into the columns in ``key_order``; ``count_ties``: also count
-    the rows whose last grant the address order decided (``stats.n_rows_kth_tie``).
+    own rows and key columns, written into the columns in ``key_order``; ``count_ties``: the
+    statistics' diagnostics too (``stats.n_rows_kth_tie``: the rows whose last grant the address
+    order decided; the kept grid).
 
-    Returns the kept grid (..., T_q, T_k), and per row (..., T_q, min(k, T_k)) the granted keys
-    (−1 = empty slot) and their read-back scores (the softmax core's inputs), and ``stats``."""
+    Returns the kept grid (..., T_q, T_k; None without ``count_ties``), and per row (..., T_q,
+    min(k, T_k)) the granted keys (−1 = empty slot) and their read-back scores (the softmax core's
+    inputs), and ``stats``."""
     t_q, t_k = visible.shape[-2:]
     kk = min(top_k, t_k)
     # (sequence, head) pairs with the head axis first: each head gets its own ADC window
@@ -517,10 +519,12 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
         idx = np.where(idx >= 0, col_key[h_i[..., None, None], s_i[..., None, None], np.maximum(idx, 0)], -1)
     back = lambda x: np.moveaxis(x, 0, 1).reshape(*lead, *x.shape[2:])  # noqa: E731
     idx, cyc, alpha, ties = back(idx), back(cyc), back(alpha), back(ties)
-    # granted keys (visible ones only), and the kept grid
+    # granted keys (visible ones only), and the kept grid when the caller takes the statistics
     granted = np.where(np.take_along_axis(visible, np.maximum(idx, 0), axis=-1), idx, -1)
-    kept = np.zeros(visible.shape, dtype=bool)
-    kept.reshape(-1)[_grid_positions(granted, t_k)] = True
+    kept = None
+    if count_ties:
+        kept = np.zeros(visible.shape, dtype=bool)
+        kept.reshape(-1)[_grid_positions(granted, t_k)] = True
     # read back: a key that fired in cycle j lies in (top − j·LSB, top − (j−1)·LSB] (scaled
     # units), top and LSB as the nominal replica pulses realise them (the artefact's pulse fit:
     # a 4-unit pulse moves 3.76 units), not as programmed; for the granted slots only
