@@ -468,8 +468,13 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
     # how many later tokens exist: the arrays then share one k-counter (global top-k)
     rows_differ = bool(np.any(visible.any(axis=-1) & (n_visible < key_real.sum(axis=-1)[..., None])))
 
+    plans = {}      # one plan per row length, asked for by every head and call
+
     def plan(n_k: int):
-        return None if rows_differ else array_quotas(n_k, min(top_k, n_k), hw.macro.array, hw.macro.geometry[0])
+        if n_k not in plans:
+            plans[n_k] = None if rows_differ else array_quotas(n_k, min(top_k, n_k), hw.macro.array,
+                                                               hw.macro.geometry[0])
+        return plans[n_k]
     if adc_range is None:
         adc_range = _head_windows(scores_units, visible, n_visible >= kk, kk, n_heads)
     for h in range(n_heads):
@@ -482,9 +487,12 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
     # noise keys are drawn head by head, call by call, as one call per head would draw them
     chips = [hw.chip(w) for w in windows]
     calls = {}      # (plan, k, width class) → [(head, sequences, noise key, keys, order)]
+    calls_of_lengths = {}       # the heads of one mask share their row lengths, hence their calls
     for h, chip in enumerate(chips):
-        for seqs in _macro_calls(plan, n_keys_used[h], t_q):
-            n_k = int(n_keys_used[h, seqs].max())
+        lengths = n_keys_used[h].tobytes()
+        if lengths not in calls_of_lengths:
+            calls_of_lengths[lengths] = _macro_calls(plan, n_keys_used[h], t_q)
+        for seqs, n_k in calls_of_lengths[lengths]:
             group = (str(plan(n_k)), min(kk, n_k), n_k if n_k > chip.n_cols else 0)
             key = noise_key(rng) if chip.noise else np.uint64(0)
             calls.setdefault(group, []).append((h, seqs, key, n_k, sum(map(len, calls.values()))))
@@ -562,18 +570,14 @@ def _merged_chunks(items, t_q: int):
         yield chunk
 
 
-def _macro_calls(plan, n_keys: np.ndarray, t_q: int) -> list[np.ndarray]:
-    """Sequences (indices) converted together: those with keys and the same array plan
-    (``plan(n_keys)``; plans in sorted order), at most CALL_CONVERSIONS padded conversions per call."""
-    plan_of, seqs_of = {}, {}
-    for seq, n in enumerate(n_keys.tolist()):
-        if n > 0:
-            if n not in plan_of:
-                plan_of[n] = str(plan(n))
-            seqs_of.setdefault(plan_of[n], []).append(seq)
+def _macro_calls(plan, n_keys: np.ndarray, t_q: int) -> list[tuple[np.ndarray, int]]:
+    """Sequences (indices, ascending) converted together, each with its longest row: those with
+    keys and the same array plan (``plan(n_keys)``; plans in sorted order), at most
+    CALL_CONVERSIONS padded conversions per call."""
+    plan_of = {n: str(plan(n)) for n in set(n_keys.tolist()) if n > 0}     # one plan per row length
     calls = []
-    for key in sorted(seqs_of):
-        seqs = np.array(seqs_of[key], dtype=np.intp)
+    for key in sorted(set(plan_of.values())):
+        seqs = np.flatnonzero(np.isin(n_keys, [n for n, p in plan_of.items() if p == key]))
         per_call = max(1, CALL_CONVERSIONS // (t_q * int(n_keys[seqs].max())))
-        calls += [seqs[i:i + per_call] for i in range(0, seqs.size, per_call)]
+        calls += [(c, int(n_keys[c].max())) for c in (seqs[i:i + per_call] for i in range(0, seqs.size, per_call))]
     return calls
