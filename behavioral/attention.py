@@ -465,8 +465,9 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
     # A row longer than one array: fixed quotas (array_quotas) when every row sees the same keys;
     # when the mask hides from some rows keys that others see (a causal mask), fixed quotas over
     # the sequence would hold an early row to its array's share, so its result would depend on
-    # how many later tokens exist: the arrays then share one k-counter (global top-k)
-    rows_differ = bool(np.any(visible.any(axis=-1) & (n_visible < key_real.sum(axis=-1)[..., None])))
+    # how many later tokens exist: the arrays then share one k-counter (global top-k); a real row
+    # is one that sees a key (n_visible > 0: no second pass over the mask)
+    rows_differ = bool(np.any((n_visible > 0) & (n_visible < key_real.sum(axis=-1)[..., None])))
 
     plans = {}      # one plan per row length, asked for by every head and call
 
