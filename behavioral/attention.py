@@ -432,11 +432,13 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
                    top_k, rng, adc_range, stats, key_order: str = "token", count_ties: bool = True):
     """Kept keys and their read-back scores from the calibrated chip, head by head: one macro
     call per head (per sub-top-k plan), a ragged batch in which each sequence converts only its
-    own rows and key columns, written into the columns in ``key_order``; ``count_ties``: also count
-    the rows whose last grant the address order decided (``stats.n_rows_kth_tie``).
+    own rows and key columns, written into the columns in ``key_order``; ``count_ties``: the
+    statistics' diagnostics too (``stats.n_rows_kth_tie``: the rows whose last grant the address
+    order decided; the kept grid).
 
-    Returns the kept grid (..., T_q, T_k), and per row (..., T_q, min(k, T_k)) the granted keys
-    (−1 = empty slot) and their read-back scores (the softmax core's inputs), and ``stats``."""
+    Returns the kept grid (..., T_q, T_k; None without ``count_ties``), and per row (..., T_q,
+    min(k, T_k)) the granted keys (−1 = empty slot) and their read-back scores (the softmax core's
+    inputs), and ``stats``."""
     t_q, t_k = visible.shape[-2:]
     kk = min(top_k, t_k)
     # (sequence, head) pairs with the head axis first: each head gets its own ADC window
@@ -463,11 +465,17 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
     # A row longer than one array: fixed quotas (array_quotas) when every row sees the same keys;
     # when the mask hides from some rows keys that others see (a causal mask), fixed quotas over
     # the sequence would hold an early row to its array's share, so its result would depend on
-    # how many later tokens exist: the arrays then share one k-counter (global top-k)
-    rows_differ = bool(np.any(visible.any(axis=-1) & (n_visible < key_real.sum(axis=-1)[..., None])))
+    # how many later tokens exist: the arrays then share one k-counter (global top-k); a real row
+    # is one that sees a key (n_visible > 0: no second pass over the mask)
+    rows_differ = bool(np.any((n_visible > 0) & (n_visible < key_real.sum(axis=-1)[..., None])))
+
+    plans = {}      # one plan per row length, asked for by every head and call
 
     def plan(n_k: int):
-        return None if rows_differ else array_quotas(n_k, min(top_k, n_k), hw.macro.array, hw.macro.geometry[0])
+        if n_k not in plans:
+            plans[n_k] = None if rows_differ else array_quotas(n_k, min(top_k, n_k), hw.macro.array,
+                                                               hw.macro.geometry[0])
+        return plans[n_k]
     if adc_range is None:
         adc_range = _head_windows(scores_units, visible, n_visible >= kk, kk, n_heads)
     for h in range(n_heads):
@@ -480,9 +488,12 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
     # noise keys are drawn head by head, call by call, as one call per head would draw them
     chips = [hw.chip(w) for w in windows]
     calls = {}      # (plan, k, width class) → [(head, sequences, noise key, keys, order)]
+    calls_of_lengths = {}       # the heads of one mask share their row lengths, hence their calls
     for h, chip in enumerate(chips):
-        for seqs in _macro_calls(plan, n_keys_used[h], t_q):
-            n_k = int(n_keys_used[h, seqs].max())
+        lengths = n_keys_used[h].tobytes()
+        if lengths not in calls_of_lengths:
+            calls_of_lengths[lengths] = _macro_calls(plan, n_keys_used[h], t_q)
+        for seqs, n_k in calls_of_lengths[lengths]:
             group = (str(plan(n_k)), min(kk, n_k), n_k if n_k > chip.n_cols else 0)
             key = noise_key(rng) if chip.noise else np.uint64(0)
             calls.setdefault(group, []).append((h, seqs, key, n_k, sum(map(len, calls.values()))))
@@ -517,10 +528,12 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
         idx = np.where(idx >= 0, col_key[h_i[..., None, None], s_i[..., None, None], np.maximum(idx, 0)], -1)
     back = lambda x: np.moveaxis(x, 0, 1).reshape(*lead, *x.shape[2:])  # noqa: E731
     idx, cyc, alpha, ties = back(idx), back(cyc), back(alpha), back(ties)
-    # granted keys (visible ones only), and the kept grid
+    # granted keys (visible ones only), and the kept grid when the caller takes the statistics
     granted = np.where(np.take_along_axis(visible, np.maximum(idx, 0), axis=-1), idx, -1)
-    kept = np.zeros(visible.shape, dtype=bool)
-    kept.reshape(-1)[_grid_positions(granted, t_k)] = True
+    kept = None
+    if count_ties:
+        kept = np.zeros(visible.shape, dtype=bool)
+        kept.reshape(-1)[_grid_positions(granted, t_k)] = True
     # read back: a key that fired in cycle j lies in (top − j·LSB, top − (j−1)·LSB] (scaled
     # units), top and LSB as the nominal replica pulses realise them (the artefact's pulse fit:
     # a 4-unit pulse moves 3.76 units), not as programmed; for the granted slots only
@@ -558,18 +571,14 @@ def _merged_chunks(items, t_q: int):
         yield chunk
 
 
-def _macro_calls(plan, n_keys: np.ndarray, t_q: int) -> list[np.ndarray]:
-    """Sequences (indices) converted together: those with keys and the same array plan
-    (``plan(n_keys)``; plans in sorted order), at most CALL_CONVERSIONS padded conversions per call."""
-    plan_of, seqs_of = {}, {}
-    for seq, n in enumerate(n_keys.tolist()):
-        if n > 0:
-            if n not in plan_of:
-                plan_of[n] = str(plan(n))
-            seqs_of.setdefault(plan_of[n], []).append(seq)
+def _macro_calls(plan, n_keys: np.ndarray, t_q: int) -> list[tuple[np.ndarray, int]]:
+    """Sequences (indices, ascending) converted together, each with its longest row: those with
+    keys and the same array plan (``plan(n_keys)``; plans in sorted order), at most
+    CALL_CONVERSIONS padded conversions per call."""
+    plan_of = {n: str(plan(n)) for n in set(n_keys.tolist()) if n > 0}     # one plan per row length
     calls = []
-    for key in sorted(seqs_of):
-        seqs = np.array(seqs_of[key], dtype=np.intp)
+    for key in sorted(set(plan_of.values())):
+        seqs = np.flatnonzero(np.isin(n_keys, [n for n, p in plan_of.items() if p == key]))
         per_call = max(1, CALL_CONVERSIONS // (t_q * int(n_keys[seqs].max())))
-        calls += [seqs[i:i + per_call] for i in range(0, seqs.size, per_call)]
+        calls += [(c, int(n_keys[c].max())) for c in (seqs[i:i + per_call] for i in range(0, seqs.size, per_call))]
     return calls

@@ -7,7 +7,7 @@ import numba
 import numpy as np
 
 from topkima.behavioral.macro.adc import AdcRange, adc_range_spanning
-from topkima.behavioral.macro.runtime import JIT
+from topkima.behavioral.macro.runtime import JIT, parallel_for
 
 
 def head_windows(scores_units, visible, rows, kk, n_heads, top_quantile: float = 0.75,
@@ -36,30 +36,33 @@ def head_windows(scores_units, visible, rows, kk, n_heads, top_quantile: float =
     return [adc_range_spanning(float(t), float(b), limits=limits) for t, b in zip(tops, bottoms)]
 
 
-@numba.njit(**JIT)
-def row_best_and_kth(scores, visible, kk):
+def row_best_and_kth(scores: np.ndarray, visible: np.ndarray, kk: int) -> tuple[np.ndarray, np.ndarray]:
     """Per row of ``scores`` (rows, keys), its largest and ``kk``-th largest visible score
-    (float64; −inf where the row sees fewer than ``kk`` keys): the row's kk best, kept in order."""
-    n_rows = scores.shape[0]
-    first = np.full(n_rows, -np.inf)
-    kth = np.full(n_rows, -np.inf)
+    (float64; −inf where the row sees fewer than ``kk`` keys), rows in parallel."""
+    first = np.empty(scores.shape[0])
+    kth = np.empty(scores.shape[0])
+    parallel_for(_best_and_kth, scores.shape[0], scores, visible, kk, first, kth, blocks_per_thread=1)
+    return first, kth
+
+
+@numba.njit(**JIT)
+def _best_and_kth(start, stop, scores, visible, kk, first, kth):
+    """Rows ``start`` … ``stop`` − 1 of :func:`row_best_and_kth`: the row's ``kk`` best so far,
+    in order; a score above the ``kk``-th passes down the list, each place keeping the larger
+    (a compare-exchange, without branches)."""
     best = np.empty(kk)
-    for r in range(n_rows):
+    for r in range(start, stop):
+        best[:] = -np.inf
         count = 0
         for c in range(scores.shape[1]):
             if not visible[r, c]:
                 continue
+            count += 1
             x = np.float64(scores[r, c])
-            if count == kk and x <= best[kk - 1]:
-                continue
-            i = min(count, kk - 1)          # insert x in order, dropping the smallest if full
-            while i > 0 and best[i - 1] < x:
-                best[i] = best[i - 1]
-                i -= 1
-            best[i] = x
-            count = min(count + 1, kk)
-        if count > 0:
-            first[r] = best[0]
-        if count == kk:
-            kth[r] = best[kk - 1]
-    return first, kth
+            if x > best[kk - 1]:
+                for i in range(kk):
+                    larger = max(best[i], x)
+                    x = min(best[i], x)
+                    best[i] = larger
+        first[r] = best[0] if count > 0 else -np.inf
+        kth[r] = best[kk - 1] if count >= kk else -np.inf

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from topkima.behavioral.macro.runtime import JIT
+from topkima.behavioral.macro.runtime import JIT, parallel_for
 
 
 @dataclass(frozen=True)
@@ -99,8 +99,8 @@ class SramAVModel:
         given = full_scale is not None
         full = (np.ascontiguousarray(np.broadcast_to(full_scale, lead), dtype=np.float64).reshape(-1) if given
                 else np.zeros(g.shape[0]))
-        _av_of_granted(a, g, v, err, err_table is not None, (1 << (self.adc_bits - 1)) - 1, self.keys_per_array,
-                       self.outputs_per_array, given, full, out)
+        parallel_for(_av_of_granted, g.shape[0], a, g, v, err, err_table is not None, (1 << (self.adc_bits - 1)) - 1,
+                     self.keys_per_array, self.outputs_per_array, given, full, out)
         return out.reshape(*lead, g.shape[1], d_v)
 
     def _check(self, t_k: int, d_v: int, v_codes: np.ndarray, err_table: np.ndarray | None) -> None:
@@ -115,61 +115,58 @@ class SramAVModel:
 
 
 @numba.njit(**JIT)
-def _av_of_granted(a_codes, granted, v_codes, err, with_err, half, keys_per_array, outputs_per_array,
+def _av_of_granted(start, stop, a_codes, granted, v_codes, err, with_err, half, keys_per_array, outputs_per_array,
                    full_given, full_scale, out):
-    """Per block b (a sequence and head) and per array (a tile of keys × outputs): each output
-    column sums A code × the stored V of the row's granted keys on that array (sign(V)·(|V| +
-    err[key, column, |V|]) with cell errors), the array's signed ADC of ±``half`` steps reads it
-    over the largest ideal |partial sum| of the block on that array (or ``full_scale[b]`` when
-    ``full_given``), and the partial results add up in ``out`` (zeroed) (:class:`SramAVModel`)."""
-    n_blocks, n_rows, n_slots = granted.shape
+    """Blocks ``start`` … ``stop`` − 1 (a sequence and head each) of :meth:`SramAVModel.of_granted`,
+    array by array (a tile of keys × outputs). Per query row, the A codes of its granted keys on
+    the array drive their wordlines: each output column sums A code × the stored V (sign(V)·(|V| +
+    err[key, column, |V|]) with cell errors), beside the ideal sum Σ A·V. The array's signed ADC
+    of ±``half`` steps then reads every row's column sums over the largest ideal |sum| of the
+    block on that array (or ``full_scale[b]`` when ``full_given``), and the arrays' results add up
+    in ``out`` (zeroed). A block is computed by one thread, in the same order whatever the count.
+    (The loops over an array's columns run over views from 0: numba then knows the indices are
+    not negative and vectorises them.)"""
+    n_rows, n_slots = granted.shape[1:]
     t_k, d_v = v_codes.shape[1:]
-    stored = np.empty((t_k, d_v))       # what the block's cells hold: V with their errors …
+    stored = np.empty((t_k, d_v))       # what the block's cells hold: V with their errors, …
+    ideal_v = np.empty((t_k, d_v))      # … V itself, …
     stored_for = np.full(t_k, -1)       # … written for the block's granted keys only, on first use
-    ideal = np.empty(d_v)               # a row's ideal partial sums on one array …
-    total = np.empty(d_v)               # … and what its cells sum
-    any_grant = np.zeros(n_rows, dtype=np.bool_)    # a row without grants drives no wordline: it adds 0
-    for b in range(n_blocks):
-        for r in range(n_rows):
-            any_grant[r] = False
-            for s in range(n_slots):
-                if granted[b, r, s] >= 0:
-                    any_grant[r] = True
+    ideal = np.empty(d_v)               # a row's ideal column sums on one array
+    column = np.empty((n_rows, d_v))    # every row's column sums on one array, ahead of its ADC
+    for b in range(start, stop):
         for j0 in range(0, t_k, keys_per_array):
             j1 = min(j0 + keys_per_array, t_k)
             for o0 in range(0, d_v, outputs_per_array):
                 o1 = min(o0 + outputs_per_array, d_v)
+                n_out = o1 - o0
                 full = full_scale[b]
-                if not full_given:
-                    for r in range(n_rows):
-                        if not any_grant[r]:
+                ideal_t = ideal[o0:o1]
+                for r in range(n_rows):
+                    ideal_t[:] = 0.0
+                    column_t = column[r, o0:o1]
+                    column_t[:] = 0.0
+                    for s in range(n_slots):        # the granted keys on this array, in slot order
+                        j = granted[b, r, s]
+                        if not j0 <= j < j1:
                             continue
-                        ideal[o0:o1] = 0.0
-                        for s in range(n_slots):        # the granted keys in slot order
-                            j = granted[b, r, s]
-                            if j0 <= j < j1:
-                                a = a_codes[b, r, s]
-                                for o in range(o0, o1):
-                                    ideal[o] += a * v_codes[b, j, o]
-                        for o in range(o0, o1):
-                            full = max(full, abs(ideal[o]))
+                        if stored_for[j] != b:
+                            stored_for[j] = b
+                            for o in range(d_v):
+                                v = v_codes[b, j, o]
+                                ideal_v[j, o] = v
+                                stored[j, o] = v
+                                if with_err and v != 0:
+                                    stored[j, o] = (abs(v) + err[j, o, abs(v)]) * (1.0 if v > 0 else -1.0)
+                        a = a_codes[b, r, s]
+                        ideal_v_t, stored_t = ideal_v[j, o0:o1], stored[j, o0:o1]
+                        for o in range(n_out):
+                            ideal_t[o] += a * ideal_v_t[o]
+                            column_t[o] += a * stored_t[o]
+                    if not full_given:
+                        for o in range(n_out):
+                            full = max(full, abs(ideal_t[o]))
                 lsb = full / half if full > 0.0 else 1.0
                 for r in range(n_rows):
-                    if not any_grant[r]:
-                        continue
-                    total[o0:o1] = 0.0
-                    for s in range(n_slots):
-                        j = granted[b, r, s]
-                        if j0 <= j < j1:
-                            if stored_for[j] != b:
-                                stored_for[j] = b
-                                for o in range(d_v):
-                                    v = v_codes[b, j, o]
-                                    stored[j, o] = v
-                                    if with_err and v != 0:
-                                        stored[j, o] = (abs(v) + err[j, o, abs(v)]) * (1.0 if v > 0 else -1.0)
-                            a = a_codes[b, r, s]
-                            for o in range(o0, o1):
-                                total[o] += a * stored[j, o]
-                    for o in range(o0, o1):
-                        out[b, r, o] += min(max(np.rint(total[o] / lsb), -half), half) * lsb
+                    column_t, out_t = column[r, o0:o1], out[b, r, o0:o1]
+                    for o in range(n_out):
+                        out_t[o] += min(max(np.rint(column_t[o] / lsb), -half), half) * lsb

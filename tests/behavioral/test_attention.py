@@ -487,3 +487,50 @@ def test_softmax_core_codes_equal_the_numpy_definition(core):
     codes = core.codes(scores.reshape(20, 20, 5), kept.reshape(20, 20, 5)).reshape(400, 5)
     reference = np.where(kept, np.rint(core(scores, kept) * ((1 << core.a_bits) - 1)), 0.0)
     np.testing.assert_array_equal(codes, reference)
+
+
+def test_sram_av_of_granted_is_the_same_on_any_thread_count():
+    from topkima.behavioral import SramAVModel
+    from topkima.behavioral.macro import runtime
+    model = SramAVModel(sigma_cell_rel=0.1)
+    rng = np.random.default_rng(21)
+    v = rng.integers(-15, 16, (3, 4, 20, 8))
+    granted = np.where(rng.random((3, 4, 20, 5)) < 0.8, rng.integers(0, 20, (3, 4, 20, 5)), -1)
+    a = np.where(granted >= 0, rng.integers(0, 32, granted.shape), 0).astype(float)
+    table = model.draw(rng, 20, 8)
+    before = runtime.threads()
+    try:
+        got = []
+        for n in (1, 2, 3):
+            runtime.set_threads(n)
+            got.append(model.of_granted(a, granted, v, table))
+    finally:
+        runtime.set_threads(before)
+    assert np.abs(got[0]).max() > 0
+    for other in got[1:]:
+        np.testing.assert_array_equal(other, got[0])
+
+
+def test_row_best_and_kth_equal_a_sort_of_each_row_on_any_thread_count():
+    from topkima.behavioral.head_windows import row_best_and_kth
+    from topkima.behavioral.macro import runtime
+    rng = np.random.default_rng(22)
+    scores = rng.integers(-6, 7, (300, 14)).astype(np.float32)        # many ties
+    visible = rng.random(scores.shape) < 0.5                           # some rows see fewer than 5 keys
+    want_first, want_kth = np.full(300, -np.inf), np.full(300, -np.inf)
+    for r in range(300):
+        row = np.sort(scores[r][visible[r]])[::-1]
+        if row.size:
+            want_first[r] = row[0]
+        if row.size >= 5:
+            want_kth[r] = row[4]
+    before = runtime.threads()
+    try:
+        for n in (1, 2, 3):
+            runtime.set_threads(n)
+            first, kth = row_best_and_kth(scores, visible, 5)
+            np.testing.assert_array_equal(first, want_first)
+            np.testing.assert_array_equal(kth, want_kth)
+    finally:
+        runtime.set_threads(before)
+    assert np.isinf(want_kth).any() and np.isfinite(want_kth).any()
