@@ -107,6 +107,17 @@ def test_the_selection_set_shares_no_window_or_chip_with_the_evaluated_set():
                                                            "chips": [10, 11, 12]}
 
 
+def test_bad_candidates_are_named():
+    with pytest.raises(ValueError, match=r"candidates .* ≥ every k \(10\)"):
+        LmEvalConfig(ks=(5, 10), readback="exact", candidates=7).validated()
+    with pytest.raises(ValueError, match="needs readback 'exact'"):
+        LmEvalConfig(candidates=7).validated()
+    assert LmEvalConfig(candidates=5).validated().candidates == 5     # m = 0: any read-back
+    from topkima.cli import main
+    with pytest.raises(SystemExit):
+        main(["lm-eval", "--candidates", "0"])
+
+
 def test_bad_sets_and_too_many_chips_are_named():
     with pytest.raises(ValueError, match="text_set must be one of eval, select"):
         LmEvalConfig(text_set="test").validated()
