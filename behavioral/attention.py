@@ -20,7 +20,9 @@ Data flow per head (Topkima-Former, Dong et al., arXiv 2411.13050, §III; SPEC �
    (``key_order``, :mod:`~topkima.behavioral.key_order`: which key wins a tie at the arbiter).
    The macro returns codes; a kept key's score is read back as the middle of its code's LSB bin
    (saturated codes as the bin below the window top), or recomputed exactly from the k kept key
-   rows (``readback="exact"``, :mod:`~topkima.behavioral.readback`).
+   rows (``readback="exact"``, :mod:`~topkima.behavioral.readback`). With the exact read-back the
+   k-counter may stop after ``candidates`` = k + m grants; the digital side then keeps the k best
+   exact scores among them (:func:`~topkima.behavioral.readback.best_of_candidates`).
 4. **Softmax core** on the k kept values only: fixed-point base-2 exponentials and a
    reciprocal (:class:`SoftmaxCore`), A quantised to 5 bits.
 5. **A·V** on an SRAM array (:class:`SramAVModel`): each V bit stored in its own cell with a
@@ -42,7 +44,7 @@ from topkima.behavioral.macro.chip import topk_under_windows
 from topkima.behavioral.macro.noise import noise_key
 from topkima.behavioral.head_windows import head_windows as _head_windows
 from topkima.behavioral.key_order import KEY_ORDERS, column_keys, kth_grant_ties_by_array
-from topkima.behavioral.readback import READBACKS, exact_scores
+from topkima.behavioral.readback import READBACKS, best_of_candidates, exact_scores
 from topkima.behavioral.softmax_core import NEG_INF, SoftmaxCore
 from topkima.behavioral.macro.arrays import array_quotas
 from topkima.behavioral.quantize import quantize_symmetric, scaled_codes_int8
@@ -254,7 +256,7 @@ class TopkimaHardware:
 def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", macro=None, rng=None,
                       return_stats: bool = False, adc_range: tuple[AdcRange, float] | None = None,
                       softmax: SoftmaxCore = SoftmaxCore(), ranges=None, key_order: str = "token",
-                      readback: str = "ramp-code"):
+                      readback: str = "ramp-code", candidates: int | None = None):
     """One layer's attention heads through the Topkima pipeline (see the module docstring).
 
     Parameters
@@ -281,6 +283,12 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
     readback : ``mode="topkima"``: a kept key's score for the softmax core, "ramp-code" (the
         middle of its ADC code's bin) or "exact" (its integer Q·K recomputed digitally from
         the kept key rows; :mod:`~topkima.behavioral.readback`).
+    candidates : ``mode="topkima"`` with ``readback="exact"``: the grants k_c = top_k + m (m ≥ 0)
+        after which the k-counter stops the ramp; the k_c granted key rows are read back exactly
+        and the ``top_k`` best exact scores among them kept (ties to the earlier grant). None:
+        top_k (the paper's counter). A row longer than one array gives each array its quota of
+        k_c by the fixed-quota rule (:func:`~topkima.behavioral.macro.arrays.array_quotas`), and
+        the digital top-k ranks the candidates of all arrays together.
     return_stats : also return :class:`AttentionStats`.
     """
     if mode not in MODES:
@@ -304,6 +312,16 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
                          "(q and k share d; k and v share T; all share the leading dimensions)")
     if not isinstance(top_k, (int, np.integer)) or top_k < 1:
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+    if candidates is None:
+        candidates = int(top_k)
+    elif isinstance(candidates, bool) or not isinstance(candidates, (int, np.integer)) or candidates < top_k:
+        raise ValueError(f"candidates (the grants after which the k-counter stops, k + m with m ≥ 0) must be an "
+                         f"integer ≥ top_k = {top_k}, got {candidates!r}")
+    elif candidates > top_k and (mode != "topkima" or readback != "exact"):
+        raise ValueError(f"candidates = {candidates} > top_k = {top_k} needs mode='topkima' with readback='exact' "
+                         f"(the digital side ranks the candidates by their exact scores); got mode={mode!r}, "
+                         f"readback={readback!r}")
+    candidates = int(candidates)
     t_q, t_k = q.shape[-2], k.shape[-2]
     full = (*q.shape[:-2], t_q, t_k)
     if q.shape[-1] == 0:
@@ -364,11 +382,16 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
         # per row: the granted keys (slots, −1 = empty) and their read-back scores
         kept, granted, scores, stats = _through_macro(hw, q_codes, k_codes, scores_units, score_scale, visible,
                                                       n_visible, key_real, top_k, rng, adc_range, stats, key_order,
-                                                      count_ties=return_stats)
+                                                      count_ties=return_stats, candidates=candidates)
         if readback == "exact":
-            # the chip's selection, the digital side's exact integer scores of the kept keys, with
-            # the row's query codes before the head's window scale (which the digital scale ahead
-            # of the PWM drivers then applies instead of W_Q)
+            # the chip's candidates, the digital side's exact integer scores of them, with the row's
+            # query codes before the head's window scale (which the digital scale ahead of the PWM
+            # drivers then applies instead of W_Q), and its top-k among them
+            stats.extra["candidates"] = granted
+            granted = best_of_candidates(scores_units, granted, int(top_k))
+            if kept is not None:        # the kept grid: only for the statistics (count_ties)
+                kept = np.zeros(visible.shape, dtype=bool)
+                kept.reshape(-1)[_grid_positions(granted, t_k)] = True
             scores = exact_scores(scores_units, granted, score_scale)
         stats.extra["granted"], stats.extra["granted_scores"] = granted, scores   # the softmax core's inputs
     k_possible = np.minimum(top_k, n_visible)
@@ -429,17 +452,21 @@ def _grid_positions(granted: np.ndarray, t_k: int) -> np.ndarray:
 
 
 def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_scale, visible, n_visible, key_real,
-                   top_k, rng, adc_range, stats, key_order: str = "token", count_ties: bool = True):
+                   top_k, rng, adc_range, stats, key_order: str = "token", count_ties: bool = True,
+                   candidates: int | None = None):
     """Kept keys and their read-back scores from the calibrated chip, head by head: one macro
     call per head (per sub-top-k plan), a ragged batch in which each sequence converts only its
     own rows and key columns, written into the columns in ``key_order``; ``count_ties``: the
     statistics' diagnostics too (``stats.n_rows_kth_tie``: the rows whose last grant the address
-    order decided; the kept grid).
+    order decided; the kept grid). ``candidates``: the grants the k-counter waits for (default
+    ``top_k``); the ADC windows chosen from the call's own scores are still those for ``top_k``.
 
     Returns the kept grid (..., T_q, T_k; None without ``count_ties``), and per row (..., T_q,
-    min(k, T_k)) the granted keys (−1 = empty slot) and their read-back scores (the softmax core's
-    inputs), and ``stats``."""
+    min(candidates, T_k)) the granted keys (−1 = empty slot) and their read-back scores (the softmax
+    core's inputs), and ``stats``."""
     t_q, t_k = visible.shape[-2:]
+    k_window = min(top_k, t_k)           # the k the ADC window is chosen for
+    top_k = top_k if candidates is None else candidates     # the k-counter's stop count from here on
     kk = min(top_k, t_k)
     # (sequence, head) pairs with the head axis first: each head gets its own ADC window
     lead = visible.shape[:-2]
@@ -477,7 +504,7 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
                                                                hw.macro.geometry[0])
         return plans[n_k]
     if adc_range is None:
-        adc_range = _head_windows(scores_units, visible, n_visible >= kk, kk, n_heads)
+        adc_range = _head_windows(scores_units, visible, n_visible >= k_window, k_window, n_heads)
     for h in range(n_heads):
         window, q_scale_h[h] = adc_range if isinstance(adc_range[0], AdcRange) else adc_range[h]
         windows.append(window)

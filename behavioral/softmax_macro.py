@@ -140,8 +140,25 @@ def _check(d, k, alpha):
         raise ValueError("alpha (early-stop fraction) must lie in (0, 1]")
 
 
-def latency(kind: str, d: int, k: int, t: MacroTiming, alpha=1.0, pipelined: bool = False) -> dict[str, float]:
+def _check_grants(kind: str, d: int, k: int, grants) -> int:
+    """The k-counter's stop count: k by default; k ≤ grants ≤ d, topkima only."""
+    if grants is None:
+        return k
+    if isinstance(grants, bool) or not isinstance(grants, (int, np.integer)) or not k <= grants <= d:
+        raise ValueError(f"grants (the k-counter's stop count k + m) must be an integer in k..d = {k}..{d}, "
+                         f"got {grants!r}")
+    if kind != "topkima" and grants != k:
+        raise ValueError(f"grants applies to the topkima macro only, got kind {kind!r}")
+    return int(grants)
+
+
+def latency(kind: str, d: int, k: int, t: MacroTiming, alpha=1.0, pipelined: bool = False,
+            grants: int | None = None) -> dict[str, float]:
     """Latency breakdown (s) of one macro over d query rows; the values sum to ``"total"``.
+
+    ``grants`` (topkima): the grants after which the k-counter stops, k_c ≥ k (k + m candidates,
+    :mod:`topkima.behavioral.readback`); default k. The arbiter then serves k_c grants; the
+    softmax core still evaluates k values.
 
     Non-pipelined (the paper's equations): every row's phases run in sequence. Pipelined
     [ours]: the digital stage of row i (sort and softmax core) overlaps the conversion of
@@ -150,10 +167,11 @@ def latency(kind: str, d: int, k: int, t: MacroTiming, alpha=1.0, pipelined: boo
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     _check(d, k, alpha)
+    grants = _check_grants(kind, d, k, grants)
     n_nl = d if kind == "conventional" else k
     analog = {"pwm": t.t_pwm_s, "calibration": t.t_cal_s}
     if kind == "topkima":
-        analog["ima_arb"] = float(np.mean(t_ima_arb_s(alpha, k, t, d)))
+        analog["ima_arb"] = float(np.mean(t_ima_arb_s(alpha, grants, t, d)))
     else:
         analog["ima"] = t.t_ima_s
     digital = {"sort": t_sort_s(d, k, t.t_clk_sort_s) if kind == "dtopk" else 0.0, "softmax": n_nl * t.t_nl_s}
@@ -171,18 +189,20 @@ def latency(kind: str, d: int, k: int, t: MacroTiming, alpha=1.0, pipelined: boo
 
 
 def row_energy(kind: str, d: int, k: int, e: MacroEnergy, alpha=1.0, n_ramp_steps: int = 32,
-               n_cols: int = 256) -> dict[str, float]:
+               n_cols: int = 256, grants: int | None = None) -> dict[str, float]:
     """Energy breakdown (J) of one query row against d keys; the values sum to ``"total"``.
 
     Conventional and digital top-k convert every column with the full ramp and clock every
     comparator at every step (a standard single-slope ADC); the conventional macro latches d
     codes and runs the softmax on all d, the digital top-k one sorts and runs it on k.
     Topkima stops the ramp at α of its steps: its comparators are clocked α·n_steps times
-    (a fired column is disabled by its grant; only k fire before the stop), k keys are granted.
+    (a fired column is disabled by its grant; only k fire before the stop), k keys are granted
+    (``grants`` = k_c ≥ k with k + m candidates: α is then the stop of the k_c-th grant).
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     _check(d, k, alpha)
+    grants = _check_grants(kind, d, k, grants)
     m = n_arrays(d, n_cols)
     a = float(np.mean(alpha)) if kind == "topkima" else 1.0
     steps = a * n_ramp_steps
@@ -194,7 +214,7 @@ def row_energy(kind: str, d: int, k: int, e: MacroEnergy, alpha=1.0, n_ramp_step
         "counter": steps * m * e.e_count_j,
     }
     if kind == "topkima":
-        out["readout"] = k * e.e_grant_j
+        out["readout"] = grants * e.e_grant_j
         out["sort"] = 0.0
     else:
         out["readout"] = d * e.e_count_j          # each column latches its 5-bit code
@@ -207,9 +227,9 @@ def row_energy(kind: str, d: int, k: int, e: MacroEnergy, alpha=1.0, n_ramp_step
 
 
 def energy(kind: str, d: int, k: int, e: MacroEnergy, alpha=1.0, n_ramp_steps: int = 32,
-           n_cols: int = 256) -> dict[str, float]:
+           n_cols: int = 256, grants: int | None = None) -> dict[str, float]:
     """Energy breakdown (J) of one macro over d query rows plus the K write; sums to ``"total"``."""
-    per_row = row_energy(kind, d, k, e, alpha, n_ramp_steps, n_cols)
+    per_row = row_energy(kind, d, k, e, alpha, n_ramp_steps, n_cols, grants)
     out = {"write": d * e.cells_per_key * e.e_write_cell_j}
     out.update({name: d * v for name, v in per_row.items() if name != "total"})
     out["total"] = float(sum(out.values()))

@@ -83,6 +83,9 @@ class LmEvalConfig:
     #: topkima mode: kept keys' scores from their "ramp-code" or recomputed "exact"ly from the kept key
     #: rows (topkima.behavioral.readback)
     readback: str = "ramp-code"
+    #: topkima mode with the exact read-back: the grants k_c = k + m after which the k-counter stops;
+    #: the k best exact scores among them are kept (topkima.behavioral.readback); None: k
+    candidates: int | None = None
 
     def validated(self) -> "LmEvalConfig":
         """This configuration, or ValueError naming the field that is wrong."""
@@ -114,6 +117,14 @@ class LmEvalConfig:
             raise ValueError(f"key_order must be one of {', '.join(KEY_ORDERS)}, got {self.key_order!r}")
         if self.readback not in READBACKS:
             raise ValueError(f"readback must be one of {', '.join(READBACKS)}, got {self.readback!r}")
+        if self.candidates is not None:
+            c = self.candidates
+            if isinstance(c, bool) or not isinstance(c, int) or c < max(self.ks):
+                raise ValueError(f"candidates (the grants after which the k-counter stops, k + m) must be an integer "
+                                 f"≥ every k ({max(self.ks)}), got {c!r}")
+            if c > min(self.ks) and self.readback != "exact":
+                raise ValueError(f"candidates = {c} > k needs readback 'exact' (the candidates are ranked by their "
+                                 f"exact scores), got readback {self.readback!r}")
         if not 0.0 <= self.window_bottom_quantile <= self.window_top_quantile <= 1.0:
             raise ValueError("need 0 ≤ window_bottom_quantile ≤ window_top_quantile ≤ 1")
         return self
@@ -173,7 +184,7 @@ def _fit_ranges(model, windows: np.ndarray, config: LmEvalConfig, macro_variant:
 
 
 def _attention(mode: str, top_k: int, ranges: dict, hardware, rng, stats: dict, key_order: str = "token",
-               readback: str = "ramp-code"):
+               readback: str = "ramp-code", candidates: int | None = None):
     """The model's attention callable for one run; counts rows short of k, rows whose last grant
     was a tie and α."""
     from topkima.behavioral import topkima_attention
@@ -183,7 +194,8 @@ def _attention(mode: str, top_k: int, ranges: dict, hardware, rng, stats: dict, 
             return float_topk_attention(q, k, v, mask, top_k)
         out, st = topkima_attention(q, k, v, top_k=top_k, mask=mask, mode=mode, macro=hardware, rng=rng,
                                     ranges=ranges[layer], return_stats=True,
-                                    **({"key_order": key_order, "readback": readback} if mode == "topkima" else {}))
+                                    **({"key_order": key_order, "readback": readback, "candidates": candidates}
+                                       if mode == "topkima" else {}))
         stats["rows"] += st.n_rows
         stats["short"] += st.n_rows_short
         stats["kth_ties"] += st.n_rows_kth_tie
@@ -197,7 +209,7 @@ def _attention(mode: str, top_k: int, ranges: dict, hardware, rng, stats: dict, 
 
 def window_task(mode: str, top_k: int, chip: int | None, window: int, ids: list, ranges_json: list | None,
                 macro_variant: dict | None = None, artefact: str | None = None, key_order: str = "token",
-                readback: str = "ramp-code") -> dict:
+                readback: str = "ramp-code", candidates: int | None = None) -> dict:
     """One shard of a run: evaluated window ``window`` (its token ``ids``) through ``mode`` (on chip
     ``chip`` in topkima mode) under the frozen ranges (``ranges_json``: per layer,
     :meth:`AttentionRanges.to_json`). Sums of the window's predictions, so that shards add up.
@@ -207,7 +219,8 @@ def window_task(mode: str, top_k: int, chip: int | None, window: int, ids: list,
     batch 1, so any split of the windows over workers gives the same numbers, bit for bit.
     ``macro_variant``: what-if changes of the chip (:func:`topkima.studies.circuit_whatif.variant_macro`)
     of ``artefact``'s macro (a calibration artefact's path; None: the committed one). ``key_order``,
-    ``readback``: how topkima mode writes the keys and reads the kept scores back (:class:`LmEvalConfig`).
+    ``readback``, ``candidates``: how topkima mode writes the keys, how many grants it takes and how it reads
+    the kept scores back (:class:`LmEvalConfig`).
     """
     from topkima.behavioral import AttentionRanges, TopkimaHardware
     from topkima.behavioral.models.perplexity import next_token_nll
@@ -226,7 +239,7 @@ def window_task(mode: str, top_k: int, chip: int | None, window: int, ids: list,
                 macro = variant_macro(**(macro_variant or {}), artefact=artefact)
             hardware = TopkimaHardware(macro, chip_seed=chip)
         rng = np.random.default_rng([top_k, LM_MODES.index(mode), 0 if chip is None else chip, window])
-        attention = _attention(mode, top_k, ranges, hardware, rng, stats, key_order, readback)
+        attention = _attention(mode, top_k, ranges, hardware, rng, stats, key_order, readback, candidates)
     window_ids = np.asarray(ids, dtype=np.int64)[None]
     with warnings.catch_warnings():
         # frozen ranges: a per-call range (the causal-leak warning) would be an error here
@@ -342,7 +355,7 @@ def _evaluate(out: Path, config: LmEvalConfig, workers: int, client, scheduler, 
             tasks.append((f"{name}_w{w}", window_task,
                           (mode, top_k, chip, w, evaluated[i].tolist(),
                            None if mode == "exact" else ranges_json[str(top_k)], macro_variant, artefact,
-                           config.key_order, config.readback)))
+                           config.key_order, config.readback, config.candidates)))
 
     def store(key: str, result: dict) -> None:
         name = key.rsplit("_w", 1)[0]

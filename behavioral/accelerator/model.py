@@ -13,7 +13,8 @@ a chip of tiles, PEs and 256 × 256 arrays sized to hold the model. Per transfor
   energy from :mod:`topkima.behavioral.softmax_macro` (eqs. 3–4 with our SPICE per-event
   energies), the digital softmax core included.
   With ``readback="exact"`` each row adds the digital re-scoring of its k kept keys
-  (:mod:`.readback`).
+  (:mod:`.readback`); with ``candidates`` = k_c > k the k-counter stops at k_c grants (α is then
+  the run's, measured with k_c), k_c rows are re-scored and a digital top-k keeps k of them.
 * **A·V** on SRAM arrays holding V (1 bit per cell, rewritten per input), A's 5-bit values
   applied bit-serially; sparse A drives only the k kept rows (the paper's SRAM figure,
   1.8e-7 mW/MHz per cell, per active cell and clock).
@@ -186,10 +187,20 @@ class AcceleratorConfig:
     #: how the kept keys' scores reach the softmax core: "ramp-code" (from the ADC codes, the
     #: paper's) or "exact" (the k kept key rows read and re-scored digitally: :mod:`.readback`)
     readback: str = "ramp-code"
+    #: with readback="exact": the grants k_c = k + m after which the k-counter stops, of which the
+    #: digital side keeps the k best exact scores (:mod:`topkima.behavioral.readback`); None: macro.k
+    candidates: int | None = None
 
     def __post_init__(self):
         if self.readback not in ("ramp-code", "exact"):
             raise ValueError(f"AcceleratorConfig.readback must be 'ramp-code' or 'exact', got {self.readback!r}")
+        c = self.candidates
+        if c is not None:
+            if isinstance(c, bool) or not isinstance(c, int) or c < self.macro.k:
+                raise ValueError(f"AcceleratorConfig.candidates must be an integer ≥ macro.k = {self.macro.k}, "
+                                 f"got {c!r}")
+            if c > self.macro.k and self.readback != "exact":
+                raise ValueError(f"AcceleratorConfig.candidates = {c} > k needs readback 'exact', got {self.readback!r}")
 
 
 @dataclass
@@ -257,18 +268,20 @@ def qk_topkima(cfg: AcceleratorConfig, seq: int, n_heads: int, d_head: int, alph
     """Q·Kᵀ, top-k and softmax on Topkima macros, heads in parallel."""
     m, s = cfg.macro, cfg.system
     k = min(m.k, seq)
-    lat = sm.latency("topkima", seq, k, m.timing, alpha, pipelined)
-    en = sm.energy("topkima", seq, k, m.energy, alpha, m.timing.n_ramp_steps, m.timing.n_cols)
-    bits = n_heads * seq * (d_head * (m.k_bits + m.q_bits) + k * (5 + math.ceil(math.log2(max(seq, 2)))))
+    k_c = min(cfg.candidates or k, seq)         # the k-counter's stop count (k + m candidates)
+    lat = sm.latency("topkima", seq, k, m.timing, alpha, pipelined, grants=k_c)
+    en = sm.energy("topkima", seq, k, m.energy, alpha, m.timing.n_ramp_steps, m.timing.n_cols, grants=k_c)
+    # each grant's code and address leave the macro (k_c of them with k + m candidates)
+    bits = n_heads * seq * (d_head * (m.k_bits + m.q_bits) + k_c * (5 + math.ceil(math.log2(max(seq, 2)))))
     energy = {"sram_macro": n_heads * sum(v for key, v in en.items() if key not in ("softmax", "write", "total")),
               "digital_softmax": n_heads * en["softmax"], "sram_write": n_heads * en["write"]}
     energy = _add(energy, _transfer(s, bits))
     if cfg.readback == "exact":
         from topkima.behavioral.accelerator.readback import exact_readback_row, latency_with_readback
-        rb = exact_readback_row(cfg, k, d_head)
+        rb = exact_readback_row(cfg, k, d_head, k_c)
         energy = _add(energy, {name: n_heads * seq * v for name, v in rb["energy_j"].items()})
-        lat = latency_with_readback(sm.latency("topkima", seq, k, m.timing, alpha, False), seq, rb["latency_s"],
-                                    pipelined)
+        lat = latency_with_readback(sm.latency("topkima", seq, k, m.timing, alpha, False, grants=k_c), seq,
+                                    rb["latency_s"], pipelined)
     row = (lat["total"] - lat["write"]) / seq
     arrays = n_heads * sm.n_arrays(seq, m.timing.n_cols)
     return OpResult("qk_softmax", 2.0 * n_heads * seq * seq * d_head, lat["total"], row, lat["write"], energy, arrays)

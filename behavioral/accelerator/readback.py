@@ -23,6 +23,14 @@ are the config's ``*_source`` fields; ``presets/paper.toml``):
   (``system.f_clk_hz``) per ``digital_lanes`` MACs. It joins the row's digital stage (before the
   softmax core): in sequence in the serial schedule, overlapping the next row's conversion in the
   pipelined one (:func:`topkima.behavioral.softmax_macro.latency`).
+
+With k + m **candidates** (the k-counter stops at k_c = k + m grants; :mod:`topkima.behavioral.readback`)
+the rows read, the MACs and the transfer are those of k_c keys, and the digital side adds a top-k of
+the k_c exact scores [ours]: the paper's sort model (SPEC §4, T_sort = min(n·log₂n, n·k)·T_clk,sort)
+over n = k_c values, in compare-exchanges at ``macro.timing.t_clk_sort_s`` each, and at the macro's
+``macro.energy.e_cmpx_j`` scaled from its (5-bit code, 9-bit address) key to an exact score's key:
+(2·b + 5) flip-flop events for a b-bit key (:func:`topkima.behavioral.softmax_macro.energy_from_calibration`),
+b = the score's bits (⌈log₂(2·31·7·d + 1)⌉) + the address's (⌈log₂ 256⌉).
 """
 from __future__ import annotations
 
@@ -32,26 +40,49 @@ import math
 CELLS_PER_KEY_ELEMENT = 6
 #: shift-adds per digital MAC: the key level's magnitude bits (levels −7…7)
 SHIFT_ADDS_PER_MAC = 3
+#: the key bits of the macro's ``e_cmpx_j`` (a 5-bit code and a 9-bit address: softmax_macro's sort_key_bits)
+CMPX_KEY_BITS = 14
+#: key addresses in one array (256 columns)
+ADDRESS_BITS = 8
 
 
-def exact_readback_row(cfg, k: int, d_head: int) -> dict:
+def select_compare_exchanges(candidates: int, k: int) -> int:
+    """Compare-exchanges of the digital top-k of ``candidates`` values: the paper's sort model
+    min(n·log₂n, n·k) at n = candidates (SPEC §4), rounded up; 0 when nothing is dropped."""
+    if candidates <= k:
+        return 0
+    return math.ceil(min(candidates * math.log2(candidates), candidates * k))
+
+
+def exact_readback_row(cfg, k: int, d_head: int, candidates: int | None = None) -> dict:
     """Per query row: the exact read-back's energy by component (J) and its time (s).
 
     ``cfg``: an :class:`~topkima.behavioral.accelerator.model.AcceleratorConfig`; ``k`` kept keys of
-    ``d_head`` elements. Returns {"energy_j": {component: J}, "latency_s": s, "macs": k·d}."""
+    ``d_head`` elements; ``candidates``: the k_c ≥ k key rows read back (None: k), of which the
+    digital top-k keeps k. Returns {"energy_j": {component: J}, "latency_s": s, "macs": k_c·d,
+    "compare_exchanges": of the top-k}."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 1 or isinstance(d_head, bool) \
             or not isinstance(d_head, int) or d_head < 1:
         raise ValueError(f"k and d_head must be positive integers, got k = {k!r}, d_head = {d_head!r}")
+    k_c = k if candidates is None else candidates
+    if isinstance(k_c, bool) or not isinstance(k_c, int) or k_c < k:
+        raise ValueError(f"candidates must be an integer ≥ k = {k}, got {candidates!r}")
     s, a, m = cfg.system, cfg.sram_av, cfg.macro
-    macs = k * d_head
+    macs = k_c * d_head
     bits = macs * m.k_bits
+    n_cmpx = select_compare_exchanges(k_c, k)
+    score_bits = math.ceil(math.log2(2 * 31 * 7 * d_head + 1))
+    key_bits = score_bits + ADDRESS_BITS
     energy = {
-        "readback_sram": k * CELLS_PER_KEY_ELEMENT * d_head * a.e_cell_cycle_j,
+        "readback_sram": k_c * CELLS_PER_KEY_ELEMENT * d_head * a.e_cell_cycle_j,
         "readback_mac": macs * SHIFT_ADDS_PER_MAC * a.e_shift_add_j,
         "readback_transfer": bits * 2 * s.e_buffer_bit_j,
     }
-    latency = k * a.t_write_row_s + math.ceil(macs / s.digital_lanes) * s.t_clk_s
-    return {"energy_j": energy, "latency_s": latency, "macs": macs}
+    latency = k_c * a.t_write_row_s + math.ceil(macs / s.digital_lanes) * s.t_clk_s
+    if n_cmpx:
+        energy["readback_select"] = n_cmpx * m.energy.e_cmpx_j * (2 * key_bits + 5) / (2 * CMPX_KEY_BITS + 5)
+        latency += n_cmpx * m.timing.t_clk_sort_s
+    return {"energy_j": energy, "latency_s": latency, "macs": macs, "compare_exchanges": n_cmpx}
 
 
 def latency_with_readback(serial: dict, seq: int, t_readback_s: float, pipelined: bool) -> dict:

@@ -44,7 +44,8 @@ def cmd_lm_eval(args) -> int:
         top_q, bottom_q = window_quantiles(args.window)
         config = LmEvalConfig(tokens=args.tokens, windows=args.windows, ks=ks, modes=modes, chips=args.chips,
                               key_policy=args.key_policy, window_top_quantile=top_q, window_bottom_quantile=bottom_q,
-                              text_set=args.set, key_order=args.key_order, readback=args.readback)
+                              text_set=args.set, key_order=args.key_order, readback=args.readback,
+                              candidates=args.candidates)
         from topkima.studies.circuit_whatif import variant_knobs
         variant = None if args.chip_variant == "as-characterised" else variant_knobs(args.chip_variant)
         run_lm_eval(args.out, config, workers=args.workers, scheduler=args.scheduler,
@@ -149,6 +150,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--readback", choices=["ramp-code", "exact"], default="ramp-code",
                    help="topkima mode: kept keys' scores from their ADC code (default) or recomputed exactly from "
                         "the k kept key rows (digital Q·K, a design option with its own cost)")
+    p.add_argument("--candidates", type=positive_int, default=None, metavar="K_C",
+                   help="topkima mode with --readback exact: the k-counter stops after K_C = k + m grants (≥ k) and "
+                        "the k best exact scores among them are kept (default: k)")
     p.add_argument("--out", default="out/lm-eval", help="folder for summary.json, the plot and resumable runs")
     add_executor_arguments(p)
     p.set_defaults(func=cmd_lm_eval)

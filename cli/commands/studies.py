@@ -27,7 +27,8 @@ def cmd_accelerator(args) -> int:
     from topkima.calibration import ArtefactError
     config = AcceleratorStudyConfig(model=args.model, seq_len=args.seq_len, preset=args.config, alpha=args.alpha,
                                     alpha_from=args.alpha_from, alpha_sequences=args.alpha_sequences, seed=args.seed,
-                                    artefact=args.artefact, readback=args.readback)
+                                    artefact=args.artefact, readback=args.readback,
+                                    candidates=args.candidates)
     try:
         run_accelerator(args.out, config, log=lambda text: print(text, flush=True))
     except (ConfigError, ArtefactError) as exc:
@@ -108,6 +109,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--readback", choices=["ramp-code", "exact"], default="ramp-code",
                    help="kept keys' scores from their ADC codes (default) or re-scored digitally from the k kept key "
                         "rows, with its cost per row (topkima.behavioral.accelerator.readback)")
+    p.add_argument("--candidates", type=positive_int, default=None, metavar="K_C",
+                   help="with --readback exact: the k-counter stops after K_C = k + m grants, K_C rows are re-scored "
+                        "and a digital top-k keeps k (default: k); give the α measured with K_C (--alpha)")
     p.set_defaults(func=cmd_accelerator)
     p = sub.add_parser("montecarlo", help="Monte Carlo variation study: chip instances over σ multipliers, "
                        "code error, top-k recall, α, INL/DNL, MiniLM probe accuracy, SPICE vs model")

@@ -44,6 +44,9 @@ class AcceleratorStudyConfig:
     #: kept keys' scores from the ADC codes ("ramp-code", the paper's) or re-scored digitally ("exact",
     #: its cost per row: topkima.behavioral.accelerator.readback)
     readback: str = "ramp-code"
+    #: with readback "exact": the k-counter stops at k_c = k + m grants, the digital side keeps the k
+    #: best exact scores (None: k); α should then be measured with k_c (--alpha)
+    candidates: int | None = None
 
 
 def softmax_macro_report(calibration, mac: dict, d: int, k: int, alpha: float, activity: float) -> dict:
@@ -114,7 +117,7 @@ def run_accelerator(out_dir: str | Path, config: AcceleratorStudyConfig = Accele
     activity = alpha_info.get("input_activity") or info["values"]["macro"]["input_activity"]
     cfg = acc.AcceleratorConfig(name=cfg.name, system=cfg.system, rram=cfg.rram, sram_av=cfg.sram_av,
                                 macro=acc.macro_params(cal, info["values"]["macro"], activity), sources=cfg.sources,
-                                readback=config.readback)
+                                readback=config.readback, candidates=config.candidates)
     runs = {}
     for scope in ("attention", "model"):
         for pipelined in (False, True):
@@ -135,7 +138,7 @@ def run_accelerator(out_dir: str | Path, config: AcceleratorStudyConfig = Accele
     rows = acc.comparison_rows(head["throughput_tops"], head["efficiency_tops_per_w"])
     summary = {
         "model": model.name, "model_source": model.source, "seq_len": seq, "k": k,
-        "readback": cfg.readback,
+        "readback": cfg.readback, "candidates": cfg.candidates or k,
         "config": {"name": cfg.name, "where": info["where"], "description": info["description"],
                    "values": info["values"], "sources": info["sources"]},
         "workload": "one attention module (X·W_QKV, Q·Kᵀ + top-k + softmax, A·V), serial schedule, our α",

@@ -40,6 +40,13 @@ def test_frozen_ranges_keep_rows_blind_to_the_keys_they_cannot_see(policy, hardw
         before, after = run(k, v), run(k2, v2)
         np.testing.assert_array_equal(before[..., :30, :], after[..., :30, :], err_msg=mode)
         assert not np.array_equal(before[..., 30:, :], after[..., 30:, :])            # the change is seen later
+    # the chip with k + m candidates and the exact digital top-k among them (m = 5)
+    run = lambda kk, vv: topkima_attention(q, kk, vv, top_k=5, mask=CAUSAL, mode="topkima", macro=hardware,  # noqa: E731
+                                           rng=np.random.default_rng(4), ranges=ranges, readback="exact",
+                                           candidates=10)
+    before, after = run(k, v), run(k2, v2)
+    np.testing.assert_array_equal(before[..., :30, :], after[..., :30, :], err_msg="candidates")
+    assert not np.array_equal(before[..., 30:, :], after[..., 30:, :])
     # without frozen ranges the quantised modes leak the future into the past, and say so
     with pytest.warns(UserWarning, match="causal"):
         leaky = topkima_attention(q, k, v, top_k=5, mask=CAUSAL, mode="topk")
@@ -99,7 +106,8 @@ def test_ranges_round_trip_through_json_and_refuse_a_mismatched_call():
         AttentionRanges.from_json(stored)
 
 
-def test_rows_longer_than_one_array_stay_causal(hardware):
+@pytest.mark.parametrize("design", [{}, {"readback": "exact", "candidates": 8}])
+def test_rows_longer_than_one_array_stay_causal(hardware, design):
     """With a causal mask over 300 keys (two arrays), a row's keys and output do not depend on
     how many later tokens the sequence has: the same rows of the sequence cut to 200 tokens agree."""
     rng = np.random.default_rng(8)
@@ -111,7 +119,7 @@ def test_rows_longer_than_one_array_stay_causal(hardware):
     q, k, v = make()
     run = lambda n: topkima_attention(q[..., :n, :], k[..., :n, :], v[..., :n, :], top_k=5, mask=causal[:n, :n],  # noqa: E731
                                       mode="topkima", macro=hardware, rng=np.random.default_rng(9), ranges=ranges,
-                                      return_stats=True)
+                                      return_stats=True, **design)
     (full, s_full), (cut, s_cut) = run(t), run(200)
     np.testing.assert_array_equal(full[..., :200, :], cut)
     np.testing.assert_array_equal(s_full.kept[..., :200, :200], s_cut.kept)

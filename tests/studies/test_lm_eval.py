@@ -107,6 +107,17 @@ def test_the_selection_set_shares_no_window_or_chip_with_the_evaluated_set():
                                                            "chips": [10, 11, 12]}
 
 
+def test_bad_candidates_are_named():
+    with pytest.raises(ValueError, match=r"candidates .* ≥ every k \(10\)"):
+        LmEvalConfig(ks=(5, 10), readback="exact", candidates=7).validated()
+    with pytest.raises(ValueError, match="needs readback 'exact'"):
+        LmEvalConfig(candidates=7).validated()
+    assert LmEvalConfig(candidates=5).validated().candidates == 5     # m = 0: any read-back
+    from topkima.cli import main
+    with pytest.raises(SystemExit):
+        main(["lm-eval", "--candidates", "0"])
+
+
 def test_bad_sets_and_too_many_chips_are_named():
     with pytest.raises(ValueError, match="text_set must be one of eval, select"):
         LmEvalConfig(text_set="test").validated()
@@ -152,3 +163,19 @@ def test_the_chips_of_another_artefact_are_that_artefacts(tmp_path):
     assert own["results"][0]["perplexity"] != committed["results"][0]["perplexity"]
     with pytest.raises((ValueError, OSError), match="missing.json"):
         run_lm_eval(tmp_path, config, workers=0, artefact=tmp_path / "missing.json", log=lambda text: None)
+
+
+@pytest.mark.weights
+def test_candidates_reach_the_chip(tmp_path):
+    """--candidates: the chip's k-counter waits for k_c grants (a later stop: larger α) and the
+    digital top-k keeps 5 of them (fewer kept keys outside the quantised top-5); part of the runs'
+    identity and of the summary."""
+    base = LmEvalConfig(windows=1, ks=(5,), modes=("topkima",), chips=1, readback="exact")
+    m0 = run_lm_eval(tmp_path, base, workers=0, log=lambda text: None)
+    m5 = run_lm_eval(tmp_path, LmEvalConfig(**{**base.__dict__, "candidates": 10}), workers=0, log=lambda text: None)
+    assert m5["config"]["candidates"] == 10 and m0["config"]["candidates"] is None
+    assert len(list((tmp_path / "runs").iterdir())) == 2
+    r0, r5 = m0["results"][0], m5["results"][0]
+    assert r5["alpha_mean"] > r0["alpha_mean"]
+    assert r5["kept_below_kth"] < r0["kept_below_kth"]
+    assert r5["perplexity"] != r0["perplexity"]
