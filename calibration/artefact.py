@@ -256,6 +256,7 @@ def _validate_offset_model(comp: dict, source: str) -> None:
             raise ArtefactError(f"{source}: field 'comparator.devices' must list device {name!r} with a positive "
                                 "sigma_vth_v")
     _validate_in_column(comp, source)
+    _validate_in_column_devices(comp, source)
     _validate_offset_trim(comp, source)
 
 
@@ -343,6 +344,24 @@ def _validate_in_column(comp: dict, source: str) -> None:
             if not isinstance(plane, dict) or not _finite(plane.get(name)):
                 raise ArtefactError(f"{where}.nominal_shift.{name}' must be a finite number "
                                     "(remake the field with topkima calibrate-in-column)")
+
+
+def _validate_in_column_devices(comp: dict, source: str) -> None:
+    """The optional in-column sensitivities of the other devices (``topkima calibrate-in-column-devices``):
+    only beside ``comparator.in_column``, a finite sensitivity per device of the offset model."""
+    icd = comp.get("in_column_devices")
+    if icd is None:
+        return
+    where = f"{source}: field 'comparator.in_column_devices"
+    if not comp.get("in_column"):
+        raise ArtefactError(f"{where}' needs comparator.in_column (run topkima calibrate-in-column, then "
+                            "topkima calibrate-in-column-devices)")
+    devices = comp["offset"]["linear_model"]["devices"]
+    sens = icd.get("sensitivity_v_per_v") if isinstance(icd, dict) else None
+    if not isinstance(sens, dict) or not sens or not all(d in devices and _finite(v) for d, v in sens.items()):
+        raise ArtefactError(f"{where}.sensitivity_v_per_v' must map devices of the offset model "
+                            f"({', '.join(devices)}) to finite numbers (V/V; remake it with "
+                            "topkima calibrate-in-column-devices)")
 
 
 @dataclass(frozen=True)
