@@ -3,10 +3,10 @@ sense-amplifier device in ngspice (:mod:`topkima.circuits.comparator_column_devi
 artefact as ``comparator.in_column_devices`` (with its own provenance).
 
 It extends ``comparator.in_column`` (``topkima calibrate-in-column``, which it requires): that
-section measured the three offset-dominant pairs; this one the clock inverter, tail switch, reset
-switches and output buffers, at the same base pattern and cycle. The model
+section measured the three offset-dominant pairs; this one the next devices (reset switches, output
+buffer; :data:`topkima.circuits.comparator_column_devices.DEVICES`), at the same base pattern and cycle. The model
 (:func:`topkima.behavioral.params.in_column_threshold`) takes each measured device's in-column
-sensitivity instead of its ideal-source one. ~20 column bisections (a few minutes each on a shared
+sensitivity instead of its ideal-source one. 8 column bisections (several minutes each on a shared
 core), so a step of its own, run through the resumable job cache.
 """
 from __future__ import annotations
@@ -30,21 +30,27 @@ def add_in_column_devices(artefact: str | Path | None, out: str | Path | None, *
                             "(the device sensitivities extend that section)")
     settings = settings_of_artefact(cal)
     _check_supported(cal, settings.design, settings.corner_name)
-    return add_measured_section(cal, settings, comparator_column_devices.plan(settings), artefact_section,
+    return add_measured_section(cal, settings, comparator_column_devices.plan(settings),
+                                lambda r: artefact_section(cal, r),
                                 "comparator", "in_column_devices", out, workers=workers, cache_dir=cache_dir,
                                 timeout_s=timeout_s, command=command)
 
 
-def artefact_section(results: dict) -> dict:
+def artefact_section(cal, results: dict) -> dict:
     """The ``comparator.in_column_devices`` field from the jobs' results (by label,
     :func:`topkima.circuits.comparator_column_devices.cases`): each device's in-column sensitivity
-    (V of threshold per V of its threshold shift, from its +-N_SIGMA runs decided in the same cycle)
-    and the nominal base run's threshold."""
+    (V of threshold per V of its threshold shift, from its +-N_SIGMA runs decided in the same cycle),
+    beside the ideal-source one at the base run's common mode; the nominal base run is
+    ``comparator.in_column``'s."""
+    import numpy as np
     from topkima.circuits import comparator_column as cc
     from topkima.circuits import comparator_column_devices as ccd
     block = ccd.BLOCK
-    nominal = results[f"{block}/none"]
-    sens, bracket = {}, {}
+    ic = cal.comparator["in_column"]
+    lin = cal.comparator["offset"]["linear_model"]
+    order = np.argsort(lin["vcm_v"])
+    vcm, lin_sens = np.asarray(lin["vcm_v"], float)[order], np.asarray(lin["sensitivity_v_per_v"], float)[order]
+    sens, bracket, ideal = {}, {}, {}
     for dev in ccd.DEVICES:
         up, down = results[f"{block}/{dev}+"], results[f"{block}/{dev}-"]
         span = up["sa_dvt_v"][dev] - down["sa_dvt_v"][dev]
@@ -52,15 +58,16 @@ def artefact_section(results: dict) -> dict:
         # the bisection leaves each threshold within half its final bracket: the sensitivity's resolution
         half = [0.5 * abs(r["bracket_v"][1] - r["bracket_v"][0]) for r in (up, down)]
         bracket[dev] = (half[0] + half[1]) / span
+        ideal[dev] = float(np.interp(ic["vcm_v"], vcm, lin_sens[:, lin["devices"].index(dev)]))
     return {
         "method": "the in-column threshold's bisection (circuits/comparator_column.py) on its base pattern and "
                   "cycle, one sense-amplifier device at a time shifted +-n_sigma of its Pelgrom sigma "
                   "(circuits/comparator_column_devices.py); sensitivity = threshold difference / shift difference",
-        "vcm_v": float(nominal["vcm_v"]), "cycle": int(nominal["firing_cycle"]),
-        "threshold_nominal_v": float(nominal["threshold_v"]),
+        "vcm_v": float(ic["vcm_v"]), "cycle": int(ic["cycle"]),
         "n_sigma": ccd.N_SIGMA,
         "sensitivity_v_per_v": sens,
         "resolution_v_per_v": bracket,
+        "ideal_source_sensitivity_v_per_v": ideal,
         "mirror_check": ccd.MIRROR_CHECK,
         "runs": [dict(results[key], label=key.split("/", 1)[1]) for key in sorted(results)],
         "tol_v": cc.TOL_V,

@@ -66,8 +66,8 @@ def cmd_calibrate_in_column_devices(args) -> int:
     if section is None:
         return 1
     sens = ", ".join(f"{d} {1e3 * v:+.2f}" for d, v in section["sensitivity_v_per_v"].items())
-    print(f"in-column threshold at CM {section['vcm_v']:.3f} V, cycle {section['cycle']}: nominal "
-          f"{1e3 * section['threshold_nominal_v']:+.3f} mV; sensitivities (mV/V) {sens}; wrote "
+    print(f"in-column threshold at CM {section['vcm_v']:.3f} V, cycle {section['cycle']}: "
+          f"sensitivities (mV/V) {sens}; wrote "
           f"{args.out or args.artefact or 'the committed artefact'} ({section['provenance']['wall_time_s']} s)",
           file=sys.stderr)
     return 0
