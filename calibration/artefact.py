@@ -196,6 +196,7 @@ def validate(data: Any, source: str = "artefact") -> None:
                             "(delta_v_sum_v, e_bitline_j)")
     _validate_insitu_runs(col, source)
     _validate_bitline_droop(col, source)
+    _validate_replica_pulse(col, source)
     _validate_offset_model(data["comparator"], source)
 
 
@@ -285,6 +286,19 @@ def _validate_offset_trim(comp: dict, source: str) -> None:
     if len(tr["by_vcm"]) != n_vcm or any(not isinstance(b, dict) or not _finite(b.get("mean_v")) or _check(b.get("sigma_v"), "pos")
                                          for b in tr["by_vcm"]):
         raise ArtefactError(f"{where}.by_vcm' must hold a finite mean_v and a positive sigma_v per common mode")
+
+
+def _validate_replica_pulse(col: dict, source: str) -> None:
+    """The optional replica cells' pulsed-charge fit (``topkima calibrate-replica-pulse``): five finite
+    coefficients of ln(Q/Q0) in the DC fit's terms."""
+    rp = col.get("replica_pulse")
+    if rp is None:
+        return
+    fit = rp.get("log_ratio_fit") if isinstance(rp, dict) else None
+    if not isinstance(fit, list) or len(fit) != 5 or not all(_finite(x) for x in fit):
+        raise ArtefactError(f"{source}: field 'column.replica_pulse.log_ratio_fit' must be five finite numbers "
+                            "(ln(Q/Q0) per V and V^2 of da, ds, da^2, ds^2, da*ds; remake it with "
+                            "topkima calibrate-replica-pulse)")
 
 
 def _validate_bitline_droop(col: dict, source: str) -> None:

@@ -1,8 +1,10 @@
 """One chip's frozen devices: per-cell read-stack currents, replica cells, comparator offsets.
 
 Each read stack's current factor m = I/I₀ follows from the threshold shifts of its access and
-storage devices through the artefact's log-ratio fit (:meth:`MacroParams.current_factor`); the
-shifts themselves are drawn from Pelgrom's σ (``sigma_vth_read_v``). A comparator's offset is the
+storage devices through the artefact's log-ratio fit (:meth:`MacroParams.current_factor`); a
+replica cell's, pulsed for a few units, through the pulsed charge's fit where the artefact has it
+(:meth:`MacroParams.replica_factor`); the shifts themselves are drawn from Pelgrom's σ
+(``sigma_vth_read_v``). A comparator's offset is the
 artefact's linear model of its device shifts at each characterised common mode, plus the
 residual the linear model leaves; between those common modes it is piecewise linear. In the
 column the latch decides at a threshold a little off that ideal-source offset (it senses floating,
@@ -57,8 +59,8 @@ def array_devices(p: MacroParams, n_cols: int, rows: int, draws: TileDraws | Non
         m_stack = np.transpose(p.current_factor(d[..., 0], d[..., 1]), (1, 2, 0))
         dvt_a = np.transpose(d[..., 0], (1, 2, 0))
         dvt_s = np.transpose(d[..., 1], (1, 2, 0))
-        m_cal = p.current_factor(draws.cal_dvt_v[..., 0], draws.cal_dvt_v[..., 1])
-        m_ramp = p.current_factor(draws.ramp_dvt_v[..., 0], draws.ramp_dvt_v[..., 1])[:, : p.n_ramp_steps]
+        m_cal = p.replica_factor(draws.cal_dvt_v[..., 0], draws.cal_dvt_v[..., 1])
+        m_ramp = p.replica_factor(draws.ramp_dvt_v[..., 0], draws.ramp_dvt_v[..., 1])[:, : p.n_ramp_steps]
         v_os = np.asarray(draws.sa_offset_v, float).reshape(n_cols, p.sa_vcm_v.size)
     g = p.sa_vcm_v
     if g.size >= 2:
