@@ -104,6 +104,10 @@ class MacroParams:
     #: measured on the calibration phase in SPICE (artefact ``column.replica_pulse``, :meth:`replica_factor`);
     #: None for an artefact without it (the replica cells then scale by the DC current fit)
     replica_log_ratio_fit: np.ndarray | None = None
+    #: units a pulsed read stack storing 1 takes per pulse beyond its DC factor, per V of its access and
+    #: storage devices' shifts (its wordline's edges; artefact ``column.replica_pulse.edge_per_pulse``,
+    #: :meth:`pulse_edge_units`); (0, 0) for an artefact without it
+    pulse_edge_units_per_v: tuple[float, float] = (0.0, 0.0)
 
     def v_of_units(self, units: np.ndarray) -> np.ndarray:
         """The discharge curve f: bitline voltage after ``units`` accumulated units."""
@@ -125,6 +129,13 @@ class MacroParams:
         a, b, c, d, e = self.log_ratio_fit
         da, ds = d_access_v, d_storage_v
         return np.exp(a * da + b * ds + c * da * da + d * ds * ds + e * da * ds)
+
+    def pulse_edge_units(self, d_access_v: np.ndarray, d_storage_v: np.ndarray) -> np.ndarray:
+        """Units a read stack storing 1 takes per pulse beyond its DC current factor, whatever the pulse's
+        width: during the wordline's rise and fall the access device is barely on and weighs more than in
+        a DC current (SPICE: the calibration phase at 1, 2, 4 and 6 units, ``column.replica_pulse``)."""
+        e_access, e_storage = self.pulse_edge_units_per_v
+        return e_access * np.asarray(d_access_v) + e_storage * np.asarray(d_storage_v)
 
     def replica_factor(self, d_access_v: np.ndarray, d_storage_v: np.ndarray) -> np.ndarray:
         """A replica (calibration or ramp) cell's pulsed charge relative to nominal for threshold shifts of
@@ -207,10 +218,19 @@ def params_from_calibration(cal: Calibration, v_mid_v: float = 0.35, v_leak_v: f
         leak_rel_at_curve=leak_relative_at_curve(col, v_leak_v),
         t_pulse_delay_s=float(timing.get("t_pulse_delay_s", 0.0)),
         replica_log_ratio_fit=_arr(col["replica_pulse"]["log_ratio_fit"]) if col.get("replica_pulse") else None,
+        pulse_edge_units_per_v=_pulse_edge(col),
         **in_column_threshold(comp),
         **decision_energy_overdrive(comp),
         n_columns=n_columns,
     )
+
+
+def _pulse_edge(col: dict) -> tuple[float, float]:
+    """(access, storage) units per V a pulse's edges add (``column.replica_pulse.edge_per_pulse``), else (0, 0)."""
+    edge = (col.get("replica_pulse") or {}).get("edge_per_pulse")
+    if not edge:
+        return (0.0, 0.0)
+    return (float(edge["e0_access_units_per_v"]), float(edge["e0_storage_units_per_v"]))
 
 
 def leak_relative_at_curve(col: dict, v_leak_v: float) -> np.ndarray | None:

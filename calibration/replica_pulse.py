@@ -83,7 +83,7 @@ def artefact_section(cal, results: dict) -> dict:
     q0 = charge_units(cal, runs["none"])
     ratio = {k: charge_units(cal, r) / q0 for k, r in runs.items()}
     shifts = {k: np.asarray(r["cal_dvt_v"], float) for k, r in runs.items()}
-    structured = {k: ratio[k] for k in ratio if not k.startswith("mc/") and k != "none"}
+    structured = {k: ratio[k] for k in ratio if "/" not in k.replace("bal/", "") and k != "none"}
     mm = cal.column["mismatch"]
     dc = _dc_fit(cal)
     coef, resid = fit_replica_pulse(structured, shifts, dc)
@@ -93,7 +93,9 @@ def artefact_section(cal, results: dict) -> dict:
     for name, c in (("dc_current_fit", dc), ("pulse_fit", coef)):
         err_v = np.array([(phase_ratio(c, shifts[k]) - ratio[k]) * q0 * v_per_unit for k in mc])
         check[name] = {"mean_error_v": float(err_v.mean()), "rms_error_v": float(np.sqrt(np.mean(err_v ** 2)))}
+    edge = edge_per_pulse(cal, runs, dc, float(mm["sigma_vth_per_device_v"]))
     return {
+        "edge_per_pulse": edge,
         "method": "column testbench without the sense amplifier (its reset load), the in-column base pattern's MAC "
                   "discharge, the calibration cells pulsed together (circuits/replica_pulse.py); charge = discharge-curve "
                   "units between V(RBL_R) at the calibration clock's start and at ramp cycle 1's sense instant; "
@@ -113,3 +115,35 @@ def _dc_fit(cal) -> np.ndarray:
     mm = cal.column["mismatch"]
     fits, v = np.asarray(mm["log_ratio_fit_per_v"], float), np.asarray(mm["v_rbl_v"], float)
     return np.array([np.interp(0.35, v[::-1], fits[::-1, i]) for i in range(fits.shape[1])])
+
+
+def edge_per_pulse(cal, runs: dict, dc, sigma_v: float) -> dict:
+    """What a pulse takes beyond its DC current factor, per V of each device's shift, against its width.
+
+    At each width w (the ``w<w>/`` runs and the main set's own width) the first-order runs give the
+    phase charge's sensitivities d ln Q / dΔa, d ln Q / dΔs; times a cell's nominal charge q(w) and
+    less the DC fit's (a, b), that is the charge a cell takes beyond its DC factor per V:
+    E(w) = (d ln Q/dΔ − a)·q(w) units/V. A charge taken during the wordline's edges is the same for
+    every width; the DC fit's own error at the bench's bitline level grows with q(w). Least squares
+    E(w) = E₀ + κ·q(w): the model adds E₀ per pulse of a MAC read stack storing 1."""
+    n_cells = int(runs["none"]["n_cal"])
+    widths = sorted({int(k.split("/")[0][1:]) for k in runs if k.startswith("w")} | {int(runs["none"]["t_cal_units"])})
+    rows = []
+    for w in widths:
+        pre = "" if w == int(runs["none"]["t_cal_units"]) else f"w{w}/"
+        q = {k: charge_units(cal, runs[pre + k]) for k in ("none", "a+", "a-", "s+", "s-")}
+        q_cell = q["none"] / n_cells
+        s_a = float(np.log(q["a+"] / q["a-"]) / (2 * sigma_v))
+        s_s = float(np.log(q["s+"] / q["s-"]) / (2 * sigma_v))
+        rows.append({"width_units": w, "q_cell_units": q_cell, "dlnq_d_access_per_v": s_a, "dlnq_d_storage_per_v": s_s,
+                     "e_access_units_per_v": (s_a - dc[0]) * q_cell, "e_storage_units_per_v": (s_s - dc[1]) * q_cell})
+    qc = np.array([r["q_cell_units"] for r in rows])
+    basis = np.column_stack([np.ones_like(qc), qc])
+    out = {"widths": rows, "model": "E(w) = e0 + kappa * q_cell(w), least squares over the widths; the model "
+                                    "adds e0_access * da + e0_storage * ds units per pulse of a MAC stack storing 1"}
+    for dev in ("access", "storage"):
+        e = np.array([r[f"e_{dev}_units_per_v"] for r in rows])
+        (e0, kappa), *_ = np.linalg.lstsq(basis, e, rcond=None)
+        out[f"e0_{dev}_units_per_v"], out[f"kappa_{dev}_per_v"] = float(e0), float(kappa)
+        out[f"residual_{dev}_units_per_v"] = float(np.sqrt(np.mean((e - basis @ [e0, kappa]) ** 2)))
+    return out

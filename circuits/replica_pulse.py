@@ -21,7 +21,11 @@ comparator first reads it. One run per case of :func:`cases`:
   access, storage or both (same or opposite signs): the total stays near Q₀ (the bitline follows
   its nominal path), so these measure the curvature;
 * ``mc/<i>``: every cell drawn from Pelgrom's σ with its own seed stream (:data:`MC_SEED`):
-  the independent check of a fit made from the cases above, never fitted to.
+  the independent check of a fit made from the cases above, never fitted to;
+* ``w<w>/none``, ``w<w>/a±``, ``w<w>/s±``: the first-order runs again at the other pulse widths
+  :data:`EDGE_WIDTHS`: how a pulse's sensitivity beyond the DC current's depends on its width. A
+  charge taken during the wordline's edges, the same for every width, weighs 1/w of the pulse: it
+  is what a MAC read stack (pulsed for 1 … 124 units) takes beyond its DC current factor.
 """
 from __future__ import annotations
 
@@ -37,6 +41,9 @@ MC_SEED = 170_002
 #: the first half of the cells (+) and the second half (−) of these shifts
 STRUCTURED = (("none", 0, 0), ("a+", 1, 0), ("a-", -1, 0), ("s+", 0, 1), ("s-", 0, -1),
               ("bal/a", 2, 0), ("bal/s", 0, 2), ("bal/as", 2, 2), ("bal/a-s", 2, -2))
+#: Further calibration pulse widths (PWM units) of the first-order runs (the design's own is the main set's)
+EDGE_WIDTHS = (1, 2, 6)
+FIRST_ORDER = STRUCTURED[:5]
 
 
 def cell_shifts(label: str, da_sigma: float, ds_sigma: float, sigma_v: float, n_cal: int) -> np.ndarray:
@@ -47,18 +54,21 @@ def cell_shifts(label: str, da_sigma: float, ds_sigma: float, sigma_v: float, n_
     return shifts
 
 
-def cases(design=None) -> list[tuple[str, np.ndarray]]:
-    """(label, (n_cal_rows, 2) shifts in V) of every run: the structured cases, then the Monte Carlo."""
+def cases(design=None) -> list[tuple[str, np.ndarray, int | None]]:
+    """(label, (n_cal_rows, 2) shifts in V, pulse width in PWM units or None: the design's) of every
+    run: the structured cases, the Monte Carlo, then the first-order runs at the other widths."""
     from topkima.circuits.column import ColumnDraws, Rows
     from topkima.circuits.design import default_design
     from topkima.circuits.mismatch import a_vt_of, sigma_vth_v
     design = design or default_design()
     rp, n_cal = design.sizes.read_port, Rows.of(design).n_cal
     sigma = sigma_vth_v("n", rp.w_m, rp.l_m, a_vt_of(design, "n"))
-    out = [(label, cell_shifts(label, a, s, sigma, n_cal)) for label, a, s in STRUCTURED]
+    out = [(label, cell_shifts(label, a, s, sigma, n_cal), None) for label, a, s in STRUCTURED]
     rng = np.random.default_rng(MC_SEED)
     for i in range(N_MC):
-        out.append((f"mc/{i:02d}", ColumnDraws.draw(rng, design=design).cal_dvt_v))
+        out.append((f"mc/{i:02d}", ColumnDraws.draw(rng, design=design).cal_dvt_v, None))
+    for w in EDGE_WIDTHS:
+        out += [(f"w{w}/{label}", cell_shifts(label, a, s, sigma, n_cal), w) for label, a, s in FIRST_ORDER]
     return out
 
 
@@ -93,11 +103,12 @@ def measure_calibration_pulse(corner_name: str, supplies: dict, cal_dvt_v: list,
 
 
 def plan(settings) -> list[Job]:
-    """One job per case (column netlist), at the design's calibration pulse width."""
+    """One job per case (column netlist), at its pulse width (None: the design's calibration pulse)."""
     from topkima.circuits.column import NETLISTS as COLUMN_NETLISTS
     from topkima.circuits.design import COLUMN_FIELDS
     base = {"corner_name": settings.corner_name, "supplies": settings.supplies.as_dict(),
-            "design_fields": settings.design.values(COLUMN_FIELDS), "t_cal_units": int(settings.design.adc.t_cal_units)}
+            "design_fields": settings.design.values(COLUMN_FIELDS)}
+    own = int(settings.design.adc.t_cal_units)
     return [Job(BLOCK, f"{BLOCK}/{label}", "topkima.circuits.replica_pulse:measure_calibration_pulse",
-                dict(base, cal_dvt_v=shifts.tolist()), COLUMN_NETLISTS)
-            for label, shifts in cases(settings.design)]
+                dict(base, cal_dvt_v=shifts.tolist(), t_cal_units=own if width is None else int(width)), COLUMN_NETLISTS)
+            for label, shifts, width in cases(settings.design)]

@@ -3,8 +3,9 @@
 Each read stack's current factor m = I/I₀ follows from the threshold shifts of its access and
 storage devices through the artefact's log-ratio fit (:meth:`MacroParams.current_factor`); a
 replica cell's, pulsed for a few units, through the pulsed charge's fit where the artefact has it
-(:meth:`MacroParams.replica_factor`); the shifts themselves are drawn from Pelgrom's σ
-(``sigma_vth_read_v``). A comparator's offset is the
+(:meth:`MacroParams.replica_factor`); a pulsed read stack storing 1 takes a little more per pulse
+during its wordline's edges (:meth:`MacroParams.pulse_edge_units`); the shifts themselves are drawn
+from Pelgrom's σ (``sigma_vth_read_v``). A comparator's offset is the
 artefact's linear model of its device shifts at each characterised common mode, plus the
 residual the linear model leaves; between those common modes it is piecewise linear. In the
 column the latch decides at a threshold a little off that ideal-source offset (it senses floating,
@@ -45,6 +46,9 @@ class ArrayDevices(NamedTuple):
     v_os_at_0_v: np.ndarray   #: (n_cols, n_seg) offset line per segment: V_os = a + b·CM …
     v_os_per_v: np.ndarray    #: (n_cols, n_seg) … its slope b
     v_os_mid_v: np.ndarray    #: (n_cols,) offset at CM = 0.35 V (the crossing search's first guess)
+    #: (rows, 4, n_cols) units a read stack storing 1 takes per pulse beyond its DC factor (its wordline's
+    #: edges: :meth:`MacroParams.pulse_edge_units`; float32, as the MAC)
+    edge_units: np.ndarray
 
 
 def array_devices(p: MacroParams, n_cols: int, rows: int, draws: TileDraws | None) -> ArrayDevices:
@@ -71,10 +75,12 @@ def array_devices(p: MacroParams, n_cols: int, rows: int, draws: TileDraws | Non
     breaks = g[1:-1].copy()
     mid_seg = min(int(np.searchsorted(breaks, 0.35)), at0.shape[1] - 1)
     v_os_mid = at0[:, mid_seg] + slope[:, mid_seg] * 0.35
+    edge = p.pulse_edge_units(dvt_a, dvt_s)
     # the MAC's cell terms are float32 (see .mac): its device factors are kept as it reads them
     cells = (np.ascontiguousarray(x, dtype=np.float32) for x in (m_stack, dvt_a, dvt_s))
     return ArrayDevices(*cells, *(np.ascontiguousarray(x, dtype=np.float64) for x in
-                                  (m_cal, m_ramp, breaks, at0, slope, v_os_mid)))
+                                  (m_cal, m_ramp, breaks, at0, slope, v_os_mid)),
+                        np.ascontiguousarray(edge, dtype=np.float32))
 
 
 def draw_tile(p: MacroParams, rng: np.random.Generator, n_cols: int, rows: int) -> TileDraws:

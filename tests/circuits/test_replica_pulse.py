@@ -47,7 +47,10 @@ def test_a_fresh_draw_is_predicted_by_the_pulse_fit_better_than_by_the_dc_curren
 
 
 def test_the_plan_balances_its_curvature_runs_and_draws_its_check_from_its_own_stream():
-    cases = dict(rp.cases())
+    cases = {label: shifts for label, shifts, _ in rp.cases()}
+    widths = {label: w for label, _, w in rp.cases()}
+    assert {w for w in widths.values() if w is not None} == set(rp.EDGE_WIDTHS)
+    assert all(widths[f"w{w}/{k}"] == w for w in rp.EDGE_WIDTHS for k in ("none", "a+", "a-", "s+", "s-"))
     for label in ("bal/a", "bal/s", "bal/as", "bal/a-s"):
         assert np.allclose(cases[label].sum(axis=0), 0.0) and np.abs(cases[label]).max() > 0.015
     for label in ("a+", "a-", "s+", "s-"):
@@ -56,6 +59,7 @@ def test_the_plan_balances_its_curvature_runs_and_draws_its_check_from_its_own_s
     assert mc.shape == (rp.N_MC, 32, 2) and 0.008 < mc.std() < 0.013
     jobs = rp.plan(CalSettings())
     assert len({j.key() for j in jobs}) == len(jobs) == len(cases)
+    assert {j.kwargs["t_cal_units"] for j in jobs} == {4, *rp.EDGE_WIDTHS}
     with pytest.raises(ValueError, match="cal_dvt_v must be"):
         _run(np.zeros((31, 2)))
     with pytest.raises(ValueError, match="cal_dvt_v must be"):
