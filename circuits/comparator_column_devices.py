@@ -36,8 +36,8 @@ N_SIGMA = cc.N_SIGMA
 
 
 def cases(design=None) -> list[tuple[str, dict, dict]]:
-    """(label, local shifts, where) of the measured instances: each of :data:`DEVICES` at ±N_SIGMA·σ (its Pelgrom σ in ``design``, None: the 65 nm preset), all in the
-    base pattern's cycle. The bisection's first bracket is centred on the nominal threshold: these
+    """(label, local shifts, where) of the measured instances: each of :data:`DEVICES` at ±N_SIGMA·σ
+    (its Pelgrom σ in ``design``, None: the 65 nm preset), all in the base pattern's cycle. The bisection's first bracket is centred on the nominal threshold: these
     devices move it by less than its half-width (0.4 mV) at 2 σ."""
     from topkima.circuits.comparator import DEVICE_BY_NAME, device_sigma_vth_v
     from topkima.circuits.design import default_design

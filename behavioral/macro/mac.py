@@ -11,7 +11,8 @@ The L cell stores 1 where the digit is +1, the R cell where it is −1. A pulsed
 discharges its bitline by ``m·(slope·w + offset) + edge`` nominal-cell units (m: its frozen current
 factor; edge: what its wordline's edges take beyond it, per pulse, ``devices.edge_units``); a
 pulsed stack storing 0 takes the charge-share packet ``share(w)·(1 + α(w)·Δa + β(w)·Δs)`` (Δa, Δs:
-its access and storage devices' threshold shifts; α, β from SPICE Monte Carlo of the packet). Idle stacks leak (:mod:`.bitline`).
+its access and storage devices' threshold shifts; α, β from SPICE Monte Carlo of the packet).
+Idle stacks leak (:mod:`.bitline`).
 
 So what element e adds to a bitline is a sum over its pulse scales s, in order, of four **pulse
 terms** of |q| (``full``, ``share``, ``share·α``, ``share·β`` at w = |q|·scale_s) times the

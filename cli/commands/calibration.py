@@ -181,7 +181,8 @@ def cmd_sweep(args) -> int:
 
 
 def add_parsers(sub) -> None:
-    """Register `calibrate`, `calibrate-in-column`, `calibrate-in-column-devices`, `calibrate-replica-pulse`, `calibrate-droop`, `calibrate-trim`, `sweep`, `summary`."""
+    """Register `calibrate`, `calibrate-in-column`, `calibrate-in-column-devices`, `calibrate-replica-pulse`,
+    `calibrate-droop`, `calibrate-trim`, `sweep`, `summary`."""
     p = sub.add_parser("calibrate", help="characterise the macro's blocks in ngspice and write the calibration artefact")
     p.add_argument("--quick", action="store_true", help="fewer Monte Carlo samples and sweep points (≈2 min)")
     p.add_argument("--corner", default="tt", help="process corner for the analog blocks (tt, ss, ff, sf, fs)")
