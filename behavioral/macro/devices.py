@@ -46,9 +46,10 @@ class ArrayDevices(NamedTuple):
     v_os_at_0_v: np.ndarray   #: (n_cols, n_seg) offset line per segment: V_os = a + b·CM …
     v_os_per_v: np.ndarray    #: (n_cols, n_seg) … its slope b
     v_os_mid_v: np.ndarray    #: (n_cols,) offset at CM = 0.35 V (the crossing search's first guess)
-    #: (rows, 4, n_cols) units a read stack storing 1 takes per pulse beyond its DC factor (its wordline's
-    #: edges: :meth:`MacroParams.pulse_edge_units`; float32, as the MAC)
-    edge_units: np.ndarray
+    #: (2,) units a read stack storing 1 takes per pulse beyond its DC factor, per V of its access and
+    #: storage shifts (its wordline's edges: :meth:`MacroParams.pulse_edge_units`; float32, as the MAC,
+    #: which multiplies them with the shifts it reads anyway)
+    edge_units_per_v: np.ndarray
 
 
 def array_devices(p: MacroParams, n_cols: int, rows: int, draws: TileDraws | None) -> ArrayDevices:
@@ -75,12 +76,11 @@ def array_devices(p: MacroParams, n_cols: int, rows: int, draws: TileDraws | Non
     breaks = g[1:-1].copy()
     mid_seg = min(int(np.searchsorted(breaks, 0.35)), at0.shape[1] - 1)
     v_os_mid = at0[:, mid_seg] + slope[:, mid_seg] * 0.35
-    edge = p.pulse_edge_units(dvt_a, dvt_s)
     # the MAC's cell terms are float32 (see .mac): its device factors are kept as it reads them
     cells = (np.ascontiguousarray(x, dtype=np.float32) for x in (m_stack, dvt_a, dvt_s))
     return ArrayDevices(*cells, *(np.ascontiguousarray(x, dtype=np.float64) for x in
                                   (m_cal, m_ramp, breaks, at0, slope, v_os_mid)),
-                        np.ascontiguousarray(edge, dtype=np.float32))
+                        np.asarray(p.pulse_edge_units_per_v, dtype=np.float32))
 
 
 def draw_tile(p: MacroParams, rng: np.random.Generator, n_cols: int, rows: int) -> TileDraws:

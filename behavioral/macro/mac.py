@@ -9,7 +9,8 @@ every pair of element e for ``|q|·scale`` PWM units:
 
 The L cell stores 1 where the digit is +1, the R cell where it is −1. A pulsed stack storing 1
 discharges its bitline by ``m·(slope·w + offset) + edge`` nominal-cell units (m: its frozen current
-factor; edge: what its wordline's edges take beyond it, per pulse, ``devices.edge_units``); a
+factor; edge = E_a·Δa + E_s·Δs: what its wordline's edges take beyond it, per pulse,
+``devices.edge_units_per_v``); a
 pulsed stack storing 0 takes the charge-share packet ``share(w)·(1 + α(w)·Δa + β(w)·Δs)`` (Δa, Δs:
 its access and storage devices' threshold shifts; α, β from SPICE Monte Carlo of the packet).
 Idle stacks leak (:mod:`.bitline`).
@@ -67,6 +68,7 @@ def element_line(devices, pulse, level_of_column, e, n_scales, q, n, line):
     column c < n, whose key level is ``level_of_column[c]`` (module docstring)."""
     sign = 0 if q > 0 else 1
     magnitude = abs(q)
+    edge_access, edge_storage = devices.edge_units_per_v[0], devices.edge_units_per_v[1]
     for side in range(2):
         stack = STACK_OF_SIGN_SIDE[sign][side]
         l_cell = stack < 2      # the L cell (stacks 0, 1) stores 1 at digit +1, the R cell at −1
@@ -84,11 +86,14 @@ def element_line(devices, pulse, level_of_column, e, n_scales, q, n, line):
                 stores_1 = (((level if level > 0 else -level) >> s) & 1) == 1 and (level > 0) == l_cell
                 acc = line[o + c]
                 # both sums, then the one the cell's state selects (a select, not a branch: vectorises)
+                d_access = devices.dvt_access_v[row, stack, c]
+                d_storage = devices.dvt_storage_v[row, stack, c]
                 if_1 = acc + full * devices.m_stack[row, stack, c]
-                if_1 += devices.edge_units[row, stack, c]
+                if_1 += edge_access * d_access      # the pulse's edges, whatever its width
+                if_1 += edge_storage * d_storage
                 if_0 = acc + share
-                if_0 += share_access * devices.dvt_access_v[row, stack, c]
-                if_0 += share_storage * devices.dvt_storage_v[row, stack, c]
+                if_0 += share_access * d_access
+                if_0 += share_storage * d_storage
                 line[o + c] = if_1 if stores_1 else if_0
 
 

@@ -86,16 +86,35 @@ def test_a_pulse_takes_a_width_independent_charge_beyond_its_dc_factor(cal):
 
 
 def test_a_stack_storing_1_carries_its_edge_charge(cal):
+    # one element, one input, keys of every level: the MAC kernel against the terms written out
+    from topkima.behavioral.macro.mac import mac_units, pulse_terms
     p = params_from_calibration(cal)
-    draws = draw_tile(p, np.random.default_rng(7), 3, 192)
-    dev = array_devices(p, 3, 192, draws)
-    e_a, e_s = p.pulse_edge_units_per_v
-    for row, stack, col in ((0, 0, 0), (17, 3, 2), (191, 1, 1)):
-        da, ds = draws.mac_dvt_v[col, row, stack]
-        assert dev.edge_units[row, stack, col] == pytest.approx(e_a * da + e_s * ds, rel=1e-5, abs=1e-9)
-    assert not np.any(array_devices(p, 3, 192, None).edge_units)
-    p0 = params_from_calibration(_without_field(cal))
-    assert p0.pulse_edge_units_per_v == (0.0, 0.0) and not np.any(array_devices(p0, 3, 192, draws).edge_units)
+    draws = draw_tile(p, np.random.default_rng(7), 15, 3)
+    levels = np.arange(-7, 8)[None, :]
+    for params, expect_edge in ((p, True), (params_from_calibration(_without_field(cal)), False)):
+        dev = array_devices(params, 15, 3, draws)
+        e_a, e_s = params.pulse_edge_units_per_v
+        assert (e_a != 0) == expect_edge
+        for q in (3, -2):
+            u_l, u_r = mac_units(dev, pulse_terms(params, (1, 2, 4), False), np.array([[q]]), levels, 3)
+            for c, level in enumerate(range(-7, 8)):
+                want = {"l": 0.0, "r": 0.0}
+                for s, scale in enumerate((1, 2, 4)):
+                    digit = int(np.sign(level)) * ((abs(level) >> s) & 1)
+                    w = abs(q) * scale
+                    stack, side = {(1, 1): (0, "l"), (1, -1): (2, "r"), (-1, 1): (1, "r"), (-1, -1): (3, "l")}[
+                        (int(np.sign(q)), digit if digit else 1)]
+                    da, ds = draws.mac_dvt_v[c, s, stack]
+                    if digit:   # a stack storing 1: DC factor times the pulse, plus its edges' charge
+                        full = params.pulse_slope * w + params.pulse_offset_units
+                        want[side] += float(dev.m_stack[s, stack, c]) * full
+                        want[side] += e_a * da + e_s * ds
+                    for other, oside in {1: ((0, "l"), (2, "r")), -1: ((1, "r"), (3, "l"))}[int(np.sign(q))]:
+                        if not digit or other != stack:   # stacks storing 0: the charge-share packet
+                            a_, b_ = (float(x) for x in params.share_mismatch(w))
+                            d0 = draws.mac_dvt_v[c, s, other]
+                            want[oside] += float(params.share(w)) * (1 + a_ * d0[0] + b_ * d0[1])
+                assert u_l[0, c] == pytest.approx(want["l"], abs=2e-4) and u_r[0, c] == pytest.approx(want["r"], abs=2e-4)
 
 
 def test_the_least_squares_recovers_known_coefficients():
