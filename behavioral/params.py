@@ -100,6 +100,14 @@ class MacroParams:
     #: ``column.bitline_droop``, :func:`leak_relative_at_curve`); None for an artefact without it (constant)
     leak_rel_at_curve: np.ndarray | None = None
     t_pulse_delay_s: float = 0.0          #: wordline pulse start after its clock edge (artefact column.timing)
+    #: a replica cell's pulsed charge relative to nominal, ln(Q/Q₀) = α·Δa + β·Δs + γ·Δa² + δ·Δs² + ε·Δa·Δs,
+    #: measured on the calibration phase in SPICE (artefact ``column.replica_pulse``, :meth:`replica_factor`);
+    #: None for an artefact without it (the replica cells then scale by the DC current fit)
+    replica_log_ratio_fit: np.ndarray | None = None
+    #: units a pulsed read stack storing 1 takes per pulse beyond its DC factor, per V of its access and
+    #: storage devices' shifts (its wordline's edges; artefact ``column.replica_pulse.edge_per_pulse``,
+    #: :meth:`pulse_edge_units`); (0, 0) for an artefact without it
+    pulse_edge_units_per_v: tuple[float, float] = (0.0, 0.0)
 
     def v_of_units(self, units: np.ndarray) -> np.ndarray:
         """The discharge curve f: bitline voltage after ``units`` accumulated units."""
@@ -119,6 +127,24 @@ class MacroParams:
     def current_factor(self, d_access_v: np.ndarray, d_storage_v: np.ndarray) -> np.ndarray:
         """Read-stack current relative to nominal for threshold shifts of its two devices."""
         a, b, c, d, e = self.log_ratio_fit
+        da, ds = d_access_v, d_storage_v
+        return np.exp(a * da + b * ds + c * da * da + d * ds * ds + e * da * ds)
+
+    def pulse_edge_units(self, d_access_v: np.ndarray, d_storage_v: np.ndarray) -> np.ndarray:
+        """Units a read stack storing 1 takes per pulse beyond its DC current factor, whatever the pulse's
+        width: during the wordline's rise and fall the access device is barely on and weighs more than in
+        a DC current (SPICE: the calibration phase at 1, 2, 4 and 6 units, ``column.replica_pulse``)."""
+        e_access, e_storage = self.pulse_edge_units_per_v
+        return e_access * np.asarray(d_access_v) + e_storage * np.asarray(d_storage_v)
+
+    def replica_factor(self, d_access_v: np.ndarray, d_storage_v: np.ndarray) -> np.ndarray:
+        """A replica (calibration or ramp) cell's pulsed charge relative to nominal for threshold shifts of
+        its two devices: the SPICE fit of the pulsed calibration phase where the artefact has it
+        (``column.replica_pulse``: a short pulse weighs the access device more than a DC current does),
+        else the DC current factor (:meth:`current_factor`)."""
+        if self.replica_log_ratio_fit is None:
+            return self.current_factor(d_access_v, d_storage_v)
+        a, b, c, d, e = self.replica_log_ratio_fit
         da, ds = d_access_v, d_storage_v
         return np.exp(a * da + b * ds + c * da * da + d * ds * ds + e * da * ds)
 
@@ -191,10 +217,20 @@ def params_from_calibration(cal: Calibration, v_mid_v: float = 0.35, v_leak_v: f
         insitu=_insitu_runs(col),
         leak_rel_at_curve=leak_relative_at_curve(col, v_leak_v),
         t_pulse_delay_s=float(timing.get("t_pulse_delay_s", 0.0)),
+        replica_log_ratio_fit=_arr(col["replica_pulse"]["log_ratio_fit"]) if col.get("replica_pulse") else None,
+        pulse_edge_units_per_v=_pulse_edge(col),
         **in_column_threshold(comp),
         **decision_energy_overdrive(comp),
         n_columns=n_columns,
     )
+
+
+def _pulse_edge(col: dict) -> tuple[float, float]:
+    """(access, storage) units per V a pulse's edges add (``column.replica_pulse.edge_per_pulse``), else (0, 0)."""
+    edge = (col.get("replica_pulse") or {}).get("edge_per_pulse")
+    if not edge:
+        return (0.0, 0.0)
+    return (float(edge["e0_access_units_per_v"]), float(edge["e0_storage_units_per_v"]))
 
 
 def leak_relative_at_curve(col: dict, v_leak_v: float) -> np.ndarray | None:
@@ -274,8 +310,11 @@ def in_column_threshold(comp: dict) -> dict:
     common mode only: its slope in the decision cycle was measured negligible (docs/behavioral-model.md).
     An artefact measured before the grid (no ``nominal_shift``) gives the shift at CM₀, constant.
     A measured device's extra sensitivity is its in-column sensitivity minus the linear model's at
-    CM₀, its mirror device's the same with the opposite sign; unmeasured devices add nothing; the
-    extra sensitivities are held constant over the common mode."""
+    CM₀, its mirror device's the same with the opposite sign (unless the mirror was measured too);
+    unmeasured devices add nothing; the extra sensitivities are held constant over the common mode.
+    The devices measured are ``in_column``'s three pairs and, where the artefact has it,
+    ``in_column_devices``'s (``topkima calibrate-in-column-devices``: the reset switches and the
+    output buffer, at the same base run)."""
     ic = comp.get("in_column")
     if not ic:
         return {}
@@ -285,9 +324,10 @@ def in_column_threshold(comp: dict) -> dict:
     devices = list(lin["devices"])
     cm0 = float(ic["vcm_v"])
     extra = np.zeros(len(devices))
-    for dev, s_col in ic["sensitivity_v_per_v"].items():
+    measured = dict(ic["sensitivity_v_per_v"], **comp.get("in_column_devices", {}).get("sensitivity_v_per_v", {}))
+    for dev, s_col in measured.items():
         for name, sign in ((dev, 1.0), (SA_MIRROR_DEVICES.get(dev), -1.0)):
-            if name in devices:
+            if name in devices and not (sign < 0 and name in measured):   # a measured mirror keeps its own
                 i = devices.index(name)
                 extra[i] = sign * float(s_col) - float(np.interp(cm0, vcm, sens[:, i]))
     plane = ic.get("nominal_shift")

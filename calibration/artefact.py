@@ -196,6 +196,7 @@ def validate(data: Any, source: str = "artefact") -> None:
                             "(delta_v_sum_v, e_bitline_j)")
     _validate_insitu_runs(col, source)
     _validate_bitline_droop(col, source)
+    _validate_replica_pulse(col, source)
     _validate_offset_model(data["comparator"], source)
 
 
@@ -256,6 +257,7 @@ def _validate_offset_model(comp: dict, source: str) -> None:
             raise ArtefactError(f"{source}: field 'comparator.devices' must list device {name!r} with a positive "
                                 "sigma_vth_v")
     _validate_in_column(comp, source)
+    _validate_in_column_devices(comp, source)
     _validate_offset_trim(comp, source)
 
 
@@ -284,6 +286,19 @@ def _validate_offset_trim(comp: dict, source: str) -> None:
     if len(tr["by_vcm"]) != n_vcm or any(not isinstance(b, dict) or not _finite(b.get("mean_v")) or _check(b.get("sigma_v"), "pos")
                                          for b in tr["by_vcm"]):
         raise ArtefactError(f"{where}.by_vcm' must hold a finite mean_v and a positive sigma_v per common mode")
+
+
+def _validate_replica_pulse(col: dict, source: str) -> None:
+    """The optional replica cells' pulsed-charge fit (``topkima calibrate-replica-pulse``): five finite
+    coefficients of ln(Q/Q0) in the DC fit's terms."""
+    rp = col.get("replica_pulse")
+    if rp is None:
+        return
+    fit = rp.get("log_ratio_fit") if isinstance(rp, dict) else None
+    if not isinstance(fit, list) or len(fit) != 5 or not all(_finite(x) for x in fit):
+        raise ArtefactError(f"{source}: field 'column.replica_pulse.log_ratio_fit' must be five finite numbers "
+                            "(ln(Q/Q0) per V and V^2 of da, ds, da^2, ds^2, da*ds; remake it with "
+                            "topkima calibrate-replica-pulse)")
 
 
 def _validate_bitline_droop(col: dict, source: str) -> None:
@@ -343,6 +358,24 @@ def _validate_in_column(comp: dict, source: str) -> None:
             if not isinstance(plane, dict) or not _finite(plane.get(name)):
                 raise ArtefactError(f"{where}.nominal_shift.{name}' must be a finite number "
                                     "(remake the field with topkima calibrate-in-column)")
+
+
+def _validate_in_column_devices(comp: dict, source: str) -> None:
+    """The optional in-column sensitivities of the other devices (``topkima calibrate-in-column-devices``):
+    only beside ``comparator.in_column``, a finite sensitivity per device of the offset model."""
+    icd = comp.get("in_column_devices")
+    if icd is None:
+        return
+    where = f"{source}: field 'comparator.in_column_devices"
+    if not comp.get("in_column"):
+        raise ArtefactError(f"{where}' needs comparator.in_column (run topkima calibrate-in-column, then "
+                            "topkima calibrate-in-column-devices)")
+    devices = comp["offset"]["linear_model"]["devices"]
+    sens = icd.get("sensitivity_v_per_v") if isinstance(icd, dict) else None
+    if not isinstance(sens, dict) or not sens or not all(d in devices and _finite(v) for d, v in sens.items()):
+        raise ArtefactError(f"{where}.sensitivity_v_per_v' must map devices of the offset model "
+                            f"({', '.join(devices)}) to finite numbers (V/V; remake it with "
+                            "topkima calibrate-in-column-devices)")
 
 
 @dataclass(frozen=True)

@@ -194,16 +194,17 @@ def variant_calibration(cal=None, *, read_sigma_scale: float = 1.0, comparator_o
 def _trim_comparators(comp: dict, path: str | None) -> None:
     """The trimmed offset model of artefact section ``comp`` (in place): the residual's linear model
     replaces the untrimmed one, and the headline σ is the residual's at the primary common mode.
-    The comparator's in-column threshold term (``in_column``) is dropped: it is a static shift of the
-    same latch's threshold, which a power-up trim made in the column nulls along with the rest (its
-    extra sensitivities are relative to the untrimmed linear model and would add the untrimmed
-    spread back)."""
+    The comparator's in-column threshold term (``in_column`` and its extension ``in_column_devices``)
+    is dropped: it is a static shift of the same latch's threshold, which a power-up trim made in the
+    column nulls along with the rest (its extra sensitivities are relative to the untrimmed linear
+    model and would add the untrimmed spread back)."""
     trim = comp.get("offset_trim")
     if trim is None:
         raise ValueError(f"chip variant offset-trimmed needs an artefact with comparator.offset_trim: run "
                          f"topkima calibrate-trim --artefact {path or 'FILE'} first")
     comp["offset"]["linear_model"] = copy.deepcopy(trim["linear_model"])
     comp.pop("in_column", None)
+    comp.pop("in_column_devices", None)
     by_vcm = {b["vcm_v"]: b for b in trim["by_vcm"]}
     if comp["vcm_v"] in by_vcm:
         comp["offset_sigma_v"] = float(by_vcm[comp["vcm_v"]]["sigma_v"])

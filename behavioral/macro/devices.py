@@ -1,8 +1,11 @@
 """One chip's frozen devices: per-cell read-stack currents, replica cells, comparator offsets.
 
 Each read stack's current factor m = I/I₀ follows from the threshold shifts of its access and
-storage devices through the artefact's log-ratio fit (:meth:`MacroParams.current_factor`); the
-shifts themselves are drawn from Pelgrom's σ (``sigma_vth_read_v``). A comparator's offset is the
+storage devices through the artefact's log-ratio fit (:meth:`MacroParams.current_factor`); a
+replica cell's, pulsed for a few units, through the pulsed charge's fit where the artefact has it
+(:meth:`MacroParams.replica_factor`); a pulsed read stack storing 1 takes a little more per pulse
+during its wordline's edges (:meth:`MacroParams.pulse_edge_units`); the shifts themselves are drawn
+from Pelgrom's σ (``sigma_vth_read_v``). A comparator's offset is the
 artefact's linear model of its device shifts at each characterised common mode, plus the
 residual the linear model leaves; between those common modes it is piecewise linear. In the
 column the latch decides at a threshold a little off that ideal-source offset (it senses floating,
@@ -43,6 +46,10 @@ class ArrayDevices(NamedTuple):
     v_os_at_0_v: np.ndarray   #: (n_cols, n_seg) offset line per segment: V_os = a + b·CM …
     v_os_per_v: np.ndarray    #: (n_cols, n_seg) … its slope b
     v_os_mid_v: np.ndarray    #: (n_cols,) offset at CM = 0.35 V (the crossing search's first guess)
+    #: (2,) units a read stack storing 1 takes per pulse beyond its DC factor, per V of its access and
+    #: storage shifts (its wordline's edges: :meth:`MacroParams.pulse_edge_units`; float32, as the MAC,
+    #: which multiplies them with the shifts it reads anyway)
+    edge_units_per_v: np.ndarray
 
 
 def array_devices(p: MacroParams, n_cols: int, rows: int, draws: TileDraws | None) -> ArrayDevices:
@@ -57,8 +64,8 @@ def array_devices(p: MacroParams, n_cols: int, rows: int, draws: TileDraws | Non
         m_stack = np.transpose(p.current_factor(d[..., 0], d[..., 1]), (1, 2, 0))
         dvt_a = np.transpose(d[..., 0], (1, 2, 0))
         dvt_s = np.transpose(d[..., 1], (1, 2, 0))
-        m_cal = p.current_factor(draws.cal_dvt_v[..., 0], draws.cal_dvt_v[..., 1])
-        m_ramp = p.current_factor(draws.ramp_dvt_v[..., 0], draws.ramp_dvt_v[..., 1])[:, : p.n_ramp_steps]
+        m_cal = p.replica_factor(draws.cal_dvt_v[..., 0], draws.cal_dvt_v[..., 1])
+        m_ramp = p.replica_factor(draws.ramp_dvt_v[..., 0], draws.ramp_dvt_v[..., 1])[:, : p.n_ramp_steps]
         v_os = np.asarray(draws.sa_offset_v, float).reshape(n_cols, p.sa_vcm_v.size)
     g = p.sa_vcm_v
     if g.size >= 2:
@@ -72,7 +79,8 @@ def array_devices(p: MacroParams, n_cols: int, rows: int, draws: TileDraws | Non
     # the MAC's cell terms are float32 (see .mac): its device factors are kept as it reads them
     cells = (np.ascontiguousarray(x, dtype=np.float32) for x in (m_stack, dvt_a, dvt_s))
     return ArrayDevices(*cells, *(np.ascontiguousarray(x, dtype=np.float64) for x in
-                                  (m_cal, m_ramp, breaks, at0, slope, v_os_mid)))
+                                  (m_cal, m_ramp, breaks, at0, slope, v_os_mid)),
+                        np.asarray(p.pulse_edge_units_per_v, dtype=np.float32))
 
 
 def draw_tile(p: MacroParams, rng: np.random.Generator, n_cols: int, rows: int) -> TileDraws:

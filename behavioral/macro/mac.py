@@ -8,16 +8,18 @@ every pair of element e for ``|q|·scale`` PWM units:
 * q < 0: RBL_R reads stack 1 (the L cell), RBL_L stack 3 (the R cell).
 
 The L cell stores 1 where the digit is +1, the R cell where it is −1. A pulsed stack storing 1
-discharges its bitline by ``m·(slope·w + offset)`` nominal-cell units (m: its frozen current
-factor); a pulsed stack storing 0 takes the charge-share packet ``share(w)·(1 + α(w)·Δa +
-β(w)·Δs)`` (Δa, Δs: its access and storage devices' threshold shifts; α, β from SPICE Monte
-Carlo of the packet). Idle stacks leak (:mod:`.bitline`).
+discharges its bitline by ``m·(slope·w + offset) + edge`` nominal-cell units (m: its frozen current
+factor; edge = E_a·Δa + E_s·Δs: what its wordline's edges take beyond it, per pulse,
+``devices.edge_units_per_v``); a
+pulsed stack storing 0 takes the charge-share packet ``share(w)·(1 + α(w)·Δa + β(w)·Δs)`` (Δa, Δs:
+its access and storage devices' threshold shifts; α, β from SPICE Monte Carlo of the packet).
+Idle stacks leak (:mod:`.bitline`).
 
 So what element e adds to a bitline is a sum over its pulse scales s, in order, of four **pulse
 terms** of |q| (``full``, ``share``, ``share·α``, ``share·β`` at w = |q|·scale_s) times the
 **cell terms** of the stack it reads: ``m`` if it stores 1, else 1, Δa and Δs. The sums run in
 float32, term by term in this order (a zero term adds nothing, exactly, so a stack storing 1
-adds ``full·m`` and one storing 0 adds ``share``, then ``share·α·Δa``, then ``share·β·Δs``).
+adds ``full·m`` then its edge and one storing 0 adds ``share``, then ``share·α·Δa``, then ``share·β·Δs``).
 
 Precision: float32 (a column's ≲ 300 units to ~1e-5 units, ~1e-8 V on the bitline: 10⁻⁴ of
 the comparator noise). The slow reference in the tests sums in float64; the two agree except
@@ -66,6 +68,7 @@ def element_line(devices, pulse, level_of_column, e, n_scales, q, n, line):
     column c < n, whose key level is ``level_of_column[c]`` (module docstring)."""
     sign = 0 if q > 0 else 1
     magnitude = abs(q)
+    edge_access, edge_storage = devices.edge_units_per_v[0], devices.edge_units_per_v[1]
     for side in range(2):
         stack = STACK_OF_SIGN_SIDE[sign][side]
         l_cell = stack < 2      # the L cell (stacks 0, 1) stores 1 at digit +1, the R cell at −1
@@ -83,10 +86,14 @@ def element_line(devices, pulse, level_of_column, e, n_scales, q, n, line):
                 stores_1 = (((level if level > 0 else -level) >> s) & 1) == 1 and (level > 0) == l_cell
                 acc = line[o + c]
                 # both sums, then the one the cell's state selects (a select, not a branch: vectorises)
+                d_access = devices.dvt_access_v[row, stack, c]
+                d_storage = devices.dvt_storage_v[row, stack, c]
                 if_1 = acc + full * devices.m_stack[row, stack, c]
+                if_1 += edge_access * d_access      # the pulse's edges, whatever its width
+                if_1 += edge_storage * d_storage
                 if_0 = acc + share
-                if_0 += share_access * devices.dvt_access_v[row, stack, c]
-                if_0 += share_storage * devices.dvt_storage_v[row, stack, c]
+                if_0 += share_access * d_access
+                if_0 += share_storage * d_storage
                 line[o + c] = if_1 if stores_1 else if_0
 
 

@@ -1,5 +1,6 @@
 """Commands that characterise a design in ngspice and read the artefact: `calibrate`,
-`calibrate-in-column`, `calibrate-droop`, `calibrate-trim`, `sweep`, `summary`."""
+`calibrate-in-column`, `calibrate-in-column-devices`, `calibrate-replica-pulse`, `calibrate-droop`, `calibrate-trim`,
+`sweep`, `summary`."""
 from __future__ import annotations
 
 import os
@@ -57,6 +58,35 @@ def _extend_artefact(command: str, add, args, **options):
     except (ArtefactError, SpiceError, JobError, ValueError, RuntimeError) as exc:
         print(f"topkima {command}: {exc}", file=sys.stderr)
         return None
+
+
+def cmd_calibrate_in_column_devices(args) -> int:
+    from topkima.calibration.in_column_devices import add_in_column_devices
+    section = _extend_artefact("calibrate-in-column-devices", add_in_column_devices, args)
+    if section is None:
+        return 1
+    sens = ", ".join(f"{d} {1e3 * v:+.2f}" for d, v in section["sensitivity_v_per_v"].items())
+    print(f"in-column threshold at CM {section['vcm_v']:.3f} V, cycle {section['cycle']}: "
+          f"sensitivities (mV/V) {sens}; wrote "
+          f"{args.out or args.artefact or 'the committed artefact'} ({section['provenance']['wall_time_s']} s)",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_calibrate_replica_pulse(args) -> int:
+    from topkima.calibration.replica_pulse import add_replica_pulse
+    section = _extend_artefact("calibrate-replica-pulse", add_replica_pulse, args)
+    if section is None:
+        return 1
+    fit = ", ".join(f"{t} {c:+.2f}" for t, c in zip(section["terms"], section["log_ratio_fit"]))
+    chk = section["mc_check"]
+    print(f"replica pulse ({section['t_pulse_units']} units, {section['n_cells']} cells): ln(Q/Q0) fit {fit}; "
+          f"on {chk['n']} independent Monte Carlo draws the calibration drop's model - SPICE is "
+          f"{1e6 * chk['pulse_fit']['mean_error_v']:+.1f} uV mean, {1e6 * chk['pulse_fit']['rms_error_v']:.1f} uV rms "
+          f"(DC current fit: {1e6 * chk['dc_current_fit']['mean_error_v']:+.1f}, "
+          f"{1e6 * chk['dc_current_fit']['rms_error_v']:.1f}); wrote {args.out or args.artefact or 'the committed artefact'} "
+          f"({section['provenance']['wall_time_s']} s)", file=sys.stderr)
+    return 0
 
 
 def cmd_calibrate_droop(args) -> int:
@@ -151,7 +181,8 @@ def cmd_sweep(args) -> int:
 
 
 def add_parsers(sub) -> None:
-    """Register `calibrate`, `calibrate-in-column`, `calibrate-droop`, `calibrate-trim`, `sweep`, `summary`."""
+    """Register `calibrate`, `calibrate-in-column`, `calibrate-in-column-devices`, `calibrate-replica-pulse`,
+    `calibrate-droop`, `calibrate-trim`, `sweep`, `summary`."""
     p = sub.add_parser("calibrate", help="characterise the macro's blocks in ngspice and write the calibration artefact")
     p.add_argument("--quick", action="store_true", help="fewer Monte Carlo samples and sweep points (≈2 min)")
     p.add_argument("--corner", default="tt", help="process corner for the analog blocks (tt, ss, ff, sf, fs)")
@@ -173,6 +204,24 @@ def add_parsers(sub) -> None:
     p.add_argument("--cache", type=Path, default=default_cache(), help="simulation cache folder (resumes interrupted runs)")
     p.add_argument("--timeout", type=positive_float, default=3600.0, help="wall-clock limit per simulation job (s)")
     p.set_defaults(func=cmd_calibrate_in_column)
+    p = sub.add_parser("calibrate-in-column-devices", help="measure the in-column threshold's sensitivity to every "
+                       "other sense-amplifier device in ngspice and add it to an artefact (comparator.in_column_devices; "
+                       "needs comparator.in_column)")
+    p.add_argument("--artefact", type=Path, default=None, help="artefact to extend (default: the committed one)")
+    p.add_argument("--out", type=Path, default=None, help="file to write (default: the artefact, in place)")
+    p.add_argument("--workers", type=nonneg_int, default=1, help="worker processes (0: run in this process)")
+    p.add_argument("--cache", type=Path, default=default_cache(), help="simulation cache folder (resumes interrupted runs)")
+    p.add_argument("--timeout", type=positive_float, default=3600.0, help="wall-clock limit per simulation job (s)")
+    p.set_defaults(func=cmd_calibrate_in_column_devices)
+    p = sub.add_parser("calibrate-replica-pulse", help="measure the replica cells' pulsed charge against their devices' "
+                       "threshold shifts in ngspice and add the fit to an artefact (column.replica_pulse; the model then "
+                       "scales calibration and ramp cells by it)")
+    p.add_argument("--artefact", type=Path, default=None, help="artefact to extend (default: the committed one)")
+    p.add_argument("--out", type=Path, default=None, help="file to write (default: the artefact, in place)")
+    p.add_argument("--workers", type=nonneg_int, default=1, help="worker processes (0: run in this process)")
+    p.add_argument("--cache", type=Path, default=default_cache(), help="simulation cache folder (resumes interrupted runs)")
+    p.add_argument("--timeout", type=positive_float, default=600.0, help="wall-clock limit per simulation job (s)")
+    p.set_defaults(func=cmd_calibrate_replica_pulse)
     p = sub.add_parser("calibrate-droop", help="measure the read bitlines' droop (idle-stack leakage) against their "
                        "level in ngspice and add it to an artefact (column.bitline_droop; the model then uses it)")
     p.add_argument("--artefact", type=Path, default=None, help="artefact to extend (default: the committed one)")

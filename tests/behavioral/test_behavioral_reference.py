@@ -98,12 +98,17 @@ def reference_topk(chip, q, kl, k, insitu=None, key=None, enable=None, details=N
                     def share(stack):  # the charge-share packet of this stack, with its own draws
                         return share_w * (1 + alpha * dev.dvt_access_v[row, stack, c]
                                           + beta * dev.dvt_storage_v[row, stack, c])
+
+                    def one(stack):    # a stack storing 1: its DC factor times the pulse, plus its edges' charge
+                        e_a, e_s = p.pulse_edge_units_per_v
+                        return m[stack] * full(w) + (e_a * float(dev.dvt_access_v[row, stack, c])
+                                                     + e_s * float(dev.dvt_storage_v[row, stack, c]))
                     if q[r, el] > 0:   # RWL+: L cell -> RBL_L (stack 0), R cell -> RBL_R (stack 2)
-                        u_l += m[0] * full(w) if digit > 0 else share(0)
-                        u_r += m[2] * full(w) if digit < 0 else share(2)
+                        u_l += one(0) if digit > 0 else share(0)
+                        u_r += one(2) if digit < 0 else share(2)
                     else:              # RWL-: L cell -> RBL_R (stack 1), R cell -> RBL_L (stack 3)
-                        u_r += m[1] * full(w) if digit > 0 else share(1)
-                        u_l += m[3] * full(w) if digit < 0 else share(3)
+                        u_r += one(1) if digit > 0 else share(1)
+                        u_l += one(3) if digit < 0 else share(3)
             leak = 0.0 if chip.linear else p.leak1_units_per_unit * n1 + p.leak0_units_per_unit * (n_total - n1)
             g = {}
             for j in range(1, p.n_ramp_steps + 1):

@@ -74,7 +74,7 @@ def test_the_threshold_does_not_depend_on_the_decision_cycle_but_on_the_common_m
 def test_without_the_in_column_term_the_ideal_source_offset_was_off_in_the_column(cal):
     # the evidence the term stands on: the ideal-source linear model misses the in-column thresholds
     data = copy.deepcopy(cal.data)
-    del data["comparator"]["in_column"]
+    del data["comparator"]["in_column"], data["comparator"]["in_column_devices"]   # the devices extend it
     p0 = params_from_calibration(Calibration(data))
     errors = []
     for run in cal.comparator["in_column"]["runs"]:
@@ -97,7 +97,7 @@ def test_mirror_devices_act_with_the_opposite_sign(cal):
 
 def test_an_artefact_without_the_field_keeps_the_ideal_source_offset(cal):
     data = copy.deepcopy(cal.data)
-    del data["comparator"]["in_column"]
+    del data["comparator"]["in_column"], data["comparator"]["in_column_devices"]   # the devices extend it
     cal = Calibration(data)
     assert in_column_threshold(cal.comparator) == {}
     p = params_from_calibration(cal)
@@ -125,7 +125,7 @@ def test_the_term_improves_the_fitting_set(cal):
     fit = load_golden(FIT_SET)
     assert fit["set"] == "fit" and fit["held_out"] is False
     data = copy.deepcopy(cal.data)
-    del data["comparator"]["in_column"]
+    del data["comparator"]["in_column"], data["comparator"]["in_column_devices"]   # the devices extend it
     before = compare(TopkimaMacro(Calibration(data)), fit).regions()["in_range"]
     after = compare(TopkimaMacro(cal), fit).regions()["in_range"]
     assert after["n"] == before["n"] >= 80
