@@ -46,7 +46,7 @@ from topkima.behavioral.head_windows import head_windows as _head_windows
 from topkima.behavioral.key_order import KEY_ORDERS, column_keys, kth_grant_ties_by_array
 from topkima.behavioral.readback import READBACKS, best_of_candidates, exact_scores
 from topkima.behavioral.softmax_core import NEG_INF, SoftmaxCore
-from topkima.behavioral.macro.arrays import array_quotas
+from topkima.behavioral.macro.arrays import candidate_tiling
 from topkima.behavioral.quantize import quantize_symmetric, scaled_codes_int8
 from topkima.behavioral.sram_av import SramAVModel
 
@@ -286,9 +286,9 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
     candidates : ``mode="topkima"`` with ``readback="exact"``: the grants k_c = top_k + m (m ≥ 0)
         after which the k-counter stops the ramp; the k_c granted key rows are read back exactly
         and the ``top_k`` best exact scores among them kept (ties to the earlier grant). None:
-        top_k (the paper's counter). A row longer than one array gives each array its quota of
-        k_c by the fixed-quota rule (:func:`~topkima.behavioral.macro.arrays.array_quotas`), and
-        the digital top-k ranks the candidates of all arrays together.
+        top_k (the paper's counter). A row longer than one array keeps top_k's layout and quotas,
+        the extra grants split over its arrays (:func:`~topkima.behavioral.macro.arrays.candidate_tiling`),
+        and the digital top-k ranks the candidates of all arrays together.
     return_stats : also return :class:`AttentionStats`.
     """
     if mode not in MODES:
@@ -465,7 +465,8 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
     min(candidates, T_k)) the granted keys (−1 = empty slot) and their read-back scores (the softmax
     core's inputs), and ``stats``."""
     t_q, t_k = visible.shape[-2:]
-    k_window = min(top_k, t_k)           # the k the ADC window is chosen for
+    k_layout = top_k                     # the k the keys are laid out over arrays for …
+    k_window = min(top_k, t_k)           # … and the ADC window is chosen for
     top_k = top_k if candidates is None else candidates     # the k-counter's stop count from here on
     kk = min(top_k, t_k)
     # (sequence, head) pairs with the head axis first: each head gets its own ADC window
@@ -500,8 +501,9 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
 
     def plan(n_k: int):
         if n_k not in plans:
-            plans[n_k] = None if rows_differ else array_quotas(n_k, min(top_k, n_k), hw.macro.array,
-                                                               hw.macro.geometry[0])
+            # the keys' layout is k's; with candidates the counters wait for k_c grants over it
+            plans[n_k] = None if rows_differ else candidate_tiling(n_k, min(k_layout, n_k), min(top_k, n_k),
+                                                                   hw.macro.array, hw.macro.geometry[0])
         return plans[n_k]
     if adc_range is None:
         adc_range = _head_windows(scores_units, visible, n_visible >= k_window, k_window, n_heads)

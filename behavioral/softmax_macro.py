@@ -30,6 +30,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from topkima.behavioral.macro.arrays import split_in_proportion
+
 KINDS = ("conventional", "dtopk", "topkima")
 #: the two readings of the input-pulse phase (SPEC §4): three key pairs pulsed together (62 ns,
 #: our column's timing) or in sequence (15.5 + 31 + 62 = 108.5 ns)
@@ -105,17 +107,7 @@ def quotas(d: int, k: int, n_cols: int) -> tuple[int, ...]:
     if m > k:
         return (1,) * m
     sizes = [min(n_cols, d - i * n_cols) for i in range(m)]
-    share = [k * s / d for s in sizes]
-    q = [max(1, int(x)) for x in share]
-    order = sorted(range(m), key=lambda i: (-(share[i] - int(share[i])), i))
-    i = 0
-    while sum(q) < k:
-        q[order[i % m]] += 1
-        i += 1
-    while sum(q) > k:
-        j = max(range(m), key=lambda i: q[i])
-        q[j] -= 1
-    return tuple(q)
+    return split_in_proportion(k, sizes)
 
 
 def t_sort_s(d: int, k: int, t_clk_sort_s: float) -> float:

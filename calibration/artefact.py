@@ -299,6 +299,12 @@ def _validate_replica_pulse(col: dict, source: str) -> None:
         raise ArtefactError(f"{source}: field 'column.replica_pulse.log_ratio_fit' must be five finite numbers "
                             "(ln(Q/Q0) per V and V^2 of da, ds, da^2, ds^2, da*ds; remake it with "
                             "topkima calibrate-replica-pulse)")
+    edge = rp.get("edge_per_pulse")
+    if edge is not None and (not isinstance(edge, dict) or not all(
+            _finite(edge.get(name)) for name in ("e0_access_units_per_v", "e0_storage_units_per_v"))):
+        raise ArtefactError(f"{source}: field 'column.replica_pulse.edge_per_pulse' must hold finite numbers "
+                            "e0_access_units_per_v and e0_storage_units_per_v (units per V a MAC pulse's edges add; "
+                            "remake it with topkima calibrate-replica-pulse)")
 
 
 def _validate_bitline_droop(col: dict, source: str) -> None:

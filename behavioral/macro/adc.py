@@ -356,9 +356,9 @@ def _decide_in_noise_window(bl, ramp, col, u_l0, u_r0, leak, n_steps, half_windo
 
 
 @numba.njit(inline="always", **KERNEL)
-def firing_cycle(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r0: float, leak: float,
-                 n_steps: int, t_clk_units: float, half_window: int, sigma_noise_v: float, row_noise,
-                 key_index: int) -> int:
+def firing_cycle_where_g_rises(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r0: float,
+                               leak: float, n_steps: int, t_clk_units: float, half_window: int, sigma_noise_v: float,
+                               row_noise, key_index: int) -> int:
     """The ramp cycle (1…n_steps, n_steps + 1 = never) at which the column's comparator fires, for a
     column where g surely rises with the cycle (:func:`g_rises`; the others: :func:`firing_cycles_by_scan`):
     the noiseless crossing j0, then the noise window's decisions in order (module docstring).
@@ -373,7 +373,7 @@ def firing_cycle(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r
 def firing_cycles_by_scan(bl: BitlineModel, ramp: RampColumns, units_l, units_r, leak, on_flat_end, n_steps: int,
                           t_clk_units: float, half_window: int, sigma_noise_v: float, row_noise, key0: int,
                           firing) -> None:
-    """:func:`firing_cycle` of one row's columns flagged ``on_flat_end`` (where g need not rise, so
+    """:func:`firing_cycle_where_g_rises` of one row's columns flagged ``on_flat_end`` (where g need not rise, so
     the first crossing is found by :func:`_first_crossing_by_scan`), into ``firing``. One call per
     row, out of line: a top-k's columns rarely come here (inputs that drive both bitlines onto the
     flat end of the curve), and inlining the scan made the kernels compile 4 s longer."""

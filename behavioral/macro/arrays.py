@@ -5,6 +5,8 @@ columns, key elements and pair scales; "256x256" for the committed 65 nm artefac
 the paper's two named arrays, which a macro may also be asked for as a what-if on its column physics.
 """
 
+from typing import NamedTuple
+
 ARRAYS = {
     # columns, key elements per column, pulse scales (ternary pairs per element)
     "256x256": (256, 64, (1, 2, 4)),
@@ -30,6 +32,14 @@ SUBTOPK_PRESETS = {
     "3+2": ("256x256", (256, 128), (3, 2)),
     "2+2+1": ("128x128", (128, 128, 128), (2, 2, 1)),
 }
+class Tiling(NamedTuple):
+    """Explicit sub-top-k arrays (a ``quotas`` argument of ``ChipInstance.topk``): the keys each
+    array holds, in column order (the last may hold fewer), and the grants its counter waits for."""
+
+    sizes: tuple[int, ...]
+    quotas: tuple[int, ...]
+
+
 #: read stacks per MAC row: (L,+,RBL_L), (L,−,RBL_R), (R,+,RBL_R), (R,−,RBL_L)
 N_STACKS = 4
 
@@ -59,3 +69,54 @@ def array_quotas(n_keys: int, k: int, array: str, n_cols: int | None = None):
     if k == 5 and array == "128x128" and m == 3:
         return "2+2+1"
     return tuple(k // m + (i < k % m) for i in range(m))
+
+
+def split_in_proportion(total: int, sizes) -> tuple[int, ...]:
+    """``total`` grants split over arrays in proportion to the keys each holds (``sizes``), largest
+    remainder first (ties: the earlier array), each ≥ 1 while ``total`` allows: 3 + 2 for k = 5 over
+    256 + 128 keys (SPEC §3)."""
+    m, d = len(sizes), sum(sizes)
+    share = [total * s / d for s in sizes]
+    q = [max(1, int(x)) for x in share]
+    order = sorted(range(m), key=lambda i: (-(share[i] - int(share[i])), i))
+    i = 0
+    while sum(q) < total:
+        q[order[i % m]] += 1
+        i += 1
+    while sum(q) > total:
+        j = max(range(m), key=lambda i: q[i])
+        q[j] -= 1
+    return tuple(q)
+
+
+def candidate_tiling(n_keys: int, k: int, k_c: int, array: str, n_cols: int | None = None):
+    """The arrays of a row of ``n_keys`` keys when the k-counters stop after k_c ≥ k candidate grants
+    in all: the keys stay where :func:`array_quotas` puts them for k (they are written before the
+    counters run, so the layout cannot depend on when the counters stop), each array keeps its quota
+    of k and the k_c − k extra grants are split over the arrays in proportion to their keys
+    (:func:`split_in_proportion`, each array at most its keys). So an array's k grants are among its
+    candidates. One array, or arrays sharing one counter (more arrays than k): as for k (None)."""
+    layout = array_quotas(n_keys, k, array, n_cols)
+    if layout is None or k_c <= k:
+        return layout
+    if isinstance(layout, str):
+        _, preset_sizes, k_quotas = SUBTOPK_PRESETS[layout]
+    else:
+        m, k_quotas = len(layout), layout
+        preset_sizes = tuple(n_keys // m + (i < n_keys % m) for i in range(m))
+    sizes, c0 = [], 0
+    for size in preset_sizes:           # the keys each array really holds
+        sizes.append(max(0, min(size, n_keys - c0)))
+        c0 += size
+    extra = min(k_c, n_keys) - k
+    quotas = [q + x for q, x in zip(k_quotas, split_in_proportion(extra, sizes))]
+    for i in range(len(quotas)):       # an array cannot grant more keys than it holds: the rest to the others
+        surplus = quotas[i] - sizes[i]
+        if surplus > 0:
+            quotas[i] = sizes[i]
+            for j in range(len(quotas)):
+                room = min(surplus, sizes[j] - quotas[j])
+                if room > 0:
+                    quotas[j] += room
+                    surplus -= room
+    return Tiling(tuple(preset_sizes), tuple(quotas))

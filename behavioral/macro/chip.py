@@ -16,7 +16,7 @@ from topkima.behavioral.macro import devices as dev
 from topkima.behavioral.macro.adc import AdcRange, RampColumns, noise_half_window, ramp_columns
 from topkima.behavioral.macro.ramp_limits import RampLimits
 from topkima.behavioral.macro.arbiter import select_topk
-from topkima.behavioral.macro.arrays import ARRAYS, SUBTOPK_PRESETS, design_array
+from topkima.behavioral.macro.arrays import ARRAYS, SUBTOPK_PRESETS, Tiling, design_array
 from topkima.behavioral.macro.bitline import (BitlineModel, bitline_model, fit_insitu_correction,
                                               leak_model, leak_units_array, leak_units_per_unit,
                                               v_of_units_array)
@@ -187,6 +187,8 @@ class ChipInstance:
             array, sizes, quota = SUBTOPK_PRESETS[quotas]
             if array != self.array:
                 raise ValueError(f"preset {quotas!r} is defined on {array} arrays; this macro uses {self.array}")
+        elif isinstance(quotas, Tiling):
+            sizes, quota = tuple(int(x) for x in quotas.sizes), tuple(int(x) for x in quotas.quotas)
         else:
             quota = tuple(int(x) for x in quotas)
             sizes = None

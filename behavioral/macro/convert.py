@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from topkima.behavioral.macro.adc import RampColumns, firing_cycle, firing_cycles_by_scan, g_rises
+from topkima.behavioral.macro.adc import RampColumns, firing_cycle_where_g_rises, firing_cycles_by_scan, g_rises
 from topkima.behavioral.macro.arbiter import grant_row
 from topkima.behavioral.macro.bitline import BitlineModel, column_leak
 from topkima.behavioral.macro.devices import ArrayDevices
@@ -42,8 +42,8 @@ def fire_comparators(bl, ramp, units_l, units_r, leak, enabled, n_steps, t_clk_u
             continue
         n_enabled += 1
         if g_rises(bl, ramp, c, units_l[c], units_r[c], leak[c], n_steps, t_clk_units):
-            firing[c] = firing_cycle(bl, ramp, c, units_l[c], units_r[c], leak[c], n_steps, t_clk_units,
-                                     half_window, sigma_noise_v, row_noise, key0 + c)
+            firing[c] = firing_cycle_where_g_rises(bl, ramp, c, units_l[c], units_r[c], leak[c], n_steps,
+                                                   t_clk_units, half_window, sigma_noise_v, row_noise, key0 + c)
         else:
             on_flat_end[c] = True
             n_flat += 1

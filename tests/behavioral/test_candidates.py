@@ -70,6 +70,23 @@ def test_the_counter_only_stops_later_and_the_digital_side_keeps_the_best(hardwa
     assert st10.n_kept_below_kth < st5.n_kept_below_kth
 
 
+def test_a_row_over_two_arrays_keeps_k_layout_and_its_grants_among_the_candidates(hardware):
+    # 300 keys, no mask: "3+2" over 256 + 44 columns for k = 5; with 9 candidates the keys stay
+    # where k put them (the same columns, devices and noise), each array's counter only waits
+    # longer (quotas 6 + 3), so the k = 5 chip's grants are among the candidates
+    from topkima.behavioral.macro.arrays import Tiling, candidate_tiling
+    assert candidate_tiling(300, 5, 9, "256x256", 256) == Tiling((256, 128), (6, 3))
+    q, k, v = _qkv(6, h=1, t=300)
+    _, st5 = _run(hardware, q, k, v, None, 8)
+    _, st9 = _run(hardware, q, k, v, None, 8, candidates=9)
+    cand, granted5 = st9.extra["candidates"], st5.extra["granted"]
+    assert cand.shape[-1] == 9
+    for idx in np.ndindex(*granted5.shape[:-1]):
+        assert set(granted5[idx][granted5[idx] >= 0].tolist()) <= set(cand[idx].tolist()), idx
+    # per array: at most its quota, and the second array's keys (≥ 256) do take candidates
+    assert np.all((cand >= 256).sum(-1) <= 3) and np.any(cand >= 256)
+
+
 def test_ties_go_to_the_earlier_grant():
     units = np.array([[3.0, 7.0, 7.0, 1.0, 7.0, 5.0]])
     # candidates in grant order: keys 4, 1, 2 tie at 7; the two earlier grants (4, then 1) win

@@ -155,6 +155,16 @@ def test_a_bad_replica_pulse_field_is_refused_naming_it(cal, change):
         Calibration(data)
 
 
+@pytest.mark.parametrize("change", [lambda e: e.update(e0_access_units_per_v=float("nan")),
+                                    lambda e: e.pop("e0_storage_units_per_v"),
+                                    lambda e: e.update(e0_storage_units_per_v="0.8")])
+def test_a_bad_edge_field_is_refused_naming_it(cal, change):
+    data = copy.deepcopy(cal.data)
+    change(data["column"]["replica_pulse"]["edge_per_pulse"])
+    with pytest.raises(ArtefactError, match="column.replica_pulse.edge_per_pulse"):
+        Calibration(data)
+
+
 def test_the_term_removes_the_replica_cells_share_of_the_error_budget(cal):
     # the error-budget set is a diagnosis (never fitted): its calibration cells' added error had a mean of
     # +0.05 mV (the model's calibration discharge short) that a DC current factor cannot give

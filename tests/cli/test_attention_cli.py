@@ -82,3 +82,14 @@ def test_accelerator_with_another_artefact_needs_its_alpha(tmp_path, capsys):
     assert main([*args, "--alpha", "0.6"]) == 0
     summary = json.loads((tmp_path / "acc" / "summary.json").read_text())
     assert summary["calibration_artefact"].endswith("sky130_calibration.json")
+
+
+def test_accelerator_with_candidates_needs_their_alpha(tmp_path, capsys):
+    # α measured with k grants would price the later stop of k + m candidates at k's α
+    from topkima.cli import main
+    args = ["accelerator", "--readback", "exact", "--candidates", "7", "--out", str(tmp_path / "acc")]
+    assert main(args) == 2
+    assert "--candidates" in capsys.readouterr().err
+    assert main([*args, "--alpha", "0.6"]) == 0
+    summary = json.loads((tmp_path / "acc" / "summary.json").read_text())
+    assert summary["candidates"] == 7 and summary["readback"] == "exact"
