@@ -18,7 +18,8 @@ def cmd_attention(args) -> int:
         top_q, bottom_q = window_quantiles(args.window)
         config = AttentionEvalConfig(k=args.k, modes=modes, limit=args.limit, seed=args.seed, sweep=not args.no_sweep,
                                      chips=args.chips, ranges=args.ranges, key_policy=args.key_policy,
-                                     window_top_quantile=top_q, window_bottom_quantile=bottom_q)
+                                     window_top_quantile=top_q, window_bottom_quantile=bottom_q,
+                                     av_full_scale=args.av_full_scale)
         from topkima.studies.circuit_whatif import variant_knobs
         variant = None if args.chip_variant == "as-characterised" else variant_knobs(args.chip_variant)
         run_evaluation(args.out, config, workers=args.workers, scheduler=args.scheduler,
@@ -114,6 +115,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--window", default="0.75,0.1",
                    help="ADC window top and bottom quantiles of the calibration rows' best and k-th best scores "
                         "(default 0.75,0.1)")
+    p.add_argument("--av-full-scale", type=av_full_scale_policy, default="max", metavar="POLICY",
+                   help="frozen ranges: the A·V ADC's full scale per head, max (default) or a quantile of the "
+                        "calibration outputs in (0, 1), e.g. 0.99 (as lm-eval's)")
     p.add_argument("--artefact", default=None, help="calibration artefact of the chips in topkima mode (default: the "
                    "committed one; e.g. calibration/sky130_calibration.json, the sky130 design's)")
     p.add_argument("--chip-variant", default="as-characterised", choices=list(chip_variants()),
