@@ -144,3 +144,12 @@ def test_the_command_line_refuses_bad_full_scale_policies(bad, capsys):
     assert "expected max or a quantile strictly between 0 and 1" in capsys.readouterr().err
     args = build_parser().parse_args(["lm-eval", "--av-full-scale", "0.99", "--av-adc-bits", "8"])
     assert (args.av_full_scale, args.av_adc_bits) == (0.99, 8)
+
+
+def test_attention_eval_refuses_bad_av_full_scales():
+    from topkima.studies.attention_eval import AttentionEvalConfig
+    with pytest.raises(ValueError, match="av_full_scale must be 'max'"):
+        AttentionEvalConfig(av_full_scale=2.0).validated()
+    with pytest.raises(ValueError, match="frozen ranges"):
+        AttentionEvalConfig(av_full_scale=0.99, ranges="per-call").validated()
+    assert AttentionEvalConfig(av_full_scale=0.99).validated().av_full_scale == 0.99
