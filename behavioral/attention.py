@@ -54,6 +54,9 @@ MODES = ("exact", "quantized", "topk", "subtopk", "topkima")
 Q_MAX_CODE = 31   #: sign + 5-bit PWM magnitude (SPEC §2)
 K_MAX_LEVEL = 7   #: 15 key levels (SPEC §2)
 V_MAX_CODE = 15   #: signed 5 bit (SPEC §3: V 5 bit)
+#: the largest A·V ADC bit count the what-if takes (TopkimaHardware av_adc_bits): a row's A codes sum to
+#: about 31, so |A·V| ≤ ~31 × 15 = 465 code units, which 16 bits read in steps of ~0.015 code units
+AV_ADC_BITS_MAX = 16
 #: (row, key) conversions per macro call, padded [ours: bounds the call's temporaries to ~100 MB]
 CALL_CONVERSIONS = 500_000
 
@@ -191,9 +194,18 @@ class TopkimaHardware:
     ``chip_seed``: an int, or a ``numpy.random.SeedSequence`` (e.g. one child of a study's root
     seed); the Q·Kᵀ macro and the A·V array draw from two fixed children of it. The macro's
     ``sigma_scale`` multiplies the A·V cells' current spread too.
+
+    ``av_adc_bits``: the A·V column ADC's bits, signed (default 5: docs/spec.md §5, "5-bit ADC"). Other
+    values are a behavioural what-if of a finer or coarser A·V read-out (same full scale, LSB =
+    full scale / (2^(bits−1) − 1)); no SPICE characterisation stands behind them.
     """
 
-    def __init__(self, macro: TopkimaMacro | None = None, chip_seed: int | np.random.SeedSequence = 0):
+    def __init__(self, macro: TopkimaMacro | None = None, chip_seed: int | np.random.SeedSequence = 0,
+                 av_adc_bits: int = 5):
+        if isinstance(av_adc_bits, bool) or not isinstance(av_adc_bits, (int, np.integer)) \
+                or not 2 <= av_adc_bits <= AV_ADC_BITS_MAX:
+            raise ValueError(f"av_adc_bits (the A·V column ADC's signed bits) must be an integer in 2…{AV_ADC_BITS_MAX}, "
+                             f"got {av_adc_bits!r}")
         if macro is None:
             from topkima.calibration import load_calibration
             macro = TopkimaMacro(load_calibration())
@@ -207,7 +219,7 @@ class TopkimaHardware:
             self._seeds = ([self.chip_seed, 0], [self.chip_seed, 1])
         self._chips: dict[AdcRange, object] = {}
         sigma = float(np.median(macro.calibration.column["mismatch"]["i_on_sigma_rel"])) * macro.sigma_scale
-        self.av_model = SramAVModel(sigma_cell_rel=sigma)
+        self.av_model = SramAVModel(sigma_cell_rel=sigma, adc_bits=int(av_adc_bits))
         #: the cell errors of the first A·V array (keys_per_array × outputs_per_array)
         self.av_err_table = self.av_model.draw(np.random.default_rng(self._seeds[1]), self.av_model.keys_per_array,
                                                self.av_model.outputs_per_array)

@@ -20,8 +20,15 @@ Per head (the axis −3 of (..., heads, T, d) tensors):
 * ``qk_windows``: the Q·Kᵀ ADC window and query scale for ``top_k`` (:func:`choose_adc_range` on
   the calibration rows' best scores), within the ramp limits of the macro they are fitted for
   (``ramp_limits``: default the paper's 32-step column, :mod:`topkima.behavioral.macro.ramp_limits`).
-* ``av_full_scale``: the SRAM A·V ADC's full scale, the largest ideal |A·V| output (code units) of
-  the calibration rows under ideal top-k.
+* ``av_full_scale``: the SRAM A·V ADC's full scale (code units) from the ideal |A·V| outputs of
+  the calibration rows under ideal top-k. Policy ``"max"`` (the default): their largest value, so
+  no calibration output clips. Policy a quantile q in (0, 1) (e.g. 0.999, 0.99): that quantile of
+  the head's |outputs| over its real rows and every output column, so a finer LSB for most outputs;
+  the ADC clips what lies beyond, at its end codes ±(2^(bits−1) − 1), as a real ADC saturates
+  (:class:`~topkima.behavioral.sram_av.SramAVModel`). One full scale per head, shared by the head's
+  output columns [our choice]: each column has its own ADC, so a per-column full scale is possible
+  in hardware (each column's reference or LSB trimmed at calibration, as the Q·Kᵀ window sets its
+  starting level per column), but it is not modelled here.
 
 Ranges are plain numbers: :meth:`AttentionRanges.to_json` / :meth:`from_json` store them (no pickle).
 """
@@ -39,6 +46,19 @@ from topkima.behavioral.macro.ramp_limits import RampLimits
 from topkima.behavioral.quantize import quantize_symmetric, rint_codes
 
 KEY_SCALE_POLICIES = ("sequence-head", "channel")
+#: the A·V full-scale policy besides a quantile in (0, 1): the calibration outputs' largest |value|
+AV_FULL_SCALE_MAX = "max"
+
+
+def check_av_full_scale_policy(policy) -> str | float:
+    """``policy`` as :meth:`AttentionRanges.fit` takes it ("max" or a float quantile in (0, 1)), or
+    a ValueError saying what is allowed."""
+    if policy == AV_FULL_SCALE_MAX:
+        return AV_FULL_SCALE_MAX
+    if isinstance(policy, (float, np.floating)) and not isinstance(policy, bool) and 0.0 < policy < 1.0:
+        return float(policy)
+    raise ValueError(f"av_full_scale must be {AV_FULL_SCALE_MAX!r} (the calibration outputs' largest |value|) or a "
+                     f"quantile of them strictly between 0 and 1 (e.g. 0.999), got {policy!r}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,13 +79,16 @@ class AttentionRanges:
     @classmethod
     def fit(cls, q, k, v, *, top_k: int, mask=None, policy: str = "channel",
             softmax: SoftmaxCore = SoftmaxCore(), window_top_quantile: float = 0.75,
-            window_bottom_quantile: float = 0.1, ramp_limits: RampLimits | None = None) -> "AttentionRanges":
+            window_bottom_quantile: float = 0.1, ramp_limits: RampLimits | None = None,
+            av_full_scale: str | float = AV_FULL_SCALE_MAX) -> "AttentionRanges":
         """Ranges from calibration tensors q, k, v (..., heads, T, d) (q carries 1/√d_k) and
         their mask (broadcastable to (..., heads, T_q, T_k), True = visible): scales from the
         real tokens' largest magnitudes, the windows from their scores under these scales
         (the window top at ``window_top_quantile`` of the rows' best scores, its bottom at
         ``window_bottom_quantile`` of their k-th best: :func:`choose_adc_range`), within
-        ``ramp_limits`` (those of the macro the ranges are for; None: the paper's column)."""
+        ``ramp_limits`` (those of the macro the ranges are for; None: the paper's column);
+        ``av_full_scale``: the A·V ADC's full-scale policy, "max" or a quantile (module docstring)."""
+        av_policy = check_av_full_scale_policy(av_full_scale)
         if policy not in KEY_SCALE_POLICIES:
             raise ValueError(f"policy must be one of {', '.join(KEY_SCALE_POLICIES)}; got {policy!r}")
         if ramp_limits is not None and not isinstance(ramp_limits, RampLimits):
@@ -103,7 +126,12 @@ class AttentionRanges:
         kept = _keep_best(np.broadcast_to(scores_units, visible.shape), visible, np.full(visible.shape[:-1], top_k))
         a = _sparse_softmax(softmax, scores_units * score_scale, kept)
         ideal = np.rint(a * ((1 << softmax.a_bits) - 1)) @ v_codes.astype(np.float64)
-        av_full = np.abs(np.moveaxis(ideal, -3, 0)).reshape(n_heads, -1).max(axis=1)
+        if av_policy == AV_FULL_SCALE_MAX:
+            av_full = np.abs(np.moveaxis(ideal, -3, 0)).reshape(n_heads, -1).max(axis=1)
+        else:   # the quantile of each head's |outputs| over its real rows (rows without keys output nothing)
+            outputs, real = np.abs(np.moveaxis(ideal, -3, 0)), np.moveaxis(row_real, -2, 0)
+            av_full = np.array([np.quantile(outputs[h][real[h]], av_policy) if real[h].any() else 0.0
+                                for h in range(n_heads)])
         return replace(ranges, av_full_scale=av_full, qk_windows=windows)
 
     def check(self, n_heads: int, top_k: int, d: int) -> None:

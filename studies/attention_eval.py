@@ -62,6 +62,9 @@ class AttentionEvalConfig:
     # MiniLM's queries by 0.11 and costs its chip 5 pp (docs/attention.md, "Frozen ranges")
     window_top_quantile: float = 0.75       #: ADC window top: this quantile of the rows' best scores
     window_bottom_quantile: float = 0.1     #: ADC window bottom: this quantile of their k-th best
+    #: frozen ranges: the A·V ADC's full scale per head, "max" of the calibration outputs or a quantile
+    #: in (0, 1) (topkima.behavioral.ranges)
+    av_full_scale: str | float = "max"
     shard_sentences: int = 256              #: sentences per task (fixed: the noise streams follow the shards)
 
     def validated(self) -> "AttentionEvalConfig":
@@ -85,6 +88,11 @@ class AttentionEvalConfig:
             raise ValueError(f"key_policy must be one of {', '.join(KEY_SCALE_POLICIES)}, got {self.key_policy!r}")
         if not 0.0 <= self.window_bottom_quantile <= self.window_top_quantile <= 1.0:
             raise ValueError("need 0 ≤ window_bottom_quantile ≤ window_top_quantile ≤ 1")
+        from topkima.behavioral.ranges import AV_FULL_SCALE_MAX, check_av_full_scale_policy
+        check_av_full_scale_policy(self.av_full_scale)
+        if self.av_full_scale != AV_FULL_SCALE_MAX and self.ranges != "frozen":
+            raise ValueError("av_full_scale applies to frozen ranges (--ranges frozen); per-call ranges take the "
+                             "A·V full scale from each call")
         return self
 
 
@@ -183,7 +191,7 @@ def _freeze(model, texts: list[str], ks, config: AttentionEvalConfig, macro_vari
             fitted[kk][layer] = AttentionRanges.fit(
                 q, k, v, top_k=kk, mask=m, policy=config.key_policy,
                 window_top_quantile=config.window_top_quantile, window_bottom_quantile=config.window_bottom_quantile,
-                ramp_limits=limits)
+                ramp_limits=limits, av_full_scale=config.av_full_scale)
         return dense_attention(q, k, v, mask, layer)
     model.embed(texts, attention=capture, batch_size=len(texts))
     return {str(kk): {"ranges": {str(layer): r.to_json() for layer, r in per_layer.items()}}
@@ -299,6 +307,8 @@ def _evaluate(out: Path, config: AttentionEvalConfig, workers: int, client, sche
                 "artefact": hashlib.sha256(Path(artefact or default_artefact_path()).read_bytes()).hexdigest()}
     if macro_variant:
         identity["macro_variant"] = macro_variant
+    if config.av_full_scale != "max":      # absent for the default: earlier runs keep their identity
+        identity["av_full_scale"] = config.av_full_scale
     runs_dir, exact_dir = (out / "runs" / hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
                            for ident in (identity, exact_identity))
     for folder, ident in ((runs_dir, identity), (exact_dir, exact_identity)):

@@ -111,6 +111,8 @@ VARIANTS: dict[str, dict] = {
                         "av_sigma_scale": 0.0, "comparator_noise_scale": 0.0},
     # the offset trim characterised in SPICE (topkima calibrate-trim): the artefact's trimmed offset model
     "offset-trimmed": {"comparator_trim": True},
+    # the trimmed chip with exact A·V cells: what the A·V cells' current spread costs on it (issue 14 item 6)
+    "offset-trimmed-exact-av": {"comparator_trim": True, "av_sigma_scale": 0.0},
     # on a 128-step design (--artefact calibration/ramp128_wideport_quick_calibration.json): twice its
     # steps over the same swing (issue 14 item 6; module docstring)
     "ramp256": {"n_ramp_steps": 256},

@@ -86,6 +86,11 @@ class LmEvalConfig:
     #: topkima mode with the exact read-back: the grants k_c = k + m after which the k-counter stops;
     #: the k best exact scores among them are kept (topkima.behavioral.readback); None: k
     candidates: int | None = None
+    #: the A·V ADC's full scale per head: "max" of the calibration outputs (default) or a quantile of
+    #: them in (0, 1), beyond which the ADC clips (topkima.behavioral.ranges)
+    av_full_scale: str | float = "max"
+    #: topkima mode: the A·V column ADC's signed bits (5: the paper's; others a behavioural what-if)
+    av_adc_bits: int = 5
 
     def validated(self) -> "LmEvalConfig":
         """This configuration, or ValueError naming the field that is wrong."""
@@ -127,6 +132,13 @@ class LmEvalConfig:
                                  f"exact scores), got readback {self.readback!r}")
         if not 0.0 <= self.window_bottom_quantile <= self.window_top_quantile <= 1.0:
             raise ValueError("need 0 ≤ window_bottom_quantile ≤ window_top_quantile ≤ 1")
+        from topkima.behavioral.attention import AV_ADC_BITS_MAX
+        from topkima.behavioral.ranges import check_av_full_scale_policy
+        check_av_full_scale_policy(self.av_full_scale)
+        b = self.av_adc_bits
+        if isinstance(b, bool) or not isinstance(b, int) or not 2 <= b <= AV_ADC_BITS_MAX:
+            raise ValueError(f"av_adc_bits (the A·V column ADC's signed bits) must be an integer in 2…{AV_ADC_BITS_MAX}, "
+                             f"got {b!r}")
         return self
 
 
@@ -177,7 +189,7 @@ def _fit_ranges(model, windows: np.ndarray, config: LmEvalConfig, macro_variant:
             fitted[top_k][layer] = AttentionRanges.fit(
                 q, k, v, top_k=top_k, mask=mask, policy=config.key_policy,
                 window_top_quantile=config.window_top_quantile, window_bottom_quantile=config.window_bottom_quantile,
-                ramp_limits=limits)
+                ramp_limits=limits, av_full_scale=config.av_full_scale)
         return dense_attention(q, k, v, mask, layer)
     model.forward(windows, attention=capture)
     return fitted
@@ -209,7 +221,7 @@ def _attention(mode: str, top_k: int, ranges: dict, hardware, rng, stats: dict, 
 
 def window_task(mode: str, top_k: int, chip: int | None, window: int, ids: list, ranges_json: list | None,
                 macro_variant: dict | None = None, artefact: str | None = None, key_order: str = "token",
-                readback: str = "ramp-code", candidates: int | None = None) -> dict:
+                readback: str = "ramp-code", candidates: int | None = None, av_adc_bits: int = 5) -> dict:
     """One shard of a run: evaluated window ``window`` (its token ``ids``) through ``mode`` (on chip
     ``chip`` in topkima mode) under the frozen ranges (``ranges_json``: per layer,
     :meth:`AttentionRanges.to_json`). Sums of the window's predictions, so that shards add up.
@@ -220,7 +232,7 @@ def window_task(mode: str, top_k: int, chip: int | None, window: int, ids: list,
     ``macro_variant``: what-if changes of the chip (:func:`topkima.studies.circuit_whatif.variant_macro`)
     of ``artefact``'s macro (a calibration artefact's path; None: the committed one). ``key_order``,
     ``readback``, ``candidates``: how topkima mode writes the keys, how many grants it takes and how it reads
-    the kept scores back (:class:`LmEvalConfig`).
+    the kept scores back, ``av_adc_bits`` its A·V ADC's bits (:class:`LmEvalConfig`).
     """
     from topkima.behavioral import AttentionRanges, TopkimaHardware
     from topkima.behavioral.models.perplexity import next_token_nll
@@ -237,7 +249,7 @@ def window_task(mode: str, top_k: int, chip: int | None, window: int, ids: list,
             if macro_variant or artefact:
                 from topkima.studies.circuit_whatif import variant_macro
                 macro = variant_macro(**(macro_variant or {}), artefact=artefact)
-            hardware = TopkimaHardware(macro, chip_seed=chip)
+            hardware = TopkimaHardware(macro, chip_seed=chip, av_adc_bits=av_adc_bits)
         rng = np.random.default_rng([top_k, LM_MODES.index(mode), 0 if chip is None else chip, window])
         attention = _attention(mode, top_k, ranges, hardware, rng, stats, key_order, readback, candidates)
     window_ids = np.asarray(ids, dtype=np.int64)[None]
@@ -355,7 +367,7 @@ def _evaluate(out: Path, config: LmEvalConfig, workers: int, client, scheduler, 
             tasks.append((f"{name}_w{w}", window_task,
                           (mode, top_k, chip, w, evaluated[i].tolist(),
                            None if mode == "exact" else ranges_json[str(top_k)], macro_variant, artefact,
-                           config.key_order, config.readback, config.candidates)))
+                           config.key_order, config.readback, config.candidates, config.av_adc_bits)))
 
     def store(key: str, result: dict) -> None:
         name = key.rsplit("_w", 1)[0]

@@ -75,6 +75,20 @@ def window_quantiles(text: str) -> tuple[float, float]:
     return top_q, bottom_q
 
 
+def av_full_scale_policy(text: str) -> str | float:
+    """An argparse type: the A·V full-scale policy, ``max`` or a quantile strictly between 0 and 1."""
+    if text == "max":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected max or a quantile strictly between 0 and 1 (e.g. 0.999), "
+                                         f"got {text!r}")
+    return value
+
+
 def chip_variants():
     from topkima.studies.circuit_whatif import VARIANTS   # numpy only: cheap at parser build
     return VARIANTS

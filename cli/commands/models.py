@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from topkima.commands.arguments import (add_executor_arguments, chip_variants, nonneg_int, positive_float,
-                                       positive_int, window_quantiles)
+from topkima.commands.arguments import (add_executor_arguments, av_full_scale_policy, chip_variants, nonneg_int,
+                                       positive_float, positive_int, window_quantiles)
 
 
 def cmd_attention(args) -> int:
@@ -18,7 +18,8 @@ def cmd_attention(args) -> int:
         top_q, bottom_q = window_quantiles(args.window)
         config = AttentionEvalConfig(k=args.k, modes=modes, limit=args.limit, seed=args.seed, sweep=not args.no_sweep,
                                      chips=args.chips, ranges=args.ranges, key_policy=args.key_policy,
-                                     window_top_quantile=top_q, window_bottom_quantile=bottom_q)
+                                     window_top_quantile=top_q, window_bottom_quantile=bottom_q,
+                                     av_full_scale=args.av_full_scale)
         from topkima.studies.circuit_whatif import variant_knobs
         variant = None if args.chip_variant == "as-characterised" else variant_knobs(args.chip_variant)
         run_evaluation(args.out, config, workers=args.workers, scheduler=args.scheduler,
@@ -45,7 +46,8 @@ def cmd_lm_eval(args) -> int:
         config = LmEvalConfig(tokens=args.tokens, windows=args.windows, ks=ks, modes=modes, chips=args.chips,
                               key_policy=args.key_policy, window_top_quantile=top_q, window_bottom_quantile=bottom_q,
                               text_set=args.set, key_order=args.key_order, readback=args.readback,
-                              candidates=args.candidates)
+                              candidates=args.candidates, av_full_scale=args.av_full_scale,
+                              av_adc_bits=args.av_adc_bits)
         from topkima.studies.circuit_whatif import variant_knobs
         variant = None if args.chip_variant == "as-characterised" else variant_knobs(args.chip_variant)
         run_lm_eval(args.out, config, workers=args.workers, scheduler=args.scheduler,
@@ -113,6 +115,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--window", default="0.75,0.1",
                    help="ADC window top and bottom quantiles of the calibration rows' best and k-th best scores "
                         "(default 0.75,0.1)")
+    p.add_argument("--av-full-scale", type=av_full_scale_policy, default="max", metavar="POLICY",
+                   help="frozen ranges: the A·V ADC's full scale per head, max (default) or a quantile of the "
+                        "calibration outputs in (0, 1), e.g. 0.99 (as lm-eval's)")
     p.add_argument("--artefact", default=None, help="calibration artefact of the chips in topkima mode (default: the "
                    "committed one; e.g. calibration/sky130_calibration.json, the sky130 design's)")
     p.add_argument("--chip-variant", default="as-characterised", choices=list(chip_variants()),
@@ -153,6 +158,13 @@ def add_parsers(sub) -> None:
     p.add_argument("--candidates", type=positive_int, default=None, metavar="K_C",
                    help="topkima mode with --readback exact: the k-counter stops after K_C = k + m grants (≥ k) and "
                         "the k best exact scores among them are kept (default: k)")
+    p.add_argument("--av-full-scale", type=av_full_scale_policy, default="max", metavar="POLICY",
+                   help="the A·V ADC's frozen full scale per head: max (default: the calibration windows' largest "
+                        "ideal |A·V| output) or a quantile of those outputs in (0, 1), e.g. 0.999; beyond it the ADC "
+                        "clips at its end codes")
+    p.add_argument("--av-adc-bits", type=int, default=5, metavar="BITS",
+                   help="topkima mode: the A·V column ADC's signed bits (default 5, the paper's; others a "
+                        "behavioural what-if)")
     p.add_argument("--out", default="out/lm-eval", help="folder for summary.json, the plot and resumable runs")
     add_executor_arguments(p)
     p.set_defaults(func=cmd_lm_eval)

@@ -179,3 +179,22 @@ def test_candidates_reach_the_chip(tmp_path):
     assert r5["alpha_mean"] > r0["alpha_mean"]
     assert r5["kept_below_kth"] < r0["kept_below_kth"]
     assert r5["perplexity"] != r0["perplexity"]
+
+
+@pytest.mark.weights
+def test_av_options_reach_the_ranges_and_the_chip(tmp_path):
+    """--av-full-scale: the stored ranges' A·V full scales are lower with a quantile, the K and V
+    scales unchanged; --av-adc-bits: same ranges, another A·V read-out; both part of the identity."""
+    base = LmEvalConfig(windows=1, ks=(5,), modes=("topkima",), chips=1)
+    runs = {}
+    for name, extra in (("max", {}), ("q99", {"av_full_scale": 0.99}), ("bits16", {"av_adc_bits": 16})):
+        summary = run_lm_eval(tmp_path / name, LmEvalConfig(**{**base.__dict__, **extra}), workers=0,
+                              log=lambda text: None)
+        ranges = json.loads(next((tmp_path / name / "runs").glob("*/ranges.json")).read_text())["5"]
+        runs[name] = (summary["results"][0]["perplexity"], ranges)
+    (p_max, r_max), (p_q, r_q), (p_16, r_16) = runs["max"], runs["q99"], runs["bits16"]
+    assert len({p_max, p_q, p_16}) == 3
+    assert r_16 == r_max
+    for layer_max, layer_q in zip(r_max, r_q):
+        assert np.all(np.asarray(layer_q["av_full_scale"]) < np.asarray(layer_max["av_full_scale"]))
+        assert layer_q["v_scale"] == layer_max["v_scale"] and layer_q["k_scale"] == layer_max["k_scale"]
