@@ -445,7 +445,8 @@ def _evaluate(out: Path, config: AttentionEvalConfig, workers: int, client, sche
                                                  "alpha_mean")} for e in entries]
                     for m, entries in sweep_results.items()},
         "ranges": {"policy": config.ranges, "key_policy": config.key_policy,
-                   "window_quantiles": [config.window_top_quantile, config.window_bottom_quantile]},
+                   "window_quantiles": [config.window_top_quantile, config.window_bottom_quantile],
+                   "av_full_scale": config.av_full_scale},
         "topkima_chips": chips,
         "topkima_chips_median_accuracy": float(np.median([c["accuracy"] for c in chips])) if chips else None,
         "execution": {"where": where, "shards_run": len(tasks), "shard_sentences": size},

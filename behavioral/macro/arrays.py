@@ -89,12 +89,23 @@ def split_in_proportion(total: int, sizes) -> tuple[int, ...]:
     return tuple(q)
 
 
+def _largest_remainder(total: int, sizes) -> list[int]:
+    """``total`` split in proportion to ``sizes``: the whole parts, then one more each for the largest
+    remainders (ties: the earlier array); no floor, so an array may get none."""
+    d = sum(sizes)
+    share = [total * s / d for s in sizes]
+    q = [int(x) for x in share]
+    for i in sorted(range(len(sizes)), key=lambda i: (-(share[i] - q[i]), i))[:total - sum(q)]:
+        q[i] += 1
+    return q
+
+
 def candidate_tiling(n_keys: int, k: int, k_c: int, array: str, n_cols: int | None = None):
     """The arrays of a row of ``n_keys`` keys when the k-counters stop after k_c ≥ k candidate grants
     in all: the keys stay where :func:`array_quotas` puts them for k (they are written before the
     counters run, so the layout cannot depend on when the counters stop), each array keeps its quota
-    of k and the k_c − k extra grants are split over the arrays in proportion to their keys
-    (:func:`split_in_proportion`, each array at most its keys). So an array's k grants are among its
+    of k and the k_c − k extra grants are split over the arrays in proportion to their keys (largest
+    remainder, ties to the earlier array, no array guaranteed one; each array at most its keys). So an array's k grants are among its
     candidates. One array, or arrays sharing one counter (more arrays than k): as for k (None)."""
     layout = array_quotas(n_keys, k, array, n_cols)
     if layout is None or k_c <= k:
@@ -109,7 +120,7 @@ def candidate_tiling(n_keys: int, k: int, k_c: int, array: str, n_cols: int | No
         sizes.append(max(0, min(size, n_keys - c0)))
         c0 += size
     extra = min(k_c, n_keys) - k
-    quotas = [q + x for q, x in zip(k_quotas, split_in_proportion(extra, sizes))]
+    quotas = [q + x for q, x in zip(k_quotas, _largest_remainder(extra, sizes))]
     for i in range(len(quotas)):       # an array cannot grant more keys than it holds: the rest to the others
         surplus = quotas[i] - sizes[i]
         if surplus > 0:

@@ -110,10 +110,10 @@ def run_accelerator(out_dir: str | Path, config: AcceleratorStudyConfig = Accele
     k = cfg.macro.k
     if k > seq:
         raise ConfigError(f"macro.k = {k} exceeds the sequence length {seq}")
-    if (config.candidates or k) > k and config.alpha is None and config.alpha_from is None:
-        raise ConfigError("α is measured with k grants; with --candidates the ramp stops later (at the k_c-th "
-                          "grant): give --alpha X or --alpha-from SUMMARY from a run with the same candidates "
-                          "(e.g. the α of `topkima lm-eval --candidates K_C`)")
+    if (config.candidates or k) > k and config.alpha is None:
+        raise ConfigError("α is measured (and --alpha-from read) with k grants; with --candidates the ramp stops "
+                          "later, at the k_c-th grant: give --alpha X, e.g. the alpha_mean of a `topkima lm-eval "
+                          "--readback exact --candidates K_C` run")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     alpha_info = resolve_alpha(config.alpha, config.alpha_from, config.alpha_sequences, config.seed, seq, k, out, log)

@@ -87,6 +87,31 @@ def test_a_row_over_two_arrays_keeps_k_layout_and_its_grants_among_the_candidate
     assert np.all((cand >= 256).sum(-1) <= 3) and np.any(cand >= 256)
 
 
+def test_candidate_quotas_split_the_extra_grants_in_proportion():
+    # against the rule written out: k's quotas, then each extra grant to the array with the largest
+    # unmet proportional share (ties: the earlier array), capped at its keys
+    from topkima.behavioral.macro.arrays import SUBTOPK_PRESETS, array_quotas, candidate_tiling
+    assert candidate_tiling(300, 5, 6, "256x256", 256).quotas == (4, 2)
+    assert candidate_tiling(600, 5, 7, "256x256", 256).quotas == (3, 3, 1)
+    for n_keys in range(257, 1400, 37):
+        for k in (2, 5, 8):
+            layout = array_quotas(n_keys, k, "256x256", 256)
+            if layout is None:
+                continue
+            for k_c in range(k + 1, k + 12):
+                t = candidate_tiling(n_keys, k, k_c, "256x256", 256)
+                k_quotas = SUBTOPK_PRESETS[layout][2] if isinstance(layout, str) else layout
+                held = [max(0, min(s, n_keys - sum(t.sizes[:i]))) for i, s in enumerate(t.sizes)]
+                extra = [q - kq for q, kq in zip(t.quotas, k_quotas)]
+                assert sum(t.quotas) == min(k_c, n_keys) and all(0 <= x for x in extra)
+                assert all(q <= h for q, h in zip(t.quotas, held))
+                # no array holding more keys gets fewer extra grants, unless it is full
+                for i in range(len(held)):
+                    for j in range(len(held)):
+                        if held[i] > held[j] and t.quotas[i] < held[i]:
+                            assert extra[i] >= extra[j], (n_keys, k, k_c, t)
+
+
 def test_ties_go_to_the_earlier_grant():
     units = np.array([[3.0, 7.0, 7.0, 1.0, 7.0, 5.0]])
     # candidates in grant order: keys 4, 1, 2 tie at 7; the two earlier grants (4, then 1) win

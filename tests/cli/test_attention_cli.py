@@ -19,7 +19,8 @@ def test_attention_command_writes_summary_and_plots_and_resumes(tmp_path):
     assert 0 < summary["alpha_mean"]["topkima"] <= 1
     assert len(summary["per_layer"]["topkima"]["attention_output_rel_error"]) == 6
     assert (out / "accuracy_vs_k.png").exists() and (out / "alpha_histogram.png").exists()
-    assert summary["ranges"] == {"policy": "frozen", "key_policy": "channel", "window_quantiles": [0.75, 0.1]}
+    assert summary["ranges"] == {"policy": "frozen", "key_policy": "channel", "window_quantiles": [0.75, 0.1],
+                                 "av_full_scale": "max"}
     runs = sorted(out.glob("runs/*/*.npz"))
     stamps = {p: p.stat().st_mtime_ns for p in runs}
     assert main(args) == 0                                   # resumes: every run reused
@@ -90,6 +91,11 @@ def test_accelerator_with_candidates_needs_their_alpha(tmp_path, capsys):
     args = ["accelerator", "--readback", "exact", "--candidates", "7", "--out", str(tmp_path / "acc")]
     assert main(args) == 2
     assert "--candidates" in capsys.readouterr().err
+    # an attention run's α is measured with k grants: not accepted either
+    summary = tmp_path / "att.json"
+    summary.write_text(json.dumps({"alpha_mean": {"topkima": 0.8}}))
+    assert main([*args, "--alpha-from", str(summary)]) == 2
+    assert "--alpha X" in capsys.readouterr().err
     assert main([*args, "--alpha", "0.6"]) == 0
     summary = json.loads((tmp_path / "acc" / "summary.json").read_text())
     assert summary["candidates"] == 7 and summary["readback"] == "exact"
