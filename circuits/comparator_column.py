@@ -201,10 +201,16 @@ def cases(design=None) -> list[tuple[str, dict, dict]]:
 
 def plan(settings) -> list[Job]:
     """One job per instance of :func:`cases` (column and sense-amplifier netlists)."""
+    return threshold_jobs(BLOCK, settings, cases(settings.design))
+
+
+def threshold_jobs(block: str, settings, instances) -> list[Job]:
+    """One :func:`measure_column_threshold` job of ``block`` per (label, sense-amplifier shifts, where)
+    instance, on the column and sense-amplifier netlists at ``settings``' corner, supplies and design."""
     from topkima.circuits.column import NETLISTS as COLUMN_NETLISTS
     from topkima.circuits.design import COLUMN_FIELDS
     base = {"corner_name": settings.corner_name, "supplies": settings.supplies.as_dict(),
             "design_fields": settings.design.values(COLUMN_FIELDS)}
-    return [Job(BLOCK, f"{BLOCK}/{label}", "topkima.circuits.comparator_column:measure_column_threshold",
+    return [Job(block, f"{block}/{label}", "topkima.circuits.comparator_column:measure_column_threshold",
                 dict(base, sa_dvt_v=shifts, **where), COLUMN_NETLISTS + SA_NETLISTS)
-            for label, shifts, where in cases(settings.design)]
+            for label, shifts, where in instances]

@@ -51,11 +51,4 @@ def cases(design=None) -> list[tuple[str, dict, dict]]:
 
 def plan(settings) -> list[Job]:
     """One job per instance of :func:`cases`, measured by the in-column threshold's bisection."""
-    from topkima.circuits.column import NETLISTS as COLUMN_NETLISTS
-    from topkima.circuits.comparator import NETLISTS as SA_NETLISTS
-    from topkima.circuits.design import COLUMN_FIELDS
-    base = {"corner_name": settings.corner_name, "supplies": settings.supplies.as_dict(),
-            "design_fields": settings.design.values(COLUMN_FIELDS)}
-    return [Job(BLOCK, f"{BLOCK}/{label}", "topkima.circuits.comparator_column:measure_column_threshold",
-                dict(base, sa_dvt_v=shifts, **where), COLUMN_NETLISTS + SA_NETLISTS)
-            for label, shifts, where in cases(settings.design)]
+    return cc.threshold_jobs(BLOCK, settings, cases(settings.design))

@@ -45,6 +45,11 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
+def _wrote(args, section: dict) -> str:
+    """The tail of an artefact extension's report: where it wrote the artefact, and how long it took."""
+    return f"wrote {args.out or args.artefact or 'the committed artefact'} ({section['provenance']['wall_time_s']} s)"
+
+
 def _extend_artefact(command: str, add, args, **options):
     """Run an artefact extension (``add``: e.g. :func:`topkima.calibration.in_column.add_in_column_threshold`)
     with the command's common options; returns its section, or None after printing why it failed."""
@@ -67,9 +72,7 @@ def cmd_calibrate_in_column_devices(args) -> int:
         return 1
     sens = ", ".join(f"{d} {1e3 * v:+.2f}" for d, v in section["sensitivity_v_per_v"].items())
     print(f"in-column threshold at CM {section['vcm_v']:.3f} V, cycle {section['cycle']}: "
-          f"sensitivities (mV/V) {sens}; wrote "
-          f"{args.out or args.artefact or 'the committed artefact'} ({section['provenance']['wall_time_s']} s)",
-          file=sys.stderr)
+          f"sensitivities (mV/V) {sens}; {_wrote(args, section)}", file=sys.stderr)
     return 0
 
 
@@ -84,8 +87,7 @@ def cmd_calibrate_replica_pulse(args) -> int:
           f"on {chk['n']} independent Monte Carlo draws the calibration drop's model - SPICE is "
           f"{1e6 * chk['pulse_fit']['mean_error_v']:+.1f} uV mean, {1e6 * chk['pulse_fit']['rms_error_v']:.1f} uV rms "
           f"(DC current fit: {1e6 * chk['dc_current_fit']['mean_error_v']:+.1f}, "
-          f"{1e6 * chk['dc_current_fit']['rms_error_v']:.1f}); wrote {args.out or args.artefact or 'the committed artefact'} "
-          f"({section['provenance']['wall_time_s']} s)", file=sys.stderr)
+          f"{1e6 * chk['dc_current_fit']['rms_error_v']:.1f}); {_wrote(args, section)}", file=sys.stderr)
     return 0
 
 
@@ -96,9 +98,8 @@ def cmd_calibrate_droop(args) -> int:
         return 1
     v, rel = section["v_rbl_v"], section["rate_rel"]
     print(f"bitline droop: {section['rate_at_v_ref_units_per_unit']:.5f} units per PWM unit at {section['v_ref_v']} V; "
-          f"relative {rel[0]:.3f} at {v[0]:.3f} V … {rel[-1]:.3f} at {v[-1]:.3f} V ({len(v)} levels); wrote "
-          f"{args.out or args.artefact or 'the committed artefact'} ({section['provenance']['wall_time_s']} s)",
-          file=sys.stderr)
+          f"relative {rel[0]:.3f} at {v[0]:.3f} V … {rel[-1]:.3f} at {v[-1]:.3f} V ({len(v)} levels); "
+          f"{_wrote(args, section)}", file=sys.stderr)
     return 0
 
 
@@ -113,8 +114,7 @@ def cmd_calibrate_in_column(args) -> int:
           f"{1e3 * section['threshold_nominal_v']:+.3f} mV; shift beyond the ideal-source offset "
           f"{1e3 * plane['shift_v']:+.3f} mV at CM {plane['vcm0_v']:.3f} V, {1e3 * plane['per_v']:+.2f} mV/V of CM, "
           f"{1e6 * plane['per_cycle_v']:+.2f} µV per cycle (residual {1e6 * plane['residual_rms_v']:.1f} µV rms over "
-          f"{plane['n_runs']} runs); sensitivities {sens}; wrote {args.out or args.artefact or 'the committed artefact'} "
-          f"({section['provenance']['wall_time_s']} s)", file=sys.stderr)
+          f"{plane['n_runs']} runs); sensitivities {sens}; {_wrote(args, section)}", file=sys.stderr)
     return 0
 
 
@@ -125,8 +125,7 @@ def cmd_calibrate_trim(args) -> int:
         return 1
     sig = ", ".join(f"{1e3 * b['sigma_v']:.2f} mV at {b['vcm_v']:.2f} V" for b in section["by_vcm"])
     print(f"trimmed comparator offset ({section['n_samples']} instances, {section['n_clipped']} beyond the DAC): "
-          f"σ {sig}; wrote {args.out or args.artefact or 'the committed artefact'} "
-          f"({section['provenance']['wall_time_s']} s)", file=sys.stderr)
+          f"σ {sig}; {_wrote(args, section)}", file=sys.stderr)
     return 0
 
 
