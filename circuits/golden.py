@@ -59,6 +59,8 @@ class GoldenSet:
 SETS: dict[str, GoldenSet] = {s.name: s for s in (
     GoldenSet("development", "tt", False, "golden", "g", 4, "tests/golden/column_conversions.json"),
     GoldenSet("heldout", "tt", True, "golden-heldout", "h", 17, "tests/golden/heldout_conversions.json"),
+    # a second held-out set, new seeds (issue 17): generated before any model change it evaluates
+    GoldenSet("heldout-2", "tt", True, "golden-heldout-2", "j", 17, "tests/golden/heldout2_conversions.json"),
     # 6 × 16 = 96 planned inside the window, so that ≥ 64 stay inside it in SPICE at ss [ours]
     GoldenSet("ss", "ss", True, "golden-heldout-ss", "s", 6, "tests/golden/ss_conversions.json"),
     # groups of 5: one column instance with each device group's mismatch alone (ERROR_BUDGET_VARIANTS)
