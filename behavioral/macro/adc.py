@@ -173,7 +173,7 @@ def decision_margin_v(bl: BitlineModel, ramp: RampColumns, col: int, j: int, u_l
     return g
 
 
-@numba.njit(**KERNEL)
+@numba.njit(inline="always", **KERNEL)
 def _first_guess(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units):
     """The noiseless crossing estimated at mid-ramp (only sets where the search starts)."""
     mid = n_steps // 2
@@ -190,13 +190,12 @@ def _first_guess(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units):
     return int(x)
 
 
-@numba.njit(**KERNEL)
+@numba.njit(inline="always", **KERNEL)
 def _crossing_after_first(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units, g_last):
     """(j0, g(j0), g(j0 − 1)) of a conversion that fires (g(n_steps) = ``g_last`` > 0) where g
     rises: from the first guess, one cycle at a time to g(j0 − 1) ≤ 0 < g(j0), or to g(1) > 0
     (saturated: j0 = 1, both values g(1)). g rises, so the bracket found is the first crossing,
-    and g(1) is evaluated only if the search reaches it. Out of line: a few per cent of a
-    top-k's conversions come here, and inlining it made the kernels compile far longer."""
+    and g(1) is evaluated only if the search reaches it."""
     if n_steps < 2:
         return 1, g_last, g_last            # a one-cycle ramp that fires fires in cycle 1
     guess = _first_guess(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units)
@@ -218,16 +217,6 @@ def _crossing_after_first(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units,
             g_lo = decision_margin_v(bl, ramp, col, j0 - 1, u_l0, u_r0, leak)
         else:
             return j0, g_hi, g_lo
-
-
-@numba.njit(inline="always", **KERNEL)
-def _first_crossing(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units):
-    """(j0, g(j0), g(j0 − 1)) where g rises with the cycle: most conversions of a top-k never
-    fire (g(n_steps) ≤ 0: one evaluation); the others saturate or cross inside the ramp."""
-    g = decision_margin_v(bl, ramp, col, n_steps, u_l0, u_r0, leak)
-    if g <= 0.0:
-        return n_steps + 1, g, g
-    return _crossing_after_first(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units, g)
 
 
 @numba.njit(**KERNEL)
@@ -328,7 +317,7 @@ def _decide_in_noise_window(bl, ramp, col, u_l0, u_r0, leak, n_steps, half_windo
                             rising, j0, g_hi, g_lo) -> int:
     """The firing cycle from the noiseless crossing (j0, g(j0), g(j0 − 1)): the noise window's
     decisions in order, the first that fires wins (module docstring); ``rising``: g rises with the
-    cycle (the crossing came from :func:`_first_crossing`, not the scan)."""
+    cycle (the crossing came from :func:`_crossing_after_first`, not the scan)."""
     h = half_window
     sure = Z_MAX * sigma_noise_v
     if sigma_noise_v == 0.0:
@@ -356,24 +345,42 @@ def _decide_in_noise_window(bl, ramp, col, u_l0, u_r0, leak, n_steps, half_windo
 
 
 @numba.njit(inline="always", **KERNEL)
-def firing_cycle_where_g_rises(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r0: float,
-                               leak: float, n_steps: int, t_clk_units: float, half_window: int, sigma_noise_v: float,
-                               row_noise, key_index: int) -> int:
-    """The ramp cycle (1…n_steps, n_steps + 1 = never) at which the column's comparator fires, for a
-    column where g surely rises with the cycle (:func:`g_rises`; the others: :func:`firing_cycles_by_scan`):
-    the noiseless crossing j0, then the noise window's decisions in order (module docstring).
-    ``sigma_noise_v`` 0: no noise. ``row_noise`` (the row's :func:`.noise.row_stream`), ``key_index``:
-    the decisions' noise coordinates."""
-    j0, g_hi, g_lo = _first_crossing(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units)
+def firing_cycle_unless_far_below(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r0: float,
+                                  leak: float, n_steps: int, half_window: int, sigma_noise_v: float, row_noise,
+                                  key_index: int, g_last: float) -> int:
+    """The firing cycle of a column where g rises (:func:`g_rises`) and g(n_steps) = ``g_last`` ≤ 0:
+    it never fires without noise (j0 = n_steps + 1), so only the noise window's decisions can fire it
+    (none when g_last is more than Z_MAX·σ below the threshold: most conversions of a top-k).
+    Returns n_steps + 1 when it does not fire. ``row_noise`` (the row's :func:`.noise.row_stream`),
+    ``key_index``: the decisions' noise coordinates."""
     return _decide_in_noise_window(bl, ramp, col, u_l0, u_r0, leak, n_steps, half_window, sigma_noise_v, row_noise,
-                                   key_index, True, j0, g_hi, g_lo)
+                                   key_index, True, n_steps + 1, g_last, g_last)
+
+
+@numba.njit(**KERNEL)
+def firing_cycles_where_g_rises(bl: BitlineModel, ramp: RampColumns, units_l, units_r, leak, crosses, g_last,
+                                n_steps: int, t_clk_units: float, half_window: int, sigma_noise_v: float, row_noise,
+                                key0: int, firing) -> None:
+    """The ramp cycle (1…n_steps) at which each column flagged ``crosses`` fires, into ``firing``: the
+    columns of one row where g surely rises with the cycle (:func:`g_rises`) and g(n_steps) =
+    ``g_last[c]`` > 0, so the noiseless crossing j0 lies inside the ramp (:func:`_crossing_after_first`),
+    then the noise window's decisions in order (module docstring). One call per row, out of line:
+    the crossing search is compiled once, and the row's other columns pay no call."""
+    for c in range(firing.size):
+        if not crosses[c]:
+            continue
+        u_l0 = float(units_l[c])
+        u_r0 = float(units_r[c])
+        j0, g_hi, g_lo = _crossing_after_first(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, t_clk_units, g_last[c])
+        firing[c] = _decide_in_noise_window(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, half_window, sigma_noise_v,
+                                            row_noise, key0 + c, True, j0, g_hi, g_lo)
 
 
 @numba.njit(**KERNEL)
 def firing_cycles_by_scan(bl: BitlineModel, ramp: RampColumns, units_l, units_r, leak, on_flat_end, n_steps: int,
                           t_clk_units: float, half_window: int, sigma_noise_v: float, row_noise, key0: int,
                           firing) -> None:
-    """:func:`firing_cycle_where_g_rises` of one row's columns flagged ``on_flat_end`` (where g need not rise, so
+    """:func:`firing_cycles_where_g_rises` for one row's columns flagged ``on_flat_end`` (where g need not rise, so
     the first crossing is found by :func:`_first_crossing_by_scan`), into ``firing``. One call per
     row, out of line: a top-k's columns rarely come here (inputs that drive both bitlines onto the
     flat end of the curve), and inlining the scan made the kernels compile 4 s longer."""

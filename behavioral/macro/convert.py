@@ -18,7 +18,8 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from topkima.behavioral.macro.adc import RampColumns, firing_cycle_where_g_rises, firing_cycles_by_scan, g_rises
+from topkima.behavioral.macro.adc import (RampColumns, decision_margin_v, firing_cycle_unless_far_below,
+                                          firing_cycles_by_scan, firing_cycles_where_g_rises, g_rises)
 from topkima.behavioral.macro.arbiter import grant_row
 from topkima.behavioral.macro.bitline import BitlineModel, column_leak
 from topkima.behavioral.macro.devices import ArrayDevices
@@ -29,24 +30,40 @@ from topkima.behavioral.macro.runtime import JIT, KERNEL, parallel_for
 
 @numba.njit(**KERNEL)
 def fire_comparators(bl, ramp, units_l, units_r, leak, enabled, n_steps, t_clk_units, half_window, sigma_noise_v, key,
-                     batch, row, key0, firing, on_flat_end) -> int:
+                     batch, row, key0, firing, on_flat_end, crosses, g_last) -> int:
     """The ramp cycle each enabled column's comparator fires in (``firing``, left as it is for a
     disabled column: it never requests the arbiter and is not clocked); returns how many are
-    enabled. ``on_flat_end``: scratch (the columns whose crossing needs the scan)."""
+    enabled. Each column's last decision g(n_steps) comes first: where g rises and that decision does
+    not fire, the column is done here (most of a top-k's columns); the columns that cross inside the
+    ramp, and those on the flat end of the discharge curve, are found by one call each per row.
+    ``on_flat_end``, ``crosses`` (n,) bool, ``g_last`` (n,) float: scratch."""
     n_enabled = 0
     n_flat = 0
+    n_crossing = 0
     row_noise = row_stream(key, batch, row)
     for c in range(firing.size):
         on_flat_end[c] = False
+        crosses[c] = False
         if not enabled[c]:
             continue
         n_enabled += 1
-        if g_rises(bl, ramp, c, units_l[c], units_r[c], leak[c], n_steps, t_clk_units):
-            firing[c] = firing_cycle_where_g_rises(bl, ramp, c, units_l[c], units_r[c], leak[c], n_steps,
-                                                   t_clk_units, half_window, sigma_noise_v, row_noise, key0 + c)
-        else:
+        u_l0 = float(units_l[c])
+        u_r0 = float(units_r[c])
+        if not g_rises(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, t_clk_units):
             on_flat_end[c] = True
             n_flat += 1
+            continue
+        g = decision_margin_v(bl, ramp, c, n_steps, u_l0, u_r0, leak[c])
+        if g > 0.0:
+            crosses[c] = True
+            g_last[c] = g
+            n_crossing += 1
+        else:
+            firing[c] = firing_cycle_unless_far_below(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, half_window,
+                                                      sigma_noise_v, row_noise, key0 + c, g)
+    if n_crossing > 0:
+        firing_cycles_where_g_rises(bl, ramp, units_l, units_r, leak, crosses, g_last, n_steps, t_clk_units,
+                                    half_window, sigma_noise_v, row_noise, key0, firing)
     if n_flat > 0:
         firing_cycles_by_scan(bl, ramp, units_l, units_r, leak, on_flat_end, n_steps, t_clk_units, half_window,
                               sigma_noise_v, row_noise, key0, firing)
@@ -65,18 +82,20 @@ def pulsed_elements(q_row) -> int:
 
 @numba.njit(**KERNEL)
 def convert_row(b, r, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, k, conventional, n_steps, t_clk_units,
-                half_window, sigma_noise_v, key, noise_batch, key0, units_l, units_r, per_cycle, start, on_flat_end, out_firing,
+                half_window, sigma_noise_v, key, noise_batch, key0, units_l, units_r, per_cycle, start, on_flat_end, crosses, g_last,
+                scratch, out_firing,
                 out_index, out_cycle, out_stop, out_energy):
     """One query row r of batch element b after its MAC phase (``units_l``, ``units_r``: U_L and
     U_R of each of its n columns; ``leak`` (n,) their leakage): the ramp ADC, the arbiter, energy, under the window that
     ``bl``, ``ramp``, ``em``, ``half_window`` describe; its noise at (``key``, ``noise_batch``).
-    ``per_cycle``, ``start``, ``on_flat_end``: scratch."""
+    ``per_cycle``, ``start``, ``on_flat_end``, ``crosses``, ``g_last``, ``scratch`` (4, n) float64: scratch."""
     n = n_keys_used[b]
     # the ramp ADC: each enabled column's comparator
     firing = out_firing[b, r, :n]
     enabled = enable[b, r, :n] if has_mask else enable[0, 0, :n]   # no mask: all True
     n_enabled = fire_comparators(bl, ramp, units_l, units_r, leak, enabled, n_steps, t_clk_units, half_window,
-                                 sigma_noise_v, key, noise_batch, r, key0, firing, on_flat_end[:n])
+                                 sigma_noise_v, key, noise_batch, r, key0, firing, on_flat_end[:n], crosses[:n],
+                                 g_last[:n])
     if has_mask and n_enabled == 0:
         return                  # nothing to convert: no grant, no energy
     # arbiter and k-counter; the ramp stops at the k-th grant
@@ -88,7 +107,7 @@ def convert_row(b, r, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, k, c
         grants = k
     out_stop[b, r] = stop
     out_energy[b, r] = row_energy_j(bl, ramp, em, units_l, units_r, leak, firing, enabled, stop,
-                                    pulsed_elements(q[b, r]), grants)
+                                    pulsed_elements(q[b, r]), grants, scratch)
 
 
 #: the MAC runs over the key columns rounded up to a multiple of this (zero-level columns beyond
@@ -160,6 +179,9 @@ def convert_rows(start_item, stop_item, windows, window_of, noise_key_of, noise_
     per_cycle = np.zeros(n_steps + 2, dtype=np.int64)
     start = np.zeros(n_steps + 2, dtype=np.int64)
     on_flat_end = np.zeros(n_max, dtype=np.bool_)
+    crosses = np.zeros(n_max, dtype=np.bool_)
+    g_last = np.zeros(n_max)
+    scratch = np.zeros((4, n_max))
     line_of = np.zeros((d, 2 * q_max + 1), dtype=np.int64)
     table = np.zeros(0, dtype=np.float32)
     leak = np.zeros(n_max)          # the key set's columns' leakage
@@ -194,7 +216,7 @@ def convert_rows(start_item, stop_item, windows, window_of, noise_key_of, noise_
                 row_units = group[r - r0]
                 convert_row(b, r, windows.bitlines, ramp, em, q, n_keys_used, enable, has_mask, leak[:n], k, conventional,
                             n_steps, t_clk_units, windows.half_window[w], sigma_noise_v, noise_key_of[b], noise_batch_of[b],
-                            key0, row_units[:n], row_units[n_wide:n_wide + n], per_cycle, start, on_flat_end,
+                            key0, row_units[:n], row_units[n_wide:n_wide + n], per_cycle, start, on_flat_end, crosses, g_last, scratch,
                             out_firing,
                             out_index, out_cycle, out_stop, out_energy)
         item += r1 - r0

@@ -51,30 +51,44 @@ def latency_s(p: MacroParams, stop_cycles):
     return p.t_pwm_s + p.t_clk_ima_s * (1 + stop_cycles) + float(p.digital["t_arb_total_s"])
 
 
+@numba.njit(inline="always", **KERNEL)
+def sensed_at_cycle(bl, ramp, j: int, units_l, units_r, leak, v_l, v_r) -> None:
+    """(V_L, V_R) of every column c < ``v_l.size`` at the sense instant of cycle j, into ``v_l``,
+    ``v_r``: one pass over the columns with no branch, so that it runs as vector instructions."""
+    for c in range(v_l.size):
+        v_l[c], v_r[c] = bitlines_at(bl, ramp, c, j, float(units_l[c]), float(units_r[c]), leak[c])
+
+
 @numba.njit(**KERNEL)
 def row_energy_j(bl, ramp, em: EnergyModel, units_l, units_r, leak, firing, enabled, stop: int,
-                 n_pulsed: int, n_grants: int) -> float:
+                 n_pulsed: int, n_grants: int, scratch) -> float:
     """Energy of one row's conversion on one array (module docstring): ``units_l``, ``units_r``
     (n,) its columns' MAC units on RBL_L and RBL_R, ``leak`` (n,), ``firing`` (n,) cycles,
-    ``enabled`` (n,) columns enabled at the arbiter."""
+    ``enabled`` (n,) columns enabled at the arbiter; ``scratch`` (4, ≥ n) float64.
+
+    The bitlines of every column at the stop and at cycle 1 come first, in two passes over the
+    columns (:func:`sensed_at_cycle`); the sums then run column by column in address order."""
     n = firing.size
     j_end = max(stop, 1)
+    v_l_end, v_r_end, v_l_1, v_r_1 = scratch[0, :n], scratch[1, :n], scratch[2, :n], scratch[3, :n]
+    sensed_at_cycle(bl, ramp, j_end, units_l, units_r, leak, v_l_end, v_r_end)
+    if j_end != 1:
+        sensed_at_cycle(bl, ramp, 1, units_l, units_r, leak, v_l_1, v_r_1)
+    else:                               # the ramp stopped in cycle 1 (saturated rows): the same instant
+        for c in range(n):
+            v_l_1[c] = v_l_end[c]
+            v_r_1[c] = v_r_end[c]
     v_sum_end = 0.0
     e_decisions = 0.0
     for c in range(n):
-        u_l0 = float(units_l[c])
-        u_r0 = float(units_r[c])
-        v_l, v_r = bitlines_at(bl, ramp, c, j_end, u_l0, u_r0, leak[c])
+        v_l, v_r = v_l_end[c], v_r_end[c]
         end = v_l + v_r
         v_sum_end += end
         clocked = min(int(firing[c]), stop)
         if not enabled[c]:
             clocked = 0
         if clocked > 0:
-            if j_end == 1:              # the ramp stopped in cycle 1 (saturated rows): the same instant
-                v_l1, v_r1 = v_l, v_r
-            else:
-                v_l1, v_r1 = bitlines_at(bl, ramp, c, 1, u_l0, u_r0, leak[c])
+            v_l1, v_r1 = v_l_1[c], v_r_1[c]
             cm = v_l1 + v_r1
             cm += end
             cm *= 0.25
@@ -85,7 +99,7 @@ def row_energy_j(bl, ramp, em: EnergyModel, units_l, units_r, leak, firing, enab
                 if clocked == 1:            # … or at the cycle it fired in, before the stop
                     d_last = d_1
                 elif clocked < j_end:
-                    v_lc, v_rc = bitlines_at(bl, ramp, c, clocked, u_l0, u_r0, leak[c])
+                    v_lc, v_rc = bitlines_at(bl, ramp, c, clocked, float(units_l[c]), float(units_r[c]), leak[c])
                     d_last = v_rc - v_lc
                 e_decisions += bl.e_decision_per_ln_od_j * overdrive_log_sum(bl, d_1, d_last, clocked)
     e_restore = em.restore_j_per_v * (2 * n * em.v_precharged_v - v_sum_end)

@@ -309,10 +309,12 @@ def test_crossing_search_equals_a_plain_scan_on_dense_inputs():
     def both(bl, ramp, u_l, u_r, leak, fast, scan):
         enabled = np.ones(u_l.shape[1], dtype=np.bool_)
         on_flat_end = np.zeros(u_l.shape[1], dtype=np.bool_)
+        crosses = np.zeros(u_l.shape[1], dtype=np.bool_)
+        g_last = np.zeros(u_l.shape[1])
         for r in range(u_l.shape[0]):
             # the kernels' dispatch: the search where g surely rises, the scan elsewhere
             fire_comparators(bl, ramp, u_l[r], u_r[r], leak, enabled, 32, 8.0, 1, 0.0, np.uint64(0), 0, r, 0,
-                             fast[r], on_flat_end)
+                             fast[r], on_flat_end, crosses, g_last)
             for c in range(u_l.shape[1]):
                 scan[r, c] = 33
                 for j in range(1, 33):     # the definition: the first cycle with g > 0

@@ -104,11 +104,12 @@ def test_the_row_kernels_overdrive_energy_equals_the_sum_over_each_columns_decis
     enabled = np.ones(n, dtype=np.bool_)
     firing = np.zeros(n, dtype=np.int64)       # the kernels' firing cycles, noiseless
     fire_comparators(bl, ramp, u_l, u_r, leak, enabled, n_steps, t_clk_units, 1, 0.0, np.uint64(0), 0, 0, 0, firing,
-                     np.zeros(n, dtype=np.bool_))
+                     np.zeros(n, dtype=np.bool_), np.zeros(n, dtype=np.bool_), np.zeros(n))
+    scratch = np.zeros((4, n))
     for stop in (n_steps // 2, n_steps):        # columns firing before the stop, after it, never
-        with_term = row_energy_j(bl, ramp, em, u_l, u_r, leak, firing, enabled, stop, 10, 5)
+        with_term = row_energy_j(bl, ramp, em, u_l, u_r, leak, firing, enabled, stop, 10, 5, scratch)
         without = row_energy_j(bl._replace(e_decision_per_ln_od_j=0.0), ramp, em, u_l, u_r, leak, firing, enabled,
-                               stop, 10, 5)
+                               stop, 10, 5, scratch)
         fast = with_term - without
         terms = [bl.e_decision_per_ln_od_j * float(overdrive_log(p, np.subtract(*bitlines_at(bl, ramp, c, j, u_l[c],
                                                                                             u_r[c], leak[c])[::-1])))
