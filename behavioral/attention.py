@@ -470,7 +470,8 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
     call per head (per sub-top-k plan), a ragged batch in which each sequence converts only its
     own rows and key columns, written into the columns in ``key_order``; ``count_ties``: the
     statistics' diagnostics too (``stats.n_rows_kth_tie``: the rows whose last grant the address
-    order decided; the kept grid). ``candidates``: the grants the k-counter waits for (default
+    order decided; the kept grid) and the macro's energy (``stats.energy_j``; NaN without: the
+    conversions then skip the energy pass). ``candidates``: the grants the k-counter waits for (default
     ``top_k``); the ADC windows chosen from the call's own scores are still those for ``top_k``.
 
     Returns the kept grid (..., T_q, T_k; None without ``count_ties``), and per row (..., T_q,
@@ -548,7 +549,7 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
                 chips, heads, np.concatenate([np.full(seqs.size, key) for _, seqs, key, _, _ in chunk]),
                 np.concatenate([np.arange(seqs.size) for _, seqs, _, _, _ in chunk]),   # the noise's batch index
                 q_h[heads, seq_of], k_h[heads, seq_of, :, :n_k], k=k_call, quotas=plan(n_k),
-                key_mask=vis_h[heads, seq_of, :, :n_k])
+                key_mask=vis_h[heads, seq_of, :, :n_k], energy=count_ties)   # energy: for the statistics only
             n_sel = res.indices.shape[-1]
             idx[heads, seq_of, :, :n_sel] = res.indices
             cyc[heads, seq_of, :, :n_sel] = res.n_ramp_steps - res.codes   # code c: fired in cycle n − c
@@ -564,6 +565,8 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
                 b0 += seqs.size
     for order in sorted(energy_of_call):
         energy += energy_of_call[order]
+    if not count_ties:
+        energy = float("nan")       # not converted: the caller does not take the statistics
     if col_key is not None:     # granted columns → the keys they hold
         h_i, s_i = np.ogrid[:idx.shape[0], :idx.shape[1]]
         idx = np.where(idx >= 0, col_key[h_i[..., None, None], s_i[..., None, None], np.maximum(idx, 0)], -1)

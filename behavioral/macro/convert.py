@@ -81,13 +81,15 @@ def pulsed_elements(q_row) -> int:
 
 
 @numba.njit(**KERNEL)
-def convert_row(b, r, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, k, conventional, n_steps, t_clk_units,
+def convert_row(b, r, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, k, conventional, with_energy, n_steps,
+                t_clk_units,
                 half_window, sigma_noise_v, key, noise_batch, key0, units_l, units_r, per_cycle, start, on_flat_end, crosses, g_last,
                 scratch, out_firing,
                 out_index, out_cycle, out_stop, out_energy):
     """One query row r of batch element b after its MAC phase (``units_l``, ``units_r``: U_L and
     U_R of each of its n columns; ``leak`` (n,) their leakage): the ramp ADC, the arbiter, energy, under the window that
-    ``bl``, ``ramp``, ``em``, ``half_window`` describe; its noise at (``key``, ``noise_batch``).
+    ``bl``, ``ramp``, ``em``, ``half_window`` describe; its noise at (``key``, ``noise_batch``); its energy
+    only ``with_energy``.
     ``per_cycle``, ``start``, ``on_flat_end``, ``crosses``, ``g_last``, ``scratch`` (4, n) float64: scratch."""
     n = n_keys_used[b]
     # the ramp ADC: each enabled column's comparator
@@ -106,8 +108,9 @@ def convert_row(b, r, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, k, c
         stop = grant_row(firing, n_steps, k, min(k, n_enabled), out_index[b, r], out_cycle[b, r], per_cycle, start)
         grants = k
     out_stop[b, r] = stop
-    out_energy[b, r] = row_energy_j(bl, ramp, em, units_l, units_r, leak, firing, enabled, stop,
-                                    pulsed_elements(q[b, r]), grants, scratch)
+    if with_energy:
+        out_energy[b, r] = row_energy_j(bl, ramp, em, units_l, units_r, leak, firing, enabled, stop,
+                                        pulsed_elements(q[b, r]), grants, scratch)
 
 
 #: the MAC runs over the key columns rounded up to a multiple of this (zero-level columns beyond
@@ -166,7 +169,8 @@ def window_models(windows: Windows, w: int):
 @numba.njit(**JIT)
 def convert_rows(start_item, stop_item, windows, window_of, noise_key_of, noise_batch_of,
                  pulse, n_scales, q, levels, n_rows_used, n_keys_used, enable, has_mask, leak_model, k, conventional,
-                 n_steps, t_clk_units, sigma_noise_v, key0, out_firing, out_index, out_cycle, out_stop, out_energy):
+                 with_energy, n_steps, t_clk_units, sigma_noise_v, key0, out_firing, out_index, out_cycle, out_stop,
+                 out_energy):
     """The (batch element, row) items start … stop − 1 (row-major) that are used, in groups of
     consecutive rows of one key set (at most :data:`ROWS_PER_GROUP`): the key set is written
     into the array (its code tables built for the rows this block converts), the group's MAC
@@ -215,6 +219,7 @@ def convert_rows(start_item, stop_item, windows, window_of, noise_key_of, noise_
             for r in range(r0, r_used):
                 row_units = group[r - r0]
                 convert_row(b, r, windows.bitlines, ramp, em, q, n_keys_used, enable, has_mask, leak[:n], k, conventional,
+                            with_energy,
                             n_steps, t_clk_units, windows.half_window[w], sigma_noise_v, noise_key_of[b], noise_batch_of[b],
                             key0, row_units[:n], row_units[n_wide:n_wide + n], per_cycle, start, on_flat_end, crosses, g_last, scratch,
                             out_firing,
@@ -223,12 +228,14 @@ def convert_rows(start_item, stop_item, windows, window_of, noise_key_of, noise_
 
 
 def convert(windows: Windows, window_of, noise_key_of, noise_batch_of, pulse, q, levels, n_rows_used, n_keys_used,
-            enable, leak_model, *, k, conventional, n_steps, t_clk_units, sigma_noise_v, key0, n_scales):
+            enable, leak_model, *, k, conventional, n_steps, t_clk_units, sigma_noise_v, key0, n_scales,
+            with_energy=True):
     """One array's conversions (``q`` (B, R, d) int8, ``levels`` (B, d, n) int8, ``enable``
     (B, R, n) or None, ``leak_model`` the array's :class:`~.bitline.LeakModel`; element b under window ``window_of[b]`` of ``windows``, its noise at
     (``noise_key_of[b]``, ``noise_batch_of[b]``); see :func:`convert_rows`). Every window's ramp
     must sit on the same devices (one chip). Returns (firing (B, R, n) int64, granted index and
-    cycle (B, R, k) int64, stop (B, R) int64, energy (B, R))."""
+    cycle (B, R, k) int64, stop (B, R) int64, energy (B, R): NaN without ``with_energy``, which skips the
+    energy pass)."""
     # writable and C-ordered (a copy only where they are not): a read-only array (a broadcast, a
     # read-only buffer) would compile the kernels a second time, for that type
     q = np.require(q, np.int8, ["C", "W"])
@@ -243,14 +250,14 @@ def convert(windows: Windows, window_of, noise_key_of, noise_batch_of, pulse, q,
     index = np.full((n_batch, n_rows, slots), -1, dtype=np.int64)
     cycle = np.full(index.shape, n_steps + 1, dtype=np.int64)
     stop = np.full((n_batch, n_rows), n_steps if conventional else 0, dtype=np.int64)
-    energy = np.zeros((n_batch, n_rows))
+    energy = np.zeros((n_batch, n_rows)) if with_energy else np.full((n_batch, n_rows), np.nan)
     has_mask = enable is not None
     mask = enable if has_mask else np.ones((1, 1, n), dtype=np.bool_)
     parallel_for(convert_rows, n_batch * n_rows, windows,
                  np.ascontiguousarray(window_of, dtype=np.int64), np.ascontiguousarray(noise_key_of, dtype=np.uint64),
                  np.ascontiguousarray(noise_batch_of, dtype=np.int64), pulse, n_scales, q, levels, n_rows_used,
-                 n_keys_used, mask, has_mask, leak_model, k, conventional, n_steps, t_clk_units, sigma_noise_v, key0,
-                 firing, index, cycle, stop, energy,
+                 n_keys_used, mask, has_mask, leak_model, k, conventional, with_energy, n_steps, t_clk_units,
+                 sigma_noise_v, key0, firing, index, cycle, stop, energy,
                  # one key set: its rows cost alike, and each block writes the set's cells again
                  blocks_per_thread=1 if n_batch == 1 else 4)
     return firing, index, cycle, stop, energy

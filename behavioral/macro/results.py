@@ -13,7 +13,7 @@ class TopkResult:
     indices: np.ndarray
     codes: np.ndarray
     cycles: np.ndarray      #: ramp cycles used (max over the arrays that worked in parallel)
-    energy_j: np.ndarray
+    energy_j: np.ndarray    #: per row (J); NaN when the call skipped the energy pass (``energy=False``)
     latency_s: np.ndarray
     n_ramp_steps: int = 32
     #: (..., n_keys): the ramp cycle each key's comparator fired in, n_ramp_steps + 1 = never

@@ -70,6 +70,26 @@ def test_same_seed_same_result_and_topkima_stats(hardware):
     assert rel < 0.6   # a sparse, quantised approximation of the same attention, not noise
 
 
+def test_without_statistics_the_macro_skips_only_its_energy(hardware):
+    # the energy pass runs for the statistics only: the attention output, and every conversion
+    # result but the energy, are those of a call that takes the statistics
+    q, k, v = _qkv(2, t=40, d=32)
+    mask = np.tril(np.ones((40, 40), dtype=bool))
+    kw = dict(top_k=5, mode="topkima", macro=TopkimaHardware(hardware.macro, 3))
+    with_stats, st = topkima_attention(q, k, v, rng=np.random.default_rng(7), return_stats=True, **kw)
+    plain = topkima_attention(q, k, v, rng=np.random.default_rng(7), **kw)
+    np.testing.assert_array_equal(plain, with_stats)
+    assert np.isfinite(st.energy_j) and st.energy_j > 0
+    chip = hardware.macro.instance(np.random.default_rng(1))
+    qc = np.random.default_rng(2).integers(-7, 8, (3, 40, chip.n_elements))
+    kc = np.random.default_rng(3).integers(-3, 4, (3, chip.n_elements, 40))
+    full = chip.topk(qc, kc, k=5, rng=np.random.default_rng(4), key_mask=mask)
+    lean = chip.topk(qc, kc, k=5, rng=np.random.default_rng(4), key_mask=mask, energy=False)
+    for name in ("indices", "codes", "cycles", "latency_s", "firing_cycle"):
+        np.testing.assert_array_equal(getattr(lean, name), getattr(full, name))
+    assert np.all(np.isnan(lean.energy_j)) and np.all(np.isfinite(full.energy_j))
+
+
 def test_topk_keeps_the_k_largest_quantised_scores():
     q, k, v = _qkv(3)
     _, st = topkima_attention(q, k, v, top_k=4, mode="topk", return_stats=True)
