@@ -63,7 +63,8 @@ def artefact_section(cal, results: dict) -> dict:
         "method": "the in-column threshold's bisection (circuits/comparator_column.py) on its base pattern and "
                   "cycle, one sense-amplifier device at a time shifted +-n_sigma of its Pelgrom sigma "
                   "(circuits/comparator_column_devices.py); sensitivity = threshold difference / shift difference",
-        "vcm_v": float(ic["vcm_v"]), "cycle": int(ic["cycle"]),
+        # the device runs' cycle (an artefact measured before the grid, e.g. the ss one, records none)
+        "vcm_v": float(ic["vcm_v"]), "cycle": int(ic.get("cycle", cc.BASE_CYCLE)),
         "n_sigma": ccd.N_SIGMA,
         "sensitivity_v_per_v": sens,
         "resolution_v_per_v": bracket,
