@@ -197,6 +197,7 @@ def validate(data: Any, source: str = "artefact") -> None:
     _validate_insitu_runs(col, source)
     _validate_bitline_droop(col, source)
     _validate_replica_pulse(col, source)
+    _validate_mac_pulses(col, source)
     _validate_offset_model(data["comparator"], source)
 
 
@@ -305,6 +306,19 @@ def _validate_replica_pulse(col: dict, source: str) -> None:
         raise ArtefactError(f"{source}: field 'column.replica_pulse.edge_per_pulse' must hold finite numbers "
                             "e0_access_units_per_v and e0_storage_units_per_v (units per V a MAC pulse's edges add; "
                             "remake it with topkima calibrate-replica-pulse)")
+
+
+def _validate_mac_pulses(col: dict, source: str) -> None:
+    """The optional MAC pulses' charge in the MAC phase (``topkima calibrate-mac-pulses``): four finite
+    per-pulse excess coefficients (a, b of a + b*ln(w), for stacks storing 1 and 0)."""
+    mp = col.get("mac_pulses")
+    if mp is None:
+        return
+    excess = mp.get("excess_units") if isinstance(mp, dict) else None
+    if not isinstance(excess, list) or len(excess) != 4 or not all(_finite(x) for x in excess):
+        raise ArtefactError(f"{source}: field 'column.mac_pulses.excess_units' must be four finite numbers (units a "
+                            "MAC pulse's single-pulse charge exceeds its charge in the MAC phase: a, b of a + b*ln(w) "
+                            "for stacks storing 1, then 0; remake it with topkima calibrate-mac-pulses)")
 
 
 def _validate_bitline_droop(col: dict, source: str) -> None:
