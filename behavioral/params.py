@@ -394,10 +394,14 @@ def _effective_bitline_capacitance(energy: dict, col: dict) -> float:
 
 
 def _insitu_runs(col: dict) -> tuple[tuple[dict, ...], tuple[int, int, int]]:
-    """The in-situ conversions as arrays, and their ADC range (n_cal, t_cal_units, t_ramp_units)."""
+    """The in-situ conversions as arrays, and their ADC range (n_cal, t_cal_units, t_ramp_units): the
+    calibration's own (``column.insitu_conversions``), then the nominal conversions added from the
+    fit-nominal golden set where the artefact has them (``column.insitu_extra``, ``topkima add-insitu-runs``;
+    the same window, checked when they were added)."""
     section = col["insitu_conversions"]
+    extra = (col.get("insitu_extra") or {}).get("runs", [])
     runs = []
-    for run in section["runs"]:
+    for run in list(section["runs"]) + list(extra):
         runs.append({"keys": _arr(run["keys"]).astype(np.int64), "inputs": _arr(run["inputs"]).astype(np.int64),
                      "v_rbl_l_at_sa_clk_v": _arr(run["v_rbl_l_at_sa_clk_v"]),
                      "v_rbl_r_at_sa_clk_v": _arr(run["v_rbl_r_at_sa_clk_v"]),

@@ -105,6 +105,21 @@ def cmd_calibrate_mac_pulses(args) -> int:
     return 0
 
 
+def cmd_add_insitu_runs(args) -> int:
+    import shlex
+    from topkima.calibration.artefact import ArtefactError
+    from topkima.calibration.insitu_runs import add_insitu_runs
+    try:
+        section = add_insitu_runs(args.artefact, args.golden, args.out,
+                                  command=" ".join(shlex.quote(a) for a in sys.argv))
+    except (ArtefactError, ValueError, OSError) as exc:
+        print(f"topkima add-insitu-runs: {exc}", file=sys.stderr)
+        return 1
+    print(f"added {len(section['runs'])} nominal conversions of {args.golden} to the in-situ correction's runs "
+          f"(column.insitu_extra); wrote {args.out or args.artefact or 'the committed artefact'}", file=sys.stderr)
+    return 0
+
+
 def cmd_calibrate_droop(args) -> int:
     from topkima.calibration.bitline_droop import add_bitline_droop
     section = _extend_artefact("calibrate-droop", add_bitline_droop, args)
@@ -244,6 +259,13 @@ def add_parsers(sub) -> None:
     p.add_argument("--cache", type=Path, default=default_cache(), help="simulation cache folder (resumes interrupted runs)")
     p.add_argument("--timeout", type=positive_float, default=600.0, help="wall-clock limit per simulation job (s)")
     p.set_defaults(func=cmd_calibrate_mac_pulses)
+    p = sub.add_parser("add-insitu-runs", help="add the fit-nominal golden set's nominal conversions to the runs the "
+                       "in-situ correction is fitted to (column.insitu_extra)")
+    p.add_argument("--golden", type=Path, default=Path("calibration/fit_nominal_conversions.json"),
+                   help="the fit-nominal golden file (default calibration/fit_nominal_conversions.json)")
+    p.add_argument("--artefact", type=Path, default=None, help="artefact to extend (default: the committed one)")
+    p.add_argument("--out", type=Path, default=None, help="file to write (default: the artefact, in place)")
+    p.set_defaults(func=cmd_add_insitu_runs)
     p = sub.add_parser("calibrate-droop", help="measure the read bitlines' droop (idle-stack leakage) against their "
                        "level in ngspice and add it to an artefact (column.bitline_droop; the model then uses it)")
     p.add_argument("--artefact", type=Path, default=None, help="artefact to extend (default: the committed one)")
