@@ -108,6 +108,10 @@ class MacroParams:
     #: storage devices' shifts (its wordline's edges; artefact ``column.replica_pulse.edge_per_pulse``,
     #: :meth:`pulse_edge_units`); (0, 0) for an artefact without it
     pulse_edge_units_per_v: tuple[float, float] = (0.0, 0.0)
+    #: units a MAC pulse's single-pulse charge (``pulse_units_fit`` / ``charge_share_units``) exceeds what it
+    #: takes in the MAC phase, a + b·ln(w) for a stack storing 1 and for one storing 0 (a₁, b₁, a₀, b₀; artefact
+    #: ``column.mac_pulses``, :meth:`mac_pulse_excess`); None for an artefact without it (no correction)
+    mac_pulse_excess_units: tuple[float, float, float, float] | None = None
 
     def v_of_units(self, units: np.ndarray) -> np.ndarray:
         """The discharge curve f: bitline voltage after ``units`` accumulated units."""
@@ -136,6 +140,17 @@ class MacroParams:
         a DC current (SPICE: the calibration phase at 1, 2, 4 and 6 units, ``column.replica_pulse``)."""
         e_access, e_storage = self.pulse_edge_units_per_v
         return e_access * np.asarray(d_access_v) + e_storage * np.asarray(d_storage_v)
+
+    def mac_pulse_excess(self, width_units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(stored 1, stored 0): units a MAC pulse of ``width_units`` (> 0) takes less in the MAC phase than
+        its single-pulse charge, a + b·ln(w) (SPICE: the nominal MAC-phase runs of ``column.mac_pulses``,
+        ``topkima calibrate-mac-pulses``); zeros without that field."""
+        w = np.asarray(width_units, dtype=float)
+        if self.mac_pulse_excess_units is None:
+            return np.zeros_like(w), np.zeros_like(w)
+        a1, b1, a0, b0 = self.mac_pulse_excess_units
+        lw = np.log(np.maximum(w, 1.0))
+        return a1 + b1 * lw, a0 + b0 * lw
 
     def replica_factor(self, d_access_v: np.ndarray, d_storage_v: np.ndarray) -> np.ndarray:
         """A replica (calibration or ramp) cell's pulsed charge relative to nominal for threshold shifts of
@@ -219,6 +234,7 @@ def params_from_calibration(cal: Calibration, v_mid_v: float = 0.35, v_leak_v: f
         t_pulse_delay_s=float(timing.get("t_pulse_delay_s", 0.0)),
         replica_log_ratio_fit=_arr(col["replica_pulse"]["log_ratio_fit"]) if col.get("replica_pulse") else None,
         pulse_edge_units_per_v=_pulse_edge(col),
+        mac_pulse_excess_units=_mac_pulse_excess(col),
         **in_column_threshold(comp),
         **decision_energy_overdrive(comp),
         n_columns=n_columns,
@@ -231,6 +247,15 @@ def _pulse_edge(col: dict) -> tuple[float, float]:
     if not edge:
         return (0.0, 0.0)
     return (float(edge["e0_access_units_per_v"]), float(edge["e0_storage_units_per_v"]))
+
+
+def _mac_pulse_excess(col: dict) -> tuple[float, float, float, float] | None:
+    """(a₁, b₁, a₀, b₀) of ``column.mac_pulses.excess_units`` (``topkima calibrate-mac-pulses``), else None."""
+    section = col.get("mac_pulses")
+    if not section:
+        return None
+    a1, b1, a0, b0 = (float(x) for x in section["excess_units"])
+    return (a1, b1, a0, b0)
 
 
 def leak_relative_at_curve(col: dict, v_leak_v: float) -> np.ndarray | None:
@@ -369,10 +394,14 @@ def _effective_bitline_capacitance(energy: dict, col: dict) -> float:
 
 
 def _insitu_runs(col: dict) -> tuple[tuple[dict, ...], tuple[int, int, int]]:
-    """The in-situ conversions as arrays, and their ADC range (n_cal, t_cal_units, t_ramp_units)."""
+    """The in-situ conversions as arrays, and their ADC range (n_cal, t_cal_units, t_ramp_units): the
+    calibration's own (``column.insitu_conversions``), then the nominal conversions added from the
+    fit-nominal golden set where the artefact has them (``column.insitu_extra``, ``topkima add-insitu-runs``;
+    the same window, checked when they were added)."""
     section = col["insitu_conversions"]
+    extra = (col.get("insitu_extra") or {}).get("runs", [])
     runs = []
-    for run in section["runs"]:
+    for run in list(section["runs"]) + list(extra):
         runs.append({"keys": _arr(run["keys"]).astype(np.int64), "inputs": _arr(run["inputs"]).astype(np.int64),
                      "v_rbl_l_at_sa_clk_v": _arr(run["v_rbl_l_at_sa_clk_v"]),
                      "v_rbl_r_at_sa_clk_v": _arr(run["v_rbl_r_at_sa_clk_v"]),

@@ -197,6 +197,8 @@ def validate(data: Any, source: str = "artefact") -> None:
     _validate_insitu_runs(col, source)
     _validate_bitline_droop(col, source)
     _validate_replica_pulse(col, source)
+    _validate_mac_pulses(col, source)
+    _validate_insitu_extra(col, source)
     _validate_offset_model(data["comparator"], source)
 
 
@@ -305,6 +307,42 @@ def _validate_replica_pulse(col: dict, source: str) -> None:
         raise ArtefactError(f"{source}: field 'column.replica_pulse.edge_per_pulse' must hold finite numbers "
                             "e0_access_units_per_v and e0_storage_units_per_v (units per V a MAC pulse's edges add; "
                             "remake it with topkima calibrate-replica-pulse)")
+
+
+def _validate_mac_pulses(col: dict, source: str) -> None:
+    """The optional MAC pulses' charge in the MAC phase (``topkima calibrate-mac-pulses``): four finite
+    per-pulse excess coefficients (a, b of a + b*ln(w), for stacks storing 1 and 0)."""
+    mp = col.get("mac_pulses")
+    if mp is None:
+        return
+    excess = mp.get("excess_units") if isinstance(mp, dict) else None
+    if not isinstance(excess, list) or len(excess) != 4 or not all(_finite(x) for x in excess):
+        raise ArtefactError(f"{source}: field 'column.mac_pulses.excess_units' must be four finite numbers (units a "
+                            "MAC pulse's single-pulse charge exceeds its charge in the MAC phase: a, b of a + b*ln(w) "
+                            "for stacks storing 1, then 0; remake it with topkima calibrate-mac-pulses)")
+
+
+def _validate_insitu_extra(col: dict, source: str) -> None:
+    """The optional extra in-situ runs (``topkima add-insitu-runs``): the in-situ runs' window, and per run
+    keys, inputs and one finite V(RBL_L), V(RBL_R) per sense instant and a finite decision energy."""
+    extra = col.get("insitu_extra")
+    if extra is None:
+        return
+    where = f"{source}: field 'column.insitu_extra"
+    own = col.get("insitu_conversions") or {}
+    if not isinstance(extra, dict) or not isinstance(extra.get("runs"), list) or not extra["runs"]:
+        raise ArtefactError(f"{where}.runs' must list the added conversions (remake it with topkima add-insitu-runs)")
+    if any(extra.get(k) != own.get(k) for k in ("n_cal", "t_cal_units", "t_ramp_units")):
+        raise ArtefactError(f"{where}' must have the in-situ runs' window (n_cal, t_cal_units, t_ramp_units)")
+    n = len(own["runs"][0]["v_rbl_l_at_sa_clk_v"]) if own.get("runs") else None
+    for run in extra["runs"]:
+        ok = (isinstance(run, dict) and all(isinstance(run.get(k), list) for k in ("keys", "inputs"))
+              and all(isinstance(run.get(k), list) and len(run[k]) == n and all(_finite(x) for x in run[k])
+                      for k in ("v_rbl_l_at_sa_clk_v", "v_rbl_r_at_sa_clk_v"))
+              and _finite(run.get("e_sa_32_decisions_j")))
+        if not ok:
+            raise ArtefactError(f"{where}.runs' must hold keys, inputs, {n} finite bitline voltages per bitline and a "
+                                "finite e_sa_32_decisions_j per run (remake it with topkima add-insitu-runs)")
 
 
 def _validate_bitline_droop(col: dict, source: str) -> None:

@@ -67,6 +67,8 @@ SETS: dict[str, GoldenSet] = {s.name: s for s in (
     GoldenSet("error-budget", "tt", True, "error-budget", "b", 12, "tests/golden/error_budget_conversions.json"),
     # in-range conversions to fit model refinements to (issue 17): neither golden set, no evidence of fidelity
     GoldenSet("fit", "tt", False, "golden-fit", "f", 6, "calibration/fit_conversions.json"),
+    # the fit set's plan with every device nominal, from a stream of its own: the nominal model's own error
+    GoldenSet("fit-nominal", "tt", False, "golden-fit-nominal", "n", 3, "calibration/fit_nominal_conversions.json"),
 )}
 
 #: the error-budget set's columns per group: which device group keeps its mismatch draw
@@ -199,6 +201,18 @@ def plan_error_budget(settings, n_groups: int, stream: str = "error-budget",
     return jobs, groups
 
 
+def plan_nominal(settings, n_groups: int, columns_per_group: int, stream: str,
+                 label_prefix: str) -> tuple[list[Job], list[dict]]:
+    """The held-out plan's inputs and keys from seed stream ``stream``, converted with every device
+    nominal (the fit-nominal set): the behavioural model's own error, apart from any mismatch."""
+    jobs, groups = plan_heldout(settings, n_groups, columns_per_group, stream, label_prefix)
+    for group in groups:
+        for c in group["columns"]:
+            c["draws"] = _rounded(col.ColumnDraws(sa_dvt_v={name: 0.0 for name in c["draws"]["sa_dvt_v"]}).to_json())
+    draws = {c["label"]: c["draws"] for group in groups for c in group["columns"]}
+    return [Job(j.block, j.label, j.fn, dict(j.kwargs, draws=draws[j.label]), j.netlists) for j in jobs], groups
+
+
 def _rounded(draws: dict) -> dict:
     """Draws rounded to 0.1 µV: what is stored is exactly what was simulated."""
     r = lambda a: np.round(np.asarray(a, float), 7).tolist()  # noqa: E731
@@ -213,6 +227,8 @@ def plan_set(gset: GoldenSet, settings, n_groups: int, columns_per_group: int = 
         raise ValueError(f"golden set {gset.name!r} is made at corner {gset.corner_name}, not {settings.corner_name}")
     if gset.name == "fit":      # the held-out plan (codes over the window) from the fit set's own stream
         return plan_heldout(settings, n_groups, columns_per_group, gset.stream, gset.label_prefix)
+    if gset.name == "fit-nominal":
+        return plan_nominal(settings, n_groups, columns_per_group, gset.stream, gset.label_prefix)
     if not gset.held_out:
         return plan(settings, n_groups, columns_per_group)
     if gset.name == "error-budget":
@@ -247,11 +263,12 @@ def assemble(settings, groups: list[dict], results: dict, provenance: dict, held
             f"({', '.join(ERROR_BUDGET_VARIANTS)}), with only that group's mismatch draw (none: all nominal); "
             f"own seed stream ('{SETS[name].stream}'), target codes over {HELDOUT_CODES[0]}…{HELDOUT_CODES[1]}. "
             "A diagnosis of where the model's error comes from: never use it to choose, tune or fit anything."))
-    elif name == "fit":
+    elif name in ("fit", "fit-nominal"):
         provenance = {**provenance, "purpose": FIT_PURPOSE}
         head.update(purpose=FIT_PURPOSE, note=(
             f"Fitting set: the held-out plan (target codes over {HELDOUT_CODES[0]}…{HELDOUT_CODES[1]}) from its own "
-            f"seed stream ('{SETS[name].stream}'). Model refinements are fitted to it; agreement on it is not "
+            f"seed stream ('{SETS[name].stream}'){', every device nominal' if name == 'fit-nominal' else ''}. "
+            "Model refinements are fitted to it; agreement on it is not "
             "evidence of fidelity (report the held-out sets for that)."))
     elif held_out:
         provenance = {**provenance, "purpose": HELDOUT_PURPOSE}

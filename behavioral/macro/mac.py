@@ -13,7 +13,10 @@ factor; edge = E_a·Δa + E_s·Δs: what its wordline's edges take beyond it, pe
 ``devices.edge_units_per_v``); a
 pulsed stack storing 0 takes the charge-share packet ``share(w)·(1 + α(w)·Δa + β(w)·Δs)`` (Δa, Δs:
 its access and storage devices' threshold shifts; α, β from SPICE Monte Carlo of the packet).
-Idle stacks leak (:mod:`.bitline`).
+Both single-pulse charges are what the discharge bench measured one pulse at a time; in the MAC phase,
+every wordline starting at once, a pulse takes a little less, ``x₁(w)`` / ``x₀(w)`` = a + b·ln(w)
+units (``column.mac_pulses``, :meth:`MacroParams.mac_pulse_excess`), subtracted from ``slope·w + offset``
+and from ``share(w)`` in the pulse terms below (no kernel change). Idle stacks leak (:mod:`.bitline`).
 
 So what element e adds to a bitline is a sum over its pulse scales s, in order, of four **pulse
 terms** of |q| (``full``, ``share``, ``share·α``, ``share·β`` at w = |q|·scale_s) times the
@@ -55,8 +58,9 @@ def pulse_terms(p: MacroParams, scales: tuple[int, ...], linear: bool) -> np.nda
     pulsed stack takes per cell term: full(w), share(w), share(w)·α(w), share(w)·β(w).
     ``linear`` (the ideal macro): no charge-share packets."""
     width = (np.arange(p.q_max + 1)[:, None] * np.asarray(scales)[None, :]).astype(float)
-    full = np.where(width > 0, p.pulse_slope * width + p.pulse_offset_units, 0.0)
-    share = np.where(width > 0, p.share(width), 0.0) if not linear else np.zeros_like(width)
+    excess_1, excess_0 = p.mac_pulse_excess(width) if not linear else (0.0, 0.0)
+    full = np.where(width > 0, p.pulse_slope * width + p.pulse_offset_units - excess_1, 0.0)
+    share = np.where(width > 0, p.share(width) - excess_0, 0.0) if not linear else np.zeros_like(width)
     alpha, beta = p.share_mismatch(width)
     terms = np.stack([full, share, share * alpha, share * beta], axis=-1)      # (q, scale, term)
     return np.ascontiguousarray(terms.reshape(p.q_max + 1, -1), dtype=np.float32)

@@ -1,6 +1,6 @@
 """Commands that characterise a design in ngspice and read the artefact: `calibrate`,
-`calibrate-in-column`, `calibrate-in-column-devices`, `calibrate-replica-pulse`, `calibrate-droop`, `calibrate-trim`,
-`sweep`, `summary`."""
+`calibrate-in-column`, `calibrate-in-column-devices`, `calibrate-replica-pulse`, `calibrate-mac-pulses`, `calibrate-droop`,
+`calibrate-trim`, `sweep`, `summary`."""
 from __future__ import annotations
 
 import os
@@ -88,6 +88,35 @@ def cmd_calibrate_replica_pulse(args) -> int:
           f"{1e6 * chk['pulse_fit']['mean_error_v']:+.1f} uV mean, {1e6 * chk['pulse_fit']['rms_error_v']:.1f} uV rms "
           f"(DC current fit: {1e6 * chk['dc_current_fit']['mean_error_v']:+.1f}, "
           f"{1e6 * chk['dc_current_fit']['rms_error_v']:.1f}); {_wrote(args, section)}", file=sys.stderr)
+    return 0
+
+
+def cmd_calibrate_mac_pulses(args) -> int:
+    from topkima.calibration.mac_pulses import add_mac_pulses
+    section = _extend_artefact("calibrate-mac-pulses", add_mac_pulses, args)
+    if section is None:
+        return 1
+    a1, b1, a0, b0 = section["excess_units"]
+    print(f"MAC pulses in the MAC phase ({len(section['runs'])} nominal runs, {section['n_bitlines']} bitlines fitted): "
+          f"a pulse takes {a1:+.4f} {b1:+.4f}*ln(w) units less than its single-pulse charge (stored 1), "
+          f"{a0:+.4f} {b0:+.4f}*ln(w) (stored 0); residual {section['rms_residual_units']:.4f} units rms "
+          f"({section['rms_residual_without_units']:.4f} without the per-pulse terms); {_wrote(args, section)}",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_add_insitu_runs(args) -> int:
+    import shlex
+    from topkima.calibration.artefact import ArtefactError
+    from topkima.calibration.insitu_runs import add_insitu_runs
+    try:
+        section = add_insitu_runs(args.artefact, args.golden, args.out,
+                                  command=" ".join(shlex.quote(a) for a in sys.argv))
+    except (ArtefactError, ValueError, OSError) as exc:
+        print(f"topkima add-insitu-runs: {exc}", file=sys.stderr)
+        return 1
+    print(f"added {len(section['runs'])} nominal conversions of {args.golden} to the in-situ correction's runs "
+          f"(column.insitu_extra); wrote {args.out or args.artefact or 'the committed artefact'}", file=sys.stderr)
     return 0
 
 
@@ -221,6 +250,22 @@ def add_parsers(sub) -> None:
     p.add_argument("--cache", type=Path, default=default_cache(), help="simulation cache folder (resumes interrupted runs)")
     p.add_argument("--timeout", type=positive_float, default=600.0, help="wall-clock limit per simulation job (s)")
     p.set_defaults(func=cmd_calibrate_replica_pulse)
+    p = sub.add_parser("calibrate-mac-pulses", help="measure in ngspice what a MAC pulse takes in the MAC phase "
+                       "itself (nominal devices, 120 runs) and add it to an artefact (column.mac_pulses; the model "
+                       "then corrects its per-pulse charge by it)")
+    p.add_argument("--artefact", type=Path, default=None, help="artefact to extend (default: the committed one)")
+    p.add_argument("--out", type=Path, default=None, help="file to write (default: the artefact, in place)")
+    p.add_argument("--workers", type=nonneg_int, default=1, help="worker processes (0: run in this process)")
+    p.add_argument("--cache", type=Path, default=default_cache(), help="simulation cache folder (resumes interrupted runs)")
+    p.add_argument("--timeout", type=positive_float, default=600.0, help="wall-clock limit per simulation job (s)")
+    p.set_defaults(func=cmd_calibrate_mac_pulses)
+    p = sub.add_parser("add-insitu-runs", help="add the fit-nominal golden set's nominal conversions to the runs the "
+                       "in-situ correction is fitted to (column.insitu_extra)")
+    p.add_argument("--golden", type=Path, default=Path("calibration/fit_nominal_conversions.json"),
+                   help="the fit-nominal golden file (default calibration/fit_nominal_conversions.json)")
+    p.add_argument("--artefact", type=Path, default=None, help="artefact to extend (default: the committed one)")
+    p.add_argument("--out", type=Path, default=None, help="file to write (default: the artefact, in place)")
+    p.set_defaults(func=cmd_add_insitu_runs)
     p = sub.add_parser("calibrate-droop", help="measure the read bitlines' droop (idle-stack leakage) against their "
                        "level in ngspice and add it to an artefact (column.bitline_droop; the model then uses it)")
     p.add_argument("--artefact", type=Path, default=None, help="artefact to extend (default: the committed one)")

@@ -69,7 +69,9 @@ def reference_topk(chip, q, kl, k, insitu=None, key=None, enable=None, details=N
     n_keys = kl.shape[1]
     n = p.n_ramp_steps              # ramp steps: cycles 1 … n, n + 1 = never
     n_total = 2 * chip.n_elements * n_s + p.n_cal_rows + p.n_ramp_rows   # MAC stacks + replica ports
-    full = lambda w: p.pulse_slope * w + p.pulse_offset_units  # noqa: E731
+    # a MAC pulse's single-pulse charge less what it takes less in the MAC phase (column.mac_pulses): a + b·ln(w)
+    a1, b1, a0, b0 = p.mac_pulse_excess_units if p.mac_pulse_excess_units and not chip.linear else (0.0,) * 4
+    full = lambda w: p.pulse_slope * w + p.pulse_offset_units - (a1 + b1 * np.log(w))  # noqa: E731
     h = chip.noise_half_window()
     curve = None
     if chip.linear:   # the ideal macro: the curve's initial slope, extended without saturation
@@ -92,7 +94,7 @@ def reference_topk(chip, q, kl, k, insitu=None, key=None, enable=None, details=N
                     if w == 0:
                         continue
                     m = dev.m_stack[row, :, c]
-                    share_w = 0.0 if chip.linear else float(p.share(w))
+                    share_w = 0.0 if chip.linear else float(p.share(w)) - (a0 + b0 * np.log(w))
                     alpha, beta = (float(x) for x in p.share_mismatch(w))
 
                     def share(stack):  # the charge-share packet of this stack, with its own draws

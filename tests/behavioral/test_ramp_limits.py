@@ -109,14 +109,17 @@ def test_default_path_equals_the_code_before_the_ramp_fields(monkeypatch):
     # the fixture predates the artefact's in-column threshold (comparator.in_column), the decision
     # energy's overdrive term (read from comparator.energy's bench table) and the leakage's level
     # dependence (column.bitline_droop), the replica pulses' and MAC pulses' edge charge
-    # (column.replica_pulse), changes of the physics, not of the ramp fields: the committed
-    # artefact is compared without them
+    # (column.replica_pulse), the MAC pulses' charge in the MAC phase (column.mac_pulses) and the in-situ
+    # correction's added runs (column.insitu_extra), changes of the physics, not of the ramp fields: the
+    # committed artefact is compared without them
     data = copy.deepcopy(load_calibration().data)
     data["comparator"].pop("in_column", None)
     data["comparator"].pop("in_column_devices", None)
     data["comparator"]["energy"].pop("overdrive_v", None)
     data["column"].pop("bitline_droop", None)
     data["column"].pop("replica_pulse", None)
+    data["column"].pop("mac_pulses", None)
+    data["column"].pop("insitu_extra", None)
     monkeypatch.setattr("topkima.calibration.load_calibration", lambda path=None: Calibration(data))
     for case in fixture.cases():
         now = fixture.run(case)

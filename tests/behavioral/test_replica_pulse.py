@@ -102,18 +102,21 @@ def test_a_stack_storing_1_carries_its_edge_charge(cal):
                 for s, scale in enumerate((1, 2, 4)):
                     digit = int(np.sign(level)) * ((abs(level) >> s) & 1)
                     w = abs(q) * scale
+                    # what a pulse takes less in the MAC phase (column.mac_pulses): a + b·ln(w), stored 1 / 0
+                    a1, b1, a0, b0 = params.mac_pulse_excess_units or (0.0,) * 4
+                    x1, x0 = a1 + b1 * np.log(w), a0 + b0 * np.log(w)
                     stack, side = {(1, 1): (0, "l"), (1, -1): (2, "r"), (-1, 1): (1, "r"), (-1, -1): (3, "l")}[
                         (int(np.sign(q)), digit if digit else 1)]
                     da, ds = draws.mac_dvt_v[c, s, stack]
                     if digit:   # a stack storing 1: DC factor times the pulse, plus its edges' charge
-                        full = params.pulse_slope * w + params.pulse_offset_units
+                        full = params.pulse_slope * w + params.pulse_offset_units - x1
                         want[side] += float(dev.m_stack[s, stack, c]) * full
                         want[side] += e_a * da + e_s * ds
                     for other, oside in {1: ((0, "l"), (2, "r")), -1: ((1, "r"), (3, "l"))}[int(np.sign(q))]:
                         if not digit or other != stack:   # stacks storing 0: the charge-share packet
                             a_, b_ = (float(x) for x in params.share_mismatch(w))
                             d0 = draws.mac_dvt_v[c, s, other]
-                            want[oside] += float(params.share(w)) * (1 + a_ * d0[0] + b_ * d0[1])
+                            want[oside] += (float(params.share(w)) - x0) * (1 + a_ * d0[0] + b_ * d0[1])
                 assert u_l[0, c] == pytest.approx(want["l"], abs=2e-4) and u_r[0, c] == pytest.approx(want["r"], abs=2e-4)
 
 
