@@ -70,6 +70,12 @@ def add_insitu_runs(artefact: str | Path | None, golden_file: str | Path, out: s
     doc = json.loads(golden_file.read_text())
     if doc.get("format_version") != 1 or "groups" not in doc:
         raise ValueError(f"{golden_file}: not a golden-conversion file of format 1 (topkima golden writes them)")
+    corner = cal.data["corner"]
+    supplies = cal.data["provenance"].get("supplies")
+    if doc.get("corner") != corner or (supplies is not None and doc.get("supplies") != supplies):
+        raise ValueError(f"{golden_file}: its conversions were made at corner {doc.get('corner')!r} with supplies "
+                         f"{doc.get('supplies')}; the artefact is at {corner!r} with {supplies}: add runs made with "
+                         "the artefact's own corner and supplies")
     section = insitu_extra_section(doc, golden_file, cal.column["insitu_conversions"])
     section["provenance"] = {"command": command, "source_sha256": hashlib.sha256(golden_file.read_bytes()).hexdigest(),
                              "source_provenance": doc.get("provenance", {}),

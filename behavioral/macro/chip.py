@@ -328,6 +328,9 @@ def _convert_batch(chips: list[ChipInstance], window_of, noise_keys, noise_batch
     (B, R, n) booleans or None), element b under ``chips[window_of[b]]`` (one chip's windows)
     with noise coordinates (``noise_keys[b]``, ``noise_batch[b]``); results (B, R, …), the energy NaN
     without ``energy``."""
+    if not isinstance(energy, (bool, np.bool_)):
+        raise TypeError(f"energy must be True or False, got {energy!r}")
+    energy = bool(energy)
     chip = chips[0]
     n_keys = kb.shape[-1]
     bounds, tile_quota = chip._tiling(n_keys, k, quotas)

@@ -554,3 +554,11 @@ def test_row_best_and_kth_equal_a_sort_of_each_row_on_any_thread_count():
     finally:
         runtime.set_threads(before)
     assert np.isinf(want_kth).any() and np.isfinite(want_kth).any()
+
+
+def test_energy_flag_must_be_a_bool(hardware):
+    chip = hardware.macro.nominal()
+    q = np.ones((2, chip.n_elements), dtype=np.int64)
+    k = np.ones((chip.n_elements, 8), dtype=np.int64)
+    with pytest.raises(TypeError, match="energy must be True or False"):
+        chip.topk(q, k, k=2, energy=0)

@@ -97,8 +97,9 @@ def heldout(request):
 
 
 def test_the_held_out_sets_draw_from_streams_of_their_own():
-    streams = [golden.SETS[name].stream for name in HELDOUT_SETS]
-    assert len(set(streams + [golden.SETS[n].stream for n in ("development", "fit", "ss", "error-budget")])) == 6
+    others = ("development", "fit", "fit-nominal", "ss", "error-budget")
+    streams = [golden.SETS[name].stream for name in HELDOUT_SETS + others]
+    assert len(set(streams)) == len(streams)
     first = [golden.plan_set(golden.SETS[name], CalSettings(), 1, 2)[0] for name in HELDOUT_SETS]
     assert not {j.key() for j in first[0]} & {j.key() for j in first[1]}
 
@@ -131,8 +132,8 @@ def test_stored_spice_codes_follow_the_ideal_codes(heldout):
             ideal.append(_ramp_code(score))
             spice.append(c["code"])
     spice = np.array(spice)
-    # a sanity check that SPICE converted the planned scores, not a fidelity target: each column's
-    # comparator offset (σ ≈ 2.4 LSB) spreads its code around the ideal one (0.90 and 0.898 here)
+    # a sanity check that SPICE converted the planned scores, not a fidelity target. The bound was 0.9
+    # and was lowered to 0.85 after heldout-2 was seen at 0.898 (heldout: 0.912)
     assert stats.spearmanr(ideal, spice).statistic > 0.85
     assert np.mean((spice >= 1) & (spice <= 30)) >= 0.75   # most conversions land inside the window
 
@@ -160,18 +161,29 @@ def test_heldout_in_range_meets_the_issues_targets_for_lsb_and_energy(heldout):
     assert r["energy_mean_err_pct"] <= 3.0 and r["energy_max_err_pct"] <= 6.0
 
 
-def test_in_range_codes_are_exact_on_the_never_used_set_and_on_both_held_out_sets_together():
-    # issue 17's ≥ 95 % exact codes in range, fixed before the sets were made. heldout-2 was generated
-    # before session 7's model changes and evaluated once after them (97.6 %); the first held-out set's
-    # misses were diagnosed in session 6, so it is no longer untouched (94.6 % alone): both together
-    # are asserted too (96.1 %), so the figure does not rest on one draw of 245 conversions
+def test_in_range_codes_are_exact_on_the_set_never_used_to_choose_anything():
+    # issue 17's ≥ 95 % exact codes in range (the issue's rule, fixed before the set was planned) on
+    # heldout-2: planned (8f98238) before session 7's model changes, its SPICE results first read after
+    # they were merged (97.6 %). Not asserted, because no rule for them was committed beforehand: the
+    # first held-out set (94.6 %; its misses were diagnosed in session 6) and the pooled fresh draws
+    # (95.5 % with the fit extension: docs/behavioral-model.md, "The second held-out set")
     from topkima.behavioral import TopkimaMacro
     from topkima.behavioral.golden import compare, load_golden
     from topkima.calibration import load_calibration
-    macro = TopkimaMacro(load_calibration())
-    root = Path(__file__).parents[2]
-    regions = {name: compare(macro, load_golden(root / golden.SETS[name].path), k_top=5).regions()["in_range"]
-               for name in HELDOUT_SETS}
-    assert regions["heldout-2"]["exact_pct"] >= 95.0
-    exact = sum(r["exact_pct"] * r["n"] for r in regions.values()) / 100
-    assert exact / sum(r["n"] for r in regions.values()) >= 0.95
+    doc = load_golden(Path(__file__).parents[2] / golden.SETS["heldout-2"].path)
+    assert compare(TopkimaMacro(load_calibration()), doc, k_top=5).regions()["in_range"]["exact_pct"] >= 95.0
+
+
+def test_the_fit_extension_is_the_fit_plans_groups_6_to_11():
+    # calibration/fit_extension_conversions.json was run by a helper script, not `topkima golden`: its
+    # provenance is this plan, checked here (golden.plan_set of the fit set with 12 groups, groups 6–11)
+    from topkima.behavioral.golden import load_golden
+    doc = load_golden(Path(__file__).parents[2] / "calibration" / "fit_extension_conversions.json")
+    assert doc["set"] == "fit" and doc["held_out"] is False
+    _, planned = golden.plan_set(golden.SETS["fit"], CalSettings(seed=doc["seed"]), 12, 16)
+    assert len(doc["groups"]) == 6
+    for stored, plan_group in zip(doc["groups"], planned[6:]):
+        assert stored["inputs"] == plan_group["inputs"]
+        for c, p in zip(stored["columns"], plan_group["columns"]):
+            assert (c["label"], c["keys"], c["target_code"], c["draws"]) == (p["label"], p["keys"], p["target_code"],
+                                                                            p["draws"])

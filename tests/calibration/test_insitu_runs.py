@@ -77,3 +77,18 @@ def test_a_bad_run_is_refused_with_the_command_that_remakes_it(cal):
     data["column"]["insitu_extra"]["runs"][0]["v_rbl_l_at_sa_clk_v"] = [0.3] * 5
     with pytest.raises(ArtefactError, match="column.insitu_extra.*add-insitu-runs"):
         Calibration(data)
+
+
+def test_runs_of_another_corner_or_supplies_are_refused(tmp_path):
+    # the committed fit-nominal runs (tt) added to the ss artefact: refused, naming both corners
+    from topkima.calibration.insitu_runs import add_insitu_runs
+    root = Path(__file__).parents[2]
+    with pytest.raises(ValueError, match="corner 'tt'.*artefact is at 'ss'"):
+        add_insitu_runs(root / "calibration" / "ss_calibration.json", root / "calibration" / "fit_nominal_conversions.json",
+                        tmp_path / "out.json")
+    doc = json.loads((root / "calibration" / "fit_nominal_conversions.json").read_text())
+    doc["supplies"] = dict(doc["supplies"], v_sa_v=0.9)
+    (tmp_path / "other.json").write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="supplies"):
+        add_insitu_runs(None, tmp_path / "other.json", tmp_path / "out.json")
+    assert not (tmp_path / "out.json").exists()
