@@ -187,3 +187,25 @@ def test_the_fit_extension_is_the_fit_plans_groups_6_to_11():
         for c, p in zip(stored["columns"], plan_group["columns"]):
             assert (c["label"], c["keys"], c["target_code"], c["draws"]) == (p["label"], p["keys"], p["target_code"],
                                                                             p["draws"])
+
+
+def test_no_fitting_data_shares_a_query_or_a_column_with_either_held_out_set():
+    # what the artefact was fitted to (in-situ runs, the added nominal runs, the MAC-phase bench) and
+    # the fitting files: no query vector and no (query, keys) column of either held-out set
+    from topkima.behavioral.golden import load_golden
+    from topkima.calibration import load_calibration
+    root = Path(__file__).parents[2]
+    column = load_calibration().column
+    fitted = [(r["inputs"], r["keys"]) for name in ("insitu_conversions", "insitu_extra", "mac_pulses")
+              for r in column[name]["runs"]]
+    for name in ("fit", "fit-nominal"):
+        doc = load_golden(root / golden.SETS[name].path)
+        fitted += [(g["inputs"], c["keys"]) for g in doc["groups"] for c in g["columns"]]
+    ext = load_golden(root / "calibration" / "fit_extension_conversions.json")
+    fitted += [(g["inputs"], c["keys"]) for g in ext["groups"] for c in g["columns"]]
+    queries = {tuple(q) for q, _ in fitted}
+    for name in HELDOUT_SETS:
+        doc = load_golden(root / golden.SETS[name].path)
+        assert not queries & {tuple(g["inputs"]) for g in doc["groups"]}
+        held = {(tuple(g["inputs"]), tuple(c["keys"])) for g in doc["groups"] for c in g["columns"]}
+        assert not held & {(tuple(q), tuple(k)) for q, k in fitted}

@@ -61,3 +61,25 @@ def test_an_artefact_without_the_field_keeps_the_single_pulse_charges(cal):
     u_l = chip.mac_units(np.array(run["inputs"])[None, :], kl)[0][0, 0]
     assert u_l == pytest.approx(nominal_units(cal.column, *bitline_pulses(run["inputs"], run["keys"], (1, 2, 4))[0]),
                                 abs=2e-3)
+
+
+def test_the_fits_leakage_is_the_models():
+    # the fit's SPICE side subtracts the leakage the model would add by the bench's reading instant
+    # (calibration/mac_pulses.leak_units reads the artefact's raw fields); the model's own rate
+    # (leak_units_per_unit) and relative rate at the bitline's level (its leak_rel table) must give
+    # the same units, or the fitted excess would absorb the difference
+    import numpy as np
+    from topkima.behavioral import TopkimaMacro
+    from topkima.calibration import load_calibration
+    from topkima.calibration import mac_pulses as mp
+    cal = load_calibration()
+    chip = TopkimaMacro(cal).nominal()
+    bl, t_end = chip.bitlines, mp.t_end_units(cal.column)
+    rng = np.random.default_rng(11)
+    for units in (20.0, 150.0, 260.0, 400.0):
+        keys = rng.integers(-7, 8, chip.n_elements)
+        rate = float(np.asarray(chip.leak_units_per_unit(keys.reshape(-1, 1))).ravel()[0])
+        x = min(max((units + 0.5 * rate * t_end) * bl.points_per_unit, 0.0), float(bl.last_index))
+        i = min(int(x), bl.last_index)
+        model = rate * t_end * (bl.leak_rel[i] + (x - i) * bl.leak_rel_d[i])
+        assert abs(mp.leak_units(cal.column, keys, units, t_end) - model) <= 2e-3 * model
