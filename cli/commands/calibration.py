@@ -208,6 +208,19 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def _artefact_in_out(p) -> None:
+    """The options of a command that extends an artefact: which one, and where the result goes."""
+    p.add_argument("--artefact", type=Path, default=None, help="artefact to extend (default: the committed one)")
+    p.add_argument("--out", type=Path, default=None, help="file to write (default: the artefact, in place)")
+
+
+def _spice_jobs(p, timeout_s: float) -> None:
+    """The options of a command that runs ngspice jobs through the resumable job cache."""
+    p.add_argument("--workers", type=nonneg_int, default=1, help="worker processes (0: run in this process)")
+    p.add_argument("--cache", type=Path, default=default_cache(), help="simulation cache folder (resumes interrupted runs)")
+    p.add_argument("--timeout", type=positive_float, default=timeout_s, help="wall-clock limit per simulation job (s)")
+
+
 def add_parsers(sub) -> None:
     """Register `calibrate`, `calibrate-in-column`, `calibrate-in-column-devices`, `calibrate-replica-pulse`,
     `calibrate-droop`, `calibrate-trim`, `sweep`, `summary`."""
@@ -226,63 +239,44 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=cmd_calibrate)
     p = sub.add_parser("calibrate-in-column", help="measure the comparator's threshold inside the column in ngspice "
                        "and add it to an artefact (comparator.in_column; the model then uses it)")
-    p.add_argument("--artefact", type=Path, default=None, help="artefact to extend (default: the committed one)")
-    p.add_argument("--out", type=Path, default=None, help="file to write (default: the artefact, in place)")
-    p.add_argument("--workers", type=nonneg_int, default=1, help="worker processes (0: run in this process)")
-    p.add_argument("--cache", type=Path, default=default_cache(), help="simulation cache folder (resumes interrupted runs)")
-    p.add_argument("--timeout", type=positive_float, default=3600.0, help="wall-clock limit per simulation job (s)")
+    _artefact_in_out(p)
+    _spice_jobs(p, timeout_s=3600.0)
     p.set_defaults(func=cmd_calibrate_in_column)
     p = sub.add_parser("calibrate-in-column-devices", help="measure the in-column threshold's sensitivity to every "
                        "other sense-amplifier device in ngspice and add it to an artefact (comparator.in_column_devices; "
                        "needs comparator.in_column)")
-    p.add_argument("--artefact", type=Path, default=None, help="artefact to extend (default: the committed one)")
-    p.add_argument("--out", type=Path, default=None, help="file to write (default: the artefact, in place)")
-    p.add_argument("--workers", type=nonneg_int, default=1, help="worker processes (0: run in this process)")
-    p.add_argument("--cache", type=Path, default=default_cache(), help="simulation cache folder (resumes interrupted runs)")
-    p.add_argument("--timeout", type=positive_float, default=3600.0, help="wall-clock limit per simulation job (s)")
+    _artefact_in_out(p)
+    _spice_jobs(p, timeout_s=3600.0)
     p.set_defaults(func=cmd_calibrate_in_column_devices)
     p = sub.add_parser("calibrate-replica-pulse", help="measure the replica cells' pulsed charge against their devices' "
                        "threshold shifts in ngspice and add the fit to an artefact (column.replica_pulse; the model then "
                        "scales calibration and ramp cells by it)")
-    p.add_argument("--artefact", type=Path, default=None, help="artefact to extend (default: the committed one)")
-    p.add_argument("--out", type=Path, default=None, help="file to write (default: the artefact, in place)")
-    p.add_argument("--workers", type=nonneg_int, default=1, help="worker processes (0: run in this process)")
-    p.add_argument("--cache", type=Path, default=default_cache(), help="simulation cache folder (resumes interrupted runs)")
-    p.add_argument("--timeout", type=positive_float, default=600.0, help="wall-clock limit per simulation job (s)")
+    _artefact_in_out(p)
+    _spice_jobs(p, timeout_s=600.0)
     p.set_defaults(func=cmd_calibrate_replica_pulse)
     p = sub.add_parser("calibrate-mac-pulses", help="measure in ngspice what a MAC pulse takes in the MAC phase "
                        "itself (nominal devices, 120 runs) and add it to an artefact (column.mac_pulses; the model "
                        "then corrects its per-pulse charge by it)")
-    p.add_argument("--artefact", type=Path, default=None, help="artefact to extend (default: the committed one)")
-    p.add_argument("--out", type=Path, default=None, help="file to write (default: the artefact, in place)")
-    p.add_argument("--workers", type=nonneg_int, default=1, help="worker processes (0: run in this process)")
-    p.add_argument("--cache", type=Path, default=default_cache(), help="simulation cache folder (resumes interrupted runs)")
-    p.add_argument("--timeout", type=positive_float, default=600.0, help="wall-clock limit per simulation job (s)")
+    _artefact_in_out(p)
+    _spice_jobs(p, timeout_s=600.0)
     p.set_defaults(func=cmd_calibrate_mac_pulses)
     p = sub.add_parser("add-insitu-runs", help="add the fit-nominal golden set's nominal conversions to the runs the "
                        "in-situ correction is fitted to (column.insitu_extra)")
     p.add_argument("--golden", type=Path, default=Path("calibration/fit_nominal_conversions.json"),
                    help="the fit-nominal golden file (default calibration/fit_nominal_conversions.json)")
-    p.add_argument("--artefact", type=Path, default=None, help="artefact to extend (default: the committed one)")
-    p.add_argument("--out", type=Path, default=None, help="file to write (default: the artefact, in place)")
+    _artefact_in_out(p)
     p.set_defaults(func=cmd_add_insitu_runs)
     p = sub.add_parser("calibrate-droop", help="measure the read bitlines' droop (idle-stack leakage) against their "
                        "level in ngspice and add it to an artefact (column.bitline_droop; the model then uses it)")
-    p.add_argument("--artefact", type=Path, default=None, help="artefact to extend (default: the committed one)")
-    p.add_argument("--out", type=Path, default=None, help="file to write (default: the artefact, in place)")
-    p.add_argument("--workers", type=nonneg_int, default=1, help="worker processes (0: run in this process)")
-    p.add_argument("--cache", type=Path, default=default_cache(), help="simulation cache folder (resumes interrupted runs)")
-    p.add_argument("--timeout", type=positive_float, default=600.0, help="wall-clock limit per simulation job (s)")
+    _artefact_in_out(p)
+    _spice_jobs(p, timeout_s=600.0)
     p.set_defaults(func=cmd_calibrate_droop)
     p = sub.add_parser("calibrate-trim", help="trim the comparator's offset in ngspice (a capacitor DAC set at power-up) "
                        "and add the residual to an artefact (comparator.offset_trim; --chip-variant offset-trimmed uses it)")
-    p.add_argument("--artefact", type=Path, default=None, help="artefact to extend (default: the committed one)")
-    p.add_argument("--out", type=Path, default=None, help="file to write (default: the artefact, in place)")
+    _artefact_in_out(p)
     p.add_argument("--mc", type=int_at_least(64), default=72,
                    help="latch instances trimmed (default 72; at least 64: the trimmed offset's 23-term linear model over-fits fewer)")
-    p.add_argument("--workers", type=nonneg_int, default=1, help="worker processes (0: run in this process)")
-    p.add_argument("--cache", type=Path, default=default_cache(), help="simulation cache folder (resumes interrupted runs)")
-    p.add_argument("--timeout", type=positive_float, default=600.0, help="wall-clock limit per simulation job (s)")
+    _spice_jobs(p, timeout_s=600.0)
     p.set_defaults(func=cmd_calibrate_trim)
     p = sub.add_parser("sweep", help="design sweep: calibrate each point of a grid of design changes; unit step, "
                        "cell σ, LSB, INL/DNL, SA offset σ, energy, T_arb, top-k recall (docs/design.md)")
