@@ -18,6 +18,10 @@
   until g(j0−1) ≤ 0 < g(j0). On the flat end of the curve a ramp step hardly lowers V_L while
   leakage still lowers V_R, so g need not rise: a conversion whose RBL_L falls there by less
   than twice what leakage and drift can do per cycle is scanned cycle by cycle from the first.
+* **Screen.** Before any of that, a column whose margin's ceiling (:func:`margin_ceiling_v`: V_R
+  at its highest, V_L at its lowest, the offset and the in-situ terms at their worst; two curve
+  reads) lies more than Z_MAX·σ_n below the threshold never fires: none of its decisions could
+  draw noise, so skipping it changes no result (most of a top-k's columns).
 """
 from __future__ import annotations
 
@@ -310,6 +314,68 @@ def g_rises(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r0: fl
         b_max = max(b_max, abs(ramp.devices.v_os_per_v[col, s]))
     return v_l_fall_min * (1.0 - 0.5 * b_max) > 2.0 * (v_r_fall_max * (1.0 + 0.5 * b_max) + bl.drift_v_per_cycle
                                                       + b_max * bl.drift_cm_v_per_cycle)
+
+
+@numba.njit(**KERNEL)
+def margin_headroom_v(bl: BitlineModel, devices: ArrayDevices, n_steps: int, out) -> None:
+    """Per column c < ``out.size``, H_c with g(j) ≤ b_R·V_R,max − a_L·V_L,min + H_c at every cycle
+    j = 1 … n_steps (:func:`margin_ceiling_v`), into ``out``: g = b_R·V_R − a_L·V_L + Δoff(j) − V_os(CM)
+    after the in-situ correction (a_L = keep_l − mix_r, b_R = keep_r + mix_l), so H_c is the largest
+    Δoff(j) = offset_r(j) − offset_l(j) plus the largest −V_os of column c over every common mode the
+    corrected bitlines can reach (the curve's whole range, each segment of the offset at its
+    ends). +inf (no ceiling) unless a_L and b_R are positive."""
+    a_l = bl.keep_l - bl.mix_r
+    b_r = bl.keep_r + bl.mix_l
+    if not (a_l > 0.0 and b_r > 0.0):
+        for c in range(out.size):
+            out[c] = np.inf
+        return
+    v_lo, v_hi = np.inf, -np.inf
+    for i in range(bl.curve_v.size):
+        v_lo, v_hi = min(v_lo, bl.curve_v[i]), max(v_hi, bl.curve_v[i])
+    d_off = -np.inf
+    off_l_lo, off_l_hi, off_r_lo, off_r_hi = np.inf, -np.inf, np.inf, -np.inf
+    for j in range(1, n_steps + 1):
+        d_off = max(d_off, bl.offset_r_v[j] - bl.offset_l_v[j])
+        off_l_lo, off_l_hi = min(off_l_lo, bl.offset_l_v[j]), max(off_l_hi, bl.offset_l_v[j])
+        off_r_lo, off_r_hi = min(off_r_lo, bl.offset_r_v[j]), max(off_r_hi, bl.offset_r_v[j])
+    # the corrected bitlines' range (interval arithmetic), hence the common mode's
+    l_lo = min(bl.keep_l * v_lo, bl.keep_l * v_hi) + min(-bl.mix_l * v_lo, -bl.mix_l * v_hi) + off_l_lo
+    l_hi = max(bl.keep_l * v_lo, bl.keep_l * v_hi) + max(-bl.mix_l * v_lo, -bl.mix_l * v_hi) + off_l_hi
+    r_lo = min(bl.mix_r * v_lo, bl.mix_r * v_hi) + min(bl.keep_r * v_lo, bl.keep_r * v_hi) + off_r_lo
+    r_hi = max(bl.mix_r * v_lo, bl.mix_r * v_hi) + max(bl.keep_r * v_lo, bl.keep_r * v_hi) + off_r_hi
+    cm_lo, cm_hi = 0.5 * (l_lo + r_lo), 0.5 * (l_hi + r_hi)
+    breaks = devices.vcm_breaks_v
+    n_seg = devices.v_os_at_0_v.shape[1]
+    for c in range(out.size):
+        worst = -np.inf
+        for s in range(n_seg):          # segment s: breaks[s − 1] < CM ≤ breaks[s] (comparator_offset_v)
+            lo = cm_lo if s == 0 else max(cm_lo, breaks[s - 1])
+            hi = cm_hi if s == n_seg - 1 else min(cm_hi, breaks[s])
+            if lo > hi:
+                continue
+            a, b = devices.v_os_at_0_v[c, s], devices.v_os_per_v[c, s]
+            worst = max(worst, -(a + b * lo), -(a + b * hi))
+        out[c] = d_off + worst
+
+
+@numba.njit(inline="always", **KERNEL)
+def margin_ceiling_v(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r0: float, leak: float,
+                     n_steps: int, headroom_v: float) -> float:
+    """An upper bound of g(j) over every cycle j = 1 … n_steps, from two points of the curve: V_R at
+    its highest (calibration units, no leakage) and V_L at its lowest (the whole ramp and the
+    leakage at its highest relative rate), ``headroom_v`` the column's :func:`margin_headroom_v`
+    (f falls with units, and leakage and the ramp only add units). A column whose ceiling is more
+    than Z_MAX·σ below the threshold never fires, noise or not: none of its decisions is drawn, so
+    screening it out changes no result."""
+    u_l_max = u_l0 + leak * bl.leak_rel_max * bl.t_sense_units[n_steps] + ramp.u_ramp_after_units[col, n_steps]
+    v_r_max = v_of_units(bl, u_r0 + ramp.u_cal_units[col])
+    v_l_min = v_of_units(bl, u_l_max)
+    return (bl.keep_r + bl.mix_l) * v_r_max - (bl.keep_l - bl.mix_r) * v_l_min + headroom_v + CEILING_ROUNDING_V
+
+
+#: what the ceiling adds for the rounding of the sums it bounds (V; the model's values are ~1 V)
+CEILING_ROUNDING_V = 1e-9
 
 
 @numba.njit(inline="always", **KERNEL)

@@ -19,28 +19,33 @@ import numba
 import numpy as np
 
 from topkima.behavioral.macro.adc import (RampColumns, decision_margin_v, firing_cycle_unless_far_below,
-                                          firing_cycles_by_scan, firing_cycles_where_g_rises, g_rises)
+                                          firing_cycles_by_scan, firing_cycles_where_g_rises, g_rises,
+                                          margin_ceiling_v, margin_headroom_v)
 from topkima.behavioral.macro.arbiter import grant_row
 from topkima.behavioral.macro.bitline import BitlineModel, column_leak
 from topkima.behavioral.macro.devices import ArrayDevices
 from topkima.behavioral.macro.energy import EnergyModel, row_energy_j
 from topkima.behavioral.macro.mac import add_rows_units_from_table, build_code_tables, code_lines
-from topkima.behavioral.macro.noise import row_stream
+from topkima.behavioral.macro.noise import Z_MAX, row_stream
 from topkima.behavioral.macro.runtime import JIT, KERNEL, parallel_for
 
 @numba.njit(**KERNEL)
-def fire_comparators(bl, ramp, units_l, units_r, leak, enabled, n_steps, t_clk_units, half_window, sigma_noise_v, key,
-                     batch, row, key0, firing, on_flat_end, crosses, g_last) -> int:
+def fire_comparators(bl, ramp, units_l, units_r, leak, headroom, enabled, n_steps, t_clk_units, half_window,
+                     sigma_noise_v, key, batch, row, key0, firing, on_flat_end, crosses, g_last) -> int:
     """The ramp cycle each enabled column's comparator fires in (``firing``, left as it is for a
     disabled column: it never requests the arbiter and is not clocked); returns how many are
-    enabled. Each column's last decision g(n_steps) comes first: where g rises and that decision does
-    not fire, the column is done here (most of a top-k's columns); the columns that cross inside the
+    enabled. A column whose margin's ceiling (:func:`.adc.margin_ceiling_v`, two points of the
+    curve; ``headroom`` (n,) its columns' :func:`.adc.margin_headroom_v`) lies more than Z_MAX·σ
+    below the threshold is done first: none of its decisions can fire (most of a top-k's columns).
+    Then each column's last decision g(n_steps): where g rises and that decision does
+    not fire, the column is done here; the columns that cross inside the
     ramp, and those on the flat end of the discharge curve, are found by one call each per row.
     ``on_flat_end``, ``crosses`` (n,) bool, ``g_last`` (n,) float: scratch."""
     n_enabled = 0
     n_flat = 0
     n_crossing = 0
     row_noise = row_stream(key, batch, row)
+    sure_v = Z_MAX * sigma_noise_v
     for c in range(firing.size):
         on_flat_end[c] = False
         crosses[c] = False
@@ -49,6 +54,9 @@ def fire_comparators(bl, ramp, units_l, units_r, leak, enabled, n_steps, t_clk_u
         n_enabled += 1
         u_l0 = float(units_l[c])
         u_r0 = float(units_r[c])
+        if margin_ceiling_v(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, headroom[c]) <= -sure_v:
+            firing[c] = n_steps + 1         # never fires
+            continue
         if not g_rises(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, t_clk_units):
             on_flat_end[c] = True
             n_flat += 1
@@ -81,13 +89,15 @@ def pulsed_elements(q_row) -> int:
 
 
 @numba.njit(**KERNEL)
-def convert_row(b, r, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, k, conventional, with_energy, n_steps,
+def convert_row(b, r, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, headroom, k, conventional, with_energy,
+                n_steps,
                 t_clk_units,
                 half_window, sigma_noise_v, key, noise_batch, key0, units_l, units_r, per_cycle, start, on_flat_end, crosses, g_last,
                 scratch, out_firing,
                 out_index, out_cycle, out_stop, out_energy):
     """One query row r of batch element b after its MAC phase (``units_l``, ``units_r``: U_L and
-    U_R of each of its n columns; ``leak`` (n,) their leakage): the ramp ADC, the arbiter, energy, under the window that
+    U_R of each of its n columns; ``leak`` (n,) their leakage, ``headroom`` (n,) their comparators'
+    :func:`.adc.margin_headroom_v`): the ramp ADC, the arbiter, energy, under the window that
     ``bl``, ``ramp``, ``em``, ``half_window`` describe; its noise at (``key``, ``noise_batch``); its energy
     only ``with_energy``.
     ``per_cycle``, ``start``, ``on_flat_end``, ``crosses``, ``g_last``, ``scratch`` (4, n) float64: scratch."""
@@ -95,7 +105,8 @@ def convert_row(b, r, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, k, c
     # the ramp ADC: each enabled column's comparator
     firing = out_firing[b, r, :n]
     enabled = enable[b, r, :n] if has_mask else enable[0, 0, :n]   # no mask: all True
-    n_enabled = fire_comparators(bl, ramp, units_l, units_r, leak, enabled, n_steps, t_clk_units, half_window,
+    n_enabled = fire_comparators(bl, ramp, units_l, units_r, leak, headroom, enabled, n_steps, t_clk_units,
+                                 half_window,
                                  sigma_noise_v, key, noise_batch, r, key0, firing, on_flat_end[:n], crosses[:n],
                                  g_last[:n])
     if has_mask and n_enabled == 0:
@@ -189,6 +200,8 @@ def convert_rows(start_item, stop_item, windows, window_of, noise_key_of, noise_
     line_of = np.zeros((d, 2 * q_max + 1), dtype=np.int64)
     table = np.zeros(0, dtype=np.float32)
     leak = np.zeros(n_max)          # the key set's columns' leakage
+    headroom = np.zeros(n_max)      # the comparators' margin headroom (every window's: one chip's devices)
+    margin_headroom_v(windows.bitlines, windows.devices, n_steps, headroom)
     current = -1
     item = start_item
     while item < stop_item:
@@ -218,7 +231,8 @@ def convert_rows(start_item, stop_item, windows, window_of, noise_key_of, noise_
             add_rows_units_from_table(table, line_of, q_max, q[b, r0:r_used], n_wide, group)
             for r in range(r0, r_used):
                 row_units = group[r - r0]
-                convert_row(b, r, windows.bitlines, ramp, em, q, n_keys_used, enable, has_mask, leak[:n], k, conventional,
+                convert_row(b, r, windows.bitlines, ramp, em, q, n_keys_used, enable, has_mask, leak[:n], headroom[:n],
+                            k, conventional,
                             with_energy,
                             n_steps, t_clk_units, windows.half_window[w], sigma_noise_v, noise_key_of[b], noise_batch_of[b],
                             key0, row_units[:n], row_units[n_wide:n_wide + n], per_cycle, start, on_flat_end, crosses, g_last, scratch,

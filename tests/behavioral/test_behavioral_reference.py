@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from topkima.behavioral import TopkimaMacro
-from topkima.behavioral.macro.noise import noise_key, standard_normal_py
+from topkima.behavioral.macro.noise import Z_MAX, noise_key, standard_normal_py
 from topkima.calibration import load_calibration
 
 
@@ -313,9 +313,11 @@ def test_crossing_search_equals_a_plain_scan_on_dense_inputs():
         on_flat_end = np.zeros(u_l.shape[1], dtype=np.bool_)
         crosses = np.zeros(u_l.shape[1], dtype=np.bool_)
         g_last = np.zeros(u_l.shape[1])
+        headroom = np.zeros(u_l.shape[1])
+        adc.margin_headroom_v(bl, ramp.devices, 32, headroom)
         for r in range(u_l.shape[0]):
             # the kernels' dispatch: the search where g surely rises, the scan elsewhere
-            fire_comparators(bl, ramp, u_l[r], u_r[r], leak, enabled, 32, 8.0, 1, 0.0, np.uint64(0), 0, r, 0,
+            fire_comparators(bl, ramp, u_l[r], u_r[r], leak, headroom, enabled, 32, 8.0, 1, 0.0, np.uint64(0), 0, r, 0,
                              fast[r], on_flat_end, crosses, g_last)
             for c in range(u_l.shape[1]):
                 scan[r, c] = 33
@@ -341,6 +343,43 @@ def test_crossing_search_equals_a_plain_scan_on_dense_inputs():
         total += fast.size
         assert 0.1 < np.mean(scan == 33) < 0.9 and np.mean(scan == 1) > 0.05   # both ends and the middle occur
     assert differ == 0, f"{differ} of {total} conversions"
+
+
+def test_margin_ceiling_bounds_every_decision():
+    # the comparators skip a column whose ceiling lies Z_MAX·σ below the threshold; the ceiling must
+    # bound g at every cycle (the slow obvious reference: g evaluated at each), on the flat end of
+    # the curve, with large leakage, and under windows that move the ramp and calibration
+    import numba
+    from topkima.behavioral import AdcRange
+    from topkima.behavioral.macro import adc
+
+    @numba.njit
+    def ceiling_and_max(bl, ramp, u_l, u_r, leak, n_steps, ceiling, g_max):
+        headroom = np.zeros(u_l.shape[1])
+        adc.margin_headroom_v(bl, ramp.devices, n_steps, headroom)
+        for r in range(u_l.shape[0]):
+            for c in range(u_l.shape[1]):
+                ceiling[r, c] = adc.margin_ceiling_v(bl, ramp, c, u_l[r, c], u_r[r, c], leak[c], n_steps, headroom[c])
+                g_max[r, c] = -np.inf
+                for j in range(1, n_steps + 1):
+                    g_max[r, c] = max(g_max[r, c], adc.decision_margin_v(bl, ramp, c, j, u_l[r, c], u_r[r, c], leak[c]))
+
+    cal = load_calibration()
+    screened = total = 0
+    for window, leak_scale in ((None, 1.0), (AdcRange(16, 2, 1), 1.0), (AdcRange(8, 6, 3), 1.0), (None, 300.0)):
+        base = TopkimaMacro(cal)
+        chip = (base if window is None else base.with_adc_range(window)).instance(np.random.default_rng(3))
+        rng = np.random.default_rng(4)
+        q = rng.integers(-31, 32, (96, 64)) * (rng.random((96, 64)) < rng.random((96, 1)))
+        kl = rng.integers(-7, 8, (64, 256))
+        u_l, u_r = chip.mac_units(q, kl)
+        ceiling, g_max = np.zeros(u_l.shape), np.zeros(u_l.shape)
+        ceiling_and_max(chip.bitlines, chip.ramp(0), u_l, u_r, leak_scale * chip.leak_units_per_unit(kl),
+                        chip.params.n_ramp_steps, ceiling, g_max)
+        assert np.all(g_max <= ceiling), f"ceiling below g by {np.max(g_max - ceiling):.3g} V"
+        screened += int(np.sum(ceiling <= -Z_MAX * chip.params.sa_noise_sigma_v))
+        total += ceiling.size
+    assert screened > 0.2 * total       # the screen does skip columns (its slack is a few mV)
 
 
 @pytest.mark.parametrize("n_steps,seed", [(64, 31), (128, 32)])

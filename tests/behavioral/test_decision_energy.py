@@ -87,7 +87,7 @@ def test_the_row_kernels_overdrive_energy_equals_the_sum_over_each_columns_decis
     to its last decision) against the slow obvious reference: κ·Σ over every decision a column makes
     (cycles 1 … min(firing, stop)) of ln(V_ref / |V_R − V_L|) at that decision's sense instant; without
     leakage, and with the leakage of a column of zero keys (the smallest a real column has)."""
-    from topkima.behavioral.macro.adc import bitlines_at
+    from topkima.behavioral.macro.adc import bitlines_at, margin_headroom_v
     from topkima.behavioral.macro.convert import fire_comparators
     from topkima.behavioral.macro.energy import row_energy_j
     chip = macro.nominal()
@@ -103,7 +103,10 @@ def test_the_row_kernels_overdrive_energy_equals_the_sum_over_each_columns_decis
     t_clk_units = p.t_clk_ima_s / p.t_unit_s
     enabled = np.ones(n, dtype=np.bool_)
     firing = np.zeros(n, dtype=np.int64)       # the kernels' firing cycles, noiseless
-    fire_comparators(bl, ramp, u_l, u_r, leak, enabled, n_steps, t_clk_units, 1, 0.0, np.uint64(0), 0, 0, 0, firing,
+    headroom = np.zeros(n)
+    margin_headroom_v(bl, ramp.devices, n_steps, headroom)
+    fire_comparators(bl, ramp, u_l, u_r, leak, headroom, enabled, n_steps, t_clk_units, 1, 0.0, np.uint64(0), 0, 0, 0,
+                     firing,
                      np.zeros(n, dtype=np.bool_), np.zeros(n, dtype=np.bool_), np.zeros(n))
     scratch = np.zeros((4, n))
     for stop in (n_steps // 2, n_steps):        # columns firing before the stop, after it, never
