@@ -316,47 +316,35 @@ def g_rises(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r0: fl
                                                       + b_max * bl.drift_cm_v_per_cycle)
 
 
-@numba.njit(**KERNEL)
-def margin_headroom_v(bl: BitlineModel, devices: ArrayDevices, n_steps: int, out) -> None:
-    """Per column c < ``out.size``, H_c with g(j) ≤ b_R·V_R,max − a_L·V_L,min + H_c at every cycle
-    j = 1 … n_steps (:func:`margin_ceiling_v`), into ``out``: g = b_R·V_R − a_L·V_L + Δoff(j) − V_os(CM)
+def margin_headroom_v(bl: BitlineModel, devices: ArrayDevices, n_steps: int) -> np.ndarray:
+    """Per column c, H_c with g(j) ≤ b_R·V_R,max − a_L·V_L,min + H_c at every cycle j = 1 … n_steps
+    (:func:`margin_ceiling_v`; numpy, once per chip): g = b_R·V_R − a_L·V_L + Δoff(j) − V_os(CM)
     after the in-situ correction (a_L = keep_l − mix_r, b_R = keep_r + mix_l), so H_c is the largest
     Δoff(j) = offset_r(j) − offset_l(j) plus the largest −V_os of column c over every common mode the
-    corrected bitlines can reach (the curve's whole range, each segment of the offset at its
-    ends). +inf (no ceiling) unless a_L and b_R are positive."""
-    a_l = bl.keep_l - bl.mix_r
-    b_r = bl.keep_r + bl.mix_l
-    if not (a_l > 0.0 and b_r > 0.0):
-        for c in range(out.size):
-            out[c] = np.inf
-        return
-    v_lo, v_hi = np.inf, -np.inf
-    for i in range(bl.curve_v.size):
-        v_lo, v_hi = min(v_lo, bl.curve_v[i]), max(v_hi, bl.curve_v[i])
-    d_off = -np.inf
-    off_l_lo, off_l_hi, off_r_lo, off_r_hi = np.inf, -np.inf, np.inf, -np.inf
-    for j in range(1, n_steps + 1):
-        d_off = max(d_off, bl.offset_r_v[j] - bl.offset_l_v[j])
-        off_l_lo, off_l_hi = min(off_l_lo, bl.offset_l_v[j]), max(off_l_hi, bl.offset_l_v[j])
-        off_r_lo, off_r_hi = min(off_r_lo, bl.offset_r_v[j]), max(off_r_hi, bl.offset_r_v[j])
-    # the corrected bitlines' range (interval arithmetic), hence the common mode's
-    l_lo = min(bl.keep_l * v_lo, bl.keep_l * v_hi) + min(-bl.mix_l * v_lo, -bl.mix_l * v_hi) + off_l_lo
-    l_hi = max(bl.keep_l * v_lo, bl.keep_l * v_hi) + max(-bl.mix_l * v_lo, -bl.mix_l * v_hi) + off_l_hi
-    r_lo = min(bl.mix_r * v_lo, bl.mix_r * v_hi) + min(bl.keep_r * v_lo, bl.keep_r * v_hi) + off_r_lo
-    r_hi = max(bl.mix_r * v_lo, bl.mix_r * v_hi) + max(bl.keep_r * v_lo, bl.keep_r * v_hi) + off_r_hi
+    corrected bitlines can reach (the curve's whole range by interval arithmetic; each segment of
+    the offset at its ends). +inf (no ceiling) unless a_L and b_R are positive."""
+    n_cols = devices.v_os_at_0_v.shape[0]
+    if not (bl.keep_l - bl.mix_r > 0.0 and bl.keep_r + bl.mix_l > 0.0):
+        return np.full(n_cols, np.inf)
+    j = slice(1, n_steps + 1)
+    off_l, off_r = bl.offset_l_v[j], bl.offset_r_v[j]
+    v = np.array([bl.curve_v.min(), bl.curve_v.max()])
+    # the corrected bitlines' range, hence the common mode's
+    l_lo = np.min(bl.keep_l * v) + np.min(-bl.mix_l * v) + off_l.min()
+    l_hi = np.max(bl.keep_l * v) + np.max(-bl.mix_l * v) + off_l.max()
+    r_lo = np.min(bl.mix_r * v) + np.min(bl.keep_r * v) + off_r.min()
+    r_hi = np.max(bl.mix_r * v) + np.max(bl.keep_r * v) + off_r.max()
     cm_lo, cm_hi = 0.5 * (l_lo + r_lo), 0.5 * (l_hi + r_hi)
-    breaks = devices.vcm_breaks_v
-    n_seg = devices.v_os_at_0_v.shape[1]
-    for c in range(out.size):
-        worst = -np.inf
-        for s in range(n_seg):          # segment s: breaks[s − 1] < CM ≤ breaks[s] (comparator_offset_v)
-            lo = cm_lo if s == 0 else max(cm_lo, breaks[s - 1])
-            hi = cm_hi if s == n_seg - 1 else min(cm_hi, breaks[s])
-            if lo > hi:
-                continue
-            a, b = devices.v_os_at_0_v[c, s], devices.v_os_per_v[c, s]
-            worst = max(worst, -(a + b * lo), -(a + b * hi))
-        out[c] = d_off + worst
+    # segment s holds breaks[s − 1] < CM ≤ breaks[s] (comparator_offset_v): its ends inside the range
+    edges = np.concatenate([[-np.inf], devices.vcm_breaks_v, [np.inf]])
+    worst = np.full(n_cols, -np.inf)
+    for s in range(devices.v_os_at_0_v.shape[1]):
+        lo, hi = max(cm_lo, edges[s]), min(cm_hi, edges[s + 1])
+        if lo > hi:
+            continue
+        a, b = devices.v_os_at_0_v[:, s], devices.v_os_per_v[:, s]
+        worst = np.maximum(worst, np.maximum(-(a + b * lo), -(a + b * hi)))
+    return np.ascontiguousarray(np.max(off_r - off_l) + worst)
 
 
 @numba.njit(inline="always", **KERNEL)

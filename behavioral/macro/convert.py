@@ -148,6 +148,7 @@ class Windows(NamedTuple):
     step_min_units: np.ndarray      #: (W, n_cols)
     step_max_units: np.ndarray      #: (W, n_cols)
     half_window: np.ndarray         #: (W,) int64
+    headroom_v: np.ndarray          #: (n_cols,) the comparators' :func:`.adc.margin_headroom_v` (every window's)
 
 
 def windows_of(chips, array_index: int) -> Windows:
@@ -164,7 +165,8 @@ def windows_of(chips, array_index: int) -> Windows:
     stack = lambda name: np.ascontiguousarray(np.stack([getattr(r, name) for r in ramps]))  # noqa: E731
     return Windows(first.bitlines, first.energy, ramps[0].devices, np.array([c.energy.n_cal for c in chips], np.int64),
                    stack("u_cal_units"), stack("u_ramp_after_units"), stack("step_min_units"),
-                   stack("step_max_units"), np.array([c.noise_half_window() for c in chips], dtype=np.int64))
+                   stack("step_max_units"), np.array([c.noise_half_window() for c in chips], dtype=np.int64),
+                   margin_headroom_v(first.bitlines, ramps[0].devices, first.params.n_ramp_steps))
 
 
 @numba.njit(inline="always", **KERNEL)
@@ -200,8 +202,6 @@ def convert_rows(start_item, stop_item, windows, window_of, noise_key_of, noise_
     line_of = np.zeros((d, 2 * q_max + 1), dtype=np.int64)
     table = np.zeros(0, dtype=np.float32)
     leak = np.zeros(n_max)          # the key set's columns' leakage
-    headroom = np.zeros(n_max)      # the comparators' margin headroom (every window's: one chip's devices)
-    margin_headroom_v(windows.bitlines, windows.devices, n_steps, headroom)
     current = -1
     item = start_item
     while item < stop_item:
@@ -231,7 +231,7 @@ def convert_rows(start_item, stop_item, windows, window_of, noise_key_of, noise_
             add_rows_units_from_table(table, line_of, q_max, q[b, r0:r_used], n_wide, group)
             for r in range(r0, r_used):
                 row_units = group[r - r0]
-                convert_row(b, r, windows.bitlines, ramp, em, q, n_keys_used, enable, has_mask, leak[:n], headroom[:n],
+                convert_row(b, r, windows.bitlines, ramp, em, q, n_keys_used, enable, has_mask, leak[:n], windows.headroom_v[:n],
                             k, conventional,
                             with_energy,
                             n_steps, t_clk_units, windows.half_window[w], sigma_noise_v, noise_key_of[b], noise_batch_of[b],

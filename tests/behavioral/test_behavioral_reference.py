@@ -308,13 +308,11 @@ def test_crossing_search_equals_a_plain_scan_on_dense_inputs():
     from topkima.behavioral.macro.convert import fire_comparators
 
     @numba.njit
-    def both(bl, ramp, u_l, u_r, leak, fast, scan):
+    def both(bl, ramp, u_l, u_r, leak, headroom, fast, scan):
         enabled = np.ones(u_l.shape[1], dtype=np.bool_)
         on_flat_end = np.zeros(u_l.shape[1], dtype=np.bool_)
         crosses = np.zeros(u_l.shape[1], dtype=np.bool_)
         g_last = np.zeros(u_l.shape[1])
-        headroom = np.zeros(u_l.shape[1])
-        adc.margin_headroom_v(bl, ramp.devices, 32, headroom)
         for r in range(u_l.shape[0]):
             # the kernels' dispatch: the search where g surely rises, the scan elsewhere
             fire_comparators(bl, ramp, u_l[r], u_r[r], leak, headroom, enabled, 32, 8.0, 1, 0.0, np.uint64(0), 0, r, 0,
@@ -338,7 +336,8 @@ def test_crossing_search_equals_a_plain_scan_on_dense_inputs():
         kl = rng.integers(-7, 8, (64, 256))
         u_l, u_r = chip.mac_units(q, kl)
         fast, scan = np.zeros(u_l.shape, np.int64), np.zeros(u_l.shape, np.int64)
-        both(chip.bitlines, chip.ramp(0), u_l, u_r, leak_scale * chip.leak_units_per_unit(kl), fast, scan)
+        both(chip.bitlines, chip.ramp(0), u_l, u_r, leak_scale * chip.leak_units_per_unit(kl),
+             adc.margin_headroom_v(chip.bitlines, chip.ramp(0).devices, 32), fast, scan)
         differ += int(np.sum(fast != scan))
         total += fast.size
         assert 0.1 < np.mean(scan == 33) < 0.9 and np.mean(scan == 1) > 0.05   # both ends and the middle occur
@@ -354,9 +353,7 @@ def test_margin_ceiling_bounds_every_decision():
     from topkima.behavioral.macro import adc
 
     @numba.njit
-    def ceiling_and_max(bl, ramp, u_l, u_r, leak, n_steps, ceiling, g_max):
-        headroom = np.zeros(u_l.shape[1])
-        adc.margin_headroom_v(bl, ramp.devices, n_steps, headroom)
+    def ceiling_and_max(bl, ramp, u_l, u_r, leak, headroom, n_steps, ceiling, g_max):
         for r in range(u_l.shape[0]):
             for c in range(u_l.shape[1]):
                 ceiling[r, c] = adc.margin_ceiling_v(bl, ramp, c, u_l[r, c], u_r[r, c], leak[c], n_steps, headroom[c])
@@ -374,8 +371,9 @@ def test_margin_ceiling_bounds_every_decision():
         kl = rng.integers(-7, 8, (64, 256))
         u_l, u_r = chip.mac_units(q, kl)
         ceiling, g_max = np.zeros(u_l.shape), np.zeros(u_l.shape)
+        n_steps = chip.params.n_ramp_steps
         ceiling_and_max(chip.bitlines, chip.ramp(0), u_l, u_r, leak_scale * chip.leak_units_per_unit(kl),
-                        chip.params.n_ramp_steps, ceiling, g_max)
+                        adc.margin_headroom_v(chip.bitlines, chip.ramp(0).devices, n_steps), n_steps, ceiling, g_max)
         assert np.all(g_max <= ceiling), f"ceiling below g by {np.max(g_max - ceiling):.3g} V"
         screened += int(np.sum(ceiling <= -Z_MAX * chip.params.sa_noise_sigma_v))
         total += ceiling.size
