@@ -99,7 +99,7 @@ def committed_artefact(corner_name: str) -> Path | None:
 def add_parsers(sub) -> None:
     """Register `golden`, `stop-time`, `compare-golden`."""
     p = sub.add_parser("golden", help="golden end-to-end SPICE conversions with their mismatch draws (for tests)")
-    p.add_argument("--set", choices=["development", "heldout", "heldout-2", "ss", "error-budget", "fit", "fit-nominal"], default="development",
+    p.add_argument("--set", choices=["development", "heldout", "heldout-2", "heldout-3", "ss", "error-budget", "fit", "fit-nominal"], default="development",
                    help="development (random inputs, the set the model was developed on), heldout (codes spread "
                         "over 1…30, own seed stream; never used to choose or fit anything), ss (the held-out plan "
                         "at the ss corner, its own seed stream; never fitted to either), error-budget (one column "
@@ -131,7 +131,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--out", default="tests/golden/topk_stop_times.json")
     p.set_defaults(func=cmd_stop_time)
     p = sub.add_parser("compare-golden", help="behavioural model against the golden SPICE conversions")
-    p.add_argument("--set", choices=["development", "heldout", "heldout-2", "ss", "error-budget", "fit", "fit-nominal"], default="development",
+    p.add_argument("--set", choices=["development", "heldout", "heldout-2", "heldout-3", "ss", "error-budget", "fit", "fit-nominal"], default="development",
                    help="development (default; tests/golden/column_conversions.json), heldout "
                         "(tests/golden/heldout_conversions.json), ss (tests/golden/ss_conversions.json, at the ss "
                         "corner) or error-budget (tests/golden/error_budget_conversions.json; also prints the model's "

@@ -88,6 +88,9 @@ def test_calibration_was_not_fitted_on_heldout_queries(plan):
 # of session 7 and evaluated once after them.
 
 HELDOUT_SETS = ("heldout", "heldout-2")
+#: generated with no model change pending and not compared with any model yet: the next model
+#: change is fixed on fitting data first, then evaluated on these once (docs/behavioral-model.md)
+SEALED_SETS = ("heldout-3",)
 
 
 @pytest.fixture(scope="module", params=HELDOUT_SETS)
@@ -97,11 +100,14 @@ def heldout(request):
 
 
 def test_the_held_out_sets_draw_from_streams_of_their_own():
+    # heldout-3 is planned here too (its plan, not its SPICE results: it is sealed, see SEALED_SETS)
     others = ("development", "fit", "fit-nominal", "ss", "error-budget")
-    streams = [golden.SETS[name].stream for name in HELDOUT_SETS + others]
+    names = HELDOUT_SETS + SEALED_SETS
+    streams = [golden.SETS[name].stream for name in names + others]
     assert len(set(streams)) == len(streams)
-    first = [golden.plan_set(golden.SETS[name], CalSettings(), 1, 2)[0] for name in HELDOUT_SETS]
-    assert not {j.key() for j in first[0]} & {j.key() for j in first[1]}
+    assert len({golden.SETS[name].label_prefix for name in names + others}) == len(names + others)
+    first = [{j.key() for j in golden.plan_set(golden.SETS[name], CalSettings(), 1, 2)[0]} for name in names]
+    assert all(not a & b for i, a in enumerate(first) for b in first[i + 1:])
 
 
 def test_stored_heldout_set_is_marked_and_large_enough(heldout):
