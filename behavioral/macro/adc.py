@@ -316,15 +316,23 @@ def g_rises(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r0: fl
                                                       + b_max * bl.drift_cm_v_per_cycle)
 
 
-def margin_headroom_v(bl: BitlineModel, devices: ArrayDevices, n_steps: int) -> np.ndarray:
+def margin_headroom_v(bl: BitlineModel, devices: ArrayDevices, n_steps: int, u_ramp_after_units) -> np.ndarray:
     """Per column c, H_c with g(j) ≤ b_R·V_R,max − a_L·V_L,min + H_c at every cycle j = 1 … n_steps
     (:func:`margin_ceiling_v`; numpy, once per chip): g = b_R·V_R − a_L·V_L + Δoff(j) − V_os(CM)
     after the in-situ correction (a_L = keep_l − mix_r, b_R = keep_r + mix_l), so H_c is the largest
     Δoff(j) = offset_r(j) − offset_l(j) plus the largest −V_os of column c over every common mode the
     corrected bitlines can reach (the curve's whole range by interval arithmetic; each segment of
-    the offset at its ends). +inf (no ceiling) unless a_L and b_R are positive."""
+    the offset at its ends).
+
+    +inf (no ceiling: every column takes the full path) unless what the ceiling rests on holds: a_L
+    and b_R positive, the discharge curve never rising with units, the leakage's relative rate not
+    negative, and the ramp's units (``u_ramp_after_units``, (…, n_cols, n_steps + 1), every window's)
+    never falling from one cycle to the next. The leakage per unit must not be negative either
+    (:func:`topkima.behavioral.macro.convert.convert` checks the array's leakage model)."""
     n_cols = devices.v_os_at_0_v.shape[0]
-    if not (bl.keep_l - bl.mix_r > 0.0 and bl.keep_r + bl.mix_l > 0.0):
+    holds = (bl.keep_l - bl.mix_r > 0.0 and bl.keep_r + bl.mix_l > 0.0 and np.all(np.diff(bl.curve_v) <= 0.0)
+             and np.all(bl.leak_rel >= 0.0) and np.all(np.diff(u_ramp_after_units, axis=-1) >= 0.0))
+    if not holds:
         return np.full(n_cols, np.inf)
     j = slice(1, n_steps + 1)
     off_l, off_r = bl.offset_l_v[j], bl.offset_r_v[j]

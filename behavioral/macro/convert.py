@@ -166,7 +166,8 @@ def windows_of(chips, array_index: int) -> Windows:
     return Windows(first.bitlines, first.energy, ramps[0].devices, np.array([c.energy.n_cal for c in chips], np.int64),
                    stack("u_cal_units"), stack("u_ramp_after_units"), stack("step_min_units"),
                    stack("step_max_units"), np.array([c.noise_half_window() for c in chips], dtype=np.int64),
-                   margin_headroom_v(first.bitlines, ramps[0].devices, first.params.n_ramp_steps))
+                   margin_headroom_v(first.bitlines, ramps[0].devices, first.params.n_ramp_steps,
+                                     np.stack([r.u_ramp_after_units for r in ramps])))
 
 
 @numba.njit(inline="always", **KERNEL)
@@ -267,6 +268,9 @@ def convert(windows: Windows, window_of, noise_key_of, noise_batch_of, pulse, q,
     energy = np.zeros((n_batch, n_rows)) if with_energy else np.full((n_batch, n_rows), np.nan)
     has_mask = enable is not None
     mask = enable if has_mask else np.ones((1, 1, n), dtype=np.bool_)
+    if not (leak_model.per_stored_one >= 0.0 and leak_model.per_stored_zero >= 0.0):
+        # the margin ceiling takes leakage as lowering the bitlines: no ceiling otherwise
+        windows = windows._replace(headroom_v=np.full_like(windows.headroom_v, np.inf))
     parallel_for(convert_rows, n_batch * n_rows, windows,
                  np.ascontiguousarray(window_of, dtype=np.int64), np.ascontiguousarray(noise_key_of, dtype=np.uint64),
                  np.ascontiguousarray(noise_batch_of, dtype=np.int64), pulse, n_scales, q, levels, n_rows_used,

@@ -337,7 +337,8 @@ def test_crossing_search_equals_a_plain_scan_on_dense_inputs():
         u_l, u_r = chip.mac_units(q, kl)
         fast, scan = np.zeros(u_l.shape, np.int64), np.zeros(u_l.shape, np.int64)
         both(chip.bitlines, chip.ramp(0), u_l, u_r, leak_scale * chip.leak_units_per_unit(kl),
-             adc.margin_headroom_v(chip.bitlines, chip.ramp(0).devices, 32), fast, scan)
+             adc.margin_headroom_v(chip.bitlines, chip.ramp(0).devices, 32, chip.ramp(0).u_ramp_after_units),
+             fast, scan)
         differ += int(np.sum(fast != scan))
         total += fast.size
         assert 0.1 < np.mean(scan == 33) < 0.9 and np.mean(scan == 1) > 0.05   # both ends and the middle occur
@@ -373,11 +374,31 @@ def test_margin_ceiling_bounds_every_decision():
         ceiling, g_max = np.zeros(u_l.shape), np.zeros(u_l.shape)
         n_steps = chip.params.n_ramp_steps
         ceiling_and_max(chip.bitlines, chip.ramp(0), u_l, u_r, leak_scale * chip.leak_units_per_unit(kl),
-                        adc.margin_headroom_v(chip.bitlines, chip.ramp(0).devices, n_steps), n_steps, ceiling, g_max)
+                        adc.margin_headroom_v(chip.bitlines, chip.ramp(0).devices, n_steps, chip.ramp(0).u_ramp_after_units),
+                        n_steps, ceiling, g_max)
         assert np.all(g_max <= ceiling), f"ceiling below g by {np.max(g_max - ceiling):.3g} V"
         screened += int(np.sum(ceiling <= -Z_MAX * chip.params.sa_noise_sigma_v))
         total += ceiling.size
     assert screened > 0.2 * total       # the screen does skip columns (its slack is a few mV)
+
+
+def test_margin_ceiling_is_off_where_its_premises_fail():
+    # a curve that rises somewhere, a negative relative leakage, a ramp step that lowers the units, or
+    # an in-situ correction that flips a bitline's sign: no ceiling (+inf), every column takes the
+    # full path; the chip's own tables: a finite ceiling
+    from topkima.behavioral.macro import adc
+    chip = TopkimaMacro(load_calibration()).instance(np.random.default_rng(0))
+    bl, ramp, n = chip.bitlines, chip.ramp(0), chip.params.n_ramp_steps
+    ok = adc.margin_headroom_v(bl, ramp.devices, n, ramp.u_ramp_after_units)
+    assert np.all(np.isfinite(ok))
+    bumped = bl.curve_v.copy()
+    bumped[100] = bumped[99] + 1e-6
+    falling = ramp.u_ramp_after_units.copy()
+    falling[5, 10] = falling[5, 9] - 1e-3
+    for model, u_ramp in ((bl._replace(curve_v=bumped), ramp.u_ramp_after_units),
+                          (bl._replace(leak_rel=bl.leak_rel - 2.0), ramp.u_ramp_after_units),
+                          (bl, falling), (bl._replace(keep_l=bl.mix_r - 0.1), ramp.u_ramp_after_units)):
+        assert np.all(np.isinf(adc.margin_headroom_v(model, ramp.devices, n, u_ramp)))
 
 
 @pytest.mark.parametrize("n_steps,seed", [(64, 31), (128, 32)])

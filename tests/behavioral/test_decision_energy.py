@@ -103,7 +103,7 @@ def test_the_row_kernels_overdrive_energy_equals_the_sum_over_each_columns_decis
     t_clk_units = p.t_clk_ima_s / p.t_unit_s
     enabled = np.ones(n, dtype=np.bool_)
     firing = np.zeros(n, dtype=np.int64)       # the kernels' firing cycles, noiseless
-    headroom = margin_headroom_v(bl, ramp.devices, n_steps)[:n]
+    headroom = margin_headroom_v(bl, ramp.devices, n_steps, ramp.u_ramp_after_units)[:n]
     fire_comparators(bl, ramp, u_l, u_r, leak, headroom, enabled, n_steps, t_clk_units, 1, 0.0, np.uint64(0), 0, 0, 0,
                      firing,
                      np.zeros(n, dtype=np.bool_), np.zeros(n, dtype=np.bool_), np.zeros(n))
