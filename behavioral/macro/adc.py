@@ -326,12 +326,14 @@ def margin_headroom_v(bl: BitlineModel, devices: ArrayDevices, n_steps: int, u_r
 
     +inf (no ceiling: every column takes the full path) unless what the ceiling rests on holds: a_L
     and b_R positive, the discharge curve never rising with units, the leakage's relative rate not
-    negative, and the ramp's units (``u_ramp_after_units``, (…, n_cols, n_steps + 1), every window's)
-    never falling from one cycle to the next. The leakage per unit must not be negative either
-    (:func:`topkima.behavioral.macro.convert.convert` checks the array's leakage model)."""
+    negative, the sense instants not negative and not falling, and the ramp's units
+    (``u_ramp_after_units``, (…, n_cols, n_steps + 1), every window's) never falling from one cycle to
+    the next. The leakage per unit must not be negative either (the comparators check it per column,
+    :func:`topkima.behavioral.macro.convert.fire_comparators`)."""
     n_cols = devices.v_os_at_0_v.shape[0]
     holds = (bl.keep_l - bl.mix_r > 0.0 and bl.keep_r + bl.mix_l > 0.0 and np.all(np.diff(bl.curve_v) <= 0.0)
-             and np.all(bl.leak_rel >= 0.0) and np.all(np.diff(u_ramp_after_units, axis=-1) >= 0.0))
+             and np.all(bl.leak_rel >= 0.0) and np.all(np.diff(u_ramp_after_units, axis=-1) >= 0.0)
+             and np.all(bl.t_sense_units[: n_steps + 1] >= 0.0) and np.all(np.diff(bl.t_sense_units[: n_steps + 1]) >= 0.0))
     if not holds:
         return np.full(n_cols, np.inf)
     j = slice(1, n_steps + 1)

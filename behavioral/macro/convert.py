@@ -54,7 +54,8 @@ def fire_comparators(bl, ramp, units_l, units_r, leak, headroom, enabled, n_step
         n_enabled += 1
         u_l0 = float(units_l[c])
         u_r0 = float(units_r[c])
-        if margin_ceiling_v(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, headroom[c]) <= -sure_v:
+        # (the ceiling takes leakage as lowering the bitlines: a negative or NaN leakage takes the full path)
+        if leak[c] >= 0.0 and margin_ceiling_v(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, headroom[c]) <= -sure_v:
             firing[c] = n_steps + 1         # never fires
             continue
         if not g_rises(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, t_clk_units):
@@ -268,9 +269,6 @@ def convert(windows: Windows, window_of, noise_key_of, noise_batch_of, pulse, q,
     energy = np.zeros((n_batch, n_rows)) if with_energy else np.full((n_batch, n_rows), np.nan)
     has_mask = enable is not None
     mask = enable if has_mask else np.ones((1, 1, n), dtype=np.bool_)
-    if not (leak_model.per_stored_one >= 0.0 and leak_model.per_stored_zero >= 0.0):
-        # the margin ceiling takes leakage as lowering the bitlines: no ceiling otherwise
-        windows = windows._replace(headroom_v=np.full_like(windows.headroom_v, np.inf))
     parallel_for(convert_rows, n_batch * n_rows, windows,
                  np.ascontiguousarray(window_of, dtype=np.int64), np.ascontiguousarray(noise_key_of, dtype=np.uint64),
                  np.ascontiguousarray(noise_batch_of, dtype=np.int64), pulse, n_scales, q, levels, n_rows_used,

@@ -131,7 +131,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--out", default="tests/golden/topk_stop_times.json")
     p.set_defaults(func=cmd_stop_time)
     p = sub.add_parser("compare-golden", help="behavioural model against the golden SPICE conversions")
-    p.add_argument("--set", choices=["development", "heldout", "heldout-2", "heldout-3", "ss", "error-budget", "fit", "fit-nominal"], default="development",
+    # heldout-3 is sealed (docs/behavioral-model.md): not offered here until the model change it
+    # is to judge has been fixed; its unsealing commit adds it
+    p.add_argument("--set", choices=["development", "heldout", "heldout-2", "ss", "error-budget", "fit", "fit-nominal"], default="development",
                    help="development (default; tests/golden/column_conversions.json), heldout "
                         "(tests/golden/heldout_conversions.json), ss (tests/golden/ss_conversions.json, at the ss "
                         "corner) or error-budget (tests/golden/error_budget_conversions.json; also prints the model's "
