@@ -62,7 +62,7 @@ SETS: dict[str, GoldenSet] = {s.name: s for s in (
     # a second held-out set, new seeds (issue 17): generated before any model change it evaluates
     GoldenSet("heldout-2", "tt", True, "golden-heldout-2", "j", 17, "tests/golden/heldout2_conversions.json"),
     # a third, sealed until the next model change is fixed on fitting data (docs/behavioral-model.md,
-    # "The third held-out set"): its SPICE run started 2026-12-06 with no model change pending
+    # "The third held-out set"): its SPICE run made 2026-12-06 (69e4a62) with no model change pending
     GoldenSet("heldout-3", "tt", True, "golden-heldout-3", "m", 17, "tests/golden/heldout3_conversions.json"),
     # 6 × 16 = 96 planned inside the window, so that ≥ 64 stay inside it in SPICE at ss [ours]
     GoldenSet("ss", "ss", True, "golden-heldout-ss", "s", 6, "tests/golden/ss_conversions.json"),

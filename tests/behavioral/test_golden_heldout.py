@@ -112,6 +112,23 @@ def test_the_held_out_sets_draw_from_streams_of_their_own():
     assert all(not a & b for i, a in enumerate(first) for b in first[i + 1:])
 
 
+#: the sealed file as committed (69e4a62): a change to it before it is unsealed fails here
+SEALED_SHA256 = {"heldout-3": "aa797c63ae6972f87836420a4898f78ffcc0bd1d08a10e2d9bbd1a31e0a02b24"}
+
+
+def test_sealed_set_is_stored_marked_and_unchanged():
+    # its marks and size only: no model is run on it (docs/behavioral-model.md, "The third held-out set")
+    import hashlib
+    import json
+    for name in SEALED_SETS:
+        path = Path(__file__).parents[2] / golden.SETS[name].path
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == SEALED_SHA256[name]
+        doc = json.loads(path.read_text())
+        assert doc["set"] == name and doc["held_out"] is True
+        assert doc["purpose"] == doc["provenance"]["purpose"] == golden.HELDOUT_PURPOSE
+        assert sum(len(g["columns"]) for g in doc["groups"]) == 272
+
+
 def test_stored_heldout_set_is_marked_and_large_enough(heldout):
     assert heldout["held_out"] is True and heldout["set"] in HELDOUT_SETS
     assert heldout["purpose"] == heldout["provenance"]["purpose"] == golden.HELDOUT_PURPOSE
