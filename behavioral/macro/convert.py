@@ -164,11 +164,11 @@ def windows_of(chips, array_index: int) -> Windows:
     if any(r.devices is not ramps[0].devices for r in ramps):
         raise ValueError("the chips' windows do not sit on the same devices: not one chip's windows")
     stack = lambda name: np.ascontiguousarray(np.stack([getattr(r, name) for r in ramps]))  # noqa: E731
+    u_ramp = stack("u_ramp_after_units")
     return Windows(first.bitlines, first.energy, ramps[0].devices, np.array([c.energy.n_cal for c in chips], np.int64),
-                   stack("u_cal_units"), stack("u_ramp_after_units"), stack("step_min_units"),
+                   stack("u_cal_units"), u_ramp, stack("step_min_units"),
                    stack("step_max_units"), np.array([c.noise_half_window() for c in chips], dtype=np.int64),
-                   margin_headroom_v(first.bitlines, ramps[0].devices, first.params.n_ramp_steps,
-                                     np.stack([r.u_ramp_after_units for r in ramps])))
+                   margin_headroom_v(first.bitlines, ramps[0].devices, first.params.n_ramp_steps, u_ramp))
 
 
 @numba.njit(inline="always", **KERNEL)
