@@ -119,6 +119,9 @@ class RampColumns(NamedTuple):
 
     u_cal_units: np.ndarray        #: (n_cols,) units the calibration phase puts on RBL_R
     u_ramp_after_units: np.ndarray  #: (n_cols, n_steps + 1) ramp units on RBL_L after cycle j
+    #: (n_steps + 1, n_cols) the same, transposed: cycle j's row contiguous, for the passes over
+    #: every column at one instant (the energy's), which then load it as a vector
+    u_ramp_by_cycle_units: np.ndarray
     step_min_units: np.ndarray     #: (n_cols,) the column's smallest ramp step …
     step_max_units: np.ndarray     #: (n_cols,) … and its largest
     devices: ArrayDevices
@@ -132,7 +135,7 @@ def ramp_columns(p: MacroParams, devices: ArrayDevices) -> RampColumns:
     u_cal = devices.m_cal[:, : p.n_cal].sum(axis=1) * unit_cal if p.t_cal_units > 0 else np.zeros(n_cols)
     u_ramp = np.concatenate([np.zeros((n_cols, 1)), np.cumsum(devices.m_ramp * unit_ramp, axis=1)], axis=1)
     steps = np.diff(u_ramp, axis=1)
-    return RampColumns(np.ascontiguousarray(u_cal), np.ascontiguousarray(u_ramp),
+    return RampColumns(np.ascontiguousarray(u_cal), np.ascontiguousarray(u_ramp), np.ascontiguousarray(u_ramp.T),
                        np.ascontiguousarray(steps.min(axis=1)), np.ascontiguousarray(steps.max(axis=1)), devices)
 
 
@@ -156,8 +159,12 @@ def comparator_offset_v(devices: ArrayDevices, col: int, v_cm: float) -> float:
 def bitlines_at(bl: BitlineModel, ramp: RampColumns, col: int, j: int, u_l0: float, u_r0: float, leak: float):
     """(V_L, V_R) of a column at the sense instant of cycle j: MAC units + leakage (at each bitline's
     level, :func:`.bitline.leak_units`) + ramp / calibration."""
-    u_ramp = ramp.u_ramp_after_units[col, j]
-    u_cal = ramp.u_cal_units[col]
+    return bitlines_given_ramp(bl, j, u_l0, u_r0, leak, ramp.u_ramp_after_units[col, j], ramp.u_cal_units[col])
+
+
+@numba.njit(inline="always", **KERNEL)
+def bitlines_given_ramp(bl: BitlineModel, j: int, u_l0: float, u_r0: float, leak: float, u_ramp: float, u_cal: float):
+    """:func:`bitlines_at` given the column's ramp units after cycle j and its calibration units."""
     u_l = u_l0 + leak_units(bl, j, leak, u_l0, u_ramp, bl.ramp_age_frac[j])
     u_l += u_ramp
     u_r = u_r0 + leak_units(bl, j, leak, u_r0, u_cal, bl.cal_age_frac[j])

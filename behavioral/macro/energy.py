@@ -22,9 +22,9 @@ from typing import NamedTuple
 
 import numba
 
-from topkima.behavioral.macro.adc import bitlines_at
-from topkima.behavioral.macro.bitline import overdrive_log_sum
-from topkima.behavioral.macro.runtime import KERNEL
+from topkima.behavioral.macro.adc import bitlines_at, bitlines_given_ramp
+from topkima.behavioral.macro.bitline import _log_integral, overdrive_log_sum
+from topkima.behavioral.macro.runtime import KERNEL, NO_OVERLAP_KERNEL
 from topkima.behavioral.params import MacroParams
 
 
@@ -55,22 +55,42 @@ def latency_s(p: MacroParams, stop_cycles):
 def sensed_at_cycle(bl, ramp, j: int, units_l, units_r, leak, v_l, v_r) -> None:
     """(V_L, V_R) of every column c < ``v_l.size`` at the sense instant of cycle j, into ``v_l``,
     ``v_r``: one pass over the columns with no branch, so that it runs as vector instructions."""
+    u_ramp = ramp.u_ramp_by_cycle_units[j]
     for c in range(v_l.size):
-        v_l[c], v_r[c] = bitlines_at(bl, ramp, c, j, float(units_l[c]), float(units_r[c]), leak[c])
+        v_l[c], v_r[c] = bitlines_given_ramp(bl, j, float(units_l[c]), float(units_r[c]), leak[c], u_ramp[c],
+                                             ramp.u_cal_units[c])
 
 
-@numba.njit(**KERNEL)
+@numba.njit(inline="always", **KERNEL)
+def overdrive_at_stop(bl, j_end: int, v_l_end, v_r_end, v_l_1, v_r_1, od) -> None:
+    """:func:`.bitline.overdrive_log_sum` of every column c < ``od.size`` as if clocked from cycle 1 to
+    the stop ``j_end`` > 1 (most columns: those that did not fire before it), into ``od``: one
+    pass over the columns with no branch, the arithmetic of that function's sweep (its other case,
+    one decision or V_R − V_L not moving, is left to the caller)."""
+    n_minus_1 = j_end - 1
+    for c in range(od.size):
+        d_1 = v_r_1[c] - v_l_1[c]
+        d_last = v_r_end[c] - v_l_end[c]
+        rise = d_last - d_1
+        half_step = 0.5 * rise / n_minus_1
+        od[c] = n_minus_1 * (_log_integral(bl, d_last + half_step) - _log_integral(bl, d_1 - half_step)) / rise
+
+
+@numba.njit(**NO_OVERLAP_KERNEL)
 def row_energy_j(bl, ramp, em: EnergyModel, units_l, units_r, leak, firing, enabled, stop: int,
                  n_pulsed: int, n_grants: int, scratch) -> float:
     """Energy of one row's conversion on one array (module docstring): ``units_l``, ``units_r``
     (n,) its columns' MAC units on RBL_L and RBL_R, ``leak`` (n,), ``firing`` (n,) cycles,
-    ``enabled`` (n,) columns enabled at the arbiter; ``scratch`` (4, ≥ n) float64.
+    ``enabled`` (n,) columns enabled at the arbiter; ``scratch`` (5, ≥ n) float64, an array of its own.
 
     The bitlines of every column at the stop and at cycle 1 come first, in two passes over the
-    columns (:func:`sensed_at_cycle`); the sums then run column by column in address order."""
+    columns (:func:`sensed_at_cycle`), then the overdrive sum of every column as if clocked to the
+    stop (:func:`overdrive_at_stop`); these passes have no branch and run as vector instructions
+    (their arrays never overlap: compiled with ``noalias``). The sums then run column by column in
+    address order."""
     n = firing.size
     j_end = max(stop, 1)
-    v_l_end, v_r_end, v_l_1, v_r_1 = scratch[0, :n], scratch[1, :n], scratch[2, :n], scratch[3, :n]
+    v_l_end, v_r_end, v_l_1, v_r_1, od = scratch[0, :n], scratch[1, :n], scratch[2, :n], scratch[3, :n], scratch[4, :n]
     sensed_at_cycle(bl, ramp, j_end, units_l, units_r, leak, v_l_end, v_r_end)
     if j_end != 1:
         sensed_at_cycle(bl, ramp, 1, units_l, units_r, leak, v_l_1, v_r_1)
@@ -78,6 +98,9 @@ def row_energy_j(bl, ramp, em: EnergyModel, units_l, units_r, leak, firing, enab
         for c in range(n):
             v_l_1[c] = v_l_end[c]
             v_r_1[c] = v_r_end[c]
+    with_overdrive = bl.e_decision_per_ln_od_j != 0.0
+    if with_overdrive and j_end > 1:
+        overdrive_at_stop(bl, j_end, v_l_end, v_r_end, v_l_1, v_r_1, od)
     v_sum_end = 0.0
     e_decisions = 0.0
     for c in range(n):
@@ -93,7 +116,7 @@ def row_energy_j(bl, ramp, em: EnergyModel, units_l, units_r, leak, firing, enab
             cm += end
             cm *= 0.25
             e_decisions += clocked * (bl.e_decision_at_0_j + bl.e_decision_per_v * cm)
-            if bl.e_decision_per_ln_od_j != 0.0:
+            if with_overdrive:
                 d_1 = v_r1 - v_l1
                 d_last = v_r - v_l          # the column's last decision: at the stop …
                 if clocked == 1:            # … or at the cycle it fired in, before the stop
@@ -101,7 +124,11 @@ def row_energy_j(bl, ramp, em: EnergyModel, units_l, units_r, leak, firing, enab
                 elif clocked < j_end:
                     v_lc, v_rc = bitlines_at(bl, ramp, c, clocked, float(units_l[c]), float(units_r[c]), leak[c])
                     d_last = v_rc - v_lc
-                e_decisions += bl.e_decision_per_ln_od_j * overdrive_log_sum(bl, d_1, d_last, clocked)
+                if clocked == j_end and clocked > 1 and abs(d_last - d_1) >= 1e-12:
+                    od_sum = od[c]          # the sweep to the stop, from the pass above
+                else:
+                    od_sum = overdrive_log_sum(bl, d_1, d_last, clocked)
+                e_decisions += bl.e_decision_per_ln_od_j * od_sum
     e_restore = em.restore_j_per_v * (2 * n * em.v_precharged_v - v_sum_end)
     n_pulses = (n_pulsed * em.n_scales + em.n_cal + stop) * n
     e_digital = stop * em.e_per_count_j + min(n_grants, n) * em.e_per_grant_j

@@ -47,6 +47,30 @@ JIT = dict(cache=True, nogil=True, error_model="numpy")
 KERNEL = dict(JIT, _nrt=False)
 
 
+def _register_noalias_option() -> bool:
+    """Let ``numba.njit`` take ``noalias=True``: numba's compiler flag of that name (set by its
+    parallel back end where it has proved that no two arrays overlap) marks every pointer argument
+    of the compiled function as not aliasing any other, C's ``restrict``. Without it LLVM must assume
+    that a column loop's stores may overwrite the tables it reads through computed indices (the
+    bitline curve, the leakage rate), and it keeps such loops scalar. False if this numba has no
+    such flag (the kernels then compile without it: slower, same results)."""
+    try:
+        from numba.core import compiler, cpu, options
+        if "noalias" not in compiler.Flags.options:
+            return False
+        if not hasattr(cpu.CPUTargetOptions, "noalias"):
+            cpu.CPUTargetOptions.noalias = options.TargetOptions.Mapping("noalias")
+        return True
+    except (ImportError, AttributeError):
+        return False
+
+
+#: the options of the column-loop kernels whose array arguments never overlap (each its own
+#: allocation, or its own row of one): :data:`KERNEL` plus ``noalias``
+#: (:func:`_register_noalias_option`), so that their table lookups run as vector gathers
+NO_OVERLAP_KERNEL = dict(KERNEL, noalias=True) if _register_noalias_option() else KERNEL
+
+
 def max_threads() -> int:
     """The cores this process may run on."""
     try:

@@ -107,7 +107,7 @@ def test_the_row_kernels_overdrive_energy_equals_the_sum_over_each_columns_decis
     fire_comparators(bl, ramp, u_l, u_r, leak, headroom, enabled, n_steps, t_clk_units, 1, 0.0, np.uint64(0), 0, 0, 0,
                      firing,
                      np.zeros(n, dtype=np.bool_), np.zeros(n, dtype=np.bool_), np.zeros(n))
-    scratch = np.zeros((4, n))
+    scratch = np.zeros((5, n))
     for stop in (n_steps // 2, n_steps):        # columns firing before the stop, after it, never
         with_term = row_energy_j(bl, ramp, em, u_l, u_r, leak, firing, enabled, stop, 10, 5, scratch)
         without = row_energy_j(bl._replace(e_decision_per_ln_od_j=0.0), ramp, em, u_l, u_r, leak, firing, enabled,
@@ -122,3 +122,72 @@ def test_the_row_kernels_overdrive_energy_equals_the_sum_over_each_columns_decis
         # without leakage; the leakage at each bitline's level bends V_R − V_L a little (0.30–0.38 % with
         # a zero-key column's leakage, 2 % at five times that: a reviewer's measurement)
         assert abs(fast - slow) <= tolerance * size, (fast, slow, size)
+
+
+def _energy_rows(macro, n=200):
+    """(chip, ramp, leak) and rows of (u_l, u_r, firing, enabled, stop) covering the row kernel's cases:
+    columns that fire before the stop, at it, after it, never; disabled columns; stops 1, 2, mid, last."""
+    chip = macro.nominal()
+    ramp, n_steps = chip.ramp(0), macro.params.n_ramp_steps
+    rng = np.random.default_rng(11)
+    top = ramp.u_cal_units[0]
+    leak = np.asarray(chip.leak_units_per_unit(rng.integers(-7, 8, (macro.params.n_elements, chip.n_cols))),
+                      float)[:n]
+    rows = []
+    for stop in (1, 2, n_steps // 2, n_steps):
+        for with_mask in (False, True):
+            u_r = rng.uniform(0.0, 200.0, n)
+            u_l = u_r + rng.uniform(top - 130.0, top + 10.0, n)
+            firing = rng.integers(1, n_steps + 2, n)
+            enabled = rng.random(n) < 0.8 if with_mask else np.ones(n, dtype=np.bool_)
+            rows.append((u_l, u_r, firing, enabled, stop))
+    return chip, ramp, leak, rows
+
+
+def test_row_energy_equals_its_formula_column_by_column(macro):
+    """`row_energy_j` (vector passes over the columns, then the sums) against the module docstring's
+    formula evaluated one column at a time in Python: restore at the stop, wordline pulses, per
+    decision a + b·CM (CM the mean of the bitlines at cycle 1 and at the stop) plus the overdrive
+    sum from cycle 1 to the column's last decision, and the digital side."""
+    from topkima.behavioral.macro.adc import bitlines_at
+    from topkima.behavioral.macro.energy import row_energy_j
+    chip, ramp, leak, rows = _energy_rows(macro)
+    bl, em = chip.bitlines, chip.energy
+    n_pulsed, n_grants = 17, 5
+    for u_l, u_r, firing, enabled, stop in rows:
+        n = u_l.size
+        fast = row_energy_j(bl, ramp, em, u_l, u_r, leak, firing, enabled, stop, n_pulsed, n_grants, np.zeros((5, n)))
+        j_end = max(stop, 1)
+        v_sum, e_dec = 0.0, 0.0
+        for c in range(n):
+            v_l, v_r = bitlines_at(bl, ramp, c, j_end, u_l[c], u_r[c], leak[c])
+            v_l1, v_r1 = bitlines_at(bl, ramp, c, 1, u_l[c], u_r[c], leak[c])
+            v_sum += v_l + v_r
+            clocked = min(firing[c], stop) if enabled[c] else 0
+            if clocked == 0:
+                continue
+            cm = (v_l1 + v_r1 + v_l + v_r) / 4
+            v_lc, v_rc = bitlines_at(bl, ramp, c, clocked, u_l[c], u_r[c], leak[c])
+            e_dec += clocked * (bl.e_decision_at_0_j + bl.e_decision_per_v * cm)
+            e_dec += bl.e_decision_per_ln_od_j * overdrive_log_sum(bl, v_r1 - v_l1, v_rc - v_lc, clocked)
+        slow = (em.restore_j_per_v * (2 * n * em.v_precharged_v - v_sum)
+                + (n_pulsed * em.n_scales + em.n_cal + stop) * n * em.e_wordline_pulse_j + e_dec
+                + stop * em.e_per_count_j + min(n_grants, n) * em.e_per_grant_j)
+        assert fast == pytest.approx(slow, rel=1e-12), (stop, fast, slow)
+
+
+def test_row_energy_is_bit_identical_without_noalias(macro):
+    """The row kernel is compiled with numba's ``noalias`` flag (runtime.NO_OVERLAP_KERNEL: its arrays
+    never overlap, so LLVM may run its column passes as vector gathers). The same Python function
+    compiled without the flag gives the same energies bit for bit: the flag changes how, not what."""
+    import numba
+
+    from topkima.behavioral.macro import energy, runtime
+    assert runtime.NO_OVERLAP_KERNEL.get("noalias") is True, "this numba lost its noalias flag: kernels run slower"
+    plain = numba.njit(**dict(runtime.KERNEL, cache=False))(energy.row_energy_j.py_func)   # not from the cache
+    chip, ramp, leak, rows = _energy_rows(macro)
+    for u_l, u_r, firing, enabled, stop in rows:
+        args = (chip.bitlines, ramp, chip.energy, u_l.astype(np.float32), u_r.astype(np.float32), leak, firing, enabled,
+                stop, 17, 5)
+        fast = energy.row_energy_j(*args, np.zeros((5, u_l.size)))
+        assert fast == plain(*args, np.zeros((5, u_l.size))), stop
