@@ -206,26 +206,42 @@ def _crossing_after_first(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units,
     """(j0, g(j0), g(j0 − 1)) of a conversion that fires (g(n_steps) = ``g_last`` > 0) where g
     rises: from the first guess, one cycle at a time to g(j0 − 1) ≤ 0 < g(j0), or to g(1) > 0
     (saturated: j0 = 1, both values g(1)). g rises, so the bracket found is the first crossing,
-    and g(1) is evaluated only if the search reaches it."""
+    and g(1) is evaluated only if the search reaches it. One site evaluates g (each pass of the
+    loop one cycle: g(j0 − 1), then g(j0), then one cycle up or down): the kernel compiles faster."""
     if n_steps < 2:
         return 1, g_last, g_last            # a one-cycle ramp that fires fires in cycle 1
     guess = _first_guess(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units)
     j0 = min(max(guess, 2), n_steps)
-    g_lo = decision_margin_v(bl, ramp, col, j0 - 1, u_l0, u_r0, leak)
-    if guess <= 1 and g_lo > 0.0:
-        return 1, g_lo, g_lo            # saturated, as guessed
-    g_hi = g_last if j0 == n_steps else decision_margin_v(bl, ramp, col, j0, u_l0, u_r0, leak)
+    g_lo = 0.0
+    g_hi = 0.0
+    j = j0 - 1                  # the cycle evaluated next …
+    new_lo = True               # … and whether its g is the bracket's lower end g(j0 − 1)
+    first = True
     while True:
-        if j0 < n_steps and g_hi <= 0.0:
+        g = g_last if j == n_steps else decision_margin_v(bl, ramp, col, j, u_l0, u_r0, leak)
+        if new_lo:
+            g_lo = g
+        else:
+            g_hi = g
+        if first:               # g(j0 − 1) known: saturated as guessed, or g(j0) next
+            if guess <= 1 and g_lo > 0.0:
+                return 1, g_lo, g_lo
+            first = False
+            j = j0
+            new_lo = False
+            continue
+        if j0 < n_steps and g_hi <= 0.0:        # not yet: one cycle up
             j0 += 1
             g_lo = g_hi
-            g_hi = g_last if j0 == n_steps else decision_margin_v(bl, ramp, col, j0, u_l0, u_r0, leak)
-        elif g_lo > 0.0:
+            j = j0
+            new_lo = False
+        elif g_lo > 0.0:                        # already fired before: one cycle down
             if j0 == 2:
-                return 1, g_lo, g_lo        # saturated: g(1) > 0
+                return 1, g_lo, g_lo            # saturated: g(1) > 0
             j0 -= 1
             g_hi = g_lo
-            g_lo = decision_margin_v(bl, ramp, col, j0 - 1, u_l0, u_r0, leak)
+            j = j0 - 1
+            new_lo = True
         else:
             return j0, g_hi, g_lo
 
