@@ -119,9 +119,6 @@ class RampColumns(NamedTuple):
 
     u_cal_units: np.ndarray        #: (n_cols,) units the calibration phase puts on RBL_R
     u_ramp_after_units: np.ndarray  #: (n_cols, n_steps + 1) ramp units on RBL_L after cycle j
-    #: (n_steps + 1, n_cols) the same, transposed: cycle j's row contiguous, for the passes over
-    #: every column at one instant (the energy's), which then load it as a vector
-    u_ramp_by_cycle_units: np.ndarray
     step_min_units: np.ndarray     #: (n_cols,) the column's smallest ramp step …
     step_max_units: np.ndarray     #: (n_cols,) … and its largest
     devices: ArrayDevices
@@ -135,7 +132,7 @@ def ramp_columns(p: MacroParams, devices: ArrayDevices) -> RampColumns:
     u_cal = devices.m_cal[:, : p.n_cal].sum(axis=1) * unit_cal if p.t_cal_units > 0 else np.zeros(n_cols)
     u_ramp = np.concatenate([np.zeros((n_cols, 1)), np.cumsum(devices.m_ramp * unit_ramp, axis=1)], axis=1)
     steps = np.diff(u_ramp, axis=1)
-    return RampColumns(np.ascontiguousarray(u_cal), np.ascontiguousarray(u_ramp), np.ascontiguousarray(u_ramp.T),
+    return RampColumns(np.ascontiguousarray(u_cal), np.ascontiguousarray(u_ramp),
                        np.ascontiguousarray(steps.min(axis=1)), np.ascontiguousarray(steps.max(axis=1)), devices)
 
 

@@ -101,7 +101,7 @@ def convert_row(b, r, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, head
     :func:`.adc.margin_headroom_v`): the ramp ADC, the arbiter, energy, under the window that
     ``bl``, ``ramp``, ``em``, ``half_window`` describe; its noise at (``key``, ``noise_batch``); its energy
     only ``with_energy``.
-    ``per_cycle``, ``start``, ``on_flat_end``, ``crosses``, ``g_last``, ``scratch`` (5, n) float64: scratch."""
+    ``per_cycle``, ``start``, ``on_flat_end``, ``crosses``, ``g_last``, ``scratch`` (6, n) float64: scratch."""
     n = n_keys_used[b]
     # the ramp ADC: each enabled column's comparator
     firing = out_firing[b, r, :n]
@@ -146,7 +146,6 @@ class Windows(NamedTuple):
     n_cal: np.ndarray               #: (W,) int64
     u_cal_units: np.ndarray         #: (W, n_cols) as RampColumns, per window
     u_ramp_after_units: np.ndarray  #: (W, n_cols, n_steps + 1)
-    u_ramp_by_cycle_units: np.ndarray  #: (W, n_steps + 1, n_cols)
     step_min_units: np.ndarray      #: (W, n_cols)
     step_max_units: np.ndarray      #: (W, n_cols)
     half_window: np.ndarray         #: (W,) int64
@@ -167,7 +166,7 @@ def windows_of(chips, array_index: int) -> Windows:
     stack = lambda name: np.ascontiguousarray(np.stack([getattr(r, name) for r in ramps]))  # noqa: E731
     u_ramp = stack("u_ramp_after_units")
     return Windows(first.bitlines, first.energy, ramps[0].devices, np.array([c.energy.n_cal for c in chips], np.int64),
-                   stack("u_cal_units"), u_ramp, stack("u_ramp_by_cycle_units"), stack("step_min_units"),
+                   stack("u_cal_units"), u_ramp, stack("step_min_units"),
                    stack("step_max_units"), np.array([c.noise_half_window() for c in chips], dtype=np.int64),
                    margin_headroom_v(first.bitlines, ramps[0].devices, first.params.n_ramp_steps, u_ramp))
 
@@ -175,8 +174,8 @@ def windows_of(chips, array_index: int) -> Windows:
 @numba.njit(inline="always", **KERNEL)
 def window_models(windows: Windows, w: int):
     """(ramp columns, energy model) of window w."""
-    ramp = RampColumns(windows.u_cal_units[w], windows.u_ramp_after_units[w], windows.u_ramp_by_cycle_units[w],
-                       windows.step_min_units[w], windows.step_max_units[w], windows.devices)
+    ramp = RampColumns(windows.u_cal_units[w], windows.u_ramp_after_units[w], windows.step_min_units[w],
+                       windows.step_max_units[w], windows.devices)
     e = windows.energy
     return ramp, EnergyModel(e.restore_j_per_v, e.v_precharged_v, e.e_wordline_pulse_j, windows.n_cal[w],
                              e.e_per_count_j, e.e_per_grant_j, e.n_scales)
@@ -201,7 +200,7 @@ def convert_rows(start_item, stop_item, windows, window_of, noise_key_of, noise_
     on_flat_end = np.zeros(n_max, dtype=np.bool_)
     crosses = np.zeros(n_max, dtype=np.bool_)
     g_last = np.zeros(n_max)
-    scratch = np.zeros((5, n_max))
+    scratch = np.zeros((6, n_max))
     line_of = np.zeros((d, 2 * q_max + 1), dtype=np.int64)
     table = np.zeros(0, dtype=np.float32)
     leak = np.zeros(n_max)          # the key set's columns' leakage

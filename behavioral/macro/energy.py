@@ -52,10 +52,12 @@ def latency_s(p: MacroParams, stop_cycles):
 
 
 @numba.njit(inline="always", **KERNEL)
-def sensed_at_cycle(bl, ramp, j: int, units_l, units_r, leak, v_l, v_r) -> None:
+def sensed_at_cycle(bl, ramp, j: int, units_l, units_r, leak, u_ramp, v_l, v_r) -> None:
     """(V_L, V_R) of every column c < ``v_l.size`` at the sense instant of cycle j, into ``v_l``,
-    ``v_r``: one pass over the columns with no branch, so that it runs as vector instructions."""
-    u_ramp = ramp.u_ramp_by_cycle_units[j]
+    ``v_r``: the ramp's units of each column at j first gathered into ``u_ramp`` (a contiguous row),
+    then one pass over the columns with no branch, so that it runs as vector instructions."""
+    for c in range(v_l.size):
+        u_ramp[c] = ramp.u_ramp_after_units[c, j]
     for c in range(v_l.size):
         v_l[c], v_r[c] = bitlines_given_ramp(bl, j, float(units_l[c]), float(units_r[c]), leak[c], u_ramp[c],
                                              ramp.u_cal_units[c])
@@ -81,7 +83,7 @@ def row_energy_j(bl, ramp, em: EnergyModel, units_l, units_r, leak, firing, enab
                  n_pulsed: int, n_grants: int, scratch) -> float:
     """Energy of one row's conversion on one array (module docstring): ``units_l``, ``units_r``
     (n,) its columns' MAC units on RBL_L and RBL_R, ``leak`` (n,), ``firing`` (n,) cycles,
-    ``enabled`` (n,) columns enabled at the arbiter; ``scratch`` (5, ≥ n) float64, an array of its own.
+    ``enabled`` (n,) columns enabled at the arbiter; ``scratch`` (6, ≥ n) float64, an array of its own.
 
     The bitlines of every column at the stop and at cycle 1 come first, in two passes over the
     columns (:func:`sensed_at_cycle`), then the overdrive sum of every column as if clocked to the
@@ -91,9 +93,10 @@ def row_energy_j(bl, ramp, em: EnergyModel, units_l, units_r, leak, firing, enab
     n = firing.size
     j_end = max(stop, 1)
     v_l_end, v_r_end, v_l_1, v_r_1, od = scratch[0, :n], scratch[1, :n], scratch[2, :n], scratch[3, :n], scratch[4, :n]
-    sensed_at_cycle(bl, ramp, j_end, units_l, units_r, leak, v_l_end, v_r_end)
+    u_ramp = scratch[5, :n]
+    sensed_at_cycle(bl, ramp, j_end, units_l, units_r, leak, u_ramp, v_l_end, v_r_end)
     if j_end != 1:
-        sensed_at_cycle(bl, ramp, 1, units_l, units_r, leak, v_l_1, v_r_1)
+        sensed_at_cycle(bl, ramp, 1, units_l, units_r, leak, u_ramp, v_l_1, v_r_1)
     else:                               # the ramp stopped in cycle 1 (saturated rows): the same instant
         for c in range(n):
             v_l_1[c] = v_l_end[c]

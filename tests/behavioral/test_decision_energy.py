@@ -107,7 +107,7 @@ def test_the_row_kernels_overdrive_energy_equals_the_sum_over_each_columns_decis
     fire_comparators(bl, ramp, u_l, u_r, leak, headroom, enabled, n_steps, t_clk_units, 1, 0.0, np.uint64(0), 0, 0, 0,
                      firing,
                      np.zeros(n, dtype=np.bool_), np.zeros(n, dtype=np.bool_), np.zeros(n))
-    scratch = np.zeros((5, n))
+    scratch = np.zeros((6, n))
     for stop in (n_steps // 2, n_steps):        # columns firing before the stop, after it, never
         with_term = row_energy_j(bl, ramp, em, u_l, u_r, leak, firing, enabled, stop, 10, 5, scratch)
         without = row_energy_j(bl._replace(e_decision_per_ln_od_j=0.0), ramp, em, u_l, u_r, leak, firing, enabled,
@@ -156,7 +156,7 @@ def test_row_energy_equals_its_formula_column_by_column(macro):
     n_pulsed, n_grants = 17, 5
     for u_l, u_r, firing, enabled, stop in rows:
         n = u_l.size
-        fast = row_energy_j(bl, ramp, em, u_l, u_r, leak, firing, enabled, stop, n_pulsed, n_grants, np.zeros((5, n)))
+        fast = row_energy_j(bl, ramp, em, u_l, u_r, leak, firing, enabled, stop, n_pulsed, n_grants, np.zeros((6, n)))
         j_end = max(stop, 1)
         v_sum, e_dec = 0.0, 0.0
         for c in range(n):
@@ -189,5 +189,5 @@ def test_row_energy_is_bit_identical_without_noalias(macro):
     for u_l, u_r, firing, enabled, stop in rows:
         args = (chip.bitlines, ramp, chip.energy, u_l.astype(np.float32), u_r.astype(np.float32), leak, firing, enabled,
                 stop, 17, 5)
-        fast = energy.row_energy_j(*args, np.zeros((5, u_l.size)))
-        assert fast == plain(*args, np.zeros((5, u_l.size))), stop
+        fast = energy.row_energy_j(*args, np.zeros((6, u_l.size)))
+        assert fast == plain(*args, np.zeros((6, u_l.size))), stop
