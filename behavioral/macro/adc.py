@@ -428,34 +428,26 @@ def _decide_in_noise_window(bl, ramp, col, u_l0, u_r0, leak, n_steps, half_windo
     return min(j0 + h, n_steps + 1)
 
 
-@numba.njit(inline="always", **KERNEL)
-def firing_cycle_unless_far_below(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r0: float,
-                                  leak: float, n_steps: int, half_window: int, sigma_noise_v: float, row_noise,
-                                  key_index: int, g_last: float) -> int:
-    """The firing cycle of a column where g rises (:func:`g_rises`) and g(n_steps) = ``g_last`` ≤ 0:
-    it never fires without noise (j0 = n_steps + 1), so only the noise window's decisions can fire it
-    (none when g_last is more than Z_MAX·σ below the threshold: most conversions of a top-k).
-    Returns n_steps + 1 when it does not fire. ``row_noise`` (the row's :func:`.noise.row_stream`),
-    ``key_index``: the decisions' noise coordinates."""
-    return _decide_in_noise_window(bl, ramp, col, u_l0, u_r0, leak, n_steps, half_window, sigma_noise_v, row_noise,
-                                   key_index, True, n_steps + 1, g_last, g_last)
-
-
 @numba.njit(**KERNEL)
-def firing_cycles_where_g_rises(bl: BitlineModel, ramp: RampColumns, units_l, units_r, leak, crosses, g_last,
+def firing_cycles_where_g_rises(bl: BitlineModel, ramp: RampColumns, units_l, units_r, leak, near, g_last,
                                 n_steps: int, t_clk_units: float, half_window: int, sigma_noise_v: float, row_noise,
                                 key0: int, firing) -> None:
-    """The ramp cycle (1…n_steps) at which each column flagged ``crosses`` fires, into ``firing``: the
-    columns of one row where g surely rises with the cycle (:func:`g_rises`) and g(n_steps) =
-    ``g_last[c]`` > 0, so the noiseless crossing j0 lies inside the ramp (:func:`_crossing_after_first`),
-    then the noise window's decisions in order (module docstring). One call per row, out of line:
-    the crossing search is compiled once, and the row's other columns pay no call."""
+    """The ramp cycle (1…n_steps, or n_steps + 1: never) at which each column flagged ``near`` fires,
+    into ``firing``: the columns of one row where g surely rises with the cycle (:func:`g_rises`)
+    and g(n_steps) = ``g_last[c]`` is above −Z_MAX·σ. Where g(n_steps) > 0 the noiseless crossing
+    j0 lies inside the ramp (:func:`_crossing_after_first`); otherwise it never fires without noise
+    (j0 = n_steps + 1) and only the noise window's decisions can fire it. Then the noise window's
+    decisions in order (module docstring). One call per row, out of line: the crossing search and
+    the noise window are compiled once, and the row's other columns pay no call."""
     for c in range(firing.size):
-        if not crosses[c]:
+        if not near[c]:
             continue
         u_l0 = float(units_l[c])
         u_r0 = float(units_r[c])
-        j0, g_hi, g_lo = _crossing_after_first(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, t_clk_units, g_last[c])
+        if g_last[c] > 0.0:
+            j0, g_hi, g_lo = _crossing_after_first(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, t_clk_units, g_last[c])
+        else:                   # g rises, so g(n_steps) bounds the window's decisions
+            j0, g_hi, g_lo = n_steps + 1, g_last[c], g_last[c]
         firing[c] = _decide_in_noise_window(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, half_window, sigma_noise_v,
                                             row_noise, key0 + c, True, j0, g_hi, g_lo)
 

@@ -18,8 +18,8 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from topkima.behavioral.macro.adc import (RampColumns, decision_margin_v, firing_cycle_unless_far_below,
-                                          firing_cycles_by_scan, firing_cycles_where_g_rises, g_rises,
+from topkima.behavioral.macro.adc import (RampColumns, decision_margin_v, firing_cycles_by_scan,
+                                          firing_cycles_where_g_rises, g_rises,
                                           margin_ceiling_v, margin_headroom_v)
 from topkima.behavioral.macro.arbiter import grant_row
 from topkima.behavioral.macro.bitline import BitlineModel, column_leak
@@ -31,24 +31,25 @@ from topkima.behavioral.macro.runtime import JIT, KERNEL, parallel_for
 
 @numba.njit(**KERNEL)
 def fire_comparators(bl, ramp, units_l, units_r, leak, headroom, enabled, n_steps, t_clk_units, half_window,
-                     sigma_noise_v, key, batch, row, key0, firing, on_flat_end, crosses, g_last) -> int:
+                     sigma_noise_v, key, batch, row, key0, firing, on_flat_end, near, g_last) -> int:
     """The ramp cycle each enabled column's comparator fires in (``firing``, left as it is for a
     disabled column: it never requests the arbiter and is not clocked); returns how many are
     enabled. A column whose margin's ceiling (:func:`.adc.margin_ceiling_v`, two points of the
     curve; ``headroom`` (n,) its columns' :func:`.adc.margin_headroom_v`) lies more than Z_MAX·σ
     below the threshold is done first: none of its decisions can fire (most of a top-k's columns).
-    Then each column's last decision g(n_steps): where g rises and that decision does
-    not fire, the column is done here; the columns that cross inside the
-    ramp, and those on the flat end of the discharge curve, are found by one call each per row.
-    ``on_flat_end``, ``crosses`` (n,) bool, ``g_last`` (n,) float: scratch."""
+    Then each column's last decision g(n_steps): where g rises and that decision lies more than
+    Z_MAX·σ below the threshold, the column is done here (g(n_steps) bounds its decisions); the
+    columns near or above the threshold there, and those on the flat end of the discharge curve,
+    are found by one call each per row.
+    ``on_flat_end``, ``near`` (n,) bool, ``g_last`` (n,) float: scratch."""
     n_enabled = 0
     n_flat = 0
-    n_crossing = 0
+    n_near = 0
     row_noise = row_stream(key, batch, row)
     sure_v = Z_MAX * sigma_noise_v
     for c in range(firing.size):
         on_flat_end[c] = False
-        crosses[c] = False
+        near[c] = False
         if not enabled[c]:
             continue
         n_enabled += 1
@@ -63,15 +64,14 @@ def fire_comparators(bl, ramp, units_l, units_r, leak, headroom, enabled, n_step
             n_flat += 1
             continue
         g = decision_margin_v(bl, ramp, c, n_steps, u_l0, u_r0, leak[c])
-        if g > 0.0:
-            crosses[c] = True
-            g_last[c] = g
-            n_crossing += 1
+        if g <= -sure_v:
+            firing[c] = n_steps + 1         # never fires, noise or not (σ = 0: not above the threshold)
         else:
-            firing[c] = firing_cycle_unless_far_below(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, half_window,
-                                                      sigma_noise_v, row_noise, key0 + c, g)
-    if n_crossing > 0:
-        firing_cycles_where_g_rises(bl, ramp, units_l, units_r, leak, crosses, g_last, n_steps, t_clk_units,
+            near[c] = True
+            g_last[c] = g
+            n_near += 1
+    if n_near > 0:
+        firing_cycles_where_g_rises(bl, ramp, units_l, units_r, leak, near, g_last, n_steps, t_clk_units,
                                     half_window, sigma_noise_v, row_noise, key0, firing)
     if n_flat > 0:
         firing_cycles_by_scan(bl, ramp, units_l, units_r, leak, on_flat_end, n_steps, t_clk_units, half_window,
@@ -93,7 +93,7 @@ def pulsed_elements(q_row) -> int:
 def convert_row(b, r, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, headroom, k, conventional, with_energy,
                 n_steps,
                 t_clk_units,
-                half_window, sigma_noise_v, key, noise_batch, key0, units_l, units_r, per_cycle, start, on_flat_end, crosses, g_last,
+                half_window, sigma_noise_v, key, noise_batch, key0, units_l, units_r, per_cycle, start, on_flat_end, near, g_last,
                 scratch, out_firing,
                 out_index, out_cycle, out_stop, out_energy):
     """One query row r of batch element b after its MAC phase (``units_l``, ``units_r``: U_L and
@@ -101,14 +101,14 @@ def convert_row(b, r, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, head
     :func:`.adc.margin_headroom_v`): the ramp ADC, the arbiter, energy, under the window that
     ``bl``, ``ramp``, ``em``, ``half_window`` describe; its noise at (``key``, ``noise_batch``); its energy
     only ``with_energy``.
-    ``per_cycle``, ``start``, ``on_flat_end``, ``crosses``, ``g_last``, ``scratch`` (6, n) float64: scratch."""
+    ``per_cycle``, ``start``, ``on_flat_end``, ``near``, ``g_last``, ``scratch`` (6, n) float64: scratch."""
     n = n_keys_used[b]
     # the ramp ADC: each enabled column's comparator
     firing = out_firing[b, r, :n]
     enabled = enable[b, r, :n] if has_mask else enable[0, 0, :n]   # no mask: all True
     n_enabled = fire_comparators(bl, ramp, units_l, units_r, leak, headroom, enabled, n_steps, t_clk_units,
                                  half_window,
-                                 sigma_noise_v, key, noise_batch, r, key0, firing, on_flat_end[:n], crosses[:n],
+                                 sigma_noise_v, key, noise_batch, r, key0, firing, on_flat_end[:n], near[:n],
                                  g_last[:n])
     if has_mask and n_enabled == 0:
         return                  # nothing to convert: no grant, no energy
@@ -198,7 +198,7 @@ def convert_rows(start_item, stop_item, windows, window_of, noise_key_of, noise_
     per_cycle = np.zeros(n_steps + 2, dtype=np.int64)
     start = np.zeros(n_steps + 2, dtype=np.int64)
     on_flat_end = np.zeros(n_max, dtype=np.bool_)
-    crosses = np.zeros(n_max, dtype=np.bool_)
+    near = np.zeros(n_max, dtype=np.bool_)
     g_last = np.zeros(n_max)
     scratch = np.zeros((6, n_max))
     line_of = np.zeros((d, 2 * q_max + 1), dtype=np.int64)
@@ -237,7 +237,7 @@ def convert_rows(start_item, stop_item, windows, window_of, noise_key_of, noise_
                             k, conventional,
                             with_energy,
                             n_steps, t_clk_units, windows.half_window[w], sigma_noise_v, noise_key_of[b], noise_batch_of[b],
-                            key0, row_units[:n], row_units[n_wide:n_wide + n], per_cycle, start, on_flat_end, crosses, g_last, scratch,
+                            key0, row_units[:n], row_units[n_wide:n_wide + n], per_cycle, start, on_flat_end, near, g_last, scratch,
                             out_firing,
                             out_index, out_cycle, out_stop, out_energy)
         item += r1 - r0
