@@ -252,6 +252,8 @@ def convert(windows: Windows, window_of, noise_key_of, noise_batch_of, pulse, q,
     must sit on the same devices (one chip). Returns (firing (B, R, n) int64, granted index and
     cycle (B, R, k) int64, stop (B, R) int64, energy (B, R): NaN without ``with_energy``, which skips the
     energy pass)."""
+    if not sigma_noise_v >= 0.0:        # the comparators take Z_MAX·σ as a distance below the threshold
+        raise ValueError(f"the comparator noise σ must be a number ≥ 0 V, got {sigma_noise_v!r}")
     # writable and C-ordered (a copy only where they are not): a read-only array (a broadcast, a
     # read-only buffer) would compile the kernels a second time, for that type
     q = np.require(q, np.int8, ["C", "W"])

@@ -91,6 +91,8 @@ def row_energy_j(bl, ramp, em: EnergyModel, units_l, units_r, leak, firing, enab
     (their arrays never overlap: compiled with ``noalias``). The sums then run column by column in
     address order."""
     n = firing.size
+    if scratch.shape[0] < 6 or scratch.shape[1] < n:    # no bounds checks in the kernels: a short scratch would be overrun
+        raise ValueError("row_energy_j: scratch must be (6, ≥ n)")
     j_end = max(stop, 1)
     v_l_end, v_r_end, v_l_1, v_r_1, od = scratch[0, :n], scratch[1, :n], scratch[2, :n], scratch[3, :n], scratch[4, :n]
     u_ramp = scratch[5, :n]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 
@@ -52,8 +53,10 @@ def _register_noalias_option() -> bool:
     parallel back end where it has proved that no two arrays overlap) marks every pointer argument
     of the compiled function as not aliasing any other, C's ``restrict``. Without it LLVM must assume
     that a column loop's stores may overwrite the tables it reads through computed indices (the
-    bitline curve, the leakage rate), and it keeps such loops scalar. False if this numba has no
-    such flag (the kernels then compile without it: slower, same results)."""
+    bitline curve, the leakage rate), and it keeps such loops mostly scalar. The option is added to
+    numba's CPU target options for the whole process (a class attribute; no other option changes).
+    False if this numba has no such flag (the kernels then compile without it: slower, same
+    results; a warning says so)."""
     try:
         from numba.core import compiler, cpu, options
         if "noalias" not in compiler.Flags.options:
@@ -69,6 +72,12 @@ def _register_noalias_option() -> bool:
 #: allocation, or its own row of one): :data:`KERNEL` plus ``noalias``
 #: (:func:`_register_noalias_option`), so that their table lookups run as vector gathers
 NO_OVERLAP_KERNEL = dict(KERNEL, noalias=True) if _register_noalias_option() else KERNEL
+if NO_OVERLAP_KERNEL is KERNEL:
+    warnings.warn("this numba has no 'noalias' compiler flag: the energy pass runs without vector "
+                  "instructions (same results, slower)", RuntimeWarning, stacklevel=2)
+# noalias also marks the arrays' reference-count blocks (meminfo), which two views of one array share:
+# sound only because these kernels never write them (no reference counting, ``_nrt=False``)
+assert NO_OVERLAP_KERNEL["_nrt"] is False
 
 
 def max_threads() -> int:

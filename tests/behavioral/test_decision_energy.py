@@ -178,16 +178,54 @@ def test_row_energy_equals_its_formula_column_by_column(macro):
 
 def test_row_energy_is_bit_identical_without_noalias(macro):
     """The row kernel is compiled with numba's ``noalias`` flag (runtime.NO_OVERLAP_KERNEL: its arrays
-    never overlap, so LLVM may run its column passes as vector gathers). The same Python function
-    compiled without the flag gives the same energies bit for bit: the flag changes how, not what."""
+    never overlap, so LLVM may run its column passes as vector gathers). Compiled afresh (not from the
+    on-disk cache, whose key ignores compiler flags) with and without the flag: the flag reaches the
+    array arguments, and the energies are the same bit for bit (the flag changes how, not what)."""
     import numba
 
     from topkima.behavioral.macro import energy, runtime
     assert runtime.NO_OVERLAP_KERNEL.get("noalias") is True, "this numba lost its noalias flag: kernels run slower"
-    plain = numba.njit(**dict(runtime.KERNEL, cache=False))(energy.row_energy_j.py_func)   # not from the cache
+    fresh = numba.njit(**dict(runtime.NO_OVERLAP_KERNEL, cache=False))(energy.row_energy_j.py_func)
+    plain = numba.njit(**dict(runtime.KERNEL, cache=False))(energy.row_energy_j.py_func)
     chip, ramp, leak, rows = _energy_rows(macro)
     for u_l, u_r, firing, enabled, stop in rows:
         args = (chip.bitlines, ramp, chip.energy, u_l.astype(np.float32), u_r.astype(np.float32), leak, firing, enabled,
                 stop, 17, 5)
-        fast = energy.row_energy_j(*args, np.zeros((6, u_l.size)))
-        assert fast == plain(*args, np.zeros((6, u_l.size))), stop
+        e = energy.row_energy_j(*args, np.zeros((6, u_l.size)))
+        assert e == fresh(*args, np.zeros((6, u_l.size))) == plain(*args, np.zeros((6, u_l.size))), stop
+
+    def noalias_attributes(f):
+        (ir,) = f.inspect_llvm().values()
+        head = next(line for line in ir.splitlines() if line.startswith("define") and "row_energy_j" in line)
+        return head.count("noalias")
+    # every array's pointers carry it (the return and exception slots have it either way)
+    assert noalias_attributes(fresh) > 10 * noalias_attributes(plain) > 0
+
+
+def test_row_energy_where_the_bitlines_do_not_move(macro):
+    """A column whose V_R − V_L is the same at cycle 1 and at the stop (both bitlines on the flat end
+    of the discharge curve, no leakage, no in-situ drift): its overdrive term is its own decisions'
+    term (``overdrive_log_sum``'s other case), not the vector pass's 0/0."""
+    from topkima.behavioral.macro.adc import bitlines_at
+    from topkima.behavioral.macro.energy import row_energy_j
+    chip = macro.nominal()
+    ramp, em, n_steps = chip.ramp(0), chip.energy, macro.params.n_ramp_steps
+    bl = chip.bitlines._replace(offset_l_v=np.zeros_like(chip.bitlines.offset_l_v),
+                                offset_r_v=np.zeros_like(chip.bitlines.offset_r_v))
+    n = 8
+    far = 10.0 * bl.last_index / bl.points_per_unit          # past the curve's end: f is flat there
+    u_l, u_r = np.full(n, far), np.full(n, far + 1.0)
+    leak = np.zeros(n)
+    enabled = np.ones(n, dtype=np.bool_)
+    firing = np.full(n, n_steps + 1)
+    stop = n_steps // 2
+    d = [np.subtract(*bitlines_at(bl, ramp, 0, j, far, far + 1.0, 0.0)[::-1]) for j in (1, stop)]
+    assert d[0] == d[1]                                     # the case under test
+    e = row_energy_j(bl, ramp, em, u_l, u_r, leak, firing, enabled, stop, 3, 5, np.zeros((6, n)))
+    e_without = row_energy_j(bl._replace(e_decision_per_ln_od_j=0.0), ramp, em, u_l, u_r, leak, firing, enabled, stop,
+                             3, 5, np.zeros((6, n)))
+    assert np.isfinite(e)
+    expected = n * bl.e_decision_per_ln_od_j * overdrive_log_sum(bl, d[0], d[1], stop)
+    assert e - e_without == pytest.approx(expected, rel=1e-9)
+    assert expected == pytest.approx(n * bl.e_decision_per_ln_od_j * stop * np.log(bl.od_ref_v / max(
+        min(abs(d[0]), bl.od_max_v), bl.od_min_v)), rel=1e-12)
