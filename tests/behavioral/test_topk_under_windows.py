@@ -53,3 +53,17 @@ def test_windows_of_one_chip_only_and_shapes_checked(chips):
         topk_under_windows(chips, [0, 1], [1], [0, 1], q, kl, k=2)
     with pytest.raises(ValueError, match="window_of must index"):
         topk_under_windows(chips, [0, 3], [1, 1], [0, 1], q, kl, k=2)
+
+
+def test_the_driver_rejects_a_negative_noise_sigma(chips, monkeypatch):
+    """The comparators take Z_MAX·σ as a distance below the threshold, so ``convert`` refuses σ < 0
+    (the chip's own ``sigma_scale`` check comes first on the public path; this guards direct callers)."""
+    from topkima.behavioral.macro import chip as chip_module
+    seen = []
+    real = chip_module.convert
+    monkeypatch.setattr(chip_module, "convert", lambda *a, **kw: seen.append((a, kw)) or real(*a, **kw))
+    rng = np.random.default_rng(4)
+    chips[0].topk(rng.integers(-31, 32, (4, 64)), rng.integers(-7, 8, (64, 16)), k=5, rng=rng)
+    args, kwargs = seen[0]
+    with pytest.raises(ValueError, match="noise σ must be a number ≥ 0"):
+        real(*args, **{**kwargs, "sigma_noise_v": -1e-3})
