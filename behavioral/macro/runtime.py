@@ -1,4 +1,5 @@
-"""How the macro's compiled kernels run: their on-disk cache and their thread count.
+"""How the macro's compiled kernels run: their on-disk cache, their thread count, and the
+``noalias`` option some of them compile with (:data:`NO_OVERLAP_KERNEL`).
 
 The kernels are numba functions compiled on first use and cached on disk (``cache=True``). The
 cache lives outside the source tree, in ``$NUMBA_CACHE_DIR`` if set, else
@@ -68,9 +69,9 @@ def _register_noalias_option() -> bool:
         return False
 
 
-#: the options of the column-loop kernels whose array arguments never overlap (each its own
-#: allocation, or its own row of one): :data:`KERNEL` plus ``noalias``
-#: (:func:`_register_noalias_option`), so that their table lookups run as vector gathers
+#: the options of the column-loop kernels whose written arrays overlap no other argument (arrays
+#: they only read may share memory: LLVM's ``noalias`` constrains written memory only): :data:`KERNEL`
+#: plus ``noalias`` (:func:`_register_noalias_option`), so that their table lookups run as vector gathers
 NO_OVERLAP_KERNEL = dict(KERNEL, noalias=True) if _register_noalias_option() else KERNEL
 if NO_OVERLAP_KERNEL is KERNEL:
     warnings.warn("this numba has no 'noalias' compiler flag: the energy pass runs without vector "
