@@ -90,39 +90,39 @@ def pulsed_elements(q_row) -> int:
 
 
 @numba.njit(**KERNEL)
-def convert_row(b, r, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, headroom, k, conventional, with_energy,
-                n_steps,
-                t_clk_units,
-                half_window, sigma_noise_v, key, noise_batch, key0, units_l, units_r, per_cycle, start, on_flat_end, near, g_last,
-                scratch, out_firing,
-                out_index, out_cycle, out_stop, out_energy):
-    """One query row r of batch element b after its MAC phase (``units_l``, ``units_r``: U_L and
-    U_R of each of its n columns; ``leak`` (n,) their leakage, ``headroom`` (n,) their comparators'
-    :func:`.adc.margin_headroom_v`): the ramp ADC, the arbiter, energy, under the window that
-    ``bl``, ``ramp``, ``em``, ``half_window`` describe; its noise at (``key``, ``noise_batch``); its energy
+def convert_group(b, r0, r1, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, headroom, k, conventional,
+                  with_energy, n_steps, t_clk_units, half_window, sigma_noise_v, key, noise_batch, key0, group, n_wide,
+                  per_cycle, start, on_flat_end, near, g_last, scratch, out_firing, out_index, out_cycle, out_stop,
+                  out_energy):
+    """Query rows r0 … r1 − 1 of batch element b after their MAC phase (``group`` (r1 − r0, 2·n_wide): U_L and
+    U_R of each row's columns; ``leak`` (n,) their leakage, ``headroom`` (n,) their comparators'
+    :func:`.adc.margin_headroom_v`), row by row: the ramp ADC, the arbiter, energy, under the window that
+    ``bl``, ``ramp``, ``em``, ``half_window`` describe; noise at (``key``, ``noise_batch``); energy
     only ``with_energy``.
     ``per_cycle``, ``start``, ``on_flat_end``, ``near``, ``g_last``, ``scratch`` (6, n) float64: scratch."""
     n = n_keys_used[b]
-    # the ramp ADC: each enabled column's comparator
-    firing = out_firing[b, r, :n]
-    enabled = enable[b, r, :n] if has_mask else enable[0, 0, :n]   # no mask: all True
-    n_enabled = fire_comparators(bl, ramp, units_l, units_r, leak, headroom, enabled, n_steps, t_clk_units,
-                                 half_window,
-                                 sigma_noise_v, key, noise_batch, r, key0, firing, on_flat_end[:n], near[:n],
-                                 g_last[:n])
-    if has_mask and n_enabled == 0:
-        return                  # nothing to convert: no grant, no energy
-    # arbiter and k-counter; the ramp stops at the k-th grant
-    if conventional:
-        stop = n_steps
-        grants = n
-    else:
-        stop = grant_row(firing, n_steps, k, min(k, n_enabled), out_index[b, r], out_cycle[b, r], per_cycle, start)
-        grants = k
-    out_stop[b, r] = stop
-    if with_energy:
-        out_energy[b, r] = row_energy_j(bl, ramp, em, units_l, units_r, leak, firing, enabled, stop,
-                                        pulsed_elements(q[b, r]), grants, scratch)
+    for r in range(r0, r1):
+        units_l = group[r - r0, :n]
+        units_r = group[r - r0, n_wide:n_wide + n]
+        # the ramp ADC: each enabled column's comparator
+        firing = out_firing[b, r, :n]
+        enabled = enable[b, r, :n] if has_mask else enable[0, 0, :n]   # no mask: all True
+        n_enabled = fire_comparators(bl, ramp, units_l, units_r, leak, headroom, enabled, n_steps, t_clk_units,
+                                     half_window, sigma_noise_v, key, noise_batch, r, key0, firing, on_flat_end[:n],
+                                     near[:n], g_last[:n])
+        if has_mask and n_enabled == 0:
+            continue                # nothing to convert: no grant, no energy
+        # arbiter and k-counter; the ramp stops at the k-th grant
+        if conventional:
+            stop = n_steps
+            grants = n
+        else:
+            stop = grant_row(firing, n_steps, k, min(k, n_enabled), out_index[b, r], out_cycle[b, r], per_cycle, start)
+            grants = k
+        out_stop[b, r] = stop
+        if with_energy:
+            out_energy[b, r] = row_energy_j(bl, ramp, em, units_l, units_r, leak, firing, enabled, stop,
+                                            pulsed_elements(q[b, r]), grants, scratch)
 
 
 #: the MAC runs over the key columns rounded up to a multiple of this (zero-level columns beyond
@@ -189,7 +189,7 @@ def convert_rows(start_item, stop_item, windows, window_of, noise_key_of, noise_
     """The (batch element, row) items start … stop − 1 (row-major) that are used, in groups of
     consecutive rows of one key set (at most :data:`ROWS_PER_GROUP`): the key set is written
     into the array (its code tables built for the rows this block converts), the group's MAC
-    phase runs, then each row converts (:func:`convert_row`) under its element's window
+    phase runs, then its rows convert (:func:`convert_group`) under its element's window
     (``window_of``) with its noise coordinates. Outputs are pre-filled for the items not converted."""
     n_rows, d = q.shape[1], q.shape[2]
     n_max = levels.shape[2]
@@ -231,15 +231,11 @@ def convert_rows(start_item, stop_item, windows, window_of, noise_key_of, noise_
             group = units[: (r_used - r0) * 2 * n_wide].reshape((r_used - r0, 2 * n_wide))
             group[:] = 0.0
             add_rows_units_from_table(table, line_of, q_max, q[b, r0:r_used], n_wide, group)
-            for r in range(r0, r_used):
-                row_units = group[r - r0]
-                convert_row(b, r, windows.bitlines, ramp, em, q, n_keys_used, enable, has_mask, leak[:n], windows.headroom_v[:n],
-                            k, conventional,
-                            with_energy,
-                            n_steps, t_clk_units, windows.half_window[w], sigma_noise_v, noise_key_of[b], noise_batch_of[b],
-                            key0, row_units[:n], row_units[n_wide:n_wide + n], per_cycle, start, on_flat_end, near, g_last, scratch,
-                            out_firing,
-                            out_index, out_cycle, out_stop, out_energy)
+            convert_group(b, r0, r_used, windows.bitlines, ramp, em, q, n_keys_used, enable, has_mask, leak[:n],
+                          windows.headroom_v[:n], k, conventional, with_energy, n_steps, t_clk_units,
+                          windows.half_window[w], sigma_noise_v, noise_key_of[b], noise_batch_of[b], key0, group, n_wide,
+                          per_cycle, start, on_flat_end, near, g_last, scratch, out_firing, out_index, out_cycle,
+                          out_stop, out_energy)
         item += r1 - r0
 
 
