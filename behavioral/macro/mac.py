@@ -49,14 +49,23 @@ from topkima.behavioral.params import MacroParams
 
 #: the four pulse terms of one pulse scale (module docstring)
 TERMS_PER_SCALE = 4
+#: the most pulse scales an array has (a key level of 3 bits: levels −7…7)
+MAX_SCALES = 3
 #: the stack read at (sign of q: 0 for q > 0, bitline: 0 for RBL_L) (module docstring)
 STACK_OF_SIGN_SIDE = ((0, 2), (3, 1))
+
+
+def _check_scales(n_scales: int) -> None:
+    if not 1 <= n_scales <= MAX_SCALES:
+        raise ValueError(f"an array's key cells take 1 to {MAX_SCALES} pulse scales (key levels of up to "
+                         f"{MAX_SCALES} bits), got {n_scales}")
 
 
 def pulse_terms(p: MacroParams, scales: tuple[int, ...], linear: bool) -> np.ndarray:
     """(q_max + 1, 4·n_scales) float32: per input magnitude |q|, for each scale, the units a
     pulsed stack takes per cell term: full(w), share(w), share(w)·α(w), share(w)·β(w).
     ``linear`` (the ideal macro): no charge-share packets."""
+    _check_scales(len(scales))
     width = (np.arange(p.q_max + 1)[:, None] * np.asarray(scales)[None, :]).astype(float)
     excess_1, excess_0 = p.mac_pulse_excess(width) if not linear else (0.0, 0.0)
     full = np.where(width > 0, p.pulse_slope * width + p.pulse_offset_units - excess_1, 0.0)
@@ -69,26 +78,28 @@ def pulse_terms(p: MacroParams, scales: tuple[int, ...], linear: bool) -> np.nda
 @numba.njit(inline="always", **KERNEL)
 def element_line(devices, pulse, level_of_column, e, n_scales, q, n, line):
     """``line[bitline·n + c]`` = the float32 units element e with input code q ≠ 0 adds to
-    column c < n, whose key level is ``level_of_column[c]`` (module docstring)."""
+    column c < n, whose key level is ``level_of_column[c]`` (module docstring).
+
+    Column by column, the pulse scales' terms are summed in a register, in scale order (the
+    scale loop runs MAX_SCALES times and is unrolled; a scale beyond ``n_scales`` reads the last
+    one's cells and adds nothing), so that the column loop runs as vector instructions."""
     sign = 0 if q > 0 else 1
     magnitude = abs(q)
     edge_access, edge_storage = devices.edge_units_per_v[0], devices.edge_units_per_v[1]
     for side in range(2):
         stack = STACK_OF_SIGN_SIDE[sign][side]
         l_cell = stack < 2      # the L cell (stacks 0, 1) stores 1 at digit +1, the R cell at −1
-        o = side * n
         for c in range(n):
-            line[o + c] = 0.0
-        for s in range(n_scales):
-            row = e * n_scales + s
-            full = pulse[magnitude, TERMS_PER_SCALE * s]
-            share = pulse[magnitude, TERMS_PER_SCALE * s + 1]
-            share_access = pulse[magnitude, TERMS_PER_SCALE * s + 2]
-            share_storage = pulse[magnitude, TERMS_PER_SCALE * s + 3]
-            for c in range(n):
-                level = level_of_column[c]
+            level = level_of_column[c]
+            acc = np.float32(0.0)
+            for s in range(MAX_SCALES):
+                s_read = min(s, n_scales - 1)
+                row = e * n_scales + s_read
+                full = pulse[magnitude, TERMS_PER_SCALE * s_read]
+                share = pulse[magnitude, TERMS_PER_SCALE * s_read + 1]
+                share_access = pulse[magnitude, TERMS_PER_SCALE * s_read + 2]
+                share_storage = pulse[magnitude, TERMS_PER_SCALE * s_read + 3]
                 stores_1 = (((level if level > 0 else -level) >> s) & 1) == 1 and (level > 0) == l_cell
-                acc = line[o + c]
                 # both sums, then the one the cell's state selects (a select, not a branch: vectorises)
                 d_access = devices.dvt_access_v[row, stack, c]
                 d_storage = devices.dvt_storage_v[row, stack, c]
@@ -98,7 +109,9 @@ def element_line(devices, pulse, level_of_column, e, n_scales, q, n, line):
                 if_0 = acc + share
                 if_0 += share_access * d_access
                 if_0 += share_storage * d_storage
-                line[o + c] = if_1 if stores_1 else if_0
+                added = if_1 if stores_1 else if_0
+                acc = added if s < n_scales else acc
+            line[side * n + c] = acc
 
 
 @numba.njit(**KERNEL)
@@ -167,6 +180,7 @@ def mac_units_kernel(devices, pulse, q, levels, n_scales):
 def mac_units(devices: ArrayDevices, pulse: np.ndarray, q: np.ndarray, levels: np.ndarray, n_scales: int):
     """(U_L, U_R) float64 (rows, n) at the end of the MAC phase, for range-checked integer codes
     ``q`` (rows, d) and key levels (d, n) (numpy face of the kernels, for fits and studies)."""
+    _check_scales(n_scales)
     lv = np.require(levels, np.int8, ["C", "W"])     # range-checked codes, as the top-k kernels take them (writable: one compiled type)
     n = lv.shape[1]
     u = mac_units_kernel(devices, pulse, np.require(q, np.int8, ["C", "W"]), lv, n_scales)
