@@ -572,8 +572,9 @@ def _through_macro(hw: TopkimaHardware, q_codes, k_codes, scores_units, score_sc
         idx = np.where(idx >= 0, col_key[h_i[..., None, None], s_i[..., None, None], np.maximum(idx, 0)], -1)
     back = lambda x: np.moveaxis(x, 0, 1).reshape(*lead, *x.shape[2:])  # noqa: E731
     idx, cyc, alpha, ties = back(idx), back(cyc), back(alpha), back(ties)
-    # granted keys (visible ones only), and the kept grid when the caller takes the statistics
-    granted = np.where(np.take_along_axis(visible, np.maximum(idx, 0), axis=-1), idx, -1)
+    # the granted keys: visible ones only (a row's columns of keys it does not see are disabled at the
+    # arbiter: key_mask), and the kept grid when the caller takes the statistics
+    granted = idx
     kept = None
     if count_ties:
         kept = np.zeros(visible.shape, dtype=bool)
