@@ -542,25 +542,28 @@ def test_row_best_and_kth_equal_a_sort_of_each_row_on_any_thread_count():
     from topkima.behavioral.head_windows import row_best_and_kth
     from topkima.behavioral.macro import runtime
     rng = np.random.default_rng(22)
-    scores = rng.integers(-6, 7, (300, 14)).astype(np.float32)        # many ties
-    visible = rng.random(scores.shape) < 0.5                           # some rows see fewer than 5 keys
-    want_first, want_kth = np.full(300, -np.inf), np.full(300, -np.inf)
-    for r in range(300):
-        row = np.sort(scores[r][visible[r]])[::-1]
-        if row.size:
-            want_first[r] = row[0]
-        if row.size >= 5:
-            want_kth[r] = row[4]
     before = runtime.threads()
-    try:
-        for n in (1, 2, 3):
-            runtime.set_threads(n)
-            first, kth = row_best_and_kth(scores, visible, 5)
-            np.testing.assert_array_equal(first, want_first)
-            np.testing.assert_array_equal(kth, want_kth)
-    finally:
-        runtime.set_threads(before)
-    assert np.isinf(want_kth).any() and np.isfinite(want_kth).any()
+    # short rows, many ties and rows seeing fewer than k keys; long rows; a row count that is not a
+    # multiple of the kernel's lanes
+    for n_rows, n_keys, kk, levels in ((300, 14, 5, 6), (37, 300, 5, 400), (5, 9, 1, 6), (21, 40, 12, 30)):
+        scores = rng.integers(-levels, levels + 1, (n_rows, n_keys)).astype(np.float32)
+        visible = rng.random(scores.shape) < 0.5
+        want_first, want_kth = np.full(n_rows, -np.inf), np.full(n_rows, -np.inf)
+        for r in range(n_rows):
+            row = np.sort(scores[r][visible[r]])[::-1]
+            if row.size:
+                want_first[r] = row[0]
+            if row.size >= kk:
+                want_kth[r] = row[kk - 1]
+        assert np.isfinite(want_kth).any() and len(np.unique(want_kth)) > 1
+        try:
+            for n in (1, 2, 3):
+                runtime.set_threads(n)
+                first, kth = row_best_and_kth(scores, visible, kk)
+                np.testing.assert_array_equal(first, want_first)
+                np.testing.assert_array_equal(kth, want_kth)
+        finally:
+            runtime.set_threads(before)
 
 
 def test_energy_flag_must_be_a_bool(hardware):
