@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numba
 import numpy as np
 
 from topkima.behavioral.macro import devices as dev
@@ -26,6 +27,7 @@ from topkima.behavioral.macro.energy import energy_model, latency_s
 from topkima.behavioral.macro.mac import mac_units, pulse_terms
 from topkima.behavioral.macro.noise import noise_key
 from topkima.behavioral.macro.results import TopkResult
+from topkima.behavioral.macro.runtime import JIT
 from topkima.behavioral.params import MacroParams, params_from_calibration
 from topkima.calibration import Calibration
 
@@ -34,6 +36,29 @@ def used_length(any_used: np.ndarray) -> np.ndarray:
     """1 + the last True index along the last axis (0 where none)."""
     n = any_used.shape[-1]
     return np.where(any_used.any(axis=-1), n - np.argmax(any_used[..., ::-1], axis=-1), 0)
+
+
+def used_rows_and_keys(enable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per batch element of ``enable`` (B, R, n) bool: its rows up to the last one with an enabled
+    column, and its columns up to the last one enabled in any row (``used_length`` of the mask's
+    rows and columns, in one compiled pass)."""
+    rows, keys = np.zeros(enable.shape[0], dtype=np.int64), np.zeros(enable.shape[0], dtype=np.int64)
+    _used_rows_and_keys(enable, rows, keys)
+    return rows, keys
+
+
+@numba.njit(**JIT)
+def _used_rows_and_keys(enable, rows, keys):
+    for b in range(enable.shape[0]):
+        for r in range(enable.shape[1]):
+            any_in_row = False
+            last = 0
+            for c in range(enable.shape[2]):       # without branches: runs as vector instructions
+                any_in_row |= enable[b, r, c]
+                last = max(last, (c + 1) * enable[b, r, c])
+            if any_in_row:
+                rows[b] = r + 1
+            keys[b] = max(keys[b], last)
 
 
 class ChipInstance:
@@ -342,7 +367,7 @@ def _convert_batch(chips: list[ChipInstance], window_of, noise_keys, noise_batch
     if enable is not None:
         # writable, C-ordered: one compiled kernel for masked and unmasked calls alike
         enable = np.require(enable, dtype=np.bool_, requirements=["C", "W"])
-        rows_used, keys_used = used_length(enable.any(axis=-1)), used_length(enable.any(axis=-2))
+        rows_used, keys_used = used_rows_and_keys(enable)
     else:
         rows_used, keys_used = np.full(n_batch, n_rows), np.full(n_batch, n_keys)
     sigma = p.sa_noise_sigma_v if chip.noise else 0.0
