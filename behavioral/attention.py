@@ -406,9 +406,10 @@ def topkima_attention(q, k, v, *, top_k: int, mask=None, mode: str = "topkima", 
                 kept.reshape(-1)[_grid_positions(granted, t_k)] = True
             scores = exact_scores(scores_units, granted, score_scale)
         stats.extra["granted"], stats.extra["granted_scores"] = granted, scores   # the softmax core's inputs
-    k_possible = np.minimum(top_k, n_visible)
-    n_kept = kept.sum(-1) if hw is None else (granted >= 0).sum(-1)
-    stats.n_rows_short = int(((n_kept < k_possible) & row_real).sum()) if mode != "quantized" else 0
+    if return_stats:        # the statistics: only when the caller takes them
+        k_possible = np.minimum(top_k, n_visible)
+        n_kept = kept.sum(-1) if hw is None else (granted >= 0).sum(-1)
+        stats.n_rows_short = int(((n_kept < k_possible) & row_real).sum()) if mode != "quantized" else 0
     if hw is not None and return_stats:      # diagnostics: only when the caller takes the statistics
         stats.n_kept, stats.n_kept_below_kth = _kept_below_kth(scores_units, visible, kept, top_k)
     stats.kept = kept

@@ -95,7 +95,7 @@ class SramAVModel:
         g = np.ascontiguousarray(granted, dtype=np.int64).reshape(-1, *granted.shape[-2:])
         a = np.ascontiguousarray(np.broadcast_to(a_codes, granted.shape), dtype=np.float64).reshape(g.shape)
         err = np.zeros((1, 1, 1)) if err_table is None else np.ascontiguousarray(err_table, dtype=np.float64)
-        out = np.zeros((g.shape[0], g.shape[1], d_v))
+        out = np.empty((g.shape[0], g.shape[1], d_v))     # each block zeroes its own (a large np.zeros maps fresh pages)
         given = full_scale is not None
         full = (np.ascontiguousarray(np.broadcast_to(full_scale, lead), dtype=np.float64).reshape(-1) if given
                 else np.zeros(g.shape[0]))
@@ -123,7 +123,7 @@ def _av_of_granted(start, stop, a_codes, granted, v_codes, err, with_err, half, 
     err[key, column, |V|]) with cell errors), beside the ideal sum Σ A·V. The array's signed ADC
     of ±``half`` steps then reads every row's column sums over the largest ideal |sum| of the
     block on that array (or ``full_scale[b]`` when ``full_given``), and the arrays' results add up
-    in ``out`` (zeroed). A block is computed by one thread, in the same order whatever the count.
+    in ``out`` (each block's zeroed here first). A block is computed by one thread, in the same order whatever the count.
     (The loops over an array's columns run over views from 0: numba then knows the indices are
     not negative and vectorises them.)"""
     n_rows, n_slots = granted.shape[1:]
@@ -134,6 +134,7 @@ def _av_of_granted(start, stop, a_codes, granted, v_codes, err, with_err, half, 
     ideal = np.empty(d_v)               # a row's ideal column sums on one array
     column = np.empty((n_rows, d_v))    # every row's column sums on one array, ahead of its ADC
     for b in range(start, stop):
+        out[b] = 0.0
         for j0 in range(0, t_k, keys_per_array):
             j1 = min(j0 + keys_per_array, t_k)
             for o0 in range(0, d_v, outputs_per_array):
