@@ -59,13 +59,13 @@ def box_muller_lifts(u1: float, u2: float, margin_v: float, sigma_v: float) -> b
     without its logarithm, square root and cosine where the draw's radius cannot reach the margin.
 
     Box–Muller: |z| ≤ R = √(−2 ln u₁), and −ln u₁ < (1 − u₁)/u₁ for u₁ < 1 (ln x < x − 1). So
-    2(1 − u₁) ≤ u₁·t² (t = margin/σ) gives R < |t|: |σ·z| < |margin| and the margin's sign
-    decides. 1 − u₁ is exact (u₁ is a multiple of 2⁻³²), and the bound's gap, about (1 − u₁)²,
-    stays far above float64 rounding even at u₁ = 1 − 2⁻³² (a gate written as u₁·(1 + t²/2) ≥ 1
+    2(1 − u₁) ≤ u₁·t² (t = margin/σ; tested as 2(1 − u₁)·σ² ≤ u₁·margin², without a division)
+    gives R < |t|: |σ·z| < |margin| and the margin's sign decides. 1 − u₁ is exact (u₁ is a
+    multiple of 2⁻³²), and the bound's gap, a relative (1 − u₁)/2 ≥ 2⁻³³, stays far above the few
+    ulps either side of the test rounds by, even at u₁ = 1 − 2⁻³² (a gate written as u₁·(1 + t²/2) ≥ 1
     rounds 1 + t²/2 and was wrong there for |t| ≈ 2e-5). At u₁ = 1, R = 0 and z = 0: the sign
     decides too. Otherwise the draw itself decides: the same answer as computing z, for every draw."""
-    t = margin_v / sigma_v
-    if 2.0 * (1.0 - u1) <= u1 * (t * t):
+    if 2.0 * (1.0 - u1) * (sigma_v * sigma_v) <= u1 * (margin_v * margin_v):
         return margin_v > 0.0
     return margin_v + sigma_v * (math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)) > 0.0
 
