@@ -48,20 +48,21 @@ def row_best_and_kth(scores: np.ndarray, visible: np.ndarray, kk: int) -> tuple[
 @numba.njit(**JIT)
 def _best_and_kth(start, stop, scores, visible, kk, first, kth):
     """Rows ``start`` … ``stop`` − 1 of :func:`row_best_and_kth`: the row's ``kk`` best so far,
-    in order; every key's score passes down the list (a key the row does not see as −inf), each
-    place keeping the larger: a compare-exchange by selects, without branches (a branch on
-    whether the score enters the list is mispredicted about half the time)."""
+    in order; a score above the ``kk``-th passes down the list, each place keeping the larger
+    (a compare-exchange, without branches)."""
     best = np.empty(kk)
     for r in range(start, stop):
         best[:] = -np.inf
         count = 0
         for c in range(scores.shape[1]):
-            seen = visible[r, c]
-            count += seen
-            x = np.float64(scores[r, c]) if seen else -np.inf
-            for i in range(kk):
-                b = best[i]
-                best[i] = x if x > b else b
-                x = b if x > b else x
+            if not visible[r, c]:
+                continue
+            count += 1
+            x = np.float64(scores[r, c])
+            if x > best[kk - 1]:
+                for i in range(kk):
+                    larger = max(best[i], x)
+                    x = min(best[i], x)
+                    best[i] = larger
         first[r] = best[0] if count > 0 else -np.inf
         kth[r] = best[kk - 1] if count >= kk else -np.inf

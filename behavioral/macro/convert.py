@@ -1,9 +1,10 @@
 """One array's conversions for a batch of query rows: the compiled kernel that runs the macro's
-phases for each row in turn (MAC → ramp ADC → arbiter → energy), and the driver that feeds it.
+phases (MAC → ramp ADC → arbiter → energy), and the driver that feeds it.
 
-The kernel is a plain loop over query rows (run on blocks of rows in parallel: each row is one
-thread's work and its results do not depend on the thread count) and, within a row, over the key columns,
-as the hardware does it: every column converts, the arbiter grants, the ramp stops.
+The kernel runs over groups of consecutive query rows of one key set (blocks of rows in parallel:
+each row's results do not depend on the thread count): the group's MAC phase first (its key set
+written into the array once), then each row in turn (:func:`convert_group`) and, within a row, over
+the key columns, as the hardware does it: every column converts, the arbiter grants, the ramp stops.
 
 Batches: B batch elements of R query rows each, one key set per element (a key set shared by
 all rows: B = 1). Element b uses its first ``n_rows_used[b]`` rows and ``n_keys_used[b]``
@@ -25,7 +26,8 @@ from topkima.behavioral.macro.arbiter import grant_row
 from topkima.behavioral.macro.bitline import BitlineModel, column_leak
 from topkima.behavioral.macro.devices import ArrayDevices
 from topkima.behavioral.macro.energy import EnergyModel, row_energy_j
-from topkima.behavioral.macro.mac import add_rows_units_from_table, build_code_tables, code_lines
+from topkima.behavioral.macro.mac import (TERMS_PER_SCALE, _check_scales, add_rows_units_from_table,
+                                          build_code_tables, code_lines)
 from topkima.behavioral.macro.noise import Z_MAX, row_stream
 from topkima.behavioral.macro.runtime import JIT, KERNEL, parallel_for
 
@@ -124,6 +126,11 @@ def convert_group(b, r0, r1, bl, ramp, em, q, n_keys_used, enable, has_mask, lea
             out_energy[b, r] = row_energy_j(bl, ramp, em, units_l, units_r, leak, firing, enabled, stop,
                                             pulsed_elements(q[b, r]), grants, scratch)
 
+
+#: the comparator noise σ a conversion takes (V), besides 0: the noise gate squares σ and the margins
+#: (:func:`.noise.box_muller_lifts`), which must stay normal floats (the calibrated σ is ~3e-4 V)
+SIGMA_NOISE_MIN_V = 1e-150
+SIGMA_NOISE_MAX_V = 1e150
 
 #: the MAC runs over the key columns rounded up to a multiple of this (zero-level columns beyond
 #: the key set's, whose units nobody reads): the compiled column loops then run as vector
@@ -248,8 +255,15 @@ def convert(windows: Windows, window_of, noise_key_of, noise_batch_of, pulse, q,
     must sit on the same devices (one chip). Returns (firing (B, R, n) int64, granted index and
     cycle (B, R, k) int64, stop (B, R) int64, energy (B, R): NaN without ``with_energy``, which skips the
     energy pass)."""
-    if not sigma_noise_v >= 0.0:        # the comparators take Z_MAX·σ as a distance below the threshold
-        raise ValueError(f"the comparator noise σ must be a number ≥ 0 V, got {sigma_noise_v!r}")
+    # the comparators take Z_MAX·σ as a distance below the threshold, and the noise gate squares σ and
+    # the margins (noise.box_muller_lifts): σ² must stay a normal float
+    if not (sigma_noise_v == 0.0 or SIGMA_NOISE_MIN_V <= sigma_noise_v <= SIGMA_NOISE_MAX_V):
+        raise ValueError(f"the comparator noise σ must be 0 or a number in {SIGMA_NOISE_MIN_V:g} … "
+                         f"{SIGMA_NOISE_MAX_V:g} V, got {sigma_noise_v!r}")
+    _check_scales(n_scales)
+    if pulse.shape[1] != TERMS_PER_SCALE * n_scales:
+        raise ValueError(f"the pulse table has {pulse.shape[1]} terms per width, not {TERMS_PER_SCALE} per scale "
+                         f"× {n_scales} scales (mac.pulse_terms)")
     # writable and C-ordered (a copy only where they are not): a read-only array (a broadcast, a
     # read-only buffer) would compile the kernels a second time, for that type
     q = np.require(q, np.int8, ["C", "W"])

@@ -64,7 +64,10 @@ def box_muller_lifts(u1: float, u2: float, margin_v: float, sigma_v: float) -> b
     multiple of 2⁻³²), and the bound's gap, a relative (1 − u₁)/2 ≥ 2⁻³³, stays far above the few
     ulps either side of the test rounds by, even at u₁ = 1 − 2⁻³² (a gate written as u₁·(1 + t²/2) ≥ 1
     rounds 1 + t²/2 and was wrong there for |t| ≈ 2e-5). At u₁ = 1, R = 0 and z = 0: the sign
-    decides too. Otherwise the draw itself decides: the same answer as computing z, for every draw."""
+    decides too. Otherwise the draw itself decides: the same answer as computing z, for every draw
+    while σ² is a normal float and margin² does not overflow (σ within 1e-150 … 1e150 V: the
+    conversions refuse any other σ; a margin is a few volts at most, and one whose square underflows
+    fails the gate and goes to the draw)."""
     if 2.0 * (1.0 - u1) * (sigma_v * sigma_v) <= u1 * (margin_v * margin_v):
         return margin_v > 0.0
     return margin_v + sigma_v * (math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)) > 0.0

@@ -41,6 +41,21 @@ def test_exact_mode_is_dense_softmax_attention():
     np.testing.assert_allclose(out, ref, atol=1e-6, rtol=0)
 
 
+@pytest.mark.filterwarnings("ignore:the mask hides")   # a causal mask on per-call ranges, as intended here
+def test_rows_longer_than_one_array_grant_only_keys_they_see(hardware):
+    # 300 keys span two arrays; under a causal mask the arrays share one k-counter (a global top-k
+    # over both arrays' firing cycles), whose disabled columns must never be granted
+    q, k, v = _qkv(8, b=1, h=1, t=300, d=16)
+    k[..., 150:, :] = 4.0 * np.sign(q.mean(axis=-2, keepdims=True))    # later keys would win if seen
+    causal = np.tril(np.ones((300, 300), dtype=bool))
+    _, st = topkima_attention(q, k, v, top_k=5, mask=causal, mode="topkima", macro=hardware,
+                              rng=np.random.default_rng(1), return_stats=True)
+    granted = st.extra["granted"]
+    visible = np.broadcast_to(causal, st.kept.shape)
+    assert (granted >= 0).sum() > 1000 and np.any(granted >= 256)
+    assert np.all(np.take_along_axis(visible, np.maximum(granted, 0), axis=-1) | (granted < 0))
+
+
 @pytest.mark.filterwarnings("ignore:the mask hides")   # a random mask: per-call ranges, as intended here
 @pytest.mark.parametrize("mode", ["topk", "subtopk", "topkima"])
 def test_masked_keys_are_never_kept(hardware, mode):

@@ -55,9 +55,11 @@ def test_windows_of_one_chip_only_and_shapes_checked(chips):
         topk_under_windows(chips, [0, 3], [1, 1], [0, 1], q, kl, k=2)
 
 
-def test_the_driver_rejects_a_negative_noise_sigma(chips, monkeypatch):
-    """The comparators take Z_MAX·σ as a distance below the threshold, so ``convert`` refuses σ < 0
-    (the chip's own ``sigma_scale`` check comes first on the public path; this guards direct callers)."""
+def test_the_driver_rejects_a_noise_sigma_or_scale_count_it_cannot_take(chips, monkeypatch):
+    """The comparators take Z_MAX·σ as a distance below the threshold, so ``convert`` refuses σ < 0;
+    the noise gate squares σ, so σ whose square is not a normal float (and NaN) too; the code tables
+    take 1 to 3 pulse scales matching the pulse table (the chip's own checks come first on the public
+    path; this guards direct callers)."""
     from topkima.behavioral.macro import chip as chip_module
     seen = []
     real = chip_module.convert
@@ -65,5 +67,10 @@ def test_the_driver_rejects_a_negative_noise_sigma(chips, monkeypatch):
     rng = np.random.default_rng(4)
     chips[0].topk(rng.integers(-31, 32, (4, 64)), rng.integers(-7, 8, (64, 16)), k=5, rng=rng)
     args, kwargs = seen[0]
-    with pytest.raises(ValueError, match="noise σ must be a number ≥ 0"):
-        real(*args, **{**kwargs, "sigma_noise_v": -1e-3})
+    for bad in (-1e-3, 1e-170, 1e170, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="noise σ must be 0 or a number in"):
+            real(*args, **{**kwargs, "sigma_noise_v": bad})
+    real(*args, **{**kwargs, "sigma_noise_v": 0.0})        # no noise: allowed
+    for n_scales in (0, 2, 4):
+        with pytest.raises(ValueError, match="pulse scales|terms per width"):
+            real(*args, **{**kwargs, "n_scales": n_scales})
