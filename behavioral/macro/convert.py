@@ -26,8 +26,8 @@ from topkima.behavioral.macro.arbiter import grant_row
 from topkima.behavioral.macro.bitline import BitlineModel, column_leak
 from topkima.behavioral.macro.devices import ArrayDevices
 from topkima.behavioral.macro.energy import EnergyModel, row_energy_j
-from topkima.behavioral.macro.mac import (TERMS_PER_SCALE, _check_scales, add_rows_units_from_table,
-                                          build_code_tables, code_lines)
+from topkima.behavioral.macro.mac import (TERMS_PER_SCALE, add_rows_units_from_table, build_code_tables,
+                                          check_pulse_scales, code_lines)
 from topkima.behavioral.macro.noise import Z_MAX, row_stream
 from topkima.behavioral.macro.runtime import JIT, KERNEL, parallel_for
 
@@ -260,7 +260,7 @@ def convert(windows: Windows, window_of, noise_key_of, noise_batch_of, pulse, q,
     if not (sigma_noise_v == 0.0 or SIGMA_NOISE_MIN_V <= sigma_noise_v <= SIGMA_NOISE_MAX_V):
         raise ValueError(f"the comparator noise σ must be 0 or a number in {SIGMA_NOISE_MIN_V:g} … "
                          f"{SIGMA_NOISE_MAX_V:g} V, got {sigma_noise_v!r}")
-    _check_scales(n_scales)
+    check_pulse_scales(n_scales)
     if pulse.shape[1] != TERMS_PER_SCALE * n_scales:
         raise ValueError(f"the pulse table has {pulse.shape[1]} terms per width, not {TERMS_PER_SCALE} per scale "
                          f"× {n_scales} scales (mac.pulse_terms)")

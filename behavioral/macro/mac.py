@@ -55,7 +55,8 @@ MAX_SCALES = 3
 STACK_OF_SIGN_SIDE = ((0, 2), (3, 1))
 
 
-def _check_scales(n_scales: int) -> None:
+def check_pulse_scales(n_scales: int) -> None:
+    """A ValueError unless the code tables take ``n_scales`` pulse scales (1 … MAX_SCALES)."""
     if not 1 <= n_scales <= MAX_SCALES:
         raise ValueError(f"an array's key cells take 1 to {MAX_SCALES} pulse scales (key levels of up to "
                          f"{MAX_SCALES} bits), got {n_scales}")
@@ -65,7 +66,7 @@ def pulse_terms(p: MacroParams, scales: tuple[int, ...], linear: bool) -> np.nda
     """(q_max + 1, 4·n_scales) float32: per input magnitude |q|, for each scale, the units a
     pulsed stack takes per cell term: full(w), share(w), share(w)·α(w), share(w)·β(w).
     ``linear`` (the ideal macro): no charge-share packets."""
-    _check_scales(len(scales))
+    check_pulse_scales(len(scales))
     width = (np.arange(p.q_max + 1)[:, None] * np.asarray(scales)[None, :]).astype(float)
     excess_1, excess_0 = p.mac_pulse_excess(width) if not linear else (0.0, 0.0)
     full = np.where(width > 0, p.pulse_slope * width + p.pulse_offset_units - excess_1, 0.0)
@@ -180,7 +181,7 @@ def mac_units_kernel(devices, pulse, q, levels, n_scales):
 def mac_units(devices: ArrayDevices, pulse: np.ndarray, q: np.ndarray, levels: np.ndarray, n_scales: int):
     """(U_L, U_R) float64 (rows, n) at the end of the MAC phase, for range-checked integer codes
     ``q`` (rows, d) and key levels (d, n) (numpy face of the kernels, for fits and studies)."""
-    _check_scales(n_scales)
+    check_pulse_scales(n_scales)
     lv = np.require(levels, np.int8, ["C", "W"])     # range-checked codes, as the top-k kernels take them (writable: one compiled type)
     n = lv.shape[1]
     u = mac_units_kernel(devices, pulse, np.require(q, np.int8, ["C", "W"]), lv, n_scales)
