@@ -34,7 +34,7 @@ import numpy as np
 
 from topkima.behavioral.macro.bitline import BitlineModel, leak_units, sensed_bitlines, units_of_v_estimate, v_of_units
 from topkima.behavioral.macro.devices import ArrayDevices
-from topkima.behavioral.macro.noise import Z_MAX, noise_lifts_above_zero
+from topkima.behavioral.macro.noise import Z_MAX, noise_lifts_above_zero, row_stream
 from topkima.behavioral.macro.ramp_limits import RampLimits
 from topkima.behavioral.macro.runtime import KERNEL
 from topkima.behavioral.params import MacroParams
@@ -429,44 +429,57 @@ def _decide_in_noise_window(bl, ramp, col, u_l0, u_r0, leak, n_steps, half_windo
 
 
 @numba.njit(**KERNEL)
-def firing_cycles_where_g_rises(bl: BitlineModel, ramp: RampColumns, units_l, units_r, leak, near, g_last,
-                                n_steps: int, t_clk_units: float, half_window: int, sigma_noise_v: float, row_noise,
-                                key0: int, firing) -> None:
-    """The ramp cycle (1…n_steps, or n_steps + 1: never) at which each column flagged ``near`` fires,
-    into ``firing``: the columns of one row where g surely rises with the cycle (:func:`g_rises`)
-    and g(n_steps) = ``g_last[c]`` is above −Z_MAX·σ. Where g(n_steps) > 0 the noiseless crossing
-    j0 lies inside the ramp (:func:`_crossing_after_first`); otherwise it never fires without noise
-    (j0 = n_steps + 1) and only the noise window's decisions can fire it. Then the noise window's
-    decisions in order (module docstring). One call per row, out of line: the crossing search and
-    the noise window are compiled once, and the row's other columns pay no call."""
-    for c in range(firing.size):
-        if not near[c]:
-            continue
-        u_l0 = float(units_l[c])
-        u_r0 = float(units_r[c])
-        if g_last[c] > 0.0:
-            j0, g_hi, g_lo = _crossing_after_first(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, t_clk_units, g_last[c])
+def firing_cycles_where_g_rises(bl: BitlineModel, ramp: RampColumns, units, n_wide: int, leak, near_row, near_col, g_last,
+                                n_steps: int, t_clk_units: float, half_window: int, sigma_noise_v: float,
+                                key, batch: int, row0: int, key0: int, firing) -> None:
+    """The ramp cycle (1…n_steps, or n_steps + 1: never) at which each listed column fires, into
+    ``firing``: the listed columns (``near_row[i]``, ``near_col[i]``) of a group of rows (the group's row r
+    is row ``row0`` + r of ``firing`` and of the noise; its bitlines' units are ``units[r, c]`` (U_L) and
+    ``units[r, n_wide + c]`` (U_R), as :func:`.convert.fire_comparators` says) where g surely rises
+    with the cycle (:func:`g_rises`) and g(n_steps) = ``g_last[i]`` is above −Z_MAX·σ. Where g(n_steps) > 0
+    the noiseless crossing j0 lies inside the ramp (:func:`_crossing_after_first`); otherwise it never
+    fires without noise (j0 = n_steps + 1) and only the noise window's decisions can fire it. Then the
+    noise window's decisions in order (module docstring). One call per group of rows, out of line:
+    the crossing search and the noise window are compiled once, and the other columns pay no call."""
+    r_noise = -1
+    row_noise = np.uint64(0)
+    for i in range(near_row.size):
+        r = near_row[i]
+        c = near_col[i]
+        if r != r_noise:        # the list runs row by row
+            r_noise = r
+            row_noise = row_stream(key, batch, row0 + r)
+        u_l0 = float(units[r, c])
+        u_r0 = float(units[r, n_wide + c])
+        if g_last[i] > 0.0:
+            j0, g_hi, g_lo = _crossing_after_first(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, t_clk_units, g_last[i])
         else:                   # g rises, so g(n_steps) bounds the window's decisions
-            j0, g_hi, g_lo = n_steps + 1, g_last[c], g_last[c]
-        firing[c] = _decide_in_noise_window(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, half_window, sigma_noise_v,
-                                            row_noise, key0 + c, True, j0, g_hi, g_lo)
+            j0, g_hi, g_lo = n_steps + 1, g_last[i], g_last[i]
+        firing[row0 + r, c] = _decide_in_noise_window(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, half_window, sigma_noise_v,
+                                               row_noise, key0 + c, True, j0, g_hi, g_lo)
 
 
 @numba.njit(**KERNEL)
-def firing_cycles_by_scan(bl: BitlineModel, ramp: RampColumns, units_l, units_r, leak, on_flat_end, n_steps: int,
-                          t_clk_units: float, half_window: int, sigma_noise_v: float, row_noise, key0: int,
-                          firing) -> None:
-    """:func:`firing_cycles_where_g_rises` for one row's columns flagged ``on_flat_end`` (where g need not rise, so
-    the first crossing is found by :func:`_first_crossing_by_scan`), into ``firing``. One call per
-    row, out of line: a top-k's columns rarely come here (inputs that drive both bitlines onto the
-    flat end of the curve), and inlining the scan made the kernels compile 4 s longer."""
+def firing_cycles_by_scan(bl: BitlineModel, ramp: RampColumns, units, n_wide: int, leak, flat_row, flat_col,
+                          n_steps: int, t_clk_units: float, half_window: int, sigma_noise_v: float, key, batch: int,
+                          row0: int, key0: int, firing) -> None:
+    """:func:`firing_cycles_where_g_rises` for the listed columns of a group of rows where g need
+    not rise (on the flat end of the curve), so the first crossing is found by
+    :func:`_first_crossing_by_scan`, into ``firing``. One call per group of rows, out of line: a top-k's
+    columns rarely come here (inputs that drive both bitlines onto the flat end of the curve), and
+    inlining the scan made the kernels compile 4 s longer."""
     sure = Z_MAX * sigma_noise_v
-    for c in range(firing.size):
-        if not on_flat_end[c]:
-            continue
-        u_l0 = float(units_l[c])
-        u_r0 = float(units_r[c])
+    r_noise = -1
+    row_noise = np.uint64(0)
+    for i in range(flat_row.size):
+        r = flat_row[i]
+        c = flat_col[i]
+        if r != r_noise:
+            r_noise = r
+            row_noise = row_stream(key, batch, row0 + r)
+        u_l0 = float(units[r, c])
+        u_r0 = float(units[r, n_wide + c])
         j0, g_hi, g_lo = _first_crossing_by_scan(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, t_clk_units,
                                                  n_steps + 1 - half_window, sure)
-        firing[c] = _decide_in_noise_window(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, half_window, sigma_noise_v,
-                                            row_noise, key0 + c, False, j0, g_hi, g_lo)
+        firing[row0 + r, c] = _decide_in_noise_window(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, half_window, sigma_noise_v,
+                                               row_noise, key0 + c, False, j0, g_hi, g_lo)

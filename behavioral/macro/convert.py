@@ -31,54 +31,62 @@ from topkima.behavioral.macro.mac import (TERMS_PER_SCALE, add_rows_units_from_t
 from topkima.behavioral.macro.noise import Z_MAX, row_stream
 from topkima.behavioral.macro.runtime import JIT, KERNEL, parallel_for
 
+
 @numba.njit(**KERNEL)
-def fire_comparators(bl, ramp, units_l, units_r, leak, headroom, enabled, n_steps, t_clk_units, half_window,
-                     sigma_noise_v, key, batch, row, key0, firing, on_flat_end, near, g_last) -> int:
-    """The ramp cycle each enabled column's comparator fires in (``firing``, left as it is for a
-    disabled column: it never requests the arbiter and is not clocked); returns how many are
-    enabled. A column whose margin's ceiling (:func:`.adc.margin_ceiling_v`, two points of the
-    curve; ``headroom`` (n,) its columns' :func:`.adc.margin_headroom_v`) lies more than Z_MAX·σ
-    below the threshold is done first: none of its decisions can fire (most of a top-k's columns).
-    Then each column's last decision g(n_steps): where g rises and that decision lies more than
-    Z_MAX·σ below the threshold, the column is done here (g(n_steps) bounds its decisions); the
-    columns near or above the threshold there, and those on the flat end of the discharge curve,
-    are found by one call each per row.
-    ``on_flat_end``, ``near`` (n,) bool, ``g_last`` (n,) float: scratch."""
-    n_enabled = 0
-    n_flat = 0
+def fire_comparators(bl, ramp, units, n_wide, n, leak, headroom, enabled, one_mask, n_steps, t_clk_units, half_window,
+                     sigma_noise_v, key, batch, row0, key0, firing, n_enabled, near_row, near_col, g_last, flat_row,
+                     flat_col) -> None:
+    """The ramp cycle each enabled column c < n of a group of rows fires in: the group's row r is row
+    ``row0`` + r of ``firing`` (left as it is for a disabled column: it never requests the arbiter and is
+    not clocked), of ``enabled`` (or its row 0 for every row, ``one_mask``) and of the noise, and its
+    bitlines' units are ``units[r, c]`` (U_L) and ``units[r, n_wide + c]`` (U_R). How many columns each row
+    enables goes into ``n_enabled`` (rows,).
+
+    A column whose margin's ceiling (:func:`.adc.margin_ceiling_v`, two points of the curve;
+    ``headroom`` (n,) its columns' :func:`.adc.margin_headroom_v`) lies more than Z_MAX·σ below the
+    threshold is done first: none of its decisions can fire (most of a top-k's columns). Then each
+    column's last decision g(n_steps): where g rises and that decision lies more than Z_MAX·σ below the
+    threshold, the column is done here (g(n_steps) bounds its decisions). The columns near or above the
+    threshold there, and those on the flat end of the discharge curve, are listed and found by one
+    call each for the whole group (a call carries the bitline and ramp models: ~80 ns).
+    ``near_row``, ``near_col``, ``flat_row``, ``flat_col`` (rows·n,) int64, ``g_last`` (rows·n,) float: scratch."""
     n_near = 0
-    row_noise = row_stream(key, batch, row)
+    n_flat = 0
     sure_v = Z_MAX * sigma_noise_v
-    for c in range(firing.size):
-        on_flat_end[c] = False
-        near[c] = False
-        if not enabled[c]:
-            continue
-        n_enabled += 1
-        u_l0 = float(units_l[c])
-        u_r0 = float(units_r[c])
-        # (the ceiling takes leakage as lowering the bitlines: a negative or NaN leakage takes the full path)
-        if leak[c] >= 0.0 and margin_ceiling_v(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, headroom[c]) <= -sure_v:
-            firing[c] = n_steps + 1         # never fires
-            continue
-        if not g_rises(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, t_clk_units):
-            on_flat_end[c] = True
-            n_flat += 1
-            continue
-        g = decision_margin_v(bl, ramp, c, n_steps, u_l0, u_r0, leak[c])
-        if g <= -sure_v:
-            firing[c] = n_steps + 1         # never fires, noise or not (σ = 0: not above the threshold)
-        else:
-            near[c] = True
-            g_last[c] = g
-            n_near += 1
+    for r in range(units.shape[0]):
+        row_enabled = enabled[0] if one_mask else enabled[row0 + r]
+        count = 0
+        for c in range(n):
+            if not row_enabled[c]:
+                continue
+            count += 1
+            u_l0 = float(units[r, c])
+            u_r0 = float(units[r, n_wide + c])
+            # (the ceiling takes leakage as lowering the bitlines: a negative or NaN leakage takes the full path)
+            if leak[c] >= 0.0 and margin_ceiling_v(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, headroom[c]) <= -sure_v:
+                firing[row0 + r, c] = n_steps + 1      # never fires
+                continue
+            if not g_rises(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, t_clk_units):
+                flat_row[n_flat] = r
+                flat_col[n_flat] = c
+                n_flat += 1
+                continue
+            g = decision_margin_v(bl, ramp, c, n_steps, u_l0, u_r0, leak[c])
+            if g <= -sure_v:
+                firing[row0 + r, c] = n_steps + 1      # never fires, noise or not (σ = 0: not above the threshold)
+            else:
+                near_row[n_near] = r
+                near_col[n_near] = c
+                g_last[n_near] = g
+                n_near += 1
+        n_enabled[r] = count
     if n_near > 0:
-        firing_cycles_where_g_rises(bl, ramp, units_l, units_r, leak, near, g_last, n_steps, t_clk_units,
-                                    half_window, sigma_noise_v, row_noise, key0, firing)
+        firing_cycles_where_g_rises(bl, ramp, units, n_wide, leak, near_row[:n_near], near_col[:n_near],
+                                    g_last[:n_near], n_steps, t_clk_units, half_window, sigma_noise_v, key, batch, row0,
+                                    key0, firing)
     if n_flat > 0:
-        firing_cycles_by_scan(bl, ramp, units_l, units_r, leak, on_flat_end, n_steps, t_clk_units, half_window,
-                              sigma_noise_v, row_noise, key0, firing)
-    return n_enabled
+        firing_cycles_by_scan(bl, ramp, units, n_wide, leak, flat_row[:n_flat], flat_col[:n_flat], n_steps,
+                              t_clk_units, half_window, sigma_noise_v, key, batch, row0, key0, firing)
 
 
 @numba.njit(**KERNEL)
@@ -94,37 +102,36 @@ def pulsed_elements(q_row) -> int:
 @numba.njit(**KERNEL)
 def convert_group(b, r0, r1, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, headroom, k, conventional,
                   with_energy, n_steps, t_clk_units, half_window, sigma_noise_v, key, noise_batch, key0, group, n_wide,
-                  per_cycle, start, on_flat_end, near, g_last, scratch, out_firing, out_index, out_cycle, out_stop,
-                  out_energy):
+                  per_cycle, start, n_enabled, near_row, near_col, g_last, flat_row, flat_col, scratch, out_firing,
+                  out_index, out_cycle, out_stop, out_energy):
     """Query rows r0 … r1 − 1 of batch element b after their MAC phase (``group`` (r1 − r0, 2·n_wide): U_L and
     U_R of each row's columns; ``leak`` (n,) their leakage, ``headroom`` (n,) their comparators'
-    :func:`.adc.margin_headroom_v`), row by row: the ramp ADC, the arbiter, energy, under the window that
-    ``bl``, ``ramp``, ``em``, ``half_window`` describe; noise at (``key``, ``noise_batch``); energy
-    only ``with_energy``.
-    ``per_cycle``, ``start``, ``on_flat_end``, ``near``, ``g_last``, ``scratch`` (6, n) float64: scratch."""
+    :func:`.adc.margin_headroom_v`): the ramp ADC of every row's columns, then row by row the arbiter and
+    energy, under the window that ``bl``, ``ramp``, ``em``, ``half_window`` describe; noise at (``key``,
+    ``noise_batch``); energy only ``with_energy``. ``per_cycle``, ``start``, ``n_enabled``, ``near_row``,
+    ``near_col``, ``g_last``, ``flat_row``, ``flat_col``, ``scratch`` (6, n) float64: scratch."""
     n = n_keys_used[b]
+    # the ramp ADC: each enabled column's comparator (no mask: one row, all True)
+    fire_comparators(bl, ramp, group, n_wide, n, leak, headroom, enable[b] if has_mask else enable[0], not has_mask,
+                     n_steps, t_clk_units, half_window, sigma_noise_v, key, noise_batch, r0, key0, out_firing[b],
+                     n_enabled, near_row, near_col, g_last, flat_row, flat_col)
     for r in range(r0, r1):
-        units_l = group[r - r0, :n]
-        units_r = group[r - r0, n_wide:n_wide + n]
-        # the ramp ADC: each enabled column's comparator
-        firing = out_firing[b, r, :n]
-        enabled = enable[b, r, :n] if has_mask else enable[0, 0, :n]   # no mask: all True
-        n_enabled = fire_comparators(bl, ramp, units_l, units_r, leak, headroom, enabled, n_steps, t_clk_units,
-                                     half_window, sigma_noise_v, key, noise_batch, r, key0, firing, on_flat_end[:n],
-                                     near[:n], g_last[:n])
-        if has_mask and n_enabled == 0:
+        if has_mask and n_enabled[r - r0] == 0:
             continue                # nothing to convert: no grant, no energy
+        firing = out_firing[b, r, :n]
         # arbiter and k-counter; the ramp stops at the k-th grant
         if conventional:
             stop = n_steps
             grants = n
         else:
-            stop = grant_row(firing, n_steps, k, min(k, n_enabled), out_index[b, r], out_cycle[b, r], per_cycle, start)
+            stop = grant_row(firing, n_steps, k, min(k, n_enabled[r - r0]), out_index[b, r], out_cycle[b, r], per_cycle,
+                             start)
             grants = k
         out_stop[b, r] = stop
         if with_energy:
-            out_energy[b, r] = row_energy_j(bl, ramp, em, units_l, units_r, leak, firing, enabled, stop,
-                                            pulsed_elements(q[b, r]), grants, scratch)
+            enabled = enable[b, r, :n] if has_mask else enable[0, 0, :n]
+            out_energy[b, r] = row_energy_j(bl, ramp, em, group[r - r0, :n], group[r - r0, n_wide:n_wide + n], leak,
+                                            firing, enabled, stop, pulsed_elements(q[b, r]), grants, scratch)
 
 
 #: the comparator noise σ a conversion takes (V), besides 0: the noise gate squares σ and the margins
@@ -204,9 +211,12 @@ def convert_rows(start_item, stop_item, windows, window_of, noise_key_of, noise_
     units = np.zeros(ROWS_PER_GROUP * 2 * n_max, dtype=np.float32)
     per_cycle = np.zeros(n_steps + 2, dtype=np.int64)
     start = np.zeros(n_steps + 2, dtype=np.int64)
-    on_flat_end = np.zeros(n_max, dtype=np.bool_)
-    near = np.zeros(n_max, dtype=np.bool_)
-    g_last = np.zeros(n_max)
+    n_enabled = np.zeros(ROWS_PER_GROUP, dtype=np.int64)
+    near_row = np.zeros(ROWS_PER_GROUP * n_max, dtype=np.int64)
+    near_col = np.zeros(ROWS_PER_GROUP * n_max, dtype=np.int64)
+    g_last = np.zeros(ROWS_PER_GROUP * n_max)
+    flat_row = np.zeros(ROWS_PER_GROUP * n_max, dtype=np.int64)
+    flat_col = np.zeros(ROWS_PER_GROUP * n_max, dtype=np.int64)
     scratch = np.zeros((6, n_max))
     line_of = np.zeros((d, 2 * q_max + 1), dtype=np.int64)
     table = np.zeros(0, dtype=np.float32)
@@ -241,8 +251,8 @@ def convert_rows(start_item, stop_item, windows, window_of, noise_key_of, noise_
             convert_group(b, r0, r_used, windows.bitlines, ramp, em, q, n_keys_used, enable, has_mask, leak[:n],
                           windows.headroom_v[:n], k, conventional, with_energy, n_steps, t_clk_units,
                           windows.half_window[w], sigma_noise_v, noise_key_of[b], noise_batch_of[b], key0, group, n_wide,
-                          per_cycle, start, on_flat_end, near, g_last, scratch, out_firing, out_index, out_cycle,
-                          out_stop, out_energy)
+                          per_cycle, start, n_enabled, near_row, near_col, g_last, flat_row, flat_col, scratch,
+                          out_firing, out_index, out_cycle, out_stop, out_energy)
         item += r1 - r0
 
 

@@ -309,14 +309,14 @@ def test_crossing_search_equals_a_plain_scan_on_dense_inputs():
 
     @numba.njit
     def both(bl, ramp, u_l, u_r, leak, headroom, fast, scan):
-        enabled = np.ones(u_l.shape[1], dtype=np.bool_)
-        on_flat_end = np.zeros(u_l.shape[1], dtype=np.bool_)
-        crosses = np.zeros(u_l.shape[1], dtype=np.bool_)
-        g_last = np.zeros(u_l.shape[1])
+        enabled = np.ones((1, u_l.shape[1]), dtype=np.bool_)
+        lists = np.zeros((4, u_l.size), dtype=np.int64)
+        # the kernels' dispatch: the search where g surely rises, the scan elsewhere
+        n = u_l.shape[1]
+        fire_comparators(bl, ramp, np.hstack((u_l, u_r)), n, n, leak, headroom, enabled, True, 32, 8.0, 1, 0.0,
+                         np.uint64(0), 0, 0, 0, fast, np.zeros(u_l.shape[0], np.int64), lists[0], lists[1],
+                         np.zeros(u_l.size), lists[2], lists[3])
         for r in range(u_l.shape[0]):
-            # the kernels' dispatch: the search where g surely rises, the scan elsewhere
-            fire_comparators(bl, ramp, u_l[r], u_r[r], leak, headroom, enabled, 32, 8.0, 1, 0.0, np.uint64(0), 0, r, 0,
-                             fast[r], on_flat_end, crosses, g_last)
             for c in range(u_l.shape[1]):
                 scan[r, c] = 33
                 for j in range(1, 33):     # the definition: the first cycle with g > 0
@@ -400,7 +400,7 @@ def test_the_screen_changes_no_firing_cycle(artefact):
     @numba.njit
     def both(bl, ramp, u_l, u_r, leak, headroom, enabled, sigma, with_screen, without) -> int:
         n = u_l.shape[1]
-        flat, crosses, g_last = np.zeros(n, np.bool_), np.zeros(n, np.bool_), np.zeros(n)
+        lists, g_last, n_enabled = np.zeros((4, u_l.size), np.int64), np.zeros(u_l.size), np.zeros(u_l.shape[0], np.int64)
         inf = np.full(n, np.inf)
         screened = 0
         for r in range(u_l.shape[0]):
@@ -408,10 +408,9 @@ def test_the_screen_changes_no_firing_cycle(artefact):
                 if enabled[r, c] and leak[c] >= 0.0 and adc.margin_ceiling_v(
                         bl, ramp, c, u_l[r, c], u_r[r, c], leak[c], 32, headroom[c]) <= -Z_MAX * sigma:
                     screened += 1
-            fire_comparators(bl, ramp, u_l[r], u_r[r], leak, headroom, enabled[r], 32, 8.0, 3, sigma,
-                             np.uint64(7), 0, r, 0, with_screen[r], flat, crosses, g_last)
-            fire_comparators(bl, ramp, u_l[r], u_r[r], leak, inf, enabled[r], 32, 8.0, 3, sigma,
-                             np.uint64(7), 0, r, 0, without[r], flat, crosses, g_last)
+        for ceiling, out in ((headroom, with_screen), (inf, without)):
+            fire_comparators(bl, ramp, np.hstack((u_l, u_r)), n, n, leak, ceiling, enabled, False, 32, 8.0, 3, sigma,
+                             np.uint64(7), 0, 0, 0, out, n_enabled, lists[0], lists[1], g_last, lists[2], lists[3])
         return screened
 
     cal = load_calibration(Path(__file__).parents[2] / "calibration" / artefact)
