@@ -33,10 +33,10 @@ import numba
 import numpy as np
 
 from topkima.behavioral.macro.bitline import BitlineModel, leak_units, sensed_bitlines, units_of_v_estimate, v_of_units
-from topkima.behavioral.macro.devices import ArrayDevices
+from topkima.behavioral.macro.devices import MAX_VCM_BREAKS, ArrayDevices
 from topkima.behavioral.macro.noise import Z_MAX, noise_lifts_above_zero, row_stream
 from topkima.behavioral.macro.ramp_limits import RampLimits
-from topkima.behavioral.macro.runtime import KERNEL
+from topkima.behavioral.macro.runtime import KERNEL, NO_OVERLAP_KERNEL
 from topkima.behavioral.params import MacroParams
 
 
@@ -144,11 +144,13 @@ def noise_half_window(p: MacroParams) -> int:
 
 @numba.njit(inline="always", **KERNEL)
 def comparator_offset_v(devices: ArrayDevices, col: int, v_cm: float) -> float:
-    """V_os of column ``col``'s comparator at common mode ``v_cm`` (end segments extrapolate)."""
+    """V_os of column ``col``'s comparator at common mode ``v_cm`` (end segments extrapolate): the
+    segment is the number of its (increasing) boundaries below ``v_cm``, counted over a constant
+    MAX_VCM_BREAKS (+inf beyond the model's), so that the count unrolls into compares without a
+    loop or branch and the column loops that evaluate g run as vector instructions."""
     seg = 0
-    for b in range(devices.vcm_breaks_v.size):
-        if devices.vcm_breaks_v[b] < v_cm:
-            seg = b + 1
+    for b in range(MAX_VCM_BREAKS):
+        seg += devices.vcm_breaks_v[b] < v_cm
     return devices.v_os_at_0_v[col, seg] + devices.v_os_per_v[col, seg] * v_cm
 
 
@@ -198,49 +200,50 @@ def _first_guess(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units):
     return int(x)
 
 
+@numba.njit(**NO_OVERLAP_KERNEL)
+def crossing_brackets(bl, ramp, units, n_wide, leak, near_row, near_col, n_steps, t_clk_units, j_first, g_below,
+                      g_at) -> None:
+    """For each listed column (``near_row[i]``, ``near_col[i]``, units as
+    :func:`firing_cycles_where_g_rises` reads them), where the crossing search starts: the first guess
+    clamped to 2 … n_steps (``j_first[i]``), and g there and one cycle before (``g_at[i]``,
+    ``g_below[i]``). One pass without branches over a group's columns: its table reads run as vector
+    gathers (``noalias``: the three outputs overlap no input). Needs n_steps ≥ 2."""
+    for i in range(near_row.size):
+        r = near_row[i]
+        c = near_col[i]
+        u_l0 = float(units[r, c])
+        u_r0 = float(units[r, n_wide + c])
+        j0 = min(max(_first_guess(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, t_clk_units), 2), n_steps)
+        j_first[i] = j0
+        g_below[i] = decision_margin_v(bl, ramp, c, j0 - 1, u_l0, u_r0, leak[c])
+        g_at[i] = decision_margin_v(bl, ramp, c, j0, u_l0, u_r0, leak[c])
+
+
 @numba.njit(inline="always", **KERNEL)
-def _crossing_after_first(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units, g_last):
-    """(j0, g(j0), g(j0 − 1)) of a conversion that fires (g(n_steps) = ``g_last`` > 0) where g
-    rises: from the first guess, one cycle at a time to g(j0 − 1) ≤ 0 < g(j0), or to g(1) > 0
-    (saturated: j0 = 1, both values g(1)). g rises, so the bracket found is the first crossing,
-    and g(1) is evaluated only if the search reaches it. One site evaluates g (each pass of the
-    loop one cycle: g(j0 − 1), then g(j0), then one cycle up or down): the kernel compiles faster."""
-    if n_steps < 2:
-        return 1, g_last, g_last            # a one-cycle ramp that fires fires in cycle 1
-    guess = _first_guess(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units)
-    j0 = min(max(guess, 2), n_steps)
-    g_lo = 0.0
-    g_hi = 0.0
-    j = j0 - 1                  # the cycle evaluated next …
-    new_lo = True               # … and whether its g is the bracket's lower end g(j0 − 1)
-    first = True
+def _crossing_from_bracket(bl, ramp, col, u_l0, u_r0, leak, n_steps, g_last, j0, g_lo, g_hi):
+    """(j0, g(j0), g(j0 − 1)) of a conversion that fires (g(n_steps) = ``g_last`` > 0) where g rises,
+    from g(j0 − 1) = ``g_lo`` and g(j0) = ``g_hi`` at the first guess (:func:`crossing_brackets`): one
+    cycle at a time to g(j0 − 1) ≤ 0 < g(j0), or to g(1) > 0 (saturated: j0 = 1, both values g(1)). g
+    rises, so the bracket found is the first crossing, whatever the guess. One site evaluates g (the
+    kernel compiles faster)."""
     while True:
-        g = g_last if j == n_steps else decision_margin_v(bl, ramp, col, j, u_l0, u_r0, leak)
-        if new_lo:
-            g_lo = g
-        else:
-            g_hi = g
-        if first:               # g(j0 − 1) known: saturated as guessed, or g(j0) next
-            if guess <= 1 and g_lo > 0.0:
-                return 1, g_lo, g_lo
-            first = False
-            j = j0
-            new_lo = False
-            continue
-        if j0 < n_steps and g_hi <= 0.0:        # not yet: one cycle up
+        if g_hi <= 0.0:                 # not yet (j0 < n_steps: g(n_steps) > 0): one cycle up
             j0 += 1
             g_lo = g_hi
             j = j0
-            new_lo = False
-        elif g_lo > 0.0:                        # already fired before: one cycle down
+        elif g_lo > 0.0:                # already fired before: one cycle down
             if j0 == 2:
-                return 1, g_lo, g_lo            # saturated: g(1) > 0
+                return 1, g_lo, g_lo    # saturated: g(1) > 0
             j0 -= 1
             g_hi = g_lo
             j = j0 - 1
-            new_lo = True
         else:
             return j0, g_hi, g_lo
+        g = g_last if j == n_steps else decision_margin_v(bl, ramp, col, j, u_l0, u_r0, leak)
+        if j == j0:
+            g_hi = g
+        else:
+            g_lo = g
 
 
 @numba.njit(**KERNEL)
@@ -401,7 +404,7 @@ def _decide_in_noise_window(bl, ramp, col, u_l0, u_r0, leak, n_steps, half_windo
                             rising, j0, g_hi, g_lo) -> int:
     """The firing cycle from the noiseless crossing (j0, g(j0), g(j0 − 1)): the noise window's
     decisions in order, the first that fires wins (module docstring); ``rising``: g rises with the
-    cycle (the crossing came from :func:`_crossing_after_first`, not the scan)."""
+    cycle (the crossing came from :func:`_crossing_from_bracket`, not the scan)."""
     h = half_window
     sure = Z_MAX * sigma_noise_v
     if sigma_noise_v == 0.0:
@@ -431,16 +434,20 @@ def _decide_in_noise_window(bl, ramp, col, u_l0, u_r0, leak, n_steps, half_windo
 @numba.njit(**KERNEL)
 def firing_cycles_where_g_rises(bl: BitlineModel, ramp: RampColumns, units, n_wide: int, leak, near_row, near_col, g_last,
                                 n_steps: int, t_clk_units: float, half_window: int, sigma_noise_v: float,
-                                key, batch: int, row0: int, key0: int, firing) -> None:
+                                key, batch: int, row0: int, key0: int, firing, j_first, g_below, g_at) -> None:
     """The ramp cycle (1…n_steps, or n_steps + 1: never) at which each listed column fires, into
     ``firing``: the listed columns (``near_row[i]``, ``near_col[i]``) of a group of rows (the group's row r
     is row ``row0`` + r of ``firing`` and of the noise; its bitlines' units are ``units[r, c]`` (U_L) and
     ``units[r, n_wide + c]`` (U_R), as :func:`.convert.fire_comparators` says) where g surely rises
     with the cycle (:func:`g_rises`) and g(n_steps) = ``g_last[i]`` is above −Z_MAX·σ. Where g(n_steps) > 0
-    the noiseless crossing j0 lies inside the ramp (:func:`_crossing_after_first`); otherwise it never
+    the noiseless crossing j0 lies inside the ramp (:func:`crossing_brackets`, then
+    :func:`_crossing_from_bracket`); otherwise it never
     fires without noise (j0 = n_steps + 1) and only the noise window's decisions can fire it. Then the
     noise window's decisions in order (module docstring). One call per group of rows, out of line:
     the crossing search and the noise window are compiled once, and the other columns pay no call."""
+    if n_steps >= 2:
+        crossing_brackets(bl, ramp, units, n_wide, leak, near_row, near_col, n_steps, t_clk_units, j_first, g_below,
+                          g_at)
     r_noise = -1
     row_noise = np.uint64(0)
     for i in range(near_row.size):
@@ -451,8 +458,11 @@ def firing_cycles_where_g_rises(bl: BitlineModel, ramp: RampColumns, units, n_wi
             row_noise = row_stream(key, batch, row0 + r)
         u_l0 = float(units[r, c])
         u_r0 = float(units[r, n_wide + c])
-        if g_last[i] > 0.0:
-            j0, g_hi, g_lo = _crossing_after_first(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, t_clk_units, g_last[i])
+        if g_last[i] > 0.0 and n_steps < 2:
+            j0, g_hi, g_lo = 1, g_last[i], g_last[i]      # a one-cycle ramp that fires fires in cycle 1
+        elif g_last[i] > 0.0:
+            j0, g_hi, g_lo = _crossing_from_bracket(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, g_last[i], j_first[i],
+                                                    g_below[i], g_at[i])
         else:                   # g rises, so g(n_steps) bounds the window's decisions
             j0, g_hi, g_lo = n_steps + 1, g_last[i], g_last[i]
         firing[row0 + r, c] = _decide_in_noise_window(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, half_window, sigma_noise_v,

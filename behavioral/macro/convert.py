@@ -34,8 +34,7 @@ from topkima.behavioral.macro.runtime import JIT, KERNEL, parallel_for
 
 @numba.njit(**KERNEL)
 def fire_comparators(bl, ramp, units, n_wide, n, leak, headroom, enabled, one_mask, n_steps, t_clk_units, half_window,
-                     sigma_noise_v, key, batch, row0, key0, firing, n_enabled, near_row, near_col, g_last, flat_row,
-                     flat_col) -> None:
+                     sigma_noise_v, key, batch, row0, key0, firing, n_enabled, near, near_g, flat) -> None:
     """The ramp cycle each enabled column c < n of a group of rows fires in: the group's row r is row
     ``row0`` + r of ``firing`` (left as it is for a disabled column: it never requests the arbiter and is
     not clocked), of ``enabled`` (or its row 0 for every row, ``one_mask``) and of the noise, and its
@@ -49,7 +48,7 @@ def fire_comparators(bl, ramp, units, n_wide, n, leak, headroom, enabled, one_ma
     threshold, the column is done here (g(n_steps) bounds its decisions). The columns near or above the
     threshold there, and those on the flat end of the discharge curve, are listed and found by one
     call each for the whole group (a call carries the bitline and ramp models: ~80 ns).
-    ``near_row``, ``near_col``, ``flat_row``, ``flat_col`` (rows·n,) int64, ``g_last`` (rows·n,) float: scratch."""
+    ``near`` (3, rows·n) int64, ``near_g`` (3, rows·n) float, ``flat`` (2, rows·n) int64: scratch."""
     n_near = 0
     n_flat = 0
     sure_v = Z_MAX * sigma_noise_v
@@ -67,25 +66,25 @@ def fire_comparators(bl, ramp, units, n_wide, n, leak, headroom, enabled, one_ma
                 firing[row0 + r, c] = n_steps + 1      # never fires
                 continue
             if not g_rises(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, t_clk_units):
-                flat_row[n_flat] = r
-                flat_col[n_flat] = c
+                flat[0, n_flat] = r
+                flat[1, n_flat] = c
                 n_flat += 1
                 continue
             g = decision_margin_v(bl, ramp, c, n_steps, u_l0, u_r0, leak[c])
             if g <= -sure_v:
                 firing[row0 + r, c] = n_steps + 1      # never fires, noise or not (σ = 0: not above the threshold)
             else:
-                near_row[n_near] = r
-                near_col[n_near] = c
-                g_last[n_near] = g
+                near[0, n_near] = r
+                near[1, n_near] = c
+                near_g[0, n_near] = g
                 n_near += 1
         n_enabled[r] = count
     if n_near > 0:
-        firing_cycles_where_g_rises(bl, ramp, units, n_wide, leak, near_row[:n_near], near_col[:n_near],
-                                    g_last[:n_near], n_steps, t_clk_units, half_window, sigma_noise_v, key, batch, row0,
-                                    key0, firing)
+        firing_cycles_where_g_rises(bl, ramp, units, n_wide, leak, near[0, :n_near], near[1, :n_near], near_g[0, :n_near],
+                                    n_steps, t_clk_units, half_window, sigma_noise_v, key, batch, row0, key0, firing,
+                                    near[2, :n_near], near_g[1, :n_near], near_g[2, :n_near])
     if n_flat > 0:
-        firing_cycles_by_scan(bl, ramp, units, n_wide, leak, flat_row[:n_flat], flat_col[:n_flat], n_steps,
+        firing_cycles_by_scan(bl, ramp, units, n_wide, leak, flat[0, :n_flat], flat[1, :n_flat], n_steps,
                               t_clk_units, half_window, sigma_noise_v, key, batch, row0, key0, firing)
 
 
@@ -102,19 +101,19 @@ def pulsed_elements(q_row) -> int:
 @numba.njit(**KERNEL)
 def convert_group(b, r0, r1, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, headroom, k, conventional,
                   with_energy, n_steps, t_clk_units, half_window, sigma_noise_v, key, noise_batch, key0, group, n_wide,
-                  per_cycle, start, n_enabled, near_row, near_col, g_last, flat_row, flat_col, scratch, out_firing,
-                  out_index, out_cycle, out_stop, out_energy):
+                  per_cycle, start, n_enabled, near, near_g, flat, scratch, out_firing, out_index, out_cycle, out_stop,
+                  out_energy):
     """Query rows r0 … r1 − 1 of batch element b after their MAC phase (``group`` (r1 − r0, 2·n_wide): U_L and
     U_R of each row's columns; ``leak`` (n,) their leakage, ``headroom`` (n,) their comparators'
     :func:`.adc.margin_headroom_v`): the ramp ADC of every row's columns, then row by row the arbiter and
     energy, under the window that ``bl``, ``ramp``, ``em``, ``half_window`` describe; noise at (``key``,
-    ``noise_batch``); energy only ``with_energy``. ``per_cycle``, ``start``, ``n_enabled``, ``near_row``,
-    ``near_col``, ``g_last``, ``flat_row``, ``flat_col``, ``scratch`` (6, n) float64: scratch."""
+    ``noise_batch``); energy only ``with_energy``. ``per_cycle``, ``start``, ``n_enabled``, ``near``,
+    ``near_g``, ``flat`` (:func:`fire_comparators`), ``scratch`` (6, n) float64: scratch."""
     n = n_keys_used[b]
     # the ramp ADC: each enabled column's comparator (no mask: one row, all True)
     fire_comparators(bl, ramp, group, n_wide, n, leak, headroom, enable[b] if has_mask else enable[0], not has_mask,
                      n_steps, t_clk_units, half_window, sigma_noise_v, key, noise_batch, r0, key0, out_firing[b],
-                     n_enabled, near_row, near_col, g_last, flat_row, flat_col)
+                     n_enabled, near, near_g, flat)
     for r in range(r0, r1):
         if has_mask and n_enabled[r - r0] == 0:
             continue                # nothing to convert: no grant, no energy
@@ -212,11 +211,9 @@ def convert_rows(start_item, stop_item, windows, window_of, noise_key_of, noise_
     per_cycle = np.zeros(n_steps + 2, dtype=np.int64)
     start = np.zeros(n_steps + 2, dtype=np.int64)
     n_enabled = np.zeros(ROWS_PER_GROUP, dtype=np.int64)
-    near_row = np.zeros(ROWS_PER_GROUP * n_max, dtype=np.int64)
-    near_col = np.zeros(ROWS_PER_GROUP * n_max, dtype=np.int64)
-    g_last = np.zeros(ROWS_PER_GROUP * n_max)
-    flat_row = np.zeros(ROWS_PER_GROUP * n_max, dtype=np.int64)
-    flat_col = np.zeros(ROWS_PER_GROUP * n_max, dtype=np.int64)
+    near = np.zeros((3, ROWS_PER_GROUP * n_max), dtype=np.int64)
+    near_g = np.zeros((3, ROWS_PER_GROUP * n_max))
+    flat = np.zeros((2, ROWS_PER_GROUP * n_max), dtype=np.int64)
     scratch = np.zeros((6, n_max))
     line_of = np.zeros((d, 2 * q_max + 1), dtype=np.int64)
     table = np.zeros(0, dtype=np.float32)
@@ -251,8 +248,8 @@ def convert_rows(start_item, stop_item, windows, window_of, noise_key_of, noise_
             convert_group(b, r0, r_used, windows.bitlines, ramp, em, q, n_keys_used, enable, has_mask, leak[:n],
                           windows.headroom_v[:n], k, conventional, with_energy, n_steps, t_clk_units,
                           windows.half_window[w], sigma_noise_v, noise_key_of[b], noise_batch_of[b], key0, group, n_wide,
-                          per_cycle, start, n_enabled, near_row, near_col, g_last, flat_row, flat_col, scratch,
-                          out_firing, out_index, out_cycle, out_stop, out_energy)
+                          per_cycle, start, n_enabled, near, near_g, flat, scratch, out_firing, out_index, out_cycle,
+                          out_stop, out_energy)
         item += r1 - r0
 
 

@@ -34,6 +34,11 @@ class TileDraws:
     sa_offset_v: np.ndarray  #: (n_cols, n_vcm): each comparator's offset at the artefact's CM grid
 
 
+#: the most inner common modes (segment boundaries) of a comparator's offset model: the kernels
+#: pick a segment with this many compares, a constant count they unroll (the artefact's model has 1)
+MAX_VCM_BREAKS = 6
+
+
 class ArrayDevices(NamedTuple):
     """What the kernels read of one array's devices (an ADC window does not change them)."""
 
@@ -42,7 +47,9 @@ class ArrayDevices(NamedTuple):
     dvt_storage_v: np.ndarray  #: (rows, 4, n_cols) its storage device's threshold shift (float32)
     m_cal: np.ndarray         #: (n_cols, 32) calibration replica cells
     m_ramp: np.ndarray        #: (n_cols, n_steps) ramp replica cells
-    vcm_breaks_v: np.ndarray  #: inner common modes of the offset model (segment boundaries)
+    #: (MAX_VCM_BREAKS,) inner common modes of the offset model (segment boundaries), increasing, then
+    #: +inf (never below a common mode: no segment beyond the model's)
+    vcm_breaks_v: np.ndarray
     v_os_at_0_v: np.ndarray   #: (n_cols, n_seg) offset line per segment: V_os = a + b·CM …
     v_os_per_v: np.ndarray    #: (n_cols, n_seg) … its slope b
     v_os_mid_v: np.ndarray    #: (n_cols,) offset at CM = 0.35 V (the crossing search's first guess)
@@ -74,12 +81,17 @@ def array_devices(p: MacroParams, n_cols: int, rows: int, draws: TileDraws | Non
     else:   # one characterised common mode: a constant offset
         slope, at0 = np.zeros((n_cols, 1)), v_os[:, :1].copy()
     breaks = g[1:-1].copy()
+    if breaks.size > MAX_VCM_BREAKS or np.any(np.diff(breaks) <= 0.0):
+        raise ValueError(f"the comparator offset model's common modes ({g.tolist()} V) must increase and number at most "
+                         f"{MAX_VCM_BREAKS + 2}: the kernels take at most {MAX_VCM_BREAKS} segment boundaries "
+                         "(behavioral.macro.devices.MAX_VCM_BREAKS)")
     mid_seg = min(int(np.searchsorted(breaks, 0.35)), at0.shape[1] - 1)
     v_os_mid = at0[:, mid_seg] + slope[:, mid_seg] * 0.35
     # the MAC's cell terms are float32 (see .mac): its device factors are kept as it reads them
     cells = (np.ascontiguousarray(x, dtype=np.float32) for x in (m_stack, dvt_a, dvt_s))
     return ArrayDevices(*cells, *(np.ascontiguousarray(x, dtype=np.float64) for x in
-                                  (m_cal, m_ramp, breaks, at0, slope, v_os_mid)),
+                                  (m_cal, m_ramp, np.concatenate([breaks, np.full(MAX_VCM_BREAKS - breaks.size, np.inf)]),
+                                   at0, slope, v_os_mid)),
                         np.asarray(p.pulse_edge_units_per_v, dtype=np.float32))
 
 
