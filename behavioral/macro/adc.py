@@ -25,6 +25,7 @@
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -100,18 +101,36 @@ def adc_range_spanning(top_units: float, bottom_units: float, n_steps: int = 32,
                        limits: RampLimits | None = None) -> tuple[AdcRange, float]:
     """The ADC window (and query scale) of :func:`choose_adc_range` for a window top and bottom
     already taken from the scores (MAC units). ``limits`` None: the paper's column, ``n_steps`` steps."""
-    lim = RampLimits(n_steps=n_steps) if limits is None else limits
+    lim = _paper_column(n_steps) if limits is None else limits
     n = lim.n_steps
     top = max(float(top_units), 1.0)
     span = max(top - float(bottom_units), 1.0)
     scale = min(1.0, lim.max_top_units / top, lim.max_span_units / span)
     top, span = top * scale, span * scale
-    lsb = int(np.clip(np.ceil(span / n - 1e-9), 1, lim.max_t_ramp_units))
+    lsb = min(max(math.ceil(span / n - 1e-9), 1), lim.max_t_ramp_units)
     # the calibration setting n_cal × t_cal closest to the top (ties: fewest cells, then shortest pulse)
+    cells, pulses, products = _calibration_settings(lim)
+    n_best, t_best = divmod(int(np.argmin(np.abs(products - top))), pulses.size)
+    return _window(int(cells[n_best]), int(pulses[t_best]), lsb, lim), scale
+
+
+@functools.lru_cache(maxsize=64)
+def _paper_column(n_steps: int) -> RampLimits:
+    return RampLimits(n_steps=n_steps)
+
+
+@functools.lru_cache(maxsize=64)
+def _calibration_settings(lim: RampLimits) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The calibration cell counts and pulses a column allows, and their products (MAC units) in
+    (cells, pulse) order, flattened."""
     cells, pulses = np.arange(1, lim.n_cal_cells + 1), np.arange(1, lim.max_t_cal_units + 1)
-    err = np.abs(cells[:, None] * pulses[None, :] - top)
-    n_best, t_best = np.unravel_index(np.argmin(err), err.shape)
-    return AdcRange(int(cells[n_best]), int(pulses[t_best]), lsb, limits=lim), scale
+    return cells, pulses, (cells[:, None] * pulses[None, :]).reshape(-1)
+
+
+@functools.lru_cache(maxsize=4096)
+def _window(n_cal: int, t_cal_units: int, t_ramp_units: int, lim: RampLimits) -> AdcRange:
+    """One AdcRange per setting (frozen: shared by every head and call that picks it)."""
+    return AdcRange(n_cal, t_cal_units, t_ramp_units, limits=lim)
 
 
 class RampColumns(NamedTuple):
