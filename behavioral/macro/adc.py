@@ -35,7 +35,7 @@ import numpy as np
 
 from topkima.behavioral.macro.bitline import BitlineModel, leak_units, sensed_bitlines, units_of_v_estimate, v_of_units
 from topkima.behavioral.macro.devices import MAX_VCM_BREAKS, ArrayDevices
-from topkima.behavioral.macro.noise import Z_MAX, noise_lifts_above_zero, row_stream
+from topkima.behavioral.macro.noise import Z_MAX, box_muller_lifts, decision_uniforms, noise_lifts_above_zero, row_stream
 from topkima.behavioral.macro.ramp_limits import RampLimits
 from topkima.behavioral.macro.runtime import KERNEL, NO_OVERLAP_KERNEL
 from topkima.behavioral.params import MacroParams
@@ -419,6 +419,23 @@ CEILING_ROUNDING_V = 1e-9
 
 
 @numba.njit(inline="always", **KERNEL)
+def _decide_two(row_noise, key_index, j0, g_hi, g_lo, n_steps, sigma_noise_v, sure_v) -> int:
+    """:func:`_decide_in_noise_window` for a window of two decisions (h = 1): j0 − 1 (margin ``g_lo``),
+    then j0 (``g_hi``), the first that fires wins. Both draws' uniforms are taken up front (independent
+    hashes: they overlap in the processor), each used only where its decision lies within Z_MAX·σ of
+    the threshold."""
+    u1_below, u2_below = decision_uniforms(row_noise, key_index, 0)
+    u1_at, u2_at = decision_uniforms(row_noise, key_index, 1)
+    if 1 <= j0 - 1 <= n_steps and (g_lo > sure_v or (g_lo > -sure_v and box_muller_lifts(u1_below, u2_below, g_lo,
+                                                                                            sigma_noise_v))):
+        return j0 - 1
+    if 1 <= j0 <= n_steps and (g_hi > sure_v or (g_hi > -sure_v and box_muller_lifts(u1_at, u2_at, g_hi,
+                                                                                      sigma_noise_v))):
+        return j0
+    return min(j0 + 1, n_steps + 1)
+
+
+@numba.njit(inline="always", **KERNEL)
 def _decide_in_noise_window(bl, ramp, col, u_l0, u_r0, leak, n_steps, half_window, sigma_noise_v, row_noise, key_index,
                             rising, j0, g_hi, g_lo) -> int:
     """The firing cycle from the noiseless crossing (j0, g(j0), g(j0 − 1)): the noise window's
@@ -431,6 +448,8 @@ def _decide_in_noise_window(bl, ramp, col, u_l0, u_r0, leak, n_steps, half_windo
     # a decision further than Z_MAX·σ from the threshold is sure and needs no draw
     if j0 > n_steps and g_hi <= -sure:
         return j0               # g_hi bounds the window's decisions: g(n_steps) where g rises
+    if h == 1:      # the usual window (σ ≈ 0.1 LSB): two decisions
+        return _decide_two(row_noise, key_index, j0, g_hi, g_lo, n_steps, sigma_noise_v, sure)
     # where g rises, the decisions before j0 − 1 lie below g(j0 − 1)
     first = h - 1 if rising and g_lo <= -sure else 0
     for w in range(first, 2 * h):

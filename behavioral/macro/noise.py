@@ -74,13 +74,21 @@ def box_muller_lifts(u1: float, u2: float, margin_v: float, sigma_v: float) -> b
 
 
 @numba.njit(inline="always", **KERNEL)
-def noise_lifts_above_zero(stream, column: int, decision: int, margin_v: float, sigma_v: float) -> bool:
-    """Whether ``margin_v + sigma_v·z > 0`` for the draw z of this decision of the row whose
-    :func:`row_stream` is ``stream`` (:func:`box_muller_lifts` on its uniforms)."""
+def decision_uniforms(stream, column: int, decision: int):
+    """The two uniforms (u₁ ∈ (0, 1], u₂ ∈ [0, 1)) of one decision of the row whose :func:`row_stream`
+    is ``stream``."""
     h = _mix(stream ^ np.uint64(column))
     h = _mix(h ^ np.uint64(decision))
     u1 = (float(h >> np.uint64(32)) + 1.0) * 2.0 ** -32
     u2 = float(h & np.uint64(0xFFFFFFFF)) * 2.0 ** -32
+    return u1, u2
+
+
+@numba.njit(inline="always", **KERNEL)
+def noise_lifts_above_zero(stream, column: int, decision: int, margin_v: float, sigma_v: float) -> bool:
+    """Whether ``margin_v + sigma_v·z > 0`` for the draw z of this decision of the row whose
+    :func:`row_stream` is ``stream`` (:func:`box_muller_lifts` on its uniforms)."""
+    u1, u2 = decision_uniforms(stream, column, decision)
     return box_muller_lifts(u1, u2, margin_v, sigma_v)
 
 
