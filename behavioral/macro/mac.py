@@ -123,13 +123,18 @@ def code_lines(q, q_max, line_of) -> int:
     n_lines = 0
     for e in range(q.shape[1]):
         line_of[e, :] = -1
+        lo = line_of.shape[1]
+        hi = -1
         for r in range(q.shape[0]):
-            if q[r, e] != 0:
-                line_of[e, q[r, e] + q_max] = 0
-        for x in range(line_of.shape[1]):
-            if line_of[e, x] == 0:
-                line_of[e, x] = n_lines
-                n_lines += 1
+            x = q[r, e] + q_max
+            line_of[e, x] = 0       # (code 0 is unmarked below)
+            lo = min(lo, x)
+            hi = max(hi, x)
+        line_of[e, q_max] = -1
+        for x in range(lo, hi + 1):     # the codes in use, numbered in order (without branches)
+            used = line_of[e, x] == 0
+            line_of[e, x] = n_lines if used else -1
+            n_lines += used
     return n_lines
 
 
