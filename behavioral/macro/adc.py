@@ -418,12 +418,12 @@ def margin_ceiling_v(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float,
 CEILING_ROUNDING_V = 1e-9
 
 
-@numba.njit(inline="always", **KERNEL)
+@numba.njit(**KERNEL)
 def _decide_two(row_noise, key_index, j0, g_hi, g_lo, n_steps, sigma_noise_v, sure_v) -> int:
     """:func:`_decide_in_noise_window` for a window of two decisions (h = 1): j0 − 1 (margin ``g_lo``),
     then j0 (``g_hi``), the first that fires wins. Both draws' uniforms are taken up front (independent
     hashes: they overlap in the processor), each used only where its decision lies within Z_MAX·σ of
-    the threshold."""
+    the threshold. Out of line (scalars only: a cheap call), so that it compiles once."""
     u1_below, u2_below = decision_uniforms(row_noise, key_index, 0)
     u1_at, u2_at = decision_uniforms(row_noise, key_index, 1)
     if 1 <= j0 - 1 <= n_steps and (g_lo > sure_v or (g_lo > -sure_v and box_muller_lifts(u1_below, u2_below, g_lo,
