@@ -111,10 +111,10 @@ def adc_range_spanning(top_units: float, bottom_units: float, n_steps: int = 32,
     # the calibration setting n_cal × t_cal closest to the top (ties: fewest cells, then shortest pulse)
     cells, pulses, products = _calibration_settings(lim)
     n_best, t_best = divmod(int(np.argmin(np.abs(products - top))), pulses.size)
-    return _window(int(cells[n_best]), int(pulses[t_best]), lsb, lim), scale
+    return AdcRange(int(cells[n_best]), int(pulses[t_best]), lsb, limits=lim), scale
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=64, typed=True)      # typed: 32.0 is refused as before
 def _paper_column(n_steps: int) -> RampLimits:
     return RampLimits(n_steps=n_steps)
 
@@ -124,13 +124,10 @@ def _calibration_settings(lim: RampLimits) -> tuple[np.ndarray, np.ndarray, np.n
     """The calibration cell counts and pulses a column allows, and their products (MAC units) in
     (cells, pulse) order, flattened."""
     cells, pulses = np.arange(1, lim.n_cal_cells + 1), np.arange(1, lim.max_t_cal_units + 1)
-    return cells, pulses, (cells[:, None] * pulses[None, :]).reshape(-1)
-
-
-@functools.lru_cache(maxsize=4096)
-def _window(n_cal: int, t_cal_units: int, t_ramp_units: int, lim: RampLimits) -> AdcRange:
-    """One AdcRange per setting (frozen: shared by every head and call that picks it)."""
-    return AdcRange(n_cal, t_cal_units, t_ramp_units, limits=lim)
+    products = (cells[:, None] * pulses[None, :]).reshape(-1)
+    for x in (cells, pulses, products):
+        x.setflags(write=False)         # shared by every call
+    return cells, pulses, products
 
 
 class RampColumns(NamedTuple):
@@ -246,7 +243,7 @@ def _crossing_from_bracket(bl, ramp, col, u_l0, u_r0, leak, n_steps, g_last, j0,
     rises, so the bracket found is the first crossing, whatever the guess. One site evaluates g (the
     kernel compiles faster)."""
     while True:
-        if g_hi <= 0.0:                 # not yet (j0 < n_steps: g(n_steps) > 0): one cycle up
+        if j0 < n_steps and g_hi <= 0.0:  # not yet (g(n_steps) > 0 settles j0 = n_steps): one cycle up
             j0 += 1
             g_lo = g_hi
             j = j0
@@ -499,8 +496,9 @@ def firing_cycles_where_g_rises(bl: BitlineModel, ramp: RampColumns, units, n_wi
         if g_last[i] > 0.0 and n_steps < 2:
             j0, g_hi, g_lo = 1, g_last[i], g_last[i]      # a one-cycle ramp that fires fires in cycle 1
         elif g_last[i] > 0.0:
+            # (at j0 = n_steps the bracket's g is g(n_steps) computed again: the list's own value is used)
             j0, g_hi, g_lo = _crossing_from_bracket(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, g_last[i], j_first[i],
-                                                    g_below[i], g_at[i])
+                                                    g_below[i], g_last[i] if j_first[i] == n_steps else g_at[i])
         else:                   # g rises, so g(n_steps) bounds the window's decisions
             j0, g_hi, g_lo = n_steps + 1, g_last[i], g_last[i]
         firing[row0 + r, c] = _decide_in_noise_window(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, half_window, sigma_noise_v,

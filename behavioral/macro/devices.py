@@ -75,16 +75,16 @@ def array_devices(p: MacroParams, n_cols: int, rows: int, draws: TileDraws | Non
         m_ramp = p.replica_factor(draws.ramp_dvt_v[..., 0], draws.ramp_dvt_v[..., 1])[:, : p.n_ramp_steps]
         v_os = np.asarray(draws.sa_offset_v, float).reshape(n_cols, p.sa_vcm_v.size)
     g = p.sa_vcm_v
+    if g.size > MAX_VCM_BREAKS + 2 or not np.all(np.diff(g) > 0.0):      # (NaN fails too)
+        raise ValueError(f"the comparator offset model's common modes ({g.tolist()} V) must increase and number at most "
+                         f"{MAX_VCM_BREAKS + 2}: the kernels take at most {MAX_VCM_BREAKS} segment boundaries "
+                         "(behavioral.macro.devices.MAX_VCM_BREAKS)")
     if g.size >= 2:
         slope = (v_os[:, 1:] - v_os[:, :-1]) / (g[1:] - g[:-1])
         at0 = v_os[:, :-1] - slope * g[:-1]
     else:   # one characterised common mode: a constant offset
         slope, at0 = np.zeros((n_cols, 1)), v_os[:, :1].copy()
     breaks = g[1:-1].copy()
-    if breaks.size > MAX_VCM_BREAKS or np.any(np.diff(breaks) <= 0.0):
-        raise ValueError(f"the comparator offset model's common modes ({g.tolist()} V) must increase and number at most "
-                         f"{MAX_VCM_BREAKS + 2}: the kernels take at most {MAX_VCM_BREAKS} segment boundaries "
-                         "(behavioral.macro.devices.MAX_VCM_BREAKS)")
     mid_seg = min(int(np.searchsorted(breaks, 0.35)), at0.shape[1] - 1)
     v_os_mid = at0[:, mid_seg] + slope[:, mid_seg] * 0.35
     # the MAC's cell terms are float32 (see .mac): its device factors are kept as it reads them

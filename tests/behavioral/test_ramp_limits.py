@@ -178,3 +178,12 @@ def test_the_paper_column_limits_are_the_designs():
     t = reference_design().timing
     g = reference_design().geometry
     assert RampLimits() == RampLimits(g.n_ramp_rows, g.n_cal_rows, t.max_cal_units, t.max_ramp_units)
+
+
+def test_a_window_for_a_ramp_of_non_integer_steps_is_refused_after_an_integer_one():
+    # adc_range_spanning keeps the paper's column per step count: 32.0 must not reuse 32's
+    from topkima.behavioral.macro.adc import adc_range_spanning
+    window, _ = adc_range_spanning(100.0, 0.0, 32)
+    assert window.limits.n_steps == 32 and type(window.limits.n_steps) is int
+    with pytest.raises(ValueError, match="n_steps"):
+        adc_range_spanning(100.0, 0.0, 32.0)
