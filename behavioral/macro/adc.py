@@ -231,8 +231,12 @@ def crossing_brackets(bl, ramp, units, n_wide, leak, near_row, near_col, n_steps
         u_r0 = float(units[r, n_wide + c])
         j0 = min(max(_first_guess(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, t_clk_units), 2), n_steps)
         j_first[i] = j0
-        g_below[i] = decision_margin_v(bl, ramp, c, j0 - 1, u_l0, u_r0, leak[c])
-        g_at[i] = decision_margin_v(bl, ramp, c, j0, u_l0, u_r0, leak[c])
+        for t in range(2):      # one site of g (the kernels compile faster): g(j0 − 1), then g(j0)
+            g = decision_margin_v(bl, ramp, c, j0 - 1 + t, u_l0, u_r0, leak[c])
+            if t == 0:
+                g_below[i] = g
+            else:
+                g_at[i] = g
 
 
 @numba.njit(inline="always", **KERNEL)
