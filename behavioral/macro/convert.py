@@ -28,7 +28,7 @@ from topkima.behavioral.macro.devices import ArrayDevices
 from topkima.behavioral.macro.energy import EnergyModel, row_energy_j
 from topkima.behavioral.macro.mac import (TERMS_PER_SCALE, add_rows_units_from_table, build_code_tables,
                                           check_pulse_scales, code_lines)
-from topkima.behavioral.macro.noise import Z_MAX, row_stream
+from topkima.behavioral.macro.noise import Z_MAX
 from topkima.behavioral.macro.runtime import JIT, KERNEL, parallel_for
 
 
