@@ -43,7 +43,7 @@ import numba
 import numpy as np
 
 from topkima.behavioral.macro.devices import ArrayDevices
-from topkima.behavioral.macro.runtime import JIT, KERNEL
+from topkima.behavioral.macro.runtime import KERNEL, NO_OVERLAP_KERNEL
 from topkima.behavioral.params import MacroParams
 
 
@@ -138,7 +138,7 @@ def code_lines(q, q_max, line_of) -> int:
     return n_lines
 
 
-@numba.njit(**KERNEL)
+@numba.njit(**NO_OVERLAP_KERNEL)
 def build_code_tables(devices, pulse, levels, n, n_scales, q_max, line_of, table):
     """The key set's code tables (``levels`` (d, n_max), columns c < n): each line numbered by
     :func:`code_lines` at ``table[line·2n …]``, ``table`` long enough."""
@@ -170,26 +170,19 @@ def add_rows_units_from_table(table, line_of, q_max, q, n, units):
                 row[x] += add[x]
 
 
-@numba.njit(**JIT)
-def mac_units_kernel(devices, pulse, q, levels, n_scales):
-    """(rows, 2·n) float32 units of every query row q (rows, d) against one key set (d, n)."""
-    d, n = levels.shape
-    q_max = pulse.shape[0] - 1
-    line_of = np.zeros((d, 2 * q_max + 1), dtype=np.int64)
-    table = np.zeros(code_lines(q, q_max, line_of) * 2 * n, dtype=np.float32)
-    build_code_tables(devices, pulse, levels, n, n_scales, q_max, line_of, table)
-    out = np.zeros((q.shape[0], 2 * n), dtype=np.float32)
-    add_rows_units_from_table(table, line_of, q_max, q, n, out)
-    return out
-
-
 def mac_units(devices: ArrayDevices, pulse: np.ndarray, q: np.ndarray, levels: np.ndarray, n_scales: int):
     """(U_L, U_R) float64 (rows, n) at the end of the MAC phase, for range-checked integer codes
     ``q`` (rows, d) and key levels (d, n) (numpy face of the kernels, for fits and studies)."""
     check_pulse_scales(n_scales)
     lv = np.require(levels, np.int8, ["C", "W"])     # range-checked codes, as the top-k kernels take them (writable: one compiled type)
     n = lv.shape[1]
-    u = mac_units_kernel(devices, pulse, np.require(q, np.int8, ["C", "W"]), lv, n_scales)
+    q8 = np.require(q, np.int8, ["C", "W"])
+    q_max = pulse.shape[0] - 1
+    line_of = np.zeros((lv.shape[0], 2 * q_max + 1), dtype=np.int64)
+    table = np.zeros(code_lines(q8, q_max, line_of) * 2 * n, dtype=np.float32)
+    build_code_tables(devices, pulse, lv, n, n_scales, q_max, line_of, table)
+    u = np.zeros((q8.shape[0], 2 * n), dtype=np.float32)
+    add_rows_units_from_table(table, line_of, q_max, q8, n, u)
     return u[:, :n].astype(np.float64), u[:, n:].astype(np.float64)
 
 
