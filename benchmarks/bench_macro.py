@@ -18,9 +18,11 @@ overdrive); the ideal path has no such output, so the two top-k workloads are ti
 ``energy=False`` (the same selection, codes and stop cycles, no energy pass).
 
 Targets (issue 13), one thread: windowed ≤ 5×, 63 codes ≤ 10×. Then two threads against one on
-the windowed workload (target ≥ 1.7×; needs an idle second core), the time per column
+the windowed workload (target ≥ 1.7×), in rounds alternating one and two threads with the same
+split of a loop of vector multiply-adds: on a VM whose two vCPUs may share one core's vector units,
+that loop's speed-up is the ceiling the host allows at the time (it ranged 1.1–1.9× here). The time per column
 conversion beside ngspice's, and the kernels' first-call compile time (a fresh process with an
-empty cache; target ≤ 20 s). Ratios come from one run, best of 5, so load affects both sides.
+empty cache, best of three such processes; target ≤ 20 s). Ratios come from one run, best of 5, so load affects both sides.
 
 Run:  .venv/bin/python benchmarks/bench_macro.py
 """
@@ -30,10 +32,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # the ideal path on one thread, as the model
 
+import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 from topkima.behavioral import TopkimaMacro, choose_adc_range  # noqa: E402
@@ -82,6 +86,32 @@ def attention_like(macro: TopkimaMacro, rng: np.random.Generator):
     return q, kl, m.instance(np.random.default_rng(1)), m.adc_range.top_units, m.adc_range.lsb_units
 
 
+THREAD_ROUNDS = 6
+#: fresh processes timed for the first call's compilation (the host's slow spells add seconds to one)
+COMPILE_RUNS = 3
+
+
+@numba.njit(nogil=True)
+def _vector_loop(a, b, repeats):
+    """Multiply-adds over arrays that stay in L1: vector arithmetic bound by the core's FP units."""
+    for _ in range(repeats):
+        for j in range(a.size):
+            a[j] = a[j] * b[j] + 1e-9
+
+
+def host_vector_loop_s(threads: int) -> float:
+    """Wall time of a fixed amount of :func:`_vector_loop` split over ``threads`` Python threads."""
+    arrays = [np.ones(1024) for _ in range(threads)]
+    b = np.full(1024, 0.999)
+    _vector_loop(arrays[0], b, 1)
+    repeats = 60_000 // threads
+    with ThreadPoolExecutor(threads) as pool:
+        t0 = time.perf_counter()
+        for f in [pool.submit(_vector_loop, a, b, repeats) for a in arrays]:
+            f.result()
+        return time.perf_counter() - t0
+
+
 def compile_time_s() -> float:
     """First call of the kernels in a fresh process with an empty cache (compilation included)."""
     code = ("import time, numpy as np; t0 = time.perf_counter();"
@@ -127,15 +157,24 @@ def main() -> None:
         rows = res.cycles.size
         print(f"{name:22s} {1e3 * t_ideal:9.1f} {1e3 * t_model:9.1f} {t_model / t_ideal:6.2f}  {targets.get(name, '  —'):6s}"
               f" {rows / t_model:8.0f} {1e9 * t_model / (rows * n):9.1f}  {res.cycles.mean():6.1f}")
-    # two threads against one, on the windowed workload
+    # two threads against one, on the windowed workload, rounds alternating with the host's own
+    # two-thread speed-up on a loop of vector arithmetic (what this VM's second core gives)
     q, kl, chip, _, _ = workload("windowed", TopkimaMacro(cal), np.random.default_rng(0))
     chip.topk(q[:16], kl, k=K, rng=np.random.default_rng(2))
-    one = best_of(lambda: chip.topk(q, kl, k=K, rng=np.random.default_rng(2)), repeat=5)
-    runtime.set_threads(2)
-    two = best_of(lambda: chip.topk(q, kl, k=K, rng=np.random.default_rng(2)), repeat=5)
+    t_chip, t_host = {1: [], 2: []}, {1: [], 2: []}
+    for _ in range(THREAD_ROUNDS):
+        for n in (1, 2):
+            runtime.set_threads(n)
+            t_chip[n].append(best_of(lambda: chip.topk(q, kl, k=K, rng=np.random.default_rng(2)), repeat=2))
+            t_host[n].append(host_vector_loop_s(n))
     runtime.set_threads(1)
-    print(f"threads: 1 → {1e3 * one:.1f} ms, 2 → {1e3 * two:.1f} ms: {one / two:.2f}× (target ≥ 1.7 on an idle "
-          f"2-core machine; load average {os.getloadavg()[0]:.2f})")
+    per_round = [a / b for a, b in zip(t_chip[1], t_chip[2])]
+    host = [a / b for a, b in zip(t_host[1], t_host[2])]
+    print(f"threads: 1 → {1e3 * min(t_chip[1]):.1f} ms, 2 → {1e3 * min(t_chip[2]):.1f} ms: "
+          f"{min(t_chip[1]) / min(t_chip[2]):.2f}× (target ≥ 1.7; best of {THREAD_ROUNDS} alternating rounds; "
+          f"per round {min(per_round):.2f}–{max(per_round):.2f}×)")
+    print(f"  this host in the same rounds: a vector-arithmetic loop on 2 threads {min(t_host[1]) / min(t_host[2]):.2f}× "
+          f"1 thread (per round {min(host):.2f}–{max(host):.2f}×: the ceiling two vCPUs allow such code now)")
     golden = Path(__file__).resolve().parents[1] / "tests" / "golden" / "column_conversions.json"
     if golden.exists():
         prov = json.loads(golden.read_text())["provenance"]
@@ -143,9 +182,10 @@ def main() -> None:
         per_model_s = rows_out[0][2] / (ROWS * rows_out[0][3])
         print(f"ngspice: {per_conv_s:.1f} s per column conversion (golden runs, one core); model: "
               f"{1e9 * per_model_s:.1f} ns per column conversion (windowed) → {per_conv_s / per_model_s:.1e}× faster")
-    t0 = time.perf_counter()
-    print(f"first call with an empty kernel cache (compiles every kernel): {compile_time_s():.1f} s "
-          f"(target ≤ 20 s; measured in {time.perf_counter() - t0:.1f} s wall)")
+    firsts = [compile_time_s() for _ in range(COMPILE_RUNS)]
+    print(f"first call with an empty kernel cache (compiles every kernel): {min(firsts):.1f} s (target ≤ 20 s; "
+          f"best of {COMPILE_RUNS} fresh processes, each with its own empty cache: "
+          f"{', '.join(f'{t:.1f}' for t in firsts)} s)")
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
 
 
