@@ -29,7 +29,7 @@ from topkima.behavioral.macro.energy import EnergyModel, row_energy_j
 from topkima.behavioral.macro.mac import (TERMS_PER_SCALE, add_rows_units_from_table, build_code_tables,
                                           check_pulse_scales, code_lines)
 from topkima.behavioral.macro.noise import Z_MAX
-from topkima.behavioral.macro.runtime import JIT, KERNEL, parallel_for
+from topkima.behavioral.macro.runtime import KERNEL, parallel_for
 
 
 @numba.njit(**KERNEL)
@@ -98,39 +98,39 @@ def pulsed_elements(q_row) -> int:
     return n
 
 
-@numba.njit(**KERNEL)
+@numba.njit(inline="always", **KERNEL)
 def convert_group(b, r0, r1, bl, ramp, em, q, n_keys_used, enable, has_mask, leak, headroom, k, conventional,
                   with_energy, n_steps, t_clk_units, half_window, sigma_noise_v, key, noise_batch, key0, group, n_wide,
-                  per_cycle, start, n_enabled, near, near_g, flat, scratch, out_firing, out_index, out_cycle, out_stop,
-                  out_energy):
+                  s, out):
     """Query rows r0 … r1 − 1 of batch element b after their MAC phase (``group`` (r1 − r0, 2·n_wide): U_L and
     U_R of each row's columns; ``leak`` (n,) their leakage, ``headroom`` (n,) their comparators'
     :func:`.adc.margin_headroom_v`): the ramp ADC of every row's columns, then row by row the arbiter and
     energy, under the window that ``bl``, ``ramp``, ``em``, ``half_window`` describe; noise at (``key``,
-    ``noise_batch``); energy only ``with_energy``. ``per_cycle``, ``start``, ``n_enabled``, ``near``,
-    ``near_g``, ``flat`` (:func:`fire_comparators`), ``scratch`` (6, n) float64: scratch."""
+    ``noise_batch``); energy only ``with_energy``. ``s``: the block's :class:`Scratch`; ``out``: the
+    call's :class:`Outputs`. Inlined into :func:`convert_rows` (one compiled function fewer: its
+    code would otherwise be optimised and emitted once more on its own)."""
     n = n_keys_used[b]
     # the ramp ADC: each enabled column's comparator (no mask: one row, all True)
     fire_comparators(bl, ramp, group, n_wide, n, leak, headroom, enable[b] if has_mask else enable[0], not has_mask,
-                     n_steps, t_clk_units, half_window, sigma_noise_v, key, noise_batch, r0, key0, out_firing[b],
-                     n_enabled, near, near_g, flat)
+                     n_steps, t_clk_units, half_window, sigma_noise_v, key, noise_batch, r0, key0, out.firing[b],
+                     s.n_enabled, s.near, s.near_g, s.flat)
     for r in range(r0, r1):
-        if has_mask and n_enabled[r - r0] == 0:
+        if has_mask and s.n_enabled[r - r0] == 0:
             continue                # nothing to convert: no grant, no energy
-        firing = out_firing[b, r, :n]
+        firing = out.firing[b, r, :n]
         # arbiter and k-counter; the ramp stops at the k-th grant
         if conventional:
             stop = n_steps
             grants = n
         else:
-            stop = grant_row(firing, n_steps, k, min(k, n_enabled[r - r0]), out_index[b, r], out_cycle[b, r], per_cycle,
-                             start)
+            stop = grant_row(firing, n_steps, k, min(k, s.n_enabled[r - r0]), out.index[b, r], out.cycle[b, r],
+                             s.per_cycle, s.start)
             grants = k
-        out_stop[b, r] = stop
+        out.stop[b, r] = stop
         if with_energy:
             enabled = enable[b, r, :n] if has_mask else enable[0, 0, :n]
-            out_energy[b, r] = row_energy_j(bl, ramp, em, group[r - r0, :n], group[r - r0, n_wide:n_wide + n], leak,
-                                            firing, enabled, stop, pulsed_elements(q[b, r]), grants, scratch)
+            out.energy[b, r] = row_energy_j(bl, ramp, em, group[r - r0, :n], group[r - r0, n_wide:n_wide + n], leak,
+                                            firing, enabled, stop, pulsed_elements(q[b, r]), grants, s.energy)
 
 
 #: the comparator noise σ a conversion takes (V), besides 0: the noise gate squares σ and the margins
@@ -145,6 +145,45 @@ LANES = 16
 
 #: query rows whose MAC runs together (their units: 256 rows × 2 KB on a 256-column array)
 ROWS_PER_GROUP = 256
+
+
+class Scratch(NamedTuple):
+    """One block's working arrays (:func:`scratch_of_block`), allocated before the kernel runs: the
+    kernel allocates nothing (no reference counting in it)."""
+
+    units: np.ndarray       #: (ROWS_PER_GROUP · 2 · n_max,) float32: the group's MAC units
+    per_cycle: np.ndarray   #: (n_steps + 2,) int64: the arbiter's (:func:`.arbiter.grant_row`)
+    start: np.ndarray       #: (n_steps + 2,) int64: the arbiter's
+    n_enabled: np.ndarray   #: (ROWS_PER_GROUP,) int64: enabled columns per row (:func:`fire_comparators`)
+    near: np.ndarray        #: (3, ROWS_PER_GROUP · n_max) int64: :func:`fire_comparators`' lists
+    near_g: np.ndarray      #: (3, ROWS_PER_GROUP · n_max) float64
+    flat: np.ndarray        #: (2, ROWS_PER_GROUP · n_max) int64
+    energy: np.ndarray      #: (6, n_max) float64: the energy pass's (:func:`.energy.row_energy_j`)
+    line_of: np.ndarray     #: (d, 2·q_max + 1) int64: the code tables' line numbers (:func:`.mac.code_lines`)
+    table: np.ndarray       #: (d · 2·q_max · 2 · n_max,) float32: the code tables, as many lines as can be
+    leak: np.ndarray        #: (n_max,) float64: the key set's columns' leakage
+
+
+def scratch_of_block(d: int, q_max: int, n_max: int, n_steps: int) -> Scratch:
+    """:class:`Scratch` for key sets of ``d`` elements and up to ``n_max`` columns. The table holds
+    every line a key set can have (each element's 2·q_max non-zero codes); it is not zeroed: a line
+    is written before any row reads it."""
+    lanes = ROWS_PER_GROUP * n_max
+    return Scratch(np.zeros(ROWS_PER_GROUP * 2 * n_max, dtype=np.float32), np.zeros(n_steps + 2, dtype=np.int64),
+                   np.zeros(n_steps + 2, dtype=np.int64), np.zeros(ROWS_PER_GROUP, dtype=np.int64),
+                   np.zeros((3, lanes), dtype=np.int64), np.zeros((3, lanes)), np.zeros((2, lanes), dtype=np.int64),
+                   np.zeros((6, n_max)), np.zeros((d, 2 * q_max + 1), dtype=np.int64),
+                   np.empty(d * 2 * q_max * 2 * n_max, dtype=np.float32), np.zeros(n_max))
+
+
+class Outputs(NamedTuple):
+    """A call's results (:func:`convert`), pre-filled for the items not converted."""
+
+    firing: np.ndarray      #: (B, R, n) int64: each column's firing cycle
+    index: np.ndarray       #: (B, R, slots) int64: granted key (−1: empty slot)
+    cycle: np.ndarray       #: (B, R, slots) int64: its cycle
+    stop: np.ndarray        #: (B, R) int64: the ramp's stop cycle
+    energy: np.ndarray      #: (B, R) float64 (NaN without the energy pass)
 
 
 class Windows(NamedTuple):
@@ -194,30 +233,19 @@ def window_models(windows: Windows, w: int):
                              e.e_per_count_j, e.e_per_grant_j, e.n_scales)
 
 
-@numba.njit(**JIT)
+@numba.njit(**KERNEL)
 def convert_rows(start_item, stop_item, windows, window_of, noise_key_of, noise_batch_of,
                  pulse, n_scales, q, levels, n_rows_used, n_keys_used, enable, has_mask, leak_model, k, conventional,
-                 with_energy, n_steps, t_clk_units, sigma_noise_v, key0, out_firing, out_index, out_cycle, out_stop,
-                 out_energy):
+                 with_energy, n_steps, t_clk_units, sigma_noise_v, key0, s, out):
     """The (batch element, row) items start … stop − 1 (row-major) that are used, in groups of
     consecutive rows of one key set (at most :data:`ROWS_PER_GROUP`): the key set is written
     into the array (its code tables built for the rows this block converts), the group's MAC
     phase runs, then its rows convert (:func:`convert_group`) under its element's window
-    (``window_of``) with its noise coordinates. Outputs are pre-filled for the items not converted."""
-    n_rows, d = q.shape[1], q.shape[2]
+    (``window_of``) with its noise coordinates. ``s``: the block's :class:`Scratch`; ``out``: the
+    call's :class:`Outputs`, pre-filled for the items not converted."""
+    n_rows = q.shape[1]
     n_max = levels.shape[2]
     q_max = pulse.shape[0] - 1
-    units = np.zeros(ROWS_PER_GROUP * 2 * n_max, dtype=np.float32)
-    per_cycle = np.zeros(n_steps + 2, dtype=np.int64)
-    start = np.zeros(n_steps + 2, dtype=np.int64)
-    n_enabled = np.zeros(ROWS_PER_GROUP, dtype=np.int64)
-    near = np.zeros((3, ROWS_PER_GROUP * n_max), dtype=np.int64)
-    near_g = np.zeros((3, ROWS_PER_GROUP * n_max))
-    flat = np.zeros((2, ROWS_PER_GROUP * n_max), dtype=np.int64)
-    scratch = np.zeros((6, n_max))
-    line_of = np.zeros((d, 2 * q_max + 1), dtype=np.int64)
-    table = np.zeros(0, dtype=np.float32)
-    leak = np.zeros(n_max)          # the key set's columns' leakage
     current = -1
     item = start_item
     while item < stop_item:
@@ -236,20 +264,17 @@ def convert_rows(start_item, stop_item, windows, window_of, noise_key_of, noise_
             if b != current:        # a new key set: write it into the array
                 current = b
                 rows_here = min(n_rows_used[b], r0 + stop_item - item) - r0   # the rows this block converts
-                n_lines = code_lines(q[b, r0:r0 + rows_here], q_max, line_of)
-                if table.size < n_lines * 2 * n_wide:
-                    table = np.zeros(n_lines * 2 * n_wide, dtype=np.float32)
-                build_code_tables(ramp.devices, pulse, levels[b], n_wide, n_scales, q_max, line_of, table)
-                column_leak(leak_model, levels[b], n, leak)
+                code_lines(q[b, r0:r0 + rows_here], q_max, s.line_of)
+                build_code_tables(ramp.devices, pulse, levels[b], n_wide, n_scales, q_max, s.line_of, s.table)
+                column_leak(leak_model, levels[b], n, s.leak)
             # MAC phase: the group's pulses on the key set's cells
-            group = units[: (r_used - r0) * 2 * n_wide].reshape((r_used - r0, 2 * n_wide))
+            group = s.units[: (r_used - r0) * 2 * n_wide].reshape((r_used - r0, 2 * n_wide))
             group[:] = 0.0
-            add_rows_units_from_table(table, line_of, q_max, q[b, r0:r_used], n_wide, group)
-            convert_group(b, r0, r_used, windows.bitlines, ramp, em, q, n_keys_used, enable, has_mask, leak[:n],
+            add_rows_units_from_table(s.table, s.line_of, q_max, q[b, r0:r_used], n_wide, group)
+            convert_group(b, r0, r_used, windows.bitlines, ramp, em, q, n_keys_used, enable, has_mask, s.leak[:n],
                           windows.headroom_v[:n], k, conventional, with_energy, n_steps, t_clk_units,
                           windows.half_window[w], sigma_noise_v, noise_key_of[b], noise_batch_of[b], key0, group, n_wide,
-                          per_cycle, start, n_enabled, near, near_g, flat, scratch, out_firing, out_index, out_cycle,
-                          out_stop, out_energy)
+                          s, out)
         item += r1 - r0
 
 
@@ -288,11 +313,16 @@ def convert(windows: Windows, window_of, noise_key_of, noise_batch_of, pulse, q,
     energy = np.zeros((n_batch, n_rows)) if with_energy else np.full((n_batch, n_rows), np.nan)
     has_mask = enable is not None
     mask = enable if has_mask else np.ones((1, 1, n), dtype=np.bool_)
-    parallel_for(convert_rows, n_batch * n_rows, windows,
-                 np.ascontiguousarray(window_of, dtype=np.int64), np.ascontiguousarray(noise_key_of, dtype=np.uint64),
-                 np.ascontiguousarray(noise_batch_of, dtype=np.int64), pulse, n_scales, q, levels, n_rows_used,
-                 n_keys_used, mask, has_mask, leak_model, k, conventional, with_energy, n_steps, t_clk_units,
-                 sigma_noise_v, key0, firing, index, cycle, stop, energy,
-                 # one key set: its rows cost alike, and each block writes the set's cells again
-                 blocks_per_thread=1 if n_batch == 1 else 4)
+    out = Outputs(firing, index, cycle, stop, energy)
+    window_of = np.ascontiguousarray(window_of, dtype=np.int64)
+    noise_key_of = np.ascontiguousarray(noise_key_of, dtype=np.uint64)
+    noise_batch_of = np.ascontiguousarray(noise_batch_of, dtype=np.int64)
+
+    def block(start_item: int, stop_item: int) -> None:
+        convert_rows(start_item, stop_item, windows, window_of, noise_key_of, noise_batch_of, pulse, n_scales, q,
+                     levels, n_rows_used, n_keys_used, mask, has_mask, leak_model, k, conventional, with_energy,
+                     n_steps, t_clk_units, sigma_noise_v, key0,
+                     scratch_of_block(q.shape[2], pulse.shape[0] - 1, levels.shape[2], n_steps), out)
+    # one key set: its rows cost alike, and each block writes the set's cells again
+    parallel_for(block, n_batch * n_rows, blocks_per_thread=1 if n_batch == 1 else 4)
     return firing, index, cycle, stop, energy
