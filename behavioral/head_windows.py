@@ -41,24 +41,26 @@ def row_best_and_kth(scores: np.ndarray, visible: np.ndarray, kk: int) -> tuple[
     (float64; −inf where the row sees fewer than ``kk`` keys), rows in parallel."""
     first = np.empty(scores.shape[0])
     kth = np.empty(scores.shape[0])
-    parallel_for(_best_and_kth, scores.shape[0], scores, visible, kk, first, kth, blocks_per_thread=1)
+    kernel = _best_and_kth_in_lanes if scores.shape[1] <= SHORT_ROW_KEYS else _best_and_kth
+    parallel_for(kernel, scores.shape[0], scores, visible, kk, first, kth, blocks_per_thread=1)
     return first, kth
 
 
-#: rows of at most this many keys pass every visible score down the list of the best (no branch:
-#: faster on MiniLM's ~30-key rows); longer rows only the scores above the kk-th so far (most are not)
+#: rows of at most this many keys (MiniLM's ~30) pass every visible score down the list of the best,
+#: LANE_ROWS rows side by side (:func:`_best_and_kth_in_lanes`); longer rows one by one, only the
+#: scores above the kk-th so far (most are not: :func:`_best_and_kth`)
 SHORT_ROW_KEYS = 64
+#: short rows whose lists of the best sit side by side (one vector lane each)
+LANE_ROWS = 64
 
 
 @numba.njit(**JIT)
 def _best_and_kth(start, stop, scores, visible, kk, first, kth):
-    """Rows ``start`` … ``stop`` − 1 of :func:`row_best_and_kth`: the row's ``kk`` best so far,
-    in order; a score passes down the list, each place keeping the larger (a compare-exchange,
-    without branches; one at or below the ``kk``-th changes nothing, so a long row passes only
-    those above it, a short one every score: :data:`SHORT_ROW_KEYS`). NaN scores count as seen
-    but never enter the list."""
+    """Rows ``start`` … ``stop`` − 1 of :func:`row_best_and_kth`, one by one: the row's ``kk`` best so
+    far, in order; a score above the ``kk``-th passes down the list, each place keeping the larger
+    (a compare-exchange; one at or below the ``kk``-th would change nothing). NaN scores count as
+    seen but never enter the list."""
     best = np.empty(kk)
-    short = scores.shape[1] <= SHORT_ROW_KEYS
     for r in range(start, stop):
         best[:] = -np.inf
         count = 0
@@ -67,11 +69,42 @@ def _best_and_kth(start, stop, scores, visible, kk, first, kth):
                 continue
             count += 1
             x = np.float64(scores[r, c])
-            if short or x > best[kk - 1]:
-                x = x if x == x else -np.inf        # NaN: as the comparison above, never in the list
+            if x > best[kk - 1]:                    # (False for NaN)
                 for i in range(kk):
                     larger = max(best[i], x)
                     x = min(best[i], x)
                     best[i] = larger
         first[r] = best[0] if count > 0 else -np.inf
         kth[r] = best[kk - 1] if count >= kk else -np.inf
+
+
+@numba.njit(**JIT)
+def _best_and_kth_in_lanes(start, stop, scores, visible, kk, first, kth):
+    """:func:`_best_and_kth` for short rows, :data:`LANE_ROWS` rows side by side: their scores are
+    first laid out key by key (a hidden or NaN score as −inf), then every score passes down its
+    row's whole list (compare-exchanges without branches, the rows in vector lanes)."""
+    n_keys = scores.shape[1]
+    x = np.empty((n_keys, LANE_ROWS))
+    best = np.empty((kk, LANE_ROWS))
+    count = np.empty(LANE_ROWS, dtype=np.int64)
+    for r0 in range(start, stop, LANE_ROWS):
+        m = min(LANE_ROWS, stop - r0)
+        for i in range(m):
+            count[i] = 0
+            for c in range(n_keys):
+                s = np.float64(scores[r0 + i, c])
+                seen = visible[r0 + i, c]
+                x[c, i] = s if seen and s == s else -np.inf
+                count[i] += seen
+        best[:, :m] = -np.inf
+        for c in range(n_keys):
+            x_c = x[c, :m]
+            for p in range(kk):
+                best_p = best[p, :m]
+                for i in range(m):
+                    larger = max(best_p[i], x_c[i])
+                    x_c[i] = min(best_p[i], x_c[i])
+                    best_p[i] = larger
+        for i in range(m):
+            first[r0 + i] = best[0, i] if count[i] > 0 else -np.inf
+            kth[r0 + i] = best[kk - 1, i] if count[i] >= kk else -np.inf
