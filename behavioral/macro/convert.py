@@ -162,6 +162,7 @@ class Scratch(NamedTuple):
     line_of: np.ndarray     #: (d, 2·q_max + 1) int64: the code tables' line numbers (:func:`.mac.code_lines`)
     table: np.ndarray       #: (d · 2·q_max · 2 · n_max,) float32: the code tables, as many lines as can be
     leak: np.ndarray        #: (n_max,) float64: the key set's columns' leakage
+    zero_line: np.ndarray   #: (2·n_max,) float32 zeros: what an element whose code is 0 adds to a row
 
 
 def scratch_of_block(d: int, q_max: int, n_max: int, n_steps: int) -> Scratch:
@@ -173,7 +174,8 @@ def scratch_of_block(d: int, q_max: int, n_max: int, n_steps: int) -> Scratch:
                    np.zeros(n_steps + 2, dtype=np.int64), np.zeros(ROWS_PER_GROUP, dtype=np.int64),
                    np.zeros((3, lanes), dtype=np.int64), np.zeros((3, lanes)), np.zeros((2, lanes), dtype=np.int64),
                    np.zeros((6, n_max)), np.zeros((d, 2 * q_max + 1), dtype=np.int64),
-                   np.empty(d * 2 * q_max * 2 * n_max, dtype=np.float32), np.zeros(n_max))
+                   np.empty(d * 2 * q_max * 2 * n_max, dtype=np.float32), np.zeros(n_max),
+                   np.zeros(2 * n_max, dtype=np.float32))
 
 
 class Outputs(NamedTuple):
@@ -270,7 +272,7 @@ def convert_rows(start_item, stop_item, windows, window_of, noise_key_of, noise_
             # MAC phase: the group's pulses on the key set's cells
             group = s.units[: (r_used - r0) * 2 * n_wide].reshape((r_used - r0, 2 * n_wide))
             group[:] = 0.0
-            add_rows_units_from_table(s.table, s.line_of, q_max, q[b, r0:r_used], n_wide, group)
+            add_rows_units_from_table(s.table, s.line_of, q_max, q[b, r0:r_used], n_wide, s.zero_line, group)
             convert_group(b, r0, r_used, windows.bitlines, ramp, em, q, n_keys_used, enable, has_mask, s.leak[:n],
                           windows.headroom_v[:n], k, conventional, with_energy, n_steps, t_clk_units,
                           windows.half_window[w], sigma_noise_v, noise_key_of[b], noise_batch_of[b], key0, group, n_wide,

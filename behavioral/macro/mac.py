@@ -150,24 +150,46 @@ def build_code_tables(devices, pulse, levels, n, n_scales, q_max, line_of, table
                 element_line(devices, pulse, levels[e], e, n_scales, x - q_max, n, table[i * width:])
 
 
-@numba.njit(**KERNEL)
-def add_rows_units_from_table(table, line_of, q_max, q, n, units):
+#: the elements whose lines a row adds in one pass over its units (in element order)
+ELEMENTS_PER_PASS = 4
+
+
+@numba.njit(inline="always", **KERNEL)
+def _line_added(table, line_of, q_max, q_row, e, width, zero):
+    """What element e adds to a row whose codes are ``q_row``: its code's line, or zeros (code 0, or
+    no element e)."""
+    if e >= q_row.size or q_row[e] == 0:
+        return zero
+    start = line_of[e, q_row[e] + q_max] * width
+    return table[start: start + width]
+
+
+@numba.njit(**NO_OVERLAP_KERNEL)
+def add_rows_units_from_table(table, line_of, q_max, q, n, zero_line, units):
     """The MAC of query rows ``q`` (rows, d) from their key set's code tables, into ``units``
     (rows, 2·n) float32, zeroed: U_L of each of the n columns, then U_R.
 
-    Element by element, each row adds the line for its code (sums in element order): the
-    element's lines (a few kB) stay in the nearest cache while every row of the group reads them."""
+    :data:`ELEMENTS_PER_PASS` elements at a time, each row adds their lines to its units in one
+    pass, in element order (an element whose code is 0 adds ``zero_line``, (≥ 2·n,) zeros: +0 leaves
+    every sum as it is, a sum of these terms never being −0): the row's units are read and written
+    once per four lines, and the four elements' lines (a few kB each) stay in the nearest cache while
+    every row of the group reads them."""
     width = 2 * n
-    for e in range(q.shape[1]):
+    zero = zero_line[:width]
+    for e0 in range(0, q.shape[1], ELEMENTS_PER_PASS):
         for r in range(q.shape[0]):
-            code = q[r, e]
-            if code == 0:
-                continue
-            i = line_of[e, code + q_max]
-            add = table[i * width: (i + 1) * width]
+            a = _line_added(table, line_of, q_max, q[r], e0, width, zero)
+            b = _line_added(table, line_of, q_max, q[r], e0 + 1, width, zero)
+            c = _line_added(table, line_of, q_max, q[r], e0 + 2, width, zero)
+            f = _line_added(table, line_of, q_max, q[r], e0 + 3, width, zero)
             row = units[r]
             for x in range(width):
-                row[x] += add[x]
+                acc = row[x]
+                acc += a[x]
+                acc += b[x]
+                acc += c[x]
+                acc += f[x]
+                row[x] = acc
 
 
 def mac_units(devices: ArrayDevices, pulse: np.ndarray, q: np.ndarray, levels: np.ndarray, n_scales: int):
@@ -182,7 +204,7 @@ def mac_units(devices: ArrayDevices, pulse: np.ndarray, q: np.ndarray, levels: n
     table = np.zeros(code_lines(q8, q_max, line_of) * 2 * n, dtype=np.float32)
     build_code_tables(devices, pulse, lv, n, n_scales, q_max, line_of, table)
     u = np.zeros((q8.shape[0], 2 * n), dtype=np.float32)
-    add_rows_units_from_table(table, line_of, q_max, q8, n, u)
+    add_rows_units_from_table(table, line_of, q_max, q8, n, np.zeros(2 * n, dtype=np.float32), u)
     return u[:, :n].astype(np.float64), u[:, n:].astype(np.float64)
 
 
