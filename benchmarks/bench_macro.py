@@ -20,9 +20,10 @@ overdrive); the ideal path has no such output, so the two top-k workloads are ti
 Targets (issue 13), one thread: windowed ≤ 5×, 63 codes ≤ 10×. Then two threads against one on
 the windowed workload (target ≥ 1.7×), in rounds alternating one and two threads with the same
 split of a loop of vector multiply-adds: on a VM whose two vCPUs may share one core's vector units,
-that loop's speed-up is the ceiling the host allows at the time (it ranged 1.1–1.9× here). The time per column
+that loop's speed-up is the ceiling the host allows at the time (0.7–1.9× per round here). The time per column
 conversion beside ngspice's, and the kernels' first-call compile time (a fresh process with an
-empty cache, best of three such processes; target ≤ 20 s). Ratios come from one run, best of 5, so load affects both sides.
+empty cache, best of three such processes; target ≤ 20 s). Ratios come from one run, best of 5, so load affects both sides;
+the allocator keeps freed memory on both sides, as the ``topkima`` command runs.
 
 Run:  .venv/bin/python benchmarks/bench_macro.py
 """
