@@ -49,7 +49,7 @@ def test_code_tables_equal_the_terms_written_out(array):
     chip = macro.instance(np.random.default_rng(4))
     rng = np.random.default_rng(9)
     n_scales = len(chip.scales)
-    d, n = 24, 37              # a column count that is not a multiple of the vector width
+    d, n = 23, 37              # counts that are multiples of neither the elements per pass nor the vector width
     # rows sharing some codes per element (the tables' lines) and zeros (no pulse)
     q = rng.choice(np.arange(-31, 32), size=(12, d))
     q[rng.random(q.shape) < 0.2] = 0
