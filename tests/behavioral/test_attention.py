@@ -581,6 +581,44 @@ def test_row_best_and_kth_equal_a_sort_of_each_row_on_any_thread_count():
             runtime.set_threads(before)
 
 
+def test_row_best_and_kth_count_nan_as_seen_but_never_list_it_on_either_kernel():
+    """Rows of 64 keys (the lanes kernel) and 65 (the one-by-one kernel), with NaN, ±inf and −0.0
+    scores, hidden keys, rows seeing no key, and kk up to more than a row's keys: a NaN never enters
+    the list; the k-th of a row with fewer than kk keys listed is −inf."""
+    from topkima.behavioral.head_windows import SHORT_ROW_KEYS, row_best_and_kth
+    from topkima.behavioral.macro import runtime
+    rng = np.random.default_rng(23)
+    before = runtime.threads()
+    for n_keys in (SHORT_ROW_KEYS, SHORT_ROW_KEYS + 1, 3):
+        for kk in (1, 5, 70):
+            n_rows = 131
+            scores = rng.integers(-4, 5, (n_rows, n_keys)).astype(np.float32)
+            special = rng.random(scores.shape)
+            scores[special < 0.1] = np.nan
+            scores[(special >= 0.1) & (special < 0.15)] = np.inf
+            scores[(special >= 0.15) & (special < 0.2)] = -np.inf
+            scores[(special >= 0.2) & (special < 0.25)] = -0.0
+            visible = rng.random(scores.shape) < 0.7
+            visible[:3] = False                                     # rows that see no key
+            want_first, want_kth = np.full(n_rows, -np.inf), np.full(n_rows, -np.inf)
+            for r in range(n_rows):
+                seen = scores[r][visible[r]]
+                listed = np.sort(seen[~np.isnan(seen)])[::-1]
+                listed = np.concatenate([listed, np.full(kk, -np.inf)])
+                if seen.size:
+                    want_first[r] = listed[0]
+                if seen.size >= kk:
+                    want_kth[r] = listed[kk - 1]
+            try:
+                for n in (1, 3):
+                    runtime.set_threads(n)
+                    first, kth = row_best_and_kth(scores, visible, kk)
+                    np.testing.assert_array_equal(first, want_first)
+                    np.testing.assert_array_equal(kth, want_kth)
+            finally:
+                runtime.set_threads(before)
+
+
 def test_energy_flag_must_be_a_bool(hardware):
     chip = hardware.macro.nominal()
     q = np.ones((2, chip.n_elements), dtype=np.int64)
