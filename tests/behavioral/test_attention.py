@@ -553,11 +553,23 @@ def test_sram_av_of_granted_is_the_same_on_any_thread_count():
         np.testing.assert_array_equal(other, got[0])
 
 
-def test_row_best_and_kth_equal_a_sort_of_each_row_on_any_thread_count():
+def assert_best_and_kth_on_threads(scores, visible, kk, want_first, want_kth, thread_counts):
+    """``row_best_and_kth`` gives the wanted best and k-th scores on each thread count."""
     from topkima.behavioral.head_windows import row_best_and_kth
     from topkima.behavioral.macro import runtime
-    rng = np.random.default_rng(22)
     before = runtime.threads()
+    try:
+        for n in thread_counts:
+            runtime.set_threads(n)
+            first, kth = row_best_and_kth(scores, visible, kk)
+            np.testing.assert_array_equal(first, want_first)
+            np.testing.assert_array_equal(kth, want_kth)
+    finally:
+        runtime.set_threads(before)
+
+
+def test_row_best_and_kth_equal_a_sort_of_each_row_on_any_thread_count():
+    rng = np.random.default_rng(22)
     # short rows, many ties and rows seeing fewer than k keys; long rows; a row count that is not a
     # multiple of the kernel's lanes
     for n_rows, n_keys, kk, levels in ((300, 14, 5, 6), (37, 300, 5, 400), (5, 9, 1, 6), (21, 40, 12, 30)):
@@ -571,24 +583,15 @@ def test_row_best_and_kth_equal_a_sort_of_each_row_on_any_thread_count():
             if row.size >= kk:
                 want_kth[r] = row[kk - 1]
         assert np.isfinite(want_kth).any() and len(np.unique(want_kth)) > 1
-        try:
-            for n in (1, 2, 3):
-                runtime.set_threads(n)
-                first, kth = row_best_and_kth(scores, visible, kk)
-                np.testing.assert_array_equal(first, want_first)
-                np.testing.assert_array_equal(kth, want_kth)
-        finally:
-            runtime.set_threads(before)
+        assert_best_and_kth_on_threads(scores, visible, kk, want_first, want_kth, (1, 2, 3))
 
 
-def test_row_best_and_kth_count_nan_as_seen_but_never_list_it_on_either_kernel():
+def test_row_best_and_kth_never_list_nan_on_either_kernel():
     """Rows of 64 keys (the lanes kernel) and 65 (the one-by-one kernel), with NaN, ±inf and −0.0
     scores, hidden keys, rows seeing no key, and kk up to more than a row's keys: a NaN never enters
     the list; the k-th of a row with fewer than kk keys listed is −inf."""
-    from topkima.behavioral.head_windows import SHORT_ROW_KEYS, row_best_and_kth
-    from topkima.behavioral.macro import runtime
+    from topkima.behavioral.head_windows import SHORT_ROW_KEYS
     rng = np.random.default_rng(23)
-    before = runtime.threads()
     for n_keys in (SHORT_ROW_KEYS, SHORT_ROW_KEYS + 1, 3):
         for kk in (1, 5, 70):
             n_rows = 131
@@ -609,14 +612,7 @@ def test_row_best_and_kth_count_nan_as_seen_but_never_list_it_on_either_kernel()
                     want_first[r] = listed[0]
                 if seen.size >= kk:
                     want_kth[r] = listed[kk - 1]
-            try:
-                for n in (1, 3):
-                    runtime.set_threads(n)
-                    first, kth = row_best_and_kth(scores, visible, kk)
-                    np.testing.assert_array_equal(first, want_first)
-                    np.testing.assert_array_equal(kth, want_kth)
-            finally:
-                runtime.set_threads(before)
+            assert_best_and_kth_on_threads(scores, visible, kk, want_first, want_kth, (1, 3))
 
 
 def test_energy_flag_must_be_a_bool(hardware):
