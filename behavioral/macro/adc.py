@@ -137,6 +137,7 @@ class RampColumns(NamedTuple):
     u_ramp_after_units: np.ndarray  #: (n_cols, n_steps + 1) ramp units on RBL_L after cycle j
     step_min_units: np.ndarray     #: (n_cols,) the column's smallest ramp step …
     step_max_units: np.ndarray     #: (n_cols,) … and its largest
+    u_ramp_at_cycle_units: np.ndarray  #: (n_steps + 1, n_cols) u_ramp_after_units cycle by cycle (one cycle's row is contiguous)
     devices: ArrayDevices
 
 
@@ -149,7 +150,8 @@ def ramp_columns(p: MacroParams, devices: ArrayDevices) -> RampColumns:
     u_ramp = np.concatenate([np.zeros((n_cols, 1)), np.cumsum(devices.m_ramp * unit_ramp, axis=1)], axis=1)
     steps = np.diff(u_ramp, axis=1)
     return RampColumns(np.ascontiguousarray(u_cal), np.ascontiguousarray(u_ramp),
-                       np.ascontiguousarray(steps.min(axis=1)), np.ascontiguousarray(steps.max(axis=1)), devices)
+                       np.ascontiguousarray(steps.min(axis=1)), np.ascontiguousarray(steps.max(axis=1)),
+                       np.ascontiguousarray(u_ramp.T), devices)
 
 
 def noise_half_window(p: MacroParams) -> int:
@@ -299,10 +301,10 @@ def _rise_per_cycle_max_v(bl, ramp, col, j, u_l0, u_r0, leak, t_clk_units):
 
 
 @numba.njit(inline="always", **KERNEL)
-def _first_crossing_by_scan(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units, first_in_window, sure_v):
+def _first_crossing_by_scan(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units, first_in_window, sure_v, g_1):
     """(j0, g(j0), g(j0 − 1)) by the definition, the first cycle with g > 0, for a conversion
-    where g need not rise: cycles 1 and 2, then onwards, skipping the cycles that a bound on how
-    fast g can rise (:func:`_rise_per_cycle_max_v`) shows cannot reach 0.
+    where g need not rise: cycles 1 (g(1) = ``g_1``, already evaluated) and 2, then onwards, skipping
+    the cycles that a bound on how fast g can rise (:func:`_rise_per_cycle_max_v`) shows cannot reach 0.
 
     When it never fires, the second value is an upper bound of g over the cycles from
     ``first_in_window`` on (the noise window's): the rise bound's, or +inf; when that bound is
@@ -312,7 +314,7 @@ def _first_crossing_by_scan(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_unit
     g_lo = 0.0
     g_bound = np.inf            # an upper bound of g from first_in_window on
     while j <= n_steps:         # one site of g: the kernels compile faster
-        g = decision_margin_v(bl, ramp, col, j, u_l0, u_r0, leak)
+        g = g_1 if j == 1 else decision_margin_v(bl, ramp, col, j, u_l0, u_r0, leak)
         if g > 0.0:
             if j == 1:
                 return 1, g, g
@@ -415,6 +417,17 @@ def margin_ceiling_v(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float,
     return (bl.keep_r + bl.mix_l) * v_r_max - (bl.keep_l - bl.mix_r) * v_l_min + headroom_v + CEILING_ROUNDING_V
 
 
+@numba.njit(**NO_OVERLAP_KERNEL)
+def margin_ceilings_v(bl: BitlineModel, ramp: RampColumns, units_l, units_r, leak, headroom_v, n_steps: int,
+                      ceiling_v) -> None:
+    """:func:`margin_ceiling_v` of every column c < ``ceiling_v.size`` of one row (``units_l``, ``units_r``
+    its bitlines' MAC units, ``leak``, ``headroom_v`` per column) into ``ceiling_v``: one pass without
+    branches, whose curve reads run as vector gathers (``noalias``: the output overlaps no input)."""
+    for c in range(ceiling_v.size):
+        ceiling_v[c] = margin_ceiling_v(bl, ramp, c, float(units_l[c]), float(units_r[c]), leak[c], n_steps,
+                                        headroom_v[c])
+
+
 #: what the ceiling adds for the rounding of the sums it bounds (V; the model's values are ~1 V)
 CEILING_ROUNDING_V = 1e-9
 
@@ -509,19 +522,38 @@ def firing_cycles_where_g_rises(bl: BitlineModel, ramp: RampColumns, units, n_wi
                                                row_noise, key0 + c, True, j0, g_hi, g_lo)
 
 
+@numba.njit(**NO_OVERLAP_KERNEL)
+def margins_at_cycle_1(bl, ramp, units, n_wide, leak, rows, cols, g_1) -> None:
+    """g(1) of each listed column (``rows[i]``, ``cols[i]``, units as :func:`firing_cycles_where_g_rises`
+    reads them) into ``g_1[i]``: one pass without branches, whose table reads run as vector gathers
+    (``noalias``: the output overlaps no input)."""
+    for i in range(rows.size):
+        r = rows[i]
+        c = cols[i]
+        g_1[i] = decision_margin_v(bl, ramp, c, 1, float(units[r, c]), float(units[r, n_wide + c]), leak[c])
+
+
 @numba.njit(**KERNEL)
 def firing_cycles_by_scan(bl: BitlineModel, ramp: RampColumns, units, n_wide: int, leak, flat_row, flat_col,
                           n_steps: int, t_clk_units: float, half_window: int, sigma_noise_v: float, key, batch: int,
-                          row0: int, key0: int, firing) -> None:
+                          row0: int, key0: int, firing, g_1) -> None:
     """:func:`firing_cycles_where_g_rises` for the listed columns of a group of rows where g need
     not rise (on the flat end of the curve), so the first crossing is found by
     :func:`_first_crossing_by_scan`, into ``firing``. One call per group of rows, out of line: a top-k's
-    columns rarely come here (inputs that drive both bitlines onto the flat end of the curve), and
-    inlining the scan made the kernels compile 4 s longer."""
+    columns rarely come here (inputs that drive both bitlines onto the flat end of the curve, as
+    saturating rows do), and inlining the scan made the kernels compile 4 s longer.
+
+    Every listed column's g(1) comes first, into ``g_1`` (scratch, ≥ the list's size), in one pass
+    (:func:`margins_at_cycle_1`); a column whose g(1) lies more than Z_MAX·σ above the threshold fires
+    in cycle 1, noise or not (what the scan and the noise window would find), and needs nothing else."""
     sure = Z_MAX * sigma_noise_v
+    margins_at_cycle_1(bl, ramp, units, n_wide, leak, flat_row, flat_col, g_1)
     r_noise = -1
     row_noise = np.uint64(0)
     for i in range(flat_row.size):
+        if g_1[i] > sure:
+            firing[row0 + flat_row[i], flat_col[i]] = 1
+            continue
         r = flat_row[i]
         c = flat_col[i]
         if r != r_noise:
@@ -530,6 +562,6 @@ def firing_cycles_by_scan(bl: BitlineModel, ramp: RampColumns, units, n_wide: in
         u_l0 = float(units[r, c])
         u_r0 = float(units[r, n_wide + c])
         j0, g_hi, g_lo = _first_crossing_by_scan(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, t_clk_units,
-                                                 n_steps + 1 - half_window, sure)
+                                                 n_steps + 1 - half_window, sure, g_1[i])
         firing[row0 + r, c] = _decide_in_noise_window(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, half_window, sigma_noise_v,
                                                row_noise, key0 + c, False, j0, g_hi, g_lo)

@@ -21,8 +21,10 @@ def grant_row(firing, n_steps: int, k: int, k_enabled: int, out_index, out_cycle
     when fewer fired, 0 when ``k_enabled`` is 0 (the row is not converted). ``per_cycle``,
     ``start``: scratch of n_steps + 2 integers."""
     per_cycle[:] = 0
-    for c in range(firing.size):
-        per_cycle[firing[c]] += 1
+    for c in range(firing.size):    # (the columns that never fire, most of them, are not counted: no slot takes them)
+        j = firing[c]
+        if j <= n_steps:
+            per_cycle[j] += 1
     # the cycle by which k grants are reached (the arbiter tree grants lower addresses first)
     last = n_steps + 1
     total = 0

@@ -21,7 +21,7 @@ import numpy as np
 
 from topkima.behavioral.macro.adc import (RampColumns, decision_margin_v, firing_cycles_by_scan,
                                           firing_cycles_where_g_rises, g_rises,
-                                          margin_ceiling_v, margin_headroom_v)
+                                          margin_ceilings_v, margin_headroom_v)
 from topkima.behavioral.macro.arbiter import grant_row
 from topkima.behavioral.macro.bitline import BitlineModel, column_leak
 from topkima.behavioral.macro.devices import ArrayDevices
@@ -52,8 +52,10 @@ def fire_comparators(bl, ramp, units, n_wide, n, leak, headroom, enabled, one_ma
     n_near = 0
     n_flat = 0
     sure_v = Z_MAX * sigma_noise_v
+    ceiling = near_g[1, :n]     # each row's ceilings in turn (that list is free until the rows are done)
     for r in range(units.shape[0]):
         row_enabled = enabled[0] if one_mask else enabled[row0 + r]
+        margin_ceilings_v(bl, ramp, units[r, :n], units[r, n_wide:n_wide + n], leak, headroom, n_steps, ceiling)
         count = 0
         for c in range(n):
             if not row_enabled[c]:
@@ -62,7 +64,7 @@ def fire_comparators(bl, ramp, units, n_wide, n, leak, headroom, enabled, one_ma
             u_l0 = float(units[r, c])
             u_r0 = float(units[r, n_wide + c])
             # (the ceiling takes leakage as lowering the bitlines: a negative or NaN leakage takes the full path)
-            if leak[c] >= 0.0 and margin_ceiling_v(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, headroom[c]) <= -sure_v:
+            if leak[c] >= 0.0 and ceiling[c] <= -sure_v:
                 firing[row0 + r, c] = n_steps + 1      # never fires
                 continue
             if not g_rises(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, t_clk_units):
@@ -85,7 +87,7 @@ def fire_comparators(bl, ramp, units, n_wide, n, leak, headroom, enabled, one_ma
                                     near[2, :n_near], near_g[1, :n_near], near_g[2, :n_near])
     if n_flat > 0:
         firing_cycles_by_scan(bl, ramp, units, n_wide, leak, flat[0, :n_flat], flat[1, :n_flat], n_steps,
-                              t_clk_units, half_window, sigma_noise_v, key, batch, row0, key0, firing)
+                              t_clk_units, half_window, sigma_noise_v, key, batch, row0, key0, firing, near_g[1, :n_flat])
 
 
 @numba.njit(**KERNEL)
@@ -158,7 +160,7 @@ class Scratch(NamedTuple):
     near: np.ndarray        #: (3, ROWS_PER_GROUP · n_max) int64: :func:`fire_comparators`' lists
     near_g: np.ndarray      #: (3, ROWS_PER_GROUP · n_max) float64
     flat: np.ndarray        #: (2, ROWS_PER_GROUP · n_max) int64
-    energy: np.ndarray      #: (6, n_max) float64: the energy pass's (:func:`.energy.row_energy_j`)
+    energy: np.ndarray      #: (7, n_max) float64: the energy pass's (:func:`.energy.row_energy_j`)
     line_of: np.ndarray     #: (d, 2·q_max + 1) int64: the code tables' line numbers (:func:`.mac.code_lines`)
     table: np.ndarray       #: (d · 2·q_max · 2 · n_max,) float32: the code tables, as many lines as can be
     leak: np.ndarray        #: (n_max,) float64: the key set's columns' leakage
@@ -173,7 +175,7 @@ def scratch_of_block(d: int, q_max: int, n_max: int, n_steps: int) -> Scratch:
     return Scratch(np.zeros(ROWS_PER_GROUP * 2 * n_max, dtype=np.float32), np.zeros(n_steps + 2, dtype=np.int64),
                    np.zeros(n_steps + 2, dtype=np.int64), np.zeros(ROWS_PER_GROUP, dtype=np.int64),
                    np.zeros((3, lanes), dtype=np.int64), np.zeros((3, lanes)), np.zeros((2, lanes), dtype=np.int64),
-                   np.zeros((6, n_max)), np.zeros((d, 2 * q_max + 1), dtype=np.int64),
+                   np.zeros((7, n_max)), np.zeros((d, 2 * q_max + 1), dtype=np.int64),
                    np.empty(d * 2 * q_max * 2 * n_max, dtype=np.float32), np.zeros(n_max),
                    np.zeros(2 * n_max, dtype=np.float32))
 
@@ -200,6 +202,7 @@ class Windows(NamedTuple):
     n_cal: np.ndarray               #: (W,) int64
     u_cal_units: np.ndarray         #: (W, n_cols) as RampColumns, per window
     u_ramp_after_units: np.ndarray  #: (W, n_cols, n_steps + 1)
+    u_ramp_at_cycle_units: np.ndarray  #: (W, n_steps + 1, n_cols): the same, cycle by cycle
     step_min_units: np.ndarray      #: (W, n_cols)
     step_max_units: np.ndarray      #: (W, n_cols)
     half_window: np.ndarray         #: (W,) int64
@@ -220,7 +223,7 @@ def windows_of(chips, array_index: int) -> Windows:
     stack = lambda name: np.ascontiguousarray(np.stack([getattr(r, name) for r in ramps]))  # noqa: E731
     u_ramp = stack("u_ramp_after_units")
     return Windows(first.bitlines, first.energy, ramps[0].devices, np.array([c.energy.n_cal for c in chips], np.int64),
-                   stack("u_cal_units"), u_ramp, stack("step_min_units"),
+                   stack("u_cal_units"), u_ramp, stack("u_ramp_at_cycle_units"), stack("step_min_units"),
                    stack("step_max_units"), np.array([c.noise_half_window() for c in chips], dtype=np.int64),
                    margin_headroom_v(first.bitlines, ramps[0].devices, first.params.n_ramp_steps, u_ramp))
 
@@ -229,7 +232,7 @@ def windows_of(chips, array_index: int) -> Windows:
 def window_models(windows: Windows, w: int):
     """(ramp columns, energy model) of window w."""
     ramp = RampColumns(windows.u_cal_units[w], windows.u_ramp_after_units[w], windows.step_min_units[w],
-                       windows.step_max_units[w], windows.devices)
+                       windows.step_max_units[w], windows.u_ramp_at_cycle_units[w], windows.devices)
     e = windows.energy
     return ramp, EnergyModel(e.restore_j_per_v, e.v_precharged_v, e.e_wordline_pulse_j, windows.n_cal[w],
                              e.e_per_count_j, e.e_per_grant_j, e.n_scales)

@@ -52,12 +52,11 @@ def latency_s(p: MacroParams, stop_cycles):
 
 
 @numba.njit(inline="always", **KERNEL)
-def sensed_at_cycle(bl, ramp, j: int, units_l, units_r, leak, u_ramp, v_l, v_r) -> None:
+def sensed_at_cycle(bl, ramp, j: int, units_l, units_r, leak, v_l, v_r) -> None:
     """(V_L, V_R) of every column c < ``v_l.size`` at the sense instant of cycle j, into ``v_l``,
-    ``v_r``: the ramp's units of each column at j first gathered into ``u_ramp`` (a contiguous row),
-    then one pass over the columns with no branch, so that it runs as vector instructions."""
-    for c in range(v_l.size):
-        u_ramp[c] = ramp.u_ramp_after_units[c, j]
+    ``v_r``: one pass over the columns with no branch (the ramp's units at j read from its
+    cycle-major copy, a contiguous row), so that it runs as vector instructions."""
+    u_ramp = ramp.u_ramp_at_cycle_units[j]
     for c in range(v_l.size):
         v_l[c], v_r[c] = bitlines_given_ramp(bl, j, float(units_l[c]), float(units_r[c]), leak[c], u_ramp[c],
                                              ramp.u_cal_units[c])
@@ -78,63 +77,81 @@ def overdrive_at_stop(bl, j_end: int, v_l_end, v_r_end, v_l_1, v_r_1, od) -> Non
         od[c] = n_minus_1 * (_log_integral(bl, d_last + half_step) - _log_integral(bl, d_1 - half_step)) / rise
 
 
+@numba.njit(inline="always", **KERNEL)
+def sum_in_lanes(x) -> float:
+    """Σ x in a fixed order that runs as vector additions: eight partial sums over x[c], c mod 8, then
+    those eight pairwise (the same order on every machine and thread)."""
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    n8 = x.size - x.size % 8
+    for c in range(0, n8, 8):
+        s0 += x[c]
+        s1 += x[c + 1]
+        s2 += x[c + 2]
+        s3 += x[c + 3]
+        s4 += x[c + 4]
+        s5 += x[c + 5]
+        s6 += x[c + 6]
+        s7 += x[c + 7]
+    for c in range(n8, x.size):
+        s0 += x[c]
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
 @numba.njit(**NO_OVERLAP_KERNEL)
 def row_energy_j(bl, ramp, em: EnergyModel, units_l, units_r, leak, firing, enabled, stop: int,
                  n_pulsed: int, n_grants: int, scratch) -> float:
     """Energy of one row's conversion on one array (module docstring): ``units_l``, ``units_r``
     (n,) its columns' MAC units on RBL_L and RBL_R, ``leak`` (n,), ``firing`` (n,) cycles,
-    ``enabled`` (n,) columns enabled at the arbiter; ``scratch`` (6, ≥ n) float64, an array of its own.
+    ``enabled`` (n,) columns enabled at the arbiter; ``scratch`` (7, ≥ n) float64, an array of its own.
 
     The bitlines of every column at the stop and at cycle 1 come first, in two passes over the
     columns (:func:`sensed_at_cycle`), then the overdrive sum of every column as if clocked to the
-    stop (:func:`overdrive_at_stop`); these passes have no branch and run as vector instructions
-    (their arrays never overlap: compiled with ``noalias``). The sums then run column by column in
-    address order."""
+    stop (:func:`overdrive_at_stop`), then each column's decision energy, that of a column clocked to
+    the stop complete; these passes have no branch and run as vector instructions (their arrays never
+    overlap: compiled with ``noalias``). The columns clocked to a cycle before the stop (fired, or a
+    one-cycle ramp) then get their overdrive sums one by one, and the sums over the columns run in
+    eight lanes (:func:`sum_in_lanes`)."""
     n = firing.size
-    if scratch.shape[0] < 6 or scratch.shape[1] < n:    # no bounds checks in the kernels: a short scratch would be overrun
-        raise ValueError("row_energy_j: scratch must be (6, ≥ n)")
+    if scratch.shape[0] < 7 or scratch.shape[1] < n:    # no bounds checks in the kernels: a short scratch would be overrun
+        raise ValueError("row_energy_j: scratch must be (7, ≥ n)")
     j_end = max(stop, 1)
     v_l_end, v_r_end, v_l_1, v_r_1, od = scratch[0, :n], scratch[1, :n], scratch[2, :n], scratch[3, :n], scratch[4, :n]
-    u_ramp = scratch[5, :n]
-    sensed_at_cycle(bl, ramp, j_end, units_l, units_r, leak, u_ramp, v_l_end, v_r_end)
+    v_sum_end, e_column = scratch[5, :n], scratch[6, :n]
+    sensed_at_cycle(bl, ramp, j_end, units_l, units_r, leak, v_l_end, v_r_end)
     if j_end != 1:
-        sensed_at_cycle(bl, ramp, 1, units_l, units_r, leak, u_ramp, v_l_1, v_r_1)
+        sensed_at_cycle(bl, ramp, 1, units_l, units_r, leak, v_l_1, v_r_1)
     else:                               # the ramp stopped in cycle 1 (saturated rows): the same instant
         for c in range(n):
             v_l_1[c] = v_l_end[c]
             v_r_1[c] = v_r_end[c]
     with_overdrive = bl.e_decision_per_ln_od_j != 0.0
-    if with_overdrive and j_end > 1:
+    swept = with_overdrive and j_end > 1       # od holds the sweep to the stop
+    if swept:
         overdrive_at_stop(bl, j_end, v_l_end, v_r_end, v_l_1, v_r_1, od)
-    v_sum_end = 0.0
-    e_decisions = 0.0
     for c in range(n):
-        v_l, v_r = v_l_end[c], v_r_end[c]
-        end = v_l + v_r
-        v_sum_end += end
-        clocked = min(int(firing[c]), stop)
-        if not enabled[c]:
-            clocked = 0
-        if clocked > 0:
-            v_l1, v_r1 = v_l_1[c], v_r_1[c]
-            cm = v_l1 + v_r1
-            cm += end
-            cm *= 0.25
-            e_decisions += clocked * (bl.e_decision_at_0_j + bl.e_decision_per_v * cm)
-            if with_overdrive:
-                d_1 = v_r1 - v_l1
-                d_last = v_r - v_l          # the column's last decision: at the stop …
-                if clocked == 1:            # … or at the cycle it fired in, before the stop
-                    d_last = d_1
-                elif clocked < j_end:
-                    v_lc, v_rc = bitlines_at(bl, ramp, c, clocked, float(units_l[c]), float(units_r[c]), leak[c])
-                    d_last = v_rc - v_lc
-                if clocked == j_end and clocked > 1 and abs(d_last - d_1) >= 1e-12:
-                    od_sum = od[c]          # the sweep to the stop, from the pass above
-                else:
-                    od_sum = overdrive_log_sum(bl, d_1, d_last, clocked)
-                e_decisions += bl.e_decision_per_ln_od_j * od_sum
-    e_restore = em.restore_j_per_v * (2 * n * em.v_precharged_v - v_sum_end)
+        end = v_l_end[c] + v_r_end[c]
+        v_sum_end[c] = end
+        clocked = min(int(firing[c]), stop) if enabled[c] else 0
+        cm = v_l_1[c] + v_r_1[c]
+        cm += end
+        cm *= 0.25
+        e = clocked * (bl.e_decision_at_0_j + bl.e_decision_per_v * cm)
+        to_stop = swept and clocked == j_end and abs((v_r_end[c] - v_l_end[c]) - (v_r_1[c] - v_l_1[c])) >= 1e-12
+        e_column[c] = e + (bl.e_decision_per_ln_od_j * od[c] if to_stop else 0.0)
+    if with_overdrive:                  # the other clocked columns' overdrive sums
+        for c in range(n):
+            clocked = min(int(firing[c]), stop) if enabled[c] else 0
+            d_1 = v_r_1[c] - v_l_1[c]
+            d_last = v_r_end[c] - v_l_end[c]    # the column's last decision: at the stop …
+            if clocked == 0 or (swept and clocked == j_end and abs(d_last - d_1) >= 1e-12):
+                continue
+            if clocked == 1:                    # … or at the cycle it fired in, before the stop
+                d_last = d_1
+            elif clocked < j_end:
+                v_lc, v_rc = bitlines_at(bl, ramp, c, clocked, float(units_l[c]), float(units_r[c]), leak[c])
+                d_last = v_rc - v_lc
+            e_column[c] += bl.e_decision_per_ln_od_j * overdrive_log_sum(bl, d_1, d_last, clocked)
+    e_restore = em.restore_j_per_v * (2 * n * em.v_precharged_v - sum_in_lanes(v_sum_end))
     n_pulses = (n_pulsed * em.n_scales + em.n_cal + stop) * n
     e_digital = stop * em.e_per_count_j + min(n_grants, n) * em.e_per_grant_j
-    return e_restore + n_pulses * em.e_wordline_pulse_j + e_decisions + e_digital
+    return e_restore + n_pulses * em.e_wordline_pulse_j + sum_in_lanes(e_column) + e_digital

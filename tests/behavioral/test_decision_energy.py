@@ -108,7 +108,7 @@ def test_the_row_kernels_overdrive_energy_equals_the_sum_over_each_columns_decis
     fire_comparators(bl, ramp, np.concatenate((u_l, u_r))[None], n, n, leak, headroom, enabled[None], False, n_steps,
                      t_clk_units, 1, 0.0, np.uint64(0), 0, 0, 0, firing[None], np.zeros(1, dtype=np.int64), lists[:3],
                      np.zeros((3, n)), lists[3:])
-    scratch = np.zeros((6, n))
+    scratch = np.zeros((7, n))
     for stop in (n_steps // 2, n_steps):        # columns firing before the stop, after it, never
         with_term = row_energy_j(bl, ramp, em, u_l, u_r, leak, firing, enabled, stop, 10, 5, scratch)
         without = row_energy_j(bl._replace(e_decision_per_ln_od_j=0.0), ramp, em, u_l, u_r, leak, firing, enabled,
@@ -157,7 +157,7 @@ def test_row_energy_equals_its_formula_column_by_column(macro):
     n_pulsed, n_grants = 17, 5
     for u_l, u_r, firing, enabled, stop in rows:
         n = u_l.size
-        fast = row_energy_j(bl, ramp, em, u_l, u_r, leak, firing, enabled, stop, n_pulsed, n_grants, np.zeros((6, n)))
+        fast = row_energy_j(bl, ramp, em, u_l, u_r, leak, firing, enabled, stop, n_pulsed, n_grants, np.zeros((7, n)))
         j_end = max(stop, 1)
         v_sum, e_dec = 0.0, 0.0
         for c in range(n):
@@ -192,8 +192,8 @@ def test_row_energy_is_bit_identical_without_noalias(macro):
     for u_l, u_r, firing, enabled, stop in rows:
         args = (chip.bitlines, ramp, chip.energy, u_l.astype(np.float32), u_r.astype(np.float32), leak, firing, enabled,
                 stop, 17, 5)
-        e = energy.row_energy_j(*args, np.zeros((6, u_l.size)))
-        assert e == fresh(*args, np.zeros((6, u_l.size))) == plain(*args, np.zeros((6, u_l.size))), stop
+        e = energy.row_energy_j(*args, np.zeros((7, u_l.size)))
+        assert e == fresh(*args, np.zeros((7, u_l.size))) == plain(*args, np.zeros((7, u_l.size))), stop
 
     def noalias_attributes(f):
         (ir,) = f.inspect_llvm().values()
@@ -222,9 +222,9 @@ def test_row_energy_where_the_bitlines_do_not_move(macro):
     stop = n_steps // 2
     d = [np.subtract(*bitlines_at(bl, ramp, 0, j, far, far + 1.0, 0.0)[::-1]) for j in (1, stop)]
     assert d[0] == d[1]                                     # the case under test
-    e = row_energy_j(bl, ramp, em, u_l, u_r, leak, firing, enabled, stop, 3, 5, np.zeros((6, n)))
+    e = row_energy_j(bl, ramp, em, u_l, u_r, leak, firing, enabled, stop, 3, 5, np.zeros((7, n)))
     e_without = row_energy_j(bl._replace(e_decision_per_ln_od_j=0.0), ramp, em, u_l, u_r, leak, firing, enabled, stop,
-                             3, 5, np.zeros((6, n)))
+                             3, 5, np.zeros((7, n)))
     assert np.isfinite(e)
     expected = n * bl.e_decision_per_ln_od_j * overdrive_log_sum(bl, d[0], d[1], stop)
     assert e - e_without == pytest.approx(expected, rel=1e-9)
