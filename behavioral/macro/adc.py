@@ -291,9 +291,7 @@ def _rise_per_cycle_max_v(bl, ramp, col, j, u_l0, u_r0, leak, t_clk_units):
     fall_l = bl.fall_max_from_v[int(min(max(x_l * ppu, 0.0), last))] * ppu * (ramp.step_max_units[col]
                                                                              + leak_max * t_clk_units)  # ramp and leakage
     fall_r = bl.fall_max_from_v[int(min(max(x_r * ppu, 0.0), last))] * ppu * leak_max * t_clk_units
-    b_max = 0.0
-    for s in range(ramp.devices.v_os_per_v.shape[1]):
-        b_max = max(b_max, abs(ramp.devices.v_os_per_v[col, s]))
+    b_max = ramp.devices.v_os_slope_max_per_v[col]
     k_l = abs(bl.mix_r - bl.keep_l) + 0.5 * b_max * (abs(bl.keep_l) + abs(bl.mix_r))
     k_r = abs(bl.keep_r + bl.mix_l) + 0.5 * b_max * (abs(bl.mix_l) + abs(bl.keep_r))
     drift = bl.drift_rl_v_per_cycle + 0.5 * b_max * (bl.drift_l_v_per_cycle + bl.drift_r_v_per_cycle)
@@ -354,9 +352,7 @@ def g_rises(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r0: fl
     v_l_fall_min = -bl.curve_dv[int(min(max(u_l_last * ppu, 0.0), last))] * ppu * ramp.step_min_units[col]
     u_r_first = u_r0 + ramp.u_cal_units[col]
     v_r_fall_max = bl.fall_max_from_v[int(min(max(u_r_first * ppu, 0.0), last))] * ppu * leak * bl.leak_rel_max * t_clk_units
-    b_max = 0.0
-    for s in range(ramp.devices.v_os_per_v.shape[1]):
-        b_max = max(b_max, abs(ramp.devices.v_os_per_v[col, s]))
+    b_max = ramp.devices.v_os_slope_max_per_v[col]
     return v_l_fall_min * (1.0 - 0.5 * b_max) > 2.0 * (v_r_fall_max * (1.0 + 0.5 * b_max) + bl.drift_v_per_cycle
                                                       + b_max * bl.drift_cm_v_per_cycle)
 
@@ -523,14 +519,24 @@ def firing_cycles_where_g_rises(bl: BitlineModel, ramp: RampColumns, units, n_wi
 
 
 @numba.njit(**NO_OVERLAP_KERNEL)
-def margins_at_cycle_1(bl, ramp, units, n_wide, leak, rows, cols, g_1) -> None:
-    """g(1) of each listed column (``rows[i]``, ``cols[i]``, units as :func:`firing_cycles_where_g_rises`
-    reads them) into ``g_1[i]``: one pass without branches, whose table reads run as vector gathers
+def margins_at_cycle(bl, ramp, units, n_wide, leak, rows, cols, j: int, g) -> None:
+    """g(j) of each listed column (``rows[i]``, ``cols[i]``, units as :func:`firing_cycles_where_g_rises`
+    reads them) into ``g[i]``: one pass without branches, whose table reads run as vector gathers
     (``noalias``: the output overlaps no input)."""
     for i in range(rows.size):
         r = rows[i]
         c = cols[i]
-        g_1[i] = decision_margin_v(bl, ramp, c, 1, float(units[r, c]), float(units[r, n_wide + c]), leak[c])
+        g[i] = decision_margin_v(bl, ramp, c, j, float(units[r, c]), float(units[r, n_wide + c]), leak[c])
+
+
+@numba.njit(**NO_OVERLAP_KERNEL)
+def g_rises_listed(bl, ramp, units, n_wide, leak, rows, cols, n_steps: int, t_clk_units: float, rises) -> None:
+    """:func:`g_rises` of each listed column (as :func:`margins_at_cycle`) into ``rises[i]`` (1 or 0):
+    one pass without branches (vector gathers)."""
+    for i in range(rows.size):
+        r = rows[i]
+        c = cols[i]
+        rises[i] = g_rises(bl, ramp, c, float(units[r, c]), float(units[r, n_wide + c]), leak[c], n_steps, t_clk_units)
 
 
 @numba.njit(**KERNEL)
@@ -544,10 +550,10 @@ def firing_cycles_by_scan(bl: BitlineModel, ramp: RampColumns, units, n_wide: in
     saturating rows do), and inlining the scan made the kernels compile 4 s longer.
 
     Every listed column's g(1) comes first, into ``g_1`` (scratch, ≥ the list's size), in one pass
-    (:func:`margins_at_cycle_1`); a column whose g(1) lies more than Z_MAX·σ above the threshold fires
+    (:func:`margins_at_cycle`); a column whose g(1) lies more than Z_MAX·σ above the threshold fires
     in cycle 1, noise or not (what the scan and the noise window would find), and needs nothing else."""
     sure = Z_MAX * sigma_noise_v
-    margins_at_cycle_1(bl, ramp, units, n_wide, leak, flat_row, flat_col, g_1)
+    margins_at_cycle(bl, ramp, units, n_wide, leak, flat_row, flat_col, 1, g_1)
     r_noise = -1
     row_noise = np.uint64(0)
     for i in range(flat_row.size):

@@ -19,9 +19,8 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from topkima.behavioral.macro.adc import (RampColumns, decision_margin_v, firing_cycles_by_scan,
-                                          firing_cycles_where_g_rises, g_rises,
-                                          margin_ceilings_v, margin_headroom_v)
+from topkima.behavioral.macro.adc import (RampColumns, firing_cycles_by_scan, firing_cycles_where_g_rises,
+                                          g_rises_listed, margin_ceilings_v, margin_headroom_v, margins_at_cycle)
 from topkima.behavioral.macro.arbiter import grant_row
 from topkima.behavioral.macro.bitline import BitlineModel, column_leak
 from topkima.behavioral.macro.devices import ArrayDevices
@@ -43,14 +42,15 @@ def fire_comparators(bl, ramp, units, n_wide, n, leak, headroom, enabled, one_ma
 
     A column whose margin's ceiling (:func:`.adc.margin_ceiling_v`, two points of the curve;
     ``headroom`` (n,) its columns' :func:`.adc.margin_headroom_v`) lies more than Z_MAX·σ below the
-    threshold is done first: none of its decisions can fire (most of a top-k's columns). Then each
-    column's last decision g(n_steps): where g rises and that decision lies more than Z_MAX·σ below the
-    threshold, the column is done here (g(n_steps) bounds its decisions). The columns near or above the
-    threshold there, and those on the flat end of the discharge curve, are listed and found by one
-    call each for the whole group (a call carries the bitline and ramp models: ~80 ns).
+    threshold is done first: none of its decisions can fire (most of a top-k's columns). The others
+    are listed; then, for the whole group, whether g surely rises (:func:`.adc.g_rises`), and where it
+    does, the last decision g(n_steps): where that lies more than Z_MAX·σ below the threshold, the
+    column is done here (g(n_steps) bounds its decisions). The columns near or above the threshold
+    there, and those on the flat end of the discharge curve, are found by one call each for the whole
+    group (a call carries the bitline and ramp models: ~80 ns). The ceilings, the rise test and
+    g(n_steps) are each one pass without branches over a row or a list (vector gathers).
     ``near`` (3, rows·n) int64, ``near_g`` (3, rows·n) float, ``flat`` (2, rows·n) int64: scratch."""
-    n_near = 0
-    n_flat = 0
+    n_listed = 0
     sure_v = Z_MAX * sigma_noise_v
     ceiling = near_g[1, :n]     # each row's ceilings in turn (that list is free until the rows are done)
     for r in range(units.shape[0]):
@@ -61,26 +61,41 @@ def fire_comparators(bl, ramp, units, n_wide, n, leak, headroom, enabled, one_ma
             if not row_enabled[c]:
                 continue
             count += 1
-            u_l0 = float(units[r, c])
-            u_r0 = float(units[r, n_wide + c])
             # (the ceiling takes leakage as lowering the bitlines: a negative or NaN leakage takes the full path)
             if leak[c] >= 0.0 and ceiling[c] <= -sure_v:
                 firing[row0 + r, c] = n_steps + 1      # never fires
                 continue
-            if not g_rises(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, t_clk_units):
-                flat[0, n_flat] = r
-                flat[1, n_flat] = c
-                n_flat += 1
-                continue
-            g = decision_margin_v(bl, ramp, c, n_steps, u_l0, u_r0, leak[c])
-            if g <= -sure_v:
-                firing[row0 + r, c] = n_steps + 1      # never fires, noise or not (σ = 0: not above the threshold)
-            else:
-                near[0, n_near] = r
-                near[1, n_near] = c
-                near_g[0, n_near] = g
-                n_near += 1
+            flat[0, n_listed] = r
+            flat[1, n_listed] = c
+            n_listed += 1
         n_enabled[r] = count
+    # the listed columns where g surely rises go to the near list, the others stay (in order) on the flat one
+    rises = near[2, :n_listed]
+    g_rises_listed(bl, ramp, units, n_wide, leak, flat[0, :n_listed], flat[1, :n_listed], n_steps, t_clk_units, rises)
+    n_near = 0
+    n_flat = 0
+    for i in range(n_listed):
+        if rises[i]:
+            near[0, n_near] = flat[0, i]
+            near[1, n_near] = flat[1, i]
+            n_near += 1
+        else:
+            flat[0, n_flat] = flat[0, i]
+            flat[1, n_flat] = flat[1, i]
+            n_flat += 1
+    # where g rises: g(n_steps) bounds the column's decisions
+    g_last = near_g[1, :n_near]
+    margins_at_cycle(bl, ramp, units, n_wide, leak, near[0, :n_near], near[1, :n_near], n_steps, g_last)
+    n_kept = 0
+    for i in range(n_near):
+        if g_last[i] <= -sure_v:
+            firing[row0 + near[0, i], near[1, i]] = n_steps + 1   # never fires, noise or not (σ = 0: not above the threshold)
+        else:
+            near[0, n_kept] = near[0, i]
+            near[1, n_kept] = near[1, i]
+            near_g[0, n_kept] = g_last[i]
+            n_kept += 1
+    n_near = n_kept
     if n_near > 0:
         firing_cycles_where_g_rises(bl, ramp, units, n_wide, leak, near[0, :n_near], near[1, :n_near], near_g[0, :n_near],
                                     n_steps, t_clk_units, half_window, sigma_noise_v, key, batch, row0, key0, firing,

@@ -57,6 +57,7 @@ class ArrayDevices(NamedTuple):
     #: storage shifts (its wordline's edges: :meth:`MacroParams.pulse_edge_units`; float32, as the MAC,
     #: which multiplies them with the shifts it reads anyway)
     edge_units_per_v: np.ndarray
+    v_os_slope_max_per_v: np.ndarray  #: (n_cols,) the largest |b| over each column's segments (0 for none)
 
 
 def array_devices(p: MacroParams, n_cols: int, rows: int, draws: TileDraws | None) -> ArrayDevices:
@@ -92,7 +93,8 @@ def array_devices(p: MacroParams, n_cols: int, rows: int, draws: TileDraws | Non
     return ArrayDevices(*cells, *(np.ascontiguousarray(x, dtype=np.float64) for x in
                                   (m_cal, m_ramp, np.concatenate([breaks, np.full(MAX_VCM_BREAKS - breaks.size, np.inf)]),
                                    at0, slope, v_os_mid)),
-                        np.asarray(p.pulse_edge_units_per_v, dtype=np.float32))
+                        np.asarray(p.pulse_edge_units_per_v, dtype=np.float32),
+                        np.ascontiguousarray(np.fmax.reduce(np.abs(slope), axis=1, initial=0.0), dtype=np.float64))
 
 
 def draw_tile(p: MacroParams, rng: np.random.Generator, n_cols: int, rows: int) -> TileDraws:
