@@ -408,20 +408,38 @@ def margin_ceiling_v(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float,
     than Z_MAX·σ below the threshold never fires, noise or not: none of its decisions is drawn, so
     screening it out changes no result."""
     u_l_max = u_l0 + leak * bl.leak_rel_max * bl.t_sense_units[n_steps] + ramp.u_ramp_after_units[col, n_steps]
-    v_r_max = v_of_units(bl, u_r0 + ramp.u_cal_units[col])
+    return ceiling_of_extremes_v(bl, u_l_max, u_r0 + ramp.u_cal_units[col], headroom_v)
+
+
+@numba.njit(inline="always", **KERNEL)
+def ceiling_of_extremes_v(bl: BitlineModel, u_l_max: float, u_r_min: float, headroom_v: float) -> float:
+    """:func:`margin_ceiling_v` from RBL_L's most units (``u_l_max``) and RBL_R's fewest (``u_r_min``)."""
+    v_r_max = v_of_units(bl, u_r_min)
     v_l_min = v_of_units(bl, u_l_max)
     return (bl.keep_r + bl.mix_l) * v_r_max - (bl.keep_l - bl.mix_r) * v_l_min + headroom_v + CEILING_ROUNDING_V
 
 
 @numba.njit(**NO_OVERLAP_KERNEL)
-def margin_ceilings_v(bl: BitlineModel, ramp: RampColumns, units_l, units_r, leak, headroom_v, n_steps: int,
+def margin_ceilings_v(bl: BitlineModel, units_l, units_r, leak_max_units, ramp_end_units, u_cal_units, headroom_v,
                       ceiling_v) -> None:
     """:func:`margin_ceiling_v` of every column c < ``ceiling_v.size`` of one row (``units_l``, ``units_r``
-    its bitlines' MAC units, ``leak``, ``headroom_v`` per column) into ``ceiling_v``: one pass without
-    branches, whose curve reads run as vector gathers (``noalias``: the output overlaps no input)."""
+    its bitlines' MAC units; per column the leakage at its highest rate by the last sense instant
+    ``leak_max_units``, the whole ramp ``ramp_end_units``, the calibration ``u_cal_units`` and
+    ``headroom_v``: :func:`column_extremes`) into ``ceiling_v``: one pass without branches, whose curve
+    reads run as vector gathers (``noalias``: the output overlaps no input)."""
     for c in range(ceiling_v.size):
-        ceiling_v[c] = margin_ceiling_v(bl, ramp, c, float(units_l[c]), float(units_r[c]), leak[c], n_steps,
-                                        headroom_v[c])
+        u_l_max = float(units_l[c]) + leak_max_units[c]     # (the order of margin_ceiling_v's sum)
+        u_l_max += ramp_end_units[c]
+        ceiling_v[c] = ceiling_of_extremes_v(bl, u_l_max, float(units_r[c]) + u_cal_units[c], headroom_v[c])
+
+
+@numba.njit(**NO_OVERLAP_KERNEL)
+def column_extremes(bl: BitlineModel, ramp: RampColumns, leak, n_steps: int, leak_max_units, ramp_end_units) -> None:
+    """Per column c < ``leak_max_units.size``, what :func:`margin_ceilings_v` adds to RBL_L's MAC units:
+    the leakage at its highest relative rate by the last sense instant, and the whole ramp."""
+    for c in range(leak_max_units.size):
+        leak_max_units[c] = leak[c] * bl.leak_rel_max * bl.t_sense_units[n_steps]
+        ramp_end_units[c] = ramp.u_ramp_after_units[c, n_steps]
 
 
 #: what the ceiling adds for the rounding of the sums it bounds (V; the model's values are ~1 V)

@@ -19,8 +19,9 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from topkima.behavioral.macro.adc import (RampColumns, firing_cycles_by_scan, firing_cycles_where_g_rises,
-                                          g_rises_listed, margin_ceilings_v, margin_headroom_v, margins_at_cycle)
+from topkima.behavioral.macro.adc import (RampColumns, column_extremes, firing_cycles_by_scan,
+                                          firing_cycles_where_g_rises, g_rises_listed, margin_ceilings_v,
+                                          margin_headroom_v, margins_at_cycle)
 from topkima.behavioral.macro.arbiter import grant_row
 from topkima.behavioral.macro.bitline import BitlineModel, column_leak
 from topkima.behavioral.macro.devices import ArrayDevices
@@ -52,10 +53,14 @@ def fire_comparators(bl, ramp, units, n_wide, n, leak, headroom, enabled, one_ma
     ``near`` (3, rows·n) int64, ``near_g`` (3, rows·n) float, ``flat`` (2, rows·n) int64: scratch."""
     n_listed = 0
     sure_v = Z_MAX * sigma_noise_v
-    ceiling = near_g[1, :n]     # each row's ceilings in turn (that list is free until the rows are done)
+    # (the lists' rows are free until the rows are done: each row's ceilings in turn, and per column
+    # what the ceiling adds to RBL_L)
+    ceiling, leak_max, ramp_end = near_g[1, :n], near_g[2, :n], near_g[0, :n]
+    column_extremes(bl, ramp, leak, n_steps, leak_max, ramp_end)
     for r in range(units.shape[0]):
         row_enabled = enabled[0] if one_mask else enabled[row0 + r]
-        margin_ceilings_v(bl, ramp, units[r, :n], units[r, n_wide:n_wide + n], leak, headroom, n_steps, ceiling)
+        margin_ceilings_v(bl, units[r, :n], units[r, n_wide:n_wide + n], leak_max, ramp_end, ramp.u_cal_units,
+                          headroom, ceiling)
         count = 0
         for c in range(n):
             if not row_enabled[c]:
