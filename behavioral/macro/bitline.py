@@ -402,6 +402,34 @@ def _log_integral(bl: BitlineModel, x: float) -> float:
     return out if x >= 0.0 else -out
 
 
+#: intervals of [1, 2) for :func:`ln_in_place` (its table of reciprocals and their logarithms)
+LN_INTERVALS = 256
+LN_RECIPROCAL = 1.0 / (1.0 + (np.arange(LN_INTERVALS) + 0.5) / LN_INTERVALS)
+LN_OF_INVERSE_RECIPROCAL = -np.log(LN_RECIPROCAL)
+LN_2 = float(np.log(2.0))
+
+
+@numba.njit(inline="always", **KERNEL)
+def ln_in_place(x, exponent) -> None:
+    """x[c] ← ln x[c] for positive normal floats, in passes without branches (they run as vector
+    instructions, as ``math.log`` does not): x = 2^e·m, m ∈ [1, 2) read from its bits, then
+    ln x = e·ln 2 − ln r_j + ln(1 + ε), r_j ≈ 1/m the tabulated reciprocal of m's interval's centre
+    (:data:`LN_INTERVALS`), ε = m·r_j − 1 (|ε| < 0.002) and ln(1 + ε) its series to ε⁶ (the next term is
+    below 1e-19). Within 2e-15 of ``numpy.log`` relative to |ln x| over 1e-300 … 1e300 (tested), and
+    1e-15 absolute near x = 1. ``exponent``: float scratch of x's size."""
+    bits = x.view(np.int64)
+    for c in range(x.size):
+        b = bits[c]
+        exponent[c] = float((b >> 52) - 1023)
+        bits[c] = (b & 0xFFFFFFFFFFFFF) | 0x3FF0000000000000      # m: x's mantissa, exponent 0
+    for c in range(x.size):
+        m = x[c]
+        j = min(int((m - 1.0) * LN_INTERVALS), LN_INTERVALS - 1)
+        eps = m * LN_RECIPROCAL[j] - 1.0
+        series = eps * (1.0 + eps * (-0.5 + eps * (1.0 / 3.0 + eps * (-0.25 + eps * (0.2 + eps * (-1.0 / 6.0))))))
+        x[c] = exponent[c] * LN_2 + (LN_OF_INVERSE_RECIPROCAL[j] + series)
+
+
 @numba.njit(inline="always", **KERNEL)
 def overdrive_log_sum(bl: BitlineModel, d_first: float, d_last: float, n: int) -> float:
     """Sum of ln(od_ref / |V_R − V_L|) over ``n`` decisions whose V_R − V_L rises evenly from

@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numba
 
 from topkima.behavioral.macro.adc import bitlines_at, bitlines_given_ramp
-from topkima.behavioral.macro.bitline import _log_integral, overdrive_log_sum
+from topkima.behavioral.macro.bitline import _log_integral, ln_in_place, overdrive_log_sum
 from topkima.behavioral.macro.runtime import KERNEL, NO_OVERLAP_KERNEL
 from topkima.behavioral.params import MacroParams
 
@@ -108,9 +108,10 @@ def row_energy_j(bl, ramp, em: EnergyModel, units_l, units_r, leak, firing, enab
     columns (:func:`sensed_at_cycle`), then the overdrive sum of every column as if clocked to the
     stop (:func:`overdrive_at_stop`), then each column's decision energy, that of a column clocked to
     the stop complete; these passes have no branch and run as vector instructions (their arrays never
-    overlap: compiled with ``noalias``). The columns clocked to a cycle before the stop (fired, or a
-    one-cycle ramp) then get their overdrive sums one by one, and the sums over the columns run in
-    eight lanes (:func:`sum_in_lanes`)."""
+    overlap: compiled with ``noalias``). The columns clocked to a cycle before the stop (fired) then
+    get their overdrive sums one by one; where the ramp stopped in cycle 1 (saturated rows), every
+    clocked column's one term comes from a logarithm pass without branches (:func:`.bitline.ln_in_place`).
+    The sums over the columns run in eight lanes (:func:`sum_in_lanes`)."""
     n = firing.size
     if scratch.shape[0] < 7 or scratch.shape[1] < n:    # no bounds checks in the kernels: a short scratch would be overrun
         raise ValueError("row_energy_j: scratch must be (7, ≥ n)")
@@ -138,7 +139,17 @@ def row_energy_j(bl, ramp, em: EnergyModel, units_l, units_r, leak, firing, enab
         e = clocked * (bl.e_decision_at_0_j + bl.e_decision_per_v * cm)
         to_stop = swept and clocked == j_end and abs((v_r_end[c] - v_l_end[c]) - (v_r_1[c] - v_l_1[c])) >= 1e-12
         e_column[c] = e + (bl.e_decision_per_ln_od_j * od[c] if to_stop else 0.0)
-    if with_overdrive:                  # the other clocked columns' overdrive sums
+    if with_overdrive and j_end == 1:   # every clocked column decided once (saturated rows): its own term
+        for c in range(n):
+            a = abs(v_r_1[c] - v_l_1[c])
+            a = a if a > bl.od_min_v else bl.od_min_v
+            a = a if a < bl.od_max_v else bl.od_max_v
+            od[c] = bl.od_ref_v / a
+        ln_in_place(od, v_l_1)          # (v_l_1 is free: the decision pass has read it)
+        for c in range(n):
+            clocked = min(int(firing[c]), stop) if enabled[c] else 0
+            e_column[c] += bl.e_decision_per_ln_od_j * od[c] if clocked > 0 else 0.0
+    elif with_overdrive:                # the other clocked columns' overdrive sums
         for c in range(n):
             clocked = min(int(firing[c]), stop) if enabled[c] else 0
             d_1 = v_r_1[c] - v_l_1[c]

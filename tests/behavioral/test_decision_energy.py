@@ -230,3 +230,28 @@ def test_row_energy_where_the_bitlines_do_not_move(macro):
     assert e - e_without == pytest.approx(expected, rel=1e-9)
     assert expected == pytest.approx(n * bl.e_decision_per_ln_od_j * stop * np.log(bl.od_ref_v / max(
         min(abs(d[0]), bl.od_max_v), bl.od_min_v)), rel=1e-12)
+
+
+def test_ln_in_place_equals_numpy_log():
+    """The energy pass's vectorisable logarithm (exponent from the bits, a table of 256 reciprocals,
+    the series of ln(1 + ε)) against ``numpy.log``: random values over 1e-300 … 1e300, the powers of two
+    and the floats just below them, and values near 1, where ln x is small (absolute error there)."""
+    import numba
+
+    from topkima.behavioral.macro.bitline import ln_in_place
+
+    @numba.njit
+    def ln(x):
+        y = x.copy()
+        ln_in_place(y, np.zeros_like(y))
+        return y
+
+    rng = np.random.default_rng(3)
+    powers = 2.0 ** np.arange(-60, 61)
+    x = np.concatenate([np.exp(rng.uniform(np.log(1e-300), np.log(1e300), 100_000)), powers,
+                        np.nextafter(powers, 0.0), 1.0 + rng.uniform(-1e-3, 1e-3, 1000), [1.0, 0.1, 100.0]])
+    got, want = ln(x), np.log(x)
+    far = np.abs(want) > 0.1
+    assert np.max(np.abs(got - want)[far] / np.abs(want[far])) < 2e-15
+    assert np.max(np.abs(got - want)[~far]) < 1e-15
+    assert abs(ln(np.array([1.0]))[0]) < 1e-18       # (the table's residue at m = 1)
