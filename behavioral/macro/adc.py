@@ -219,32 +219,20 @@ def _first_guess(bl, ramp, col, u_l0, u_r0, leak, n_steps, t_clk_units):
 
 
 @numba.njit(**NO_OVERLAP_KERNEL)
-def crossing_brackets(bl, ramp, units, n_wide, leak, near_row, near_col, n_steps, t_clk_units, j_first, g_below,
-                      g_at) -> None:
+def first_guesses(bl, ramp, units, n_wide, leak, near_row, near_col, n_steps, t_clk_units, j_first) -> None:
     """For each listed column (``near_row[i]``, ``near_col[i]``, units as
     :func:`firing_cycles_where_g_rises` reads them), where the crossing search starts: the first guess
-    clamped to 2 … n_steps (``j_first[i]``), and g there and one cycle before (``g_at[i]``,
-    ``g_below[i]``). One pass without branches over a group's columns: its table reads run as vector
-    gathers (``noalias``: the three outputs overlap no input). Needs n_steps ≥ 2."""
+    clamped to 2 … n_steps, into ``j_first[i]``. One pass without branches (vector gathers)."""
     for i in range(near_row.size):
-        r = near_row[i]
         c = near_col[i]
-        u_l0 = float(units[r, c])
-        u_r0 = float(units[r, n_wide + c])
-        j0 = min(max(_first_guess(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, t_clk_units), 2), n_steps)
-        j_first[i] = j0
-        for t in range(2):      # one site of g (the kernels compile faster): g(j0 − 1), then g(j0)
-            g = decision_margin_v(bl, ramp, c, j0 - 1 + t, u_l0, u_r0, leak[c])
-            if t == 0:
-                g_below[i] = g
-            else:
-                g_at[i] = g
+        j_first[i] = min(max(_first_guess(bl, ramp, c, float(units[near_row[i], c]), float(units[near_row[i], n_wide + c]),
+                                          leak[c], n_steps, t_clk_units), 2), n_steps)
 
 
 @numba.njit(inline="always", **KERNEL)
 def _crossing_from_bracket(bl, ramp, col, u_l0, u_r0, leak, n_steps, g_last, j0, g_lo, g_hi):
     """(j0, g(j0), g(j0 − 1)) of a conversion that fires (g(n_steps) = ``g_last`` > 0) where g rises,
-    from g(j0 − 1) = ``g_lo`` and g(j0) = ``g_hi`` at the first guess (:func:`crossing_brackets`): one
+    from g(j0 − 1) = ``g_lo`` and g(j0) = ``g_hi`` at the first guess (:func:`first_guesses`): one
     cycle at a time to g(j0 − 1) ≤ 0 < g(j0), or to g(1) > 0 (saturated: j0 = 1, both values g(1)). g
     rises, so the bracket found is the first crossing, whatever the guess. One site evaluates g (the
     kernel compiles faster)."""
@@ -433,7 +421,7 @@ def margin_ceilings_v(bl: BitlineModel, units_l, units_r, leak_max_units, ramp_e
         ceiling_v[c] = ceiling_of_extremes_v(bl, u_l_max, float(units_r[c]) + u_cal_units[c], headroom_v[c])
 
 
-@numba.njit(**NO_OVERLAP_KERNEL)
+@numba.njit(inline="always", **KERNEL)
 def column_extremes(bl: BitlineModel, ramp: RampColumns, leak, n_steps: int, leak_max_units, ramp_end_units) -> None:
     """Per column c < ``leak_max_units.size``, what :func:`margin_ceilings_v` adds to RBL_L's MAC units:
     the leakage at its highest relative rate by the last sense instant, and the whole ramp."""
@@ -506,14 +494,19 @@ def firing_cycles_where_g_rises(bl: BitlineModel, ramp: RampColumns, units, n_wi
     is row ``row0`` + r of ``firing`` and of the noise; its bitlines' units are ``units[r, c]`` (U_L) and
     ``units[r, n_wide + c]`` (U_R), as :func:`.convert.fire_comparators` says) where g surely rises
     with the cycle (:func:`g_rises`) and g(n_steps) = ``g_last[i]`` is above −Z_MAX·σ. Where g(n_steps) > 0
-    the noiseless crossing j0 lies inside the ramp (:func:`crossing_brackets`, then
+    the noiseless crossing j0 lies inside the ramp (:func:`first_guesses`, g there and one cycle before, then
     :func:`_crossing_from_bracket`); otherwise it never
     fires without noise (j0 = n_steps + 1) and only the noise window's decisions can fire it. Then the
     noise window's decisions in order (module docstring). One call per group of rows, out of line:
     the crossing search and the noise window are compiled once, and the other columns pay no call."""
     if n_steps >= 2:
-        crossing_brackets(bl, ramp, units, n_wide, leak, near_row, near_col, n_steps, t_clk_units, j_first, g_below,
-                          g_at)
+        first_guesses(bl, ramp, units, n_wide, leak, near_row, near_col, n_steps, t_clk_units, j_first)
+        for i in range(near_row.size):
+            j_first[i] -= 1
+        margins_at_cycles(bl, ramp, units, n_wide, leak, near_row, near_col, j_first, g_below)
+        for i in range(near_row.size):
+            j_first[i] += 1
+        margins_at_cycles(bl, ramp, units, n_wide, leak, near_row, near_col, j_first, g_at)
     r_noise = -1
     row_noise = np.uint64(0)
     for i in range(near_row.size):
@@ -537,19 +530,20 @@ def firing_cycles_where_g_rises(bl: BitlineModel, ramp: RampColumns, units, n_wi
 
 
 @numba.njit(**NO_OVERLAP_KERNEL)
-def margins_at_cycle(bl, ramp, units, n_wide, leak, rows, cols, j: int, g) -> None:
-    """g(j) of each listed column (``rows[i]``, ``cols[i]``, units as :func:`firing_cycles_where_g_rises`
-    reads them) into ``g[i]``: one pass without branches, whose table reads run as vector gathers
-    (``noalias``: the output overlaps no input)."""
+def margins_at_cycles(bl, ramp, units, n_wide, leak, rows, cols, cycles, g) -> None:
+    """g(``cycles[i]``) of each listed column (``rows[i]``, ``cols[i]``, units as
+    :func:`firing_cycles_where_g_rises` reads them) into ``g[i]``: one pass without branches, whose table
+    reads run as vector gathers (``noalias``: the output overlaps no input). Every pass over a list that
+    evaluates g is this one (its code is compiled once)."""
     for i in range(rows.size):
         r = rows[i]
         c = cols[i]
-        g[i] = decision_margin_v(bl, ramp, c, j, float(units[r, c]), float(units[r, n_wide + c]), leak[c])
+        g[i] = decision_margin_v(bl, ramp, c, cycles[i], float(units[r, c]), float(units[r, n_wide + c]), leak[c])
 
 
 @numba.njit(**NO_OVERLAP_KERNEL)
 def g_rises_listed(bl, ramp, units, n_wide, leak, rows, cols, n_steps: int, t_clk_units: float, rises) -> None:
-    """:func:`g_rises` of each listed column (as :func:`margins_at_cycle`) into ``rises[i]`` (1 or 0):
+    """:func:`g_rises` of each listed column (as :func:`margins_at_cycles`) into ``rises[i]`` (1 or 0):
     one pass without branches (vector gathers)."""
     for i in range(rows.size):
         r = rows[i]
@@ -560,18 +554,20 @@ def g_rises_listed(bl, ramp, units, n_wide, leak, rows, cols, n_steps: int, t_cl
 @numba.njit(**KERNEL)
 def firing_cycles_by_scan(bl: BitlineModel, ramp: RampColumns, units, n_wide: int, leak, flat_row, flat_col,
                           n_steps: int, t_clk_units: float, half_window: int, sigma_noise_v: float, key, batch: int,
-                          row0: int, key0: int, firing, g_1) -> None:
+                          row0: int, key0: int, firing, g_1, cycles) -> None:
     """:func:`firing_cycles_where_g_rises` for the listed columns of a group of rows where g need
     not rise (on the flat end of the curve), so the first crossing is found by
     :func:`_first_crossing_by_scan`, into ``firing``. One call per group of rows, out of line: a top-k's
     columns rarely come here (inputs that drive both bitlines onto the flat end of the curve, as
     saturating rows do), and inlining the scan made the kernels compile 4 s longer.
 
-    Every listed column's g(1) comes first, into ``g_1`` (scratch, ≥ the list's size), in one pass
-    (:func:`margins_at_cycle`); a column whose g(1) lies more than Z_MAX·σ above the threshold fires
+    Every listed column's g(1) comes first, into ``g_1`` (scratch, ≥ the list's size; ``cycles``: int64
+    scratch of that size), in one pass (:func:`margins_at_cycles`); a column whose g(1) lies more than Z_MAX·σ above the threshold fires
     in cycle 1, noise or not (what the scan and the noise window would find), and needs nothing else."""
     sure = Z_MAX * sigma_noise_v
-    margins_at_cycle(bl, ramp, units, n_wide, leak, flat_row, flat_col, 1, g_1)
+    for i in range(flat_row.size):
+        cycles[i] = 1
+    margins_at_cycles(bl, ramp, units, n_wide, leak, flat_row, flat_col, cycles, g_1)
     r_noise = -1
     row_noise = np.uint64(0)
     for i in range(flat_row.size):

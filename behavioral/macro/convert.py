@@ -21,7 +21,7 @@ import numpy as np
 
 from topkima.behavioral.macro.adc import (RampColumns, column_extremes, firing_cycles_by_scan,
                                           firing_cycles_where_g_rises, g_rises_listed, margin_ceilings_v,
-                                          margin_headroom_v, margins_at_cycle)
+                                          margin_headroom_v, margins_at_cycles)
 from topkima.behavioral.macro.arbiter import grant_row
 from topkima.behavioral.macro.bitline import BitlineModel, column_leak
 from topkima.behavioral.macro.devices import ArrayDevices
@@ -90,7 +90,9 @@ def fire_comparators(bl, ramp, units, n_wide, n, leak, headroom, enabled, one_ma
             n_flat += 1
     # where g rises: g(n_steps) bounds the column's decisions
     g_last = near_g[1, :n_near]
-    margins_at_cycle(bl, ramp, units, n_wide, leak, near[0, :n_near], near[1, :n_near], n_steps, g_last)
+    for i in range(n_near):
+        rises[i] = n_steps      # (read: from here on the cycle each listed column's g is taken at)
+    margins_at_cycles(bl, ramp, units, n_wide, leak, near[0, :n_near], near[1, :n_near], rises[:n_near], g_last)
     n_kept = 0
     for i in range(n_near):
         if g_last[i] <= -sure_v:
@@ -107,7 +109,8 @@ def fire_comparators(bl, ramp, units, n_wide, n, leak, headroom, enabled, one_ma
                                     near[2, :n_near], near_g[1, :n_near], near_g[2, :n_near])
     if n_flat > 0:
         firing_cycles_by_scan(bl, ramp, units, n_wide, leak, flat[0, :n_flat], flat[1, :n_flat], n_steps,
-                              t_clk_units, half_window, sigma_noise_v, key, batch, row0, key0, firing, near_g[1, :n_flat])
+                              t_clk_units, half_window, sigma_noise_v, key, batch, row0, key0, firing, near_g[1, :n_flat],
+                              near[0, :n_flat])
 
 
 @numba.njit(**KERNEL)
