@@ -407,14 +407,15 @@ def ceiling_of_extremes_v(bl: BitlineModel, u_l_max: float, u_r_min: float, head
     return (bl.keep_r + bl.mix_l) * v_r_max - (bl.keep_l - bl.mix_r) * v_l_min + headroom_v + CEILING_ROUNDING_V
 
 
-@numba.njit(**NO_OVERLAP_KERNEL)
+@numba.njit(inline="always", **KERNEL)
 def margin_ceilings_v(bl: BitlineModel, units_l, units_r, leak_max_units, ramp_end_units, u_cal_units, headroom_v,
                       ceiling_v) -> None:
     """:func:`margin_ceiling_v` of every column c < ``ceiling_v.size`` of one row (``units_l``, ``units_r``
     its bitlines' MAC units; per column the leakage at its highest rate by the last sense instant
     ``leak_max_units``, the whole ramp ``ramp_end_units``, the calibration ``u_cal_units`` and
     ``headroom_v``: :func:`column_extremes`) into ``ceiling_v``: one pass without branches, whose curve
-    reads run as vector gathers (``noalias``: the output overlaps no input)."""
+    reads run as vector gathers (inlined into :func:`.convert.fire_comparators`, which compiles with
+    ``noalias``: no per-row call)."""
     for c in range(ceiling_v.size):
         u_l_max = float(units_l[c]) + leak_max_units[c]     # (the order of margin_ceiling_v's sum)
         u_l_max += ramp_end_units[c]

@@ -29,10 +29,10 @@ from topkima.behavioral.macro.energy import EnergyModel, row_energy_j
 from topkima.behavioral.macro.mac import (TERMS_PER_SCALE, add_rows_units_from_table, build_code_tables,
                                           check_pulse_scales, code_lines)
 from topkima.behavioral.macro.noise import Z_MAX
-from topkima.behavioral.macro.runtime import KERNEL, parallel_for
+from topkima.behavioral.macro.runtime import KERNEL, NO_OVERLAP_KERNEL, parallel_for
 
 
-@numba.njit(**KERNEL)
+@numba.njit(**NO_OVERLAP_KERNEL)
 def fire_comparators(bl, ramp, units, n_wide, n, leak, headroom, enabled, one_mask, n_steps, t_clk_units, half_window,
                      sigma_noise_v, key, batch, row0, key0, firing, n_enabled, near, near_g, flat) -> None:
     """The ramp cycle each enabled column c < n of a group of rows fires in: the group's row r is row
@@ -50,7 +50,9 @@ def fire_comparators(bl, ramp, units, n_wide, n, leak, headroom, enabled, one_ma
     there, and those on the flat end of the discharge curve, are found by one call each for the whole
     group (a call carries the bitline and ramp models: ~80 ns). The ceilings, the rise test and
     g(n_steps) are each one pass without branches over a row or a list (vector gathers).
-    ``near`` (3, rows·n) int64, ``near_g`` (3, rows·n) float, ``flat`` (2, rows·n) int64: scratch."""
+    ``near`` (3, rows·n) int64, ``near_g`` (3, rows·n) float, ``flat`` (2, rows·n) int64: scratch. Its
+    arrays never overlap one another (the lists are distinct arrays or distinct rows of one): it
+    compiles with ``noalias``, so that the ceiling pass inlined here runs as vector gathers."""
     n_listed = 0
     sure_v = Z_MAX * sigma_noise_v
     # (the lists' rows are free until the rows are done: each row's ceilings in turn, and per column
