@@ -366,7 +366,7 @@ def _validate_bitline_droop(col: dict, source: str) -> None:
 def _validate_energy_vs_overdrive(comp: dict, source: str) -> None:
     """The comparator bench's energy per decision against the input overdrive (optional; the model's
     decision-energy overdrive term reads it): positive overdrives in increasing order, one positive
-    energy each."""
+    energy each, and a positive reference overdrive if one is given."""
     energy = comp.get("energy")
     if not isinstance(energy, dict) or "overdrive_v" not in energy:
         return
@@ -377,6 +377,9 @@ def _validate_energy_vs_overdrive(comp: dict, source: str) -> None:
         raise ArtefactError(f"{where}.overdrive_v' must list at least two positive overdrives (V) in increasing order")
     if not isinstance(e, list) or len(e) != len(od) or not all(_finite(x) and x > 0 for x in e):
         raise ArtefactError(f"{where}.e_per_decision_j' must hold one positive energy (J) per overdrive")
+    typical = energy.get("typical_overdrive_v")
+    if typical is not None and not (_finite(typical) and typical > 0):
+        raise ArtefactError(f"{where}.typical_overdrive_v' must be a positive overdrive (V), the term's reference")
 
 
 def _validate_in_column(comp: dict, source: str) -> None:

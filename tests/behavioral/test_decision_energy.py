@@ -72,6 +72,8 @@ def test_the_kernels_tabulated_sum_agrees_with_a_fine_average_over_the_sweep(mac
     (lambda en: en.update(overdrive_v=[0.01, 0.001, 0.1, 0.0001]), "overdrive_v"),
     (lambda en: en.update(e_per_decision_j=[1e-13] * 3), "e_per_decision_j"),
     (lambda en: en.update(e_per_decision_j=[1e-13, float("nan"), 1e-13, 1e-13]), "e_per_decision_j"),
+    (lambda en: en.update(typical_overdrive_v=0.0), "typical_overdrive_v"),
+    (lambda en: en.update(typical_overdrive_v=float("inf")), "typical_overdrive_v"),
 ])
 def test_a_bad_bench_table_is_refused_naming_it(cal, change, field):
     from topkima.calibration.artefact import ArtefactError
