@@ -144,7 +144,10 @@ def overdrive_log(p: MacroParams, v_diff) -> np.ndarray:
 
 
 def bitline_model(p: MacroParams, curve_v: np.ndarray, insitu: InsituCorrection | None) -> BitlineModel:
-    """Kernel tables for curve ``curve_v`` (on ``p.curve_units``) and an in-situ correction (None: none)."""
+    """Kernel tables for curve ``curve_v`` (on ``p.curve_units``) and an in-situ correction (None: none).
+    The decision energy's overdrives must be finite with 0 < min ≤ max and a positive reference whose
+    ratio to each is a normal float (the energy pass takes :func:`ln_in_place` of those ratios)."""
+    check_overdrives(p.sa_overdrive_min_v, p.sa_overdrive_max_v, p.sa_overdrive_ref_v)
     table, points_per_unit = uniform_curve(p.curve_units, curve_v)
     v_grid = np.linspace(table[-1], table[0], 8193)
     inv = np.interp(-v_grid, -curve_v, p.curve_units).astype(np.float32)
@@ -185,6 +188,19 @@ def bitline_model(p: MacroParams, curve_v: np.ndarray, insitu: InsituCorrection 
                                                   float(p.sa_overdrive_ref_v)),
                         np.ascontiguousarray(rel, float), np.append(np.diff(rel), 0.0), float(rel.max()),
                         np.ascontiguousarray(ramp_age, float), np.ascontiguousarray(cal_age, float))
+
+
+def check_overdrives(od_min_v: float, od_max_v: float, od_ref_v: float) -> None:
+    """A ValueError naming the decision energy's overdrive parameters unless 0 < od_min ≤ od_max and
+    od_ref > 0, all finite, with od_ref / od_max and od_ref / od_min normal floats."""
+    values = np.array([od_min_v, od_max_v, od_ref_v], dtype=float)
+    tiny, huge = np.finfo(float).tiny, np.finfo(float).max
+    ok = bool(np.all(np.isfinite(values)) and 0.0 < od_min_v <= od_max_v and od_ref_v > 0.0)
+    ok = ok and all(tiny <= od_ref_v / x <= huge for x in (od_min_v, od_max_v))
+    if not ok:
+        raise ValueError(f"the decision energy's overdrives must be finite with 0 < sa_overdrive_min_v ≤ "
+                         f"sa_overdrive_max_v and sa_overdrive_ref_v > 0 within 1e±300 of them; got min "
+                         f"{od_min_v!r}, max {od_max_v!r}, ref {od_ref_v!r} V (the artefact's comparator.energy)")
 
 
 @numba.njit(inline="always", **KERNEL)
@@ -415,8 +431,9 @@ def ln_in_place(x, exponent) -> None:
     instructions, as ``math.log`` does not): x = 2^e·m, m ∈ [1, 2) read from its bits, then
     ln x = e·ln 2 − ln r_j + ln(1 + ε), r_j ≈ 1/m the tabulated reciprocal of m's interval's centre
     (:data:`LN_INTERVALS`), ε = m·r_j − 1 (|ε| < 0.002) and ln(1 + ε) its series to ε⁶ (the next term is
-    below 1e-19). Within 2e-15 of ``numpy.log`` relative to |ln x| over 1e-300 … 1e300 (tested), and
-    1e-15 absolute near x = 1. ``exponent``: float scratch of x's size."""
+    below 1e-19). Against ``numpy.log`` over 1e-300 … 1e300 (tested): within 1e-15 absolute where
+    |ln x| ≤ 1, within 3e-15 relative beyond. Only for positive normal floats (the energy pass's
+    ratios are, :func:`check_overdrives`). ``exponent``: float scratch of x's size."""
     bits = x.view(np.int64)
     for c in range(x.size):
         b = bits[c]

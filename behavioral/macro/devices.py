@@ -57,7 +57,9 @@ class ArrayDevices(NamedTuple):
     #: storage shifts (its wordline's edges: :meth:`MacroParams.pulse_edge_units`; float32, as the MAC,
     #: which multiplies them with the shifts it reads anyway)
     edge_units_per_v: np.ndarray
-    v_os_slope_max_per_v: np.ndarray  #: (n_cols,) the largest |b| over each column's segments (0 for none)
+    #: (n_cols,) the largest |b| over each column's segments (0 for none): derived from ``v_os_per_v``
+    #: by :func:`array_devices`; a copy that replaces ``v_os_per_v`` must derive it again
+    v_os_slope_max_per_v: np.ndarray
 
 
 def array_devices(p: MacroParams, n_cols: int, rows: int, draws: TileDraws | None) -> ArrayDevices:

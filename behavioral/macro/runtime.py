@@ -74,8 +74,8 @@ def _register_noalias_option() -> bool:
 #: plus ``noalias`` (:func:`_register_noalias_option`), so that their table lookups run as vector gathers
 NO_OVERLAP_KERNEL = dict(KERNEL, noalias=True) if _register_noalias_option() else KERNEL
 if NO_OVERLAP_KERNEL is KERNEL:
-    warnings.warn("this numba has no 'noalias' compiler flag: the energy pass runs without vector "
-                  "instructions (same results, slower)", RuntimeWarning, stacklevel=2)
+    warnings.warn("this numba has no 'noalias' compiler flag: the energy pass and the comparators' passes run "
+                  "without vector instructions (same results, slower)", RuntimeWarning, stacklevel=2)
 # noalias also marks the arrays' reference-count blocks (meminfo), which two views of one array share:
 # sound only because these kernels never write them (no reference counting, ``_nrt=False``)
 assert NO_OVERLAP_KERNEL["_nrt"] is False

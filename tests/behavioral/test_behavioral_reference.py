@@ -299,11 +299,16 @@ def test_saturated_bitlines_fire_at_the_first_crossing(macro):
     assert_same_conversions(fast, idx, cycles, firing, details)
 
 
-def test_saturating_rows_with_noise_equal_reference(macro):
+@pytest.mark.parametrize("sigma_scale", [1.0, 30.0])
+def test_saturating_rows_with_noise_equal_reference(macro, sigma_scale):
     """Dense full-range rows under the default window, with mismatch and noise: most columns end on
     the flat end of the discharge curve and many fire in cycle 1, some with g(1) inside the noise's
     reach (their noise drawn), some far above it (the kernels skip the draw and the scan). Every
-    column's firing cycle, the kept keys and the stop equal the slow reference, noise replayed."""
+    column's firing cycle, the kept keys and the stop equal the slow reference, noise replayed; with
+    the calibrated σ (a noise window of two decisions) and 30 times it (a window of many)."""
+    if sigma_scale != 1.0:
+        macro = TopkimaMacro(load_calibration(), sigma_scale=sigma_scale)
+        assert macro.nominal().noise_half_window() > 1
     chip = macro.instance(np.random.default_rng(7))
     rng = np.random.default_rng(13)
     q = rng.integers(-31, 32, (12, 64))

@@ -237,7 +237,8 @@ def test_row_energy_where_the_bitlines_do_not_move(macro):
 def test_ln_in_place_equals_numpy_log():
     """The energy pass's vectorisable logarithm (exponent from the bits, a table of 256 reciprocals,
     the series of ln(1 + ε)) against ``numpy.log``: random values over 1e-300 … 1e300, the powers of two
-    and the floats just below them, and values near 1, where ln x is small (absolute error there)."""
+    and the floats just below them, and values over 0.5 … 2 densely, where ln x is small (absolute error
+    there, relative beyond |ln x| = 1)."""
     import numba
 
     from topkima.behavioral.macro.bitline import ln_in_place
@@ -251,9 +252,21 @@ def test_ln_in_place_equals_numpy_log():
     rng = np.random.default_rng(3)
     powers = 2.0 ** np.arange(-60, 61)
     x = np.concatenate([np.exp(rng.uniform(np.log(1e-300), np.log(1e300), 100_000)), powers,
-                        np.nextafter(powers, 0.0), 1.0 + rng.uniform(-1e-3, 1e-3, 1000), [1.0, 0.1, 100.0]])
+                        np.nextafter(powers, 0.0), rng.uniform(0.5, 2.0, 200_000), np.linspace(0.3, 3.0, 100_001)])
     got, want = ln(x), np.log(x)
-    far = np.abs(want) > 0.1
-    assert np.max(np.abs(got - want)[far] / np.abs(want[far])) < 2e-15
-    assert np.max(np.abs(got - want)[~far]) < 1e-15
+    near = np.abs(want) <= 1.0
+    assert np.max(np.abs(got - want)[near]) < 1e-15
+    assert np.max(np.abs(got - want)[~near] / np.abs(want[~near])) < 3e-15
     assert abs(ln(np.array([1.0]))[0]) < 1e-18       # (the table's residue at m = 1)
+
+
+def test_bitline_model_refuses_overdrives_outside_the_logarithms_domain(macro):
+    from dataclasses import replace
+
+    from topkima.behavioral.macro.bitline import bitline_model
+    p = macro.params
+    for bad in (dict(sa_overdrive_min_v=0.0), dict(sa_overdrive_ref_v=-0.01), dict(sa_overdrive_max_v=float("nan")),
+                dict(sa_overdrive_min_v=0.2), dict(sa_overdrive_ref_v=1e-310)):
+        with pytest.raises(ValueError, match="sa_overdrive"):
+            bitline_model(replace(p, **bad), p.curve_v, None)
+    bitline_model(p, p.curve_v, None)       # the committed artefact's are fine
