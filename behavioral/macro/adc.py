@@ -182,11 +182,19 @@ def bitlines_at(bl: BitlineModel, ramp: RampColumns, col: int, j: int, u_l0: flo
 @numba.njit(inline="always", **KERNEL)
 def bitlines_given_ramp(bl: BitlineModel, j: int, u_l0: float, u_r0: float, leak: float, u_ramp: float, u_cal: float):
     """:func:`bitlines_at` given the column's ramp units after cycle j and its calibration units."""
+    u_l, u_r = units_at_sense(bl, j, u_l0, u_r0, leak, u_ramp, u_cal)
+    return sensed_bitlines(bl, j, u_l, u_r)
+
+
+@numba.njit(inline="always", **KERNEL)
+def units_at_sense(bl: BitlineModel, j: int, u_l0: float, u_r0: float, leak: float, u_ramp: float, u_cal: float):
+    """(U_L, U_R) the bitlines carry at cycle j's sense instant: MAC units + leakage (at each bitline's
+    level, :func:`.bitline.leak_units`) + ramp (``u_ramp``) / calibration (``u_cal``) units."""
     u_l = u_l0 + leak_units(bl, j, leak, u_l0, u_ramp, bl.ramp_age_frac[j])
     u_l += u_ramp
     u_r = u_r0 + leak_units(bl, j, leak, u_r0, u_cal, bl.cal_age_frac[j])
     u_r += u_cal
-    return sensed_bitlines(bl, j, u_l, u_r)
+    return u_l, u_r
 
 
 @numba.njit(inline="always", **KERNEL)

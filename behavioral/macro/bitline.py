@@ -5,8 +5,11 @@ attached sense amplifier does to them.
   SPICE curve, interpolated linearly between its points (as ``numpy.interp``; flat beyond its
   ends). Exact for cells whose current depends only on V(RBL). The kernels keep it on a uniform
   grid small enough to stay in the processor's first-level cache: the artefact's own points
-  when they are evenly spaced (``topkima calibrate`` writes 257 such points: exactly
-  ``numpy.interp``), else a linear resampling at four times their density (a few µV off).
+  when they are evenly spaced (``topkima calibrate`` writes 257 such points: ``numpy.interp``),
+  else a linear resampling at four times their density (a few µV off). Its points, and those of
+  the leakage's relative rate and the overdrive integral, are held in a 32-bit fixed point whose
+  rounding moves them by at most 2⁻³⁰ of the table's largest value (0.5 nV on the curve), so
+  that a point's value and step are one word (:mod:`.packed_table`: half the table reads).
 * **Leakage.** Idle stacks leak ``leak1`` / ``leak0`` units per PWM unit (stored 1 / 0, from the
   artefact's leakage table at 0.45 V, see :func:`params_from_calibration`); a column's bitlines
   carry Σ|digit| stored 1s of its keys among the 2·elements·scales MAC stacks + the replica
@@ -40,6 +43,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from topkima.behavioral.macro.packed_table import fixed_point_table, interpolate
 from topkima.behavioral.macro.runtime import KERNEL
 from topkima.behavioral.params import MacroParams
 
@@ -50,8 +54,10 @@ CURVE_RESAMPLING = 4
 class BitlineModel(NamedTuple):
     """What the kernels read of the bitline physics (one macro, any chip)."""
 
-    curve_v: np.ndarray            #: f on a uniform grid of units from 0 (V) …
-    curve_dv: np.ndarray           #: … and its step to the next grid point (0 at the last)
+    curve_v: np.ndarray            #: f on a uniform grid of units from 0 (V; in the fixed point of …) …
+    curve_dv: np.ndarray           #: … and its step to the next grid point (0 at the last) …
+    curve_words: np.ndarray        #: … both packed, what the kernels read (:mod:`.packed_table`) …
+    curve_scale_v: float           #: … and its scale
     points_per_unit: float         #: 1 / the grid step
     last_index: int
     inv_v0_v: float                #: approximate inverse of f on a voltage grid (crossing search only)
@@ -76,11 +82,15 @@ class BitlineModel(NamedTuple):
     drift_r_v_per_cycle: float     #: the same of offset_r …
     drift_rl_v_per_cycle: float    #: … and of offset_r − offset_l
     drift_cm_v_per_cycle: float    #: the largest change of (offset_l + offset_r) / 2 from one cycle to the next
-    od_integral: np.ndarray        #: ∫₀ᵃ ln(od_ref / clamp(t)) dt on a uniform grid of a over 0 … od_max
+    od_integral: np.ndarray        #: ∫₀ᵃ ln(od_ref / clamp(t)) dt on a uniform grid of a over 0 … od_max (fixed point) …
+    od_integral_words: np.ndarray  #: … packed (:mod:`.packed_table`) …
+    od_integral_scale: float       #: … and its scale
     od_integral_points_per_v: float
     ln_od_ref_over_max: float      #: the integrand beyond od_max
-    leak_rel: np.ndarray           #: idle-stack leakage relative to its rate at 0.45 V, on the curve's grid …
-    leak_rel_d: np.ndarray         #: … and its step to the next grid point
+    leak_rel: np.ndarray           #: idle-stack leakage relative to its rate at 0.45 V, on the curve's grid (fixed point) …
+    leak_rel_d: np.ndarray         #: … and its step to the next grid point …
+    leak_rel_words: np.ndarray     #: … both packed (:mod:`.packed_table`) …
+    leak_rel_scale: float          #: … and its scale
     leak_rel_max: float            #: its largest value (bounds of the crossing search)
     ramp_age_frac: np.ndarray      #: (n_steps + 2,) mean time since the ramp's steps at sense instant j / t_j
     cal_age_frac: np.ndarray       #: (n_steps + 2,) time since the calibration pulse at sense instant j / t_j
@@ -167,14 +177,18 @@ def bitline_model(p: MacroParams, curve_v: np.ndarray, insitu: InsituCorrection 
         keep_l, mix_l, mix_r, keep_r = 1 - cl[3], cl[4], -cr[3], 1 - cr[4]
         e_a, e_b = insitu.e_decision_a_j, insitu.e_decision_b_j_per_v
         kappa = p.sa_e_per_ln_overdrive_j
-    dv = np.append(np.diff(table), 0.0)
+    curve_words, table, dv, curve_scale = fixed_point_table(table)
     if p.leak_rel_at_curve is None:
         rel = np.ones_like(table)
     else:
         rel, _ = uniform_curve(p.curve_units, p.leak_rel_at_curve)
+    rel_words, rel, rel_d, rel_scale = fixed_point_table(rel)
+    od_table, od_points_per_v, ln_beyond = overdrive_integral_table(float(p.sa_overdrive_min_v),
+                                                                    float(p.sa_overdrive_max_v), float(p.sa_overdrive_ref_v))
+    od_words, od_table, _, od_scale = fixed_point_table(od_table)
     ramp_age, cal_age = leak_ages(p)
-    return BitlineModel(table, dv, points_per_unit, table.size - 1, float(v_grid[0]), float(v_grid[1] - v_grid[0]),
-                        inv, float(keep_l), float(mix_l), float(mix_r), float(keep_r),
+    return BitlineModel(table, dv, curve_words, curve_scale, points_per_unit, table.size - 1, float(v_grid[0]),
+                        float(v_grid[1] - v_grid[0]), inv, float(keep_l), float(mix_l), float(mix_r), float(keep_r),
                         np.ascontiguousarray(off_l, float), np.ascontiguousarray(off_r, float),
                         sense_instants_units(p), float(e_a), float(e_b), float(kappa),
                         float(p.sa_overdrive_min_v), float(p.sa_overdrive_max_v), float(p.sa_overdrive_ref_v),
@@ -184,9 +198,8 @@ def bitline_model(p: MacroParams, curve_v: np.ndarray, insitu: InsituCorrection 
                         float(np.max(np.abs(np.diff(off_r[2:])), initial=0.0)),
                         float(np.max(np.abs(np.diff((off_r - off_l)[2:])), initial=0.0)),
                         float(0.5 * np.max(np.abs(np.diff((off_l + off_r)[1:])))),
-                        *overdrive_integral_table(float(p.sa_overdrive_min_v), float(p.sa_overdrive_max_v),
-                                                  float(p.sa_overdrive_ref_v)),
-                        np.ascontiguousarray(rel, float), np.append(np.diff(rel), 0.0), float(rel.max()),
+                        od_table, od_words, od_scale, od_points_per_v, ln_beyond,
+                        rel, rel_d, rel_words, rel_scale, float(rel.max()),
                         np.ascontiguousarray(ramp_age, float), np.ascontiguousarray(cal_age, float))
 
 
@@ -211,8 +224,7 @@ def v_of_units(bl: BitlineModel, units: float) -> float:
     # the fraction is 0 and the end point is returned exactly
     x = x if x > 0.0 else 0.0
     x = x if x < bl.last_index else float(bl.last_index)
-    i = int(x)
-    return bl.curve_v[i] + (x - i) * bl.curve_dv[i]
+    return interpolate(bl.curve_words, bl.curve_scale_v, x)
 
 
 @numba.njit(**KERNEL)
@@ -224,8 +236,7 @@ def leak_units(bl: BitlineModel, j: int, leak: float, u_mac: float, u_phase: flo
     x = (u_mac + u_phase * age_frac + 0.5 * leak * t) * bl.points_per_unit
     x = x if x > 0.0 else 0.0
     x = x if x < bl.last_index else float(bl.last_index)
-    i = int(x)
-    return leak * t * (bl.leak_rel[i] + (x - i) * bl.leak_rel_d[i])
+    return leak * t * interpolate(bl.leak_rel_words, bl.leak_rel_scale, x)
 
 
 def leak_units_array(bl: BitlineModel, j, leak, u_mac, u_phase, age_frac) -> np.ndarray:
@@ -411,9 +422,7 @@ def _log_integral(bl: BitlineModel, x: float) -> float:
     a = abs(x)
     b = a if a < bl.od_max_v else bl.od_max_v
     t = b * bl.od_integral_points_per_v
-    i = int(t)
-    i = min(i, OD_INTEGRAL_INTERVALS - 1)
-    out = bl.od_integral[i] + (t - i) * (bl.od_integral[i + 1] - bl.od_integral[i])
+    out = interpolate(bl.od_integral_words, bl.od_integral_scale, t)
     out += (a - b) * bl.ln_od_ref_over_max
     return out if x >= 0.0 else -out
 

@@ -22,8 +22,8 @@ from typing import NamedTuple
 
 import numba
 
-from topkima.behavioral.macro.adc import bitlines_at, bitlines_given_ramp
-from topkima.behavioral.macro.bitline import _log_integral, ln_in_place, overdrive_log_sum
+from topkima.behavioral.macro.adc import bitlines_at, units_at_sense
+from topkima.behavioral.macro.bitline import _log_integral, ln_in_place, overdrive_log_sum, sensed_bitlines
 from topkima.behavioral.macro.runtime import KERNEL, NO_OVERLAP_KERNEL
 from topkima.behavioral.params import MacroParams
 
@@ -54,12 +54,17 @@ def latency_s(p: MacroParams, stop_cycles):
 @numba.njit(inline="always", **KERNEL)
 def sensed_at_cycle(bl, ramp, j: int, units_l, units_r, leak, v_l, v_r) -> None:
     """(V_L, V_R) of every column c < ``v_l.size`` at the sense instant of cycle j, into ``v_l``,
-    ``v_r``: one pass over the columns with no branch (the ramp's units at j read from its
-    cycle-major copy, a contiguous row), so that it runs as vector instructions."""
+    ``v_r``: two passes over the columns with no branch, so that they run as vector instructions
+    (the ramp's units at j read from its cycle-major copy, a contiguous row). The first puts the
+    bitlines' units there (leakage included) into ``v_l``, ``v_r``; the second turns them into volts.
+    Each pass reads one table per bitline, so the table reads of many columns overlap (in one pass,
+    the curve's read would wait on the leakage's)."""
     u_ramp = ramp.u_ramp_at_cycle_units[j]
     for c in range(v_l.size):
-        v_l[c], v_r[c] = bitlines_given_ramp(bl, j, float(units_l[c]), float(units_r[c]), leak[c], u_ramp[c],
-                                             ramp.u_cal_units[c])
+        v_l[c], v_r[c] = units_at_sense(bl, j, float(units_l[c]), float(units_r[c]), leak[c], u_ramp[c],
+                                        ramp.u_cal_units[c])
+    for c in range(v_l.size):
+        v_l[c], v_r[c] = sensed_bitlines(bl, j, v_l[c], v_r[c])
 
 
 @numba.njit(inline="always", **KERNEL)

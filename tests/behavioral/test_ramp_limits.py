@@ -124,8 +124,10 @@ def test_default_path_equals_the_code_before_the_ramp_fields(monkeypatch):
     for case in fixture.cases():
         now = fixture.run(case)
         for name, values in stored["topk"][case[0]].items():
-            if name == "energy_j":      # summed over the columns in eight lanes since: the last bits move
-                assert now[name] == pytest.approx(values, rel=1e-13, abs=0.0), f"{case[0]}: {name} changed"
+            # energies: summed over the columns in eight lanes since, and the kernels' tables in fixed
+            # point (behavioral/macro/packed_table.py: 0.5 nV on the curve): they move by 5e-11 here
+            if name == "energy_j":
+                assert now[name] == pytest.approx(values, rel=1e-9, abs=0.0), f"{case[0]}: {name} changed"
             else:
                 assert now[name] == values, f"{case[0]}: {name} changed"
     assert fixture.windows() == stored["windows"]
