@@ -460,6 +460,28 @@ def _decide_two(row_noise, key_index, j0, g_hi, g_lo, n_steps, sigma_noise_v, su
     return min(j0 + 1, n_steps + 1)
 
 
+@numba.njit(**KERNEL)
+def _decide_four(row_noise, key_index, j0, g_outer_below, g_lo, g_hi, g_outer_above, n_steps, sigma_noise_v,
+                 sure_v) -> int:
+    """:func:`_decide_in_noise_window` for a window of four decisions (h = 2) where g rises, from their
+    four margins, g(j0 − 2), g(j0 − 1) = ``g_lo``, g(j0) = ``g_hi``, g(j0 + 1) (taken in vector passes
+    over the list, :func:`firing_cycles_where_g_rises`): the same decisions in the same order, the
+    first that fires wins; a decision before j0 − 1 is skipped where g(j0 − 1) lies Z_MAX·σ or more below
+    the threshold (g rises). Out of line (scalars only: a cheap call)."""
+    if j0 > n_steps and g_hi <= -sure_v:
+        return j0
+    for w in range(1 if g_lo <= -sure_v else 0, 4):
+        j = j0 - 2 + w
+        if j < 1 or j > n_steps:
+            continue
+        g = g_outer_below if w == 0 else g_lo if w == 1 else g_hi if w == 2 else g_outer_above
+        if g > sure_v:
+            return j
+        if g > -sure_v and noise_lifts_above_zero(row_noise, key_index, w, g, sigma_noise_v):
+            return j
+    return min(j0 + 2, n_steps + 1)
+
+
 @numba.njit(inline="always", **KERNEL)
 def _decide_in_noise_window(bl, ramp, col, u_l0, u_r0, leak, n_steps, half_window, sigma_noise_v, row_noise, key_index,
                             rising, j0, g_hi, g_lo) -> int:
@@ -497,7 +519,8 @@ def _decide_in_noise_window(bl, ramp, col, u_l0, u_r0, leak, n_steps, half_windo
 @numba.njit(**KERNEL)
 def firing_cycles_where_g_rises(bl: BitlineModel, ramp: RampColumns, units, n_wide: int, leak, near_row, near_col, g_last,
                                 n_steps: int, t_clk_units: float, half_window: int, sigma_noise_v: float,
-                                key, batch: int, row0: int, key0: int, firing, j_first, g_below, g_at) -> None:
+                                key, batch: int, row0: int, key0: int, firing, j_first, g_below, g_at, cycles,
+                                g_above) -> None:
     """The ramp cycle (1…n_steps, or n_steps + 1: never) at which each listed column fires, into
     ``firing``: the listed columns (``near_row[i]``, ``near_col[i]``) of a group of rows (the group's row r
     is row ``row0`` + r of ``firing`` and of the noise; its bitlines' units are ``units[r, c]`` (U_L) and
@@ -507,7 +530,12 @@ def firing_cycles_where_g_rises(bl: BitlineModel, ramp: RampColumns, units, n_wi
     :func:`_crossing_from_bracket`); otherwise it never
     fires without noise (j0 = n_steps + 1) and only the noise window's decisions can fire it. Then the
     noise window's decisions in order (module docstring). One call per group of rows, out of line:
-    the crossing search and the noise window are compiled once, and the other columns pay no call."""
+    the crossing search and the noise window are compiled once, and the other columns pay no call.
+
+    A window of four decisions (h = 2: a window chosen for the scores has a small LSB) takes its outer
+    two, g(j0 − 2) and g(j0 + 1), in two vector passes over the list once every crossing is known
+    (``cycles`` int64 and ``g_above`` float scratch of the list's size; ``g_last`` is free by then and
+    holds g(j0 − 2)), and decides from the four (:func:`_decide_four`)."""
     if n_steps >= 2:
         first_guesses(bl, ramp, units, n_wide, leak, near_row, near_col, n_steps, t_clk_units, j_first)
         for i in range(near_row.size):
@@ -516,6 +544,7 @@ def firing_cycles_where_g_rises(bl: BitlineModel, ramp: RampColumns, units, n_wi
         for i in range(near_row.size):
             j_first[i] += 1
         margins_at_cycles(bl, ramp, units, n_wide, leak, near_row, near_col, j_first, g_at)
+    four = half_window == 2 and sigma_noise_v != 0.0
     r_noise = -1
     row_noise = np.uint64(0)
     for i in range(near_row.size):
@@ -534,8 +563,31 @@ def firing_cycles_where_g_rises(bl: BitlineModel, ramp: RampColumns, units, n_wi
                                                     g_below[i], g_last[i] if j_first[i] == n_steps else g_at[i])
         else:                   # g rises, so g(n_steps) bounds the window's decisions
             j0, g_hi, g_lo = n_steps + 1, g_last[i], g_last[i]
+        if four:
+            j_first[i] = j0
+            g_at[i] = g_hi
+            g_below[i] = g_lo
+            continue
         firing[row0 + r, c] = _decide_in_noise_window(bl, ramp, c, u_l0, u_r0, leak[c], n_steps, half_window, sigma_noise_v,
                                                row_noise, key0 + c, True, j0, g_hi, g_lo)
+    if not four:
+        return
+    g_outer_below = g_last
+    for i in range(near_row.size):
+        cycles[i] = max(j_first[i] - 2, 1)          # (a cycle outside the ramp is not decided)
+    margins_at_cycles(bl, ramp, units, n_wide, leak, near_row, near_col, cycles, g_outer_below)
+    for i in range(near_row.size):
+        cycles[i] = min(j_first[i] + 1, n_steps)
+    margins_at_cycles(bl, ramp, units, n_wide, leak, near_row, near_col, cycles, g_above)
+    sure_v = Z_MAX * sigma_noise_v
+    r_noise = -1
+    for i in range(near_row.size):
+        r = near_row[i]
+        if r != r_noise:
+            r_noise = r
+            row_noise = row_stream(key, batch, row0 + r)
+        firing[row0 + r, near_col[i]] = _decide_four(row_noise, key0 + near_col[i], j_first[i], g_outer_below[i],
+                                                     g_below[i], g_at[i], g_above[i], n_steps, sigma_noise_v, sure_v)
 
 
 @numba.njit(**NO_OVERLAP_KERNEL)

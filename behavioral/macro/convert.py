@@ -50,7 +50,7 @@ def fire_comparators(bl, ramp, units, n_wide, n, leak, headroom, enabled, one_ma
     there, and those on the flat end of the discharge curve, are found by one call each for the whole
     group (a call carries the bitline and ramp models: ~80 ns). The ceilings, the rise test and
     g(n_steps) are each one pass without branches over a row or a list (vector gathers).
-    ``near`` (3, rows·n) int64, ``near_g`` (3, rows·n) float, ``flat`` (2, rows·n) int64: scratch. Its
+    ``near`` (4, rows·n) int64, ``near_g`` (4, rows·n) float, ``flat`` (2, rows·n) int64: scratch. Its
     arrays never overlap one another (the lists are distinct arrays or distinct rows of one): it
     compiles with ``noalias``, so that the ceiling pass inlined here runs as vector gathers."""
     n_listed = 0
@@ -108,7 +108,8 @@ def fire_comparators(bl, ramp, units, n_wide, n, leak, headroom, enabled, one_ma
     if n_near > 0:
         firing_cycles_where_g_rises(bl, ramp, units, n_wide, leak, near[0, :n_near], near[1, :n_near], near_g[0, :n_near],
                                     n_steps, t_clk_units, half_window, sigma_noise_v, key, batch, row0, key0, firing,
-                                    near[2, :n_near], near_g[1, :n_near], near_g[2, :n_near])
+                                    near[2, :n_near], near_g[1, :n_near], near_g[2, :n_near], near[3, :n_near],
+                                    near_g[3, :n_near])
     if n_flat > 0:
         firing_cycles_by_scan(bl, ramp, units, n_wide, leak, flat[0, :n_flat], flat[1, :n_flat], n_steps,
                               t_clk_units, half_window, sigma_noise_v, key, batch, row0, key0, firing, near_g[1, :n_flat],
@@ -182,8 +183,8 @@ class Scratch(NamedTuple):
     per_cycle: np.ndarray   #: (n_steps + 2,) int64: the arbiter's (:func:`.arbiter.grant_row`)
     start: np.ndarray       #: (n_steps + 2,) int64: the arbiter's
     n_enabled: np.ndarray   #: (ROWS_PER_GROUP,) int64: enabled columns per row (:func:`fire_comparators`)
-    near: np.ndarray        #: (3, ROWS_PER_GROUP · n_max) int64: :func:`fire_comparators`' lists
-    near_g: np.ndarray      #: (3, ROWS_PER_GROUP · n_max) float64
+    near: np.ndarray        #: (4, ROWS_PER_GROUP · n_max) int64: :func:`fire_comparators`' lists
+    near_g: np.ndarray      #: (4, ROWS_PER_GROUP · n_max) float64
     flat: np.ndarray        #: (2, ROWS_PER_GROUP · n_max) int64
     energy: np.ndarray      #: (7, n_max) float64: the energy pass's (:func:`.energy.row_energy_j`)
     line_of: np.ndarray     #: (d, 2·q_max + 1) int64: the code tables' line numbers (:func:`.mac.code_lines`)
@@ -199,7 +200,7 @@ def scratch_of_block(d: int, q_max: int, n_max: int, n_steps: int) -> Scratch:
     lanes = ROWS_PER_GROUP * n_max
     return Scratch(np.zeros(ROWS_PER_GROUP * 2 * n_max, dtype=np.float32), np.zeros(n_steps + 2, dtype=np.int64),
                    np.zeros(n_steps + 2, dtype=np.int64), np.zeros(ROWS_PER_GROUP, dtype=np.int64),
-                   np.zeros((3, lanes), dtype=np.int64), np.zeros((3, lanes)), np.zeros((2, lanes), dtype=np.int64),
+                   np.zeros((4, lanes), dtype=np.int64), np.zeros((4, lanes)), np.zeros((2, lanes), dtype=np.int64),
                    np.zeros((7, n_max)), np.zeros((d, 2 * q_max + 1), dtype=np.int64),
                    np.empty(d * 2 * q_max * 2 * n_max, dtype=np.float32), np.zeros(n_max),
                    np.zeros(2 * n_max, dtype=np.float32))

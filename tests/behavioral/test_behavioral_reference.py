@@ -277,6 +277,30 @@ def test_wide_noise_window_equals_reference():
     assert np.mean(np.abs(fast.firing_cycle - quiet.firing_cycle) > 1) > 0.01   # the noise moves decisions > 1 cycle
 
 
+@pytest.mark.parametrize("sigma_scale,seed,forced", [(2.0, 22, False), (5.0, 23, True)])
+def test_four_decision_noise_window_equals_reference(sigma_scale, seed, forced, monkeypatch):
+    """h = 2, a window of four decisions (a window chosen for the scores gives it at σ × 1): the kernels
+    take its outer two decisions' margins in vector passes (adc._decide_four), the reference cycle by
+    cycle. ``forced``: h held at 2 for both under σ × 5, so that the outer decisions (2 LSB below, 1
+    above the crossing) fire often enough to be seen."""
+    from topkima.behavioral.macro.chip import ChipInstance
+    if forced:
+        monkeypatch.setattr(ChipInstance, "noise_half_window", lambda self: 2)
+    macro = TopkimaMacro(load_calibration(), sigma_scale=sigma_scale)
+    chip = macro.instance(np.random.default_rng(seed))
+    assert chip.noise_half_window() == 2
+    q, kl = _case(seed, rows=40, n_keys=24, d=16, scale=12)
+    fast = chip.topk(q, kl, k=5, rng=np.random.default_rng(seed))
+    details = {}
+    idx, cycles, firing = reference_topk(chip, q, kl, 5, insitu=macro.insitu, key=noise_key(np.random.default_rng(seed)),
+                                         details=details)
+    assert_same_conversions(fast, idx, cycles, firing, details)
+    moved = fast.firing_cycle - chip.without_noise().topk(q, kl, k=5).firing_cycle
+    assert np.any(moved == -1) and np.any(moved == 1)       # decisions on both sides of the crossing fire
+    if forced:
+        assert np.any(moved == -2)                          # and the first of the four
+
+
 def test_saturated_bitlines_fire_at_the_first_crossing(macro):
     # dense full-range inputs drive RBL_L onto the flat end of the discharge curve, where leakage
     # on RBL_R makes g fall again over the ramp: the first crossing, not the last cycle, decides
