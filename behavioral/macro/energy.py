@@ -114,7 +114,8 @@ def row_energy_j(bl, ramp, em: EnergyModel, units_l, units_r, leak, firing, enab
     stop (:func:`overdrive_at_stop`), then each column's decision energy, that of a column clocked to
     the stop complete; these passes have no branch and run as vector instructions (their arrays never
     overlap: compiled with ``noalias``). The columns clocked to a cycle before the stop (fired) then
-    get their overdrive sums one by one; where the ramp stopped in cycle 1 (saturated rows), every
+    get their overdrive sums one by one (found by their firing cycle alone, unless the decision pass
+    counted a column clocked to the stop whose V_R − V_L does not move: then every column is looked at); where the ramp stopped in cycle 1 (saturated rows), every
     clocked column's one term comes from a logarithm pass without branches (:func:`.bitline.ln_in_place`).
     The sums over the columns run in eight lanes (:func:`sum_in_lanes`)."""
     n = firing.size
@@ -134,6 +135,7 @@ def row_energy_j(bl, ramp, em: EnergyModel, units_l, units_r, leak, firing, enab
     swept = with_overdrive and j_end > 1       # od holds the sweep to the stop
     if swept:
         overdrive_at_stop(bl, j_end, v_l_end, v_r_end, v_l_1, v_r_1, od)
+    n_still = 0                         # columns clocked to the stop whose V_R − V_L does not move
     for c in range(n):
         end = v_l_end[c] + v_r_end[c]
         v_sum_end[c] = end
@@ -142,7 +144,9 @@ def row_energy_j(bl, ramp, em: EnergyModel, units_l, units_r, leak, firing, enab
         cm += end
         cm *= 0.25
         e = clocked * (bl.e_decision_at_0_j + bl.e_decision_per_v * cm)
-        to_stop = swept and clocked == j_end and abs((v_r_end[c] - v_l_end[c]) - (v_r_1[c] - v_l_1[c])) >= 1e-12
+        moves = abs((v_r_end[c] - v_l_end[c]) - (v_r_1[c] - v_l_1[c])) >= 1e-12
+        to_stop = swept and clocked == j_end and moves
+        n_still += 1 if clocked == j_end and not moves else 0
         e_column[c] = e + (bl.e_decision_per_ln_od_j * od[c] if to_stop else 0.0)
     if with_overdrive and j_end == 1:   # every clocked column decided once (saturated rows): its own term
         for c in range(n):
@@ -154,8 +158,10 @@ def row_energy_j(bl, ramp, em: EnergyModel, units_l, units_r, leak, firing, enab
         for c in range(n):
             clocked = min(int(firing[c]), stop) if enabled[c] else 0
             e_column[c] += bl.e_decision_per_ln_od_j * od[c] if clocked > 0 else 0.0
-    elif with_overdrive:                # the other clocked columns' overdrive sums
-        for c in range(n):
+    elif with_overdrive:                # the other clocked columns' overdrive sums: those that fired
+        for c in range(n):              # before the stop, and any counted in n_still
+            if firing[c] >= j_end and n_still == 0:
+                continue
             clocked = min(int(firing[c]), stop) if enabled[c] else 0
             d_1 = v_r_1[c] - v_l_1[c]
             d_last = v_r_end[c] - v_l_end[c]    # the column's last decision: at the stop …
