@@ -49,10 +49,11 @@ def _mac(devices, pulse, q8, levels, n_scales, q_max, line_of, table, zero, unit
 
 @numba.njit(nogil=True)
 def _comparators(bl, ramp, units, n, leak, headroom, enabled, n_steps, t_clk_units, half_window, sigma_v, key,
-                 firing, n_enabled, near, near_g, flat):
+                 firing, n_enabled, near, near_g, flat, listed, listed_start):
     for r0 in range(0, units.shape[0], ROWS_PER_GROUP):
         fire_comparators(bl, ramp, units[r0:r0 + ROWS_PER_GROUP], n, n, leak, headroom, enabled, True, n_steps,
-                         t_clk_units, half_window, sigma_v, key, 0, r0, 0, firing, n_enabled, near, near_g, flat)
+                         t_clk_units, half_window, sigma_v, key, 0, r0, 0, firing, n_enabled, near, near_g, flat, listed,
+                         listed_start)
 
 
 @numba.njit(nogil=True)
@@ -81,7 +82,7 @@ def parts(name: str, macro: TopkimaMacro) -> dict:
     comparator_args = (bl, ramp, units, n, leak, margin_headroom_v(bl, ramp.devices, p.n_ramp_steps, ramp.u_ramp_after_units),
                        np.ones((1, n), dtype=np.bool_), p.n_ramp_steps, p.t_clk_ima_s / p.t_unit_s,
                        chip.noise_half_window(), p.sa_noise_sigma_v, np.uint64(12345), firing, s.n_enabled, s.near,
-                       s.near_g, s.flat)
+                       s.near_g, s.flat, s.listed, s.listed_start)
 
     n_pulsed = np.count_nonzero(q, axis=1).astype(np.int64)
     energy_args = (bl, ramp, chip.energy, units, n, leak, np.ascontiguousarray(res.firing_cycle, dtype=np.int64),

@@ -12,17 +12,19 @@ from topkima.behavioral.macro.runtime import KERNEL
 
 
 @numba.njit(**KERNEL)
-def grant_row(firing, n_steps: int, k: int, k_enabled: int, out_index, out_cycle, per_cycle, start) -> int:
+def grant_row(firing, columns, n_steps: int, k: int, k_enabled: int, out_index, out_cycle, per_cycle, start) -> int:
     """One row's arbitration over its columns' firing cycles (n_steps + 1: never / disabled).
 
-    Fills ``out_index`` / ``out_cycle`` (k slots) with the granted columns in grant order (cycle,
-    then address), −1 and n_steps + 1 in slots nothing fired for; returns the stop cycle: that of
-    the ``k_enabled``-th grant (the k-counter is set to min(k, enabled columns)), the full ramp
-    when fewer fired, 0 when ``k_enabled`` is 0 (the row is not converted). ``per_cycle``,
-    ``start``: scratch of n_steps + 2 integers."""
+    ``columns``: the row's columns that may fire, in increasing order (the comparators' screen leaves
+    these: every other column never fires or is disabled, and takes no slot). Fills ``out_index`` /
+    ``out_cycle`` (k slots) with the granted columns in grant order (cycle, then address), −1 and
+    n_steps + 1 in slots nothing fired for; returns the stop cycle: that of the ``k_enabled``-th grant
+    (the k-counter is set to min(k, enabled columns)), the full ramp when fewer fired, 0 when
+    ``k_enabled`` is 0 (the row is not converted). ``per_cycle``, ``start``: scratch of n_steps + 2
+    integers."""
     per_cycle[:] = 0
-    for c in range(firing.size):    # (the columns that never fire, most of them, are not counted: no slot takes them)
-        j = firing[c]
+    for i in range(columns.size):
+        j = firing[columns[i]]
         if j <= n_steps:
             per_cycle[j] += 1
     # the cycle by which k grants are reached (the arbiter tree grants lower addresses first)
@@ -42,7 +44,8 @@ def grant_row(firing, n_steps: int, k: int, k_enabled: int, out_index, out_cycle
     for s in range(k):
         out_index[s] = -1
         out_cycle[s] = n_steps + 1
-    for c in range(firing.size):
+    for i in range(columns.size):
+        c = columns[i]
         j = firing[c]
         if j <= last and j <= n_steps and start[j] < k:
             out_index[start[j]] = c

@@ -34,12 +34,15 @@ from topkima.behavioral.macro.runtime import KERNEL, NO_OVERLAP_KERNEL, parallel
 
 @numba.njit(**NO_OVERLAP_KERNEL)
 def fire_comparators(bl, ramp, units, n_wide, n, leak, headroom, enabled, one_mask, n_steps, t_clk_units, half_window,
-                     sigma_noise_v, key, batch, row0, key0, firing, n_enabled, near, near_g, flat) -> None:
+                     sigma_noise_v, key, batch, row0, key0, firing, n_enabled, near, near_g, flat, listed,
+                     listed_start) -> None:
     """The ramp cycle each enabled column c < n of a group of rows fires in: the group's row r is row
     ``row0`` + r of ``firing`` (left as it is for a disabled column: it never requests the arbiter and is
     not clocked), of ``enabled`` (or its row 0 for every row, ``one_mask``) and of the noise, and its
     bitlines' units are ``units[r, c]`` (U_L) and ``units[r, n_wide + c]`` (U_R). How many columns each row
-    enables goes into ``n_enabled`` (rows,).
+    enables goes into ``n_enabled`` (rows,), and the columns that may fire (those the screen below
+    leaves), row r's in increasing order, into ``listed[listed_start[r] : listed_start[r + 1]]`` (the
+    arbiter looks at these only: every other column of the row never fires or is disabled).
 
     A column whose margin's ceiling (:func:`.adc.margin_ceiling_v`, two points of the curve;
     ``headroom`` (n,) its columns' :func:`.adc.margin_headroom_v`) lies more than Z_MAX·σ below the
@@ -53,6 +56,12 @@ def fire_comparators(bl, ramp, units, n_wide, n, leak, headroom, enabled, one_ma
     ``near`` (4, rows·n) int64, ``near_g`` (4, rows·n) float, ``flat`` (2, rows·n) int64: scratch. Its
     arrays never overlap one another (the lists are distinct arrays or distinct rows of one): it
     compiles with ``noalias``, so that the ceiling pass inlined here runs as vector gathers."""
+    size = units.shape[0] * n      # (no bounds checks in the kernels: short scratch would be overrun)
+    if (near.shape[0] < 4 or near_g.shape[0] < 4 or flat.shape[0] < 2 or min(near.shape[1], near_g.shape[1], flat.shape[1],
+                                                                              listed.size) < size
+            or listed_start.size < units.shape[0] + 1):
+        raise ValueError("fire_comparators: scratch too small (near, near_g (4, rows·n), flat (2, rows·n), listed "
+                         "(rows·n,), listed_start (rows + 1,))")
     n_listed = 0
     sure_v = Z_MAX * sigma_noise_v
     # (the lists' rows are free until the rows are done: each row's ceilings in turn, and per column
@@ -60,6 +69,7 @@ def fire_comparators(bl, ramp, units, n_wide, n, leak, headroom, enabled, one_ma
     ceiling, leak_max, ramp_end = near_g[1, :n], near_g[2, :n], near_g[0, :n]
     column_extremes(bl, ramp, leak, n_steps, leak_max, ramp_end)
     for r in range(units.shape[0]):
+        listed_start[r] = n_listed
         row_enabled = enabled[0] if one_mask else enabled[row0 + r]
         margin_ceilings_v(bl, units[r, :n], units[r, n_wide:n_wide + n], leak_max, ramp_end, ramp.u_cal_units,
                           headroom, ceiling)
@@ -74,8 +84,10 @@ def fire_comparators(bl, ramp, units, n_wide, n, leak, headroom, enabled, one_ma
                 continue
             flat[0, n_listed] = r
             flat[1, n_listed] = c
+            listed[n_listed] = c
             n_listed += 1
         n_enabled[r] = count
+    listed_start[units.shape[0]] = n_listed
     # the listed columns where g surely rises go to the near list, the others stay (in order) on the flat one
     rises = near[2, :n_listed]
     g_rises_listed(bl, ramp, units, n_wide, leak, flat[0, :n_listed], flat[1, :n_listed], n_steps, t_clk_units, rises)
@@ -141,7 +153,7 @@ def convert_group(b, r0, r1, bl, ramp, em, q, n_keys_used, enable, has_mask, lea
     # the ramp ADC: each enabled column's comparator (no mask: one row, all True)
     fire_comparators(bl, ramp, group, n_wide, n, leak, headroom, enable[b] if has_mask else enable[0], not has_mask,
                      n_steps, t_clk_units, half_window, sigma_noise_v, key, noise_batch, r0, key0, out.firing[b],
-                     s.n_enabled, s.near, s.near_g, s.flat)
+                     s.n_enabled, s.near, s.near_g, s.flat, s.listed, s.listed_start)
     for r in range(r0, r1):
         if has_mask and s.n_enabled[r - r0] == 0:
             continue                # nothing to convert: no grant, no energy
@@ -151,8 +163,8 @@ def convert_group(b, r0, r1, bl, ramp, em, q, n_keys_used, enable, has_mask, lea
             stop = n_steps
             grants = n
         else:
-            stop = grant_row(firing, n_steps, k, min(k, s.n_enabled[r - r0]), out.index[b, r], out.cycle[b, r],
-                             s.per_cycle, s.start)
+            stop = grant_row(firing, s.listed[s.listed_start[r - r0]:s.listed_start[r - r0 + 1]], n_steps, k,
+                             min(k, s.n_enabled[r - r0]), out.index[b, r], out.cycle[b, r], s.per_cycle, s.start)
             grants = k
         out.stop[b, r] = stop
         if with_energy:
@@ -186,6 +198,8 @@ class Scratch(NamedTuple):
     near: np.ndarray        #: (4, ROWS_PER_GROUP · n_max) int64: :func:`fire_comparators`' lists
     near_g: np.ndarray      #: (4, ROWS_PER_GROUP · n_max) float64
     flat: np.ndarray        #: (2, ROWS_PER_GROUP · n_max) int64
+    listed: np.ndarray      #: (ROWS_PER_GROUP · n_max,) int64: the columns that may fire, row by row …
+    listed_start: np.ndarray  #: (ROWS_PER_GROUP + 1,) int64: … where each row's start
     energy: np.ndarray      #: (7, n_max) float64: the energy pass's (:func:`.energy.row_energy_j`)
     line_of: np.ndarray     #: (d, 2·q_max + 1) int64: the code tables' line numbers (:func:`.mac.code_lines`)
     table: np.ndarray       #: (d · 2·q_max · 2 · n_max,) float32: the code tables, as many lines as can be
@@ -201,6 +215,7 @@ def scratch_of_block(d: int, q_max: int, n_max: int, n_steps: int) -> Scratch:
     return Scratch(np.zeros(ROWS_PER_GROUP * 2 * n_max, dtype=np.float32), np.zeros(n_steps + 2, dtype=np.int64),
                    np.zeros(n_steps + 2, dtype=np.int64), np.zeros(ROWS_PER_GROUP, dtype=np.int64),
                    np.zeros((4, lanes), dtype=np.int64), np.zeros((4, lanes)), np.zeros((2, lanes), dtype=np.int64),
+                   np.zeros(lanes, dtype=np.int64), np.zeros(ROWS_PER_GROUP + 1, dtype=np.int64),
                    np.zeros((7, n_max)), np.zeros((d, 2 * q_max + 1), dtype=np.int64),
                    np.empty(d * 2 * q_max * 2 * n_max, dtype=np.float32), np.zeros(n_max),
                    np.zeros(2 * n_max, dtype=np.float32))

@@ -356,12 +356,12 @@ def test_crossing_search_equals_a_plain_scan_on_dense_inputs():
     @numba.njit
     def both(bl, ramp, u_l, u_r, leak, headroom, fast, scan):
         enabled = np.ones((1, u_l.shape[1]), dtype=np.bool_)
-        lists = np.zeros((5, u_l.size), dtype=np.int64)
+        lists = np.zeros((7, u_l.size), dtype=np.int64)
         # the kernels' dispatch: the search where g surely rises, the scan elsewhere
         n = u_l.shape[1]
         fire_comparators(bl, ramp, np.hstack((u_l, u_r)), n, n, leak, headroom, enabled, True, 32, 8.0, 1, 0.0,
-                         np.uint64(0), 0, 0, 0, fast, np.zeros(u_l.shape[0], np.int64), lists[:3], np.zeros((3, u_l.size)),
-                         lists[3:])
+                         np.uint64(0), 0, 0, 0, fast, np.zeros(u_l.shape[0], np.int64), lists[:4], np.zeros((4, u_l.size)),
+                         lists[4:6], lists[6], np.zeros(u_l.shape[0] + 1, np.int64))
         for r in range(u_l.shape[0]):
             for c in range(u_l.shape[1]):
                 scan[r, c] = 33
@@ -446,7 +446,8 @@ def test_the_screen_changes_no_firing_cycle(artefact):
     @numba.njit
     def both(bl, ramp, u_l, u_r, leak, headroom, enabled, sigma, with_screen, without) -> int:
         n = u_l.shape[1]
-        lists, g_last, n_enabled = np.zeros((5, u_l.size), np.int64), np.zeros((3, u_l.size)), np.zeros(u_l.shape[0], np.int64)
+        lists, g_last, n_enabled = np.zeros((7, u_l.size), np.int64), np.zeros((4, u_l.size)), np.zeros(u_l.shape[0], np.int64)
+        listed_start = np.zeros(u_l.shape[0] + 1, np.int64)
         inf = np.full(n, np.inf)
         screened = 0
         for r in range(u_l.shape[0]):
@@ -456,7 +457,7 @@ def test_the_screen_changes_no_firing_cycle(artefact):
                     screened += 1
         for ceiling, out in ((headroom, with_screen), (inf, without)):
             fire_comparators(bl, ramp, np.hstack((u_l, u_r)), n, n, leak, ceiling, enabled, False, 32, 8.0, 3, sigma,
-                             np.uint64(7), 0, 0, 0, out, n_enabled, lists[:3], g_last, lists[3:])
+                             np.uint64(7), 0, 0, 0, out, n_enabled, lists[:4], g_last, lists[4:6], lists[6], listed_start)
         return screened
 
     cal = load_calibration(Path(__file__).parents[2] / "calibration" / artefact)

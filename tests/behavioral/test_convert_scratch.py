@@ -52,3 +52,23 @@ def test_uninitialised_code_tables_are_never_read(chip, monkeypatch):
     finally:
         runtime.set_threads(before)
     assert np.isfinite(want.energy_j).all() and (want.indices >= 0).any()
+
+
+def test_the_comparators_refuse_short_scratch(chip):
+    """The kernels run without bounds checks: lists shorter than the comparators fill are refused
+    (here the near list with the three rows it had before the four-decision noise window)."""
+    from topkima.behavioral.macro.adc import margin_headroom_v
+    n, rows = 8, 2
+    p, bl, ramp = chip.params, chip.bitlines, chip.ramp(0)
+    units = np.zeros((rows, 2 * n))
+    leak = np.zeros(n)
+    headroom = margin_headroom_v(bl, ramp.devices, p.n_ramp_steps, ramp.u_ramp_after_units)[:n]
+    args = dict(near=np.zeros((4, rows * n), np.int64), near_g=np.zeros((4, rows * n)), flat=np.zeros((2, rows * n), np.int64),
+                listed=np.zeros(rows * n, np.int64), listed_start=np.zeros(rows + 1, np.int64))
+    for name, short in (("near", np.zeros((3, rows * n), np.int64)), ("listed", np.zeros(rows * n - 1, np.int64)),
+                        ("listed_start", np.zeros(rows, np.int64))):
+        with pytest.raises(ValueError, match="scratch too small"):
+            convert_module.fire_comparators(bl, ramp, units, n, n, leak, headroom, np.ones((1, n), np.bool_), True,
+                                            p.n_ramp_steps, 8.0, 1, 0.0, np.uint64(0), 0, 0, 0,
+                                            np.zeros((rows, n), np.int64), np.zeros(rows, np.int64),
+                                            *{**args, name: short}.values())

@@ -106,10 +106,10 @@ def test_the_row_kernels_overdrive_energy_equals_the_sum_over_each_columns_decis
     enabled = np.ones(n, dtype=np.bool_)
     firing = np.zeros(n, dtype=np.int64)       # the kernels' firing cycles, noiseless
     headroom = margin_headroom_v(bl, ramp.devices, n_steps, ramp.u_ramp_after_units)[:n]
-    lists = np.zeros((5, n), dtype=np.int64)
+    lists = np.zeros((7, n), dtype=np.int64)
     fire_comparators(bl, ramp, np.concatenate((u_l, u_r))[None], n, n, leak, headroom, enabled[None], False, n_steps,
-                     t_clk_units, 1, 0.0, np.uint64(0), 0, 0, 0, firing[None], np.zeros(1, dtype=np.int64), lists[:3],
-                     np.zeros((3, n)), lists[3:])
+                     t_clk_units, 1, 0.0, np.uint64(0), 0, 0, 0, firing[None], np.zeros(1, dtype=np.int64), lists[:4],
+                     np.zeros((4, n)), lists[4:6], lists[6], np.zeros(2, dtype=np.int64))
     scratch = np.zeros((7, n))
     for stop in (n_steps // 2, n_steps):        # columns firing before the stop, after it, never
         with_term = row_energy_j(bl, ramp, em, u_l, u_r, leak, firing, enabled, stop, 10, 5, scratch)
