@@ -68,18 +68,31 @@ def sensed_at_cycle(bl, ramp, j: int, units_l, units_r, leak, v_l, v_r) -> None:
 
 
 @numba.njit(inline="always", **KERNEL)
-def overdrive_at_stop(bl, j_end: int, v_l_end, v_r_end, v_l_1, v_r_1, od) -> None:
-    """:func:`.bitline.overdrive_log_sum` of every column c < ``od.size`` as if clocked from cycle 1 to
-    the stop ``j_end`` > 1 (most columns: those that did not fire before it), into ``od``: one
-    pass over the columns with no branch, the arithmetic of that function's sweep (its other case,
-    one decision or V_R − V_L not moving, is left to the caller)."""
-    n_minus_1 = j_end - 1
-    for c in range(od.size):
-        d_1 = v_r_1[c] - v_l_1[c]
-        d_last = v_r_end[c] - v_l_end[c]
-        rise = d_last - d_1
-        half_step = 0.5 * rise / n_minus_1
-        od[c] = n_minus_1 * (_log_integral(bl, d_last + half_step) - _log_integral(bl, d_1 - half_step)) / rise
+def sweep_to_stop(bl, n_minus_1: int, d_1: float, d_last: float) -> float:
+    """:func:`.bitline.overdrive_log_sum` of a column clocked from cycle 1 to the stop n_minus_1 + 1 > 1
+    (most columns: those that did not fire before it), V_R − V_L = ``d_1`` at cycle 1 and ``d_last`` at
+    the stop: the arithmetic of that function's sweep (its other case, one decision or V_R − V_L not
+    moving, is left to the caller), without a branch."""
+    rise = d_last - d_1
+    half_step = 0.5 * rise / n_minus_1
+    return n_minus_1 * (_log_integral(bl, d_last + half_step) - _log_integral(bl, d_1 - half_step)) / rise
+
+
+@numba.njit(inline="always", **KERNEL)
+def column_decisions_j(bl, firing, enabled, stop: int, j_end: int, swept: bool, v_l_end, v_r_end, v_l_1, v_r_1,
+                       c: int, od_c: float):
+    """(V_L + V_R at the stop, the decision energy of column c (that of a column clocked to the stop
+    complete: ``od_c`` its :func:`sweep_to_stop`), whether it is clocked to the stop with V_R − V_L not
+    moving (its overdrive sum is then left to the caller))."""
+    end = v_l_end[c] + v_r_end[c]
+    clocked = min(int(firing[c]), stop) if enabled[c] else 0
+    cm = v_l_1[c] + v_r_1[c]
+    cm += end
+    cm *= 0.25
+    e = clocked * (bl.e_decision_at_0_j + bl.e_decision_per_v * cm)
+    moves = abs((v_r_end[c] - v_l_end[c]) - (v_r_1[c] - v_l_1[c])) >= 1e-12
+    to_stop = swept and clocked == j_end and moves
+    return end, e + (bl.e_decision_per_ln_od_j * od_c if to_stop else 0.0), clocked == j_end and not moves
 
 
 @numba.njit(inline="always", **KERNEL)
@@ -110,13 +123,14 @@ def row_energy_j(bl, ramp, em: EnergyModel, units_l, units_r, leak, firing, enab
     ``enabled`` (n,) columns enabled at the arbiter; ``scratch`` (7, ≥ n) float64, an array of its own.
 
     The bitlines of every column at the stop and at cycle 1 come first, in two passes over the
-    columns (:func:`sensed_at_cycle`), then the overdrive sum of every column as if clocked to the
-    stop (:func:`overdrive_at_stop`), then each column's decision energy, that of a column clocked to
-    the stop complete; these passes have no branch and run as vector instructions (their arrays never
-    overlap: compiled with ``noalias``). The columns clocked to a cycle before the stop (fired) then
-    get their overdrive sums one by one (found by their firing cycle alone, unless the decision pass
-    counted a column clocked to the stop whose V_R − V_L does not move: then every column is looked at); where the ramp stopped in cycle 1 (saturated rows), every
-    clocked column's one term comes from a logarithm pass without branches (:func:`.bitline.ln_in_place`).
+    columns (:func:`sensed_at_cycle`), then each column's decision energy in one pass, that of a column
+    clocked to the stop complete with its overdrive sum (:func:`sweep_to_stop`,
+    :func:`column_decisions_j`); these passes have no branch and run as vector instructions (their
+    arrays never overlap: compiled with ``noalias``). The columns clocked to a cycle before the stop
+    (fired) then get their overdrive sums one by one (found by their firing cycle alone, unless the
+    decision pass counted a column clocked to the stop whose V_R − V_L does not move: then every
+    column is looked at); where the ramp stopped in cycle 1 (saturated rows), every clocked column's
+    one term comes from a logarithm pass without branches (:func:`.bitline.ln_in_place`).
     The sums over the columns run in eight lanes (:func:`sum_in_lanes`)."""
     n = firing.size
     if scratch.shape[0] < 7 or scratch.shape[1] < n:    # no bounds checks in the kernels: a short scratch would be overrun
@@ -132,22 +146,19 @@ def row_energy_j(bl, ramp, em: EnergyModel, units_l, units_r, leak, firing, enab
             v_l_1[c] = v_l_end[c]
             v_r_1[c] = v_r_end[c]
     with_overdrive = bl.e_decision_per_ln_od_j != 0.0
-    swept = with_overdrive and j_end > 1       # od holds the sweep to the stop
-    if swept:
-        overdrive_at_stop(bl, j_end, v_l_end, v_r_end, v_l_1, v_r_1, od)
+    swept = with_overdrive and j_end > 1       # a column clocked to the stop sums a sweep
     n_still = 0                         # columns clocked to the stop whose V_R − V_L does not move
-    for c in range(n):
-        end = v_l_end[c] + v_r_end[c]
-        v_sum_end[c] = end
-        clocked = min(int(firing[c]), stop) if enabled[c] else 0
-        cm = v_l_1[c] + v_r_1[c]
-        cm += end
-        cm *= 0.25
-        e = clocked * (bl.e_decision_at_0_j + bl.e_decision_per_v * cm)
-        moves = abs((v_r_end[c] - v_l_end[c]) - (v_r_1[c] - v_l_1[c])) >= 1e-12
-        to_stop = swept and clocked == j_end and moves
-        n_still += 1 if clocked == j_end and not moves else 0
-        e_column[c] = e + (bl.e_decision_per_ln_od_j * od[c] if to_stop else 0.0)
+    if swept:                           # (two loops: each runs as vector instructions)
+        for c in range(n):
+            od_c = sweep_to_stop(bl, j_end - 1, v_r_1[c] - v_l_1[c], v_r_end[c] - v_l_end[c])
+            v_sum_end[c], e_column[c], still = column_decisions_j(bl, firing, enabled, stop, j_end, True, v_l_end,
+                                                                  v_r_end, v_l_1, v_r_1, c, od_c)
+            n_still += 1 if still else 0
+    else:
+        for c in range(n):
+            v_sum_end[c], e_column[c], still = column_decisions_j(bl, firing, enabled, stop, j_end, False, v_l_end,
+                                                                  v_r_end, v_l_1, v_r_1, c, 0.0)
+            n_still += 1 if still else 0
     if with_overdrive and j_end == 1:   # every clocked column decided once (saturated rows): its own term
         for c in range(n):
             a = abs(v_r_1[c] - v_l_1[c])
