@@ -242,8 +242,9 @@ def _crossing_from_bracket(bl, ramp, col, u_l0, u_r0, leak, n_steps, g_last, j0,
     """(j0, g(j0), g(j0 − 1)) of a conversion that fires (g(n_steps) = ``g_last`` > 0) where g rises,
     from g(j0 − 1) = ``g_lo`` and g(j0) = ``g_hi`` at the first guess (:func:`first_guesses`): one
     cycle at a time to g(j0 − 1) ≤ 0 < g(j0), or to g(1) > 0 (saturated: j0 = 1, both values g(1)). g
-    rises, so the bracket found is the first crossing, whatever the guess. One site evaluates g (the
-    kernel compiles faster)."""
+    rises, so the bracket found is the first crossing, whatever the guess. g is evaluated out of line
+    (:func:`_margin_in_window`: the guess is within a cycle of the crossing for most conversions, and
+    the kernel compiles 1 s faster than with g inlined here)."""
     while True:
         if j0 < n_steps and g_hi <= 0.0:  # not yet (g(n_steps) > 0 settles j0 = n_steps): one cycle up
             j0 += 1
@@ -257,7 +258,7 @@ def _crossing_from_bracket(bl, ramp, col, u_l0, u_r0, leak, n_steps, g_last, j0,
             j = j0 - 1
         else:
             return j0, g_hi, g_lo
-        g = g_last if j == n_steps else decision_margin_v(bl, ramp, col, j, u_l0, u_r0, leak)
+        g = g_last if j == n_steps else _margin_in_window(bl, ramp, col, j, u_l0, u_r0, leak)
         if j == j0:
             g_hi = g
         else:
@@ -266,8 +267,8 @@ def _crossing_from_bracket(bl, ramp, col, u_l0, u_r0, leak, n_steps, g_last, j0,
 
 @numba.njit(**KERNEL)
 def _margin_in_window(bl, ramp, col, j, u_l0, u_r0, leak):
-    """g(j) out of line, for the rare paths (a noise window wider than two decisions, the scan's
-    last cycles)."""
+    """g(j) out of line, for the rare paths (a first guess off the crossing, a noise window wider than
+    two decisions, the scan's last cycles)."""
     return decision_margin_v(bl, ramp, col, j, u_l0, u_r0, leak)
 
 
