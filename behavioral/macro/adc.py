@@ -346,9 +346,9 @@ def g_rises(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r0: fl
     last = float(bl.last_index)
     # RBL_L at most this far down the curve (leakage at its highest rate), RBL_R at least this far
     u_l_last = u_l0 + leak * bl.leak_rel_max * bl.t_sense_units[n_steps] + ramp.u_ramp_after_units[col, n_steps]
-    v_l_fall_min = -bl.curve_dv[int(min(max(u_l_last * ppu, 0.0), last))] * ppu * ramp.step_min_units[col]
+    v_l_fall_min = -bl.curve_dv[np.uint64(min(max(u_l_last * ppu, 0.0), last))] * ppu * ramp.step_min_units[col]
     u_r_first = u_r0 + ramp.u_cal_units[col]
-    v_r_fall_max = bl.fall_max_from_v[int(min(max(u_r_first * ppu, 0.0), last))] * ppu * leak * bl.leak_rel_max * t_clk_units
+    v_r_fall_max = bl.fall_max_from_v[np.uint64(min(max(u_r_first * ppu, 0.0), last))] * ppu * leak * bl.leak_rel_max * t_clk_units
     b_max = ramp.devices.v_os_slope_max_per_v[col]
     return v_l_fall_min * (1.0 - 0.5 * b_max) > 2.0 * (v_r_fall_max * (1.0 + 0.5 * b_max) + bl.drift_v_per_cycle
                                                       + b_max * bl.drift_cm_v_per_cycle)

@@ -257,7 +257,7 @@ def units_of_v_estimate(bl: BitlineModel, v: float) -> float:
         x = 0
     elif x > n:
         x = n
-    return float(bl.units_of_v_table[int(x)])
+    return float(bl.units_of_v_table[np.uint64(x)])     # (unsigned: x ≥ 0, no negative-index code)
 
 
 @numba.njit(inline="always", **KERNEL)
@@ -450,7 +450,7 @@ def ln_in_place(x, exponent) -> None:
         bits[c] = (b & 0xFFFFFFFFFFFFF) | 0x3FF0000000000000      # m: x's mantissa, exponent 0
     for c in range(x.size):
         m = x[c]
-        j = min(int((m - 1.0) * LN_INTERVALS), LN_INTERVALS - 1)
+        j = np.uint64(min((m - 1.0) * LN_INTERVALS, LN_INTERVALS - 1.0))    # (unsigned: no negative-index code)
         eps = m * LN_RECIPROCAL[j] - 1.0
         series = eps * (1.0 + eps * (-0.5 + eps * (1.0 / 3.0 + eps * (-0.25 + eps * (0.2 + eps * (-1.0 / 6.0))))))
         x[c] = exponent[c] * LN_2 + (LN_OF_INVERSE_RECIPROCAL[j] + series)
