@@ -596,11 +596,14 @@ def margins_at_cycles(bl, ramp, units, n_wide, leak, rows, cols, cycles, g) -> N
     """g(``cycles[i]``) of each listed column (``rows[i]``, ``cols[i]``, units as
     :func:`firing_cycles_where_g_rises` reads them) into ``g[i]``: one pass without branches, whose table
     reads run as vector gathers (``noalias``: the output overlaps no input). Every pass over a list that
-    evaluates g is this one (its code is compiled once)."""
+    evaluates g is this one (its code is compiled once). The list's rows, columns and cycles index as
+    unsigned integers (they are not negative), so that no code handles negative indices."""
+    wide = np.uint64(n_wide)
     for i in range(rows.size):
-        r = rows[i]
-        c = cols[i]
-        g[i] = decision_margin_v(bl, ramp, c, cycles[i], float(units[r, c]), float(units[r, n_wide + c]), leak[c])
+        r = np.uint64(rows[i])
+        c = np.uint64(cols[i])
+        g[i] = decision_margin_v(bl, ramp, c, np.uint64(cycles[i]), float(units[r, c]), float(units[r, wide + c]),
+                                 leak[c])
 
 
 @numba.njit(**NO_OVERLAP_KERNEL)
