@@ -32,7 +32,7 @@ for decisions within ~1e-7 V of the threshold.
 Rows share codes (MiniLM's 25 rows per key set use about 8 distinct codes per element), so each
 key set gets a table of those lines, one per (element, code in use by that element among the
 rows it converts) (:func:`build_code_tables`; the arithmetic is :func:`element_line`), and a row's MAC
-is one table read and add per (element, column). A group of rows reads the table four elements
+is one table read and add per (element, column). A group of rows reads the table eight elements
 at a time (:func:`add_rows_units_from_table`), so that those elements' lines stay in the nearest
 cache while the group uses them (a 62-code table on a 256 × 256 array is 33 MB).
 """
