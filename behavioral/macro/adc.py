@@ -36,6 +36,7 @@ import numpy as np
 from topkima.behavioral.macro.bitline import BitlineModel, leak_units, sensed_bitlines, units_of_v_estimate, v_of_units
 from topkima.behavioral.macro.devices import MAX_VCM_BREAKS, ArrayDevices
 from topkima.behavioral.macro.noise import Z_MAX, box_muller_lifts, decision_uniforms, noise_lifts_above_zero, row_stream
+from topkima.behavioral.macro.packed_table import grid_index
 from topkima.behavioral.macro.ramp_limits import RampLimits
 from topkima.behavioral.macro.runtime import KERNEL, NO_OVERLAP_KERNEL
 from topkima.behavioral.params import MacroParams
@@ -285,9 +286,9 @@ def _rise_per_cycle_max_v(bl, ramp, col, j, u_l0, u_r0, leak, t_clk_units):
     x_l = u_l0 + ramp.u_ramp_after_units[col, j]
     x_r = u_r0 + ramp.u_cal_units[col]
     leak_max = leak * bl.leak_rel_max
-    fall_l = bl.fall_max_from_v[int(min(max(x_l * ppu, 0.0), last))] * ppu * (ramp.step_max_units[col]
+    fall_l = bl.fall_max_from_v[grid_index(x_l * ppu, last)] * ppu * (ramp.step_max_units[col]
                                                                              + leak_max * t_clk_units)  # ramp and leakage
-    fall_r = bl.fall_max_from_v[int(min(max(x_r * ppu, 0.0), last))] * ppu * leak_max * t_clk_units
+    fall_r = bl.fall_max_from_v[grid_index(x_r * ppu, last)] * ppu * leak_max * t_clk_units
     b_max = ramp.devices.v_os_slope_max_per_v[col]
     k_l = abs(bl.mix_r - bl.keep_l) + 0.5 * b_max * (abs(bl.keep_l) + abs(bl.mix_r))
     k_r = abs(bl.keep_r + bl.mix_l) + 0.5 * b_max * (abs(bl.mix_l) + abs(bl.keep_r))
@@ -346,9 +347,9 @@ def g_rises(bl: BitlineModel, ramp: RampColumns, col: int, u_l0: float, u_r0: fl
     last = float(bl.last_index)
     # RBL_L at most this far down the curve (leakage at its highest rate), RBL_R at least this far
     u_l_last = u_l0 + leak * bl.leak_rel_max * bl.t_sense_units[n_steps] + ramp.u_ramp_after_units[col, n_steps]
-    v_l_fall_min = -bl.curve_dv[np.uint64(min(max(u_l_last * ppu, 0.0), last))] * ppu * ramp.step_min_units[col]
+    v_l_fall_min = -bl.curve_dv[grid_index(u_l_last * ppu, last)] * ppu * ramp.step_min_units[col]
     u_r_first = u_r0 + ramp.u_cal_units[col]
-    v_r_fall_max = bl.fall_max_from_v[np.uint64(min(max(u_r_first * ppu, 0.0), last))] * ppu * leak * bl.leak_rel_max * t_clk_units
+    v_r_fall_max = bl.fall_max_from_v[grid_index(u_r_first * ppu, last)] * ppu * leak * bl.leak_rel_max * t_clk_units
     b_max = ramp.devices.v_os_slope_max_per_v[col]
     return v_l_fall_min * (1.0 - 0.5 * b_max) > 2.0 * (v_r_fall_max * (1.0 + 0.5 * b_max) + bl.drift_v_per_cycle
                                                       + b_max * bl.drift_cm_v_per_cycle)

@@ -43,7 +43,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from topkima.behavioral.macro.packed_table import fixed_point_table, interpolate
+from topkima.behavioral.macro.packed_table import fixed_point_table, grid_index, interpolate
 from topkima.behavioral.macro.runtime import KERNEL
 from topkima.behavioral.params import MacroParams
 
@@ -252,12 +252,7 @@ def leak_units_array(bl: BitlineModel, j, leak, u_mac, u_phase, age_frac) -> np.
 def units_of_v_estimate(bl: BitlineModel, v: float) -> float:
     """Approximate inverse of f (only used to start the crossing search)."""
     x = (np.float32(v) - np.float32(bl.inv_v0_v)) / np.float32(bl.inv_dv_v)
-    n = bl.units_of_v_table.size - 1
-    if x < 0:
-        x = 0
-    elif x > n:
-        x = n
-    return float(bl.units_of_v_table[np.uint64(x)])     # (unsigned: x ≥ 0, no negative-index code)
+    return float(bl.units_of_v_table[grid_index(x, bl.units_of_v_table.size - 1)])
 
 
 @numba.njit(inline="always", **KERNEL)

@@ -25,6 +25,8 @@ from topkima.behavioral.macro.runtime import KERNEL
 
 #: bits of a value or a step beyond its sign
 FRACTION_BITS = 31
+#: the smallest nonzero largest value of a table (its scale stays a normal float)
+MIN_LARGEST = 1e-290
 
 
 def fixed_point_table(values) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -34,12 +36,15 @@ def fixed_point_table(values) -> tuple[np.ndarray, np.ndarray, np.ndarray, float
     if v.ndim != 1 or v.size == 0 or not np.all(np.isfinite(v)):
         raise ValueError("a kernel table must be a non-empty 1-D array of finite values")
     largest = float(np.max(np.abs(v)))
+    if 0.0 < largest < MIN_LARGEST:     # the scale would be subnormal: its products no longer exact
+        raise ValueError(f"a kernel table's largest value must be 0 or at least {MIN_LARGEST:g}, got {largest!r}")
     exponent = (math.frexp(largest)[1] if largest > 0.0 else 0) - (FRACTION_BITS - 1)
     scale = math.ldexp(1.0, exponent)
     n = np.rint(v / scale).astype(np.int64)
     d = np.append(np.diff(n), 0)
-    if max(np.abs(n).max(), np.abs(d).max()) >= 2 ** FRACTION_BITS:     # (not reached: |N| ≤ 2^30)
-        raise ValueError("a kernel table's values do not fit its fixed point")
+    if max(np.abs(n).max(), np.abs(d).max()) >= 2 ** FRACTION_BITS:     # a step of ±2³¹: neighbours of opposite sign at the limit
+        raise ValueError("a kernel table's values do not fit its fixed point (a step as large as its largest "
+                         "value, of opposite signs)")
     words = (n.astype(np.uint64) << np.uint64(32)) | (d.astype(np.uint64) & np.uint64(0xFFFFFFFF))
     return words.view(np.int64), n * scale, d * scale, scale
 
@@ -53,3 +58,12 @@ def interpolate(words, scale: float, x: float) -> float:
     i = np.uint64(x)        # unsigned: no code for negative indices (x ≥ 0)
     w = words[i]
     return scale * (float(w >> 32) + (x - float(i)) * float((w << 32) >> 32))
+
+
+@numba.njit(inline="always", **KERNEL)
+def grid_index(x: float, last: float):
+    """⌊x⌋ clamped to 0 … ``last`` (NaN: 0), as an unsigned index (no code for negative indices): by
+    selects, so that the loops around it run as vector instructions."""
+    x = x if x > 0.0 else 0.0
+    x = x if x < last else last
+    return np.uint64(x)

@@ -65,7 +65,8 @@ def test_the_comparators_refuse_short_scratch(chip):
     headroom = margin_headroom_v(bl, ramp.devices, p.n_ramp_steps, ramp.u_ramp_after_units)[:n]
     args = dict(near=np.zeros((4, rows * n), np.int64), near_g=np.zeros((4, rows * n)), flat=np.zeros((2, rows * n), np.int64),
                 listed=np.zeros(rows * n, np.int64), listed_start=np.zeros(rows + 1, np.int64))
-    for name, short in (("near", np.zeros((3, rows * n), np.int64)), ("listed", np.zeros(rows * n - 1, np.int64)),
+    for name, short in (("near", np.zeros((3, rows * n), np.int64)), ("near_g", np.zeros((4, rows * n - 1))),
+                        ("flat", np.zeros((2, rows * n - 1), np.int64)), ("listed", np.zeros(rows * n - 1, np.int64)),
                         ("listed_start", np.zeros(rows, np.int64))):
         with pytest.raises(ValueError, match="scratch too small"):
             convert_module.fire_comparators(bl, ramp, units, n, n, leak, headroom, np.ones((1, n), np.bool_), True,

@@ -48,3 +48,38 @@ def test_a_table_that_is_not_finite_is_refused():
     for bad in (np.array([1.0, np.nan]), np.array([]), np.ones((2, 2)), np.array([np.inf])):
         with pytest.raises(ValueError, match="non-empty 1-D array of finite values"):
             fixed_point_table(bad)
+
+
+def test_a_table_whose_scale_would_be_subnormal_is_refused():
+    with pytest.raises(ValueError, match="largest value must be 0 or at least"):
+        fixed_point_table(np.array([1e-300, 0.0]))
+    with pytest.raises(ValueError, match="do not fit its fixed point"):      # a step of 2³¹ scales
+        fixed_point_table(np.array([-(1.0 - 2.0 ** -40), 1.0 - 2.0 ** -40]))   # rounded to ±2³⁰ scales
+    words, values, steps, scale = fixed_point_table(np.zeros(3))
+    assert np.all(words == 0) and np.all(values == 0.0) and scale > 0.0
+
+
+def test_the_kernels_curve_and_leakage_equal_their_numpy_forms():
+    """The kernels read the packed words; the numpy helpers (studies, fits) read the rounded float64
+    arrays stored beside them: the same numbers, bit for bit, over the whole curve and beyond its ends."""
+    from topkima.behavioral import TopkimaMacro
+    from topkima.behavioral.macro.bitline import leak_units, leak_units_array, v_of_units, v_of_units_array
+    from topkima.calibration import load_calibration
+
+    bl = TopkimaMacro(load_calibration()).instance(np.random.default_rng(0)).bitlines
+
+    @numba.njit
+    def kernel(bl, units, leak, u_phase, out_v, out_leak):
+        for k in range(units.size):
+            out_v[k] = v_of_units(bl, units[k])
+            out_leak[k] = leak_units(bl, 7, leak[k], units[k], u_phase[k], bl.ramp_age_frac[7])
+
+    last_units = bl.last_index / bl.points_per_unit
+    rng = np.random.default_rng(1)
+    units = np.concatenate([rng.uniform(-20.0, last_units + 20.0, 20_000), np.arange(bl.last_index + 1) / bl.points_per_unit])
+    leak, u_phase = rng.uniform(0.0, 0.05, units.size), rng.uniform(0.0, 60.0, units.size)
+    v, lk = np.empty(units.size), np.empty(units.size)
+    kernel(bl, units, leak, u_phase, v, lk)
+    np.testing.assert_array_equal(v, v_of_units_array(bl, units))
+    np.testing.assert_array_equal(lk, np.array([leak_units_array(bl, 7, leak[k], units[k], u_phase[k], bl.ramp_age_frac[7])
+                                                for k in range(units.size)]))
