@@ -191,9 +191,10 @@ def bitlines_given_ramp(bl: BitlineModel, j: int, u_l0: float, u_r0: float, leak
 def units_at_sense(bl: BitlineModel, j: int, u_l0: float, u_r0: float, leak: float, u_ramp: float, u_cal: float):
     """(U_L, U_R) the bitlines carry at cycle j's sense instant: MAC units + leakage (at each bitline's
     level, :func:`.bitline.leak_units`) + ramp (``u_ramp``) / calibration (``u_cal``) units."""
-    u_l = u_l0 + leak_units(bl, j, leak, u_l0, u_ramp, bl.ramp_age_frac[j])
+    cycle = np.int64(j)     # (one type for every caller's cycle: leak_units, out of line, compiles once)
+    u_l = u_l0 + leak_units(bl, cycle, leak, u_l0, u_ramp, bl.ramp_age_frac[j])
     u_l += u_ramp
-    u_r = u_r0 + leak_units(bl, j, leak, u_r0, u_cal, bl.cal_age_frac[j])
+    u_r = u_r0 + leak_units(bl, cycle, leak, u_r0, u_cal, bl.cal_age_frac[j])
     u_r += u_cal
     return u_l, u_r
 
