@@ -177,13 +177,7 @@ def comparator_offset_v(devices: ArrayDevices, col: int, v_cm: float) -> float:
 def bitlines_at(bl: BitlineModel, ramp: RampColumns, col: int, j: int, u_l0: float, u_r0: float, leak: float):
     """(V_L, V_R) of a column at the sense instant of cycle j: MAC units + leakage (at each bitline's
     level, :func:`.bitline.leak_units`) + ramp / calibration."""
-    return bitlines_given_ramp(bl, j, u_l0, u_r0, leak, ramp.u_ramp_after_units[col, j], ramp.u_cal_units[col])
-
-
-@numba.njit(inline="always", **KERNEL)
-def bitlines_given_ramp(bl: BitlineModel, j: int, u_l0: float, u_r0: float, leak: float, u_ramp: float, u_cal: float):
-    """:func:`bitlines_at` given the column's ramp units after cycle j and its calibration units."""
-    u_l, u_r = units_at_sense(bl, j, u_l0, u_r0, leak, u_ramp, u_cal)
+    u_l, u_r = units_at_sense(bl, j, u_l0, u_r0, leak, ramp.u_ramp_after_units[col, j], ramp.u_cal_units[col])
     return sensed_bitlines(bl, j, u_l, u_r)
 
 

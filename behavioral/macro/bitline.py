@@ -82,8 +82,7 @@ class BitlineModel(NamedTuple):
     drift_r_v_per_cycle: float     #: the same of offset_r …
     drift_rl_v_per_cycle: float    #: … and of offset_r − offset_l
     drift_cm_v_per_cycle: float    #: the largest change of (offset_l + offset_r) / 2 from one cycle to the next
-    od_integral: np.ndarray        #: ∫₀ᵃ ln(od_ref / clamp(t)) dt on a uniform grid of a over 0 … od_max (fixed point) …
-    od_integral_words: np.ndarray  #: … packed (:mod:`.packed_table`) …
+    od_integral_words: np.ndarray  #: ∫₀ᵃ ln(od_ref / clamp(t)) dt on a uniform grid of a over 0 … od_max, packed (:mod:`.packed_table`) …
     od_integral_scale: float       #: … and its scale
     od_integral_points_per_v: float
     ln_od_ref_over_max: float      #: the integrand beyond od_max
@@ -185,7 +184,7 @@ def bitline_model(p: MacroParams, curve_v: np.ndarray, insitu: InsituCorrection 
     rel_words, rel, rel_d, rel_scale = fixed_point_table(rel)
     od_table, od_points_per_v, ln_beyond = overdrive_integral_table(float(p.sa_overdrive_min_v),
                                                                     float(p.sa_overdrive_max_v), float(p.sa_overdrive_ref_v))
-    od_words, od_table, _, od_scale = fixed_point_table(od_table)
+    od_words, _, _, od_scale = fixed_point_table(od_table)
     ramp_age, cal_age = leak_ages(p)
     return BitlineModel(table, dv, curve_words, curve_scale, points_per_unit, table.size - 1, float(v_grid[0]),
                         float(v_grid[1] - v_grid[0]), inv, float(keep_l), float(mix_l), float(mix_r), float(keep_r),
@@ -198,7 +197,7 @@ def bitline_model(p: MacroParams, curve_v: np.ndarray, insitu: InsituCorrection 
                         float(np.max(np.abs(np.diff(off_r[2:])), initial=0.0)),
                         float(np.max(np.abs(np.diff((off_r - off_l)[2:])), initial=0.0)),
                         float(0.5 * np.max(np.abs(np.diff((off_l + off_r)[1:])))),
-                        od_table, od_words, od_scale, od_points_per_v, ln_beyond,
+                        od_words, od_scale, od_points_per_v, ln_beyond,
                         rel, rel_d, rel_words, rel_scale, float(rel.max()),
                         np.ascontiguousarray(ramp_age, float), np.ascontiguousarray(cal_age, float))
 
